@@ -1,1 +1,5 @@
-//! cloudnet-mockcloud
+//! cloudnet-mockcloud: an offline cloud that speaks the clouds' real wire protocols.
+
+pub mod awserror;
+pub mod query;
+pub mod xml;
