@@ -40,6 +40,13 @@ impl Xml {
         self.close(tag)
     }
 
+    /// Escaped text in the current element (a member of a list of scalars).
+    pub fn text(&mut self, value: impl Display) -> &mut Self {
+        // Writing to a String cannot fail.
+        let _ = write!(Escaper(&mut self.buf), "{value}");
+        self
+    }
+
     /// A leaf only when the value is present.
     pub fn opt_leaf<T: Display>(&mut self, tag: &str, value: Option<T>) -> &mut Self {
         if let Some(v) = value {
