@@ -1,1 +1,83 @@
-//! cloudnet-kubesim
+//! cloudnet-kubesim: a Kubernetes API server the project serves itself, in memory, over HTTP,
+//! so the controllers, ipamd and `kubectl` can be tested against "a cluster" on a machine with
+//! no kube-apiserver.
+//!
+//! ```text
+//!  kube::Client / kubectl ──HTTP+Bearer──▶ http (auth, audit, route, decode)
+//!                                             │ get/list/create/update/patch/delete
+//!                                             ▼
+//!            sim components ──in-process──▶ store ──changes (one lock, rv order)──▶ watch streams
+//!                                             │
+//!                                          history (bounded; older rv → 410 Expired)
+//! ```
+//!
+//! Objects of every kind are stored as `serde_json::Value` in one store keyed by
+//! group/resource, namespace and name. One global resourceVersion orders every change;
+//! writes hand each change to every matching watcher under the store lock, so a watcher sees
+//! every change once, in order.
+//!
+//! # What it serves
+//! - Discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]` (plain
+//!   form; clients asking for aggregated discovery fall back to it).
+//! - core/v1 Namespace, Node, Pod, Service, Secret, ConfigMap, Event, ServiceAccount,
+//!   Endpoints; apps/v1 Deployment, ReplicaSet, DaemonSet (stored only: no controllers besides
+//!   the simulated Deployment controller); discovery.k8s.io/v1 EndpointSlice;
+//!   networking.k8s.io/v1 Ingress, IngressClass; coordination.k8s.io/v1 Lease;
+//!   events.k8s.io/v1 Event; rbac.authorization.k8s.io/v1 Role, RoleBinding, ClusterRole,
+//!   ClusterRoleBinding (stored, not enforced); apiextensions.k8s.io/v1
+//!   CustomResourceDefinition and the custom resources of every served version of a CRD
+//!   (namespaced or cluster scoped, `status`/`scale` subresources as the CRD says).
+//! - Semantics: uid, creationTimestamp, generateName, `metadata.generation` bumped on
+//!   changes outside metadata and status, 409 on a stale resourceVersion, the `status`
+//!   subresource, finalizers and deletionTimestamp, ownerReference cascading deletion
+//!   (background, synchronous), namespace deletion removing its contents, label and field
+//!   selectors (any dotted field path), limit/continue, watch from a resourceVersion with
+//!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
+//!   server-side apply as a merge-apply with field managers (see [`patch`]),
+//!   `deployments/scale`, `pods/binding`.
+//! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
+//!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
+//!
+//! # What is left out
+//! Each of these is answered with a `Status` error, never a crash:
+//! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
+//!   only over HTTPS), RBAC enforcement (every known token
+//!   may do everything; the audit record is what RBAC should be derived from).
+//! - Protobuf and CBOR bodies (415), server-side Table output (`as=Table` gets plain JSON,
+//!   which kubectl prints as NAME/AGE), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404; `/openapi/v3` lists
+//!   operations only, see [`openapi`]).
+//! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
+//!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
+//!   `resourceVersionMatch` (lists are always served from the latest state).
+//! - Schema validation and defaulting: bodies are checked for shape, names, apiVersion/kind and
+//!   namespace; fields are stored as sent (no CRD OpenAPI validation, no pruning, no
+//!   conversion webhooks: a CRD's versions share one storage and differ only in apiVersion).
+//! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
+//!   listed above (404, unless served through a CRD).
+//! - Continue tokens do not expire and page through the latest state, not a snapshot.
+//! - Server-side apply conflicts only between Apply managers; Update operations are not
+//!   recorded in managedFields.
+//! - Namespaces are removed at once on delete (no Terminating phase); their objects are
+//!   deleted with them, respecting each object's finalizers.
+
+pub mod auth;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod resources;
+pub mod route;
+pub mod selectors;
+pub mod server;
+pub mod store;
+pub mod tls;
+pub mod validation;
+pub mod watch;
+
+pub use auth::{Access, Auth, Identity};
+pub use error::{Error, Reason, Result, StatusError};
+pub use resources::{GroupResource, ResourceInfo};
+pub use server::{ADMIN, Config, Handle, KubeSim};
+pub use store::{Admission, ListOptions, Store, WatchItem, WatchStart};

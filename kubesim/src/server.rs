@@ -1,0 +1,316 @@
+//! Starting and stopping the API server, and the clients and kubeconfigs that reach it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::auth::{Auth, Identity};
+use crate::error::{Error, Result};
+use crate::http::{self, App, Settings};
+use crate::store::Store;
+use crate::tls;
+
+/// The identity every default configuration has, with full access.
+pub const ADMIN: &str = "admin";
+
+/// How to start the API.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Bearer token → identity.
+    pub tokens: Vec<(String, Identity)>,
+    /// Changes kept for watches to resume from; older resourceVersions get 410 Gone.
+    pub history_limit: usize,
+    /// How often a watch that allows bookmarks gets one.
+    pub bookmark_interval: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Serve HTTPS with a generated CA (kubectl sends tokens only over HTTPS).
+    pub tls: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: vec![(random_token(), Identity::new(ADMIN))],
+            history_limit: 10_000,
+            bookmark_interval: Duration::from_secs(5),
+            max_body_bytes: 3 * 1024 * 1024,
+            tls: true,
+        }
+    }
+}
+
+impl Config {
+    /// Adds an identity with a fresh token.
+    pub fn with_identity(mut self, name: &str) -> Self {
+        self.tokens.push((random_token(), Identity::new(name)));
+        self
+    }
+}
+
+fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Entry point of the embedded API.
+pub struct KubeSim;
+
+impl KubeSim {
+    /// Binds the listener and serves the API in a background task.
+    pub async fn start(config: Config) -> Result<Handle> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let store = Arc::new(Store::new(config.history_limit));
+        let auth = Arc::new(Auth::new(config.tokens.clone()));
+        let app = Arc::new(App {
+            store: store.clone(),
+            auth: auth.clone(),
+            settings: Settings {
+                max_body_bytes: config.max_body_bytes,
+                bookmark_interval: config.bookmark_interval,
+                server_address: addr.to_string(),
+            },
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = http::router(app);
+        let cert = if config.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let span = tracing::info_span!("kubesim", %addr);
+        let task = match &cert {
+            Some(cert) => tokio::spawn(
+                serve_tls(listener, router, cert.server_config.clone(), stopped).instrument(span),
+            ),
+            None => tokio::spawn(
+                async move {
+                    let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    });
+                    if let Err(error) = serve.await {
+                        tracing::error!(%error, "API server stopped");
+                    }
+                }
+                .instrument(span),
+            ),
+        };
+        tracing::info!(%addr, tls = config.tls, "API server listening");
+        Ok(Handle {
+            addr,
+            store,
+            auth,
+            ca_pem: cert.map(|c| c.ca_pem),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    config: Arc<rustls::ServerConfig>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "Failed to accept a connection");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        connections.spawn(
+            async move {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(error) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let io = hyper_util::rt::TokioIo::new(tls);
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                {
+                    tracing::debug!(%error, "Connection ended with an error");
+                }
+            }
+            .instrument(tracing::debug_span!("connection", %peer)),
+        );
+    }
+    connections.abort_all();
+}
+
+/// A running API server. Dropping it stops the server.
+pub struct Handle {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    auth: Arc<Auth>,
+    ca_pem: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// `https://127.0.0.1:<port>` (or `http://` without TLS).
+    pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// PEM of the CA that signed the serving certificate, when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Direct, in-process access to the object store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Tokens and the access record.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+
+    /// Adds an identity with a fresh token (or returns the token it has).
+    pub fn add_identity(&self, name: &str) -> String {
+        if let Some(token) = self.auth.token_for(name) {
+            return token;
+        }
+        let token = random_token();
+        self.auth.add_token(token.clone(), Identity::new(name));
+        token
+    }
+
+    /// A kubeconfig document for `identity`.
+    pub fn kubeconfig_yaml(&self, identity: &str) -> Result<String> {
+        let token = self
+            .auth
+            .token_for(identity)
+            .ok_or_else(|| Error::UnknownIdentity(identity.to_string()))?;
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "\n    certificate-authority-data: {}",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
+        Ok(format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: kubesim
+  cluster:
+    server: {url}{ca}
+users:
+- name: {identity}
+  user:
+    token: {token}
+contexts:
+- name: {identity}@kubesim
+  context:
+    cluster: kubesim
+    user: {identity}
+    namespace: default
+current-context: {identity}@kubesim
+preferences: {{}}
+",
+            url = self.url()
+        ))
+    }
+
+    /// Writes a kubeconfig for `identity` to `path`.
+    pub fn write_kubeconfig(&self, path: &Path, identity: &str) -> Result<()> {
+        let yaml = self.kubeconfig_yaml(identity)?;
+        std::fs::write(path, yaml).map_err(|source| Error::WriteKubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// A `kube::Client` acting as `identity`.
+    pub async fn client_for(&self, identity: &str) -> Result<kube::Client> {
+        let yaml = self.kubeconfig_yaml(identity)?;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).map_err(Error::Kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(Error::Kubeconfig)?;
+        kube::Client::try_from(config).map_err(Error::Client)
+    }
+
+    /// Ends every open watch; clients see their streams close and reconnect.
+    pub fn close_watches(&self) {
+        self.store.end_all_watches();
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    fn stop_now(&mut self) {
+        self.store.end_all_watches();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop_now();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

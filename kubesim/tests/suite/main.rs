@@ -1,0 +1,80 @@
+//! The embedded API's test suite: one binary, so the heavy client crates link once.
+
+mod bad_input;
+mod concurrency;
+mod conformance;
+mod controller;
+mod kubectl;
+mod watching;
+
+use std::future::Future;
+use std::time::Duration;
+
+use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
+use serde_json::Value;
+
+/// Generous: the suite shares two cores with builds.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub async fn start_with(config: Config) -> (Handle, kube::Client) {
+    let handle = KubeSim::start(config).await.expect("server starts");
+    let client = handle.client_for(ADMIN).await.expect("client builds");
+    (handle, client)
+}
+
+pub async fn start() -> (Handle, kube::Client) {
+    start_with(Config::default()).await
+}
+
+/// Code and reason of an API error.
+pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
+    match result {
+        Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A raw request with the admin token: (status code, JSON body).
+pub async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use http_body_util::BodyExt;
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .body(kube::client::Body::from(body))
+        .expect("request builds");
+    let response = client.send(request).await.expect("request is answered");
+    let code = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}

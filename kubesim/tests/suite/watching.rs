@@ -1,0 +1,290 @@
+//! Watches: resume from a resourceVersion, bookmarks, selector transitions, 410 Expired and
+//! the kube-runtime watcher's relist.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use serde_json::json;
+
+use crate::{WAIT, start, start_with};
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).expect("cm")
+}
+
+fn event_name(e: &WatchEvent<ConfigMap>) -> (String, String) {
+    match e {
+        WatchEvent::Added(o) => ("ADDED".into(), o.metadata.name.clone().unwrap_or_default()),
+        WatchEvent::Modified(o) => (
+            "MODIFIED".into(),
+            o.metadata.name.clone().unwrap_or_default(),
+        ),
+        WatchEvent::Deleted(o) => (
+            "DELETED".into(),
+            o.metadata.name.clone().unwrap_or_default(),
+        ),
+        WatchEvent::Bookmark(b) => ("BOOKMARK".into(), b.metadata.resource_version.clone()),
+        WatchEvent::Error(e) => ("ERROR".into(), e.code.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_resource_version() {
+    let (_h, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let first = api
+        .create(&PostParams::default(), &cm("a"))
+        .await
+        .expect("create");
+    let from = first.metadata.resource_version.clone().expect("rv");
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .expect("patch");
+    api.create(&PostParams::default(), &cm("b"))
+        .await
+        .expect("create");
+    api.delete("a", &Default::default()).await.expect("delete");
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &from)
+        .await
+        .expect("watch");
+    let events: Vec<(String, String)> = tokio::time::timeout(
+        WAIT,
+        stream.take(3).map_ok(|e| event_name(&e)).try_collect(),
+    )
+    .await
+    .expect("in time")
+    .expect("events");
+    assert_eq!(
+        events,
+        [
+            ("MODIFIED".into(), "a".into()),
+            ("ADDED".into(), "b".into()),
+            ("DELETED".into(), "a".into())
+        ]
+    );
+
+    // A watch without a resourceVersion starts with the current objects.
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), "0")
+        .await
+        .expect("watch");
+    let events: Vec<(String, String)> = tokio::time::timeout(
+        WAIT,
+        stream.take(1).map_ok(|e| event_name(&e)).try_collect(),
+    )
+    .await
+    .expect("in time")
+    .expect("events");
+    assert_eq!(events, [("ADDED".into(), "b".into())]);
+}
+
+#[tokio::test]
+async fn label_watch_sees_objects_enter_and_leave() {
+    let (_h, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let start_rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    api.create(&PostParams::default(), &cm("x"))
+        .await
+        .expect("create");
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": "yes"}}})),
+    )
+    .await
+    .expect("label");
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": "no"}}})),
+    )
+    .await
+    .expect("relabel");
+    let stream = api
+        .watch(
+            &WatchParams::default().labels("sel=yes").timeout(10),
+            &start_rv,
+        )
+        .await
+        .expect("watch");
+    let events: Vec<(String, String)> = tokio::time::timeout(
+        WAIT,
+        stream.take(2).map_ok(|e| event_name(&e)).try_collect(),
+    )
+    .await
+    .expect("in time")
+    .expect("events");
+    assert_eq!(
+        events,
+        [("ADDED".into(), "x".into()), ("DELETED".into(), "x".into())]
+    );
+}
+
+#[tokio::test]
+async fn bookmarks_carry_the_current_version() {
+    let config = cloudnet_kubesim::Config {
+        bookmark_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let (_h, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    // A change elsewhere moves the version the bookmark reports.
+    let secrets: Api<Secret> = Api::namespaced(client, "default");
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "s"}})).expect("secret");
+    let written = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create");
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .expect("watch");
+    let first = tokio::time::timeout(WAIT, stream.boxed().try_next())
+        .await
+        .expect("in time")
+        .expect("event");
+    match first {
+        Some(WatchEvent::Bookmark(b)) => assert_eq!(
+            Some(b.metadata.resource_version),
+            written.metadata.resource_version
+        ),
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_version_gets_410() {
+    let config = cloudnet_kubesim::Config {
+        history_limit: 5,
+        ..Default::default()
+    };
+    let (_h, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..20 {
+        api.create(&PostParams::default(), &cm(&format!("c{i}")))
+            .await
+            .expect("create");
+    }
+    let stream = api
+        .watch(&WatchParams::default().timeout(10), "1")
+        .await
+        .expect("watch answers");
+    let first = tokio::time::timeout(WAIT, stream.boxed().try_next())
+        .await
+        .expect("in time")
+        .expect("event");
+    match first {
+        Some(WatchEvent::Error(e)) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+    let (code, _) = crate::raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        code, 200,
+        "the 410 travels inside the watch stream, as the real API sends it"
+    );
+}
+
+#[tokio::test]
+async fn runtime_watcher_relists_after_410() {
+    let config = cloudnet_kubesim::Config {
+        history_limit: 5,
+        bookmark_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let (handle, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut expired = 0;
+    let mut next = async || loop {
+        match tokio::time::timeout(WAIT, events.try_next())
+            .await
+            .expect("in time")
+        {
+            Ok(Some(event)) => return event,
+            // The watcher reports the 410 once, then relists on the next poll.
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => expired += 1,
+            other => panic!("unexpected watcher item {other:?}"),
+        }
+    };
+    assert!(matches!(next().await, watcher::Event::Init));
+    assert!(matches!(next().await, watcher::Event::InitDone));
+    api.create(&PostParams::default(), &cm("first"))
+        .await
+        .expect("create");
+    assert!(
+        matches!(next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
+    );
+    // While the watcher is not polled: history moves on past its version and its stream ends.
+    let secrets: Api<Secret> = Api::namespaced(client, "default");
+    for i in 0..20 {
+        let s: Secret =
+            serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).expect("secret");
+        secrets
+            .create(&PostParams::default(), &s)
+            .await
+            .expect("create");
+    }
+    api.create(&PostParams::default(), &cm("during-gap"))
+        .await
+        .expect("create");
+    for i in 20..30 {
+        let s: Secret =
+            serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).expect("secret");
+        secrets
+            .create(&PostParams::default(), &s)
+            .await
+            .expect("create");
+    }
+    handle.close_watches();
+    // The watcher reconnects from its old version, gets 410, and relists.
+    let mut relisted = Vec::new();
+    let mut relisting = false;
+    loop {
+        match next().await {
+            watcher::Event::Init => relisting = true,
+            watcher::Event::InitApply(o) => relisted.extend(o.metadata.name),
+            watcher::Event::InitDone => break,
+            // Delivered live before the stream ended.
+            watcher::Event::Apply(o)
+                if !relisting && o.metadata.name.as_deref() == Some("during-gap") => {}
+            watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+                panic!("unexpected event for {:?}", o.metadata.name)
+            }
+        }
+    }
+    relisted.sort();
+    assert_eq!(relisted, ["during-gap", "first"]);
+    assert_eq!(expired, 1, "the watcher saw one 410");
+}
