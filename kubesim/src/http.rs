@@ -638,6 +638,15 @@ impl Req<'_> {
             ));
         }
         let mut obj = (*live).clone();
+        if !obj["spec"].is_object() {
+            return Err(StatusError::invalid(
+                &info.group,
+                &info.kind,
+                name,
+                "spec",
+                "Invalid value: spec must be an object",
+            ));
+        }
         obj["spec"]["replicas"] = json!(replicas);
         if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
             meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
@@ -670,6 +679,15 @@ impl Req<'_> {
             ));
         }
         let mut pod = (*live).clone();
+        if !pod["spec"].is_object() || !(pod["status"].is_object() || pod["status"].is_null()) {
+            return Err(StatusError::invalid(
+                "",
+                "Pod",
+                name,
+                "spec",
+                "Invalid value: spec and status must be objects",
+            ));
+        }
         pod["spec"]["nodeName"] = json!(node);
         self.store().update(info, ns, name, pod, false)?;
         let mut pod = (*self.store().get(info, ns, name)?).clone();

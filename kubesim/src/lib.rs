@@ -38,6 +38,15 @@
 //! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
 //!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
 //!
+//! # Simulated cluster components
+//! [`sim`] holds small components driven through the store in-process: Node objects from
+//! cloud instances ([`sim::node`]), ClusterIP (10.100.0.0/16) and NodePort (30000–32767)
+//! allocation inside the Service write ([`sim::services`]), a scheduler binding pending pods to
+//! Ready nodes within `status.allocatable.pods` ([`sim::scheduler`]), and a kubelet that takes
+//! each pod's address from a [`sim::kubelet::PodAddressSource`] (a per-node /24 range for now),
+//! reports Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
+//! when the pod goes ([`sim::kubelet`]). [`sim::start`] installs and runs them.
+//!
 //! # What is left out
 //! Each of these is answered with a `Status` error, never a crash:
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
@@ -52,6 +61,11 @@
 //! - Schema validation and defaulting: bodies are checked for shape, names, apiVersion/kind and
 //!   namespace; fields are stored as sent (no CRD OpenAPI validation, no pruning, no
 //!   conversion webhooks: a CRD's versions share one storage and differ only in apiVersion).
+//! - The Deployment controller (Deployments are stored and scaled, but get no pods) and the
+//!   EndpointSlice controller (Services get no slices) are not built yet.
+//! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
+//!   (`kubectl create configmap|namespace|secret ...`), which therefore get 415; `kubectl
+//!   apply`/`create -f`/`edit`/`label`/`scale`/`delete`/`get`/`describe` use JSON and work.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
@@ -71,6 +85,7 @@ pub mod resources;
 pub mod route;
 pub mod selectors;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod tls;
 pub mod validation;

@@ -436,6 +436,7 @@ pub fn apply(live: Option<&Value>, req: &ApplyRequest<'_>) -> Result<Value, Stat
     let mut managed: Vec<Value> = live
         .and_then(|l| l["metadata"]["managedFields"].as_array().cloned())
         .unwrap_or_default();
+    managed.retain(|e| e.is_object() && e["fieldsV1"].is_object());
     let mine = |e: &Value| e["manager"].as_str() == Some(req.manager) && e["operation"] == "Apply";
     let mut result = match live {
         None => {

@@ -5,6 +5,7 @@ mod concurrency;
 mod conformance;
 mod controller;
 mod kubectl;
+mod simulation;
 mod watching;
 
 use std::future::Future;

@@ -1,0 +1,246 @@
+//! Brings bound pods up: an address from the node's [`PodAddressSource`], Running, Ready when
+//! every readiness gate is True; the address goes back when the pod goes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ipnet::Ipv4Net;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Reason, StatusError};
+use crate::meta;
+use crate::store::Store;
+
+/// The pod an address is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodKey {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// Where a node's pods get their addresses: a per-node range now, the node daemon later (the
+/// same call the CNI plugin makes).
+#[async_trait]
+pub trait PodAddressSource: Send + Sync {
+    async fn acquire(&self, node: &str, pod: &PodKey) -> crate::Result<IpAddr>;
+    async fn release(&self, node: &str, pod: &PodKey);
+}
+
+/// Gives each node its own /24 out of a pod CIDR (node N gets the N-th /24, in order of first
+/// use).
+pub struct RangeAddressSource {
+    cidr: Ipv4Net,
+    state: Mutex<RangeState>,
+}
+
+#[derive(Default)]
+struct RangeState {
+    node_ranges: BTreeMap<String, Ipv4Net>,
+    used: HashMap<String, BTreeMap<Ipv4Addr, PodKey>>,
+}
+
+impl RangeAddressSource {
+    pub fn new(cidr: Ipv4Net) -> Self {
+        Self {
+            cidr,
+            state: Mutex::default(),
+        }
+    }
+}
+
+impl Default for RangeAddressSource {
+    fn default() -> Self {
+        Self::new(Ipv4Net::new(Ipv4Addr::new(10, 244, 0, 0), 16).unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl PodAddressSource for RangeAddressSource {
+    async fn acquire(&self, node: &str, pod: &PodKey) -> crate::Result<IpAddr> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let range = match s.node_ranges.get(node) {
+            Some(r) => *r,
+            None => {
+                let taken: Vec<Ipv4Net> = s.node_ranges.values().copied().collect();
+                let range = self
+                    .cidr
+                    .subnets(24)
+                    .ok()
+                    .and_then(|mut subnets| subnets.find(|n| !taken.contains(n)))
+                    .ok_or_else(|| Error::PoolExhausted {
+                        pool: self.cidr.to_string(),
+                    })?;
+                s.node_ranges.insert(node.to_string(), range);
+                range
+            }
+        };
+        let used = s.used.entry(node.to_string()).or_default();
+        if let Some((ip, _)) = used.iter().find(|(_, p)| *p == pod) {
+            return Ok(IpAddr::V4(*ip));
+        }
+        let ip = range
+            .hosts()
+            .skip(1)
+            .find(|ip| !used.contains_key(ip))
+            .ok_or_else(|| Error::PoolExhausted {
+                pool: range.to_string(),
+            })?;
+        used.insert(ip, pod.clone());
+        Ok(IpAddr::V4(ip))
+    }
+
+    async fn release(&self, node: &str, pod: &PodKey) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(used) = s.used.get_mut(node) {
+            used.retain(|_, p| p != pod);
+        }
+    }
+}
+
+/// The kubelets of every node, sharing one address source.
+pub struct Kubelet {
+    store: Arc<Store>,
+    addresses: Arc<dyn PodAddressSource>,
+    /// Addresses handed out, by pod, so they can be released when the pod goes.
+    held: Mutex<BTreeMap<PodKey, String>>,
+}
+
+fn condition(kind: &str, ok: bool) -> Value {
+    json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": meta::now()})
+}
+
+/// Whether every `spec.readinessGates` condition is True in `status.conditions`.
+pub fn gates_pass(pod: &Value) -> bool {
+    let conditions = pod["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    pod["spec"]["readinessGates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|gate| {
+            conditions
+                .iter()
+                .any(|c| c["type"] == gate["conditionType"] && c["status"] == "True")
+        })
+}
+
+impl Kubelet {
+    pub fn new(store: Arc<Store>, addresses: Arc<dyn PodAddressSource>) -> Self {
+        Self {
+            store,
+            addresses,
+            held: Mutex::default(),
+        }
+    }
+
+    fn key(pod: &Value) -> PodKey {
+        PodKey {
+            namespace: meta::namespace(pod).to_string(),
+            name: meta::name(pod).to_string(),
+            uid: meta::uid(pod).to_string(),
+        }
+    }
+
+    /// One pass over every pod bound to an existing node.
+    pub async fn sync(&self) -> Result<(), StatusError> {
+        let pods_info = super::info(&self.store, "v1", "Pod")?;
+        let nodes_info = super::info(&self.store, "v1", "Node")?;
+        let nodes = super::list_all(&self.store, &nodes_info)?;
+        let pods = super::list_all(&self.store, &pods_info)?;
+        let live: Vec<PodKey> = pods.iter().map(|p| Self::key(p)).collect();
+        let gone: Vec<(PodKey, String)> = {
+            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.iter()
+                .filter(|(k, _)| !live.contains(k))
+                .map(|(k, n)| (k.clone(), n.clone()))
+                .collect()
+        };
+        for (key, node) in gone {
+            self.addresses.release(&node, &key).await;
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            tracing::debug!(pod = key.name, node, "Released a pod address");
+        }
+        for pod in &pods {
+            let node_name = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+            let Some(node) = nodes.iter().find(|n| meta::name(n) == node_name) else {
+                continue;
+            };
+            if meta::is_deleting(pod) || !pod["status"].is_object() {
+                continue;
+            }
+            let key = Self::key(pod);
+            let mut status = pod["status"].clone();
+            if status["podIP"].as_str().is_none_or(str::is_empty) {
+                let ip = match self.addresses.acquire(node_name, &key).await {
+                    Ok(ip) => ip,
+                    Err(error) => {
+                        tracing::warn!(pod = key.name, node = node_name, %error, "No address for a pod");
+                        continue;
+                    }
+                };
+                self.held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone(), node_name.to_string());
+                let host_ip = node["status"]["addresses"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+                    .map(|a| a["address"].clone())
+                    .unwrap_or(Value::Null);
+                status["podIP"] = json!(ip.to_string());
+                status["podIPs"] = json!([{"ip": ip.to_string()}]);
+                status["hostIP"] = host_ip.clone();
+                status["hostIPs"] = json!([{"ip": host_ip}]);
+                status["startTime"] = json!(meta::now());
+                status["phase"] = json!("Running");
+                let containers = pod["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                status["containerStatuses"] = json!(containers.iter().map(|c| json!({
+                    "name": c["name"], "image": c["image"], "imageID": "", "ready": true,
+                    "restartCount": 0, "started": true, "state": {"running": {"startedAt": meta::now()}}
+                })).collect::<Vec<_>>());
+            }
+            let ready = gates_pass(pod);
+            let mut conditions: Vec<Value> =
+                status["conditions"].as_array().cloned().unwrap_or_default();
+            for (kind, ok) in [
+                ("PodScheduled", true),
+                ("Initialized", true),
+                ("ContainersReady", true),
+                ("Ready", ready),
+            ] {
+                let want = if ok { "True" } else { "False" };
+                match conditions.iter_mut().find(|c| c["type"] == kind) {
+                    Some(c) if c["status"] == want => {}
+                    Some(c) => *c = condition(kind, ok),
+                    None => conditions.push(condition(kind, ok)),
+                }
+            }
+            status["conditions"] = json!(conditions);
+            if status == pod["status"] {
+                continue;
+            }
+            let mut updated = (**pod).clone();
+            updated["status"] = status;
+            match self
+                .store
+                .update(&pods_info, Some(&key.namespace), &key.name, updated, true)
+            {
+                Ok(_) => {}
+                Err(e) if matches!(e.reason, Reason::Conflict | Reason::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! Simulated cluster components, driven in-process through the [`Store`]: node registration,
+//! Service address allocation, a scheduler and a kubelet.
+//!
+//! Each component is a level-triggered `sync` pass over the store; [`run`] repeats it whenever
+//! a watched resource changes (and once a second, to retry what conflicted).
+//! Not built yet: the Deployment and EndpointSlice controllers (Deployments are stored but
+//! get no pods; Services get no EndpointSlices).
+
+pub mod kubelet;
+pub mod node;
+pub mod scheduler;
+pub mod services;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::StatusError;
+use crate::resources::ResourceInfo;
+use crate::store::{ListOptions, Store, WatchStart};
+
+pub(crate) fn info(
+    store: &Store,
+    api_version: &str,
+    kind: &str,
+) -> Result<ResourceInfo, StatusError> {
+    store
+        .resource(api_version, kind)
+        .ok_or_else(|| StatusError::internal(format!("{api_version} {kind} is not served")))
+}
+
+pub(crate) fn list_all(store: &Store, info: &ResourceInfo) -> Result<Vec<Arc<Value>>, StatusError> {
+    Ok(store.list(info, None, &ListOptions::default())?.items)
+}
+
+/// Runs `sync` after every change to the `watched` kinds and once a second, until the task is
+/// dropped.
+pub async fn run<F, Fut>(
+    store: Arc<Store>,
+    watched: &[(&str, &str)],
+    name: &'static str,
+    mut sync: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StatusError>>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut forwarders = Vec::new();
+    for (api_version, kind) in watched {
+        let Ok(info) = info(&store, api_version, kind) else {
+            continue;
+        };
+        let Ok(mut watch) = store.watch(&info, None, &ListOptions::default(), WatchStart::Now)
+        else {
+            continue;
+        };
+        let tx = tx.clone();
+        forwarders.push(tokio::spawn(async move {
+            while watch.rx.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    loop {
+        if let Err(error) = sync().await {
+            tracing::debug!(component = name, %error, "Sync pass failed; retrying");
+        }
+        tokio::select! {
+            got = rx.recv() => if got.is_none() { break },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        while rx.try_recv().is_ok() {}
+    }
+    for f in forwarders {
+        f.abort();
+    }
+}
+
+/// The running components; dropping it stops them.
+pub struct Simulation {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Simulation {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Installs Service address allocation and starts the scheduler and the kubelet.
+pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) -> Simulation {
+    use tracing::Instrument;
+    store.add_admission(Arc::new(services::ServiceAllocator::default()));
+    let scheduler_store = store.clone();
+    let scheduler = tokio::spawn(
+        async move {
+            let s = scheduler_store.clone();
+            run(
+                scheduler_store,
+                &[("v1", "Pod"), ("v1", "Node")],
+                "scheduler",
+                move || {
+                    let s = s.clone();
+                    async move { scheduler::sync(&s) }
+                },
+            )
+            .await;
+        }
+        .instrument(tracing::info_span!("scheduler")),
+    );
+    let kubelet = Arc::new(kubelet::Kubelet::new(store.clone(), addresses));
+    let kubelet_store = store.clone();
+    let kubelet_task = tokio::spawn(
+        async move {
+            run(
+                kubelet_store,
+                &[("v1", "Pod"), ("v1", "Node")],
+                "kubelet",
+                move || {
+                    let k = kubelet.clone();
+                    async move { k.sync().await }
+                },
+            )
+            .await;
+        }
+        .instrument(tracing::info_span!("kubelet")),
+    );
+    Simulation {
+        tasks: vec![scheduler, kubelet_task],
+    }
+}

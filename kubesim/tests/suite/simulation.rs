@@ -1,0 +1,161 @@
+//! The simulated scheduler, kubelet and Service allocation, seen through `kube::Client`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::{eventually, start};
+
+fn pod(name: &str, gate: bool) -> Pod {
+    let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
+    if gate {
+        spec["readinessGates"] = json!([{"conditionType": "example.com/lb-ready"}]);
+    }
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).expect("pod")
+}
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test]
+async fn pods_get_scheduled_addressed_and_ready() {
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    for (name, max) in [("node-a", 2), ("node-b", 1)] {
+        sim::node::register_node(
+            handle.store(),
+            &NodeRegistration {
+                name: name.into(),
+                provider_id: format!("aws:///us-west-2a/i-{name}"),
+                internal_ip: "192.168.1.10".into(),
+                zone: "us-west-2a".into(),
+                instance_type: "m5.large".into(),
+                max_pods: max,
+            },
+        )
+        .expect("node");
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, gate) in [
+        ("p1", false),
+        ("p2", false),
+        ("gated", true),
+        ("extra", false),
+    ] {
+        pods.create(&PostParams::default(), &pod(name, gate))
+            .await
+            .expect("create");
+    }
+    let running = eventually("three pods running", || async {
+        let list = pods
+            .list(&ListParams::default().fields("status.phase=Running"))
+            .await
+            .ok()?;
+        (list.items.len() == 3).then_some(list.items)
+    })
+    .await;
+    let ips: BTreeSet<String> = running
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    assert_eq!(ips.len(), 3, "distinct pod IPs: {ips:?}");
+    let pending = pods
+        .list(&ListParams::default().fields("spec.nodeName="))
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.items.len(),
+        1,
+        "max pods leaves one pod unscheduled"
+    );
+
+    let gated = pods.get("gated").await.expect("gated");
+    if gated
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .is_some()
+    {
+        assert!(!ready(&gated), "the readiness gate holds Ready");
+        let cond =
+            json!({"status": {"conditions": [{"type": "example.com/lb-ready", "status": "True"}]}});
+        pods.patch_status("gated", &PatchParams::default(), &Patch::Strategic(cond))
+            .await
+            .expect("gate");
+        eventually("gated pod Ready", || async {
+            ready(&pods.get("gated").await.ok()?).then_some(())
+        })
+        .await;
+    }
+
+    // Deleting a bound pod frees its slot and address; the pending pod gets scheduled.
+    let victim = running
+        .iter()
+        .find_map(|p| p.metadata.name.clone())
+        .expect("a running pod");
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pending pod runs", || async {
+        let list = pods
+            .list(&ListParams::default().fields("status.phase=Running"))
+            .await
+            .ok()?;
+        (list.items.len() == 3).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports() {
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    let services: Api<Service> = Api::namespaced(client, "default");
+    let svc = |name: &str, kind: &str| -> Service {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": kind, "selector": {"app": "x"}, "ports": [{"port": 80}]}})).expect("svc")
+    };
+    let a = services
+        .create(&PostParams::default(), &svc("a", "ClusterIP"))
+        .await
+        .expect("a");
+    let b = services
+        .create(&PostParams::default(), &svc("b", "NodePort"))
+        .await
+        .expect("b");
+    let c = services
+        .create(&PostParams::default(), &svc("c", "NodePort"))
+        .await
+        .expect("c");
+    let ip = |s: &Service| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.cluster_ip.clone())
+            .unwrap_or_default()
+    };
+    assert!(ip(&a).starts_with("10.100.") && ip(&a) != ip(&b));
+    let port = |s: &Service| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref()?.first()?.node_port)
+            .unwrap_or_default()
+    };
+    assert!((30000..=32767).contains(&port(&b)) && port(&b) != port(&c));
+    // An update that leaves the clusterIP out keeps it.
+    let kept = services
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(ip(&kept), ip(&a));
+}
