@@ -45,7 +45,8 @@
 //! Ready nodes within `status.allocatable.pods` ([`sim::scheduler`]), and a kubelet that takes
 //! each pod's address from a [`sim::kubelet::PodAddressSource`] (a per-node /24 range for now),
 //! reports Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
-//! when the pod goes ([`sim::kubelet`]). [`sim::start`] installs and runs them.
+//! when the pod goes ([`sim::kubelet`]), and a Deployment controller making pods with
+//! `pod-template-hash` labels ([`sim::deployment`]). [`sim::start`] installs and runs them.
 //!
 //! # What is left out
 //! Each of these is answered with a `Status` error, never a crash:
@@ -61,8 +62,8 @@
 //! - Schema validation and defaulting: bodies are checked for shape, names, apiVersion/kind and
 //!   namespace; fields are stored as sent (no CRD OpenAPI validation, no pruning, no
 //!   conversion webhooks: a CRD's versions share one storage and differ only in apiVersion).
-//! - The Deployment controller (Deployments are stored and scaled, but get no pods) and the
-//!   EndpointSlice controller (Services get no slices) are not built yet.
+//! - The EndpointSlice controller is not built yet (Services get no slices); the Deployment
+//!   controller makes pods directly (no ReplicaSets, no rolling update).
 //! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
 //!   (`kubectl create configmap|namespace|secret ...`), which therefore get 415; `kubectl
 //!   apply`/`create -f`/`edit`/`label`/`scale`/`delete`/`get`/`describe` use JSON and work.

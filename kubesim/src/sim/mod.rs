@@ -3,9 +3,9 @@
 //!
 //! Each component is a level-triggered `sync` pass over the store; [`run`] repeats it whenever
 //! a watched resource changes (and once a second, to retry what conflicted).
-//! Not built yet: the Deployment and EndpointSlice controllers (Deployments are stored but
-//! get no pods; Services get no EndpointSlices).
+//! Not built yet: the EndpointSlice controller (Services get no EndpointSlices).
 
+pub mod deployment;
 pub mod kubelet;
 pub mod node;
 pub mod scheduler;
@@ -93,7 +93,8 @@ impl Drop for Simulation {
     }
 }
 
-/// Installs Service address allocation and starts the scheduler and the kubelet.
+/// Installs Service address allocation and starts the scheduler, the kubelet and the
+/// Deployment controller.
 pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) -> Simulation {
     use tracing::Instrument;
     store.add_admission(Arc::new(services::ServiceAllocator::default()));
@@ -131,7 +132,24 @@ pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) 
         }
         .instrument(tracing::info_span!("kubelet")),
     );
+    let deploy_store = store.clone();
+    let deployments = tokio::spawn(
+        async move {
+            let s = deploy_store.clone();
+            run(
+                deploy_store,
+                &[("apps/v1", "Deployment"), ("v1", "Pod")],
+                "deployments",
+                move || {
+                    let s = s.clone();
+                    async move { deployment::sync(&s) }
+                },
+            )
+            .await;
+        }
+        .instrument(tracing::info_span!("deployments")),
+    );
     Simulation {
-        tasks: vec![scheduler, kubelet_task],
+        tasks: vec![scheduler, kubelet_task, deployments],
     }
 }

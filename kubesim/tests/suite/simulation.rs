@@ -159,3 +159,75 @@ async fn services_get_cluster_ips_and_node_ports() {
         .expect("patch");
     assert_eq!(ip(&kept), ip(&a));
 }
+
+#[tokio::test]
+async fn deployments_get_pods_and_scale() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: "m5.large".into(),
+            max_pods: 29,
+        },
+    )
+    .expect("node");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}
+    })).expect("deployment");
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    eventually("three ready pods", || async {
+        let d = deployments.get("web").await.ok()?;
+        (d.status?.ready_replicas == Some(3)).then_some(())
+    })
+    .await;
+    let listed = pods
+        .list(&ListParams::default().labels("app=web,pod-template-hash"))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 3);
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .expect("scale");
+    eventually("one pod left", || async {
+        (pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .ok()?
+            .items
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await;
+    deployments
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("pods go with their deployment", || async {
+        pods.list(&ListParams::default().labels("app=web"))
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,135 @@
+//! Deployments → pods (no ReplicaSets): pods carry the template's labels plus
+//! `pod-template-hash`, are owned by the Deployment, and follow `spec.replicas`; a changed
+//! template replaces every pod at once (no rolling update).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::error::{Reason, StatusError};
+use crate::meta;
+use crate::store::{DeleteOptions, Store};
+use crate::validation::random_suffix;
+
+/// A short stable hash of the pod template (FNV-1a).
+pub fn template_hash(template: &Value) -> String {
+    let text = template.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:x}", h & 0xff_ffff_ffff)
+}
+
+fn ignore_race(r: Result<Arc<Value>, StatusError>) -> Result<(), StatusError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.reason,
+                Reason::Conflict | Reason::NotFound | Reason::AlreadyExists
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// One pass over every Deployment.
+pub fn sync(store: &Store) -> Result<(), StatusError> {
+    let deploy_info = super::info(store, "apps/v1", "Deployment")?;
+    let pod_info = super::info(store, "v1", "Pod")?;
+    let pods = super::list_all(store, &pod_info)?;
+    for d in super::list_all(store, &deploy_info)? {
+        if meta::is_deleting(&d) || !d["spec"]["template"].is_object() {
+            continue;
+        }
+        let (ns, name, uid) = (meta::namespace(&d), meta::name(&d), meta::uid(&d));
+        let hash = template_hash(&d["spec"]["template"]);
+        let replicas =
+            usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(0);
+        let owned: Vec<&Arc<Value>> = pods
+            .iter()
+            .filter(|p| !meta::is_deleting(p))
+            .filter(|p| {
+                p["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["uid"].as_str() == Some(uid)))
+            })
+            .collect();
+        let (mut current, stale): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) =
+            owned.into_iter().partition(|p| {
+                p["metadata"]["labels"]["pod-template-hash"].as_str() == Some(hash.as_str())
+            });
+        for p in stale {
+            ignore_race(store.delete(
+                &pod_info,
+                Some(ns),
+                meta::name(p),
+                &DeleteOptions::default(),
+            ))?;
+        }
+        // Unscheduled pods go first when scaling down.
+        current.sort_by_key(|p| {
+            (
+                p["spec"]["nodeName"].as_str().is_some(),
+                meta::name(p).to_string(),
+            )
+        });
+        if current.len() > replicas {
+            for p in &current[..current.len() - replicas] {
+                ignore_race(store.delete(
+                    &pod_info,
+                    Some(ns),
+                    meta::name(p),
+                    &DeleteOptions::default(),
+                ))?;
+            }
+        }
+        for _ in current.len()..replicas {
+            let template = &d["spec"]["template"];
+            let mut labels = template["metadata"]["labels"].clone();
+            if !labels.is_object() {
+                labels = json!({});
+            }
+            labels["pod-template-hash"] = json!(hash);
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {
+                    "name": format!("{name}-{hash}-{}", random_suffix()),
+                    "namespace": ns,
+                    "labels": labels,
+                    "annotations": template["metadata"]["annotations"],
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid,
+                        "controller": true, "blockOwnerDeletion": true}],
+                },
+                "spec": template["spec"],
+            });
+            ignore_race(store.create(&pod_info, Some(ns), pod))?;
+        }
+        let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
+        let ready = mine.iter().filter(|p| is_ready(p)).count();
+        let status = json!({
+            "observedGeneration": d["metadata"]["generation"],
+            "replicas": replicas.min(current.len().max(replicas)),
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        });
+        if d["status"] != status {
+            let mut updated = (*d).clone();
+            updated["status"] = status;
+            ignore_race(store.update(&deploy_info, Some(ns), name, updated, true))?;
+        }
+    }
+    Ok(())
+}
