@@ -1,0 +1,738 @@
+//! Pure planning: a [`LoadBalancerSpec`] becomes the AWS resources it needs ([`DesiredStack`]).
+//!
+//! No I/O here. Subnets to be discovered and the managed security group's ID are filled in
+//! later by the deployer; everything else (names, tags, rules, actions, attributes) is fixed
+//! by the spec and the [`PlanContext`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cloudnet_core::ownership::TAG_RESOURCE;
+use cloudnet_core::{
+    Action, BackendGroup, HealthCheck, HealthCheckPort, IpAddressType, Listener, LoadBalancerKind,
+    LoadBalancerSpec, NameRules, PathMatch, Protocol, Result, Rule, Scheme, Subnets, TargetKind,
+    derive_name,
+};
+
+use super::model::*;
+
+/// The TLS policy AWS picks when none is given; written explicitly so that AWS's echo of it
+/// is not seen as drift.
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// What planning needs to know besides the spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanContext {
+    /// The VPC's IPv4 CIDRs: who may reach an internal ALB when the spec names no ranges.
+    pub vpc_cidrs: Vec<String>,
+    /// The nodes' security group, which gets the backend rule from an ALB's managed group.
+    pub node_security_group: Option<String>,
+}
+
+/// `HTTP`, `TCP_UDP`, ... as ELBv2 spells them.
+pub fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "HTTP",
+        Protocol::Https => "HTTPS",
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::TcpUdp => "TCP_UDP",
+        Protocol::Tls => "TLS",
+    }
+}
+
+pub fn target_type_name(k: TargetKind) -> &'static str {
+    match k {
+        TargetKind::PodIp => "ip",
+        TargetKind::NodePort => "instance",
+    }
+}
+
+pub fn kind_name(k: LoadBalancerKind) -> &'static str {
+    match k {
+        LoadBalancerKind::Application => "application",
+        LoadBalancerKind::Network => "network",
+    }
+}
+
+pub fn scheme_name(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Internal => "internal",
+        Scheme::InternetFacing => "internet-facing",
+    }
+}
+
+pub fn ip_address_type_name(t: IpAddressType) -> &'static str {
+    match t {
+        IpAddressType::Ipv4 => "ipv4",
+        IpAddressType::Dualstack => "dualstack",
+    }
+}
+
+/// The load balancer's name. Kind and scheme are in the hash because AWS cannot change them
+/// in place: a new kind or scheme is a new load balancer.
+pub fn load_balancer_name(spec: &LoadBalancerSpec) -> String {
+    derive_name(
+        NameRules::Elbv2,
+        &spec.owner,
+        &["lb", kind_name(spec.kind), scheme_name(spec.scheme)],
+    )
+}
+
+/// A target group's name. Protocol, port and target type are in the hash because AWS cannot
+/// change them in place.
+pub fn target_group_name(spec: &LoadBalancerSpec, group: &BackendGroup) -> String {
+    let port = group.port.to_string();
+    derive_name(
+        NameRules::Elbv2,
+        &spec.owner,
+        &[
+            "tg",
+            &group.key,
+            protocol_name(group.protocol),
+            &port,
+            target_type_name(group.target_kind),
+        ],
+    )
+}
+
+pub fn security_group_name(spec: &LoadBalancerSpec) -> String {
+    derive_name(NameRules::Elbv2, &spec.owner, &["sg"])
+}
+
+/// Ownership tags with the user's tags under them (a user tag never overrides ownership).
+fn tags_for(spec: &LoadBalancerSpec, resource: Option<&str>) -> BTreeMap<String, String> {
+    let mut tags = spec.tags.clone();
+    tags.extend(spec.owner.aws_tags());
+    if let Some(r) = resource {
+        tags.insert(TAG_RESOURCE.to_string(), r.to_string());
+    }
+    tags
+}
+
+pub fn health_check_settings(h: &HealthCheck) -> HealthCheckSettings {
+    let l7 = h.protocol.is_l7();
+    HealthCheckSettings {
+        protocol: protocol_name(h.protocol).to_string(),
+        port: match h.port {
+            HealthCheckPort::TrafficPort => "traffic-port".to_string(),
+            HealthCheckPort::Port(p) => p.to_string(),
+        },
+        path: if l7 {
+            Some(h.path.clone().unwrap_or_else(|| "/".to_string()))
+        } else {
+            None
+        },
+        interval_seconds: clamp_i32(h.interval_seconds),
+        timeout_seconds: clamp_i32(h.timeout_seconds),
+        healthy_threshold: clamp_i32(h.healthy_threshold),
+        unhealthy_threshold: clamp_i32(h.unhealthy_threshold),
+        matcher: if l7 {
+            Some(h.success_codes.clone().unwrap_or_else(|| "200".to_string()))
+        } else {
+            None
+        },
+    }
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Kubernetes paths as ALB path patterns: `Prefix /api` matches `/api` and `/api/*`.
+pub fn path_patterns(paths: &[PathMatch]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for p in paths {
+        match p {
+            PathMatch::Exact(v) => {
+                out.insert(v.clone());
+            }
+            PathMatch::Prefix(v) => {
+                let trimmed = v.trim_end_matches('/');
+                if trimmed.is_empty() {
+                    out.insert("/*".to_string());
+                } else {
+                    out.insert(trimmed.to_string());
+                    out.insert(format!("{trimmed}/*"));
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A rule's conditions: host names, paths, or "any path" when neither is given (ELBv2
+/// needs at least one condition on a non-default rule).
+pub fn rule_conditions(rule: &Rule) -> Vec<ElbCondition> {
+    let mut conditions = Vec::new();
+    if !rule.hosts.is_empty() {
+        conditions.push(ElbCondition::new(
+            "host-header",
+            rule.hosts.iter().map(|h| h.to_ascii_lowercase()),
+        ));
+    }
+    let paths = if rule.paths.is_empty() && rule.hosts.is_empty() {
+        vec!["/*".to_string()]
+    } else {
+        path_patterns(&rule.paths)
+    };
+    if !paths.is_empty() {
+        conditions.push(ElbCondition::new("path-pattern", paths));
+    }
+    conditions.sort();
+    conditions
+}
+
+/// An action with group keys for targets (resolved to ARNs by the deployer).
+pub fn action(a: &Action) -> ElbAction {
+    match a {
+        Action::Forward { groups } => ElbAction::forward(
+            groups
+                .iter()
+                .map(|g| TargetGroupWeight {
+                    target_group: g.group.clone(),
+                    weight: g.weight,
+                })
+                .collect(),
+        ),
+        Action::Redirect(r) => ElbAction::Redirect(RedirectSettings {
+            protocol: r
+                .protocol
+                .map_or(RedirectSettings::DEFAULT_PROTOCOL.to_string(), |p| {
+                    protocol_name(p).to_string()
+                }),
+            host: r
+                .host
+                .clone()
+                .unwrap_or_else(|| RedirectSettings::DEFAULT_HOST.to_string()),
+            port: r
+                .port
+                .map_or(RedirectSettings::DEFAULT_PORT.to_string(), |p| {
+                    p.to_string()
+                }),
+            path: r
+                .path
+                .clone()
+                .unwrap_or_else(|| RedirectSettings::DEFAULT_PATH.to_string()),
+            query: r
+                .query
+                .clone()
+                .unwrap_or_else(|| RedirectSettings::DEFAULT_QUERY.to_string()),
+            status_code: format!("HTTP_{}", r.status_code),
+        }),
+        Action::FixedResponse(f) => ElbAction::FixedResponse(FixedResponseSettings {
+            status_code: f.status_code.to_string(),
+            content_type: f.content_type.clone(),
+            message_body: f.body.clone(),
+        }),
+    }
+}
+
+fn listener(l: &Listener) -> DesiredListener {
+    let mut rules: Vec<DesiredRule> = l
+        .rules
+        .iter()
+        .map(|r| DesiredRule {
+            priority: clamp_i32(r.priority),
+            conditions: rule_conditions(r),
+            action: action(&r.action),
+        })
+        .collect();
+    rules.sort_by_key(|r| r.priority);
+    DesiredListener {
+        port: l.port,
+        protocol: protocol_name(l.protocol).to_string(),
+        certificates: l.certificates.iter().map(|c| c.0.clone()).collect(),
+        ssl_policy: if l.protocol.needs_certificate() {
+            Some(
+                l.ssl_policy
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
+            )
+        } else {
+            None
+        },
+        default_action: action(&l.default_action),
+        rules,
+    }
+}
+
+fn sg_protocol(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Udp => "udp",
+        Protocol::TcpUdp => "-1",
+        _ => "tcp",
+    }
+}
+
+/// Turns a validated spec into the AWS resources it needs.
+pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
+    spec.validate()?;
+    let mut subnets = match &spec.subnets {
+        Subnets::Explicit(ids) => ids.clone(),
+        Subnets::Discover => Vec::new(),
+    };
+    subnets.sort();
+    subnets.dedup();
+    let mut security_groups = spec.security_groups.clone();
+    security_groups.sort();
+    security_groups.dedup();
+
+    let load_balancer = DesiredLoadBalancer {
+        name: load_balancer_name(spec),
+        kind: spec.kind,
+        scheme: spec.scheme,
+        ip_address_type: spec.ip_address_type,
+        subnets,
+        security_groups,
+        attributes: spec.attributes.clone(),
+        tags: tags_for(spec, None),
+    };
+
+    // Only groups some action sends to become target groups: ELBv2 would report the others
+    // `unused` forever.
+    let referenced: BTreeSet<&str> = spec.referenced_groups().into_iter().collect();
+    let target_groups: Vec<DesiredTargetGroup> = spec
+        .groups
+        .iter()
+        .filter(|g| referenced.contains(g.key.as_str()))
+        .map(|g| DesiredTargetGroup {
+            key: g.key.clone(),
+            name: target_group_name(spec, g),
+            protocol: protocol_name(g.protocol).to_string(),
+            port: g.port,
+            target_type: target_type_name(g.target_kind).to_string(),
+            health_check: health_check_settings(&g.health_check),
+            attributes: g.attributes.clone(),
+            tags: tags_for(spec, Some(&g.key)),
+        })
+        .collect();
+
+    let mut listeners: Vec<DesiredListener> = spec.listeners.iter().map(listener).collect();
+    listeners.sort_by_key(|l| l.port);
+
+    let (security_group, backend_access) = if spec.kind == LoadBalancerKind::Application {
+        let sources: Vec<String> = if !spec.source_ranges.is_empty() {
+            spec.source_ranges.iter().map(|r| r.to_string()).collect()
+        } else if spec.scheme == Scheme::InternetFacing {
+            let mut all = vec!["0.0.0.0/0".to_string()];
+            if spec.ip_address_type == IpAddressType::Dualstack {
+                all.push("::/0".to_string());
+            }
+            all
+        } else {
+            ctx.vpc_cidrs.clone()
+        };
+        let ingress = spec
+            .listeners
+            .iter()
+            .flat_map(|l| {
+                sources.iter().map(move |s| SgRule {
+                    protocol: "tcp".to_string(),
+                    from_port: i32::from(l.port),
+                    to_port: i32::from(l.port),
+                    source: SgSource::Cidr(s.clone()),
+                })
+            })
+            .collect();
+        let sg = DesiredSecurityGroup {
+            name: security_group_name(spec),
+            description: format!(
+                "cloudnet managed security group for {} {}",
+                spec.owner.kind.as_str(),
+                spec.owner.object_ref()
+            ),
+            tags: tags_for(spec, Some("security-group")),
+            ingress,
+        };
+        let backend = ctx.node_security_group.as_ref().map(|node_sg| {
+            let mut ports = BTreeSet::new();
+            for g in spec
+                .groups
+                .iter()
+                .filter(|g| referenced.contains(g.key.as_str()))
+            {
+                let p = i32::from(g.port);
+                ports.insert((sg_protocol(g.protocol).to_string(), p, p));
+                if let HealthCheckPort::Port(hp) = g.health_check.port {
+                    let hp = i32::from(hp);
+                    ports.insert(("tcp".to_string(), hp, hp));
+                }
+            }
+            DesiredBackendAccess {
+                node_security_group: node_sg.clone(),
+                ports,
+            }
+        });
+        (Some(sg), backend)
+    } else {
+        (None, None)
+    };
+
+    Ok(DesiredStack {
+        load_balancer,
+        target_groups,
+        listeners,
+        security_group,
+        backend_access,
+    })
+}
+
+/// Replaces the group keys in an action by target group ARNs.
+pub fn resolve_action(
+    action: &ElbAction,
+    arns: &BTreeMap<String, String>,
+) -> Result<ElbAction, String> {
+    match action {
+        ElbAction::Forward { groups } => {
+            let mut out = Vec::with_capacity(groups.len());
+            for g in groups {
+                let arn = arns
+                    .get(&g.target_group)
+                    .ok_or_else(|| g.target_group.clone())?;
+                out.push(TargetGroupWeight {
+                    target_group: arn.clone(),
+                    weight: g.weight,
+                });
+            }
+            Ok(ElbAction::forward(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudnet_core::{
+        BackendGroup, FixedResponse, Owner, OwnerKind, Redirect, WeightedGroup,
+        ownership::TAG_CLUSTER,
+    };
+
+    use super::*;
+
+    fn alb_spec() -> LoadBalancerSpec {
+        let json = include_str!("../../../core/testdata/alb_spec.json");
+        serde_json::from_str(json).expect("the core's ALB fixture parses")
+    }
+
+    fn nlb_spec() -> LoadBalancerSpec {
+        LoadBalancerSpec {
+            owner: Owner::namespaced("prod", OwnerKind::Service, "default", "dns"),
+            kind: LoadBalancerKind::Network,
+            scheme: Scheme::Internal,
+            ip_address_type: IpAddressType::Ipv4,
+            listeners: vec![Listener {
+                port: 53,
+                protocol: Protocol::Udp,
+                certificates: vec![],
+                ssl_policy: None,
+                default_action: Action::Forward {
+                    groups: vec![WeightedGroup {
+                        group: "default/dns:53".into(),
+                        weight: 1,
+                    }],
+                },
+                rules: vec![],
+            }],
+            groups: vec![BackendGroup {
+                key: "default/dns:53".into(),
+                protocol: Protocol::Udp,
+                port: 30053,
+                target_kind: TargetKind::NodePort,
+                health_check: HealthCheck::defaults_for(Protocol::Udp),
+                attributes: BTreeMap::new(),
+            }],
+            attributes: BTreeMap::new(),
+            subnets: Subnets::Explicit(vec!["subnet-b".into(), "subnet-a".into()]),
+            security_groups: vec![],
+            source_ranges: vec![],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn ctx() -> PlanContext {
+        PlanContext {
+            vpc_cidrs: vec!["10.0.0.0/16".into()],
+            node_security_group: Some("sg-nodes".into()),
+        }
+    }
+
+    #[test]
+    fn alb_fixture_becomes_the_full_stack() {
+        let spec = alb_spec();
+        let stack = plan(&spec, &ctx()).unwrap();
+        let lb = &stack.load_balancer;
+        assert_eq!(lb.kind, LoadBalancerKind::Application);
+        assert!(NameRules::Elbv2.is_valid(&lb.name), "{}", lb.name);
+        assert_eq!(lb.tags[TAG_CLUSTER], "prod");
+        assert_eq!(lb.tags["team"], "shop");
+        assert_eq!(lb.tags["kubernetes.io/cluster/prod"], "owned");
+        assert_eq!(lb.attributes["idle_timeout.timeout_seconds"], "60");
+        assert!(lb.subnets.is_empty(), "discovered later");
+
+        assert_eq!(stack.target_groups.len(), 3);
+        let names: BTreeSet<_> = stack.target_groups.iter().map(|t| &t.name).collect();
+        assert_eq!(names.len(), 3, "one name per group");
+        let web = stack.target_group("shop/web:80").unwrap();
+        assert_eq!(web.target_type, "instance");
+        assert_eq!(web.tags[TAG_RESOURCE], "shop/web:80");
+        assert_eq!(web.health_check.port, "traffic-port");
+        assert_eq!(web.health_check.matcher.as_deref(), Some("200"));
+        assert_eq!(stack.target_group("shop/api:80").unwrap().target_type, "ip");
+
+        let [http, https] = stack.listeners.as_slice() else {
+            panic!("two listeners: {:?}", stack.listeners);
+        };
+        assert_eq!((http.port, https.port), (80, 443));
+        assert_eq!(
+            http.default_action,
+            ElbAction::Redirect(RedirectSettings {
+                protocol: "HTTPS".into(),
+                host: "#{host}".into(),
+                port: "443".into(),
+                path: "/#{path}".into(),
+                query: "#{query}".into(),
+                status_code: "HTTP_301".into(),
+            })
+        );
+        assert_eq!(
+            https.ssl_policy.as_deref(),
+            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+        );
+        assert_eq!(https.rules.len(), 2);
+        let r1 = &https.rules[0];
+        assert_eq!(r1.priority, 1);
+        assert_eq!(
+            r1.conditions,
+            vec![
+                ElbCondition::new("host-header", ["shop.example.com".to_string()]),
+                ElbCondition::new("path-pattern", ["/api".to_string(), "/api/*".to_string()]),
+            ]
+        );
+        assert_eq!(
+            r1.action,
+            ElbAction::Forward {
+                groups: vec![
+                    TargetGroupWeight {
+                        target_group: "shop/api-canary:80".into(),
+                        weight: 10
+                    },
+                    TargetGroupWeight {
+                        target_group: "shop/api:80".into(),
+                        weight: 90
+                    },
+                ]
+            }
+        );
+
+        let sg = stack.security_group.as_ref().unwrap();
+        assert!(sg.tags.contains_key(TAG_CLUSTER));
+        // Source ranges from the spec, on both listener ports.
+        let want: BTreeSet<SgRule> = [80, 443]
+            .into_iter()
+            .map(|p| SgRule {
+                protocol: "tcp".into(),
+                from_port: p,
+                to_port: p,
+                source: SgSource::Cidr("10.0.0.0/8".into()),
+            })
+            .collect();
+        assert_eq!(sg.ingress, want);
+        let backend = stack.backend_access.as_ref().unwrap();
+        assert_eq!(backend.node_security_group, "sg-nodes");
+        assert_eq!(
+            backend.ports,
+            BTreeSet::from([("tcp".to_string(), 8080, 8080)])
+        );
+        assert_eq!(
+            backend.rules("sg-lb").into_iter().next().unwrap().source,
+            SgSource::Group("sg-lb".into())
+        );
+    }
+
+    #[test]
+    fn nlb_has_no_security_group_and_sorted_explicit_subnets() {
+        let stack = plan(&nlb_spec(), &ctx()).unwrap();
+        assert_eq!(stack.load_balancer.subnets, vec!["subnet-a", "subnet-b"]);
+        assert!(stack.security_group.is_none());
+        assert!(stack.backend_access.is_none());
+        let tg = &stack.target_groups[0];
+        assert_eq!(tg.protocol, "UDP");
+        assert_eq!(tg.health_check.protocol, "TCP");
+        assert_eq!(tg.health_check.path, None);
+        assert_eq!(tg.health_check.matcher, None);
+        assert_eq!(stack.listeners[0].ssl_policy, None);
+    }
+
+    #[test]
+    fn names_change_with_what_aws_cannot_modify() {
+        let spec = nlb_spec();
+        let base = plan(&spec, &ctx()).unwrap();
+        let mut other = spec.clone();
+        other.scheme = Scheme::InternetFacing;
+        assert_ne!(
+            plan(&other, &ctx()).unwrap().load_balancer.name,
+            base.load_balancer.name
+        );
+        let mut other = spec.clone();
+        other.groups[0].port = 30054;
+        assert_ne!(
+            plan(&other, &ctx()).unwrap().target_groups[0].name,
+            base.target_groups[0].name
+        );
+        let mut other = spec.clone();
+        other.groups[0].health_check.interval_seconds = 30;
+        let replanned = plan(&other, &ctx()).unwrap();
+        assert_eq!(
+            replanned.target_groups[0].name, base.target_groups[0].name,
+            "health checks are modified in place"
+        );
+        assert_eq!(
+            plan(&spec, &ctx()).unwrap(),
+            base,
+            "planning is deterministic"
+        );
+    }
+
+    #[test]
+    fn user_tags_never_override_ownership() {
+        let mut spec = nlb_spec();
+        spec.tags.insert(TAG_CLUSTER.into(), "someone-else".into());
+        let stack = plan(&spec, &ctx()).unwrap();
+        assert_eq!(stack.load_balancer.tags[TAG_CLUSTER], "prod");
+    }
+
+    #[test]
+    fn path_patterns_table() {
+        let cases: &[(&[PathMatch], &[&str])] = &[
+            (&[PathMatch::Prefix("/".into())], &["/*"]),
+            (&[PathMatch::Prefix("/api".into())], &["/api", "/api/*"]),
+            (&[PathMatch::Prefix("/api/".into())], &["/api", "/api/*"]),
+            (&[PathMatch::Exact("/x".into())], &["/x"]),
+            (
+                &[PathMatch::Exact("/b".into()), PathMatch::Exact("/a".into())],
+                &["/a", "/b"],
+            ),
+            (&[], &[]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(path_patterns(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn conditions_table() {
+        let rule = |hosts: &[&str], paths: Vec<PathMatch>| Rule {
+            priority: 1,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            paths,
+            action: Action::FixedResponse(FixedResponse {
+                status_code: 200,
+                content_type: None,
+                body: None,
+            }),
+        };
+        let cases = [
+            (
+                rule(&[], vec![]),
+                vec![ElbCondition::new("path-pattern", ["/*".to_string()])],
+            ),
+            (
+                rule(&["A.example.com"], vec![]),
+                vec![ElbCondition::new(
+                    "host-header",
+                    ["a.example.com".to_string()],
+                )],
+            ),
+            (
+                rule(&["b", "a"], vec![PathMatch::Exact("/x".into())]),
+                vec![
+                    ElbCondition::new("host-header", ["a".to_string(), "b".to_string()]),
+                    ElbCondition::new("path-pattern", ["/x".to_string()]),
+                ],
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(rule_conditions(&r), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn actions_normalise_like_aws_describes_them() {
+        let single = action(&Action::Forward {
+            groups: vec![WeightedGroup {
+                group: "g".into(),
+                weight: 7,
+            }],
+        });
+        assert_eq!(
+            single,
+            ElbAction::Forward {
+                groups: vec![TargetGroupWeight {
+                    target_group: "g".into(),
+                    weight: 1
+                }]
+            }
+        );
+        let redirect = action(&Action::Redirect(Redirect {
+            protocol: None,
+            host: Some("example.com".into()),
+            port: None,
+            path: None,
+            query: None,
+            status_code: 302,
+        }));
+        let ElbAction::Redirect(r) = redirect else {
+            panic!("a redirect")
+        };
+        assert_eq!(r.protocol, "#{protocol}");
+        assert_eq!(r.host, "example.com");
+        assert_eq!(r.status_code, "HTTP_302");
+    }
+
+    #[test]
+    fn resolve_action_swaps_keys_for_arns_or_names_the_missing_key() {
+        let arns = BTreeMap::from([("g".to_string(), "arn:tg/g".to_string())]);
+        let a = ElbAction::forward(vec![TargetGroupWeight {
+            target_group: "g".into(),
+            weight: 1,
+        }]);
+        assert_eq!(
+            resolve_action(&a, &arns)
+                .unwrap()
+                .target_groups()
+                .collect::<Vec<_>>(),
+            vec!["arn:tg/g"]
+        );
+        let missing = ElbAction::forward(vec![TargetGroupWeight {
+            target_group: "h".into(),
+            weight: 1,
+        }]);
+        assert_eq!(resolve_action(&missing, &arns), Err("h".to_string()));
+    }
+
+    #[test]
+    fn internal_alb_without_ranges_admits_the_vpc() {
+        let mut spec = alb_spec();
+        spec.scheme = Scheme::Internal;
+        spec.source_ranges.clear();
+        let stack = plan(&spec, &ctx()).unwrap();
+        let sources: BTreeSet<_> = stack
+            .security_group
+            .unwrap()
+            .ingress
+            .into_iter()
+            .map(|r| r.source)
+            .collect();
+        assert_eq!(
+            sources,
+            BTreeSet::from([SgSource::Cidr("10.0.0.0/16".into())])
+        );
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let mut spec = nlb_spec();
+        spec.listeners.clear();
+        assert!(plan(&spec, &ctx()).is_err());
+    }
+}
