@@ -45,8 +45,10 @@
 //! Ready nodes within `status.allocatable.pods` ([`sim::scheduler`]), and a kubelet that takes
 //! each pod's address from a [`sim::kubelet::PodAddressSource`] (a per-node /24 range for now),
 //! reports Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
-//! when the pod goes ([`sim::kubelet`]), and a Deployment controller making pods with
-//! `pod-template-hash` labels ([`sim::deployment`]). [`sim::start`] installs and runs them.
+//! when the pod goes ([`sim::kubelet`]), a Deployment controller making pods with
+//! `pod-template-hash` labels ([`sim::deployment`]), and an EndpointSlice controller keeping
+//! each selector Service's slices (ready/serving/terminating, zone, at most 100 endpoints per
+//! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them.
 //!
 //! # What is left out
 //! Each of these is answered with a `Status` error, never a crash:
@@ -62,8 +64,9 @@
 //! - Schema validation and defaulting: bodies are checked for shape, names, apiVersion/kind and
 //!   namespace; fields are stored as sent (no CRD OpenAPI validation, no pruning, no
 //!   conversion webhooks: a CRD's versions share one storage and differ only in apiVersion).
-//! - The EndpointSlice controller is not built yet (Services get no slices); the Deployment
-//!   controller makes pods directly (no ReplicaSets, no rolling update).
+//! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update); the
+//!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
+//!   Endpoints objects.
 //! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
 //!   (`kubectl create configmap|namespace|secret ...`), which therefore get 415; `kubectl
 //!   apply`/`create -f`/`edit`/`label`/`scale`/`delete`/`get`/`describe` use JSON and work.

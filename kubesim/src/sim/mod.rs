@@ -1,11 +1,12 @@
 //! Simulated cluster components, driven in-process through the [`Store`]: node registration,
-//! Service address allocation, a scheduler and a kubelet.
+//! Service address allocation, a scheduler, a kubelet, a Deployment controller and an
+//! EndpointSlice controller.
 //!
 //! Each component is a level-triggered `sync` pass over the store; [`run`] repeats it whenever
 //! a watched resource changes (and once a second, to retry what conflicted).
-//! Not built yet: the EndpointSlice controller (Services get no EndpointSlices).
 
 pub mod deployment;
+pub mod endpointslices;
 pub mod kubelet;
 pub mod node;
 pub mod scheduler;
@@ -93,8 +94,8 @@ impl Drop for Simulation {
     }
 }
 
-/// Installs Service address allocation and starts the scheduler, the kubelet and the
-/// Deployment controller.
+/// Installs Service address allocation and starts the scheduler, the kubelet, the
+/// Deployment controller and the EndpointSlice controller.
 pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) -> Simulation {
     use tracing::Instrument;
     store.add_admission(Arc::new(services::ServiceAllocator::default()));
@@ -149,7 +150,29 @@ pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) 
         }
         .instrument(tracing::info_span!("deployments")),
     );
+    let slice_store = store.clone();
+    let slices = tokio::spawn(
+        async move {
+            let s = slice_store.clone();
+            run(
+                slice_store,
+                &[
+                    ("v1", "Service"),
+                    ("v1", "Pod"),
+                    ("v1", "Node"),
+                    ("discovery.k8s.io/v1", "EndpointSlice"),
+                ],
+                "endpointslices",
+                move || {
+                    let s = s.clone();
+                    async move { endpointslices::sync(&s) }
+                },
+            )
+            .await;
+        }
+        .instrument(tracing::info_span!("endpointslices")),
+    );
     Simulation {
-        tasks: vec![scheduler, kubelet_task, deployments],
+        tasks: vec![scheduler, kubelet_task, deployments, slices],
     }
 }

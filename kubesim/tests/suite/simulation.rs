@@ -231,3 +231,179 @@ async fn deployments_get_pods_and_scale() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn services_get_endpoint_slices() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    for (name, zone) in [("node-a", "us-west-2a"), ("node-b", "us-west-2b")] {
+        sim::node::register_node(
+            handle.store(),
+            &NodeRegistration {
+                name: name.into(),
+                provider_id: format!("aws:///{zone}/i-{name}"),
+                internal_ip: "192.168.1.10".into(),
+                zone: zone.into(),
+                instance_type: "m5.large".into(),
+                max_pods: 150,
+            },
+        )
+        .expect("node");
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}]}}}
+    }))
+    .expect("deployment");
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("deployment");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let of_web = ListParams::default().labels(
+        "kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
+    );
+    let ready = |e: &k8s_openapi::api::discovery::v1::Endpoint| {
+        e.conditions.as_ref().and_then(|c| c.ready) == Some(true)
+    };
+    let slice = eventually("one slice with three ready endpoints", || async {
+        let list = slices.list(&of_web).await.ok()?;
+        let [slice] = list.items.as_slice() else {
+            return None;
+        };
+        (slice.endpoints.len() == 3 && slice.endpoints.iter().all(ready)).then(|| slice.clone())
+    })
+    .await;
+    assert_eq!(slice.address_type, "IPv4");
+    let port = slice
+        .ports
+        .as_ref()
+        .and_then(|p| p.first())
+        .expect("a port");
+    assert_eq!(
+        (port.port, port.protocol.as_deref()),
+        (Some(8080), Some("TCP"))
+    );
+    let owner = &slice.metadata.owner_references.as_ref().expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Service", "web")
+    );
+    for e in &slice.endpoints {
+        assert!(
+            e.node_name.is_some()
+                && e.zone
+                    .as_deref()
+                    .is_some_and(|z| z.starts_with("us-west-2"))
+        );
+        assert_eq!(
+            e.target_ref.as_ref().and_then(|t| t.kind.as_deref()),
+            Some("Pod")
+        );
+    }
+
+    // A pod whose readiness gate flips is listed ready, then not ready.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut gated = pod("gated", true);
+    gated.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    if let Some(spec) = gated.spec.as_mut() {
+        spec.containers[0].ports = Some(vec![
+            serde_json::from_value(json!({"name": "http", "containerPort": 8080})).expect("port"),
+        ]);
+    }
+    pods.create(&PostParams::default(), &gated)
+        .await
+        .expect("gated pod");
+    let gated_ready = |want: bool| {
+        let slices = slices.clone();
+        let of_web = of_web.clone();
+        async move {
+            let list = slices.list(&of_web).await.ok()?;
+            let endpoint = list
+                .items
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .find(|e| e.target_ref.as_ref().and_then(|t| t.name.as_deref()) == Some("gated"))?;
+            (ready(endpoint) == want).then_some(())
+        }
+    };
+    eventually("the gated pod listed not ready", || gated_ready(false)).await;
+    let gate = |status: &str| {
+        Patch::Strategic(json!({"status": {"conditions": [
+            {"type": "example.com/lb-ready", "status": status}]}}))
+    };
+    pods.patch_status("gated", &PatchParams::default(), &gate("True"))
+        .await
+        .expect("gate");
+    eventually("the gated pod listed ready", || gated_ready(true)).await;
+    pods.patch_status("gated", &PatchParams::default(), &gate("False"))
+        .await
+        .expect("gate");
+    eventually("the gated pod listed not ready again", || {
+        gated_ready(false)
+    })
+    .await;
+    pods.delete("gated", &DeleteParams::default())
+        .await
+        .expect("delete");
+
+    // 250 endpoints: three slices, every pod once.
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 250}})),
+        )
+        .await
+        .expect("scale");
+    let list = eventually("250 endpoints in three slices", || async {
+        let list = slices.list(&of_web).await.ok()?;
+        let total: usize = list.items.iter().map(|s| s.endpoints.len()).sum();
+        (list.items.len() == 3 && total == 250).then_some(list)
+    })
+    .await;
+    let names: BTreeSet<&str> = list
+        .items
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter_map(|e| e.target_ref.as_ref()?.name.as_deref())
+        .collect();
+    assert_eq!(names.len(), 250);
+    assert!(list.items.iter().all(|s| s.endpoints.len() <= 100));
+    assert!(
+        list.items
+            .iter()
+            .any(|s| s.metadata.name == slice.metadata.name),
+        "the first slice was updated in place"
+    );
+
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("slices go with their service", || async {
+        slices
+            .list(&of_web)
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
