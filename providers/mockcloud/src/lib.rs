@@ -1,6 +1,96 @@
-//! cloudnet-mockcloud: an offline cloud that speaks the clouds' real wire protocols.
+//! cloudnet-mockcloud: an offline cloud that speaks the clouds' real wire protocols, so the
+//! real SDKs can be tested end to end without an account (like LocalStack, but keeping the
+//! clouds' own limits and error codes).
+//!
+//! ```text
+//!  aws-sdk / aws CLI ──HTTP──▶ server ──┬─ query protocol ─▶ Cloud { ec2, elbv2 } (one lock)
+//!   (--endpoint-url)                    ├─ /latest/...    ─▶ imds (IMDSv2)
+//!                                       └─ /_mockcloud/.. ─▶ control (state, calls, faults, reset)
+//!                    faults (latency, throttling, 5xx, drops, eventual consistency) ─┘
+//! ```
+//!
+//! Start one with [`MockCloud::start`] (tests) or [`run`] (the `cloudnet-mockcloud` binary
+//! and `cloudnet mockcloud`). The world it starts from is a [`World`] (YAML; the default is
+//! `worlds/default.yaml`).
 
 pub mod awserror;
+pub mod cloud;
+mod control;
+pub mod ec2;
 pub mod elbv2;
+pub mod error;
+pub mod faults;
+pub mod ids;
+pub mod imds;
 pub mod query;
+pub mod server;
 pub mod xml;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use ec2::World;
+pub use error::{Error, Result};
+pub use server::{Config, Handle, MockCloud};
+
+/// Command-line options of the mock cloud (the `cloudnet-mockcloud` binary and
+/// `cloudnet mockcloud` share them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = server::DEFAULT_LISTEN, env = "MOCKCLOUD_LISTEN")]
+    pub listen: SocketAddr,
+    /// World file (YAML); the built-in default world when absent.
+    #[arg(long, env = "MOCKCLOUD_WORLD")]
+    pub world: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Serves until Ctrl-C (or SIGTERM on Unix). Logging is the caller's to set up.
+pub async fn run(args: Args) -> Result<()> {
+    let world = match &args.world {
+        Some(path) => World::load(path)?,
+        None => World::default(),
+    };
+    let handle = MockCloud::start(Config {
+        listen: args.listen,
+        world,
+        ..Config::default()
+    })
+    .await?;
+    tracing::info!(endpoint = %handle.endpoint_url(), "Mock cloud ready");
+    shutdown_signal().await;
+    tracing::info!("Mock cloud stopping");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,150 @@
+//! The one shared state of a mock cloud: every service's state machine, the faults, the call
+//! counters and the metadata-service tokens, behind one lock so that services see each other
+//! consistently (ELBv2 reads EC2's subnets and instances).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::awserror::AwsError;
+use crate::ec2::{Ctx, Ec2State, World};
+use crate::elbv2::Elbv2;
+use crate::error::Result;
+use crate::faults::{Faults, Outcome};
+use crate::ids::IdGen;
+use crate::query::Params;
+use crate::xml::Xml;
+
+/// The services the query protocol endpoint answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ec2,
+    Elbv2,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Ec2 => "ec2",
+            Service::Elbv2 => "elbv2",
+        }
+    }
+
+    /// The service of a SigV4 credential scope (`Credential=AKID/date/region/SERVICE/aws4_request`).
+    pub fn from_signing_name(name: &str) -> Option<Service> {
+        match name {
+            "ec2" => Some(Service::Ec2),
+            "elasticloadbalancing" => Some(Service::Elbv2),
+            _ => None,
+        }
+    }
+
+    /// The service of a query-protocol `Version`.
+    pub fn from_version(version: &str) -> Option<Service> {
+        match version {
+            "2016-11-15" => Some(Service::Ec2),
+            "2015-12-01" => Some(Service::Elbv2),
+            _ => None,
+        }
+    }
+}
+
+pub struct Cloud {
+    pub world: World,
+    pub ec2: Ec2State,
+    pub elbv2: Elbv2,
+    pub faults: Faults,
+    /// Calls per `service:Action`, faulted ones included.
+    pub calls: BTreeMap<String, u64>,
+    /// Metadata-service session tokens and when they expire.
+    pub imds_tokens: HashMap<String, Instant>,
+    pub ids: IdGen,
+    epoch: Instant,
+    wall_epoch: SystemTime,
+}
+
+/// The state as `GET /_mockcloud/state` shows it.
+#[derive(Serialize)]
+pub struct StateDump<'a> {
+    pub now_ms: u64,
+    pub ec2: &'a Ec2State,
+    pub elbv2: &'a Elbv2,
+    pub faults: &'a Faults,
+}
+
+impl Cloud {
+    pub fn new(world: World) -> Result<Cloud> {
+        let wall_epoch = SystemTime::now();
+        let ec2 = Ec2State::from_world(&world, wall_epoch)?;
+        let elbv2 = new_elbv2(&world);
+        Ok(Cloud {
+            elbv2,
+            faults: Faults::new(&world.faults),
+            world,
+            ec2,
+            calls: BTreeMap::new(),
+            imds_tokens: HashMap::new(),
+            ids: IdGen::default(),
+            epoch: Instant::now(),
+            wall_epoch,
+        })
+    }
+
+    /// Back to the world file: state, faults and counters; the clock keeps running.
+    pub fn reset(&mut self) -> Result<()> {
+        self.ec2 = Ec2State::from_world(&self.world, self.wall_epoch)?;
+        self.elbv2 = new_elbv2(&self.world);
+        self.faults = Faults::new(&self.world.faults);
+        self.calls.clear();
+        self.imds_tokens.clear();
+        Ok(())
+    }
+
+    pub fn now_ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    pub fn dump(&self) -> StateDump<'_> {
+        StateDump {
+            now_ms: self.now_ms(Instant::now()),
+            ec2: &self.ec2,
+            elbv2: &self.elbv2,
+            faults: &self.faults,
+        }
+    }
+
+    /// Counts a call and decides its faults.
+    pub fn admit(&mut self, service: Service, action: &str, now: Instant) -> Outcome {
+        *self
+            .calls
+            .entry(format!("{}:{action}", service.name()))
+            .or_insert(0) += 1;
+        self.faults.evaluate(service.name(), action, now)
+    }
+
+    /// Answers one call of the query protocol.
+    pub fn handle(
+        &mut self,
+        service: Service,
+        action: &str,
+        params: &Params,
+        now: Instant,
+        hide_ms: u64,
+    ) -> Result<Xml, AwsError> {
+        let now_ms = self.now_ms(now);
+        self.ec2.advance(now_ms);
+        match service {
+            Service::Ec2 => self.ec2.handle(action, params, &Ctx { now_ms, hide_ms }),
+            Service::Elbv2 => self.elbv2.handle(&self.ec2, action, params, now),
+        }
+    }
+}
+
+fn new_elbv2(world: &World) -> Elbv2 {
+    Elbv2::new(
+        world.region.clone(),
+        world.account_id.clone(),
+        world.elbv2.clone().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,86 @@
+//! The control endpoint, `/_mockcloud/...`, for tests and operators:
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET state` | the whole state as JSON |
+//! | `GET calls` | calls per `service:Action` |
+//! | `POST reset` | back to the world file (state, faults, counters) |
+//! | `GET faults` | the fault rules with their match and fire counts |
+//! | `POST faults` | adds one rule or a list (JSON, see [`crate::faults`]); answers their ids |
+//! | `DELETE faults`, `DELETE faults/<id>` | removes all rules, or one |
+//! | `POST instances` | launches an instance (`{"instance_type", "subnet", ...}` as in the world file) |
+//! | `GET healthz` | `ok` |
+
+use serde_json::{Value, json};
+
+use crate::ec2::world::InstanceSpec;
+use crate::faults::FaultRule;
+use crate::server::{Received, Resp, Shared, respond};
+
+fn json_resp(status: u16, v: &Value) -> Resp {
+    respond(status, "application/json", v.to_string())
+}
+
+fn bad(status: u16, msg: impl std::fmt::Display) -> Resp {
+    json_resp(status, &json!({ "error": msg.to_string() }))
+}
+
+pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
+    let path = rx
+        .path
+        .trim_start_matches("/_mockcloud/")
+        .trim_end_matches('/');
+    let method = rx.method.as_str();
+    let mut cloud = shared.lock();
+    match (method, path) {
+        ("GET", "healthz") => respond(200, "text/plain", "ok"),
+        ("GET", "state") => match serde_json::to_string(&cloud.dump()) {
+            Ok(s) => respond(200, "application/json", s),
+            Err(e) => bad(500, e),
+        },
+        ("GET", "calls") => json_resp(200, &json!(cloud.calls)),
+        ("POST", "reset") => match cloud.reset() {
+            Ok(()) => json_resp(200, &json!({ "reset": true })),
+            Err(e) => bad(500, e),
+        },
+        ("GET", "faults") => json_resp(200, &json!(cloud.faults.rules())),
+        ("POST", "faults") => {
+            let rules: Vec<FaultRule> = match serde_json::from_slice::<Value>(&rx.body) {
+                Ok(Value::Array(a)) => match serde_json::from_value(Value::Array(a)) {
+                    Ok(r) => r,
+                    Err(e) => return bad(400, e),
+                },
+                Ok(v) => match serde_json::from_value(v) {
+                    Ok(r) => vec![r],
+                    Err(e) => return bad(400, e),
+                },
+                Err(e) => return bad(400, e),
+            };
+            let ids: Vec<u64> = rules.into_iter().map(|r| cloud.faults.add(r)).collect();
+            json_resp(200, &json!({ "ids": ids }))
+        }
+        ("DELETE", "faults") => {
+            cloud.faults.clear();
+            json_resp(200, &json!({ "deleted": "all" }))
+        }
+        ("DELETE", p) if p.starts_with("faults/") => match p["faults/".len()..].parse::<u64>() {
+            Ok(id) if cloud.faults.remove(id) => json_resp(200, &json!({ "deleted": id })),
+            _ => bad(404, "no such fault rule"),
+        },
+        ("POST", "instances") => {
+            let spec: InstanceSpec = match serde_json::from_slice(&rx.body) {
+                Ok(s) => s,
+                Err(e) => return bad(400, e),
+            };
+            let now_ms = cloud.now_ms(std::time::Instant::now());
+            match cloud.ec2.launch_spec(&spec, now_ms) {
+                Ok(id) => json_resp(200, &json!({ "instance_id": id })),
+                Err(e) => bad(400, e),
+            }
+        }
+        _ => bad(
+            404,
+            format!("no control endpoint {method} /_mockcloud/{path}"),
+        ),
+    }
+}

@@ -1,0 +1,367 @@
+//! The HTTP server: one listener for the AWS query protocol (EC2 and ELBv2, told apart by the
+//! SigV4 credential scope or, unsigned, by `Version`), the instance metadata service
+//! (`/latest/...`, `/_mockcloud/imds/<instance-id>/latest/...`) and the control endpoint
+//! (`/_mockcloud/...`).
+//!
+//! Bad input never panics or hangs the server: bodies are capped, reads time out, a handler
+//! panic becomes `InternalError`, and a `drop` fault closes the connection on purpose.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::awserror::AwsError;
+use crate::cloud::{Cloud, Service};
+use crate::ec2::World;
+use crate::error::{Error, Result};
+use crate::query::Params;
+use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
+use crate::{control, imds};
+
+/// The default listen address, as LocalStack's.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+
+/// How a mock cloud starts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub world: World,
+    /// Larger request bodies are refused.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request.
+    pub read_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            world: World::default(),
+            max_body_bytes: 8 << 20,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Listens on an ephemeral loopback port (for tests).
+    pub fn ephemeral(world: World) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            world,
+            ..Config::default()
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    cloud: Mutex<Cloud>,
+    max_body_bytes: usize,
+    read_timeout: Duration,
+}
+
+impl Shared {
+    /// The cloud's lock. A panic while holding it is caught before the guard drops, so
+    /// poisoning would only follow a bug in the server itself; the state is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Cloud> {
+        self.cloud.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The mock cloud server.
+pub struct MockCloud;
+
+/// A running mock cloud.
+pub struct Handle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockCloud {
+    /// Binds the listener and serves in the background until [`Handle::shutdown`].
+    pub async fn start(config: Config) -> Result<Handle> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cloud: Mutex::new(Cloud::new(config.world)?),
+            max_body_bytes: config.max_body_bytes,
+            read_timeout: config.read_timeout,
+        });
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(
+            accept_loop(listener, shared.clone(), rx).instrument(info_span!("mockcloud", %addr)),
+        );
+        info!(%addr, "Mock cloud listening");
+        Ok(Handle {
+            addr,
+            shared,
+            shutdown: tx,
+            task,
+        })
+    }
+}
+
+impl Handle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What to give SDKs and the `aws` CLI as `--endpoint-url`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` on the cloud's state under its lock (for tests and embedders).
+    pub fn with_cloud<R>(&self, f: impl FnOnce(&mut Cloud) -> R) -> R {
+        f(&mut self.shared.lock())
+    }
+
+    /// Stops accepting, lets in-flight requests finish briefly, then closes everything.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(error) => {
+                warn!(%error, "Accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut stop = stop.clone();
+        conns.spawn(
+            async move {
+                let svc = service_fn(move |req| route(shared.clone(), req));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(error) = r {
+                            debug!(%error, "Connection ended");
+                        }
+                    }
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+                    }
+                }
+            }
+            .instrument(info_span!("conn", %peer)),
+        );
+    }
+    conns.shutdown().await;
+}
+
+/// A `drop` fault: the connection closes without an answer.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+pub(crate) fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A request read to its end within the size and time limits.
+pub(crate) struct Received {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AwsError> {
+    let (parts, body) = req.into_parts();
+    let limited = Limited::new(body, shared.max_body_bytes);
+    let body = match tokio::time::timeout(shared.read_timeout, limited.collect()).await {
+        Err(_) => {
+            return Err(AwsError::client(
+                "RequestTimeout",
+                "The request body was not received in time",
+            ));
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(AwsError::client(
+                "RequestEntityTooLarge",
+                format!("The request body exceeds {} bytes", shared.max_body_bytes),
+            )
+            .with_status(413));
+        }
+        Ok(Err(_)) => {
+            return Err(AwsError::client(
+                "MalformedQueryString",
+                "The request body could not be read",
+            ));
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    Ok(Received {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: parts.headers,
+        body,
+    })
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    let path = req.uri().path().to_string();
+    let is_imds = path.starts_with("/latest/") || path.starts_with("/_mockcloud/imds/");
+    let rx = match receive(&shared, req).await {
+        Ok(rx) => rx,
+        Err(e) => return Ok(error_response(None, &e, "")),
+    };
+    if is_imds {
+        return Ok(imds::handle(&shared, &rx));
+    }
+    if path.starts_with("/_mockcloud/") {
+        return Ok(control::handle(&shared, &rx));
+    }
+    query(&shared, rx).await
+}
+
+/// The service a request is for: the SigV4 scope first, then `Version`.
+fn service_of(headers: &HeaderMap, params: &Params) -> Option<Service> {
+    let scoped = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| {
+            let cred = auth.split("Credential=").nth(1)?;
+            let cred = cred.split([',', ' ']).next()?;
+            Service::from_signing_name(cred.split('/').nth(3)?)
+        });
+    scoped.or_else(|| params.get("Version").and_then(Service::from_version))
+}
+
+fn error_response(service: Option<Service>, e: &AwsError, rid: &str) -> Resp {
+    let body = match service {
+        Some(Service::Elbv2) => e.to_query_xml(ELBV2_XMLNS, rid),
+        _ => e.to_ec2_xml(rid),
+    };
+    let mut r = respond(e.status, "text/xml;charset=UTF-8", body);
+    if let Ok(v) = header::HeaderValue::from_str(rid) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
+    let mut params = Params::parse(rx.query.as_bytes());
+    if !rx.body.is_empty() {
+        let body = Params::parse(&rx.body);
+        params = Params::from_pairs(
+            params
+                .iter()
+                .chain(body.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
+    let rid = shared.lock().ids.request_id();
+    let Some(service) = service_of(&rx.headers, &params) else {
+        let e = AwsError::client(
+            "InvalidAction",
+            "Could not determine the service: sign the request (SigV4 credential scope ec2 or elasticloadbalancing) or give a known Version",
+        );
+        return Ok(error_response(None, &e, &rid));
+    };
+    let Some(action) = params.action().map(str::to_string) else {
+        let e = AwsError::client(
+            "MissingAction",
+            "The request must contain the parameter Action",
+        );
+        return Ok(error_response(Some(service), &e, &rid));
+    };
+    let outcome = shared.lock().admit(service, &action, Instant::now());
+    if outcome.drop {
+        debug!(service = service.name(), %action, "Dropping connection");
+        return Err(Dropped);
+    }
+    if !outcome.latency.is_zero() {
+        tokio::time::sleep(outcome.latency).await;
+    }
+    if let Some(e) = outcome.error {
+        debug!(service = service.name(), %action, code = %e.code, "Injected error");
+        return Ok(error_response(Some(service), &e, &rid));
+    }
+    let result = {
+        let mut cloud = shared.lock();
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            cloud.handle(service, &action, &params, Instant::now(), outcome.hide_ms)
+        }))
+        .unwrap_or_else(|_| {
+            Err(AwsError::server(
+                500,
+                "InternalError",
+                "An internal error has occurred",
+            ))
+        })
+    };
+    match result {
+        Ok(body) => {
+            let xml = match service {
+                Service::Ec2 => ec2_response(&action, &rid, &body),
+                Service::Elbv2 => query_response(ELBV2_XMLNS, &action, &rid, &body),
+            };
+            let mut r = respond(200, "text/xml;charset=UTF-8", xml);
+            if let Ok(v) = header::HeaderValue::from_str(&rid) {
+                r.headers_mut().insert("x-amzn-requestid", v);
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            debug!(service = service.name(), %action, code = %e.code, "Request failed");
+            Ok(error_response(Some(service), &e, &rid))
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Shared set-up for the tests: a mock cloud on an ephemeral port, the real aws-sdk-ec2
+//! client pointed at it, and a tiny raw HTTP client for IMDS and the control endpoint.
+
+#![allow(dead_code)]
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::Credentials;
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub async fn start() -> Handle {
+    start_with(World::default()).await
+}
+
+pub async fn start_with(world: World) -> Handle {
+    MockCloud::start(Config::ephemeral(world))
+        .await
+        .expect("mock cloud starts")
+}
+
+/// An EC2 client with the SDK's retries turned off, so tests see every error.
+pub async fn ec2(h: &Handle) -> aws_sdk_ec2::Client {
+    ec2_with(h, RetryConfig::disabled()).await
+}
+
+pub async fn ec2_with(h: &Handle, retry: RetryConfig) -> aws_sdk_ec2::Client {
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .credentials_provider(Credentials::new(
+            "AKIDMOCKCLOUD",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(h.endpoint_url())
+        .retry_config(retry)
+        .load()
+        .await;
+    aws_sdk_ec2::Client::new(&conf)
+}
+
+/// Asserts that a call failed with an AWS error code.
+#[macro_export]
+macro_rules! assert_code {
+    ($call:expr, $code:expr) => {{
+        use aws_sdk_ec2::error::ProvideErrorMetadata as _;
+        match $call {
+            Ok(v) => panic!("expected {} but the call succeeded: {v:?}", $code),
+            Err(e) => assert_eq!(e.code(), Some($code), "{e:?}"),
+        }
+    }};
+}
+
+/// A raw HTTP/1.1 exchange: (status, headers lowercased, body).
+pub async fn http(
+    h: &Handle,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = tokio::net::TcpStream::connect(h.addr())
+        .await
+        .expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        h.addr(),
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, _, body) = http(
+        h,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
+    .await;
+    assert!(status < 300, "{method} {path}: {status} {body}");
+    serde_json::from_str(&body).expect("json")
+}
