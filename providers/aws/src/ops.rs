@@ -53,6 +53,8 @@ ops! {
     DeleteSecurityGroup => Compute / Mutate,
     AuthorizeSecurityGroupIngress => Compute / Mutate,
     RevokeSecurityGroupIngress => Compute / Mutate,
+    CreateTags => Compute / Mutate,
+    DeleteTags => Compute / Mutate,
     DescribeLoadBalancers => LoadBalancing / Describe,
     DescribeLoadBalancerAttributes => LoadBalancing / Describe,
     DescribeTargetGroups => LoadBalancing / Describe,

@@ -1,0 +1,172 @@
+//! The provider: SDK clients, the shared call path, and small caches of what never (or
+//! rarely) changes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::retry::RetryConfig;
+use cloudnet_core::{AddressLimits, Cloud, Interface, RateBudget, Scheme};
+
+use crate::call::{Caller, ThrottleClassifier};
+use crate::config::{AwsConfig, discover_instance, imds_client};
+use crate::error::{ConfigError, ConfigResult};
+use crate::metrics::AwsMetrics;
+
+/// The AWS backend: implements [`cloudnet_core::Addresses`], [`cloudnet_core::Routes`] and
+/// [`cloudnet_core::LoadBalancers`]. Clones share clients, budget, metrics and caches.
+#[derive(Clone)]
+pub struct AwsProvider {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub caller: Caller,
+    pub vpc_id: String,
+    pub config: AwsConfig,
+    pub cache: Caches,
+}
+
+/// A node's facts that do not change while it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceFacts {
+    pub instance_type: String,
+    pub limits: AddressLimits,
+    /// The primary interface's security groups: new interfaces get the same.
+    pub security_groups: Vec<String>,
+}
+
+/// A target group as `sync_targets` needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRef {
+    pub arn: String,
+    pub target_type: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Caches {
+    pub instance_types: Mutex<HashMap<String, AddressLimits>>,
+    pub instances: Mutex<HashMap<String, InstanceFacts>>,
+    pub subnet_cidrs: Mutex<HashMap<String, ipnet::IpNet>>,
+    pub lb_subnets: Mutex<HashMap<Scheme, (Instant, Vec<String>)>>,
+    pub vpc_cidrs: Mutex<Option<Vec<String>>>,
+    /// `(load balancer ARN, group key)` -> target group.
+    pub groups: Mutex<HashMap<(String, String), GroupRef>>,
+    /// Interfaces we created, per instance, until Describe shows them.
+    pub recent_interfaces: Mutex<HashMap<String, Vec<(Instant, Interface)>>>,
+    /// Instances whose source/destination check we turned off.
+    pub source_dest_off: Mutex<HashSet<String>>,
+    /// Node IP -> instance ID, for instance targets.
+    pub instance_by_ip: Mutex<HashMap<std::net::IpAddr, String>>,
+}
+
+/// Locks a cache; a poisoned lock only means a panic elsewhere mid-update of plain data.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl AwsProvider {
+    /// Sets the provider up the way it runs in a cluster: credentials from the default
+    /// chain, region and VPC from the config or instance metadata.
+    pub async fn connect(mut config: AwsConfig, metrics: AwsMetrics) -> ConfigResult<AwsProvider> {
+        if config.cluster_name.is_empty() {
+            return Err(ConfigError::NoClusterName);
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let mut sdk = loader.load().await;
+        if sdk.region().is_none() || config.vpc_id.is_none() {
+            let imds = imds_client(config.imds_endpoint.as_deref())?;
+            let identity = discover_instance(&imds).await?;
+            tracing::info!(
+                region = %identity.region,
+                vpc = %identity.vpc_id,
+                instance = %identity.instance_id,
+                "Discovered from instance metadata"
+            );
+            if sdk.region().is_none() {
+                sdk = sdk
+                    .into_builder()
+                    .region(Region::new(identity.region.clone()))
+                    .build();
+            }
+            config.vpc_id.get_or_insert(identity.vpc_id);
+        }
+        AwsProvider::from_sdk_config(&sdk, config, metrics)
+    }
+
+    /// Sets the provider up on an SDK config made elsewhere (tests, tools). The VPC ID must
+    /// be in `config`.
+    pub fn from_sdk_config(
+        sdk: &SdkConfig,
+        config: AwsConfig,
+        metrics: AwsMetrics,
+    ) -> ConfigResult<AwsProvider> {
+        if config.cluster_name.is_empty() {
+            return Err(ConfigError::NoClusterName);
+        }
+        let vpc_id = config
+            .vpc_id
+            .clone()
+            .ok_or(ConfigError::MissingMetadata("VPC ID"))?;
+        let retry = RetryConfig::standard().with_max_attempts(config.max_attempts.max(1));
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+            .retry_config(retry.clone())
+            .retry_classifier(ThrottleClassifier);
+        let mut elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+            .retry_config(retry)
+            .retry_classifier(ThrottleClassifier);
+        if let Some(url) = &config.endpoint_url {
+            ec2 = ec2.endpoint_url(url);
+            elb = elb.endpoint_url(url);
+        }
+        let caller = Caller {
+            budget: RateBudget::new(&config.budget),
+            metrics,
+            throttle_retries: config.throttle_retries,
+        };
+        Ok(AwsProvider {
+            inner: Arc::new(Inner {
+                ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+                elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb.build()),
+                caller,
+                vpc_id,
+                config,
+                cache: Caches::default(),
+            }),
+        })
+    }
+
+    /// The three traits, as the controllers hold them.
+    pub fn cloud(&self) -> Cloud {
+        Cloud {
+            addresses: Arc::new(self.clone()),
+            routes: Arc::new(self.clone()),
+            load_balancers: Arc::new(self.clone()),
+        }
+    }
+
+    pub fn metrics(&self) -> &AwsMetrics {
+        &self.inner.caller.metrics
+    }
+
+    pub fn budget(&self) -> &RateBudget {
+        &self.inner.caller.budget
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.inner.config.cluster_name
+    }
+
+    pub fn vpc_id(&self) -> &str {
+        &self.inner.vpc_id
+    }
+}

@@ -1,0 +1,293 @@
+//! VPC routes `pod CIDR -> instance/ENI`.
+//!
+//! AWS routes carry no tags, so ownership is defined by place and range: a route is ours when
+//! it is in one of the cluster's route tables (named by ID in the config, or tagged
+//! `kubernetes.io/cluster/<name>` / `cloudnet.io/cluster=<name>`) **and** its destination lies
+//! inside one of the configured cluster pod CIDRs. Everything else in those tables (the local
+//! route, gateways, other teams' routes) is listed but never replaced or deleted.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, RouteState as Ec2RouteState, RouteTable};
+use cloudnet_core::ownership::{AWS_CLUSTER_TAG_PREFIX, TAG_CLUSTER};
+use cloudnet_core::{Error, Result, Route, RouteCapabilities, RouteState, RouteTarget, Routes};
+use ipnet::IpNet;
+
+use crate::config::RouteTableSelector;
+use crate::lb::convert::ec2_tags;
+use crate::ops::AwsOp;
+use crate::provider::{AwsProvider, lock};
+
+impl AwsProvider {
+    /// The cluster's route tables, as Describe shows them now.
+    async fn route_tables(&self) -> Result<Vec<RouteTable>> {
+        let ec2 = &self.inner.ec2;
+        let cluster = &self.inner.config.cluster_name;
+        let k8s_tag = format!("{AWS_CLUSTER_TAG_PREFIX}{cluster}");
+        let out = match &self.inner.config.route_tables {
+            RouteTableSelector::Ids(ids) => {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.inner
+                    .caller
+                    .call(AwsOp::DescribeRouteTables, || {
+                        ec2.describe_route_tables()
+                            .set_route_table_ids(Some(ids.clone()))
+                            .send()
+                    })
+                    .await?
+            }
+            RouteTableSelector::ClusterTag => {
+                self.inner
+                    .caller
+                    .call(AwsOp::DescribeRouteTables, || {
+                        ec2.describe_route_tables()
+                            .filters(
+                                Filter::builder()
+                                    .name("vpc-id")
+                                    .values(&self.inner.vpc_id)
+                                    .build(),
+                            )
+                            .filters(
+                                Filter::builder()
+                                    .name("tag-key")
+                                    .values(&k8s_tag)
+                                    .values(TAG_CLUSTER)
+                                    .build(),
+                            )
+                            .send()
+                    })
+                    .await?
+            }
+        };
+        let tables = out
+            .route_tables()
+            .iter()
+            .filter(|t| match &self.inner.config.route_tables {
+                RouteTableSelector::Ids(_) => true,
+                RouteTableSelector::ClusterTag => {
+                    let tags = ec2_tags(t.tags());
+                    tags.contains_key(&k8s_tag)
+                        || tags.get(TAG_CLUSTER).is_some_and(|c| c == cluster)
+                }
+            })
+            .cloned()
+            .collect();
+        Ok(tables)
+    }
+
+    /// Inside a cluster pod CIDR (the table being one of ours is checked by the caller).
+    fn in_pod_cidrs(&self, destination: &IpNet) -> bool {
+        self.inner
+            .config
+            .pod_cidrs
+            .iter()
+            .any(|c| c.contains(destination))
+    }
+
+    fn check_owned(&self, tables: &[RouteTable], route: &Route) -> Result<()> {
+        if !tables
+            .iter()
+            .any(|t| t.route_table_id() == Some(route.table.as_str()))
+        {
+            return Err(Error::InvalidInput {
+                code: "NotOwned".into(),
+                message: format!("route table {} is not one of the cluster's", route.table),
+            });
+        }
+        if !self.in_pod_cidrs(&route.destination) {
+            return Err(Error::InvalidInput {
+                code: "NotOwned".into(),
+                message: format!(
+                    "{} is outside the cluster pod CIDRs {:?}; refusing to change the route",
+                    route.destination, self.inner.config.pod_cidrs
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn disable_source_dest_check(&self, target: &RouteTarget) -> Result<()> {
+        let key = match target {
+            RouteTarget::Instance(id) | RouteTarget::Interface(id) => id.clone(),
+            RouteTarget::Ip(_) => return Ok(()),
+        };
+        if lock(&self.inner.cache.source_dest_off).contains(&key) {
+            return Ok(());
+        }
+        let ec2 = &self.inner.ec2;
+        let off = || AttributeBooleanValue::builder().value(false).build();
+        match target {
+            RouteTarget::Instance(id) => {
+                self.inner
+                    .caller
+                    .call(AwsOp::ModifyInstanceAttribute, || {
+                        ec2.modify_instance_attribute()
+                            .instance_id(id)
+                            .source_dest_check(off())
+                            .send()
+                    })
+                    .await?;
+            }
+            RouteTarget::Interface(id) => {
+                self.inner
+                    .caller
+                    .call(AwsOp::ModifyNetworkInterfaceAttribute, || {
+                        ec2.modify_network_interface_attribute()
+                            .network_interface_id(id)
+                            .source_dest_check(off())
+                            .send()
+                    })
+                    .await?;
+            }
+            RouteTarget::Ip(_) => {}
+        }
+        lock(&self.inner.cache.source_dest_off).insert(key);
+        Ok(())
+    }
+}
+
+fn routes_of(table: &RouteTable) -> Vec<(IpNet, RouteTarget, RouteState)> {
+    table
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let dest: IpNet = r.destination_cidr_block()?.parse().ok()?;
+            let target = match (r.instance_id(), r.network_interface_id()) {
+                (Some(i), _) => RouteTarget::Instance(i.to_string()),
+                (None, Some(n)) => RouteTarget::Interface(n.to_string()),
+                _ => return None,
+            };
+            let state = if r.state() == Some(&Ec2RouteState::Blackhole) {
+                RouteState::Blackhole
+            } else {
+                RouteState::Active
+            };
+            Some((dest, target, state))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Routes for AwsProvider {
+    fn capabilities(&self) -> RouteCapabilities {
+        RouteCapabilities {
+            instance_target: true,
+            interface_target: true,
+            ip_target: false,
+            max_routes: 50,
+            needs_source_dest_check_off: true,
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Route>> {
+        let tables = self.route_tables().await?;
+        let mut out = Vec::new();
+        for t in &tables {
+            let Some(table) = t.route_table_id() else {
+                continue;
+            };
+            for (destination, target, state) in routes_of(t) {
+                out.push(Route {
+                    table: table.to_string(),
+                    owned: self.in_pod_cidrs(&destination),
+                    destination,
+                    target,
+                    node: None,
+                    state,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, route: &Route) -> Result<()> {
+        let tables = self.route_tables().await?;
+        self.check_owned(&tables, route)?;
+        if let RouteTarget::Ip(ip) = route.target {
+            return Err(Error::invalid(format!(
+                "AWS routes go to an instance or an interface, not an IP ({ip})"
+            )));
+        }
+        self.disable_source_dest_check(&route.target).await?;
+        let existing = tables
+            .iter()
+            .find(|t| t.route_table_id() == Some(route.table.as_str()))
+            .map(routes_of)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(d, _, _)| *d == route.destination);
+        let ec2 = &self.inner.ec2;
+        let dest = route.destination.to_string();
+        let replace = || async {
+            self.inner
+                .caller
+                .call(AwsOp::ReplaceRoute, || {
+                    let b = ec2
+                        .replace_route()
+                        .route_table_id(&route.table)
+                        .destination_cidr_block(&dest);
+                    match &route.target {
+                        RouteTarget::Instance(i) => b.instance_id(i),
+                        RouteTarget::Interface(n) => b.network_interface_id(n),
+                        RouteTarget::Ip(_) => b,
+                    }
+                    .send()
+                })
+                .await
+                .map(|_| ())
+        };
+        match existing {
+            Some((_, target, RouteState::Active)) if target == route.target => Ok(()),
+            Some(_) => replace().await,
+            None => {
+                let created = self
+                    .inner
+                    .caller
+                    .call(AwsOp::CreateRoute, || {
+                        let b = ec2
+                            .create_route()
+                            .route_table_id(&route.table)
+                            .destination_cidr_block(&dest);
+                        match &route.target {
+                            RouteTarget::Instance(i) => b.instance_id(i),
+                            RouteTarget::Interface(n) => b.network_interface_id(n),
+                            RouteTarget::Ip(_) => b,
+                        }
+                        .send()
+                    })
+                    .await;
+                match created {
+                    Ok(_) => Ok(()),
+                    // Someone (or our own earlier attempt) got there first: it is in our
+                    // range, so it is ours to point at the right target.
+                    Err(Error::Conflict { code, .. }) if code == "RouteAlreadyExists" => {
+                        replace().await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, route: &Route) -> Result<()> {
+        let tables = self.route_tables().await?;
+        self.check_owned(&tables, route)?;
+        let ec2 = &self.inner.ec2;
+        let dest = route.destination.to_string();
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DeleteRoute, || {
+                ec2.delete_route()
+                    .route_table_id(&route.table)
+                    .destination_cidr_block(&dest)
+                    .send()
+            })
+            .await;
+        match out {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
