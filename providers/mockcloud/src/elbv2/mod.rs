@@ -73,7 +73,7 @@ pub struct InstanceInfo {
 /// AWS's default quotas for ELBv2 (Service Quotas, "Quotas for your Application/Network Load
 /// Balancers"); a world file may lower them to make limits reachable in tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "snake_case")]
+#[serde(default, rename_all = "snake_case", deny_unknown_fields)]
 pub struct Quotas {
     pub load_balancers: usize,
     pub target_groups: usize,
@@ -106,7 +106,7 @@ impl Default for Quotas {
 
 /// How the simulated ELBv2 behaves in time, and its quotas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "snake_case")]
+#[serde(default, rename_all = "snake_case", deny_unknown_fields)]
 pub struct Elbv2Config {
     /// How long a registered target stays `initial` before it turns `healthy` (once its target
     /// group receives traffic).
