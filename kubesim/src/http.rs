@@ -20,6 +20,7 @@ use crate::resources::ResourceInfo;
 use crate::route::{self, ResourcePath, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, ListOptions, Store};
+use crate::table;
 use crate::watch;
 
 type Res<T> = std::result::Result<T, StatusError>;
@@ -242,6 +243,30 @@ impl Req<'_> {
         }
     }
 
+    /// The Table the client asked for in `Accept`, if any.
+    fn table_request(&self) -> Res<Option<table::TableRequest>> {
+        table::negotiate(
+            self.headers,
+            self.query.get("includeObject").map(String::as_str),
+        )
+    }
+
+    /// How `info`'s objects are printed; custom resources use their CRD's columns.
+    fn printer(&self, info: &ResourceInfo) -> table::Printer {
+        let crd = info
+            .custom
+            .then(|| {
+                let crds = self
+                    .store()
+                    .resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")?;
+                self.store()
+                    .get(&crds, None, &format!("{}.{}", info.plural, info.group))
+                    .ok()
+            })
+            .flatten();
+        table::printer_for(info, crd.as_deref())
+    }
+
     fn list_options(&self) -> Res<ListOptions> {
         Ok(ListOptions {
             labels: LabelSelector::parse(self.query.get("labelSelector").map_or("", |s| s))?,
@@ -327,26 +352,41 @@ impl Req<'_> {
     async fn collection(&self, info: &ResourceInfo, ns: Option<&str>, verb: &str) -> Res<Response> {
         match verb {
             "list" => {
+                let table = self.table_request()?;
                 let page = self.store().list(info, ns, &self.list_options()?)?;
+                let doc = list_doc(
+                    info,
+                    &page.items,
+                    page.resource_version,
+                    page.continue_token,
+                    page.remaining,
+                );
                 Ok(json_response(
                     200,
-                    &list_doc(
-                        info,
-                        &page.items,
-                        page.resource_version,
-                        page.continue_token,
-                        page.remaining,
-                    ),
+                    &match table {
+                        Some(t) => t.table(
+                            &self.printer(info),
+                            info,
+                            &page.items,
+                            doc["metadata"].clone(),
+                            true,
+                        ),
+                        None => doc,
+                    },
                 ))
             }
-            "watch" => Ok(watch::serve(
-                self.app.store.clone(),
-                info.clone(),
-                ns.map(str::to_string),
-                self.list_options()?,
-                self.query,
-                self.app.settings.bookmark_interval,
-            )),
+            "watch" => {
+                let table = self.table_request()?.map(|t| (t, self.printer(info)));
+                Ok(watch::serve(
+                    self.app.store.clone(),
+                    info.clone(),
+                    ns.map(str::to_string),
+                    self.list_options()?,
+                    self.query,
+                    self.app.settings.bookmark_interval,
+                    table,
+                ))
+            }
             "create" => {
                 self.needs_namespace(info, ns)?;
                 let obj = decode(&self.body, &content_type(self.headers))?;
@@ -398,10 +438,21 @@ impl Req<'_> {
     ) -> Res<Response> {
         self.needs_namespace(info, ns)?;
         match verb {
-            "get" => Ok(json_response(
-                200,
-                &render(info, self.store().get(info, ns, name)?.as_ref()),
-            )),
+            "get" => {
+                let table = if status_only {
+                    None
+                } else {
+                    self.table_request()?
+                };
+                let obj = self.store().get(info, ns, name)?;
+                Ok(json_response(
+                    200,
+                    &match table {
+                        Some(t) => t.table(&self.printer(info), info, &[obj], json!({}), true),
+                        None => render(info, obj.as_ref()),
+                    },
+                ))
+            }
             "update" => {
                 let obj = decode(&self.body, &content_type(self.headers))?;
                 let updated = self.store().update(info, ns, name, obj, status_only)?;

@@ -35,6 +35,10 @@
 //!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
 //!   server-side apply as a merge-apply with field managers (see [`patch`]),
 //!   `deployments/scale`, `pods/binding`.
+//! - Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (as
+//!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
+//!   whose columns are the real API server's for the served kinds, and a CRD's
+//!   `additionalPrinterColumns` for custom resources (see [`table`]).
 //! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
 //!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
 //!
@@ -55,9 +59,9 @@
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
-//! - Protobuf and CBOR bodies (415), server-side Table output (`as=Table` gets plain JSON,
-//!   which kubectl prints as NAME/AGE), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404; `/openapi/v3` lists
-//!   operations only, see [`openapi`]).
+//! - Protobuf and CBOR bodies (415), `as=PartialObjectMetadata(List)` (answered with the
+//!   full objects instead), aggregated discovery, OpenAPI
+//!   schemas and `/openapi/v2` (404; `/openapi/v3` lists operations only, see [`openapi`]).
 //! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
 //!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
 //!   `resourceVersionMatch` (lists are always served from the latest state).
@@ -91,6 +95,7 @@ pub mod selectors;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod validation;
 pub mod watch;

@@ -15,6 +15,7 @@ use crate::error::{Reason, StatusError};
 use crate::http::{error_response, render};
 use crate::resources::ResourceInfo;
 use crate::store::{ListOptions, Store, Watch, WatchItem, WatchStart};
+use crate::table::{Printer, TableRequest};
 
 struct Stream {
     watch: Watch,
@@ -22,6 +23,9 @@ struct Stream {
     info: ResourceInfo,
     ticker: Option<Interval>,
     deadline: Option<Instant>,
+    /// Set when the client asked for Table objects; the flag says whether the column
+    /// definitions have been sent (only the first event carries them).
+    table: Option<(TableRequest, Printer, bool)>,
 }
 
 impl Drop for Stream {
@@ -72,6 +76,7 @@ pub fn serve(
     opts: ListOptions,
     query: &HashMap<String, String>,
     bookmark_interval: Duration,
+    table: Option<(TableRequest, Printer)>,
 ) -> Response {
     let start = match query.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => WatchStart::Now,
@@ -109,6 +114,7 @@ pub fn serve(
         info,
         ticker,
         deadline: timeout,
+        table: table.map(|(t, p)| (t, p, false)),
     };
     let stream = futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -120,15 +126,27 @@ pub fn serve(
                 }
                 () = until(st.deadline) => return None,
             };
-            let bytes = match item {
-                WatchItem::Event { kind, object } => {
+            let bytes = match (item, st.table.as_mut()) {
+                (WatchItem::Event { kind, object }, Some((request, printer, sent))) => {
+                    let doc = request.table(printer, &st.info, &[object], json!({}), !*sent);
+                    *sent = true;
+                    line(kind, &doc)
+                }
+                (WatchItem::Bookmark(rv), Some((request, printer, _))) => {
+                    let meta = json!({"resourceVersion": rv.to_string()});
+                    line(
+                        "BOOKMARK",
+                        &request.table(printer, &st.info, &[], meta, false),
+                    )
+                }
+                (WatchItem::Event { kind, object }, None) => {
                     if object["apiVersion"].as_str() == Some(&st.info.api_version()) {
                         line(kind, &object)
                     } else {
                         line(kind, &render(&st.info, &object))
                     }
                 }
-                WatchItem::Bookmark(rv) => line(
+                (WatchItem::Bookmark(rv), None) => line(
                     "BOOKMARK",
                     &json!({
                         "kind": st.info.kind,

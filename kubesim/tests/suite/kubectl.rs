@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -60,6 +64,28 @@ impl Kubectl {
     }
 }
 
+/// The first line of kubectl's table output names exactly these columns, in order.
+fn assert_columns(out: &str, want: &[&str]) {
+    let header = out.lines().next().unwrap_or_default();
+    // Names may contain one space ("NOMINATED NODE"), so find them in order instead of
+    // splitting.
+    let mut rest = header.trim();
+    for name in want {
+        let at = rest
+            .find(name)
+            .unwrap_or_else(|| panic!("column {name} in {header:?}"));
+        assert!(
+            rest[..at].trim().is_empty(),
+            "{name} comes next in {header:?}"
+        );
+        rest = &rest[at + name.len()..];
+    }
+    assert!(
+        rest.trim().is_empty(),
+        "no columns beyond {want:?}: {header:?}"
+    );
+}
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web.yaml")
 }
@@ -86,6 +112,19 @@ async fn kubectl_against_the_embedded_api() {
         kubeconfig,
         cache: dir.join("cache"),
     };
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: "m5.large".into(),
+            max_pods: 29,
+        },
+    )
+    .expect("node");
     let manifests = examples();
     let manifests = manifests.to_str().expect("utf-8 path");
 
@@ -105,6 +144,105 @@ async fn kubectl_against_the_embedded_api() {
         out.contains("deployment.apps/web") && out.contains("service/web"),
         "{out}"
     );
+    // Server-side printing: the columns a real cluster prints.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    eventually("the web pods to be ready", || async {
+        let d = deployments.get("web").await.ok()?;
+        (d.status?.ready_replicas == Some(3)).then_some(())
+    })
+    .await;
+    let out = k.ok(&["get", "pods"]).await;
+    assert_columns(&out, &["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(
+            cells[0].starts_with("web-") && cells[1..4] == ["1/1", "Running", "0"],
+            "{out}"
+        );
+    }
+    let out = k.ok(&["get", "pods", "-o", "wide"]).await;
+    assert_columns(
+        &out,
+        &[
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES",
+        ],
+    );
+    assert!(
+        out.lines()
+            .skip(1)
+            .all(|l| l.contains("10.244.") && l.contains("node-a") && l.contains("<none>")),
+        "{out}"
+    );
+    let out = k.ok(&["get", "svc", "web"]).await;
+    assert_columns(
+        &out,
+        &[
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+        ],
+    );
+    let cells: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(
+        cells.len() == 6
+            && cells[..2] == ["web", "ClusterIP"]
+            && cells[2].starts_with("10.100.")
+            && cells[3..5] == ["<none>", "80/TCP"],
+        "{out}"
+    );
+    let out = k.ok(&["get", "svc", "web", "-o", "wide"]).await;
+    assert_columns(
+        &out,
+        &[
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+            "SELECTOR",
+        ],
+    );
+    assert!(out.contains("app=web"), "{out}");
+    let out = k.ok(&["get", "deployments"]).await;
+    assert_columns(&out, &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("web") && l.contains("3/3")),
+        "{out}"
+    );
+    let out = k.ok(&["get", "nodes"]).await;
+    assert_columns(&out, &["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+    assert!(out.contains("node-a") && out.contains("Ready"), "{out}");
+    let out = k.ok(&["get", "namespaces"]).await;
+    assert_columns(&out, &["NAME", "STATUS", "AGE"]);
+    assert!(out.contains("Active"), "{out}");
+    let out = k.ok(&["get", "endpointslices"]).await;
+    assert_columns(&out, &["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]);
+    assert!(
+        out.contains("IPv4") && out.contains("80") && out.contains("10.244."),
+        "{out}"
+    );
+
     let out = k.ok(&["get", "deployment", "web", "-o", "yaml"]).await;
     assert!(
         out.contains("replicas: 3") && out.contains("image: nginx"),

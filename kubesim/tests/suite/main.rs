@@ -6,6 +6,7 @@ mod conformance;
 mod controller;
 mod kubectl;
 mod simulation;
+mod tables;
 mod watching;
 
 use std::future::Future;
