@@ -27,6 +27,11 @@
 //!   ClusterRoleBinding (stored, not enforced); apiextensions.k8s.io/v1
 //!   CustomResourceDefinition and the custom resources of every served version of a CRD
 //!   (namespaced or cluster scoped, `status`/`scale` subresources as the CRD says).
+//! - Defaulting on every write, as the real API decodes: Service `type`, `sessionAffinity`,
+//!   IP families, port `protocol`/`targetPort`; pod and pod-template `restartPolicy`,
+//!   `dnsPolicy`, `schedulerName`, container `imagePullPolicy` and termination message
+//!   fields; Deployment `replicas`, `strategy`, `revisionHistoryLimit`,
+//!   `progressDeadlineSeconds` ([`defaults`]).
 //! - Semantics: uid, creationTimestamp, generateName, `metadata.generation` bumped on
 //!   changes outside metadata and status, 409 on a stale resourceVersion, the `status`
 //!   subresource, finalizers and deletionTimestamp, ownerReference cascading deletion
@@ -65,9 +70,11 @@
 //! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
 //!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
 //!   `resourceVersionMatch` (lists are always served from the latest state).
-//! - Schema validation and defaulting: bodies are checked for shape, names, apiVersion/kind and
-//!   namespace; fields are stored as sent (no CRD OpenAPI validation, no pruning, no
-//!   conversion webhooks: a CRD's versions share one storage and differ only in apiVersion).
+//! - Schema validation: bodies are checked for shape, names, apiVersion/kind and namespace;
+//!   fields are stored as sent (no CRD OpenAPI validation, no pruning, no conversion
+//!   webhooks: a CRD's versions share one storage and differ only in apiVersion). Defaults are
+//!   filled for Services, Pods and workload pod templates only (see [`defaults`]), with no
+//!   admission plugins (no ServiceAccount token mounts, tolerations or priority).
 //! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
@@ -83,6 +90,7 @@
 //!   deleted with them, respecting each object's finalizers.
 
 pub mod auth;
+pub mod defaults;
 pub mod discovery;
 pub mod error;
 pub mod http;

@@ -261,7 +261,7 @@ impl Store {
                 next_watch: 1,
             }),
             history_limit: history_limit.max(1),
-            hooks: RwLock::new(Vec::new()),
+            hooks: RwLock::new(vec![Arc::new(crate::defaults::Defaults)]),
         };
         if let Some(ns) = store.resource("v1", "Namespace") {
             for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {

@@ -113,16 +113,6 @@ impl Admission for ServiceAllocator {
                 port["nodePort"] = json!(chosen);
             }
         }
-        if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
-            for port in ports {
-                if port.get("protocol").is_none() {
-                    port["protocol"] = json!("TCP");
-                }
-                if port.get("targetPort").is_none() {
-                    port["targetPort"] = port["port"].clone();
-                }
-            }
-        }
         Ok(())
     }
 

@@ -622,3 +622,70 @@ async fn audit_records_each_identity() {
             .any(|e| e["verb"] == "list" && e["resource"] == "pods" && e["namespace"].is_null())
     }));
 }
+
+#[tokio::test]
+async fn writes_get_the_real_api_defaults() {
+    let (_handle, client) = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let bare: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "bare"},
+        "spec": {"selector": {"matchLabels": {"app": "bare"}},
+            "template": {"metadata": {"labels": {"app": "bare"}},
+                "spec": {"containers": [{"name": "main", "image": "nginx"}]}}}
+    }))
+    .expect("deployment");
+    let created = deployments
+        .create(&PostParams::default(), &bare)
+        .await
+        .expect("create");
+    assert_eq!(created.metadata.namespace.as_deref(), Some("default"));
+    let spec = created.spec.clone().expect("spec");
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(spec.revision_history_limit, Some(10));
+    assert_eq!(spec.progress_deadline_seconds, Some(600));
+    let strategy = spec.strategy.expect("strategy");
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let pod = spec.template.spec.expect("pod spec");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod.dns_policy.as_deref(), Some("ClusterFirst"));
+    assert_eq!(pod.scheduler_name.as_deref(), Some("default-scheduler"));
+    let c = &pod.containers[0];
+    assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(
+        c.termination_message_path.as_deref(),
+        Some("/dev/termination-log")
+    );
+
+    // A PUT that leaves the defaults out is not a spec change.
+    let mut again = bare.clone();
+    again.metadata.resource_version = created.metadata.resource_version.clone();
+    let replaced = deployments
+        .replace("bare", &PostParams::default(), &again)
+        .await
+        .expect("replace");
+    assert_eq!(replaced.metadata.generation, Some(1));
+    assert_eq!(replaced.spec.and_then(|s| s.replicas), Some(1));
+
+    let services: Api<Service> = Api::namespaced(client, "default");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    let svc = services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service")
+        .spec
+        .expect("spec");
+    assert_eq!(svc.type_.as_deref(), Some("ClusterIP"));
+    assert_eq!(svc.session_affinity.as_deref(), Some("None"));
+    assert_eq!(svc.ip_families, Some(vec!["IPv4".to_string()]));
+    assert_eq!(svc.ip_family_policy.as_deref(), Some("SingleStack"));
+    let port = &svc.ports.expect("ports")[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
+    );
+}
