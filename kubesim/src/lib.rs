@@ -60,13 +60,15 @@
 //! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them.
 //!
 //! # What is left out
-//! Each of these is answered with a `Status` error, never a crash:
+//! What a real API server does and this one does not; a request that needs one of these
+//! gets a `Status` error, never a crash:
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
 //! - Protobuf and CBOR bodies (415), `as=PartialObjectMetadata(List)` (answered with the
-//!   full objects instead), aggregated discovery, OpenAPI
-//!   schemas and `/openapi/v2` (404; `/openapi/v3` lists operations only, see [`openapi`]).
+//!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
+//!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
+//!   `/openapi/v3` lists operations only, see [`openapi`]).
 //! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
 //!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
 //!   `resourceVersionMatch` (lists are always served from the latest state).
@@ -79,8 +81,10 @@
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
 //! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
-//!   (`kubectl create configmap|namespace|secret ...`), which therefore get 415; `kubectl
-//!   apply`/`create -f`/`edit`/`label`/`scale`/`delete`/`get`/`describe` use JSON and work.
+//!   (`kubectl create configmap|namespace|secret ...`), which therefore get a 415 whose
+//!   message says to use `kubectl apply -f` instead (`kubectl create ... --dry-run=client -o
+//!   yaml | kubectl apply -f -` does the same job); `kubectl apply`/`create -f`/`edit`/
+//!   `label`/`scale`/`delete`/`get`/`describe` use JSON and work.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.

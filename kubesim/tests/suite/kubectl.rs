@@ -330,6 +330,36 @@ async fn kubectl_against_the_embedded_api() {
         "kubectl get -w printed the new configmap"
     );
 
+    // Imperative generators send protobuf, which is refused with a way out.
+    for args in [
+        &["create", "configmap", "made", "--from-literal=a=b"][..],
+        &["create", "namespace", "made"][..],
+        &["create", "secret", "generic", "made", "--from-literal=a=b"][..],
+    ] {
+        let (ok, _, err) = k.run(args).await;
+        assert!(
+            !ok && err.contains("does not accept protobuf") && err.contains("kubectl apply -f"),
+            "{args:?}: {err}"
+        );
+    }
+    let yaml = k
+        .ok(&[
+            "create",
+            "configmap",
+            "made",
+            "--from-literal=a=b",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    let generated = dir.join("made.yaml");
+    std::fs::write(&generated, yaml).expect("write manifest");
+    let out = k
+        .ok(&["apply", "-f", generated.to_str().expect("utf-8 path")])
+        .await;
+    assert!(out.contains("configmap/made created"), "{out}");
+
     let out = k.ok(&["delete", "-f", manifests]).await;
     assert!(
         out.contains("deployment.apps \"web\" deleted") && out.contains("service \"web\" deleted"),
