@@ -1238,6 +1238,14 @@ async fn tags_on_load_balancers_groups_listeners_and_rules() {
         code(c.describe_tags().resource_arns(&ghost).send().await),
         "LoadBalancerNotFound"
     );
+    // The control endpoint's state dump carries the ELBv2 state.
+    let dump = m
+        .handle
+        .with_cloud(|cloud| serde_json::to_value(cloud.dump()).expect("state serialises"));
+    let lbs = &dump["elbv2"]["load_balancers"];
+    assert_eq!(lbs[lb.as_str()]["name"], "web");
+    assert_eq!(lbs[lb.as_str()]["tags"]["cluster"], "c1");
+    assert_eq!(dump["elbv2"]["rules"][rule.as_str()]["priority"], 1);
     m.handle.shutdown().await;
 }
 

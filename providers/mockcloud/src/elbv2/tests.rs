@@ -250,3 +250,93 @@ fn state_serialises_for_the_dump() {
     fn is_serialize<T: Serialize>(_: &T) {}
     is_serialize(&w.elb);
 }
+
+/// Every action answers an empty or garbled request with an AWS error, never a panic.
+#[test]
+fn malformed_requests_get_errors_not_panics() {
+    const ACTIONS: [&str; 31] = [
+        "CreateLoadBalancer",
+        "DescribeLoadBalancers",
+        "DeleteLoadBalancer",
+        "SetSecurityGroups",
+        "SetSubnets",
+        "SetIpAddressType",
+        "DescribeLoadBalancerAttributes",
+        "ModifyLoadBalancerAttributes",
+        "CreateTargetGroup",
+        "DescribeTargetGroups",
+        "ModifyTargetGroup",
+        "DeleteTargetGroup",
+        "DescribeTargetGroupAttributes",
+        "ModifyTargetGroupAttributes",
+        "RegisterTargets",
+        "DeregisterTargets",
+        "DescribeTargetHealth",
+        "CreateListener",
+        "DescribeListeners",
+        "ModifyListener",
+        "DeleteListener",
+        "CreateRule",
+        "DescribeRules",
+        "ModifyRule",
+        "DeleteRule",
+        "SetRulePriorities",
+        "AddTags",
+        "RemoveTags",
+        "DescribeTags",
+        "DescribeAccountLimits",
+        "DescribeSSLPolicies",
+    ];
+    let mut w = World::new();
+    let lb = w.alb("web");
+    let tg = w.tg("pods", "HTTP", "ip");
+    let l = w.listener(&lb, "HTTP", "80", &tg);
+    let garbage: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![
+            ("LoadBalancerArn", "x"),
+            ("TargetGroupArn", ""),
+            ("ListenerArn", "arn:aws:elasticloadbalancing:::"),
+        ],
+        vec![
+            ("LoadBalancerArn", &lb),
+            ("TargetGroupArn", &tg),
+            ("ListenerArn", &l),
+            (
+                "RuleArn",
+                "arn:aws:elasticloadbalancing:us-west-2:1:listener-rule/app/x",
+            ),
+            ("Port", "99999999999999999999"),
+            ("Priority", "-1"),
+            ("PageSize", "abc"),
+            ("Marker", "mkr-zz"),
+            ("Name", "\u{1}\u{2}"),
+            ("Protocol", "HTTPS"),
+            ("Subnets.member.1", ""),
+            ("Targets.member.1.Id", ""),
+            ("Targets.member.1.Port", "0"),
+            ("Attributes.member.1.Key", ""),
+            ("Tags.member.1.Value", "v"),
+            ("Conditions.member.1.Field", "host-header"),
+            ("Actions.member.1.Type", "forward"),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight",
+                "x",
+            ),
+            ("DefaultActions.member.1.Type", "redirect"),
+            ("RulePriorities.member.1.Priority", "1"),
+            (
+                "ResourceArns.member.1",
+                "arn:aws:elasticloadbalancing:a:b:targetgroup",
+            ),
+            ("Certificates.member.1.CertificateArn", ""),
+        ],
+    ];
+    for action in ACTIONS {
+        for g in &garbage {
+            // Only the absence of a panic matters; describes without scope may succeed.
+            let _ = w.call(action, g);
+        }
+    }
+    assert_eq!(w.err("CreateRule", &garbage[0]), "ValidationError");
+}
