@@ -173,7 +173,7 @@ impl ActiveRule {
 
     /// Takes a token; false when the bucket is empty.
     fn take_token(&mut self, rate: f64, burst: u32, now: Instant) -> bool {
-        let cap = f64::from(burst.max(1));
+        let cap = f64::from(burst);
         let (tokens, last) = self.bucket.unwrap_or((cap, now));
         let elapsed = now.saturating_duration_since(last).as_secs_f64();
         let tokens = (tokens + elapsed * rate.max(0.0)).min(cap);

@@ -1,0 +1,537 @@
+//! The server around the state machines: faults, the instance metadata service, the control
+//! endpoint, ELBv2 routing, and bad input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_ec2::error::SdkError;
+use cloudnet_mockcloud::{Config, MockCloud, World};
+use common::{control_json, ec2, ec2_with, http, start};
+
+const NODE_1: &str = "i-0c10d0e7000000001";
+const NODE_2: &str = "i-0c10d0e7000000002";
+const PRIVATE_A: &str = "subnet-0c10d0e70000000a2";
+const EC2_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261125/us-west-2/ec2/aws4_request, SignedHeaders=host, Signature=abc";
+const ELB_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261125/us-west-2/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=abc";
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn latency_delays_the_answer() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"{"action":"DescribeVpcs","kind":"latency","ms":300}"#,
+    )
+    .await;
+    let t = Instant::now();
+    c.describe_vpcs().send().await.unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_answers_in_each_services_format() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"[{"service":"ec2","kind":"throttle","rate_per_sec":0.001,"burst":2},
+            {"service":"elbv2","kind":"throttle","rate_per_sec":0.001,"burst":0}]"#,
+    )
+    .await;
+    c.describe_vpcs().send().await.unwrap();
+    c.describe_subnets().send().await.unwrap();
+    assert_code!(c.describe_vpcs().send().await, "RequestLimitExceeded");
+    let (status, _, body) = http(
+        &h,
+        "POST",
+        "/",
+        &[FORM, ("Authorization", EC2_AUTH)],
+        "Action=DescribeVpcs&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(body.contains("<Code>RequestLimitExceeded</Code>"), "{body}");
+    let (status, _, body) = http(
+        &h,
+        "POST",
+        "/",
+        &[FORM, ("Authorization", ELB_AUTH)],
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("<ErrorResponse") && body.contains("<Code>Throttling</Code>"),
+        "{body}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_errors_once_and_every_nth() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"[{"action":"DescribeVpcs","kind":"error","status":500,"trigger":"once"},
+            {"action":"DescribeSubnets","kind":"error","status":503,"trigger":{"every_nth":2}}]"#,
+    )
+    .await;
+    assert_code!(c.describe_vpcs().send().await, "InternalError");
+    c.describe_vpcs().send().await.unwrap();
+    c.describe_subnets().send().await.unwrap();
+    assert_code!(c.describe_subnets().send().await, "Unavailable");
+    c.describe_subnets().send().await.unwrap();
+    // With the SDK's standard retries a transient 5xx is invisible to the caller.
+    let retrying = ec2_with(&h, RetryConfig::standard().with_max_attempts(3)).await;
+    retrying.describe_subnets().send().await.unwrap();
+    let rules = control_json(&h, "GET", "/_mockcloud/faults", "").await;
+    assert_eq!(rules[0]["fired"], 1);
+    assert_eq!(rules[1]["fired"], 2);
+    control_json(&h, "DELETE", "/_mockcloud/faults", "").await;
+    for _ in 0..4 {
+        c.describe_subnets().send().await.unwrap();
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_connections_close_without_an_answer() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"{"action":"DescribeVpcs","kind":"drop","trigger":"once"}"#,
+    )
+    .await;
+    match c.describe_vpcs().send().await {
+        Err(SdkError::DispatchFailure(_)) | Err(SdkError::ResponseError(_)) => {}
+        other => panic!("expected a transport failure, got {other:?}"),
+    }
+    c.describe_vpcs().send().await.unwrap();
+    let calls = control_json(&h, "GET", "/_mockcloud/calls", "").await;
+    assert_eq!(calls["ec2:DescribeVpcs"], 2);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn probabilistic_faults_replay_from_their_seed() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    let rule = r#"{"action":"DescribeVpcs","kind":"error","status":500,"trigger":{"probability":{"p":0.5,"seed":42}}}"#;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        control_json(&h, "POST", "/_mockcloud/reset", "").await;
+        control_json(&h, "POST", "/_mockcloud/faults", rule).await;
+        let mut pattern = Vec::new();
+        for _ in 0..24 {
+            pattern.push(c.describe_vpcs().send().await.is_ok());
+        }
+        runs.push(pattern);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(runs[0].iter().any(|ok| *ok) && runs[0].iter().any(|ok| !*ok));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"[{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":600000,"trigger":"once"},
+            {"action":"AssignPrivateIpAddresses","kind":"eventual_consistency","ms":600000}]"#,
+    )
+    .await;
+    let e = c
+        .create_network_interface()
+        .subnet_id(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    let id = e
+        .network_interface()
+        .and_then(|e| e.network_interface_id())
+        .unwrap()
+        .to_string();
+    assert_code!(
+        c.describe_network_interfaces()
+            .network_interface_ids(&id)
+            .send()
+            .await,
+        "InvalidNetworkInterfaceID.NotFound"
+    );
+    // The next one is visible at once (the rule fired once).
+    let e2 = c
+        .create_network_interface()
+        .subnet_id(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    let id2 = e2
+        .network_interface()
+        .and_then(|e| e.network_interface_id())
+        .unwrap()
+        .to_string();
+    let r = c
+        .assign_private_ip_addresses()
+        .network_interface_id(&id2)
+        .secondary_private_ip_address_count(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.assigned_private_ip_addresses().len(), 2);
+    let d = c
+        .describe_network_interfaces()
+        .network_interface_ids(&id2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.network_interfaces()[0].private_ip_addresses().len(), 1);
+    // The state dump shows the truth.
+    let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
+    assert_eq!(
+        state["ec2"]["network_interfaces"][&id2]["private_ips"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn eventual_consistency_ends() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":200}"#,
+    )
+    .await;
+    let e = c
+        .create_network_interface()
+        .subnet_id(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    let id = e
+        .network_interface()
+        .and_then(|e| e.network_interface_id())
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if c.describe_network_interfaces()
+            .network_interface_ids(&id)
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never became visible");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.shutdown().await;
+}
+
+async fn imds_token(h: &cloudnet_mockcloud::Handle) -> String {
+    let (status, headers, token) = http(
+        h,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "x-aws-ec2-metadata-token-ttl-seconds" && v == "60")
+    );
+    token
+}
+
+#[tokio::test]
+async fn the_metadata_service_wants_a_token_and_knows_each_instance() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    let (status, _, _) = http(&h, "GET", "/latest/meta-data/instance-id", &[], "").await;
+    assert_eq!(status, 401);
+    let (status, _, _) = http(&h, "PUT", "/latest/api/token", &[], "").await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(
+        &h,
+        "GET",
+        "/latest/meta-data/instance-id",
+        &[("X-aws-ec2-metadata-token", "forged")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let token = imds_token(&h).await;
+    let get = |path: &'static str, instance: Option<&'static str>| {
+        let token = token.clone();
+        let h = &h;
+        async move {
+            let mut headers = vec![("X-aws-ec2-metadata-token", token.as_str())];
+            if let Some(i) = instance {
+                headers.push(("X-Mockcloud-Instance-Id", i));
+            }
+            http(h, "GET", path, &headers, "").await
+        }
+    };
+    assert_eq!(get("/latest/meta-data/instance-id", None).await.2, NODE_1);
+    assert_eq!(
+        get("/latest/meta-data/instance-id", Some(NODE_2)).await.2,
+        NODE_2
+    );
+    let by_path = format!("/_mockcloud/imds/{NODE_2}/latest/meta-data/placement/availability-zone");
+    let (_, _, az) = http(
+        &h,
+        "GET",
+        &by_path,
+        &[("X-aws-ec2-metadata-token", &token)],
+        "",
+    )
+    .await;
+    assert_eq!(az, "us-west-2b");
+    assert_eq!(
+        get("/latest/meta-data/placement/region", None).await.2,
+        "us-west-2"
+    );
+    assert_eq!(
+        get("/latest/meta-data/instance-type", None).await.2,
+        "m5.large"
+    );
+    let mac = get("/latest/meta-data/mac", None).await.2;
+    let local = get("/latest/meta-data/local-ipv4", None).await.2;
+
+    // Add a prefix and an address, then read them through the interface's tree.
+    let eni = c
+        .describe_network_interfaces()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.instance-id")
+                .values(NODE_1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .network_interfaces()[0]
+        .network_interface_id()
+        .unwrap()
+        .to_string();
+    let base = format!("/latest/meta-data/network/interfaces/macs/{mac}");
+    let tok = [("X-aws-ec2-metadata-token", token.as_str())];
+    let (status, _, _) = http(&h, "GET", &format!("{base}/ipv4-prefix"), &tok, "").await;
+    assert_eq!(status, 404);
+    c.assign_private_ip_addresses()
+        .network_interface_id(&eni)
+        .ipv4_prefix_count(1)
+        .send()
+        .await
+        .unwrap();
+    c.assign_private_ip_addresses()
+        .network_interface_id(&eni)
+        .secondary_private_ip_address_count(1)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, prefix) = http(&h, "GET", &format!("{base}/ipv4-prefix"), &tok, "").await;
+    assert_eq!(status, 200);
+    assert!(prefix.ends_with("/28"));
+    for (field, want) in [
+        ("device-number", "0".to_string()),
+        ("interface-id", eni.clone()),
+        ("subnet-id", PRIVATE_A.to_string()),
+        ("vpc-id", "vpc-0c10d0e7000000001".to_string()),
+        ("subnet-ipv4-cidr-block", "192.168.96.0/19".to_string()),
+        ("vpc-ipv4-cidr-blocks", "192.168.0.0/16".to_string()),
+        ("security-group-ids", "sg-0c10d0e7000000001".to_string()),
+    ] {
+        let (_, _, got) = http(&h, "GET", &format!("{base}/{field}"), &tok, "").await;
+        assert_eq!(got, want, "{field}");
+    }
+    let (_, _, ips) = http(&h, "GET", &format!("{base}/local-ipv4s"), &tok, "").await;
+    assert_eq!(ips.lines().next(), Some(local.as_str()));
+    let (_, _, doc) = http(
+        &h,
+        "GET",
+        "/latest/dynamic/instance-identity/document",
+        &tok,
+        "",
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["instanceId"], NODE_1);
+    assert_eq!(doc["region"], "us-west-2");
+    assert_eq!(doc["privateIp"], local.as_str());
+    let (status, _, _) = http(&h, "GET", "/latest/meta-data/no-such-thing", &tok, "").await;
+    assert_eq!(status, 404);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_control_endpoint_dumps_counts_resets_and_launches() {
+    let h = start().await;
+    let c = ec2(&h).await;
+    c.create_network_interface()
+        .subnet_id(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    c.describe_vpcs().send().await.unwrap();
+    let calls = control_json(&h, "GET", "/_mockcloud/calls", "").await;
+    assert_eq!(calls["ec2:CreateNetworkInterface"], 1);
+    assert_eq!(calls["ec2:DescribeVpcs"], 1);
+    let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
+    assert_eq!(
+        state["ec2"]["network_interfaces"]
+            .as_object()
+            .unwrap()
+            .len(),
+        3
+    );
+    control_json(&h, "POST", "/_mockcloud/reset", "").await;
+    let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
+    assert_eq!(
+        state["ec2"]["network_interfaces"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    let calls = control_json(&h, "GET", "/_mockcloud/calls", "").await;
+    assert!(calls.as_object().unwrap().is_empty());
+    let launched = control_json(
+        &h,
+        "POST",
+        "/_mockcloud/instances",
+        r#"{"instance_type":"c5.xlarge","subnet":"cloudnet-private-us-west-2c","tags":{"Name":"extra"}}"#,
+    )
+    .await;
+    let id = launched["instance_id"].as_str().unwrap().to_string();
+    let d = c
+        .describe_instances()
+        .instance_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.reservations()[0].instances()[0]
+            .placement()
+            .and_then(|p| p.availability_zone()),
+        Some("us-west-2c")
+    );
+    let (status, _, _) = http(&h, "POST", "/_mockcloud/faults", &[], "{not json").await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(
+        &h,
+        "POST",
+        "/_mockcloud/instances",
+        &[],
+        r#"{"instance_type":"m5.large","subnet":"nope"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(&h, "GET", "/_mockcloud/nothing", &[], "").await;
+    assert_eq!(status, 404);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_aws_errors_not_panics() {
+    let mut config = Config::ephemeral(World::default());
+    config.max_body_bytes = 4096;
+    let h = MockCloud::start(config).await.unwrap();
+    let post = |auth: &'static str, body: String| {
+        let h = &h;
+        async move { http(h, "POST", "/", &[FORM, ("Authorization", auth)], &body).await }
+    };
+    let (s, _, b) = post(EC2_AUTH, "Action=Frobnicate&Version=2016-11-15".into()).await;
+    assert_eq!(s, 400);
+    assert!(b.contains("<Code>InvalidAction</Code>"), "{b}");
+    let (s, _, b) = post(EC2_AUTH, "%%%&&&===\u{1}".into()).await;
+    assert_eq!(s, 400);
+    assert!(b.contains("<Code>MissingAction</Code>"), "{b}");
+    let (s, _, b) = post(
+        EC2_AUTH,
+        "Action=DescribeNetworkInterfaces&MaxResults=banana".into(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(b.contains("InvalidParameterValue"), "{b}");
+    let (s, _, b) = post(EC2_AUTH, "Action=AssignPrivateIpAddresses&NetworkInterfaceId=eni-1&SecondaryPrivateIpAddressCount=99999999999999999999".into()).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _, b) = post(
+        EC2_AUTH,
+        format!("Action=DescribeVpcs&Pad={}", "x".repeat(8192)),
+    )
+    .await;
+    assert_eq!(s, 413, "{b}");
+    // No signature and no Version: the service is unknown.
+    let (s, _, b) = http(&h, "POST", "/", &[FORM], "Action=DescribeVpcs").await;
+    assert_eq!(s, 400);
+    assert!(b.contains("InvalidAction"), "{b}");
+    // Unsigned but versioned, and a GET with a query string, both work.
+    let (s, _, b) = http(
+        &h,
+        "POST",
+        "/",
+        &[FORM],
+        "Action=DescribeVpcs&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _, b) = http(
+        &h,
+        "GET",
+        "/?Action=DescribeVpcs&Version=2016-11-15",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b.contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">")
+    );
+    // ELBv2 by its signing name, in the awsQuery shapes.
+    let (s, _, b) = post(
+        ELB_AUTH,
+        "Action=DescribeLoadBalancers&Version=2015-12-01".into(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("<DescribeLoadBalancersResult>"), "{b}");
+    let (s, _, b) = post(ELB_AUTH, "Action=Frobnicate&Version=2015-12-01".into()).await;
+    assert_eq!(s, 400);
+    assert!(
+        b.contains("<ErrorResponse") && b.contains("InvalidAction"),
+        "{b}"
+    );
+    // The server is still fine.
+    let c = ec2(&h).await;
+    c.describe_vpcs().send().await.unwrap();
+    h.shutdown().await;
+}
