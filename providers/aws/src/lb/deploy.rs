@@ -910,7 +910,32 @@ impl AwsProvider {
             owned_groups = groups
                 .into_iter()
                 .filter(|g| tags.get(&g.arn).is_some_and(|t| owner.owns(t)))
-                .collect();
+                .collect::<Vec<_>>();
+            // Groups nothing sends to (an earlier ensure died before its listeners, or a
+            // listener was removed behind our back) are not attached: look them up by name.
+            for d in &stack.target_groups {
+                if owned_groups.iter().any(|g| g.name == d.name) {
+                    continue;
+                }
+                let Some(g) = self.target_group_by_name(&d.name).await? else {
+                    continue;
+                };
+                let t = self
+                    .elb_tags(std::slice::from_ref(&g.arn))
+                    .await?
+                    .remove(&g.arn)
+                    .unwrap_or_default();
+                if !owner.owns(&t) {
+                    return Err(conflict(format!(
+                        "target group {} exists and is not owned by {} {}; it is left alone",
+                        d.name,
+                        owner.kind.as_str(),
+                        owner.object_ref()
+                    )));
+                }
+                tags.insert(g.arn.clone(), t);
+                owned_groups.push(g);
+            }
         }
 
         // Security group and the nodes' backend rule (ALB).

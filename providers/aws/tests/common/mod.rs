@@ -1,0 +1,117 @@
+//! The mock cloud and a provider pointed at it through the real SDK.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, Service};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+
+pub const VPC: &str = "vpc-0c10d0e7000000001";
+pub const NODES_SG: &str = "sg-0c10d0e7000000001";
+pub const NODE1: &str = "i-0c10d0e7000000001";
+pub const NODE2: &str = "i-0c10d0e7000000002";
+pub const PRIVATE_A: &str = "subnet-0c10d0e70000000a2";
+pub const POD_CIDR: &str = "10.200.0.0/16";
+
+pub struct Env {
+    pub mock: Handle,
+    pub sdk: SdkConfig,
+    pub provider: AwsProvider,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// Rates high enough that the budget never shapes a functional test.
+pub fn fast_budget() -> BudgetConfig {
+    let mut b = BudgetConfig::default();
+    for op in Op::all() {
+        b.rates.insert(op, Rate::new(1000.0, 1000));
+    }
+    b
+}
+
+pub async fn start() -> Env {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tune: impl FnOnce(&mut AwsConfig)) -> Env {
+    let mock = MockCloud::start(Config::ephemeral(World::default()))
+        .await
+        .expect("the mock cloud starts");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(mock.endpoint_url())
+        .load()
+        .await;
+    let mut config = AwsConfig::new("prod");
+    config.vpc_id = Some(VPC.into());
+    config.node_security_group = Some(NODES_SG.into());
+    config.pod_cidrs = vec![POD_CIDR.parse().unwrap()];
+    config.budget = fast_budget();
+    tune(&mut config);
+    let provider =
+        AwsProvider::from_sdk_config(&sdk, config, AwsMetrics::default()).expect("provider");
+    Env {
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        mock,
+        sdk,
+        provider,
+    }
+}
+
+impl Env {
+    /// Calls per `service:Action` so far, as `GET /_mockcloud/calls` reports them.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.mock.with_cloud(|c| c.calls.clone())
+    }
+
+    /// Calls that change state made between two snapshots, by action.
+    pub fn mutating_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        self.calls()
+            .into_iter()
+            .filter(|(k, _)| {
+                let action = k.split_once(':').map_or(k.as_str(), |(_, a)| a);
+                !action.starts_with("Describe")
+            })
+            .filter_map(|(k, n)| {
+                let d = n - before.get(&k).copied().unwrap_or(0);
+                (d > 0).then_some((k, d))
+            })
+            .collect()
+    }
+
+    pub fn count(&self, key: &str) -> u64 {
+        self.calls().get(key).copied().unwrap_or(0)
+    }
+
+    /// Adds a fault rule (the JSON `POST /_mockcloud/faults` takes).
+    pub fn fault(&self, rule: serde_json::Value) -> u64 {
+        let rule = serde_json::from_value(rule).expect("a fault rule");
+        self.mock.with_cloud(|c| c.faults.add(rule))
+    }
+
+    pub fn clear_faults(&self) {
+        self.mock.with_cloud(|c| c.faults.clear());
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        self.mock
+            .with_cloud(|c| serde_json::to_value(c.dump()).expect("state serialises"))
+    }
+}
+
+pub fn node(instance: &str) -> NodeRef {
+    NodeRef {
+        name: format!("node-{instance}"),
+        instance_id: instance.into(),
+        zone: None,
+    }
+}
+
+pub const LB_MUTATE: Op = Op::new(Service::LoadBalancing, OpClass::Mutate);
+pub const LB_DESCRIBE: Op = Op::new(Service::LoadBalancing, OpClass::Describe);

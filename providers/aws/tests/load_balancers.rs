@@ -1,0 +1,473 @@
+//! Load balancers against the mock cloud, through the real SDK.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use cloudnet_aws::lb::plan::load_balancer_name;
+use cloudnet_core::{
+    Action, BackendGroup, Error, HealthCheck, IpAddressType, Listener, LoadBalancerId,
+    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, Protocol, Scheme, Subnets,
+    Target, TargetKind, WeightedGroup,
+};
+use common::*;
+
+fn alb() -> LoadBalancerSpec {
+    let mut spec: LoadBalancerSpec =
+        serde_json::from_str(include_str!("../../core/testdata/alb_spec.json")).unwrap();
+    spec.security_groups.clear();
+    spec
+}
+
+fn nlb(name: &str) -> LoadBalancerSpec {
+    let key = format!("default/{name}:80");
+    LoadBalancerSpec {
+        owner: Owner::namespaced("prod", OwnerKind::Service, "default", name),
+        kind: LoadBalancerKind::Network,
+        scheme: Scheme::Internal,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![Listener {
+            port: 80,
+            protocol: Protocol::Tcp,
+            certificates: vec![],
+            ssl_policy: None,
+            default_action: Action::Forward {
+                groups: vec![WeightedGroup {
+                    group: key.clone(),
+                    weight: 1,
+                }],
+            },
+            rules: vec![],
+        }],
+        groups: vec![BackendGroup {
+            key,
+            protocol: Protocol::Tcp,
+            port: 8080,
+            target_kind: TargetKind::PodIp,
+            // The mock refuses a timeout equal to the interval (the core's NLB defaults).
+            health_check: HealthCheck {
+                timeout_seconds: 6,
+                ..HealthCheck::defaults_for(Protocol::Tcp)
+            },
+            attributes: BTreeMap::new(),
+        }],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+async fn lb_count(env: &Env) -> usize {
+    env.elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .len()
+}
+
+async fn tg_count(env: &Env) -> usize {
+    env.elb
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap()
+        .target_groups()
+        .len()
+}
+
+#[tokio::test]
+async fn alb_stack_is_built_then_a_second_ensure_mutates_nothing() {
+    let env = start().await;
+    let spec = alb();
+    let status = env.provider.ensure(&spec).await.unwrap();
+    assert!(status.id.0.starts_with("arn:aws:elasticloadbalancing:"));
+    assert_eq!(status.groups.len(), 3);
+    assert_eq!(lb_count(&env).await, 1);
+    assert_eq!(tg_count(&env).await, 3);
+    let listeners = env
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&status.id.0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listeners.listeners().len(), 2);
+    let https = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap();
+    let rules = env
+        .elb
+        .describe_rules()
+        .listener_arn(https.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.rules().len(), 3, "two rules and the default");
+    // The managed group lets the listeners in and is let into the nodes' group.
+    let nodes = env
+        .ec2
+        .describe_security_groups()
+        .group_ids(NODES_SG)
+        .send()
+        .await
+        .unwrap();
+    let perms = nodes.security_groups()[0].ip_permissions();
+    assert!(
+        perms
+            .iter()
+            .any(|p| p.from_port() == Some(8080) && !p.user_id_group_pairs().is_empty())
+    );
+
+    let before = env.calls();
+    let again = env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(again.id, status.id);
+    assert_eq!(
+        env.mutating_since(&before),
+        BTreeMap::new(),
+        "second ensure mutates nothing"
+    );
+}
+
+#[tokio::test]
+async fn nlb_stack_is_idempotent_and_discovers_internal_subnets() {
+    let env = start().await;
+    let spec = nlb("dns");
+    let status = env.provider.ensure(&spec).await.unwrap();
+    let lb = env
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(&status.id.0)
+        .send()
+        .await
+        .unwrap();
+    let subnets: Vec<_> = lb.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id())
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        3,
+        "one internal subnet per zone: {subnets:?}"
+    );
+    assert!(subnets.contains(&PRIVATE_A));
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn drift_is_repaired() {
+    let env = start().await;
+    let spec = alb();
+    let status = env.provider.ensure(&spec).await.unwrap();
+    let listeners = env
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&status.id.0)
+        .send()
+        .await
+        .unwrap();
+    let http = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(80))
+        .unwrap();
+    let https = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap();
+    env.elb
+        .delete_listener()
+        .listener_arn(http.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let rules = env
+        .elb
+        .describe_rules()
+        .listener_arn(https.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let rule = rules
+        .rules()
+        .iter()
+        .find(|r| r.priority() == Some("1"))
+        .unwrap();
+    env.elb
+        .delete_rule()
+        .rule_arn(rule.rule_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    let changed = env.mutating_since(&before);
+    assert_eq!(
+        changed,
+        BTreeMap::from([
+            ("elbv2:CreateListener".to_string(), 1),
+            ("elbv2:CreateRule".to_string(), 1),
+        ]),
+        "exactly the missing parts are recreated"
+    );
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn an_ensure_that_died_after_the_load_balancer_is_completed_without_duplicates() {
+    let env = start().await;
+    let spec = alb();
+    let fault = env.fault(serde_json::json!({
+        "service": "elbv2", "action": "CreateListener", "kind": "error", "status": 500
+    }));
+    let err = env.provider.ensure(&spec).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(lb_count(&env).await, 1, "the load balancer was made");
+    env.mock.with_cloud(|c| c.faults.remove(fault));
+
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(lb_count(&env).await, 1);
+    assert_eq!(tg_count(&env).await, 3, "groups adopted, not duplicated");
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn a_foreign_load_balancer_with_our_name_is_a_conflict_and_untouched() {
+    let env = start().await;
+    let spec = nlb("web");
+    let name = load_balancer_name(&spec);
+    env.elb
+        .create_load_balancer()
+        .name(&name)
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .subnets(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    let before = env.calls();
+    let err = env.provider.ensure(&spec).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        env.mutating_since(&before),
+        BTreeMap::new(),
+        "nothing changed"
+    );
+
+    // Nor does garbage collection see it, nor delete touch it.
+    assert!(env.provider.list_owned().await.unwrap().is_empty());
+    let arn = env
+        .elb
+        .describe_load_balancers()
+        .names(&name)
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let err = env.provider.delete(&LoadBalancerId(arn)).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert_eq!(lb_count(&env).await, 1);
+}
+
+#[tokio::test]
+async fn targets_sync_in_batches_and_read_health_back() {
+    let env = start_with(|c| c.target_batch = 2).await;
+    let spec = nlb("api");
+    let status = env.provider.ensure(&spec).await.unwrap();
+    let key = "default/api:80";
+    let t = |last: u8| Target {
+        ip: format!("192.168.96.{last}").parse().unwrap(),
+        port: 8080,
+    };
+    let want: Vec<Target> = (10..15).map(t).collect();
+    let sync = env
+        .provider
+        .sync_targets(&status.id, key, &want)
+        .await
+        .unwrap();
+    assert_eq!(sync.registered, 5);
+    assert_eq!(sync.health.len(), 5);
+    assert_eq!(env.count("elbv2:RegisterTargets"), 3, "batches of 2");
+
+    let before = env.calls();
+    let sync = env
+        .provider
+        .sync_targets(&status.id, key, &want)
+        .await
+        .unwrap();
+    assert_eq!((sync.registered, sync.deregistered), (0, 0));
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+
+    let sync = env
+        .provider
+        .sync_targets(&status.id, key, &want[..3])
+        .await
+        .unwrap();
+    assert_eq!(sync.deregistered, 2);
+    let draining = sync
+        .health
+        .iter()
+        .filter(|h| h.state == cloudnet_core::HealthState::Draining)
+        .count();
+    assert_eq!(draining, 2, "{:?}", sync.health);
+}
+
+#[tokio::test]
+async fn instance_targets_are_found_by_node_ip() {
+    let env = start().await;
+    let spec = alb();
+    let status = env.provider.ensure(&spec).await.unwrap();
+    let ip = env
+        .ec2
+        .describe_instances()
+        .instance_ids(NODE1)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .private_ip_address()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sync = env
+        .provider
+        .sync_targets(&status.id, "shop/web:80", &[Target { ip, port: 30080 }])
+        .await
+        .unwrap();
+    assert_eq!(sync.registered, 1);
+    assert_eq!(sync.health[0].target.ip, ip);
+}
+
+#[tokio::test]
+async fn delete_removes_the_stack_and_succeeds_when_already_gone() {
+    let env = start().await;
+    let status = env.provider.ensure(&alb()).await.unwrap();
+    env.provider.ensure(&nlb("keep")).await.unwrap();
+    let owned = env.provider.list_owned().await.unwrap();
+    assert_eq!(owned.len(), 2);
+    assert!(
+        owned
+            .iter()
+            .any(|o| o.owner.name == "web" && o.kind == LoadBalancerKind::Application)
+    );
+
+    env.provider.delete(&status.id).await.unwrap();
+    assert_eq!(lb_count(&env).await, 1);
+    assert_eq!(
+        tg_count(&env).await,
+        1,
+        "only the other stack's group is left"
+    );
+    let sgs = env
+        .ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(VPC)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = sgs
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("k8s-")),
+        "the managed group is gone: {names:?}"
+    );
+    let nodes = sgs
+        .security_groups()
+        .iter()
+        .find(|g| g.group_id() == Some(NODES_SG))
+        .unwrap();
+    assert!(
+        nodes
+            .ip_permissions()
+            .iter()
+            .all(|p| p.user_id_group_pairs().is_empty()),
+        "backend rule revoked"
+    );
+    env.provider.delete(&status.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_by_the_sdk() {
+    let env = start().await;
+    env.fault(serde_json::json!({
+        "service": "elbv2", "action": "*", "kind": "error", "status": 503,
+        "trigger": {"every_nth": 3}
+    }));
+    env.provider.ensure(&nlb("flaky")).await.unwrap();
+    env.clear_faults();
+    assert_eq!(lb_count(&env).await, 1);
+    assert_eq!(tg_count(&env).await, 1);
+}
+
+#[tokio::test]
+async fn a_throttling_storm_converges_within_the_budget() {
+    use cloudnet_core::{Op, OpClass, Rate, Service};
+    let (rate, burst) = (20.0, 5u32);
+    let env = start_with(|c| {
+        for class in [OpClass::Describe, OpClass::Mutate, OpClass::Targets] {
+            c.budget.rates.insert(
+                Op::new(Service::LoadBalancing, class),
+                Rate::new(rate, burst),
+            );
+        }
+    })
+    .await;
+    // The cloud allows less than the budget: it throttles until the budget slows down.
+    env.fault(serde_json::json!({
+        "service": "elbv2", "kind": "throttle", "rate_per_sec": 10.0, "burst": 3
+    }));
+    let start = Instant::now();
+    let specs: Vec<_> = (0..4).map(|i| nlb(&format!("storm{i}"))).collect();
+    let results = futures::future::join_all(specs.iter().map(|s| env.provider.ensure(s))).await;
+    let took = start.elapsed().as_secs_f64();
+    for r in results {
+        r.unwrap();
+    }
+    env.clear_faults();
+    assert_eq!(lb_count(&env).await, 4);
+    let throttled = env.provider.metrics().totals().throttles;
+    assert!(throttled > 0, "the storm throttled");
+    assert!(
+        env.provider.budget().current_rate(LB_DESCRIBE) < rate
+            || env.provider.budget().current_rate(LB_MUTATE) < rate
+    );
+    let elb_calls: u64 = env
+        .calls()
+        .iter()
+        .filter(|(k, _)| k.starts_with("elbv2:"))
+        .map(|(_, n)| n)
+        .sum();
+    // Three buckets, each at most its burst plus its rate over the run.
+    let allowed = 3.0 * (f64::from(burst) + rate * took);
+    assert!(
+        (elb_calls as f64) <= allowed,
+        "{elb_calls} calls in {took:.2}s, budget allows {allowed:.0}"
+    );
+}
