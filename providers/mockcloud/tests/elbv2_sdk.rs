@@ -1057,7 +1057,7 @@ async fn target_health_moves_with_traffic_time_and_deregistration() {
         .targets(target("10.9.9.9"))
         .send()
         .await;
-    assert_eq!(code(outside), "InvalidTarget");
+    assert_eq!(code(outside), "ValidationError");
     // Outside the VPC only with AvailabilityZone=all, as for peered networks.
     c.register_targets()
         .target_group_arn(&tg)

@@ -5,7 +5,7 @@
 //! addresses outside it (peered VPCs, on-premises: 10/8, 172.16/12, 192.168/16, 100.64/10);
 //! `instance` targets are running instances in the VPC; a `lambda` group holds one function,
 //! an `alb` group one Application Load Balancer on the group's port. Anything else is
-//! `InvalidTarget`. At most 1000 targets per group (`TooManyTargets`).
+//! `InvalidTarget` (instances) or `ValidationError` (IP addresses, as AWS answers). At most 1000 targets per group (`TooManyTargets`).
 //!
 //! Health (`TargetHealth` reason codes): a target of a group that no listener rule forwards to
 //! is `unused` (`Target.NotInUse`); otherwise it is `initial` (`Elb.RegistrationInProgress`)
@@ -102,12 +102,28 @@ impl Elbv2 {
                     && OUTSIDE_VPC_RANGES.iter().any(|(net_addr, len)| {
                         ipnet::Ipv4Net::new(*net_addr, *len).is_ok_and(|n| n.contains(&ip))
                     });
+                // AWS answers both mistakes with a ValidationError (as the AWS Load Balancer
+                // Controller's users report), not InvalidTarget.
+                if in_vpc && t.availability_zone.as_deref() == Some("all") {
+                    return Err(AwsError::client(
+                        "ValidationError",
+                        format!(
+                            "The IP address '{}' is within the VPC, and cannot have its \
+                             Availability Zone overridden to 'all'",
+                            t.id
+                        ),
+                    ));
+                }
                 if !in_vpc && !outside_ok {
-                    return Err(invalid_target(format!(
-                        "The IP address '{}' is not within the CIDR of VPC '{vpc}'; an address \
-                         outside the VPC needs AvailabilityZone 'all' and a private range",
-                        t.id
-                    )));
+                    return Err(AwsError::client(
+                        "ValidationError",
+                        format!(
+                            "You must specify a valid Availability Zone or select 'all' for all \
+                             enabled Availability zones, since the IP address '{}' is outside \
+                             the VPC '{vpc}'",
+                            t.id
+                        ),
+                    ));
                 }
             }
             "instance" => match net.instance(&t.id) {

@@ -226,11 +226,16 @@ fn ip_targets_must_be_in_the_vpc_or_explicitly_outside() {
             .map_err(|e| e.code)
     };
     assert_eq!(reg(&mut w, "10.0.5.5", None), Ok(()));
-    assert_eq!(reg(&mut w, "10.1.0.5", None), Err("InvalidTarget".into()));
+    assert_eq!(reg(&mut w, "10.1.0.5", None), Err("ValidationError".into()));
     assert_eq!(reg(&mut w, "10.1.0.5", Some("all")), Ok(()));
     assert_eq!(
+        reg(&mut w, "10.0.5.6", Some("all")),
+        Err("ValidationError".into()),
+        "an address inside the VPC cannot have its zone overridden to all"
+    );
+    assert_eq!(
         reg(&mut w, "8.8.8.8", Some("all")),
-        Err("InvalidTarget".into())
+        Err("ValidationError".into())
     );
     assert_eq!(reg(&mut w, "not-an-ip", None), Err("InvalidTarget".into()));
     assert_eq!(reg(&mut w, "", None), Err("ValidationError".into()));

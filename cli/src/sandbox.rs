@@ -1,0 +1,331 @@
+//! `cloudnet sandbox`: the mock cloud, the embedded Kubernetes API, nodes registered from the
+//! cloud's instances, the simulated cluster components, and the manifests applied, on one
+//! machine with no cloud account and no cluster.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cloudnet_kubesim::sim::kubelet::RangeAddressSource;
+use cloudnet_kubesim::sim::node::{NodeRegistration, register_node};
+use cloudnet_mockcloud::ec2::InstanceState;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+
+use crate::manifests::{self, Document};
+use crate::summary::Summary;
+
+/// The field manager the sandbox applies manifests as.
+pub const FIELD_MANAGER: &str = "cloudnet-sandbox";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Manifests to apply: files or directories of YAML/JSON (several documents per file).
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the kubeconfig for kubectl [default: <temp dir>/cloudnet-sandbox/kubeconfig].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the mock cloud listens (point AWS clients here with --endpoint-url).
+    #[arg(long, default_value = cloudnet_mockcloud::server::DEFAULT_LISTEN)]
+    pub mockcloud_listen: SocketAddr,
+    /// Where the Kubernetes API listens (HTTPS).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub api_listen: SocketAddr,
+    /// The mock cloud's world file [default: the built-in eksctl-style VPC with two m5.large nodes].
+    #[arg(long)]
+    pub world: Option<PathBuf>,
+    /// Apply, wait for the objects to settle, print the summary and exit.
+    #[arg(long)]
+    pub exit_after_apply: bool,
+    /// How long to wait for the workload to settle before printing the summary.
+    #[arg(long, default_value_t = 60)]
+    pub settle_timeout_secs: u64,
+}
+
+impl SandboxArgs {
+    /// Options for tests: ephemeral ports, a kubeconfig in `dir`.
+    pub fn ephemeral(dir: &std::path::Path) -> SandboxArgs {
+        SandboxArgs {
+            files: Vec::new(),
+            kubeconfig: Some(dir.join("kubeconfig")),
+            mockcloud_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            world: None,
+            exit_after_apply: true,
+            settle_timeout_secs: 60,
+        }
+    }
+}
+
+/// The outcome of applying one document.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub object: String,
+    pub result: Result<(), String>,
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    pub cloud: cloudnet_mockcloud::Handle,
+    pub api: cloudnet_kubesim::server::Handle,
+    pub kubeconfig: PathBuf,
+    pub nodes: Vec<NodeRegistration>,
+    client: kube::Client,
+    _simulation: cloudnet_kubesim::sim::Simulation,
+}
+
+/// The identities the sandbox issues: one per component, so the API's audit shows what each
+/// needs.
+pub const IDENTITIES: &[&str] = &["cloudnet-controller", "cloudnet-sandbox"];
+
+impl Sandbox {
+    pub async fn start(args: &SandboxArgs) -> Result<Sandbox> {
+        let world = match &args.world {
+            Some(path) => cloudnet_mockcloud::World::load(path)?,
+            None => cloudnet_mockcloud::World::default(),
+        };
+        let cloud = cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config {
+            listen: args.mockcloud_listen,
+            world,
+            ..cloudnet_mockcloud::Config::default()
+        })
+        .await
+        .with_context(|| format!("cannot start the mock cloud on {}", args.mockcloud_listen))?;
+
+        let mut config = cloudnet_kubesim::server::Config {
+            listen: args.api_listen,
+            ..Default::default()
+        };
+        for identity in IDENTITIES {
+            config = config.with_identity(identity);
+        }
+        let api = cloudnet_kubesim::server::KubeSim::start(config)
+            .await
+            .with_context(|| format!("cannot start the Kubernetes API on {}", args.api_listen))?;
+
+        let nodes = nodes_from_cloud(&cloud);
+        for node in &nodes {
+            let _ = api.add_identity(&format!("ipamd-{}", node.name));
+            register_node(api.store(), node)
+                .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
+        }
+        let simulation =
+            cloudnet_kubesim::sim::start(api.store(), Arc::new(RangeAddressSource::default()));
+
+        let kubeconfig = match &args.kubeconfig {
+            Some(p) => p.clone(),
+            None => std::env::temp_dir()
+                .join("cloudnet-sandbox")
+                .join("kubeconfig"),
+        };
+        if let Some(dir) = kubeconfig.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        api.write_kubeconfig(&kubeconfig, cloudnet_kubesim::server::ADMIN)?;
+        let client = api.client_for("cloudnet-sandbox").await?;
+        Ok(Sandbox {
+            cloud,
+            api,
+            kubeconfig,
+            nodes,
+            client,
+            _simulation: simulation,
+        })
+    }
+
+    /// Applies documents with server-side apply, each on its own: one bad document does not
+    /// stop the others.
+    pub async fn apply(&self, docs: &[Document]) -> Vec<Applied> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let result = self.apply_one(doc).await.map_err(|e| format!("{e:#}"));
+            out.push(Applied {
+                object: doc.display_name(),
+                result: result.map_err(|e| format!("{}: {e}", doc.source)),
+            });
+        }
+        out
+    }
+
+    async fn apply_one(&self, doc: &Document) -> Result<()> {
+        let (group, version) = match doc.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", doc.api_version()),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, doc.kind());
+        let (resource, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .with_context(|| format!("{} {} is not served", doc.api_version(), doc.kind()))?;
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(
+                self.client.clone(),
+                doc.namespace().unwrap_or("default"),
+                &resource,
+            ),
+            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
+        };
+        api.patch(
+            doc.name(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&doc.object),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Waits until every Deployment has its replicas ready and no pod is pending, or the
+    /// timeout passes; answers whether it settled.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.settled().await.unwrap_or(false) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn settled(&self) -> Result<bool> {
+        let deployments: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "apps",
+                "v1",
+                "Deployment",
+            )),
+        );
+        for d in deployments.list(&ListParams::default()).await? {
+            let want = d.data["spec"]["replicas"].as_i64().unwrap_or(1);
+            let ready = d.data["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            if ready < want {
+                return Ok(false);
+            }
+        }
+        let pods: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Pod")),
+        );
+        let pending = pods
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|p| p.data["status"]["phase"].as_str().unwrap_or("Pending") == "Pending");
+        Ok(!pending)
+    }
+
+    /// What exists now, in the cluster and in the cloud.
+    pub async fn summary(&self) -> Result<Summary> {
+        Summary::collect(&self.client, &self.cloud).await
+    }
+
+    pub async fn shutdown(self) {
+        drop(self._simulation);
+        self.api.shutdown().await;
+        self.cloud.shutdown().await;
+    }
+}
+
+/// A Node for every running instance, named as EKS names them, with the VPC CNI's max-pods
+/// (ENIs x (IPv4 per ENI - 1) + 2).
+pub fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
+    cloud.with_cloud(|c| {
+        let ec2 = &c.ec2;
+        ec2.instances
+            .values()
+            .filter(|i| matches!(i.state, InstanceState::Running | InstanceState::Pending))
+            .map(|i| {
+                let max_pods = ec2
+                    .instance_types
+                    .get(&i.instance_type)
+                    .map_or(110, |t| t.max_enis * t.ipv4_per_eni.saturating_sub(1) + 2);
+                let ip = i.private_ip.to_string();
+                NodeRegistration {
+                    name: format!(
+                        "ip-{}.{}.compute.internal",
+                        ip.replace('.', "-"),
+                        ec2.region
+                    ),
+                    provider_id: format!("aws:///{}/{}", i.availability_zone, i.id),
+                    internal_ip: ip,
+                    zone: i.availability_zone.clone(),
+                    instance_type: i.instance_type.clone(),
+                    max_pods,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The `cloudnet sandbox` command.
+pub async fn run(args: SandboxArgs) -> Result<()> {
+    let docs = manifests::load(&args.files)?;
+    let sandbox = Sandbox::start(&args).await?;
+    println!(
+        "Mock cloud:      {} (AWS EC2, ELBv2, IMDS; any credentials)",
+        sandbox.cloud.endpoint_url()
+    );
+    println!("Kubernetes API:  {}", sandbox.api.url());
+    println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
+    println!(
+        "Nodes:           {}",
+        sandbox
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let mut failed = 0;
+    if !docs.is_empty() {
+        println!("\nApplying {} object(s):", docs.len());
+        for applied in sandbox.apply(&docs).await {
+            match &applied.result {
+                Ok(()) => println!("  {} applied", applied.object),
+                Err(e) => {
+                    failed += 1;
+                    println!("  {} FAILED: {e}", applied.object);
+                }
+            }
+        }
+        print!("\nWaiting for the workload to settle ... ");
+        let settled = sandbox
+            .wait_settled(Duration::from_secs(args.settle_timeout_secs))
+            .await;
+        println!(
+            "{}",
+            if settled {
+                "done"
+            } else {
+                "timed out (see the summary)"
+            }
+        );
+    }
+    println!("\n{}", sandbox.summary().await?);
+
+    if args.exit_after_apply {
+        sandbox.shutdown().await;
+        anyhow::ensure!(failed == 0, "{failed} object(s) failed to apply");
+        return Ok(());
+    }
+    println!(
+        "\nTry: kubectl --kubeconfig {} get pods,svc,ingress -A\n     aws --endpoint-url {} --region us-west-2 ec2 describe-network-interfaces\nCtrl-C stops the sandbox.",
+        sandbox.kubeconfig.display(),
+        sandbox.cloud.endpoint_url()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!("Stopping.");
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The sandbox end to end: in process through its library, and as users run it, through the
+//! `cloudnet` binary and the machine's kubectl.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use cloudnet_cli::manifests;
+use cloudnet_cli::sandbox::{Sandbox, SandboxArgs};
+
+fn examples() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cloudnet-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// kubectl from PATH; in CI its absence fails the test, elsewhere it skips with a reason.
+fn kubectl() -> Option<&'static str> {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some("kubectl");
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "kubectl is not on PATH: run scripts/setup.sh"
+    );
+    eprintln!("skipping the kubectl part: kubectl is not on PATH (scripts/setup.sh installs it)");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_come_up_on_nodes_from_the_mock_cloud() {
+    let dir = temp_dir("inproc");
+    let sandbox = Sandbox::start(&SandboxArgs::ephemeral(&dir)).await.unwrap();
+    assert_eq!(
+        sandbox.nodes.len(),
+        2,
+        "the default world has two m5.large nodes"
+    );
+    for n in &sandbox.nodes {
+        assert!(
+            n.provider_id.starts_with("aws:///us-west-2"),
+            "{}",
+            n.provider_id
+        );
+        // m5.large: 3 ENIs x (10 - 1) + 2, as the VPC CNI computes it.
+        assert_eq!(n.max_pods, 29);
+    }
+
+    let docs = manifests::load(&[examples()]).unwrap();
+    let applied = sandbox.apply(&docs).await;
+    assert!(applied.iter().all(|a| a.result.is_ok()), "{applied:?}");
+    assert!(
+        sandbox.wait_settled(Duration::from_secs(60)).await,
+        "the workload did not settle"
+    );
+
+    let summary = sandbox.summary().await.unwrap();
+    let running: Vec<_> = summary.pods.iter().filter(|p| p[1] == "Running").collect();
+    assert_eq!(running.len(), 3, "{summary}");
+    let mut ips: Vec<_> = running.iter().map(|p| p[2].clone()).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "every pod has its own IP: {summary}");
+    let nodes: Vec<_> = sandbox.nodes.iter().map(|n| n.name.clone()).collect();
+    assert!(running.iter().all(|p| nodes.contains(&p[3])), "{summary}");
+    let svc = summary
+        .services
+        .iter()
+        .find(|s| s[0] == "default/web")
+        .expect("service web");
+    assert!(
+        svc[2].starts_with("10.100."),
+        "a ClusterIP is allocated: {summary}"
+    );
+    assert_eq!(summary.cloud.instances, 2);
+
+    if let Some(kubectl) = kubectl() {
+        let out = Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(&sandbox.kubeconfig)
+            .args([
+                "get",
+                "pods",
+                "-o",
+                "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let phases = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            phases.lines().filter(|l| *l == "Running").count(),
+            3,
+            "{phases}"
+        );
+    }
+    sandbox.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn cloudnet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudnet"))
+        .args(args)
+        .args([
+            "--mockcloud-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_binary_applies_the_examples_and_prints_the_summary() {
+    let dir = temp_dir("bin");
+    let kubeconfig = dir.join("kubeconfig");
+    let out = cloudnet(&[
+        "sandbox",
+        "-f",
+        examples().to_str().unwrap(),
+        "--exit-after-apply",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("deployment/web applied"), "{stdout}");
+    assert!(
+        stdout.contains("Waiting for the workload to settle ... done"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches(" Running ").count(), 3, "{stdout}");
+    assert!(stdout.contains("Cloud: 2 instances"), "{stdout}");
+    assert!(kubeconfig.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_bad_manifest_fails_with_its_location_and_the_rest_still_applies() {
+    let dir = temp_dir("bad");
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\n---\n\
+         apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    )
+    .unwrap();
+    let out = cloudnet(&[
+        "sandbox",
+        "-f",
+        dir.to_str().unwrap(),
+        "--exit-after-apply",
+        "--kubeconfig",
+        dir.join("kc").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stdout.contains("configmap/good applied"), "{stdout}");
+    assert!(stdout.contains("widget/w FAILED"), "{stdout}");
+    assert!(stdout.contains("bad.yaml (document 2)"), "{stdout}");
+    assert!(
+        stdout.contains("example.com/v1 Widget is not served"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 object(s) failed to apply"), "{stderr}");
+
+    std::fs::write(dir.join("bad.yaml"), "a: [\n").unwrap();
+    let out = cloudnet(&["sandbox", "-f", dir.to_str().unwrap(), "--exit-after-apply"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid YAML"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
