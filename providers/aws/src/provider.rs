@@ -52,6 +52,8 @@ pub(crate) struct Caches {
     pub instances: Mutex<HashMap<String, InstanceFacts>>,
     pub subnet_cidrs: Mutex<HashMap<String, ipnet::IpNet>>,
     pub lb_subnets: Mutex<HashMap<Scheme, (Instant, Vec<String>)>>,
+    /// Held while subnets are discovered, so concurrent ensures share one lookup.
+    pub lb_subnets_lookup: tokio::sync::Mutex<()>,
     pub vpc_cidrs: Mutex<Option<Vec<String>>>,
     /// `(load balancer ARN, group key)` -> target group.
     pub groups: Mutex<HashMap<(String, String), GroupRef>>,

@@ -180,10 +180,18 @@ impl AwsProvider {
 
     async fn discover_subnets(&self, scheme: Scheme) -> Result<Vec<String>> {
         let ttl = self.inner.config.subnet_cache_ttl;
-        if let Some((at, ids)) = lock(&self.inner.cache.lb_subnets).get(&scheme)
-            && at.elapsed() < ttl
-        {
-            return Ok(ids.clone());
+        let cached = || {
+            lock(&self.inner.cache.lb_subnets)
+                .get(&scheme)
+                .filter(|(at, _)| at.elapsed() < ttl)
+                .map(|(_, ids)| ids.clone())
+        };
+        if let Some(ids) = cached() {
+            return Ok(ids);
+        }
+        let _one_lookup = self.inner.cache.lb_subnets_lookup.lock().await;
+        if let Some(ids) = cached() {
+            return Ok(ids);
         }
         let ec2 = &self.inner.ec2;
         let out = self
