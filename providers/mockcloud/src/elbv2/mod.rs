@@ -277,6 +277,24 @@ impl Elbv2 {
         }
     }
 
+    /// For every target group some rule forwards to, the load balancers of those rules: one
+    /// pass over the rules, for answers that need it for many groups at once.
+    fn load_balancers_by_target_group(&self) -> BTreeMap<&str, BTreeSet<&str>> {
+        let mut index: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in self.rules.values() {
+            let Some(l) = self.listeners.get(&r.listener_arn) else {
+                continue;
+            };
+            for tg in r.actions.iter().flat_map(|a| a.target_group_arns()) {
+                index
+                    .entry(tg)
+                    .or_default()
+                    .insert(l.load_balancer_arn.as_str());
+            }
+        }
+        index
+    }
+
     /// The load balancers whose listener rules forward to a target group, in ARN order.
     fn target_group_load_balancers(&self, tg_arn: &str) -> Vec<String> {
         let lbs: BTreeSet<String> = self

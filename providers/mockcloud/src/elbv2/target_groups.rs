@@ -3,7 +3,8 @@
 //! Rules (ELBv2 API reference, CreateTargetGroup): target types `instance`, `ip`, `lambda`,
 //! `alb`; protocol, port and VPC are required except for `lambda` (where they are not
 //! allowed); `alb` target groups are TCP; GENEVE is for Gateway Load Balancers on port 6081;
-//! health-check interval 5..=300 s, timeout 2..=120 s and below the interval, thresholds
+//! health-check interval 5..=300 s, timeout 2..=120 s and below the interval (at most the
+//! interval for TCP, TLS, UDP and TCP_UDP groups), thresholds
 //! 2..=10, and the defaults per protocol family (HTTP/HTTPS: 30 s / 5 s / 5 / 2, path `/`,
 //! matcher 200; TCP, TLS, UDP, TCP_UDP: 30 s / 10 s / 5 / 2; lambda: disabled, 35 s / 30 s).
 //! A target group that a listener or rule forwards to cannot be deleted (`ResourceInUse`);
@@ -144,7 +145,13 @@ fn apply_health_check(
     if let Some(v) = int_in(params, "UnhealthyThresholdCount", 2, 10)? {
         hc.unhealthy_threshold = v;
     }
-    if hc.timeout_seconds >= hc.interval_seconds {
+    // Application target groups (HTTP, HTTPS) need the timeout below the interval; network
+    // target groups accept a timeout equal to it (the AWS Load Balancer Controller's NLB
+    // default is 10 s / 10 s).
+    let strict = is_http(protocol);
+    if hc.timeout_seconds > hc.interval_seconds
+        || (strict && hc.timeout_seconds == hc.interval_seconds)
+    {
         return Err(validation(format!(
             "Health check timeout '{}' must be smaller than the interval '{}'",
             hc.timeout_seconds, hc.interval_seconds
@@ -324,15 +331,12 @@ impl Elbv2 {
                 "Only one of load balancer ARN, target group ARNs, or names can be specified",
             ));
         }
+        let index = self.load_balancers_by_target_group();
         let found: Vec<&TargetGroup> = if let Some(lb) = lb_arn {
             self.load_balancer(lb)?;
             self.target_groups
                 .values()
-                .filter(|tg| {
-                    self.target_group_load_balancers(&tg.arn)
-                        .iter()
-                        .any(|a| a == lb)
-                })
+                .filter(|tg| index.get(tg.arn.as_str()).is_some_and(|l| l.contains(lb)))
                 .collect()
         } else if !arns.is_empty() {
             let mut v = Vec::new();
@@ -364,7 +368,8 @@ impl Elbv2 {
         let page = paginate(dedup.into_values().collect(), |tg| tg.seq, params)?;
         let mut x = Xml::new();
         x.list("TargetGroups", "member", page.items, |x, tg| {
-            self.write_target_group(x, tg)
+            let lbs = index.get(tg.arn.as_str()).into_iter().flatten().copied();
+            self.write_target_group_with(x, tg, lbs)
         });
         x.opt_leaf("NextMarker", page.next_marker);
         Ok(x)
@@ -412,6 +417,17 @@ impl Elbv2 {
     }
 
     fn write_target_group(&self, x: &mut Xml, tg: &TargetGroup) {
+        let lbs = self.target_group_load_balancers(&tg.arn);
+        self.write_target_group_with(x, tg, lbs.iter().map(String::as_str));
+    }
+
+    /// Writes a target group with the load balancers that send to it.
+    fn write_target_group_with<'a>(
+        &self,
+        x: &mut Xml,
+        tg: &TargetGroup,
+        load_balancers: impl IntoIterator<Item = &'a str>,
+    ) {
         let hc = &tg.health_check;
         x.leaf("TargetGroupArn", &tg.arn)
             .leaf("TargetGroupName", &tg.name)
@@ -432,14 +448,9 @@ impl Elbv2 {
                     .opt_leaf("GrpcCode", hc.matcher_grpc_code.as_deref());
             });
         }
-        x.list(
-            "LoadBalancerArns",
-            "member",
-            self.target_group_load_balancers(&tg.arn),
-            |x, a| {
-                x.text(a);
-            },
-        );
+        x.list("LoadBalancerArns", "member", load_balancers, |x, a| {
+            x.text(a);
+        });
         x.leaf("TargetType", &tg.target_type)
             .opt_leaf("ProtocolVersion", tg.protocol_version.as_deref())
             .leaf("IpAddressType", &tg.ip_address_type);

@@ -522,3 +522,30 @@ fn lambda_and_alb_targets() {
         "InvalidTarget"
     );
 }
+
+#[test]
+fn network_target_groups_accept_a_timeout_equal_to_the_interval() {
+    let mut w = World::new();
+    let equal = |protocol: &'static str, name: &'static str| {
+        vec![
+            ("Name", name),
+            ("Protocol", protocol),
+            ("Port", "80"),
+            ("VpcId", "vpc-1"),
+            ("HealthCheckIntervalSeconds", "10"),
+            ("HealthCheckTimeoutSeconds", "10"),
+        ]
+    };
+    w.ok("CreateTargetGroup", &equal("TCP", "tcp"));
+    assert_eq!(
+        w.call("CreateTargetGroup", &equal("HTTP", "http"))
+            .map_err(|e| e.code),
+        Err("ValidationError".to_string())
+    );
+    let mut longer = equal("TCP", "tcp2");
+    longer[5].1 = "11";
+    assert_eq!(
+        w.call("CreateTargetGroup", &longer).map_err(|e| e.code),
+        Err("ValidationError".to_string())
+    );
+}
