@@ -147,15 +147,13 @@ impl CloudSummary {
                 secondary_ips += eni.private_ips.iter().filter(|ip| !ip.primary).count();
                 prefixes += eni.prefixes.len();
             }
-            let elbv2 = serde_json::to_value(c.dump()).unwrap_or_default();
-            let count = |key: &str| elbv2["elbv2"][key].as_object().map_or(0, |m| m.len());
             CloudSummary {
                 instances: c.ec2.instances.len(),
                 network_interfaces: c.ec2.network_interfaces.len(),
                 secondary_ips,
                 prefixes,
-                load_balancers: count("load_balancers"),
-                target_groups: count("target_groups"),
+                load_balancers: c.elbv2.load_balancer_count(),
+                target_groups: c.elbv2.target_group_count(),
             }
         })
     }

@@ -177,6 +177,16 @@ impl Elbv2 {
         }
     }
 
+    /// How many load balancers exist (for summaries).
+    pub fn load_balancer_count(&self) -> usize {
+        self.load_balancers.len()
+    }
+
+    /// How many target groups exist (for summaries).
+    pub fn target_group_count(&self) -> usize {
+        self.target_groups.len()
+    }
+
     pub fn config(&self) -> &Elbv2Config {
         &self.config
     }
