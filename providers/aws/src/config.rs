@@ -34,6 +34,8 @@ pub struct AwsConfig {
     /// The mock cloud, LocalStack, or a VPC endpoint. `AWS_ENDPOINT_URL` works too.
     pub endpoint_url: Option<String>,
     /// Where instance metadata lives (default: the SDK's, or `AWS_EC2_METADATA_SERVICE_ENDPOINT`).
+    /// When set, discovery and the default region and credentials chains all read it; the
+    /// mock cloud serves one instance's metadata under `<endpoint>/_mockcloud/imds/<instance-id>`.
     pub imds_endpoint: Option<String>,
     pub budget: BudgetConfig,
     /// Attempts per call in the SDK's standard retry (transient errors only).

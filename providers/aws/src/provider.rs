@@ -5,12 +5,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::retry::RetryConfig;
 use cloudnet_core::{AddressLimits, Cloud, Interface, RateBudget, Scheme};
 
 use crate::call::{Caller, ThrottleClassifier};
-use crate::config::{AwsConfig, discover_instance, imds_client};
+use crate::config::{AwsConfig, InstanceIdentity, discover_instance, imds_client};
 use crate::error::{ConfigError, ConfigResult};
 use crate::metrics::AwsMetrics;
 
@@ -26,6 +31,8 @@ pub(crate) struct Inner {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub caller: Caller,
     pub vpc_id: String,
+    /// What instance metadata said, when the provider was set up from it.
+    pub instance: Option<InstanceIdentity>,
     pub config: AwsConfig,
     pub cache: Caches,
 }
@@ -73,36 +80,61 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AwsProvider {
     /// Sets the provider up the way it runs in a cluster: credentials from the default
     /// chain, region and VPC from the config or instance metadata.
+    ///
+    /// With `imds_endpoint` set, every instance-metadata lookup goes there: the discovery
+    /// below and the default chains' own region and credentials lookups, so a node (or a
+    /// test) whose metadata service is elsewhere is read in one place only.
     pub async fn connect(mut config: AwsConfig, metrics: AwsMetrics) -> ConfigResult<AwsProvider> {
         if config.cluster_name.is_empty() {
             return Err(ConfigError::NoClusterName);
         }
+        let imds = imds_client(config.imds_endpoint.as_deref())?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
+        } else if config.imds_endpoint.is_some() {
+            // The SDK's default region chain (environment, profile, then metadata) with our
+            // metadata client as its last link.
+            loader = loader.region(
+                RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+                    .or_else(ProfileFileRegionProvider::builder().build())
+                    .or_else(
+                        ImdsRegionProvider::builder()
+                            .imds_client(imds.clone())
+                            .build(),
+                    ),
+            );
+        }
+        if config.imds_endpoint.is_some() {
+            let mut chain = DefaultCredentialsChain::builder().imds_client(imds.clone());
+            if let Some(region) = &config.region {
+                chain = chain.region(Region::new(region.clone()));
+            }
+            loader = loader.credentials_provider(chain.build().await);
         }
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
         let mut sdk = loader.load().await;
+        let mut identity = None;
         if sdk.region().is_none() || config.vpc_id.is_none() {
-            let imds = imds_client(config.imds_endpoint.as_deref())?;
-            let identity = discover_instance(&imds).await?;
+            let found = discover_instance(&imds).await?;
             tracing::info!(
-                region = %identity.region,
-                vpc = %identity.vpc_id,
-                instance = %identity.instance_id,
+                region = %found.region,
+                vpc = %found.vpc_id,
+                instance = %found.instance_id,
                 "Discovered from instance metadata"
             );
             if sdk.region().is_none() {
                 sdk = sdk
                     .into_builder()
-                    .region(Region::new(identity.region.clone()))
+                    .region(Region::new(found.region.clone()))
                     .build();
             }
-            config.vpc_id.get_or_insert(identity.vpc_id);
+            config.vpc_id.get_or_insert_with(|| found.vpc_id.clone());
+            identity = Some(found);
         }
-        AwsProvider::from_sdk_config(&sdk, config, metrics)
+        AwsProvider::build(&sdk, config, metrics, identity)
     }
 
     /// Sets the provider up on an SDK config made elsewhere (tests, tools). The VPC ID must
@@ -111,6 +143,15 @@ impl AwsProvider {
         sdk: &SdkConfig,
         config: AwsConfig,
         metrics: AwsMetrics,
+    ) -> ConfigResult<AwsProvider> {
+        AwsProvider::build(sdk, config, metrics, None)
+    }
+
+    fn build(
+        sdk: &SdkConfig,
+        config: AwsConfig,
+        metrics: AwsMetrics,
+        instance: Option<InstanceIdentity>,
     ) -> ConfigResult<AwsProvider> {
         if config.cluster_name.is_empty() {
             return Err(ConfigError::NoClusterName);
@@ -141,6 +182,7 @@ impl AwsProvider {
                 elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb.build()),
                 caller,
                 vpc_id,
+                instance,
                 config,
                 cache: Caches::default(),
             }),
@@ -170,5 +212,16 @@ impl AwsProvider {
 
     pub fn vpc_id(&self) -> &str {
         &self.inner.vpc_id
+    }
+
+    /// The region the SDK clients call.
+    pub fn region(&self) -> Option<&str> {
+        self.inner.ec2.config().region().map(|r| r.as_ref())
+    }
+
+    /// The instance we run on, when [`AwsProvider::connect`] read instance metadata (the
+    /// region or the VPC was not given).
+    pub fn instance(&self) -> Option<&InstanceIdentity> {
+        self.inner.instance.as_ref()
     }
 }
