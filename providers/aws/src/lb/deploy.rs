@@ -472,46 +472,35 @@ impl AwsProvider {
         desired: &BTreeMap<String, String>,
         fresh: bool,
     ) -> Result<()> {
-        if desired.is_empty() {
-            return Ok(());
-        }
-        let elb = &self.inner.elb;
-        let changes = if fresh {
-            desired.clone()
-        } else {
-            let out = self
-                .inner
-                .caller
+        let (elb, caller) = (&self.inner.elb, &self.inner.caller);
+        let read = || async {
+            let out = caller
                 .call(AwsOp::DescribeTargetGroupAttributes, || {
                     elb.describe_target_group_attributes()
                         .target_group_arn(arn)
                         .send()
                 })
                 .await?;
-            let actual: BTreeMap<String, String> = out
-                .attributes()
-                .iter()
-                .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
-                .collect();
-            match_attributes(desired, &actual)
+            Ok(attribute_map(
+                out.attributes().iter().map(|a| (a.key(), a.value())),
+            ))
         };
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let attrs: Vec<_> = changes
-            .iter()
-            .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v).build())
-            .collect();
-        self.inner
-            .caller
-            .call(AwsOp::ModifyTargetGroupAttributes, || {
-                elb.modify_target_group_attributes()
-                    .target_group_arn(arn)
-                    .set_attributes(Some(attrs.clone()))
-                    .send()
-            })
-            .await?;
-        Ok(())
+        let write = |changes: BTreeMap<String, String>| async move {
+            let attrs: Vec<_> = changes
+                .iter()
+                .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v).build())
+                .collect();
+            caller
+                .call(AwsOp::ModifyTargetGroupAttributes, || {
+                    elb.modify_target_group_attributes()
+                        .target_group_arn(arn)
+                        .set_attributes(Some(attrs.clone()))
+                        .send()
+                })
+                .await?;
+            Ok(())
+        };
+        sync_attributes(desired, fresh, read, write).await
     }
 
     async fn sync_load_balancer_attributes(
@@ -520,51 +509,40 @@ impl AwsProvider {
         desired: &BTreeMap<String, String>,
         fresh: bool,
     ) -> Result<()> {
-        if desired.is_empty() {
-            return Ok(());
-        }
-        let elb = &self.inner.elb;
-        let changes = if fresh {
-            desired.clone()
-        } else {
-            let out = self
-                .inner
-                .caller
+        let (elb, caller) = (&self.inner.elb, &self.inner.caller);
+        let read = || async {
+            let out = caller
                 .call(AwsOp::DescribeLoadBalancerAttributes, || {
                     elb.describe_load_balancer_attributes()
                         .load_balancer_arn(arn)
                         .send()
                 })
                 .await?;
-            let actual: BTreeMap<String, String> = out
-                .attributes()
-                .iter()
-                .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
-                .collect();
-            match_attributes(desired, &actual)
+            Ok(attribute_map(
+                out.attributes().iter().map(|a| (a.key(), a.value())),
+            ))
         };
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let attrs: Vec<_> = changes
-            .iter()
-            .map(|(k, v)| {
-                elb::LoadBalancerAttribute::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-            })
-            .collect();
-        self.inner
-            .caller
-            .call(AwsOp::ModifyLoadBalancerAttributes, || {
-                elb.modify_load_balancer_attributes()
-                    .load_balancer_arn(arn)
-                    .set_attributes(Some(attrs.clone()))
-                    .send()
-            })
-            .await?;
-        Ok(())
+        let write = |changes: BTreeMap<String, String>| async move {
+            let attrs: Vec<_> = changes
+                .iter()
+                .map(|(k, v)| {
+                    elb::LoadBalancerAttribute::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                })
+                .collect();
+            caller
+                .call(AwsOp::ModifyLoadBalancerAttributes, || {
+                    elb.modify_load_balancer_attributes()
+                        .load_balancer_arn(arn)
+                        .set_attributes(Some(attrs.clone()))
+                        .send()
+                })
+                .await?;
+            Ok(())
+        };
+        sync_attributes(desired, fresh, read, write).await
     }
 
     /// Creates a target group; when the name is taken, adopts it only if it is ours.
@@ -1098,4 +1076,42 @@ impl AwsProvider {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The attributes a Describe*Attributes call answered, by key.
+fn attribute_map<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    pairs
+        .filter_map(|(k, v)| Some((k?.to_string(), v?.to_string())))
+        .collect()
+}
+
+/// Brings a resource's attributes to `desired` in at most one write: a resource just created
+/// (`fresh`) gets all of them without a read; otherwise only what differs from a read is
+/// written, and nothing when nothing differs.
+async fn sync_attributes<R, RF, W, WF>(
+    desired: &BTreeMap<String, String>,
+    fresh: bool,
+    read: R,
+    write: W,
+) -> Result<()>
+where
+    R: FnOnce() -> RF,
+    RF: std::future::Future<Output = Result<BTreeMap<String, String>>>,
+    W: FnOnce(BTreeMap<String, String>) -> WF,
+    WF: std::future::Future<Output = Result<()>>,
+{
+    if desired.is_empty() {
+        return Ok(());
+    }
+    let changes = if fresh {
+        desired.clone()
+    } else {
+        match_attributes(desired, &read().await?)
+    };
+    if changes.is_empty() {
+        return Ok(());
+    }
+    write(changes).await
 }
