@@ -3,12 +3,13 @@
 //! minimal number of calls (see the crate docs for how the minimum is counted).
 //!
 //! `cargo bench -p cloudnet-aws --bench ensure`; sizes and latency from `BENCH_ALB`,
-//! `BENCH_NLB`, `BENCH_LATENCY_MS`, `BENCH_CONCURRENCY`.
+//! `BENCH_NLB`, `BENCH_LATENCY_MS`, `BENCH_CONCURRENCY`; `BENCH_BACKEND_SG=0` switches the
+//! shared backend group off (one rule per ALB on the nodes' group, as before it existed).
 //!
 //! The budget is raised far above AWS's defaults (which would make the first pass take
 //! ~25 minutes at 3 mutations/s): the bench measures the calls the provider makes and how
-//! they overlap, not AWS's quotas. The nodes' security group is left out: 200 ALBs' backend
-//! rules would exceed its rules quota (see "Not built yet" in the crate docs).
+//! they overlap, not AWS's quotas. The nodes' security group is in: with the shared backend
+//! group it gets one rule for all 200 ALBs.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -80,13 +81,27 @@ fn nlb(i: usize) -> LoadBalancerSpec {
     }
 }
 
+/// The default world's nodes' group.
+const NODES_SG: &str = "sg-0c10d0e7000000001";
+
+/// The shared backend group, once per cluster: one read to learn it is absent, its
+/// creation, and the one rule on the nodes' group.
+const BACKEND_GROUP_MINIMUM: u64 = 3;
+
 /// Mutations a new stack needs, plus one read to learn it is absent.
-fn minimal_calls(spec: &LoadBalancerSpec) -> Result<u64, cloudnet_core::Error> {
-    let stack = plan(spec, &PlanContext::default())?;
+fn minimal_calls(spec: &LoadBalancerSpec, backend_sg: bool) -> Result<u64, cloudnet_core::Error> {
+    let ctx = PlanContext {
+        vpc_cidrs: Vec::new(),
+        node_security_group: Some(NODES_SG.into()),
+        backend_security_group: backend_sg,
+    };
+    let stack = plan(spec, &ctx)?;
     let mut n = 1 + 1; // the read, CreateLoadBalancer
     if let Some(sg) = &stack.security_group {
         n += 1 + u64::from(!sg.ingress.is_empty());
     }
+    // Without the shared group: each ALB's rule on the nodes' group.
+    n += u64::from(stack.backend_access.is_some());
     n += stack.target_groups.len() as u64;
     n += stack
         .target_groups
@@ -130,6 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nlbs = env_or("BENCH_NLB", 400);
     let latency = env_or("BENCH_LATENCY_MS", 50);
     let concurrency = env_or("BENCH_CONCURRENCY", 100);
+    let backend_sg = env_or("BENCH_BACKEND_SG", 1) != 0;
 
     let world = World {
         elbv2: Some(Elbv2Config {
@@ -158,6 +174,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let config = AwsConfig {
         vpc_id: Some("vpc-0c10d0e7000000001".into()),
+        // The default world's nodes' group.
+        node_security_group: Some(NODES_SG.into()),
+        backend_security_group: backend_sg,
         budget,
         ..AwsConfig::new("prod")
     };
@@ -168,13 +187,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         specs.push(alb(i)?);
     }
     specs.extend((0..nlbs).map(nlb));
-    let mut minimum = 0;
+    let mut minimum = if albs > 0 && backend_sg {
+        BACKEND_GROUP_MINIMUM
+    } else {
+        0
+    };
     for s in &specs {
-        minimum += minimal_calls(s)?;
+        minimum += minimal_calls(s, backend_sg)?;
     }
 
     println!(
-        "ensure bench: {albs} ALB + {nlbs} NLB stacks, {latency} ms per call, {concurrency} at once"
+        "ensure bench: {albs} ALB + {nlbs} NLB stacks, {latency} ms per call, {concurrency} at once, shared backend group {}",
+        if backend_sg { "on" } else { "off" }
     );
     for phase in ["first", "second"] {
         let before = mock.with_cloud(|c| c.calls.clone());
@@ -206,6 +230,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    let nodes = aws_sdk_ec2::Client::new(&sdk)
+        .describe_security_groups()
+        .group_ids(NODES_SG)
+        .send()
+        .await?;
+    let rules: usize = nodes
+        .security_groups()
+        .iter()
+        .flat_map(|g| g.ip_permissions())
+        .map(|p| p.user_id_group_pairs().len() + p.ip_ranges().len())
+        .sum();
+    println!("rules on the nodes' group: {rules}");
     mock.shutdown().await;
     Ok(())
 }

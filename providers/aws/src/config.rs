@@ -48,6 +48,14 @@ pub struct AwsConfig {
     /// The nodes' security group; an ALB's managed group is let in there. None: no backend
     /// rule is written (the user opens the nodes' group).
     pub node_security_group: Option<String>,
+    /// Every managed load balancer carries the cluster's shared backend security group and
+    /// the nodes' group admits that one group (the AWS Load Balancer Controller's
+    /// `--enable-backend-security-group`). Off: each ALB's managed group gets its own rule on
+    /// the nodes' group, which meets the rules-per-group quota at scale.
+    pub backend_security_group: bool,
+    /// How long the backend group's ID and the nodes' group's rules, once read, are trusted
+    /// before they are read again (a rule removed behind our back is restored after this).
+    pub backend_cache_ttl: Duration,
     /// How long discovered load balancer subnets are reused.
     pub subnet_cache_ttl: Duration,
     /// How long an interface or block we created is remembered when `Describe*` does not show
@@ -71,6 +79,8 @@ impl AwsConfig {
             pod_cidrs: Vec::new(),
             route_tables: RouteTableSelector::default(),
             node_security_group: None,
+            backend_security_group: true,
+            backend_cache_ttl: Duration::from_secs(300),
             subnet_cache_ttl: Duration::from_secs(300),
             consistency_window: Duration::from_secs(30),
             target_batch: 200,

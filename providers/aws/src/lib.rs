@@ -29,15 +29,42 @@
 //! | limits | `DescribeInstanceTypes` (max ENIs, IPv4 per ENI, Nitro = prefixes), cached per type |
 //! | route | `CreateRoute`/`ReplaceRoute`/`DeleteRoute` with `InstanceId` or `NetworkInterfaceId`; source/dest check off once per target |
 //! | L4 stack | NLB + one target group per referenced backend group + one listener per port |
-//! | L7 stack | ALB + target groups + listeners + rules (host-header / path-pattern; forward with weights, redirect, fixed response) + a managed security group + a backend rule on the nodes' group |
+//! | L7 stack | ALB + target groups + listeners + rules (host-header / path-pattern; forward with weights, redirect, fixed response) + a managed (frontend) security group + the cluster's shared backend group |
+//! | the cluster's load balancers reaching the nodes | one shared backend security group (`k8s-traffic-<hash>`) on every ALB, and on NLBs created with security groups; one rule per protocol on the nodes' group admits it ([`lb::backend_group`]). With `backend_security_group: false`, each ALB's managed group gets its own rule there instead |
 //! | backend group | target group: `ip` targets for pod IPs, `instance` targets for node ports (node IP -> instance ID by `DescribeInstances`) |
 //!
 //! Planning is pure ([`lb::plan`]); actual state is read into plain structs in one module
 //! ([`lb::convert`]); one pure function per resource kind matches them ([`lb::matching`]);
 //! the deployer then creates, modifies and deletes in dependency order: security group,
-//! backend rule, target groups, load balancer, attributes, listeners, rules, and last the
-//! stale rules, listeners and target groups. `delete` goes the other way and treats
-//! parts already gone as done.
+//! backend group and its rule on the nodes' group, target groups, load balancer, attributes,
+//! listeners, rules, and last the stale rules, listeners and target groups. `delete` goes the
+//! other way and treats parts already gone as done.
+//!
+//! # The shared backend security group
+//! As the AWS Load Balancer Controller does by default (`--enable-backend-security-group`),
+//! one group per cluster is the source the nodes' group admits, so the nodes' group holds one
+//! rule per protocol (`tcp`, and `udp` when a UDP target needs it) however many load
+//! balancers there are, instead of one per ALB (the rules-per-group quota is 60 by default).
+//! The rule is a port range over every target and health-check port of the stacks ensured;
+//! it widens when a stack needs a port outside it (the new rule is authorized before the old
+//! one is revoked) and never narrows while load balancers exist: narrowing needs every stack's
+//! ports, which one `ensure` does not have, and the group is only on our load balancers,
+//! which send only to their target groups' ports. The group is found by name and tags (a
+//! foreign group under its name is a `Conflict`, never adopted), created on the first
+//! `ensure` that needs it, and attached with the frontend group. An ALB from before (or from
+//! `backend_security_group: false`) keeps its own rule on the nodes' group until it carries
+//! the backend group; then that rule is revoked. The group ID and the nodes' group's rules
+//! are kept for `backend_cache_ttl` under one async lock: concurrent ensures make one group
+//! and one rule, and a rule removed behind our back is restored once the cache expires.
+//!
+//! `delete` removes the backend group when no load balancer in the VPC carries it any more
+//! (also when the switch is off, so turning it off does not strand the group): its rules on
+//! the nodes' group are revoked, then the group deleted. AWS refuses that with
+//! `DependencyViolation` while a deleted load balancer's interfaces linger; the delete still
+//! succeeds and the group is deleted by the next `delete` (garbage collection deletes again
+//! an ID that is already gone, which also retries it). The mock cloud has no load balancer
+//! interfaces but refuses to delete a group an interface or another group's rule still
+//! uses; its test holds the group with an interface.
 //!
 //! # Names and tags ([`cloudnet_core::ownership`])
 //! Load balancers, target groups and managed security groups are named with
@@ -48,6 +75,11 @@
 //! `cloudnet.io/owner`, `kubernetes.io/cluster/<name>=owned`); target groups add
 //! `cloudnet.io/resource=<group key>`, the security group `cloudnet.io/resource=security-group`,
 //! interfaces `cloudnet.io/node=<instance>` and `cloudnet.io/created-at=<epoch seconds>`.
+//! The backend group belongs to the cluster, not to one object: its owner is cluster-scoped
+//! (`cloudnet.io/owner-kind=ingress-group`, `cloudnet.io/owner=@traffic`, a name no
+//! Kubernetes object can have), its name `derive_name(NameRules::Elbv2, owner,
+//! ["backend-sg"])` = `k8s-traffic-<hash>` (the hash covers the cluster), and it carries
+//! `cloudnet.io/resource=backend-security-group`.
 //!
 //! Ownership is checked before every change: a load balancer, target group or security group
 //! found under our name without our owner's tags is a `Conflict` and is left alone (never
@@ -71,14 +103,20 @@
 //! # Call counts of `ensure` (and the bench's minimum)
 //! A new stack costs one `DescribeLoadBalancers` (by name), one `DescribeSecurityGroups` for
 //! an ALB's managed group, then only mutations; subnets (per scheme) and VPC CIDRs are read
-//! once and cached. An unchanged stack costs reads only: the load balancer, its target
+//! once and cached. The backend group costs, once per cluster (and again per
+//! `backend_cache_ttl`), one `DescribeSecurityGroups` by name, one of the nodes' group, and
+//! `CreateSecurityGroup` plus one `AuthorizeSecurityGroupIngress` the first time; no call
+//! per stack. An unchanged stack costs reads only: the load balancer, its target
 //! groups and their tags (20 ARNs per `DescribeTags`), security groups, attributes where the
 //! spec sets some, listeners, and rules of HTTP(S) listeners.
 //!
 //! The bench (`benches/ensure.rs`) counts the **minimum** for creating a stack as: every
 //! mutation the stack needs (one per security group, ingress batch, target group, attribute
-//! set, load balancer, listener and rule) plus one read to learn that the stack is absent. The
-//! first pass is measured against that; the second pass must make zero mutating calls.
+//! set, load balancer, listener and rule) plus one read to learn that the stack is absent,
+//! and once for the cluster 3 for the backend group (the read that finds it absent, its
+//! creation, the one rule on the nodes' group; the read of the nodes' group, needed to find
+//! rules to migrate, is counted as overhead). The first pass is measured against that; the
+//! second pass must make zero mutating calls.
 //!
 //! # Tests
 //! `tests/{addresses,routes,load_balancers}.rs` drive every trait method through the real SDK
@@ -100,7 +138,10 @@
 //! | `detach_interface` (and refusing the primary) | |
 //! | routes: create (source/dest check off), no-op repeat, replace, list, delete, refusals | |
 //! | NLB and ALB `ensure`, idempotent second `ensure`, `list_owned`, `delete` | |
-//! | `sync_targets` with IP targets (register, no-op, deregister) | |
+//! | `sync_targets` with IP targets (register, no-op, deregister) | deletes a security group an interface still uses (backend group left by a delete, deleted by the next) |
+//! | shared backend group: 10 concurrent ALBs make one group and one nodes' rule, second `ensure` mutates nothing, the last delete removes both | |
+//! | a foreign group under the backend group's name: `Conflict`, untouched, no load balancer | |
+//! | switched off: the per-ALB rule; switched on: migrated to the backend group; off again: detached, deleted with the last load balancer | |
 //!
 //! Inside shared cases, moto's deviations are asserted for the mock cloud only: moto ignores
 //! `Attachment.DeleteOnTermination` in ModifyNetworkInterfaceAttribute (the call is still
@@ -113,8 +154,10 @@
 //! # Not built yet
 //! - Extra (non-default) listener certificates (`AddListenerCertificates`): only the default
 //!   certificate is managed.
-//! - A shared backend security group (the AWS Load Balancer Controller's); each ALB adds its
-//!   own rule to the nodes' group, which meets the rules-per-group quota at scale.
+//! - A user-given backend group (the Load Balancer Controller's `--backend-security-group`);
+//!   the backend group's nodes' rule never narrows while load balancers exist.
+//! - NLBs carry the backend group only when created with security groups (AWS cannot add
+//!   groups to an NLB created without); the others reach the nodes as before.
 //! - Rule reordering by `SetRulePriorities`: rules are matched by priority and modified in place.
 //! - Target groups left unattached by an interrupted first `ensure` are found again by name
 //!   (the next `ensure` adopts them when their tags are ours); `delete` finds groups through

@@ -130,6 +130,9 @@ struct Env {
     ec2: aws_sdk_ec2::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
     provider: AwsProvider,
+    /// The provider's SDK config (counting) and config, for a second provider.
+    counting: SdkConfig,
+    config: AwsConfig,
     calls: Calls,
     net: Net,
     /// Keeps the mock cloud of a mock-cloud case running.
@@ -282,13 +285,15 @@ impl Env {
         config.pod_cidrs = vec![POD_CIDR.parse().unwrap()];
         config.budget = fast_budget();
         let provider =
-            AwsProvider::from_sdk_config(&counting, config, AwsMetrics::default()).unwrap();
+            AwsProvider::from_sdk_config(&counting, config.clone(), AwsMetrics::default()).unwrap();
         Env {
             kind,
             cluster,
             ec2,
             elb,
             provider,
+            counting,
+            config,
             calls,
             net,
             _mock: None,
@@ -304,6 +309,13 @@ impl Env {
         let mut env = Env::start(CloudKind::MockCloud, &handle.endpoint_url()).await;
         env._mock = Some(handle);
         env
+    }
+
+    /// Another provider for the same cluster and cloud, its config tuned (calls counted too).
+    fn provider_with(&self, tune: impl FnOnce(&mut AwsConfig)) -> AwsProvider {
+        let mut config = self.config.clone();
+        tune(&mut config);
+        AwsProvider::from_sdk_config(&self.counting, config, AwsMetrics::default()).unwrap()
     }
 
     fn is_moto(&self) -> bool {
@@ -1316,4 +1328,247 @@ async fn ip_targets_are_registered_and_deregistered(env: Env) {
             .count();
         assert_eq!(draining, 2, "{:?}", sync.health);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared backend security group
+
+/// The rules on the nodes' group whose source is a security group: `(protocol, from, to,
+/// source group)`.
+async fn node_group_rules(env: &Env) -> Vec<(String, i32, i32, String)> {
+    let out = env
+        .ec2
+        .describe_security_groups()
+        .group_ids(&env.net.nodes_sg)
+        .send()
+        .await
+        .unwrap();
+    let mut rules = Vec::new();
+    for p in out.security_groups()[0].ip_permissions() {
+        for pair in p.user_id_group_pairs() {
+            rules.push((
+                p.ip_protocol().unwrap_or_default().to_string(),
+                p.from_port().unwrap_or(-1),
+                p.to_port().unwrap_or(-1),
+                pair.group_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    rules.sort();
+    rules
+}
+
+/// The case's security groups named `name`: `(id, tags)`.
+async fn groups_named(env: &Env, name: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    env.ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(&env.net.vpc)
+                .build(),
+        )
+        .filters(Filter::builder().name("group-name").values(name).build())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .iter()
+        .map(|g| {
+            let tags = g
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            (g.group_id().unwrap_or_default().to_string(), tags)
+        })
+        .collect()
+}
+
+fn backend_name(env: &Env) -> String {
+    cloudnet_aws::lb::backend_group::backend_group(&env.cluster).name
+}
+
+/// ALB `i` of the case: the core's ALB spec under another Ingress name.
+fn alb_n(cluster: &str, i: usize) -> LoadBalancerSpec {
+    let mut spec = alb(cluster);
+    spec.owner = Owner::namespaced(cluster, OwnerKind::Ingress, "shop", &format!("web{i}"));
+    spec
+}
+
+async fn security_groups_of(env: &Env, arn: &str) -> Vec<String> {
+    let out = env
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .unwrap();
+    out.load_balancers()[0].security_groups().to_vec()
+}
+
+both!(ten_albs_share_one_backend_group_and_one_node_rule);
+async fn ten_albs_share_one_backend_group_and_one_node_rule(env: Env) {
+    let specs: Vec<_> = (0..10).map(|i| alb_n(&env.cluster, i)).collect();
+    // All at once: concurrent ensures still make one group and one rule.
+    let ids: Vec<_> = futures::future::join_all(specs.iter().map(|s| env.provider.ensure(s)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().id)
+        .collect();
+    assert_eq!(env.calls.count("CreateSecurityGroup"), 10 + 1);
+    let backend = groups_named(&env, &backend_name(&env)).await;
+    assert_eq!(backend.len(), 1, "exactly one backend group");
+    let (backend_id, tags) = &backend[0];
+    assert_eq!(tags[TAG_CLUSTER], env.cluster);
+    assert_eq!(tags["cloudnet.io/resource"], "backend-security-group");
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![("tcp".to_string(), 8080, 8080, backend_id.clone())],
+        "exactly one rule on the nodes' group, from the backend group"
+    );
+    for id in &ids {
+        let groups = security_groups_of(&env, &id.0).await;
+        assert!(groups.contains(backend_id), "{groups:?}");
+        assert_eq!(groups.len(), 2, "frontend and backend: {groups:?}");
+    }
+
+    // A second ensure of all ten: no mutating call.
+    let before = env.calls.snapshot();
+    for s in &specs {
+        env.provider.ensure(s).await.unwrap();
+    }
+    assert_eq!(env.calls.mutating_since(&before), BTreeMap::new());
+
+    // Deleting all but one keeps the group; the last one takes it and its rule.
+    let (last, rest) = ids.split_last().unwrap();
+    for id in rest {
+        LoadBalancers::delete(&env.provider, id).await.unwrap();
+    }
+    assert_eq!(groups_named(&env, &backend_name(&env)).await.len(), 1);
+    assert_eq!(node_group_rules(&env).await.len(), 1);
+    LoadBalancers::delete(&env.provider, last).await.unwrap();
+    assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
+    assert_eq!(node_group_rules(&env).await, vec![]);
+    assert!(
+        !vpc_group_names(&env)
+            .await
+            .iter()
+            .any(|n| n.starts_with("k8s-")),
+        "no managed group left"
+    );
+}
+
+both!(a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched);
+async fn a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched(env: Env) {
+    let name = backend_name(&env);
+    let foreign = env
+        .ec2
+        .create_security_group()
+        .group_name(&name)
+        .description("someone else's")
+        .vpc_id(&env.net.vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    let err = env.provider.ensure(&alb(&env.cluster)).await.unwrap_err();
+    assert_eq!(err.code(), "NotOwned", "{err}");
+    assert!(err.to_string().contains(&foreign), "{err}");
+    assert_eq!(
+        groups_named(&env, &name).await,
+        vec![(foreign.clone(), BTreeMap::new())],
+        "not tagged, not adopted"
+    );
+    assert_eq!(node_group_rules(&env).await, vec![], "not let in");
+    assert!(lb_arns(&env).await.is_empty());
+    assert_eq!(env.calls.count("CreateLoadBalancer"), 0);
+}
+
+both!(the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on);
+async fn the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on(env: Env) {
+    let spec = alb(&env.cluster);
+    let old = env.provider_with(|c| c.backend_security_group = false);
+    let a = old.ensure(&spec).await.unwrap();
+    let frontend = security_groups_of(&env, &a.id.0).await;
+    assert_eq!(frontend.len(), 1, "only the managed group");
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![("tcp".to_string(), 8080, 8080, frontend[0].clone())],
+        "switched off: the ALB's own rule"
+    );
+    assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
+
+    // Switched on: the ALB carries the backend group, whose rule replaces the old one.
+    env.provider.ensure(&spec).await.unwrap();
+    let backend = groups_named(&env, &backend_name(&env)).await;
+    assert_eq!(backend.len(), 1);
+    let backend_id = backend[0].0.clone();
+    let mut want = vec![frontend[0].clone(), backend_id.clone()];
+    want.sort();
+    let mut got = security_groups_of(&env, &a.id.0).await;
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![("tcp".to_string(), 8080, 8080, backend_id)]
+    );
+    let before = env.calls.snapshot();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(env.calls.mutating_since(&before), BTreeMap::new());
+
+    // Switched off again: the group comes off the ALB; the unused group goes with the
+    // last delete even so.
+    old.ensure(&spec).await.unwrap();
+    assert_eq!(security_groups_of(&env, &a.id.0).await, frontend);
+    LoadBalancers::delete(&old, &a.id).await.unwrap();
+    assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
+    assert_eq!(node_group_rules(&env).await, vec![]);
+}
+
+mock_only!(
+    a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete,
+    "moto deletes a security group that an interface still uses (AWS answers DependencyViolation)"
+);
+async fn a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete(env: Env) {
+    let a = env.provider.ensure(&alb(&env.cluster)).await.unwrap();
+    let backend_id = groups_named(&env, &backend_name(&env)).await[0].0.clone();
+    // An interface that still uses the group, as a deleted load balancer's linger on AWS.
+    let eni = env
+        .ec2
+        .create_network_interface()
+        .subnet_id(&env.net.private_a)
+        .groups(&backend_id)
+        .send()
+        .await
+        .unwrap()
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_string();
+    LoadBalancers::delete(&env.provider, &a.id).await.unwrap();
+    assert!(lb_arns(&env).await.is_empty());
+    assert_eq!(
+        groups_named(&env, &backend_name(&env)).await.len(),
+        1,
+        "DependencyViolation: left for later"
+    );
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![],
+        "its rule is gone already"
+    );
+
+    env.ec2
+        .delete_network_interface()
+        .network_interface_id(&eni)
+        .send()
+        .await
+        .unwrap();
+    // The next delete (here: of the same, already gone, load balancer) finishes the job.
+    LoadBalancers::delete(&env.provider, &a.id).await.unwrap();
+    assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
 }

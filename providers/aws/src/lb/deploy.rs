@@ -2,8 +2,9 @@
 //! what is missing and modify what drifted, in dependency order.
 //!
 //! ```text
-//!  security group ─> backend rule on nodes' group ─> target groups ─> load balancer
-//!     ─> listeners ─> rules ─> (stale rules, listeners, target groups deleted last)
+//!  frontend group ─> shared backend group + its rule on the nodes' group (or the per-ALB
+//!  rule) ─> target groups ─> load balancer ─> (old per-ALB rule revoked) ─> listeners
+//!     ─> rules ─> (stale rules, listeners, target groups deleted last)
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -230,7 +231,7 @@ impl AwsProvider {
         Ok(ids)
     }
 
-    async fn security_groups_where(
+    pub(super) async fn security_groups_where(
         &self,
         filters: Vec<Filter>,
     ) -> Result<Vec<ActualSecurityGroup>> {
@@ -251,7 +252,7 @@ impl AwsProvider {
             .collect())
     }
 
-    async fn change_ingress(&self, group: &str, changes: &SgRuleChanges) -> Result<()> {
+    pub(super) async fn change_ingress(&self, group: &str, changes: &SgRuleChanges) -> Result<()> {
         let ec2 = &self.inner.ec2;
         if !changes.revoke.is_empty() {
             let perms: Vec<_> = changes.revoke.iter().map(to_ip_permission).collect();
@@ -857,6 +858,7 @@ impl AwsProvider {
                 Vec::new()
             },
             node_security_group: self.inner.config.node_security_group.clone(),
+            backend_security_group: self.inner.config.backend_security_group,
         };
         let mut stack = plan(spec, &ctx)?;
         if spec.subnets == Subnets::Discover {
@@ -924,16 +926,23 @@ impl AwsProvider {
             }
         }
 
-        // Security group and the nodes' backend rule (ALB).
+        // Security groups: the ALB's managed (frontend) group, and either the shared backend
+        // group with its one rule on the nodes' group or the per-ALB rule there.
+        let mut frontend = None;
         if let Some(sg) = &stack.security_group {
             let (id, fresh) = self.ensure_security_group(owner, sg).await?;
             if let Some(backend) = &stack.backend_access {
                 self.ensure_backend_access(backend, &id, fresh).await?;
             }
-            stack.load_balancer.security_groups.push(id);
-            stack.load_balancer.security_groups.sort();
-            stack.load_balancer.security_groups.dedup();
+            stack.load_balancer.security_groups.push(id.clone());
+            frontend = Some((id, fresh));
         }
+        if let Some(ports) = &stack.backend_ports {
+            let id = self.ensure_backend_group(ports).await?;
+            stack.load_balancer.security_groups.push(id);
+        }
+        stack.load_balancer.security_groups.sort();
+        stack.load_balancer.security_groups.dedup();
 
         // Target groups.
         let tg_match = match_target_groups(&stack.target_groups, &owned_groups);
@@ -983,6 +992,11 @@ impl AwsProvider {
         };
         self.sync_load_balancer_attributes(&lb.arn, &stack.load_balancer.attributes, lb_fresh)
             .await?;
+        // Only now that the load balancer carries the backend group may the rule of its
+        // managed group on the nodes' group go (a new group never had one).
+        if let (Some(_), Some((id, false))) = (&stack.backend_ports, &frontend) {
+            self.drop_per_lb_node_rule(id).await?;
+        }
 
         // Listeners and rules, with group keys resolved to ARNs.
         let missing =

@@ -281,7 +281,8 @@ impl AwsProvider {
     async fn delete_stack(&self, id: &LoadBalancerId) -> Result<()> {
         let Some(lb) = self.load_balancer_by_arn(&id.0).await? else {
             lock(&self.inner.cache.groups).retain(|(arn, _), _| arn != &id.0);
-            return Ok(());
+            // A backend group left by an earlier delete (still in use then) is retried here.
+            return self.delete_backend_group_if_unused().await;
         };
         let groups = self.target_groups_of(&lb.arn).await?;
         let arns: Vec<String> = std::iter::once(lb.arn.clone())
@@ -330,7 +331,8 @@ impl AwsProvider {
         }
         lock(&self.inner.cache.groups).retain(|(arn, _), _| arn != &lb.arn);
         self.delete_managed_security_groups(&owner, &lb.security_groups)
-            .await
+            .await?;
+        self.delete_backend_group_if_unused().await
     }
 
     async fn listeners_of_or_empty(&self, lb_arn: &str) -> Result<Vec<String>> {

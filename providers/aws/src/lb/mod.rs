@@ -1,5 +1,7 @@
 //! Load balancers: plan (pure), match (pure), then deploy (I/O).
 
+mod backend_deploy;
+pub mod backend_group;
 pub mod convert;
 mod deploy;
 mod lifecycle;
@@ -7,3 +9,5 @@ pub mod matching;
 pub mod model;
 pub mod plan;
 pub mod subnets;
+
+pub(crate) use backend_deploy::BackendState;

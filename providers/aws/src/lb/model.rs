@@ -288,8 +288,12 @@ pub struct DesiredStack {
     pub listeners: Vec<DesiredListener>,
     /// ALBs only.
     pub security_group: Option<DesiredSecurityGroup>,
-    /// ALBs only, and only when the nodes' security group is known.
+    /// ALBs only, only when the nodes' security group is known and the shared backend group
+    /// is switched off.
     pub backend_access: Option<DesiredBackendAccess>,
+    /// With the shared backend group: the ports this stack's targets need from it
+    /// (`(protocol, from, to)`); None when the load balancer does not carry it.
+    pub backend_ports: Option<BTreeSet<(String, i32, i32)>>,
 }
 
 impl DesiredStack {

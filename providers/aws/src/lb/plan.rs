@@ -24,8 +24,11 @@ pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 pub struct PlanContext {
     /// The VPC's IPv4 CIDRs: who may reach an internal ALB when the spec names no ranges.
     pub vpc_cidrs: Vec<String>,
-    /// The nodes' security group, which gets the backend rule from an ALB's managed group.
+    /// The nodes' security group, which lets the load balancers in.
     pub node_security_group: Option<String>,
+    /// Load balancers reach the nodes through the cluster's shared backend group (one rule
+    /// on the nodes' group) instead of a rule per ALB from its managed group.
+    pub backend_security_group: bool,
 }
 
 /// `HTTP`, `TCP_UDP`, ... as ELBv2 spells them.
@@ -264,6 +267,28 @@ fn sg_protocol(p: Protocol) -> &'static str {
     }
 }
 
+/// The `(protocol, port, port)` the targets of the referenced groups listen on, health-check
+/// ports included.
+fn target_ports(
+    spec: &LoadBalancerSpec,
+    referenced: &BTreeSet<&str>,
+) -> BTreeSet<(String, i32, i32)> {
+    let mut ports = BTreeSet::new();
+    for g in spec
+        .groups
+        .iter()
+        .filter(|g| referenced.contains(g.key.as_str()))
+    {
+        let p = i32::from(g.port);
+        ports.insert((sg_protocol(g.protocol).to_string(), p, p));
+        if let HealthCheckPort::Port(hp) = g.health_check.port {
+            let hp = i32::from(hp);
+            ports.insert(("tcp".to_string(), hp, hp));
+        }
+    }
+    ports
+}
+
 /// Turns a validated spec into the AWS resources it needs.
 pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
     spec.validate()?;
@@ -344,29 +369,25 @@ pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> 
             tags: tags_for(spec, Some("security-group")),
             ingress,
         };
-        let backend = ctx.node_security_group.as_ref().map(|node_sg| {
-            let mut ports = BTreeSet::new();
-            for g in spec
-                .groups
-                .iter()
-                .filter(|g| referenced.contains(g.key.as_str()))
-            {
-                let p = i32::from(g.port);
-                ports.insert((sg_protocol(g.protocol).to_string(), p, p));
-                if let HealthCheckPort::Port(hp) = g.health_check.port {
-                    let hp = i32::from(hp);
-                    ports.insert(("tcp".to_string(), hp, hp));
-                }
-            }
-            DesiredBackendAccess {
+        let backend = ctx
+            .node_security_group
+            .as_ref()
+            .filter(|_| !ctx.backend_security_group)
+            .map(|node_sg| DesiredBackendAccess {
                 node_security_group: node_sg.clone(),
-                ports,
-            }
-        });
+                ports: target_ports(spec, &referenced),
+            });
         (Some(sg), backend)
     } else {
         (None, None)
     };
+
+    // The shared backend group rides on every load balancer that has security groups: ALBs
+    // always, NLBs only when created with some (AWS cannot add groups to an NLB later).
+    let has_groups = spec.kind == LoadBalancerKind::Application || !spec.security_groups.is_empty();
+    let backend_ports =
+        (ctx.backend_security_group && ctx.node_security_group.is_some() && has_groups)
+            .then(|| target_ports(spec, &referenced));
 
     Ok(DesiredStack {
         load_balancer,
@@ -374,6 +395,7 @@ pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> 
         listeners,
         security_group,
         backend_access,
+        backend_ports,
     })
 }
 
@@ -453,7 +475,48 @@ mod tests {
         PlanContext {
             vpc_cidrs: vec!["10.0.0.0/16".into()],
             node_security_group: Some("sg-nodes".into()),
+            backend_security_group: false,
         }
+    }
+
+    fn shared_ctx() -> PlanContext {
+        PlanContext {
+            backend_security_group: true,
+            ..ctx()
+        }
+    }
+
+    #[test]
+    fn shared_backend_group_replaces_the_per_alb_rule() {
+        let alb = plan(&alb_spec(), &shared_ctx()).unwrap();
+        assert!(alb.backend_access.is_none(), "no rule per ALB");
+        assert!(alb.security_group.is_some(), "the frontend group stays");
+        assert_eq!(
+            alb.backend_ports,
+            Some(BTreeSet::from([("tcp".to_string(), 8080, 8080)]))
+        );
+        assert_eq!(plan(&alb_spec(), &ctx()).unwrap().backend_ports, None);
+
+        // An NLB carries it only when it has security groups at all.
+        let nlb = plan(&nlb_spec(), &shared_ctx()).unwrap();
+        assert_eq!(nlb.backend_ports, None);
+        let mut with_groups = nlb_spec();
+        with_groups.security_groups = vec!["sg-user".into()];
+        with_groups.groups[0].health_check.port = HealthCheckPort::Port(10254);
+        assert_eq!(
+            plan(&with_groups, &shared_ctx()).unwrap().backend_ports,
+            Some(BTreeSet::from([
+                ("tcp".to_string(), 10254, 10254),
+                ("udp".to_string(), 30053, 30053),
+            ]))
+        );
+
+        // Without a nodes' group there is nothing to let the backend group into.
+        let no_nodes = PlanContext {
+            node_security_group: None,
+            ..shared_ctx()
+        };
+        assert_eq!(plan(&alb_spec(), &no_nodes).unwrap().backend_ports, None);
     }
 
     #[test]
