@@ -55,7 +55,9 @@
 //! `backend_security_group: false`) keeps its own rule on the nodes' group until it carries
 //! the backend group; then that rule is revoked. The group ID and the nodes' group's rules
 //! are kept for `backend_cache_ttl` under one async lock: concurrent ensures make one group
-//! and one rule, and a rule removed behind our back is restored once the cache expires.
+//! and one rule. A rule removed behind our back is restored once the cache expires, by the
+//! next `ensure`, to that stack's ports; the range grows back as the other stacks are
+//! ensured again (a resync ensures them all).
 //!
 //! `delete` removes the backend group when no load balancer in the VPC carries it any more
 //! (also when the switch is off, so turning it off does not strand the group): its rules on
@@ -142,6 +144,7 @@
 //! | shared backend group: 10 concurrent ALBs make one group and one nodes' rule, second `ensure` mutates nothing, the last delete removes both | |
 //! | a foreign group under the backend group's name: `Conflict`, untouched, no load balancer | |
 //! | switched off: the per-ALB rule; switched on: migrated to the backend group; off again: detached, deleted with the last load balancer | |
+//! | the nodes' rule widens for a new port (still one), an NLB with security groups carries the group (UDP: a `udp` rule), a revoked rule is restored | |
 //!
 //! Inside shared cases, moto's deviations are asserted for the mock cloud only: moto ignores
 //! `Attachment.DeleteOnTermination` in ModifyNetworkInterfaceAttribute (the call is still

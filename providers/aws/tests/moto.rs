@@ -1572,3 +1572,95 @@ async fn a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete(env:
     LoadBalancers::delete(&env.provider, &a.id).await.unwrap();
     assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
 }
+
+both!(the_nodes_rule_widens_for_new_ports_and_is_restored_after_drift);
+async fn the_nodes_rule_widens_for_new_ports_and_is_restored_after_drift(env: Env) {
+    // Nothing cached between ensures, so each one reads the groups again.
+    let provider = env.provider_with(|c| c.backend_cache_ttl = Duration::ZERO);
+    provider.ensure(&alb_n(&env.cluster, 0)).await.unwrap();
+    let backend_id = groups_named(&env, &backend_name(&env)).await[0].0.clone();
+    let mut wide = alb_n(&env.cluster, 1);
+    for g in &mut wide.groups {
+        g.port = 9090;
+    }
+    provider.ensure(&wide).await.unwrap();
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![("tcp".to_string(), 8080, 9090, backend_id.clone())],
+        "still one rule, widened"
+    );
+
+    // An NLB with security groups carries the group too; its UDP port gets a udp rule.
+    let user_sg = env
+        .ec2
+        .create_security_group()
+        .group_name(format!("{}-user", env.cluster))
+        .description("user's")
+        .vpc_id(&env.net.vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    let mut dns = nlb(&env.cluster, "dns");
+    dns.security_groups = vec![user_sg.clone()];
+    dns.listeners[0].protocol = Protocol::Udp;
+    dns.groups[0].protocol = Protocol::Udp;
+    dns.groups[0].port = 30053;
+    dns.groups[0].health_check = HealthCheck {
+        port: cloudnet_core::HealthCheckPort::Port(8080),
+        ..health(Protocol::Tcp)
+    };
+    let n = provider.ensure(&dns).await.unwrap();
+    let mut want = vec![user_sg, backend_id.clone()];
+    want.sort();
+    let mut got = security_groups_of(&env, &n.id.0).await;
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![
+            ("tcp".to_string(), 8080, 9090, backend_id.clone()),
+            ("udp".to_string(), 30053, 30053, backend_id.clone()),
+        ]
+    );
+
+    // Revoked behind our back: the next ensure puts it back.
+    env.ec2
+        .revoke_security_group_ingress()
+        .group_id(&env.net.nodes_sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8080)
+                .to_port(9090)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&backend_id)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Each ensure restores what its own stack needs; the range grows back as the stacks
+    // are ensured again (a resync ensures them all).
+    provider.ensure(&alb_n(&env.cluster, 0)).await.unwrap();
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![
+            ("tcp".to_string(), 8080, 8080, backend_id.clone()),
+            ("udp".to_string(), 30053, 30053, backend_id.clone()),
+        ]
+    );
+    provider.ensure(&wide).await.unwrap();
+    assert_eq!(
+        node_group_rules(&env).await,
+        vec![
+            ("tcp".to_string(), 8080, 9090, backend_id.clone()),
+            ("udp".to_string(), 30053, 30053, backend_id),
+        ]
+    );
+}

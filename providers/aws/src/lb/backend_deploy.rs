@@ -65,9 +65,9 @@ impl AwsProvider {
         Ok(found.into_iter().next())
     }
 
-    /// The group's ID, and whether it was created now. A group under our name without our
-    /// tags is someone else's: a conflict, never adopted.
-    async fn find_or_create_backend_group(&self) -> Result<(String, bool)> {
+    /// The group's ID, found or created. A group under our name without our tags is someone
+    /// else's: a conflict, never adopted.
+    async fn find_or_create_backend_group(&self) -> Result<String> {
         let cluster = &self.inner.config.cluster_name;
         let desired = backend_group(cluster);
         if let Some(g) = self.find_backend_group().await? {
@@ -77,7 +77,7 @@ impl AwsProvider {
                     g.name, g.id
                 )));
             }
-            return Ok((g.id, false));
+            return Ok(g.id);
         }
         let ec2 = &self.inner.ec2;
         let out = self
@@ -97,7 +97,7 @@ impl AwsProvider {
             .ok_or_else(|| Error::invalid("CreateSecurityGroup answered no group ID"))?
             .to_string();
         tracing::info!(group = %id, name = %desired.name, "Backend security group created");
-        Ok((id, true))
+        Ok(id)
     }
 
     async fn ingress_of(&self, group: &str) -> Result<Vec<SgRule>> {
@@ -161,7 +161,7 @@ impl AwsProvider {
         let mut current = match state.take().filter(|s| s.read_at.elapsed() < ttl) {
             Some(s) => s,
             None => {
-                let (group_id, _created) = self.find_or_create_backend_group().await?;
+                let group_id = self.find_or_create_backend_group().await?;
                 // Read even when the group is new: per-ALB rules from before may be there
                 // to migrate.
                 BackendState {
