@@ -30,10 +30,11 @@ fi
 # The contract suite runs the same EC2/ELBv2 cases against moto, an independent AWS mock,
 # from a venv outside the clone (kept between runs).
 venv="${CLOUDNET_VENV:-$HOME/.cache/cloudnet/venv}"
-if [ ! -x "$venv/bin/moto_server" ]; then
-  echo "setup: installing moto[server] into $venv"
+# The aws CLI (botocore) is a second, independent client the mock cloud is tested with.
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ]; then
+  echo "setup: installing moto[server] and awscli into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'awscli>=1.30,<2'
 fi
 
 echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'); moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

@@ -1,0 +1,198 @@
+//! The mock cloud through the `aws` command line (botocore, a client independent of the Rust
+//! SDKs), the way users point it at the mock cloud with `--endpoint-url`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The aws CLI from the project's venv (scripts/setup.sh), or PATH. Missing under CI fails.
+fn aws() -> Option<PathBuf> {
+    let venv = std::env::var_os("CLOUDNET_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cloudnet/venv"))
+        });
+    let candidates = venv
+        .map(|v| v.join("bin/aws"))
+        .into_iter()
+        .chain([PathBuf::from("aws")]);
+    for c in candidates {
+        if Command::new(&c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(c);
+        }
+    }
+    assert!(
+        !cloudnet_tests::moto_required(),
+        "the aws CLI is missing: run scripts/setup.sh"
+    );
+    eprintln!("skipping: the aws CLI is missing (scripts/setup.sh installs it)");
+    None
+}
+
+struct Cli {
+    bin: PathBuf,
+    endpoint: String,
+}
+
+impl Cli {
+    /// Runs `aws <args> --output text`; Ok(stdout) or Err(stderr).
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(&self.bin)
+            .args([
+                "--endpoint-url",
+                &self.endpoint,
+                "--region",
+                "us-west-2",
+                "--output",
+                "text",
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(stderr)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_ec2_and_elbv2() {
+    let Some(bin) = aws() else { return };
+    let mock = common::start_mock().await;
+    let cli = Cli {
+        bin,
+        endpoint: mock.handle.endpoint_url(),
+    };
+    // The CLI is blocking: run it off the runtime that serves the mock cloud.
+    tokio::task::spawn_blocking(move || {
+        let public = cli
+            .run(&[
+                "ec2",
+                "describe-subnets",
+                "--filters",
+                "Name=tag:kubernetes.io/role/elb,Values=1",
+                "--query",
+                "Subnets[].SubnetId",
+            ])
+            .unwrap();
+        let subnets: Vec<&str> = public.split_whitespace().collect();
+        assert_eq!(
+            subnets.len(),
+            3,
+            "three public subnets in the default world: {public}"
+        );
+        let vpc = cli
+            .run(&["ec2", "describe-vpcs", "--query", "Vpcs[0].VpcId"])
+            .unwrap();
+        assert!(vpc.starts_with("vpc-"), "{vpc}");
+
+        let ips = cli
+            .run(&[
+                "ec2",
+                "create-network-interface",
+                "--subnet-id",
+                subnets[0],
+                "--secondary-private-ip-address-count",
+                "2",
+                "--query",
+                "NetworkInterface.PrivateIpAddresses[].PrivateIpAddress",
+            ])
+            .unwrap();
+        assert_eq!(ips.split_whitespace().count(), 3, "{ips}");
+
+        let tg = cli
+            .run(&[
+                "elbv2",
+                "create-target-group",
+                "--name",
+                "cli-tg",
+                "--protocol",
+                "TCP",
+                "--port",
+                "80",
+                "--vpc-id",
+                &vpc,
+                "--target-type",
+                "ip",
+                "--query",
+                "TargetGroups[0].TargetGroupArn",
+            ])
+            .unwrap();
+        assert!(
+            tg.starts_with("arn:aws:elasticloadbalancing:us-west-2:"),
+            "{tg}"
+        );
+        let mut args = vec![
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            "cli-nlb",
+            "--type",
+            "network",
+            "--subnets",
+        ];
+        args.extend(&subnets);
+        args.extend(["--query", "LoadBalancers[0].[LoadBalancerArn,DNSName]"]);
+        let lb = cli.run(&args).unwrap();
+        let (lb_arn, dns) = lb.split_once('\t').unwrap();
+        assert!(dns.ends_with(".elb.us-west-2.amazonaws.com"), "{dns}");
+        cli.run(&[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            lb_arn,
+            "--protocol",
+            "TCP",
+            "--port",
+            "80",
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg}"),
+        ])
+        .unwrap();
+        let listeners = cli
+            .run(&[
+                "elbv2",
+                "describe-listeners",
+                "--load-balancer-arn",
+                lb_arn,
+                "--query",
+                "Listeners[].Port",
+            ])
+            .unwrap();
+        assert_eq!(listeners, "80");
+
+        // Errors arrive with AWS's codes, as the CLI prints them.
+        let err = cli
+            .run(&["elbv2", "describe-load-balancers", "--names", "nope"])
+            .unwrap_err();
+        assert!(err.contains("(LoadBalancerNotFound)"), "{err}");
+        let err = cli
+            .run(&[
+                "ec2",
+                "delete-network-interface",
+                "--network-interface-id",
+                "eni-0123456789abcdef0",
+            ])
+            .unwrap_err();
+        assert!(
+            err.contains("(InvalidNetworkInterfaceID.NotFound)"),
+            "{err}"
+        );
+    })
+    .await
+    .unwrap();
+}
