@@ -86,6 +86,36 @@ async fn create_eni(ec2: &Client, subnet: &str, secondary: i32, tag_value: &str)
         .expect("eni id")
 }
 
+async fn route_table(ec2: &Client, vpc: &str) -> String {
+    ec2.create_route_table()
+        .vpc_id(vpc)
+        .send()
+        .await
+        .expect("CreateRouteTable")
+        .route_table
+        .and_then(|r| r.route_table_id)
+        .expect("route table id")
+}
+
+async fn attach(
+    ec2: &Client,
+    eni: &str,
+    instance: &str,
+    index: i32,
+) -> Result<
+    aws_sdk_ec2::operation::attach_network_interface::AttachNetworkInterfaceOutput,
+    aws_sdk_ec2::error::SdkError<
+        aws_sdk_ec2::operation::attach_network_interface::AttachNetworkInterfaceError,
+    >,
+> {
+    ec2.attach_network_interface()
+        .network_interface_id(eni)
+        .instance_id(instance)
+        .device_index(index)
+        .send()
+        .await
+}
+
 async fn subnet_free(ec2: &Client, subnet: &str) -> i32 {
     ec2.describe_subnets()
         .subnet_ids(subnet)
@@ -222,13 +252,7 @@ async fn attached_interfaces_cannot_be_deleted(cloud: &CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("inuse")).await;
-    ec2.attach_network_interface()
-        .network_interface_id(&eni)
-        .instance_id(&n.instance)
-        .device_index(1)
-        .send()
-        .await
-        .unwrap();
+    attach(&ec2, &eni, &n.instance, 1).await.unwrap();
     let r = ec2
         .delete_network_interface()
         .network_interface_id(&eni)
@@ -311,13 +335,7 @@ async fn addresses_per_interface_are_limited(cloud: &CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("limit")).await;
-    ec2.attach_network_interface()
-        .network_interface_id(&eni)
-        .instance_id(&n.instance)
-        .device_index(1)
-        .send()
-        .await
-        .unwrap();
+    attach(&ec2, &eni, &n.instance, 1).await.unwrap();
     // m5.large: 10 IPv4 addresses per ENI, the primary included.
     let ok = ec2
         .assign_private_ip_addresses()
@@ -345,22 +363,10 @@ async fn interfaces_per_instance_are_limited(cloud: &CloudUnderTest) {
     // m5.large: 3 ENIs; the primary is at index 0.
     for index in 1..=2 {
         let eni = create_eni(&ec2, &n.subnet, 0, &unique("enilimit")).await;
-        ec2.attach_network_interface()
-            .network_interface_id(&eni)
-            .instance_id(&n.instance)
-            .device_index(index)
-            .send()
-            .await
-            .unwrap();
+        attach(&ec2, &eni, &n.instance, index).await.unwrap();
     }
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("enilimit")).await;
-    let r = ec2
-        .attach_network_interface()
-        .network_interface_id(&eni)
-        .instance_id(&n.instance)
-        .device_index(3)
-        .send()
-        .await;
+    let r = attach(&ec2, &eni, &n.instance, 3).await;
     assert_eq!(code(r), "AttachmentLimitExceeded");
 }
 contract!(
@@ -373,20 +379,8 @@ async fn device_index_is_unique(cloud: &CloudUnderTest) {
     let n = net(&ec2, InstanceType::M5Large).await;
     let a = create_eni(&ec2, &n.subnet, 0, &unique("idx")).await;
     let b = create_eni(&ec2, &n.subnet, 0, &unique("idx")).await;
-    ec2.attach_network_interface()
-        .network_interface_id(&a)
-        .instance_id(&n.instance)
-        .device_index(1)
-        .send()
-        .await
-        .unwrap();
-    let r = ec2
-        .attach_network_interface()
-        .network_interface_id(&b)
-        .instance_id(&n.instance)
-        .device_index(1)
-        .send()
-        .await;
+    attach(&ec2, &a, &n.instance, 1).await.unwrap();
+    let r = attach(&ec2, &b, &n.instance, 1).await;
     assert_eq!(code(r), "InvalidParameterValue");
 }
 contract!(
@@ -477,15 +471,7 @@ contract!(
 async fn routes(cloud: &CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
-    let rtb = ec2
-        .create_route_table()
-        .vpc_id(&n.vpc)
-        .send()
-        .await
-        .unwrap()
-        .route_table
-        .and_then(|r| r.route_table_id)
-        .unwrap();
+    let rtb = route_table(&ec2, &n.vpc).await;
     ec2.create_route()
         .route_table_id(&rtb)
         .destination_cidr_block("10.244.1.0/24")
@@ -539,15 +525,7 @@ contract!(routes);
 async fn the_local_route_is_immutable(cloud: &CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
-    let rtb = ec2
-        .create_route_table()
-        .vpc_id(&n.vpc)
-        .send()
-        .await
-        .unwrap()
-        .route_table
-        .and_then(|r| r.route_table_id)
-        .unwrap();
+    let rtb = route_table(&ec2, &n.vpc).await;
     let r = ec2
         .delete_route()
         .route_table_id(&rtb)
@@ -564,15 +542,7 @@ contract!(
 async fn routes_to_a_terminated_instance_become_blackholes(cloud: &CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
-    let rtb = ec2
-        .create_route_table()
-        .vpc_id(&n.vpc)
-        .send()
-        .await
-        .unwrap()
-        .route_table
-        .and_then(|r| r.route_table_id)
-        .unwrap();
+    let rtb = route_table(&ec2, &n.vpc).await;
     ec2.create_route()
         .route_table_id(&rtb)
         .destination_cidr_block("10.244.2.0/24")
