@@ -521,10 +521,7 @@ impl Addresses for AwsProvider {
                         ec2.detach_network_interface().attachment_id(att_id).send()
                     })
                     .await;
-                match out {
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                crate::call::gone_is_done(out)?;
             }
             // Detaching takes a moment; the interface can be deleted once it is available.
             let mut wait = Duration::from_millis(100);

@@ -128,6 +128,15 @@ where
     }
 }
 
+/// A delete or deregister whose object is already gone has done its job: `NotFound` is
+/// success, every other error stays an error.
+pub fn gone_is_done<T>(result: Result<T>) -> Result<()> {
+    match result {
+        Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The `<Code>` of an AWS query-protocol error body (EC2's `<Response><Errors><Error>` and
 /// ELBv2's `<ErrorResponse><Error>` both carry one).
 pub fn error_code_in_body(body: &[u8]) -> Option<&str> {

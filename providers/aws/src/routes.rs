@@ -285,9 +285,6 @@ impl Routes for AwsProvider {
                     .send()
             })
             .await;
-        match out {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        crate::call::gone_is_done(out)
     }
 }

@@ -806,10 +806,7 @@ impl AwsProvider {
                     elb.delete_rule().rule_arn(&stale.arn).send()
                 })
                 .await;
-            match out {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            crate::call::gone_is_done(out)?;
         }
         for pair in m.matched.iter().filter(|p| p.changes) {
             let d = pair.desired;
@@ -1040,10 +1037,7 @@ impl AwsProvider {
                     elb.delete_listener().listener_arn(&stale.arn).send()
                 })
                 .await;
-            match out {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            crate::call::gone_is_done(out)?;
         }
         for stale in &tg_match.delete {
             self.delete_target_group(&stale.arn).await?;
@@ -1085,10 +1079,7 @@ impl AwsProvider {
                 elb.delete_target_group().target_group_arn(arn).send()
             })
             .await;
-        match out {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        crate::call::gone_is_done(out)
     }
 }
 

@@ -185,10 +185,7 @@ impl AwsProvider {
                             .send()
                     })
                     .await;
-                match out {
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                crate::call::gone_is_done(out)?;
             }
         }
         Ok(())
@@ -308,10 +305,7 @@ impl AwsProvider {
                     elb.delete_listener().listener_arn(&l).send()
                 })
                 .await;
-            match out {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            crate::call::gone_is_done(out)?;
         }
         let out = self
             .inner
@@ -320,10 +314,7 @@ impl AwsProvider {
                 elb.delete_load_balancer().load_balancer_arn(&lb.arn).send()
             })
             .await;
-        match out {
-            Ok(_) | Err(Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        crate::call::gone_is_done(out)?;
         for g in &groups {
             if tags.get(&g.arn).is_some_and(|t| owner.owns(t)) {
                 self.delete_target_group(&g.arn).await?;
