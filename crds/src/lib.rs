@@ -1,0 +1,97 @@
+//! cloudnet's custom resources: the Rust types are the source, the YAML in `crds/*.yaml` is
+//! generated from them (`cargo run -p cloudnet-crds --bin crdgen`), and a test fails when the
+//! committed YAML differs from what the types generate.
+//!
+//! | Kind | Scope | Written by | For |
+//! |---|---|---|---|
+//! | [`NodeNetwork`] | cluster, one per node, owned by the Node | ipamd (spec), allocator (status) | pod address pool of one node |
+//! | [`InterfaceConfig`] | cluster | the administrator | subnet and security groups for new interfaces (custom networking) |
+
+pub mod interface_config;
+pub mod node_network;
+
+pub use interface_config::{InterfaceConfig, InterfaceConfigSpec};
+pub use node_network::{
+    BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus,
+    PoolPolicy, PoolSummary, ReleaseOffer,
+};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// Every CRD of the suite with the file it is committed in, in a fixed order.
+pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
+    vec![
+        ("nodenetworks.yaml", NodeNetwork::crd()),
+        ("interfaceconfigs.yaml", InterfaceConfig::crd()),
+    ]
+}
+
+/// The YAML committed for one CRD: a header line, then the object.
+pub fn render(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
+    let body = serde_yaml::to_string(crd)?;
+    Ok(format!(
+        "# Generated from the Rust types in crds/src by `cargo run -p cloudnet-crds --bin crdgen`.\n# Do not edit by hand.\n{body}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI fails here when the committed YAML is not what the types generate.
+    #[test]
+    fn committed_yaml_matches_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (file, crd) in all() {
+            let want = render(&crd).expect("render");
+            let path = dir.join(file);
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == want,
+                "{} differs from the Rust types: run `cargo run -p cloudnet-crds --bin crdgen` and commit the result",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn node_network_round_trips_with_its_wire_names() {
+        let json = serde_json::json!({
+            "apiVersion": "cloudnet.io/v1alpha1",
+            "kind": "NodeNetwork",
+            "metadata": {"name": "ip-192-168-1-10.us-west-2.compute.internal"},
+            "spec": {
+                "providerID": "aws:///us-west-2a/i-0123456789abcdef0",
+                "pool": {"warmIpTarget": 5, "prefixDelegation": true},
+                "inUse": 3,
+                "release": [{"interface": "eni-1", "block": "192.168.1.32/28"}]
+            },
+            "status": {
+                "interfaces": [{"id": "eni-1", "index": 0, "subnetId": "subnet-1",
+                    "blocks": [{"cidr": "192.168.1.10/32", "kind": "secondaryIp", "primary": true}]}],
+                "released": ["192.168.1.32/28"]
+            }
+        });
+        let nn: NodeNetwork = serde_json::from_value(json.clone()).expect("decode");
+        assert_eq!(nn.spec.pool.warm_ip_target, Some(5));
+        assert_eq!(nn.spec.release[0].block.to_string(), "192.168.1.32/28");
+        let back = serde_json::to_value(&nn).expect("encode");
+        assert_eq!(back["spec"], json["spec"]);
+        assert_eq!(back["status"]["interfaces"], json["status"]["interfaces"]);
+    }
+
+    #[test]
+    fn crds_are_cluster_scoped_with_a_status_subresource_where_written_by_two() {
+        let nn = NodeNetwork::crd();
+        assert_eq!(nn.spec.scope, "Cluster");
+        let v = &nn.spec.versions[0];
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        assert_eq!(InterfaceConfig::crd().spec.scope, "Cluster");
+    }
+}
