@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::ec2::world::InstanceSpec;
 use crate::faults::FaultRule;
-use crate::server::{Received, Resp, Shared, respond};
+use crate::wire::{Received, Resp, Shared, respond};
 
 fn json_resp(status: u16, v: &Value) -> Resp {
     respond(status, "application/json", v.to_string())

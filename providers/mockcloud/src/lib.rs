@@ -24,6 +24,7 @@ pub mod ids;
 pub mod imds;
 pub mod query;
 pub mod server;
+mod wire;
 pub mod xml;
 
 use std::net::SocketAddr;
