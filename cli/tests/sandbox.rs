@@ -150,6 +150,13 @@ fn the_binary_applies_the_examples_and_prints_the_summary() {
     assert_eq!(stdout.matches(" Running ").count(), 3, "{stdout}");
     assert!(stdout.contains("Cloud: 2 instances"), "{stdout}");
     assert!(kubeconfig.exists());
+    #[cfg(unix)]
+    {
+        // It holds a bearer token: the owner alone may read it.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -7,13 +7,17 @@
 //!        └── run against moto (moto_server from the project's venv, loopback)
 //! ```
 //!
-//! moto is found at `$CLOUDNET_MOTO_SERVER`, else `bin/moto_server` in `$CLOUDNET_VENV`
-//! (default `$HOME/.cache/cloudnet/venv`)
-//! (installed by `scripts/setup.sh`). When it is missing the moto half of a case is skipped
-//! with a message, except under CI (`CI` set), where that is a failure.
+//! [`contract!`] writes both halves of a case; it is the one harness of every suite that runs
+//! against both clouds (this crate's contract suites and `cloudnet-aws`'s provider tests).
+//! A case is `async fn case(f: F)` for any [`Fixture`] `F`: [`CloudUnderTest`] itself, or a
+//! suite's own environment built on it.
+//!
+//! moto is found by `cloudnet_testkit::moto` (the venv `scripts/setup.sh` makes, then PATH).
+//! When it is missing the moto half fails, naming `scripts/setup.sh`, unless
+//! `CLOUDNET_SKIP_EXTERNAL=1`.
 
+use std::future::Future;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -65,30 +69,11 @@ pub struct Moto {
     pub endpoint: String,
 }
 
-impl Moto {
-    fn binary() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("CLOUDNET_MOTO_SERVER") {
-            return Some(PathBuf::from(p));
-        }
-        let venv = match std::env::var_os("CLOUDNET_VENV") {
-            Some(v) => PathBuf::from(v),
-            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/cloudnet/venv"),
-        };
-        let p = venv.join("bin/moto_server");
-        p.exists().then_some(p)
-    }
-}
-
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// True when a missing moto must fail the run rather than skip.
-pub fn moto_required() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("CLOUDNET_REQUIRE_MOTO").is_some()
 }
 
 /// Which cloud a contract case is running against (for the rare place where AWS leaves a
@@ -114,29 +99,122 @@ impl CloudUnderTest {
     pub async fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
         elbv2_client(&self.endpoint).await
     }
+
+    pub fn is_moto(&self) -> bool {
+        self.kind == CloudKind::Moto
+    }
+}
+
+/// What a contract case is handed: built from the cloud under test before the case runs.
+pub trait Fixture: Sized {
+    fn build(cloud: CloudUnderTest) -> impl Future<Output = Self>;
+}
+
+impl Fixture for CloudUnderTest {
+    async fn build(cloud: CloudUnderTest) -> Self {
+        cloud
+    }
+}
+
+/// Builds the case's fixture from `cloud` and runs the case (what both halves of
+/// [`contract!`] call).
+pub async fn run_case<F, Fut>(cloud: CloudUnderTest, case: impl FnOnce(F) -> Fut)
+where
+    F: Fixture,
+    Fut: Future<Output = ()>,
+{
+    case(F::build(cloud).await).await;
+}
+
+/// The mock cloud of one case, with its default world; stops when dropped.
+pub struct MockGuard {
+    pub handle: cloudnet_mockcloud::Handle,
+}
+
+impl MockGuard {
+    pub async fn start() -> MockGuard {
+        let config = cloudnet_mockcloud::Config::ephemeral(cloudnet_mockcloud::World::default());
+        match cloudnet_mockcloud::MockCloud::start(config).await {
+            Ok(handle) => MockGuard { handle },
+            Err(e) => panic!("the mock cloud does not start: {e}"),
+        }
+    }
+
+    pub fn cloud(&self) -> CloudUnderTest {
+        CloudUnderTest {
+            kind: CloudKind::MockCloud,
+            endpoint: self.handle.endpoint_url(),
+        }
+    }
+}
+
+/// The moto half of a case: the shared moto server as a cloud, or None (skip) when moto is
+/// missing and `CLOUDNET_SKIP_EXTERNAL=1`. Panics when moto is missing otherwise, or when it
+/// does not start.
+pub fn moto_cloud() -> Option<CloudUnderTest> {
+    shared_moto().map(|endpoint| CloudUnderTest {
+        kind: CloudKind::Moto,
+        endpoint: endpoint.to_string(),
+    })
+}
+
+/// `contract!(case)` runs `async fn case(f: impl Fixture)` against the mock cloud and against
+/// moto; `contract!(case, mock_only = "why")` only against the mock cloud, with the reason
+/// written where the next reader looks (and listed in docs/contract-suite.md).
+#[macro_export]
+macro_rules! contract {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mockcloud() {
+                let mock = $crate::MockGuard::start().await;
+                $crate::run_case(mock.cloud(), super::$case).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                if let Some(cloud) = $crate::moto_cloud() {
+                    $crate::run_case(cloud, super::$case).await;
+                }
+            }
+        }
+    };
+    ($case:ident, mock_only = $reason:literal) => {
+        mod $case {
+            #[doc = $reason]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mockcloud() {
+                let mock = $crate::MockGuard::start().await;
+                $crate::run_case(mock.cloud(), super::$case).await;
+            }
+        }
+    };
 }
 
 /// One moto server for the whole test binary. It watches this process and exits with it, so
-/// no server outlives the tests even though statics are never dropped.
-pub fn shared_moto() -> Result<&'static str, String> {
-    static MOTO: std::sync::OnceLock<Result<(Moto, String), String>> = std::sync::OnceLock::new();
+/// no server outlives the tests even though statics are never dropped. None when moto is
+/// missing and `CLOUDNET_SKIP_EXTERNAL=1`; a panic when it is missing otherwise or does not
+/// start.
+pub fn shared_moto() -> Option<&'static str> {
+    static MOTO: std::sync::OnceLock<Option<(Moto, String)>> = std::sync::OnceLock::new();
     MOTO.get_or_init(|| {
-        let moto = Moto::start()?;
-        let endpoint = moto.endpoint.clone();
-        Ok((moto, endpoint))
+        let bin = cloudnet_testkit::moto()?;
+        match Moto::start(&bin) {
+            Ok(moto) => {
+                let endpoint = moto.endpoint.clone();
+                Some((moto, endpoint))
+            }
+            Err(why) => panic!("{why}"),
+        }
     })
     .as_ref()
     .map(|(_, e)| e.as_str())
-    .map_err(Clone::clone)
 }
 
 impl Moto {
-    /// Starts moto under a watchdog shell that stops it when this process ends, or says why
-    /// it cannot (a missing binary outside CI is a skip).
-    pub fn start() -> Result<Moto, String> {
-        let Some(bin) = Moto::binary() else {
-            return Err("moto_server not found: run scripts/setup.sh".into());
-        };
+    /// Starts `bin` (moto_server) under a watchdog shell that stops it when this process
+    /// ends, or says why it cannot.
+    pub fn start(bin: &std::path::Path) -> Result<Moto, String> {
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let script = format!(
             "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
@@ -147,7 +225,7 @@ impl Moto {
         let child = Command::new("bash")
             .arg("-c")
             .arg(script)
-            .arg(&bin)
+            .arg(bin)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -164,7 +242,8 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(format!(
-            "moto_server did not listen on port {port} within 60 s"
+            "{} did not listen on port {port} within 60 s",
+            bin.display()
         ))
     }
 }

@@ -1,38 +1,8 @@
 //! The mock cloud through the `aws` command line (botocore, a client independent of the Rust
 //! SDKs), the way users point it at the mock cloud with `--endpoint-url`.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The aws CLI from the project's venv (scripts/setup.sh), or PATH. Missing under CI fails.
-fn aws() -> Option<PathBuf> {
-    let venv = std::env::var_os("CLOUDNET_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cloudnet/venv"))
-        });
-    let candidates = venv
-        .map(|v| v.join("bin/aws"))
-        .into_iter()
-        .chain([PathBuf::from("aws")]);
-    for c in candidates {
-        if Command::new(&c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return Some(c);
-        }
-    }
-    assert!(
-        !cloudnet_tests::moto_required(),
-        "the aws CLI is missing: run scripts/setup.sh"
-    );
-    eprintln!("skipping: the aws CLI is missing (scripts/setup.sh installs it)");
-    None
-}
 
 struct Cli {
     bin: PathBuf,
@@ -71,8 +41,11 @@ impl Cli {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_drives_ec2_and_elbv2() {
-    let Some(bin) = aws() else { return };
-    let mock = common::start_mock().await;
+    // The aws CLI from the project's venv (scripts/setup.sh), or PATH; missing fails.
+    let Some(bin) = cloudnet_testkit::aws_cli() else {
+        return;
+    };
+    let mock = cloudnet_tests::MockGuard::start().await;
     let cli = Cli {
         bin,
         endpoint: mock.handle.endpoint_url(),

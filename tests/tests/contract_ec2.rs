@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     Filter, InstanceType, IpPermission, IpRange, NetworkInterfaceStatus, ResourceType, Tag,
     TagSpecification,
 };
-use cloudnet_tests::{CloudKind, CloudUnderTest};
+use cloudnet_tests::{CloudKind, CloudUnderTest, contract};
 use common::{code, unique};
 
 /// A VPC 10.<n>.0.0/16 with one /24 subnet in us-west-2a and an m5.large in it.
@@ -127,7 +127,7 @@ async fn subnet_free(ec2: &Client, subnet: &str) -> i32 {
         .expect("count")
 }
 
-async fn vpcs_and_subnets(cloud: &CloudUnderTest) {
+async fn vpcs_and_subnets(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let (vpc, subnet) = vpc_and_subnet(&ec2, 24).await;
     let found = ec2
@@ -159,7 +159,7 @@ async fn vpcs_and_subnets(cloud: &CloudUnderTest) {
 }
 contract!(vpcs_and_subnets);
 
-async fn network_interface_lifecycle(cloud: &CloudUnderTest) {
+async fn network_interface_lifecycle(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let cluster = unique("lifecycle");
@@ -248,7 +248,7 @@ async fn network_interface_lifecycle(cloud: &CloudUnderTest) {
 }
 contract!(network_interface_lifecycle);
 
-async fn attached_interfaces_cannot_be_deleted(cloud: &CloudUnderTest) {
+async fn attached_interfaces_cannot_be_deleted(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("inuse")).await;
@@ -266,7 +266,7 @@ contract!(
         "moto deletes an attached ENI without complaint; AWS answers InvalidNetworkInterface.InUse"
 );
 
-async fn secondary_addresses(cloud: &CloudUnderTest) {
+async fn secondary_addresses(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("addr")).await;
@@ -331,7 +331,7 @@ async fn secondary_addresses(cloud: &CloudUnderTest) {
 }
 contract!(secondary_addresses);
 
-async fn addresses_per_interface_are_limited(cloud: &CloudUnderTest) {
+async fn addresses_per_interface_are_limited(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("limit")).await;
@@ -357,7 +357,7 @@ contract!(
     mock_only = "moto enforces no per-instance-type IP limits"
 );
 
-async fn interfaces_per_instance_are_limited(cloud: &CloudUnderTest) {
+async fn interfaces_per_instance_are_limited(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     // m5.large: 3 ENIs; the primary is at index 0.
@@ -374,7 +374,7 @@ contract!(
     mock_only = "moto enforces no ENI limits per instance type"
 );
 
-async fn device_index_is_unique(cloud: &CloudUnderTest) {
+async fn device_index_is_unique(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let a = create_eni(&ec2, &n.subnet, 0, &unique("idx")).await;
@@ -388,7 +388,7 @@ contract!(
     mock_only = "moto attaches two ENIs at one device index"
 );
 
-async fn subnets_run_out_of_addresses(cloud: &CloudUnderTest) {
+async fn subnets_run_out_of_addresses(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     // A /28 holds 16 addresses, 5 of them reserved by AWS.
     let (_, subnet) = vpc_and_subnet(&ec2, 28).await;
@@ -418,7 +418,7 @@ contract!(
     mock_only = "moto does not run subnets out of addresses"
 );
 
-async fn prefix_delegation(cloud: &CloudUnderTest) {
+async fn prefix_delegation(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let eni = create_eni(&ec2, &n.subnet, 0, &unique("prefix")).await;
@@ -468,7 +468,7 @@ contract!(
     mock_only = "moto ignores prefix delegation"
 );
 
-async fn routes(cloud: &CloudUnderTest) {
+async fn routes(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let rtb = route_table(&ec2, &n.vpc).await;
@@ -522,7 +522,7 @@ async fn routes(cloud: &CloudUnderTest) {
 }
 contract!(routes);
 
-async fn the_local_route_is_immutable(cloud: &CloudUnderTest) {
+async fn the_local_route_is_immutable(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let rtb = route_table(&ec2, &n.vpc).await;
@@ -539,7 +539,7 @@ contract!(
     mock_only = "moto lets the local route be deleted; AWS refuses with InvalidParameterValue"
 );
 
-async fn routes_to_a_terminated_instance_become_blackholes(cloud: &CloudUnderTest) {
+async fn routes_to_a_terminated_instance_become_blackholes(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let rtb = route_table(&ec2, &n.vpc).await;
@@ -574,7 +574,7 @@ contract!(
     mock_only = "moto keeps such routes active"
 );
 
-async fn tags(cloud: &CloudUnderTest) {
+async fn tags(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let (_, subnet) = vpc_and_subnet(&ec2, 24).await;
     let eni = create_eni(&ec2, &subnet, 0, &unique("tags")).await;
@@ -609,7 +609,7 @@ async fn tags(cloud: &CloudUnderTest) {
 }
 contract!(tags);
 
-async fn security_groups(cloud: &CloudUnderTest) {
+async fn security_groups(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let (vpc, _) = vpc_and_subnet(&ec2, 24).await;
     // AWS refuses group names that look like IDs (`sg-*`).
@@ -674,7 +674,7 @@ async fn security_groups(cloud: &CloudUnderTest) {
 }
 contract!(security_groups);
 
-async fn instances(cloud: &CloudUnderTest) {
+async fn instances(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let n = net(&ec2, InstanceType::M5Large).await;
     let d = ec2
@@ -722,7 +722,7 @@ async fn instances(cloud: &CloudUnderTest) {
 }
 contract!(instances);
 
-async fn pagination(cloud: &CloudUnderTest) {
+async fn pagination(cloud: CloudUnderTest) {
     let ec2 = cloud.ec2().await;
     let (_, subnet) = vpc_and_subnet(&ec2, 24).await;
     let cluster = unique("pages");

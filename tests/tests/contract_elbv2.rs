@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
     ProtocolEnum, RuleCondition, RulePriorityPair, Tag, TargetDescription, TargetTypeEnum,
 };
-use cloudnet_tests::{CloudKind, CloudUnderTest};
+use cloudnet_tests::{CloudKind, CloudUnderTest, contract};
 use common::{code, unique};
 
 struct Net {
@@ -89,9 +89,9 @@ fn forward(tg: &str) -> Action {
         .build()
 }
 
-async fn load_balancers(cloud: &CloudUnderTest) {
+async fn load_balancers(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let name = unique("lb");
     let arn = alb(&elb, &n, &name).await;
     let d = elb
@@ -145,9 +145,9 @@ async fn load_balancers(cloud: &CloudUnderTest) {
 }
 contract!(load_balancers);
 
-async fn an_alb_needs_two_zones(cloud: &CloudUnderTest) {
+async fn an_alb_needs_two_zones(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let r = elb
         .create_load_balancer()
         .name(unique("onezone"))
@@ -162,9 +162,9 @@ contract!(
     mock_only = "moto creates an ALB in a single zone; AWS requires subnets in at least two"
 );
 
-async fn names_follow_the_rules(cloud: &CloudUnderTest) {
+async fn names_follow_the_rules(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     for bad in ["-lead", "trail-", "under_score", &"a".repeat(33)] {
         let r = elb
             .create_target_group()
@@ -191,9 +191,9 @@ contract!(
     mock_only = "moto accepts names AWS refuses (leading or trailing hyphens, internal- prefixes)"
 );
 
-async fn target_groups(cloud: &CloudUnderTest) {
+async fn target_groups(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let name = unique("tg");
     let tg = ip_target_group(&elb, &n, &name).await;
     let d = elb
@@ -230,9 +230,9 @@ async fn target_groups(cloud: &CloudUnderTest) {
 }
 contract!(target_groups);
 
-async fn listeners_and_rules(cloud: &CloudUnderTest) {
+async fn listeners_and_rules(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("lr")).await;
     let tg = ip_target_group(&elb, &n, &unique("lr")).await;
     let listener = elb
@@ -369,9 +369,9 @@ async fn listeners_and_rules(cloud: &CloudUnderTest) {
 }
 contract!(listeners_and_rules);
 
-async fn the_default_rule_cannot_be_deleted(cloud: &CloudUnderTest) {
+async fn the_default_rule_cannot_be_deleted(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("dr")).await;
     let tg = ip_target_group(&elb, &n, &unique("dr")).await;
     let listener = elb
@@ -409,9 +409,9 @@ contract!(
     mock_only = "moto deletes a listener's default rule"
 );
 
-async fn targets(cloud: &CloudUnderTest) {
+async fn targets(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let tg = ip_target_group(&elb, &n, &unique("tgt")).await;
     let t = |ip: &str| TargetDescription::builder().id(ip).port(8080).build();
     elb.register_targets()
@@ -461,9 +461,9 @@ async fn targets(cloud: &CloudUnderTest) {
 }
 contract!(targets);
 
-async fn ip_targets_must_be_in_the_vpc(cloud: &CloudUnderTest) {
+async fn ip_targets_must_be_in_the_vpc(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let tg = ip_target_group(&elb, &n, &unique("outside")).await;
     let r = elb
         .register_targets()
@@ -483,9 +483,9 @@ contract!(
     mock_only = "moto registers IP targets outside the VPC"
 );
 
-async fn health_moves_from_initial_to_healthy(cloud: &CloudUnderTest) {
+async fn health_moves_from_initial_to_healthy(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("hl")).await;
     let tg = ip_target_group(&elb, &n, &unique("hl")).await;
     let t = TargetDescription::builder()
@@ -555,9 +555,9 @@ contract!(
     mock_only = "moto reports every target healthy at once and never drains"
 );
 
-async fn attributes_and_tags(cloud: &CloudUnderTest) {
+async fn attributes_and_tags(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("attr")).await;
     elb.modify_load_balancer_attributes()
         .load_balancer_arn(&lb)
@@ -608,9 +608,9 @@ async fn attributes_and_tags(cloud: &CloudUnderTest) {
 }
 contract!(attributes_and_tags);
 
-async fn pagination(cloud: &CloudUnderTest) {
+async fn pagination(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
-    let n = net(cloud).await;
+    let n = net(&cloud).await;
     let prefix = unique("pg");
     let mut created = Vec::new();
     for i in 0..7 {

@@ -34,7 +34,7 @@ use cloudnet_core::{
     LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind, Protocol, Rate, Route,
     RouteState, RouteTarget, Routes, Scheme, Subnets, Target, TargetKind, WeightedGroup,
 };
-use cloudnet_tests::CloudKind;
+use cloudnet_tests::{CloudKind, contract};
 
 const ZONE_A: &str = "us-west-2a";
 const ZONE_B: &str = "us-west-2b";
@@ -135,8 +135,6 @@ struct Env {
     config: AwsConfig,
     calls: Calls,
     net: Net,
-    /// Keeps the mock cloud of a mock-cloud case running.
-    _mock: Option<cloudnet_mockcloud::Handle>,
 }
 
 fn fast_budget() -> BudgetConfig {
@@ -296,19 +294,7 @@ impl Env {
             config,
             calls,
             net,
-            _mock: None,
         }
-    }
-
-    async fn mock() -> Env {
-        let handle = cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config::ephemeral(
-            cloudnet_mockcloud::World::default(),
-        ))
-        .await
-        .unwrap();
-        let mut env = Env::start(CloudKind::MockCloud, &handle.endpoint_url()).await;
-        env._mock = Some(handle);
-        env
     }
 
     /// Another provider for the same cluster and cloud, its config tuned (calls counted too).
@@ -352,44 +338,10 @@ impl Env {
     }
 }
 
-/// `both!(case)` runs `async fn case(Env)` against the mock cloud and moto;
-/// `mock_only!(case, "why")` against the mock cloud only, the reason kept in its docs.
-macro_rules! both {
-    ($case:ident) => {
-        mod $case {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mockcloud() {
-                super::$case(Env::mock().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                match cloudnet_tests::shared_moto() {
-                    Ok(endpoint) => super::$case(Env::start(CloudKind::Moto, endpoint).await).await,
-                    Err(why) if cloudnet_tests::moto_required() => {
-                        panic!("moto is required here: {why}")
-                    }
-                    Err(why) => eprintln!("skipping the moto half of {}: {why}", stringify!($case)),
-                }
-            }
-        }
-    };
-}
-
-macro_rules! mock_only {
-    ($case:ident, $reason:literal) => {
-        mod $case {
-            use super::*;
-
-            #[doc = $reason]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mockcloud() {
-                super::$case(Env::mock().await).await;
-            }
-        }
-    };
+impl cloudnet_tests::Fixture for Env {
+    async fn build(cloud: cloudnet_tests::CloudUnderTest) -> Env {
+        Env::start(cloud.kind, &cloud.endpoint).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +357,7 @@ fn attach_req(subnet: &str, initial: u32, kind: BlockKind) -> AttachInterface {
     }
 }
 
-both!(describe_node_reads_a_launched_instance);
+contract!(describe_node_reads_a_launched_instance);
 async fn describe_node_reads_a_launched_instance(env: Env) {
     let n = env.provider.describe_node(&env.node1()).await.unwrap();
     assert_eq!(n.instance_type, "m5.large");
@@ -429,7 +381,7 @@ async fn describe_node_reads_a_launched_instance(env: Env) {
     assert_eq!(env.calls.count("DescribeInstanceTypes"), 1);
 }
 
-both!(attach_tags_at_creation_attaches_and_sets_delete_on_termination);
+contract!(attach_tags_at_creation_attaches_and_sets_delete_on_termination);
 async fn attach_tags_at_creation_attaches_and_sets_delete_on_termination(env: Env) {
     let node = env.node1();
     let i = env
@@ -477,7 +429,7 @@ async fn attach_tags_at_creation_attaches_and_sets_delete_on_termination(env: En
     assert_eq!(seen.index, 1);
 }
 
-both!(secondary_ips_are_assigned_in_one_call_and_released);
+contract!(secondary_ips_are_assigned_in_one_call_and_released);
 async fn secondary_ips_are_assigned_in_one_call_and_released(env: Env) {
     let node = env.node1();
     let i = env
@@ -558,7 +510,7 @@ async fn secondary_ips_are_assigned_in_one_call_and_released(env: Env) {
     assert_eq!(env.calls.count("UnassignPrivateIpAddresses"), 1);
 }
 
-both!(orphans_are_ours_unattached_and_old_then_deleted);
+contract!(orphans_are_ours_unattached_and_old_then_deleted);
 async fn orphans_are_ours_unattached_and_old_then_deleted(env: Env) {
     let create = |tags: Vec<(String, String)>| {
         let ec2 = env.ec2.clone();
@@ -671,7 +623,7 @@ async fn orphans_are_ours_unattached_and_old_then_deleted(env: Env) {
     }
 }
 
-both!(detach_deletes_ours_and_refuses_the_primary);
+contract!(detach_deletes_ours_and_refuses_the_primary);
 async fn detach_deletes_ours_and_refuses_the_primary(env: Env) {
     let node = env.node1();
     let i = env
@@ -699,9 +651,10 @@ async fn detach_deletes_ours_and_refuses_the_primary(env: Env) {
     assert_eq!(err.code(), "NotOwned");
 }
 
-mock_only!(
+contract!(
     the_interface_limit_is_a_clear_error,
-    "moto has no per-instance-type interface limit: it attaches a fourth ENI to an m5.large"
+    mock_only =
+        "moto has no per-instance-type interface limit: it attaches a fourth ENI to an m5.large"
 );
 async fn the_interface_limit_is_a_clear_error(env: Env) {
     let req = attach_req(&env.net.private_a, 0, BlockKind::SecondaryIp);
@@ -723,9 +676,9 @@ async fn the_interface_limit_is_a_clear_error(env: Env) {
     assert_eq!(env.calls.count("CreateNetworkInterface"), 2);
 }
 
-mock_only!(
+contract!(
     prefixes_are_assigned_and_released,
-    "moto ignores Ipv4PrefixCount: no /28 prefix delegation"
+    mock_only = "moto ignores Ipv4PrefixCount: no /28 prefix delegation"
 );
 async fn prefixes_are_assigned_and_released(env: Env) {
     let node = env.node1();
@@ -817,7 +770,7 @@ async fn source_dest_check(env: &Env, instance: &str) -> Option<bool> {
         .source_dest_check()
 }
 
-both!(routes_are_created_replaced_listed_and_deleted);
+contract!(routes_are_created_replaced_listed_and_deleted);
 async fn routes_are_created_replaced_listed_and_deleted(env: Env) {
     let table = cluster_table(&env).await;
     // A table of the VPC without the cluster tag is not ours.
@@ -911,9 +864,9 @@ async fn routes_are_created_replaced_listed_and_deleted(env: Env) {
     );
 }
 
-mock_only!(
+contract!(
     routes_to_a_terminated_node_are_blackholes,
-    "moto keeps a route to a terminated instance active"
+    mock_only = "moto keeps a route to a terminated instance active"
 );
 async fn routes_to_a_terminated_node_are_blackholes(env: Env) {
     let table = cluster_table(&env).await;
@@ -1104,7 +1057,7 @@ async fn vpc_group_names(env: &Env) -> Vec<String> {
         .collect()
 }
 
-both!(nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted);
+contract!(nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted);
 async fn nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted(env: Env) {
     let nlb = nlb(&env.cluster, "dns");
     let alb = alb(&env.cluster);
@@ -1247,7 +1200,7 @@ async fn nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted(env: Env) {
     LoadBalancers::delete(&env.provider, &a.id).await.unwrap();
 }
 
-both!(ip_targets_are_registered_and_deregistered);
+contract!(ip_targets_are_registered_and_deregistered);
 async fn ip_targets_are_registered_and_deregistered(env: Env) {
     let spec = nlb(&env.cluster, "api");
     let status = env.provider.ensure(&spec).await.unwrap();
@@ -1407,7 +1360,7 @@ async fn security_groups_of(env: &Env, arn: &str) -> Vec<String> {
     out.load_balancers()[0].security_groups().to_vec()
 }
 
-both!(ten_albs_share_one_backend_group_and_one_node_rule);
+contract!(ten_albs_share_one_backend_group_and_one_node_rule);
 async fn ten_albs_share_one_backend_group_and_one_node_rule(env: Env) {
     let specs: Vec<_> = (0..10).map(|i| alb_n(&env.cluster, i)).collect();
     // All at once: concurrent ensures still make one group and one rule.
@@ -1459,7 +1412,7 @@ async fn ten_albs_share_one_backend_group_and_one_node_rule(env: Env) {
     );
 }
 
-both!(a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched);
+contract!(a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched);
 async fn a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched(env: Env) {
     let name = backend_name(&env);
     let foreign = env
@@ -1487,7 +1440,7 @@ async fn a_foreign_group_under_the_backend_name_is_a_conflict_and_untouched(env:
     assert_eq!(env.calls.count("CreateLoadBalancer"), 0);
 }
 
-both!(the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on);
+contract!(the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on);
 async fn the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on(env: Env) {
     let spec = alb(&env.cluster);
     let old = env.provider_with(|c| c.backend_security_group = false);
@@ -1528,9 +1481,9 @@ async fn the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on(env: En
     assert_eq!(node_group_rules(&env).await, vec![]);
 }
 
-mock_only!(
+contract!(
     a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete,
-    "moto deletes a security group that an interface still uses (AWS answers DependencyViolation)"
+    mock_only = "moto deletes a security group that an interface still uses (AWS answers DependencyViolation)"
 );
 async fn a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete(env: Env) {
     let a = env.provider.ensure(&alb(&env.cluster)).await.unwrap();
@@ -1573,7 +1526,7 @@ async fn a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete(env:
     assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
 }
 
-both!(the_nodes_rule_widens_for_new_ports_and_is_restored_after_drift);
+contract!(the_nodes_rule_widens_for_new_ports_and_is_restored_after_drift);
 async fn the_nodes_rule_widens_for_new_ports_and_is_restored_after_drift(env: Env) {
     // Nothing cached between ensures, so each one reads the groups again.
     let provider = env.provider_with(|c| c.backend_cache_ttl = Duration::ZERO);

@@ -2,7 +2,8 @@
 //!
 //! Nothing in here knows an SDK or Kubernetes. The controllers turn Kubernetes objects into
 //! the model with pure functions; a provider (`providers/aws`, and later GCP and Azure) turns
-//! the model into its cloud's resources and calls; the mock cloud stands in for all three.
+//! the model into its cloud's resources and calls; the mock cloud stands in for AWS (the only
+//! cloud it serves today).
 //!
 //! ```text
 //!  Kubernetes objects ──(controllers: pure)──> model ──(provider: I/O)──> cloud API
@@ -21,7 +22,9 @@
 //!
 //! # How the traits map onto the three clouds
 //!
-//! This table is the proof that one trait fits all three clouds.
+//! The AWS column is what `cloudnet-aws` calls and its tests run against the mock cloud and
+//! moto; the GCP and Azure columns are a design from those clouds' API references, not yet
+//! built or tested (there is no GCP or Azure backend or mock cloud).
 //!
 //! | Trait method | AWS (EC2, ELBv2) | GCP (Compute Engine) | Azure (Microsoft.Network) |
 //! |---|---|---|---|

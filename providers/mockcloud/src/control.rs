@@ -14,8 +14,8 @@
 use serde_json::{Value, json};
 
 use crate::ec2::world::InstanceSpec;
-use crate::faults::FaultRule;
-use crate::server::{Received, Resp, Shared, respond};
+use crate::faults;
+use crate::wire::{Received, Resp, Shared, respond};
 
 fn json_resp(status: u16, v: &Value) -> Resp {
     respond(status, "application/json", v.to_string())
@@ -45,16 +45,14 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
         },
         ("GET", "faults") => json_resp(200, &json!(cloud.faults.rules())),
         ("POST", "faults") => {
-            let rules: Vec<FaultRule> = match serde_json::from_slice::<Value>(&rx.body) {
-                Ok(Value::Array(a)) => match serde_json::from_value(Value::Array(a)) {
-                    Ok(r) => r,
-                    Err(e) => return bad(400, e),
-                },
-                Ok(v) => match serde_json::from_value(v) {
-                    Ok(r) => vec![r],
-                    Err(e) => return bad(400, e),
-                },
-                Err(e) => return bad(400, e),
+            let rules = match faults::rules_from_json(&rx.body, "POST /_mockcloud/faults") {
+                Ok(r) => r,
+                Err(e) => {
+                    return json_resp(
+                        400,
+                        &json!({ "error": e.to_string(), "key": e.unknown_key() }),
+                    );
+                }
             };
             let ids: Vec<u64> = rules.into_iter().map(|r| cloud.faults.add(r)).collect();
             json_resp(200, &json!({ "ids": ids }))

@@ -16,6 +16,10 @@
 //! - {action: CreateNetworkInterface, kind: eventual_consistency, ms: 1500}
 //! - {action: DescribeInstances, kind: drop, trigger: once}
 //! ```
+//!
+//! A key the format does not know, or one that does not belong to the rule's kind (`ms` on an
+//! `error` rule), is refused and named: a misspelled `trigger:` must not leave a rule firing
+//! on every call.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,7 @@ use crate::ids::splitmix64;
 use crate::query::wildcard_match;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "FaultRuleRepr")]
 pub struct FaultRule {
     #[serde(default = "any")]
     pub service: String,
@@ -41,7 +46,113 @@ fn any() -> String {
     "*".to_string()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The written form of a rule: every key of every kind in one flat map, so unknown keys are
+/// refused (`deny_unknown_fields` does not work through `#[serde(flatten)]`), then checked
+/// against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultRuleRepr {
+    #[serde(default = "any")]
+    service: String,
+    #[serde(default = "any")]
+    action: String,
+    kind: KindName,
+    #[serde(default)]
+    trigger: Trigger,
+    ms: Option<u64>,
+    rate_per_sec: Option<f64>,
+    burst: Option<u32>,
+    status: Option<u16>,
+    code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindName {
+    Latency,
+    Throttle,
+    Error,
+    Drop,
+    EventualConsistency,
+}
+
+impl KindName {
+    fn as_str(self) -> &'static str {
+        match self {
+            KindName::Latency => "latency",
+            KindName::Throttle => "throttle",
+            KindName::Error => "error",
+            KindName::Drop => "drop",
+            KindName::EventualConsistency => "eventual_consistency",
+        }
+    }
+}
+
+impl TryFrom<FaultRuleRepr> for FaultRule {
+    type Error = String;
+    fn try_from(r: FaultRuleRepr) -> Result<FaultRule, String> {
+        let kind_name = r.kind.as_str();
+        let given = [
+            ("ms", r.ms.is_some()),
+            ("rate_per_sec", r.rate_per_sec.is_some()),
+            ("burst", r.burst.is_some()),
+            ("status", r.status.is_some()),
+            ("code", r.code.is_some()),
+        ];
+        let allowed: &[&str] = match r.kind {
+            KindName::Latency | KindName::EventualConsistency => &["ms"],
+            KindName::Throttle => &["rate_per_sec", "burst"],
+            KindName::Error => &["status", "code"],
+            KindName::Drop => &[],
+        };
+        if let Some((key, _)) = given
+            .iter()
+            .find(|(key, set)| *set && !allowed.contains(key))
+        {
+            return Err(format!(
+                "unknown field `{key}` for kind {kind_name}, expected {}",
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ));
+        }
+        let need = |key: &str| format!("missing field `{key}` for kind {kind_name}");
+        let kind = match r.kind {
+            KindName::Latency => FaultKind::Latency {
+                ms: r.ms.ok_or_else(|| need("ms"))?,
+            },
+            KindName::EventualConsistency => FaultKind::EventualConsistency {
+                ms: r.ms.ok_or_else(|| need("ms"))?,
+            },
+            KindName::Throttle => FaultKind::Throttle {
+                rate_per_sec: r.rate_per_sec.ok_or_else(|| need("rate_per_sec"))?,
+                burst: r.burst.ok_or_else(|| need("burst"))?,
+            },
+            KindName::Error => {
+                let status = r.status.ok_or_else(|| need("status"))?;
+                if !matches!(status, 500 | 503) {
+                    return Err(format!("status {status} is not 500 or 503"));
+                }
+                FaultKind::Error {
+                    status,
+                    code: r.code,
+                }
+            }
+            KindName::Drop => FaultKind::Drop,
+        };
+        Ok(FaultRule {
+            service: r.service,
+            action: r.action,
+            kind,
+            trigger: r.trigger,
+        })
+    }
+}
+
+/// What a rule does. Written through [`FaultRule`]'s flat form, which checks the keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Answer after this long.
@@ -63,7 +174,7 @@ pub enum FaultKind {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "TriggerRepr", into = "TriggerRepr")]
+#[serde(try_from = "TriggerForm", into = "TriggerRepr")]
 pub enum Trigger {
     #[default]
     Always,
@@ -77,7 +188,7 @@ pub enum Trigger {
 
 /// The written form of a trigger, the same in YAML and JSON: `always`, `once`,
 /// `{every_nth: 3}`, `{probability: {p: 0.2, seed: 7}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 enum TriggerRepr {
     Word(String),
@@ -86,9 +197,67 @@ enum TriggerRepr {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Probability {
     p: f64,
     seed: u64,
+}
+
+/// A trigger as read: a word or a map. Read by hand rather than `#[serde(untagged)]`, whose
+/// one error ("did not match any variant") would hide which key was wrong.
+enum TriggerForm {
+    Word(String),
+    Map(TriggerMap),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerMap {
+    every_nth: Option<u64>,
+    probability: Option<Probability>,
+}
+
+impl<'de> Deserialize<'de> for TriggerForm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TriggerForm;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("always, once, {every_nth: N} or {probability: {p, seed}}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TriggerForm, E> {
+                Ok(TriggerForm::Word(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TriggerForm, A::Error> {
+                TriggerMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TriggerForm::Map)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl TryFrom<TriggerForm> for Trigger {
+    type Error = String;
+    fn try_from(r: TriggerForm) -> Result<Trigger, String> {
+        match r {
+            TriggerForm::Word(w) => TriggerRepr::Word(w).try_into(),
+            TriggerForm::Map(TriggerMap {
+                every_nth: Some(every_nth),
+                probability: None,
+            }) => TriggerRepr::EveryNth { every_nth }.try_into(),
+            TriggerForm::Map(TriggerMap {
+                every_nth: None,
+                probability: Some(probability),
+            }) => TriggerRepr::Probability { probability }.try_into(),
+            TriggerForm::Map(_) => {
+                Err("a trigger map holds exactly one of every_nth and probability".to_string())
+            }
+        }
+    }
 }
 
 impl TryFrom<TriggerRepr> for Trigger {
@@ -126,6 +295,23 @@ impl From<Trigger> for TriggerRepr {
             },
         }
     }
+}
+
+/// Rules from a JSON body (`POST /_mockcloud/faults`): one rule or a list. An error names
+/// `source`, the line and column, and an unknown key.
+pub fn rules_from_json(body: &[u8], source: &str) -> crate::error::Result<Vec<FaultRule>> {
+    let list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let parsed = if list {
+        serde_json::from_slice(body)
+    } else {
+        serde_json::from_slice(body).map(|r| vec![r])
+    };
+    parsed.map_err(|e| crate::error::Error::json(source, &e))
+}
+
+/// Rules from YAML (a list, as under `faults:` in a world file), errors naming `source`.
+pub fn rules_from_yaml(text: &str, source: &str) -> crate::error::Result<Vec<FaultRule>> {
+    serde_yaml::from_str(text).map_err(|e| crate::error::Error::yaml(source, &e))
 }
 
 /// What the faults decided for one call.
@@ -382,5 +568,107 @@ mod tests {
         assert_eq!(rules.len(), 5);
         assert_eq!(rules[0].trigger, Trigger::EveryNth(3));
         assert_eq!(rules[1].service, "*");
+    }
+
+    fn yaml_err(text: &str) -> crate::Error {
+        rules_from_yaml(text, "faults.yaml").unwrap_err()
+    }
+
+    #[test]
+    fn a_misspelled_trigger_is_refused_naming_file_line_and_key() {
+        let e = yaml_err(
+            "- {kind: latency, ms: 10}\n\
+             - kind: drop\n  action: DescribeVpcs\n  triger: once\n",
+        );
+        assert_eq!(e.unknown_key(), Some("triger"));
+        let crate::Error::Config { file, line, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(file, "faults.yaml");
+        // The rule is the second item, lines 2-4; the parser reports it within them.
+        assert!(matches!(line, Some(2..=4)), "{e}");
+        let text = e.to_string();
+        assert!(text.starts_with("faults.yaml:"), "{text}");
+        assert!(text.contains("`triger`"), "{text}");
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused() {
+        let e = yaml_err("- {kind: error, status: 500, ms: 10}\n");
+        assert_eq!(e.unknown_key(), Some("ms"), "{e}");
+        assert!(e.to_string().contains("for kind error"), "{e}");
+        let e = yaml_err("- {kind: drop, burst: 3}\n");
+        assert_eq!(e.unknown_key(), Some("burst"), "{e}");
+    }
+
+    #[test]
+    fn missing_keys_unknown_kinds_and_bad_values_are_refused() {
+        for (text, want) in [
+            ("- {kind: latency}\n", "missing field `ms`"),
+            (
+                "- {kind: throttle, rate_per_sec: 1}\n",
+                "missing field `burst`",
+            ),
+            (
+                "- {kind: error, status: 404}\n",
+                "status 404 is not 500 or 503",
+            ),
+            ("- {kind: slow, ms: 1}\n", "unknown variant `slow`"),
+            ("- {kind: drop, trigger: sometimes}\n", "unknown trigger"),
+            (
+                "- {kind: drop, trigger: {every_nht: 3}}\n",
+                "unknown field `every_nht`",
+            ),
+            (
+                "- {kind: drop, trigger: {probability: {p: 0.5, seed: 1, q: 2}}}\n",
+                "unknown field `q`",
+            ),
+            (
+                "- {kind: drop, trigger: {every_nth: 2, probability: {p: 0.5, seed: 1}}}\n",
+                "exactly one of",
+            ),
+            (
+                "- {kind: drop, trigger: {probability: {p: 1.5, seed: 1}}}\n",
+                "not within 0..=1",
+            ),
+            ("- {action: X}\n", "missing field `kind`"),
+        ] {
+            let e = yaml_err(text);
+            assert!(e.to_string().contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn json_rules_name_the_line_and_key() {
+        let body = b"[{\"kind\": \"drop\"},\n {\"kind\": \"drop\", \"trigger\": \"once\",\n  \"servise\": \"ec2\"}]";
+        let e = rules_from_json(body, "request").unwrap_err();
+        assert_eq!(e.unknown_key(), Some("servise"), "{e}");
+        let crate::Error::Config { line, column, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*line, Some(3), "{e}");
+        assert!(column.is_some());
+        let one = rules_from_json(b"  {\"kind\": \"drop\", \"trigger\": \"once\"}", "r").unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].trigger, Trigger::Once);
+        let two = rules_from_json(
+            b"[{\"kind\":\"drop\"},{\"kind\":\"latency\",\"ms\":5}]",
+            "r",
+        )
+        .unwrap();
+        assert_eq!(two[1].kind, FaultKind::Latency { ms: 5 });
+    }
+
+    #[test]
+    fn rules_survive_a_round_trip_through_json() {
+        let rules = rules_from_yaml(
+            "- {service: ec2, action: A*, kind: error, status: 503, code: Boom, trigger: {every_nth: 3}}\n\
+             - {kind: throttle, rate_per_sec: 2.5, burst: 4}\n\
+             - {kind: eventual_consistency, ms: 9, trigger: {probability: {p: 0.25, seed: 3}}}\n",
+            "r",
+        )
+        .unwrap();
+        let json = serde_json::to_vec(&rules).unwrap();
+        assert_eq!(rules_from_json(&json, "r").unwrap(), rules);
     }
 }

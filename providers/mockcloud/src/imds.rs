@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::cloud::Cloud;
 use crate::ec2::{Instance, InstanceState};
-use crate::server::{Received, Resp, Shared, respond};
+use crate::wire::{Received, Resp, Shared, respond};
 
 pub const INSTANCE_HEADER: &str = "x-mockcloud-instance-id";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";

@@ -1,6 +1,7 @@
-//! cloudnet-mockcloud: an offline cloud that speaks the clouds' real wire protocols, so the
-//! real SDKs can be tested end to end without an account (like LocalStack, but keeping the
-//! clouds' own limits and error codes).
+//! cloudnet-mockcloud: an offline AWS (EC2, ELBv2, instance metadata) on AWS's real wire
+//! protocols, so the real SDKs can be tested end to end without an account (like LocalStack,
+//! but keeping AWS's own limits and error codes). It serves AWS only; GCP and Azure are not
+//! built yet.
 //!
 //! ```text
 //!  aws-sdk / aws CLI ──HTTP──▶ server ──┬─ query protocol ─▶ Cloud { ec2, elbv2 } (one lock)
@@ -24,6 +25,7 @@ pub mod ids;
 pub mod imds;
 pub mod query;
 pub mod server;
+mod wire;
 pub mod xml;
 
 use std::net::SocketAddr;

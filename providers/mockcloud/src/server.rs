@@ -8,12 +8,11 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderMap, Request, header};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -28,6 +27,7 @@ use crate::cloud::{Cloud, Service};
 use crate::ec2::World;
 use crate::error::{Error, Result};
 use crate::query::Params;
+use crate::wire::{Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
 use crate::{control, imds};
 
@@ -64,20 +64,6 @@ impl Config {
             world,
             ..Config::default()
         }
-    }
-}
-
-pub(crate) struct Shared {
-    cloud: Mutex<Cloud>,
-    max_body_bytes: usize,
-    read_timeout: Duration,
-}
-
-impl Shared {
-    /// The cloud's lock. A panic while holding it is caught before the guard drops, so
-    /// poisoning would only follow a bug in the server itself; the state is still usable.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Cloud> {
-        self.cloud.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -200,26 +186,6 @@ impl std::fmt::Display for Dropped {
 }
 
 impl std::error::Error for Dropped {}
-
-pub(crate) type Resp = Response<Full<Bytes>>;
-
-pub(crate) fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-/// A request read to its end within the size and time limits.
-pub(crate) struct Received {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
 
 async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AwsError> {
     let (parts, body) = req.into_parts();

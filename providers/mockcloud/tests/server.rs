@@ -106,6 +106,29 @@ async fn server_errors_once_and_every_nth() {
 }
 
 #[tokio::test]
+async fn a_fault_rule_with_an_unknown_key_is_a_400_naming_it() {
+    let h = start().await;
+    let (status, _, body) = http(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        &[("Content-Type", "application/json")],
+        "{\"action\": \"DescribeVpcs\", \"kind\": \"drop\",\n \"triger\": \"once\"}",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["key"], "triger", "{body}");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("POST /_mockcloud/faults:2:"), "{error}");
+    // Nothing was added: the rule would otherwise fire on every call.
+    let rules = control_json(&h, "GET", "/_mockcloud/faults", "").await;
+    assert_eq!(rules, serde_json::json!([]));
+    ec2(&h).await.describe_vpcs().send().await.unwrap();
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn dropped_connections_close_without_an_answer() {
     let h = start().await;
     let c = ec2(&h).await;

@@ -1,4 +1,4 @@
-//! The contract-case macro and small helpers shared by the contract suites.
+//! Small helpers shared by the contract suites (the harness is `cloudnet_tests::contract!`).
 
 #![allow(dead_code)]
 
@@ -21,69 +21,4 @@ pub fn unique(prefix: &str) -> String {
         std::process::id() % 10_000,
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// `contract!(case)` runs `async fn case(&CloudUnderTest)` against the mock cloud and moto;
-/// `contract!(case, mock_only = "why")` only against the mock cloud, with the reason written
-/// where the next reader looks.
-#[macro_export]
-macro_rules! contract {
-    ($case:ident) => {
-        mod $case {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mockcloud() {
-                let mock = $crate::common::start_mock().await;
-                super::$case(&mock.cloud()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                match cloudnet_tests::shared_moto() {
-                    Ok(endpoint) => {
-                        let cloud = cloudnet_tests::CloudUnderTest {
-                            kind: cloudnet_tests::CloudKind::Moto,
-                            endpoint: endpoint.to_string(),
-                        };
-                        super::$case(&cloud).await;
-                    }
-                    Err(why) if cloudnet_tests::moto_required() => {
-                        panic!("moto is required here: {why}")
-                    }
-                    Err(why) => eprintln!("skipping the moto half of {}: {why}", stringify!($case)),
-                }
-            }
-        }
-    };
-    ($case:ident, mock_only = $reason:literal) => {
-        mod $case {
-            #[doc = $reason]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mockcloud() {
-                let mock = $crate::common::start_mock().await;
-                super::$case(&mock.cloud()).await;
-            }
-        }
-    };
-}
-
-/// The mock cloud for one case, with its default world.
-pub struct Mock {
-    pub handle: cloudnet_mockcloud::Handle,
-}
-
-impl Mock {
-    pub fn cloud(&self) -> cloudnet_tests::CloudUnderTest {
-        cloudnet_tests::CloudUnderTest {
-            kind: cloudnet_tests::CloudKind::MockCloud,
-            endpoint: self.handle.endpoint_url(),
-        }
-    }
-}
-
-pub async fn start_mock() -> Mock {
-    let config = cloudnet_mockcloud::Config::ephemeral(cloudnet_mockcloud::World::default());
-    let handle = cloudnet_mockcloud::MockCloud::start(config)
-        .await
-        .expect("mock cloud starts");
-    Mock { handle }
 }

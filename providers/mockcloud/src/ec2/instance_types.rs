@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceTypeInfo {
     pub name: String,
     pub vcpus: u32,

@@ -213,8 +213,14 @@ impl Default for World {
 }
 
 impl World {
+    /// Parses a world given as text (named `<world>` in errors).
     pub fn from_yaml(s: &str) -> Result<World> {
-        serde_yaml::from_str(s).map_err(Error::ParseWorld)
+        World::from_yaml_named(s, "<world>")
+    }
+
+    /// Parses a world; errors name `file`, the line and, for an unknown key, the key.
+    pub fn from_yaml_named(s: &str, file: &str) -> Result<World> {
+        serde_yaml::from_str(s).map_err(|e| Error::yaml(file, &e))
     }
 
     pub fn load(path: &std::path::Path) -> Result<World> {
@@ -222,7 +228,7 @@ impl World {
             path: path.to_path_buf(),
             source,
         })?;
-        World::from_yaml(&s)
+        World::from_yaml_named(&s, &path.display().to_string())
     }
 }
 
@@ -362,5 +368,41 @@ mod tests {
         let mut w = World::default();
         w.instances[0].subnet = "nope".into();
         assert!(Ec2State::from_world(&w, SystemTime::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_file_and_line() {
+        let text = "region: us-west-2\navailability_zones: [us-west-2a]\nvpcs:\n  - cidr_blocks: [10.0.0.0/16]\n    subnetz: []\n";
+        let e = World::from_yaml_named(text, "worlds/bad.yaml").unwrap_err();
+        assert_eq!(e.unknown_key(), Some("subnetz"), "{e}");
+        let Error::Config { file, line, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(file, "worlds/bad.yaml");
+        assert_eq!(*line, Some(5), "{e}");
+        assert!(e.to_string().starts_with("worlds/bad.yaml:5:"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelled_fault_key_in_a_world_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mockcloud-world-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("faulty.yaml");
+        std::fs::write(
+            &path,
+            "region: us-west-2\navailability_zones: [us-west-2a]\nfaults:\n  - kind: drop\n    trigerr: once\n",
+        )
+        .unwrap();
+        let e = World::load(&path).unwrap_err();
+        assert_eq!(e.unknown_key(), Some("trigerr"), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("{}:", path.display())),
+            "{e}"
+        );
+        let Error::Config { line, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(line, Some(4 | 5)), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

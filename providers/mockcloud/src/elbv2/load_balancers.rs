@@ -261,7 +261,7 @@ impl Elbv2 {
             // ALB: name-1234567890.us-west-2.elb.amazonaws.com
             LbType::Application => format!(
                 "{prefix}{name}-{}.{}.elb.amazonaws.com",
-                1_000_000_000 + (super::splitmix64(seq ^ 0xa1b) % 9_000_000_000),
+                1_000_000_000 + (crate::ids::splitmix64(seq ^ 0xa1b) % 9_000_000_000),
                 self.region
             ),
             // NLB/GWLB: name-0123456789abcdef.elb.us-west-2.amazonaws.com

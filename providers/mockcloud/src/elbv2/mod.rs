@@ -148,8 +148,8 @@ pub struct Elbv2 {
     rules: BTreeMap<String, Rule>,
     /// Target ids (IPs, instance ids) forced `unhealthy` by a fault knob.
     unhealthy_targets: BTreeSet<String>,
-    /// Monotonic counter behind resource ids and ordering.
-    seq: u64,
+    /// Resource ids and their creation order.
+    ids: crate::ids::IdGen,
 }
 
 impl Default for Elbv2 {
@@ -173,7 +173,7 @@ impl Elbv2 {
             listeners: BTreeMap::new(),
             rules: BTreeMap::new(),
             unhealthy_targets: BTreeSet::new(),
-            seq: 0,
+            ids: crate::ids::IdGen::default(),
         }
     }
 
@@ -256,8 +256,7 @@ impl Elbv2 {
 
     /// The next resource id: 16 lowercase hex digits, unique and reproducible from run to run.
     fn next_id(&mut self) -> (u64, String) {
-        self.seq += 1;
-        (self.seq, format!("{:016x}", splitmix64(self.seq)))
+        self.ids.sequenced()
     }
 
     fn arn(&self, resource: &str) -> String {
@@ -320,14 +319,6 @@ impl Elbv2 {
             .collect();
         lbs.into_iter().collect()
     }
-}
-
-/// SplitMix64: a bijective mixer, so distinct counters give distinct ids.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Now as ISO-8601 in UTC with milliseconds, the way ELBv2 writes `CreatedTime`.
