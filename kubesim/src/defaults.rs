@@ -50,6 +50,11 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
                 set(spec, "enableServiceLinks", json!(true));
             }
         }
+        ("", "Secret") => {
+            if let Some(secret) = obj.as_object_mut() {
+                set(secret, "type", json!("Opaque"));
+            }
+        }
         ("apps", "Deployment") => {
             if let Some(spec) = field(obj, "spec") {
                 deployment(spec);

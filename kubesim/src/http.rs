@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, Method, header};
 use serde_json::{Value, json};
 
 use crate::auth::{Access, Auth};
@@ -16,7 +16,9 @@ use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::openapi;
 use crate::patch;
+use crate::protobuf;
 use crate::resources::ResourceInfo;
+use crate::respond::{Format, error_response, json_response, list_doc, object_response, render};
 use crate::route::{self, ResourcePath, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, ListOptions, Store};
@@ -46,21 +48,6 @@ pub struct App {
 /// The router serving the whole API.
 pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(app)
-}
-
-pub(crate) fn json_response(code: u16, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-pub(crate) fn error_response(error: &StatusError) -> Response {
-    json_response(error.code(), &error.to_status())
 }
 
 fn not_found_path() -> StatusError {
@@ -186,6 +173,7 @@ fn decode(body: &[u8], ctype: &str) -> Res<Value> {
             .map_err(|e| StatusError::bad_request(format!("Object is not decodable as JSON: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| StatusError::bad_request(format!("Object is not decodable as YAML: {e}"))),
+        protobuf::MEDIA_TYPE => protobuf::envelope::decode(body),
         other => Err(StatusError::unsupported_media_type(other)),
     }
 }
@@ -193,6 +181,11 @@ fn decode(body: &[u8], ctype: &str) -> Res<Value> {
 impl Req<'_> {
     fn store(&self) -> &Store {
         &self.app.store
+    }
+
+    /// An object or list in the format the client's `Accept` prefers.
+    fn respond(&self, code: u16, body: &Value) -> Response {
+        object_response(code, body, Format::negotiate(self.headers))
     }
 
     async fn dispatch(self, target: Target) -> Res<Response> {
@@ -361,19 +354,19 @@ impl Req<'_> {
                     page.continue_token,
                     page.remaining,
                 );
-                Ok(json_response(
-                    200,
-                    &match table {
-                        Some(t) => t.table(
+                Ok(match table {
+                    Some(t) => json_response(
+                        200,
+                        &t.table(
                             &self.printer(info),
                             info,
                             &page.items,
                             doc["metadata"].clone(),
                             true,
                         ),
-                        None => doc,
-                    },
-                ))
+                    ),
+                    None => self.respond(200, &doc),
+                })
             }
             "watch" => {
                 let table = self.table_request()?.map(|t| (t, self.printer(info)));
@@ -391,7 +384,7 @@ impl Req<'_> {
                 self.needs_namespace(info, ns)?;
                 let obj = decode(&self.body, &content_type(self.headers))?;
                 let created = self.store().create(info, ns, obj)?;
-                Ok(json_response(201, &render(info, &created)))
+                Ok(self.respond(201, &render(info, &created)))
             }
             "deletecollection" => {
                 let opts = self.list_options()?;
@@ -419,7 +412,7 @@ impl Req<'_> {
                     }
                 }
                 let rv = self.store().resource_version();
-                Ok(json_response(200, &list_doc(info, &gone, rv, None, None)))
+                Ok(self.respond(200, &list_doc(info, &gone, rv, None, None)))
             }
             _ => Err(StatusError::method_not_allowed(format!(
                 "{} is not allowed on a collection",
@@ -445,27 +438,27 @@ impl Req<'_> {
                     self.table_request()?
                 };
                 let obj = self.store().get(info, ns, name)?;
-                Ok(json_response(
-                    200,
-                    &match table {
-                        Some(t) => t.table(&self.printer(info), info, &[obj], json!({}), true),
-                        None => render(info, obj.as_ref()),
-                    },
-                ))
+                Ok(match table {
+                    Some(t) => json_response(
+                        200,
+                        &t.table(&self.printer(info), info, &[obj], json!({}), true),
+                    ),
+                    None => self.respond(200, &render(info, obj.as_ref())),
+                })
             }
             "update" => {
                 let obj = decode(&self.body, &content_type(self.headers))?;
                 let updated = self.store().update(info, ns, name, obj, status_only)?;
-                Ok(json_response(200, &render(info, &updated)))
+                Ok(self.respond(200, &render(info, &updated)))
             }
             "patch" => {
                 let (code, obj) = self.patch(info, ns, name, status_only)?;
-                Ok(json_response(code, &render(info, &obj)))
+                Ok(self.respond(code, &render(info, &obj)))
             }
             "delete" if !status_only => {
                 let opts = self.delete_options()?;
                 let gone = self.store().delete(info, ns, name, &opts)?;
-                Ok(json_response(200, &render(info, &gone)))
+                Ok(self.respond(200, &render(info, &gone)))
             }
             _ => Err(StatusError::method_not_allowed(format!(
                 "{} is not allowed here",
@@ -651,7 +644,7 @@ impl Req<'_> {
         let live = self.store().get(info, ns, name)?;
         let current = scale_doc(&live);
         let wanted = match verb {
-            "get" => return Ok(json_response(200, &current)),
+            "get" => return Ok(self.respond(200, &current)),
             "update" => decode(&self.body, &content_type(self.headers))?,
             "patch" => {
                 let doc: Value = serde_json::from_slice(&self.body).map_err(|e| {
@@ -703,7 +696,7 @@ impl Req<'_> {
             meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
         }
         let updated = self.store().update(info, ns, name, obj, false)?;
-        Ok(json_response(200, &scale_doc(&updated)))
+        Ok(self.respond(200, &scale_doc(&updated)))
     }
 
     fn bind(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, verb: &str) -> Res<Response> {
@@ -756,37 +749,6 @@ impl Req<'_> {
             &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
         ))
     }
-}
-
-/// The object with the apiVersion of the endpoint it is served from.
-pub(crate) fn render(info: &ResourceInfo, obj: &Value) -> Value {
-    let mut out = obj.clone();
-    if out["apiVersion"].as_str() != Some(&info.api_version()) {
-        out["apiVersion"] = json!(info.api_version());
-    }
-    out
-}
-
-fn list_doc(
-    info: &ResourceInfo,
-    items: &[std::sync::Arc<Value>],
-    rv: u64,
-    continue_token: Option<String>,
-    remaining: Option<usize>,
-) -> Value {
-    let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
-    }
-    if let Some(n) = remaining {
-        metadata["remainingItemCount"] = json!(n);
-    }
-    json!({
-        "kind": format!("{}List", info.kind),
-        "apiVersion": info.api_version(),
-        "metadata": metadata,
-        "items": items.iter().map(|i| render(info, i)).collect::<Vec<_>>(),
-    })
 }
 
 fn scale_doc(obj: &Value) -> Value {

@@ -40,6 +40,11 @@
 //!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
 //!   server-side apply as a merge-apply with field managers (see [`patch`]),
 //!   `deployments/scale`, `pods/binding`.
+//! - Kubernetes protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` envelope) for
+//!   the built-in kinds, request and response, chosen by `Content-Type` and `Accept` as the
+//!   real API negotiates it (JSON stays the default), with the messages of the upstream
+//!   `.proto` files (see [`protobuf`]); so kubectl's imperative commands (`create
+//!   configmap|secret|namespace|deployment`, `run`, `expose`) work.
 //! - Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (as
 //!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
 //!   whose columns are the real API server's for the served kinds, and a CRD's
@@ -65,7 +70,8 @@
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
-//! - Protobuf and CBOR bodies (415), `as=PartialObjectMetadata(List)` (answered with the
+//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API) and protobuf
+//!   watch streams (watches answer JSON), `as=PartialObjectMetadata(List)` (answered with the
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
 //!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
 //!   `/openapi/v3` lists operations only, see [`openapi`]).
@@ -80,11 +86,6 @@
 //! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
-//! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
-//!   (`kubectl create configmap|namespace|secret ...`), which therefore get a 415 whose
-//!   message says to use `kubectl apply -f` instead (`kubectl create ... --dry-run=client -o
-//!   yaml | kubectl apply -f -` does the same job); `kubectl apply`/`create -f`/`edit`/
-//!   `label`/`scale`/`delete`/`get`/`describe` use JSON and work.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
@@ -101,7 +102,9 @@ pub mod http;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
+pub mod respond;
 pub mod route;
 pub mod selectors;
 pub mod server;

@@ -91,8 +91,10 @@ impl Admission for ServiceAllocator {
             && let Some(ports) = obj["spec"]["ports"].as_array_mut()
         {
             for port in ports {
+                // 0 is "allocate one", as protobuf clients (kubectl expose) send it.
                 let wanted = port["nodePort"]
                     .as_u64()
+                    .filter(|p| *p != 0)
                     .and_then(|p| u16::try_from(p).ok());
                 let chosen = match wanted {
                     Some(p) if NODE_PORTS.contains(&p) && !used.ports.contains(&p) => p,
