@@ -8,9 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::admission::Admission;
 use crate::error::StatusError;
 use crate::resources::ResourceInfo;
-use crate::store::Admission;
 
 /// Fills in defaults; installed in every [`Store`](crate::Store), before any other hook.
 #[derive(Debug, Default)]

@@ -94,6 +94,7 @@
 //! - Namespaces are removed at once on delete (no Terminating phase); their objects are
 //!   deleted with them, respecting each object's finalizers.
 
+pub mod admission;
 pub mod auth;
 pub mod defaults;
 pub mod discovery;

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
+use crate::admission::Admission;
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
-use crate::store::Admission;
 
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
