@@ -311,6 +311,11 @@ impl Req<'_> {
             (Some(name), Some("binding")) if info.plural == "pods" && info.group.is_empty() => {
                 self.bind(&info, ns, name, verb)
             }
+            (Some(name), Some("finalize"))
+                if info.plural == "namespaces" && info.group.is_empty() =>
+            {
+                self.finalize(name, verb)
+            }
             (
                 Some(_),
                 Some(
@@ -322,8 +327,7 @@ impl Req<'_> {
                     | "eviction"
                     | "ephemeralcontainers"
                     | "resize"
-                    | "token"
-                    | "finalize"),
+                    | "token"),
                 ),
             ) => Err(StatusError::method_not_allowed(format!(
                 "the {sub} subresource is not supported by this API server"
@@ -697,6 +701,44 @@ impl Req<'_> {
         }
         let updated = self.store().update(info, ns, name, obj, false)?;
         Ok(self.respond(200, &scale_doc(&updated)))
+    }
+
+    /// `PUT namespaces/{name}/finalize`: only `spec.finalizers` of the body is used.
+    fn finalize(&self, name: &str, verb: &str) -> Res<Response> {
+        if verb != "update" {
+            return Err(StatusError::method_not_allowed(
+                "only update is allowed on finalize",
+            ));
+        }
+        let body = decode(&self.body, &content_type(self.headers))?;
+        let finalizers = match &body["spec"]["finalizers"] {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items
+                .iter()
+                .map(|f| {
+                    f.as_str().map(str::to_string).ok_or_else(|| {
+                        StatusError::invalid(
+                            "",
+                            "Namespace",
+                            name,
+                            "spec.finalizers",
+                            "Invalid value: must be strings",
+                        )
+                    })
+                })
+                .collect::<Res<Vec<_>>>()?,
+            _ => {
+                return Err(StatusError::invalid(
+                    "",
+                    "Namespace",
+                    name,
+                    "spec.finalizers",
+                    "Invalid value: must be a list",
+                ));
+            }
+        };
+        let namespace = self.store().finalize_namespace(name, finalizers)?;
+        Ok(self.respond(200, &namespace))
     }
 
     fn bind(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, verb: &str) -> Res<Response> {

@@ -35,7 +35,11 @@
 //! - Semantics: uid, creationTimestamp, generateName, `metadata.generation` bumped on
 //!   changes outside metadata and status, 409 on a stale resourceVersion, the `status`
 //!   subresource, finalizers and deletionTimestamp, ownerReference cascading deletion
-//!   (background, synchronous), namespace deletion removing its contents, label and field
+//!   (background, synchronous), namespace deletion as the real API does it (the
+//!   `kubernetes` finalizer in `spec.finalizers`, phase `Terminating`, 403 for new content,
+//!   the namespace controller emptying it after the real 5 s grace, honouring finalizers, and
+//!   reporting the real `NamespaceContentRemaining`/`NamespaceFinalizersRemaining`
+//!   conditions, then the `finalize` subresource; see [`store::namespaces`]), label and field
 //!   selectors (any dotted field path), limit/continue, watch from a resourceVersion with
 //!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
 //!   server-side apply as a merge-apply with field managers (see [`patch`]),
@@ -91,8 +95,6 @@
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
 //! - Server-side apply conflicts only between Apply managers; Update operations are not
 //!   recorded in managedFields.
-//! - Namespaces are removed at once on delete (no Terminating phase); their objects are
-//!   deleted with them, respecting each object's finalizers.
 
 pub mod admission;
 pub mod auth;

@@ -8,6 +8,7 @@
 pub mod deployment;
 pub mod endpointslices;
 pub mod kubelet;
+pub mod namespaces;
 pub mod node;
 pub mod scheduler;
 pub mod services;

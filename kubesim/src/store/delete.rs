@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Change, ChangeKind, DeleteOptions, Key, NAMESPACES, Res, State, Store};
+use super::{Change, ChangeKind, DeleteOptions, Key, NAMESPACES, Res, State, Store, namespaces};
 use crate::admission::Admission;
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
@@ -55,11 +55,17 @@ impl Store {
                 meta::resource_version(&old)
             )));
         }
-        if !meta::finalizers(&old).is_empty() {
+        let namespace = namespaces::is_namespace(info);
+        if !meta::finalizers(&old).is_empty()
+            || (namespace && !namespaces::spec_finalizers(&old).is_empty())
+        {
             if meta::is_deleting(&old) {
                 return Ok(old);
             }
             let mut new = (*old).clone();
+            if namespace {
+                namespaces::mark_terminating(&mut new);
+            }
             let rv = s.bump();
             let meta = meta_mut(&mut new);
             meta.insert("deletionTimestamp".into(), json!(meta::now()));

@@ -8,6 +8,7 @@
 mod crd;
 mod delete;
 mod list;
+pub mod namespaces;
 mod watchers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -93,6 +94,17 @@ pub enum WatchStart {
 pub struct Watch {
     pub id: u64,
     pub rx: mpsc::UnboundedReceiver<WatchItem>,
+}
+
+/// The part of an object a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Everything but status (and, for a namespace, `spec.finalizers`).
+    Object,
+    /// `status` only.
+    Status,
+    /// A namespace's `spec.finalizers` only.
+    Finalize,
 }
 
 /// Options of a delete.
@@ -313,6 +325,12 @@ impl Store {
         {
             return Err(StatusError::not_found("", NAMESPACES, ns));
         }
+        let terminating = info.namespaced
+            && s.get(
+                &group_resource("", NAMESPACES),
+                &(String::new(), ns.to_string()),
+            )
+            .is_some_and(|n| meta::is_deleting(n));
         let meta = meta_mut(&mut obj);
         let mut name = meta
             .get("name")
@@ -350,6 +368,9 @@ impl Store {
                 &why,
             ));
         }
+        if terminating {
+            return Err(namespaces::terminating(info, &name, ns));
+        }
         let key = (ns.to_string(), name.clone());
         if s.get(&gr, &key).is_some() {
             return Err(StatusError::already_exists(
@@ -374,7 +395,7 @@ impl Store {
         if info.status && !info.custom {
             match info.kind.as_str() {
                 "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"}),
-                "Namespace" => obj["status"] = json!({"phase": "Active"}),
+                "Namespace" => namespaces::prepare_create(&mut obj),
                 "Service" => obj["status"] = json!({"loadBalancer": {}}),
                 "Node" | "CustomResourceDefinition" => {}
                 _ => remove_status(&mut obj),
@@ -419,9 +440,27 @@ impl Store {
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         status_only: bool,
     ) -> Res<Arc<Value>> {
+        let part = if status_only {
+            Part::Status
+        } else {
+            Part::Object
+        };
+        self.write(info, ns, name, obj, part)
+    }
+
+    /// Replaces the `part` of an object that a PUT to its endpoint or subresource changes.
+    fn write(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        part: Part,
+    ) -> Res<Arc<Value>> {
+        let status_only = part == Part::Status;
         Self::check_body(info, ns, &mut obj)?;
         let body_name = meta::name(&obj).to_string();
         if !body_name.is_empty() && body_name != name {
@@ -453,7 +492,14 @@ impl Store {
                 None => remove_status(&mut new),
             }
             new
+        } else if part == Part::Finalize {
+            let mut new = (*old).clone();
+            new["spec"]["finalizers"] = obj["spec"]["finalizers"].clone();
+            new
         } else {
+            if namespaces::is_namespace(info) {
+                namespaces::keep_finalizers(&old, &mut obj);
+            }
             if info.status {
                 match old.get("status") {
                     Some(status) => obj["status"] = status.clone(),
@@ -511,7 +557,9 @@ impl Store {
         if new == *old {
             return Ok(old);
         }
-        let finished = meta::is_deleting(&new) && meta::finalizers(&new).is_empty();
+        let finished = meta::is_deleting(&new)
+            && meta::finalizers(&new).is_empty()
+            && (!namespaces::is_namespace(info) || namespaces::spec_finalizers(&new).is_empty());
         let rv = s.bump();
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
         let new = Arc::new(new);

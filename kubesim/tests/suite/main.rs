@@ -6,6 +6,7 @@ mod conformance;
 mod controller;
 mod imperative;
 mod kubectl;
+mod namespaces;
 mod simulation;
 mod tables;
 mod watching;
