@@ -21,4 +21,7 @@ pub trait Admission: Send + Sync {
     }
     /// Called after an object has left the store.
     fn on_remove(&self, _info: &ResourceInfo, _obj: &Value) {}
+    /// Called when a dry-run create that `on_create` admitted is discarded: gives back what
+    /// `on_create` reserved for `obj` (addresses, ports).
+    fn on_discard(&self, _info: &ResourceInfo, _obj: &Value) {}
 }

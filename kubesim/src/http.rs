@@ -21,7 +21,7 @@ use crate::resources::ResourceInfo;
 use crate::respond::{Format, error_response, json_response, list_doc, object_response, render};
 use crate::route::{self, ResourcePath, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::store::{DeleteOptions, ListOptions, Store};
+use crate::store::{DeleteOptions, ListOptions, Store, WriteOptions};
 use crate::table;
 use crate::watch;
 
@@ -183,6 +183,33 @@ impl Req<'_> {
         &self.app.store
     }
 
+    /// `dryRun` of the query: only `All` exists; reads ignore it, as the real API does.
+    fn dry_run(&self, verb: &str) -> Res<bool> {
+        let options = match verb {
+            "create" => "CreateOptions",
+            "update" => "UpdateOptions",
+            "patch" => "PatchOptions",
+            "delete" | "deletecollection" => "DeleteOptions",
+            _ => return Ok(false),
+        };
+        match self.query.get("dryRun").map(String::as_str) {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(StatusError::new(
+                Reason::Invalid,
+                format!(
+                    "{options}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"{other}\"]: supported values: \"All\""
+                ),
+            )),
+        }
+    }
+
+    fn write_options(&self, verb: &str) -> Res<WriteOptions> {
+        Ok(WriteOptions {
+            dry_run: self.dry_run(verb)?,
+        })
+    }
+
     /// An object or list in the format the client's `Accept` prefers.
     fn respond(&self, code: u16, body: &Value) -> Response {
         object_response(code, body, Format::negotiate(self.headers))
@@ -297,11 +324,7 @@ impl Req<'_> {
         if path.namespace.is_some() && !info.namespaced {
             return Err(not_found_path());
         }
-        if self.query.contains_key("dryRun") {
-            return Err(StatusError::bad_request(
-                "dryRun is not supported by this API server",
-            ));
-        }
+        self.dry_run(verb)?;
         let ns = path.namespace.as_deref();
         match (&path.name, path.subresource.as_deref()) {
             (None, _) => self.collection(&info, ns, verb).await,
@@ -387,7 +410,9 @@ impl Req<'_> {
             "create" => {
                 self.needs_namespace(info, ns)?;
                 let obj = decode(&self.body, &content_type(self.headers))?;
-                let created = self.store().create(info, ns, obj)?;
+                let created =
+                    self.store()
+                        .create_with(info, ns, obj, &self.write_options("create")?)?;
                 Ok(self.respond(201, &render(info, &created)))
             }
             "deletecollection" => {
@@ -408,7 +433,10 @@ impl Req<'_> {
                         info,
                         target_ns,
                         meta::name(&obj),
-                        &DeleteOptions::default(),
+                        &DeleteOptions {
+                            dry_run: self.dry_run(verb)?,
+                            ..DeleteOptions::default()
+                        },
                     ) {
                         Ok(o) => gone.push(o),
                         Err(e) if e.reason == Reason::NotFound => {}
@@ -452,7 +480,14 @@ impl Req<'_> {
             }
             "update" => {
                 let obj = decode(&self.body, &content_type(self.headers))?;
-                let updated = self.store().update(info, ns, name, obj, status_only)?;
+                let updated = self.store().update_with(
+                    info,
+                    ns,
+                    name,
+                    obj,
+                    status_only,
+                    &self.write_options("update")?,
+                )?;
                 Ok(self.respond(200, &render(info, &updated)))
             }
             "patch" => {
@@ -481,10 +516,23 @@ impl Req<'_> {
             .as_str()
             .or(self.query.get("propagationPolicy").map(String::as_str));
         let str_of = |v: &Value| v.as_str().map(str::to_string);
+        let body_dry_run = match &body["dryRun"] {
+            Value::Null => false,
+            Value::Array(values) if values.iter().all(|v| v == "All") => !values.is_empty(),
+            other => {
+                return Err(StatusError::new(
+                    Reason::Invalid,
+                    format!(
+                        "DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: {other}: supported values: \"All\""
+                    ),
+                ));
+            }
+        };
         Ok(DeleteOptions {
             uid: str_of(&body["preconditions"]["uid"]),
             resource_version: str_of(&body["preconditions"]["resourceVersion"]),
             orphan: policy == Some("Orphan") || body["orphanDependents"] == json!(true),
+            dry_run: body_dry_run || self.dry_run("delete")?,
         })
     }
 
@@ -497,6 +545,7 @@ impl Req<'_> {
         name: &str,
         status_only: bool,
     ) -> Res<(u16, std::sync::Arc<Value>)> {
+        let opts = self.write_options("patch")?;
         let ctype = content_type(self.headers);
         let body = &self.body;
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -584,7 +633,7 @@ impl Req<'_> {
                 let result = match self.store().get(info, ns, name) {
                     Err(e) if e.reason == Reason::NotFound && !status_only => {
                         let obj = patch::apply(None, &req)?;
-                        match self.store().create(info, ns, obj) {
+                        match self.store().create_with(info, ns, obj, &opts) {
                             Err(e) if e.reason == Reason::AlreadyExists => continue,
                             other => other.map(|o| (201, o)),
                         }
@@ -599,7 +648,7 @@ impl Req<'_> {
                             );
                         }
                         self.store()
-                            .update(info, ns, name, merged, status_only)
+                            .update_with(info, ns, name, merged, status_only, &opts)
                             .map(|o| (200, o))
                     }
                 };
@@ -628,7 +677,10 @@ impl Req<'_> {
                 Kind::Strategic => patch::strategic_merge(&mut obj, &doc)?,
                 Kind::Apply => {}
             }
-            match self.store().update(info, ns, name, obj, status_only) {
+            match self
+                .store()
+                .update_with(info, ns, name, obj, status_only, &opts)
+            {
                 Err(e) if e.reason == Reason::Conflict && !pins_version => continue,
                 other => return other.map(|o| (200, o)),
             }
@@ -699,7 +751,9 @@ impl Req<'_> {
         if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
             meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
         }
-        let updated = self.store().update(info, ns, name, obj, false)?;
+        let updated =
+            self.store()
+                .update_with(info, ns, name, obj, false, &self.write_options(verb)?)?;
         Ok(self.respond(200, &scale_doc(&updated)))
     }
 
@@ -737,6 +791,15 @@ impl Req<'_> {
                 ));
             }
         };
+        if self.dry_run(verb)? {
+            let info = self
+                .store()
+                .resource("v1", "Namespace")
+                .ok_or_else(not_found_path)?;
+            let mut namespace = (*self.store().get(&info, None, name)?).clone();
+            namespace["spec"]["finalizers"] = json!(finalizers);
+            return Ok(self.respond(200, &namespace));
+        }
         let namespace = self.store().finalize_namespace(name, finalizers)?;
         Ok(self.respond(200, &namespace))
     }
@@ -775,7 +838,15 @@ impl Req<'_> {
             ));
         }
         pod["spec"]["nodeName"] = json!(node);
-        self.store().update(info, ns, name, pod, false)?;
+        let opts = self.write_options(verb)?;
+        self.store()
+            .update_with(info, ns, name, pod, false, &opts)?;
+        if opts.dry_run {
+            return Ok(json_response(
+                201,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ));
+        }
         let mut pod = (*self.store().get(info, ns, name)?).clone();
         let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": meta::now()});
         let mut conditions = pod["status"]["conditions"]

@@ -43,7 +43,11 @@
 //!   selectors (any dotted field path), limit/continue, watch from a resourceVersion with
 //!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
 //!   server-side apply as a merge-apply with field managers (see [`patch`]),
-//!   `deployments/scale`, `pods/binding`.
+//!   `deployments/scale`, `pods/binding`, `namespaces/finalize`.
+//! - `dryRun=All` on create, update, patch, apply and delete (and the subresources): the
+//!   write is validated, defaulted and admitted (a dry-run Service's ClusterIP is given
+//!   back), but not stored, not watched and the resourceVersion does not move; so
+//!   `kubectl apply --dry-run=server` and `kubectl diff` work.
 //! - Kubernetes protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` envelope) for
 //!   the built-in kinds, request and response, chosen by `Content-Type` and `Accept` as the
 //!   real API negotiates it (JSON stays the default), with the messages of the upstream
@@ -79,7 +83,7 @@
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
 //!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
 //!   `/openapi/v3` lists operations only, see [`openapi`]).
-//! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
+//! - `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
 //!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
 //!   `resourceVersionMatch` (lists are always served from the latest state).
 //! - Schema validation: bodies are checked for shape, names, apiVersion/kind and namespace;
@@ -122,4 +126,4 @@ pub use auth::{Access, Auth, Identity};
 pub use error::{Error, Reason, Result, StatusError};
 pub use resources::{GroupResource, ResourceInfo};
 pub use server::{ADMIN, Config, Handle, KubeSim};
-pub use store::{Admission, ListOptions, Store, WatchItem, WatchStart};
+pub use store::{Admission, ListOptions, Store, WatchItem, WatchStart, WriteOptions};

@@ -135,6 +135,10 @@ impl Admission for ServiceAllocator {
         Ok(())
     }
 
+    fn on_discard(&self, info: &ResourceInfo, obj: &Value) {
+        self.on_remove(info, obj);
+    }
+
     fn on_remove(&self, info: &ResourceInfo, obj: &Value) {
         if !Self::is_service(info) {
             return;

@@ -66,6 +66,12 @@ impl Store {
             if namespace {
                 namespaces::mark_terminating(&mut new);
             }
+            if opts.dry_run {
+                let meta = meta_mut(&mut new);
+                meta.insert("deletionTimestamp".into(), json!(meta::now()));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                return Ok(Arc::new(new));
+            }
             let rv = s.bump();
             let meta = meta_mut(&mut new);
             meta.insert("deletionTimestamp".into(), json!(meta::now()));
@@ -85,6 +91,9 @@ impl Store {
                 self.history_limit,
             );
             return Ok(new);
+        }
+        if opts.dry_run {
+            return Ok(old);
         }
         let rv = s.bump();
         let mut gone = (*old).clone();

@@ -96,6 +96,13 @@ pub struct Watch {
     pub rx: mpsc::UnboundedReceiver<WatchItem>,
 }
 
+/// Options of a create or update.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: everything but storing the result.
+    pub dry_run: bool,
+}
+
 /// The part of an object a write replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -114,6 +121,8 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// Dependents (by ownerReferences) are kept when true.
     pub orphan: bool,
+    /// `dryRun=All`: answer what the delete would do, change nothing.
+    pub dry_run: bool,
 }
 
 /// Counters for tests and introspection.
@@ -306,7 +315,19 @@ impl Store {
     }
 
     /// Creates an object (POST).
-    pub fn create(&self, info: &ResourceInfo, ns: Option<&str>, mut obj: Value) -> Res<Arc<Value>> {
+    pub fn create(&self, info: &ResourceInfo, ns: Option<&str>, obj: Value) -> Res<Arc<Value>> {
+        self.create_with(info, ns, obj, &WriteOptions::default())
+    }
+
+    /// Creates an object, or with `dry_run` only says what would be created: validated,
+    /// defaulted and admitted, but not stored, not watched and with no resourceVersion.
+    pub fn create_with(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Res<Arc<Value>> {
         Self::check_body(info, ns, &mut obj)?;
         let hooks = self.hooks();
         let mut s = self.lock();
@@ -406,6 +427,13 @@ impl Store {
         for hook in &hooks {
             hook.on_create(info, &mut obj)?;
         }
+        if opts.dry_run {
+            for hook in hooks.iter().rev() {
+                hook.on_discard(info, &obj);
+            }
+            meta_mut(&mut obj).remove("resourceVersion");
+            return Ok(Arc::new(obj));
+        }
         let rv = s.bump();
         let obj = Arc::new(obj);
         s.table(&gr).insert(key, obj.clone());
@@ -443,12 +471,25 @@ impl Store {
         obj: Value,
         status_only: bool,
     ) -> Res<Arc<Value>> {
+        self.update_with(info, ns, name, obj, status_only, &WriteOptions::default())
+    }
+
+    /// [`Store::update`]; with `dry_run` the result is computed and checked but not stored.
+    pub fn update_with(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        status_only: bool,
+        opts: &WriteOptions,
+    ) -> Res<Arc<Value>> {
         let part = if status_only {
             Part::Status
         } else {
             Part::Object
         };
-        self.write(info, ns, name, obj, part)
+        self.write(info, ns, name, obj, part, opts)
     }
 
     /// Replaces the `part` of an object that a PUT to its endpoint or subresource changes.
@@ -459,6 +500,7 @@ impl Store {
         name: &str,
         mut obj: Value,
         part: Part,
+        opts: &WriteOptions,
     ) -> Res<Arc<Value>> {
         let status_only = part == Part::Status;
         Self::check_body(info, ns, &mut obj)?;
@@ -556,6 +598,9 @@ impl Store {
         }
         if new == *old {
             return Ok(old);
+        }
+        if opts.dry_run {
+            return Ok(Arc::new(new));
         }
         let finished = meta::is_deleting(&new)
             && meta::finalizers(&new).is_empty()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Part, Res, Store};
+use super::{Part, Res, Store, WriteOptions};
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
 
@@ -103,6 +103,13 @@ impl Store {
             new["spec"] = json!({});
         }
         new["spec"]["finalizers"] = json!(finalizers);
-        self.write(&info, None, name, new, Part::Finalize)
+        self.write(
+            &info,
+            None,
+            name,
+            new,
+            Part::Finalize,
+            &WriteOptions::default(),
+        )
     }
 }

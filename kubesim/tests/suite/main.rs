@@ -4,6 +4,7 @@ mod bad_input;
 mod concurrency;
 mod conformance;
 mod controller;
+mod dry_run;
 mod imperative;
 mod kubectl;
 mod namespaces;
