@@ -7,6 +7,7 @@ mod controller;
 mod dry_run;
 mod imperative;
 mod kubectl;
+mod modules;
 mod namespaces;
 mod simulation;
 mod tables;
