@@ -70,7 +70,12 @@
 //! when the pod goes ([`sim::kubelet`]), a Deployment controller making pods with
 //! `pod-template-hash` labels ([`sim::deployment`]), and an EndpointSlice controller keeping
 //! each selector Service's slices (ready/serving/terminating, zone, at most 100 endpoints per
-//! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them.
+//! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them. The scheduler,
+//! kubelet and Deployment controller record the real components' core/v1 Events
+//! (`Scheduled`, `FailedScheduling` with the scheduler's own reason text, which is also the
+//! Pending pod's `PodScheduled=False` message; `Pulled`/`Created`/`Started`;
+//! `ScalingReplicaSet`), aggregated by count as client-go's recorder does ([`sim::events`]).
+//! The namespace controller ([`sim::namespaces`]) is started by the API server itself.
 //!
 //! # What is left out
 //! What a real API server does and this one does not; a request that needs one of these

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::events::{self, Event, EventType, Source};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -42,6 +43,25 @@ fn is_ready(pod: &Value) -> bool {
         c.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
     })
+}
+
+/// The deployment controller's `ScalingReplicaSet` event. There are no ReplicaSet objects
+/// here; the name is the one the ReplicaSet would have (`<deployment>-<template hash>`, the
+/// prefix of its pods' names).
+fn scaled(store: &Store, deployment: &Value, way: &str, replica_set: &str, from: usize, to: usize) {
+    let event = Event {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        field_path: None,
+        event_type: EventType::Normal,
+        reason: "ScalingReplicaSet",
+        message: format!("Scaled {way} replica set {replica_set} from {from} to {to}"),
+    };
+    let source = Source {
+        component: "deployment-controller",
+        host: None,
+    };
+    events::record(store, deployment, &event, &source);
 }
 
 /// One pass over every Deployment.
@@ -85,6 +105,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 meta::name(p).to_string(),
             )
         });
+        let replica_set = format!("{name}-{hash}");
         if current.len() > replicas {
             for p in &current[..current.len() - replicas] {
                 ignore_race(store.delete(
@@ -94,6 +115,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                     &DeleteOptions::default(),
                 ))?;
             }
+            scaled(store, &d, "down", &replica_set, current.len(), replicas);
         }
         for _ in current.len()..replicas {
             let template = &d["spec"]["template"];
@@ -115,6 +137,9 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 "spec": template["spec"],
             });
             ignore_race(store.create(&pod_info, Some(ns), pod))?;
+        }
+        if current.len() < replicas {
+            scaled(store, &d, "up", &replica_set, current.len(), replicas);
         }
         let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
         let ready = mine.iter().filter(|p| is_ready(p)).count();

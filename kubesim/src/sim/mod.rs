@@ -7,6 +7,7 @@
 
 pub mod deployment;
 pub mod endpointslices;
+pub mod events;
 pub mod kubelet;
 pub mod namespaces;
 pub mod node;

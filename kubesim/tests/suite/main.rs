@@ -5,6 +5,7 @@ mod concurrency;
 mod conformance;
 mod controller;
 mod dry_run;
+mod events;
 mod imperative;
 mod kubectl;
 mod modules;
