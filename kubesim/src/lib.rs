@@ -75,6 +75,10 @@
 //! (`Scheduled`, `FailedScheduling` with the scheduler's own reason text, which is also the
 //! Pending pod's `PodScheduled=False` message; `Pulled`/`Created`/`Started`;
 //! `ScalingReplicaSet`), aggregated by count as client-go's recorder does ([`sim::events`]).
+//! Deployments carry the real `Available` (`MinimumReplicasAvailable`/`Unavailable`, from
+//! `maxUnavailable`) and `Progressing` (`NewReplicaSetCreated`, `ReplicaSetUpdated`,
+//! `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`) conditions ([`sim::rollout`]), so
+//! `kubectl wait --for=condition=Available` and `kubectl rollout status` work.
 //! The namespace controller ([`sim::namespaces`]) is started by the API server itself.
 //!
 //! # What is left out

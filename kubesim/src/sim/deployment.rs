@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use super::rollout::{self, Progress};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -143,13 +144,24 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         }
         let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
         let ready = mine.iter().filter(|p| is_ready(p)).count();
-        let status = json!({
+        let existing = current.len().min(replicas);
+        let progress = Progress {
+            replica_set: replica_set.clone(),
+            replicas,
+            updated: existing,
+            available: ready,
+        };
+        let mut status = json!({
             "observedGeneration": d["metadata"]["generation"],
-            "replicas": replicas.min(current.len().max(replicas)),
-            "updatedReplicas": replicas,
+            "replicas": existing,
+            "updatedReplicas": existing,
             "readyReplicas": ready,
             "availableReplicas": ready,
+            "conditions": rollout::conditions(&d, &progress, &meta::now()),
         });
+        if replicas > ready {
+            status["unavailableReplicas"] = json!(replicas - ready);
+        }
         if d["status"] != status {
             let mut updated = (*d).clone();
             updated["status"] = status;

@@ -11,6 +11,7 @@ pub mod events;
 pub mod kubelet;
 pub mod namespaces;
 pub mod node;
+pub mod rollout;
 pub mod scheduler;
 pub mod services;
 

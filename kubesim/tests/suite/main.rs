@@ -10,6 +10,7 @@ mod imperative;
 mod kubectl;
 mod modules;
 mod namespaces;
+mod rollout;
 mod simulation;
 mod tables;
 mod watching;
