@@ -57,6 +57,11 @@
 //!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
 //!   whose columns are the real API server's for the served kinds, and a CRD's
 //!   `additionalPrinterColumns` for custom resources (see [`table`]).
+//! - Bounded input: bodies over 3 MiB are 413 `RequestEntityTooLarge` (the real limit); a
+//!   namespace holds at most [`Config::max_objects_per_namespace`] objects (10,000 by
+//!   default; Events aside), one more is 403 `exceeded quota` in ResourceQuota's words
+//!   ([`store::quota`]); the Deployment controller creates at most 500 pods per pass (the
+//!   ReplicaSet controller's burst) and records `FailedCreate` when refused.
 //! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
 //!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
 //!

@@ -38,6 +38,9 @@ pub struct Config {
     /// it (the real controller's 5 s), so clients deleting a namespace and its objects in one
     /// go find the objects still there.
     pub namespace_deletion_grace: Duration,
+    /// Objects one namespace may hold; one more is 403 `exceeded quota`, like a
+    /// ResourceQuota.
+    pub max_objects_per_namespace: usize,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             max_body_bytes: 3 * 1024 * 1024,
             tls: true,
             namespace_deletion_grace: Duration::from_secs(5),
+            max_objects_per_namespace: crate::store::quota::DEFAULT_OBJECTS_PER_NAMESPACE,
         }
     }
 }
@@ -84,6 +88,7 @@ impl KubeSim {
             source,
         })?;
         let store = Arc::new(Store::new(config.history_limit));
+        store.set_namespace_quota(config.max_objects_per_namespace);
         let auth = Arc::new(Auth::new(config.tokens.clone()));
         let app = Arc::new(App {
             store: store.clone(),

@@ -11,7 +11,6 @@ use super::rollout::{self, Progress};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
-use crate::validation::random_suffix;
 
 /// A short stable hash of the pod template (FNV-1a).
 pub fn template_hash(template: &Value) -> String {
@@ -60,6 +59,27 @@ fn scaled(store: &Store, deployment: &Value, way: &str, replica_set: &str, from:
     };
     let source = Source {
         component: "deployment-controller",
+        host: None,
+    };
+    events::record(store, deployment, &event, &source);
+}
+
+/// Pods one pass creates for one Deployment at most (the ReplicaSet controller's
+/// `burstReplicas`), so a huge `replicas` fills in steps and other work goes on between.
+pub const BURST: usize = 500;
+
+/// The `FailedCreate` event the ReplicaSet controller records when a pod is refused.
+fn failed_create(store: &Store, deployment: &Value, why: &str) {
+    let event = Event {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        field_path: None,
+        event_type: EventType::Warning,
+        reason: "FailedCreate",
+        message: format!("Error creating: {why}"),
+    };
+    let source = Source {
+        component: "replicaset-controller",
         host: None,
     };
     events::record(store, deployment, &event, &source);
@@ -118,7 +138,10 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
             }
             scaled(store, &d, "down", &replica_set, current.len(), replicas);
         }
-        for _ in current.len()..replicas {
+        // At most BURST creations per pass, as the ReplicaSet controller's burstReplicas;
+        // a refused create (quota) ends this Deployment's pass.
+        let wanted = replicas.saturating_sub(current.len()).min(BURST);
+        for _ in 0..wanted {
             let template = &d["spec"]["template"];
             let mut labels = template["metadata"]["labels"].clone();
             if !labels.is_object() {
@@ -128,7 +151,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
             let pod = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {
-                    "name": format!("{name}-{hash}-{}", random_suffix()),
+                    "generateName": format!("{replica_set}-"),
                     "namespace": ns,
                     "labels": labels,
                     "annotations": template["metadata"]["annotations"],
@@ -137,7 +160,14 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 },
                 "spec": template["spec"],
             });
-            ignore_race(store.create(&pod_info, Some(ns), pod))?;
+            match store.create(&pod_info, Some(ns), pod) {
+                Ok(_) => {}
+                Err(e) if matches!(e.reason, Reason::Forbidden | Reason::Invalid) => {
+                    failed_create(store, &d, &e.message);
+                    break;
+                }
+                other => ignore_race(other)?,
+            }
         }
         if current.len() < replicas {
             scaled(store, &d, "up", &replica_set, current.len(), replicas);

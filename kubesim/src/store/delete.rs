@@ -100,6 +100,7 @@ impl Store {
         meta_mut(&mut gone).insert("resourceVersion".into(), json!(rv.to_string()));
         let gone = Arc::new(gone);
         s.table(&gr).remove(key);
+        s.count_in(info, &key.0, false);
         s.emit(
             Change {
                 rv,

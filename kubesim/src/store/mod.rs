@@ -9,6 +9,7 @@ mod crd;
 mod delete;
 mod list;
 pub mod namespaces;
+pub mod quota;
 mod watchers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -60,6 +61,10 @@ struct State {
     floor: u64,
     watchers: Vec<Watcher>,
     next_watch: u64,
+    /// Objects per namespace, for the quota.
+    per_namespace: HashMap<String, usize>,
+    /// Objects one namespace may hold.
+    quota: usize,
 }
 
 /// Options of a list or watch.
@@ -198,6 +203,8 @@ impl Store {
                 floor: 0,
                 watchers: Vec::new(),
                 next_watch: 1,
+                per_namespace: HashMap::new(),
+                quota: quota::DEFAULT_OBJECTS_PER_NAMESPACE,
             }),
             history_limit: history_limit.max(1),
             hooks: RwLock::new(vec![Arc::new(crate::defaults::Defaults)]),
@@ -352,6 +359,15 @@ impl Store {
                 &(String::new(), ns.to_string()),
             )
             .is_some_and(|n| meta::is_deleting(n));
+        {
+            let shown = meta::name(&obj);
+            let shown = if shown.is_empty() {
+                obj["metadata"]["generateName"].as_str().unwrap_or_default()
+            } else {
+                shown
+            };
+            s.check_quota(info, ns, shown)?;
+        }
         let meta = meta_mut(&mut obj);
         let mut name = meta
             .get("name")
@@ -437,6 +453,7 @@ impl Store {
         let rv = s.bump();
         let obj = Arc::new(obj);
         s.table(&gr).insert(key, obj.clone());
+        s.count_in(info, ns, true);
         if info.group == "apiextensions.k8s.io" {
             s.registry.set_crd(&name, Some(&obj));
         }
@@ -610,6 +627,7 @@ impl Store {
         let new = Arc::new(new);
         if finished {
             s.table(&gr).remove(&key);
+            s.count_in(info, &key.0, false);
             s.emit(
                 Change {
                     rv,

@@ -1,6 +1,7 @@
 //! The embedded API's test suite: one binary, so the heavy client crates link once.
 
 mod bad_input;
+mod bounded;
 mod concurrency;
 mod conformance;
 mod controller;
