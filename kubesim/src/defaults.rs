@@ -8,9 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::admission::Admission;
 use crate::error::StatusError;
 use crate::resources::ResourceInfo;
-use crate::store::Admission;
 
 /// Fills in defaults; installed in every [`Store`](crate::Store), before any other hook.
 #[derive(Debug, Default)]
@@ -48,6 +48,11 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
             if let Some(spec) = field(obj, "spec") {
                 pod_spec(spec);
                 set(spec, "enableServiceLinks", json!(true));
+            }
+        }
+        ("", "Secret") => {
+            if let Some(secret) = obj.as_object_mut() {
+                set(secret, "type", json!("Opaque"));
             }
         }
         ("apps", "Deployment") => {

@@ -183,16 +183,10 @@ impl StatusError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        // kubectl >= 1.32 sends protobuf for its imperative generators; say what works instead.
-        let hint = if content_type.contains("protobuf") {
-            "; this API server does not accept protobuf, which kubectl sends for `kubectl create configmap|namespace|secret|...`: write the object as YAML and use `kubectl apply -f`, e.g. `kubectl create configmap NAME --from-literal=k=v --dry-run=client -o yaml | kubectl apply -f -`"
-        } else {
-            ""
-        };
         Self::new(
             Reason::UnsupportedMediaType,
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?}){hint}"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
             ),
         )
     }

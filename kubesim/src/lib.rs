@@ -35,15 +35,33 @@
 //! - Semantics: uid, creationTimestamp, generateName, `metadata.generation` bumped on
 //!   changes outside metadata and status, 409 on a stale resourceVersion, the `status`
 //!   subresource, finalizers and deletionTimestamp, ownerReference cascading deletion
-//!   (background, synchronous), namespace deletion removing its contents, label and field
+//!   (background, synchronous), namespace deletion as the real API does it (the
+//!   `kubernetes` finalizer in `spec.finalizers`, phase `Terminating`, 403 for new content,
+//!   the namespace controller emptying it after the real 5 s grace, honouring finalizers, and
+//!   reporting the real `NamespaceContentRemaining`/`NamespaceFinalizersRemaining`
+//!   conditions, then the `finalize` subresource; see [`store::namespaces`]), label and field
 //!   selectors (any dotted field path), limit/continue, watch from a resourceVersion with
 //!   bookmarks and 410 Expired, merge / JSON / strategic merge patch (see [`patch`]),
 //!   server-side apply as a merge-apply with field managers (see [`patch`]),
-//!   `deployments/scale`, `pods/binding`.
+//!   `deployments/scale`, `pods/binding`, `namespaces/finalize`.
+//! - `dryRun=All` on create, update, patch, apply and delete (and the subresources): the
+//!   write is validated, defaulted and admitted (a dry-run Service's ClusterIP is given
+//!   back), but not stored, not watched and the resourceVersion does not move; so
+//!   `kubectl apply --dry-run=server` and `kubectl diff` work.
+//! - Kubernetes protobuf (`application/vnd.kubernetes.protobuf`, the `k8s\0` envelope) for
+//!   the built-in kinds, request and response, chosen by `Content-Type` and `Accept` as the
+//!   real API negotiates it (JSON stays the default), with the messages of the upstream
+//!   `.proto` files (see [`protobuf`]); so kubectl's imperative commands (`create
+//!   configmap|secret|namespace|deployment`, `run`, `expose`) work.
 //! - Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (as
 //!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
 //!   whose columns are the real API server's for the served kinds, and a CRD's
 //!   `additionalPrinterColumns` for custom resources (see [`table`]).
+//! - Bounded input: bodies over 3 MiB are 413 `RequestEntityTooLarge` (the real limit); a
+//!   namespace holds at most [`Config::max_objects_per_namespace`] objects (10,000 by
+//!   default; Events aside), one more is 403 `exceeded quota` in ResourceQuota's words
+//!   ([`store::quota`]); the Deployment controller creates at most 500 pods per pass (the
+//!   ReplicaSet controller's burst) and records `FailedCreate` when refused.
 //! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
 //!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
 //!
@@ -57,7 +75,16 @@
 //! when the pod goes ([`sim::kubelet`]), a Deployment controller making pods with
 //! `pod-template-hash` labels ([`sim::deployment`]), and an EndpointSlice controller keeping
 //! each selector Service's slices (ready/serving/terminating, zone, at most 100 endpoints per
-//! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them.
+//! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them. The scheduler,
+//! kubelet and Deployment controller record the real components' core/v1 Events
+//! (`Scheduled`, `FailedScheduling` with the scheduler's own reason text, which is also the
+//! Pending pod's `PodScheduled=False` message; `Pulled`/`Created`/`Started`;
+//! `ScalingReplicaSet`), aggregated by count as client-go's recorder does ([`sim::events`]).
+//! Deployments carry the real `Available` (`MinimumReplicasAvailable`/`Unavailable`, from
+//! `maxUnavailable`) and `Progressing` (`NewReplicaSetCreated`, `ReplicaSetUpdated`,
+//! `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`) conditions ([`sim::rollout`]), so
+//! `kubectl wait --for=condition=Available` and `kubectl rollout status` work.
+//! The namespace controller ([`sim::namespaces`]) is started by the API server itself.
 //!
 //! # What is left out
 //! What a real API server does and this one does not; a request that needs one of these
@@ -65,11 +92,12 @@
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
-//! - Protobuf and CBOR bodies (415), `as=PartialObjectMetadata(List)` (answered with the
+//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API) and protobuf
+//!   watch streams (watches answer JSON), `as=PartialObjectMetadata(List)` (answered with the
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
 //!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
 //!   `/openapi/v3` lists operations only, see [`openapi`]).
-//! - `dryRun` (400), `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
+//! - `pods/log`, `exec`, `attach`, `portforward`, `proxy`, `eviction` and
 //!   other subresources (405), `sendInitialEvents` streaming lists, watch-cache semantics of
 //!   `resourceVersionMatch` (lists are always served from the latest state).
 //! - Schema validation: bodies are checked for shape, names, apiVersion/kind and namespace;
@@ -80,19 +108,13 @@
 //! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
-//! - Protobuf request bodies: kubectl ≥ 1.32 sends them for its imperative generators
-//!   (`kubectl create configmap|namespace|secret ...`), which therefore get a 415 whose
-//!   message says to use `kubectl apply -f` instead (`kubectl create ... --dry-run=client -o
-//!   yaml | kubectl apply -f -` does the same job); `kubectl apply`/`create -f`/`edit`/
-//!   `label`/`scale`/`delete`/`get`/`describe` use JSON and work.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
 //! - Server-side apply conflicts only between Apply managers; Update operations are not
 //!   recorded in managedFields.
-//! - Namespaces are removed at once on delete (no Terminating phase); their objects are
-//!   deleted with them, respecting each object's finalizers.
 
+pub mod admission;
 pub mod auth;
 pub mod defaults;
 pub mod discovery;
@@ -101,7 +123,9 @@ pub mod http;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
+pub mod respond;
 pub mod route;
 pub mod selectors;
 pub mod server;
@@ -116,4 +140,4 @@ pub use auth::{Access, Auth, Identity};
 pub use error::{Error, Reason, Result, StatusError};
 pub use resources::{GroupResource, ResourceInfo};
 pub use server::{ADMIN, Config, Handle, KubeSim};
-pub use store::{Admission, ListOptions, Store, WatchItem, WatchStart};
+pub use store::{Admission, ListOptions, Store, WatchItem, WatchStart, WriteOptions};

@@ -34,6 +34,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Serve HTTPS with a generated CA (kubectl sends tokens only over HTTPS).
     pub tls: bool,
+    /// How long a deleted namespace stays untouched before the namespace controller empties
+    /// it (the real controller's 5 s), so clients deleting a namespace and its objects in one
+    /// go find the objects still there.
+    pub namespace_deletion_grace: Duration,
+    /// Objects one namespace may hold; one more is 403 `exceeded quota`, like a
+    /// ResourceQuota.
+    pub max_objects_per_namespace: usize,
 }
 
 impl Default for Config {
@@ -45,6 +52,8 @@ impl Default for Config {
             bookmark_interval: Duration::from_secs(5),
             max_body_bytes: 3 * 1024 * 1024,
             tls: true,
+            namespace_deletion_grace: Duration::from_secs(5),
+            max_objects_per_namespace: crate::store::quota::DEFAULT_OBJECTS_PER_NAMESPACE,
         }
     }
 }
@@ -79,6 +88,7 @@ impl KubeSim {
             source,
         })?;
         let store = Arc::new(Store::new(config.history_limit));
+        store.set_namespace_quota(config.max_objects_per_namespace);
         let auth = Arc::new(Auth::new(config.tokens.clone()));
         let app = Arc::new(App {
             store: store.clone(),
@@ -113,6 +123,26 @@ impl KubeSim {
                 .instrument(span),
             ),
         };
+        // The control plane's own controller: without it, deleted namespaces would stay
+        // Terminating. The simulated cluster components are started apart ([`crate::sim`]).
+        let namespace_store = store.clone();
+        let grace = config.namespace_deletion_grace;
+        let namespace_controller = tokio::spawn(
+            async move {
+                let s = namespace_store.clone();
+                crate::sim::run(
+                    namespace_store,
+                    &[("v1", "Namespace")],
+                    "namespaces",
+                    move || {
+                        let s = s.clone();
+                        async move { crate::sim::namespaces::sync(&s, grace) }
+                    },
+                )
+                .await;
+            }
+            .instrument(tracing::info_span!("namespace-controller")),
+        );
         tracing::info!(%addr, tls = config.tls, "API server listening");
         Ok(Handle {
             addr,
@@ -121,6 +151,7 @@ impl KubeSim {
             ca_pem: cert.map(|c| c.ca_pem),
             stop: Some(stop),
             task: Some(task),
+            namespace_controller,
         })
     }
 }
@@ -179,6 +210,7 @@ pub struct Handle {
     ca_pem: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    namespace_controller: JoinHandle<()>,
 }
 
 impl Handle {
@@ -301,6 +333,7 @@ preferences: {{}}
     }
 
     fn stop_now(&mut self) {
+        self.namespace_controller.abort();
         self.store.end_all_watches();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

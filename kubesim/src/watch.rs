@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, Interval};
 
 use crate::error::{Reason, StatusError};
-use crate::http::{error_response, render};
 use crate::resources::ResourceInfo;
+use crate::respond::{error_response, render};
 use crate::store::{ListOptions, Store, Watch, WatchItem, WatchStart};
 use crate::table::{Printer, TableRequest};
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::events::{self, Event, EventType, Source};
+use super::rollout::{self, Progress};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
-use crate::validation::random_suffix;
 
 /// A short stable hash of the pod template (FNV-1a).
 pub fn template_hash(template: &Value) -> String {
@@ -42,6 +43,46 @@ fn is_ready(pod: &Value) -> bool {
         c.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
     })
+}
+
+/// The deployment controller's `ScalingReplicaSet` event. There are no ReplicaSet objects
+/// here; the name is the one the ReplicaSet would have (`<deployment>-<template hash>`, the
+/// prefix of its pods' names).
+fn scaled(store: &Store, deployment: &Value, way: &str, replica_set: &str, from: usize, to: usize) {
+    let event = Event {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        field_path: None,
+        event_type: EventType::Normal,
+        reason: "ScalingReplicaSet",
+        message: format!("Scaled {way} replica set {replica_set} from {from} to {to}"),
+    };
+    let source = Source {
+        component: "deployment-controller",
+        host: None,
+    };
+    events::record(store, deployment, &event, &source);
+}
+
+/// Pods one pass creates for one Deployment at most (the ReplicaSet controller's
+/// `burstReplicas`), so a huge `replicas` fills in steps and other work goes on between.
+pub const BURST: usize = 500;
+
+/// The `FailedCreate` event the ReplicaSet controller records when a pod is refused.
+fn failed_create(store: &Store, deployment: &Value, why: &str) {
+    let event = Event {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        field_path: None,
+        event_type: EventType::Warning,
+        reason: "FailedCreate",
+        message: format!("Error creating: {why}"),
+    };
+    let source = Source {
+        component: "replicaset-controller",
+        host: None,
+    };
+    events::record(store, deployment, &event, &source);
 }
 
 /// One pass over every Deployment.
@@ -85,6 +126,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 meta::name(p).to_string(),
             )
         });
+        let replica_set = format!("{name}-{hash}");
         if current.len() > replicas {
             for p in &current[..current.len() - replicas] {
                 ignore_race(store.delete(
@@ -94,8 +136,12 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                     &DeleteOptions::default(),
                 ))?;
             }
+            scaled(store, &d, "down", &replica_set, current.len(), replicas);
         }
-        for _ in current.len()..replicas {
+        // At most BURST creations per pass, as the ReplicaSet controller's burstReplicas;
+        // a refused create (quota) ends this Deployment's pass.
+        let wanted = replicas.saturating_sub(current.len()).min(BURST);
+        for _ in 0..wanted {
             let template = &d["spec"]["template"];
             let mut labels = template["metadata"]["labels"].clone();
             if !labels.is_object() {
@@ -105,7 +151,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
             let pod = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {
-                    "name": format!("{name}-{hash}-{}", random_suffix()),
+                    "generateName": format!("{replica_set}-"),
                     "namespace": ns,
                     "labels": labels,
                     "annotations": template["metadata"]["annotations"],
@@ -114,17 +160,38 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 },
                 "spec": template["spec"],
             });
-            ignore_race(store.create(&pod_info, Some(ns), pod))?;
+            match store.create(&pod_info, Some(ns), pod) {
+                Ok(_) => {}
+                Err(e) if matches!(e.reason, Reason::Forbidden | Reason::Invalid) => {
+                    failed_create(store, &d, &e.message);
+                    break;
+                }
+                other => ignore_race(other)?,
+            }
+        }
+        if current.len() < replicas {
+            scaled(store, &d, "up", &replica_set, current.len(), replicas);
         }
         let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
         let ready = mine.iter().filter(|p| is_ready(p)).count();
-        let status = json!({
+        let existing = current.len().min(replicas);
+        let progress = Progress {
+            replica_set: replica_set.clone(),
+            replicas,
+            updated: existing,
+            available: ready,
+        };
+        let mut status = json!({
             "observedGeneration": d["metadata"]["generation"],
-            "replicas": replicas.min(current.len().max(replicas)),
-            "updatedReplicas": replicas,
+            "replicas": existing,
+            "updatedReplicas": existing,
             "readyReplicas": ready,
             "availableReplicas": ready,
+            "conditions": rollout::conditions(&d, &progress, &meta::now()),
         });
+        if replicas > ready {
+            status["unavailableReplicas"] = json!(replicas - ready);
+        }
         if d["status"] != status {
             let mut updated = (*d).clone();
             updated["status"] = status;

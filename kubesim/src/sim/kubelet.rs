@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
+use super::events::{self, Event, EventType, Source};
 use crate::error::{Error, Reason, StatusError};
 use crate::meta;
 use crate::store::Store;
@@ -100,6 +101,37 @@ impl PodAddressSource for RangeAddressSource {
     }
 }
 
+/// The events a kubelet records when it starts a pod's containers (every image is present
+/// on a simulated node, so nothing is pulled).
+fn container_events(store: &Store, pod: &Value, node: &str) {
+    let source = Source {
+        component: "kubelet",
+        host: Some(node),
+    };
+    for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
+        let name = container["name"].as_str().unwrap_or_default();
+        let image = container["image"].as_str().unwrap_or_default();
+        for (reason, message) in [
+            (
+                "Pulled",
+                format!("Container image {image:?} already present on machine"),
+            ),
+            ("Created", format!("Created container: {name}")),
+            ("Started", format!("Started container {name}")),
+        ] {
+            let event = Event {
+                api_version: "v1",
+                kind: "Pod",
+                field_path: Some(format!("spec.containers{{{name}}}")),
+                event_type: EventType::Normal,
+                reason,
+                message,
+            };
+            events::record(store, pod, &event, &source);
+        }
+    }
+}
+
 /// The kubelets of every node, sharing one address source.
 pub struct Kubelet {
     store: Arc<Store>,
@@ -178,7 +210,8 @@ impl Kubelet {
             }
             let key = Self::key(pod);
             let mut status = pod["status"].clone();
-            if status["podIP"].as_str().is_none_or(str::is_empty) {
+            let starting = status["podIP"].as_str().is_none_or(str::is_empty);
+            if starting {
                 let ip = match self.addresses.acquire(node_name, &key).await {
                     Ok(ip) => ip,
                     Err(error) => {
@@ -236,6 +269,7 @@ impl Kubelet {
                 .store
                 .update(&pods_info, Some(&key.namespace), &key.name, updated, true)
             {
+                Ok(updated) if starting => container_events(&self.store, &updated, node_name),
                 Ok(_) => {}
                 Err(e) if matches!(e.reason, Reason::Conflict | Reason::NotFound) => {}
                 Err(e) => return Err(e),

@@ -7,8 +7,11 @@
 
 pub mod deployment;
 pub mod endpointslices;
+pub mod events;
 pub mod kubelet;
+pub mod namespaces;
 pub mod node;
+pub mod rollout;
 pub mod scheduler;
 pub mod services;
 

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::events::{self, Event, EventType, Source};
 use crate::error::{Reason, StatusError};
 use crate::meta;
+use crate::resources::ResourceInfo;
 use crate::store::Store;
 
 fn node_ready(node: &Value) -> bool {
@@ -29,8 +31,79 @@ fn finished(pod: &Value) -> bool {
     )
 }
 
-/// Which node each pending pod goes to: pure, so it is tested without a store.
-pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Vec<(String, String, String)> {
+/// One pod's placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub namespace: String,
+    pub pod: String,
+    pub node: String,
+}
+
+/// A pod no node can take, with the scheduler's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unschedulable {
+    pub namespace: String,
+    pub pod: String,
+    pub message: String,
+}
+
+/// What one scheduling pass decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub bindings: Vec<Binding>,
+    pub unschedulable: Vec<Unschedulable>,
+}
+
+/// Why a node cannot take a pod, in the filter plugins' words, and what preemption would
+/// say about it.
+fn rejection(node: &Value, load: Option<&(usize, usize)>) -> Option<(&'static str, &'static str)> {
+    const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
+    if node["spec"]["unschedulable"] == json!(true) {
+        return Some(("node(s) were unschedulable", NOT_HELPFUL));
+    }
+    if !node_ready(node) {
+        return Some((
+            "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+            NOT_HELPFUL,
+        ));
+    }
+    match load {
+        Some((n, max)) if n >= max => Some((
+            "Too many pods",
+            "No preemption victims found for incoming pod",
+        )),
+        _ => None,
+    }
+}
+
+/// `3 Too many pods, 1 node(s) were unschedulable`: each reason with its count, sorted.
+fn histogram<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in reasons {
+        *counts.entry(r).or_default() += 1;
+    }
+    let mut parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+/// `0/3 nodes are available: 3 Too many pods. preemption: ...` as the real scheduler's
+/// FitError and its PostFilter write it: reasons counted, sorted as text.
+fn fit_error(reasons: &[(&str, &str)]) -> String {
+    if reasons.is_empty() {
+        return "no nodes available to schedule pods".to_string();
+    }
+    let total = reasons.len();
+    format!(
+        "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {}.",
+        histogram(reasons.iter().map(|r| r.0)),
+        histogram(reasons.iter().map(|r| r.1))
+    )
+}
+
+/// Which node each pending pod goes to, and why the others fit nowhere: pure, so it is
+/// tested without a store.
+pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Plan {
     let mut load: BTreeMap<String, (usize, usize)> = nodes
         .iter()
         .filter(|n| node_ready(n))
@@ -43,7 +116,7 @@ pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Vec<(String, String, String)> 
             entry.0 += 1;
         }
     }
-    let mut out = Vec::new();
+    let mut out = Plan::default();
     for pod in pods {
         let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
         if !unbound || meta::is_deleting(pod) || finished(pod) {
@@ -54,18 +127,49 @@ pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Vec<(String, String, String)> 
             .filter(|(_, (n, max))| n < max)
             .min_by_key(|(_, (n, _))| *n)
             .map(|(name, _)| name.clone());
-        if let Some(node) = best {
-            if let Some(entry) = load.get_mut(&node) {
-                entry.0 += 1;
+        let namespace = meta::namespace(pod).to_string();
+        let name = meta::name(pod).to_string();
+        match best {
+            Some(node) => {
+                if let Some(entry) = load.get_mut(&node) {
+                    entry.0 += 1;
+                }
+                out.bindings.push(Binding {
+                    namespace,
+                    pod: name,
+                    node,
+                });
             }
-            out.push((
-                meta::namespace(pod).to_string(),
-                meta::name(pod).to_string(),
-                node,
-            ));
+            None => {
+                let reasons: Vec<(&str, &str)> = nodes
+                    .iter()
+                    .filter_map(|n| rejection(n, load.get(meta::name(n))))
+                    .collect();
+                out.unschedulable.push(Unschedulable {
+                    namespace,
+                    pod: name,
+                    message: fit_error(&reasons),
+                });
+            }
         }
     }
     out
+}
+
+const SCHEDULER: Source<'static> = Source {
+    component: "default-scheduler",
+    host: None,
+};
+
+fn pod_event(reason: &'static str, event_type: EventType, message: String) -> Event<'static> {
+    Event {
+        api_version: "v1",
+        kind: "Pod",
+        field_path: None,
+        event_type,
+        reason,
+        message,
+    }
 }
 
 /// One scheduling pass.
@@ -76,7 +180,13 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
     let pods = super::list_all(store, &pods_info)?;
     let node_refs: Vec<&Value> = nodes.iter().map(AsRef::as_ref).collect();
     let pod_refs: Vec<&Value> = pods.iter().map(AsRef::as_ref).collect();
-    for (ns, name, node) in plan(&node_refs, &pod_refs) {
+    let plan = plan(&node_refs, &pod_refs);
+    for Binding {
+        namespace: ns,
+        pod: name,
+        node,
+    } in plan.bindings
+    {
         let Ok(live) = store.get(&pods_info, Some(&ns), &name) else {
             continue;
         };
@@ -86,12 +196,62 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         }
         pod["spec"]["nodeName"] = json!(node);
         match store.update(&pods_info, Some(&ns), &name, pod, false) {
-            Ok(_) => tracing::debug!(namespace = ns, pod = name, node, "Bound a pod"),
+            Ok(bound) => {
+                tracing::debug!(namespace = ns, pod = name, node, "Bound a pod");
+                let message = format!("Successfully assigned {ns}/{name} to {node}");
+                let event = pod_event("Scheduled", EventType::Normal, message);
+                events::record(store, &bound, &event, &SCHEDULER);
+            }
             Err(e) if matches!(e.reason, Reason::Conflict | Reason::NotFound) => {}
             Err(e) => return Err(e),
         }
     }
+    for pending in plan.unschedulable {
+        mark_unschedulable(store, &pods_info, &pending)?;
+    }
     Ok(())
+}
+
+/// Sets `PodScheduled=False` with the reason and records `FailedScheduling`, once per
+/// distinct reason: a pod that stays unschedulable for the same reason costs no writes.
+fn mark_unschedulable(
+    store: &Store,
+    pods_info: &ResourceInfo,
+    pending: &Unschedulable,
+) -> Result<(), StatusError> {
+    let Ok(live) = store.get(pods_info, Some(&pending.namespace), &pending.pod) else {
+        return Ok(());
+    };
+    let mut conditions = live["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let current = conditions.iter().find(|c| c["type"] == "PodScheduled");
+    if current.is_some_and(|c| c["status"] == "False" && c["message"] == pending.message.as_str())
+        || !live["status"].is_object()
+    {
+        return Ok(());
+    }
+    conditions.retain(|c| c["type"] != "PodScheduled");
+    conditions.push(
+        json!({"type": "PodScheduled", "status": "False", "lastProbeTime": null,
+        "lastTransitionTime": meta::now(), "reason": "Unschedulable", "message": pending.message}),
+    );
+    let mut pod = (*live).clone();
+    pod["status"]["conditions"] = json!(conditions);
+    match store.update(pods_info, Some(&pending.namespace), &pending.pod, pod, true) {
+        Ok(updated) => {
+            let event = pod_event(
+                "FailedScheduling",
+                EventType::Warning,
+                pending.message.clone(),
+            );
+            events::record(store, &updated, &event, &SCHEDULER);
+            Ok(())
+        }
+        Err(e) if matches!(e.reason, Reason::Conflict | Reason::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -121,13 +281,45 @@ mod tests {
             &pods.iter().collect::<Vec<_>>(),
         );
         let placed: Vec<(&str, &str)> = plan
+            .bindings
             .iter()
-            .map(|(_, p, n)| (p.as_str(), n.as_str()))
+            .map(|b| (b.pod.as_str(), b.node.as_str()))
             .collect();
         assert_eq!(
             placed,
             [("p1", "b"), ("p2", "a")],
             "least loaded first; p3 fits nowhere"
+        );
+        assert_eq!(
+            plan.unschedulable,
+            [Unschedulable {
+                namespace: "d".into(),
+                pod: "p3".into(),
+                message: "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 Too many pods. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_reason_text_is_the_real_schedulers() {
+        let full = [(
+            "Too many pods",
+            "No preemption victims found for incoming pod",
+        ); 3];
+        assert_eq!(
+            fit_error(&full),
+            "0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+        );
+        assert_eq!(fit_error(&[]), "no nodes available to schedule pods");
+        let nodes: [Value; 0] = [];
+        let pods = [pod("p", None)];
+        let plan = plan(
+            &nodes.iter().collect::<Vec<_>>(),
+            &pods.iter().collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            plan.unschedulable[0].message,
+            "no nodes available to schedule pods"
         );
     }
 }

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
+use crate::admission::Admission;
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
-use crate::store::Admission;
 
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
@@ -91,8 +91,10 @@ impl Admission for ServiceAllocator {
             && let Some(ports) = obj["spec"]["ports"].as_array_mut()
         {
             for port in ports {
+                // 0 is "allocate one", as protobuf clients (kubectl expose) send it.
                 let wanted = port["nodePort"]
                     .as_u64()
+                    .filter(|p| *p != 0)
                     .and_then(|p| u16::try_from(p).ok());
                 let chosen = match wanted {
                     Some(p) if NODE_PORTS.contains(&p) && !used.ports.contains(&p) => p,
@@ -131,6 +133,10 @@ impl Admission for ServiceAllocator {
             }
         }
         Ok(())
+    }
+
+    fn on_discard(&self, info: &ResourceInfo, obj: &Value) {
+        self.on_remove(info, obj);
     }
 
     fn on_remove(&self, info: &ResourceInfo, obj: &Value) {

@@ -178,7 +178,7 @@ impl TableRequest {
                 let object = match self.include {
                     Include::None => Value::Null,
                     Include::Metadata => partial_metadata(self.api_version, obj),
-                    Include::Object => crate::http::render(info, obj),
+                    Include::Object => crate::respond::render(info, obj),
                 };
                 json!({"cells": printer.cells(obj, now), "object": object})
             })

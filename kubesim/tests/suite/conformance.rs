@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{api_error, start};
+use crate::{api_error, eventually, start};
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(json!({
@@ -147,7 +147,20 @@ async fn namespaces_must_exist_and_take_their_objects() {
         .delete("team", &DeleteParams::default())
         .await
         .expect("delete ns");
-    assert_eq!(api_error(team.get("a").await).0, 404);
+    // The namespace controller empties the namespace, then it goes.
+    eventually("the namespace's objects to go", || async {
+        (team.get("a").await.is_err()).then_some(())
+    })
+    .await;
+    eventually("the namespace to go", || async {
+        namespaces
+            .get_opt("team")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

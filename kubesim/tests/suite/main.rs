@@ -1,10 +1,17 @@
 //! The embedded API's test suite: one binary, so the heavy client crates link once.
 
 mod bad_input;
+mod bounded;
 mod concurrency;
 mod conformance;
 mod controller;
+mod dry_run;
+mod events;
+mod imperative;
 mod kubectl;
+mod modules;
+mod namespaces;
+mod rollout;
 mod simulation;
 mod tables;
 mod watching;

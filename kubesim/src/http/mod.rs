@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, Method, header};
 use serde_json::{Value, json};
 
 use crate::auth::{Access, Auth};
@@ -15,13 +15,17 @@ use crate::discovery;
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::openapi;
-use crate::patch;
+use crate::protobuf;
 use crate::resources::ResourceInfo;
+use crate::respond::{Format, error_response, json_response, list_doc, object_response, render};
 use crate::route::{self, ResourcePath, Target};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::store::{DeleteOptions, ListOptions, Store};
+use crate::store::{DeleteOptions, ListOptions, Store, WriteOptions};
 use crate::table;
 use crate::watch;
+
+mod patching;
+mod subresources;
 
 type Res<T> = std::result::Result<T, StatusError>;
 
@@ -46,21 +50,6 @@ pub struct App {
 /// The router serving the whole API.
 pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(app)
-}
-
-pub(crate) fn json_response(code: u16, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-pub(crate) fn error_response(error: &StatusError) -> Response {
-    json_response(error.code(), &error.to_status())
 }
 
 fn not_found_path() -> StatusError {
@@ -186,6 +175,7 @@ fn decode(body: &[u8], ctype: &str) -> Res<Value> {
             .map_err(|e| StatusError::bad_request(format!("Object is not decodable as JSON: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| StatusError::bad_request(format!("Object is not decodable as YAML: {e}"))),
+        protobuf::MEDIA_TYPE => protobuf::envelope::decode(body),
         other => Err(StatusError::unsupported_media_type(other)),
     }
 }
@@ -193,6 +183,38 @@ fn decode(body: &[u8], ctype: &str) -> Res<Value> {
 impl Req<'_> {
     fn store(&self) -> &Store {
         &self.app.store
+    }
+
+    /// `dryRun` of the query: only `All` exists; reads ignore it, as the real API does.
+    fn dry_run(&self, verb: &str) -> Res<bool> {
+        let options = match verb {
+            "create" => "CreateOptions",
+            "update" => "UpdateOptions",
+            "patch" => "PatchOptions",
+            "delete" | "deletecollection" => "DeleteOptions",
+            _ => return Ok(false),
+        };
+        match self.query.get("dryRun").map(String::as_str) {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(StatusError::new(
+                Reason::Invalid,
+                format!(
+                    "{options}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"{other}\"]: supported values: \"All\""
+                ),
+            )),
+        }
+    }
+
+    fn write_options(&self, verb: &str) -> Res<WriteOptions> {
+        Ok(WriteOptions {
+            dry_run: self.dry_run(verb)?,
+        })
+    }
+
+    /// An object or list in the format the client's `Accept` prefers.
+    fn respond(&self, code: u16, body: &Value) -> Response {
+        object_response(code, body, Format::negotiate(self.headers))
     }
 
     async fn dispatch(self, target: Target) -> Res<Response> {
@@ -304,11 +326,7 @@ impl Req<'_> {
         if path.namespace.is_some() && !info.namespaced {
             return Err(not_found_path());
         }
-        if self.query.contains_key("dryRun") {
-            return Err(StatusError::bad_request(
-                "dryRun is not supported by this API server",
-            ));
-        }
+        self.dry_run(verb)?;
         let ns = path.namespace.as_deref();
         match (&path.name, path.subresource.as_deref()) {
             (None, _) => self.collection(&info, ns, verb).await,
@@ -317,6 +335,11 @@ impl Req<'_> {
             (Some(name), Some("scale")) if info.scale => self.scale(&info, ns, name, verb),
             (Some(name), Some("binding")) if info.plural == "pods" && info.group.is_empty() => {
                 self.bind(&info, ns, name, verb)
+            }
+            (Some(name), Some("finalize"))
+                if info.plural == "namespaces" && info.group.is_empty() =>
+            {
+                self.finalize(name, verb)
             }
             (
                 Some(_),
@@ -329,8 +352,7 @@ impl Req<'_> {
                     | "eviction"
                     | "ephemeralcontainers"
                     | "resize"
-                    | "token"
-                    | "finalize"),
+                    | "token"),
                 ),
             ) => Err(StatusError::method_not_allowed(format!(
                 "the {sub} subresource is not supported by this API server"
@@ -361,19 +383,19 @@ impl Req<'_> {
                     page.continue_token,
                     page.remaining,
                 );
-                Ok(json_response(
-                    200,
-                    &match table {
-                        Some(t) => t.table(
+                Ok(match table {
+                    Some(t) => json_response(
+                        200,
+                        &t.table(
                             &self.printer(info),
                             info,
                             &page.items,
                             doc["metadata"].clone(),
                             true,
                         ),
-                        None => doc,
-                    },
-                ))
+                    ),
+                    None => self.respond(200, &doc),
+                })
             }
             "watch" => {
                 let table = self.table_request()?.map(|t| (t, self.printer(info)));
@@ -390,8 +412,10 @@ impl Req<'_> {
             "create" => {
                 self.needs_namespace(info, ns)?;
                 let obj = decode(&self.body, &content_type(self.headers))?;
-                let created = self.store().create(info, ns, obj)?;
-                Ok(json_response(201, &render(info, &created)))
+                let created =
+                    self.store()
+                        .create_with(info, ns, obj, &self.write_options("create")?)?;
+                Ok(self.respond(201, &render(info, &created)))
             }
             "deletecollection" => {
                 let opts = self.list_options()?;
@@ -411,7 +435,10 @@ impl Req<'_> {
                         info,
                         target_ns,
                         meta::name(&obj),
-                        &DeleteOptions::default(),
+                        &DeleteOptions {
+                            dry_run: self.dry_run(verb)?,
+                            ..DeleteOptions::default()
+                        },
                     ) {
                         Ok(o) => gone.push(o),
                         Err(e) if e.reason == Reason::NotFound => {}
@@ -419,7 +446,7 @@ impl Req<'_> {
                     }
                 }
                 let rv = self.store().resource_version();
-                Ok(json_response(200, &list_doc(info, &gone, rv, None, None)))
+                Ok(self.respond(200, &list_doc(info, &gone, rv, None, None)))
             }
             _ => Err(StatusError::method_not_allowed(format!(
                 "{} is not allowed on a collection",
@@ -445,27 +472,34 @@ impl Req<'_> {
                     self.table_request()?
                 };
                 let obj = self.store().get(info, ns, name)?;
-                Ok(json_response(
-                    200,
-                    &match table {
-                        Some(t) => t.table(&self.printer(info), info, &[obj], json!({}), true),
-                        None => render(info, obj.as_ref()),
-                    },
-                ))
+                Ok(match table {
+                    Some(t) => json_response(
+                        200,
+                        &t.table(&self.printer(info), info, &[obj], json!({}), true),
+                    ),
+                    None => self.respond(200, &render(info, obj.as_ref())),
+                })
             }
             "update" => {
                 let obj = decode(&self.body, &content_type(self.headers))?;
-                let updated = self.store().update(info, ns, name, obj, status_only)?;
-                Ok(json_response(200, &render(info, &updated)))
+                let updated = self.store().update_with(
+                    info,
+                    ns,
+                    name,
+                    obj,
+                    status_only,
+                    &self.write_options("update")?,
+                )?;
+                Ok(self.respond(200, &render(info, &updated)))
             }
             "patch" => {
                 let (code, obj) = self.patch(info, ns, name, status_only)?;
-                Ok(json_response(code, &render(info, &obj)))
+                Ok(self.respond(code, &render(info, &obj)))
             }
             "delete" if !status_only => {
                 let opts = self.delete_options()?;
                 let gone = self.store().delete(info, ns, name, &opts)?;
-                Ok(json_response(200, &render(info, &gone)))
+                Ok(self.respond(200, &render(info, &gone)))
             }
             _ => Err(StatusError::method_not_allowed(format!(
                 "{} is not allowed here",
@@ -484,331 +518,23 @@ impl Req<'_> {
             .as_str()
             .or(self.query.get("propagationPolicy").map(String::as_str));
         let str_of = |v: &Value| v.as_str().map(str::to_string);
-        Ok(DeleteOptions {
-            uid: str_of(&body["preconditions"]["uid"]),
-            resource_version: str_of(&body["preconditions"]["resourceVersion"]),
-            orphan: policy == Some("Orphan") || body["orphanDependents"] == json!(true),
-        })
-    }
-
-    /// Applies a PATCH; retries on a conflict the patch itself did not ask for, as the real
-    /// API does.
-    fn patch(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        name: &str,
-        status_only: bool,
-    ) -> Res<(u16, std::sync::Arc<Value>)> {
-        let ctype = content_type(self.headers);
-        let body = &self.body;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(StatusError::bad_request("the patch body is empty"));
-        }
-        let parse_json = || -> Res<Value> {
-            serde_json::from_slice(body)
-                .map_err(|e| StatusError::bad_request(format!("the patch is not valid JSON: {e}")))
-        };
-        enum Kind {
-            Merge,
-            Json,
-            Strategic,
-            Apply,
-        }
-        let (kind, doc) = match ctype.as_str() {
-            "application/merge-patch+json" => (Kind::Merge, parse_json()?),
-            "application/json-patch+json" => (Kind::Json, parse_json()?),
-            "application/strategic-merge-patch+json" if !info.custom => {
-                (Kind::Strategic, parse_json()?)
-            }
-            "application/apply-patch+yaml" => (
-                Kind::Apply,
-                serde_yaml::from_slice::<Value>(body).map_err(|e| {
-                    StatusError::bad_request(format!(
-                        "the apply configuration is not valid YAML: {e}"
-                    ))
-                })?,
-            ),
+        let body_dry_run = match &body["dryRun"] {
+            Value::Null => false,
+            Value::Array(values) if values.iter().all(|v| v == "All") => !values.is_empty(),
             other => {
                 return Err(StatusError::new(
-                    Reason::UnsupportedMediaType,
+                    Reason::Invalid,
                     format!(
-                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{} (got {other:?})",
-                        if info.custom {
-                            ""
-                        } else {
-                            ", application/strategic-merge-patch+json"
-                        }
+                        "DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: {other}: supported values: \"All\""
                     ),
                 ));
             }
         };
-        let pins_version = match kind {
-            Kind::Json => doc.as_array().is_some_and(|ops| {
-                ops.iter()
-                    .any(|op| op["path"].as_str() == Some("/metadata/resourceVersion"))
-            }),
-            _ => doc["metadata"]["resourceVersion"].is_string(),
-        };
-        if let Kind::Apply = kind {
-            meta::check_shape(&doc)?;
-            let manager = self.query.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
-                StatusError::new(Reason::Invalid, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
-            })?;
-            if doc["apiVersion"].as_str() != Some(&info.api_version())
-                || doc["kind"].as_str() != Some(&info.kind)
-            {
-                return Err(StatusError::bad_request(format!(
-                    "the apply configuration must have apiVersion {} and kind {}",
-                    info.api_version(),
-                    info.kind
-                )));
-            }
-            let body_name = meta::name(&doc);
-            if !body_name.is_empty() && body_name != name {
-                return Err(StatusError::bad_request(format!(
-                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                )));
-            }
-            let force = truthy(self.query.get("force"));
-            for _ in 0..16 {
-                let mut applied = doc.clone();
-                meta::meta_mut(&mut applied).insert("name".into(), json!(name));
-                let now = meta::now();
-                let api_version = info.api_version();
-                let req = patch::ApplyRequest {
-                    applied: &applied,
-                    manager,
-                    force,
-                    keyed_lists: !info.custom,
-                    api_version: &api_version,
-                    now: &now,
-                };
-                let result = match self.store().get(info, ns, name) {
-                    Err(e) if e.reason == Reason::NotFound && !status_only => {
-                        let obj = patch::apply(None, &req)?;
-                        match self.store().create(info, ns, obj) {
-                            Err(e) if e.reason == Reason::AlreadyExists => continue,
-                            other => other.map(|o| (201, o)),
-                        }
-                    }
-                    Err(e) => Err(e),
-                    Ok(live) => {
-                        let mut merged = patch::apply(Some(&live), &req)?;
-                        if !pins_version {
-                            meta::meta_mut(&mut merged).insert(
-                                "resourceVersion".into(),
-                                json!(meta::resource_version(&live)),
-                            );
-                        }
-                        self.store()
-                            .update(info, ns, name, merged, status_only)
-                            .map(|o| (200, o))
-                    }
-                };
-                match result {
-                    Err(e) if e.reason == Reason::Conflict && !pins_version => continue,
-                    other => return other,
-                }
-            }
-            return Err(StatusError::internal(
-                "too many concurrent writes to this object",
-            ));
-        }
-        for _ in 0..16 {
-            let live = self.store().get(info, ns, name)?;
-            let mut obj = (*live).clone();
-            match kind {
-                Kind::Merge => {
-                    if !doc.is_object() {
-                        return Err(StatusError::bad_request(
-                            "a merge patch must be a JSON object",
-                        ));
-                    }
-                    patch::merge_patch(&mut obj, &doc)
-                }
-                Kind::Json => patch::json_patch(&mut obj, &doc)?,
-                Kind::Strategic => patch::strategic_merge(&mut obj, &doc)?,
-                Kind::Apply => {}
-            }
-            match self.store().update(info, ns, name, obj, status_only) {
-                Err(e) if e.reason == Reason::Conflict && !pins_version => continue,
-                other => return other.map(|o| (200, o)),
-            }
-        }
-        Err(StatusError::internal(
-            "too many concurrent writes to this object",
-        ))
-    }
-
-    fn scale(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        name: &str,
-        verb: &str,
-    ) -> Res<Response> {
-        let live = self.store().get(info, ns, name)?;
-        let current = scale_doc(&live);
-        let wanted = match verb {
-            "get" => return Ok(json_response(200, &current)),
-            "update" => decode(&self.body, &content_type(self.headers))?,
-            "patch" => {
-                let doc: Value = serde_json::from_slice(&self.body).map_err(|e| {
-                    StatusError::bad_request(format!("the patch is not valid JSON: {e}"))
-                })?;
-                let mut scale = current.clone();
-                match content_type(self.headers).as_str() {
-                    "application/json-patch+json" => patch::json_patch(&mut scale, &doc)?,
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                        patch::merge_patch(&mut scale, &doc)
-                    }
-                    other => return Err(StatusError::unsupported_media_type(other)),
-                }
-                scale
-            }
-            _ => {
-                return Err(StatusError::method_not_allowed(
-                    "only get, update and patch are allowed on scale",
-                ));
-            }
-        };
-        let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| {
-            StatusError::new(
-                Reason::Invalid,
-                "Scale.autoscaling \"\" is invalid: spec.replicas: Required value",
-            )
-        })?;
-        if replicas < 0 {
-            return Err(StatusError::invalid(
-                "autoscaling",
-                "Scale",
-                name,
-                "spec.replicas",
-                "Invalid value: must be greater than or equal to 0",
-            ));
-        }
-        let mut obj = (*live).clone();
-        if !obj["spec"].is_object() {
-            return Err(StatusError::invalid(
-                &info.group,
-                &info.kind,
-                name,
-                "spec",
-                "Invalid value: spec must be an object",
-            ));
-        }
-        obj["spec"]["replicas"] = json!(replicas);
-        if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str() {
-            meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
-        }
-        let updated = self.store().update(info, ns, name, obj, false)?;
-        Ok(json_response(200, &scale_doc(&updated)))
-    }
-
-    fn bind(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, verb: &str) -> Res<Response> {
-        if verb != "create" {
-            return Err(StatusError::method_not_allowed(
-                "only create is allowed on binding",
-            ));
-        }
-        let binding = decode(&self.body, &content_type(self.headers))?;
-        let node = binding["target"]["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                StatusError::invalid("", "Binding", name, "target.name", "Required value")
-            })?;
-        let live = self.store().get(info, ns, name)?;
-        let assigned = live["spec"]["nodeName"].as_str().unwrap_or_default();
-        if !assigned.is_empty() {
-            return Err(StatusError::conflict(
-                "",
-                "pods",
-                name,
-                &format!("pod {name} is already assigned to node {assigned:?}"),
-            ));
-        }
-        let mut pod = (*live).clone();
-        if !pod["spec"].is_object() || !(pod["status"].is_object() || pod["status"].is_null()) {
-            return Err(StatusError::invalid(
-                "",
-                "Pod",
-                name,
-                "spec",
-                "Invalid value: spec and status must be objects",
-            ));
-        }
-        pod["spec"]["nodeName"] = json!(node);
-        self.store().update(info, ns, name, pod, false)?;
-        let mut pod = (*self.store().get(info, ns, name)?).clone();
-        let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": meta::now()});
-        let mut conditions = pod["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        conditions.retain(|c| c["type"] != "PodScheduled");
-        conditions.push(condition);
-        pod["status"]["conditions"] = json!(conditions);
-        self.store().update(info, ns, name, pod, true)?;
-        Ok(json_response(
-            201,
-            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        ))
-    }
-}
-
-/// The object with the apiVersion of the endpoint it is served from.
-pub(crate) fn render(info: &ResourceInfo, obj: &Value) -> Value {
-    let mut out = obj.clone();
-    if out["apiVersion"].as_str() != Some(&info.api_version()) {
-        out["apiVersion"] = json!(info.api_version());
-    }
-    out
-}
-
-fn list_doc(
-    info: &ResourceInfo,
-    items: &[std::sync::Arc<Value>],
-    rv: u64,
-    continue_token: Option<String>,
-    remaining: Option<usize>,
-) -> Value {
-    let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
-    }
-    if let Some(n) = remaining {
-        metadata["remainingItemCount"] = json!(n);
-    }
-    json!({
-        "kind": format!("{}List", info.kind),
-        "apiVersion": info.api_version(),
-        "metadata": metadata,
-        "items": items.iter().map(|i| render(info, i)).collect::<Vec<_>>(),
-    })
-}
-
-fn scale_doc(obj: &Value) -> Value {
-    let m = &obj["metadata"];
-    let selector = obj["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
+        Ok(DeleteOptions {
+            uid: str_of(&body["preconditions"]["uid"]),
+            resource_version: str_of(&body["preconditions"]["resourceVersion"]),
+            orphan: policy == Some("Orphan") || body["orphanDependents"] == json!(true),
+            dry_run: body_dry_run || self.dry_run("delete")?,
         })
-        .unwrap_or_default();
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
-        },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
-    })
+    }
 }

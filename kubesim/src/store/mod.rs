@@ -5,34 +5,30 @@
 //! change to every matching watcher before the lock is released, so each watcher receives
 //! changes exactly once and in resourceVersion order.
 
+mod crd;
+mod delete;
+mod list;
+pub mod namespaces;
+pub mod quota;
+mod watchers;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+pub use crate::admission::Admission;
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
 use crate::resources::{GroupResource, Registry, ResourceInfo};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::validation;
+use crd::prepare_crd;
+pub use watchers::WatchItem;
+use watchers::Watcher;
 
 type Res<T> = std::result::Result<T, StatusError>;
-
-/// A write hook that runs inside the store lock, like the real API's registry strategies and
-/// admission plugins (ClusterIP allocation, for example). Hooks must not call the store.
-pub trait Admission: Send + Sync {
-    /// Called before a new object is stored; may change it or refuse it.
-    fn on_create(&self, _info: &ResourceInfo, _obj: &mut Value) -> Res<()> {
-        Ok(())
-    }
-    /// Called before an update is stored; may change the new object or refuse it.
-    fn on_update(&self, _info: &ResourceInfo, _old: &Value, _new: &mut Value) -> Res<()> {
-        Ok(())
-    }
-    /// Called after an object has left the store.
-    fn on_remove(&self, _info: &ResourceInfo, _obj: &Value) {}
-}
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,57 +50,6 @@ pub struct Change {
     pub old: Option<Arc<Value>>,
 }
 
-/// What a watcher receives.
-#[derive(Debug, Clone)]
-pub enum WatchItem {
-    /// `ADDED`, `MODIFIED` or `DELETED`.
-    Event {
-        kind: &'static str,
-        object: Arc<Value>,
-    },
-    /// A bookmark at this resourceVersion.
-    Bookmark(u64),
-}
-
-struct Watcher {
-    id: u64,
-    gr: GroupResource,
-    namespace: Option<String>,
-    labels: LabelSelector,
-    fields: FieldSelector,
-    tx: mpsc::UnboundedSender<WatchItem>,
-}
-
-impl Watcher {
-    fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches(obj) && self.fields.matches(obj)
-    }
-
-    fn translate(&self, c: &Change) -> Option<WatchItem> {
-        if c.gr != self.gr || self.namespace.as_ref().is_some_and(|ns| *ns != c.namespace) {
-            return None;
-        }
-        let now = self.matches(&c.object);
-        let kind = match c.kind {
-            ChangeKind::Added => now.then_some("ADDED")?,
-            ChangeKind::Deleted => now.then_some("DELETED")?,
-            ChangeKind::Modified => {
-                let before = c.old.as_ref().is_some_and(|o| self.matches(o));
-                match (before, now) {
-                    (true, true) => "MODIFIED",
-                    (false, true) => "ADDED",
-                    (true, false) => "DELETED",
-                    (false, false) => return None,
-                }
-            }
-        };
-        Some(WatchItem::Event {
-            kind,
-            object: c.object.clone(),
-        })
-    }
-}
-
 type Key = (String, String);
 
 struct State {
@@ -116,6 +61,10 @@ struct State {
     floor: u64,
     watchers: Vec<Watcher>,
     next_watch: u64,
+    /// Objects per namespace, for the quota.
+    per_namespace: HashMap<String, usize>,
+    /// Objects one namespace may hold.
+    quota: usize,
 }
 
 /// Options of a list or watch.
@@ -152,6 +101,24 @@ pub struct Watch {
     pub rx: mpsc::UnboundedReceiver<WatchItem>,
 }
 
+/// Options of a create or update.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: everything but storing the result.
+    pub dry_run: bool,
+}
+
+/// The part of an object a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Everything but status (and, for a namespace, `spec.finalizers`).
+    Object,
+    /// `status` only.
+    Status,
+    /// A namespace's `spec.finalizers` only.
+    Finalize,
+}
+
 /// Options of a delete.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
@@ -159,6 +126,8 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// Dependents (by ownerReferences) are kept when true.
     pub orphan: bool,
+    /// `dryRun=All`: answer what the delete would do, change nothing.
+    pub dry_run: bool,
 }
 
 /// Counters for tests and introspection.
@@ -184,31 +153,6 @@ fn group_resource(group: &str, resource: &str) -> GroupResource {
         group: group.into(),
         resource: resource.into(),
     }
-}
-
-fn encode_continue(rv: u64, key: &Key) -> String {
-    format!("{rv}\n{}\n{}", key.0, key.1)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn decode_continue(token: &str) -> Option<(u64, Key)> {
-    if !token.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect();
-    let text = String::from_utf8(bytes?).ok()?;
-    let mut parts = text.splitn(3, '\n');
-    let rv = parts.next()?.parse().ok()?;
-    Some((rv, (parts.next()?.into(), parts.next()?.into())))
 }
 
 impl State {
@@ -259,6 +203,8 @@ impl Store {
                 floor: 0,
                 watchers: Vec::new(),
                 next_watch: 1,
+                per_namespace: HashMap::new(),
+                quota: quota::DEFAULT_OBJECTS_PER_NAMESPACE,
             }),
             history_limit: history_limit.max(1),
             hooks: RwLock::new(vec![Arc::new(crate::defaults::Defaults)]),
@@ -376,7 +322,19 @@ impl Store {
     }
 
     /// Creates an object (POST).
-    pub fn create(&self, info: &ResourceInfo, ns: Option<&str>, mut obj: Value) -> Res<Arc<Value>> {
+    pub fn create(&self, info: &ResourceInfo, ns: Option<&str>, obj: Value) -> Res<Arc<Value>> {
+        self.create_with(info, ns, obj, &WriteOptions::default())
+    }
+
+    /// Creates an object, or with `dry_run` only says what would be created: validated,
+    /// defaulted and admitted, but not stored, not watched and with no resourceVersion.
+    pub fn create_with(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Res<Arc<Value>> {
         Self::check_body(info, ns, &mut obj)?;
         let hooks = self.hooks();
         let mut s = self.lock();
@@ -394,6 +352,21 @@ impl Store {
             .is_none()
         {
             return Err(StatusError::not_found("", NAMESPACES, ns));
+        }
+        let terminating = info.namespaced
+            && s.get(
+                &group_resource("", NAMESPACES),
+                &(String::new(), ns.to_string()),
+            )
+            .is_some_and(|n| meta::is_deleting(n));
+        {
+            let shown = meta::name(&obj);
+            let shown = if shown.is_empty() {
+                obj["metadata"]["generateName"].as_str().unwrap_or_default()
+            } else {
+                shown
+            };
+            s.check_quota(info, ns, shown)?;
         }
         let meta = meta_mut(&mut obj);
         let mut name = meta
@@ -432,6 +405,9 @@ impl Store {
                 &why,
             ));
         }
+        if terminating {
+            return Err(namespaces::terminating(info, &name, ns));
+        }
         let key = (ns.to_string(), name.clone());
         if s.get(&gr, &key).is_some() {
             return Err(StatusError::already_exists(
@@ -456,7 +432,7 @@ impl Store {
         if info.status && !info.custom {
             match info.kind.as_str() {
                 "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"}),
-                "Namespace" => obj["status"] = json!({"phase": "Active"}),
+                "Namespace" => namespaces::prepare_create(&mut obj),
                 "Service" => obj["status"] = json!({"loadBalancer": {}}),
                 "Node" | "CustomResourceDefinition" => {}
                 _ => remove_status(&mut obj),
@@ -467,9 +443,17 @@ impl Store {
         for hook in &hooks {
             hook.on_create(info, &mut obj)?;
         }
+        if opts.dry_run {
+            for hook in hooks.iter().rev() {
+                hook.on_discard(info, &obj);
+            }
+            meta_mut(&mut obj).remove("resourceVersion");
+            return Ok(Arc::new(obj));
+        }
         let rv = s.bump();
         let obj = Arc::new(obj);
         s.table(&gr).insert(key, obj.clone());
+        s.count_in(info, ns, true);
         if info.group == "apiextensions.k8s.io" {
             s.registry.set_crd(&name, Some(&obj));
         }
@@ -501,9 +485,41 @@ impl Store {
         info: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         status_only: bool,
     ) -> Res<Arc<Value>> {
+        self.update_with(info, ns, name, obj, status_only, &WriteOptions::default())
+    }
+
+    /// [`Store::update`]; with `dry_run` the result is computed and checked but not stored.
+    pub fn update_with(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        status_only: bool,
+        opts: &WriteOptions,
+    ) -> Res<Arc<Value>> {
+        let part = if status_only {
+            Part::Status
+        } else {
+            Part::Object
+        };
+        self.write(info, ns, name, obj, part, opts)
+    }
+
+    /// Replaces the `part` of an object that a PUT to its endpoint or subresource changes.
+    fn write(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        part: Part,
+        opts: &WriteOptions,
+    ) -> Res<Arc<Value>> {
+        let status_only = part == Part::Status;
         Self::check_body(info, ns, &mut obj)?;
         let body_name = meta::name(&obj).to_string();
         if !body_name.is_empty() && body_name != name {
@@ -535,7 +551,14 @@ impl Store {
                 None => remove_status(&mut new),
             }
             new
+        } else if part == Part::Finalize {
+            let mut new = (*old).clone();
+            new["spec"]["finalizers"] = obj["spec"]["finalizers"].clone();
+            new
         } else {
+            if namespaces::is_namespace(info) {
+                namespaces::keep_finalizers(&old, &mut obj);
+            }
             if info.status {
                 match old.get("status") {
                     Some(status) => obj["status"] = status.clone(),
@@ -593,12 +616,18 @@ impl Store {
         if new == *old {
             return Ok(old);
         }
-        let finished = meta::is_deleting(&new) && meta::finalizers(&new).is_empty();
+        if opts.dry_run {
+            return Ok(Arc::new(new));
+        }
+        let finished = meta::is_deleting(&new)
+            && meta::finalizers(&new).is_empty()
+            && (!namespaces::is_namespace(info) || namespaces::spec_finalizers(&new).is_empty());
         let rv = s.bump();
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
         let new = Arc::new(new);
         if finished {
             s.table(&gr).remove(&key);
+            s.count_in(info, &key.0, false);
             s.emit(
                 Change {
                     rv,
@@ -630,363 +659,10 @@ impl Store {
         }
         Ok(new)
     }
-
-    /// Deletes an object: marks it when it has finalizers, removes it otherwise.
-    pub fn delete(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> Res<Arc<Value>> {
-        let hooks = self.hooks();
-        let mut s = self.lock();
-        self.delete_locked(&mut s, info, &Self::key(info, ns, name), opts, &hooks)
-    }
-
-    fn delete_locked(
-        &self,
-        s: &mut State,
-        info: &ResourceInfo,
-        key: &Key,
-        opts: &DeleteOptions,
-        hooks: &[Arc<dyn Admission>],
-    ) -> Res<Arc<Value>> {
-        let gr = info.group_resource();
-        let old = s
-            .get(&gr, key)
-            .cloned()
-            .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, &key.1))?;
-        let conflict = |why: &str| StatusError::conflict(&info.group, &info.plural, &key.1, why);
-        if let Some(uid) = &opts.uid
-            && uid != meta::uid(&old)
-        {
-            return Err(conflict(&format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                meta::uid(&old)
-            )));
-        }
-        if let Some(rv) = &opts.resource_version
-            && rv != meta::resource_version(&old)
-        {
-            return Err(conflict(&format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                meta::resource_version(&old)
-            )));
-        }
-        if !meta::finalizers(&old).is_empty() {
-            if meta::is_deleting(&old) {
-                return Ok(old);
-            }
-            let mut new = (*old).clone();
-            let rv = s.bump();
-            let meta = meta_mut(&mut new);
-            meta.insert("deletionTimestamp".into(), json!(meta::now()));
-            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-            meta.insert("resourceVersion".into(), json!(rv.to_string()));
-            let new = Arc::new(new);
-            s.table(&gr).insert(key.clone(), new.clone());
-            s.emit(
-                Change {
-                    rv,
-                    gr,
-                    namespace: key.0.clone(),
-                    kind: ChangeKind::Modified,
-                    object: new.clone(),
-                    old: Some(old),
-                },
-                self.history_limit,
-            );
-            return Ok(new);
-        }
-        let rv = s.bump();
-        let mut gone = (*old).clone();
-        meta_mut(&mut gone).insert("resourceVersion".into(), json!(rv.to_string()));
-        let gone = Arc::new(gone);
-        s.table(&gr).remove(key);
-        s.emit(
-            Change {
-                rv,
-                gr,
-                namespace: key.0.clone(),
-                kind: ChangeKind::Deleted,
-                object: gone.clone(),
-                old: Some(old),
-            },
-            self.history_limit,
-        );
-        self.after_remove(s, info, &gone, opts.orphan, hooks);
-        Ok(gone)
-    }
-
-    /// What follows a removal: hooks, a CRD's resources, a namespace's contents, dependents.
-    fn after_remove(
-        &self,
-        s: &mut State,
-        info: &ResourceInfo,
-        obj: &Value,
-        orphan: bool,
-        hooks: &[Arc<dyn Admission>],
-    ) {
-        for hook in hooks {
-            hook.on_remove(info, obj);
-        }
-        let name = meta::name(obj).to_string();
-        let mut doomed: Vec<(ResourceInfo, Key)> = Vec::new();
-        if info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions" {
-            let served: Vec<ResourceInfo> = s
-                .registry
-                .all()
-                .filter(|r| r.custom && format!("{}.{}", r.plural, r.group) == name)
-                .cloned()
-                .collect();
-            if let Some(r) = served.first()
-                && let Some(table) = s.objects.get(&r.group_resource())
-            {
-                doomed.extend(table.keys().map(|k| (r.clone(), k.clone())));
-            }
-        }
-        if info.group.is_empty() && info.plural == NAMESPACES {
-            for (gr, table) in &s.objects {
-                if let Some(r) = s
-                    .registry
-                    .all()
-                    .find(|r| r.group_resource() == *gr && r.namespaced)
-                {
-                    doomed.extend(
-                        table
-                            .keys()
-                            .filter(|k| k.0 == name)
-                            .map(|k| (r.clone(), k.clone())),
-                    );
-                }
-            }
-        }
-        let uid = meta::uid(obj);
-        if !orphan && !uid.is_empty() {
-            for (gr, table) in &s.objects {
-                let Some(r) = s.registry.all().find(|r| r.group_resource() == *gr) else {
-                    continue;
-                };
-                for (k, o) in table {
-                    let owned = o["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)));
-                    if owned {
-                        doomed.push((r.clone(), k.clone()));
-                    }
-                }
-            }
-        }
-        for (r, key) in doomed {
-            if let Err(error) = self.delete_locked(s, &r, &key, &DeleteOptions::default(), hooks) {
-                tracing::debug!(%error, name = key.1, "Dependent already gone");
-            }
-        }
-        if info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions" {
-            s.registry.set_crd(&name, None);
-        }
-    }
-
-    /// Lists objects, across namespaces when `ns` is `None`.
-    pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Res<ListPage> {
-        let s = self.lock();
-        let start = match opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => Some(
-                decode_continue(token)
-                    .ok_or_else(|| StatusError::bad_request("invalid continue token"))?,
-            ),
-            None => None,
-        };
-        let rv = start.as_ref().map(|(rv, _)| *rv).unwrap_or(s.rv);
-        let empty = BTreeMap::new();
-        let table = s.objects.get(&info.group_resource()).unwrap_or(&empty);
-        let ns = ns.filter(|n| info.namespaced && !n.is_empty());
-        let mut items = Vec::new();
-        let mut remaining = 0usize;
-        let mut last: Option<Key> = None;
-        let limit = opts.limit.filter(|l| *l > 0);
-        for (key, obj) in table {
-            if let Some((_, after)) = &start
-                && key <= after
-            {
-                continue;
-            }
-            if ns.is_some_and(|n| n != key.0) {
-                continue;
-            }
-            if let Some(name) = opts.fields.pinned_name()
-                && name != key.1
-            {
-                continue;
-            }
-            if !opts.labels.matches(obj) || !opts.fields.matches(obj) {
-                continue;
-            }
-            if limit.is_some_and(|l| items.len() >= l) {
-                remaining += 1;
-                continue;
-            }
-            last = Some(key.clone());
-            items.push(obj.clone());
-        }
-        let (continue_token, remaining) = match (remaining, last) {
-            (0, _) | (_, None) => (None, None),
-            (n, Some(last)) => (Some(encode_continue(rv, &last)), Some(n)),
-        };
-        Ok(ListPage {
-            items,
-            resource_version: rv,
-            continue_token,
-            remaining,
-        })
-    }
-
-    /// Starts a watch. Fails with 410 Expired when `start` is older than the history.
-    pub fn watch(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        opts: &ListOptions,
-        start: WatchStart,
-    ) -> Res<Watch> {
-        let mut s = self.lock();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let id = s.next_watch;
-        s.next_watch += 1;
-        let watcher = Watcher {
-            id,
-            gr: info.group_resource(),
-            namespace: ns
-                .filter(|n| info.namespaced && !n.is_empty())
-                .map(str::to_string),
-            labels: opts.labels.clone(),
-            fields: opts.fields.clone(),
-            tx,
-        };
-        match start {
-            WatchStart::Now => {
-                if let Some(table) = s.objects.get(&watcher.gr) {
-                    for (key, obj) in table {
-                        if watcher.namespace.as_ref().is_some_and(|n| *n != key.0) {
-                            continue;
-                        }
-                        if watcher.matches(obj) {
-                            let item = WatchItem::Event {
-                                kind: "ADDED",
-                                object: obj.clone(),
-                            };
-                            if watcher.tx.send(item).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            WatchStart::After(from) => {
-                if from < s.floor {
-                    return Err(StatusError::expired(from, s.floor + 1));
-                }
-                for change in s.history.iter().filter(|c| c.rv > from) {
-                    if let Some(item) = watcher.translate(change)
-                        && watcher.tx.send(item).is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        s.watchers.push(watcher);
-        Ok(Watch { id, rx })
-    }
-
-    /// Queues a bookmark at the current resourceVersion behind everything already sent.
-    pub fn bookmark(&self, watch_id: u64) {
-        let s = self.lock();
-        let rv = s.rv;
-        if let Some(w) = s.watchers.iter().find(|w| w.id == watch_id) {
-            // A closed receiver is dropped at the next change.
-            let _ = w.tx.send(WatchItem::Bookmark(rv));
-        }
-    }
-
-    /// Ends one watch.
-    pub fn end_watch(&self, watch_id: u64) {
-        self.lock().watchers.retain(|w| w.id != watch_id);
-    }
-
-    /// Ends every watch (their streams close; clients reconnect).
-    pub fn end_all_watches(&self) {
-        self.lock().watchers.clear();
-    }
-
-    /// Oldest resourceVersion a watch can start after.
-    pub fn history_floor(&self) -> u64 {
-        self.lock().floor
-    }
 }
 
 fn remove_status(obj: &mut Value) {
     if let Value::Object(m) = obj {
         m.remove("status");
     }
-}
-
-/// A CRD must be named `<plural>.<group>`; it is accepted and established at once.
-fn prepare_crd(obj: &mut Value, name: &str) -> Res<()> {
-    let spec = &obj["spec"];
-    let group = spec["group"].as_str().unwrap_or_default();
-    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
-    let kind = spec["names"]["kind"].as_str().unwrap_or_default();
-    let invalid = |field: &str, why: &str| {
-        StatusError::invalid(
-            "apiextensions.k8s.io",
-            "CustomResourceDefinition",
-            name,
-            field,
-            why,
-        )
-    };
-    if group.is_empty() || plural.is_empty() || kind.is_empty() {
-        return Err(invalid(
-            "spec",
-            "Required value: spec.group, spec.names.plural and spec.names.kind are required",
-        ));
-    }
-    if name != format!("{plural}.{group}") {
-        return Err(invalid(
-            "metadata.name",
-            &format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
-        ));
-    }
-    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
-    if versions.is_empty() {
-        return Err(invalid(
-            "spec.versions",
-            "Required value: must have at least one version",
-        ));
-    }
-    let stored: Vec<Value> = versions
-        .iter()
-        .filter(|v| v["storage"].as_bool().unwrap_or(false))
-        .filter_map(|v| v.get("name").cloned())
-        .collect();
-    let mut accepted = spec["names"].clone();
-    if accepted.get("singular").is_none() {
-        accepted["singular"] = json!(kind.to_lowercase());
-    }
-    if accepted.get("listKind").is_none() {
-        accepted["listKind"] = json!(format!("{kind}List"));
-    }
-    let now = meta::now();
-    let condition = |t: &str, reason: &str, message: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
-    obj["status"] = json!({
-        "acceptedNames": accepted,
-        "storedVersions": stored,
-        "conditions": [
-            condition("NamesAccepted", "NoConflicts", "no conflicts found"),
-            condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-        ],
-    });
-    Ok(())
 }

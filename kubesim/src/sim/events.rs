@@ -1,0 +1,202 @@
+//! core/v1 Events as the real components' event recorders write them, so `kubectl get
+//! events` and `kubectl describe` show what the simulated scheduler, kubelet and Deployment
+//! controller did.
+//!
+//! The recorder aggregates like client-go's: the same event for the same object again bumps
+//! `count` and `lastTimestamp` of one Event instead of adding another. Its name is
+//! `<object>.<hash of object uid, reason, message, component>`, so finding it is a lookup,
+//! not a scan of every Event.
+
+use serde_json::{Value, json};
+
+use crate::error::{Reason, StatusError};
+use crate::meta;
+use crate::store::Store;
+
+/// `Normal` or `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// Who reports: `default-scheduler`, `kubelet` (with its node), `deployment-controller`.
+#[derive(Debug, Clone)]
+pub struct Source<'a> {
+    pub component: &'a str,
+    pub host: Option<&'a str>,
+}
+
+/// One event about an object.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    /// `spec.containers{name}` for a container's events.
+    pub field_path: Option<String>,
+    pub event_type: EventType,
+    pub reason: &'a str,
+    pub message: String,
+}
+
+fn fnv(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Records `event` about `object`; a failure to record is logged, never the caller's error,
+/// as with the real recorders.
+pub fn record(store: &Store, object: &Value, event: &Event<'_>, source: &Source<'_>) {
+    if let Err(error) = try_record(store, object, event, source) {
+        tracing::debug!(%error, reason = event.reason, "Failed to record an event");
+    }
+}
+
+fn try_record(
+    store: &Store,
+    object: &Value,
+    event: &Event<'_>,
+    source: &Source<'_>,
+) -> Result<(), StatusError> {
+    let info = super::info(store, "v1", "Event")?;
+    let name = meta::name(object);
+    let uid = meta::uid(object);
+    let namespace = match meta::namespace(object) {
+        "" => "default",
+        ns => ns,
+    };
+    let field_path = event.field_path.as_deref().unwrap_or_default();
+    let key = fnv(&[
+        uid,
+        field_path,
+        event.reason,
+        &event.message,
+        source.component,
+    ]);
+    let event_name = format!("{name}.{key:016x}");
+    let now = meta::now();
+    for _ in 0..4 {
+        match store.get(&info, Some(namespace), &event_name) {
+            Ok(existing) => {
+                let mut updated = (*existing).clone();
+                updated["count"] = json!(existing["count"].as_i64().unwrap_or(1) + 1);
+                updated["lastTimestamp"] = json!(now);
+                match store.update(&info, Some(namespace), &event_name, updated, false) {
+                    Err(e) if e.reason == Reason::Conflict => continue,
+                    other => return other.map(|_| ()),
+                }
+            }
+            Err(e) if e.reason == Reason::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut involved = json!({
+            "apiVersion": event.api_version,
+            "kind": event.kind,
+            "name": name,
+            "uid": uid,
+            "resourceVersion": meta::resource_version(object),
+        });
+        if !meta::namespace(object).is_empty() {
+            involved["namespace"] = json!(namespace);
+        }
+        if let Some(path) = &event.field_path {
+            involved["fieldPath"] = json!(path);
+        }
+        let mut reporter = json!({"component": source.component});
+        if let Some(host) = source.host {
+            reporter["host"] = json!(host);
+        }
+        let doc = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": event_name, "namespace": namespace},
+            "involvedObject": involved,
+            "reason": event.reason,
+            "message": event.message,
+            "type": event.event_type.as_str(),
+            "source": reporter,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "eventTime": null,
+            "reportingComponent": source.component,
+            "reportingInstance": source.host.unwrap_or_default(),
+        });
+        match store.create(&info, Some(namespace), doc) {
+            Err(e) if e.reason == Reason::AlreadyExists => continue,
+            // The namespace is going: its events go with it.
+            Err(e) if matches!(e.reason, Reason::Forbidden | Reason::NotFound) => return Ok(()),
+            other => return other.map(|_| ()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_event_again_counts_up_and_another_is_new() {
+        let store = Store::default();
+        let pods = store.resource("v1", "Pod").expect("pods");
+        let pod = store
+            .create(
+                &pods,
+                Some("default"),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+            )
+            .expect("pod");
+        let source = Source {
+            component: "default-scheduler",
+            host: None,
+        };
+        let scheduled = Event {
+            api_version: "v1",
+            kind: "Pod",
+            field_path: None,
+            event_type: EventType::Normal,
+            reason: "Scheduled",
+            message: "Successfully assigned default/p to a".into(),
+        };
+        record(&store, &pod, &scheduled, &source);
+        record(&store, &pod, &scheduled, &source);
+        record(
+            &store,
+            &pod,
+            &Event {
+                reason: "FailedScheduling",
+                event_type: EventType::Warning,
+                message: "0/1 nodes are available: 1 Too many pods.".into(),
+                ..scheduled.clone()
+            },
+            &source,
+        );
+        let events = store.resource("v1", "Event").expect("events");
+        let list = super::super::list_all(&store, &events).expect("list");
+        assert_eq!(list.len(), 2);
+        let first = list
+            .iter()
+            .find(|e| e["reason"] == "Scheduled")
+            .expect("Scheduled");
+        assert_eq!(first["count"], 2);
+        assert_eq!(first["involvedObject"]["uid"], pod["metadata"]["uid"]);
+        assert_eq!(first["source"]["component"], "default-scheduler");
+    }
+}

@@ -1,0 +1,88 @@
+//! Lists with selectors and limit/continue paging.
+
+use std::collections::BTreeMap;
+
+use super::{Key, ListOptions, ListPage, Res, Store};
+use crate::error::StatusError;
+use crate::resources::ResourceInfo;
+
+fn encode_continue(rv: u64, key: &Key) -> String {
+    format!("{rv}\n{}\n{}", key.0, key.1)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> Option<(u64, Key)> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let mut parts = text.splitn(3, '\n');
+    let rv = parts.next()?.parse().ok()?;
+    Some((rv, (parts.next()?.into(), parts.next()?.into())))
+}
+
+impl Store {
+    /// Lists objects, across namespaces when `ns` is `None`.
+    pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Res<ListPage> {
+        let s = self.lock();
+        let start = match opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => Some(
+                decode_continue(token)
+                    .ok_or_else(|| StatusError::bad_request("invalid continue token"))?,
+            ),
+            None => None,
+        };
+        let rv = start.as_ref().map(|(rv, _)| *rv).unwrap_or(s.rv);
+        let empty = BTreeMap::new();
+        let table = s.objects.get(&info.group_resource()).unwrap_or(&empty);
+        let ns = ns.filter(|n| info.namespaced && !n.is_empty());
+        let mut items = Vec::new();
+        let mut remaining = 0usize;
+        let mut last: Option<Key> = None;
+        let limit = opts.limit.filter(|l| *l > 0);
+        for (key, obj) in table {
+            if let Some((_, after)) = &start
+                && key <= after
+            {
+                continue;
+            }
+            if ns.is_some_and(|n| n != key.0) {
+                continue;
+            }
+            if let Some(name) = opts.fields.pinned_name()
+                && name != key.1
+            {
+                continue;
+            }
+            if !opts.labels.matches(obj) || !opts.fields.matches(obj) {
+                continue;
+            }
+            if limit.is_some_and(|l| items.len() >= l) {
+                remaining += 1;
+                continue;
+            }
+            last = Some(key.clone());
+            items.push(obj.clone());
+        }
+        let (continue_token, remaining) = match (remaining, last) {
+            (0, _) | (_, None) => (None, None),
+            (n, Some(last)) => (Some(encode_continue(rv, &last)), Some(n)),
+        };
+        Ok(ListPage {
+            items,
+            resource_version: rv,
+            continue_token,
+            remaining,
+        })
+    }
+}

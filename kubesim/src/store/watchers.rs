@@ -1,0 +1,147 @@
+//! Watchers: the live receivers of changes, and the history they can start from.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Change, ChangeKind, ListOptions, Res, Store, Watch, WatchStart};
+use crate::error::StatusError;
+use crate::resources::{GroupResource, ResourceInfo};
+use crate::selectors::{FieldSelector, LabelSelector};
+
+/// What a watcher receives.
+#[derive(Debug, Clone)]
+pub enum WatchItem {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    Event {
+        kind: &'static str,
+        object: Arc<Value>,
+    },
+    /// A bookmark at this resourceVersion.
+    Bookmark(u64),
+}
+
+pub(super) struct Watcher {
+    id: u64,
+    gr: GroupResource,
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    pub(super) tx: mpsc::UnboundedSender<WatchItem>,
+}
+
+impl Watcher {
+    fn matches(&self, obj: &Value) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    pub(super) fn translate(&self, c: &Change) -> Option<WatchItem> {
+        if c.gr != self.gr || self.namespace.as_ref().is_some_and(|ns| *ns != c.namespace) {
+            return None;
+        }
+        let now = self.matches(&c.object);
+        let kind = match c.kind {
+            ChangeKind::Added => now.then_some("ADDED")?,
+            ChangeKind::Deleted => now.then_some("DELETED")?,
+            ChangeKind::Modified => {
+                let before = c.old.as_ref().is_some_and(|o| self.matches(o));
+                match (before, now) {
+                    (true, true) => "MODIFIED",
+                    (false, true) => "ADDED",
+                    (true, false) => "DELETED",
+                    (false, false) => return None,
+                }
+            }
+        };
+        Some(WatchItem::Event {
+            kind,
+            object: c.object.clone(),
+        })
+    }
+}
+
+impl Store {
+    /// Starts a watch. Fails with 410 Expired when `start` is older than the history.
+    pub fn watch(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        start: WatchStart,
+    ) -> Res<Watch> {
+        let mut s = self.lock();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = s.next_watch;
+        s.next_watch += 1;
+        let watcher = Watcher {
+            id,
+            gr: info.group_resource(),
+            namespace: ns
+                .filter(|n| info.namespaced && !n.is_empty())
+                .map(str::to_string),
+            labels: opts.labels.clone(),
+            fields: opts.fields.clone(),
+            tx,
+        };
+        match start {
+            WatchStart::Now => {
+                if let Some(table) = s.objects.get(&watcher.gr) {
+                    for (key, obj) in table {
+                        if watcher.namespace.as_ref().is_some_and(|n| *n != key.0) {
+                            continue;
+                        }
+                        if watcher.matches(obj) {
+                            let item = WatchItem::Event {
+                                kind: "ADDED",
+                                object: obj.clone(),
+                            };
+                            if watcher.tx.send(item).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            WatchStart::After(from) => {
+                if from < s.floor {
+                    return Err(StatusError::expired(from, s.floor + 1));
+                }
+                for change in s.history.iter().filter(|c| c.rv > from) {
+                    if let Some(item) = watcher.translate(change)
+                        && watcher.tx.send(item).is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        s.watchers.push(watcher);
+        Ok(Watch { id, rx })
+    }
+
+    /// Queues a bookmark at the current resourceVersion behind everything already sent.
+    pub fn bookmark(&self, watch_id: u64) {
+        let s = self.lock();
+        let rv = s.rv;
+        if let Some(w) = s.watchers.iter().find(|w| w.id == watch_id) {
+            // A closed receiver is dropped at the next change.
+            let _ = w.tx.send(WatchItem::Bookmark(rv));
+        }
+    }
+
+    /// Ends one watch.
+    pub fn end_watch(&self, watch_id: u64) {
+        self.lock().watchers.retain(|w| w.id != watch_id);
+    }
+
+    /// Ends every watch (their streams close; clients reconnect).
+    pub fn end_all_watches(&self) {
+        self.lock().watchers.clear();
+    }
+
+    /// Oldest resourceVersion a watch can start after.
+    pub fn history_floor(&self) -> u64 {
+        self.lock().floor
+    }
+}

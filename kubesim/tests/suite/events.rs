@@ -1,0 +1,170 @@
+//! The simulated scheduler, kubelet and Deployment controller record the real components'
+//! Events, and a pod no node can take stays Pending with the scheduler's reason.
+
+use std::sync::Arc;
+
+use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::json;
+
+use crate::kubectl::{Kubectl, find_kubectl};
+use crate::{eventually, start};
+
+const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_record_events_and_full_nodes_leave_pods_pending() {
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: "t3.nano".into(),
+            max_pods: 2,
+        },
+    )
+    .expect("node");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}
+    }))
+    .expect("deployment");
+    deployments
+        .create(&PostParams::default(), &web)
+        .await
+        .expect("create");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pending = eventually("two pods running and one pending", || async {
+        let list = pods.list(&ListParams::default()).await.ok()?.items;
+        let running = list
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count();
+        let pending: Vec<Pod> = list
+            .into_iter()
+            .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()))
+            .collect();
+        (running == 2 && pending.len() == 1).then(|| pending[0].clone())
+    })
+    .await;
+    let pending_name = pending.metadata.name.clone().expect("name");
+    let scheduled = eventually("the pending pod's PodScheduled condition", || async {
+        let pod = pods.get(&pending_name).await.ok()?;
+        let status = pod.status?;
+        let c = status
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        (status.phase.as_deref() == Some("Pending")).then_some(c)
+    })
+    .await;
+    assert_eq!(
+        (
+            scheduled.status.as_str(),
+            scheduled.reason.as_deref(),
+            scheduled.message.as_deref()
+        ),
+        ("False", Some("Unschedulable"), Some(FULL))
+    );
+
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let all = eventually("the events of every component", || async {
+        let all = events.list(&ListParams::default()).await.ok()?.items;
+        let count = |reason: &str| {
+            all.iter()
+                .filter(|e| e.reason.as_deref() == Some(reason))
+                .count()
+        };
+        (count("Scheduled") == 2
+            && count("FailedScheduling") == 1
+            && count("Pulled") == 2
+            && count("Created") == 2
+            && count("Started") == 2
+            && count("ScalingReplicaSet") == 1)
+            .then_some(all)
+    })
+    .await;
+    let failed = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        .expect("FailedScheduling");
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    assert_eq!(failed.message.as_deref(), Some(FULL));
+    assert_eq!(
+        failed.involved_object.name.as_deref(),
+        Some(pending_name.as_str())
+    );
+    let started = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Started"))
+        .expect("Started");
+    assert_eq!(started.message.as_deref(), Some("Started container nginx"));
+    assert_eq!(
+        started.involved_object.field_path.as_deref(),
+        Some("spec.containers{nginx}")
+    );
+    let source = started.source.as_ref().expect("source");
+    assert_eq!(
+        (source.component.as_deref(), source.host.as_deref()),
+        (Some("kubelet"), Some("node-a"))
+    );
+    let scaled = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ScalingReplicaSet"))
+        .expect("ScalingReplicaSet");
+    let message = scaled.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("Scaled up replica set web-") && message.ends_with(" from 0 to 3"),
+        "{message}"
+    );
+
+    // kubectl shows them.
+    let Some(bin) = find_kubectl() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
+        }
+        println!("Skipping the kubectl part: kubectl is not on PATH");
+        return;
+    };
+    let dir =
+        std::env::temp_dir().join(format!("kubesim-events-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    handle
+        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
+        .expect("kubeconfig");
+    let k = Kubectl {
+        bin,
+        kubeconfig,
+        cache: dir.join("cache"),
+    };
+    let out = k.ok(&["get", "events"]).await;
+    for want in [
+        "Successfully assigned default/web-",
+        "to node-a",
+        "FailedScheduling",
+        "0/1 nodes are available: 1 Too many pods.",
+        "Container image \"nginx:1.27\" already present on machine",
+        "Created container: nginx",
+        "Started container nginx",
+        "Scaled up replica set web-",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    let out = k.ok(&["describe", "pod", &pending_name]).await;
+    assert!(
+        out.contains("FailedScheduling") && out.contains("Too many pods"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

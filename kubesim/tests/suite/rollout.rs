@@ -1,0 +1,121 @@
+//! Deployment `Available` and `Progressing` conditions, through `kubectl wait` and
+//! `kubectl rollout status`.
+
+use std::sync::Arc;
+
+use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::kubectl::{Kubectl, find_kubectl};
+use crate::{eventually, start};
+
+fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
+    d.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_waits_for_a_deployment_to_be_available() {
+    let Some(bin) = find_kubectl() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
+        }
+        println!("Skipping the kubectl tests: kubectl is not on PATH");
+        return;
+    };
+    let (handle, client) = start().await;
+    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: "t3.nano".into(),
+            max_pods: 2,
+        },
+    )
+    .expect("node");
+    let dir =
+        std::env::temp_dir().join(format!("kubesim-rollout-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    handle
+        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
+        .expect("kubeconfig");
+    let k = Kubectl {
+        bin,
+        kubeconfig,
+        cache: dir.join("cache"),
+    };
+
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ])
+    .await;
+    let out = k
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deploy/web",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(out.contains("deployment.apps/web condition met"), "{out}");
+    let out = k
+        .ok(&["rollout", "status", "deploy/web", "--timeout=30s"])
+        .await;
+    assert!(
+        out.contains("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client, "default");
+    let d = deployments.get("web").await.expect("get");
+    assert_eq!(
+        condition(&d, "Available"),
+        Some(("True".into(), "MinimumReplicasAvailable".into()))
+    );
+    assert_eq!(
+        condition(&d, "Progressing"),
+        Some(("True".into(), "NewReplicaSetAvailable".into()))
+    );
+
+    // Four replicas on a node that takes two: 25% may be unavailable, so two available is
+    // below the minimum of three.
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("scale");
+    eventually("Available to turn False", || async {
+        let d = deployments.get("web").await.ok()?;
+        (condition(&d, "Available") == Some(("False".into(), "MinimumReplicasUnavailable".into())))
+            .then_some(())
+    })
+    .await;
+    let (ok, _, err) = k
+        .run(&[
+            "wait",
+            "--for=condition=Available",
+            "deploy/web",
+            "--timeout=2s",
+        ])
+        .await;
+    assert!(!ok && err.contains("timed out"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
