@@ -208,6 +208,7 @@
 pub mod addresses;
 pub mod call;
 pub mod config;
+mod ec2_convert;
 pub mod error;
 pub mod lb;
 pub mod metrics;
