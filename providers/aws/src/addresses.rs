@@ -5,7 +5,6 @@
 //! `TagSpecifications`, so an interface is never untagged, not even between two calls.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -21,6 +20,7 @@ use cloudnet_core::{
 use ipnet::IpNet;
 use tracing::Instrument;
 
+use crate::ec2_convert::{host_block, interface_from, prefix_block, used_slots};
 use crate::lb::convert::{ec2_tags, to_ec2_tag_spec};
 use crate::ops::AwsOp;
 use crate::provider::{AwsProvider, InstanceFacts, lock};
@@ -38,61 +38,6 @@ fn not_owned(what: &str) -> Error {
             "{what} does not carry this cluster's ownership tags; refusing to change it"
         ),
     }
-}
-
-fn block(cidr: IpNet, kind: BlockKind, primary: bool) -> AddressBlock {
-    AddressBlock {
-        cidr,
-        kind,
-        primary,
-    }
-}
-
-fn host_block(ip: &str, primary: bool) -> Option<AddressBlock> {
-    let ip: IpAddr = ip.parse().ok()?;
-    Some(block(IpNet::from(ip), BlockKind::SecondaryIp, primary))
-}
-
-fn prefix_block(p: &str) -> Option<AddressBlock> {
-    Some(block(p.parse().ok()?, BlockKind::Prefix, false))
-}
-
-/// An interface from its EC2 description (subnet CIDR filled in by the caller).
-fn interface_from(eni: &NetworkInterface, cluster: &str) -> Option<Interface> {
-    let mut blocks: Vec<AddressBlock> = eni
-        .private_ip_addresses()
-        .iter()
-        .filter_map(|a| host_block(a.private_ip_address()?, a.primary().unwrap_or(false)))
-        .collect();
-    blocks.extend(
-        eni.ipv4_prefixes()
-            .iter()
-            .filter_map(|p| prefix_block(p.ipv4_prefix()?)),
-    );
-    Some(Interface {
-        id: InterfaceId(eni.network_interface_id()?.to_string()),
-        index: eni
-            .attachment()
-            .and_then(|a| a.device_index())
-            .and_then(|i| u32::try_from(i).ok())
-            .unwrap_or(0),
-        subnet_id: eni.subnet_id().unwrap_or_default().to_string(),
-        subnet_cidr: None,
-        mac: eni.mac_address().map(str::to_string),
-        security_groups: eni
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_string))
-            .collect(),
-        blocks,
-        owned: Owner::cluster_owns(cluster, &ec2_tags(eni.tag_set())),
-    })
-}
-
-/// Slots an interface uses: every address and prefix (AWS counts a prefix as one).
-fn used_slots(eni: &NetworkInterface) -> u32 {
-    let n = eni.private_ip_addresses().len() + eni.ipv4_prefixes().len();
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl AwsProvider {

@@ -22,10 +22,9 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::retries::classifiers::{
-    ClassifyRetry, RetryAction, RetryClassifierPriority,
+    ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
 };
-use cloudnet_core::error::{classify, codes};
-use cloudnet_core::{Error, ErrorKind, RateBudget, Result};
+use cloudnet_core::{Error, RateBudget, Result};
 use tracing::Instrument;
 
 use crate::metrics::AwsMetrics;
@@ -86,6 +85,38 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Every page of a marker-paged Describe call, each page one [`Caller::call`] (so each
+    /// waits for the budget and is retried on throttling on its own). `send` sends the
+    /// request for a marker (`None` for the first page); `next_marker` reads the page's.
+    pub async fn pages<P, E, F, Fut>(
+        &self,
+        op: AwsOp,
+        mut send: F,
+        next_marker: impl Fn(&P) -> Option<&str>,
+    ) -> Result<Vec<P>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = std::result::Result<P, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let mut pages = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.call(op, || send(marker.clone())).await?;
+            let next = next_marker(&page)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
+            pages.push(page);
+            match next {
+                Some(m) if Some(&m) != marker.as_ref() => marker = Some(m),
+                // No marker, or the same one again (a page loop): done.
+                _ => return Ok(pages),
+            }
+        }
+    }
+}
+
 /// Maps an SDK error by the service's error code and HTTP status, never by message text.
 pub fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> Error
 where
@@ -137,15 +168,6 @@ pub fn gone_is_done<T>(result: Result<T>) -> Result<()> {
     }
 }
 
-/// The `<Code>` of an AWS query-protocol error body (EC2's `<Response><Errors><Error>` and
-/// ELBv2's `<ErrorResponse><Error>` both carry one).
-pub fn error_code_in_body(body: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(text[start..start + len].trim())
-}
-
 /// Stops the SDK from retrying throttled attempts on its own, so that they go back through
 /// the shared budget ([`Caller::call`]). Runs after the SDK's own classifiers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -153,22 +175,22 @@ pub struct ThrottleClassifier;
 
 impl ClassifyRetry for ThrottleClassifier {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
-        let Some(response) = ctx.response() else {
-            return RetryAction::NoActionIndicated;
-        };
-        let status = response.status().as_u16();
-        if status < 400 {
-            return RetryAction::NoActionIndicated;
-        }
-        let code = response
-            .body()
-            .bytes()
-            .and_then(error_code_in_body)
-            .unwrap_or("");
-        if classify(codes::AWS, code, status) == ErrorKind::Throttled {
-            RetryAction::RetryForbidden
-        } else {
-            RetryAction::NoActionIndicated
+        self.classify_retry_v2(ctx, &RetryAction::NoActionIndicated)
+    }
+
+    /// The SDK's own classifiers ran before this one: its AWS error code classifier reads
+    /// the code from the error's metadata (`ProvideErrorMetadata::code()`) and calls
+    /// throttling what its list does (every code of which [`Error::from_aws`] maps to
+    /// `Throttled` as well). Such an attempt is not retried by the SDK but handed back to
+    /// [`Caller::call`], which retries it through the budget. The HTTP 429 status, which
+    /// the SDK treats as throttling too, goes the same way.
+    fn classify_retry_v2(&self, _ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        match previous {
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: aws_smithy_types::retry::ErrorKind::ThrottlingError,
+                ..
+            }) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
         }
     }
 
@@ -183,15 +205,73 @@ impl ClassifyRetry for ThrottleClassifier {
 
 #[cfg(test)]
 mod tests {
+    use aws_smithy_runtime_api::client::interceptors::context::Input;
+    use aws_smithy_types::retry::ErrorKind as SdkKind;
+    use cloudnet_core::ErrorKind;
+    use cloudnet_core::error::{classify, codes};
+
     use super::*;
 
     #[test]
-    fn codes_are_found_in_both_error_shapes() {
-        let ec2 = br#"<?xml version="1.0"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>x</RequestID></Response>"#;
-        assert_eq!(error_code_in_body(ec2), Some("RequestLimitExceeded"));
-        let elb = br#"<ErrorResponse xmlns="x"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"#;
-        assert_eq!(error_code_in_body(elb), Some("Throttling"));
-        assert_eq!(error_code_in_body(b"<html>oops</html>"), None);
-        assert_eq!(error_code_in_body(&[0xff, 0xfe]), None);
+    fn only_throttling_is_taken_from_the_sdk() {
+        let ctx = InterceptorContext::new(Input::erase(()));
+        let c = ThrottleClassifier;
+        let cases = [
+            (
+                RetryAction::NoActionIndicated,
+                RetryAction::NoActionIndicated,
+            ),
+            (
+                RetryAction::retryable_error(SdkKind::ThrottlingError),
+                RetryAction::RetryForbidden,
+            ),
+            (
+                RetryAction::retryable_error_with_explicit_delay(
+                    SdkKind::ThrottlingError,
+                    Duration::from_secs(1),
+                ),
+                RetryAction::RetryForbidden,
+            ),
+            (
+                RetryAction::retryable_error(SdkKind::TransientError),
+                RetryAction::NoActionIndicated,
+            ),
+            (
+                RetryAction::retryable_error(SdkKind::ServerError),
+                RetryAction::NoActionIndicated,
+            ),
+        ];
+        for (previous, want) in cases {
+            assert_eq!(c.classify_retry_v2(&ctx, &previous), want, "{previous:?}");
+        }
+        assert_eq!(c.classify_retry(&ctx), RetryAction::NoActionIndicated);
+    }
+
+    #[test]
+    fn every_sdk_throttling_code_is_throttled_here() {
+        // aws-runtime's THROTTLING_ERRORS: what the SDK's classifier calls throttling.
+        let sdk = [
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottledException",
+            "TooManyRequestsException",
+            "ProvisionedThroughputExceededException",
+            "TransactionInProgressException",
+            "RequestLimitExceeded",
+            "BandwidthLimitExceeded",
+            "LimitExceededException",
+            "RequestThrottled",
+            "SlowDown",
+            "PriorRequestNotComplete",
+            "EC2ThrottledException",
+        ];
+        for code in sdk {
+            assert_eq!(
+                classify(codes::AWS, code, 400),
+                ErrorKind::Throttled,
+                "{code}"
+            );
+        }
     }
 }

@@ -53,7 +53,7 @@ pub struct AwsConfig {
     /// `--enable-backend-security-group`). Off: each ALB's managed group gets its own rule on
     /// the nodes' group, which meets the rules-per-group quota at scale.
     pub backend_security_group: bool,
-    /// How long the backend group's ID and the nodes' group's rules, once read, are trusted
+    /// How long the backend security group's ID and the nodes' group's rules, once read, are trusted
     /// before they are read again (a rule removed behind our back is restored after this).
     pub backend_cache_ttl: Duration,
     /// How long discovered load balancer subnets are reused.

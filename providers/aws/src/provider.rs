@@ -68,7 +68,7 @@ pub(crate) struct Caches {
     pub recent_interfaces: Mutex<HashMap<String, Vec<(Instant, Interface)>>>,
     /// Instances whose source/destination check we turned off.
     pub source_dest_off: Mutex<HashSet<String>>,
-    /// The shared backend group and the nodes' group's rules as last read or written; held
+    /// The shared backend security group and the nodes' group's rules as last read or written; held
     /// while they are checked or changed, so concurrent ensures create one group and one rule.
     pub backend: tokio::sync::Mutex<Option<crate::lb::BackendState>>,
     /// Node IP -> instance ID, for instance targets.

@@ -7,12 +7,13 @@
 //! route, gateways, other teams' routes) is listed but never replaced or deleted.
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, RouteState as Ec2RouteState, RouteTable};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, RouteTable};
 use cloudnet_core::ownership::{AWS_CLUSTER_TAG_PREFIX, TAG_CLUSTER};
 use cloudnet_core::{Error, Result, Route, RouteCapabilities, RouteState, RouteTarget, Routes};
 use ipnet::IpNet;
 
 use crate::config::RouteTableSelector;
+use crate::ec2_convert::routes_of;
 use crate::lb::convert::ec2_tags;
 use crate::ops::AwsOp;
 use crate::provider::{AwsProvider, lock};
@@ -147,25 +148,25 @@ impl AwsProvider {
     }
 }
 
-fn routes_of(table: &RouteTable) -> Vec<(IpNet, RouteTarget, RouteState)> {
-    table
-        .routes()
-        .iter()
-        .filter_map(|r| {
-            let dest: IpNet = r.destination_cidr_block()?.parse().ok()?;
-            let target = match (r.instance_id(), r.network_interface_id()) {
-                (Some(i), _) => RouteTarget::Instance(i.to_string()),
-                (None, Some(n)) => RouteTarget::Interface(n.to_string()),
-                _ => return None,
-            };
-            let state = if r.state() == Some(&Ec2RouteState::Blackhole) {
-                RouteState::Blackhole
-            } else {
-                RouteState::Active
-            };
-            Some((dest, target, state))
-        })
-        .collect()
+/// What `create` does to a table for one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteChange {
+    /// There, active, to the wanted target.
+    Keep,
+    /// There, but to another target or a blackhole (its instance or interface is gone):
+    /// pointed at the wanted target in place.
+    Replace,
+    Create,
+}
+
+/// The pure decision of `create`: the route found for the destination (if any) against the
+/// wanted target.
+fn route_change(existing: Option<(RouteTarget, RouteState)>, want: &RouteTarget) -> RouteChange {
+    match existing {
+        Some((target, RouteState::Active)) if &target == want => RouteChange::Keep,
+        Some(_) => RouteChange::Replace,
+        None => RouteChange::Create,
+    }
 }
 
 #[async_trait]
@@ -237,10 +238,10 @@ impl Routes for AwsProvider {
                 .await
                 .map(|_| ())
         };
-        match existing {
-            Some((_, target, RouteState::Active)) if target == route.target => Ok(()),
-            Some(_) => replace().await,
-            None => {
+        match route_change(existing.map(|(_, t, s)| (t, s)), &route.target) {
+            RouteChange::Keep => Ok(()),
+            RouteChange::Replace => replace().await,
+            RouteChange::Create => {
                 let created = self
                     .inner
                     .caller
@@ -286,5 +287,36 @@ impl Routes for AwsProvider {
             })
             .await;
         crate::call::gone_is_done(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_change_table() {
+        let i1 = || RouteTarget::Instance("i-1".into());
+        let i2 = || RouteTarget::Instance("i-2".into());
+        let e1 = || RouteTarget::Interface("eni-1".into());
+        let cases = [
+            (None, i1(), RouteChange::Create),
+            (Some((i1(), RouteState::Active)), i1(), RouteChange::Keep),
+            (Some((i2(), RouteState::Active)), i1(), RouteChange::Replace),
+            (
+                Some((i1(), RouteState::Blackhole)),
+                i1(),
+                RouteChange::Replace,
+            ),
+            (Some((i1(), RouteState::Active)), e1(), RouteChange::Replace),
+            (Some((e1(), RouteState::Active)), e1(), RouteChange::Keep),
+        ];
+        for (existing, want, change) in cases {
+            assert_eq!(
+                route_change(existing.clone(), &want),
+                change,
+                "{existing:?} -> {want:?}"
+            );
+        }
     }
 }

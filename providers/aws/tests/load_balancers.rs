@@ -7,57 +7,13 @@ use std::time::Instant;
 
 use cloudnet_aws::lb::plan::load_balancer_name;
 use cloudnet_core::{
-    Action, BackendGroup, Error, HealthCheck, IpAddressType, Listener, LoadBalancerId,
-    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, Protocol, Scheme, Subnets,
-    Target, TargetKind, WeightedGroup,
+    Error, LoadBalancerId, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Target,
 };
+use common::specs::nlb;
 use common::*;
 
 fn alb() -> LoadBalancerSpec {
-    let mut spec: LoadBalancerSpec =
-        serde_json::from_str(include_str!("../../core/testdata/alb_spec.json")).unwrap();
-    spec.security_groups.clear();
-    spec
-}
-
-fn nlb(name: &str) -> LoadBalancerSpec {
-    let key = format!("default/{name}:80");
-    LoadBalancerSpec {
-        owner: Owner::namespaced("prod", OwnerKind::Service, "default", name),
-        kind: LoadBalancerKind::Network,
-        scheme: Scheme::Internal,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Tcp,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::Forward {
-                groups: vec![WeightedGroup {
-                    group: key.clone(),
-                    weight: 1,
-                }],
-            },
-            rules: vec![],
-        }],
-        groups: vec![BackendGroup {
-            key,
-            protocol: Protocol::Tcp,
-            port: 8080,
-            target_kind: TargetKind::PodIp,
-            // The mock refuses a timeout equal to the interval (the core's NLB defaults).
-            health_check: HealthCheck {
-                timeout_seconds: 6,
-                ..HealthCheck::defaults_for(Protocol::Tcp)
-            },
-            attributes: BTreeMap::new(),
-        }],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    specs::alb_fixture()
 }
 
 async fn lb_count(env: &Env) -> usize {

@@ -1339,7 +1339,7 @@ async fn groups_named(env: &Env, name: &str) -> Vec<(String, BTreeMap<String, St
 }
 
 fn backend_name(env: &Env) -> String {
-    cloudnet_aws::lb::backend_group::backend_group(&env.cluster).name
+    cloudnet_aws::lb::backend_sg::backend_sg(&env.cluster).name
 }
 
 /// ALB `i` of the case: the core's ALB spec under another Ingress name.
@@ -1360,8 +1360,8 @@ async fn security_groups_of(env: &Env, arn: &str) -> Vec<String> {
     out.load_balancers()[0].security_groups().to_vec()
 }
 
-contract!(ten_albs_share_one_backend_group_and_one_node_rule);
-async fn ten_albs_share_one_backend_group_and_one_node_rule(env: Env) {
+contract!(ten_albs_share_one_backend_sg_and_one_node_rule);
+async fn ten_albs_share_one_backend_sg_and_one_node_rule(env: Env) {
     let specs: Vec<_> = (0..10).map(|i| alb_n(&env.cluster, i)).collect();
     // All at once: concurrent ensures still make one group and one rule.
     let ids: Vec<_> = futures::future::join_all(specs.iter().map(|s| env.provider.ensure(s)))
@@ -1371,14 +1371,14 @@ async fn ten_albs_share_one_backend_group_and_one_node_rule(env: Env) {
         .collect();
     assert_eq!(env.calls.count("CreateSecurityGroup"), 10 + 1);
     let backend = groups_named(&env, &backend_name(&env)).await;
-    assert_eq!(backend.len(), 1, "exactly one backend group");
+    assert_eq!(backend.len(), 1, "exactly one backend security group");
     let (backend_id, tags) = &backend[0];
     assert_eq!(tags[TAG_CLUSTER], env.cluster);
     assert_eq!(tags["cloudnet.io/resource"], "backend-security-group");
     assert_eq!(
         node_group_rules(&env).await,
         vec![("tcp".to_string(), 8080, 8080, backend_id.clone())],
-        "exactly one rule on the nodes' group, from the backend group"
+        "exactly one rule on the nodes' group, from the backend security group"
     );
     for id in &ids {
         let groups = security_groups_of(&env, &id.0).await;
@@ -1454,7 +1454,7 @@ async fn the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on(env: En
     );
     assert!(groups_named(&env, &backend_name(&env)).await.is_empty());
 
-    // Switched on: the ALB carries the backend group, whose rule replaces the old one.
+    // Switched on: the ALB carries the backend security group, whose rule replaces the old one.
     env.provider.ensure(&spec).await.unwrap();
     let backend = groups_named(&env, &backend_name(&env)).await;
     assert_eq!(backend.len(), 1);
@@ -1482,10 +1482,10 @@ async fn the_per_alb_rule_is_kept_when_switched_off_and_migrated_when_on(env: En
 }
 
 contract!(
-    a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete,
+    a_backend_sg_still_in_use_is_left_and_deleted_by_a_later_delete,
     mock_only = "moto deletes a security group that an interface still uses (AWS answers DependencyViolation)"
 );
-async fn a_backend_group_still_in_use_is_left_and_deleted_by_a_later_delete(env: Env) {
+async fn a_backend_sg_still_in_use_is_left_and_deleted_by_a_later_delete(env: Env) {
     let a = env.provider.ensure(&alb(&env.cluster)).await.unwrap();
     let backend_id = groups_named(&env, &backend_name(&env)).await[0].0.clone();
     // An interface that still uses the group, as a deleted load balancer's linger on AWS.

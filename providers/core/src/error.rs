@@ -164,6 +164,24 @@ impl Error {
         matches!(self, Error::Throttled { .. } | Error::Transient { .. })
     }
 
+    /// The same error with `step` (what was being done) in front of its message; kind, code
+    /// and retry hint stay, so callers still decide on them. A change set names the change
+    /// that failed this way.
+    pub fn during(self, step: impl std::fmt::Display) -> Error {
+        let mut e = self;
+        match &mut e {
+            Error::Throttled { message, .. }
+            | Error::NotFound { message, .. }
+            | Error::Conflict { message, .. }
+            | Error::LimitExceeded { message, .. }
+            | Error::InsufficientCapacity { message, .. }
+            | Error::InvalidInput { message, .. }
+            | Error::Unauthorized { message, .. }
+            | Error::Transient { message, .. } => *message = format!("{step}: {message}"),
+        }
+        e
+    }
+
     /// An input problem found by the suite before calling the cloud.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::InvalidInput {
@@ -239,6 +257,16 @@ pub mod codes {
         ("RequestThrottledException", Throttled),
         ("TooManyRequestsException", Throttled),
         ("BandwidthLimitExceeded", Throttled),
+        // The rest of the AWS SDK's throttling codes: the SDK tells throttling apart by
+        // these, and the AWS backend retries what it calls throttling through the budget,
+        // so both lists must agree.
+        ("ThrottledException", Throttled),
+        ("EC2ThrottledException", Throttled),
+        ("ProvisionedThroughputExceededException", Throttled),
+        ("TransactionInProgressException", Throttled),
+        ("LimitExceededException", Throttled),
+        ("SlowDown", Throttled),
+        ("PriorRequestNotComplete", Throttled),
         // Not found.
         ("LoadBalancerNotFound", NotFound),
         ("TargetGroupNotFound", NotFound),
@@ -344,7 +372,6 @@ pub mod codes {
         ("Unavailable", Transient),
         ("RequestTimeout", Transient),
         ("RequestExpired", Transient),
-        ("PriorRequestNotComplete", Transient),
     ];
 
     /// Compute Engine: API `errors[].reason` values and operation `error.errors[].code` values.
@@ -430,6 +457,28 @@ pub mod codes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn during_names_the_step_and_keeps_kind_and_code() {
+        let e = Error::from_aws(
+            "Throttling",
+            400,
+            "Rate exceeded",
+            Some(Duration::from_secs(2)),
+        )
+        .during("create listener 443");
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.code(), "Throttling");
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "throttled by the cloud (Throttling): create listener 443: Rate exceeded"
+        );
+        let Error::Throttled { retry_after, .. } = e else {
+            panic!("still throttled")
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(2)));
+    }
 
     #[test]
     fn aws_codes_classify_by_code_then_status() {

@@ -1,4 +1,4 @@
-//! The [`LoadBalancers`] trait: ensure (see [`super::deploy`]), target sync, delete and the
+//! The [`LoadBalancers`] trait: ensure (see [`super::ensure`]), target sync, delete and the
 //! garbage-collection listing.
 
 use std::collections::{BTreeSet, HashMap};
@@ -17,7 +17,7 @@ use cloudnet_core::{
 use tracing::Instrument;
 
 use super::convert::actual_load_balancer;
-use super::deploy::conflict;
+use super::diff::conflict;
 use super::model::SgSource;
 use crate::lb::matching::{SgRuleChanges, match_sg_rules};
 use crate::ops::AwsOp;
@@ -278,8 +278,8 @@ impl AwsProvider {
     async fn delete_stack(&self, id: &LoadBalancerId) -> Result<()> {
         let Some(lb) = self.load_balancer_by_arn(&id.0).await? else {
             lock(&self.inner.cache.groups).retain(|(arn, _), _| arn != &id.0);
-            // A backend group left by an earlier delete (still in use then) is retried here.
-            return self.delete_backend_group_if_unused().await;
+            // A backend security group left by an earlier delete (still in use then) is retried here.
+            return self.delete_backend_sg_if_unused().await;
         };
         let groups = self.target_groups_of(&lb.arn).await?;
         let arns: Vec<String> = std::iter::once(lb.arn.clone())
@@ -298,14 +298,7 @@ impl AwsProvider {
         let elb = &self.inner.elb;
         // Listeners take their rules with them.
         for l in self.listeners_of_or_empty(&lb.arn).await? {
-            let out = self
-                .inner
-                .caller
-                .call(AwsOp::DeleteListener, || {
-                    elb.delete_listener().listener_arn(&l).send()
-                })
-                .await;
-            crate::call::gone_is_done(out)?;
+            self.delete_listener(&l).await?;
         }
         let out = self
             .inner
@@ -323,7 +316,7 @@ impl AwsProvider {
         lock(&self.inner.cache.groups).retain(|(arn, _), _| arn != &lb.arn);
         self.delete_managed_security_groups(&owner, &lb.security_groups)
             .await?;
-        self.delete_backend_group_if_unused().await
+        self.delete_backend_sg_if_unused().await
     }
 
     async fn listeners_of_or_empty(&self, lb_arn: &str) -> Result<Vec<String>> {

@@ -1,13 +1,21 @@
-//! Load balancers: plan (pure), match (pure), then deploy (I/O).
+//! Load balancers: plan (pure) -> observe (reads) -> diff (pure) -> apply (writes).
+//!
+//! `ensure` runs all four ([`ensure`]); `plan` stops after the diff and returns the
+//! [`changes::ChangeSet`].
 
-mod backend_deploy;
-pub mod backend_group;
+mod apply;
+pub mod backend_sg;
+mod backend_sg_deploy;
+pub mod changes;
 pub mod convert;
-mod deploy;
+pub mod diff;
+mod ensure;
 mod lifecycle;
 pub mod matching;
 pub mod model;
+pub mod observe;
 pub mod plan;
 pub mod subnets;
+mod writes;
 
-pub(crate) use backend_deploy::BackendState;
+pub(crate) use backend_sg_deploy::BackendState;

@@ -288,10 +288,10 @@ pub struct DesiredStack {
     pub listeners: Vec<DesiredListener>,
     /// ALBs only.
     pub security_group: Option<DesiredSecurityGroup>,
-    /// ALBs only, only when the nodes' security group is known and the shared backend group
+    /// ALBs only, only when the nodes' security group is known and the shared backend security group
     /// is switched off.
     pub backend_access: Option<DesiredBackendAccess>,
-    /// With the shared backend group: the ports this stack's targets need from it
+    /// With the shared backend security group: the ports this stack's targets need from it
     /// (`(protocol, from, to)`); None when the load balancer does not carry it.
     pub backend_ports: Option<BTreeSet<(String, i32, i32)>>,
 }

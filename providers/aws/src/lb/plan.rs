@@ -26,7 +26,7 @@ pub struct PlanContext {
     pub vpc_cidrs: Vec<String>,
     /// The nodes' security group, which lets the load balancers in.
     pub node_security_group: Option<String>,
-    /// Load balancers reach the nodes through the cluster's shared backend group (one rule
+    /// Load balancers reach the nodes through the cluster's shared backend security group (one rule
     /// on the nodes' group) instead of a rule per ALB from its managed group.
     pub backend_security_group: bool,
 }
@@ -382,7 +382,7 @@ pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> 
         (None, None)
     };
 
-    // The shared backend group rides on every load balancer that has security groups: ALBs
+    // The shared backend security group rides on every load balancer that has security groups: ALBs
     // always, NLBs only when created with some (AWS cannot add groups to an NLB later).
     let has_groups = spec.kind == LoadBalancerKind::Application || !spec.security_groups.is_empty();
     let backend_ports =
@@ -487,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_backend_group_replaces_the_per_alb_rule() {
+    fn shared_backend_sg_replaces_the_per_alb_rule() {
         let alb = plan(&alb_spec(), &shared_ctx()).unwrap();
         assert!(alb.backend_access.is_none(), "no rule per ALB");
         assert!(alb.security_group.is_some(), "the frontend group stays");
@@ -511,7 +511,7 @@ mod tests {
             ]))
         );
 
-        // Without a nodes' group there is nothing to let the backend group into.
+        // Without a nodes' group there is nothing to let the backend security group into.
         let no_nodes = PlanContext {
             node_security_group: None,
             ..shared_ctx()

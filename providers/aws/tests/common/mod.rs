@@ -1,6 +1,9 @@
 //! The mock cloud and a provider pointed at it through the real SDK.
 #![allow(dead_code)]
 
+pub mod specs;
+pub mod wire;
+
 use std::collections::BTreeMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -38,7 +41,18 @@ pub async fn start() -> Env {
 }
 
 pub async fn start_with(tune: impl FnOnce(&mut AwsConfig)) -> Env {
-    let mock = MockCloud::start(Config::ephemeral(World::default()))
+    start_counted(tune).await.0
+}
+
+/// Like [`start_with`], with the provider's calls counted on the wire (the test clients'
+/// own calls are not).
+pub async fn start_counted(tune: impl FnOnce(&mut AwsConfig)) -> (Env, wire::Wire) {
+    start_in(World::default(), tune).await
+}
+
+/// Like [`start_counted`], in the given world.
+pub async fn start_in(world: World, tune: impl FnOnce(&mut AwsConfig)) -> (Env, wire::Wire) {
+    let mock = MockCloud::start(Config::ephemeral(world))
         .await
         .expect("the mock cloud starts");
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -47,6 +61,12 @@ pub async fn start_with(tune: impl FnOnce(&mut AwsConfig)) -> Env {
         .endpoint_url(mock.endpoint_url())
         .load()
         .await;
+    let wire = wire::Wire::default();
+    let counted = sdk
+        .clone()
+        .into_builder()
+        .http_client(wire.client(wire::sdk_http_client()))
+        .build();
     let mut config = AwsConfig::new("prod");
     config.vpc_id = Some(VPC.into());
     config.node_security_group = Some(NODES_SG.into());
@@ -54,14 +74,15 @@ pub async fn start_with(tune: impl FnOnce(&mut AwsConfig)) -> Env {
     config.budget = fast_budget();
     tune(&mut config);
     let provider =
-        AwsProvider::from_sdk_config(&sdk, config, AwsMetrics::default()).expect("provider");
-    Env {
+        AwsProvider::from_sdk_config(&counted, config, AwsMetrics::default()).expect("provider");
+    let env = Env {
         ec2: aws_sdk_ec2::Client::new(&sdk),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
         mock,
         sdk,
         provider,
-    }
+    };
+    (env, wire)
 }
 
 impl Env {
@@ -72,16 +93,9 @@ impl Env {
 
     /// Calls that change state made between two snapshots, by action.
     pub fn mutating_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-        self.calls()
+        specs::calls_since(&self.calls(), before)
             .into_iter()
-            .filter(|(k, _)| {
-                let action = k.split_once(':').map_or(k.as_str(), |(_, a)| a);
-                !action.starts_with("Describe")
-            })
-            .filter_map(|(k, n)| {
-                let d = n - before.get(&k).copied().unwrap_or(0);
-                (d > 0).then_some((k, d))
-            })
+            .filter(|(k, _)| specs::is_mutating(k))
             .collect()
     }
 

@@ -3,7 +3,8 @@ use crate::lb::model::{ActualListener, DesiredListener, ElbAction};
 use super::{Matching, match_by_key};
 
 /// What to change on a matched listener.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ListenerChanges {
     pub protocol: bool,
     pub certificate: bool,
@@ -81,56 +82,117 @@ mod tests {
         }
     }
 
-    #[test]
-    fn table() {
-        let fwd = ElbAction::forward(vec![TargetGroupWeight {
+    fn fwd() -> ElbAction {
+        ElbAction::forward(vec![TargetGroupWeight {
             target_group: "arn:tg".into(),
             weight: 1,
-        }]);
-        let desired = [
-            d(80, "HTTP", fixed("404")),
-            d(443, "HTTPS", fwd.clone()),
-            d(8080, "HTTP", fwd.clone()),
+        }])
+    }
+
+    #[test]
+    fn drift_table() {
+        type Case = (
+            &'static str,
+            DesiredListener,
+            fn(&mut ActualListener),
+            ListenerChanges,
+        );
+        let none = ListenerChanges::default();
+        let cases: Vec<Case> = vec![
+            ("in sync", d(443, "HTTPS", fwd()), |_| {}, none.clone()),
+            (
+                "default action",
+                d(80, "HTTP", fixed("404")),
+                |a| a.default_actions = vec![fixed("503")],
+                ListenerChanges {
+                    default_action: true,
+                    ..none.clone()
+                },
+            ),
+            (
+                "an extra action",
+                d(80, "HTTP", fixed("404")),
+                |a| a.default_actions.push(fixed("404")),
+                ListenerChanges {
+                    default_action: true,
+                    ..none.clone()
+                },
+            ),
+            (
+                "default certificate",
+                d(443, "HTTPS", fwd()),
+                |a| a.certificates = vec!["cert-b".into()],
+                ListenerChanges {
+                    certificate: true,
+                    ..none.clone()
+                },
+            ),
+            (
+                "only the default certificate counts",
+                d(443, "HTTPS", fwd()),
+                |a| a.certificates.push("cert-extra".into()),
+                none.clone(),
+            ),
+            (
+                "TLS policy",
+                d(443, "HTTPS", fwd()),
+                |a| a.ssl_policy = Some("p0".into()),
+                ListenerChanges {
+                    ssl_policy: true,
+                    ..none.clone()
+                },
+            ),
+            (
+                "protocol",
+                d(80, "HTTP", fixed("404")),
+                |a| a.protocol = Some("HTTPS".into()),
+                ListenerChanges {
+                    protocol: true,
+                    ..none.clone()
+                },
+            ),
+            (
+                "a policy on a plain listener is AWS's business",
+                d(80, "HTTP", fixed("404")),
+                |a| a.ssl_policy = Some("p0".into()),
+                none.clone(),
+            ),
         ];
-        let mut changed_cert = a(443, "HTTPS", fwd.clone());
-        changed_cert.certificates = vec!["cert-b".into()];
-        let actual = [
-            a(80, "HTTP", fixed("503")),
-            changed_cert,
-            a(9090, "HTTP", fwd.clone()),
-        ];
+        for (name, desired, drift, want) in cases {
+            let mut actual = a(
+                desired.port,
+                &desired.protocol,
+                desired.default_action.clone(),
+            );
+            drift(&mut actual);
+            let desired = [desired];
+            let actual = [actual];
+            let m = match_listeners(&desired, &actual);
+            assert!(m.create.is_empty() && m.delete.is_empty(), "{name}");
+            assert_eq!(m.matched[0].changes, want, "{name}");
+            assert_eq!(m.matched[0].changes.is_empty(), want == none, "{name}");
+        }
+    }
+
+    #[test]
+    fn by_port_create_delete_and_duplicates() {
+        let desired = [d(80, "HTTP", fixed("404")), d(8080, "HTTP", fwd())];
+        let mut dup = a(80, "HTTP", fixed("404"));
+        dup.arn = "arn:l/80-again".into();
+        let actual = [a(80, "HTTP", fixed("404")), a(9090, "HTTP", fwd()), dup];
         let m = match_listeners(&desired, &actual);
+        assert_eq!(m.matched.len(), 1);
+        assert_eq!(
+            m.matched[0].actual.arn, "arn:l/80",
+            "the first listed survives"
+        );
         assert_eq!(
             m.create.iter().map(|l| l.port).collect::<Vec<_>>(),
             vec![8080]
         );
         assert_eq!(
-            m.delete.iter().map(|l| l.port).collect::<Vec<_>>(),
-            vec![9090]
+            m.delete.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(),
+            vec!["arn:l/80-again", "arn:l/9090"]
         );
-        assert_eq!(
-            m.matched[0].changes,
-            ListenerChanges {
-                default_action: true,
-                ..Default::default()
-            }
-        );
-        assert_eq!(
-            m.matched[1].changes,
-            ListenerChanges {
-                certificate: true,
-                ..Default::default()
-            }
-        );
-
-        let same = [a(80, "HTTP", fixed("404"))];
-        let m = match_listeners(&desired[..1], &same);
-        assert!(m.matched[0].changes.is_empty());
-
-        let mut proto = a(80, "HTTPS", fixed("404"));
-        proto.ssl_policy = None;
-        let other = [proto];
-        let m = match_listeners(&desired[..1], &other);
-        assert!(m.matched[0].changes.protocol);
     }
 }

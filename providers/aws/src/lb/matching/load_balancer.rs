@@ -113,60 +113,110 @@ mod tests {
         }
     }
 
+    /// What a case expects: the changes of a match, or that AWS cannot change it in place.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Changes(LoadBalancerChanges),
+        Incompatible,
+    }
+
+    fn changes(f: impl FnOnce(&mut LoadBalancerChanges)) -> Want {
+        let mut c = LoadBalancerChanges::default();
+        f(&mut c);
+        Want::Changes(c)
+    }
+
     #[test]
     fn table() {
-        let a = actual();
+        type Case = (
+            &'static str,
+            fn(&mut DesiredLoadBalancer),
+            fn(&mut ActualLoadBalancer),
+            Want,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "in sync, order does not matter",
+                |_| {},
+                |_| {},
+                changes(|_| {}),
+            ),
+            (
+                "a subnet added",
+                |d| d.subnets.push("s-3".into()),
+                |_| {},
+                changes(|c| c.subnets = Some(vec!["s-1".into(), "s-2".into(), "s-3".into()])),
+            ),
+            (
+                "a group dropped",
+                |d| d.security_groups.retain(|g| g != "sg-1"),
+                |_| {},
+                changes(|c| c.security_groups = Some(vec!["sg-lb".into()])),
+            ),
+            (
+                "unresolved subnets are never written",
+                |d| d.subnets.clear(),
+                |_| {},
+                changes(|_| {}),
+            ),
+            (
+                "duplicates compare as a set",
+                |d| d.subnets.push("s-1".into()),
+                |a| a.security_groups.push("sg-1".into()),
+                changes(|_| {}),
+            ),
+            (
+                "an NLB without groups is never given an empty list",
+                |d| {
+                    d.kind = LoadBalancerKind::Network;
+                    d.security_groups.clear();
+                },
+                |a| a.kind = Some(LoadBalancerKind::Network),
+                changes(|_| {}),
+            ),
+            (
+                "IP address type",
+                |d| d.ip_address_type = IpAddressType::Dualstack,
+                |_| {},
+                changes(|c| c.ip_address_type = Some(IpAddressType::Dualstack)),
+            ),
+            (
+                "an unknown IP address type is left",
+                |_| {},
+                |a| a.ip_address_type = None,
+                changes(|_| {}),
+            ),
+            (
+                "scheme",
+                |d| d.scheme = Scheme::Internal,
+                |_| {},
+                Want::Incompatible,
+            ),
+            (
+                "kind",
+                |d| d.kind = LoadBalancerKind::Network,
+                |_| {},
+                Want::Incompatible,
+            ),
+        ];
+        for (name, change_desired, change_actual, want) in cases {
+            let mut d = desired();
+            change_desired(&mut d);
+            let mut a = actual();
+            change_actual(&mut a);
+            let got = match match_load_balancer(&d, Some(&a)) {
+                LoadBalancerMatch::Matched { actual, changes } => {
+                    assert_eq!(actual, &a, "{name}");
+                    Want::Changes(changes)
+                }
+                LoadBalancerMatch::Incompatible { .. } => Want::Incompatible,
+                LoadBalancerMatch::Create => panic!("{name}: an actual one is never created"),
+            };
+            assert_eq!(got, want, "{name}");
+        }
         assert_eq!(
             match_load_balancer(&desired(), None),
             LoadBalancerMatch::Create
         );
-        let in_sync = match_load_balancer(&desired(), Some(&a));
-        assert_eq!(
-            in_sync,
-            LoadBalancerMatch::Matched {
-                actual: &a,
-                changes: LoadBalancerChanges::default()
-            },
-            "order does not matter"
-        );
-
-        let mut d = desired();
-        d.subnets.push("s-3".into());
-        d.security_groups.retain(|g| g != "sg-1");
-        let LoadBalancerMatch::Matched { changes, .. } = match_load_balancer(&d, Some(&a)) else {
-            panic!("matched")
-        };
-        assert_eq!(
-            changes.subnets,
-            Some(vec!["s-1".into(), "s-2".into(), "s-3".into()])
-        );
-        assert_eq!(changes.security_groups, Some(vec!["sg-lb".into()]));
-
-        let mut d = desired();
-        d.subnets.clear();
-        let LoadBalancerMatch::Matched { changes, .. } = match_load_balancer(&d, Some(&a)) else {
-            panic!("matched")
-        };
-        assert!(changes.is_empty(), "unresolved subnets are never written");
-
-        let mut d = desired();
-        d.scheme = Scheme::Internal;
-        assert!(matches!(
-            match_load_balancer(&d, Some(&a)),
-            LoadBalancerMatch::Incompatible { .. }
-        ));
-        let mut d = desired();
-        d.kind = LoadBalancerKind::Network;
-        assert!(matches!(
-            match_load_balancer(&d, Some(&a)),
-            LoadBalancerMatch::Incompatible { .. }
-        ));
-
-        let mut d = desired();
-        d.ip_address_type = IpAddressType::Dualstack;
-        let LoadBalancerMatch::Matched { changes, .. } = match_load_balancer(&d, Some(&a)) else {
-            panic!("matched")
-        };
-        assert_eq!(changes.ip_address_type, Some(IpAddressType::Dualstack));
     }
 }

@@ -10,6 +10,9 @@
 //! | attributes | key | value | removes a key (AWS has no such call; defaults stay) |
 //! | tags | key | value | removes `aws:` keys |
 //! | security group rules | the whole permission | - | revokes a rule the caller does not manage |
+//!
+//! Two actual resources under one key (listeners on one port, rules with one priority,
+//! groups with one name): the first AWS listed is matched, the later ones are deleted.
 
 mod attributes;
 mod listeners;
@@ -22,7 +25,7 @@ mod target_groups;
 pub use attributes::match_attributes;
 pub use listeners::{ListenerChanges, match_listeners};
 pub use load_balancer::{LoadBalancerChanges, LoadBalancerMatch, match_load_balancer};
-pub use rules::match_rules;
+pub use rules::{RuleChanges, match_rules};
 pub use security_groups::{SgRuleChanges, match_sg_rules};
 pub use tags::{TagChanges, match_tags};
 pub use target_groups::{TargetGroupChanges, match_target_groups};
@@ -62,12 +65,17 @@ fn match_by_key<'a, D, A, C, K: Ord>(
     changes: impl Fn(&D, &A) -> C,
 ) -> Matching<'a, D, A, C> {
     use std::collections::BTreeMap;
+    use std::collections::btree_map::Entry;
     let mut by_key: BTreeMap<K, &'a A> = BTreeMap::new();
     let mut delete = Vec::new();
     for a in actual {
-        // Two actual resources with one key: keep the first, the other is surplus.
-        if let Some(dup) = by_key.insert(actual_key(a), a) {
-            delete.push(dup);
+        // Two actual resources with one key: the first (in the order AWS listed them) is
+        // matched, every later one is surplus and deleted.
+        match by_key.entry(actual_key(a)) {
+            Entry::Vacant(slot) => {
+                slot.insert(a);
+            }
+            Entry::Occupied(_) => delete.push(a),
         }
     }
     let mut matched = Vec::new();

@@ -2,20 +2,35 @@ use crate::lb::model::{ActualRule, DesiredRule};
 
 use super::{Matching, match_by_key};
 
+/// What differs on a matched rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleChanges {
+    pub conditions: bool,
+    pub action: bool,
+}
+
+impl RuleChanges {
+    pub fn is_empty(&self) -> bool {
+        !(self.conditions || self.action)
+    }
+}
+
 /// Matches by priority (unique per listener on both sides); a pair drifts when its
 /// conditions or action differ, and is then modified in place. `desired` actions must be
 /// resolved to target group ARNs; `actual` holds no default rule.
 pub fn match_rules<'a>(
     desired: &'a [DesiredRule],
     actual: &'a [ActualRule],
-) -> Matching<'a, DesiredRule, ActualRule, bool> {
+) -> Matching<'a, DesiredRule, ActualRule, RuleChanges> {
     match_by_key(
         desired,
         actual,
         |d| d.priority,
         |a| a.priority,
-        |d, a| {
-            d.conditions != a.conditions || a.actions.as_slice() != std::slice::from_ref(&d.action)
+        |d, a| RuleChanges {
+            conditions: d.conditions != a.conditions,
+            action: a.actions.as_slice() != std::slice::from_ref(&d.action),
         },
     )
 }
@@ -71,9 +86,12 @@ mod tests {
         let drift: Vec<_> = m
             .matched
             .iter()
-            .map(|p| (p.desired.priority, p.changes))
+            .map(|p| (p.desired.priority, p.changes.conditions, p.changes.action))
             .collect();
-        assert_eq!(drift, vec![(1, false), (2, true), (3, true)]);
+        assert_eq!(
+            drift,
+            vec![(1, false, false), (2, false, true), (3, true, false)]
+        );
         assert_eq!(
             m.create.iter().map(|r| r.priority).collect::<Vec<_>>(),
             vec![4]
@@ -90,6 +108,7 @@ mod tests {
         let mut extra = a(1, "/a", "tg1");
         extra.actions.insert(0, fwd("tg0"));
         let actual = [extra];
-        assert!(match_rules(&desired, &actual).matched[0].changes);
+        let changes = match_rules(&desired, &actual).matched[0].changes;
+        assert!(changes.action && !changes.conditions);
     }
 }

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 /// Tag writes that make a resource's tags the desired ones.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TagChanges {
     pub add: BTreeMap<String, String>,
     pub remove: Vec<String>,

@@ -78,25 +78,81 @@ mod tests {
 
     #[test]
     fn table() {
-        let desired = [d("one", 15), d("two", 15), d("three", 15)];
-        let actual = [a("one", 15), a("two", 30), a("old", 15)];
-        let m = match_target_groups(&desired, &actual);
-        let names =
-            |v: &[&DesiredTargetGroup]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&m.create), vec!["three"]);
-        assert_eq!(
-            m.delete.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-            vec!["old"]
+        type Case = (
+            &'static str,
+            Vec<DesiredTargetGroup>,
+            Vec<ActualTargetGroup>,
+            // matched names with their health check drift, created, deleted
+            Vec<(&'static str, Option<i32>)>,
+            Vec<&'static str>,
+            Vec<&'static str>,
         );
-        assert_eq!(m.matched.len(), 2);
-        assert!(m.matched[0].changes.is_empty());
-        assert_eq!(m.matched[1].changes.health_check, Some(hc(15)));
-        assert_eq!(m.drifted(TargetGroupChanges::is_empty).count(), 1);
-
-        let empty = match_target_groups(&[], &actual);
-        assert_eq!(empty.delete.len(), 3);
-        let fresh = match_target_groups(&desired, &[]);
-        assert_eq!(fresh.create.len(), 3);
+        let cases: Vec<Case> = vec![
+            (
+                "in sync",
+                vec![d("one", 15)],
+                vec![a("one", 15)],
+                vec![("one", None)],
+                vec![],
+                vec![],
+            ),
+            (
+                "health check drift is modified in place",
+                vec![d("one", 15)],
+                vec![a("one", 30)],
+                vec![("one", Some(15))],
+                vec![],
+                vec![],
+            ),
+            (
+                "new and stale",
+                vec![d("one", 15), d("three", 15)],
+                vec![a("one", 15), a("old", 15)],
+                vec![("one", None)],
+                vec!["three"],
+                vec!["old"],
+            ),
+            (
+                "nothing exists yet",
+                vec![d("one", 15), d("two", 15)],
+                vec![],
+                vec![],
+                vec!["one", "two"],
+                vec![],
+            ),
+            (
+                "nothing wanted any more",
+                vec![],
+                vec![a("one", 15), a("two", 15)],
+                vec![],
+                vec![],
+                vec!["one", "two"],
+            ),
+        ];
+        for (name, desired, actual, matched, create, delete) in cases {
+            let m = match_target_groups(&desired, &actual);
+            let got: Vec<(&str, Option<i32>)> = m
+                .matched
+                .iter()
+                .map(|p| {
+                    (
+                        p.desired.name.as_str(),
+                        p.changes.health_check.as_ref().map(|h| h.interval_seconds),
+                    )
+                })
+                .collect();
+            assert_eq!(got, matched, "{name}");
+            let created: Vec<&str> = m.create.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(created, create, "{name}");
+            let deleted: Vec<&str> = m.delete.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(deleted, delete, "{name}");
+            let drifted = matched.iter().filter(|(_, h)| h.is_some()).count();
+            assert_eq!(
+                m.drifted(TargetGroupChanges::is_empty).count(),
+                drifted,
+                "{name}"
+            );
+        }
     }
 
     #[test]
@@ -107,6 +163,13 @@ mod tests {
         let actual = [a("one", 15), dup];
         let m = match_target_groups(&desired, &actual);
         assert_eq!(m.matched.len(), 1);
-        assert_eq!(m.delete.len(), 1);
+        assert_eq!(
+            m.matched[0].actual.arn, "arn:one",
+            "the first listed survives"
+        );
+        assert_eq!(
+            m.delete.iter().map(|t| t.arn.as_str()).collect::<Vec<_>>(),
+            vec!["arn:one-again"]
+        );
     }
 }

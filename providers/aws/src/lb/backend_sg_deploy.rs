@@ -1,4 +1,4 @@
-//! The shared backend security group on AWS (see [`super::backend_group`] for the plan):
+//! The shared backend security group on AWS (see [`super::backend_sg`] for the plan):
 //! found by name and ownership tags or created, admitted on the nodes' group by one rule per
 //! protocol, and deleted with that rule once no load balancer carries it.
 //!
@@ -9,23 +9,23 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use aws_sdk_ec2::types::{Filter, ResourceType};
+use aws_sdk_ec2::types::Filter;
 use cloudnet_core::{Error, Result};
 
-use super::backend_group::{
-    backend_group, is_backend_group, node_rule_changes, node_rules_to_remove,
-};
-use super::convert::{actual_ingress, actual_load_balancer, to_ec2_tag_spec};
-use super::deploy::conflict;
+use super::apply::conflict;
+use super::backend_sg::{backend_sg, is_backend_sg, node_rule_changes, node_rules_to_remove};
+use super::convert::actual_load_balancer;
 use super::matching::SgRuleChanges;
-use super::model::{ActualSecurityGroup, SgRule, SgSource};
+use super::model::{ActualSecurityGroup, SgRule};
+use super::observe::ObservedBackendSg;
 use crate::ops::AwsOp;
 use crate::provider::AwsProvider;
 
-/// The backend group and the nodes' group's rules, as last read or written.
+/// The backend security group and the nodes' group's rules, as last read or written.
 #[derive(Debug, Clone)]
 pub(crate) struct BackendState {
-    group_id: String,
+    /// None: not there when last read (a foreign group under the name is never cached).
+    group_id: Option<String>,
     /// Every ingress rule of the nodes' group (ours and others').
     node_rules: Vec<SgRule>,
     read_at: Instant,
@@ -46,13 +46,13 @@ impl AwsProvider {
             .node_security_group
             .as_deref()
             .ok_or_else(|| {
-                Error::invalid("the shared backend group needs the nodes' security group")
+                Error::invalid("the shared backend security group needs the nodes' security group")
             })
     }
 
-    /// The backend group under its derived name in our VPC, if any.
-    async fn find_backend_group(&self) -> Result<Option<ActualSecurityGroup>> {
-        let name = backend_group(&self.inner.config.cluster_name).name;
+    /// The backend security group under its derived name in our VPC, if any.
+    async fn find_backend_sg(&self) -> Result<Option<ActualSecurityGroup>> {
+        let name = backend_sg(&self.inner.config.cluster_name).name;
         let found = self
             .security_groups_where(vec![
                 Filter::builder()
@@ -67,53 +67,23 @@ impl AwsProvider {
 
     /// The group's ID, found or created. A group under our name without our tags is someone
     /// else's: a conflict, never adopted.
-    async fn find_or_create_backend_group(&self) -> Result<String> {
+    async fn find_or_create_backend_sg(&self) -> Result<String> {
         let cluster = &self.inner.config.cluster_name;
-        let desired = backend_group(cluster);
-        if let Some(g) = self.find_backend_group().await? {
-            if !is_backend_group(cluster, &g.tags) {
+        let desired = backend_sg(cluster);
+        if let Some(g) = self.find_backend_sg().await? {
+            if !is_backend_sg(cluster, &g.tags) {
                 return Err(conflict(format!(
-                    "security group {} ({}) exists and is not cluster {cluster}'s backend group; it is left alone",
+                    "security group {} ({}) exists and is not cluster {cluster}'s backend security group; it is left alone",
                     g.name, g.id
                 )));
             }
             return Ok(g.id);
         }
-        let ec2 = &self.inner.ec2;
-        let out = self
-            .inner
-            .caller
-            .call(AwsOp::CreateSecurityGroup, || {
-                ec2.create_security_group()
-                    .group_name(&desired.name)
-                    .description(&desired.description)
-                    .vpc_id(&self.inner.vpc_id)
-                    .tag_specifications(to_ec2_tag_spec(ResourceType::SecurityGroup, &desired.tags))
-                    .send()
-            })
+        let id = self
+            .create_security_group(&desired.name, &desired.description, &desired.tags)
             .await?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| Error::invalid("CreateSecurityGroup answered no group ID"))?
-            .to_string();
         tracing::info!(group = %id, name = %desired.name, "Backend security group created");
         Ok(id)
-    }
-
-    async fn ingress_of(&self, group: &str) -> Result<Vec<SgRule>> {
-        let ec2 = &self.inner.ec2;
-        let out = self
-            .inner
-            .caller
-            .call(AwsOp::DescribeSecurityGroups, || {
-                ec2.describe_security_groups().group_ids(group).send()
-            })
-            .await?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .flat_map(|g| actual_ingress(g.ip_permissions()))
-            .collect())
     }
 
     /// Authorizes first and revokes after, so the nodes never lose the rule while it is
@@ -149,70 +119,137 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// Makes sure the backend group exists and the nodes' group admits it on `ports`;
-    /// answers the group's ID. No call at all while the cached state covers the ports.
-    pub(super) async fn ensure_backend_group(
+    /// What the change set is computed from: the cached state while it is younger than
+    /// `backend_cache_ttl` (no call), else the group by name and the nodes' group's rules,
+    /// kept for the next stacks unless the group is someone else's.
+    pub(crate) async fn observe_backend_sg(&self) -> Result<ObservedBackendSg> {
+        let node_sg = self.node_security_group()?;
+        let mut state = self.inner.cache.backend.lock().await;
+        let ttl = self.inner.config.backend_cache_ttl;
+        if let Some(s) = state.as_ref().filter(|s| s.read_at.elapsed() < ttl) {
+            // Only our own group is ever cached, so its name and tags are the planned ones.
+            let desired = backend_sg(&self.inner.config.cluster_name);
+            return Ok(ObservedBackendSg {
+                group: s.group_id.clone().map(|id| ActualSecurityGroup {
+                    id,
+                    name: desired.name,
+                    vpc_id: Some(self.inner.vpc_id.clone()),
+                    tags: desired.tags,
+                    ingress: Vec::new(),
+                }),
+                node_rules: s.node_rules.clone(),
+            });
+        }
+        let group = self.find_backend_sg().await?;
+        let node_rules = self.ingress_of(node_sg).await?;
+        let cluster = &self.inner.config.cluster_name;
+        let ours = group
+            .as_ref()
+            .is_none_or(|g| is_backend_sg(cluster, &g.tags));
+        *state = ours.then(|| BackendState {
+            group_id: group.as_ref().map(|g| g.id.clone()),
+            node_rules: node_rules.clone(),
+            read_at: Instant::now(),
+        });
+        Ok(ObservedBackendSg { group, node_rules })
+    }
+
+    /// The cached state with the group's ID: created when a fresh cache says it is absent
+    /// (observe has just looked), found or created when the cache is stale or empty.
+    async fn backend_state(&self, cached: Option<BackendState>) -> Result<BackendState> {
+        let ttl = self.inner.config.backend_cache_ttl;
+        let (group_id, rules) = match cached.filter(|s| s.read_at.elapsed() < ttl) {
+            Some(s) if s.group_id.is_some() => return Ok(s),
+            Some(s) => (self.create_backend_sg_or_find().await?, Some(s.node_rules)),
+            None => (self.find_or_create_backend_sg().await?, None),
+        };
+        let node_rules = match rules {
+            Some(r) => r,
+            // Read even when the group is new: per-ALB rules from before may be there to
+            // migrate.
+            None => self.ingress_of(self.node_security_group()?).await?,
+        };
+        Ok(BackendState {
+            group_id: Some(group_id),
+            node_rules,
+            read_at: Instant::now(),
+        })
+    }
+
+    /// Creates the group; when its name is taken meanwhile (another controller), finds it.
+    async fn create_backend_sg_or_find(&self) -> Result<String> {
+        let desired = backend_sg(&self.inner.config.cluster_name);
+        match self
+            .create_security_group(&desired.name, &desired.description, &desired.tags)
+            .await
+        {
+            Ok(id) => {
+                tracing::info!(group = %id, name = %desired.name, "Backend security group created");
+                Ok(id)
+            }
+            Err(e) if e.code() == "InvalidGroup.Duplicate" => {
+                self.find_or_create_backend_sg().await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `CreateBackendSg`: the group, unless a concurrent ensure made it meanwhile. Answers
+    /// its ID.
+    pub(crate) async fn create_backend_sg(&self) -> Result<String> {
+        let mut state = self.inner.cache.backend.lock().await;
+        let current = self.backend_state(state.take()).await?;
+        let id = current.group_id.clone().unwrap_or_default();
+        *state = Some(current);
+        Ok(id)
+    }
+
+    /// `AdmitBackendSg`: the nodes' group admits the backend security group on `ports`,
+    /// computed against the state under the lock (so concurrent stacks widen one rule);
+    /// answers the group's ID. No call while the cached state covers the ports.
+    pub(crate) async fn ensure_backend_sg(
         &self,
         ports: &BTreeSet<(String, i32, i32)>,
     ) -> Result<String> {
         let node_sg = self.node_security_group()?;
         let mut state = self.inner.cache.backend.lock().await;
-        let ttl = self.inner.config.backend_cache_ttl;
-        let mut current = match state.take().filter(|s| s.read_at.elapsed() < ttl) {
-            Some(s) => s,
-            None => {
-                let group_id = self.find_or_create_backend_group().await?;
-                // Read even when the group is new: per-ALB rules from before may be there
-                // to migrate.
-                BackendState {
-                    group_id,
-                    node_rules: self.ingress_of(node_sg).await?,
-                    read_at: Instant::now(),
-                }
-            }
-        };
-        let changes = node_rule_changes(&current.group_id, ports, &current.node_rules);
+        let mut current = self.backend_state(state.take()).await?;
+        let id = current.group_id.clone().unwrap_or_default();
+        let changes = node_rule_changes(&id, ports, &current.node_rules);
         let result = self
             .apply_node_rules(node_sg, &changes, &mut current.node_rules)
             .await;
         // On an error the state stays empty: read again next time rather than trust a
         // half-applied change.
         result?;
-        let id = current.group_id.clone();
         *state = Some(current);
         Ok(id)
     }
 
-    /// Migration from the per-ALB rule: once the load balancer carries the backend group,
-    /// the rule its managed group had on the nodes' group goes.
-    pub(super) async fn drop_per_lb_node_rule(&self, frontend_group: &str) -> Result<()> {
-        let node_sg = self.node_security_group()?;
+    /// Migration from the per-ALB rule: once the load balancer carries the backend security
+    /// group, the rules its managed group had on the nodes' group go. A rule already gone is
+    /// what we wanted; the cached nodes' rules follow (or are dropped on an error, to be
+    /// read again).
+    pub(crate) async fn revoke_frontend_admission(
+        &self,
+        node_sg: &str,
+        revoke: Vec<SgRule>,
+    ) -> Result<()> {
         let mut state = self.inner.cache.backend.lock().await;
-        let Some(current) = state.as_mut() else {
-            return Ok(());
-        };
-        let source = SgSource::Group(frontend_group.to_string());
-        let revoke: Vec<SgRule> = current
-            .node_rules
-            .iter()
-            .filter(|r| r.source == source)
-            .cloned()
-            .collect();
-        if revoke.is_empty() {
-            return Ok(());
-        }
         let changes = SgRuleChanges {
             authorize: vec![],
             revoke,
         };
-        let mut rules = current.node_rules.clone();
+        let mut rules = state
+            .as_ref()
+            .map(|s| s.node_rules.clone())
+            .unwrap_or_default();
         match self.apply_node_rules(node_sg, &changes, &mut rules).await {
             Ok(()) => {
-                current.node_rules = rules;
-                tracing::info!(
-                    group = frontend_group,
-                    "Per-load-balancer node rule removed"
-                );
+                if let Some(current) = state.as_mut() {
+                    current.node_rules = rules;
+                }
+                tracing::info!(group = node_sg, "Per-load-balancer node rule removed");
                 Ok(())
             }
             Err(e) => {
@@ -226,6 +263,7 @@ impl AwsProvider {
     async fn group_in_use(&self, group: &str) -> Result<bool> {
         let elb = &self.inner.elb;
         let mut marker: Option<String> = None;
+        // Paged by hand: the first page that shows the group ends the search.
         loop {
             let page = self
                 .inner
@@ -252,20 +290,20 @@ impl AwsProvider {
         }
     }
 
-    /// After a delete: when no load balancer carries the backend group any more, its rules
+    /// After a delete: when no load balancer carries the backend security group any more, its rules
     /// on the nodes' group are revoked and the group deleted. AWS refuses the deletion
     /// (`DependencyViolation`) while a deleted load balancer's interfaces linger; then the
     /// group is left for the next delete to try again, and the delete itself succeeds. This
     /// runs whether or not the shared group is switched on, so switching it off does not
     /// strand the group.
-    pub(super) async fn delete_backend_group_if_unused(&self) -> Result<()> {
+    pub(super) async fn delete_backend_sg_if_unused(&self) -> Result<()> {
         let mut state = self.inner.cache.backend.lock().await;
         let cluster = &self.inner.config.cluster_name;
-        let Some(g) = self.find_backend_group().await? else {
+        let Some(g) = self.find_backend_sg().await? else {
             *state = None;
             return Ok(());
         };
-        if !is_backend_group(cluster, &g.tags) || self.group_in_use(&g.id).await? {
+        if !is_backend_sg(cluster, &g.tags) || self.group_in_use(&g.id).await? {
             return Ok(());
         }
         *state = None;

@@ -7,8 +7,8 @@
 //! balancer (which meets the rules-per-group quota, 60 by default, at scale).
 //!
 //! ```text
-//!  clients ─> [frontend group, per LB] ALB/NLB [backend group, shared] ─> nodes' group:
-//!                                                 "tcp from-to from the backend group"
+//!  clients ─> [frontend group, per LB] ALB/NLB [backend security group, shared] ─> nodes' group:
+//!                                                 "tcp from-to from the backend security group"
 //! ```
 //!
 //! # One range per protocol, widened, never per port
@@ -18,7 +18,7 @@
 //! and narrowing either form correctly needs every stack's ports at once, which one `ensure`
 //! does not have. So the range only widens while load balancers exist (a wider range admits
 //! only traffic sourced from our load balancers, which send only to their target groups'
-//! ports) and goes away with the backend group when the cluster's last load balancer is
+//! ports) and goes away with the backend security group when the cluster's last load balancer is
 //! deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,41 +30,41 @@ use serde::Serialize;
 use super::matching::SgRuleChanges;
 use super::model::{SgRule, SgSource};
 
-/// The `cloudnet.io/resource` tag of the backend group.
+/// The `cloudnet.io/resource` tag of the backend security group.
 pub const BACKEND_RESOURCE: &str = "backend-security-group";
 
 /// The owner's name: `@` never appears in a Kubernetes object name, so no IngressGroup can
 /// collide with the cluster's own owner.
 const BACKEND_OWNER_NAME: &str = "@traffic";
 
-/// The cluster-scoped owner of the backend group.
+/// The cluster-scoped owner of the backend security group.
 pub fn backend_owner(cluster: &str) -> Owner {
     Owner::cluster_scoped(cluster, OwnerKind::IngressGroup, BACKEND_OWNER_NAME)
 }
 
-/// The backend group as we want it: no ingress of its own (it is only ever a source).
+/// The backend security group as we want it: no ingress of its own (it is only ever a source).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DesiredBackendGroup {
+pub struct DesiredBackendSg {
     /// `k8s-traffic-<hash of cluster and owner>`.
     pub name: String,
     pub description: String,
     pub tags: BTreeMap<String, String>,
 }
 
-pub fn backend_group(cluster: &str) -> DesiredBackendGroup {
+pub fn backend_sg(cluster: &str) -> DesiredBackendSg {
     let owner = backend_owner(cluster);
     let mut tags = owner.aws_tags();
     tags.insert(TAG_RESOURCE.to_string(), BACKEND_RESOURCE.to_string());
-    DesiredBackendGroup {
+    DesiredBackendSg {
         name: derive_name(NameRules::Elbv2, &owner, &["backend-sg"]),
         description: format!("cloudnet shared backend security group for cluster {cluster}"),
         tags,
     }
 }
 
-/// True when the tags say the group is this cluster's backend group.
-pub fn is_backend_group(cluster: &str, tags: &BTreeMap<String, String>) -> bool {
+/// True when the tags say the group is this cluster's backend security group.
+pub fn is_backend_sg(cluster: &str, tags: &BTreeMap<String, String>) -> bool {
     backend_owner(cluster).owns(tags)
         && tags.get(TAG_RESOURCE).map(String::as_str) == Some(BACKEND_RESOURCE)
 }
@@ -79,19 +79,19 @@ fn protocols(p: &str) -> &'static [&'static str] {
     }
 }
 
-/// The changes to the nodes' group so that the backend group reaches `needed`
+/// The changes to the nodes' group so that the backend security group reaches `needed`
 /// (`(protocol, from, to)`, as planned per stack): per protocol, nothing when a rule from the
-/// backend group already covers every needed port; else one rule over the union of the old
+/// backend security group already covers every needed port; else one rule over the union of the old
 /// range and the needed ports is authorized and the old one(s) revoked. Rules from any other
 /// source are never touched.
 pub fn node_rule_changes(
-    backend_group: &str,
+    backend_sg: &str,
     needed: &BTreeSet<(String, i32, i32)>,
     actual: &[SgRule],
 ) -> SgRuleChanges {
-    let source = SgSource::Group(backend_group.to_string());
+    let source = SgSource::Group(backend_sg.to_string());
     let ours: Vec<&SgRule> = actual.iter().filter(|r| r.source == source).collect();
-    // An all-traffic rule from the backend group (ours or someone's) already admits it all.
+    // An all-traffic rule from the backend security group (ours or someone's) already admits it all.
     if ours.iter().any(|r| r.protocol == "-1") {
         return SgRuleChanges::default();
     }
@@ -128,9 +128,9 @@ pub fn node_rule_changes(
     changes
 }
 
-/// Everything from the backend group on the nodes' group: what goes when the group goes.
-pub fn node_rules_to_remove(backend_group: &str, actual: &[SgRule]) -> Vec<SgRule> {
-    let source = SgSource::Group(backend_group.to_string());
+/// Everything from the backend security group on the nodes' group: what goes when the group goes.
+pub fn node_rules_to_remove(backend_sg: &str, actual: &[SgRule]) -> Vec<SgRule> {
+    let source = SgSource::Group(backend_sg.to_string());
     actual
         .iter()
         .filter(|r| r.source == source)
@@ -159,20 +159,20 @@ mod tests {
 
     #[test]
     fn the_group_is_named_and_tagged_for_the_cluster() {
-        let g = backend_group("prod");
+        let g = backend_sg("prod");
         assert!(g.name.starts_with("k8s-traffic-"), "{}", g.name);
         assert!(NameRules::Elbv2.is_valid(&g.name));
-        assert_ne!(g.name, backend_group("staging").name, "one per cluster");
-        assert_eq!(g, backend_group("prod"), "deterministic");
+        assert_ne!(g.name, backend_sg("staging").name, "one per cluster");
+        assert_eq!(g, backend_sg("prod"), "deterministic");
         assert_eq!(g.tags[TAG_CLUSTER], "prod");
         assert_eq!(g.tags[TAG_RESOURCE], BACKEND_RESOURCE);
         assert_eq!(g.tags["kubernetes.io/cluster/prod"], "owned");
-        assert!(is_backend_group("prod", &g.tags));
-        assert!(!is_backend_group("staging", &g.tags));
+        assert!(is_backend_sg("prod", &g.tags));
+        assert!(!is_backend_sg("staging", &g.tags));
         let mut frontend = g.tags.clone();
         frontend.insert(TAG_RESOURCE.into(), "security-group".into());
-        assert!(!is_backend_group("prod", &frontend));
-        assert!(!is_backend_group("prod", &BTreeMap::new()));
+        assert!(!is_backend_sg("prod", &frontend));
+        assert!(!is_backend_sg("prod", &BTreeMap::new()));
     }
 
     #[test]
@@ -251,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn removal_takes_only_the_backend_groups_rules() {
+    fn removal_takes_only_the_backend_sgs_rules() {
         let actual = vec![
             rule("tcp", 8080, 9090, "sg-backend"),
             rule("udp", 53, 53, "sg-backend"),

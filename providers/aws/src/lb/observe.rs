@@ -1,0 +1,507 @@
+//! Observe: what AWS has of one planned stack, read into plain structs ([`ObservedStack`]).
+//!
+//! Only reads, each through the call budget, one read per resource kind (paged where the API
+//! pages): the load balancer by name; when it exists, its target groups, their tags (20 ARNs
+//! per call), the attributes the spec sets, its listeners and the rules of its HTTP(S)
+//! listeners; the ALB's managed security group by name; the nodes' group's rules where the
+//! per-ALB rule is managed; and the shared backend security group (cached, see
+//! [`super::backend_sg`]). A stack with no load balancer yet costs one read besides its
+//! security groups: nothing of it can be attached anywhere.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use aws_sdk_ec2::types::Filter;
+use cloudnet_core::{Error, Owner, Result, Scheme};
+use serde::Serialize;
+
+use super::convert::*;
+use super::model::*;
+use super::subnets::{SubnetCandidate, pick_subnets, role_tag};
+use crate::ops::AwsOp;
+use crate::provider::{AwsProvider, lock};
+
+/// At most this many ARNs per DescribeTags call (the API's limit).
+const TAGS_PER_CALL: usize = 20;
+
+/// The load balancer found under the stack's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedLoadBalancer {
+    pub actual: ActualLoadBalancer,
+    pub tags: BTreeMap<String, String>,
+    /// Read only when the spec sets attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A target group found on the load balancer, or by a planned name when nothing sends to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedTargetGroup {
+    pub actual: ActualTargetGroup,
+    pub tags: BTreeMap<String, String>,
+    /// Read only when the plan sets attributes for the group.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A listener with its rules (read for HTTP(S) listeners on planned ports only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedListener {
+    pub actual: ActualListener,
+    pub rules: Vec<ActualRule>,
+}
+
+/// The shared backend security group and the nodes' group's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedBackendSg {
+    /// The group under the derived name, ours or not.
+    pub group: Option<ActualSecurityGroup>,
+    /// Every ingress rule of the nodes' group.
+    pub node_rules: Vec<SgRule>,
+}
+
+/// Everything of one stack that exists, as read before a change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedStack {
+    pub load_balancer: Option<ObservedLoadBalancer>,
+    pub target_groups: Vec<ObservedTargetGroup>,
+    pub listeners: Vec<ObservedListener>,
+    /// The ALB's managed group, found by name in the VPC (ours or not).
+    pub security_group: Option<ActualSecurityGroup>,
+    /// The nodes' group's rules, read when the per-ALB rule is managed and the managed group
+    /// exists.
+    pub node_rules: Vec<SgRule>,
+    /// Read when the load balancer carries the shared backend security group.
+    pub backend_sg: Option<ObservedBackendSg>,
+}
+
+impl AwsProvider {
+    /// Reads every part of `stack` that exists. No call changes anything.
+    pub(crate) async fn observe_stack(
+        &self,
+        owner: &Owner,
+        stack: &DesiredStack,
+    ) -> Result<ObservedStack> {
+        let mut observed = ObservedStack::default();
+        if let Some(lb) = self.find_load_balancer(&stack.load_balancer.name).await? {
+            self.observe_elb_parts(owner, stack, lb, &mut observed)
+                .await?;
+        }
+        if let Some(sg) = &stack.security_group {
+            observed.security_group = self
+                .security_groups_where(vec![
+                    Filter::builder()
+                        .name("vpc-id")
+                        .values(&self.inner.vpc_id)
+                        .build(),
+                    Filter::builder()
+                        .name("group-name")
+                        .values(&sg.name)
+                        .build(),
+                ])
+                .await?
+                .into_iter()
+                .next();
+            if let (Some(access), Some(_)) = (&stack.backend_access, &observed.security_group) {
+                observed.node_rules = self.ingress_of(&access.node_security_group).await?;
+            }
+        }
+        if stack.backend_ports.is_some() {
+            observed.backend_sg = Some(self.observe_backend_sg().await?);
+        }
+        Ok(observed)
+    }
+
+    async fn observe_elb_parts(
+        &self,
+        owner: &Owner,
+        stack: &DesiredStack,
+        lb: ActualLoadBalancer,
+        observed: &mut ObservedStack,
+    ) -> Result<()> {
+        let mut groups = self.target_groups_of(&lb.arn).await?;
+        // Groups nothing sends to (an ensure died before its listeners, or a listener was
+        // removed behind our back) are not attached: look the planned ones up by name.
+        for d in &stack.target_groups {
+            if groups.iter().any(|g| g.name == d.name) {
+                continue;
+            }
+            if let Some(g) = self.target_group_by_name(&d.name).await? {
+                groups.push(g);
+            }
+        }
+        let arns: Vec<String> = std::iter::once(lb.arn.clone())
+            .chain(groups.iter().map(|g| g.arn.clone()))
+            .collect();
+        let mut tags = self.elb_tags(&arns).await?;
+        let lb_tags = tags.remove(&lb.arn).unwrap_or_default();
+        // Attributes and listeners only of a load balancer that is ours: the diff refuses
+        // a foreign one before looking at them.
+        let ours = owner.owns(&lb_tags);
+        let attributes = if ours && !stack.load_balancer.attributes.is_empty() {
+            self.load_balancer_attributes(&lb.arn).await?
+        } else {
+            BTreeMap::new()
+        };
+        for g in groups {
+            let wants_attributes = stack
+                .target_groups
+                .iter()
+                .any(|d| d.name == g.name && !d.attributes.is_empty());
+            let attributes = if ours && wants_attributes {
+                self.target_group_attributes(&g.arn).await?
+            } else {
+                BTreeMap::new()
+            };
+            observed.target_groups.push(ObservedTargetGroup {
+                tags: tags.remove(&g.arn).unwrap_or_default(),
+                actual: g,
+                attributes,
+            });
+        }
+        if ours {
+            for l in self.listeners_of(&lb.arn).await? {
+                let web = matches!(l.protocol.as_deref(), Some("HTTP" | "HTTPS"));
+                let planned = stack.listeners.iter().any(|d| d.port == l.port);
+                let rules = if web && planned {
+                    self.rules_of(&l.arn).await?
+                } else {
+                    Vec::new()
+                };
+                observed
+                    .listeners
+                    .push(ObservedListener { actual: l, rules });
+            }
+        }
+        observed.load_balancer = Some(ObservedLoadBalancer {
+            actual: lb,
+            tags: lb_tags,
+            attributes,
+        });
+        Ok(())
+    }
+
+    /// Tags of ELBv2 resources, in batches of 20.
+    pub(crate) async fn elb_tags(
+        &self,
+        arns: &[String],
+    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let elb = &self.inner.elb;
+        let mut out = HashMap::new();
+        for chunk in arns.chunks(TAGS_PER_CALL) {
+            let resp = self
+                .inner
+                .caller
+                .call(AwsOp::DescribeTags, || {
+                    elb.describe_tags()
+                        .set_resource_arns(Some(chunk.to_vec()))
+                        .send()
+                })
+                .await?;
+            for d in resp.tag_descriptions() {
+                if let Some(arn) = d.resource_arn() {
+                    out.insert(arn.to_string(), elb_tags(d.tags()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The load balancer of that name, if any.
+    pub(crate) async fn find_load_balancer(
+        &self,
+        name: &str,
+    ) -> Result<Option<ActualLoadBalancer>> {
+        self.one_load_balancer(Some(name), None).await
+    }
+
+    /// The load balancer of that ARN, if any.
+    pub(crate) async fn load_balancer_by_arn(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ActualLoadBalancer>> {
+        self.one_load_balancer(None, Some(arn)).await
+    }
+
+    /// One DescribeLoadBalancers by name or ARN; not found is `None`.
+    async fn one_load_balancer(
+        &self,
+        name: Option<&str>,
+        arn: Option<&str>,
+    ) -> Result<Option<ActualLoadBalancer>> {
+        let elb = &self.inner.elb;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeLoadBalancers, || {
+                elb.describe_load_balancers()
+                    .set_names(name.map(|n| vec![n.to_string()]))
+                    .set_load_balancer_arns(arn.map(|a| vec![a.to_string()]))
+                    .send()
+            })
+            .await;
+        match out {
+            Ok(o) => Ok(o.load_balancers().iter().find_map(actual_load_balancer)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Target groups attached to a load balancer (through any listener or rule).
+    pub(crate) async fn target_groups_of(&self, lb_arn: &str) -> Result<Vec<ActualTargetGroup>> {
+        let elb = &self.inner.elb;
+        let pages = self
+            .inner
+            .caller
+            .pages(
+                AwsOp::DescribeTargetGroups,
+                |marker| {
+                    elb.describe_target_groups()
+                        .load_balancer_arn(lb_arn)
+                        .set_marker(marker)
+                        .send()
+                },
+                |p| p.next_marker(),
+            )
+            .await;
+        match pages {
+            Ok(pages) => Ok(pages
+                .iter()
+                .flat_map(|p| p.target_groups())
+                .filter_map(actual_target_group)
+                .collect()),
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn target_group_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ActualTargetGroup>> {
+        let elb = &self.inner.elb;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeTargetGroups, || {
+                elb.describe_target_groups().names(name).send()
+            })
+            .await;
+        match out {
+            Ok(o) => Ok(o.target_groups().iter().find_map(actual_target_group)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn listeners_of(&self, lb_arn: &str) -> Result<Vec<ActualListener>> {
+        let elb = &self.inner.elb;
+        let pages = self
+            .inner
+            .caller
+            .pages(
+                AwsOp::DescribeListeners,
+                |marker| {
+                    elb.describe_listeners()
+                        .load_balancer_arn(lb_arn)
+                        .set_marker(marker)
+                        .send()
+                },
+                |p| p.next_marker(),
+            )
+            .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.listeners())
+            .filter_map(actual_listener)
+            .collect())
+    }
+
+    async fn rules_of(&self, listener_arn: &str) -> Result<Vec<ActualRule>> {
+        let elb = &self.inner.elb;
+        let pages = self
+            .inner
+            .caller
+            .pages(
+                AwsOp::DescribeRules,
+                |marker| {
+                    elb.describe_rules()
+                        .listener_arn(listener_arn)
+                        .set_marker(marker)
+                        .send()
+                },
+                |p| p.next_marker(),
+            )
+            .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.rules())
+            .filter_map(actual_rule)
+            .collect())
+    }
+
+    async fn load_balancer_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let elb = &self.inner.elb;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeLoadBalancerAttributes, || {
+                elb.describe_load_balancer_attributes()
+                    .load_balancer_arn(arn)
+                    .send()
+            })
+            .await?;
+        Ok(attribute_map(
+            out.attributes().iter().map(|a| (a.key(), a.value())),
+        ))
+    }
+
+    async fn target_group_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let elb = &self.inner.elb;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeTargetGroupAttributes, || {
+                elb.describe_target_group_attributes()
+                    .target_group_arn(arn)
+                    .send()
+            })
+            .await?;
+        Ok(attribute_map(
+            out.attributes().iter().map(|a| (a.key(), a.value())),
+        ))
+    }
+
+    pub(crate) async fn security_groups_where(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<ActualSecurityGroup>> {
+        let ec2 = &self.inner.ec2;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeSecurityGroups, || {
+                ec2.describe_security_groups()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+            })
+            .await?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(actual_security_group)
+            .collect())
+    }
+
+    /// Every ingress rule of one group.
+    pub(crate) async fn ingress_of(&self, group: &str) -> Result<Vec<SgRule>> {
+        let ec2 = &self.inner.ec2;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeSecurityGroups, || {
+                ec2.describe_security_groups().group_ids(group).send()
+            })
+            .await?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .flat_map(|g| actual_ingress(g.ip_permissions()))
+            .collect())
+    }
+
+    /// The VPC's CIDRs, read once.
+    pub(crate) async fn vpc_cidrs(&self) -> Result<Vec<String>> {
+        if let Some(c) = lock(&self.inner.cache.vpc_cidrs).clone() {
+            return Ok(c);
+        }
+        let ec2 = &self.inner.ec2;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeVpcs, || {
+                ec2.describe_vpcs().vpc_ids(&self.inner.vpc_id).send()
+            })
+            .await?;
+        let mut cidrs: Vec<String> = out
+            .vpcs()
+            .iter()
+            .flat_map(|v| {
+                v.cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.cidr_block().map(str::to_string))
+                    .chain(v.cidr_block().map(str::to_string))
+            })
+            .collect();
+        cidrs.sort();
+        cidrs.dedup();
+        *lock(&self.inner.cache.vpc_cidrs) = Some(cidrs.clone());
+        Ok(cidrs)
+    }
+
+    /// The subnets a scheme's load balancers go in, found by role tag and kept for
+    /// `subnet_cache_ttl`; concurrent ensures share one lookup.
+    pub(crate) async fn discover_subnets(&self, scheme: Scheme) -> Result<Vec<String>> {
+        let ttl = self.inner.config.subnet_cache_ttl;
+        let cached = || {
+            lock(&self.inner.cache.lb_subnets)
+                .get(&scheme)
+                .filter(|(at, _)| at.elapsed() < ttl)
+                .map(|(_, ids)| ids.clone())
+        };
+        if let Some(ids) = cached() {
+            return Ok(ids);
+        }
+        let _one_lookup = self.inner.cache.lb_subnets_lookup.lock().await;
+        if let Some(ids) = cached() {
+            return Ok(ids);
+        }
+        let ec2 = &self.inner.ec2;
+        let out = self
+            .inner
+            .caller
+            .call(AwsOp::DescribeSubnets, || {
+                ec2.describe_subnets()
+                    .filters(
+                        Filter::builder()
+                            .name("vpc-id")
+                            .values(&self.inner.vpc_id)
+                            .build(),
+                    )
+                    .filters(
+                        Filter::builder()
+                            .name("tag-key")
+                            .values(role_tag(scheme))
+                            .build(),
+                    )
+                    .send()
+            })
+            .await?;
+        let candidates: Vec<SubnetCandidate> = out
+            .subnets()
+            .iter()
+            .filter_map(|s| {
+                Some(SubnetCandidate {
+                    id: s.subnet_id()?.to_string(),
+                    zone: s.availability_zone().unwrap_or_default().to_string(),
+                    tags: ec2_tags(s.tags()),
+                })
+            })
+            .collect();
+        let ids = pick_subnets(&candidates, &self.inner.config.cluster_name, scheme);
+        lock(&self.inner.cache.lb_subnets).insert(scheme, (Instant::now(), ids.clone()));
+        Ok(ids)
+    }
+}
+
+/// The attributes a Describe*Attributes call answered, by key.
+fn attribute_map<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    pairs
+        .filter_map(|(k, v)| Some((k?.to_string(), v?.to_string())))
+        .collect()
+}
