@@ -1,5 +1,5 @@
-//! The four PATCH kinds: JSON merge patch (RFC 7386, `json_patch::merge`), JSON patch, strategic merge patch and server-side
-//! apply.
+//! The four PATCH kinds: JSON merge patch (RFC 7386, `json_patch::merge`), JSON patch,
+//! strategic merge patch and server-side apply.
 //!
 //! Strategic merge patch covers what kubectl sends for the served built-in kinds: lists merged
 //! by key (`containers`, `initContainers`, `volumes`, `env`, `imagePullSecrets` by `name`;

@@ -9,8 +9,10 @@ use crate::resources::ResourceInfo;
 /// The name the quota has in its error messages.
 pub const QUOTA_NAME: &str = "kubesim-object-count";
 
-/// Objects a namespace may hold unless configured otherwise.
-pub const DEFAULT_OBJECTS_PER_NAMESPACE: usize = 10_000;
+/// Objects a namespace may hold unless configured otherwise: room for a 10,000-pod scale test
+/// with its Services, slices and leases several times over, while a runaway Deployment stays
+/// within a few GiB.
+pub const DEFAULT_OBJECTS_PER_NAMESPACE: usize = 50_000;
 
 /// Events are outside the quota, so a full namespace still says why it is full.
 pub(super) fn counted(info: &ResourceInfo) -> bool {
