@@ -58,7 +58,7 @@
 //!   whose columns are the real API server's for the served kinds, and a CRD's
 //!   `additionalPrinterColumns` for custom resources (see [`table`]).
 //! - Bounded input: bodies over 3 MiB are 413 `RequestEntityTooLarge` (the real limit); a
-//!   namespace holds at most [`Config::max_objects_per_namespace`] objects (50,000 by
+//!   namespace holds at most [`Config::max_objects_per_namespace`] objects (10,000 by
 //!   default; Events aside), one more is 403 `exceeded quota` in ResourceQuota's words
 //!   ([`store::quota`]); the Deployment controller creates at most 500 pods per pass (the
 //!   ReplicaSet controller's burst) and records `FailedCreate` when refused.
