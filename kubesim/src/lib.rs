@@ -105,7 +105,9 @@
 //!   webhooks: a CRD's versions share one storage and differ only in apiVersion). Defaults are
 //!   filled for Services, Pods and workload pod templates only (see [`defaults`]), with no
 //!   admission plugins (no ServiceAccount token mounts, tolerations or priority).
-//! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update); the
+//! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update; its
+//!   `ScalingReplicaSet` events name the ReplicaSet that would exist; no `ReplicaFailure`
+//!   condition, a refused create is a `FailedCreate` event only); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
@@ -113,6 +115,11 @@
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
 //! - Server-side apply conflicts only between Apply managers; Update operations are not
 //!   recorded in managedFields.
+//! - Events never expire (the real API drops them after an hour), and the recorders write
+//!   core/v1 Events only (kubectl reads those); the scheduler knows no preemption,
+//!   priorities, taints or affinity beyond node readiness, `unschedulable` and max pods.
+//! - Memory: objects are kept as `serde_json::Value`, shared by `Arc` between the store and
+//!   the watch history; `examples/pod_memory.rs` measures the bytes per stored pod.
 
 pub mod admission;
 pub mod auth;

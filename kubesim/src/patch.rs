@@ -1,5 +1,5 @@
-//! The four PATCH kinds: JSON merge patch, JSON patch, strategic merge patch and server-side
-//! apply.
+//! The four PATCH kinds: JSON merge patch (RFC 7386, `json_patch::merge`), JSON patch,
+//! strategic merge patch and server-side apply.
 //!
 //! Strategic merge patch covers what kubectl sends for the served built-in kinds: lists merged
 //! by key (`containers`, `initContainers`, `volumes`, `env`, `imagePullSecrets` by `name`;
@@ -19,26 +19,6 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::{Reason, StatusError};
-
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
-}
 
 /// RFC 6902 JSON patch.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), StatusError> {
@@ -499,7 +479,7 @@ pub fn apply(live: Option<&Value>, req: &ApplyRequest<'_>) -> Result<Value, Stat
             if req.keyed_lists {
                 smp(&mut merged, &applied, &mut Vec::new());
             } else {
-                merge_patch(&mut merged, &applied);
+                json_patch::merge(&mut merged, &applied);
             }
             let others: Vec<&Value> = managed
                 .iter()
@@ -532,13 +512,6 @@ pub fn apply(live: Option<&Value>, req: &ApplyRequest<'_>) -> Result<Value, Stat
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_patch_rfc7386() {
-        let mut t = json!({"a": {"b": 1, "c": 2}, "l": [1, 2]});
-        merge_patch(&mut t, &json!({"a": {"b": null, "d": 3}, "l": [3]}));
-        assert_eq!(t, json!({"a": {"c": 2, "d": 3}, "l": [3]}));
-    }
 
     #[test]
     fn strategic_containers_by_name() {

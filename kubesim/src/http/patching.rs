@@ -145,7 +145,7 @@ impl Req<'_> {
                             "a merge patch must be a JSON object",
                         ));
                     }
-                    patch::merge_patch(&mut obj, &doc)
+                    json_patch::merge(&mut obj, &doc)
                 }
                 Kind::Json => patch::json_patch(&mut obj, &doc)?,
                 Kind::Strategic => patch::strategic_merge(&mut obj, &doc)?,

@@ -31,7 +31,7 @@ impl Req<'_> {
                 match content_type(self.headers).as_str() {
                     "application/json-patch+json" => patch::json_patch(&mut scale, &doc)?,
                     "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                        patch::merge_patch(&mut scale, &doc)
+                        json_patch::merge(&mut scale, &doc)
                     }
                     other => return Err(StatusError::unsupported_media_type(other)),
                 }

@@ -9,7 +9,10 @@ use crate::resources::ResourceInfo;
 /// The name the quota has in its error messages.
 pub const QUOTA_NAME: &str = "kubesim-object-count";
 
-/// Objects a namespace may hold unless configured otherwise.
+/// Objects a namespace may hold unless configured otherwise. Every simulated component
+/// passes over all pods, so tens of thousands of pods make the sandbox sluggish (a
+/// billion-replica Deployment under a 50,000 quota took minutes to page through); a scale
+/// test that needs more in one namespace raises `Config::max_objects_per_namespace`.
 pub const DEFAULT_OBJECTS_PER_NAMESPACE: usize = 10_000;
 
 /// Events are outside the quota, so a full namespace still says why it is full.

@@ -11,6 +11,7 @@ mod imperative;
 mod kubectl;
 mod modules;
 mod namespaces;
+mod properties;
 mod rollout;
 mod simulation;
 mod tables;
