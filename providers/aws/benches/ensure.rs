@@ -208,6 +208,12 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let left = stacks_left();
     let left_rules = nodes_rules(&sdk).await?;
+    let left_groups = owned_security_groups(&sdk).await?;
+    if left_groups != 0 {
+        broken.push(format!(
+            "left after the deletes: {left_groups} security groups tagged for the cluster"
+        ));
+    }
     // The nodes' group of the default world starts with no rule from another group.
     if left != (0, 0) || left_rules != 0 {
         broken.push(format!(
@@ -240,4 +246,21 @@ async fn nodes_rules(sdk: &aws_config::SdkConfig) -> Result<usize, Box<dyn std::
         .flat_map(|g| g.ip_permissions())
         .map(|p| p.user_id_group_pairs().len())
         .sum())
+}
+
+/// Security groups tagged for the cluster (managed and shared backend ones).
+async fn owned_security_groups(
+    sdk: &aws_config::SdkConfig,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let groups = aws_sdk_ec2::Client::new(sdk)
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cloudnet.io/cluster")
+                .values("prod")
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(groups.security_groups().len())
 }

@@ -346,12 +346,20 @@ impl AwsProvider {
             return Ok(());
         }
         let ec2 = &self.inner.ec2;
+        // By filter, not by ID: AWS refuses a list of IDs when one is gone, and the shared
+        // backend security group in the list may just have been deleted by a concurrent
+        // delete, which would leave this managed group behind.
         let out = self
             .inner
             .caller
             .call(AwsOp::DescribeSecurityGroups, || {
                 ec2.describe_security_groups()
-                    .set_group_ids(Some(groups.to_vec()))
+                    .filters(
+                        Filter::builder()
+                            .name("group-id")
+                            .set_values(Some(groups.to_vec()))
+                            .build(),
+                    )
                     .send()
             })
             .await;

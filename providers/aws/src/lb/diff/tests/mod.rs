@@ -9,13 +9,15 @@ use super::*;
 use crate::lb::observe::{ObservedBackendSg, ObservedListener, ObservedLoadBalancer};
 use crate::lb::plan::{PlanContext, plan};
 
+mod shared_sg;
+
 const NODES: &str = "sg-nodes";
 const FRONT: &str = "sg-front";
 const BACKEND: &str = "sg-backend";
 const LB_ARN: &str = "arn:lb";
 
 fn spec() -> LoadBalancerSpec {
-    serde_json::from_str(include_str!("../../../../core/testdata/alb_spec.json"))
+    serde_json::from_str(include_str!("../../../../../core/testdata/alb_spec.json"))
         .expect("the core's ALB fixture parses")
 }
 
@@ -275,27 +277,6 @@ fn creation_builds_every_part_in_dependency_order() {
             "createRule"
         ]
     );
-}
-
-#[test]
-fn creation_with_the_shared_backend_security_group() {
-    let s = stack_with(true);
-    let backend = super::backend_sg("prod").name;
-    let got = summary(&s, &ObservedStack::default());
-    assert_eq!(
-        got[..3],
-        [
-            format!(
-                "create security group {}",
-                s.security_group.as_ref().unwrap().name
-            ),
-            format!("create shared backend security group {backend}"),
-            format!(
-                "admit shared backend security group {backend} (new) on the nodes' group {NODES}"
-            ),
-        ]
-    );
-    assert_eq!(got.len(), 3 + 3 + 1 + 2 + 2, "{got:?}");
 }
 
 type Drift = (
@@ -751,76 +732,4 @@ fn rules_of_a_new_listener_and_of_a_new_group_are_resolved_at_apply() {
         rule.action.target_groups().collect::<Vec<_>>(),
         ["shop/api-canary:80", "shop/api:80"]
     );
-}
-
-#[test]
-fn the_shared_backend_security_group_table() {
-    let s = stack_with(true);
-    let name = super::backend_sg("prod").name;
-    type Case = (&'static str, fn(&mut ObservedStack), Vec<&'static str>);
-    let cases: Vec<Case> = vec![
-        (
-            "absent: created, admitted and put on the load balancer",
-            |o| {
-                o.backend_sg = Some(ObservedBackendSg::default());
-                let lb = o.load_balancer.as_mut().unwrap();
-                lb.actual.security_groups.retain(|g| g != BACKEND);
-            },
-            vec!["createBackendSg", "admitBackendSg", "modifyLoadBalancer"],
-        ),
-        (
-            "the ALB's own rule from before is revoked once it carries the group",
-            |o| {
-                let rule = tcp(8080, 8080).rule_from(FRONT);
-                o.backend_sg.as_mut().unwrap().node_rules.push(rule);
-            },
-            vec!["revokeFrontendAdmission"],
-        ),
-        (
-            "a narrower range is widened",
-            |o| o.backend_sg.as_mut().unwrap().node_rules = vec![tcp(80, 80).rule_from(BACKEND)],
-            vec!["admitBackendSg"],
-        ),
-    ];
-    for (case, change, want) in cases {
-        let mut observed = applied(&s);
-        change(&mut observed);
-        let got = changes(&s, &observed);
-        let kinds: Vec<String> = got
-            .iter()
-            .map(|c| serde_json::to_value(c).unwrap()["change"].to_string())
-            .map(|k| k.trim_matches('"').to_string())
-            .collect();
-        assert_eq!(kinds, want, "{case}");
-        for c in &got {
-            match c {
-                Change::AdmitBackendSg {
-                    authorize,
-                    revoke,
-                    backend_sg,
-                    ..
-                } if case.starts_with("a narrower") => {
-                    assert_eq!(backend_sg, &Ref::Existing(BACKEND.into()));
-                    assert_eq!(
-                        (authorize, revoke),
-                        (&vec![tcp(80, 8080)], &vec![tcp(80, 80)])
-                    );
-                }
-                Change::ModifyLoadBalancer {
-                    security_groups, ..
-                } => assert_eq!(
-                    security_groups.as_ref().unwrap(),
-                    &vec![
-                        Ref::Existing("sg-0123".into()),
-                        Ref::Existing(FRONT.into()),
-                        Ref::New(name.clone()),
-                    ]
-                ),
-                Change::RevokeFrontendAdmission { revoke, .. } => {
-                    assert_eq!(revoke, &vec![tcp(8080, 8080)])
-                }
-                _ => {}
-            }
-        }
-    }
 }
