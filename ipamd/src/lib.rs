@@ -13,10 +13,18 @@
 //! status and the instance metadata agree it is on this node ([`pool`]).
 
 pub mod checkpoint;
+pub mod core;
+pub mod daemon;
 pub mod error;
 pub mod fsutil;
+pub mod http;
+pub mod metadata;
+pub mod metrics;
+pub mod node;
 pub mod pool;
 pub mod recovery;
+pub mod rpc;
 pub mod state;
 
 pub use error::{Error, Result};
+pub use rpc::Client;
