@@ -13,6 +13,7 @@
 //! status and the instance metadata agree it is on this node ([`pool`]).
 
 pub mod checkpoint;
+pub mod cni;
 pub mod core;
 pub mod daemon;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod fsutil;
 pub mod http;
 pub mod metadata;
 pub mod metrics;
+pub mod netlink;
 pub mod node;
 pub mod pool;
 pub mod recovery;
