@@ -547,3 +547,68 @@ async fn ipamd_killed_during_adds_loses_and_doubles_nothing() {
         .await
         .expect("still serving");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_keeps_valid_attachments_and_removes_the_rest() {
+    let _host = HOST.lock().await;
+    let ipamd = Ipamd::start("10.99.4.0/30", 30_000).await;
+    let (ns_keep, ns_gone) = (Netns::new(), Netns::new());
+    let conf = ipamd.conf("1.1.0");
+    let (keep, gone) = (unique("keep"), unique("gone"));
+    let a = plugin(&cni(), "ADD", &keep, Some(&ns_keep.path()), &conf).await;
+    let b = plugin(&cni(), "ADD", &gone, Some(&ns_gone.path()), &conf).await;
+    assert!(a.ok && b.ok, "{} {}", a.out, b.out);
+    let gone_if = b.out["interfaces"][0]["name"].as_str().unwrap().to_string();
+
+    let mut gc_conf = conf.clone();
+    gc_conf["cni.dev/valid-attachments"] = json!([{"containerID": keep, "ifname": "eth0"}]);
+    let gc = plugin(&cni(), "GC", "", None, &gc_conf).await;
+    assert!(gc.ok, "GC: {}", gc.out);
+    let held = ipamd.held();
+    assert_eq!(
+        held.keys().collect::<Vec<_>>(),
+        vec![&keep],
+        "only the valid attachment holds an address"
+    );
+    let links = netlink::links_with_prefix(netlink::HOST_PREFIX)
+        .await
+        .unwrap();
+    assert!(!links.contains(&gone_if), "{links:?}");
+    assert_eq!(links.len(), 1, "{links:?}");
+
+    // Of the /30, `keep` holds one and `gone`'s is cooling: two are free, the third ADD
+    // finds the pool empty, answers "try again later" and leaves nothing behind.
+    let spaces: Vec<Netns> = (0..3).map(|_| Netns::new()).collect();
+    let fills: Vec<String> = (0..3).map(|i| unique(&format!("fill{i}"))).collect();
+    for (c, ns) in fills.iter().zip(&spaces).take(2) {
+        let r = plugin(&cni(), "ADD", c, Some(&ns.path()), &conf).await;
+        assert!(r.ok, "{}", r.out);
+    }
+    let r = plugin(&cni(), "ADD", &fills[2], Some(&spaces[2].path()), &conf).await;
+    assert!(!r.ok);
+    assert_eq!(r.out["code"], 11, "{}", r.out);
+    assert!(
+        r.out["msg"]
+            .as_str()
+            .unwrap()
+            .contains("no free pod address"),
+        "{}",
+        r.out
+    );
+    let links = netlink::links_with_prefix(netlink::HOST_PREFIX)
+        .await
+        .unwrap();
+    assert!(
+        !links.contains(&netlink::host_ifname(&fills[2], "eth0")),
+        "{links:?}"
+    );
+    for (c, ns) in fills.iter().zip(&spaces) {
+        assert!(plugin(&cni(), "DEL", c, Some(&ns.path()), &conf).await.ok);
+    }
+    assert!(
+        plugin(&cni(), "DEL", &keep, Some(&ns_keep.path()), &conf)
+            .await
+            .ok
+    );
+    assert_eq!(host_leftovers(&ipamd.cidr).await, (vec![], vec![]));
+}
