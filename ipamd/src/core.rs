@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ipnet::Ipv4Net;
 
-use crate::checkpoint::Writer;
+use crate::checkpoint::{self, Writer};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pool::Agreement;
@@ -57,14 +57,30 @@ impl Core {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a change, writes the checkpoint, and rolls the change back if the write fails.
+    /// Runs a change and writes the checkpoint. If the write fails, the state goes back to
+    /// what the checkpoint on disk says (the old file stays whole when a write fails), so
+    /// nothing is answered that a restart would not know.
     fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let mut g = self.lock();
-        let before = g.state.clone();
+        let now = now_ms();
+        g.state.prune_cooled(now);
         let out = f(&mut g.state)?;
         let persisted = g.state.persisted();
         if let Err(e) = g.writer.write(&persisted) {
-            g.state = before;
+            let blocks = g.state.blocks().clone();
+            let cooldown = g.state.cooldown_ms();
+            match checkpoint::load(g.writer.path()) {
+                Ok(Ok(p)) => match State::restore(cooldown, p) {
+                    Ok(mut s) => {
+                        s.set_pool(blocks);
+                        g.state = s;
+                    }
+                    Err(error) => tracing::error!(%error, "Checkpoint on disk is inconsistent"),
+                },
+                _ => tracing::error!(
+                    "Checkpoint unreadable after a failed write; keeping memory state"
+                ),
+            }
             return Err(e);
         }
         self.metrics
@@ -145,5 +161,62 @@ impl Core {
             .state
             .allocations()
             .any(|a| a.key.is_recovered())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::PoolInterface;
+    use crate::state::AllocKey;
+
+    fn req(c: &str) -> AllocRequest {
+        AllocRequest {
+            key: AllocKey::new(c, "eth0"),
+            pod_namespace: "ns".into(),
+            pod_name: c.into(),
+        }
+    }
+
+    #[test]
+    fn an_allocation_that_cannot_be_written_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipam.json");
+        let core = Core::new(
+            State::new(30_000),
+            Writer::new(&path).unwrap(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let agreement = Agreement {
+            interfaces: vec![PoolInterface {
+                id: "eni-a".into(),
+                blocks: vec!["10.0.0.0/30".parse().unwrap()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(
+            core.allocate(&req("early")),
+            Err(Error::NotSynced)
+        ));
+        core.sync(agreement, &[], None).unwrap();
+        let first = core.allocate(&req("a")).unwrap();
+
+        // The temporary file's path is taken: the write fails before the rename.
+        std::fs::create_dir(dir.path().join("ipam.json.tmp")).unwrap();
+        assert!(matches!(core.allocate(&req("b")), Err(Error::Io { .. })));
+        assert!(
+            core.check(&AllocKey::new("b", "eth0")).is_none(),
+            "not kept in memory"
+        );
+        assert_eq!(core.check(&first.key), Some(first.clone()));
+        assert_eq!(core.counts().1.assigned, 1);
+
+        std::fs::remove_dir(dir.path().join("ipam.json.tmp")).unwrap();
+        let b = core.allocate(&req("b")).unwrap();
+        assert_ne!(b.address, first.address);
+        let on_disk = checkpoint::load(&path).unwrap().unwrap();
+        assert_eq!(on_disk.allocations.len(), 2);
     }
 }

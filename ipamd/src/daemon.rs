@@ -119,17 +119,12 @@ impl Running {
         for t in self.tasks {
             t.abort();
         }
-        self.grpc
-            .await
-            .map_err(|e| Error::InvalidRequest(format!("gRPC task: {e}")))?
+        self.grpc.await.map_err(|_| Error::Task("gRPC"))?
     }
 
     /// Waits until the gRPC server ends (on shutdown or error).
     pub async fn wait(self) -> Result<()> {
-        let r = self
-            .grpc
-            .await
-            .map_err(|e| Error::InvalidRequest(format!("gRPC task: {e}")));
+        let r = self.grpc.await.map_err(|_| Error::Task("gRPC"));
         for t in self.tasks {
             t.abort();
         }

@@ -1,6 +1,5 @@
 //! The crate's one error type.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// `Result` with this crate's [`Error`].
@@ -31,14 +30,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint { path: PathBuf, reason: String },
+    /// A restored checkpoint holds one address twice: it cannot be trusted.
+    #[error("checkpoint inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("another ipamd answers on {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("{0} task ended abnormally")]
+    Task(&'static str),
+    /// ipamd answered, but not in the shape the protocol promises.
+    #[error("unexpected answer from ipamd: {0}")]
+    Protocol(String),
     #[error("encode checkpoint")]
     Encode(#[source] serde_json::Error),
     #[error("kubernetes API")]
     Kube(#[from] kube::Error),
-    #[error("address {0} is not in the pool")]
-    NotInPool(Ipv4Addr),
     #[error("gRPC transport")]
     Transport(#[from] tonic::transport::Error),
     #[error("ipamd answered {}: {}", .0.code(), .0.message())]

@@ -169,6 +169,11 @@ mod tests {
         assert_eq!(s.moved_to, None);
         assert_eq!(s.adopted, 2);
         assert_pods_held(&mut s.state);
+        // Once the pool is known, adopted addresses show their block and interface.
+        for a in s.state.allocations().filter(|a| a.key.is_recovered()) {
+            assert_eq!(a.interface, "eni-a", "{a:?}");
+            assert_eq!(a.block.to_string(), "10.0.0.0/29");
+        }
     }
 
     fn damaged(damage: impl Fn(&mut Vec<u8>), want: &str) {

@@ -191,10 +191,7 @@ pub async fn bind(path: &Path) -> Result<UnixListener> {
     }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
-            return Err(Error::InvalidRequest(format!(
-                "another ipamd answers on {}",
-                path.display()
-            )));
+            return Err(Error::AlreadyRunning(path.to_path_buf()));
         }
         tracing::warn!(path = %path.display(), "Removed a stale socket file left by a previous run");
         std::fs::remove_file(path).map_err(|e| Error::io("remove stale socket", path, e))?;
@@ -272,7 +269,7 @@ impl Client {
         self.bounded(c.allocate(req))
             .await?
             .address
-            .ok_or_else(|| Error::InvalidRequest("ipamd answered without an address".into()))
+            .ok_or_else(|| Error::Protocol("Allocate answered without an address".into()))
     }
 
     pub async fn release(

@@ -107,6 +107,8 @@ pub struct State {
     cooling: BTreeMap<Ipv4Addr, u64>,
     offered: BTreeSet<Offer>,
     offered_blocks: BTreeSet<Ipv4Net>,
+    /// The address handed out last; the next search starts after it.
+    cursor: Option<Ipv4Addr>,
 }
 
 impl State {
@@ -119,6 +121,7 @@ impl State {
             cooling: BTreeMap::new(),
             offered: BTreeSet::new(),
             offered_blocks: BTreeSet::new(),
+            cursor: None,
         }
     }
 
@@ -128,7 +131,7 @@ impl State {
         let mut s = State::new(cooldown_ms);
         for a in p.allocations {
             if let Some(other) = s.by_address.get(&a.address) {
-                return Err(Error::InvalidRequest(format!(
+                return Err(Error::Inconsistent(format!(
                     "address {} held by both {} and {}",
                     a.address, other.container_id, a.key.container_id
                 )));
@@ -157,7 +160,22 @@ impl State {
     pub fn set_pool(&mut self, blocks: BTreeMap<Ipv4Net, String>) {
         self.cooling
             .retain(|a, _| blocks.keys().any(|b| b.contains(a)));
+        // Addresses adopted before the pool was known learn their block and interface.
+        for a in self
+            .allocations
+            .values_mut()
+            .filter(|a| a.interface.is_empty())
+        {
+            if let Some((b, i)) = blocks.iter().find(|(b, _)| b.contains(&a.address)) {
+                a.block = *b;
+                a.interface = i.clone();
+            }
+        }
         self.blocks = blocks;
+    }
+
+    pub fn cooldown_ms(&self) -> u64 {
+        self.cooldown_ms
     }
 
     pub fn blocks(&self) -> &BTreeMap<Ipv4Net, String> {
@@ -207,18 +225,26 @@ impl State {
         if let Some(a) = self.allocations.get(&req.key) {
             return Ok(a.clone());
         }
-        let mut pick = None;
-        'outer: for (block, iface) in &self.blocks {
-            if self.offered_blocks.contains(block) {
-                continue;
-            }
-            for a in addresses(*block) {
-                if !self.by_address.contains_key(&a) && self.is_cool(a, now_ms) {
-                    pick = Some((*block, iface.clone(), a));
-                    break 'outer;
-                }
-            }
-        }
+        // Round-robin from the last address handed out: a freed address comes back last,
+        // and a busy node does not rescan its held and cooling addresses on every ADD.
+        let start = self.cursor.map_or(0, |c| u64::from(u32::from(c)) + 1);
+        let usable = self
+            .blocks
+            .iter()
+            .filter(|(b, _)| !self.offered_blocks.contains(*b));
+        let after = usable
+            .clone()
+            .filter(|(b, _)| u64::from(u32::from(b.broadcast())) >= start)
+            .flat_map(|(b, i)| addresses(*b).map(move |a| (*b, i, a)))
+            .filter(|(_, _, a)| u64::from(u32::from(*a)) >= start);
+        let before = usable
+            .filter(|(b, _)| u64::from(u32::from(b.network())) < start)
+            .flat_map(|(b, i)| addresses(*b).map(move |a| (*b, i, a)))
+            .filter(|(_, _, a)| u64::from(u32::from(*a)) < start);
+        let pick = after
+            .chain(before)
+            .find(|(_, _, a)| !self.by_address.contains_key(a) && self.is_cool(*a, now_ms))
+            .map(|(b, i, a)| (b, i.clone(), a));
         let Some((block, interface, address)) = pick else {
             let c = self.counts(now_ms);
             return Err(Error::PoolExhausted {
@@ -228,6 +254,7 @@ impl State {
             });
         };
         self.cooling.remove(&address);
+        self.cursor = Some(address);
         let alloc = Allocation {
             key: req.key.clone(),
             pod_namespace: req.pod_namespace.clone(),
@@ -381,28 +408,52 @@ impl State {
         self.offered_blocks.contains(block)
     }
 
+    /// The usable (not offered) pool block holding `a`.
+    fn usable_block_of(&self, a: Ipv4Addr) -> Option<Ipv4Net> {
+        let (b, _) = self
+            .blocks
+            .range(..=Ipv4Net::from(a))
+            .next_back()
+            .filter(|(b, _)| b.contains(&a))?;
+        (!self.offered_blocks.contains(b)).then_some(*b)
+    }
+
+    /// O(blocks + held + cooling), not O(pool): it runs on every change.
     pub fn counts(&self, now_ms: u64) -> Counts {
-        let mut c = Counts {
+        let total = self
+            .blocks
+            .keys()
+            .filter(|b| !self.offered_blocks.contains(*b))
+            .map(|b| addresses(*b).count())
+            .sum();
+        let assigned = self
+            .by_address
+            .keys()
+            .filter(|a| self.usable_block_of(**a).is_some())
+            .count();
+        let cooling = self
+            .cooling
+            .iter()
+            .filter(|(a, t)| {
+                t.saturating_add(self.cooldown_ms) > now_ms
+                    && !self.by_address.contains_key(*a)
+                    && self.usable_block_of(**a).is_some()
+            })
+            .count();
+        Counts {
+            total,
+            assigned,
+            cooling,
+            free: total - assigned - cooling,
             offered_blocks: self.offered.len(),
-            ..Default::default()
-        };
-        for block in self.blocks.keys() {
-            let offered = self.offered_blocks.contains(block);
-            for a in addresses(*block) {
-                if offered {
-                    continue;
-                }
-                c.total += 1;
-                if self.by_address.contains_key(&a) {
-                    c.assigned += 1;
-                } else if !self.is_cool(a, now_ms) {
-                    c.cooling += 1;
-                } else {
-                    c.free += 1;
-                }
-            }
         }
-        c
+    }
+
+    /// Drops cooldowns that have run out: they change nothing and would only grow the
+    /// checkpoint.
+    pub fn prune_cooled(&mut self, now_ms: u64) {
+        let cd = self.cooldown_ms;
+        self.cooling.retain(|_, t| t.saturating_add(cd) > now_ms);
     }
 }
 
