@@ -29,8 +29,9 @@ struct Args {
     /// Pods alive on the node at once (a busy node's max-pods).
     #[arg(long, default_value_t = 110)]
     live: usize,
-    /// The warm pool: one delegated block the node already holds.
-    #[arg(long, default_value = "10.128.0.0/22")]
+    /// The warm pool: one block the node already holds, larger than the calls so no
+    /// address is reused within its cooldown.
+    #[arg(long, default_value = "10.128.0.0/18")]
     pool: Ipv4Net,
     /// IP_COOLDOWN_PERIOD for the run, in milliseconds. The churn here is far faster than a
     /// node's, so the default keeps the cooling set near a real node's size.
