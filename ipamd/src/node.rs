@@ -1,0 +1,146 @@
+//! The node's side of the `NodeNetwork` contract: watch the node's own object, read the
+//! running pods, and write `spec.inUse` / `spec.release`.
+
+use std::net::Ipv4Addr;
+
+use cloudnet_crds::node_network::{NodeNetwork, ReleaseOffer};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use crate::error::Result;
+use crate::recovery::RunningPod;
+use crate::state::Offer;
+
+/// Pods on `node` that hold a pod-network address now (host-network pods and pods that
+/// have finished hold none).
+pub async fn running_pods(client: &kube::Client, node: &str) -> Result<Vec<RunningPod>> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let list = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+        .await?;
+    Ok(list.items.iter().filter_map(|p| running(p, node)).collect())
+}
+
+/// A pod's pod-network addresses, if it runs on `node` and holds any.
+pub fn running(p: &Pod, node: &str) -> Option<RunningPod> {
+    let spec = p.spec.as_ref()?;
+    if spec.node_name.as_deref() != Some(node) || spec.host_network == Some(true) {
+        return None;
+    }
+    let status = p.status.as_ref()?;
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let mut ips: Vec<Ipv4Addr> = status
+        .pod_ips
+        .iter()
+        .flatten()
+        .filter_map(|i| i.ip.parse().ok())
+        .collect();
+    if let Some(ip) = status.pod_ip.as_deref().and_then(|i| i.parse().ok())
+        && !ips.contains(&ip)
+    {
+        ips.push(ip);
+    }
+    (!ips.is_empty()).then(|| RunningPod {
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        name: p.metadata.name.clone().unwrap_or_default(),
+        ips,
+    })
+}
+
+/// The spec fields ipamd owns, as they should be.
+pub fn spec_patch(in_use: u32, offers: &[Offer]) -> serde_json::Value {
+    let release: Vec<ReleaseOffer> = offers
+        .iter()
+        .map(|o| ReleaseOffer {
+            interface: o.interface.clone(),
+            block: o.block.into(),
+        })
+        .collect();
+    json!({ "spec": { "inUse": in_use, "release": release } })
+}
+
+/// Whether the object already carries what ipamd would write.
+pub fn spec_matches(nn: &NodeNetwork, in_use: u32, offers: &[Offer]) -> bool {
+    let mut want: Vec<ReleaseOffer> = offers
+        .iter()
+        .map(|o| ReleaseOffer {
+            interface: o.interface.clone(),
+            block: o.block.into(),
+        })
+        .collect();
+    want.sort();
+    let mut have = nn.spec.release.clone();
+    have.sort();
+    nn.spec.in_use == in_use && have == want
+}
+
+pub async fn write_spec(
+    client: &kube::Client,
+    node: &str,
+    in_use: u32,
+    offers: &[Offer],
+) -> Result<()> {
+    let api: Api<NodeNetwork> = Api::all(client.clone());
+    api.patch(
+        node,
+        &PatchParams::default(),
+        &Patch::Merge(spec_patch(in_use, offers)),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{PodIP, PodSpec, PodStatus};
+
+    use super::*;
+
+    fn pod(node: &str, phase: &str, ip: Option<&str>, host: bool) -> Pod {
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some("p".into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some(node.into()),
+                host_network: Some(host),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                pod_ip: ip.map(Into::into),
+                pod_ips: ip.map(|i| vec![PodIP { ip: i.into() }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn only_running_pod_network_pods_of_this_node_count() {
+        let got = running(&pod("n1", "Running", Some("10.0.0.5"), false), "n1").unwrap();
+        assert_eq!(got.ips, vec![Ipv4Addr::new(10, 0, 0, 5)]);
+        assert!(running(&pod("n2", "Running", Some("10.0.0.5"), false), "n1").is_none());
+        assert!(running(&pod("n1", "Running", Some("10.0.0.5"), true), "n1").is_none());
+        assert!(running(&pod("n1", "Succeeded", Some("10.0.0.5"), false), "n1").is_none());
+        assert!(running(&pod("n1", "Pending", None, false), "n1").is_none());
+        assert!(running(&pod("n1", "Pending", Some("10.0.0.6"), false), "n1").is_some());
+    }
+
+    #[test]
+    fn the_patch_carries_in_use_and_offers() {
+        let offers = vec![Offer {
+            interface: "eni-a".into(),
+            block: "10.0.2.0/28".parse().unwrap(),
+        }];
+        assert_eq!(
+            spec_patch(3, &offers),
+            json!({"spec": {"inUse": 3, "release": [{"interface": "eni-a", "block": "10.0.2.0/28"}]}})
+        );
+    }
+}

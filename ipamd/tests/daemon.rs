@@ -1,0 +1,342 @@
+//! ipamd against the embedded Kubernetes API: sync from the NodeNetwork and the metadata,
+//! allocation over the socket, spec written back, the release handshake, restart.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudnet_crds::node_network::{NodeNetwork, NodeNetworkSpec};
+use cloudnet_ipamd::daemon::{self, Config};
+use cloudnet_ipamd::metadata::Static;
+use cloudnet_ipamd::pool::MetadataInterface;
+use cloudnet_ipamd::{Client, Error};
+use cloudnet_kubesim::{ADMIN, Identity, KubeSim};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::{conditions, wait::await_condition};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+const NODE: &str = "node-1";
+const IPAMD: &str = "system:serviceaccount:kube-system:cloudnet-ipamd";
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    let code = out[9..12].parse().expect("status code");
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn md(id: &str, ips: &[&str], prefixes: &[&str]) -> MetadataInterface {
+    MetadataInterface {
+        mac: format!("02:00:00:00:00:{:02x}", id.len()),
+        interface_id: id.into(),
+        device_number: None,
+        local_ipv4s: ips.iter().map(|s| s.parse().unwrap()).collect(),
+        ipv4_prefixes: prefixes.iter().map(|s| s.parse().unwrap()).collect(),
+    }
+}
+
+async fn setup() -> (cloudnet_kubesim::Handle, kube::Client, kube::Client) {
+    let config = cloudnet_kubesim::Config {
+        tokens: vec![
+            ("admin-token".into(), Identity::new(ADMIN)),
+            ("ipamd-token".into(), Identity::new(IPAMD)),
+        ],
+        ..Default::default()
+    };
+    let handle = KubeSim::start(config).await.expect("kubesim starts");
+    let admin = handle.client_for(ADMIN).await.expect("admin client");
+    let ipamd = handle.client_for(IPAMD).await.expect("ipamd client");
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    crds.create(&PostParams::default(), &NodeNetwork::crd())
+        .await
+        .expect("crd");
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            crds,
+            "nodenetworks.cloudnet.io",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("established in time")
+    .expect("condition watch");
+    let nns: Api<NodeNetwork> = Api::all(admin.clone());
+    let nn = NodeNetwork::new(
+        NODE,
+        NodeNetworkSpec {
+            provider_id: "aws:///us-west-2a/i-0123".into(),
+            ..Default::default()
+        },
+    );
+    nns.create(&PostParams::default(), &nn)
+        .await
+        .expect("nodenetwork");
+    set_status(
+        &admin,
+        json!({
+            "interfaces": [
+                {"id": "eni-a", "index": 0, "subnetId": "subnet-1", "blocks": [
+                    {"cidr": "10.0.0.10/32", "kind": "secondaryIp", "primary": true},
+                    {"cidr": "10.0.0.11/32", "kind": "secondaryIp"},
+                    {"cidr": "10.0.0.12/32", "kind": "secondaryIp"}
+                ]},
+                {"id": "eni-b", "index": 1, "subnetId": "subnet-1", "blocks": [
+                    {"cidr": "10.0.1.10/32", "kind": "secondaryIp", "primary": true},
+                    {"cidr": "10.0.2.0/28", "kind": "prefix"}
+                ]}
+            ]
+        }),
+    )
+    .await;
+
+    // A pod already running on the node with 10.0.0.11, unknown to any checkpoint.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "old", "namespace": "default"},
+        "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "x"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("pod created");
+    pods.patch_status(
+        "old",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "10.0.0.11", "podIPs": [{"ip": "10.0.0.11"}]}})),
+    )
+    .await
+    .expect("pod status");
+    (handle, admin, ipamd)
+}
+
+async fn set_status(admin: &kube::Client, status: serde_json::Value) {
+    let nns: Api<NodeNetwork> = Api::all(admin.clone());
+    nns.patch_status(
+        NODE,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .expect("status patched");
+}
+
+fn config(dir: &std::path::Path) -> Config {
+    Config {
+        socket: dir.join("run/ipamd.sock"),
+        checkpoint: dir.join("lib/ipam.json"),
+        introspection: "127.0.0.1:0".parse().unwrap(),
+        cooldown: Duration::from_millis(300),
+        sync_interval: Duration::from_millis(100),
+        lag_allowance: Duration::from_millis(200),
+        ..Config::new(NODE)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
+    let (_api, admin, ipamd_client) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = Static(Arc::new(Mutex::new(vec![
+        md("eni-a", &["10.0.0.10", "10.0.0.11", "10.0.0.12"], &[]),
+        md("eni-b", &["10.0.1.10"], &[]),
+    ])));
+    let cfg = config(dir.path());
+    let running = daemon::start(cfg.clone(), ipamd_client.clone(), metadata.clone())
+        .await
+        .expect("ipamd starts");
+    let web = running.introspection;
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cfg.socket), 0o600);
+    assert_eq!(mode(cfg.socket.parent().unwrap()), 0o700);
+
+    eventually("ready", || async {
+        (get(web, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+
+    let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    // 10.0.0.11 is held by the running pod; the /28 is not in the metadata yet.
+    let a = c
+        .allocate("c1", "eth0", "default", "web-1")
+        .await
+        .expect("allocate");
+    assert_eq!(a.address, "10.0.0.12");
+    assert_eq!(a.interface_id, "eni-a");
+    assert_eq!(
+        c.allocate("c1", "eth0", "default", "web-1").await.unwrap(),
+        a,
+        "idempotent"
+    );
+    match c.allocate("c2", "eth0", "default", "web-2").await {
+        Err(Error::Rpc(s)) => assert_eq!(s.code(), tonic::Code::ResourceExhausted),
+        other => panic!("expected exhaustion, got {other:?}"),
+    }
+    // The lagging /28 is reported as a disagreement once past the allowance.
+    eventually("disagreement metric", || async {
+        let (_, m) = get(web, "/metrics").await;
+        m.contains("cloudnet_ipamd_disagreements{side=\"status_only\"} 1")
+            .then_some(())
+    })
+    .await;
+
+    // The metadata catches up: the prefix enters the pool.
+    metadata.0.lock().unwrap()[1].ipv4_prefixes = vec!["10.0.2.0/28".parse().unwrap()];
+    let b = eventually("prefix in the pool", || {
+        let mut c = c.clone();
+        async move { c.allocate("c2", "eth0", "default", "web-2").await.ok() }
+    })
+    .await;
+    assert_eq!(b.address, "10.0.2.0");
+    assert_eq!(b.block, "10.0.2.0/28");
+
+    let nns: Api<NodeNetwork> = Api::all(admin.clone());
+    eventually("spec.inUse = 3", || async {
+        (nns.get(NODE).await.ok()?.spec.in_use == 3).then_some(())
+    })
+    .await;
+
+    let (_, allocs) = get(web, "/v1/allocations").await;
+    let allocs: serde_json::Value = serde_json::from_str(&allocs).expect("json");
+    let held: BTreeSet<&str> = allocs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, BTreeSet::from(["10.0.0.11", "10.0.0.12", "10.0.2.0"]));
+    let (_, pool) = get(web, "/v1/pool").await;
+    let pool: serde_json::Value = serde_json::from_str(&pool).expect("json");
+    assert_eq!(pool["counts"]["total"], 18);
+    assert_eq!(pool["counts"]["assigned"], 3);
+
+    // Release handshake: with a warm target of 2, the freed /28 is offered once cool.
+    assert_eq!(
+        c.release("c2", "eth0", "default", "web-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .address,
+        "10.0.2.0"
+    );
+    assert_eq!(
+        c.release("c2", "eth0", "default", "web-2").await.unwrap(),
+        None,
+        "DEL twice"
+    );
+    assert_eq!(c.check("c2", "eth0").await.unwrap(), None);
+    nns.patch(
+        NODE,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"pool": {"warmIpTarget": 0}}})),
+    )
+    .await
+    .expect("pool policy");
+    eventually("offer in spec.release", || async {
+        let nn = nns.get(NODE).await.ok()?;
+        (nn.spec.release.len() == 1 && nn.spec.release[0].block.to_string() == "10.0.2.0/28")
+            .then_some(())
+    })
+    .await;
+    // Offers are final: nothing from the /28 is handed out any more.
+    match c.allocate("c3", "eth0", "default", "web-3").await {
+        Err(Error::Rpc(s)) => assert_eq!(s.code(), tonic::Code::ResourceExhausted),
+        other => panic!("expected exhaustion after the offer, got {other:?}"),
+    }
+    set_status(&admin, json!({"released": ["10.0.2.0/28"]})).await;
+    eventually("offer dropped", || async {
+        nns.get(NODE)
+            .await
+            .ok()?
+            .spec
+            .release
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+
+    // Restart on the same checkpoint; the socket file left behind is stale.
+    running.stop().await.expect("stops");
+    assert!(cfg.socket.exists(), "socket file left behind");
+    let running = daemon::start(cfg.clone(), ipamd_client, metadata.clone())
+        .await
+        .expect("restarts over a stale socket");
+    let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
+        .await
+        .expect("reconnect");
+    eventually("ready again", || async {
+        (get(running.introspection, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.check("c1", "eth0").await.unwrap().unwrap().address,
+        "10.0.0.12"
+    );
+    let s = c.status().await.expect("status");
+    assert!(s.synced);
+    assert_eq!(s.assigned, 2);
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_a_live_socket_is_refused_and_unsynced_pools_refuse_work() {
+    let (_api, _admin, ipamd_client) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No metadata at all: nothing agrees, but the pool is synced (empty) once read.
+    let metadata = Static::default();
+    let cfg = config(dir.path());
+    let running = daemon::start(cfg.clone(), ipamd_client.clone(), metadata.clone())
+        .await
+        .expect("starts");
+    let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    eventually("synced", || {
+        let mut c = c.clone();
+        async move { c.status().await.ok().filter(|s| s.synced) }
+    })
+    .await;
+    match c.allocate("c1", "eth0", "default", "p").await {
+        Err(Error::Rpc(s)) => assert_eq!(s.code(), tonic::Code::ResourceExhausted),
+        other => panic!("expected exhaustion, got {other:?}"),
+    }
+    let mut second = cfg.clone();
+    second.introspection = "127.0.0.1:0".parse().unwrap();
+    assert!(daemon::start(second, ipamd_client, metadata).await.is_err());
+    running.stop().await.expect("stops");
+}
