@@ -1,0 +1,3 @@
+//! cloudnet's controllers.
+
+pub mod service;
