@@ -1,3 +1,5 @@
 //! cloudnet's controllers.
 
+pub mod node_ref;
+pub mod routes;
 pub mod service;
