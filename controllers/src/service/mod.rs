@@ -16,6 +16,7 @@
 
 pub mod annotations;
 pub mod model;
+pub mod reconcile;
 pub mod targets;
 
 pub use model::{ModelError, ServiceSettings, build_spec, group_key, is_served};
