@@ -94,3 +94,48 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("writes");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("reads");
+        out
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_metrics() {
+        let mut registry = Registry::default();
+        let m = crate::ipam::metrics::AllocatorMetrics::register(&mut registry);
+        m.round(crate::ipam::metrics::RoundResult::Idle);
+        let ready = Arc::new(AtomicBool::new(false));
+        let health = Health::new(registry, vec![("ipam-allocator".into(), ready.clone())]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, router(health)).await });
+
+        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        let r = get(addr, "/readyz").await;
+        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        assert!(r.contains("waiting for: ipam-allocator"), "{r}");
+        ready.store(true, Ordering::Relaxed);
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        let r = get(addr, "/metrics").await;
+        assert!(
+            r.contains(r#"cloudnet_ipam_rounds_total{result="idle"} 1"#),
+            "{r}"
+        );
+        server.abort();
+    }
+}

@@ -126,6 +126,9 @@ fn init_logs(format: &str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if !matches!(args.log_format.as_str(), "json" | "text") {
+        anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
+    }
     init_logs(&args.log_format);
     let alloc_config = args.allocator()?;
 
