@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Instance-Type","type":"string","jsonPath":".status.instanceType"}"#,
     printcolumn = r#"{"name":"Interfaces","type":"integer","jsonPath":".status.summary.interfaces"}"#,
     printcolumn = r#"{"name":"Addresses","type":"integer","jsonPath":".status.summary.addresses"}"#,
+    printcolumn = r#"{"name":"Target","type":"integer","jsonPath":".status.summary.target"}"#,
     printcolumn = r#"{"name":"In-Use","type":"integer","jsonPath":".spec.inUse"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -175,4 +176,11 @@ pub struct PoolSummary {
     pub interfaces: u32,
     /// Pod addresses the node holds (primaries excluded).
     pub addresses: u32,
+    /// Addresses the pool is to hold under the knobs (capped at what the node can hold).
+    #[serde(default)]
+    pub target: u32,
+    /// Addresses the node may offer back in `spec.release` and still meet the target: an
+    /// ipamd offers free, cooled-down blocks up to this many.
+    #[serde(default)]
+    pub releasable: u32,
 }

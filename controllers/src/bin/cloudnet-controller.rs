@@ -1,0 +1,369 @@
+//! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator
+//! and the Service controller; the route and Ingress controllers join the `controllers`
+//! list), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
+//! several replicas only one writes.
+//!
+//! Every replica serves health and waits; the leader runs the allocator, and the Service
+//! controller checks the lease before each reconcile. A leader that cannot renew its lease
+//! exits (before any other replica may take over), as client-go's controllers do, and is
+//! restarted by its Deployment.
+//!
+//! The pool knobs take the VPC CNI's environment variable names, so an `aws-node` config
+//! carries over unchanged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::ipam::metrics::AllocatorMetrics;
+use cloudnet_controllers::ipam::{Allocator, AllocatorConfig, PoolKnobs};
+use cloudnet_controllers::leader::{ElectionConfig, Elector, Leadership};
+use cloudnet_controllers::server::{Health, serve};
+use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_core::BudgetConfig;
+use cloudnet_core::TargetKind;
+use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(name = "cloudnet-controller", version, about)]
+struct Args {
+    /// The cluster's name: the ownership tags of everything the suite creates.
+    #[arg(long, env = "CLUSTER_NAME")]
+    cluster_name: String,
+    /// The cloud's API endpoint (the mock cloud, a VPC endpoint); default: the cloud's own.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    cloud_endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// The cluster's VPC; default: the one of the instance the controller runs on.
+    #[arg(long, env = "VPC_ID")]
+    vpc_id: Option<String>,
+    /// Rate budget overrides, e.g. `compute:mutate=2:10,compute:describe=10:50`.
+    #[arg(long, env = "CLOUD_RATE_BUDGET")]
+    rate_budget: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// `json` in clusters, `text` at a terminal.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    log_format: String,
+
+    /// Whole interfaces' worth of free addresses to keep per node.
+    #[arg(long, env = "WARM_ENI_TARGET", default_value_t = 1)]
+    warm_eni_target: u32,
+    /// Free addresses to keep per node (0: unset); wins over WARM_ENI_TARGET and
+    /// WARM_PREFIX_TARGET.
+    #[arg(long, env = "WARM_IP_TARGET", default_value_t = 0)]
+    warm_ip_target: u32,
+    /// Addresses to hold per node at least (0: unset).
+    #[arg(long, env = "MINIMUM_IP_TARGET", default_value_t = 0)]
+    minimum_ip_target: u32,
+    /// Whole free /28 prefixes to keep per node, with prefix delegation.
+    #[arg(long, env = "WARM_PREFIX_TARGET", default_value_t = 1)]
+    warm_prefix_target: u32,
+    /// Interfaces per node at most, below the instance type's limit.
+    #[arg(long, env = "MAX_ENI")]
+    max_eni: Option<u32>,
+    /// Hand out /28 prefixes instead of single secondary addresses.
+    #[arg(long, env = "ENABLE_PREFIX_DELEGATION", default_value_t = false, action = clap::ArgAction::Set)]
+    enable_prefix_delegation: bool,
+    /// The node label whose value names the node's InterfaceConfig (like the VPC CNI's
+    /// ENI_CONFIG_LABEL_DEF, e.g. `topology.kubernetes.io/zone`).
+    #[arg(long, env = "ENI_CONFIG_LABEL_DEF")]
+    interface_config_label: Option<String>,
+    /// Node rounds in progress at most.
+    #[arg(long, env = "IPAM_PARALLELISM", default_value_t = 16)]
+    ipam_parallelism: usize,
+    /// Each node is described again at least this often (seconds).
+    #[arg(long, env = "IPAM_RESYNC_SECONDS", default_value_t = 300)]
+    ipam_resync_seconds: u64,
+    /// An interface of ours left unattached this long is deleted (seconds).
+    #[arg(long, env = "ORPHAN_ENI_GRACE_SECONDS", default_value_t = 600)]
+    orphan_grace_seconds: u64,
+
+    /// Run the pod address allocator.
+    #[arg(long, env = "ENABLE_POD_IPAM", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_pod_ipam: bool,
+    /// Run the Service (L4 load balancer) controller.
+    #[arg(long, env = "ENABLE_SERVICE_CONTROLLER", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_service_controller: bool,
+    /// Also serve LoadBalancer Services with no `spec.loadBalancerClass`, as a cluster's
+    /// in-tree cloud provider does.
+    #[arg(long, env = "SERVE_CLASSLESS_SERVICES", default_value_t = false, action = clap::ArgAction::Set)]
+    serve_classless_services: bool,
+    /// Target type of Services that name none: `instance` (node ports) or `ip` (pod IPs).
+    #[arg(long, env = "DEFAULT_TARGET_TYPE", default_value = "instance")]
+    default_target_type: String,
+    /// Every Service's load balancer is ensured again at least this often (seconds).
+    #[arg(long, env = "SERVICE_RESYNC_SECONDS", default_value_t = 600)]
+    service_resync_seconds: u64,
+
+    /// Elect a leader on a Lease; off only for a single replica.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// The Lease's namespace (the controller's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
+    leader_election_namespace: String,
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_ID",
+        default_value = "cloudnet-controller"
+    )]
+    leader_election_id: String,
+    /// This replica's identity in the Lease (the pod name, from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+impl Args {
+    fn allocator(&self) -> anyhow::Result<AllocatorConfig> {
+        if self.ipam_parallelism == 0 {
+            anyhow::bail!("IPAM_PARALLELISM must be at least 1");
+        }
+        if self.max_eni == Some(0) {
+            anyhow::bail!("MAX_ENI must be at least 1 (the primary interface)");
+        }
+        Ok(AllocatorConfig {
+            knobs: PoolKnobs {
+                warm_eni_target: self.warm_eni_target,
+                warm_ip_target: self.warm_ip_target,
+                minimum_ip_target: self.minimum_ip_target,
+                warm_prefix_target: self.warm_prefix_target,
+                max_eni: self.max_eni,
+                prefix_delegation: self.enable_prefix_delegation,
+            },
+            parallelism: self.ipam_parallelism,
+            resync: Duration::from_secs(self.ipam_resync_seconds.max(1)),
+            orphan_grace: Duration::from_secs(self.orphan_grace_seconds),
+            interface_config_label: self.interface_config_label.clone(),
+            ..AllocatorConfig::default()
+        })
+    }
+}
+
+impl Args {
+    fn services(&self) -> anyhow::Result<ServiceSettings> {
+        let mut settings = ServiceSettings::new(&self.cluster_name);
+        settings.serve_classless = self.serve_classless_services;
+        settings.default_target_kind = match self.default_target_type.as_str() {
+            "instance" => TargetKind::NodePort,
+            "ip" => TargetKind::PodIp,
+            other => anyhow::bail!("DEFAULT_TARGET_TYPE must be instance or ip, not {other:?}"),
+        };
+        Ok(settings)
+    }
+
+    fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
+        if !self.leader_election {
+            return Ok(None);
+        }
+        let identity = match &self.identity {
+            Some(id) => id.clone(),
+            None => std::env::var("HOSTNAME")
+                .context("POD_NAME (or HOSTNAME) names this replica in the Lease")?,
+        };
+        let config = ElectionConfig::new(
+            &self.leader_election_namespace,
+            &self.leader_election_id,
+            &identity,
+        );
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(Some(config))
+    }
+}
+
+/// Waits for leadership (when elected), then runs `f`; fails as soon as leadership is lost.
+async fn as_leader(
+    leadership: Option<Leadership>,
+    run: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let Some(mut leadership) = leadership else {
+        return run.await;
+    };
+    leadership.wait_for_leadership().await;
+    tracing::info!("Leading: starting the writers");
+    let lost = async {
+        while leadership.is_leader() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        r = run => r,
+        () = lost => anyhow::bail!("lost the leader lease; exiting so that one replica writes"),
+    }
+}
+
+/// One controller of the process: its name (for `/readyz`), its readiness, its run.
+struct Controller {
+    name: &'static str,
+    ready: Arc<AtomicBool>,
+    run: BoxFuture<'static, anyhow::Result<()>>,
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !matches!(args.log_format.as_str(), "json" | "text") {
+        anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
+    }
+    init_logs(&args.log_format);
+    let alloc_config = args.allocator()?;
+    let service_settings = args.services()?;
+    let election = args.election()?;
+
+    let mut registry = Registry::default();
+    let aws_metrics = AwsMetrics::register(&mut registry);
+    let mut aws = AwsConfig::new(args.cluster_name.clone());
+    aws.endpoint_url = args.cloud_endpoint.clone();
+    aws.region = args.region.clone();
+    aws.vpc_id = args.vpc_id.clone();
+    if let Some(b) = &args.rate_budget {
+        aws.budget = b.parse::<BudgetConfig>()?;
+    }
+    let provider = AwsProvider::connect(aws, aws_metrics)
+        .await
+        .context("setting up the AWS provider")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let elector = match election {
+        Some(config) => Some(Elector::start(client.clone(), config).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let leadership = elector.as_ref().map(Elector::leadership);
+
+    let mut controllers = Vec::new();
+    if args.enable_pod_ipam {
+        let allocator = Allocator::new(
+            client.clone(),
+            Arc::new(provider.clone()),
+            alloc_config,
+            AllocatorMetrics::register(&mut registry),
+        );
+        // A follower is ready (to take over); the leader is ready once its pool view synced.
+        let own = allocator.readiness();
+        let ready = if leadership.is_some() {
+            Arc::new(AtomicBool::new(true))
+        } else {
+            own.clone()
+        };
+        controllers.push(Controller {
+            name: "ipam-allocator",
+            ready: ready.clone(),
+            run: Box::pin({
+                let stop = stopped();
+                let leadership = leadership.clone();
+                async move {
+                    as_leader(leadership, async move {
+                        let mirror = async {
+                            loop {
+                                ready.store(own.load(Ordering::Relaxed), Ordering::Relaxed);
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                        };
+                        tokio::select! {
+                            r = allocator.run(stop) => r.map_err(anyhow::Error::from),
+                            () = mirror => Ok(()),
+                        }
+                    })
+                    .await
+                }
+            }),
+        });
+    }
+    if args.enable_service_controller {
+        let ready = Arc::new(AtomicBool::new(true));
+        controllers.push(Controller {
+            name: "service",
+            ready,
+            run: Box::pin({
+                let client = client.clone();
+                let lbs: Arc<dyn cloudnet_core::LoadBalancers> = Arc::new(provider.clone());
+                let resync = Duration::from_secs(args.service_resync_seconds.max(10));
+                let stop = stopped();
+                let leadership = leadership.clone();
+                async move {
+                    cloudnet_controllers::service::reconcile::run(
+                        client,
+                        lbs,
+                        service_settings,
+                        leadership,
+                        resync,
+                        stop,
+                    )
+                    .await;
+                    Ok(())
+                }
+            }),
+        });
+    }
+    if controllers.is_empty() {
+        anyhow::bail!("every controller is switched off");
+    }
+
+    let health = Health::new(
+        registry,
+        controllers
+            .iter()
+            .map(|c| (c.name.to_string(), c.ready.clone()))
+            .collect(),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
+        serve(args.metrics_addr, health, stopped())
+            .await
+            .map_err(anyhow::Error::from)
+            .map(|()| "http")
+    });
+    for c in controllers {
+        let name = c.name;
+        tasks.spawn(async move { c.run.await.map(|()| name) });
+    }
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            r.context("waiting for a signal")?;
+            tracing::info!("Stopping");
+            let _ = stop_tx.send(true);
+        }
+        Some(done) = tasks.join_next() => {
+            let _ = stop_tx.send(true);
+            match done? {
+                Ok(name) => anyhow::bail!("{name} stopped unexpectedly"),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    if let Some(elector) = elector {
+        elector.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! cloudnet-controllers: the controllers of the `cloudnet-controller` binary: the pod address
+//! allocator, the Service (L4) controller, the route plan and leader election; the Ingress
+//! controller joins them here.
+//!
+//! ```text
+//!  ipamd (each node)                allocator (here, one per cluster)              cloud
+//!  NodeNetwork.spec ──watch──▶ queue by deficit ──▶ plan (pure) ──▶ apply ──Addresses──▶ EC2
+//!  (inUse, release)                  ▲                                  │
+//!  NodeNetwork.status ◀──────────────┴──── status, conditions, Events ◀─┘
+//!  Node ──watch──▶ NodeNetwork created (owned by the Node); Node gone ──▶ addresses freed
+//! ```
+//!
+//! - [`ipam`]: the allocator. [`ipam::target`] is the VPC CNI's knob arithmetic,
+//!   [`ipam::plan`] decides a round's cloud steps, [`ipam::apply`] performs them,
+//!   [`ipam::status`] turns the outcome into the `NodeNetwork` status, [`ipam::queue`]
+//!   orders the work, [`ipam::allocator`] is the Kubernetes glue.
+//! - [`service`]: Services of `type: LoadBalancer` -> the neutral L4 spec (the AWS Load
+//!   Balancer Controller's annotations), their targets, and the controller loop.
+//! - [`routes`]: nodes' pod CIDRs vs the cloud's routes, as a pure plan.
+//! - [`leader`]: Lease leader election; only the leader writes.
+//! - [`node_ref`]: the cloud's instance from a Node's providerID.
+//! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
+//!
+//! Nothing in this library names a cloud: it talks to [`cloudnet_core::Addresses`]. The
+//! binary picks the provider.
+
+pub mod error;
+pub mod ipam;
+pub mod leader;
+pub mod node_ref;
+pub mod routes;
+pub mod server;
+pub mod service;
+
+pub use error::{Error, Result};

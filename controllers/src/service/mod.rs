@@ -1,0 +1,26 @@
+//! Services of `type: LoadBalancer` -> the provider-neutral L4 model (an NLB on AWS).
+//!
+//! ```text
+//!  Service ──(annotations, model: pure)──> LoadBalancerSpec ──> LoadBalancers::ensure
+//!  EndpointSlices, Nodes ──(targets: pure)──> group -> [Target] ──> LoadBalancers::sync_targets
+//! ```
+//!
+//! - [`annotations`]: the AWS Load Balancer Controller's `service.beta.kubernetes.io/aws-load-balancer-*`
+//!   annotations, parsed as it parses them; unknown or unsupported keys are errors.
+//! - [`model`]: which Services are ours ([`model::is_served`]) and the spec
+//!   ([`model::build_spec`]), with the anchor's defaults.
+//! - [`targets`]: the members of each backend group.
+//!
+//! A Service whose spec cannot be built gets a Warning Event and a condition with the
+//! [`model::ModelError`] texts, and nothing changes in the cloud.
+
+pub mod annotations;
+pub mod model;
+pub mod reconcile;
+pub mod targets;
+
+pub use model::{ModelError, ServiceSettings, build_spec, group_key, is_served};
+pub use targets::targets;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,470 @@
+//! The Service controller's loop: a kube-runtime `Controller` over Services, triggered by
+//! their EndpointSlices and by Nodes, that keeps each served Service's load balancer and
+//! targets in step.
+//!
+//! ```text
+//!  Service ─┐                      spec changed or resync due?
+//!  slices ──┼─> reconcile ──(model)──> yes: LoadBalancers::ensure ──┐
+//!  nodes ───┘                          no: skip (the hot path)      ├─> sync_targets for groups
+//!                                                                   │   whose members changed
+//!                                     status.loadBalancer, condition, Events <─┘
+//! ```
+//!
+//! - Endpoint churn never causes an `ensure`: the last applied spec and members are kept per
+//!   Service, and only groups whose members changed are synced (batched by the provider).
+//!   Every `resync` period a full `ensure` and sync run anyway, to repair drift.
+//! - A Service whose spec cannot be built gets a Warning Event and a `LoadBalancerReady=False`
+//!   condition with every reason, and no cloud call.
+//! - A finalizer keeps the Service until its load balancer is gone. A Service that stops being
+//!   ours (type or class changed) has its load balancer deleted and the finalizer removed.
+//! - Only the leader writes (to the cloud and to status); followers requeue.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Target};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info, warn};
+
+use super::model::{ModelError, ServiceSettings, build_spec, is_served};
+use super::targets::{SERVICE_NAME_LABEL, targets};
+use crate::leader::Leadership;
+
+/// The finalizer that keeps a Service until its load balancer is deleted.
+pub const FINALIZER: &str = "service.cloudnet.io/load-balancer";
+/// The condition on the Service's status.
+pub const CONDITION: &str = "LoadBalancerReady";
+
+/// Why a reconcile failed (it is retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cloud: {0}")]
+    Cloud(#[from] cloudnet_core::Error),
+}
+
+/// What was last applied for one Service.
+#[derive(Debug, Clone)]
+struct Applied {
+    spec: LoadBalancerSpec,
+    status: LoadBalancerStatus,
+    members: BTreeMap<String, Vec<Target>>,
+    at: tokio::time::Instant,
+}
+
+/// Everything a reconcile needs.
+pub struct ServiceContext {
+    pub client: Client,
+    pub load_balancers: Arc<dyn LoadBalancers>,
+    pub settings: ServiceSettings,
+    /// `None`: this replica always leads (a single replica, or tests).
+    pub leadership: Option<Leadership>,
+    /// A full ensure and target sync at least this often per Service.
+    pub resync: Duration,
+    recorder: Recorder,
+    slices: Store<EndpointSlice>,
+    nodes: Store<Node>,
+    applied: Mutex<HashMap<ObjectRef<Service>, Applied>>,
+}
+
+/// Runs the Service controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    load_balancers: Arc<dyn LoadBalancers>,
+    settings: ServiceSettings,
+    leadership: Option<Leadership>,
+    resync: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let services: Api<Service> = Api::all(client.clone());
+    let (slices, slice_writer) = reflector::store();
+    let slice_events = watcher(
+        Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(slice_writer)
+    .touched_objects();
+    let (nodes, node_writer) = reflector::store();
+    let node_events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(node_writer)
+        .touched_objects();
+    let reporter = Reporter {
+        controller: "cloudnet-service-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(ServiceContext {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        load_balancers,
+        settings,
+        leadership,
+        resync,
+        slices,
+        nodes,
+        applied: Mutex::new(HashMap::new()),
+    });
+    let controller = Controller::new(services, watcher::Config::default());
+    let service_store = controller.store();
+    let node_services = service_store.clone();
+    let node_settings = ctx.settings.clone();
+    controller
+        .watches_stream(slice_events, |slice: EndpointSlice| {
+            let name = slice.labels().get(SERVICE_NAME_LABEL).cloned();
+            let namespace = slice.namespace();
+            name.zip(namespace)
+                .map(|(n, ns)| ObjectRef::new(&n).within(&ns))
+        })
+        // A node change moves instance targets of every served Service.
+        .watches_stream(node_events, move |_node: Node| {
+            node_services
+                .state()
+                .into_iter()
+                .filter(|s| is_served(s, &node_settings))
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
+
+fn error_policy(svc: Arc<Service>, error: &ServiceError, _ctx: Arc<ServiceContext>) -> Action {
+    warn!(service = %ObjectRef::from_obj(&*svc), %error, "Reconcile failed");
+    match error {
+        ServiceError::Cloud(cloudnet_core::Error::Throttled {
+            retry_after: Some(after),
+            ..
+        }) => Action::requeue(*after),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+async fn reconcile(svc: Arc<Service>, ctx: Arc<ServiceContext>) -> Result<Action, ServiceError> {
+    let key = ObjectRef::from_obj(&*svc);
+    let span = tracing::info_span!("reconcile_service", service = %key);
+    reconcile_inner(svc, ctx).instrument(span).await
+}
+
+async fn reconcile_inner(
+    svc: Arc<Service>,
+    ctx: Arc<ServiceContext>,
+) -> Result<Action, ServiceError> {
+    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let key = ObjectRef::from_obj(&*svc);
+    let api: Api<Service> = Api::namespaced(
+        ctx.client.clone(),
+        svc.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let has_finalizer = svc.finalizers().iter().any(|f| f == FINALIZER);
+    if svc.metadata.deletion_timestamp.is_some() || !is_served(&svc, &ctx.settings) {
+        if has_finalizer {
+            cleanup(&svc, &ctx).await?;
+            remove_finalizer(&api, &svc).await?;
+            if svc.metadata.deletion_timestamp.is_none() {
+                clear_ingress(&api, &svc).await?;
+            }
+        }
+        lock(&ctx.applied).remove(&key);
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer {
+        add_finalizer(&api, &svc).await?;
+    }
+
+    let spec = match build_spec(&svc, &ctx.settings) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            let text = render(&errors);
+            publish(
+                &ctx,
+                &svc,
+                EventType::Warning,
+                "InvalidConfiguration",
+                &text,
+            )
+            .await;
+            set_condition(&api, &svc, None, false, "InvalidConfiguration", &text).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let slices = ctx.slices.state();
+    let slices: Vec<EndpointSlice> = slices.iter().map(|s| (**s).clone()).collect();
+    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
+    let members = targets(&svc, &spec, &slices, &nodes);
+
+    let previous = lock(&ctx.applied).get(&key).cloned();
+    let fresh = previous
+        .as_ref()
+        .filter(|p| p.spec == spec && p.at.elapsed() < ctx.resync);
+    let (status, at) = match fresh {
+        Some(p) => (p.status.clone(), p.at),
+        None => match ctx.load_balancers.ensure(&spec).await {
+            Ok(status) => {
+                let changed = previous.as_ref().is_none_or(|p| p.spec != spec);
+                if changed {
+                    let note = format!(
+                        "load balancer {} ready{}",
+                        status.id.0,
+                        status
+                            .dns_name
+                            .as_deref()
+                            .map(|d| format!(" at {d}"))
+                            .unwrap_or_default()
+                    );
+                    publish(
+                        &ctx,
+                        &svc,
+                        EventType::Normal,
+                        "SuccessfullyReconciled",
+                        &note,
+                    )
+                    .await;
+                }
+                (status, tokio::time::Instant::now())
+            }
+            Err(error) => {
+                let text = format!("{} ({})", error, error.code());
+                publish(&ctx, &svc, EventType::Warning, "FailedDeployModel", &text).await;
+                set_condition(&api, &svc, None, false, "FailedDeployModel", &text).await?;
+                return Err(error.into());
+            }
+        },
+    };
+
+    tracing::debug!(groups = members.len(), "Syncing targets");
+    let mut synced = BTreeMap::new();
+    for (group, wanted) in &members {
+        let unchanged = fresh.is_some_and(|p| p.members.get(group) == Some(wanted));
+        if !unchanged
+            && let Err(error) = ctx
+                .load_balancers
+                .sync_targets(&status.id, group, wanted)
+                .await
+        {
+            let text = format!("targets of {group}: {} ({})", error, error.code());
+            publish(&ctx, &svc, EventType::Warning, "FailedSyncTargets", &text).await;
+            // Keep what did sync: groups absent from the record are synced on the retry.
+            remember(&ctx, &key, &spec, &status, synced, at);
+            return Err(error.into());
+        }
+        synced.insert(group.clone(), wanted.clone());
+    }
+    remember(&ctx, &key, &spec, &status, synced, at);
+    tracing::debug!("Targets synced");
+    let message = format!(
+        "{} targets in {} groups",
+        members.values().map(Vec::len).sum::<usize>(),
+        members.len()
+    );
+    set_condition(&api, &svc, Some(&status), true, "Reconciled", &message).await?;
+    tracing::debug!("Status written");
+    Ok(Action::requeue(ctx.resync))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn remember(
+    ctx: &ServiceContext,
+    key: &ObjectRef<Service>,
+    spec: &LoadBalancerSpec,
+    status: &LoadBalancerStatus,
+    members: BTreeMap<String, Vec<Target>>,
+    at: tokio::time::Instant,
+) {
+    lock(&ctx.applied).insert(
+        key.clone(),
+        Applied {
+            spec: spec.clone(),
+            status: status.clone(),
+            members,
+            at,
+        },
+    );
+}
+
+fn render(errors: &[ModelError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Deletes every load balancer this cluster owns for the Service.
+async fn cleanup(svc: &Service, ctx: &ServiceContext) -> Result<(), ServiceError> {
+    let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let name = svc.name_any();
+    let owned = ctx.load_balancers.list_owned().await?;
+    for lb in owned.into_iter().filter(|lb| {
+        lb.owner.kind == cloudnet_core::OwnerKind::Service
+            && lb.owner.cluster == ctx.settings.cluster
+            && lb.owner.namespace.as_deref() == Some(namespace)
+            && lb.owner.name == name
+    }) {
+        if let Err(error) = ctx.load_balancers.delete(&lb.id).await {
+            let text = format!("deleting {}: {} ({})", lb.id.0, error, error.code());
+            publish(ctx, svc, EventType::Warning, "FailedCleanup", &text).await;
+            return Err(error.into());
+        }
+        info!(id = %lb.id.0, "Deleted load balancer");
+        publish(
+            ctx,
+            svc,
+            EventType::Normal,
+            "DeletedLoadBalancer",
+            &format!("load balancer {} deleted", lb.id.0),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn publish(ctx: &ServiceContext, svc: &Service, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &svc.object_ref(&())).await {
+        warn!(%error, "Could not publish an Event");
+    }
+}
+
+async fn add_finalizer(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
+    let mut finalizers = svc.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": svc.resource_version(),
+    }});
+    api.patch(
+        &svc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn remove_finalizer(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
+    let finalizers: Vec<String> = svc
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": svc.resource_version(),
+    }});
+    match api
+        .patch(
+            &svc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
+    let patch = json!({"status": {"loadBalancer": {}}});
+    api.patch_status(
+        &svc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
+/// when they differ from what the Service shows.
+async fn set_condition(
+    api: &Api<Service>,
+    svc: &Service,
+    lb: Option<&LoadBalancerStatus>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+) -> kube::Result<()> {
+    let status = svc.status.clone().unwrap_or_default();
+    let mut conditions = status.conditions.clone().unwrap_or_default();
+    let wanted_status = if ready { "True" } else { "False" };
+    let current = conditions.iter().find(|c| c.type_ == CONDITION);
+    let condition_same = current
+        .is_some_and(|c| c.status == wanted_status && c.reason == reason && c.message == message);
+    let ingress = lb.map(|lb| {
+        let mut entry = serde_json::Map::new();
+        if let Some(dns) = &lb.dns_name {
+            entry.insert("hostname".into(), json!(dns));
+        }
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        if !entry.is_empty() {
+            out.push(serde_json::Value::Object(entry));
+        }
+        out.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
+        out
+    });
+    let current_ingress = status
+        .load_balancer
+        .as_ref()
+        .and_then(|l| l.ingress.as_ref())
+        .map(|i| serde_json::to_value(i).unwrap_or_default());
+    let ingress_same = ingress
+        .as_ref()
+        .is_none_or(|want| current_ingress.as_ref() == Some(&json!(want)));
+    if condition_same && ingress_same {
+        return Ok(());
+    }
+    let transition = match current {
+        Some(c) if c.status == wanted_status => c.last_transition_time.clone(),
+        _ => Time(Timestamp::now()),
+    };
+    conditions.retain(|c| c.type_ != CONDITION);
+    conditions.push(Condition {
+        type_: CONDITION.into(),
+        status: wanted_status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: transition,
+        observed_generation: svc.metadata.generation,
+    });
+    let mut patch = json!({"status": {"conditions": conditions}});
+    if let Some(ingress) = ingress {
+        patch["status"]["loadBalancer"] = json!({"ingress": ingress});
+    }
+    api.patch_status(
+        &svc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}

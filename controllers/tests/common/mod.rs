@@ -1,0 +1,352 @@
+//! The embedded Kubernetes API, the mock cloud, the real AWS provider against it, and the
+//! allocator running between them. The test plays each node's ipamd by writing
+//! `spec.inUse` and `spec.release`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::ipam::metrics::AllocatorMetrics;
+use cloudnet_controllers::ipam::{Allocator, AllocatorConfig};
+use cloudnet_core::{BudgetConfig, Op, Rate};
+use cloudnet_crds::{InterfaceConfig, NodeNetwork, NodeNetworkStatus};
+use cloudnet_kubesim::{ADMIN, KubeSim};
+use cloudnet_mockcloud::ec2::world::{InstanceSpec, SubnetSpec};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use k8s_openapi::api::core::v1::{Node, NodeSpec};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::{conditions, wait::await_condition};
+use serde_json::json;
+
+pub const CLUSTER: &str = "prod";
+pub const VPC: &str = "vpc-0c10d0e7000000001";
+pub const NODE1: &str = "i-0c10d0e7000000001";
+pub const NODE2: &str = "i-0c10d0e7000000002";
+/// An instance in a /28 subnet: 11 usable addresses, its primary takes one.
+pub const TINY_NODE: &str = "i-0c10d0e7000000009";
+pub const TINY_SUBNET: &str = "subnet-0c10d0e70000000f9";
+
+/// Generous: the machine is shared with builds.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct Env {
+    pub mock: Handle,
+    pub kube: cloudnet_kubesim::Handle,
+    pub client: kube::Client,
+    pub provider: AwsProvider,
+    pub metrics: AllocatorMetrics,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub allocator: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.allocator.abort();
+    }
+}
+
+/// The default world plus a tiny subnet with one m5.large in it.
+pub fn world() -> World {
+    let mut w = World::default();
+    w.vpcs[0].subnets.push(SubnetSpec {
+        id: Some(TINY_SUBNET.into()),
+        cidr: "192.168.250.0/28".parse().expect("cidr"),
+        availability_zone: "us-west-2a".into(),
+        tags: BTreeMap::from([("Name".to_string(), "tiny".to_string())]),
+    });
+    let mut tiny: InstanceSpec = w.instances[0].clone();
+    tiny.id = Some(TINY_NODE.into());
+    tiny.subnet = TINY_SUBNET.into();
+    w.instances.push(tiny);
+    w
+}
+
+/// Rates high enough that the budget never shapes a functional test.
+pub fn fast_budget() -> BudgetConfig {
+    let mut b = BudgetConfig::default();
+    for op in Op::all() {
+        b.rates.insert(op, Rate::new(1000.0, 1000));
+    }
+    b
+}
+
+pub fn fast_config() -> AllocatorConfig {
+    AllocatorConfig {
+        parallelism: 4,
+        backoff_min: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(2),
+        orphan_grace: Duration::from_secs(60),
+        orphan_interval: Duration::from_millis(300),
+        ..AllocatorConfig::default()
+    }
+}
+
+pub async fn start(config: AllocatorConfig) -> Env {
+    start_in(world(), config, fast_budget()).await
+}
+
+pub async fn start_in(world: World, config: AllocatorConfig, budget: BudgetConfig) -> Env {
+    let mock = MockCloud::start(Config::ephemeral(world))
+        .await
+        .expect("the mock cloud starts");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(mock.endpoint_url())
+        .load()
+        .await;
+    let mut aws = AwsConfig::new(CLUSTER);
+    aws.vpc_id = Some(VPC.into());
+    aws.budget = budget;
+    let provider =
+        AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("provider");
+    let kube = KubeSim::start(cloudnet_kubesim::Config::default())
+        .await
+        .expect("the API starts");
+    let client = kube.client_for(ADMIN).await.expect("client");
+    install_crds(&client).await;
+    let metrics = AllocatorMetrics::default();
+    let allocator = Allocator::new(
+        client.clone(),
+        Arc::new(provider.clone()),
+        config,
+        metrics.clone(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let allocator = tokio::spawn(async move {
+        if let Err(e) = allocator
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+        {
+            panic!("the allocator stopped: {e}");
+        }
+    });
+    Env {
+        mock,
+        kube,
+        client,
+        provider,
+        metrics,
+        stop: Some(stop),
+        allocator,
+    }
+}
+
+async fn install_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [NodeNetwork::crd(), InterfaceConfig::crd()] {
+        let name = crd.metadata.name.clone().expect("named");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("CRD created");
+        tokio::time::timeout(
+            WAIT,
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("established in time")
+        .expect("condition watch");
+    }
+}
+
+pub fn node_name(instance: &str) -> String {
+    format!("node-{instance}")
+}
+
+impl Env {
+    pub fn networks(&self) -> Api<NodeNetwork> {
+        Api::all(self.client.clone())
+    }
+
+    /// Registers the instance as a Kubernetes Node.
+    pub async fn add_node(&self, instance: &str) -> String {
+        let name = node_name(instance);
+        let node = Node {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            spec: Some(NodeSpec {
+                provider_id: Some(format!("aws:///us-west-2a/{instance}")),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        Api::<Node>::all(self.client.clone())
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("node created");
+        name
+    }
+
+    /// Plays ipamd: the spec fields it owns.
+    pub async fn set_spec(&self, name: &str, spec: serde_json::Value) {
+        eventually("the NodeNetwork exists", || async {
+            self.networks()
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .map(|_| ())
+        })
+        .await;
+        self.networks()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .expect("spec patched");
+    }
+
+    /// Waits until the status satisfies `check`.
+    pub async fn status_until(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&NodeNetworkStatus) -> bool,
+    ) -> NodeNetworkStatus {
+        eventually(what, || async {
+            let nn = self.networks().get_opt(name).await.ok().flatten()?;
+            let s = nn.status?;
+            check(&s).then_some(s)
+        })
+        .await
+    }
+
+    /// The cloud's ENIs of one instance: (ENI ID, device index, secondary IPs, prefixes).
+    pub fn enis_of(&self, instance: &str) -> Vec<(String, i64, usize, Vec<String>)> {
+        self.mock.with_cloud(|c| {
+            let mut v: Vec<_> = c
+                .ec2
+                .network_interfaces
+                .values()
+                .filter(|e| {
+                    e.attachment
+                        .as_ref()
+                        .is_some_and(|a| a.instance_id == instance)
+                })
+                .map(|e| {
+                    (
+                        e.id.clone(),
+                        e.attachment.as_ref().map_or(-1, |a| a.device_index),
+                        e.private_ips.iter().filter(|p| !p.primary).count(),
+                        e.prefixes.iter().map(|p| p.prefix.to_string()).collect(),
+                    )
+                })
+                .collect();
+            v.sort_by_key(|e| e.1);
+            v
+        })
+    }
+
+    /// Every interface the cluster created, attached or not.
+    pub fn cluster_enis(&self) -> Vec<String> {
+        self.mock.with_cloud(|c| {
+            c.ec2
+                .network_interfaces
+                .values()
+                .filter(|e| e.tags.get("cloudnet.io/cluster").map(String::as_str) == Some(CLUSTER))
+                .map(|e| e.id.clone())
+                .collect()
+        })
+    }
+
+    /// Asserts that no address or prefix is on two interfaces, and that every block a
+    /// NodeNetwork lists is on that node's instance in the cloud.
+    pub async fn assert_no_address_twice(&self) {
+        let (owners, by_instance) = self.mock.with_cloud(|c| {
+            let mut owners: BTreeMap<String, String> = BTreeMap::new();
+            let mut by_instance: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for e in c.ec2.network_interfaces.values() {
+                let blocks = e
+                    .private_ips
+                    .iter()
+                    .map(|p| format!("{}/32", p.address))
+                    .chain(e.prefixes.iter().map(|p| p.prefix.to_string()));
+                for b in blocks {
+                    if let Some(other) = owners.insert(b.clone(), e.id.clone()) {
+                        panic!("{b} is on both {other} and {}", e.id);
+                    }
+                    if let Some(a) = &e.attachment {
+                        by_instance
+                            .entry(a.instance_id.clone())
+                            .or_default()
+                            .insert(b);
+                    }
+                }
+            }
+            (owners, by_instance)
+        });
+        assert!(!owners.is_empty());
+        let list = self
+            .networks()
+            .list(&Default::default())
+            .await
+            .expect("list");
+        for nn in list {
+            let instance = nn
+                .spec
+                .provider_id
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let cloud = by_instance.get(&instance).cloned().unwrap_or_default();
+            for i in nn.status.iter().flat_map(|s| &s.interfaces) {
+                for b in &i.blocks {
+                    assert!(
+                        cloud.contains(&b.cidr.to_string()),
+                        "{} lists {} but the cloud has it elsewhere",
+                        nn.metadata.name.clone().unwrap_or_default(),
+                        b.cidr
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn calls(&self, key: &str) -> u64 {
+        self.mock
+            .with_cloud(|c| c.calls.get(key).copied().unwrap_or(0))
+    }
+}
+
+pub fn cond<'a>(s: &'a NodeNetworkStatus, t: &str) -> Option<(&'a str, &'a str)> {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == t)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Polls `check` until it returns `Some`, or panics after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
