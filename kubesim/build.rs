@@ -1,4 +1,4 @@
-//! Compiles the vendored upstream Kubernetes `.proto` files (see `proto/README.md`) into one
+//! Compiles the vendored upstream Kubernetes `.proto` files (see `vendor/proto/README.md`) into one
 //! `FileDescriptorSet` that the protobuf codec loads at run time, so the wire format comes
 //! from the real schemas and not from hand-written code.
 
@@ -20,8 +20,8 @@ const FILES: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=proto");
-    let set = protox::compile(FILES, ["proto"])?;
+    println!("cargo:rerun-if-changed=vendor/proto");
+    let set = protox::compile(FILES, ["vendor/proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("kubernetes.binpb");
     std::fs::write(out, set.encode_to_vec())?;
     Ok(())

@@ -24,9 +24,21 @@ step() {
   echo "==> $name took ${took}s"
 }
 
+# No crate's top-level modules may import each other in a cycle.
+check_modules() {
+  local failed=0 src
+  for src in */src providers/*/src; do
+    if ! python3 scripts/module-edges.py "$src" >/dev/null; then
+      echo "import cycle in $src:"; python3 scripts/module-edges.py "$src" | grep cycle; failed=1
+    fi
+  done
+  return $failed
+}
+
 total_start=$SECONDS
 step setup bash scripts/setup.sh
 step fmt cargo fmt --all --check
+step modules check_modules
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step test cargo test --workspace --locked
 

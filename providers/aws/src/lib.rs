@@ -215,6 +215,7 @@ pub mod metrics;
 pub mod ops;
 pub mod provider;
 pub mod routes;
+pub mod sg;
 
 pub use config::{AwsConfig, InstanceIdentity, RouteTableSelector};
 pub use error::ConfigError;

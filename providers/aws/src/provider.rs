@@ -70,7 +70,7 @@ pub(crate) struct Caches {
     pub source_dest_off: Mutex<HashSet<String>>,
     /// The shared backend security group and the nodes' group's rules as last read or written; held
     /// while they are checked or changed, so concurrent ensures create one group and one rule.
-    pub backend: tokio::sync::Mutex<Option<crate::lb::BackendState>>,
+    pub backend: tokio::sync::Mutex<Option<crate::sg::BackendState>>,
     /// Node IP -> instance ID, for instance targets.
     pub instance_by_ip: Mutex<HashMap<std::net::IpAddr, String>>,
 }

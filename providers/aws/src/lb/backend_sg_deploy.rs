@@ -20,16 +20,7 @@ use super::model::{ActualSecurityGroup, SgRule};
 use super::observe::ObservedBackendSg;
 use crate::ops::AwsOp;
 use crate::provider::AwsProvider;
-
-/// The backend security group and the nodes' group's rules, as last read or written.
-#[derive(Debug, Clone)]
-pub(crate) struct BackendState {
-    /// None: not there when last read (a foreign group under the name is never cached).
-    group_id: Option<String>,
-    /// Every ingress rule of the nodes' group (ours and others').
-    node_rules: Vec<SgRule>,
-    read_at: Instant,
-}
+use crate::sg::BackendState;
 
 fn is_gone(e: &Error) -> bool {
     matches!(e, Error::NotFound { .. })

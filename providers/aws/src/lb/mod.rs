@@ -17,5 +17,3 @@ pub mod observe;
 pub mod plan;
 pub mod subnets;
 mod writes;
-
-pub(crate) use backend_sg_deploy::BackendState;

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use cloudnet_core::{IpAddressType, LoadBalancerKind, Scheme};
 use serde::Serialize;
 
+pub use crate::sg::{SgRule, SgSource};
+
 /// A load balancer as we want it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -212,25 +214,6 @@ pub struct ActualListener {
     pub certificates: Vec<String>,
     pub ssl_policy: Option<String>,
     pub default_actions: Vec<ElbAction>,
-}
-
-/// Where an ingress rule lets traffic in from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase", tag = "type", content = "value")]
-pub enum SgSource {
-    Cidr(String),
-    Group(String),
-}
-
-/// One ingress permission, in the shape `AuthorizeSecurityGroupIngress` takes one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SgRule {
-    /// `tcp`, `udp` or `-1`.
-    pub protocol: String,
-    pub from_port: i32,
-    pub to_port: i32,
-    pub source: SgSource,
 }
 
 /// The security group the suite manages for an ALB.
