@@ -220,6 +220,9 @@ fn init_logs(format: &str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The workspace builds rustls with both ring and aws-lc-rs (the AWS SDK's); with two
+    // providers rustls cannot pick one itself, and the kube client would panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if !matches!(args.log_format.as_str(), "json" | "text") {
         anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
     }

@@ -52,6 +52,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The workspace builds rustls with both ring and aws-lc-rs (the AWS SDK's); with two
+    // providers rustls cannot pick one itself, and the kube client would panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.json_logs {
