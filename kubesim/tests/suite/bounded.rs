@@ -1,17 +1,15 @@
 //! Bounded input: oversized bodies, a namespace's object quota, and full nodes, each with
 //! the API still serving afterwards.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use cloudnet_kubesim::{Config, sim::deployment::BURST};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::{eventually, raw, start, start_with};
+use crate::{eventually, raw, start, start_cluster, start_with};
 
 const LIMIT: usize = 3 * 1024 * 1024;
 
@@ -63,19 +61,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
         ..Config::default()
     })
     .await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 10,
-        },
-    )
-    .expect("node");
+    let _sim = start_cluster(&handle, "m5.large", 10);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let big: Namespace = serde_json::from_value(json!({"metadata": {"name": "big"}})).expect("ns");
     namespaces

@@ -18,8 +18,12 @@ mod tables;
 mod watching;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cloudnet_kubesim::sim::{
+    self, Simulation, kubelet::RangeAddressSource, node::NodeRegistration,
+};
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
 use serde_json::Value;
 
@@ -34,6 +38,26 @@ pub async fn start_with(config: Config) -> (Handle, kube::Client) {
 
 pub async fn start() -> (Handle, kube::Client) {
     start_with(Config::default()).await
+}
+
+/// Starts the simulated cluster (scheduler, kubelets, controllers) on `handle` with one node,
+/// `node-a`, of `instance_type` holding at most `max_pods` pods. Keep the returned
+/// [`Simulation`] alive for as long as the cluster should run.
+pub fn start_cluster(handle: &Handle, instance_type: &str, max_pods: u32) -> Simulation {
+    let simulation = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: instance_type.into(),
+            max_pods,
+        },
+    )
+    .expect("node");
+    simulation
 }
 
 /// Code and reason of an API error.

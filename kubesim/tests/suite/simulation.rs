@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{eventually, start};
+use crate::{eventually, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -164,19 +164,7 @@ async fn services_get_cluster_ips_and_node_ports() {
 async fn deployments_get_pods_and_scale() {
     use k8s_openapi::api::apps::v1::Deployment;
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 29,
-        },
-    )
-    .expect("node");
+    let _sim = start_cluster(&handle, "m5.large", 29);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
