@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::{eventually, raw, start, start_cluster, start_with};
+use crate::{WAIT, eventually, raw, start, start_cluster, start_with};
 
 const LIMIT: usize = 3 * 1024 * 1024;
 
@@ -82,7 +82,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
         .expect("create");
 
     // The namespace fills to its quota (the Deployment and quota - 1 pods) and stops.
-    eventually("the namespace to reach its quota", || async {
+    eventually(WAIT, "the namespace to reach its quota", || async {
         (handle.store().objects_in("big") == quota).then_some(())
     })
     .await;
@@ -105,7 +105,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     }
     // The controller says why it stopped.
     let events: Api<Event> = Api::namespaced(client.clone(), "big");
-    let failed = eventually("a FailedCreate event", || async {
+    let failed = eventually(WAIT, "a FailedCreate event", || async {
         let list = events.list(&ListParams::default()).await.ok()?.items;
         list.into_iter()
             .find(|e| e.reason.as_deref() == Some("FailedCreate"))
@@ -120,7 +120,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
 
     // Ten pods run on the one node; the rest wait with the scheduler's reason.
     let pending_reason = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
-    eventually("every pod to be placed or to say why not", || async {
+    eventually(WAIT, "every pod to be placed or to say why not", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
         let running = list
             .iter()

@@ -7,7 +7,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{eventually, start, start_cluster};
+use crate::{WAIT, eventually, start, start_cluster};
 
 const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
 
@@ -29,7 +29,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         .expect("create");
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let pending = eventually("two pods running and one pending", || async {
+    let pending = eventually(WAIT, "two pods running and one pending", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
         let running = list
             .iter()
@@ -43,7 +43,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     })
     .await;
     let pending_name = pending.metadata.name.clone().expect("name");
-    let scheduled = eventually("the pending pod's PodScheduled condition", || async {
+    let scheduled = eventually(WAIT, "the pending pod's PodScheduled condition", || async {
         let pod = pods.get(&pending_name).await.ok()?;
         let status = pod.status?;
         let c = status
@@ -63,7 +63,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     );
 
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let all = eventually("the events of every component", || async {
+    let all = eventually(WAIT, "the events of every component", || async {
         let all = events.list(&ListParams::default()).await.ok()?.items;
         let count = |reason: &str| {
             all.iter()

@@ -137,7 +137,7 @@ async fn kubectl_against_the_embedded_api() {
     );
     // Server-side printing: the columns a real cluster prints.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    eventually("the web pods to be ready", || async {
+    eventually(WAIT, "the web pods to be ready", || async {
         let d = deployments.get("web").await.ok()?;
         (d.status?.ready_replicas == Some(3)).then_some(())
     })
@@ -294,7 +294,7 @@ async fn kubectl_against_the_embedded_api() {
         .spawn()
         .expect("kubectl get -w");
     let stdout = watch.stdout.take().expect("stdout");
-    eventually("kubectl's watch to open", || async {
+    eventually(WAIT, "kubectl's watch to open", || async {
         (handle.store().stats().watchers > 0).then_some(())
     })
     .await;

@@ -17,7 +17,6 @@ mod simulation;
 mod tables;
 mod watching;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,8 @@ use cloudnet_kubesim::sim::{
 };
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
 use serde_json::Value;
+
+pub use cloudnet_testkit::eventually;
 
 /// Generous: the suite shares two cores with builds.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -65,25 +66,6 @@ pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
     match result {
         Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
         other => panic!("expected an API error, got {other:?}"),
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after [`WAIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -6,7 +6,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{api_error, eventually, start};
+use crate::{WAIT, api_error, eventually, start};
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
@@ -59,11 +59,11 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     }
 
     // The controller deletes what it can and reports what waits on a finalizer.
-    eventually("free to go", || async {
+    eventually(WAIT, "free to go", || async {
         cms.get_opt("free").await.ok()?.is_none().then_some(())
     })
     .await;
-    let waiting = eventually("the conditions to name the finalizer", || async {
+    let waiting = eventually(WAIT, "the conditions to name the finalizer", || async {
         let ns = namespaces.get("team").await.ok()?;
         let conditions = ns.status?.conditions?;
         let c = conditions
@@ -87,7 +87,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     )
     .await
     .expect("release");
-    eventually("the namespace to go", || async {
+    eventually(WAIT, "the namespace to go", || async {
         namespaces
             .get_opt("team")
             .await

@@ -6,7 +6,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{eventually, start, start_cluster};
+use crate::{WAIT, eventually, start, start_cluster};
 
 fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
     d.status
@@ -72,7 +72,7 @@ async fn kubectl_waits_for_a_deployment_to_be_available() {
         )
         .await
         .expect("scale");
-    eventually("Available to turn False", || async {
+    eventually(WAIT, "Available to turn False", || async {
         let d = deployments.get("web").await.ok()?;
         (condition(&d, "Available") == Some(("False".into(), "MinimumReplicasUnavailable".into())))
             .then_some(())
