@@ -191,7 +191,7 @@ async fn subnet_exhaustion_is_a_condition_and_a_warning_event_without_a_crash_lo
     );
 
     let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    let ev = eventually("a SubnetExhausted Event", || async {
+    let ev = eventually(WAIT, "a SubnetExhausted Event", || async {
         events
             .list(&ListParams::default())
             .await
@@ -238,7 +238,7 @@ async fn node_deletion_frees_every_address_and_interface() {
         .delete(&n, &DeleteParams::default())
         .await
         .expect("node deleted");
-    eventually("the NodeNetwork gone", || async {
+    eventually(WAIT, "the NodeNetwork gone", || async {
         env.networks()
             .get_opt(&n)
             .await
@@ -295,7 +295,7 @@ async fn a_leaked_interface_is_deleted_after_the_grace_period() {
                 .to_string(),
         );
     }
-    eventually("the old leak deleted", || async {
+    eventually(WAIT, "the old leak deleted", || async {
         (!env.cluster_enis().contains(&ids[0])).then_some(())
     })
     .await;
@@ -328,7 +328,7 @@ async fn an_offer_for_another_nodes_interface_is_refused() {
     )
     .await;
     let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    eventually("a ReleaseRefused Event", || async {
+    eventually(WAIT, "a ReleaseRefused Event", || async {
         events
             .list(&ListParams::default())
             .await

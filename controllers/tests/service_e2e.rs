@@ -13,6 +13,7 @@ use cloudnet_controllers::service::reconcile::{CONDITION, FINALIZER, run};
 use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
@@ -27,24 +28,6 @@ fn budget() -> BudgetConfig {
         b.rates.insert(op, Rate::new(1000.0, 1000));
     }
     b
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
@@ -174,7 +157,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .expect("create");
 
     // One NLB, three ip targets, the hostname in status, the finalizer on.
-    let hostname = eventually("the hostname in status", || async {
+    let hostname = eventually(WAIT, "the hostname in status", || async {
         let s = services.get("web").await.ok()?;
         let ingress = s.status?.load_balancer?.ingress?;
         ingress.first()?.hostname.clone()
@@ -184,7 +167,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         hostname.ends_with(".elb.us-west-2.amazonaws.com"),
         "{hostname}"
     );
-    eventually("3 targets", || async {
+    eventually(WAIT, "3 targets", || async {
         (target_count(&cloud) == 3).then_some(())
     })
     .await;
@@ -197,7 +180,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
             .unwrap_or_default()
             .contains(&FINALIZER.to_string())
     );
-    let cond = eventually("the condition", || async {
+    let cond = eventually(WAIT, "the condition", || async {
         let s = services.get("web").await.ok()?;
         s.status?
             .conditions?
@@ -222,7 +205,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         })
         .await
         .expect("scale up");
-    eventually("10 targets", || async {
+    eventually(WAIT, "10 targets", || async {
         (target_count(&cloud) == 10).then_some(())
     })
     .await;
@@ -244,7 +227,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("scale down");
-    eventually("1 target", || async {
+    eventually(WAIT, "1 target", || async {
         let d = mutating_since(&cloud, &before);
         (d.get("elbv2:DeregisterTargets") == Some(&1)).then_some(())
     })
@@ -264,7 +247,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotate");
-    let cond = eventually("the failed condition", || async {
+    let cond = eventually(WAIT, "the failed condition", || async {
         let s = services.get("web").await.ok()?;
         s.status?
             .conditions?
@@ -278,7 +261,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         r#"annotation service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval: "often": must be a whole number"#
     );
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let warned = eventually("the Warning Event", || async {
+    let warned = eventually(WAIT, "the Warning Event", || async {
         let list = events.list(&ListParams::default()).await.ok()?;
         list.items
             .into_iter()
@@ -304,7 +287,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .delete("web", &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("the Service gone", || async {
+    eventually(WAIT, "the Service gone", || async {
         services.get_opt("web").await.ok()?.is_none().then_some(())
     })
     .await;

@@ -12,6 +12,7 @@ use cloudnet_ipamd::metadata::Static;
 use cloudnet_ipamd::pool::MetadataInterface;
 use cloudnet_ipamd::{Client, Error};
 use cloudnet_kubesim::{ADMIN, Identity, KubeSim};
+use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -22,24 +23,6 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(30);
 const NODE: &str = "node-1";
 const IPAMD: &str = "system:serviceaccount:kube-system:cloudnet-ipamd";
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -183,7 +166,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
     assert_eq!(mode(&cfg.socket), 0o600);
     assert_eq!(mode(cfg.socket.parent().unwrap()), 0o700);
 
-    eventually("ready", || async {
+    eventually(WAIT, "ready", || async {
         (get(web, "/readyz").await.0 == 200).then_some(())
     })
     .await;
@@ -208,7 +191,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
         other => panic!("expected exhaustion, got {other:?}"),
     }
     // The lagging /28 is reported as a disagreement once past the allowance.
-    eventually("disagreement metric", || async {
+    eventually(WAIT, "disagreement metric", || async {
         let (_, m) = get(web, "/metrics").await;
         m.contains("cloudnet_ipamd_disagreements{side=\"status_only\"} 1")
             .then_some(())
@@ -217,7 +200,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
 
     // The metadata catches up: the prefix enters the pool.
     metadata.0.lock().unwrap()[1].ipv4_prefixes = vec!["10.0.2.0/28".parse().unwrap()];
-    let b = eventually("prefix in the pool", || {
+    let b = eventually(WAIT, "prefix in the pool", || {
         let mut c = c.clone();
         async move { c.allocate("c2", "eth0", "default", "web-2").await.ok() }
     })
@@ -226,7 +209,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
     assert_eq!(b.block, "10.0.2.0/28");
 
     let nns: Api<NodeNetwork> = Api::all(admin.clone());
-    eventually("spec.inUse = 3", || async {
+    eventually(WAIT, "spec.inUse = 3", || async {
         (nns.get(NODE).await.ok()?.spec.in_use == 3).then_some(())
     })
     .await;
@@ -267,7 +250,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
     )
     .await
     .expect("pool policy");
-    eventually("offer in spec.release", || async {
+    eventually(WAIT, "offer in spec.release", || async {
         let nn = nns.get(NODE).await.ok()?;
         (nn.spec.release.len() == 1 && nn.spec.release[0].block.to_string() == "10.0.2.0/28")
             .then_some(())
@@ -279,7 +262,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
         other => panic!("expected exhaustion after the offer, got {other:?}"),
     }
     set_status(&admin, json!({"released": ["10.0.2.0/28"]})).await;
-    eventually("offer dropped", || async {
+    eventually(WAIT, "offer dropped", || async {
         nns.get(NODE)
             .await
             .ok()?
@@ -299,7 +282,7 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
     let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
         .await
         .expect("reconnect");
-    eventually("ready again", || async {
+    eventually(WAIT, "ready again", || async {
         (get(running.introspection, "/readyz").await.0 == 200).then_some(())
     })
     .await;
@@ -326,7 +309,7 @@ async fn a_second_daemon_on_a_live_socket_is_refused_and_unsynced_pools_refuse_w
     let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
         .await
         .expect("connect");
-    eventually("synced", || {
+    eventually(WAIT, "synced", || {
         let mut c = c.clone();
         async move { c.status().await.ok().filter(|s| s.synced) }
     })

@@ -11,9 +11,13 @@
 //! A missing tool is a failure by default, locally as in CI: a green run must mean the tests
 //! that need moto, the aws CLI and kubectl ran. A developer without them can opt out
 //! explicitly with `CLOUDNET_SKIP_EXTERNAL=1`; `scripts/test.sh` clears that variable.
+//!
+//! Also the suites' one polling helper, [`eventually`]: each suite passes its own wait.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The one variable that turns a missing external tool from a failure into a skip.
 pub const SKIP_ENV: &str = "CLOUDNET_SKIP_EXTERNAL";
@@ -124,6 +128,26 @@ pub fn aws_cli() -> Option<PathBuf> {
 /// kubectl, driven against the embedded Kubernetes API.
 pub fn kubectl() -> Option<PathBuf> {
     tool("kubectl")
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, and returns that; panics naming `what`
+/// once `wait` has passed. Needs a tokio runtime with the time driver.
+pub async fn eventually<T, F, Fut>(wait: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[cfg(test)]

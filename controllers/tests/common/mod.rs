@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,8 @@ use kube::CustomResourceExt;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use serde_json::json;
+
+pub use cloudnet_testkit::eventually;
 
 pub const CLUSTER: &str = "prod";
 pub const VPC: &str = "vpc-0c10d0e7000000001";
@@ -193,7 +194,7 @@ impl Env {
 
     /// Plays ipamd: the spec fields it owns.
     pub async fn set_spec(&self, name: &str, spec: serde_json::Value) {
-        eventually("the NodeNetwork exists", || async {
+        eventually(WAIT, "the NodeNetwork exists", || async {
             self.networks()
                 .get_opt(name)
                 .await
@@ -219,7 +220,7 @@ impl Env {
         what: &str,
         check: impl Fn(&NodeNetworkStatus) -> bool,
     ) -> NodeNetworkStatus {
-        eventually(what, || async {
+        eventually(WAIT, what, || async {
             let nn = self.networks().get_opt(name).await.ok().flatten()?;
             let s = nn.status?;
             check(&s).then_some(s)
@@ -330,23 +331,4 @@ pub fn cond<'a>(s: &'a NodeNetworkStatus, t: &str) -> Option<(&'a str, &'a str)>
         .iter()
         .find(|c| c.type_ == t)
         .map(|c| (c.status.as_str(), c.reason.as_str()))
-}
-
-/// Polls `check` until it returns `Some`, or panics after [`WAIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

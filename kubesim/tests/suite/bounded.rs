@@ -1,17 +1,15 @@
 //! Bounded input: oversized bodies, a namespace's object quota, and full nodes, each with
 //! the API still serving afterwards.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use cloudnet_kubesim::{Config, sim::deployment::BURST};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::{eventually, raw, start, start_with};
+use crate::{WAIT, eventually, raw, start, start_cluster, start_with};
 
 const LIMIT: usize = 3 * 1024 * 1024;
 
@@ -63,19 +61,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
         ..Config::default()
     })
     .await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 10,
-        },
-    )
-    .expect("node");
+    let _sim = start_cluster(&handle, "m5.large", 10);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let big: Namespace = serde_json::from_value(json!({"metadata": {"name": "big"}})).expect("ns");
     namespaces
@@ -96,7 +82,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
         .expect("create");
 
     // The namespace fills to its quota (the Deployment and quota - 1 pods) and stops.
-    eventually("the namespace to reach its quota", || async {
+    eventually(WAIT, "the namespace to reach its quota", || async {
         (handle.store().objects_in("big") == quota).then_some(())
     })
     .await;
@@ -119,7 +105,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     }
     // The controller says why it stopped.
     let events: Api<Event> = Api::namespaced(client.clone(), "big");
-    let failed = eventually("a FailedCreate event", || async {
+    let failed = eventually(WAIT, "a FailedCreate event", || async {
         let list = events.list(&ListParams::default()).await.ok()?.items;
         list.into_iter()
             .find(|e| e.reason.as_deref() == Some("FailedCreate"))
@@ -134,7 +120,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
 
     // Ten pods run on the one node; the rest wait with the scheduler's reason.
     let pending_reason = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
-    eventually("every pod to be placed or to say why not", || async {
+    eventually(WAIT, "every pod to be placed or to say why not", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
         let running = list
             .iter()

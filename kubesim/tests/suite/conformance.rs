@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{api_error, eventually, start};
+use crate::{WAIT, api_error, eventually, start};
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(json!({
@@ -148,11 +148,11 @@ async fn namespaces_must_exist_and_take_their_objects() {
         .await
         .expect("delete ns");
     // The namespace controller empties the namespace, then it goes.
-    eventually("the namespace's objects to go", || async {
+    eventually(WAIT, "the namespace's objects to go", || async {
         (team.get("a").await.is_err()).then_some(())
     })
     .await;
-    eventually("the namespace to go", || async {
+    eventually(WAIT, "the namespace to go", || async {
         namespaces
             .get_opt("team")
             .await

@@ -206,7 +206,7 @@ async fn runtime_controller_reconciles() {
         )
         .await
         .expect("create");
-    eventually("status and finalizer", || async {
+    eventually(WAIT, "status and finalizer", || async {
         let w = widgets.get("w").await.ok()?;
         (w.status.as_ref().map(|s| s.observed) == Some(3)
             && w.finalizers().iter().any(|f| f == "example.com/cleanup"))
@@ -221,7 +221,7 @@ async fn runtime_controller_reconciles() {
         )
         .await
         .expect("patch");
-    eventually("status follows spec", || async {
+    eventually(WAIT, "status follows spec", || async {
         (widgets.get("w").await.ok()?.status?.observed == 5).then_some(())
     })
     .await;
@@ -229,7 +229,7 @@ async fn runtime_controller_reconciles() {
         .delete("w", &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("finalizer released", || async {
+    eventually(WAIT, "finalizer released", || async {
         widgets.get("w").await.is_err().then_some(())
     })
     .await;

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
-use crate::kubectl::{Kubectl, find_kubectl};
+use crate::kubectl::Kubectl;
 use crate::{raw, start};
 
 fn dry() -> PostParams {
@@ -181,25 +181,11 @@ async fn dry_run_writes_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_server_dry_run_and_diff() {
-    let Some(bin) = find_kubectl() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
-        }
-        println!("Skipping the kubectl tests: kubectl is not on PATH");
+    let (handle, _client) = start().await;
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let (handle, _client) = start().await;
-    let dir = std::env::temp_dir().join(format!("kubesim-dry-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
+    let dir = k.dir();
     let file = dir.join("cm.yaml");
     let write = |value: &str| {
         std::fs::write(
@@ -252,5 +238,5 @@ async fn kubectl_server_dry_run_and_diff() {
         .await;
     assert_eq!(level, "1", "the dry run left the object as it was");
     assert_eq!(handle.store().stats().resource_version, rv);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,35 +1,20 @@
 //! The simulated scheduler, kubelet and Deployment controller record the real components'
 //! Events, and a pod no node can take stays Pending with the scheduler's reason.
 
-use std::sync::Arc;
-
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::kubectl::{Kubectl, find_kubectl};
-use crate::{eventually, start};
+use crate::kubectl::Kubectl;
+use crate::{WAIT, eventually, start, start_cluster};
 
 const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_record_events_and_full_nodes_leave_pods_pending() {
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "t3.nano".into(),
-            max_pods: 2,
-        },
-    )
-    .expect("node");
+    let _sim = start_cluster(&handle, "t3.nano", 2);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let web: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -44,7 +29,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         .expect("create");
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let pending = eventually("two pods running and one pending", || async {
+    let pending = eventually(WAIT, "two pods running and one pending", || async {
         let list = pods.list(&ListParams::default()).await.ok()?.items;
         let running = list
             .iter()
@@ -58,7 +43,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     })
     .await;
     let pending_name = pending.metadata.name.clone().expect("name");
-    let scheduled = eventually("the pending pod's PodScheduled condition", || async {
+    let scheduled = eventually(WAIT, "the pending pod's PodScheduled condition", || async {
         let pod = pods.get(&pending_name).await.ok()?;
         let status = pod.status?;
         let c = status
@@ -78,7 +63,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     );
 
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let all = eventually("the events of every component", || async {
+    let all = eventually(WAIT, "the events of every component", || async {
         let all = events.list(&ListParams::default()).await.ok()?.items;
         let count = |reason: &str| {
             all.iter()
@@ -129,25 +114,10 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     );
 
     // kubectl shows them.
-    let Some(bin) = find_kubectl() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
-        }
-        println!("Skipping the kubectl part: kubectl is not on PATH");
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let dir =
-        std::env::temp_dir().join(format!("kubesim-events-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
+    let dir = k.dir();
     let out = k.ok(&["get", "events"]).await;
     for want in [
         "Successfully assigned default/web-",
@@ -166,5 +136,5 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         out.contains("FailedScheduling") && out.contains("Too many pods"),
         "{out}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

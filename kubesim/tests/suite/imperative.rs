@@ -1,50 +1,17 @@
 //! kubectl's imperative generators (`create configmap|secret|namespace|deployment`, `run`,
 //! `expose`), which send and read Kubernetes protobuf, against the embedded API.
 
-use std::sync::Arc;
-
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
-
-use crate::kubectl::{Kubectl, find_kubectl};
-use crate::start;
+use crate::kubectl::Kubectl;
+use crate::{start, start_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_imperative_commands_speak_protobuf() {
-    let Some(bin) = find_kubectl() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
-        }
-        println!("Skipping the kubectl tests: kubectl is not on PATH");
+    let (handle, _client) = start().await;
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let (handle, _client) = start().await;
-    let dir = std::env::temp_dir().join(format!(
-        "kubesim-imperative-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 29,
-        },
-    )
-    .expect("node");
+    let dir = k.dir();
+    let _sim = start_cluster(&handle, "m5.large", 29);
 
     // The request and the answer are both protobuf, as kubectl 1.32 negotiates them.
     let (ok, out, log) = k
@@ -155,5 +122,5 @@ async fn kubectl_imperative_commands_speak_protobuf() {
     let port: u16 = port.trim().parse().expect("a node port");
     assert!((30000..=32767).contains(&port), "{port}");
 
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -4,12 +4,11 @@
 //! the test fails naming `scripts/setup.sh`, unless `CLOUDNET_SKIP_EXTERNAL=1`.
 
 use std::path::{Path, PathBuf};
+
+use cloudnet_kubesim::Handle;
 use std::process::Stdio;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
@@ -17,13 +16,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::{WAIT, eventually, start};
-
-/// The machine's kubectl, found by the shared test kit: a missing one fails the test run
-/// (naming `scripts/setup.sh`) unless `CLOUDNET_SKIP_EXTERNAL=1`.
-pub(crate) fn find_kubectl() -> Option<PathBuf> {
-    cloudnet_testkit::kubectl()
-}
+use crate::{WAIT, eventually, start, start_cluster};
 
 pub(crate) struct Kubectl {
     pub(crate) bin: PathBuf,
@@ -32,6 +25,32 @@ pub(crate) struct Kubectl {
 }
 
 impl Kubectl {
+    /// The machine's kubectl, found by the shared test kit, pointed at `handle` as the admin
+    /// through a kubeconfig in a fresh temp dir. A missing kubectl fails the test run (naming
+    /// `scripts/setup.sh`); `None` only when `CLOUDNET_SKIP_EXTERNAL=1`, and the test skips.
+    pub(crate) fn for_handle(handle: &Handle) -> Option<Kubectl> {
+        let bin = cloudnet_testkit::kubectl()?;
+        let dir =
+            std::env::temp_dir().join(format!("kubesim-kubectl-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kubeconfig = dir.join("kubeconfig");
+        handle
+            .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
+            .expect("kubeconfig");
+        Some(Kubectl {
+            bin,
+            kubeconfig,
+            cache: dir.join("cache"),
+        })
+    }
+
+    /// The temp dir holding the kubeconfig and cache; tests put their manifests here too.
+    pub(crate) fn dir(&self) -> &Path {
+        self.kubeconfig
+            .parent()
+            .expect("the kubeconfig is in a dir")
+    }
+
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--kubeconfig")
@@ -91,35 +110,12 @@ fn examples() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_against_the_embedded_api() {
-    let Some(bin) = cloudnet_testkit::kubectl() else {
+    let (handle, client) = start().await;
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let (handle, client) = start().await;
-    let dir =
-        std::env::temp_dir().join(format!("kubesim-kubectl-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 29,
-        },
-    )
-    .expect("node");
+    let dir = k.dir();
+    let _sim = start_cluster(&handle, "m5.large", 29);
     let manifests = examples();
     let manifests = manifests.to_str().expect("utf-8 path");
 
@@ -141,7 +137,7 @@ async fn kubectl_against_the_embedded_api() {
     );
     // Server-side printing: the columns a real cluster prints.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    eventually("the web pods to be ready", || async {
+    eventually(WAIT, "the web pods to be ready", || async {
         let d = deployments.get("web").await.ok()?;
         (d.status?.ready_replicas == Some(3)).then_some(())
     })
@@ -298,7 +294,7 @@ async fn kubectl_against_the_embedded_api() {
         .spawn()
         .expect("kubectl get -w");
     let stdout = watch.stdout.take().expect("stdout");
-    eventually("kubectl's watch to open", || async {
+    eventually(WAIT, "kubectl's watch to open", || async {
         (handle.store().stats().watchers > 0).then_some(())
     })
     .await;
@@ -332,5 +328,5 @@ async fn kubectl_against_the_embedded_api() {
     );
     let (ok, _, err) = k.run(&["get", "deployment", "web"]).await;
     assert!(!ok && err.contains("NotFound"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -17,11 +17,16 @@ mod simulation;
 mod tables;
 mod watching;
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cloudnet_kubesim::sim::{
+    self, Simulation, kubelet::RangeAddressSource, node::NodeRegistration,
+};
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
 use serde_json::Value;
+
+pub use cloudnet_testkit::eventually;
 
 /// Generous: the suite shares two cores with builds.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -36,30 +41,31 @@ pub async fn start() -> (Handle, kube::Client) {
     start_with(Config::default()).await
 }
 
+/// Starts the simulated cluster (scheduler, kubelets, controllers) on `handle` with one node,
+/// `node-a`, of `instance_type` holding at most `max_pods` pods. Keep the returned
+/// [`Simulation`] alive for as long as the cluster should run.
+pub fn start_cluster(handle: &Handle, instance_type: &str, max_pods: u32) -> Simulation {
+    let simulation = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    sim::node::register_node(
+        handle.store(),
+        &NodeRegistration {
+            name: "node-a".into(),
+            provider_id: "aws:///us-west-2a/i-a".into(),
+            internal_ip: "192.168.1.10".into(),
+            zone: "us-west-2a".into(),
+            instance_type: instance_type.into(),
+            max_pods,
+        },
+    )
+    .expect("node");
+    simulation
+}
+
 /// Code and reason of an API error.
 pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
     match result {
         Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
         other => panic!("expected an API error, got {other:?}"),
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after [`WAIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -5,8 +5,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::kubectl::{Kubectl, find_kubectl};
-use crate::{api_error, eventually, start};
+use crate::kubectl::Kubectl;
+use crate::{WAIT, api_error, eventually, start};
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
@@ -59,11 +59,11 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     }
 
     // The controller deletes what it can and reports what waits on a finalizer.
-    eventually("free to go", || async {
+    eventually(WAIT, "free to go", || async {
         cms.get_opt("free").await.ok()?.is_none().then_some(())
     })
     .await;
-    let waiting = eventually("the conditions to name the finalizer", || async {
+    let waiting = eventually(WAIT, "the conditions to name the finalizer", || async {
         let ns = namespaces.get("team").await.ok()?;
         let conditions = ns.status?.conditions?;
         let c = conditions
@@ -87,7 +87,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     )
     .await
     .expect("release");
-    eventually("the namespace to go", || async {
+    eventually(WAIT, "the namespace to go", || async {
         namespaces
             .get_opt("team")
             .await
@@ -106,25 +106,11 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_deletes_a_file_holding_a_namespace_and_its_objects() {
-    let Some(bin) = find_kubectl() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
-        }
-        println!("Skipping the kubectl tests: kubectl is not on PATH");
+    let (handle, client) = start().await;
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let (handle, client) = start().await;
-    let dir = std::env::temp_dir().join(format!("kubesim-ns-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
+    let dir = k.dir();
     let file = dir.join("app.yaml");
     std::fs::write(
         &file,
@@ -180,5 +166,5 @@ spec:
     assert!(namespaces.get_opt("app").await.expect("get").is_none());
     let (ok, _, err) = k.run(&["get", "configmap", "settings", "-n", "app"]).await;
     assert!(!ok && err.contains("NotFound"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,15 +1,12 @@
 //! Deployment `Available` and `Progressing` conditions, through `kubectl wait` and
 //! `kubectl rollout status`.
 
-use std::sync::Arc;
-
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::kubectl::{Kubectl, find_kubectl};
-use crate::{eventually, start};
+use crate::kubectl::Kubectl;
+use crate::{WAIT, eventually, start, start_cluster};
 
 fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
     d.status
@@ -23,39 +20,12 @@ fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_waits_for_a_deployment_to_be_available() {
-    let Some(bin) = find_kubectl() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not on PATH; the kubectl tests need it in CI (install kubectl)");
-        }
-        println!("Skipping the kubectl tests: kubectl is not on PATH");
+    let (handle, client) = start().await;
+    let _sim = start_cluster(&handle, "t3.nano", 2);
+    let Some(k) = Kubectl::for_handle(&handle) else {
         return;
     };
-    let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "t3.nano".into(),
-            max_pods: 2,
-        },
-    )
-    .expect("node");
-    let dir =
-        std::env::temp_dir().join(format!("kubesim-rollout-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    handle
-        .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
-        .expect("kubeconfig");
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.join("cache"),
-    };
+    let dir = k.dir();
 
     k.ok(&[
         "create",
@@ -102,7 +72,7 @@ async fn kubectl_waits_for_a_deployment_to_be_available() {
         )
         .await
         .expect("scale");
-    eventually("Available to turn False", || async {
+    eventually(WAIT, "Available to turn False", || async {
         let d = deployments.get("web").await.ok()?;
         (condition(&d, "Available") == Some(("False".into(), "MinimumReplicasUnavailable".into())))
             .then_some(())
@@ -117,5 +87,5 @@ async fn kubectl_waits_for_a_deployment_to_be_available() {
         ])
         .await;
     assert!(!ok && err.contains("timed out"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

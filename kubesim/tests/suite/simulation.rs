@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{eventually, start};
+use crate::{WAIT, eventually, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -54,7 +54,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
             .await
             .expect("create");
     }
-    let running = eventually("three pods running", || async {
+    let running = eventually(WAIT, "three pods running", || async {
         let list = pods
             .list(&ListParams::default().fields("status.phase=Running"))
             .await
@@ -90,7 +90,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
         pods.patch_status("gated", &PatchParams::default(), &Patch::Strategic(cond))
             .await
             .expect("gate");
-        eventually("gated pod Ready", || async {
+        eventually(WAIT, "gated pod Ready", || async {
             ready(&pods.get("gated").await.ok()?).then_some(())
         })
         .await;
@@ -104,7 +104,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
     pods.delete(&victim, &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("the pending pod runs", || async {
+    eventually(WAIT, "the pending pod runs", || async {
         let list = pods
             .list(&ListParams::default().fields("status.phase=Running"))
             .await
@@ -164,19 +164,7 @@ async fn services_get_cluster_ips_and_node_ports() {
 async fn deployments_get_pods_and_scale() {
     use k8s_openapi::api::apps::v1::Deployment;
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
-            internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
-            instance_type: "m5.large".into(),
-            max_pods: 29,
-        },
-    )
-    .expect("node");
+    let _sim = start_cluster(&handle, "m5.large", 29);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -188,7 +176,7 @@ async fn deployments_get_pods_and_scale() {
         .await
         .expect("create");
     let pods: Api<Pod> = Api::namespaced(client, "default");
-    eventually("three ready pods", || async {
+    eventually(WAIT, "three ready pods", || async {
         let d = deployments.get("web").await.ok()?;
         (d.status?.ready_replicas == Some(3)).then_some(())
     })
@@ -206,7 +194,7 @@ async fn deployments_get_pods_and_scale() {
         )
         .await
         .expect("scale");
-    eventually("one pod left", || async {
+    eventually(WAIT, "one pod left", || async {
         (pods
             .list(&ListParams::default().labels("app=web"))
             .await
@@ -221,7 +209,7 @@ async fn deployments_get_pods_and_scale() {
         .delete("web", &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("pods go with their deployment", || async {
+    eventually(WAIT, "pods go with their deployment", || async {
         pods.list(&ListParams::default().labels("app=web"))
             .await
             .ok()?
@@ -281,7 +269,7 @@ async fn services_get_endpoint_slices() {
     let ready = |e: &k8s_openapi::api::discovery::v1::Endpoint| {
         e.conditions.as_ref().and_then(|c| c.ready) == Some(true)
     };
-    let slice = eventually("one slice with three ready endpoints", || async {
+    let slice = eventually(WAIT, "one slice with three ready endpoints", || async {
         let list = slices.list(&of_web).await.ok()?;
         let [slice] = list.items.as_slice() else {
             return None;
@@ -342,7 +330,10 @@ async fn services_get_endpoint_slices() {
             (ready(endpoint) == want).then_some(())
         }
     };
-    eventually("the gated pod listed not ready", || gated_ready(false)).await;
+    eventually(WAIT, "the gated pod listed not ready", || {
+        gated_ready(false)
+    })
+    .await;
     let gate = |status: &str| {
         Patch::Strategic(json!({"status": {"conditions": [
             {"type": "example.com/lb-ready", "status": status}]}}))
@@ -350,11 +341,11 @@ async fn services_get_endpoint_slices() {
     pods.patch_status("gated", &PatchParams::default(), &gate("True"))
         .await
         .expect("gate");
-    eventually("the gated pod listed ready", || gated_ready(true)).await;
+    eventually(WAIT, "the gated pod listed ready", || gated_ready(true)).await;
     pods.patch_status("gated", &PatchParams::default(), &gate("False"))
         .await
         .expect("gate");
-    eventually("the gated pod listed not ready again", || {
+    eventually(WAIT, "the gated pod listed not ready again", || {
         gated_ready(false)
     })
     .await;
@@ -371,7 +362,7 @@ async fn services_get_endpoint_slices() {
         )
         .await
         .expect("scale");
-    let list = eventually("250 endpoints in three slices", || async {
+    let list = eventually(WAIT, "250 endpoints in three slices", || async {
         let list = slices.list(&of_web).await.ok()?;
         let total: usize = list.items.iter().map(|s| s.endpoints.len()).sum();
         (list.items.len() == 3 && total == 250).then_some(list)
@@ -396,7 +387,7 @@ async fn services_get_endpoint_slices() {
         .delete("web", &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("slices go with their service", || async {
+    eventually(WAIT, "slices go with their service", || async {
         slices
             .list(&of_web)
             .await

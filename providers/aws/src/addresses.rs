@@ -187,11 +187,7 @@ impl AwsProvider {
                     .send()
             })
             .await;
-        match out {
-            Ok(o) => Ok(o.network_interfaces().first().cloned()),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::call::absent_if_not_found(out.map(|o| o.network_interfaces().first().cloned()))
     }
 
     /// Interfaces attached to an instance, as Describe shows them.

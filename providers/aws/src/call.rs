@@ -168,6 +168,15 @@ pub fn gone_is_done<T>(result: Result<T>) -> Result<()> {
     }
 }
 
+/// A read whose object is not there answers nothing: `NotFound` becomes the empty value
+/// (`None`, an empty list), every other error stays an error.
+pub fn absent_if_not_found<T: Default>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(Error::NotFound { .. }) => Ok(T::default()),
+        other => other,
+    }
+}
+
 /// Stops the SDK from retrying throttled attempts on its own, so that they go back through
 /// the shared budget ([`Caller::call`]). Runs after the SDK's own classifiers.
 #[derive(Debug, Default, Clone, Copy)]

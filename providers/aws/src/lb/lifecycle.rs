@@ -328,15 +328,12 @@ impl AwsProvider {
                 elb.describe_listeners().load_balancer_arn(lb_arn).send()
             })
             .await;
-        match out {
-            Ok(o) => Ok(o
-                .listeners()
+        crate::call::absent_if_not_found(out.map(|o| {
+            o.listeners()
                 .iter()
                 .filter_map(|l| l.listener_arn().map(str::to_string))
-                .collect()),
-            Err(Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+                .collect()
+        }))
     }
 
     /// The ALB's managed group: its rule on the nodes' group goes first, then the group

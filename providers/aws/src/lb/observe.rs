@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use aws_sdk_ec2::types::Filter;
-use cloudnet_core::{Error, Owner, Result, Scheme};
+use cloudnet_core::{Owner, Result, Scheme};
 use serde::Serialize;
 
 use super::convert::*;
@@ -243,11 +243,9 @@ impl AwsProvider {
                     .send()
             })
             .await;
-        match out {
-            Ok(o) => Ok(o.load_balancers().iter().find_map(actual_load_balancer)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::call::absent_if_not_found(
+            out.map(|o| o.load_balancers().iter().find_map(actual_load_balancer)),
+        )
     }
 
     /// Target groups attached to a load balancer (through any listener or rule).
@@ -267,15 +265,13 @@ impl AwsProvider {
                 |p| p.next_marker(),
             )
             .await;
-        match pages {
-            Ok(pages) => Ok(pages
+        crate::call::absent_if_not_found(pages.map(|pages| {
+            pages
                 .iter()
                 .flat_map(|p| p.target_groups())
                 .filter_map(actual_target_group)
-                .collect()),
-            Err(Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+                .collect()
+        }))
     }
 
     pub(crate) async fn target_group_by_name(
@@ -290,11 +286,9 @@ impl AwsProvider {
                 elb.describe_target_groups().names(name).send()
             })
             .await;
-        match out {
-            Ok(o) => Ok(o.target_groups().iter().find_map(actual_target_group)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::call::absent_if_not_found(
+            out.map(|o| o.target_groups().iter().find_map(actual_target_group)),
+        )
     }
 
     pub(crate) async fn listeners_of(&self, lb_arn: &str) -> Result<Vec<ActualListener>> {
