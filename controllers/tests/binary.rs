@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::{Config as CloudConfig, MockCloud, World};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
@@ -24,16 +24,6 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig, ADMIN)
         .expect("kubeconfig");
-
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": "n1"},
-        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.96.10"}]}
-    }))
-    .expect("node");
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &node)
-        .await
-        .expect("node");
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
@@ -54,7 +44,7 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
         .env("POD_NAMESPACE", "default")
         .env("LOG_FORMAT", "text")
         .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -79,7 +69,7 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     let hostname = loop {
         if let Ok(Some(status)) = child.try_wait() {
             let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
+            if let Some(mut e) = child.stdout.take() {
                 use tokio::io::AsyncReadExt;
                 let _ = e.read_to_string(&mut err).await;
             }
@@ -94,10 +84,15 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
         if let Some(h) = host {
             break h;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no hostname in time"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.kill().await;
+            let mut err = String::new();
+            if let Some(mut e) = child.stdout.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_string(&mut err).await;
+            }
+            panic!("no hostname in time; the controller's log:\n{err}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(
