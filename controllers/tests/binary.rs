@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::{Config as CloudConfig, MockCloud, World};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
@@ -24,6 +24,18 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig, ADMIN)
         .expect("kubeconfig");
+
+    // A node whose address no instance has: its target is refused (a Warning Event, retried),
+    // and the Service must still show where its load balancer is.
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": "n1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.96.10"}]}
+    }))
+    .expect("node");
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("node");
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");

@@ -249,6 +249,9 @@ async fn reconcile_inner(
         },
     };
 
+    if fresh.is_none() {
+        write_ingress(&api, &svc, &status).await?;
+    }
     tracing::debug!(groups = members.len(), "Syncing targets");
     let mut synced = BTreeMap::new();
     for (group, wanted) in &members {
@@ -406,6 +409,45 @@ async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
 
 /// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
 /// when they differ from what the Service shows.
+/// `status.loadBalancer.ingress` for a load balancer: its hostname, then its addresses.
+fn ingress_of(lb: &LoadBalancerStatus) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    if let Some(dns) = &lb.dns_name {
+        out.push(json!({"hostname": dns}));
+    }
+    out.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
+    out
+}
+
+fn current_ingress(svc: &Service) -> Option<serde_json::Value> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .map(|i| serde_json::to_value(i).unwrap_or_default())
+}
+
+/// Writes `status.loadBalancer` as soon as the load balancer exists, so clients see where it
+/// is even while its targets are still being synced (or refused).
+async fn write_ingress(
+    api: &Api<Service>,
+    svc: &Service,
+    lb: &LoadBalancerStatus,
+) -> kube::Result<()> {
+    let want = json!(ingress_of(lb));
+    if current_ingress(svc).as_ref() == Some(&want) {
+        return Ok(());
+    }
+    let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
+    api.patch_status(
+        &svc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
 async fn set_condition(
     api: &Api<Service>,
     svc: &Service,
@@ -420,26 +462,10 @@ async fn set_condition(
     let current = conditions.iter().find(|c| c.type_ == CONDITION);
     let condition_same = current
         .is_some_and(|c| c.status == wanted_status && c.reason == reason && c.message == message);
-    let ingress = lb.map(|lb| {
-        let mut entry = serde_json::Map::new();
-        if let Some(dns) = &lb.dns_name {
-            entry.insert("hostname".into(), json!(dns));
-        }
-        let mut out: Vec<serde_json::Value> = Vec::new();
-        if !entry.is_empty() {
-            out.push(serde_json::Value::Object(entry));
-        }
-        out.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
-        out
-    });
-    let current_ingress = status
-        .load_balancer
-        .as_ref()
-        .and_then(|l| l.ingress.as_ref())
-        .map(|i| serde_json::to_value(i).unwrap_or_default());
+    let ingress = lb.map(ingress_of);
     let ingress_same = ingress
         .as_ref()
-        .is_none_or(|want| current_ingress.as_ref() == Some(&json!(want)));
+        .is_none_or(|want| current_ingress(svc).as_ref() == Some(&json!(want)));
     if condition_same && ingress_same {
         return Ok(());
     }
