@@ -29,8 +29,6 @@ pub struct RoutePlan {
     /// A node's range already routed by a route this cluster does not own: left alone and
     /// reported (Event on the Node).
     pub conflicts: Vec<Route>,
-    /// Nodes skipped, with why (no providerID yet, a pod CIDR that does not parse).
-    pub skipped: Vec<(String, String)>,
 }
 
 impl RoutePlan {
