@@ -21,4 +21,8 @@ pub enum Error {
     RequeueAfter(Duration),
     #[error("metrics server failed")]
     Serve(#[from] std::io::Error),
+    #[error("lost the leader lease; stopping so that one replica writes")]
+    LostLeadership,
+    #[error("{0} stopped unexpectedly")]
+    Stopped(&'static str),
 }

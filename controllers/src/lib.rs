@@ -20,10 +20,13 @@
 //! - [`leader`]: Lease leader election; only the leader writes.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
+//! - [`app`]: the process: which controllers run, under which lease; the binary and
+//!   `cloudnet sandbox` both start them through [`app::run`].
 //!
-//! Nothing in this library names a cloud: it talks to [`cloudnet_core::Addresses`]. The
-//! binary picks the provider.
+//! Nothing in this library names a cloud: it talks to the [`cloudnet_core::Cloud`] traits.
+//! The binary (or the sandbox) picks the provider.
 
+pub mod app;
 pub mod error;
 pub mod ipam;
 pub mod leader;

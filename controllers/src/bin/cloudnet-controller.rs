@@ -1,7 +1,8 @@
 //! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator
-//! and the Service controller; the route and Ingress controllers join the `controllers`
-//! list), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
-//! several replicas only one writes.
+//! and the Service controller, composed in `cloudnet_controllers::app`, which the sandbox
+//! runs too), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
+//! several replicas only one writes. This file is the flags, the provider, the API client
+//! and the signal.
 //!
 //! Every replica serves health and waits; the leader runs the allocator, and the Service
 //! controller checks the lease before each reconcile. A leader that cannot renew its lease
@@ -12,23 +13,18 @@
 //! carries over unchanged.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
-use cloudnet_controllers::ipam::metrics::AllocatorMetrics;
-use cloudnet_controllers::ipam::{Allocator, AllocatorConfig, PoolKnobs};
-use cloudnet_controllers::leader::{ElectionConfig, Elector, Leadership};
-use cloudnet_controllers::server::{Health, serve};
+use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ipam::{AllocatorConfig, PoolKnobs};
+use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::BudgetConfig;
 use cloudnet_core::TargetKind;
-use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
-use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
 #[command(name = "cloudnet-controller", version, about)]
@@ -168,42 +164,12 @@ impl Args {
             None => std::env::var("HOSTNAME")
                 .context("POD_NAME (or HOSTNAME) names this replica in the Lease")?,
         };
-        let config = ElectionConfig::new(
+        Ok(Some(ElectionConfig::new(
             &self.leader_election_namespace,
             &self.leader_election_id,
             &identity,
-        );
-        config.validate().map_err(anyhow::Error::msg)?;
-        Ok(Some(config))
+        )))
     }
-}
-
-/// Waits for leadership (when elected), then runs `f`; fails as soon as leadership is lost.
-async fn as_leader(
-    leadership: Option<Leadership>,
-    run: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    let Some(mut leadership) = leadership else {
-        return run.await;
-    };
-    leadership.wait_for_leadership().await;
-    tracing::info!("Leading: starting the writers");
-    let lost = async {
-        while leadership.is_leader() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    };
-    tokio::select! {
-        r = run => r,
-        () = lost => anyhow::bail!("lost the leader lease; exiting so that one replica writes"),
-    }
-}
-
-/// One controller of the process: its name (for `/readyz`), its readiness, its run.
-struct Controller {
-    name: &'static str,
-    ready: Arc<AtomicBool>,
-    run: BoxFuture<'static, anyhow::Result<()>>,
 }
 
 fn init_logs(format: &str) {
@@ -227,9 +193,18 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
     }
     init_logs(&args.log_format);
-    let alloc_config = args.allocator()?;
-    let service_settings = args.services()?;
-    let election = args.election()?;
+    let settings = Settings {
+        ipam: args.enable_pod_ipam.then(|| args.allocator()).transpose()?,
+        service: args
+            .enable_service_controller
+            .then(|| args.services())
+            .transpose()?,
+        service_resync: Duration::from_secs(args.service_resync_seconds),
+        election: args.election()?,
+        metrics_addr: Some(args.metrics_addr),
+    };
+    // Before any cloud call: a process with nothing to run is a configuration error.
+    settings.validate()?;
 
     let mut registry = Registry::default();
     let aws_metrics = AwsMetrics::register(&mut registry);
@@ -247,126 +222,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API")?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
+    let shutdown = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Stopping"),
+            Err(error) => tracing::error!(%error, "Cannot wait for a signal; stopping"),
         }
     };
-
-    let elector = match election {
-        Some(config) => Some(Elector::start(client.clone(), config).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let leadership = elector.as_ref().map(Elector::leadership);
-
-    let mut controllers = Vec::new();
-    if args.enable_pod_ipam {
-        let allocator = Allocator::new(
-            client.clone(),
-            Arc::new(provider.clone()),
-            alloc_config,
-            AllocatorMetrics::register(&mut registry),
-        );
-        // A follower is ready (to take over); the leader is ready once its pool view synced.
-        let own = allocator.readiness();
-        let ready = if leadership.is_some() {
-            Arc::new(AtomicBool::new(true))
-        } else {
-            own.clone()
-        };
-        controllers.push(Controller {
-            name: "ipam-allocator",
-            ready: ready.clone(),
-            run: Box::pin({
-                let stop = stopped();
-                let leadership = leadership.clone();
-                async move {
-                    as_leader(leadership, async move {
-                        let mirror = async {
-                            loop {
-                                ready.store(own.load(Ordering::Relaxed), Ordering::Relaxed);
-                                tokio::time::sleep(Duration::from_millis(500)).await;
-                            }
-                        };
-                        tokio::select! {
-                            r = allocator.run(stop) => r.map_err(anyhow::Error::from),
-                            () = mirror => Ok(()),
-                        }
-                    })
-                    .await
-                }
-            }),
-        });
-    }
-    if args.enable_service_controller {
-        let ready = Arc::new(AtomicBool::new(true));
-        controllers.push(Controller {
-            name: "service",
-            ready,
-            run: Box::pin({
-                let client = client.clone();
-                let lbs: Arc<dyn cloudnet_core::LoadBalancers> = Arc::new(provider.clone());
-                let resync = Duration::from_secs(args.service_resync_seconds.max(10));
-                let stop = stopped();
-                let leadership = leadership.clone();
-                async move {
-                    cloudnet_controllers::service::reconcile::run(
-                        client,
-                        lbs,
-                        service_settings,
-                        leadership,
-                        resync,
-                        stop,
-                    )
-                    .await;
-                    Ok(())
-                }
-            }),
-        });
-    }
-    if controllers.is_empty() {
-        anyhow::bail!("every controller is switched off");
-    }
-
-    let health = Health::new(
-        registry,
-        controllers
-            .iter()
-            .map(|c| (c.name.to_string(), c.ready.clone()))
-            .collect(),
-    );
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(async move {
-        serve(args.metrics_addr, health, stopped())
-            .await
-            .map_err(anyhow::Error::from)
-            .map(|()| "http")
-    });
-    for c in controllers {
-        let name = c.name;
-        tasks.spawn(async move { c.run.await.map(|()| name) });
-    }
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for a signal")?;
-            tracing::info!("Stopping");
-            let _ = stop_tx.send(true);
-        }
-        Some(done) = tasks.join_next() => {
-            let _ = stop_tx.send(true);
-            match done? {
-                Ok(name) => anyhow::bail!("{name} stopped unexpectedly"),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    if let Some(elector) = elector {
-        elector.shutdown().await;
-    }
+    app::run(client, provider.cloud(), settings, registry, shutdown).await?;
     Ok(())
 }

@@ -1,0 +1,248 @@
+//! The controller process put together: which controllers run, under which lease, with which
+//! health endpoints. The `cloudnet-controller` binary and `cloudnet sandbox` both start the
+//! controllers through [`run`], so the sandbox runs exactly what a cluster runs.
+//!
+//! ```text
+//!  Settings ──▶ controllers: [ipam-allocator, service, ...] ──▶ each as leader (when elected)
+//!                   │ readiness                                   │ Cloud traits, kube::Client
+//!                   ▼                                             ▼
+//!           /metrics /healthz /readyz                        runs until `stop` or a failure
+//! ```
+//!
+//! A controller is one entry in that list: a name (for `/readyz`), a readiness flag and its
+//! run. Adding one is a field in [`Settings`] and one constructor below.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cloudnet_core::Cloud;
+use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::error::{Error, Result};
+use crate::ipam::metrics::AllocatorMetrics;
+use crate::ipam::{Allocator, AllocatorConfig};
+use crate::leader::{ElectionConfig, Elector, Leadership};
+use crate::server::{Health, serve};
+use crate::service::ServiceSettings;
+
+/// What the process runs. `None` switches a controller off.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The pod address allocator.
+    pub ipam: Option<AllocatorConfig>,
+    /// The Service (L4 load balancer) controller.
+    pub service: Option<ServiceSettings>,
+    /// Every Service's load balancer is ensured again at least this often.
+    pub service_resync: Duration,
+    /// Lease leader election; `None` only for a single replica.
+    pub election: Option<ElectionConfig>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ipam: None,
+            service: None,
+            service_resync: Duration::from_secs(600),
+            election: None,
+            metrics_addr: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Refuses a process with nothing to run.
+    pub fn validate(&self) -> Result<()> {
+        if self.ipam.is_none() && self.service.is_none() {
+            return Err(Error::Config("every controller is switched off".into()));
+        }
+        if let Some(e) = &self.election {
+            e.validate().map_err(Error::Config)?;
+        }
+        Ok(())
+    }
+}
+
+/// One controller of the process: its name (for `/readyz`), its readiness, its run.
+struct Controller {
+    name: &'static str,
+    ready: Arc<AtomicBool>,
+    run: BoxFuture<'static, Result<()>>,
+}
+
+/// What every controller is built from.
+struct Context {
+    client: kube::Client,
+    cloud: Cloud,
+    leadership: Option<Leadership>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Context {
+    fn stopped(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.stop.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+}
+
+/// Waits for leadership (when elected), then runs `run`; fails as soon as leadership is lost,
+/// so that of several replicas one writes.
+async fn as_leader(
+    leadership: Option<Leadership>,
+    run: impl Future<Output = Result<()>>,
+) -> Result<()> {
+    let Some(mut leadership) = leadership else {
+        return run.await;
+    };
+    leadership.wait_for_leadership().await;
+    tracing::info!("Leading: starting the writers");
+    let lost = async {
+        while leadership.is_leader() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        r = run => r,
+        () = lost => Err(Error::LostLeadership),
+    }
+}
+
+/// The allocator runs on the leader only. A follower is ready (to take over); the leader is
+/// ready once its pool view synced.
+fn allocator(ctx: &Context, config: AllocatorConfig, registry: &mut Registry) -> Controller {
+    let allocator = Allocator::new(
+        ctx.client.clone(),
+        ctx.cloud.addresses.clone(),
+        config,
+        AllocatorMetrics::register(registry),
+    );
+    let own = allocator.readiness();
+    let ready = if ctx.leadership.is_some() {
+        Arc::new(AtomicBool::new(true))
+    } else {
+        own.clone()
+    };
+    let stop = ctx.stopped();
+    let leadership = ctx.leadership.clone();
+    let mirror_to = ready.clone();
+    let run = async move {
+        as_leader(leadership, async move {
+            let mirror = async {
+                loop {
+                    mirror_to.store(own.load(Ordering::Relaxed), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            };
+            tokio::select! {
+                r = allocator.run(stop) => r,
+                () = mirror => Ok(()),
+            }
+        })
+        .await
+    };
+    Controller {
+        name: "ipam-allocator",
+        ready,
+        run: Box::pin(run.instrument(tracing::info_span!("ipam-allocator"))),
+    }
+}
+
+/// The Service controller runs on every replica and checks the lease before each reconcile,
+/// so a new leader finds its caches warm.
+fn service(ctx: &Context, settings: ServiceSettings, resync: Duration) -> Controller {
+    let run = crate::service::reconcile::run(
+        ctx.client.clone(),
+        ctx.cloud.load_balancers.clone(),
+        settings,
+        ctx.leadership.clone(),
+        resync.max(Duration::from_secs(10)),
+        ctx.stopped(),
+    );
+    Controller {
+        name: "service",
+        ready: Arc::new(AtomicBool::new(true)),
+        run: Box::pin(
+            async move {
+                run.await;
+                Ok(())
+            }
+            .instrument(tracing::info_span!("service")),
+        ),
+    }
+}
+
+/// Runs the controllers `settings` switches on until `stop` resolves (then `Ok`), or until one
+/// of them fails or ends, which stops the others and is returned. `registry` holds the
+/// provider's metrics; the controllers add theirs.
+pub async fn run(
+    client: kube::Client,
+    cloud: Cloud,
+    settings: Settings,
+    mut registry: Registry,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    settings.validate()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let elector = match settings.election.clone() {
+        Some(config) => Some(Elector::start(client.clone(), config).map_err(Error::Config)?),
+        None => None,
+    };
+    let ctx = Context {
+        client,
+        cloud,
+        leadership: elector.as_ref().map(Elector::leadership),
+        stop: stop_rx,
+    };
+
+    let mut controllers = Vec::new();
+    if let Some(config) = settings.ipam.clone() {
+        controllers.push(allocator(&ctx, config, &mut registry));
+    }
+    if let Some(service_settings) = settings.service.clone() {
+        controllers.push(service(&ctx, service_settings, settings.service_resync));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = settings.metrics_addr {
+        let health = Health::new(
+            registry,
+            controllers
+                .iter()
+                .map(|c| (c.name.to_string(), c.ready.clone()))
+                .collect(),
+        );
+        let stopped = ctx.stopped();
+        tasks.spawn(async move { serve(addr, health, stopped).await.map(|()| "http") });
+    }
+    for c in controllers {
+        let name = c.name;
+        tasks.spawn(async move { c.run.await.map(|()| name) });
+    }
+    let outcome = tokio::select! {
+        () = stop => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(name)) => Err(Error::Stopped(name)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Stopped("a controller task")),
+        },
+    };
+    let _ = stop_tx.send(true);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::warn!(error = %e, "A controller failed while stopping");
+        }
+    }
+    if let Some(elector) = elector {
+        elector.shutdown().await;
+    }
+    outcome
+}
