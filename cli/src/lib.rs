@@ -7,10 +7,12 @@
 //!    ├─ mock cloud (EC2, ELBv2, IMDS) on 127.0.0.1:4566 ── instances ──┐
 //!    ├─ embedded Kubernetes API (HTTPS) ◀── Nodes registered from ─────┘
 //!    ├─ simulated scheduler, kubelet, Deployment controller, Service IPs
+//!    ├─ cloudnet-controller's controllers (allocator, Services) ── AWS SDK ──▶ mock cloud
 //!    ├─ kubeconfig written for kubectl
 //!    └─ manifests applied (server-side apply), progress, summary, wait for Ctrl-C
 //! ```
 
+pub mod controller;
 pub mod manifests;
 pub mod sandbox;
 pub mod summary;

@@ -21,6 +21,7 @@ use kube::config::{
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 
+use crate::controller::{self, Controllers};
 use crate::manifests::{self, Document};
 use crate::summary::Summary;
 
@@ -81,6 +82,7 @@ pub struct Sandbox {
     pub kubeconfig: PathBuf,
     pub nodes: Vec<NodeRegistration>,
     client: kube::Client,
+    controllers: Controllers,
     _simulation: cloudnet_kubesim::sim::Simulation,
 }
 
@@ -216,7 +218,7 @@ fn owner_check(path: &Path, owner: u32, me: u32) -> Result<()> {
 
 /// The identities the sandbox issues: one per component, so the API's audit shows what each
 /// needs.
-pub const IDENTITIES: &[&str] = &["cloudnet-controller", "cloudnet-sandbox"];
+pub const IDENTITIES: &[&str] = &[controller::IDENTITY, "cloudnet-sandbox"];
 
 impl Sandbox {
     pub async fn start(args: &SandboxArgs) -> Result<Sandbox> {
@@ -249,6 +251,14 @@ impl Sandbox {
             register_node(api.store(), node)
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
         }
+        let client = api.client_for("cloudnet-sandbox").await?;
+        controller::install_crds(&client).await?;
+        let host = nodes
+            .first()
+            .and_then(|n| n.provider_id.rsplit('/').next())
+            .context("the world has no running instance for the controller to run on")?;
+        let region = cloud.with_cloud(|c| c.ec2.region.clone());
+        let controllers = Controllers::start(&api, &cloud.endpoint_url(), &region, host).await?;
         let simulation =
             cloudnet_kubesim::sim::start(api.store(), Arc::new(RangeAddressSource::default()));
 
@@ -271,13 +281,13 @@ impl Sandbox {
             &kubeconfig,
             &kubeconfig_for(&api.url(), api.ca_pem(), admin, &token),
         )?;
-        let client = api.client_for("cloudnet-sandbox").await?;
         Ok(Sandbox {
             cloud,
             api,
             kubeconfig,
             nodes,
             client,
+            controllers,
             _simulation: simulation,
         })
     }
@@ -322,8 +332,9 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Waits until every Deployment has its replicas ready and no pod is pending, or the
-    /// timeout passes; answers whether it settled.
+    /// Waits until every Deployment has its replicas ready, no pod is pending, every
+    /// LoadBalancer Service has its address and every node's pool is Ready, or the timeout
+    /// passes; answers whether it settled.
     pub async fn wait_settled(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
@@ -363,15 +374,75 @@ impl Sandbox {
             .items
             .iter()
             .any(|p| p.data["status"]["phase"].as_str().unwrap_or("Pending") == "Pending");
-        Ok(!pending)
+        if pending {
+            return Ok(false);
+        }
+        // A LoadBalancer Service is settled once the controller wrote where its load
+        // balancer is.
+        let services: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Service")),
+        );
+        let waiting = services
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|svc| {
+                svc.data["spec"]["type"] == "LoadBalancer"
+                    && svc.data["status"]["loadBalancer"]["ingress"]
+                        .as_array()
+                        .is_none_or(Vec::is_empty)
+            });
+        if waiting {
+            return Ok(false);
+        }
+        // Every node's pool is as the allocator wants it.
+        let networks: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "cloudnet.io",
+                "v1alpha1",
+                "NodeNetwork",
+            )),
+        );
+        let networks = networks.list(&ListParams::default()).await?.items;
+        let ready = networks.iter().filter(|nn| {
+            nn.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        });
+        Ok(ready.count() >= self.nodes.len())
     }
 
-    /// What exists now, in the cluster and in the cloud.
+    /// What exists now, as the API shows it: the cloud's side comes through the
+    /// controllers (Service status, NodeNetwork status).
     pub async fn summary(&self) -> Result<Summary> {
-        Summary::collect(&self.client, &self.cloud).await
+        Summary::collect(&self.client).await
     }
 
+    /// An API client as the sandbox's own identity (what applies the manifests).
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Whether the controllers stopped on their own (a failure; see the log).
+    pub fn controllers_stopped(&self) -> bool {
+        self.controllers.has_stopped()
+    }
+
+    /// Stops the controllers first (they release their lease and leave the cloud as it is),
+    /// then the simulation, the API and the mock cloud.
     pub async fn shutdown(self) {
+        if let Err(error) = self.controllers.stop().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "The controllers ended with an error"
+            );
+        }
         drop(self._simulation);
         self.api.shutdown().await;
         self.cloud.shutdown().await;
@@ -419,6 +490,13 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     );
     println!("Kubernetes API:  {}", sandbox.api.url());
     println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
+    println!(
+        "Controllers:     the pod address allocator and the Service controller (LoadBalancer \
+         Services with no class too), through the AWS SDK as API user {}, leading on Lease {}/{}",
+        controller::IDENTITY,
+        controller::LEASE_NAMESPACE,
+        controller::LEASE_NAME
+    );
     println!(
         "Nodes:           {}",
         sandbox

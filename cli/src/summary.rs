@@ -1,4 +1,7 @@
-//! The sandbox's summary: what exists in the cluster and in the cloud, as tables.
+//! The sandbox's summary: what exists, as tables, read from the API alone. The cloud's side
+//! is what the controllers wrote back through the path a cluster uses: the load balancer in
+//! a Service's `status.loadBalancer`, each node's interfaces and addresses in its
+//! `NodeNetwork` status.
 
 use std::fmt;
 
@@ -6,27 +9,17 @@ use anyhow::Result;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// One row per object, columns as `kubectl get` shows them.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub nodes: Vec<[String; 4]>,
     pub pods: Vec<[String; 4]>,
-    pub services: Vec<[String; 4]>,
+    pub services: Vec<[String; 5]>,
     pub ingresses: Vec<[String; 3]>,
-    pub cloud: CloudSummary,
-}
-
-/// Counts of what the suite made in the cloud.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CloudSummary {
-    pub instances: usize,
-    pub network_interfaces: usize,
-    pub secondary_ips: usize,
-    pub prefixes: usize,
-    pub load_balancers: usize,
-    pub target_groups: usize,
+    /// Per node: interfaces, pod addresses held, addresses in use, Ready.
+    pub node_networks: Vec<[String; 5]>,
 }
 
 async fn list(
@@ -57,10 +50,7 @@ fn ns_name(o: &DynamicObject) -> String {
 }
 
 impl Summary {
-    pub async fn collect(
-        client: &kube::Client,
-        cloud: &cloudnet_mockcloud::Handle,
-    ) -> Result<Summary> {
+    pub async fn collect(client: &kube::Client) -> Result<Summary> {
         let nodes = list(client, "", "v1", "Node")
             .await?
             .iter()
@@ -112,6 +102,7 @@ impl Summary {
                     ns_name(svc),
                     s(&svc.data["spec"]["type"]),
                     s(&svc.data["spec"]["clusterIP"]),
+                    external_address(svc),
                     ports,
                 ]
             })
@@ -128,34 +119,57 @@ impl Summary {
                 [ns_name(i), s(&i.data["spec"]["ingressClassName"]), address]
             })
             .collect();
+        let node_networks = list(client, "cloudnet.io", "v1alpha1", "NodeNetwork")
+            .await?
+            .iter()
+            .map(|nn| {
+                let status = &nn.data["status"];
+                let ready = status["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                    .map_or_else(|| "<unknown>".to_string(), |c| s(&c["status"]));
+                [
+                    nn.metadata.name.clone().unwrap_or_default(),
+                    s(status["summary"].get("interfaces").unwrap_or(&Value::Null)),
+                    s(status["summary"].get("addresses").unwrap_or(&Value::Null)),
+                    s(nn.data["spec"].get("inUse").unwrap_or(&json!(0))),
+                    ready,
+                ]
+            })
+            .collect();
         Ok(Summary {
             nodes,
             pods,
             services,
             ingresses,
-            cloud: CloudSummary::of(cloud),
+            node_networks,
         })
+    }
+
+    /// The load balancers the Services' status names (as `kubectl get svc` shows them).
+    pub fn load_balancers(&self) -> usize {
+        self.services
+            .iter()
+            .filter(|svc| svc[1] == "LoadBalancer" && svc[3] != "<pending>")
+            .count()
     }
 }
 
-impl CloudSummary {
-    pub fn of(cloud: &cloudnet_mockcloud::Handle) -> CloudSummary {
-        cloud.with_cloud(|c| {
-            let enis = c.ec2.network_interfaces.values();
-            let (mut secondary_ips, mut prefixes) = (0, 0);
-            for eni in enis {
-                secondary_ips += eni.private_ips.iter().filter(|ip| !ip.primary).count();
-                prefixes += eni.prefixes.len();
-            }
-            CloudSummary {
-                instances: c.ec2.instances.len(),
-                network_interfaces: c.ec2.network_interfaces.len(),
-                secondary_ips,
-                prefixes,
-                load_balancers: c.elbv2.load_balancer_count(),
-                target_groups: c.elbv2.target_group_count(),
-            }
+/// A Service's EXTERNAL-IP column as kubectl prints it.
+fn external_address(svc: &DynamicObject) -> String {
+    let ingress = svc.data["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get("hostname").or(x.get("ip")).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
         })
+        .unwrap_or_default();
+    match (svc.data["spec"]["type"].as_str(), ingress.is_empty()) {
+        (_, false) => ingress,
+        (Some("LoadBalancer"), true) => "<pending>".into(),
+        _ => "<none>".into(),
     }
 }
 
@@ -206,7 +220,13 @@ impl fmt::Display for Summary {
         table(
             f,
             "Services",
-            ["NAMESPACE/NAME", "TYPE", "CLUSTER-IP", "PORTS"],
+            [
+                "NAMESPACE/NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORTS",
+            ],
             &self.services,
         )?;
         table(
@@ -215,16 +235,16 @@ impl fmt::Display for Summary {
             ["NAMESPACE/NAME", "CLASS", "ADDRESS"],
             &self.ingresses,
         )?;
-        let c = &self.cloud;
+        table(
+            f,
+            "Node networks (the allocator's view of the cloud)",
+            ["NODE", "INTERFACES", "ADDRESSES", "IN-USE", "READY"],
+            &self.node_networks,
+        )?;
         write!(
             f,
-            "Cloud: {} instances, {} network interfaces ({} secondary IPs, {} /28 prefixes), {} load balancers, {} target groups",
-            c.instances,
-            c.network_interfaces,
-            c.secondary_ips,
-            c.prefixes,
-            c.load_balancers,
-            c.target_groups
+            "Load balancers (from Service status): {}",
+            self.load_balancers()
         )
     }
 }

@@ -1,0 +1,135 @@
+//! The controllers in the sandbox: `cloudnet-controller`'s own composition
+//! ([`cloudnet_controllers::app::run`]) through the AWS provider on the real SDK clients,
+//! pointed at the mock cloud, under the API identity `cloudnet-controller`, with leader
+//! election on, as a cluster runs them.
+//!
+//! ```text
+//!  kubesim ◀── kube::Client (token of cloudnet-controller) ── app::run ── AwsProvider::connect
+//!                                                               │            │ SDK, SigV4
+//!                          allocator, Service controller, Lease ┘            ▼
+//!                                                          mock cloud EC2 / ELBv2 / IMDS
+//! ```
+//!
+//! The controller "runs on" the first node: its VPC and credentials come from that
+//! instance's metadata (the mock cloud serves it at `/_mockcloud/imds/<instance-id>`), as an
+//! instance profile gives them on EC2.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ipam::AllocatorConfig;
+use cloudnet_controllers::leader::ElectionConfig;
+use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_crds::{InterfaceConfig, NodeNetwork};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{conditions, wait::await_condition};
+use prometheus_client::registry::Registry;
+use tokio::sync::oneshot;
+
+/// The cluster name on every cloud resource the sandbox's controllers create.
+pub const CLUSTER_NAME: &str = "sandbox";
+/// The controller's API identity (the audit shows what it did).
+pub const IDENTITY: &str = "cloudnet-controller";
+/// The controllers' Lease, as the Deployment's defaults name it.
+pub const LEASE_NAMESPACE: &str = "kube-system";
+pub const LEASE_NAME: &str = "cloudnet-controller";
+/// This replica's name in the Lease.
+pub const REPLICA: &str = "cloudnet-controller-0";
+
+/// The custom resources the allocator and ipamd use, installed as a Helm chart would.
+pub async fn install_crds(client: &kube::Client) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [NodeNetwork::crd(), InterfaceConfig::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply(crate::sandbox::FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("cannot install the CRD {name}"))?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("the CRD {name} was not established in 30 s"))?
+        .with_context(|| format!("cannot watch the CRD {name}"))?;
+    }
+    Ok(())
+}
+
+/// The settings the sandbox runs the controllers with: the binary's defaults, plus
+/// LoadBalancer Services with no class served, as a cluster's in-tree cloud provider does.
+pub fn settings() -> Settings {
+    let mut service = ServiceSettings::new(CLUSTER_NAME);
+    service.serve_classless = true;
+    Settings {
+        ipam: Some(AllocatorConfig::default()),
+        service: Some(service),
+        election: Some(ElectionConfig::new(LEASE_NAMESPACE, LEASE_NAME, REPLICA)),
+        ..Settings::default()
+    }
+}
+
+/// The controllers, running.
+pub struct Controllers {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<cloudnet_controllers::Result<()>>,
+}
+
+impl Controllers {
+    /// Connects the provider to the mock cloud as the controller on `host_instance` would,
+    /// and starts the controllers with the API identity `cloudnet-controller`.
+    pub async fn start(
+        api: &cloudnet_kubesim::server::Handle,
+        cloud_endpoint: &str,
+        region: &str,
+        host_instance: &str,
+    ) -> Result<Controllers> {
+        let mut registry = Registry::default();
+        let metrics = AwsMetrics::register(&mut registry);
+        let mut aws = AwsConfig::new(CLUSTER_NAME);
+        aws.endpoint_url = Some(cloud_endpoint.to_string());
+        // As a Deployment's AWS_REGION gives it: the credentials chain would otherwise look
+        // the region up at the default metadata address, which is not the mock cloud.
+        aws.region = Some(region.to_string());
+        aws.imds_endpoint = Some(format!("{cloud_endpoint}/_mockcloud/imds/{host_instance}"));
+        let provider = AwsProvider::connect(aws, metrics)
+            .await
+            .context("cannot set up the AWS provider against the mock cloud")?;
+        let client = api
+            .client_for(IDENTITY)
+            .await
+            .with_context(|| format!("no API client for {IDENTITY}"))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app::run(
+            client,
+            provider.cloud(),
+            settings(),
+            registry,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Controllers { stop, task })
+    }
+
+    /// Whether the controllers stopped on their own (a failure; see the log).
+    pub fn has_stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the controllers (releasing the lease) and reports how they ended.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("the controllers' task panicked")?
+            .context("the controllers failed")
+    }
+}
