@@ -40,14 +40,15 @@ pub const LEASE_NAME: &str = "cloudnet-controller";
 /// This replica's name in the Lease.
 pub const REPLICA: &str = "cloudnet-controller-0";
 
-/// The custom resources the allocator and ipamd use, installed as a Helm chart would.
-pub async fn install_crds(client: &kube::Client) -> Result<()> {
+/// The custom resources the allocator and ipamd use, installed as a Helm chart would, with
+/// server-side apply as `field_manager`.
+pub async fn install_crds(client: &kube::Client, field_manager: &str) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [NodeNetwork::crd(), InterfaceConfig::crd()] {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.patch(
             &name,
-            &PatchParams::apply(crate::sandbox::FIELD_MANAGER).force(),
+            &PatchParams::apply(field_manager).force(),
             &Patch::Apply(&crd),
         )
         .await

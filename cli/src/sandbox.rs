@@ -252,7 +252,7 @@ impl Sandbox {
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
         }
         let client = api.client_for("cloudnet-sandbox").await?;
-        controller::install_crds(&client).await?;
+        controller::install_crds(&client, FIELD_MANAGER).await?;
         let host = nodes
             .first()
             .and_then(|n| n.provider_id.rsplit('/').next())
