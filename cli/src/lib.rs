@@ -8,11 +8,13 @@
 //!    ├─ embedded Kubernetes API (HTTPS) ◀── Nodes registered from ─────┘
 //!    ├─ simulated scheduler, kubelet, Deployment controller, Service IPs
 //!    ├─ cloudnet-controller's controllers (allocator, Services) ── AWS SDK ──▶ mock cloud
+//!    ├─ an ipamd per node; the kubelet gets pod addresses from it over gRPC (ENI addresses)
 //!    ├─ kubeconfig written for kubectl
 //!    └─ manifests applied (server-side apply), progress, summary, wait for Ctrl-C
 //! ```
 
 pub mod controller;
 pub mod manifests;
+pub mod pod_addresses;
 pub mod sandbox;
 pub mod summary;

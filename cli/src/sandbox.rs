@@ -23,6 +23,7 @@ use kube::discovery::Scope;
 
 use crate::controller::{self, Controllers};
 use crate::manifests::{self, Document};
+use crate::pod_addresses::{IpamdAddresses, PodAddresses};
 use crate::summary::Summary;
 
 /// The field manager the sandbox applies manifests as.
@@ -51,6 +52,11 @@ pub struct SandboxArgs {
     /// How long to wait for the workload to settle before printing the summary.
     #[arg(long, default_value_t = 60)]
     pub settle_timeout_secs: u64,
+    /// Where pods get their addresses: `vpc` (ENI secondary addresses through an ipamd per
+    /// node, as on a cluster) or `range` (a /24 per node, no cloud calls per pod; for worlds
+    /// too big to warm every node's pool).
+    #[arg(long, value_enum, default_value_t = PodAddresses::Vpc)]
+    pub pod_addresses: PodAddresses,
 }
 
 impl SandboxArgs {
@@ -64,6 +70,7 @@ impl SandboxArgs {
             world: None,
             exit_after_apply: true,
             settle_timeout_secs: 60,
+            pod_addresses: PodAddresses::Vpc,
         }
     }
 }
@@ -83,6 +90,8 @@ pub struct Sandbox {
     pub nodes: Vec<NodeRegistration>,
     client: kube::Client,
     controllers: Controllers,
+    /// The nodes' ipamds, in `vpc` mode.
+    pub ipamd: Option<Arc<IpamdAddresses>>,
     _simulation: cloudnet_kubesim::sim::Simulation,
 }
 
@@ -247,7 +256,6 @@ impl Sandbox {
 
         let nodes = nodes_from_cloud(&cloud);
         for node in &nodes {
-            let _ = api.add_identity(&format!("ipamd-{}", node.name));
             register_node(api.store(), node)
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
         }
@@ -259,8 +267,18 @@ impl Sandbox {
             .context("the world has no running instance for the controller to run on")?;
         let region = cloud.with_cloud(|c| c.ec2.region.clone());
         let controllers = Controllers::start(&api, &cloud.endpoint_url(), &region, host).await?;
-        let simulation =
-            cloudnet_kubesim::sim::start(api.store(), Arc::new(RangeAddressSource::default()));
+        let (ipamd, simulation) = match args.pod_addresses {
+            PodAddresses::Vpc => {
+                let ipamd =
+                    Arc::new(IpamdAddresses::start(&api, &cloud.endpoint_url(), &nodes).await?);
+                let sim = cloudnet_kubesim::sim::start(api.store(), ipamd.clone());
+                (Some(ipamd), sim)
+            }
+            PodAddresses::Range => {
+                let source = Arc::new(RangeAddressSource::default());
+                (None, cloudnet_kubesim::sim::start(api.store(), source))
+            }
+        };
 
         let kubeconfig = match &args.kubeconfig {
             Some(p) => p.clone(),
@@ -288,6 +306,7 @@ impl Sandbox {
             nodes,
             client,
             controllers,
+            ipamd,
             _simulation: simulation,
         })
     }
@@ -368,10 +387,8 @@ impl Sandbox {
             self.client.clone(),
             &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Pod")),
         );
+        let pods = pods.list(&ListParams::default()).await?.items;
         let pending = pods
-            .list(&ListParams::default())
-            .await?
-            .items
             .iter()
             .any(|p| p.data["status"]["phase"].as_str().unwrap_or("Pending") == "Pending");
         if pending {
@@ -415,7 +432,27 @@ impl Sandbox {
                         .any(|c| c["type"] == "Ready" && c["status"] == "True")
                 })
         });
-        Ok(ready.count() >= self.nodes.len())
+        if ready.count() < self.nodes.len() {
+            return Ok(false);
+        }
+        // With ipamd, each node's NodeNetwork counts the addresses its pods hold.
+        if self.ipamd.is_none() {
+            return Ok(true);
+        }
+        let in_use: i64 = networks
+            .iter()
+            .map(|nn| nn.data["spec"]["inUse"].as_i64().unwrap_or(0))
+            .sum();
+        let holding = pods
+            .iter()
+            .filter(|p| {
+                p.data["spec"]["hostNetwork"] != true
+                    && p.data["status"]["podIP"]
+                        .as_str()
+                        .is_some_and(|ip| !ip.is_empty())
+            })
+            .count();
+        Ok(in_use == holding as i64)
     }
 
     /// What exists now, as the API shows it: the cloud's side comes through the
@@ -444,6 +481,9 @@ impl Sandbox {
             );
         }
         drop(self._simulation);
+        if let Some(ipamd) = &self.ipamd {
+            ipamd.stop().await;
+        }
         self.api.shutdown().await;
         self.cloud.shutdown().await;
     }

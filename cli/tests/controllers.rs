@@ -1,7 +1,9 @@
 //! The sandbox runs `cloudnet-controller`'s controllers through the AWS SDK against the mock
-//! cloud, under their own API identity: what a Service's status shows came through the path
-//! a cluster uses, and the mock cloud's state agrees with it.
+//! cloud, under their own API identity, and an ipamd per node: what a Service's status and a
+//! pod's IP show came through the path a cluster uses, and the mock cloud's state agrees.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,8 +12,8 @@ use cloudnet_cli::sandbox::{Sandbox, SandboxArgs};
 use cloudnet_kubesim::Access;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -39,8 +41,8 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
-/// Targets registered in the mock cloud, over every target group.
-fn target_count(sandbox: &Sandbox) -> usize {
+/// Targets registered in the mock cloud, over every target group (`id` or `id:port`).
+fn targets(sandbox: &Sandbox) -> BTreeSet<String> {
     let state = sandbox
         .cloud
         .with_cloud(|c| serde_json::to_value(c.dump()).expect("state"));
@@ -50,10 +52,10 @@ fn target_count(sandbox: &Sandbox) -> usize {
             groups
                 .values()
                 .filter_map(|g| g["targets"].as_object())
-                .map(serde_json::Map::len)
-                .sum()
+                .flat_map(|t| t.keys().cloned())
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 fn counts(sandbox: &Sandbox) -> (usize, usize) {
@@ -94,8 +96,28 @@ fn load_balancer_service(annotations: serde_json::Value) -> Service {
     .expect("service")
 }
 
+/// Running pods' addresses and nodes.
+async fn pods_on(client: &kube::Client) -> Vec<(Ipv4Addr, String)> {
+    Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .filter_map(|p| {
+            let status = p.status?;
+            if status.phase.as_deref() != Some("Running") {
+                return None;
+            }
+            let ip = status.pod_ip?.parse().ok()?;
+            Some((ip, p.spec?.node_name?))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_classless_load_balancer_service_gets_an_nlb_through_the_sdk_and_leaves_none_behind() {
+async fn a_classless_load_balancer_service_gets_an_nlb_with_the_pods_as_targets_and_leaves_none_behind()
+ {
     let dir = temp_dir("lb");
     let sandbox = Sandbox::start(&SandboxArgs::ephemeral(&dir))
         .await
@@ -104,7 +126,12 @@ async fn a_classless_load_balancer_service_gets_an_nlb_through_the_sdk_and_leave
     deploy_web(&client, 3).await;
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     services
-        .create(&PostParams::default(), &load_balancer_service(json!({})))
+        .create(
+            &PostParams::default(),
+            &load_balancer_service(json!({
+                "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"
+            })),
+        )
         .await
         .expect("service created");
 
@@ -117,9 +144,23 @@ async fn a_classless_load_balancer_service_gets_an_nlb_through_the_sdk_and_leave
         hostname.ends_with(".elb.us-west-2.amazonaws.com"),
         "{hostname}"
     );
-    // Instance targets (the in-tree default): one per node, through the node port.
-    eventually("a target per node", || async {
-        (target_count(&sandbox) == sandbox.nodes.len()).then_some(())
+    // ip targets: the three pods' addresses, which are VPC addresses (ENI secondaries), so
+    // the load balancer accepts them as in-VPC targets.
+    let pod_ips: BTreeSet<String> = eventually("three running pods", || async {
+        let ips: BTreeSet<String> = pods_on(&client)
+            .await
+            .into_iter()
+            .map(|(ip, _)| ip.to_string())
+            .collect();
+        (ips.len() == 3).then_some(ips)
+    })
+    .await;
+    eventually("the three pods as targets", || async {
+        let ids: BTreeSet<String> = targets(&sandbox)
+            .iter()
+            .map(|t| t.split(':').next().unwrap_or_default().to_string())
+            .collect();
+        (ids == pod_ips).then_some(())
     })
     .await;
     assert_eq!(counts(&sandbox), (1, 1), "one NLB, one target group");
@@ -168,6 +209,145 @@ async fn a_classless_load_balancer_service_gets_an_nlb_through_the_sdk_and_leave
     })
     .await;
     assert_eq!(counts(&sandbox), (0, 0), "no load balancer left");
+    assert!(!sandbox.controllers_stopped());
+    sandbox.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every ENI secondary address in the mock cloud, by the instance its interface is attached
+/// to.
+fn secondary_addresses(sandbox: &Sandbox) -> BTreeMap<Ipv4Addr, String> {
+    sandbox.cloud.with_cloud(|c| {
+        let mut out = BTreeMap::new();
+        for eni in c.ec2.network_interfaces.values() {
+            let Some(att) = &eni.attachment else {
+                continue;
+            };
+            for ip in eni.private_ips.iter().filter(|ip| !ip.primary) {
+                out.insert(ip.address, att.instance_id.clone());
+            }
+        }
+        out
+    })
+}
+
+/// The instance of each node.
+fn instances(sandbox: &Sandbox) -> BTreeMap<String, String> {
+    sandbox
+        .nodes
+        .iter()
+        .map(|n| {
+            let id = n.provider_id.rsplit('/').next().unwrap_or_default();
+            (n.name.clone(), id.to_string())
+        })
+        .collect()
+}
+
+/// Every running pod holds its own address, and that address is a secondary address of an
+/// ENI attached to the pod's node in the mock cloud. Returns the pods per node.
+fn check_addresses(sandbox: &Sandbox, pods: &[(Ipv4Addr, String)]) -> BTreeMap<String, usize> {
+    let cloud = secondary_addresses(sandbox);
+    let instance_of = instances(sandbox);
+    let mut seen = BTreeSet::new();
+    let mut per_node = BTreeMap::new();
+    for (ip, node) in pods {
+        assert!(seen.insert(*ip), "{ip} is given to two pods: {pods:?}");
+        let on = cloud.get(ip).unwrap_or_else(|| {
+            panic!("{ip} (a pod on {node}) is no ENI secondary address in the mock cloud")
+        });
+        assert_eq!(
+            Some(on),
+            instance_of.get(node),
+            "{ip} is on {on}'s ENI, but its pod runs on {node}"
+        );
+        *per_node.entry(node.clone()).or_insert(0) += 1;
+    }
+    per_node
+}
+
+async fn set_replicas(client: &kube::Client, replicas: i32) {
+    Api::<Deployment>::namespaced(client.clone(), "default")
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+        )
+        .await
+        .expect("scaled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
+    let dir = temp_dir("vpc");
+    let sandbox = Sandbox::start(&SandboxArgs::ephemeral(&dir))
+        .await
+        .expect("the sandbox starts");
+    let client = sandbox.client().clone();
+    let ipamd = sandbox
+        .ipamd
+        .clone()
+        .expect("vpc mode runs an ipamd per node");
+
+    // Three pods, then 30: more than one interface's worth per node, so the allocator
+    // attaches interfaces while pods wait, and each address still is given once.
+    deploy_web(&client, 3).await;
+    for replicas in [3, 30] {
+        set_replicas(&client, replicas).await;
+        let pods = eventually(&format!("{replicas} pods running"), || async {
+            let pods = pods_on(&client).await;
+            (pods.len() == replicas as usize).then_some(pods)
+        })
+        .await;
+        let per_node = check_addresses(&sandbox, &pods);
+        for (node, n) in &per_node {
+            let status = ipamd.status(node).await.expect("ipamd status");
+            assert_eq!(status.assigned as usize, *n, "ipamd on {node}");
+        }
+    }
+    assert!(sandbox.wait_settled(WAIT).await, "settles");
+    let summary = sandbox.summary().await.expect("summary");
+    let in_use: usize = summary
+        .node_networks
+        .iter()
+        .map(|row| row[3].parse::<usize>().expect("a count"))
+        .sum();
+    assert_eq!(
+        in_use, 30,
+        "the NodeNetworks count the pods' addresses: {summary}"
+    );
+
+    // Deleting the pods returns their addresses to the pools: nothing is assigned, what
+    // was assigned cools down before it is handed out again, and the API shows 0 in use.
+    let deleted = std::time::Instant::now();
+    Api::<Deployment>::namespaced(client.clone(), "default")
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("deployment deleted");
+    let cooling = eventually("every address back in its pool", || async {
+        let mut cooling = 0;
+        for node in instances(&sandbox).keys() {
+            let status = ipamd.status(node).await.ok()?;
+            if status.assigned != 0 {
+                return None;
+            }
+            cooling += status.cooling;
+        }
+        (pods_on(&client).await.is_empty()).then_some(cooling)
+    })
+    .await;
+    // IP_COOLDOWN_PERIOD is 30 s: until then every released address is cooling.
+    if deleted.elapsed() < Duration::from_secs(25) {
+        assert_eq!(cooling, 30, "the 30 released addresses cool down");
+    }
+    eventually("spec.inUse back to 0", || async {
+        let summary = sandbox.summary().await.ok()?;
+        summary
+            .node_networks
+            .iter()
+            .all(|row| row[3] == "0")
+            .then_some(())
+    })
+    .await;
     assert!(!sandbox.controllers_stopped());
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();

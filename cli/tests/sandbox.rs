@@ -149,6 +149,8 @@ fn the_binary_applies_the_examples_and_prints_the_summary() {
         "{stdout}"
     );
     assert_eq!(stdout.matches(" Running ").count(), 3, "{stdout}");
+    // The pods' addresses are the VPC's (ENI secondaries through ipamd).
+    assert_eq!(stdout.matches(" Running 192.168.").count(), 3, "{stdout}");
     assert!(
         stdout.contains("Load balancers (from Service status): 0"),
         "{stdout}"
@@ -197,5 +199,31 @@ fn a_bad_manifest_fails_with_its_location_and_the_rest_still_applies() {
     let out = cloudnet(&["sandbox", "-f", dir.to_str().unwrap(), "--exit-after-apply"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid YAML"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_range_source_stays_behind_a_flag() {
+    let dir = temp_dir("range");
+    let out = cloudnet(&[
+        "sandbox",
+        "-f",
+        examples().to_str().unwrap(),
+        "--exit-after-apply",
+        "--pod-addresses",
+        "range",
+        "--kubeconfig",
+        dir.join("kc").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Per-node /24s out of 10.244.0.0/16, not the VPC's 192.168.0.0/16.
+    let running: Vec<&str> = stdout.lines().filter(|l| l.contains(" Running ")).collect();
+    assert_eq!(running.len(), 3, "{stdout}");
+    assert!(running.iter().all(|l| l.contains(" 10.244.")), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -36,6 +36,9 @@ pub enum Error {
     /// An address source has nothing left to give.
     #[error("Address pool {pool} is exhausted")]
     PoolExhausted { pool: String },
+    /// An address source could not be asked (its node daemon is not ready or not answering).
+    #[error("No pod address on node {node}: {reason}")]
+    NoAddress { node: String, reason: String },
     /// The serving certificate could not be made.
     #[error("Failed to set up TLS: {0}")]
     Tls(String),
