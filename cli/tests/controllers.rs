@@ -105,12 +105,16 @@ async fn pods_on(client: &kube::Client) -> Vec<(Ipv4Addr, String)> {
         .items
         .into_iter()
         .filter_map(|p| {
+            let spec = p.spec?;
+            if spec.host_network == Some(true) {
+                return None;
+            }
             let status = p.status?;
             if status.phase.as_deref() != Some("Running") {
                 return None;
             }
             let ip = status.pod_ip?.parse().ok()?;
-            Some((ip, p.spec?.node_name?))
+            Some((ip, spec.node_name?))
         })
         .collect()
 }
@@ -304,6 +308,32 @@ async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
             assert_eq!(status.assigned as usize, *n, "ipamd on {node}");
         }
     }
+
+    // A host-network pod shares its node's address and takes none from the pool.
+    let node = &sandbox.nodes[0];
+    let host_pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {"nodeName": node.name, "hostNetwork": true,
+                 "containers": [{"name": "agent", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods_api
+        .create(&PostParams::default(), &host_pod)
+        .await
+        .expect("host-network pod");
+    let assigned = ipamd.status(&node.name).await.expect("status").assigned;
+    let ip = eventually("the host-network pod running", || async {
+        let s = pods_api.get("agent").await.ok()?.status?;
+        (s.phase.as_deref() == Some("Running")).then_some(s.pod_ip?)
+    })
+    .await;
+    assert_eq!(ip, node.internal_ip);
+    assert_eq!(
+        ipamd.status(&node.name).await.expect("status").assigned,
+        assigned
+    );
+
     assert!(sandbox.wait_settled(WAIT).await, "settles");
     let summary = sandbox.summary().await.expect("summary");
     let in_use: usize = summary

@@ -151,10 +151,12 @@ fn the_binary_applies_the_examples_and_prints_the_summary() {
     assert_eq!(stdout.matches(" Running ").count(), 3, "{stdout}");
     // The pods' addresses are the VPC's (ENI secondaries through ipamd).
     assert_eq!(stdout.matches(" Running 192.168.").count(), 3, "{stdout}");
+    // web-public's NLB, as its status shows it.
     assert!(
-        stdout.contains("Load balancers (from Service status): 0"),
+        stdout.contains("Load balancers (from Service status): 1"),
         "{stdout}"
     );
+    assert!(stdout.contains(".elb.us-west-2.amazonaws.com"), "{stdout}");
     assert!(kubeconfig.exists());
     #[cfg(unix)]
     {

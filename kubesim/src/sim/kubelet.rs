@@ -1,5 +1,6 @@
-//! Brings bound pods up: an address from the node's [`PodAddressSource`], Running, Ready when
-//! every readiness gate is True; the address goes back when the pod goes.
+//! Brings bound pods up: an address from the node's [`PodAddressSource`] (a host-network pod
+//! takes the node's own), Running, Ready when every readiness gate is True; the address goes
+//! back when the pod goes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,8 +23,8 @@ pub struct PodKey {
     pub uid: String,
 }
 
-/// Where a node's pods get their addresses: a per-node range now, the node daemon later (the
-/// same call the CNI plugin makes).
+/// Where a node's pods get their addresses: a per-node range ([`RangeAddressSource`]), or the
+/// node's daemon (the sandbox's ipamd source, the same call the CNI plugin makes).
 #[async_trait]
 pub trait PodAddressSource: Send + Sync {
     async fn acquire(&self, node: &str, pod: &PodKey) -> crate::Result<IpAddr>;
@@ -212,24 +213,30 @@ impl Kubelet {
             let mut status = pod["status"].clone();
             let starting = status["podIP"].as_str().is_none_or(str::is_empty);
             if starting {
-                let ip = match self.addresses.acquire(node_name, &key).await {
-                    Ok(ip) => ip,
-                    Err(error) => {
-                        tracing::warn!(pod = key.name, node = node_name, %error, "No address for a pod");
-                        continue;
-                    }
-                };
-                self.held
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.clone(), node_name.to_string());
                 let host_ip = node["status"]["addresses"]
                     .as_array()
                     .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
                     .map(|a| a["address"].clone())
                     .unwrap_or(Value::Null);
-                status["podIP"] = json!(ip.to_string());
-                status["podIPs"] = json!([{"ip": ip.to_string()}]);
+                // A host-network pod shares the node's address and takes none from the source.
+                let ip = if pod["spec"]["hostNetwork"] == true {
+                    host_ip.clone()
+                } else {
+                    let ip = match self.addresses.acquire(node_name, &key).await {
+                        Ok(ip) => ip,
+                        Err(error) => {
+                            tracing::warn!(pod = key.name, node = node_name, %error, "No address for a pod");
+                            continue;
+                        }
+                    };
+                    self.held
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), node_name.to_string());
+                    json!(ip.to_string())
+                };
+                status["podIP"] = ip.clone();
+                status["podIPs"] = json!([{"ip": ip}]);
                 status["hostIP"] = host_ip.clone();
                 status["hostIPs"] = json!([{"ip": host_ip}]);
                 status["startTime"] = json!(meta::now());
