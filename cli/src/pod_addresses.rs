@@ -33,10 +33,6 @@ use cloudnet_kubesim::sim::node::NodeRegistration;
 const IFNAME: &str = "eth0";
 /// How long one call to ipamd may take (the CNI plugin's bound too).
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long an ADD waits for a pool that is not synced or not grown yet (the allocator's
-/// first round for the node is under way) before it fails, and the kubelet tries again. A
-/// pool that has addresses and none free fails at once: that pod waits for a release.
-const SYNC_WAIT: Duration = Duration::from_secs(3);
 
 /// The `--pod-addresses` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,45 +141,29 @@ impl IpamdAddresses {
         Ok(c)
     }
 
-    /// One `Allocate`, waiting out a pool that is not synced yet for a short while.
+    /// One `Allocate`. A pool that is not synced, not grown yet or full fails at once: the
+    /// kubelet records why on the pod and tries again on its next pass, as it does when the
+    /// CNI plugin fails.
     async fn allocate(&self, d: &NodeDaemon, pod: &PodKey) -> cloudnet_ipamd::Result<IpAddr> {
-        let deadline = tokio::time::Instant::now() + SYNC_WAIT;
-        loop {
-            let mut c = self.client(d).await?;
-            match c
-                .allocate(&pod.uid, IFNAME, &pod.namespace, &pod.name)
-                .await
-            {
-                Ok(a) => {
-                    return a.address.parse().map_err(|_| {
-                        cloudnet_ipamd::Error::Protocol(format!(
-                            "Allocate answered a bad address {:?}",
-                            a.address
-                        ))
-                    });
+        let mut c = self.client(d).await?;
+        match c
+            .allocate(&pod.uid, IFNAME, &pod.namespace, &pod.name)
+            .await
+        {
+            Ok(a) => a.address.parse().map_err(|_| {
+                cloudnet_ipamd::Error::Protocol(format!(
+                    "Allocate answered a bad address {:?}",
+                    a.address
+                ))
+            }),
+            Err(e) => {
+                if !matches!(e, cloudnet_ipamd::Error::Rpc(_)) {
+                    // The connection may be what failed: dial again next time.
+                    *d.client.lock().await = None;
                 }
-                Err(cloudnet_ipamd::Error::Rpc(s))
-                    if tokio::time::Instant::now() < deadline
-                        && (s.code() == tonic::Code::Unavailable
-                            || (s.code() == tonic::Code::ResourceExhausted
-                                && self.pool_empty(&mut c).await)) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => {
-                    if !matches!(e, cloudnet_ipamd::Error::Rpc(_)) {
-                        // The connection may be what failed: dial again next time.
-                        *d.client.lock().await = None;
-                    }
-                    return Err(e);
-                }
+                Err(e)
             }
         }
-    }
-
-    /// Whether the node's pool holds no address at all yet.
-    async fn pool_empty(&self, c: &mut Client) -> bool {
-        c.status().await.is_ok_and(|s| s.total == 0)
     }
 
     /// Stops every daemon (their checkpoints stay consistent: each change was fsync'd).

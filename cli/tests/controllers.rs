@@ -309,6 +309,56 @@ async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
         }
     }
 
+    // 58 pods fit the two nodes' max-pods (29 each), but an m5.large has 27 pod addresses
+    // (3 ENIs x 9 secondaries): 54 run, and the other 4 wait with the kubelet's Event.
+    set_replicas(&client, 58).await;
+    let pods = eventually("54 pods running", || async {
+        let pods = pods_on(&client).await;
+        (pods.len() == 54).then_some(pods)
+    })
+    .await;
+    let per_node = check_addresses(&sandbox, &pods);
+    assert!(per_node.values().all(|n| *n == 27), "{per_node:?}");
+    let pod_list = Api::<Pod>::namespaced(client.clone(), "default");
+    eventually(
+        "the 4 waiting pods each with the kubelet's Event",
+        || async {
+            let waiting: BTreeSet<String> = pod_list
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_none())
+                .filter_map(|p| p.metadata.name)
+                .collect();
+            let events =
+                Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+                    .list(&ListParams::default())
+                    .await
+                    .ok()?;
+            let told: BTreeSet<String> = events
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.reason.as_deref() == Some("FailedCreatePodSandBox")
+                        && e.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("no free address in the pool"))
+                })
+                .filter_map(|e| e.involved_object.name)
+                .collect();
+            (waiting.len() == 4 && waiting.is_subset(&told)).then_some(())
+        },
+    )
+    .await;
+    set_replicas(&client, 30).await;
+    eventually("back to 30 pods", || async {
+        let pods = pods_on(&client).await;
+        (pods.len() == 30).then_some(())
+    })
+    .await;
+
     // A host-network pod shares its node's address and takes none from the pool.
     let node = &sandbox.nodes[0];
     let host_pod: Pod = serde_json::from_value(json!({

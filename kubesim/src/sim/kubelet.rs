@@ -225,7 +225,24 @@ impl Kubelet {
                     let ip = match self.addresses.acquire(node_name, &key).await {
                         Ok(ip) => ip,
                         Err(error) => {
-                            tracing::warn!(pod = key.name, node = node_name, %error, "No address for a pod");
+                            // As the real kubelet reports a CNI ADD that failed; the pod stays
+                            // Pending and is tried again on the next pass.
+                            tracing::debug!(pod = key.name, node = node_name, %error, "No address for a pod");
+                            let event = Event {
+                                api_version: "v1",
+                                kind: "Pod",
+                                field_path: None,
+                                event_type: EventType::Warning,
+                                reason: "FailedCreatePodSandBox",
+                                message: format!(
+                                    "Failed to create pod sandbox: failed to set up the pod's network: {error}"
+                                ),
+                            };
+                            let source = Source {
+                                component: "kubelet",
+                                host: Some(node_name),
+                            };
+                            events::record(&self.store, pod, &event, &source);
                             continue;
                         }
                     };
