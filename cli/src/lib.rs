@@ -12,8 +12,18 @@
 //!    ├─ kubeconfig written for kubectl
 //!    └─ manifests applied (server-side apply), progress, summary, wait for Ctrl-C
 //! ```
+//!
+//! - [`sandbox`]: starting, applying, settling, the summary, shutting down in order.
+//! - [`controller`]: `cloudnet-controller`'s controllers (the same `app::run` the binary
+//!   calls) through the AWS provider's SDK clients against the mock cloud, as the API user
+//!   `cloudnet-controller`, with leader election.
+//! - [`pod_addresses`]: `--pod-addresses vpc` (an ipamd per node, asked over gRPC as the CNI
+//!   plugin asks) or `range` (a /24 per node).
+//! - [`summary`]: what the API shows, the cloud's side as the controllers wrote it back.
+//! - [`manifests`]: the YAML/JSON loader; [`kubeconfig`]: the kubeconfig files written.
 
 pub mod controller;
+pub mod kubeconfig;
 pub mod manifests;
 pub mod pod_addresses;
 pub mod sandbox;

@@ -61,7 +61,7 @@ struct NodeDaemon {
 pub struct IpamdAddresses {
     nodes: BTreeMap<String, NodeDaemon>,
     /// Sockets and checkpoints; removed when the sandbox stops.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl IpamdAddresses {
@@ -113,8 +113,13 @@ impl IpamdAddresses {
         }
         Ok(IpamdAddresses {
             nodes: daemons,
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// The directory of the sockets and checkpoints (`<dir>/<node>/run/ipamd.sock`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Where a node's ipamd serves introspection (`/v1/pool`, `/metrics`).

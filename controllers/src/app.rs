@@ -246,3 +246,35 @@ pub async fn run(
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_with_nothing_to_run_is_refused() {
+        let e = Settings::default().validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: every controller is switched off"
+        );
+        let one = Settings {
+            service: Some(ServiceSettings::new("c")),
+            ..Settings::default()
+        };
+        assert!(one.validate().is_ok());
+    }
+
+    #[test]
+    fn a_bad_election_is_refused_before_anything_starts() {
+        let mut election = ElectionConfig::new("kube-system", "lease", "me");
+        election.renew_deadline = election.lease_duration;
+        let s = Settings {
+            ipam: Some(AllocatorConfig::default()),
+            election: Some(election),
+            ..Settings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("renew deadline"), "{e}");
+    }
+}
