@@ -94,6 +94,8 @@ impl IpamdAddresses {
                 socket: home.join("run").join("ipamd.sock"),
                 checkpoint: home.join("lib").join("ipam.json"),
                 introspection: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                // ipamd reports its use (spec.inUse, what the allocator grows the pool by) on
+                // this tick; a second keeps the sandbox's pools a step ahead of its pods.
                 sync_interval: Duration::from_secs(1),
                 ..Config::new(&node.name)
             };

@@ -179,6 +179,19 @@ impl Kubelet {
         }
     }
 
+    /// The node of a pod that is to be given an address from the source in this pass: bound
+    /// to an existing node, not deleting, not on the host network, without an address yet.
+    fn needs_address<'a>(pod: &'a Value, nodes: &[Arc<Value>]) -> Option<&'a str> {
+        let node = pod["spec"]["nodeName"].as_str()?;
+        let starting = pod["status"]["podIP"].as_str().is_none_or(str::is_empty);
+        let eligible = starting
+            && pod["status"].is_object()
+            && !meta::is_deleting(pod)
+            && pod["spec"]["hostNetwork"] != true
+            && nodes.iter().any(|n| meta::name(n) == node);
+        eligible.then_some(node)
+    }
+
     /// One pass over every pod bound to an existing node.
     pub async fn sync(&self) -> Result<(), StatusError> {
         let pods_info = super::info(&self.store, "v1", "Pod")?;
@@ -201,6 +214,27 @@ impl Kubelet {
                 .remove(&key);
             tracing::debug!(pod = key.name, node, "Released a pod address");
         }
+        // Each node's kubelet sets its pods up on its own: the nodes' address requests go
+        // concurrently, each node's in order.
+        let mut wanted: BTreeMap<&str, Vec<PodKey>> = BTreeMap::new();
+        for pod in &pods {
+            if let Some(node) = Self::needs_address(pod, &nodes) {
+                wanted.entry(node).or_default().push(Self::key(pod));
+            }
+        }
+        let mut acquired: HashMap<PodKey, crate::Result<IpAddr>> =
+            futures::future::join_all(wanted.into_iter().map(|(node, keys)| async move {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let r = self.addresses.acquire(node, &key).await;
+                    out.push((key, r));
+                }
+                out
+            }))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         for pod in &pods {
             let node_name = pod["spec"]["nodeName"].as_str().unwrap_or_default();
             let Some(node) = nodes.iter().find(|n| meta::name(n) == node_name) else {
@@ -222,9 +256,10 @@ impl Kubelet {
                 let ip = if pod["spec"]["hostNetwork"] == true {
                     host_ip.clone()
                 } else {
-                    let ip = match self.addresses.acquire(node_name, &key).await {
-                        Ok(ip) => ip,
-                        Err(error) => {
+                    let ip = match acquired.remove(&key) {
+                        Some(Ok(ip)) => ip,
+                        None => continue,
+                        Some(Err(error)) => {
                             // As the real kubelet reports a CNI ADD that failed; the pod stays
                             // Pending and is tried again on the next pass.
                             tracing::debug!(pod = key.name, node = node_name, %error, "No address for a pod");
