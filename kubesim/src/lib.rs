@@ -70,8 +70,10 @@
 //! cloud instances ([`sim::node`]), ClusterIP (10.100.0.0/16) and NodePort (30000–32767)
 //! allocation inside the Service write ([`sim::services`]), a scheduler binding pending pods to
 //! Ready nodes within `status.allocatable.pods` ([`sim::scheduler`]), and a kubelet that takes
-//! each pod's address from a [`sim::kubelet::PodAddressSource`] (a per-node /24 range, or in `cloudnet sandbox` each node's ipamd; host-network pods take the node's address),
-//! reports Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
+//! each pod's address from a [`sim::kubelet::PodAddressSource`] (a per-node /24 range, or in
+//! `cloudnet sandbox` each node's ipamd; the nodes are asked concurrently, host-network pods
+//! take the node's address, a failed request is a `FailedCreatePodSandBox` Event), reports
+//! Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
 //! when the pod goes ([`sim::kubelet`]), a Deployment controller making pods with
 //! `pod-template-hash` labels ([`sim::deployment`]), and an EndpointSlice controller keeping
 //! each selector Service's slices (ready/serving/terminating, zone, at most 100 endpoints per
