@@ -108,8 +108,89 @@ async fn the_examples_come_up_on_nodes_from_the_mock_cloud() {
             "{phases}"
         );
     }
+    if let Some(kubectl) = kubectl()
+        && let Some(aws) = cloudnet_testkit::aws_cli()
+    {
+        pod_ips_are_enis_secondaries_as_users_see_them(kubectl, &aws, &sandbox).await;
+    }
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// What issue 9 promises, checked with the users' own tools: every pod IP `kubectl get pods`
+/// shows is a secondary address that `aws ec2 describe-network-interfaces` shows on an ENI
+/// attached to that pod's node.
+async fn pod_ips_are_enis_secondaries_as_users_see_them(
+    kubectl: &str,
+    aws: &std::path::Path,
+    sandbox: &Sandbox,
+) {
+    let kubeconfig = sandbox.kubeconfig.clone();
+    let kubectl = kubectl.to_string();
+    let aws = aws.to_path_buf();
+    let endpoint = sandbox.cloud.endpoint_url();
+    let instance_of: std::collections::BTreeMap<String, String> = sandbox
+        .nodes
+        .iter()
+        .map(|n| {
+            let id = n.provider_id.rsplit('/').next().unwrap_or_default();
+            (n.name.clone(), id.to_string())
+        })
+        .collect();
+    // Both tools block: run them off the runtime that serves the API and the mock cloud.
+    tokio::task::spawn_blocking(move || {
+        let pods = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "get",
+                "pods",
+                "-o",
+                "jsonpath={range .items[*]}{.status.podIP} {.spec.nodeName}{\"\\n\"}{end}",
+            ])
+            .output()
+            .unwrap();
+        assert!(pods.status.success(), "{}", String::from_utf8_lossy(&pods.stderr));
+        let enis = Command::new(&aws)
+            .args(["--endpoint-url", &endpoint, "--region", "us-west-2", "--output", "json"])
+            .args(["ec2", "describe-network-interfaces"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(enis.status.success(), "{}", String::from_utf8_lossy(&enis.stderr));
+        let enis: serde_json::Value = serde_json::from_slice(&enis.stdout).unwrap();
+        let mut secondary_on = std::collections::BTreeMap::new();
+        for eni in enis["NetworkInterfaces"].as_array().unwrap() {
+            let Some(instance) = eni["Attachment"]["InstanceId"].as_str() else {
+                continue;
+            };
+            for ip in eni["PrivateIpAddresses"].as_array().unwrap() {
+                if ip["Primary"] == false {
+                    secondary_on.insert(
+                        ip["PrivateIpAddress"].as_str().unwrap().to_string(),
+                        instance.to_string(),
+                    );
+                }
+            }
+        }
+        let listed = String::from_utf8_lossy(&pods.stdout).to_string();
+        let mut checked = 0;
+        for line in listed.lines().filter(|l| !l.trim().is_empty()) {
+            let (ip, node) = line.split_once(' ').unwrap();
+            assert_eq!(
+                secondary_on.get(ip),
+                instance_of.get(node),
+                "pod IP {ip} on {node}: not a secondary address of that node's ENIs ({secondary_on:?})"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 3, "{listed}");
+    })
+    .await
+    .unwrap();
 }
 
 fn cloudnet(args: &[&str]) -> std::process::Output {
