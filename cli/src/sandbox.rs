@@ -408,10 +408,17 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
         controller::LEASE_NAME
     );
     match &sandbox.ipamd {
-        Some(ipamd) => println!(
-            "Pod addresses:   from the VPC, an ipamd per node (sockets under {})",
-            ipamd.dir().display()
-        ),
+        Some(ipamd) => {
+            println!(
+                "Pod addresses:   from the VPC, an ipamd per node (sockets under {})",
+                ipamd.dir().display()
+            );
+            for node in &sandbox.nodes {
+                if let Some(addr) = ipamd.introspection(&node.name) {
+                    println!("  ipamd {}: http://{addr}/v1/pool", node.name);
+                }
+            }
+        }
         None => {
             println!("Pod addresses:   a /24 per node out of 10.244.0.0/16 (--pod-addresses range)")
         }
