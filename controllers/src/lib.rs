@@ -24,6 +24,7 @@
 //! Nothing in this library names a cloud: it talks to [`cloudnet_core::Addresses`]. The
 //! binary picks the provider.
 
+pub mod annotations;
 pub mod error;
 pub mod ipam;
 pub mod leader;
