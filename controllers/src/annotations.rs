@@ -290,14 +290,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::annotations::{FAMILY, NOT_SUPPORTED, PREFIX, SUPPORTED};
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn string_maps_split_like_the_anchor() {
@@ -337,75 +329,5 @@ mod tests {
     fn lists_drop_blanks() {
         assert_eq!(split_list(" a, ,b,,c "), vec!["a", "b", "c"]);
         assert!(split_list(" , ").is_empty());
-    }
-
-    #[test]
-    fn typed_readers_record_each_bad_value() {
-        let m = map(&[
-            ("aws-load-balancer-internal", "yes"),
-            ("aws-load-balancer-healthcheck-interval", "abc"),
-            ("aws-load-balancer-healthcheck-timeout", "500"),
-            ("aws-load-balancer-scheme", "Internet-Facing"),
-        ]);
-        let mut a = Annotations::new(&FAMILY, &m);
-        assert_eq!(a.boolean("aws-load-balancer-internal"), None);
-        assert_eq!(
-            a.int("aws-load-balancer-healthcheck-interval", 5, 300),
-            None
-        );
-        assert_eq!(a.int("aws-load-balancer-healthcheck-timeout", 2, 120), None);
-        assert_eq!(
-            a.choice("aws-load-balancer-scheme", &["internal", "internet-facing"]),
-            Some("internet-facing")
-        );
-        let errors: Vec<String> = a.finish().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            errors,
-            vec![
-                r#"annotation service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval: "abc": must be a whole number"#,
-                r#"annotation service.beta.kubernetes.io/aws-load-balancer-healthcheck-timeout: "500": must be between 2 and 120"#,
-                r#"annotation service.beta.kubernetes.io/aws-load-balancer-internal: "yes": must be true or false"#,
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_and_unsupported_keys_are_errors_and_other_prefixes_are_not() {
-        let mut m = map(&[
-            ("aws-load-balancer-healthcheck-intervall", "10"),
-            ("aws-load-balancer-eip-allocations", "eipalloc-1"),
-            ("aws-load-balancer-frobnicate", "x"),
-            ("aws-load-balancer-scheme", "internal"),
-        ]);
-        m.insert("example.com/anything".into(), "x".into());
-        m.insert(
-            "service.beta.kubernetes.io/other-cloud-thing".into(),
-            "x".into(),
-        );
-        let errors: Vec<String> = Annotations::new(&FAMILY, &m)
-            .finish()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(errors.len(), 3, "{errors:#?}");
-        assert!(
-            errors[0].contains("eip-allocations")
-                && errors[0].contains("not supported by cloudnet yet")
-        );
-        assert!(errors[1].ends_with("unknown annotation"), "{}", errors[1]);
-        assert!(
-            errors[2].ends_with(
-                "(did you mean service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval?)"
-            ),
-            "{}",
-            errors[2]
-        );
-    }
-
-    #[test]
-    fn supported_and_unsupported_lists_do_not_overlap() {
-        for k in NOT_SUPPORTED {
-            assert!(!SUPPORTED.contains(k), "{k}");
-        }
     }
 }

@@ -26,6 +26,9 @@
 
 pub mod annotations;
 pub mod error;
+#[cfg(test)]
+mod golden;
+pub mod ingress;
 pub mod ipam;
 pub mod leader;
 pub mod node_ref;
