@@ -25,7 +25,9 @@
 //! binary picks the provider.
 
 pub mod annotations;
+pub mod cache;
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod golden;
 pub mod ingress;

@@ -8,13 +8,16 @@
 //!   with the parsers of `listen-ports`, `actions.<name>` and `conditions.<name>`.
 //! - [`model`]: a group's members and their Services -> one [`cloudnet_core::LoadBalancerSpec`].
 //!
-//! Built so far: the pure model, tested with golden files. Not built yet: the controller loop
-//! (status, finalizers, Events), IngressClassParams, readiness gates and `cloudnet plan`.
+//! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
+//!   `status.loadBalancer`, Events, garbage collection of emptied groups.
+//!
+//! Not built yet: IngressClassParams, pod readiness gates and `cloudnet plan`.
 
 pub mod annotations;
 pub mod class;
 pub mod group;
 pub mod model;
+pub mod reconcile;
 
 #[cfg(test)]
 mod tests;
