@@ -20,14 +20,24 @@
 //! - [`leader`]: Lease leader election; only the leader writes.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
+//! - [`ingress`]: Ingresses and IngressGroups -> the neutral L7 spec (the AWS Load Balancer
+//!   Controller's annotations), and the controller loop.
+//! - [`annotations`], [`events`], [`cache`]: what the controllers share (annotation readers,
+//!   Events, cache readiness).
 //! - [`app`]: the process: which controllers run, under which lease; the binary and
 //!   `cloudnet sandbox` both start them through [`app::run`].
 //!
 //! Nothing in this library names a cloud: it talks to the [`cloudnet_core::Cloud`] traits.
 //! The binary (or the sandbox) picks the provider.
 
+pub mod annotations;
 pub mod app;
+pub mod cache;
 pub mod error;
+pub mod events;
+#[cfg(test)]
+mod golden;
+pub mod ingress;
 pub mod ipam;
 pub mod leader;
 pub mod node_ref;

@@ -17,7 +17,7 @@ use cloudnet_core::{
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::annotations::{AnnotationError, Annotations};
+use super::annotations::{AnnotationError, Annotations, FAMILY};
 
 /// The load balancer class cloudnet answers to by default.
 pub const LOAD_BALANCER_CLASS: &str = "cloudnet.io/nlb";
@@ -104,7 +104,7 @@ pub fn build_spec(
     let Some(spec) = svc.spec.as_ref() else {
         return Err(vec![ModelError::Service("the Service has no spec".into())]);
     };
-    let mut a = Annotations::new(annotations);
+    let mut a = Annotations::new(&FAMILY, annotations);
     let mut errors: Vec<ModelError> = Vec::new();
 
     // The anchor's `type` values: `external` (the controller's own), `nlb-ip` (legacy, ip

@@ -5,7 +5,6 @@
 //! cloudnet-controllers` rewrites them (review the diff before committing).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use cloudnet_core::{Target, TargetKind};
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -41,21 +40,7 @@ fn settings() -> ServiceSettings {
 }
 
 fn golden(name: &str, value: &impl serde::Serialize) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/service")
-        .join(format!("{name}.json"));
-    let got = serde_json::to_string_pretty(value).expect("serialize") + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&path, &got).expect("write golden");
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        got == want,
-        "{} differs (UPDATE_GOLDEN=1 to rewrite):\n{got}",
-        path.display()
-    );
+    crate::golden::check("service", name, value);
 }
 
 #[test]

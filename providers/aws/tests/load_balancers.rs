@@ -427,3 +427,115 @@ async fn a_throttling_storm_converges_within_the_budget() {
         "{elb_calls} calls in {took:.2}s, budget allows {allowed:.0}"
     );
 }
+
+#[tokio::test]
+async fn every_rule_condition_round_trips_through_the_cloud() {
+    use cloudnet_core::{PathMatch, QueryPair, Rule, RuleCondition};
+    let env = start().await;
+    let mut spec = alb();
+    let https = spec
+        .listeners
+        .iter_mut()
+        .find(|l| l.port == 443)
+        .expect("the fixture has an HTTPS listener");
+    let action = https.rules[0].action.clone();
+    https.rules.push(Rule {
+        priority: 50,
+        hosts: Vec::new(),
+        paths: vec![PathMatch::Pattern("/v?/items/*".into())],
+        conditions: vec![
+            RuleCondition::HttpHeader {
+                name: "X-Canary".into(),
+                values: vec!["yes".into()],
+            },
+            RuleCondition::HttpRequestMethod {
+                values: vec!["get".into()],
+            },
+        ],
+        action: action.clone(),
+    });
+    https.rules.push(Rule {
+        priority: 51,
+        hosts: Vec::new(),
+        paths: Vec::new(),
+        conditions: vec![
+            RuleCondition::QueryString {
+                values: vec![
+                    QueryPair {
+                        key: Some("version".into()),
+                        value: "v2".into(),
+                    },
+                    QueryPair {
+                        key: None,
+                        value: "beta".into(),
+                    },
+                ],
+            },
+            RuleCondition::SourceIp {
+                values: vec!["10.0.0.0/16".parse().unwrap()],
+            },
+        ],
+        action,
+    });
+    let status = env.provider.ensure(&spec).await.unwrap();
+    let listeners = env
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&status.id.0)
+        .send()
+        .await
+        .unwrap();
+    let listener = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap();
+    let rules = env
+        .elb
+        .describe_rules()
+        .listener_arn(listener.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let by_priority = |p: &str| {
+        rules
+            .rules()
+            .iter()
+            .find(|r| r.priority() == Some(p))
+            .unwrap_or_else(|| panic!("rule {p} is missing"))
+    };
+    let fields = |p: &str| {
+        let mut f: Vec<String> = by_priority(p)
+            .conditions()
+            .iter()
+            .filter_map(|c| c.field().map(str::to_string))
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(
+        fields("50"),
+        ["http-header", "http-request-method", "path-pattern"]
+    );
+    assert_eq!(fields("51"), ["query-string", "source-ip"]);
+    let header = by_priority("50")
+        .conditions()
+        .iter()
+        .find_map(|c| c.http_header_config())
+        .unwrap();
+    assert_eq!(header.http_header_name(), Some("X-Canary"));
+    let method = by_priority("50")
+        .conditions()
+        .iter()
+        .find_map(|c| c.http_request_method_config())
+        .unwrap();
+    assert_eq!(method.values(), ["GET"]);
+
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(
+        env.mutating_since(&before),
+        BTreeMap::new(),
+        "the conditions read back equal the ones written"
+    );
+}

@@ -67,6 +67,7 @@ pub(crate) fn alb_spec() -> LoadBalancerSpec {
                         priority: 1,
                         hosts: vec!["shop.example.com".into()],
                         paths: vec![PathMatch::Prefix("/api".into())],
+                        conditions: Vec::new(),
                         action: Action::Forward {
                             groups: vec![
                                 WeightedGroup {
@@ -84,6 +85,7 @@ pub(crate) fn alb_spec() -> LoadBalancerSpec {
                         priority: 2,
                         hosts: vec!["*.example.com".into()],
                         paths: vec![PathMatch::Exact("/".into())],
+                        conditions: Vec::new(),
                         action: forward("shop/web:80"),
                     },
                 ],

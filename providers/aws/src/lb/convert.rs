@@ -173,9 +173,30 @@ pub fn actual_listener(l: &elb::Listener) -> Option<ActualListener> {
 
 pub fn actual_condition(c: &elb::RuleCondition) -> Option<ElbCondition> {
     let field = c.field()?;
+    match field {
+        "http-header" => {
+            let h = c.http_header_config()?;
+            return Some(ElbCondition::header(
+                h.http_header_name()?,
+                h.values().iter().cloned(),
+            ));
+        }
+        "query-string" => {
+            let q = c.query_string_config()?;
+            return Some(ElbCondition::query(q.values().iter().map(|p| {
+                (
+                    p.key().map(str::to_string),
+                    p.value().unwrap_or_default().to_string(),
+                )
+            })));
+        }
+        _ => {}
+    }
     let from_config: Option<Vec<String>> = match field {
         "host-header" => c.host_header_config().map(|h| h.values().to_vec()),
         "path-pattern" => c.path_pattern_config().map(|p| p.values().to_vec()),
+        "http-request-method" => c.http_request_method_config().map(|m| m.values().to_vec()),
+        "source-ip" => c.source_ip_config().map(|s| s.values().to_vec()),
         _ => None,
     };
     let values = match from_config {
@@ -360,6 +381,45 @@ pub fn to_elb_condition(c: &ElbCondition) -> elb::RuleCondition {
                     .build(),
             )
             .build(),
+        "http-header" => b
+            .http_header_config(
+                elb::HttpHeaderConditionConfig::builder()
+                    .set_http_header_name(c.header.clone())
+                    .set_values(Some(c.values.clone()))
+                    .build(),
+            )
+            .build(),
+        "http-request-method" => b
+            .http_request_method_config(
+                elb::HttpRequestMethodConditionConfig::builder()
+                    .set_values(Some(c.values.clone()))
+                    .build(),
+            )
+            .build(),
+        "query-string" => b
+            .query_string_config(
+                elb::QueryStringConditionConfig::builder()
+                    .set_values(Some(
+                        c.query
+                            .iter()
+                            .map(|(k, v)| {
+                                elb::QueryStringKeyValuePair::builder()
+                                    .set_key(k.clone())
+                                    .value(v)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .build(),
+            )
+            .build(),
+        "source-ip" => b
+            .source_ip_config(
+                elb::SourceIpConditionConfig::builder()
+                    .set_values(Some(c.values.clone()))
+                    .build(),
+            )
+            .build(),
         _ => b.set_values(Some(c.values.clone())).build(),
     }
 }
@@ -474,6 +534,24 @@ mod tests {
                 weight: 1
             }]))
         );
+    }
+
+    #[test]
+    fn every_condition_kind_reads_back_as_written() {
+        let written = [
+            ElbCondition::new("host-header", ["a.example.com".to_string()]),
+            ElbCondition::new("path-pattern", ["/a".to_string(), "/b/*".to_string()]),
+            ElbCondition::header("X-Canary", ["yes".to_string()]),
+            ElbCondition::new("http-request-method", ["GET".to_string()]),
+            ElbCondition::query([
+                (Some("v".to_string()), "2".to_string()),
+                (None, "beta".to_string()),
+            ]),
+            ElbCondition::new("source-ip", ["10.0.0.0/8".to_string()]),
+        ];
+        for c in written {
+            assert_eq!(actual_condition(&to_elb_condition(&c)), Some(c.clone()));
+        }
     }
 
     #[test]

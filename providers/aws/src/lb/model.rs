@@ -159,9 +159,17 @@ impl ElbAction {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElbCondition {
-    /// `host-header` or `path-pattern`.
+    /// `host-header`, `path-pattern`, `http-header`, `http-request-method`, `query-string` or
+    /// `source-ip`.
     pub field: String,
+    /// The header's name, for `http-header`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The values of every field but `query-string`.
     pub values: Vec<String>,
+    /// Key (none: any key) and value pairs, for `query-string`; sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(Option<String>, String)>,
 }
 
 impl ElbCondition {
@@ -169,7 +177,26 @@ impl ElbCondition {
         let values: BTreeSet<String> = values.into_iter().collect();
         ElbCondition {
             field: field.to_string(),
+            header: None,
             values: values.into_iter().collect(),
+            query: Vec::new(),
+        }
+    }
+
+    /// An `http-header` condition.
+    pub fn header(name: &str, values: impl IntoIterator<Item = String>) -> ElbCondition {
+        ElbCondition {
+            header: Some(name.to_string()),
+            ..ElbCondition::new("http-header", values)
+        }
+    }
+
+    /// A `query-string` condition.
+    pub fn query(pairs: impl IntoIterator<Item = (Option<String>, String)>) -> ElbCondition {
+        let pairs: BTreeSet<(Option<String>, String)> = pairs.into_iter().collect();
+        ElbCondition {
+            query: pairs.into_iter().collect(),
+            ..ElbCondition::new("query-string", [])
         }
     }
 }

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use cloudnet_core::ownership::TAG_RESOURCE;
 use cloudnet_core::{
     Action, BackendGroup, HealthCheck, HealthCheckPort, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, NameRules, PathMatch, Protocol, Result, Rule, Scheme, Subnets, TargetKind,
-    derive_name,
+    LoadBalancerSpec, NameRules, PathMatch, Protocol, Result, Rule, RuleCondition, Scheme, Subnets,
+    TargetKind, derive_name,
 };
 
 use super::model::*;
@@ -158,13 +158,16 @@ pub fn path_patterns(paths: &[PathMatch]) -> Vec<String> {
                     out.insert(format!("{trimmed}/*"));
                 }
             }
+            PathMatch::Pattern(v) => {
+                out.insert(v.clone());
+            }
         }
     }
     out.into_iter().collect()
 }
 
-/// A rule's conditions: host names, paths, or "any path" when neither is given (ELBv2
-/// needs at least one condition on a non-default rule).
+/// A rule's conditions: host names, paths, the further conditions, or "any path" when none
+/// is given (ELBv2 needs at least one condition on a non-default rule).
 pub fn rule_conditions(rule: &Rule) -> Vec<ElbCondition> {
     let mut conditions = Vec::new();
     if !rule.hosts.is_empty() {
@@ -173,7 +176,24 @@ pub fn rule_conditions(rule: &Rule) -> Vec<ElbCondition> {
             rule.hosts.iter().map(|h| h.to_ascii_lowercase()),
         ));
     }
-    let paths = if rule.paths.is_empty() && rule.hosts.is_empty() {
+    for c in &rule.conditions {
+        conditions.push(match c {
+            RuleCondition::HttpHeader { name, values } => {
+                ElbCondition::header(name, values.iter().cloned())
+            }
+            RuleCondition::HttpRequestMethod { values } => ElbCondition::new(
+                "http-request-method",
+                values.iter().map(|v| v.to_ascii_uppercase()),
+            ),
+            RuleCondition::QueryString { values } => {
+                ElbCondition::query(values.iter().map(|q| (q.key.clone(), q.value.clone())))
+            }
+            RuleCondition::SourceIp { values } => {
+                ElbCondition::new("source-ip", values.iter().map(|n| n.to_string()))
+            }
+        });
+    }
+    let paths = if rule.paths.is_empty() && conditions.is_empty() {
         vec!["/*".to_string()]
     } else {
         path_patterns(&rule.paths)
@@ -667,6 +687,10 @@ mod tests {
     #[test]
     fn path_patterns_table() {
         let cases: &[(&[PathMatch], &[&str])] = &[
+            (
+                &[PathMatch::Pattern("/v?/items/*".into())],
+                &["/v?/items/*"],
+            ),
             (&[PathMatch::Prefix("/".into())], &["/*"]),
             (&[PathMatch::Prefix("/api".into())], &["/api", "/api/*"]),
             (&[PathMatch::Prefix("/api/".into())], &["/api", "/api/*"]),
@@ -688,6 +712,7 @@ mod tests {
             priority: 1,
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             paths,
+            conditions: Vec::new(),
             action: Action::FixedResponse(FixedResponse {
                 status_code: 200,
                 content_type: None,
@@ -711,6 +736,37 @@ mod tests {
                 vec![
                     ElbCondition::new("host-header", ["a".to_string(), "b".to_string()]),
                     ElbCondition::new("path-pattern", ["/x".to_string()]),
+                ],
+            ),
+            (
+                Rule {
+                    conditions: vec![RuleCondition::HttpRequestMethod {
+                        values: vec!["post".into()],
+                    }],
+                    ..rule(&[], vec![])
+                },
+                vec![ElbCondition::new(
+                    "http-request-method",
+                    ["POST".to_string()],
+                )],
+            ),
+            (
+                Rule {
+                    conditions: vec![
+                        RuleCondition::SourceIp {
+                            values: vec!["10.1.0.0/16".parse().unwrap()],
+                        },
+                        RuleCondition::HttpHeader {
+                            name: "X-Env".into(),
+                            values: vec!["b".into(), "a".into()],
+                        },
+                    ],
+                    ..rule(&[], vec![PathMatch::Prefix("/api".into())])
+                },
+                vec![
+                    ElbCondition::header("X-Env", ["a".to_string(), "b".to_string()]),
+                    ElbCondition::new("path-pattern", ["/api".to_string(), "/api/*".to_string()]),
+                    ElbCondition::new("source-ip", ["10.1.0.0/16".to_string()]),
                 ],
             ),
         ];

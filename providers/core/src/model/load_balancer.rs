@@ -86,6 +86,32 @@ pub enum PathMatch {
     Exact(String),
     /// The path is this or below it, by `/`-separated elements (Kubernetes `Prefix`).
     Prefix(String),
+    /// A pattern with `*` (any characters) and `?` (one character) wildcards, matched against
+    /// the whole path (Kubernetes `ImplementationSpecific`, read as the AWS Load Balancer
+    /// Controller reads it).
+    Pattern(String),
+}
+
+/// A condition of an L7 rule besides its hosts and paths; all of a rule's conditions must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "field")]
+pub enum RuleCondition {
+    /// The header has any of the values (`*` and `?` wildcards allowed).
+    HttpHeader { name: String, values: Vec<String> },
+    /// The request method is any of these (`GET`, `POST`, ...).
+    HttpRequestMethod { values: Vec<String> },
+    /// The query string has any of these pairs (a pair without a key matches any key).
+    QueryString { values: Vec<QueryPair> },
+    /// The client's address is in any of these ranges.
+    SourceIp { values: Vec<ipnet::IpNet> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryPair {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub value: String,
 }
 
 /// What a rule (or a listener's default) does with a request.
@@ -152,6 +178,10 @@ pub struct Rule {
     /// Paths, any of which matches. Empty: any path.
     #[serde(default)]
     pub paths: Vec<PathMatch>,
+    /// Further conditions (headers, method, query string, source address), all of which must
+    /// hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<RuleCondition>,
     pub action: Action,
 }
 

@@ -1,0 +1,27 @@
+//! Helpers for the controllers' caches (kube-runtime reflector stores).
+
+use std::hash::Hash;
+use std::time::Duration;
+
+use kube::runtime::reflector::store::WriterDropped;
+use kube::runtime::reflector::{Lookup, Store};
+
+/// Waits until the store holds its first full list.
+///
+/// kube-runtime's `Store::wait_until_ready` sits on a one-shot receiver that remembers only
+/// the last task to poll it: with two waiters (a `Controller`'s own applier and a
+/// garbage collector, say) the first is never woken. Polling again every 200 ms registers
+/// the caller anew, so every waiter sees the store become ready.
+pub async fn wait_ready<K>(store: &Store<K>) -> Result<(), WriterDropped>
+where
+    K: 'static + Clone + Lookup,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    loop {
+        if let Ok(done) =
+            tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await
+        {
+            return done;
+        }
+    }
+}

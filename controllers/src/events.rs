@@ -1,0 +1,27 @@
+//! Kubernetes Events from the controllers: one helper, so every controller writes them the
+//! same way (notes cut to the API's 1,000 characters; a failure to publish is logged, never
+//! fatal).
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+use tracing::warn;
+
+/// Publishes one Event about `regarding`.
+pub async fn publish(
+    recorder: &Recorder,
+    regarding: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, regarding).await {
+        warn!(%error, "Could not publish an Event");
+    }
+}

@@ -1,0 +1,194 @@
+//! Which Ingresses this controller serves, by Kubernetes' rules: `spec.ingressClassName`
+//! naming an IngressClass whose `spec.controller` is ours; the legacy
+//! `kubernetes.io/ingress.class` annotation naming one of our class names; or neither, when
+//! an IngressClass of ours is marked the cluster's default.
+
+use cloudnet_core::TargetKind;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+/// cloudnet's own IngressClass controller name.
+pub const CONTROLLER: &str = "cloudnet.io/alb";
+/// The AWS Load Balancer Controller's, answered too so its IngressClasses move unchanged.
+pub const AWS_CONTROLLER: &str = "ingress.k8s.aws/alb";
+/// The legacy annotation naming an Ingress's class.
+pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+/// The IngressClass annotation that makes a class the cluster's default.
+pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+
+/// The Ingress controller's settings that shape the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressSettings {
+    pub cluster: String,
+    /// `spec.controller` values of the IngressClasses this controller serves.
+    pub controllers: Vec<String>,
+    /// Class names served even with no IngressClass object (the legacy annotation's values, and
+    /// `ingressClassName` values no object defines), like the anchor's `--ingress-class`.
+    pub class_names: Vec<String>,
+    /// Target kind when the Ingress names none (the anchor's default: `instance`).
+    pub default_target_kind: TargetKind,
+    /// TLS policy of HTTPS listeners when the Ingress names none.
+    pub default_ssl_policy: String,
+}
+
+impl IngressSettings {
+    pub fn new(cluster: &str) -> IngressSettings {
+        IngressSettings {
+            cluster: cluster.to_string(),
+            controllers: vec![CONTROLLER.into(), AWS_CONTROLLER.into()],
+            class_names: vec!["alb".into()],
+            default_target_kind: TargetKind::NodePort,
+            default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
+        }
+    }
+
+    fn ours(&self, class: &IngressClass) -> bool {
+        let controller = class.spec.as_ref().and_then(|s| s.controller.as_deref());
+        controller.is_some_and(|c| self.controllers.iter().any(|o| o == c))
+    }
+}
+
+/// Whether the Ingress is ours, given the cluster's IngressClasses.
+pub fn is_served(ing: &Ingress, classes: &[IngressClass], settings: &IngressSettings) -> bool {
+    let by_name = |name: &str| match classes
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(name))
+    {
+        Some(class) => settings.ours(class),
+        None => settings.class_names.iter().any(|n| n == name),
+    };
+    if let Some(name) = ing
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref())
+    {
+        return by_name(name);
+    }
+    if let Some(name) = ing
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+    {
+        return by_name(name);
+    }
+    // No class named: the default class decides; with several defaults Kubernetes refuses to
+    // pick, and so does this.
+    let defaults: Vec<&IngressClass> = classes
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+                .is_some_and(|v| v == "true")
+        })
+        .collect();
+    matches!(defaults.as_slice(), [only] if settings.ours(only))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn class(name: &str, controller: &str, default: bool) -> IngressClass {
+        let mut c = json!({"metadata": {"name": name}, "spec": {"controller": controller}});
+        if default {
+            c["metadata"]["annotations"] = json!({DEFAULT_CLASS_ANNOTATION: "true"});
+        }
+        serde_json::from_value(c).unwrap()
+    }
+
+    fn ingress(class_name: Option<&str>, legacy: Option<&str>) -> Ingress {
+        let mut i = json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {}});
+        if let Some(n) = class_name {
+            i["spec"]["ingressClassName"] = json!(n);
+        }
+        if let Some(l) = legacy {
+            i["metadata"]["annotations"] = json!({LEGACY_CLASS_ANNOTATION: l});
+        }
+        serde_json::from_value(i).unwrap()
+    }
+
+    #[test]
+    fn classes_table() {
+        let s = IngressSettings::new("demo");
+        let ours = class("alb", AWS_CONTROLLER, false);
+        let nginx = class("nginx", "k8s.io/ingress-nginx", false);
+        let cases: Vec<(&str, Ingress, Vec<IngressClass>, bool)> = vec![
+            (
+                "class object of ours",
+                ingress(Some("alb"), None),
+                vec![ours.clone()],
+                true,
+            ),
+            (
+                "class object of another",
+                ingress(Some("nginx"), None),
+                vec![nginx.clone()],
+                false,
+            ),
+            (
+                "our name with no object",
+                ingress(Some("alb"), None),
+                vec![],
+                true,
+            ),
+            (
+                "an unknown name",
+                ingress(Some("other"), None),
+                vec![],
+                false,
+            ),
+            (
+                "an object overrides the name list",
+                ingress(Some("alb"), None),
+                vec![class("alb", "k8s.io/ingress-nginx", false)],
+                false,
+            ),
+            (
+                "legacy annotation",
+                ingress(None, Some("alb")),
+                vec![],
+                true,
+            ),
+            (
+                "legacy annotation of another",
+                ingress(None, Some("nginx")),
+                vec![],
+                false,
+            ),
+            (
+                "the class name wins over the legacy annotation",
+                ingress(Some("nginx"), Some("alb")),
+                vec![nginx.clone()],
+                false,
+            ),
+            (
+                "no class, ours is the default",
+                ingress(None, None),
+                vec![class("cloudnet", CONTROLLER, true), nginx.clone()],
+                true,
+            ),
+            (
+                "no class, no default",
+                ingress(None, None),
+                vec![ours.clone()],
+                false,
+            ),
+            (
+                "no class, two defaults",
+                ingress(None, None),
+                vec![
+                    class("cloudnet", CONTROLLER, true),
+                    class("nginx", "k8s.io/ingress-nginx", true),
+                ],
+                false,
+            ),
+        ];
+        for (what, ing, classes, want) in cases {
+            assert_eq!(is_served(&ing, &classes, &s), want, "{what}");
+        }
+    }
+}

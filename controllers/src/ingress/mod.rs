@@ -1,0 +1,27 @@
+//! Ingresses -> the provider-neutral L7 spec: an application load balancer on AWS (GCLB and
+//! Application Gateway come with their backends, through the same model).
+//!
+//! - [`class`]: which Ingresses are ours (IngressClass controller, the legacy annotation, the
+//!   default class).
+//! - [`group`]: IngressGroups (`group.name`, `group.order`) and their member order.
+//! - [`annotations`]: the AWS Load Balancer Controller's `alb.ingress.kubernetes.io/*` keys,
+//!   with the parsers of `listen-ports`, `actions.<name>` and `conditions.<name>`.
+//! - [`model`]: a group's members and their Services -> one [`cloudnet_core::LoadBalancerSpec`].
+//!
+//! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
+//!   `status.loadBalancer`, Events, garbage collection of emptied groups.
+//!
+//! Not built yet: IngressClassParams, pod readiness gates and `cloudnet plan`.
+
+pub mod annotations;
+pub mod class;
+pub mod group;
+pub mod model;
+pub mod reconcile;
+
+#[cfg(test)]
+mod tests;
+
+pub use class::{IngressSettings, is_served};
+pub use group::{GroupId, MemberError};
+pub use model::{Services, build_group_spec};

@@ -1,0 +1,651 @@
+//! The Ingress controller's loop: a kube-runtime `Controller` over Ingresses, triggered by
+//! the Services, EndpointSlices, Nodes and IngressClasses they depend on, that keeps each
+//! IngressGroup's load balancer and targets in step.
+//!
+//! ```text
+//!  Ingress ─────┐                          group's members ─(model)─> ensure (spec changed
+//!  Service ─────┤                                                     or resync due) ─┐
+//!  slices ──────┼─> reconcile(ingress) ──> its group, and every group        sync_targets
+//!  nodes ───────┤                          it is leaving (finalizers)     of changed groups
+//!  IngressClass ┘                                                                      │
+//!                   status.loadBalancer.ingress, Events on the Ingresses  <────────────┘
+//! ```
+//!
+//! - An Ingress carries one finalizer per group it is in: `ingress.cloudnet.io/resources` for
+//!   a group of its own, `group.ingress.cloudnet.io/<name>` for an IngressGroup. An Ingress
+//!   that leaves a group (deleted, moved to another group, or no longer ours) has the group
+//!   settled without it first (its rules and target groups removed; an emptied group's load
+//!   balancer deleted), and only then loses the finalizer: nothing is orphaned.
+//! - A group whose members cannot be built gets Warning Events on the Ingresses at fault and
+//!   no cloud call; the group's load balancer stays as it was.
+//! - Endpoint churn never causes an `ensure` (only the changed groups' targets are synced);
+//!   every `resync` a full ensure and sync run anyway, to repair drift.
+//! - Load balancers of groups with no member left (deleted while the controller was down,
+//!   finalizer removed by hand) are deleted at start and every resync; only stacks with this
+//!   cluster's ownership tags are ever looked at.
+//! - Only the leader writes (to the cloud and to status); followers requeue.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info, warn};
+
+use super::class::{IngressSettings, is_served};
+use super::group::{GroupId, MemberError, key};
+use super::model::{Services, build_group_spec};
+use crate::cache::wait_ready;
+use crate::events::publish;
+use crate::leader::Leadership;
+use crate::service::targets::{SERVICE_NAME_LABEL, targets};
+
+/// The finalizer of an Ingress that is a group of its own.
+pub const FINALIZER: &str = "ingress.cloudnet.io/resources";
+/// The finalizer prefix of an IngressGroup member; the group's name follows.
+pub const GROUP_FINALIZER_PREFIX: &str = "group.ingress.cloudnet.io/";
+
+/// The finalizer an Ingress carries while it is in `group`.
+pub fn finalizer_for(group: &GroupId) -> String {
+    match group {
+        GroupId::Explicit(name) => format!("{GROUP_FINALIZER_PREFIX}{name}"),
+        GroupId::Implicit { .. } => FINALIZER.to_string(),
+    }
+}
+
+/// The groups an Ingress's finalizers say it is in.
+fn finalizer_groups(ing: &Ingress) -> Vec<(String, GroupId)> {
+    ing.finalizers()
+        .iter()
+        .filter_map(|f| {
+            if f == FINALIZER {
+                Some((
+                    f.clone(),
+                    GroupId::Implicit {
+                        namespace: super::group::namespace(ing).to_string(),
+                        name: ing.name_any(),
+                    },
+                ))
+            } else {
+                f.strip_prefix(GROUP_FINALIZER_PREFIX)
+                    .map(|name| (f.clone(), GroupId::Explicit(name.to_string())))
+            }
+        })
+        .collect()
+}
+
+/// Why a reconcile failed (it is retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cloud: {0}")]
+    Cloud(#[from] cloudnet_core::Error),
+    #[error("{0} cannot be built; its load balancer is left as it is")]
+    Invalid(GroupId),
+}
+
+/// What was last applied for one group.
+#[derive(Debug, Clone)]
+struct Applied {
+    spec: LoadBalancerSpec,
+    status: LoadBalancerStatus,
+    members: BTreeMap<String, Vec<Target>>,
+    at: tokio::time::Instant,
+}
+
+/// Everything a reconcile needs.
+pub struct IngressContext {
+    pub client: Client,
+    pub load_balancers: Arc<dyn LoadBalancers>,
+    pub settings: IngressSettings,
+    pub leadership: Option<Leadership>,
+    pub resync: Duration,
+    recorder: Recorder,
+    ingresses: Store<Ingress>,
+    classes: Store<IngressClass>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    nodes: Store<Node>,
+    applied: Mutex<HashMap<GroupId, Applied>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the Ingress controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    load_balancers: Arc<dyn LoadBalancers>,
+    settings: IngressSettings,
+    leadership: Option<Leadership>,
+    resync: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
+    where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (store, writer) = reflector::store();
+        let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .touched_objects()
+            .filter_map(|r| std::future::ready(r.ok()));
+        (store, events)
+    }
+    let (classes, class_events) = reflect::<IngressClass>(&client);
+    let (services, service_events) = reflect::<Service>(&client);
+    let (slices, slice_events) = reflect::<EndpointSlice>(&client);
+    let (nodes, node_events) = reflect::<Node>(&client);
+
+    let (ingresses, ingress_writer) = reflector::store();
+    let ingress_events = watcher(
+        Api::<Ingress>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(ingress_writer)
+    .touched_objects();
+    let controller = Controller::for_stream(ingress_events, ingresses.clone());
+    let reporter = Reporter {
+        controller: "cloudnet-ingress-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(IngressContext {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        load_balancers,
+        settings,
+        leadership,
+        resync,
+        ingresses: ingresses.clone(),
+        classes,
+        services,
+        slices,
+        nodes,
+        applied: Mutex::new(HashMap::new()),
+    });
+
+    // Dependencies map to the Ingresses of their namespace (a group reconcile covers the
+    // rest of the group); Nodes and IngressClasses to every Ingress.
+    let in_namespace = |store: Store<Ingress>| {
+        move |ns: Option<String>| {
+            store
+                .state()
+                .into_iter()
+                .filter(|i| i.metadata.namespace == ns)
+                .map(|i| ObjectRef::from_obj(&*i))
+                .collect::<Vec<_>>()
+        }
+    };
+    let everyone = |store: Store<Ingress>| {
+        move || {
+            store
+                .state()
+                .into_iter()
+                .map(|i| ObjectRef::from_obj(&*i))
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_service = in_namespace(ingresses.clone());
+    let by_slice = in_namespace(ingresses.clone());
+    let by_node = everyone(ingresses.clone());
+    let by_class = everyone(ingresses.clone());
+
+    let gc = tokio::spawn(collect_garbage(ctx.clone()));
+    controller
+        .watches_stream(
+            service_events.map(Ok::<_, watcher::Error>),
+            move |s: Service| by_service(s.metadata.namespace.clone()),
+        )
+        .watches_stream(
+            slice_events.map(Ok::<_, watcher::Error>),
+            move |s: EndpointSlice| {
+                if s.labels().contains_key(SERVICE_NAME_LABEL) {
+                    by_slice(s.metadata.namespace.clone())
+                } else {
+                    Vec::new()
+                }
+            },
+        )
+        .watches_stream(node_events.map(Ok::<_, watcher::Error>), move |_: Node| {
+            by_node()
+        })
+        .watches_stream(
+            class_events.map(Ok::<_, watcher::Error>),
+            move |_: IngressClass| by_class(),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+    gc.abort();
+}
+
+fn error_policy(ing: Arc<Ingress>, error: &IngressError, _ctx: Arc<IngressContext>) -> Action {
+    warn!(ingress = %ObjectRef::from_obj(&*ing), %error, "Reconcile failed");
+    match error {
+        IngressError::Cloud(cloudnet_core::Error::Throttled {
+            retry_after: Some(after),
+            ..
+        }) => Action::requeue(*after),
+        IngressError::Invalid(_) => Action::requeue(Duration::from_secs(30)),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+async fn reconcile(ing: Arc<Ingress>, ctx: Arc<IngressContext>) -> Result<Action, IngressError> {
+    let span = tracing::info_span!("reconcile_ingress", ingress = %ObjectRef::from_obj(&*ing));
+    reconcile_inner(ing, ctx).instrument(span).await
+}
+
+/// The group the Ingress should be in now, if any.
+fn wanted_group(ing: &Ingress, ctx: &IngressContext) -> Result<Option<GroupId>, String> {
+    if ing.metadata.deletion_timestamp.is_some() {
+        return Ok(None);
+    }
+    let classes: Vec<IngressClass> = ctx.classes.state().iter().map(|c| (**c).clone()).collect();
+    if !is_served(ing, &classes, &ctx.settings) {
+        return Ok(None);
+    }
+    GroupId::of(ing).map(Some)
+}
+
+async fn reconcile_inner(
+    ing: Arc<Ingress>,
+    ctx: Arc<IngressContext>,
+) -> Result<Action, IngressError> {
+    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(&ing));
+    let wanted = match wanted_group(&ing, &ctx) {
+        Ok(g) => g,
+        Err(text) => {
+            event(
+                &ctx,
+                &ing,
+                EventType::Warning,
+                "InvalidConfiguration",
+                &text,
+            )
+            .await;
+            // Stay in the groups it is in until it names a valid one.
+            return Ok(Action::await_change());
+        }
+    };
+    // Leave every group it is in but should not be.
+    for (finalizer, group) in finalizer_groups(&ing) {
+        if Some(&group) == wanted.as_ref() {
+            continue;
+        }
+        settle(&ctx, &group, Some(&ing), &ing).await?;
+        remove_finalizer(&api, &ing, &finalizer).await?;
+        info!(%group, "Left the group");
+    }
+    let Some(group) = wanted else {
+        if ing.metadata.deletion_timestamp.is_none() && has_load_balancer_status(&ing) {
+            clear_status(&api, &ing).await?;
+        }
+        return Ok(Action::await_change());
+    };
+    let finalizer = finalizer_for(&group);
+    if !ing.finalizers().contains(&finalizer) {
+        add_finalizer(&api, &ing, &finalizer).await?;
+    }
+    settle(&ctx, &group, None, &ing).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+/// The served, living members of `group`, without `leaving`.
+fn members(ctx: &IngressContext, group: &GroupId, leaving: Option<&Ingress>) -> Vec<Arc<Ingress>> {
+    let leaving = leaving.map(key);
+    let mut out: Vec<Arc<Ingress>> = ctx
+        .ingresses
+        .state()
+        .into_iter()
+        .filter(|i| Some(key(i)) != leaving)
+        .filter(|i| matches!(wanted_group(i, ctx), Ok(Some(g)) if &g == group))
+        .collect();
+    out.sort_by_key(|i| key(i));
+    out
+}
+
+/// Makes the cloud match `group`'s members (without `leaving`): its load balancer ensured
+/// and targets synced, or deleted when no member is left. `about` is the Ingress whose
+/// reconcile this is (for Events when the group is emptied).
+async fn settle(
+    ctx: &IngressContext,
+    group: &GroupId,
+    leaving: Option<&Ingress>,
+    about: &Ingress,
+) -> Result<(), IngressError> {
+    let members = members(ctx, group, leaving);
+    if members.is_empty() {
+        return delete_group(ctx, group, about).await;
+    }
+    let services: Services = ctx
+        .services
+        .state()
+        .into_iter()
+        .map(|s| {
+            (
+                (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.name_any(),
+                ),
+                (*s).clone(),
+            )
+        })
+        .collect();
+    let refs: Vec<&Ingress> = members.iter().map(|m| &**m).collect();
+    let spec = match build_group_spec(group, &refs, &services, &ctx.settings) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            report(ctx, &members, &errors).await;
+            return Err(IngressError::Invalid(group.clone()));
+        }
+    };
+
+    let previous = lock(&ctx.applied).get(group).cloned();
+    let fresh = previous
+        .as_ref()
+        .filter(|p| p.spec == spec && p.at.elapsed() < ctx.resync);
+    let (status, at) = match fresh {
+        Some(p) => (p.status.clone(), p.at),
+        None => match ctx.load_balancers.ensure(&spec).await {
+            Ok(status) => {
+                if previous.as_ref().is_none_or(|p| p.spec != spec) {
+                    let note = format!(
+                        "{group}: load balancer {} ready{}",
+                        status.id.0,
+                        status
+                            .dns_name
+                            .as_deref()
+                            .map(|d| format!(" at {d}"))
+                            .unwrap_or_default()
+                    );
+                    for m in &members {
+                        event(ctx, m, EventType::Normal, "SuccessfullyReconciled", &note).await;
+                    }
+                }
+                (status, tokio::time::Instant::now())
+            }
+            Err(error) => {
+                let text = format!("{group}: {} ({})", error, error.code());
+                for m in &members {
+                    event(ctx, m, EventType::Warning, "FailedDeployModel", &text).await;
+                }
+                return Err(error.into());
+            }
+        },
+    };
+    for m in &members {
+        write_status(ctx, m, &status).await?;
+    }
+
+    let slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
+    let mut wanted: BTreeMap<String, Vec<Target>> = BTreeMap::new();
+    let backend_services: BTreeSet<(String, String)> = spec
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let (ns, rest) = g.key.split_once('/')?;
+            let (name, _) = rest.rsplit_once(':')?;
+            Some((ns.to_string(), name.to_string()))
+        })
+        .collect();
+    for id in &backend_services {
+        if let Some(svc) = services.get(id) {
+            wanted.extend(targets(svc, &spec, &slices, &nodes));
+        }
+    }
+    let mut synced = BTreeMap::new();
+    for (g, members_wanted) in &wanted {
+        let unchanged = fresh.is_some_and(|p| p.members.get(g) == Some(members_wanted));
+        if !unchanged
+            && let Err(error) = ctx
+                .load_balancers
+                .sync_targets(&status.id, g, members_wanted)
+                .await
+        {
+            let text = format!("targets of {g}: {} ({})", error, error.code());
+            for m in &members {
+                event(ctx, m, EventType::Warning, "FailedSyncTargets", &text).await;
+            }
+            remember(ctx, group, &spec, &status, synced, at);
+            return Err(error.into());
+        }
+        synced.insert(g.clone(), members_wanted.clone());
+    }
+    remember(ctx, group, &spec, &status, synced, at);
+    Ok(())
+}
+
+fn remember(
+    ctx: &IngressContext,
+    group: &GroupId,
+    spec: &LoadBalancerSpec,
+    status: &LoadBalancerStatus,
+    members: BTreeMap<String, Vec<Target>>,
+    at: tokio::time::Instant,
+) {
+    lock(&ctx.applied).insert(
+        group.clone(),
+        Applied {
+            spec: spec.clone(),
+            status: status.clone(),
+            members,
+            at,
+        },
+    );
+}
+
+/// Deletes the load balancer(s) this cluster owns for `group`.
+async fn delete_group(
+    ctx: &IngressContext,
+    group: &GroupId,
+    about: &Ingress,
+) -> Result<(), IngressError> {
+    let owner = group.owner(&ctx.settings.cluster);
+    let owned = ctx.load_balancers.list_owned().await?;
+    for lb in owned.into_iter().filter(|lb| lb.owner == owner) {
+        if let Err(error) = ctx.load_balancers.delete(&lb.id).await {
+            let text = format!(
+                "{group}: deleting {}: {} ({})",
+                lb.id.0,
+                error,
+                error.code()
+            );
+            event(ctx, about, EventType::Warning, "FailedCleanup", &text).await;
+            return Err(error.into());
+        }
+        info!(%group, id = %lb.id.0, "Deleted load balancer");
+        let note = format!(
+            "{group}: load balancer {} deleted (no Ingress left)",
+            lb.id.0
+        );
+        event(ctx, about, EventType::Normal, "DeletedLoadBalancer", &note).await;
+    }
+    lock(&ctx.applied).remove(group);
+    Ok(())
+}
+
+/// Load balancers of Ingress groups with no member left, deleted (at start, once the
+/// caches are synced, and every resync).
+async fn collect_garbage(ctx: Arc<IngressContext>) {
+    if wait_ready(&ctx.ingresses).await.is_err() || wait_ready(&ctx.classes).await.is_err() {
+        return;
+    }
+    tracing::debug!("Ingress garbage collection starts");
+    loop {
+        if ctx.leadership.as_ref().is_none_or(Leadership::is_leader)
+            && let Err(error) = sweep(&ctx).await
+        {
+            warn!(%error, "Ingress garbage collection failed");
+        }
+        tokio::time::sleep(ctx.resync).await;
+    }
+}
+
+async fn sweep(ctx: &IngressContext) -> Result<(), IngressError> {
+    let owned = ctx.load_balancers.list_owned().await?;
+    // Groups some Ingress is in or still holds by its finalizer.
+    let mut live: BTreeSet<GroupId> = BTreeSet::new();
+    for ing in ctx.ingresses.state() {
+        if let Ok(Some(g)) = wanted_group(&ing, ctx) {
+            live.insert(g);
+        }
+        live.extend(finalizer_groups(&ing).into_iter().map(|(_, g)| g));
+    }
+    for lb in owned {
+        if lb.owner.cluster != ctx.settings.cluster {
+            continue;
+        }
+        let group = match lb.owner.kind {
+            OwnerKind::IngressGroup => GroupId::Explicit(lb.owner.name.clone()),
+            OwnerKind::Ingress => GroupId::Implicit {
+                namespace: lb.owner.namespace.clone().unwrap_or_default(),
+                name: lb.owner.name.clone(),
+            },
+            _ => continue,
+        };
+        if live.contains(&group) {
+            continue;
+        }
+        ctx.load_balancers.delete(&lb.id).await?;
+        lock(&ctx.applied).remove(&group);
+        info!(%group, id = %lb.id.0, "Deleted the load balancer of a group with no Ingress");
+    }
+    Ok(())
+}
+
+/// Every member error as a Warning Event on its own Ingress (one Event per Ingress).
+async fn report(ctx: &IngressContext, members: &[Arc<Ingress>], errors: &[MemberError]) {
+    let mut by_ingress: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in errors {
+        by_ingress.entry(&e.ingress).or_default().push(&e.message);
+    }
+    for m in members {
+        if let Some(texts) = by_ingress.get(key(m).as_str()) {
+            event(
+                ctx,
+                m,
+                EventType::Warning,
+                "InvalidConfiguration",
+                &texts.join("; "),
+            )
+            .await;
+        }
+    }
+}
+
+async fn event(ctx: &IngressContext, ing: &Ingress, type_: EventType, reason: &str, note: &str) {
+    publish(&ctx.recorder, &ing.object_ref(&()), type_, reason, note).await;
+}
+
+fn has_load_balancer_status(ing: &Ingress) -> bool {
+    ing.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .is_some_and(|i| !i.is_empty())
+}
+
+async fn write_status(
+    ctx: &IngressContext,
+    ing: &Ingress,
+    lb: &LoadBalancerStatus,
+) -> kube::Result<()> {
+    let mut want: Vec<serde_json::Value> = Vec::new();
+    if let Some(dns) = &lb.dns_name {
+        want.push(json!({"hostname": dns}));
+    }
+    want.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
+    let current = ing
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .map(|i| serde_json::to_value(i).unwrap_or_default());
+    if current.as_ref() == Some(&json!(want)) {
+        return Ok(());
+    }
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(ing));
+    let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
+    api.patch_status(
+        &ing.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn clear_status(api: &Api<Ingress>, ing: &Ingress) -> kube::Result<()> {
+    let patch = json!({"status": {"loadBalancer": {}}});
+    api.patch_status(
+        &ing.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn add_finalizer(api: &Api<Ingress>, ing: &Ingress, finalizer: &str) -> kube::Result<()> {
+    let mut finalizers = ing.finalizers().to_vec();
+    finalizers.push(finalizer.into());
+    patch_finalizers(api, ing, finalizers).await
+}
+
+async fn remove_finalizer(api: &Api<Ingress>, ing: &Ingress, finalizer: &str) -> kube::Result<()> {
+    let finalizers: Vec<String> = ing
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .cloned()
+        .collect();
+    match patch_finalizers(api, ing, finalizers).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+async fn patch_finalizers(
+    api: &Api<Ingress>,
+    ing: &Ingress,
+    finalizers: Vec<String>,
+) -> kube::Result<()> {
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": ing.resource_version(),
+    }});
+    api.patch(
+        &ing.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}

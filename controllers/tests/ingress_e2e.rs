@@ -1,0 +1,327 @@
+//! The Ingress controller end to end: the real `kube::Client` against the embedded API, the
+//! real AWS SDK clients against the mock cloud. The book's Ingress becomes one ALB; moving it
+//! into a group with another leaves one ALB and deletes the old one; a bad annotation changes
+//! nothing in the cloud; deleting everything leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::ingress::IngressSettings;
+use cloudnet_controllers::ingress::reconcile::{FINALIZER, run};
+use cloudnet_core::{BudgetConfig, LoadBalancerSpec, LoadBalancers, Op, Owner, OwnerKind, Rate};
+use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_testkit::eventually;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+const A: &str = "alb.ingress.kubernetes.io/";
+
+fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
+    cloud.with_cloud(|c| c.calls.clone())
+}
+
+fn state(cloud: &Cloud) -> Value {
+    cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"))
+}
+
+fn count(cloud: &Cloud, kind: &str) -> usize {
+    state(cloud)["elbv2"][kind]
+        .as_object()
+        .map_or(0, |m| m.len())
+}
+
+fn target_count(cloud: &Cloud) -> usize {
+    state(cloud)["elbv2"]["target_groups"]
+        .as_object()
+        .map(|groups| {
+            groups
+                .values()
+                .filter_map(|g| g["targets"].as_object())
+                .map(|t| t.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn ingress(name: &str, annotations: Value, paths: &[&str]) -> Ingress {
+    let paths: Vec<Value> = paths
+        .iter()
+        .map(|p| {
+            json!({"path": p, "pathType": "Prefix",
+                   "backend": {"service": {"name": "web", "port": {"number": 80}}}})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+        "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": paths}}]}
+    }))
+    .expect("ingress")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
+        .await
+        .expect("mock cloud");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(cloud.endpoint_url())
+        .load()
+        .await;
+    let mut aws = AwsConfig::new("demo");
+    aws.vpc_id = Some("vpc-0c10d0e7000000001".into());
+    aws.node_security_group = Some("sg-0c10d0e7000000001".into());
+    let mut budget = BudgetConfig::default();
+    for op in Op::all() {
+        budget.rates.insert(op, Rate::new(1000.0, 1000));
+    }
+    aws.budget = budget;
+    let lbs: Arc<dyn LoadBalancers> =
+        Arc::new(AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("aws"));
+
+    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
+    let client = api.client_for(ADMIN).await.expect("client");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+
+    // The book's app: 3 replicas on 8080 behind a ClusterIP Service on port 80.
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": ["192.168.100.10"], "conditions": {"ready": true}},
+            {"addresses": ["192.168.100.11"], "conditions": {"ready": true}},
+            {"addresses": ["192.168.100.12"], "conditions": {"ready": true}}
+        ]
+    }))
+    .expect("slice");
+    slices
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("slice");
+
+    // Left from before: a stack of an Ingress that no longer exists (to be collected) and a
+    // Service's stack (never the Ingress controller's business).
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ingress/book.json");
+    let mut ghost: LoadBalancerSpec =
+        serde_json::from_str(&std::fs::read_to_string(golden).expect("golden")).expect("spec");
+    ghost.owner = Owner::namespaced("demo", OwnerKind::Ingress, "default", "ghost");
+    lbs.ensure(&ghost).await.expect("ghost stack");
+    let mut service_owned = ghost.clone();
+    service_owned.owner = Owner::namespaced("demo", OwnerKind::Service, "default", "gone");
+    let kept = lbs.ensure(&service_owned).await.expect("service stack");
+    assert_eq!(count(&cloud, "load_balancers"), 2);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run(
+        client.clone(),
+        lbs.clone(),
+        IngressSettings::new("demo"),
+        None,
+        Duration::from_secs(600),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    eventually(WAIT, "the ghost Ingress's stack collected", || async {
+        (count(&cloud, "load_balancers") == 1).then_some(())
+    })
+    .await;
+    let left = state(&cloud)["elbv2"]["load_balancers"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .expect("one left");
+    assert_eq!(left, kept.id.0, "the Service's stack is untouched");
+    lbs.delete(&kept.id)
+        .await
+        .expect("delete the service stack");
+
+    let book = json!({format!("{A}scheme"): "internet-facing", format!("{A}target-type"): "ip"});
+    ingresses
+        .create(
+            &PostParams::default(),
+            &ingress("web", book.clone(), &["/data", "/host"]),
+        )
+        .await
+        .expect("ingress");
+    let hostname = eventually(WAIT, "the hostname in status", || async {
+        let i = ingresses.get("web").await.ok()?;
+        i.status?.load_balancer?.ingress?.first()?.hostname.clone()
+    })
+    .await;
+    assert!(hostname.starts_with("k8s-default-web-"), "{hostname}");
+    assert!(
+        hostname.ends_with(".us-west-2.elb.amazonaws.com"),
+        "{hostname}"
+    );
+    eventually(WAIT, "3 targets", || async {
+        (target_count(&cloud) == 3).then_some(())
+    })
+    .await;
+    assert_eq!(count(&cloud, "load_balancers"), 1);
+    assert_eq!(count(&cloud, "listeners"), 1, "HTTP:80 only");
+    assert_eq!(
+        count(&cloud, "rules"),
+        3,
+        "/data, /host and the default rule"
+    );
+    assert_eq!(count(&cloud, "target_groups"), 1, "one per Service port");
+    let lb = state(&cloud)["elbv2"]["load_balancers"]
+        .as_object()
+        .and_then(|m| m.values().next().cloned())
+        .expect("the ALB");
+    assert_eq!(lb["scheme"], "internet-facing", "{lb}");
+    let web = ingresses.get("web").await.expect("get");
+    assert!(
+        web.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&FINALIZER.to_string())
+    );
+
+    // A bad annotation on another Ingress: a Warning Event naming it, no cloud call.
+    let before = calls(&cloud);
+    ingresses
+        .create(
+            &PostParams::default(),
+            &ingress(
+                "bad",
+                json!({format!("{A}scheme"): "public", format!("{A}target-type"): "ip"}),
+                &["/bad"],
+            ),
+        )
+        .await
+        .expect("bad ingress");
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let warned = eventually(WAIT, "the Warning Event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("InvalidConfiguration")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("bad")
+        })
+    })
+    .await;
+    assert_eq!(warned.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        warned.note.as_deref(),
+        Some(
+            "annotation alb.ingress.kubernetes.io/scheme: \"public\": must be one of internal, \
+             internet-facing"
+        )
+    );
+    let after = calls(&cloud);
+    let mutating: Vec<&String> = after
+        .keys()
+        .filter(|k| !k.contains(":Describe") && after[*k] != before.get(*k).copied().unwrap_or(0))
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "no cloud change for a bad Ingress: {mutating:?}"
+    );
+    ingresses
+        .delete("bad", &DeleteParams::default())
+        .await
+        .expect("delete bad");
+
+    // Move `web` into a group with `api`: one ALB for the group, the old one deleted.
+    let mut grouped = book.clone();
+    grouped[format!("{A}group.name")] = json!("shop");
+    grouped[format!("{A}group.order")] = json!("1");
+    let mut api_annotations = grouped.clone();
+    api_annotations[format!("{A}group.order")] = json!("2");
+    ingresses
+        .create(
+            &PostParams::default(),
+            &ingress("api", api_annotations, &["/api"]),
+        )
+        .await
+        .expect("api ingress");
+    let patch = json!({"metadata": {"annotations": grouped}});
+    ingresses
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("move web");
+    eventually(
+        WAIT,
+        "one ALB for the group, with the three rules",
+        || async {
+            let s = state(&cloud);
+            let lbs = s["elbv2"]["load_balancers"].as_object()?;
+            let only = lbs.values().next()?;
+            (lbs.len() == 1
+                && only["name"].as_str()?.starts_with("k8s-shop-")
+                && s["elbv2"]["rules"].as_object()?.len() == 4)
+                .then_some(())
+        },
+    )
+    .await;
+    eventually(WAIT, "web's finalizer names its new group only", || async {
+        let web = ingresses.get("web").await.ok()?;
+        (web.metadata.finalizers? == vec!["group.ingress.cloudnet.io/shop".to_string()])
+            .then_some(())
+    })
+    .await;
+
+    // `api` leaves the group: its rule goes, the ALB stays.
+    ingresses
+        .delete("api", &DeleteParams::default())
+        .await
+        .expect("delete api");
+    eventually(WAIT, "the api rule removed", || async {
+        let gone = ingresses.get_opt("api").await.ok()?.is_none();
+        (gone && count(&cloud, "rules") == 3 && count(&cloud, "load_balancers") == 1).then_some(())
+    })
+    .await;
+
+    // Delete everything: nothing is left in the cloud, and the Ingress goes.
+    ingresses
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete web");
+    eventually(WAIT, "zero leftovers", || async {
+        let gone = ingresses.get_opt("web").await.ok()?.is_none();
+        (gone
+            && count(&cloud, "load_balancers") == 0
+            && count(&cloud, "target_groups") == 0
+            && count(&cloud, "listeners") == 0
+            && count(&cloud, "rules") == 0)
+            .then_some(())
+    })
+    .await;
+    let _ = stop_tx.send(());
+    let _ = controller.await;
+}
