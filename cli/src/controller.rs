@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
@@ -64,14 +65,16 @@ pub async fn install_crds(client: &kube::Client, field_manager: &str) -> Result<
     Ok(())
 }
 
-/// The settings the sandbox runs the controllers with: the binary's defaults, plus
-/// LoadBalancer Services with no class served, as a cluster's in-tree cloud provider does.
+/// The settings the sandbox runs the controllers with: the binary's defaults (Ingresses of
+/// class `alb` served), plus LoadBalancer Services with no class served, as a cluster's
+/// in-tree cloud provider does.
 pub fn settings() -> Settings {
     let mut service = ServiceSettings::new(CLUSTER_NAME);
     service.serve_classless = true;
     Settings {
         ipam: Some(AllocatorConfig::default()),
         service: Some(service),
+        ingress: Some(IngressSettings::new(CLUSTER_NAME)),
         election: Some(ElectionConfig::new(LEASE_NAMESPACE, LEASE_NAME, REPLICA)),
         ..Settings::default()
     }

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
+use crate::ingress::IngressSettings;
 use crate::ipam::metrics::AllocatorMetrics;
 use crate::ipam::{Allocator, AllocatorConfig};
 use crate::leader::{ElectionConfig, Elector, Leadership};
@@ -40,6 +41,11 @@ pub struct Settings {
     pub service: Option<ServiceSettings>,
     /// Every Service's load balancer is ensured again at least this often.
     pub service_resync: Duration,
+    /// The Ingress (L7 load balancer) controller.
+    pub ingress: Option<IngressSettings>,
+    /// Every IngressGroup's load balancer is ensured again (and emptied groups collected) at
+    /// least this often.
+    pub ingress_resync: Duration,
     /// Lease leader election; `None` only for a single replica.
     pub election: Option<ElectionConfig>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
@@ -52,6 +58,8 @@ impl Default for Settings {
             ipam: None,
             service: None,
             service_resync: Duration::from_secs(600),
+            ingress: None,
+            ingress_resync: Duration::from_secs(600),
             election: None,
             metrics_addr: None,
         }
@@ -61,7 +69,7 @@ impl Default for Settings {
 impl Settings {
     /// Refuses a process with nothing to run.
     pub fn validate(&self) -> Result<()> {
-        if self.ipam.is_none() && self.service.is_none() {
+        if self.ipam.is_none() && self.service.is_none() && self.ingress.is_none() {
             return Err(Error::Config("every controller is switched off".into()));
         }
         if let Some(e) = &self.election {
@@ -181,6 +189,30 @@ fn service(ctx: &Context, settings: ServiceSettings, resync: Duration) -> Contro
     }
 }
 
+/// The Ingress controller, like the Service controller, runs on every replica and checks the
+/// lease before each reconcile.
+fn ingress(ctx: &Context, settings: IngressSettings, resync: Duration) -> Controller {
+    let run = crate::ingress::reconcile::run(
+        ctx.client.clone(),
+        ctx.cloud.load_balancers.clone(),
+        settings,
+        ctx.leadership.clone(),
+        resync.max(Duration::from_secs(10)),
+        ctx.stopped(),
+    );
+    Controller {
+        name: "ingress",
+        ready: Arc::new(AtomicBool::new(true)),
+        run: Box::pin(
+            async move {
+                run.await;
+                Ok(())
+            }
+            .instrument(tracing::info_span!("ingress")),
+        ),
+    }
+}
+
 /// Runs the controllers `settings` switches on until `stop` resolves (then `Ok`), or until one
 /// of them fails or ends, which stops the others and is returned. `registry` holds the
 /// provider's metrics; the controllers add theirs.
@@ -210,6 +242,9 @@ pub async fn run(
     }
     if let Some(service_settings) = settings.service.clone() {
         controllers.push(service(&ctx, service_settings, settings.service_resync));
+    }
+    if let Some(ingress_settings) = settings.ingress.clone() {
+        controllers.push(ingress(&ctx, ingress_settings, settings.ingress_resync));
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = settings.metrics_addr {

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::{AllocatorConfig, PoolKnobs};
 use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
@@ -99,6 +100,17 @@ struct Args {
     /// Every Service's load balancer is ensured again at least this often (seconds).
     #[arg(long, env = "SERVICE_RESYNC_SECONDS", default_value_t = 600)]
     service_resync_seconds: u64,
+    /// Run the Ingress (L7 load balancer) controller.
+    #[arg(long, env = "ENABLE_INGRESS_CONTROLLER", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_ingress_controller: bool,
+    /// Ingress class names served with no IngressClass object (comma-separated; also the
+    /// legacy `kubernetes.io/ingress.class` values). IngressClasses whose controller is
+    /// `cloudnet.io/alb` or `ingress.k8s.aws/alb` are served whatever their name.
+    #[arg(long, env = "INGRESS_CLASS", default_value = "alb")]
+    ingress_class: String,
+    /// Every IngressGroup's load balancer is ensured again at least this often (seconds).
+    #[arg(long, env = "INGRESS_RESYNC_SECONDS", default_value_t = 600)]
+    ingress_resync_seconds: u64,
 
     /// Elect a leader on a Lease; off only for a single replica.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -147,11 +159,28 @@ impl Args {
     fn services(&self) -> anyhow::Result<ServiceSettings> {
         let mut settings = ServiceSettings::new(&self.cluster_name);
         settings.serve_classless = self.serve_classless_services;
-        settings.default_target_kind = match self.default_target_type.as_str() {
+        settings.default_target_kind = self.default_target_kind()?;
+        Ok(settings)
+    }
+
+    fn default_target_kind(&self) -> anyhow::Result<TargetKind> {
+        Ok(match self.default_target_type.as_str() {
             "instance" => TargetKind::NodePort,
             "ip" => TargetKind::PodIp,
             other => anyhow::bail!("DEFAULT_TARGET_TYPE must be instance or ip, not {other:?}"),
-        };
+        })
+    }
+
+    fn ingresses(&self) -> anyhow::Result<IngressSettings> {
+        let mut settings = IngressSettings::new(&self.cluster_name);
+        settings.class_names = self
+            .ingress_class
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        settings.default_target_kind = self.default_target_kind()?;
         Ok(settings)
     }
 
@@ -200,6 +229,11 @@ async fn main() -> anyhow::Result<()> {
             .then(|| args.services())
             .transpose()?,
         service_resync: Duration::from_secs(args.service_resync_seconds),
+        ingress: args
+            .enable_ingress_controller
+            .then(|| args.ingresses())
+            .transpose()?,
+        ingress_resync: Duration::from_secs(args.ingress_resync_seconds),
         election: args.election()?,
         metrics_addr: Some(args.metrics_addr),
     };
