@@ -17,6 +17,9 @@
 //! - [`service`]: Services of `type: LoadBalancer` -> the neutral L4 spec (the AWS Load
 //!   Balancer Controller's annotations), their targets, and the controller loop.
 //! - [`routes`]: nodes' pod CIDRs vs the cloud's routes, as a pure plan.
+//! - [`binding`]: TargetGroupBindings: a Service port's targets in a target group made
+//!   outside Kubernetes; only targets are registered and deregistered.
+//! - [`metrics`]: reconciles, durations and queue depth per controller.
 //! - [`leader`]: Lease leader election; only the leader writes.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
@@ -24,9 +27,11 @@
 //! Nothing in this library names a cloud: it talks to [`cloudnet_core::Addresses`]. The
 //! binary picks the provider.
 
+pub mod binding;
 pub mod error;
 pub mod ipam;
 pub mod leader;
+pub mod metrics;
 pub mod node_ref;
 pub mod routes;
 pub mod server;
