@@ -23,6 +23,9 @@ use super::reconcile::ServiceError;
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
 
+/// How often a follower checks whether it leads now.
+const FOLLOWER_RETRY: Duration = Duration::from_secs(2);
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -85,7 +88,10 @@ pub async fn run(
         loop {
             let timer = metrics.start("");
             if leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+                // The first pass runs as soon as this replica leads.
                 timer.finish(ReconcileResult::Follower);
+                tokio::time::sleep(FOLLOWER_RETRY.min(interval)).await;
+                continue;
             } else {
                 let span = tracing::info_span!("collect_load_balancers", cluster = %cluster);
                 match collect(&client, load_balancers.as_ref(), &cluster)
