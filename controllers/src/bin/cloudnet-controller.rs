@@ -1,7 +1,7 @@
-//! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator
-//! and the Service controller; the route and Ingress controllers join the `controllers`
-//! list), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
-//! several replicas only one writes.
+//! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator,
+//! the Service controller and its garbage collector, TargetGroupBindings, VPC routes; the
+//! Ingress controller joins the `controllers` list), with `/metrics`, `/healthz` and
+//! `/readyz`, and Lease leader election so that of several replicas only one writes.
 //!
 //! Every replica serves health and waits; the leader runs the allocator, and the Service
 //! controller checks the lease before each reconcile. A leader that cannot renew its lease
@@ -18,14 +18,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use cloudnet_aws::config::RouteTableSelector;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::ipam::metrics::AllocatorMetrics;
 use cloudnet_controllers::ipam::{Allocator, AllocatorConfig, PoolKnobs};
 use cloudnet_controllers::leader::{ElectionConfig, Elector, Leadership};
+use cloudnet_controllers::metrics::ControllerMetrics;
+use cloudnet_controllers::routes::RouteSettings;
 use cloudnet_controllers::server::{Health, serve};
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::BudgetConfig;
 use cloudnet_core::TargetKind;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -103,6 +107,40 @@ struct Args {
     /// Every Service's load balancer is ensured again at least this often (seconds).
     #[arg(long, env = "SERVICE_RESYNC_SECONDS", default_value_t = 600)]
     service_resync_seconds: u64,
+    /// Load balancers of this cluster's Services that are gone are looked for at start and
+    /// this often (seconds; 0: never). Only stacks with this cluster's ownership tags.
+    #[arg(long, env = "GC_INTERVAL_SECONDS", default_value_t = 300)]
+    gc_interval_seconds: u64,
+    /// Run the TargetGroupBinding controller (needs the `targetgroupbindings.cloudnet.io`
+    /// CRD installed).
+    #[arg(long, env = "ENABLE_TARGET_GROUP_BINDING", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_target_group_binding: bool,
+    /// Every binding's targets are synced again at least this often (seconds).
+    #[arg(
+        long,
+        env = "TARGET_GROUP_BINDING_RESYNC_SECONDS",
+        default_value_t = 600
+    )]
+    target_group_binding_resync_seconds: u64,
+
+    /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
+    /// when pod IPAM is off and CLUSTER_CIDR is set.
+    #[arg(long, env = "ENABLE_ROUTE_CONTROLLER", action = clap::ArgAction::Set)]
+    enable_route_controller: Option<bool>,
+    /// The cluster's pod CIDRs, comma-separated: routes inside them in the cluster's tables
+    /// are the route controller's; every other route is left alone.
+    #[arg(long, env = "CLUSTER_CIDR", value_delimiter = ',')]
+    cluster_cidr: Vec<ipnet::IpNet>,
+    /// The cluster's route tables, comma-separated; default: the VPC's tables tagged
+    /// `kubernetes.io/cluster/<CLUSTER_NAME>` or `cloudnet.io/cluster=<CLUSTER_NAME>`.
+    #[arg(long, env = "ROUTE_TABLE_IDS", value_delimiter = ',')]
+    route_table_ids: Vec<String>,
+    /// Node changes are collected until quiet this long before a route plan (milliseconds).
+    #[arg(long, env = "ROUTE_DEBOUNCE_MILLISECONDS", default_value_t = 500)]
+    route_debounce_ms: u64,
+    /// Routes are compared with the nodes at least this often (seconds).
+    #[arg(long, env = "ROUTE_RESYNC_SECONDS", default_value_t = 300)]
+    route_resync_seconds: u64,
 
     /// Elect a leader on a Lease; off only for a single replica.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -148,6 +186,18 @@ impl Args {
 }
 
 impl Args {
+    /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
+    /// cluster CIDR is known.
+    fn routes(&self) -> anyhow::Result<bool> {
+        match self.enable_route_controller {
+            Some(true) if self.cluster_cidr.is_empty() => {
+                anyhow::bail!("ENABLE_ROUTE_CONTROLLER needs CLUSTER_CIDR (the pod CIDRs routed)")
+            }
+            Some(on) => Ok(on),
+            None => Ok(!self.enable_pod_ipam && !self.cluster_cidr.is_empty()),
+        }
+    }
+
     fn services(&self) -> anyhow::Result<ServiceSettings> {
         let mut settings = ServiceSettings::new(&self.cluster_name);
         settings.serve_classless = self.serve_classless_services;
@@ -230,13 +280,19 @@ async fn main() -> anyhow::Result<()> {
     let alloc_config = args.allocator()?;
     let service_settings = args.services()?;
     let election = args.election()?;
+    let enable_routes = args.routes()?;
 
     let mut registry = Registry::default();
     let aws_metrics = AwsMetrics::register(&mut registry);
+    let controller_metrics = ControllerMetrics::register(&mut registry);
     let mut aws = AwsConfig::new(args.cluster_name.clone());
     aws.endpoint_url = args.cloud_endpoint.clone();
     aws.region = args.region.clone();
     aws.vpc_id = args.vpc_id.clone();
+    aws.pod_cidrs = args.cluster_cidr.clone();
+    if !args.route_table_ids.is_empty() {
+        aws.route_tables = RouteTableSelector::Ids(args.route_table_ids.clone());
+    }
     if let Some(b) = &args.rate_budget {
         aws.budget = b.parse::<BudgetConfig>()?;
     }
@@ -311,19 +367,75 @@ async fn main() -> anyhow::Result<()> {
                 let resync = Duration::from_secs(args.service_resync_seconds.max(10));
                 let stop = stopped();
                 let leadership = leadership.clone();
+                let metrics = controller_metrics.controller("service");
                 async move {
-                    cloudnet_controllers::service::reconcile::run(
+                    cloudnet_controllers::service::reconcile::run_observed(
                         client,
                         lbs,
                         service_settings,
                         leadership,
                         resync,
+                        metrics,
                         stop,
                     )
                     .await;
                     Ok(())
                 }
             }),
+        });
+        if args.gc_interval_seconds > 0 {
+            controllers.push(Controller {
+                name: "service-gc",
+                ready: Arc::new(AtomicBool::new(true)),
+                run: Box::pin(cloudnet_controllers::service::gc::run(
+                    client.clone(),
+                    Arc::new(provider.clone()),
+                    args.cluster_name.clone(),
+                    leadership.clone(),
+                    Duration::from_secs(args.gc_interval_seconds),
+                    controller_metrics.controller("service-gc"),
+                    stopped(),
+                ))
+                .map(Ok)
+                .boxed(),
+            });
+        }
+    }
+    if args.enable_target_group_binding {
+        controllers.push(Controller {
+            name: "targetgroupbinding",
+            ready: Arc::new(AtomicBool::new(true)),
+            run: cloudnet_controllers::binding::run(
+                client.clone(),
+                Arc::new(provider.clone()),
+                leadership.clone(),
+                Duration::from_secs(args.target_group_binding_resync_seconds.max(10)),
+                controller_metrics.controller("targetgroupbinding"),
+                stopped(),
+            )
+            .map(Ok)
+            .boxed(),
+        });
+    }
+    if enable_routes {
+        let settings = RouteSettings {
+            debounce: Duration::from_millis(args.route_debounce_ms),
+            resync: Duration::from_secs(args.route_resync_seconds.max(10)),
+            ..RouteSettings::default()
+        };
+        controllers.push(Controller {
+            name: "routes",
+            ready: Arc::new(AtomicBool::new(true)),
+            run: cloudnet_controllers::routes::run(
+                client.clone(),
+                Arc::new(provider.clone()),
+                leadership.clone(),
+                settings,
+                controller_metrics.controller("routes"),
+                stopped(),
+            )
+            .map(Ok)
+            .boxed(),
         });
     }
     if controllers.is_empty() {
