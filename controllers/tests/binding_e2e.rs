@@ -295,7 +295,52 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .await
         .expect("delete ghost");
 
-    // Delete: the binding's own target is deregistered; the group and the foreign member stay.
+    // Moved to another group: out of the old one (the foreign member stays), into the new one.
+    let second = elb
+        .create_target_group()
+        .name("made-by-terraform-too")
+        .protocol(elbv2::types::ProtocolEnum::Tcp)
+        .port(80)
+        .vpc_id(VPC)
+        .target_type(elbv2::types::TargetTypeEnum::Ip)
+        .send()
+        .await
+        .expect("second target group")
+        .target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
+    let before = calls(&cloud);
+    let patch = json!({"spec": {"targetGroupARN": second}});
+    bindings
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("move");
+    let status = eventually(WAIT, "the binding in the second group", || async {
+        let s = bindings.get("web").await.ok()?.status?;
+        (s.target_group_arn.as_deref() == Some(second.as_str())
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == CONDITION && c.status == "True"))
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(status.registered_targets, vec!["192.168.100.10:8080"]);
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(members(&cloud, &arn), vec![foreign.clone()]);
+    assert_eq!(
+        members(&cloud, &second),
+        vec!["192.168.100.10:8080".to_string()]
+    );
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::from([
+            ("elbv2:RegisterTargets".to_string(), 1),
+            ("elbv2:DeregisterTargets".to_string(), 1)
+        ])
+    );
+
+    // Delete: the binding's own target is deregistered; the groups and the foreign member stay.
     let before = calls(&cloud);
     bindings
         .delete("web", &DeleteParams::default())
@@ -307,12 +352,13 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     })
     .await;
     assert_eq!(members(&cloud, &arn), vec![foreign]);
+    assert!(members(&cloud, &second).is_empty());
     assert_eq!(
         mutating_since(&cloud, &before),
         BTreeMap::from([("elbv2:DeregisterTargets".to_string(), 1)]),
         "only our member deregistered; the group is never modified or deleted"
     );
-    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 2);
     assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Success) >= 3);
     assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Error) >= 1);
 

@@ -10,8 +10,9 @@
 //!
 //! The controller only registers and deregisters the targets it computes; it never creates,
 //! modifies or deletes the target group, and never deregisters a member it did not register
-//! (`status.registeredTargets` keeps what it did). Deleting the binding deregisters its
-//! targets (a finalizer holds the object until then).
+//! (`status.registeredTargets` keeps what it did, and in which group). A binding moved to
+//! another group or target type first takes its targets out of the old group; deleting the
+//! binding deregisters its targets (a finalizer holds the object until then).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -78,6 +79,16 @@ pub struct TargetGroupBindingStatus {
     /// `ip:port` of every target this binding registered (and so may deregister), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registered_targets: Vec<String>,
+    /// The group `registeredTargets` are in (the spec's may have changed since).
+    #[serde(
+        rename = "targetGroupARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_group_arn: Option<String>,
+    /// The type `registeredTargets` were registered as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<BindingTargetType>,
     /// `Ready`: the group's members match the Service (`False` with the reason otherwise:
     /// `ServiceNotFound`, `PortNotFound`, `TargetGroupNotFound`, `TargetTypeMismatch`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

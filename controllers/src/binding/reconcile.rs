@@ -215,14 +215,22 @@ async fn reconcile_inner(
         target_kind: target_kind(b.spec.target_type),
     };
     let status = b.status.clone().unwrap_or_default();
-    let managed = parse_targets(&status.registered_targets);
+    let mut managed = parse_targets(&status.registered_targets);
+    // Where the registered targets are: the spec's group unless it changed since.
+    let registered_in = match (&status.target_group_arn, status.target_type) {
+        (Some(arn), Some(t)) => BoundGroup {
+            id: arn.clone(),
+            target_kind: target_kind(t),
+        },
+        _ => group.clone(),
+    };
     let has_finalizer = b.finalizers().iter().any(|f| f == FINALIZER);
 
     if b.metadata.deletion_timestamp.is_some() {
         if has_finalizer {
             match ctx
                 .load_balancers
-                .sync_bound_targets(&group, &[], &managed)
+                .sync_bound_targets(&registered_in, &[], &managed)
                 .await
             {
                 // A group that is gone holds none of our targets any more.
@@ -264,6 +272,33 @@ async fn reconcile_inner(
         }
     };
 
+    if registered_in != group && !managed.is_empty() {
+        // Moved to another group or type: out of the old group first.
+        match ctx
+            .load_balancers
+            .sync_bound_targets(&registered_in, &[], &managed)
+            .await
+        {
+            Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => {}
+            Err(error) => {
+                let text = format!(
+                    "deregistering from {}: {error} ({})",
+                    registered_in.id,
+                    error.code()
+                );
+                publish(ctx, &b, EventType::Warning, "FailedDeregister", &text).await;
+                return Err(error.into());
+            }
+        }
+        let note = format!(
+            "deregistered {} targets from {} (the binding moved)",
+            managed.len(),
+            registered_in.id
+        );
+        publish(ctx, &b, EventType::Normal, "DeregisteredTargets", &note).await;
+        write_status(&api, &b, &status, Some(&[]), false, "Moving", &note).await?;
+        managed.clear();
+    }
     let fresh = lock(&ctx.applied)
         .get(&oref)
         .is_some_and(|(generation, targets, at)| {
@@ -385,6 +420,8 @@ async fn write_status(
     if let Some(targets) = registered {
         next.registered_targets = format_targets(targets);
         next.targets = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        next.target_group_arn = Some(b.spec.target_group_arn.clone());
+        next.target_type = Some(b.spec.target_type);
     }
     let wanted_status = if ready { "True" } else { "False" };
     let transition = match next.conditions.iter().find(|c| c.type_ == CONDITION) {
