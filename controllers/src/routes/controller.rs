@@ -166,8 +166,20 @@ impl Loop {
         let nodes: Vec<Node> = self.nodes.state().iter().map(|n| (**n).clone()).collect();
         let (wanted, skipped) = desired_from_nodes(&nodes);
         for (node, why) in &skipped {
-            self.report_once(node, &format!("skip {node} {why}"), "RouteSkipped", why)
-                .await;
+            // A node without its providerID yet is still joining; a bad CIDR is bad input.
+            let type_ = if why.starts_with("no providerID") {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            self.report_once(
+                node,
+                &format!("skip {node} {why}"),
+                type_,
+                "RouteSkipped",
+                why,
+            )
+            .await;
         }
         let listed = self.routes.list().await?;
         let p: RoutePlan = plan(&wanted, &listed);
@@ -178,7 +190,7 @@ impl Loop {
                     c.table, c.destination, c.target
                 );
                 let key = format!("conflict {} {} {:?}", c.table, c.destination, c.target);
-                self.report_once(&node.node, &key, "RouteConflict", &text)
+                self.report_once(&node.node, &key, EventType::Warning, "RouteConflict", &text)
                     .await;
             }
         }
@@ -226,9 +238,16 @@ impl Loop {
         Ok(outcome)
     }
 
-    async fn report_once(&mut self, node: &str, key: &str, reason: &str, text: &str) {
+    async fn report_once(
+        &mut self,
+        node: &str,
+        key: &str,
+        type_: EventType,
+        reason: &str,
+        text: &str,
+    ) {
         if self.reported.insert(key.to_string()) {
-            self.event(node, EventType::Warning, reason, text).await;
+            self.event(node, type_, reason, text).await;
         }
     }
 
