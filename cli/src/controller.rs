@@ -23,9 +23,7 @@ use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
-use cloudnet_crds::{InterfaceConfig, NodeNetwork};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{conditions, wait::await_condition};
 use prometheus_client::registry::Registry;
@@ -45,7 +43,7 @@ pub const REPLICA: &str = "cloudnet-controller-0";
 /// server-side apply as `field_manager`.
 pub async fn install_crds(client: &kube::Client, field_manager: &str) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [NodeNetwork::crd(), InterfaceConfig::crd()] {
+    for (_, crd) in cloudnet_crds::all() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.patch(
             &name,
@@ -66,7 +64,8 @@ pub async fn install_crds(client: &kube::Client, field_manager: &str) -> Result<
 }
 
 /// The settings the sandbox runs the controllers with: the binary's defaults (Ingresses of
-/// class `alb` served), plus LoadBalancer Services with no class served, as a cluster's
+/// class `alb` served, Service garbage collection, TargetGroupBindings; no route controller,
+/// as pod IPAM runs), plus LoadBalancer Services with no class served, as a cluster's
 /// in-tree cloud provider does.
 pub fn settings() -> Settings {
     let mut service = ServiceSettings::new(CLUSTER_NAME);
@@ -75,6 +74,8 @@ pub fn settings() -> Settings {
         ipam: Some(AllocatorConfig::default()),
         service: Some(service),
         ingress: Some(IngressSettings::new(CLUSTER_NAME)),
+        service_gc: Some(Duration::from_secs(300)),
+        target_group_binding: Some(Duration::from_secs(600)),
         election: Some(ElectionConfig::new(LEASE_NAMESPACE, LEASE_NAME, REPLICA)),
         ..Settings::default()
     }

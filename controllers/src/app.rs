@@ -29,6 +29,8 @@ use crate::ingress::IngressSettings;
 use crate::ipam::metrics::AllocatorMetrics;
 use crate::ipam::{Allocator, AllocatorConfig};
 use crate::leader::{ElectionConfig, Elector, Leadership};
+use crate::metrics::{ControllerMetrics, Reconciles};
+use crate::routes::RouteSettings;
 use crate::server::{Health, serve};
 use crate::service::ServiceSettings;
 
@@ -46,6 +48,13 @@ pub struct Settings {
     /// Every IngressGroup's load balancer is ensured again (and emptied groups collected) at
     /// least this often.
     pub ingress_resync: Duration,
+    /// Load balancers of this cluster's Services that are gone are collected at start and this
+    /// often; `None`: never.
+    pub service_gc: Option<Duration>,
+    /// The TargetGroupBinding controller, with its resync period.
+    pub target_group_binding: Option<Duration>,
+    /// The route controller (Node podCIDRs -> VPC routes).
+    pub routes: Option<RouteSettings>,
     /// Lease leader election; `None` only for a single replica.
     pub election: Option<ElectionConfig>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
@@ -60,6 +69,9 @@ impl Default for Settings {
             service_resync: Duration::from_secs(600),
             ingress: None,
             ingress_resync: Duration::from_secs(600),
+            service_gc: None,
+            target_group_binding: None,
+            routes: None,
             election: None,
             metrics_addr: None,
         }
@@ -69,7 +81,12 @@ impl Default for Settings {
 impl Settings {
     /// Refuses a process with nothing to run.
     pub fn validate(&self) -> Result<()> {
-        if self.ipam.is_none() && self.service.is_none() && self.ingress.is_none() {
+        if self.ipam.is_none()
+            && self.service.is_none()
+            && self.ingress.is_none()
+            && self.target_group_binding.is_none()
+            && self.routes.is_none()
+        {
             return Err(Error::Config("every controller is switched off".into()));
         }
         if let Some(e) = &self.election {
@@ -167,24 +184,37 @@ fn allocator(ctx: &Context, config: AllocatorConfig, registry: &mut Registry) ->
 
 /// The Service controller runs on every replica and checks the lease before each reconcile,
 /// so a new leader finds its caches warm.
-fn service(ctx: &Context, settings: ServiceSettings, resync: Duration) -> Controller {
-    let run = crate::service::reconcile::run(
-        ctx.client.clone(),
-        ctx.cloud.load_balancers.clone(),
-        settings,
-        ctx.leadership.clone(),
-        resync.max(Duration::from_secs(10)),
-        ctx.stopped(),
-    );
+fn service(
+    ctx: &Context,
+    settings: ServiceSettings,
+    resync: Duration,
+    metrics: Reconciles,
+) -> Controller {
+    endless(
+        "service",
+        crate::service::reconcile::run_observed(
+            ctx.client.clone(),
+            ctx.cloud.load_balancers.clone(),
+            settings,
+            ctx.leadership.clone(),
+            resync.max(Duration::from_secs(10)),
+            metrics,
+            ctx.stopped(),
+        ),
+    )
+}
+
+/// A controller whose run ends only when stopped, ready from the start.
+fn endless(name: &'static str, run: impl Future<Output = ()> + Send + 'static) -> Controller {
     Controller {
-        name: "service",
+        name,
         ready: Arc::new(AtomicBool::new(true)),
         run: Box::pin(
             async move {
                 run.await;
                 Ok(())
             }
-            .instrument(tracing::info_span!("service")),
+            .instrument(tracing::info_span!("controller", name)),
         ),
     }
 }
@@ -192,25 +222,17 @@ fn service(ctx: &Context, settings: ServiceSettings, resync: Duration) -> Contro
 /// The Ingress controller, like the Service controller, runs on every replica and checks the
 /// lease before each reconcile.
 fn ingress(ctx: &Context, settings: IngressSettings, resync: Duration) -> Controller {
-    let run = crate::ingress::reconcile::run(
-        ctx.client.clone(),
-        ctx.cloud.load_balancers.clone(),
-        settings,
-        ctx.leadership.clone(),
-        resync.max(Duration::from_secs(10)),
-        ctx.stopped(),
-    );
-    Controller {
-        name: "ingress",
-        ready: Arc::new(AtomicBool::new(true)),
-        run: Box::pin(
-            async move {
-                run.await;
-                Ok(())
-            }
-            .instrument(tracing::info_span!("ingress")),
+    endless(
+        "ingress",
+        crate::ingress::reconcile::run(
+            ctx.client.clone(),
+            ctx.cloud.load_balancers.clone(),
+            settings,
+            ctx.leadership.clone(),
+            resync.max(Duration::from_secs(10)),
+            ctx.stopped(),
         ),
-    }
+    )
 }
 
 /// Runs the controllers `settings` switches on until `stop` resolves (then `Ok`), or until one
@@ -240,8 +262,55 @@ pub async fn run(
     if let Some(config) = settings.ipam.clone() {
         controllers.push(allocator(&ctx, config, &mut registry));
     }
+    let metrics = ControllerMetrics::register(&mut registry);
     if let Some(service_settings) = settings.service.clone() {
-        controllers.push(service(&ctx, service_settings, settings.service_resync));
+        let cluster = service_settings.cluster.clone();
+        controllers.push(service(
+            &ctx,
+            service_settings,
+            settings.service_resync,
+            metrics.controller("service"),
+        ));
+        if let Some(interval) = settings.service_gc {
+            controllers.push(endless(
+                "service-gc",
+                crate::service::gc::run(
+                    ctx.client.clone(),
+                    ctx.cloud.load_balancers.clone(),
+                    cluster,
+                    ctx.leadership.clone(),
+                    interval,
+                    metrics.controller("service-gc"),
+                    ctx.stopped(),
+                ),
+            ));
+        }
+    }
+    if let Some(resync) = settings.target_group_binding {
+        controllers.push(endless(
+            "targetgroupbinding",
+            crate::binding::run(
+                ctx.client.clone(),
+                ctx.cloud.load_balancers.clone(),
+                ctx.leadership.clone(),
+                resync,
+                metrics.controller("targetgroupbinding"),
+                ctx.stopped(),
+            ),
+        ));
+    }
+    if let Some(route_settings) = settings.routes.clone() {
+        controllers.push(endless(
+            "routes",
+            crate::routes::run(
+                ctx.client.clone(),
+                ctx.cloud.routes.clone(),
+                ctx.leadership.clone(),
+                route_settings,
+                metrics.controller("routes"),
+                ctx.stopped(),
+            ),
+        ));
     }
     if let Some(ingress_settings) = settings.ingress.clone() {
         controllers.push(ingress(&ctx, ingress_settings, settings.ingress_resync));

@@ -1,6 +1,6 @@
 //! cloudnet-controllers: the controllers of the `cloudnet-controller` binary: the pod address
-//! allocator, the Service (L4) controller, the route plan and leader election; the Ingress
-//! controller joins them here.
+//! allocator, the Service (L4) controller and its garbage collector, TargetGroupBindings, the
+//! route controller and leader election; the Ingress controller joins them here.
 //!
 //! ```text
 //!  ipamd (each node)                allocator (here, one per cluster)              cloud
@@ -15,8 +15,13 @@
 //!   [`ipam::status`] turns the outcome into the `NodeNetwork` status, [`ipam::queue`]
 //!   orders the work, [`ipam::allocator`] is the Kubernetes glue.
 //! - [`service`]: Services of `type: LoadBalancer` -> the neutral L4 spec (the AWS Load
-//!   Balancer Controller's annotations), their targets, and the controller loop.
-//! - [`routes`]: nodes' pod CIDRs vs the cloud's routes, as a pure plan.
+//!   Balancer Controller's annotations), their targets, the controller loop, and garbage
+//!   collection of the stacks of Services that are gone.
+//! - [`routes`]: nodes' pod CIDRs vs the cloud's routes: the pure plan and the debounced
+//!   controller loop.
+//! - [`binding`]: TargetGroupBindings: a Service port's targets in a target group made
+//!   outside Kubernetes; only targets are registered and deregistered.
+//! - [`metrics`]: reconciles, durations and queue depth per controller.
 //! - [`leader`]: Lease leader election; only the leader writes.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
@@ -32,6 +37,7 @@
 
 pub mod annotations;
 pub mod app;
+pub mod binding;
 pub mod cache;
 pub mod error;
 pub mod events;
@@ -40,6 +46,7 @@ mod golden;
 pub mod ingress;
 pub mod ipam;
 pub mod leader;
+pub mod metrics;
 pub mod node_ref;
 pub mod routes;
 pub mod server;

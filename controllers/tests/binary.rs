@@ -125,7 +125,42 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     assert_eq!(holder.as_deref(), Some("controller-0"));
     let ready = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
     assert!(ready.is_ok(), "the health endpoint listens");
+    // The Service controller's reconciles are in /metrics, by result.
+    let metrics = cloudnet_testkit::eventually(
+        Duration::from_secs(30),
+        "the reconcile counted in /metrics",
+        || async {
+            let m = http_get(port, "/metrics").await;
+            m.contains("cloudnet_controller_reconciles_total{controller=\"service\"")
+                .then_some(m)
+        },
+    )
+    .await;
+    assert!(
+        metrics.contains(r#"cloudnet_controller_queue_depth{controller="service"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"cloudnet_controller_reconcile_duration_seconds_count{controller="service"}"#
+        ),
+        "{metrics}"
+    );
 
     child.kill().await.expect("stop");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut out = String::new();
+    conn.read_to_string(&mut out).await.expect("response");
+    out
 }

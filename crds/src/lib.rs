@@ -6,14 +6,20 @@
 //! |---|---|---|---|
 //! | [`NodeNetwork`] | cluster, one per node, owned by the Node | ipamd (spec), allocator (status) | pod address pool of one node |
 //! | [`InterfaceConfig`] | cluster | the administrator | subnet and security groups for new interfaces (custom networking) |
+//! | [`TargetGroupBinding`] | namespaced | the user (spec), the controller (status) | a Service port's targets in a target group made outside Kubernetes |
 
 pub mod interface_config;
 pub mod node_network;
+pub mod target_group_binding;
 
 pub use interface_config::{InterfaceConfig, InterfaceConfigSpec};
 pub use node_network::{
     BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus,
     PoolPolicy, PoolSummary, ReleaseOffer,
+};
+pub use target_group_binding::{
+    BindingTargetType, ServiceReference, TargetGroupBinding, TargetGroupBindingSpec,
+    TargetGroupBindingStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -24,6 +30,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("nodenetworks.yaml", NodeNetwork::crd()),
         ("interfaceconfigs.yaml", InterfaceConfig::crd()),
+        ("targetgroupbindings.yaml", TargetGroupBinding::crd()),
     ]
 }
 
@@ -93,5 +100,41 @@ mod tests {
                 .is_some()
         );
         assert_eq!(InterfaceConfig::crd().spec.scope, "Cluster");
+        let tgb = TargetGroupBinding::crd();
+        assert_eq!(tgb.spec.scope, "Namespaced");
+        assert!(
+            tgb.spec.versions[0]
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn target_group_binding_takes_the_load_balancer_controllers_field_names() {
+        let json = serde_json::json!({
+            "apiVersion": "cloudnet.io/v1alpha1",
+            "kind": "TargetGroupBinding",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "targetGroupARN": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/0123456789abcdef",
+                "targetType": "ip",
+                "serviceRef": {"name": "web", "port": 80}
+            }
+        });
+        let tgb: TargetGroupBinding = serde_json::from_value(json.clone()).expect("decode");
+        assert_eq!(tgb.spec.target_type, BindingTargetType::Ip);
+        assert_eq!(
+            tgb.spec.service_ref.port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80)
+        );
+        assert_eq!(
+            serde_json::to_value(&tgb).expect("encode")["spec"],
+            json["spec"]
+        );
+        let bad = serde_json::json!({"targetGroupARN": "x", "targetType": "lambda",
+            "serviceRef": {"name": "web", "port": "http"}});
+        assert!(serde_json::from_value::<TargetGroupBindingSpec>(bad).is_err());
     }
 }

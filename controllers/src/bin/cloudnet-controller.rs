@@ -1,6 +1,7 @@
-//! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator
-//! and the Service controller, composed in `cloudnet_controllers::app`, which the sandbox
-//! runs too), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
+//! `cloudnet-controller`: every cloudnet controller in one process (the pod address allocator,
+//! the Service controller and its garbage collector, the Ingress controller,
+//! TargetGroupBindings and VPC routes, composed in `cloudnet_controllers::app`, which the
+//! sandbox runs too), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
 //! several replicas only one writes. This file is the flags, the provider, the API client
 //! and the signal.
 //!
@@ -17,11 +18,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use cloudnet_aws::config::RouteTableSelector;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::app::{self, Settings};
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::{AllocatorConfig, PoolKnobs};
 use cloudnet_controllers::leader::ElectionConfig;
+use cloudnet_controllers::routes::RouteSettings;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::BudgetConfig;
 use cloudnet_core::TargetKind;
@@ -111,6 +114,40 @@ struct Args {
     /// Every IngressGroup's load balancer is ensured again at least this often (seconds).
     #[arg(long, env = "INGRESS_RESYNC_SECONDS", default_value_t = 600)]
     ingress_resync_seconds: u64,
+    /// Load balancers of this cluster's Services that are gone are looked for at start and
+    /// this often (seconds; 0: never). Only stacks with this cluster's ownership tags.
+    #[arg(long, env = "GC_INTERVAL_SECONDS", default_value_t = 300)]
+    gc_interval_seconds: u64,
+    /// Run the TargetGroupBinding controller (needs the `targetgroupbindings.cloudnet.io`
+    /// CRD installed).
+    #[arg(long, env = "ENABLE_TARGET_GROUP_BINDING", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_target_group_binding: bool,
+    /// Every binding's targets are synced again at least this often (seconds).
+    #[arg(
+        long,
+        env = "TARGET_GROUP_BINDING_RESYNC_SECONDS",
+        default_value_t = 600
+    )]
+    target_group_binding_resync_seconds: u64,
+
+    /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
+    /// when pod IPAM is off and CLUSTER_CIDR is set.
+    #[arg(long, env = "ENABLE_ROUTE_CONTROLLER", action = clap::ArgAction::Set)]
+    enable_route_controller: Option<bool>,
+    /// The cluster's pod CIDRs, comma-separated: routes inside them in the cluster's tables
+    /// are the route controller's; every other route is left alone.
+    #[arg(long, env = "CLUSTER_CIDR", value_delimiter = ',')]
+    cluster_cidr: Vec<ipnet::IpNet>,
+    /// The cluster's route tables, comma-separated; default: the VPC's tables tagged
+    /// `kubernetes.io/cluster/<CLUSTER_NAME>` or `cloudnet.io/cluster=<CLUSTER_NAME>`.
+    #[arg(long, env = "ROUTE_TABLE_IDS", value_delimiter = ',')]
+    route_table_ids: Vec<String>,
+    /// Node changes are collected until quiet this long before a route plan (milliseconds).
+    #[arg(long, env = "ROUTE_DEBOUNCE_MILLISECONDS", default_value_t = 500)]
+    route_debounce_ms: u64,
+    /// Routes are compared with the nodes at least this often (seconds).
+    #[arg(long, env = "ROUTE_RESYNC_SECONDS", default_value_t = 300)]
+    route_resync_seconds: u64,
 
     /// Elect a leader on a Lease; off only for a single replica.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -161,6 +198,18 @@ impl Args {
         settings.serve_classless = self.serve_classless_services;
         settings.default_target_kind = self.default_target_kind()?;
         Ok(settings)
+    }
+
+    /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
+    /// cluster CIDR is known.
+    fn routes(&self) -> anyhow::Result<bool> {
+        match self.enable_route_controller {
+            Some(true) if self.cluster_cidr.is_empty() => {
+                anyhow::bail!("ENABLE_ROUTE_CONTROLLER needs CLUSTER_CIDR (the pod CIDRs routed)")
+            }
+            Some(on) => Ok(on),
+            None => Ok(!self.enable_pod_ipam && !self.cluster_cidr.is_empty()),
+        }
     }
 
     fn default_target_kind(&self) -> anyhow::Result<TargetKind> {
@@ -234,6 +283,16 @@ async fn main() -> anyhow::Result<()> {
             .then(|| args.ingresses())
             .transpose()?,
         ingress_resync: Duration::from_secs(args.ingress_resync_seconds),
+        service_gc: (args.gc_interval_seconds > 0)
+            .then(|| Duration::from_secs(args.gc_interval_seconds)),
+        target_group_binding: args
+            .enable_target_group_binding
+            .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
+        routes: args.routes()?.then(|| RouteSettings {
+            debounce: Duration::from_millis(args.route_debounce_ms),
+            resync: Duration::from_secs(args.route_resync_seconds.max(10)),
+            ..RouteSettings::default()
+        }),
         election: args.election()?,
         metrics_addr: Some(args.metrics_addr),
     };
@@ -246,6 +305,10 @@ async fn main() -> anyhow::Result<()> {
     aws.endpoint_url = args.cloud_endpoint.clone();
     aws.region = args.region.clone();
     aws.vpc_id = args.vpc_id.clone();
+    aws.pod_cidrs = args.cluster_cidr.clone();
+    if !args.route_table_ids.is_empty() {
+        aws.route_tables = RouteTableSelector::Ids(args.route_table_ids.clone());
+    }
     if let Some(b) = &args.rate_budget {
         aws.budget = b.parse::<BudgetConfig>()?;
     }

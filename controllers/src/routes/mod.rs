@@ -12,7 +12,12 @@
 //! (table, destination); an owned route whose target drifted or went blackhole is created
 //! again (the provider replaces its own routes), and an owned route no node wants any more is
 //! deleted.
+//!
+//! [`controller::run`] is the loop: Node changes are debounced so that many nodes joining or
+//! leaving at once make one plan (one listing, one create or delete per route).
 
+pub mod controller;
 mod plan;
 
+pub use controller::{RouteSettings, run};
 pub use plan::{NodeRoutes, RoutePlan, desired_from_nodes, plan};

@@ -10,11 +10,14 @@
 //! - [`model`]: which Services are ours ([`model::is_served`]) and the spec
 //!   ([`model::build_spec`]), with the anchor's defaults.
 //! - [`targets`]: the members of each backend group.
+//! - [`reconcile`]: the controller loop.
+//! - [`gc`]: stacks of Services that are gone, deleted at start and periodically.
 //!
 //! A Service whose spec cannot be built gets a Warning Event and a condition with the
 //! [`model::ModelError`] texts, and nothing changes in the cloud.
 
 pub mod annotations;
+pub mod gc;
 pub mod model;
 pub mod reconcile;
 pub mod targets;

@@ -41,6 +41,7 @@ use tracing::{Instrument, info, warn};
 use super::model::{ModelError, ServiceSettings, build_spec, is_served};
 use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::leader::Leadership;
+use crate::metrics::{ControllerMetrics, ReconcileResult, Reconciles};
 
 /// The finalizer that keeps a Service until its load balancer is deleted.
 pub const FINALIZER: &str = "service.cloudnet.io/load-balancer";
@@ -78,9 +79,11 @@ pub struct ServiceContext {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     applied: Mutex<HashMap<ObjectRef<Service>, Applied>>,
+    metrics: Reconciles,
 }
 
-/// Runs the Service controller until `shutdown` resolves.
+/// Runs the Service controller until `shutdown` resolves, with metrics nobody reads (see
+/// [`run_observed`]).
 pub async fn run(
     client: Client,
     load_balancers: Arc<dyn LoadBalancers>,
@@ -89,7 +92,46 @@ pub async fn run(
     resync: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let services: Api<Service> = Api::all(client.clone());
+    let metrics = ControllerMetrics::default().controller("service");
+    run_observed(
+        client,
+        load_balancers,
+        settings,
+        leadership,
+        resync,
+        metrics,
+        shutdown,
+    )
+    .await;
+}
+
+/// Runs the Service controller until `shutdown` resolves, counting reconciles, their
+/// durations and the Services waiting in `metrics`.
+pub async fn run_observed(
+    client: Client,
+    load_balancers: Arc<dyn LoadBalancers>,
+    settings: ServiceSettings,
+    leadership: Option<Leadership>,
+    resync: Duration,
+    metrics: Reconciles,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (service_store, service_writer) = reflector::store::<Service>();
+    let service_events = {
+        let metrics = metrics.clone();
+        watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(service_writer)
+        .touched_objects()
+        .inspect(move |s| {
+            if let Ok(s) = s {
+                metrics.queued(ObjectRef::from_obj(s).to_string());
+            }
+        })
+    };
     let (slices, slice_writer) = reflector::store();
     let slice_events = watcher(
         Api::<EndpointSlice>::all(client.clone()),
@@ -117,17 +159,23 @@ pub async fn run(
         slices,
         nodes,
         applied: Mutex::new(HashMap::new()),
+        metrics: metrics.clone(),
     });
-    let controller = Controller::new(services, watcher::Config::default());
-    let service_store = controller.store();
     let node_services = service_store.clone();
     let node_settings = ctx.settings.clone();
-    controller
-        .watches_stream(slice_events, |slice: EndpointSlice| {
+    let slice_metrics = metrics.clone();
+    let node_metrics = metrics;
+    Controller::for_stream(service_events, service_store)
+        .watches_stream(slice_events, move |slice: EndpointSlice| {
             let name = slice.labels().get(SERVICE_NAME_LABEL).cloned();
             let namespace = slice.namespace();
-            name.zip(namespace)
-                .map(|(n, ns)| ObjectRef::new(&n).within(&ns))
+            let key = name
+                .zip(namespace)
+                .map(|(n, ns)| ObjectRef::new(&n).within(&ns));
+            if let Some(k) = &key {
+                slice_metrics.queued(k.to_string());
+            }
+            key
         })
         // A node change moves instance targets of every served Service.
         .watches_stream(node_events, move |_node: Node| {
@@ -135,7 +183,11 @@ pub async fn run(
                 .state()
                 .into_iter()
                 .filter(|s| is_served(s, &node_settings))
-                .map(|s| ObjectRef::from_obj(&*s))
+                .map(|s| {
+                    let key = ObjectRef::from_obj(&*s);
+                    node_metrics.queued(key.to_string());
+                    key
+                })
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
@@ -157,8 +209,19 @@ fn error_policy(svc: Arc<Service>, error: &ServiceError, _ctx: Arc<ServiceContex
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<ServiceContext>) -> Result<Action, ServiceError> {
     let key = ObjectRef::from_obj(&*svc);
+    let timer = ctx.metrics.start(&key.to_string());
+    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+        timer.finish(ReconcileResult::Follower);
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
     let span = tracing::info_span!("reconcile_service", service = %key);
-    reconcile_inner(svc, ctx).instrument(span).await
+    let out = reconcile_inner(svc, ctx).instrument(span).await;
+    timer.finish(if out.is_ok() {
+        ReconcileResult::Success
+    } else {
+        ReconcileResult::Error
+    });
+    out
 }
 
 async fn reconcile_inner(

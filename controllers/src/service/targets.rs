@@ -39,7 +39,63 @@ pub fn targets(
         .as_ref()
         .and_then(|s| s.external_traffic_policy.as_deref())
         == Some("Local");
-    let own_slices: Vec<&EndpointSlice> = slices
+    let own = own_slices(svc, slices);
+    let mut out = BTreeMap::new();
+    for port in ports {
+        let key = group_key(namespace, name, port);
+        let Some(group) = spec.group(&key) else {
+            continue;
+        };
+        let members = members(&own, port, group.target_kind, group.port, local, nodes);
+        out.insert(key, members.into_iter().collect());
+    }
+    out
+}
+
+/// The members of one Service port (what a TargetGroupBinding registers), sorted: its ready
+/// endpoints (pod IPs) or the nodes on `node_port`, by the same rules as a Service's own
+/// groups.
+pub fn port_targets(
+    svc: &Service,
+    port: &ServicePort,
+    kind: TargetKind,
+    node_port: u16,
+    slices: &[EndpointSlice],
+    nodes: &[Node],
+) -> Vec<Target> {
+    let local = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local");
+    let own = own_slices(svc, slices);
+    members(&own, port, kind, node_port, local, nodes)
+        .into_iter()
+        .collect()
+}
+
+fn members(
+    own: &[&EndpointSlice],
+    port: &ServicePort,
+    kind: TargetKind,
+    node_port: u16,
+    local: bool,
+    nodes: &[Node],
+) -> BTreeSet<Target> {
+    match kind {
+        TargetKind::PodIp => pod_targets(own, port),
+        TargetKind::NodePort => {
+            let local_nodes = local.then(|| nodes_with_local_endpoints(own));
+            node_targets(nodes, node_port, local_nodes.as_ref())
+        }
+    }
+}
+
+/// The Service's own EndpointSlices (by the service-name label, in its namespace).
+fn own_slices<'a>(svc: &Service, slices: &'a [EndpointSlice]) -> Vec<&'a EndpointSlice> {
+    let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    slices
         .iter()
         .filter(|s| {
             s.metadata.namespace.as_deref().unwrap_or("default") == namespace
@@ -50,24 +106,7 @@ pub fn targets(
                     .map(String::as_str)
                     == Some(name)
         })
-        .collect();
-
-    let mut out = BTreeMap::new();
-    for port in ports {
-        let key = group_key(namespace, name, port);
-        let Some(group) = spec.group(&key) else {
-            continue;
-        };
-        let members: BTreeSet<Target> = match group.target_kind {
-            TargetKind::PodIp => pod_targets(&own_slices, port),
-            TargetKind::NodePort => {
-                let local_nodes = local.then(|| nodes_with_local_endpoints(&own_slices));
-                node_targets(nodes, group.port, local_nodes.as_ref())
-            }
-        };
-        out.insert(key, members.into_iter().collect());
-    }
-    out
+        .collect()
 }
 
 /// Ready IPv4 endpoints on the port that matches the Service port by name.

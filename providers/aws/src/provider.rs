@@ -53,6 +53,16 @@ pub(crate) struct GroupRef {
     pub target_type: String,
 }
 
+/// The cluster's route tables and their routes as last read, with the provider's own route
+/// writes applied since (see [`crate::routes`]).
+#[derive(Debug, Clone)]
+pub(crate) struct RouteView {
+    pub at: Instant,
+    pub tables: std::collections::BTreeSet<String>,
+    pub routes:
+        HashMap<(String, ipnet::IpNet), (cloudnet_core::RouteTarget, cloudnet_core::RouteState)>,
+}
+
 #[derive(Default)]
 pub(crate) struct Caches {
     pub instance_types: Mutex<HashMap<String, AddressLimits>>,
@@ -71,6 +81,8 @@ pub(crate) struct Caches {
     /// The shared backend security group and the nodes' group's rules as last read or written; held
     /// while they are checked or changed, so concurrent ensures create one group and one rule.
     pub backend: tokio::sync::Mutex<Option<crate::sg::BackendState>>,
+    /// The cluster's route tables as last read, for route writes.
+    pub route_view: Mutex<Option<RouteView>>,
     /// Node IP -> instance ID, for instance targets.
     pub instance_by_ip: Mutex<HashMap<std::net::IpAddr, String>>,
 }

@@ -5,6 +5,13 @@
 //! `kubernetes.io/cluster/<name>` / `cloudnet.io/cluster=<name>`) **and** its destination lies
 //! inside one of the configured cluster pod CIDRs. Everything else in those tables (the local
 //! route, gateways, other teams' routes) is listed but never replaced or deleted.
+//!
+//! `list` reads the tables; `create` and `delete` decide from that view while it is younger
+//! than [`ROUTE_VIEW_TTL`] (and keep it up to date with their own writes), so a controller
+//! applying a plan of many routes makes one read, not one per route.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, RouteTable};
@@ -16,9 +23,62 @@ use crate::config::RouteTableSelector;
 use crate::ec2_convert::routes_of;
 use crate::lb::convert::ec2_tags;
 use crate::ops::AwsOp;
-use crate::provider::{AwsProvider, lock};
+use crate::provider::{AwsProvider, RouteView, lock};
+
+/// How long the tables read by `list` (or by a `create` or `delete`) decide later writes.
+pub const ROUTE_VIEW_TTL: Duration = Duration::from_secs(10);
+
+impl RouteView {
+    fn of(tables: &[RouteTable]) -> RouteView {
+        let mut routes = HashMap::new();
+        for t in tables {
+            let Some(id) = t.route_table_id() else {
+                continue;
+            };
+            for (destination, target, state) in routes_of(t) {
+                routes.insert((id.to_string(), destination), (target, state));
+            }
+        }
+        RouteView {
+            at: Instant::now(),
+            tables: tables
+                .iter()
+                .filter_map(|t| t.route_table_id().map(str::to_string))
+                .collect(),
+            routes,
+        }
+    }
+}
 
 impl AwsProvider {
+    /// The route view, read again when older than [`ROUTE_VIEW_TTL`].
+    async fn route_view(&self) -> Result<RouteView> {
+        if let Some(v) = lock(&self.inner.cache.route_view).as_ref()
+            && v.at.elapsed() < ROUTE_VIEW_TTL
+        {
+            return Ok(v.clone());
+        }
+        let tables = self.route_tables().await?;
+        let view = RouteView::of(&tables);
+        *lock(&self.inner.cache.route_view) = Some(view.clone());
+        Ok(view)
+    }
+
+    /// Records the provider's own write in the cached view.
+    fn remember_route(&self, table: &str, destination: IpNet, now: Option<RouteTarget>) {
+        if let Some(v) = lock(&self.inner.cache.route_view).as_mut() {
+            let key = (table.to_string(), destination);
+            match now {
+                Some(target) => {
+                    v.routes.insert(key, (target, RouteState::Active));
+                }
+                None => {
+                    v.routes.remove(&key);
+                }
+            }
+        }
+    }
+
     /// The cluster's route tables, as Describe shows them now.
     async fn route_tables(&self) -> Result<Vec<RouteTable>> {
         let ec2 = &self.inner.ec2;
@@ -86,11 +146,8 @@ impl AwsProvider {
             .any(|c| c.contains(destination))
     }
 
-    fn check_owned(&self, tables: &[RouteTable], route: &Route) -> Result<()> {
-        if !tables
-            .iter()
-            .any(|t| t.route_table_id() == Some(route.table.as_str()))
-        {
+    fn check_owned(&self, tables: &BTreeSet<String>, route: &Route) -> Result<()> {
+        if !tables.contains(&route.table) {
             return Err(Error::InvalidInput {
                 code: "NotOwned".into(),
                 message: format!("route table {} is not one of the cluster's", route.table),
@@ -183,6 +240,7 @@ impl Routes for AwsProvider {
 
     async fn list(&self) -> Result<Vec<Route>> {
         let tables = self.route_tables().await?;
+        *lock(&self.inner.cache.route_view) = Some(RouteView::of(&tables));
         let mut out = Vec::new();
         for t in &tables {
             let Some(table) = t.route_table_id() else {
@@ -203,21 +261,18 @@ impl Routes for AwsProvider {
     }
 
     async fn create(&self, route: &Route) -> Result<()> {
-        let tables = self.route_tables().await?;
-        self.check_owned(&tables, route)?;
+        let view = self.route_view().await?;
+        self.check_owned(&view.tables, route)?;
         if let RouteTarget::Ip(ip) = route.target {
             return Err(Error::invalid(format!(
                 "AWS routes go to an instance or an interface, not an IP ({ip})"
             )));
         }
         self.disable_source_dest_check(&route.target).await?;
-        let existing = tables
-            .iter()
-            .find(|t| t.route_table_id() == Some(route.table.as_str()))
-            .map(routes_of)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(d, _, _)| *d == route.destination);
+        let existing = view
+            .routes
+            .get(&(route.table.clone(), route.destination))
+            .cloned();
         let ec2 = &self.inner.ec2;
         let dest = route.destination.to_string();
         let replace = || async {
@@ -238,7 +293,7 @@ impl Routes for AwsProvider {
                 .await
                 .map(|_| ())
         };
-        match route_change(existing.map(|(_, t, s)| (t, s)), &route.target) {
+        let done = match route_change(existing, &route.target) {
             RouteChange::Keep => Ok(()),
             RouteChange::Replace => replace().await,
             RouteChange::Create => {
@@ -268,12 +323,20 @@ impl Routes for AwsProvider {
                     Err(e) => Err(e),
                 }
             }
+        };
+        match &done {
+            Ok(()) => {
+                self.remember_route(&route.table, route.destination, Some(route.target.clone()))
+            }
+            // The view was wrong about this route: read the tables again next time.
+            Err(_) => *lock(&self.inner.cache.route_view) = None,
         }
+        done
     }
 
     async fn delete(&self, route: &Route) -> Result<()> {
-        let tables = self.route_tables().await?;
-        self.check_owned(&tables, route)?;
+        let view = self.route_view().await?;
+        self.check_owned(&view.tables, route)?;
         let ec2 = &self.inner.ec2;
         let dest = route.destination.to_string();
         let out = self
@@ -286,7 +349,9 @@ impl Routes for AwsProvider {
                     .send()
             })
             .await;
-        crate::call::gone_is_done(out)
+        crate::call::gone_is_done(out)?;
+        self.remember_route(&route.table, route.destination, None);
+        Ok(())
     }
 }
 

@@ -89,6 +89,18 @@ pub trait LoadBalancers: Send + Sync {
         targets: &[Target],
     ) -> Result<TargetSync>;
 
+    /// Makes `targets` members of a group the suite does not own ([`BoundGroup`]), in
+    /// batches, and deregisters the members in `managed` (what the caller registered before)
+    /// that are not in `targets`. Members anyone else registered are left alone, and the group
+    /// itself is never changed. A group that does not exist is `NotFound` with code
+    /// `TargetGroupNotFound`; a group of another target kind is `InvalidInput`.
+    async fn sync_bound_targets(
+        &self,
+        group: &BoundGroup,
+        targets: &[Target],
+        managed: &[Target],
+    ) -> Result<TargetSync>;
+
     /// Deletes the whole stack in reverse dependency order; parts already gone are fine.
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()>;
 

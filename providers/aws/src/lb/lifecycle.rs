@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use cloudnet_core::ownership::TAG_RESOURCE;
 use cloudnet_core::{
-    Error, HealthState, LoadBalancerCapabilities, LoadBalancerId, LoadBalancerKind,
+    BoundGroup, Error, HealthState, LoadBalancerCapabilities, LoadBalancerId, LoadBalancerKind,
     LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, OwnedLoadBalancer, Owner, Protocol,
     Result, Target, TargetHealth, TargetKind, TargetSync,
 };
@@ -198,11 +198,36 @@ impl AwsProvider {
         targets: &[Target],
     ) -> Result<TargetSync> {
         let gref = self.group_ref(lb, group).await?;
+        match self.sync_members(&gref, targets, None).await {
+            Err(Error::NotFound { .. }) => {
+                // The group went away (stack deleted or replaced): forget it, the caller
+                // retries after the next ensure.
+                lock(&self.inner.cache.groups).remove(&(lb.0.clone(), group.to_string()));
+                Err(Error::NotFound {
+                    code: "TargetGroupNotFound".into(),
+                    message: format!("target group for {group} on {} is gone", lb.0),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Makes `targets` members of the group. With `managed`, only those of the current
+    /// members that are in it may be deregistered (a group the suite does not own); without,
+    /// every member not in `targets` is.
+    pub(super) async fn sync_members(
+        &self,
+        gref: &GroupRef,
+        targets: &[Target],
+        managed: Option<&[Target]>,
+    ) -> Result<TargetSync> {
         let instance = gref.target_type == "instance";
         let by_ip = if instance {
-            let ips: Vec<IpAddr> = targets.iter().map(|t| t.ip).collect();
+            let mut ips: Vec<IpAddr> = targets.iter().map(|t| t.ip).collect();
+            let wanted = ips.len();
+            ips.extend(managed.unwrap_or_default().iter().map(|t| t.ip));
             let map = self.instances_for(&ips).await?;
-            let unknown: Vec<String> = ips
+            let unknown: Vec<String> = ips[..wanted]
                 .iter()
                 .filter(|ip| !map.contains_key(ip))
                 .map(ToString::to_string)
@@ -216,34 +241,33 @@ impl AwsProvider {
         } else {
             HashMap::new()
         };
-        let id_of = |t: &Target| -> String {
+        // A managed node IP that maps to no instance any more: its instance is gone, and the
+        // cloud dropped it from the group with it.
+        let id_of = |t: &Target| -> Option<String> {
             if instance {
-                by_ip.get(&t.ip).cloned().unwrap_or_default()
+                by_ip.get(&t.ip).cloned()
             } else {
-                t.ip.to_string()
+                Some(t.ip.to_string())
             }
         };
-        let desired: BTreeSet<(String, u16)> = targets.iter().map(|t| (id_of(t), t.port)).collect();
-        let before = match self.registered(&gref.arn).await {
-            Ok(r) => r,
-            Err(Error::NotFound { .. }) => {
-                // The group went away (stack deleted or replaced): forget it, the caller
-                // retries after the next ensure.
-                lock(&self.inner.cache.groups).remove(&(lb.0.clone(), group.to_string()));
-                return Err(Error::NotFound {
-                    code: "TargetGroupNotFound".into(),
-                    message: format!("target group for {group} on {} is gone", lb.0),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        let desired: BTreeSet<(String, u16)> = targets
+            .iter()
+            .filter_map(|t| Some((id_of(t)?, t.port)))
+            .collect();
+        let removable: Option<BTreeSet<(String, u16)>> =
+            managed.map(|m| m.iter().filter_map(|t| Some((id_of(t)?, t.port))).collect());
+        let before = self.registered(&gref.arn).await?;
         let current: BTreeSet<(String, u16)> = before
             .iter()
             .filter(|r| r.state != HealthState::Draining)
             .map(|r| (r.id.clone(), r.port))
             .collect();
         let register: Vec<(String, u16)> = desired.difference(&current).cloned().collect();
-        let deregister: Vec<(String, u16)> = current.difference(&desired).cloned().collect();
+        let deregister: Vec<(String, u16)> = current
+            .difference(&desired)
+            .filter(|t| removable.as_ref().is_none_or(|r| r.contains(*t)))
+            .cloned()
+            .collect();
         self.change_targets(&gref.arn, true, &register).await?;
         self.change_targets(&gref.arn, false, &deregister).await?;
         let after = if register.is_empty() && deregister.is_empty() {
@@ -514,6 +538,22 @@ impl LoadBalancers for AwsProvider {
     ) -> Result<TargetSync> {
         let span = tracing::debug_span!("sync_targets", group, targets = targets.len());
         self.sync_group(lb, group, targets).instrument(span).await
+    }
+
+    async fn sync_bound_targets(
+        &self,
+        group: &BoundGroup,
+        targets: &[Target],
+        managed: &[Target],
+    ) -> Result<TargetSync> {
+        let span = tracing::debug_span!(
+            "sync_bound_targets",
+            group = %group.id,
+            targets = targets.len()
+        );
+        self.sync_bound(group, targets, managed)
+            .instrument(span)
+            .await
     }
 
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()> {

@@ -6,6 +6,7 @@
 mod apply;
 pub mod backend_sg;
 mod backend_sg_deploy;
+mod bound;
 pub mod changes;
 pub mod convert;
 pub mod diff;

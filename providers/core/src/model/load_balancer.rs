@@ -454,6 +454,18 @@ pub struct LoadBalancerStatus {
     pub groups: Vec<GroupStatus>,
 }
 
+/// A target group created outside the suite (by Terraform, a console, another stack) that a
+/// binding fills with members: the suite registers and deregisters its own targets in it and
+/// never creates, modifies or deletes the group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundGroup {
+    /// The cloud's ID of the group (a target group ARN on AWS).
+    pub id: String,
+    /// What its members are; the group must take this kind.
+    pub target_kind: TargetKind,
+}
+
 /// What `sync_targets` did and what the cloud now says of the group's members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,461 @@
+//! The TargetGroupBinding loop: a kube-runtime `Controller` over bindings, triggered by their
+//! Services, the Services' EndpointSlices, and Nodes (instance bindings).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudnet_core::{BoundGroup, LoadBalancers, Target};
+use cloudnet_crds::{BindingTargetType, TargetGroupBinding, TargetGroupBindingStatus};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info, warn};
+
+use super::resolve::{format_targets, parse_targets, resolve, target_kind};
+use crate::leader::Leadership;
+use crate::metrics::{ReconcileResult, Reconciles};
+use crate::service::targets::SERVICE_NAME_LABEL;
+
+/// The finalizer that holds a binding until its targets are deregistered.
+pub const FINALIZER: &str = "targetgroupbinding.cloudnet.io/targets";
+/// The condition on the binding's status.
+pub const CONDITION: &str = "Ready";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cloud: {0}")]
+    Cloud(#[from] cloudnet_core::Error),
+}
+
+struct Context {
+    client: Client,
+    load_balancers: Arc<dyn LoadBalancers>,
+    leadership: Option<Leadership>,
+    resync: Duration,
+    recorder: Recorder,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    nodes: Store<Node>,
+    metrics: Reconciles,
+    /// What each binding last synced: (generation, targets, when).
+    applied: Mutex<HashMap<ObjectRef<TargetGroupBinding>, Applied>>,
+}
+
+/// What a binding last synced: its generation, its targets, when.
+type Applied = (Option<i64>, Vec<Target>, tokio::time::Instant);
+
+fn key_of(b: &TargetGroupBinding) -> String {
+    format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any())
+}
+
+/// Runs the TargetGroupBinding controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    load_balancers: Arc<dyn LoadBalancers>,
+    leadership: Option<Leadership>,
+    resync: Duration,
+    metrics: Reconciles,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (bindings, binding_writer) = reflector::store::<TargetGroupBinding>();
+    let binding_events = {
+        let metrics = metrics.clone();
+        watcher(
+            Api::<TargetGroupBinding>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(binding_writer)
+        .touched_objects()
+        .inspect(move |b| {
+            if let Ok(b) = b {
+                metrics.queued(key_of(b));
+            }
+        })
+    };
+    let (services, service_writer) = reflector::store::<Service>();
+    let service_events = watcher(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(service_writer)
+    .touched_objects();
+    let (slices, slice_writer) = reflector::store::<EndpointSlice>();
+    let slice_events = watcher(
+        Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(slice_writer)
+    .touched_objects();
+    let (nodes, node_writer) = reflector::store::<Node>();
+    let node_events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(node_writer)
+        .touched_objects();
+    let reporter = Reporter {
+        controller: "cloudnet-targetgroupbinding-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        load_balancers,
+        leadership,
+        resync,
+        services,
+        slices,
+        nodes,
+        metrics: metrics.clone(),
+        applied: Mutex::new(HashMap::new()),
+    });
+    // The bindings that name a Service (namespace, name), and those of instance type.
+    let by_service = {
+        let bindings = bindings.clone();
+        let metrics = metrics.clone();
+        move |namespace: Option<String>, name: Option<String>| {
+            let (Some(ns), Some(name)) = (namespace, name) else {
+                return Vec::new();
+            };
+            bindings
+                .state()
+                .into_iter()
+                .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|b| b.spec.service_ref.name == name)
+                .map(|b| {
+                    metrics.queued(key_of(&b));
+                    ObjectRef::from_obj(&*b)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let for_service = by_service.clone();
+    let for_slice = by_service;
+    let node_bindings = bindings.clone();
+    let node_metrics = metrics.clone();
+    Controller::for_stream(binding_events, bindings)
+        .watches_stream(service_events, move |s: Service| {
+            for_service(s.namespace(), Some(s.name_any()))
+        })
+        .watches_stream(slice_events, move |s: EndpointSlice| {
+            let name = s.labels().get(SERVICE_NAME_LABEL).cloned();
+            for_slice(s.namespace(), name)
+        })
+        .watches_stream(node_events, move |_n: Node| {
+            node_bindings
+                .state()
+                .into_iter()
+                .filter(|b| b.spec.target_type == BindingTargetType::Instance)
+                .map(|b| {
+                    node_metrics.queued(key_of(&b));
+                    ObjectRef::from_obj(&*b)
+                })
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
+
+fn error_policy(b: Arc<TargetGroupBinding>, error: &BindingError, _ctx: Arc<Context>) -> Action {
+    warn!(binding = %key_of(&b), %error, "Reconcile failed");
+    match error {
+        BindingError::Cloud(cloudnet_core::Error::Throttled {
+            retry_after: Some(after),
+            ..
+        }) => Action::requeue(*after),
+        BindingError::Cloud(cloudnet_core::Error::NotFound { .. }) => {
+            Action::requeue(Duration::from_secs(30))
+        }
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+async fn reconcile(b: Arc<TargetGroupBinding>, ctx: Arc<Context>) -> Result<Action, BindingError> {
+    let key = key_of(&b);
+    let timer = ctx.metrics.start(&key);
+    let span = tracing::info_span!("reconcile_targetgroupbinding", binding = %key);
+    let follower = ctx.leadership.as_ref().is_some_and(|l| !l.is_leader());
+    if follower {
+        timer.finish(ReconcileResult::Follower);
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let out = reconcile_inner(b, &ctx).instrument(span).await;
+    timer.finish(if out.is_ok() {
+        ReconcileResult::Success
+    } else {
+        ReconcileResult::Error
+    });
+    out
+}
+
+async fn reconcile_inner(
+    b: Arc<TargetGroupBinding>,
+    ctx: &Context,
+) -> Result<Action, BindingError> {
+    let namespace = b.namespace().unwrap_or_else(|| "default".into());
+    let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let oref = ObjectRef::from_obj(&*b);
+    let group = BoundGroup {
+        id: b.spec.target_group_arn.clone(),
+        target_kind: target_kind(b.spec.target_type),
+    };
+    let status = b.status.clone().unwrap_or_default();
+    let mut managed = parse_targets(&status.registered_targets);
+    // Where the registered targets are: the spec's group unless it changed since.
+    let registered_in = match (&status.target_group_arn, status.target_type) {
+        (Some(arn), Some(t)) => BoundGroup {
+            id: arn.clone(),
+            target_kind: target_kind(t),
+        },
+        _ => group.clone(),
+    };
+    let has_finalizer = b.finalizers().iter().any(|f| f == FINALIZER);
+
+    if b.metadata.deletion_timestamp.is_some() {
+        if has_finalizer {
+            match ctx
+                .load_balancers
+                .sync_bound_targets(&registered_in, &[], &managed)
+                .await
+            {
+                // A group that is gone holds none of our targets any more.
+                Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => {}
+                Err(error) => {
+                    let text = format!("deregistering: {error} ({})", error.code());
+                    publish(ctx, &b, EventType::Warning, "FailedDeregister", &text).await;
+                    return Err(error.into());
+                }
+            }
+            info!(
+                targets = managed.len(),
+                "Deregistered the binding's targets"
+            );
+            set_finalizers(&api, &b, false).await?;
+        }
+        lock(&ctx.applied).remove(&oref);
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer {
+        set_finalizers(&api, &b, true).await?;
+    }
+
+    ctx.services.wait_until_ready().await.ok();
+    ctx.slices.wait_until_ready().await.ok();
+    ctx.nodes.wait_until_ready().await.ok();
+    let svc = ctx
+        .services
+        .get(&ObjectRef::new(&b.spec.service_ref.name).within(&namespace));
+    let slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
+    let wanted = match resolve(&namespace, &b.spec, svc.as_deref(), &slices, &nodes) {
+        Ok(t) => t,
+        Err(e) => {
+            let text = e.to_string();
+            publish(ctx, &b, EventType::Warning, e.reason(), &text).await;
+            write_status(&api, &b, &status, None, false, e.reason(), &text).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    if registered_in != group && !managed.is_empty() {
+        // Moved to another group or type: out of the old group first.
+        match ctx
+            .load_balancers
+            .sync_bound_targets(&registered_in, &[], &managed)
+            .await
+        {
+            Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => {}
+            Err(error) => {
+                let text = format!(
+                    "deregistering from {}: {error} ({})",
+                    registered_in.id,
+                    error.code()
+                );
+                publish(ctx, &b, EventType::Warning, "FailedDeregister", &text).await;
+                return Err(error.into());
+            }
+        }
+        let note = format!(
+            "deregistered {} targets from {} (the binding moved)",
+            managed.len(),
+            registered_in.id
+        );
+        publish(ctx, &b, EventType::Normal, "DeregisteredTargets", &note).await;
+        write_status(&api, &b, &status, Some(&[]), false, "Moving", &note).await?;
+        managed.clear();
+    }
+    let fresh = lock(&ctx.applied)
+        .get(&oref)
+        .is_some_and(|(generation, targets, at)| {
+            *generation == b.metadata.generation
+                && *targets == wanted
+                && at.elapsed() < ctx.resync
+                && managed == wanted
+        });
+    if fresh {
+        return Ok(Action::requeue(ctx.resync));
+    }
+    let synced = match ctx
+        .load_balancers
+        .sync_bound_targets(&group, &wanted, &managed)
+        .await
+    {
+        Ok(s) => s,
+        Err(error) => {
+            let reason = match &error {
+                cloudnet_core::Error::NotFound { code, .. }
+                | cloudnet_core::Error::InvalidInput { code, .. } => code.clone(),
+                _ => "FailedSyncTargets".to_string(),
+            };
+            let text = format!("{error} ({})", error.code());
+            publish(ctx, &b, EventType::Warning, &reason, &text).await;
+            write_status(&api, &b, &status, None, false, &reason, &text).await?;
+            lock(&ctx.applied).remove(&oref);
+            return Err(error.into());
+        }
+    };
+    if synced.registered > 0 || synced.deregistered > 0 {
+        let note = format!(
+            "registered {}, deregistered {} targets in {}",
+            synced.registered, synced.deregistered, group.id
+        );
+        publish(ctx, &b, EventType::Normal, "SyncedTargets", &note).await;
+    }
+    lock(&ctx.applied).insert(
+        oref,
+        (
+            b.metadata.generation,
+            wanted.clone(),
+            tokio::time::Instant::now(),
+        ),
+    );
+    let message = format!("{} targets registered", wanted.len());
+    write_status(&api, &b, &status, Some(&wanted), true, "Synced", &message).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn publish(
+    ctx: &Context,
+    b: &TargetGroupBinding,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &b.object_ref(&())).await {
+        warn!(%error, "Could not publish an Event");
+    }
+}
+
+async fn set_finalizers(
+    api: &Api<TargetGroupBinding>,
+    b: &TargetGroupBinding,
+    add: bool,
+) -> kube::Result<()> {
+    let mut finalizers: Vec<String> = b
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        finalizers.push(FINALIZER.into());
+    }
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": b.resource_version(),
+    }});
+    match api
+        .patch(
+            &b.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the status when it differs: `registered` (after a successful sync) replaces the
+/// target list; without it the list stays (nothing was deregistered).
+async fn write_status(
+    api: &Api<TargetGroupBinding>,
+    b: &TargetGroupBinding,
+    current: &TargetGroupBindingStatus,
+    registered: Option<&[Target]>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+) -> kube::Result<()> {
+    let mut next = current.clone();
+    next.observed_generation = b.metadata.generation;
+    if let Some(targets) = registered {
+        next.registered_targets = format_targets(targets);
+        next.targets = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        next.target_group_arn = Some(b.spec.target_group_arn.clone());
+        next.target_type = Some(b.spec.target_type);
+    }
+    let wanted_status = if ready { "True" } else { "False" };
+    let transition = match next.conditions.iter().find(|c| c.type_ == CONDITION) {
+        Some(c) if c.status == wanted_status => c.last_transition_time.clone(),
+        _ => Time(Timestamp::now()),
+    };
+    next.conditions.retain(|c| c.type_ != CONDITION);
+    next.conditions.push(Condition {
+        type_: CONDITION.into(),
+        status: wanted_status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: transition,
+        observed_generation: b.metadata.generation,
+    });
+    let same = |a: &TargetGroupBindingStatus, b: &TargetGroupBindingStatus| {
+        let strip = |s: &TargetGroupBindingStatus| {
+            let mut s = s.clone();
+            for c in &mut s.conditions {
+                c.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+            }
+            s
+        };
+        strip(a) == strip(b)
+    };
+    if same(current, &next) {
+        return Ok(());
+    }
+    let patch = json!({"status": next});
+    api.patch_status(
+        &b.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,228 @@
+//! Metrics every controller loop shares, registered once with the binary's registry by
+//! [`ControllerMetrics::register`]: reconciles by result, their duration, and the objects
+//! waiting. Labels are the controller's fixed name and a result from a fixed set, never an
+//! object's name. (Cloud calls are counted by the provider's own metrics.)
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileResult {
+    /// Done (changes made or none needed).
+    Success,
+    /// Failed; retried with backoff.
+    Error,
+    /// Skipped: this replica does not lead.
+    Follower,
+}
+
+impl ReconcileResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReconcileResult::Success => "success",
+            ReconcileResult::Error => "error",
+            ReconcileResult::Follower => "follower",
+        }
+    }
+}
+
+/// The shared families; [`ControllerMetrics::controller`] hands out one controller's view.
+#[derive(Clone, Debug)]
+pub struct ControllerMetrics {
+    reconciles: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    queue_depth: Family<Labels, Gauge>,
+}
+
+impl Default for ControllerMetrics {
+    fn default() -> Self {
+        ControllerMetrics {
+            reconciles: Family::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+            queue_depth: Family::default(),
+        }
+    }
+}
+
+impl ControllerMetrics {
+    pub fn register(registry: &mut Registry) -> ControllerMetrics {
+        let m = ControllerMetrics::default();
+        let r = registry.sub_registry_with_prefix("cloudnet_controller");
+        r.register(
+            "reconciles",
+            "Reconciles per controller, by result (success, error, follower)",
+            m.reconciles.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile, per controller",
+            m.durations.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Objects waiting for a reconcile, per controller",
+            m.queue_depth.clone(),
+        );
+        m
+    }
+
+    /// One controller's metrics, under its fixed name.
+    pub fn controller(&self, name: &'static str) -> Reconciles {
+        Reconciles {
+            metrics: self.clone(),
+            name,
+            waiting: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub fn reconciles(&self, controller: &'static str, result: ReconcileResult) -> u64 {
+        self.reconciles
+            .get_or_create(&vec![
+                ("controller", controller),
+                ("result", result.label()),
+            ])
+            .get()
+    }
+}
+
+/// One controller's view: objects are `queued` when a change reaches the controller and
+/// leave the queue when their reconcile `start`s (an object queued twice counts once, as the
+/// controller's own queue merges them).
+#[derive(Clone, Debug)]
+pub struct Reconciles {
+    metrics: ControllerMetrics,
+    name: &'static str,
+    waiting: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Reconciles {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn labels(&self) -> Labels {
+        vec![("controller", self.name)]
+    }
+
+    fn publish_depth(&self, depth: usize) {
+        self.metrics
+            .queue_depth
+            .get_or_create(&self.labels())
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// A change for `key` reached the controller.
+    pub fn queued(&self, key: String) {
+        let depth = {
+            let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            w.insert(key);
+            w.len()
+        };
+        self.publish_depth(depth);
+    }
+
+    /// The queue depth as a whole, for loops that keep their own queue.
+    pub fn set_depth(&self, depth: usize) {
+        self.publish_depth(depth);
+    }
+
+    /// The reconcile of `key` starts: it leaves the queue, and the timer runs.
+    pub fn start(&self, key: &str) -> ReconcileTimer {
+        let depth = {
+            let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            w.remove(key);
+            w.len()
+        };
+        self.publish_depth(depth);
+        ReconcileTimer {
+            reconciles: self.clone(),
+            start: Instant::now(),
+        }
+    }
+}
+
+/// A reconcile in progress; [`ReconcileTimer::finish`] records its result and duration.
+pub struct ReconcileTimer {
+    reconciles: Reconciles,
+    start: Instant,
+}
+
+impl ReconcileTimer {
+    pub fn finish(self, result: ReconcileResult) {
+        let r = &self.reconciles;
+        r.metrics
+            .reconciles
+            .get_or_create(&vec![("controller", r.name), ("result", result.label())])
+            .inc();
+        r.metrics
+            .durations
+            .get_or_create(&r.labels())
+            .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    #[test]
+    fn reconciles_durations_and_queue_depth_per_controller() {
+        let mut reg = Registry::default();
+        let m = ControllerMetrics::register(&mut reg);
+        let svc = m.controller("service");
+        svc.queued("default/a".into());
+        svc.queued("default/a".into());
+        svc.queued("default/b".into());
+        let t = svc.start("default/a");
+        t.finish(ReconcileResult::Success);
+        svc.start("default/b").finish(ReconcileResult::Error);
+        m.controller("routes")
+            .start("all")
+            .finish(ReconcileResult::Follower);
+        let mut out = String::new();
+        encode(&mut out, &reg).expect("encodes");
+        for line in [
+            r#"cloudnet_controller_reconciles_total{controller="service",result="success"} 1"#,
+            r#"cloudnet_controller_reconciles_total{controller="service",result="error"} 1"#,
+            r#"cloudnet_controller_reconciles_total{controller="routes",result="follower"} 1"#,
+            r#"cloudnet_controller_reconcile_duration_seconds_count{controller="service"} 2"#,
+            r#"cloudnet_controller_queue_depth{controller="service"} 0"#,
+        ] {
+            assert!(out.contains(line), "{line} missing from\n{out}");
+        }
+        assert_eq!(m.reconciles("service", ReconcileResult::Success), 1);
+    }
+
+    #[test]
+    fn an_object_queued_twice_waits_once() {
+        let m = ControllerMetrics::default();
+        let c = m.controller("tgb");
+        c.queued("ns/x".into());
+        c.queued("ns/x".into());
+        c.queued("ns/y".into());
+        let depth = |m: &ControllerMetrics| {
+            m.queue_depth
+                .get_or_create(&vec![("controller", "tgb")])
+                .get()
+        };
+        assert_eq!(depth(&m), 2);
+        c.start("ns/x").finish(ReconcileResult::Success);
+        assert_eq!(depth(&m), 1);
+    }
+}

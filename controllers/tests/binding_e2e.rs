@@ -1,0 +1,370 @@
+//! TargetGroupBindings end to end: the real `kube::Client` against the embedded API, the real
+//! AWS SDK clients against the mock cloud. The target group is made outside the suite (as
+//! Terraform would) and holds a member someone else registered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_sdk_elasticloadbalancingv2 as elbv2;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::binding::{CONDITION, FINALIZER, run};
+use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
+use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
+use cloudnet_crds::TargetGroupBinding;
+use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_testkit::eventually;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{conditions, wait::await_condition};
+use kube::{CustomResourceExt, ResourceExt};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+const VPC: &str = "vpc-0c10d0e7000000001";
+
+fn budget() -> BudgetConfig {
+    let mut b = BudgetConfig::default();
+    for op in Op::all() {
+        b.rates.insert(op, Rate::new(1000.0, 1000));
+    }
+    b
+}
+
+fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
+    cloud.with_cloud(|c| c.calls.clone())
+}
+
+fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    calls(cloud)
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.split_once(':')
+                .is_some_and(|(_, a)| a.starts_with("Describe"))
+        })
+        .filter_map(|(k, n)| {
+            let d = n - before.get(&k).copied().unwrap_or(0);
+            (d > 0).then_some((k, d))
+        })
+        .collect()
+}
+
+/// The registered members of a target group, as `ip:port`, sorted.
+fn members(cloud: &Cloud, arn: &str) -> Vec<String> {
+    let state = cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"));
+    let mut out: Vec<String> = state["elbv2"]["target_groups"][arn]["targets"]
+        .as_object()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn slice(ips: &[String]) -> EndpointSlice {
+    let endpoints: Vec<_> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .expect("slice")
+}
+
+fn pod_ips(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("192.168.100.{}", 10 + i)).collect()
+}
+
+fn binding(name: &str, arn: &str) -> TargetGroupBinding {
+    serde_json::from_value(json!({
+        "apiVersion": "cloudnet.io/v1alpha1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"targetGroupARN": arn, "targetType": "ip", "serviceRef": {"name": "web", "port": 80}}
+    }))
+    .expect("binding")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_out() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
+        .await
+        .expect("mock cloud");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(cloud.endpoint_url())
+        .load()
+        .await;
+    let mut aws = AwsConfig::new("demo");
+    aws.vpc_id = Some(VPC.into());
+    aws.budget = budget();
+    let provider = AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("aws");
+    let lbs: Arc<dyn LoadBalancers> = Arc::new(provider);
+
+    // The target group, made outside Kubernetes, with one member of someone else's.
+    let elb = elbv2::Client::new(&sdk);
+    let tg = elb
+        .create_target_group()
+        .name("made-by-terraform")
+        .protocol(elbv2::types::ProtocolEnum::Tcp)
+        .port(80)
+        .vpc_id(VPC)
+        .target_type(elbv2::types::TargetTypeEnum::Ip)
+        .send()
+        .await
+        .expect("target group");
+    let arn = tg.target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
+    elb.register_targets()
+        .target_group_arn(&arn)
+        .targets(
+            elbv2::types::TargetDescription::builder()
+                .id("192.168.100.200")
+                .port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("foreign member");
+    let foreign = "192.168.100.200:8080".to_string();
+
+    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
+    let client = api.client_for(ADMIN).await.expect("client");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &TargetGroupBinding::crd())
+        .await
+        .expect("CRD");
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            crds,
+            "targetgroupbindings.cloudnet.io",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("established")
+    .expect("watch");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let bindings: Api<TargetGroupBinding> = Api::namespaced(client.clone(), "default");
+
+    let metrics = ControllerMetrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(run(
+        client.clone(),
+        lbs,
+        None,
+        Duration::from_secs(600),
+        metrics.controller("targetgroupbinding"),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    }))
+    .expect("service");
+    services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
+    slices
+        .create(&PostParams::default(), &slice(&pod_ips(3)))
+        .await
+        .expect("slice");
+    let before = calls(&cloud);
+    bindings
+        .create(&PostParams::default(), &binding("web", &arn))
+        .await
+        .expect("binding");
+
+    // Three pods registered next to the foreign member, in one call; status says so.
+    let status = eventually(WAIT, "3 targets in status", || async {
+        let b = bindings.get("web").await.ok()?;
+        let s = b.status?;
+        (s.targets == 3
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == CONDITION && c.status == "True"))
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(
+        status.registered_targets,
+        vec![
+            "192.168.100.10:8080",
+            "192.168.100.11:8080",
+            "192.168.100.12:8080"
+        ]
+    );
+    assert_eq!(status.observed_generation, Some(1));
+    let mut want: Vec<String> = status.registered_targets.clone();
+    want.push(foreign.clone());
+    want.sort();
+    assert_eq!(members(&cloud, &arn), want);
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::from([("elbv2:RegisterTargets".to_string(), 1)])
+    );
+    let b = bindings.get("web").await.expect("get");
+    assert!(b.finalizers().contains(&FINALIZER.to_string()));
+
+    // Scale to 10 and back to 1: one batched call each way; the foreign member stays.
+    let before = calls(&cloud);
+    let patch = json!({"endpoints": pod_ips(10).iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect::<Vec<_>>()});
+    slices
+        .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("scale up");
+    eventually(WAIT, "11 members", || async {
+        (members(&cloud, &arn).len() == 11).then_some(())
+    })
+    .await;
+    let patch =
+        json!({"endpoints": [{"addresses": ["192.168.100.10"], "conditions": {"ready": true}}]});
+    slices
+        .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("scale down");
+    eventually(WAIT, "1 target in status", || async {
+        let s = bindings.get("web").await.ok()?.status?;
+        (s.targets == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        members(&cloud, &arn),
+        vec!["192.168.100.10:8080".to_string(), foreign.clone()]
+    );
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::from([
+            ("elbv2:RegisterTargets".to_string(), 1),
+            ("elbv2:DeregisterTargets".to_string(), 1)
+        ])
+    );
+
+    // A binding to a target group that does not exist: Warning Event, condition, no write.
+    let before = calls(&cloud);
+    let ghost = arn.replace("made-by-terraform", "ghost");
+    bindings
+        .create(&PostParams::default(), &binding("ghost", &ghost))
+        .await
+        .expect("ghost binding");
+    let cond = eventually(WAIT, "the failed condition", || async {
+        let s = bindings.get("ghost").await.ok()?.status?;
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == CONDITION && c.status == "False")
+    })
+    .await;
+    assert_eq!(cond.reason, "TargetGroupNotFound");
+    assert!(cond.message.contains(&ghost), "{}", cond.message);
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let warned = eventually(WAIT, "the Warning Event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("TargetGroupNotFound"))
+    })
+    .await;
+    assert_eq!(warned.type_.as_deref(), Some("Warning"));
+    assert!(mutating_since(&cloud, &before).is_empty());
+    bindings
+        .delete("ghost", &DeleteParams::default())
+        .await
+        .expect("delete ghost");
+
+    // Moved to another group: out of the old one (the foreign member stays), into the new one.
+    let second = elb
+        .create_target_group()
+        .name("made-by-terraform-too")
+        .protocol(elbv2::types::ProtocolEnum::Tcp)
+        .port(80)
+        .vpc_id(VPC)
+        .target_type(elbv2::types::TargetTypeEnum::Ip)
+        .send()
+        .await
+        .expect("second target group")
+        .target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
+    let before = calls(&cloud);
+    let patch = json!({"spec": {"targetGroupARN": second}});
+    bindings
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("move");
+    let status = eventually(WAIT, "the binding in the second group", || async {
+        let s = bindings.get("web").await.ok()?.status?;
+        (s.target_group_arn.as_deref() == Some(second.as_str())
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == CONDITION && c.status == "True"))
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(status.registered_targets, vec!["192.168.100.10:8080"]);
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(members(&cloud, &arn), vec![foreign.clone()]);
+    assert_eq!(
+        members(&cloud, &second),
+        vec!["192.168.100.10:8080".to_string()]
+    );
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::from([
+            ("elbv2:RegisterTargets".to_string(), 1),
+            ("elbv2:DeregisterTargets".to_string(), 1)
+        ])
+    );
+
+    // Delete: the binding's own target is deregistered; the groups and the foreign member stay.
+    let before = calls(&cloud);
+    bindings
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually(WAIT, "the bindings gone", || async {
+        let list = bindings.list(&ListParams::default()).await.ok()?;
+        list.items.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(members(&cloud, &arn), vec![foreign]);
+    assert!(members(&cloud, &second).is_empty());
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::from([("elbv2:DeregisterTargets".to_string(), 1)]),
+        "only our member deregistered; the group is never modified or deleted"
+    );
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 2);
+    assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Success) >= 3);
+    assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Error) >= 1);
+
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, controller)
+        .await
+        .expect("the controller stops")
+        .expect("no panic");
+}

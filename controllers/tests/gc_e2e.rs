@@ -1,0 +1,204 @@
+//! Garbage collection of Service load balancers: the real `kube::Client` against the
+//! embedded API, the AWS provider against the mock cloud, calls counted from its log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_elasticloadbalancingv2 as elbv2;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
+use cloudnet_controllers::service::gc::{collect, run};
+use cloudnet_controllers::service::{ServiceSettings, build_spec};
+use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
+use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_testkit::eventually;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+const VPC: &str = "vpc-0c10d0e7000000001";
+
+fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
+    cloud.with_cloud(|c| c.calls.clone())
+}
+
+fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    calls(cloud)
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.split_once(':')
+                .is_some_and(|(_, a)| a.starts_with("Describe"))
+        })
+        .filter_map(|(k, n)| {
+            let d = n - before.get(&k).copied().unwrap_or(0);
+            (d > 0).then_some((k, d))
+        })
+        .collect()
+}
+
+fn provider(sdk: &SdkConfig, cluster: &str) -> Arc<dyn LoadBalancers> {
+    let mut b = BudgetConfig::default();
+    for op in Op::all() {
+        b.rates.insert(op, Rate::new(1000.0, 1000));
+    }
+    let mut aws = AwsConfig::new(cluster);
+    aws.vpc_id = Some(VPC.into());
+    aws.node_security_group = Some("sg-0c10d0e7000000001".into());
+    aws.budget = b;
+    Arc::new(AwsProvider::from_sdk_config(sdk, aws, AwsMetrics::default()).expect("aws"))
+}
+
+fn service(name: &str) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"
+        }},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": "cloudnet.io/nlb",
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
+        }
+    }))
+    .expect("service")
+}
+
+/// Makes the Service's stack as the Service controller would.
+async fn stack_for(lbs: &dyn LoadBalancers, cluster: &str, svc: &Service) {
+    let spec = build_spec(svc, &ServiceSettings::new(cluster)).expect("spec");
+    lbs.ensure(&spec).await.expect("ensure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
+        .await
+        .expect("mock cloud");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(cloud.endpoint_url())
+        .load()
+        .await;
+    let ours = provider(&sdk, "demo");
+    let theirs = provider(&sdk, "other");
+    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
+    let client = api.client_for(ADMIN).await.expect("client");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+
+    // "kept" exists; "gone" was deleted while the controller was down; "other" belongs to
+    // another cluster (and has no Service here); "foreign" has no ownership tags at all.
+    services
+        .create(&PostParams::default(), &service("kept"))
+        .await
+        .expect("kept");
+    stack_for(ours.as_ref(), "demo", &service("kept")).await;
+    stack_for(ours.as_ref(), "demo", &service("gone")).await;
+    stack_for(theirs.as_ref(), "other", &service("other")).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let subnets = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .take(1)
+        .collect::<Vec<_>>();
+    elbv2::Client::new(&sdk)
+        .create_load_balancer()
+        .name("foreign")
+        .r#type(elbv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .expect("foreign load balancer");
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 4);
+
+    // One pass: only the stack of the gone Service goes.
+    let before = calls(&cloud);
+    let report = collect(&client, ours.as_ref(), "demo").await.expect("gc");
+    assert_eq!(report.deleted.len(), 1);
+    assert_eq!(report.kept, 1);
+    let deleted = mutating_since(&cloud, &before);
+    assert_eq!(
+        deleted.get("elbv2:DeleteLoadBalancer"),
+        Some(&1),
+        "{deleted:?}"
+    );
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 3);
+    let left: Vec<String> = ours
+        .list_owned()
+        .await
+        .expect("owned")
+        .into_iter()
+        .map(|lb| lb.owner.name)
+        .collect();
+    assert_eq!(left, vec!["kept".to_string()]);
+
+    // A second pass finds nothing to do: no mutating call.
+    let before = calls(&cloud);
+    let report = collect(&client, ours.as_ref(), "demo").await.expect("gc");
+    assert!(report.deleted.is_empty());
+    assert!(mutating_since(&cloud, &before).is_empty());
+
+    // Periodically: the kept Service's finalizer-less delete is noticed by the next pass.
+    let metrics = ControllerMetrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let gc = tokio::spawn(run(
+        client.clone(),
+        ours.clone(),
+        "demo".into(),
+        None,
+        Duration::from_millis(300),
+        metrics.controller("service-gc"),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    eventually(WAIT, "a pass at start", || async {
+        (metrics.reconciles("service-gc", ReconcileResult::Success) >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 3);
+    let before = calls(&cloud);
+    services
+        .delete("kept", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually(WAIT, "the kept stack collected", || async {
+        (cloud.with_cloud(|c| c.elbv2.load_balancer_count()) == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let deleted = mutating_since(&cloud, &before);
+    assert_eq!(
+        deleted.get("elbv2:DeleteLoadBalancer"),
+        Some(&1),
+        "{deleted:?}"
+    );
+    // The other cluster's stack and the untagged one are still there.
+    let other: Vec<String> = theirs
+        .list_owned()
+        .await
+        .expect("owned")
+        .into_iter()
+        .map(|lb| lb.owner.name)
+        .collect();
+    assert_eq!(other, vec!["other".to_string()]);
+    assert_eq!(metrics.reconciles("service-gc", ReconcileResult::Error), 0);
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, gc)
+        .await
+        .expect("stops")
+        .expect("no panic");
+}
