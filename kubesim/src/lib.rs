@@ -118,11 +118,14 @@
 //! - Events never expire (the real API drops them after an hour), and the recorders write
 //!   core/v1 Events only (kubectl reads those); the scheduler knows no preemption,
 //!   priorities, taints or affinity beyond node readiness, `unschedulable` and max pods.
-//! - Memory: objects are kept as `serde_json::Value`, shared by `Arc` between the store and
-//!   the watch history; `examples/pod_memory.rs` measures the bytes per stored pod.
+//! - Memory: objects are kept in a compact form ([`compact::Compact`]: exact-sized sorted
+//!   entries, interned strings), one `Arc` shared by the store and the watch history; a get or
+//!   list rebuilds the `serde_json::Value`. `examples/pod_memory.rs` measures the bytes per
+//!   stored pod (4,809 with 10,000 pods) and fails at 10,000 or more.
 
 pub mod admission;
 pub mod auth;
+pub mod compact;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
