@@ -25,6 +25,7 @@ pub mod netlink;
 pub mod node;
 pub mod pool;
 pub mod recovery;
+pub mod report;
 pub mod rpc;
 pub mod state;
 
