@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod error;
 pub mod fsutil;
 pub mod http;
+pub mod journal;
 pub mod metadata;
 pub mod metrics;
 pub mod netlink;
