@@ -52,7 +52,10 @@
 //!   the built-in kinds, request and response, chosen by `Content-Type` and `Accept` as the
 //!   real API negotiates it (JSON stays the default), with the messages of the upstream
 //!   `.proto` files (see [`protobuf`]); so kubectl's imperative commands (`create
-//!   configmap|secret|namespace|deployment`, `run`, `expose`) work.
+//!   configmap|secret|namespace|deployment`, `run`, `expose`) work. Watches too: a client
+//!   that prefers protobuf gets `application/vnd.kubernetes.protobuf;stream=watch`,
+//!   length-prefixed `meta.v1.WatchEvent` frames whose `object.raw` carries the envelope
+//!   (see [`watch`]). `kubectl get -w` asks for Tables, which stay JSON.
 //! - Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (as
 //!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
 //!   whose columns are the real API server's for the served kinds, and a CRD's
@@ -92,8 +95,8 @@
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
-//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API) and protobuf
-//!   watch streams (watches answer JSON), `as=PartialObjectMetadata(List)` (answered with the
+//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API; their watches
+//!   answer JSON), `as=PartialObjectMetadata(List)` (answered with the
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
 //!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
 //!   `/openapi/v3` lists operations only, see [`openapi`]).
