@@ -31,10 +31,9 @@ fn event_name(e: &WatchEvent<ConfigMap>) -> (String, String) {
     }
 }
 
-#[tokio::test]
-async fn watch_resumes_from_a_resource_version() {
-    let (_h, client) = start().await;
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+/// Creates `a`, changes it, creates `b`, deletes `a`; returns the resourceVersion of the
+/// first create.
+async fn four_changes(api: &Api<ConfigMap>) -> String {
     let first = api
         .create(&PostParams::default(), &cm("a"))
         .await
@@ -51,6 +50,14 @@ async fn watch_resumes_from_a_resource_version() {
         .await
         .expect("create");
     api.delete("a", &Default::default()).await.expect("delete");
+    from
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_resource_version() {
+    let (_h, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let from = four_changes(&api).await;
     let stream = api
         .watch(&WatchParams::default().timeout(10), &from)
         .await
@@ -375,22 +382,7 @@ async fn watches_are_served_as_protobuf_frames_when_asked_for() {
     use http_body_util::BodyExt;
     let (_h, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let first = api
-        .create(&PostParams::default(), &cm("a"))
-        .await
-        .expect("create");
-    let from = first.metadata.resource_version.clone().expect("rv");
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "w"}})),
-    )
-    .await
-    .expect("patch");
-    api.create(&PostParams::default(), &cm("b"))
-        .await
-        .expect("create");
-    api.delete("a", &Default::default()).await.expect("delete");
+    let from = four_changes(&api).await;
 
     let watch = |accept: &'static str, rv: String| {
         let client = client.clone();
