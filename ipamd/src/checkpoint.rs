@@ -1,29 +1,40 @@
-//! The durable record of allocations, cooldowns and offers.
+//! The durable record of allocations, cooldowns and offers: a snapshot and a journal.
 //!
-//! Format: one header line, then the JSON body.
+//! Snapshot format: one header line, then the JSON body.
 //!
 //! ```text
-//! cloudnet-ipamd-checkpoint version=1 sha256=<hex of the body>
+//! cloudnet-ipamd-checkpoint version=2 sha256=<hex of the body> generation=<g>
 //! {"allocations":[...],"cooling":[...],"offered":[...]}
 //! ```
 //!
-//! Every change is written to a temporary file in the same directory, fsync'd, renamed over
-//! the checkpoint, and the directory fsync'd, so a crash leaves either the old or the new
-//! file whole. On load, a missing file, a header or version this build does not read, or a
-//! body whose checksum does not match (truncated, bit-flipped) is reported as a
-//! [`Problem`]; the daemon moves the file aside and rebuilds from the API.
+//! Each change is one checksummed line appended to `<checkpoint>.journal` and
+//! `fdatasync`'d before it is answered ([`crate::journal`]). Every [`COMPACT_RECORDS`]
+//! changes, after a failed append, and on the first write of a [`Writer`], the whole state is
+//! written as a new snapshot of a new generation (temporary file, fsync, rename) and the
+//! journal restarted for it (temporary file, fsync, rename), then the directory fsync'd; a
+//! crash anywhere leaves a snapshot whole and a journal that either extends it or is ignored.
+//! Version 1 snapshots (no journal) are read as they are. On load, a missing file, a header
+//! or version this build does not read, a body whose checksum does not match (truncated,
+//! bit-flipped) or a journal damaged before its last line is reported as a [`Problem`]; the
+//! daemon moves the files aside and rebuilds from the API.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::journal::{self, Image, Read};
 use crate::state::Persisted;
 
 pub const MAGIC: &str = "cloudnet-ipamd-checkpoint";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// Snapshots of this version have no journal; still read.
+const VERSION_WITHOUT_JOURNAL: u32 = 1;
+/// Journal records after which the next change writes a new snapshot.
+pub const COMPACT_RECORDS: usize = 1024;
 
 /// Why a checkpoint cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +48,8 @@ pub enum Problem {
     Checksum,
     /// The checksum matches but the body does not decode (written by a buggy build).
     Undecodable(String),
+    /// A journal line before the last is damaged.
+    Journal(String),
 }
 
 impl Problem {
@@ -48,6 +61,7 @@ impl Problem {
             Problem::Version(_) => "version",
             Problem::Checksum => "checksum",
             Problem::Undecodable(_) => "undecodable",
+            Problem::Journal(_) => "journal",
         }
     }
 }
@@ -60,15 +74,16 @@ impl std::fmt::Display for Problem {
             Problem::Version(v) => write!(f, "format version {v}, this build reads {VERSION}"),
             Problem::Checksum => write!(f, "checksum mismatch (truncated or corrupted)"),
             Problem::Undecodable(e) => write!(f, "body does not decode: {e}"),
+            Problem::Journal(e) => write!(f, "{e}"),
         }
     }
 }
 
-/// Encodes state into the file format.
-pub fn encode(p: &Persisted) -> Result<Vec<u8>> {
+/// Encodes state into the snapshot format.
+pub fn encode(p: &Persisted, generation: u64) -> Result<Vec<u8>> {
     let body = serde_json::to_vec(p).map_err(Error::Encode)?;
     let mut out = format!(
-        "{MAGIC} version={VERSION} sha256={}\n",
+        "{MAGIC} version={VERSION} sha256={} generation={generation}\n",
         hex(&Sha256::digest(&body))
     )
     .into_bytes();
@@ -76,8 +91,8 @@ pub fn encode(p: &Persisted) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes the file format.
-pub fn decode(bytes: &[u8]) -> Result<Persisted, Problem> {
+/// Decodes the snapshot format: the state and its generation (0 for version 1).
+pub fn decode(bytes: &[u8]) -> Result<(Persisted, u64), Problem> {
     let nl = bytes
         .iter()
         .position(|b| *b == b'\n')
@@ -93,50 +108,128 @@ pub fn decode(bytes: &[u8]) -> Result<Persisted, Problem> {
         .and_then(|v| v.strip_prefix("version="))
         .and_then(|v| v.parse::<u32>().ok())
         .ok_or(Problem::Unrecognised)?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_WITHOUT_JOURNAL {
         return Err(Problem::Version(version));
     }
     let sum = parts
         .next()
         .and_then(|v| v.strip_prefix("sha256="))
         .ok_or(Problem::Unrecognised)?;
+    let generation = if version == VERSION {
+        parts
+            .next()
+            .and_then(|v| v.strip_prefix("generation="))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or(Problem::Unrecognised)?
+    } else {
+        0
+    };
     if hex(&Sha256::digest(body)) != sum {
         return Err(Problem::Checksum);
     }
-    serde_json::from_slice(body).map_err(|e| Problem::Undecodable(e.to_string()))
+    let p = serde_json::from_slice(body).map_err(|e| Problem::Undecodable(e.to_string()))?;
+    Ok((p, generation))
+}
+
+/// The journal beside a checkpoint.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".journal");
+    path.with_file_name(name)
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads and checks the checkpoint at `path`.
+/// Reads and checks the checkpoint at `path` and replays its journal.
 pub fn load(path: &Path) -> Result<Result<Persisted, Problem>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(decode(&bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Err(Problem::Missing)),
-        Err(e) => Err(Error::io("read", path, e)),
+    let (snapshot, generation) = match fs::read(path) {
+        Ok(bytes) => match decode(&bytes) {
+            Ok(s) => s,
+            Err(problem) => return Ok(Err(problem)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err(Problem::Missing)),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let journal = journal_path(path);
+    let bytes = match fs::read(&journal) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(snapshot)),
+        Err(e) => return Err(Error::io("read", &journal, e)),
+    };
+    match journal::read(&bytes, generation) {
+        Ok(Read::Stale) => Ok(Ok(snapshot)),
+        Ok(Read::Records(deltas, torn)) => {
+            if torn {
+                tracing::warn!(journal = %journal.display(), "Dropped a torn last journal line (a change cut short, never answered)");
+            }
+            let mut image = Image::of(&snapshot);
+            for d in deltas {
+                image.apply(d);
+            }
+            Ok(Ok(image.persisted()))
+        }
+        Err(why) => Ok(Err(Problem::Journal(why))),
     }
 }
 
-/// Moves an unusable checkpoint aside (`<name>.<kind>-<unix ms>`) and returns where.
+fn aside(path: &Path, problem: &Problem, now_ms: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{now_ms}", problem.kind()));
+    path.with_file_name(name)
+}
+
+/// Moves an unusable checkpoint and its journal aside (`<name>.<kind>-<unix ms>`) and returns
+/// where the checkpoint went.
 pub fn move_aside(path: &Path, problem: &Problem, now_ms: u64) -> Result<Option<PathBuf>> {
+    let journal = journal_path(path);
+    if journal.exists() {
+        fs::rename(&journal, aside(&journal, problem, now_ms))
+            .map_err(|e| Error::io("move aside", &journal, e))?;
+    }
     if *problem == Problem::Missing {
         return Ok(None);
     }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}-{now_ms}", problem.kind()));
-    let to = path.with_file_name(name);
+    let to = aside(path, problem, now_ms);
     fs::rename(path, &to).map_err(|e| Error::io("move aside", path, e))?;
     Ok(Some(to))
 }
 
-/// Writes the checkpoint durably: temp file, fsync, rename, fsync of the directory.
-#[derive(Debug, Clone)]
+/// Writes the checkpoint durably: a journal line per change, a new snapshot now and then.
+#[derive(Debug)]
 pub struct Writer {
     path: PathBuf,
     tmp: PathBuf,
+    journal: PathBuf,
+    journal_tmp: PathBuf,
     dir: PathBuf,
+    generation: u64,
+    /// What the last successful write made durable.
+    base: Option<Image>,
+    /// A write failed: the next one starts a new snapshot.
+    dirty: bool,
+    records: usize,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `tmp`, fsyncs it and renames it over `to`.
+fn replace(tmp: &Path, to: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(|e| Error::io("create", tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io("write", tmp, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+    drop(f);
+    fs::rename(tmp, to).map_err(|e| Error::io("rename", to, e))
 }
 
 impl Writer {
@@ -149,12 +242,17 @@ impl Writer {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         crate::fsutil::private_dir(&dir)?;
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".tmp");
+        let journal = journal_path(&path);
         Ok(Writer {
-            tmp: path.with_file_name(tmp_name),
+            tmp: sibling(&path, ".tmp"),
+            journal_tmp: sibling(&journal, ".tmp"),
+            journal,
             path,
             dir,
+            generation: 0,
+            base: None,
+            dirty: false,
+            records: 0,
         })
     }
 
@@ -162,22 +260,67 @@ impl Writer {
         &self.path
     }
 
-    pub fn write(&self, p: &Persisted) -> Result<()> {
-        let bytes = encode(p)?;
+    /// Makes `p` durable. A failed write leaves the files as they were or with a torn last
+    /// journal line (dropped on load), and the next write starts a new snapshot.
+    pub fn write(&mut self, p: Persisted) -> Result<()> {
+        let next = Image::from(p);
+        match &self.base {
+            Some(base) if !self.dirty && self.records < COMPACT_RECORDS => {
+                let delta = base.diff(&next);
+                if !delta.is_empty() {
+                    if let Err(e) = self.append(&journal::record(&delta)?) {
+                        self.dirty = true;
+                        return Err(e);
+                    }
+                    self.records += 1;
+                }
+            }
+            _ => {
+                if let Err(e) = self.compact(&next.persisted()) {
+                    self.dirty = true;
+                    return Err(e);
+                }
+                self.records = 0;
+                self.dirty = false;
+            }
+        }
+        self.base = Some(next);
+        Ok(())
+    }
+
+    /// The state the last successful write made durable.
+    pub fn written(&self) -> Option<Persisted> {
+        self.base.as_ref().map(Image::persisted)
+    }
+
+    fn append(&self, line: &[u8]) -> Result<()> {
         let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&self.tmp)
-            .map_err(|e| Error::io("create", &self.tmp, e))?;
-        f.write_all(&bytes)
-            .map_err(|e| Error::io("write", &self.tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("fsync", &self.tmp, e))?;
-        drop(f);
-        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("rename", &self.path, e))?;
+            .append(true)
+            .open(&self.journal)
+            .map_err(|e| Error::io("open", &self.journal, e))?;
+        f.write_all(line)
+            .map_err(|e| Error::io("write", &self.journal, e))?;
+        f.sync_data()
+            .map_err(|e| Error::io("fdatasync", &self.journal, e))
+    }
+
+    fn compact(&mut self, p: &Persisted) -> Result<()> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let generation = now.max(self.generation + 1);
+        replace(&self.tmp, &self.path, &encode(p, generation)?)?;
+        replace(
+            &self.journal_tmp,
+            &self.journal,
+            journal::header(generation).as_bytes(),
+        )?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("fsync", &self.dir, e))
+            .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        self.generation = generation;
+        Ok(())
     }
 }
 
@@ -208,18 +351,55 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_through_the_file() {
+    fn round_trips_through_the_snapshot_and_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let w = Writer::new(dir.path().join("state/ipam.json")).unwrap();
-        w.write(&sample()).unwrap();
+        let mut w = Writer::new(dir.path().join("state/ipam.json")).unwrap();
+        w.write(sample()).unwrap();
         assert_eq!(load(w.path()).unwrap(), Ok(sample()));
         assert!(!dir.path().join("state/ipam.json.tmp").exists());
+        let snapshot = fs::read(w.path()).unwrap();
+
+        // Changes go to the journal; the snapshot is untouched until the compaction.
+        let mut p = sample();
+        for i in 0..COMPACT_RECORDS {
+            p.cooling = vec![(Ipv4Addr::new(10, 0, 0, 12), i as u64)];
+            w.write(p.clone()).unwrap();
+            assert_eq!(fs::read(w.path()).unwrap(), snapshot);
+        }
+        assert_eq!(load(w.path()).unwrap(), Ok(p.clone()));
+        let journal = journal_path(w.path());
+        let full = fs::read(&journal).unwrap();
+        p.allocations.clear();
+        w.write(p.clone()).unwrap();
+        assert_ne!(fs::read(w.path()).unwrap(), snapshot, "compacted");
+        assert_eq!(
+            fs::read(&journal)
+                .unwrap()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count(),
+            1
+        );
+        assert_eq!(load(w.path()).unwrap(), Ok(p.clone()));
+
+        // A journal left from the previous generation is ignored; a torn last line dropped.
+        fs::write(&journal, &full).unwrap();
+        assert_eq!(load(w.path()).unwrap(), Ok(p.clone()), "stale journal");
+        let mut w = Writer::new(w.path()).unwrap();
+        w.write(p.clone()).unwrap();
+        let mut q = p.clone();
+        q.offered.clear();
+        w.write(q.clone()).unwrap();
+        let mut torn = fs::read(&journal).unwrap();
+        torn.truncate(torn.len() - 3);
+        fs::write(&journal, &torn).unwrap();
+        assert_eq!(load(w.path()).unwrap(), Ok(p), "torn append dropped");
     }
 
     #[test]
     fn every_kind_of_damage_is_named() {
-        let good = encode(&sample()).unwrap();
-        assert_eq!(decode(&good), Ok(sample()));
+        let good = encode(&sample(), 7).unwrap();
+        assert_eq!(decode(&good), Ok((sample(), 7)));
 
         assert_eq!(
             decode(&good[..good.len() - 7]),
@@ -243,8 +423,13 @@ mod tests {
 
         let old = String::from_utf8(good.clone())
             .unwrap()
-            .replacen("version=1", "version=0", 1);
+            .replacen("version=2", "version=0", 1);
         assert_eq!(decode(old.as_bytes()), Err(Problem::Version(0)));
+        let body = serde_json::to_vec(&sample()).unwrap();
+        let mut v1 =
+            format!("{MAGIC} version=1 sha256={}\n", hex(&Sha256::digest(&body))).into_bytes();
+        v1.extend_from_slice(&body);
+        assert_eq!(decode(&v1), Ok((sample(), 0)), "version 1 is still read");
 
         let body = b"{\"allocations\":7}";
         let mut odd =

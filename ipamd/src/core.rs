@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ipnet::Ipv4Net;
 
-use crate::checkpoint::{self, Writer};
+use crate::checkpoint::Writer;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pool::Agreement;
@@ -38,8 +38,8 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(state: State, writer: Writer, metrics: Arc<Metrics>) -> Result<Self> {
-        writer.write(&state.persisted())?;
+    pub fn new(state: State, mut writer: Writer, metrics: Arc<Metrics>) -> Result<Self> {
+        writer.write(state.persisted())?;
         Ok(Core {
             inner: Arc::new(Mutex::new(Inner {
                 state,
@@ -58,28 +58,25 @@ impl Core {
     }
 
     /// Runs a change and writes the checkpoint. If the write fails, the state goes back to
-    /// what the checkpoint on disk says (the old file stays whole when a write fails), so
-    /// nothing is answered that a restart would not know.
+    /// what it was before the change (which is what the checkpoint on disk holds: a failed
+    /// write leaves at most a torn journal line, dropped on load), so nothing is answered
+    /// that a restart would not know.
     fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let mut g = self.lock();
         let now = now_ms();
         g.state.prune_cooled(now);
         let out = f(&mut g.state)?;
         let persisted = g.state.persisted();
-        if let Err(e) = g.writer.write(&persisted) {
+        if let Err(e) = g.writer.write(persisted) {
             let blocks = g.state.blocks().clone();
             let cooldown = g.state.cooldown_ms();
-            match checkpoint::load(g.writer.path()) {
-                Ok(Ok(p)) => match State::restore(cooldown, p) {
-                    Ok(mut s) => {
-                        s.set_pool(blocks);
-                        g.state = s;
-                    }
-                    Err(error) => tracing::error!(%error, "Checkpoint on disk is inconsistent"),
-                },
-                _ => tracing::error!(
-                    "Checkpoint unreadable after a failed write; keeping memory state"
-                ),
+            match g.writer.written().map(|p| State::restore(cooldown, p)) {
+                Some(Ok(mut s)) => {
+                    s.set_pool(blocks);
+                    g.state = s;
+                }
+                Some(Err(error)) => tracing::error!(%error, "Written state is inconsistent"),
+                None => tracing::error!("Nothing written yet; keeping memory state"),
             }
             return Err(e);
         }
@@ -167,6 +164,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint;
     use crate::pool::PoolInterface;
     use crate::state::AllocKey;
 
@@ -203,8 +201,10 @@ mod tests {
         core.sync(agreement, &[], None).unwrap();
         let first = core.allocate(&req("a")).unwrap();
 
-        // The temporary file's path is taken: the write fails before the rename.
-        std::fs::create_dir(dir.path().join("ipam.json.tmp")).unwrap();
+        // The journal's path is taken: the append fails.
+        let journal = checkpoint::journal_path(&path);
+        std::fs::remove_file(&journal).unwrap();
+        std::fs::create_dir(&journal).unwrap();
         assert!(matches!(core.allocate(&req("b")), Err(Error::Io { .. })));
         assert!(
             core.check(&AllocKey::new("b", "eth0")).is_none(),
@@ -213,6 +213,12 @@ mod tests {
         assert_eq!(core.check(&first.key), Some(first.clone()));
         assert_eq!(core.counts().1.assigned, 1);
 
+        // The next write starts a new snapshot and journal; the temporary file's path taken
+        // makes that fail too, and the state stays as it was.
+        std::fs::remove_dir(&journal).unwrap();
+        std::fs::create_dir(dir.path().join("ipam.json.tmp")).unwrap();
+        assert!(matches!(core.allocate(&req("b")), Err(Error::Io { .. })));
+        assert_eq!(core.counts().1.assigned, 1);
         std::fs::remove_dir(dir.path().join("ipam.json.tmp")).unwrap();
         let b = core.allocate(&req("b")).unwrap();
         assert_ne!(b.address, first.address);

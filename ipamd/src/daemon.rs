@@ -29,6 +29,7 @@ use crate::metadata::MetadataSource;
 use crate::metrics::{DisagreementLabels, Metrics};
 use crate::pool::{Agreement, agree};
 use crate::recovery::recover;
+use crate::report::DisagreementReporter;
 use crate::{http, node, rpc};
 
 /// How the daemon runs. Defaults match the DaemonSet.
@@ -202,6 +203,7 @@ async fn sync_loop<M: MetadataSource>(cfg: Config, client: kube::Client, metadat
     let mut events = watcher::watcher(api, wc).boxed();
     let mut latest: Option<NodeNetwork> = None;
     let mut tracker = LagTracker::default();
+    let mut reporter = DisagreementReporter::new(client.clone(), &cfg.node_name);
     let mut tick = tokio::time::interval(cfg.sync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -231,7 +233,17 @@ async fn sync_loop<M: MetadataSource>(cfg: Config, client: kube::Client, metadat
             tracing::debug!("No NodeNetwork for this node yet");
             continue;
         };
-        match sync_once(&cfg, &client, &metadata, &core, &nn, &mut tracker).await {
+        match sync_once(
+            &cfg,
+            &client,
+            &metadata,
+            &core,
+            &nn,
+            &mut tracker,
+            &mut reporter,
+        )
+        .await
+        {
             Ok(written) => {
                 // Until the watch brings the patched object back, compare with what was written.
                 if let (Some(spec), Some(l)) = (written, latest.as_mut()) {
@@ -268,6 +280,7 @@ async fn sync_once<M: MetadataSource>(
     core: &Core,
     nn: &NodeNetwork,
     tracker: &mut LagTracker,
+    reporter: &mut DisagreementReporter,
 ) -> Result<Option<SpecWritten>> {
     let md = metadata.interfaces().await?;
     let status = nn.status.clone().unwrap_or_default();
@@ -295,6 +308,10 @@ async fn sync_once<M: MetadataSource>(
     }
     for (side, iface, block) in &reported {
         tracing::warn!(side, interface = %iface, %block, "NodeNetwork status and instance metadata disagree");
+    }
+    // Reported, not resolved: the blocks stay out of the pool either way.
+    if let Err(error) = reporter.report(nn, &reported).await {
+        tracing::warn!(error = %DisplayErr(&error), "Disagreement not reported; trying again next pass");
     }
     let keep_free = nn
         .spec

@@ -19,12 +19,14 @@ pub mod daemon;
 pub mod error;
 pub mod fsutil;
 pub mod http;
+pub mod journal;
 pub mod metadata;
 pub mod metrics;
 pub mod netlink;
 pub mod node;
 pub mod pool;
 pub mod recovery;
+pub mod report;
 pub mod rpc;
 pub mod state;
 

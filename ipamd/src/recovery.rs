@@ -120,7 +120,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(a.address, Ipv4Addr::new(10, 0, 0, 0));
-        Writer::new(&path).unwrap().write(&s.persisted()).unwrap();
+        Writer::new(&path).unwrap().write(s.persisted()).unwrap();
         path
     }
 
@@ -214,7 +214,7 @@ mod tests {
             |b| {
                 let s = String::from_utf8(b.clone())
                     .unwrap()
-                    .replacen("version=1", "version=0", 1);
+                    .replacen("version=2", "version=0", 1);
                 *b = s.into_bytes();
             },
             "version",

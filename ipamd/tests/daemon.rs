@@ -10,10 +10,12 @@ use cloudnet_crds::node_network::{NodeNetwork, NodeNetworkSpec};
 use cloudnet_ipamd::daemon::{self, Config};
 use cloudnet_ipamd::metadata::Static;
 use cloudnet_ipamd::pool::MetadataInterface;
+use cloudnet_ipamd::report;
 use cloudnet_ipamd::{Client, Error};
 use cloudnet_kubesim::{ADMIN, Identity, KubeSim};
 use cloudnet_testkit::eventually;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -104,6 +106,14 @@ async fn setup() -> (cloudnet_kubesim::Handle, kube::Client, kube::Client) {
         }),
     )
     .await;
+
+    // The Node ipamd writes its condition on.
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let node: Node = serde_json::from_value(json!({"metadata": {"name": NODE}})).expect("node");
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("node created");
 
     // A pod already running on the node with 10.0.0.11, unknown to any checkpoint.
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
@@ -198,8 +208,54 @@ async fn ipamd_serves_the_agreed_pool_and_keeps_the_contract() {
     })
     .await;
 
+    // ... and as a Warning Event on the NodeNetwork and a False condition on the Node.
+    let events: Api<Event> = Api::namespaced(admin.clone(), "default");
+    let event_for = |reason: &'static str| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(NODE)
+                        && e.regarding.as_ref().and_then(|r| r.kind.as_deref())
+                            == Some("NodeNetwork")
+                })
+        }
+    };
+    let warning = eventually(WAIT, "disagreement Event", || event_for(report::DISAGREE)).await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    let note = warning.note.unwrap_or_default();
+    assert!(note.contains("eni-b 10.0.2.0/28"), "{note}");
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let condition = |want: &'static str| {
+        let nodes = nodes.clone();
+        async move {
+            let node = nodes.get(NODE).await.ok()?;
+            node.status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == report::CONDITION && c.status == want)
+        }
+    };
+    let cond = eventually(WAIT, "condition False", || condition("False")).await;
+    assert_eq!(cond.reason.as_deref(), Some("SourcesDisagree"));
+    assert!(cond.message.unwrap_or_default().contains("10.0.2.0/28"));
+    // Reported, never resolved: the disputed block is still not handed out.
+    match c.allocate("c2", "eth0", "default", "web-2").await {
+        Err(Error::Rpc(s)) => assert_eq!(s.code(), tonic::Code::ResourceExhausted),
+        other => panic!("the disputed block was handed out: {other:?}"),
+    }
+
     // The metadata catches up: the prefix enters the pool.
     metadata.0.lock().unwrap()[1].ipv4_prefixes = vec!["10.0.2.0/28".parse().unwrap()];
+    eventually(WAIT, "condition True", || condition("True")).await;
+    let agree = eventually(WAIT, "agreement Event", || event_for(report::AGREE)).await;
+    assert_eq!(agree.type_.as_deref(), Some("Normal"));
     let b = eventually(WAIT, "prefix in the pool", || {
         let mut c = c.clone();
         async move { c.allocate("c2", "eth0", "default", "web-2").await.ok() }

@@ -52,7 +52,10 @@
 //!   the built-in kinds, request and response, chosen by `Content-Type` and `Accept` as the
 //!   real API negotiates it (JSON stays the default), with the messages of the upstream
 //!   `.proto` files (see [`protobuf`]); so kubectl's imperative commands (`create
-//!   configmap|secret|namespace|deployment`, `run`, `expose`) work.
+//!   configmap|secret|namespace|deployment`, `run`, `expose`) work. Watches too: a client
+//!   that prefers protobuf gets `application/vnd.kubernetes.protobuf;stream=watch`,
+//!   length-prefixed `meta.v1.WatchEvent` frames whose `object.raw` carries the envelope
+//!   (see [`watch`]). `kubectl get -w` asks for Tables, which stay JSON.
 //! - Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (as
 //!   `kubectl get` sends it) answers lists, gets and watch events with `meta.k8s.io` Tables
 //!   whose columns are the real API server's for the served kinds, and a CRD's
@@ -94,8 +97,8 @@
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
 //!   only over HTTPS), RBAC enforcement (every known token
 //!   may do everything; the audit record is what RBAC should be derived from).
-//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API) and protobuf
-//!   watch streams (watches answer JSON), `as=PartialObjectMetadata(List)` (answered with the
+//! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API; their watches
+//!   answer JSON), `as=PartialObjectMetadata(List)` (answered with the
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
 //!   objects instead), aggregated discovery, OpenAPI schemas and `/openapi/v2` (404;
 //!   `/openapi/v3` lists operations only, see [`openapi`]).
@@ -120,11 +123,14 @@
 //! - Events never expire (the real API drops them after an hour), and the recorders write
 //!   core/v1 Events only (kubectl reads those); the scheduler knows no preemption,
 //!   priorities, taints or affinity beyond node readiness, `unschedulable` and max pods.
-//! - Memory: objects are kept as `serde_json::Value`, shared by `Arc` between the store and
-//!   the watch history; `examples/pod_memory.rs` measures the bytes per stored pod.
+//! - Memory: objects are kept in a compact form ([`compact::Compact`]: exact-sized sorted
+//!   entries, interned strings), one `Arc` shared by the store and the watch history; a get or
+//!   list rebuilds the `serde_json::Value`. `examples/pod_memory.rs` measures the bytes per
+//!   stored pod (4,809 with 10,000 pods) and fails at 10,000 or more.
 
 pub mod admission;
 pub mod auth;
+pub mod compact;
 pub mod defaults;
 pub mod discovery;
 pub mod error;

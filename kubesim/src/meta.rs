@@ -46,8 +46,12 @@ pub fn resource_version(obj: &Value) -> &str {
 }
 
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj["metadata"]["finalizers"]
-        .as_array()
+    strings(&obj["metadata"]["finalizers"])
+}
+
+/// The strings of a JSON array (nothing when it is not one).
+pub fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|f| f.as_str().map(str::to_string))

@@ -1,7 +1,6 @@
 //! Label and field selectors, parsed from the query string and matched against JSON objects.
 
-use serde_json::Value;
-
+use crate::compact::Doc;
 use crate::error::StatusError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,9 +116,12 @@ impl LabelSelector {
     }
 
     /// Whether the object's `metadata.labels` satisfy every requirement.
-    pub fn matches(&self, obj: &Value) -> bool {
-        let labels = &obj["metadata"]["labels"];
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+    pub fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let labels = obj.at(&["metadata", "labels"]);
+        let get = |k: &str| labels.and_then(|l| l.field(k)).and_then(Doc::text);
         self.0.iter().all(|req| match req {
             LabelReq::Eq(k, v) => get(k) == Some(v.as_str()),
             LabelReq::NotEq(k, v) => get(k) != Some(v.as_str()),
@@ -178,20 +180,10 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
         self.0.iter().all(|(path, equal, want)| {
-            let mut v = obj;
-            for seg in path {
-                v = match v.get(seg) {
-                    Some(next) => next,
-                    None => &Value::Null,
-                };
-            }
-            let have = match v {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let have = obj.at(&path).map(Doc::selector_text).unwrap_or_default();
             (have == *want) == *equal
         })
     }
@@ -199,7 +191,7 @@ impl FieldSelector {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 

@@ -1,5 +1,12 @@
-//! Watch streams: store changes as newline-delimited JSON events, bookmarks, and the 410
+//! Watch streams: store changes as newline-delimited JSON events, or as length-prefixed
+//! protobuf `WatchEvent` frames when the client accepts `application/vnd.kubernetes.protobuf`
+//! (built-in kinds; custom resources stay JSON, as on the real API), bookmarks, and the 410
 //! `ERROR` event when the requested resourceVersion has left the history.
+//!
+//! ```text
+//!  JSON:      {"type":"ADDED","object":{...}}\n ...
+//!  protobuf:  [u32 BE length][WatchEvent{type, object.raw = "k8s\0" + Unknown{Pod}}] ...
+//! ```
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -12,8 +19,9 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, Interval};
 
 use crate::error::{Reason, StatusError};
+use crate::protobuf;
 use crate::resources::ResourceInfo;
-use crate::respond::{error_response, render};
+use crate::respond::{Format, error_response, render};
 use crate::store::{ListOptions, Store, Watch, WatchItem, WatchStart};
 use crate::table::{Printer, TableRequest};
 
@@ -23,9 +31,62 @@ struct Stream {
     info: ResourceInfo,
     ticker: Option<Interval>,
     deadline: Option<Instant>,
-    /// Set when the client asked for Table objects; the flag says whether the column
-    /// definitions have been sent (only the first event carries them).
-    table: Option<(TableRequest, Printer, bool)>,
+    encoding: Encoding,
+    /// Whether the Table column definitions have been sent (only the first event carries
+    /// them).
+    columns_sent: bool,
+}
+
+/// How the events of a watch are written.
+pub enum Encoding {
+    Json,
+    /// Table objects (`kubectl get -w`), JSON.
+    Table(TableRequest, Printer),
+    Protobuf,
+}
+
+impl Encoding {
+    /// Tables when asked for, else protobuf when the client prefers it and the kind has a
+    /// protobuf form, else JSON.
+    pub fn choose(
+        table: Option<(TableRequest, Printer)>,
+        format: Format,
+        info: &ResourceInfo,
+    ) -> Encoding {
+        match table {
+            Some((t, p)) => Encoding::Table(t, p),
+            None if format == Format::Protobuf
+                && protobuf::supports(&info.api_version(), &info.kind) =>
+            {
+                Encoding::Protobuf
+            }
+            None => Encoding::Json,
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            Encoding::Protobuf => protobuf::envelope::WATCH_MEDIA_TYPE,
+            _ => "application/json",
+        }
+    }
+
+    /// One event; an object protobuf cannot carry is logged and sent as an ERROR event.
+    fn event(&self, kind: &str, object: &Value) -> Bytes {
+        match self {
+            Encoding::Protobuf => match protobuf::envelope::watch_frame(kind, object) {
+                Ok(frame) => Bytes::from(frame),
+                Err(error) => {
+                    tracing::warn!(%error, "Watch event not encodable as protobuf");
+                    let status = error.to_status();
+                    Bytes::from(
+                        protobuf::envelope::watch_frame("ERROR", &status).unwrap_or_default(),
+                    )
+                }
+            },
+            _ => line(kind, object),
+        }
+    }
 }
 
 impl Drop for Stream {
@@ -59,11 +120,11 @@ async fn until(deadline: Option<Instant>) {
     }
 }
 
-fn watch_response(body: Body) -> Response {
+fn watch_response(body: Body, content_type: &'static str) -> Response {
     let mut response = Response::new(body);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static(content_type),
     );
     response
 }
@@ -76,7 +137,7 @@ pub fn serve(
     opts: ListOptions,
     query: &HashMap<String, String>,
     bookmark_interval: Duration,
-    table: Option<(TableRequest, Printer)>,
+    encoding: Encoding,
 ) -> Response {
     let start = match query.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => WatchStart::Now,
@@ -102,7 +163,8 @@ pub fn serve(
         Err(e) if e.reason == Reason::Expired => {
             let mut status = e.to_status();
             status["code"] = json!(410);
-            return watch_response(Body::from(line("ERROR", &status)));
+            let content_type = encoding.content_type();
+            return watch_response(Body::from(encoding.event("ERROR", &status)), content_type);
         }
         Err(e) => return error_response(&e),
     };
@@ -114,8 +176,10 @@ pub fn serve(
         info,
         ticker,
         deadline: timeout,
-        table: table.map(|(t, p)| (t, p, false)),
+        encoding,
+        columns_sent: false,
     };
+    let content_type = state.encoding.content_type();
     let stream = futures::stream::unfold(state, |mut st| async move {
         loop {
             let item = tokio::select! {
@@ -126,27 +190,28 @@ pub fn serve(
                 }
                 () = until(st.deadline) => return None,
             };
-            let bytes = match (item, st.table.as_mut()) {
-                (WatchItem::Event { kind, object }, Some((request, printer, sent))) => {
-                    let doc = request.table(printer, &st.info, &[object], json!({}), !*sent);
-                    *sent = true;
+            let bytes = match (item, &st.encoding) {
+                (WatchItem::Event { kind, object }, Encoding::Table(request, printer)) => {
+                    let doc =
+                        request.table(printer, &st.info, &[object], json!({}), !st.columns_sent);
+                    st.columns_sent = true;
                     line(kind, &doc)
                 }
-                (WatchItem::Bookmark(rv), Some((request, printer, _))) => {
+                (WatchItem::Bookmark(rv), Encoding::Table(request, printer)) => {
                     let meta = json!({"resourceVersion": rv.to_string()});
                     line(
                         "BOOKMARK",
                         &request.table(printer, &st.info, &[], meta, false),
                     )
                 }
-                (WatchItem::Event { kind, object }, None) => {
+                (WatchItem::Event { kind, object }, encoding) => {
                     if object["apiVersion"].as_str() == Some(&st.info.api_version()) {
-                        line(kind, &object)
+                        encoding.event(kind, &object)
                     } else {
-                        line(kind, &render(&st.info, &object))
+                        encoding.event(kind, &render(&st.info, &object))
                     }
                 }
-                (WatchItem::Bookmark(rv), None) => line(
+                (WatchItem::Bookmark(rv), encoding) => encoding.event(
                     "BOOKMARK",
                     &json!({
                         "kind": st.info.kind,
@@ -158,5 +223,5 @@ pub fn serve(
             return Some((Ok::<_, Infallible>(bytes), st));
         }
     });
-    watch_response(Body::from_stream(stream))
+    watch_response(Body::from_stream(stream), content_type)
 }

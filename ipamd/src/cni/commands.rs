@@ -91,13 +91,19 @@ fn required<'a>(v: &'a Option<String>, var: &str) -> Result<&'a str, CniError> {
         .ok_or_else(|| CniError::new(code::INVALID_ENV, format!("{var} is required")))
 }
 
+/// The attachment ADD and CHECK act on: container ID, interface name and netns path.
+fn attachment(env: &Env) -> Result<(&str, &str, &std::path::Path), CniError> {
+    Ok((
+        required(&env.container_id, "CNI_CONTAINERID")?,
+        required(&env.ifname, "CNI_IFNAME")?,
+        env.netns
+            .as_deref()
+            .ok_or_else(|| CniError::new(code::INVALID_ENV, "CNI_NETNS is required"))?,
+    ))
+}
+
 async fn add(env: &Env, conf: &NetConf) -> Result<Value, CniError> {
-    let container = required(&env.container_id, "CNI_CONTAINERID")?;
-    let ifname = required(&env.ifname, "CNI_IFNAME")?;
-    let netns = env
-        .netns
-        .as_deref()
-        .ok_or_else(|| CniError::new(code::INVALID_ENV, "CNI_NETNS is required"))?;
+    let (container, ifname, netns) = attachment(env)?;
     if !netns.exists() {
         return Err(CniError::new(
             code::INVALID_ENV,
@@ -173,12 +179,7 @@ async fn del(env: &Env, conf: &NetConf) -> Result<(), CniError> {
 }
 
 async fn check(env: &Env, conf: &NetConf) -> Result<(), CniError> {
-    let container = required(&env.container_id, "CNI_CONTAINERID")?;
-    let ifname = required(&env.ifname, "CNI_IFNAME")?;
-    let netns = env
-        .netns
-        .as_deref()
-        .ok_or_else(|| CniError::new(code::INVALID_ENV, "CNI_NETNS is required"))?;
+    let (container, ifname, netns) = attachment(env)?;
     let prev: CniResult = conf
         .prev_result
         .clone()

@@ -399,6 +399,8 @@ impl Req<'_> {
             }
             "watch" => {
                 let table = self.table_request()?.map(|t| (t, self.printer(info)));
+                let encoding =
+                    watch::Encoding::choose(table, Format::negotiate(self.headers), info);
                 Ok(watch::serve(
                     self.app.store.clone(),
                     info.clone(),
@@ -406,7 +408,7 @@ impl Req<'_> {
                     self.list_options()?,
                     self.query,
                     self.app.settings.bookmark_interval,
-                    table,
+                    encoding,
                 ))
             }
             "create" => {

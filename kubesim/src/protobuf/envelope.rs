@@ -92,6 +92,34 @@ pub fn encode(object: &Json) -> Result<Vec<u8>, StatusError> {
     Ok(out)
 }
 
+/// The media type of a protobuf watch stream.
+pub const WATCH_MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf;stream=watch";
+
+/// One frame of a protobuf watch stream, as the real API server writes it: a 4-byte
+/// big-endian length, then a `meta.v1.WatchEvent` message without the envelope whose
+/// `object.raw` is the object with the envelope ([`encode`]).
+pub fn watch_frame(event_type: &str, object: &Json) -> Result<Vec<u8>, StatusError> {
+    let pool = pool()?;
+    let missing = |name: &str| StatusError::internal(format!("{name} is missing from the schemas"));
+    let mut raw = DynamicMessage::new(
+        pool.get_message_by_name("k8s.io.apimachinery.pkg.runtime.RawExtension")
+            .ok_or_else(|| missing("runtime.RawExtension"))?,
+    );
+    raw.set_field_by_name("raw", Value::Bytes(encode(object)?.into()));
+    let mut event = DynamicMessage::new(
+        pool.get_message_by_name("k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent")
+            .ok_or_else(|| missing("meta.v1.WatchEvent"))?,
+    );
+    event.set_field_by_name("type", Value::String(event_type.into()));
+    event.set_field_by_name("object", Value::Message(raw));
+    let body = event.encode_to_vec();
+    let len =
+        u32::try_from(body.len()).map_err(|_| StatusError::internal("a watch event over 4 GiB"))?;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

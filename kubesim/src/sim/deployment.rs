@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use super::ignore_race;
 use super::rollout::{self, Progress};
 use crate::error::{Reason, StatusError};
 use crate::meta;
@@ -23,21 +24,6 @@ pub fn template_hash(template: &Value) -> String {
     format!("{:x}", h & 0xff_ffff_ffff)
 }
 
-fn ignore_race(r: Result<Arc<Value>, StatusError>) -> Result<(), StatusError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.reason,
-                Reason::Conflict | Reason::NotFound | Reason::AlreadyExists
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
 fn is_ready(pod: &Value) -> bool {
     pod["status"]["conditions"].as_array().is_some_and(|c| {
         c.iter()
@@ -49,16 +35,28 @@ fn is_ready(pod: &Value) -> bool {
 /// here; the name is the one the ReplicaSet would have (`<deployment>-<template hash>`, the
 /// prefix of its pods' names).
 fn scaled(store: &Store, deployment: &Value, way: &str, replica_set: &str, from: usize, to: usize) {
+    let message = format!("Scaled {way} replica set {replica_set} from {from} to {to}");
+    let what = (EventType::Normal, "ScalingReplicaSet", message);
+    record(store, deployment, what, "deployment-controller");
+}
+
+/// An Event about a Deployment from one of the controllers that manage it.
+fn record(
+    store: &Store,
+    deployment: &Value,
+    (event_type, reason, message): (EventType, &'static str, String),
+    component: &'static str,
+) {
     let event = Event {
         api_version: "apps/v1",
         kind: "Deployment",
         field_path: None,
-        event_type: EventType::Normal,
-        reason: "ScalingReplicaSet",
-        message: format!("Scaled {way} replica set {replica_set} from {from} to {to}"),
+        event_type,
+        reason,
+        message,
     };
     let source = Source {
-        component: "deployment-controller",
+        component,
         host: None,
     };
     events::record(store, deployment, &event, &source);
@@ -70,19 +68,12 @@ pub const BURST: usize = 500;
 
 /// The `FailedCreate` event the ReplicaSet controller records when a pod is refused.
 fn failed_create(store: &Store, deployment: &Value, why: &str) {
-    let event = Event {
-        api_version: "apps/v1",
-        kind: "Deployment",
-        field_path: None,
-        event_type: EventType::Warning,
-        reason: "FailedCreate",
-        message: format!("Error creating: {why}"),
-    };
-    let source = Source {
-        component: "replicaset-controller",
-        host: None,
-    };
-    events::record(store, deployment, &event, &source);
+    let what = (
+        EventType::Warning,
+        "FailedCreate",
+        format!("Error creating: {why}"),
+    );
+    record(store, deployment, what, "replicaset-controller");
 }
 
 /// One pass over every Deployment.

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{Reason, StatusError};
+use super::ignore_race;
+use crate::error::StatusError;
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
 
@@ -359,21 +360,6 @@ pub fn plan(service: &Value, pods: &[&Value], nodes: &[&Value], existing: &[&Val
     out.delete
         .extend(leftovers.iter().map(|s| meta::name(s).to_string()));
     out
-}
-
-fn ignore_race<T>(r: Result<T, StatusError>) -> Result<(), StatusError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.reason,
-                Reason::Conflict | Reason::NotFound | Reason::AlreadyExists
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// One pass over every Service, plus the slices whose Service is gone.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::StatusError;
+use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
 use crate::store::{ListOptions, Store, WatchStart};
 
@@ -37,6 +37,23 @@ pub(crate) fn info(
 
 pub(crate) fn list_all(store: &Store, info: &ResourceInfo) -> Result<Vec<Arc<Value>>, StatusError> {
     Ok(store.list(info, None, &ListOptions::default())?.items)
+}
+
+/// A write that lost a race with another writer (conflict, gone, already there) is left to
+/// the next pass.
+pub(crate) fn ignore_race<T>(r: Result<T, StatusError>) -> Result<(), StatusError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.reason,
+                Reason::Conflict | Reason::NotFound | Reason::AlreadyExists
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs `sync` after every change to the `watched` kinds and once a second, until the task is

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Change, ChangeKind, DeleteOptions, Key, NAMESPACES, Res, State, Store, namespaces};
 use crate::admission::Admission;
+use crate::compact::{Compact, Doc};
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
 use crate::resources::ResourceInfo;
@@ -34,10 +35,11 @@ impl Store {
         hooks: &[Arc<dyn Admission>],
     ) -> Res<Arc<Value>> {
         let gr = info.group_resource();
-        let old = s
+        let old_stored = s
             .get(&gr, key)
             .cloned()
             .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, &key.1))?;
+        let old = Arc::new(old_stored.to_value());
         let conflict = |why: &str| StatusError::conflict(&info.group, &info.plural, &key.1, why);
         if let Some(uid) = &opts.uid
             && uid != meta::uid(&old)
@@ -78,16 +80,17 @@ impl Store {
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
             meta.insert("resourceVersion".into(), json!(rv.to_string()));
             let new = Arc::new(new);
-            s.table(&gr).insert(key.clone(), new.clone());
+            let stored = s.put(&gr, key.clone(), &new);
             s.emit(
                 Change {
                     rv,
                     gr,
                     namespace: key.0.clone(),
                     kind: ChangeKind::Modified,
-                    object: new.clone(),
-                    old: Some(old),
+                    object: stored,
+                    old: Some(old_stored),
                 },
+                &new,
                 self.history_limit,
             );
             return Ok(new);
@@ -107,9 +110,10 @@ impl Store {
                 gr,
                 namespace: key.0.clone(),
                 kind: ChangeKind::Deleted,
-                object: gone.clone(),
-                old: Some(old),
+                object: Arc::new(Compact::from_value(&gone)),
+                old: Some(old_stored),
             },
+            &gone,
             self.history_limit,
         );
         self.after_remove(s, info, &gone, opts.orphan, hooks);
@@ -166,9 +170,12 @@ impl Store {
                     continue;
                 };
                 for (k, o) in table {
-                    let owned = o["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)));
+                    let owned = o
+                        .at(&["metadata", "ownerReferences"])
+                        .and_then(Doc::elements)
+                        .is_some_and(|mut refs| {
+                            refs.any(|r| r.field("uid").and_then(Doc::text) == Some(uid))
+                        });
                     if owned {
                         doomed.push((r.clone(), k.clone()));
                     }

@@ -1,6 +1,7 @@
 //! Lists with selectors and limit/continue paging.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Key, ListOptions, ListPage, Res, Store};
 use crate::error::StatusError;
@@ -64,7 +65,7 @@ impl Store {
             {
                 continue;
             }
-            if !opts.labels.matches(obj) || !opts.fields.matches(obj) {
+            if !opts.labels.matches(&**obj) || !opts.fields.matches(&**obj) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
@@ -72,7 +73,7 @@ impl Store {
                 continue;
             }
             last = Some(key.clone());
-            items.push(obj.clone());
+            items.push(Arc::new(obj.to_value()));
         }
         let (continue_token, remaining) = match (remaining, last) {
             (0, _) | (_, None) => (None, None),

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 pub use crate::admission::Admission;
+use crate::compact::{Compact, Doc};
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
 use crate::resources::{GroupResource, Registry, ResourceInfo};
@@ -38,16 +39,17 @@ pub enum ChangeKind {
     Deleted,
 }
 
-/// One entry of the change history.
+/// One entry of the change history. The objects are the stored ones: an entry and the store
+/// share one copy.
 #[derive(Debug)]
 pub struct Change {
     pub rv: u64,
     pub gr: GroupResource,
     pub namespace: String,
     pub kind: ChangeKind,
-    pub object: Arc<Value>,
+    pub object: Arc<Compact>,
     /// The object before a modification, so selector watches can turn it into ADDED/DELETED.
-    pub old: Option<Arc<Value>>,
+    pub old: Option<Arc<Compact>>,
 }
 
 type Key = (String, String);
@@ -55,7 +57,7 @@ type Key = (String, String);
 struct State {
     rv: u64,
     registry: Registry,
-    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Value>>>,
+    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Compact>>>,
     history: VecDeque<Arc<Change>>,
     /// Watches may start from any resourceVersion at or above this one.
     floor: u64,
@@ -161,18 +163,33 @@ impl State {
         self.rv
     }
 
-    fn table(&mut self, gr: &GroupResource) -> &mut BTreeMap<Key, Arc<Value>> {
+    fn table(&mut self, gr: &GroupResource) -> &mut BTreeMap<Key, Arc<Compact>> {
         self.objects.entry(gr.clone()).or_default()
     }
 
-    fn get(&self, gr: &GroupResource, key: &Key) -> Option<&Arc<Value>> {
+    fn get(&self, gr: &GroupResource, key: &Key) -> Option<&Arc<Compact>> {
         self.objects.get(gr).and_then(|t| t.get(key))
     }
 
-    fn emit(&mut self, change: Change, limit: usize) {
+    /// Stores `object` under `key` and returns the stored form.
+    fn put(&mut self, gr: &GroupResource, key: Key, object: &Value) -> Arc<Compact> {
+        let stored = Arc::new(Compact::from_value(object));
+        self.table(gr).insert(key, stored.clone());
+        stored
+    }
+
+    /// Records a change and hands it to the watchers; `live` is the changed object as the
+    /// writer holds it, sent as it is.
+    fn emit(&mut self, change: Change, live: &Arc<Value>, limit: usize) {
         let change = Arc::new(change);
         self.watchers.retain(|w| match w.translate(&change) {
-            Some(item) => w.tx.send(item).is_ok(),
+            Some(kind) => {
+                w.tx.send(WatchItem::Event {
+                    kind,
+                    object: live.clone(),
+                })
+                .is_ok()
+            }
             None => !w.tx.is_closed(),
         });
         self.history.push_back(change);
@@ -358,7 +375,11 @@ impl Store {
                 &group_resource("", NAMESPACES),
                 &(String::new(), ns.to_string()),
             )
-            .is_some_and(|n| meta::is_deleting(n));
+            .is_some_and(|n| {
+                n.at(&["metadata", "deletionTimestamp"])
+                    .and_then(Doc::text)
+                    .is_some()
+            });
         {
             let shown = meta::name(&obj);
             let shown = if shown.is_empty() {
@@ -452,7 +473,7 @@ impl Store {
         }
         let rv = s.bump();
         let obj = Arc::new(obj);
-        s.table(&gr).insert(key, obj.clone());
+        let stored = s.put(&gr, key, &obj);
         s.count_in(info, ns, true);
         if info.group == "apiextensions.k8s.io" {
             s.registry.set_crd(&name, Some(&obj));
@@ -463,9 +484,10 @@ impl Store {
                 gr,
                 namespace: ns.to_string(),
                 kind: ChangeKind::Added,
-                object: obj.clone(),
+                object: stored,
                 old: None,
             },
+            &obj,
             self.history_limit,
         );
         Ok(obj)
@@ -473,10 +495,12 @@ impl Store {
 
     /// Reads one object.
     pub fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Res<Arc<Value>> {
-        self.lock()
+        let stored = self
+            .lock()
             .get(&info.group_resource(), &Self::key(info, ns, name))
             .cloned()
-            .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))
+            .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?;
+        Ok(Arc::new(stored.to_value()))
     }
 
     /// Replaces an object (PUT), or only its status when `status_only`.
@@ -531,10 +555,11 @@ impl Store {
         let mut s = self.lock();
         let gr = info.group_resource();
         let key = Self::key(info, ns, name);
-        let old = s
+        let old_stored = s
             .get(&gr, &key)
             .cloned()
             .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?;
+        let old = Arc::new(old_stored.to_value());
         let want_rv = meta::resource_version(&obj);
         if !want_rv.is_empty() && want_rv != meta::resource_version(&old) {
             return Err(StatusError::conflict(
@@ -634,14 +659,15 @@ impl Store {
                     gr: gr.clone(),
                     namespace: key.0.clone(),
                     kind: ChangeKind::Deleted,
-                    object: new.clone(),
-                    old: Some(old),
+                    object: Arc::new(Compact::from_value(&new)),
+                    old: Some(old_stored),
                 },
+                &new,
                 self.history_limit,
             );
             self.after_remove(&mut s, info, &new, false, &hooks);
         } else {
-            s.table(&gr).insert(key.clone(), new.clone());
+            let stored = s.put(&gr, key.clone(), &new);
             if info.group == "apiextensions.k8s.io" {
                 s.registry.set_crd(name, Some(&new));
             }
@@ -651,9 +677,10 @@ impl Store {
                     gr,
                     namespace: key.0,
                     kind: ChangeKind::Modified,
-                    object: new.clone(),
-                    old: Some(old),
+                    object: stored,
+                    old: Some(old_stored),
                 },
+                &new,
                 self.history_limit,
             );
         }

@@ -21,14 +21,7 @@ pub(super) fn is_namespace(info: &ResourceInfo) -> bool {
 
 /// `spec.finalizers` of a namespace.
 pub fn spec_finalizers(obj: &Value) -> Vec<String> {
-    obj["spec"]["finalizers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::meta::strings(&obj["spec"]["finalizers"])
 }
 
 /// On create: `spec.finalizers` gains `kubernetes` and the phase is `Active`.

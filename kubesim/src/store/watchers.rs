@@ -6,6 +6,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Change, ChangeKind, ListOptions, Res, Store, Watch, WatchStart};
+use crate::compact::Doc;
 use crate::error::StatusError;
 use crate::resources::{GroupResource, ResourceInfo};
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -32,20 +33,21 @@ pub(super) struct Watcher {
 }
 
 impl Watcher {
-    fn matches(&self, obj: &Value) -> bool {
+    fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
 
-    pub(super) fn translate(&self, c: &Change) -> Option<WatchItem> {
+    /// The event type this watcher sees for a change, if it sees it at all.
+    pub(super) fn translate(&self, c: &Change) -> Option<&'static str> {
         if c.gr != self.gr || self.namespace.as_ref().is_some_and(|ns| *ns != c.namespace) {
             return None;
         }
-        let now = self.matches(&c.object);
+        let now = self.matches(&*c.object);
         let kind = match c.kind {
             ChangeKind::Added => now.then_some("ADDED")?,
             ChangeKind::Deleted => now.then_some("DELETED")?,
             ChangeKind::Modified => {
-                let before = c.old.as_ref().is_some_and(|o| self.matches(o));
+                let before = c.old.as_ref().is_some_and(|o| self.matches(&**o));
                 match (before, now) {
                     (true, true) => "MODIFIED",
                     (false, true) => "ADDED",
@@ -54,10 +56,7 @@ impl Watcher {
                 }
             }
         };
-        Some(WatchItem::Event {
-            kind,
-            object: c.object.clone(),
-        })
+        Some(kind)
     }
 }
 
@@ -91,10 +90,10 @@ impl Store {
                         if watcher.namespace.as_ref().is_some_and(|n| *n != key.0) {
                             continue;
                         }
-                        if watcher.matches(obj) {
+                        if watcher.matches(&**obj) {
                             let item = WatchItem::Event {
                                 kind: "ADDED",
-                                object: obj.clone(),
+                                object: Arc::new(obj.to_value()),
                             };
                             if watcher.tx.send(item).is_err() {
                                 break;
@@ -108,10 +107,14 @@ impl Store {
                     return Err(StatusError::expired(from, s.floor + 1));
                 }
                 for change in s.history.iter().filter(|c| c.rv > from) {
-                    if let Some(item) = watcher.translate(change)
-                        && watcher.tx.send(item).is_err()
-                    {
-                        break;
+                    if let Some(kind) = watcher.translate(change) {
+                        let item = WatchItem::Event {
+                            kind,
+                            object: Arc::new(change.object.to_value()),
+                        };
+                        if watcher.tx.send(item).is_err() {
+                            break;
+                        }
                     }
                 }
             }

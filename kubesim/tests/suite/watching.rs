@@ -31,10 +31,9 @@ fn event_name(e: &WatchEvent<ConfigMap>) -> (String, String) {
     }
 }
 
-#[tokio::test]
-async fn watch_resumes_from_a_resource_version() {
-    let (_h, client) = start().await;
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+/// Creates `a`, changes it, creates `b`, deletes `a`; returns the resourceVersion of the
+/// first create.
+async fn four_changes(api: &Api<ConfigMap>) -> String {
     let first = api
         .create(&PostParams::default(), &cm("a"))
         .await
@@ -51,6 +50,14 @@ async fn watch_resumes_from_a_resource_version() {
         .await
         .expect("create");
     api.delete("a", &Default::default()).await.expect("delete");
+    from
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_resource_version() {
+    let (_h, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let from = four_changes(&api).await;
     let stream = api
         .watch(&WatchParams::default().timeout(10), &from)
         .await
@@ -287,4 +294,150 @@ async fn runtime_watcher_relists_after_410() {
     relisted.sort();
     assert_eq!(relisted, ["during-gap", "first"]);
     assert_eq!(expired, 1, "the watcher saw one 410");
+}
+
+/// The messages of a protobuf watch stream, from the upstream `.proto` files' field numbers
+/// (apimachinery `meta/v1` WatchEvent, `runtime` RawExtension/Unknown/TypeMeta, `core/v1`
+/// ConfigMap/ObjectMeta), decoded with prost apart from the server's own codec.
+mod wire {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WatchEvent {
+        #[prost(string, optional, tag = "1")]
+        pub r#type: Option<String>,
+        #[prost(message, optional, tag = "2")]
+        pub object: Option<RawExtension>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RawExtension {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        pub raw: Option<Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TypeMeta {
+        #[prost(string, optional, tag = "1")]
+        pub api_version: Option<String>,
+        #[prost(string, optional, tag = "2")]
+        pub kind: Option<String>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Unknown {
+        #[prost(message, optional, tag = "1")]
+        pub type_meta: Option<TypeMeta>,
+        #[prost(bytes = "vec", optional, tag = "2")]
+        pub raw: Option<Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ObjectMeta {
+        #[prost(string, optional, tag = "1")]
+        pub name: Option<String>,
+        #[prost(string, optional, tag = "3")]
+        pub namespace: Option<String>,
+        #[prost(string, optional, tag = "6")]
+        pub resource_version: Option<String>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ConfigMap {
+        #[prost(message, optional, tag = "1")]
+        pub metadata: Option<ObjectMeta>,
+        #[prost(btree_map = "string, string", tag = "2")]
+        pub data: std::collections::BTreeMap<String, String>,
+    }
+}
+
+/// Reads length-prefixed frames: (event type, kind, name, data["k"]).
+fn protobuf_events(mut body: &[u8]) -> Vec<(String, String, String, String)> {
+    use prost::Message;
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        assert!(body.len() >= 4, "a frame's length is cut");
+        let len = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) as usize;
+        let frame = &body[4..4 + len];
+        body = &body[4 + len..];
+        let event = wire::WatchEvent::decode(frame).expect("WatchEvent");
+        let raw = event.object.and_then(|o| o.raw).expect("object.raw");
+        assert_eq!(&raw[..4], b"k8s\0", "the object carries the envelope");
+        let unknown = wire::Unknown::decode(&raw[4..]).expect("Unknown");
+        let type_meta = unknown.type_meta.unwrap_or_default();
+        assert_eq!(type_meta.api_version.as_deref(), Some("v1"));
+        let kind = type_meta.kind.unwrap_or_default();
+        let (name, data) = if kind == "ConfigMap" {
+            let cm = wire::ConfigMap::decode(unknown.raw.unwrap_or_default().as_slice())
+                .expect("ConfigMap");
+            let meta = cm.metadata.unwrap_or_default();
+            assert!(meta.resource_version.is_some_and(|rv| !rv.is_empty()));
+            (
+                meta.name.unwrap_or_default(),
+                cm.data.get("k").cloned().unwrap_or_default(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        out.push((event.r#type.unwrap_or_default(), kind, name, data));
+    }
+    out
+}
+
+#[tokio::test]
+async fn watches_are_served_as_protobuf_frames_when_asked_for() {
+    use http_body_util::BodyExt;
+    let (_h, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let from = four_changes(&api).await;
+
+    let watch = |accept: &'static str, rv: String| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::builder()
+                .uri(format!(
+                    "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+                ))
+                .header("accept", accept)
+                .body(kube::client::Body::empty())
+                .expect("request builds");
+            let response = client.send(request).await.expect("watch answered");
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .to_string();
+            let body = tokio::time::timeout(WAIT, response.into_body().collect())
+                .await
+                .expect("the watch ends at its timeout")
+                .expect("body")
+                .to_bytes();
+            (content_type, body)
+        }
+    };
+    // client-go's Accept for a protobuf client.
+    let (content_type, body) = watch(
+        "application/vnd.kubernetes.protobuf, application/json",
+        from.clone(),
+    )
+    .await;
+    assert_eq!(
+        content_type,
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    );
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        protobuf_events(&body),
+        vec![
+            (s("MODIFIED"), s("ConfigMap"), s("a"), s("w")),
+            (s("ADDED"), s("ConfigMap"), s("b"), s("v")),
+            (s("DELETED"), s("ConfigMap"), s("a"), s("w")),
+        ]
+    );
+    // From resourceVersion 0: the objects there are now, as ADDED.
+    let (_, body) = watch("application/vnd.kubernetes.protobuf", s("0")).await;
+    assert_eq!(
+        protobuf_events(&body),
+        vec![(s("ADDED"), s("ConfigMap"), s("b"), s("v"))]
+    );
+    // JSON stays the default.
+    let (content_type, body) = watch("application/json", from).await;
+    assert_eq!(content_type, "application/json");
+    assert_eq!(
+        String::from_utf8_lossy(&body).lines().count(),
+        3,
+        "newline-delimited JSON"
+    );
 }

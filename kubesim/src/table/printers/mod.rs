@@ -67,6 +67,21 @@ fn strings(v: &Value) -> impl Iterator<Item = &str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 
+/// `status.loadBalancer.ingress` of a Service or Ingress: each entry's IP, else hostname.
+fn ingress_addresses(o: &Value) -> Vec<&str> {
+    o["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            i["ip"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .or(i["hostname"].as_str())
+        })
+        .collect()
+}
+
 fn count(v: &Value) -> usize {
     match v {
         Value::Array(a) => a.len(),

@@ -54,17 +54,7 @@ pub(super) fn ingress() -> Printer {
                 (false, true) => format!("{} + {} more...", hosts.join(","), rules.len() - 3),
                 (false, false) => hosts.join(","),
             };
-            let address: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|i| {
-                    i["ip"]
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .or(i["hostname"].as_str())
-                })
-                .collect();
+            let address = ingress_addresses(o);
             let ports = if count(&spec["tls"]) > 0 {
                 "80, 443"
             } else {

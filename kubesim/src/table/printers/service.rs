@@ -53,17 +53,7 @@ pub(super) fn service() -> Printer {
                     .unwrap_or_default()
                     .to_string(),
                 "LoadBalancer" => {
-                    let mut ips: Vec<&str> = o["status"]["loadBalancer"]["ingress"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|i| {
-                            i["ip"]
-                                .as_str()
-                                .filter(|s| !s.is_empty())
-                                .or(i["hostname"].as_str())
-                        })
-                        .collect();
+                    let mut ips = ingress_addresses(o);
                     ips.extend(&external);
                     if ips.is_empty() {
                         "<pending>".into()

@@ -42,6 +42,14 @@ fn count(p: &Params, key: &str) -> Result<usize, AwsError> {
 
 /// `Ipv4Prefix.N` (AssignPrivateIpAddresses) or `Ipv4Prefix.N.Ipv4Prefix`
 /// (CreateNetworkInterface).
+/// The `PrivateIpAddress.N` list of an Assign/UnassignPrivateIpAddresses.
+fn private_ips(p: &Params) -> Result<Vec<Ipv4Addr>, AwsError> {
+    p.list("PrivateIpAddress")
+        .into_iter()
+        .map(parse_ip)
+        .collect()
+}
+
 fn prefixes(p: &Params) -> Result<Vec<Ipv4Net>, AwsError> {
     let mut raw: Vec<String> = p
         .list("Ipv4Prefix")
@@ -161,11 +169,7 @@ impl Ec2State {
         x: &mut Xml,
     ) -> Result<(), AwsError> {
         let eni_id = p.required("NetworkInterfaceId")?.to_string();
-        let ips = p
-            .list("PrivateIpAddress")
-            .into_iter()
-            .map(parse_ip)
-            .collect::<Result<Vec<_>, _>>()?;
+        let ips = private_ips(p)?;
         let request = AddressRequest::parse(p, ips, "Ipv4Prefix")?;
         if request.is_empty() {
             return Err(AwsError::missing_parameter(
@@ -271,11 +275,7 @@ impl Ec2State {
 
     pub(super) fn unassign_private_ips(&mut self, p: &Params, x: &mut Xml) -> Result<(), AwsError> {
         let eni_id = p.required("NetworkInterfaceId")?.to_string();
-        let ips = p
-            .list("PrivateIpAddress")
-            .into_iter()
-            .map(parse_ip)
-            .collect::<Result<Vec<_>, _>>()?;
+        let ips = private_ips(p)?;
         let nets = prefixes(p)?;
         if ips.is_empty() && nets.is_empty() {
             return Err(AwsError::missing_parameter(

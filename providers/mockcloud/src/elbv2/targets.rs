@@ -175,12 +175,12 @@ impl Elbv2 {
         Ok(())
     }
 
-    pub(super) fn register_targets(
-        &mut self,
-        net: &dyn NetworkView,
-        params: &Params,
-        now: Instant,
-    ) -> Result<Xml, AwsError> {
+    /// The target group a Register/DeregisterTargets names and the targets it lists (at
+    /// least one).
+    fn requested<'p>(
+        &self,
+        params: &'p Params,
+    ) -> Result<(&'p str, &TargetGroup, Vec<RequestedTarget>), AwsError> {
         let arn = required(params, "TargetGroupArn")?;
         let tg = self.target_group(arn)?;
         let wanted = requested_targets(params, tg)?;
@@ -190,6 +190,16 @@ impl Elbv2 {
                  constraint: Member must not be null",
             ));
         }
+        Ok((arn, tg, wanted))
+    }
+
+    pub(super) fn register_targets(
+        &mut self,
+        net: &dyn NetworkView,
+        params: &Params,
+        now: Instant,
+    ) -> Result<Xml, AwsError> {
+        let (arn, tg, wanted) = self.requested(params)?;
         for t in &wanted {
             self.check_target(net, tg, t)?;
         }
@@ -241,15 +251,7 @@ impl Elbv2 {
         params: &Params,
         now: Instant,
     ) -> Result<Xml, AwsError> {
-        let arn = required(params, "TargetGroupArn")?;
-        let tg = self.target_group(arn)?;
-        let wanted = requested_targets(params, tg)?;
-        if wanted.is_empty() {
-            return Err(validation(
-                "1 validation error detected: Value null at 'targets' failed to satisfy \
-                 constraint: Member must not be null",
-            ));
-        }
+        let (arn, tg, wanted) = self.requested(params)?;
         for t in &wanted {
             let key = TargetGroup::target_key(&t.id, t.port);
             let draining = tg
