@@ -6,22 +6,30 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::warn;
 
+/// What the controllers were doing when they report (the Event's `action`).
+pub const RECONCILE: &str = "Reconcile";
+
 /// Publishes one Event about `regarding`.
 pub async fn publish(
     recorder: &Recorder,
     regarding: &ObjectReference,
     type_: EventType,
     reason: &str,
+    action: &str,
     note: &str,
 ) {
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
+        action: action.into(),
         secondary: None,
     };
     if let Err(error) = recorder.publish(&event, regarding).await {
-        warn!(%error, "Could not publish an Event");
+        warn!(
+            object = regarding.name.as_deref().unwrap_or_default(),
+            %error,
+            "Could not publish an Event"
+        );
     }
 }

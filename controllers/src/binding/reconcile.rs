@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -360,16 +360,15 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
+    crate::events::publish(
+        &ctx.recorder,
+        &b.object_ref(&()),
         type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &b.object_ref(&())).await {
-        warn!(%error, "Could not publish an Event");
-    }
+        reason,
+        crate::events::RECONCILE,
+        note,
+    )
+    .await;
 }
 
 async fn set_finalizers(

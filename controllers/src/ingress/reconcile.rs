@@ -47,7 +47,7 @@ use super::class::{IngressSettings, is_served};
 use super::group::{GroupId, MemberError, key};
 use super::model::{Services, build_group_spec};
 use crate::cache::wait_ready;
-use crate::events::publish;
+use crate::events::{RECONCILE, publish};
 use crate::leader::Leadership;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
@@ -561,7 +561,15 @@ async fn report(ctx: &IngressContext, members: &[Arc<Ingress>], errors: &[Member
 }
 
 async fn event(ctx: &IngressContext, ing: &Ingress, type_: EventType, reason: &str, note: &str) {
-    publish(&ctx.recorder, &ing.object_ref(&()), type_, reason, note).await;
+    publish(
+        &ctx.recorder,
+        &ing.object_ref(&()),
+        type_,
+        reason,
+        RECONCILE,
+        note,
+    )
+    .await;
 }
 
 fn has_load_balancer_status(ing: &Ingress) -> bool {

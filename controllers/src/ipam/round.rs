@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -471,16 +471,15 @@ fn event_reason(e: &CloudError) -> (&'static str, bool) {
 
 /// Publishes an Event on the NodeNetwork; a failure to publish is logged, never fatal.
 async fn publish(ctx: &Context, nn: &NodeNetwork, type_: EventType, reason: &str, note: &str) {
-    let ev = Event {
+    crate::events::publish(
+        &ctx.recorder,
+        &nn.object_ref(&()),
         type_,
-        reason: reason.to_string(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "AllocateAddresses".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &nn.object_ref(&())).await {
-        tracing::warn!(node = %nn.name_any(), error = %e, "Event not published");
-    }
+        reason,
+        "AllocateAddresses",
+        note,
+    )
+    .await;
 }
 
 /// The node reference of a NodeNetwork (for callers outside a round).
