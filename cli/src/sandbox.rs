@@ -284,6 +284,29 @@ impl Sandbox {
         if waiting {
             return Ok(false);
         }
+        // So is an Ingress of the sandbox's class.
+        let ingresses: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "networking.k8s.io",
+                "v1",
+                "Ingress",
+            )),
+        );
+        let waiting = ingresses
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|ing| {
+                ing.data["spec"]["ingressClassName"] == "alb"
+                    && ing.data["status"]["loadBalancer"]["ingress"]
+                        .as_array()
+                        .is_none_or(Vec::is_empty)
+            });
+        if waiting {
+            return Ok(false);
+        }
         // Every node's pool is as the allocator wants it.
         let networks: Api<DynamicObject> = Api::all_with(
             self.client.clone(),
@@ -401,7 +424,8 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     println!("Kubernetes API:  {}", sandbox.api.url());
     println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
     println!(
-        "Controllers:     IPAM allocator, Service controller (via the AWS SDK as API user {}, \
+        "Controllers:     IPAM allocator, Service, Ingress and TargetGroupBinding controllers \
+         (via the AWS SDK as API user {}, \
          Lease {}/{})",
         controller::IDENTITY,
         controller::LEASE_NAMESPACE,

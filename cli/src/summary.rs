@@ -146,12 +146,20 @@ impl Summary {
         })
     }
 
-    /// The load balancers the Services' status names (as `kubectl get svc` shows them).
+    /// The load balancers the Services' and Ingresses' status names (as `kubectl get
+    /// svc,ingress` shows them).
     pub fn load_balancers(&self) -> usize {
-        self.services
+        let services = self
+            .services
             .iter()
             .filter(|svc| svc[1] == "LoadBalancer" && svc[3] != "<pending>")
-            .count()
+            .count();
+        let ingresses = self
+            .ingresses
+            .iter()
+            .filter(|i| i[2] != "<pending>")
+            .count();
+        services + ingresses
     }
 }
 
@@ -243,7 +251,7 @@ impl fmt::Display for Summary {
         )?;
         write!(
             f,
-            "Load balancers (from Service status): {}",
+            "Load balancers (from Service and Ingress status): {}",
             self.load_balancers()
         )
     }

@@ -81,6 +81,16 @@ async fn the_examples_come_up_on_nodes_from_the_mock_cloud() {
         svc[2].starts_with("10.100."),
         "a ClusterIP is allocated: {summary}"
     );
+    // The book's Ingress: one internet-facing ALB, its hostname in the Ingress's status.
+    let ing = summary
+        .ingresses
+        .iter()
+        .find(|i| i[0] == "default/web")
+        .expect("ingress web");
+    assert!(
+        ing[2].starts_with("k8s-default-web-") && ing[2].ends_with(".elb.amazonaws.com"),
+        "{summary}"
+    );
     // The allocator gave every node its NodeNetwork (through the API, from the mock cloud).
     assert_eq!(summary.node_networks.len(), 2, "{summary}");
 
@@ -232,9 +242,9 @@ fn the_binary_applies_the_examples_and_prints_the_summary() {
     assert_eq!(stdout.matches(" Running ").count(), 3, "{stdout}");
     // The pods' addresses are the VPC's (ENI secondaries through ipamd).
     assert_eq!(stdout.matches(" Running 192.168.").count(), 3, "{stdout}");
-    // web-public's NLB, as its status shows it.
+    // web-public's NLB and the web Ingress's ALB, as their status shows them.
     assert!(
-        stdout.contains("Load balancers (from Service status): 1"),
+        stdout.contains("Load balancers (from Service and Ingress status): 2"),
         "{stdout}"
     );
     assert!(stdout.contains(".elb.us-west-2.amazonaws.com"), "{stdout}");
