@@ -373,4 +373,26 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
     assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
     assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
     second.stop(WAIT).await;
+
+    // Another restart, everything in place: reads only. (A controller that reconciled before
+    // its EndpointSlice cache had listed would deregister every target, then register them.)
+    let before = calls(&cloud);
+    let third = Running::spawn(
+        client.clone(),
+        provider(&cloud, "AKIDTHIRD").await,
+        Duration::from_secs(600),
+    );
+    eventually(WAIT, "the third controller's target read", || async {
+        let made = since(&cloud, &before, |_| true);
+        (count(&made, "elbv2:DescribeTargetHealth") > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::new(),
+        "a restart with nothing to do changes nothing"
+    );
+    assert_eq!(target_count(&cloud), 3);
+    third.stop(WAIT).await;
 }

@@ -18,6 +18,8 @@
 //! - A finalizer keeps the Service until its load balancer is gone. A Service that stops being
 //!   ours (type or class changed) has its load balancer deleted and the finalizer removed.
 //! - Only the leader writes (to the cloud and to status); followers requeue.
+//! - No reconcile runs before the EndpointSlice and Node caches have listed, so a restart
+//!   never sees "no endpoints" and deregisters live targets.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -167,6 +169,11 @@ async fn reconcile_inner(
 ) -> Result<Action, ServiceError> {
     if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
         return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    // Members computed from a cache that has not listed yet would be empty: a restarted
+    // controller would deregister every target, then register them all again.
+    if ctx.slices.wait_until_ready().await.is_err() || ctx.nodes.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let key = ObjectRef::from_obj(&*svc);
     let api: Api<Service> = Api::namespaced(

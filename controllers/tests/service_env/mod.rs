@@ -63,10 +63,20 @@ pub async fn sdk(cloud: &Cloud, akid: &str) -> aws_config::SdkConfig {
 
 /// A fresh provider (no caches) signing as `akid`.
 pub async fn provider(cloud: &Cloud, akid: &str) -> Arc<dyn LoadBalancers> {
+    provider_with(cloud, akid, budget(), Some(NODE_SG)).await
+}
+
+/// A fresh provider with this budget and nodes' security group.
+pub async fn provider_with(
+    cloud: &Cloud,
+    akid: &str,
+    budget: BudgetConfig,
+    node_security_group: Option<&str>,
+) -> Arc<dyn LoadBalancers> {
     let mut aws = AwsConfig::new(CLUSTER);
     aws.vpc_id = Some(VPC.into());
-    aws.node_security_group = Some(NODE_SG.into());
-    aws.budget = budget();
+    aws.node_security_group = node_security_group.map(str::to_string);
+    aws.budget = budget;
     let provider =
         AwsProvider::from_sdk_config(&sdk(cloud, akid).await, aws, AwsMetrics::default())
             .expect("aws");
