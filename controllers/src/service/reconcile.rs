@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Target};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -171,9 +171,13 @@ async fn reconcile_inner(
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
     // Members computed from a cache that has not listed yet would be empty: a restarted
-    // controller would deregister every target, then register them all again.
-    if ctx.slices.wait_until_ready().await.is_err() || ctx.nodes.wait_until_ready().await.is_err() {
-        return Ok(Action::requeue(Duration::from_secs(1)));
+    // controller would deregister every target, then register them all again. Checked, not
+    // awaited: the store's readiness wakes only its last waiter, and reconciles run at once.
+    let listed = |ready: Option<Result<(), _>>| matches!(ready, Some(Ok(())));
+    if !listed(ctx.slices.wait_until_ready().now_or_never())
+        || !listed(ctx.nodes.wait_until_ready().now_or_never())
+    {
+        return Ok(Action::requeue(Duration::from_millis(500)));
     }
     let key = ObjectRef::from_obj(&*svc);
     let api: Api<Service> = Api::namespaced(
