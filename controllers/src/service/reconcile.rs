@@ -218,10 +218,29 @@ async fn reconcile_inner(
             return Ok(Action::await_change());
         }
     };
-    let slices = ctx.slices.state();
-    let slices: Vec<EndpointSlice> = slices.iter().map(|s| (**s).clone()).collect();
-    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
-    let members = targets(&svc, &spec, &slices, &nodes);
+    // Copies of this Service's slices, and of the Nodes only when its targets are instances,
+    // dropped before any await: hundreds of reconciles wait on the cloud budget at once, and
+    // each holding a copy of every Node ran to gigabytes with 5,000 nodes.
+    let members = {
+        let name = svc.name_any();
+        let namespace = svc.namespace();
+        let slices: Vec<EndpointSlice> = ctx
+            .slices
+            .state()
+            .iter()
+            .filter(|s| {
+                s.namespace() == namespace
+                    && s.labels().get(SERVICE_NAME_LABEL).map(String::as_str) == Some(name.as_str())
+            })
+            .map(|s| (**s).clone())
+            .collect();
+        let nodes: Vec<Node> = if targets_nodes(&svc, &ctx.settings) {
+            ctx.nodes.state().iter().map(|n| (**n).clone()).collect()
+        } else {
+            Vec::new()
+        };
+        targets(&svc, &spec, &slices, &nodes)
+    };
 
     let previous = lock(&ctx.applied).get(&key).cloned();
     let fresh = previous
