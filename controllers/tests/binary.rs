@@ -164,3 +164,275 @@ async fn http_get(port: u16, path: &str) -> String {
     conn.read_to_string(&mut out).await.expect("response");
     out
 }
+
+/// One `cloudnet-controller` process signing its cloud calls with its own access key; its
+/// log goes to a file, shown when the test fails.
+struct Replica {
+    identity: String,
+    akid: String,
+    log: std::path::PathBuf,
+    child: tokio::process::Child,
+}
+
+impl Replica {
+    fn spawn(dir: &std::path::Path, cloud: &str, identity: &str, akid: &str) -> Replica {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let log = dir.join(format!("{identity}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloudnet-controller"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", dir.join("kubeconfig"))
+            .env("CLUSTER_NAME", "bin")
+            .env("AWS_ENDPOINT_URL", cloud)
+            .env("AWS_REGION", "us-west-2")
+            .env("AWS_ACCESS_KEY_ID", akid)
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("VPC_ID", "vpc-0c10d0e7000000001")
+            .env("ENABLE_POD_IPAM", "false")
+            .env("POD_NAME", identity)
+            .env("POD_NAMESPACE", "default")
+            .env("LOG_FORMAT", "text")
+            .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{port}"))
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        Replica {
+            identity: identity.into(),
+            akid: akid.into(),
+            log,
+            child,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the log when the process has exited.
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited ({status}):\n{}", self.identity, self.log());
+        }
+    }
+}
+
+/// Polls `probe` every 100 ms until it gives a value, checking that every replica runs;
+/// panics with their logs after `within`.
+async fn until<T, F, Fut>(
+    replicas: &mut [&mut Replica],
+    within: Duration,
+    what: &str,
+    probe: F,
+) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        for r in replicas.iter_mut() {
+            r.assert_running();
+        }
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let logs: Vec<String> = replicas
+                .iter()
+                .map(|r| format!("--- {} ---\n{}", r.identity, r.log()))
+                .collect();
+            panic!("{what}: not within {within:?}\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn targets(cloud: &cloudnet_mockcloud::Handle) -> usize {
+    let state = cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"));
+    state["elbv2"]["target_groups"]
+        .as_object()
+        .map(|g| {
+            g.values()
+                .filter_map(|g| g["targets"].as_object())
+                .map(serde_json::Map::len)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn is_read(call: &str) -> bool {
+    call.split_once(':')
+        .is_some_and(|(_, a)| a.starts_with("Describe"))
+}
+
+/// The callers of calls other than reads, in the mock cloud's call log after `since`.
+fn writers(cloud: &cloudnet_mockcloud::Handle, since: u64) -> Vec<String> {
+    let mut callers: Vec<String> = cloud
+        .with_cloud(|c| c.call_log.page(since))
+        .calls
+        .into_iter()
+        .filter(|c| !is_read(&c.call))
+        .map(|c| c.caller)
+        .collect();
+    callers.sort();
+    callers.dedup();
+    callers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_killed_leader() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
+        .await
+        .expect("mock cloud");
+    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
+    let client = api.client_for(ADMIN).await.expect("client");
+    let dir = std::env::temp_dir().join(format!("cloudnet-controller-ha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    api.write_kubeconfig(&dir.join("kubeconfig"), ADMIN)
+        .expect("kubeconfig");
+    let mut r0 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-0", "AKIDREPLICA0");
+    let mut r1 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-1", "AKIDREPLICA1");
+
+    let slice = |n: usize| -> EndpointSlice {
+        let endpoints: Vec<_> = (0..n)
+            .map(|i| json!({"addresses": [format!("192.168.100.{}", 10 + i)], "conditions": {"ready": true}}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": endpoints
+        }))
+        .expect("slice")
+    };
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    slices
+        .create(&PostParams::default(), &slice(3))
+        .await
+        .expect("slice");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": "service.k8s.aws/nlb",
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
+        }
+    }))
+    .expect("service");
+    Api::<Service>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
+
+    until(&mut [&mut r0, &mut r1], WAIT, "3 targets", || async {
+        (targets(&cloud) == 3).then_some(())
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let holder = || async {
+        leases
+            .get("cloudnet-controller")
+            .await
+            .ok()?
+            .spec?
+            .holder_identity
+    };
+    let leader = holder().await.expect("a leader");
+    let (mut leader, mut follower) = if leader == r0.identity {
+        (r0, r1)
+    } else {
+        (r1, r0)
+    };
+    // Let the follower run a while longer: it sees the same Service and slices.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    follower.assert_running();
+    assert_eq!(
+        writers(&cloud, 0),
+        [leader.akid.clone()],
+        "only the leader calls the cloud to change it"
+    );
+
+    // SIGKILL: no lease release; the follower must wait out the lease (15 s by default).
+    leader.child.kill().await.expect("kill");
+    let killed_at = tokio::time::Instant::now();
+    let last_renewal = leases
+        .get("cloudnet-controller")
+        .await
+        .expect("lease")
+        .spec
+        .and_then(|s| s.renew_time);
+    let seq = cloud.with_cloud(|c| c.call_log.page(u64::MAX).last_seq);
+    slices
+        .patch(
+            "web-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"endpoints": slice(5).endpoints})),
+        )
+        .await
+        .expect("scale to 5");
+    let successor = follower.identity.clone();
+    let new = until(
+        &mut [&mut follower],
+        Duration::from_secs(30),
+        "a new leader",
+        || async { holder().await.filter(|h| *h == successor) },
+    )
+    .await;
+    let took = killed_at.elapsed();
+    // The follower may take the lease only once it expired (15 s after the dead leader's last
+    // renewal). It times the lease from when it saw the renewal (as client-go does, so clocks
+    // need not agree), which is up to one retry period (2 s) late, and polls every retry
+    // period: at most two retry periods after the expiry, plus scheduling slack.
+    let spec = leases
+        .get("cloudnet-controller")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    let ms = |t: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime>| {
+        t.expect("a lease time").0.as_millisecond()
+    };
+    let expired = ms(last_renewal) + 15_000;
+    let acquired = ms(spec.acquire_time);
+    assert!(
+        acquired >= expired,
+        "{new} took the lease {} ms before it expired",
+        expired - acquired
+    );
+    assert!(
+        acquired - expired <= 5_000,
+        "{new} took the lease {} ms after it expired",
+        acquired - expired
+    );
+    assert!(
+        took <= Duration::from_secs(20),
+        "{new} took over after {took:?}"
+    );
+    until(&mut [&mut follower], WAIT, "5 targets", || async {
+        (targets(&cloud) == 5).then_some(())
+    })
+    .await;
+    assert_eq!(writers(&cloud, seq), [follower.akid.clone()]);
+    let calls = cloud.with_cloud(|c| c.calls.clone());
+    assert_eq!(calls.get("elbv2:CreateLoadBalancer"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("elbv2:CreateTargetGroup"), Some(&1), "{calls:?}");
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
+    eprintln!(
+        "takeover {took:?} after the kill, {} ms after the lease expired",
+        acquired - expired
+    );
+    follower.child.kill().await.expect("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}

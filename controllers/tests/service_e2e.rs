@@ -1,86 +1,69 @@
 //! The Service controller end to end: the real `kube::Client` against the embedded API, the
 //! real AWS SDK clients against the mock cloud, call counts read from the mock cloud's log.
 
+mod service_env;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
-use cloudnet_controllers::service::ServiceSettings;
-use cloudnet_controllers::service::reconcile::{CONDITION, FINALIZER, run};
-use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use cloudnet_controllers::service::reconcile::{CONDITION, FINALIZER};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_mockcloud::Handle as Cloud;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use service_env::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn budget() -> BudgetConfig {
-    let mut b = BudgetConfig::default();
-    for op in Op::all() {
-        b.rates.insert(op, Rate::new(1000.0, 1000));
-    }
-    b
-}
-
-fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
-    cloud.with_cloud(|c| c.calls.clone())
-}
-
-/// Calls other than reads made since `before`, by action.
-fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    calls(cloud)
-        .into_iter()
-        .filter(|(k, _)| {
-            !k.split_once(':')
-                .is_some_and(|(_, a)| a.starts_with("Describe"))
-        })
-        .filter_map(|(k, n)| {
-            let d = n - before.get(&k).copied().unwrap_or(0);
-            (d > 0).then_some((k, d))
-        })
-        .collect()
-}
-
-fn slice(ips: &[String]) -> EndpointSlice {
-    let endpoints: Vec<_> = ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    serde_json::from_value(json!({
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .expect("slice")
-}
-
-fn pod_ips(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("192.168.100.{}", 10 + i)).collect()
-}
-
-fn target_count(cloud: &Cloud) -> u64 {
-    let state = cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"));
-    state["elbv2"]["target_groups"]
+/// Targets `healthy` in DescribeTargetHealth over every target group, asked through the SDK
+/// with the test's own access key.
+async fn healthy_targets(cloud: &Cloud) -> usize {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk(cloud, "AKIDOBSERVER").await);
+    let arns: Vec<String> = state(cloud)["elbv2"]["target_groups"]
         .as_object()
-        .map(|groups| {
-            groups
-                .values()
-                .filter_map(|g| g["targets"].as_object())
-                .map(|t| t.len() as u64)
-                .sum()
-        })
-        .unwrap_or(0)
+        .map(|g| g.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut healthy = 0;
+    for arn in arns {
+        let out = elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .expect("DescribeTargetHealth");
+        healthy += out
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+            })
+            .count();
+    }
+    healthy
+}
+
+/// The registered target ids (IPs or instance ids) over every target group.
+fn target_ids(cloud: &Cloud) -> Vec<String> {
+    let state = state(cloud);
+    let mut ids: Vec<String> = state["elbv2"]["target_groups"]
+        .as_object()
+        .into_iter()
+        .flat_map(|g| g.values())
+        .filter_map(|g| g["targets"].as_object())
+        .flat_map(|t| t.keys())
+        .map(|k| k.split(':').next().unwrap_or_default().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn slice_of(ips: &[String]) -> EndpointSlice {
+    slice("default", "web-1", "web", ips)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,30 +72,25 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
-    let mut aws = AwsConfig::new("demo");
-    aws.vpc_id = Some("vpc-0c10d0e7000000001".into());
-    aws.node_security_group = Some("sg-0c10d0e7000000001".into());
-    aws.budget = budget();
-    let provider = AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("aws");
-    let lbs: Arc<dyn LoadBalancers> = Arc::new(provider);
-
+    let cloud = start_cloud(world(200)).await;
+    let lbs = provider(&cloud, "AKIDTEST").await;
+    let security_groups = cloud.with_cloud(|c| c.ec2.security_groups.len());
     let api = KubeSim::start(ApiConfig::default()).await.expect("api");
     let client = api.client_for(ADMIN).await.expect("client");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let nodes: Api<Node> = Api::all(client.clone());
-    for (name, ip) in [("n1", "192.168.96.10"), ("n2", "192.168.128.10")] {
+    // The nodes are the world's two instances, so instance targets resolve.
+    let instances: Vec<(String, String)> = cloud.with_cloud(|c| {
+        c.ec2
+            .instances
+            .values()
+            .map(|i| (i.id.clone(), i.private_ip.to_string()))
+            .collect()
+    });
+    for (i, (_, ip)) in instances.iter().enumerate() {
         let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": name},
+            "metadata": {"name": format!("n{i}")},
             "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
         }))
         .expect("node");
@@ -122,35 +100,13 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
             .expect("node");
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run(
-        client.clone(),
-        lbs,
-        ServiceSettings::new("demo"),
-        None,
-        Duration::from_secs(600),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let controller = Running::spawn(client.clone(), lbs, Duration::from_secs(600));
 
     slices
-        .create(&PostParams::default(), &slice(&pod_ips(3)))
+        .create(&PostParams::default(), &slice_of(&pod_ips(3)))
         .await
         .expect("slice");
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default", "annotations": {
-            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"
-        }},
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "cloudnet.io/nlb",
-            "selector": {"app": "web"},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
-        }
-    }))
-    .expect("service");
+    let svc = service("default", "web", 30080);
     services
         .create(&PostParams::default(), &svc)
         .await
@@ -173,6 +129,11 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
     .await;
     assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
     assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
+    assert_eq!(listener_count(&cloud), 1);
+    eventually(WAIT, "3 healthy targets", || async {
+        (healthy_targets(&cloud).await == 3).then_some(())
+    })
+    .await;
     let s = services.get("web").await.expect("get");
     assert!(
         s.metadata
@@ -194,7 +155,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
     let before = calls(&cloud);
     slices
         .replace("web-1", &PostParams::default(), &{
-            let mut s = slice(&pod_ips(10));
+            let mut s = slice_of(&pod_ips(10));
             s.metadata.resource_version = slices
                 .get("web-1")
                 .await
@@ -275,14 +236,36 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         "no cloud call at all for a bad annotation"
     );
 
-    // Delete: the load balancer and its target group go, then the Service.
+    // Instance targets: the node port on both nodes, the pods' addresses gone, still one
+    // load balancer and one target group (the group is replaced: its type cannot change).
     let patch = json!({"metadata": {"annotations": {
-        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval": null
+        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval": null,
+        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "instance"
     }}});
     services
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .expect("fix");
+        .expect("switch to instance targets");
+    let mut want: Vec<String> = instances.iter().map(|(id, _)| id.clone()).collect();
+    want.sort();
+    eventually(WAIT, "the instances as targets", || async {
+        (target_ids(&cloud) == want).then_some(())
+    })
+    .await;
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
+    let tg = state(&cloud)["elbv2"]["target_groups"]
+        .as_object()
+        .and_then(|g| g.values().next().cloned())
+        .expect("a target group");
+    assert_eq!(tg["target_type"], "instance");
+    assert_eq!(tg["port"], 30080);
+    eventually(WAIT, "2 healthy instance targets", || async {
+        (healthy_targets(&cloud).await == 2).then_some(())
+    })
+    .await;
+
+    // Delete: the load balancer, its listener and target group go, then the Service.
     services
         .delete("web", &DeleteParams::default())
         .await
@@ -301,10 +284,115 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         0,
         "no target group left"
     );
+    assert_eq!(listener_count(&cloud), 0, "no listener left");
+    assert_eq!(
+        cloud.with_cloud(|c| c.ec2.security_groups.len()),
+        security_groups,
+        "no security group left"
+    );
 
-    let _ = stop_tx.send(());
-    tokio::time::timeout(WAIT, controller)
+    controller.stop(WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_the_next() {
+    let cloud = start_cloud(world(200)).await;
+    // Every CreateListener fails: the first controller gets as far as the load balancer and
+    // its target group, and no further.
+    cloud.with_cloud(|c| {
+        c.faults.add(
+            serde_json::from_value(json!({"service": "elbv2", "action": "CreateListener",
+                "kind": "error", "status": 503}))
+            .expect("rule"),
+        );
+    });
+    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
+    let client = api.client_for(ADMIN).await.expect("client");
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &slice_of(&pod_ips(3)))
         .await
-        .expect("the controller stops")
-        .expect("no panic");
+        .expect("slice");
+    services
+        .create(&PostParams::default(), &service("default", "web", 30080))
+        .await
+        .expect("service");
+
+    let first = Running::spawn(
+        client.clone(),
+        provider(&cloud, "AKIDFIRST").await,
+        Duration::from_secs(600),
+    );
+    eventually(WAIT, "a failed CreateListener", || async {
+        (count(&calls(&cloud), "elbv2:CreateListener") > 0).then_some(())
+    })
+    .await;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = eventually(WAIT, "the FailedDeployModel Event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedDeployModel"))
+    })
+    .await;
+    assert!(
+        failed
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ServiceUnavailable"),
+        "the Event names the cloud's code: {:?}",
+        failed.note
+    );
+    first.kill().await;
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
+    assert_eq!(listener_count(&cloud), 0, "killed before its listener");
+
+    // A new controller (new process: no memory, no provider caches) with the cloud healthy.
+    cloud.with_cloud(|c| c.faults.clear());
+    let before = calls(&cloud);
+    let second = Running::spawn(
+        client.clone(),
+        provider(&cloud, "AKIDSECOND").await,
+        Duration::from_secs(600),
+    );
+    eventually(WAIT, "the listener and 3 targets", || async {
+        (listener_count(&cloud) == 1 && target_count(&cloud) == 3).then_some(())
+    })
+    .await;
+    eventually(WAIT, "the hostname in status", || async {
+        let s = services.get("web").await.ok()?;
+        s.status?.load_balancer?.ingress?.first()?.hostname.clone()
+    })
+    .await;
+    let made = mutating_since(&cloud, &before);
+    assert_eq!(count(&made, "elbv2:CreateLoadBalancer"), 0, "{made:?}");
+    assert_eq!(count(&made, "elbv2:CreateTargetGroup"), 0, "{made:?}");
+    assert_eq!(count(&made, "elbv2:CreateListener"), 1, "{made:?}");
+    assert_eq!(count(&calls(&cloud), "elbv2:CreateLoadBalancer"), 1);
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 1);
+    assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 1);
+    second.stop(WAIT).await;
+
+    // Another restart, everything in place: reads only. (A controller that reconciled before
+    // its EndpointSlice cache had listed would deregister every target, then register them.)
+    let before = calls(&cloud);
+    let third = Running::spawn(
+        client.clone(),
+        provider(&cloud, "AKIDTHIRD").await,
+        Duration::from_secs(600),
+    );
+    eventually(WAIT, "the third controller's target read", || async {
+        let made = since(&cloud, &before, |_| true);
+        (count(&made, "elbv2:DescribeTargetHealth") > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        BTreeMap::new(),
+        "a restart with nothing to do changes nothing"
+    );
+    assert_eq!(target_count(&cloud), 3);
+    third.stop(WAIT).await;
 }

@@ -22,7 +22,7 @@ pub mod model;
 pub mod reconcile;
 pub mod targets;
 
-pub use model::{ModelError, ServiceSettings, build_spec, group_key, is_served};
+pub use model::{ModelError, ServiceSettings, build_spec, group_key, is_served, targets_nodes};
 pub use targets::targets;
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use cloudnet_core::{
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::annotations::{AnnotationError, Annotations, FAMILY};
+use super::annotations::{AWS_PREFIX, AnnotationError, Annotations, FAMILY};
 
 /// The load balancer class cloudnet answers to by default.
 pub const LOAD_BALANCER_CLASS: &str = "cloudnet.io/nlb";
@@ -89,6 +89,26 @@ pub enum ModelError {
 /// after.
 pub fn group_key(namespace: &str, name: &str, port: &ServicePort) -> String {
     format!("{namespace}/{name}:{}", port.port)
+}
+
+/// Whether a Service's targets depend on Nodes (instance targets), read from the two
+/// annotations that decide it, as [`build_spec`] reads them, without building the model: a
+/// Node change need not wake Services whose targets are pod IPs. A value [`build_spec`] would
+/// refuse counts as depending on Nodes (waking a Service costs a reconcile, nothing more).
+pub fn targets_nodes(svc: &Service, settings: &ServiceSettings) -> bool {
+    let get = |key: &str| {
+        svc.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&format!("{AWS_PREFIX}{key}")))
+            .map(|v| v.trim())
+    };
+    let kind = match (get("nlb-target-type"), get("type")) {
+        (Some("ip"), _) | (None, Some("nlb-ip")) => TargetKind::PodIp,
+        (Some(_), _) | (None, Some("nlb")) => TargetKind::NodePort,
+        (None, _) => settings.default_target_kind,
+    };
+    kind == TargetKind::NodePort
 }
 
 /// Builds the spec, or answers every reason it cannot be built (all bad annotations and

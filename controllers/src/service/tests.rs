@@ -323,3 +323,43 @@ fn instance_targets_follow_nodes_and_local_traffic_policy() {
     assert_eq!(got["shop/web:80"], vec![t("192.168.0.2", 30080)]);
     assert_eq!(got["shop/web:53"], vec![t("192.168.0.2", 30053)]);
 }
+
+#[test]
+fn a_node_change_wakes_only_services_with_instance_targets_as_the_model_decides() {
+    let mut ip_default = settings();
+    ip_default.default_target_kind = TargetKind::PodIp;
+    let cases = [
+        json!({}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "instance"}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip"}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-type": "external"}),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "instance"}),
+    ];
+    for settings in [settings(), ip_default] {
+        for annotations in &cases {
+            let svc = service(annotations.clone(), json!({}));
+            let spec = build_spec(&svc, &settings).expect("a valid spec");
+            let by_model = spec
+                .groups
+                .iter()
+                .any(|g| g.target_kind == TargetKind::NodePort);
+            assert_eq!(
+                targets_nodes(&svc, &settings),
+                by_model,
+                "{annotations} with default {:?}",
+                settings.default_target_kind
+            );
+        }
+    }
+    let bad = service(
+        json!({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "pods"}),
+        json!({}),
+    );
+    assert!(
+        targets_nodes(&bad, &settings()),
+        "a bad value wakes the Service"
+    );
+}

@@ -1,5 +1,5 @@
 //! The one shared state of a mock cloud: every service's state machine, the faults, the call
-//! counters and the metadata-service tokens, behind one lock so that services see each other
+//! counters, the call log and the metadata-service tokens, behind one lock so that services see each other
 //! consistently (ELBv2 reads EC2's subnets and instances).
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use crate::awserror::AwsError;
+use crate::calllog::CallLog;
 use crate::ec2::{Ctx, Ec2State, World};
 use crate::elbv2::Elbv2;
 use crate::error::Result;
@@ -57,6 +58,8 @@ pub struct Cloud {
     pub faults: Faults,
     /// Calls per `service:Action`, faulted ones included.
     pub calls: BTreeMap<String, u64>,
+    /// Every call with its caller (the SigV4 access key id).
+    pub call_log: CallLog,
     /// Metadata-service session tokens and when they expire.
     pub imds_tokens: HashMap<String, Instant>,
     pub ids: IdGen,
@@ -84,6 +87,7 @@ impl Cloud {
             world,
             ec2,
             calls: BTreeMap::new(),
+            call_log: CallLog::default(),
             imds_tokens: HashMap::new(),
             ids: IdGen::default(),
             epoch: Instant::now(),
@@ -97,6 +101,7 @@ impl Cloud {
         self.elbv2 = new_elbv2(&self.world);
         self.faults = Faults::new(&self.world.faults);
         self.calls.clear();
+        self.call_log.clear();
         self.imds_tokens.clear();
         Ok(())
     }
@@ -114,12 +119,12 @@ impl Cloud {
         }
     }
 
-    /// Counts a call and decides its faults.
-    pub fn admit(&mut self, service: Service, action: &str, now: Instant) -> Outcome {
-        *self
-            .calls
-            .entry(format!("{}:{action}", service.name()))
-            .or_insert(0) += 1;
+    /// Counts a call, logs it with its caller (see [`crate::calllog`]) and decides its faults.
+    pub fn admit(&mut self, service: Service, action: &str, caller: &str, now: Instant) -> Outcome {
+        let call = format!("{}:{action}", service.name());
+        let at_ms = self.now_ms(now);
+        self.call_log.record(at_ms, caller, &call);
+        *self.calls.entry(call).or_insert(0) += 1;
         self.faults.evaluate(service.name(), action, now)
     }
 

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `GET state` | the whole state as JSON |
 //! | `GET calls` | calls per `service:Action` |
+//! | `GET calls?by=caller` | calls per caller (SigV4 access key id, or `anonymous`), then per `service:Action` |
+//! | `GET call-log[?since=SEQ]` | the calls in order with their callers, after `SEQ` (see [`crate::calllog`]) |
 //! | `POST reset` | back to the world file (state, faults, counters) |
 //! | `GET faults` | the fault rules with their match and fire counts |
 //! | `POST faults` | adds one rule or a list (JSON, see [`crate::faults`]); answers their ids |
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::ec2::world::InstanceSpec;
 use crate::faults;
+use crate::query::Params;
 use crate::wire::{Received, Resp, Shared, respond};
 
 fn json_resp(status: u16, v: &Value) -> Resp {
@@ -38,7 +41,21 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
             Ok(s) => respond(200, "application/json", s),
             Err(e) => bad(500, e),
         },
-        ("GET", "calls") => json_resp(200, &json!(cloud.calls)),
+        ("GET", "calls") => match Params::parse(rx.query.as_bytes()).get("by") {
+            None => json_resp(200, &json!(cloud.calls)),
+            Some("caller") => json_resp(200, &json!(cloud.call_log.by_caller())),
+            Some(other) => bad(400, format!("calls by {other:?}: only by=caller is known")),
+        },
+        ("GET", "call-log") => {
+            let since = Params::parse(rx.query.as_bytes())
+                .get("since")
+                .map(str::parse::<u64>)
+                .transpose();
+            match since {
+                Ok(since) => json_resp(200, &json!(cloud.call_log.page(since.unwrap_or(0)))),
+                Err(e) => bad(400, format!("since: {e}")),
+            }
+        }
         ("POST", "reset") => match cloud.reset() {
             Ok(()) => json_resp(200, &json!({ "reset": true })),
             Err(e) => bad(500, e),

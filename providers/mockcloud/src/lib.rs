@@ -6,7 +6,7 @@
 //! ```text
 //!  aws-sdk / aws CLI ──HTTP──▶ server ──┬─ query protocol ─▶ Cloud { ec2, elbv2 } (one lock)
 //!   (--endpoint-url)                    ├─ /latest/...    ─▶ imds (IMDSv2)
-//!                                       └─ /_mockcloud/.. ─▶ control (state, calls, faults, reset)
+//!                                       └─ /_mockcloud/.. ─▶ control (state, calls, call log, faults, reset)
 //!                    faults (latency, throttling, 5xx, drops, eventual consistency) ─┘
 //! ```
 //!
@@ -15,6 +15,7 @@
 //! `worlds/default.yaml`).
 
 pub mod awserror;
+pub mod calllog;
 pub mod cloud;
 mod control;
 pub mod ec2;

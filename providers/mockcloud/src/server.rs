@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::query::Params;
 use crate::wire::{Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
-use crate::{control, imds};
+use crate::{calllog, control, imds};
 
 /// The default listen address, as LocalStack's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -288,7 +288,14 @@ async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
         );
         return Ok(error_response(Some(service), &e, &rid));
     };
-    let outcome = shared.lock().admit(service, &action, Instant::now());
+    let caller = calllog::caller_of(
+        rx.headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let outcome = shared
+        .lock()
+        .admit(service, &action, &caller, Instant::now());
     if outcome.drop {
         debug!(service = service.name(), %action, "Dropping connection");
         return Err(Dropped);

@@ -484,6 +484,97 @@ async fn the_control_endpoint_dumps_counts_resets_and_launches() {
 }
 
 #[tokio::test]
+async fn the_call_log_names_each_calls_caller_by_its_access_key() {
+    let h = start().await;
+    // The shared client signs as AKIDMOCKCLOUD; a second one signs with another key.
+    ec2(&h).await.describe_vpcs().send().await.unwrap();
+    let other = aws_sdk_ec2::Client::from_conf(
+        ec2(&h)
+            .await
+            .config()
+            .to_builder()
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDOTHER",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    other
+        .create_network_interface()
+        .subnet_id(PRIVATE_A)
+        .send()
+        .await
+        .unwrap();
+    // Unsigned: routed by Version, logged as anonymous; a faulted call is logged too.
+    control_json(
+        &h,
+        "POST",
+        "/_mockcloud/faults",
+        r#"{"action":"DescribeSubnets","kind":"error","status":503,"trigger":"once"}"#,
+    )
+    .await;
+    let (status, _, _) = http(
+        &h,
+        "POST",
+        "/",
+        &[FORM],
+        "Action=DescribeSubnets&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(status, 503);
+
+    let by = control_json(&h, "GET", "/_mockcloud/calls?by=caller", "").await;
+    assert_eq!(
+        by,
+        serde_json::json!({
+            "AKIDMOCKCLOUD": {"ec2:DescribeVpcs": 1},
+            "AKIDOTHER": {"ec2:CreateNetworkInterface": 1},
+            "anonymous": {"ec2:DescribeSubnets": 1},
+        })
+    );
+    let log = control_json(&h, "GET", "/_mockcloud/call-log", "").await;
+    let seen: Vec<(String, String)> = log["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["caller"].as_str().unwrap().to_string(),
+                c["call"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("AKIDMOCKCLOUD".into(), "ec2:DescribeVpcs".into()),
+            ("AKIDOTHER".into(), "ec2:CreateNetworkInterface".into()),
+            ("anonymous".into(), "ec2:DescribeSubnets".into()),
+        ]
+    );
+    assert_eq!(log["last_seq"], 3);
+    assert_eq!(log["dropped"], 0);
+    let after = control_json(&h, "GET", "/_mockcloud/call-log?since=2", "").await;
+    assert_eq!(after["calls"].as_array().unwrap().len(), 1);
+    assert_eq!(after["calls"][0]["seq"], 3);
+    let (status, _, _) = http(&h, "GET", "/_mockcloud/calls?by=action", &[], "").await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(&h, "GET", "/_mockcloud/call-log?since=x", &[], "").await;
+    assert_eq!(status, 400);
+    control_json(&h, "POST", "/_mockcloud/reset", "").await;
+    let by = control_json(&h, "GET", "/_mockcloud/calls?by=caller", "").await;
+    assert!(by.as_object().unwrap().is_empty());
+    assert_eq!(
+        control_json(&h, "GET", "/_mockcloud/call-log", "").await["last_seq"],
+        0
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_aws_errors_not_panics() {
     let mut config = Config::ephemeral(World::default());
     config.max_body_bytes = 4096;

@@ -1,0 +1,242 @@
+//! Set-up shared by the Service controller's end-to-end tests and its scale bench: the mock
+//! cloud, the real AWS provider against it through the SDK (signing with a given access key,
+//! so the mock's call log names the caller), the embedded Kubernetes API, and the controller
+//! as a task that can be stopped or killed.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_controllers::service::reconcile::run;
+use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
+use cloudnet_mockcloud::elbv2::Elbv2Config;
+use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::json;
+
+pub const CLUSTER: &str = "demo";
+pub const VPC: &str = "vpc-0c10d0e7000000001";
+pub const NODE_SG: &str = "sg-0c10d0e7000000001";
+pub const CLASS: &str = "cloudnet.io/nlb";
+
+/// A budget that never paces: the tests count calls, they do not measure pacing.
+pub fn budget() -> BudgetConfig {
+    let mut b = BudgetConfig::default();
+    for op in Op::all() {
+        b.rates.insert(op, Rate::new(100_000.0, 100_000));
+    }
+    b
+}
+
+/// The default world with targets turning healthy after `health_ms` of traffic.
+pub fn world(health_ms: u64) -> World {
+    World {
+        elbv2: Some(Elbv2Config {
+            health_check_delay_ms: health_ms,
+            ..Elbv2Config::default()
+        }),
+        ..World::default()
+    }
+}
+
+pub async fn start_cloud(world: World) -> Cloud {
+    MockCloud::start(CloudConfig::ephemeral(world))
+        .await
+        .expect("mock cloud")
+}
+
+/// The SDK configuration a controller with access key `akid` uses.
+pub async fn sdk(cloud: &Cloud, akid: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new(akid, "secret", None, None, "test"))
+        .endpoint_url(cloud.endpoint_url())
+        .load()
+        .await
+}
+
+/// A fresh provider (no caches) signing as `akid`.
+pub async fn provider(cloud: &Cloud, akid: &str) -> Arc<dyn LoadBalancers> {
+    provider_with(cloud, akid, budget(), Some(NODE_SG)).await
+}
+
+/// A fresh provider with this budget and nodes' security group.
+pub async fn provider_with(
+    cloud: &Cloud,
+    akid: &str,
+    budget: BudgetConfig,
+    node_security_group: Option<&str>,
+) -> Arc<dyn LoadBalancers> {
+    let mut aws = AwsConfig::new(CLUSTER);
+    aws.vpc_id = Some(VPC.into());
+    aws.node_security_group = node_security_group.map(str::to_string);
+    aws.budget = budget;
+    let provider =
+        AwsProvider::from_sdk_config(&sdk(cloud, akid).await, aws, AwsMetrics::default())
+            .expect("aws");
+    Arc::new(provider)
+}
+
+/// The Service controller as a task.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn spawn(client: kube::Client, lbs: Arc<dyn LoadBalancers>, resync: Duration) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(
+            client,
+            lbs,
+            ServiceSettings::new(CLUSTER),
+            None,
+            resync,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it the way a SIGKILL does: at whatever await point it is, nothing cleaned up.
+    pub async fn kill(mut self) {
+        self.stop.take();
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops it gracefully and waits.
+    pub async fn stop(mut self, within: Duration) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(within, &mut self.task)
+            .await
+            .expect("the controller stops")
+            .expect("no panic");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
+    cloud.with_cloud(|c| c.calls.clone())
+}
+
+/// A read: `service:Describe*`.
+pub fn is_read(call: &str) -> bool {
+    call.split_once(':')
+        .is_some_and(|(_, a)| a.starts_with("Describe"))
+}
+
+/// Calls made since `before`, by action, that pass `keep`.
+pub fn since(
+    cloud: &Cloud,
+    before: &BTreeMap<String, u64>,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, u64> {
+    calls(cloud)
+        .into_iter()
+        .filter(|(k, _)| keep(k))
+        .filter_map(|(k, n)| {
+            let d = n - before.get(&k).copied().unwrap_or(0);
+            (d > 0).then_some((k, d))
+        })
+        .collect()
+}
+
+/// Calls other than reads made since `before`, by action.
+pub fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    since(cloud, before, |k| !is_read(k))
+}
+
+pub fn count(map: &BTreeMap<String, u64>, key: &str) -> u64 {
+    map.get(key).copied().unwrap_or(0)
+}
+
+/// An EndpointSlice of Service `service` with ready endpoints at `ips`, port `http` 8080.
+pub fn slice(namespace: &str, name: &str, service: &str, ips: &[String]) -> EndpointSlice {
+    let endpoints: Vec<_> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": namespace,
+            "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .expect("slice")
+}
+
+/// A LoadBalancer Service of our class with ip targets, port 80 -> `http` (node port
+/// `node_port`).
+pub fn service(namespace: &str, name: &str, node_port: u16) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace, "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"
+        }},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": CLASS,
+            "selector": {"app": name},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": node_port,
+                "protocol": "TCP"}]
+        }
+    }))
+    .expect("service")
+}
+
+/// Pod IPs `192.168.100.10..`, inside the VPC.
+pub fn pod_ips(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("192.168.100.{}", 10 + i)).collect()
+}
+
+/// The mock cloud's state as JSON.
+pub fn state(cloud: &Cloud) -> serde_json::Value {
+    cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"))
+}
+
+/// Registered targets over every target group.
+pub fn target_count(cloud: &Cloud) -> u64 {
+    let state = state(cloud);
+    state["elbv2"]["target_groups"]
+        .as_object()
+        .map(|groups| {
+            groups
+                .values()
+                .filter_map(|g| g["targets"].as_object())
+                .map(|t| t.len() as u64)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn listener_count(cloud: &Cloud) -> usize {
+    state(cloud)["elbv2"]["listeners"]
+        .as_object()
+        .map_or(0, serde_json::Map::len)
+}
+
+/// Callers (access key ids) that made a call other than a read.
+pub fn mutating_callers(cloud: &Cloud) -> Vec<String> {
+    cloud.with_cloud(|c| c.call_log.callers_of(|call| !is_read(call)))
+}
