@@ -16,6 +16,7 @@
 pub mod annotations;
 pub mod class;
 pub mod group;
+mod member;
 pub mod model;
 pub mod reconcile;
 
