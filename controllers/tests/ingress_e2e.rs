@@ -3,18 +3,13 @@
 //! into a group with another leaves one ALB and deletes the old one; a bad annotation changes
 //! nothing in the cloud; deleting everything leaves nothing behind.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::{FINALIZER, run};
-use cloudnet_core::{BudgetConfig, LoadBalancerSpec, LoadBalancers, Op, Owner, OwnerKind, Rate};
+use cloudnet_core::{LoadBalancerSpec, Owner, OwnerKind};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_mockcloud::World;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -22,36 +17,15 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use service_env::{
+    calls, elbv2_count as count, mutating_since, pod_ips, provider, slice, start_cloud, state,
+    target_count,
+};
+
+mod service_env;
 
 const WAIT: Duration = Duration::from_secs(30);
 const A: &str = "alb.ingress.kubernetes.io/";
-
-fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
-    cloud.with_cloud(|c| c.calls.clone())
-}
-
-fn state(cloud: &Cloud) -> Value {
-    cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"))
-}
-
-fn count(cloud: &Cloud, kind: &str) -> usize {
-    state(cloud)["elbv2"][kind]
-        .as_object()
-        .map_or(0, |m| m.len())
-}
-
-fn target_count(cloud: &Cloud) -> usize {
-    state(cloud)["elbv2"]["target_groups"]
-        .as_object()
-        .map(|groups| {
-            groups
-                .values()
-                .filter_map(|g| g["targets"].as_object())
-                .map(|t| t.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 fn ingress(name: &str, annotations: Value, paths: &[&str]) -> Ingress {
     let paths: Vec<Value> = paths
@@ -76,25 +50,8 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
-    let mut aws = AwsConfig::new("demo");
-    aws.vpc_id = Some("vpc-0c10d0e7000000001".into());
-    aws.node_security_group = Some("sg-0c10d0e7000000001".into());
-    let mut budget = BudgetConfig::default();
-    for op in Op::all() {
-        budget.rates.insert(op, Rate::new(1000.0, 1000));
-    }
-    aws.budget = budget;
-    let lbs: Arc<dyn LoadBalancers> =
-        Arc::new(AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("aws"));
+    let cloud = start_cloud(World::default()).await;
+    let lbs = provider(&cloud, "AKIDTEST").await;
 
     let api = KubeSim::start(ApiConfig::default()).await.expect("api");
     let client = api.client_for(ADMIN).await.expect("client");
@@ -113,20 +70,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         .create(&PostParams::default(), &svc)
         .await
         .expect("service");
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {"name": "web-1", "namespace": "default",
-                     "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [
-            {"addresses": ["192.168.100.10"], "conditions": {"ready": true}},
-            {"addresses": ["192.168.100.11"], "conditions": {"ready": true}},
-            {"addresses": ["192.168.100.12"], "conditions": {"ready": true}}
-        ]
-    }))
-    .expect("slice");
+    let slice = slice("default", "web-1", "web", &pod_ips(3));
     slices
         .create(&PostParams::default(), &slice)
         .await
@@ -243,14 +187,10 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
              internet-facing"
         )
     );
-    let after = calls(&cloud);
-    let mutating: Vec<&String> = after
-        .keys()
-        .filter(|k| !k.contains(":Describe") && after[*k] != before.get(*k).copied().unwrap_or(0))
-        .collect();
-    assert!(
-        mutating.is_empty(),
-        "no cloud change for a bad Ingress: {mutating:?}"
+    assert_eq!(
+        mutating_since(&cloud, &before),
+        Default::default(),
+        "no cloud change for a bad Ingress"
     );
     ingresses
         .delete("bad", &DeleteParams::default())

@@ -231,7 +231,13 @@ pub fn target_count(cloud: &Cloud) -> u64 {
 }
 
 pub fn listener_count(cloud: &Cloud) -> usize {
-    state(cloud)["elbv2"]["listeners"]
+    elbv2_count(cloud, "listeners")
+}
+
+/// How many ELBv2 resources of a kind (`load_balancers`, `target_groups`, `listeners`,
+/// `rules`) the mock cloud holds.
+pub fn elbv2_count(cloud: &Cloud, kind: &str) -> usize {
+    state(cloud)["elbv2"][kind]
         .as_object()
         .map_or(0, serde_json::Map::len)
 }
