@@ -3,19 +3,14 @@
 //! Terraform would) and holds a member someone else registered.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
-use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::binding::{CONDITION, FINALIZER, run};
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
-use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
 use cloudnet_crds::TargetGroupBinding;
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_mockcloud::{Handle as Cloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -25,35 +20,13 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use kube::{CustomResourceExt, ResourceExt};
 use serde_json::json;
+use service_env::{
+    VPC, budget, calls, mutating_since, pod_ips, provider_with, sdk, slice, start_cloud,
+};
+
+mod service_env;
 
 const WAIT: Duration = Duration::from_secs(60);
-const VPC: &str = "vpc-0c10d0e7000000001";
-
-fn budget() -> BudgetConfig {
-    let mut b = BudgetConfig::default();
-    for op in Op::all() {
-        b.rates.insert(op, Rate::new(1000.0, 1000));
-    }
-    b
-}
-
-fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
-    cloud.with_cloud(|c| c.calls.clone())
-}
-
-fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    calls(cloud)
-        .into_iter()
-        .filter(|(k, _)| {
-            !k.split_once(':')
-                .is_some_and(|(_, a)| a.starts_with("Describe"))
-        })
-        .filter_map(|(k, n)| {
-            let d = n - before.get(&k).copied().unwrap_or(0);
-            (d > 0).then_some((k, d))
-        })
-        .collect()
-}
 
 /// The registered members of a target group, as `ip:port`, sorted.
 fn members(cloud: &Cloud, arn: &str) -> Vec<String> {
@@ -64,24 +37,6 @@ fn members(cloud: &Cloud, arn: &str) -> Vec<String> {
         .unwrap_or_default();
     out.sort();
     out
-}
-
-fn slice(ips: &[String]) -> EndpointSlice {
-    let endpoints: Vec<_> = ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    serde_json::from_value(json!({
-        "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .expect("slice")
-}
-
-fn pod_ips(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("192.168.100.{}", 10 + i)).collect()
 }
 
 fn binding(name: &str, arn: &str) -> TargetGroupBinding {
@@ -100,20 +55,9 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
-    let mut aws = AwsConfig::new("demo");
-    aws.vpc_id = Some(VPC.into());
-    aws.budget = budget();
-    let provider = AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("aws");
-    let lbs: Arc<dyn LoadBalancers> = Arc::new(provider);
+    let cloud = start_cloud(World::default()).await;
+    let sdk = sdk(&cloud, "AKIDTEST").await;
+    let lbs = provider_with(&cloud, "AKIDTEST", budget(), None).await;
 
     // The target group, made outside Kubernetes, with one member of someone else's.
     let elb = elbv2::Client::new(&sdk);
@@ -189,7 +133,10 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .await
         .expect("service");
     slices
-        .create(&PostParams::default(), &slice(&pod_ips(3)))
+        .create(
+            &PostParams::default(),
+            &slice("default", "web-1", "web", &pod_ips(3)),
+        )
         .await
         .expect("slice");
     let before = calls(&cloud);
