@@ -25,6 +25,7 @@
 pub mod controller;
 pub mod kubeconfig;
 pub mod manifests;
+pub mod plan;
 pub mod pod_addresses;
 pub mod sandbox;
 pub mod summary;

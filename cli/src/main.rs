@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cloudnet_cli::plan::{self, PlanArgs};
 use cloudnet_cli::sandbox::{self, SandboxArgs};
 
 #[derive(Debug, Parser)]
@@ -26,6 +27,9 @@ enum Command {
     Sandbox(SandboxArgs),
     /// The mock cloud alone (AWS EC2, ELBv2 and instance metadata on one port).
     Mockcloud(cloudnet_mockcloud::Args),
+    /// What the controllers would change in the cloud for these objects, changing nothing.
+    /// Exit code 0: no change, 2: changes, 1: an error.
+    Plan(PlanArgs),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -45,6 +49,16 @@ fn init_logging(filter: &str, json: bool) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Plan(args) => {
+            init_logging(&cli.log, false);
+            return match plan::run(args).await {
+                Ok(code) => ExitCode::from(code),
+                Err(error) => {
+                    eprintln!("cloudnet: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Sandbox(args) => {
             init_logging(&cli.log, false);
             sandbox::run(args).await
