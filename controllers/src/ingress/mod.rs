@@ -11,7 +11,8 @@
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
 //!
-//! Not built yet: IngressClassParams, pod readiness gates and `cloudnet plan`.
+//! Not built yet: IngressClassParams and pod readiness gates. `cloudnet plan` (in the cli)
+//! builds its specs with [`build_group_spec`].
 
 pub mod annotations;
 pub mod class;
