@@ -41,6 +41,7 @@ pub mod binding;
 pub mod cache;
 pub mod error;
 pub mod events;
+pub mod finalizers;
 #[cfg(test)]
 mod golden;
 pub mod ingress;

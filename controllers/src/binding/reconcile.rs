@@ -22,6 +22,8 @@ use serde_json::json;
 use tracing::{Instrument, info, warn};
 
 use super::resolve::{format_targets, parse_targets, resolve, target_kind};
+use crate::cache::wait_ready;
+use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
 use crate::service::targets::SERVICE_NAME_LABEL;
@@ -245,18 +247,19 @@ async fn reconcile_inner(
                 targets = managed.len(),
                 "Deregistered the binding's targets"
             );
-            set_finalizers(&api, &b, false).await?;
+            finalizers::remove(&api, &b, FINALIZER).await?;
         }
         lock(&ctx.applied).remove(&oref);
         return Ok(Action::await_change());
     }
     if !has_finalizer {
-        set_finalizers(&api, &b, true).await?;
+        finalizers::add(&api, &b, FINALIZER).await?;
     }
 
-    ctx.services.wait_until_ready().await.ok();
-    ctx.slices.wait_until_ready().await.ok();
-    ctx.nodes.wait_until_ready().await.ok();
+    // Every reconcile waits here at first; the store's own wait wakes only one waiter.
+    wait_ready(&ctx.services).await.ok();
+    wait_ready(&ctx.slices).await.ok();
+    wait_ready(&ctx.nodes).await.ok();
     let svc = ctx
         .services
         .get(&ObjectRef::new(&b.spec.service_ref.name).within(&namespace));
@@ -369,38 +372,6 @@ async fn publish(
         note,
     )
     .await;
-}
-
-async fn set_finalizers(
-    api: &Api<TargetGroupBinding>,
-    b: &TargetGroupBinding,
-    add: bool,
-) -> kube::Result<()> {
-    let mut finalizers: Vec<String> = b
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if add {
-        finalizers.push(FINALIZER.into());
-    }
-    let patch = json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": b.resource_version(),
-    }});
-    match api
-        .patch(
-            &b.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Writes the status when it differs: `registered` (after a successful sync) replaces the

@@ -48,6 +48,7 @@ use super::group::{GroupId, MemberError, key};
 use super::model::{Services, build_group_spec};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
+use crate::finalizers;
 use crate::leader::Leadership;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
@@ -299,7 +300,7 @@ async fn reconcile_inner(
             continue;
         }
         settle(&ctx, &group, Some(&ing), &ing).await?;
-        remove_finalizer(&api, &ing, &finalizer).await?;
+        finalizers::remove(&api, &ing, &finalizer).await?;
         info!(%group, "Left the group");
     }
     let Some(group) = wanted else {
@@ -310,7 +311,7 @@ async fn reconcile_inner(
     };
     let finalizer = finalizer_for(&group);
     if !ing.finalizers().contains(&finalizer) {
-        add_finalizer(&api, &ing, &finalizer).await?;
+        finalizers::add(&api, &ing, &finalizer).await?;
     }
     settle(&ctx, &group, None, &ing).await?;
     Ok(Action::requeue(ctx.resync))
@@ -613,43 +614,6 @@ async fn write_status(
 async fn clear_status(api: &Api<Ingress>, ing: &Ingress) -> kube::Result<()> {
     let patch = json!({"status": {"loadBalancer": {}}});
     api.patch_status(
-        &ing.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn add_finalizer(api: &Api<Ingress>, ing: &Ingress, finalizer: &str) -> kube::Result<()> {
-    let mut finalizers = ing.finalizers().to_vec();
-    finalizers.push(finalizer.into());
-    patch_finalizers(api, ing, finalizers).await
-}
-
-async fn remove_finalizer(api: &Api<Ingress>, ing: &Ingress, finalizer: &str) -> kube::Result<()> {
-    let finalizers: Vec<String> = ing
-        .finalizers()
-        .iter()
-        .filter(|f| *f != finalizer)
-        .cloned()
-        .collect();
-    match patch_finalizers(api, ing, finalizers).await {
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        other => other,
-    }
-}
-
-async fn patch_finalizers(
-    api: &Api<Ingress>,
-    ing: &Ingress,
-    finalizers: Vec<String>,
-) -> kube::Result<()> {
-    let patch = json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": ing.resource_version(),
-    }});
-    api.patch(
         &ing.name_any(),
         &PatchParams::default(),
         &Patch::Merge(&patch),

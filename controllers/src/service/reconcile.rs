@@ -42,6 +42,7 @@ use tracing::{Instrument, info, warn};
 
 use super::model::{ModelError, ServiceSettings, build_spec, is_served, targets_nodes};
 use super::targets::{SERVICE_NAME_LABEL, targets};
+use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ControllerMetrics, ReconcileResult, Reconciles};
 
@@ -253,7 +254,7 @@ async fn reconcile_inner(
     if svc.metadata.deletion_timestamp.is_some() || !is_served(&svc, &ctx.settings) {
         if has_finalizer {
             cleanup(&svc, &ctx).await?;
-            remove_finalizer(&api, &svc).await?;
+            finalizers::remove(&api, &svc, FINALIZER).await?;
             if svc.metadata.deletion_timestamp.is_none() {
                 clear_ingress(&api, &svc).await?;
             }
@@ -262,7 +263,7 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
     if !has_finalizer {
-        add_finalizer(&api, &svc).await?;
+        finalizers::add(&api, &svc, FINALIZER).await?;
     }
 
     let spec = match build_spec(&svc, &ctx.settings) {
@@ -447,47 +448,6 @@ async fn publish(ctx: &ServiceContext, svc: &Service, type_: EventType, reason: 
         note,
     )
     .await;
-}
-
-async fn add_finalizer(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
-    let mut finalizers = svc.finalizers().to_vec();
-    finalizers.push(FINALIZER.into());
-    let patch = json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": svc.resource_version(),
-    }});
-    api.patch(
-        &svc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn remove_finalizer(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
-    let finalizers: Vec<String> = svc
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    let patch = json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": svc.resource_version(),
-    }});
-    match api
-        .patch(
-            &svc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
