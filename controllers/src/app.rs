@@ -221,7 +221,12 @@ fn endless(name: &'static str, run: impl Future<Output = ()> + Send + 'static) -
 
 /// The Ingress controller, like the Service controller, runs on every replica and checks the
 /// lease before each reconcile.
-fn ingress(ctx: &Context, settings: IngressSettings, resync: Duration) -> Controller {
+fn ingress(
+    ctx: &Context,
+    settings: IngressSettings,
+    resync: Duration,
+    metrics: Reconciles,
+) -> Controller {
     endless(
         "ingress",
         crate::ingress::reconcile::run(
@@ -230,6 +235,7 @@ fn ingress(ctx: &Context, settings: IngressSettings, resync: Duration) -> Contro
             settings,
             ctx.leadership.clone(),
             resync.max(Duration::from_secs(10)),
+            metrics,
             ctx.stopped(),
         ),
     )
@@ -313,7 +319,12 @@ pub async fn run(
         ));
     }
     if let Some(ingress_settings) = settings.ingress.clone() {
-        controllers.push(ingress(&ctx, ingress_settings, settings.ingress_resync));
+        controllers.push(ingress(
+            &ctx,
+            ingress_settings,
+            settings.ingress_resync,
+            metrics.controller("ingress"),
+        ));
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = settings.metrics_addr {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::{FINALIZER, run};
+use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_core::{LoadBalancerSpec, Owner, OwnerKind};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::World;
@@ -89,6 +90,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
     let kept = lbs.ensure(&service_owned).await.expect("service stack");
     assert_eq!(count(&cloud, "load_balancers"), 2);
 
+    let metrics = ControllerMetrics::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run(
         client.clone(),
@@ -96,6 +98,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         IngressSettings::new("demo"),
         None,
         Duration::from_secs(600),
+        metrics.controller("ingress"),
         async move {
             let _ = stop_rx.await;
         },
@@ -262,6 +265,10 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
             .then_some(())
     })
     .await;
+    assert!(
+        metrics.reconciles("ingress", ReconcileResult::Success) >= 4,
+        "the reconciles are counted"
+    );
     let _ = stop_tx.send(());
     let _ = controller.await;
 }

@@ -50,6 +50,7 @@ use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
 use crate::leader::Leadership;
+use crate::metrics::{ReconcileResult, Reconciles};
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
 /// The finalizer of an Ingress that is a group of its own.
@@ -120,6 +121,7 @@ pub struct IngressContext {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     applied: Mutex<HashMap<GroupId, Applied>>,
+    metrics: Reconciles,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +135,7 @@ pub async fn run(
     settings: IngressSettings,
     leadership: Option<Leadership>,
     resync: Duration,
+    metrics: Reconciles,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
@@ -184,6 +187,7 @@ pub async fn run(
         slices,
         nodes,
         applied: Mutex::new(HashMap::new()),
+        metrics,
     });
 
     // Dependencies map to the Ingresses of their namespace (a group reconcile covers the
@@ -255,8 +259,20 @@ fn error_policy(ing: Arc<Ingress>, error: &IngressError, _ctx: Arc<IngressContex
 }
 
 async fn reconcile(ing: Arc<Ingress>, ctx: Arc<IngressContext>) -> Result<Action, IngressError> {
-    let span = tracing::info_span!("reconcile_ingress", ingress = %ObjectRef::from_obj(&*ing));
-    reconcile_inner(ing, ctx).instrument(span).await
+    let key = ObjectRef::from_obj(&*ing);
+    let timer = ctx.metrics.start(&key.to_string());
+    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+        timer.finish(ReconcileResult::Follower);
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let span = tracing::info_span!("reconcile_ingress", ingress = %key);
+    let out = reconcile_inner(ing, ctx).instrument(span).await;
+    timer.finish(if out.is_ok() {
+        ReconcileResult::Success
+    } else {
+        ReconcileResult::Error
+    });
+    out
 }
 
 /// The group the Ingress should be in now, if any.
