@@ -51,6 +51,7 @@ use crate::events::{RECONCILE, publish};
 use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
+use crate::service::reconcile::ingress_of;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
 /// The finalizer of an Ingress that is a group of its own.
@@ -602,11 +603,7 @@ async fn write_status(
     ing: &Ingress,
     lb: &LoadBalancerStatus,
 ) -> kube::Result<()> {
-    let mut want: Vec<serde_json::Value> = Vec::new();
-    if let Some(dns) = &lb.dns_name {
-        want.push(json!({"hostname": dns}));
-    }
-    want.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
+    let want = ingress_of(lb);
     let current = ing
         .status
         .as_ref()

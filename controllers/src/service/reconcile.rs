@@ -461,10 +461,8 @@ async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
     .map(|_| ())
 }
 
-/// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
-/// when they differ from what the Service shows.
 /// `status.loadBalancer.ingress` for a load balancer: its hostname, then its addresses.
-fn ingress_of(lb: &LoadBalancerStatus) -> Vec<serde_json::Value> {
+pub(crate) fn ingress_of(lb: &LoadBalancerStatus) -> Vec<serde_json::Value> {
     let mut out: Vec<serde_json::Value> = Vec::new();
     if let Some(dns) = &lb.dns_name {
         out.push(json!({"hostname": dns}));
@@ -502,6 +500,8 @@ async fn write_ingress(
     .map(|_| ())
 }
 
+/// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
+/// when they differ from what the Service shows.
 async fn set_condition(
     api: &Api<Service>,
     svc: &Service,
