@@ -105,6 +105,47 @@ async fn the_rendered_chart_applies_to_the_sandbox_api_and_reads_back() {
             );
             checked += 1;
         }
+        // NOTES.txt's checks, run as printed, answer against this API (the sandbox's own
+        // controller holds the Lease; its allocator made a NodeNetwork per node).
+        let text = |args: &[&str]| -> String {
+            let out = kubectl_run(args);
+            assert!(
+                out.status.success(),
+                "kubectl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let holder = text(&[
+            "-n",
+            "kube-system",
+            "get",
+            "lease",
+            "cloudnet-controller",
+            "-o",
+            "jsonpath={.spec.holderIdentity}{\"\\n\"}",
+        ]);
+        assert!(!holder.is_empty(), "the Lease has a holder");
+        let role = text(&[
+            "-n",
+            "kube-system",
+            "get",
+            "serviceaccount",
+            "cloudnet-controller",
+            "-o",
+            "jsonpath={.metadata.annotations.eks\\.amazonaws\\.com/role-arn}{\"\\n\"}",
+        ]);
+        assert_eq!(role, "arn:aws:iam::111122223333:role/cloudnet-controller");
+        // The allocator may still be making them: wait up to 30 s for both.
+        let mut networks = String::new();
+        for _ in 0..60 {
+            networks = text(&["get", "nodenetworks", "-o", "name"]);
+            if networks.lines().count() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        assert_eq!(networks.lines().count(), 2, "{networks}");
         checked
     })
     .await;

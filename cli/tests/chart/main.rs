@@ -15,6 +15,8 @@
 mod apply;
 mod flags;
 mod rbac;
+mod readme;
+mod usage;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
