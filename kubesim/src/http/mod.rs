@@ -107,6 +107,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let request = Req {
         app: &app,
+        identity: &identity,
         method: &method,
         headers: &parts.headers,
         query: &query,
@@ -177,6 +178,7 @@ async fn read_body(body: Body, limit: usize) -> Res<Bytes> {
 
 struct Req<'a> {
     app: &'a Arc<App>,
+    identity: &'a Identity,
     method: &'a Method,
     headers: &'a HeaderMap,
     query: &'a HashMap<String, String>,
@@ -346,6 +348,9 @@ impl Req<'_> {
 
     async fn resource(self, path: ResourcePath) -> Res<Response> {
         let verb = self.verb(&path);
+        if let Some(review) = self.review(&path)? {
+            return Ok(json_response(201, &review));
+        }
         let info = self
             .store()
             .lookup(&path.group, &path.version, &path.plural)
@@ -386,6 +391,32 @@ impl Req<'_> {
             ))),
             _ => Err(not_found_path()),
         }
+    }
+
+    /// Answers a self-review (`kubectl auth can-i`): POST to its collection, nothing stored.
+    fn review(&self, path: &ResourcePath) -> Res<Option<Value>> {
+        use rbac::review::{ACCESS_REVIEWS, GROUP, RULES_REVIEWS};
+        let plural = path.plural.as_str();
+        if path.group != GROUP
+            || path.version != "v1"
+            || !matches!(plural, ACCESS_REVIEWS | RULES_REVIEWS)
+        {
+            return Ok(None);
+        }
+        if *self.method != Method::POST || path.name.is_some() || path.namespace.is_some() {
+            return Err(StatusError::method_not_allowed(format!(
+                "{} is not allowed on {plural}: it is create only",
+                self.method
+            )));
+        }
+        let body = decode(&self.body, &content_type(self.headers))?;
+        let store = self.store();
+        let answer = if plural == ACCESS_REVIEWS {
+            rbac::review::access_review(store, self.identity, &body, self.app.settings.rbac)?
+        } else {
+            rbac::review::rules_review(store, self.identity, &body, self.app.settings.rbac)?
+        };
+        Ok(Some(answer))
     }
 
     fn needs_namespace(&self, info: &ResourceInfo, ns: Option<&str>) -> Res<()> {

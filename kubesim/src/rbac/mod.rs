@@ -16,8 +16,9 @@
 //! and `*/subresource`, verbs with `*`, resourceNames, nonResourceURLs with `*` and prefix
 //! `/path/*`; subjects User, Group and ServiceAccount. Denials read as the real API's
 //! (`pods is forbidden: User "..." cannot list resource "pods" in API group "" at the cluster
-//! scope`). [`bootstrap`] installs the default roles a cluster starts with, and
-//! [`surplus`] compares
+//! scope`). [`bootstrap`] installs the default roles a cluster starts with, [`review`]
+//! answers `SelfSubjectAccessReview` and `SelfSubjectRulesReview` (create only, never
+//! stored, not listed in discovery), and [`surplus`] compares
 //! what each identity was granted with what the audit saw it use.
 //!
 //! Left out: ClusterRole aggregation (an `aggregationRule` is stored, its `rules` are used as
@@ -27,6 +28,7 @@
 pub mod attributes;
 pub mod bootstrap;
 pub mod policy;
+pub mod review;
 pub mod rules;
 pub mod surplus;
 

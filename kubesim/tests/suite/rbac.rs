@@ -223,3 +223,104 @@ async fn off_by_default() {
             .is_empty()
     );
 }
+
+/// `kubectl auth can-i`, as a service account's kubeconfig asks it: allowed, denied,
+/// subresources, namespaces, `--list`, and a binding that applies at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_can_i_answers_from_the_policy() {
+    let config = Config::default().with_rbac().with_identity(NODE);
+    let (handle, admin) = crate::start_with(config).await;
+    let Some(k) = crate::kubectl::Kubectl::for_identity(&handle, NODE) else {
+        return;
+    };
+    let role: ClusterRole = from(json!({"metadata": {"name": "node-status"},
+    "rules": [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}
+    ]}));
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding: ClusterRoleBinding = from(json!({"metadata": {"name": "node-status"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "node-status"},
+        "subjects": [{"kind": "ServiceAccount", "name": "cloudnet-node", "namespace": "kube-system"}]}));
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("binding");
+
+    // `can-i` exits 0 with "yes" when allowed and 1 with "no" when not.
+    let can = |args: &'static [&'static str]| {
+        let k = &k;
+        async move {
+            let mut full = vec!["auth", "can-i"];
+            full.extend_from_slice(args);
+            let (ok, out, err) = k.run(&full).await;
+            assert!(
+                out.trim() == "yes" || out.trim().starts_with("no"),
+                "kubectl {full:?}: {out}\n{err}"
+            );
+            assert_eq!(ok, out.trim() == "yes", "{full:?}: {out}\n{err}");
+            ok
+        }
+    };
+    assert!(can(&["list", "nodes"]).await);
+    assert!(can(&["watch", "nodes"]).await);
+    assert!(can(&["get", "nodes/n1"]).await);
+    assert!(!can(&["delete", "nodes"]).await);
+    assert!(can(&["patch", "nodes", "--subresource=status"]).await);
+    assert!(!can(&["update", "nodes", "--subresource=status"]).await);
+    assert!(!can(&["patch", "nodes"]).await);
+    assert!(!can(&["list", "pods", "-n", "default"]).await);
+    assert!(!can(&["list", "pods", "--all-namespaces"]).await);
+
+    // A RoleBinding in one namespace: yes there, no elsewhere.
+    let ns: k8s_openapi::api::core::v1::Namespace = from(json!({"metadata": {"name": "team"}}));
+    Api::all(admin.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    let reader: ClusterRole = from(json!({"metadata": {"name": "pod-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}));
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &reader)
+        .await
+        .expect("role");
+    let team: RoleBinding = from(json!({"metadata": {"name": "pods", "namespace": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "cloudnet-node", "namespace": "kube-system"}]}));
+    Api::<RoleBinding>::namespaced(admin.clone(), "team")
+        .create(&PostParams::default(), &team)
+        .await
+        .expect("binding");
+    assert!(can(&["list", "pods", "-n", "team"]).await);
+    assert!(!can(&["list", "pods", "-n", "default"]).await);
+
+    // `--list`: the rules of the namespace, the default roles' included.
+    let out = k.ok(&["auth", "can-i", "--list", "-n", "team"]).await;
+    let row = |resource: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(resource))
+            .unwrap_or_else(|| panic!("{resource} in {out}"))
+            .to_string()
+    };
+    assert!(row("nodes").contains("[get list watch]"), "{out}");
+    assert!(row("nodes/status").contains("[patch]"), "{out}");
+    assert!(row("pods").contains("[list]"), "{out}");
+    assert!(
+        row("selfsubjectaccessreviews.authorization.k8s.io").contains("[create]"),
+        "{out}"
+    );
+    let out = k.ok(&["auth", "can-i", "--list", "-n", "default"]).await;
+    assert!(!out.lines().any(|l| l.starts_with("pods ")), "{out}");
+
+    // A request kubectl makes for real gets the real message.
+    let (ok, _, err) = k.run(&["get", "pods", "-n", "default"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("Error from server (Forbidden): pods is forbidden: User \"system:serviceaccount:kube-system:cloudnet-node\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+        "{err}"
+    );
+    assert!(handle.auth().denials().iter().all(|d| d.identity == NODE));
+}
