@@ -9,6 +9,7 @@ use prost::Message;
 const FILES: &[&str] = &[
     "k8s.io/api/core/v1/generated.proto",
     "k8s.io/api/apps/v1/generated.proto",
+    "k8s.io/api/authorization/v1/generated.proto",
     "k8s.io/api/autoscaling/v1/generated.proto",
     "k8s.io/api/coordination/v1/generated.proto",
     "k8s.io/api/discovery/v1/generated.proto",

@@ -12,11 +12,49 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
+/// The group whose members bypass authorization (upstream's `SystemPrivilegedGroup`).
+pub const MASTERS: &str = "system:masters";
+
+/// The group every authenticated identity is in.
+pub const AUTHENTICATED: &str = "system:authenticated";
+
 impl Identity {
+    /// An identity named `name` in `system:authenticated`; a service-account user name
+    /// (`system:serviceaccount:NS:NAME`) also gets the groups its token would carry.
     pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
+        if let Some((ns, sa)) = name
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(ns, sa)| !ns.is_empty() && !sa.is_empty() && !sa.contains(':'))
+        {
+            return Self::service_account(ns, sa);
+        }
+        Self {
+            name,
+            groups: vec![AUTHENTICATED.into()],
+        }
+    }
+
+    /// The identity of a ServiceAccount's token: user
+    /// `system:serviceaccount:NS:NAME`, groups `system:serviceaccounts`,
+    /// `system:serviceaccounts:NS` and `system:authenticated`.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        Self {
+            name: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                AUTHENTICATED.into(),
+            ],
+        }
+    }
+
+    /// An identity in `system:masters`, which RBAC never denies (the admin kubeconfig's).
+    pub fn master(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            groups: vec!["system:authenticated".into()],
+            groups: vec![MASTERS.into(), AUTHENTICATED.into()],
         }
     }
 }
@@ -33,11 +71,20 @@ pub struct Access {
     pub namespace: Option<String>,
 }
 
+/// A request RBAC refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    pub identity: String,
+    /// The message of the 403.
+    pub message: String,
+}
+
 /// Tokens and the access record.
 #[derive(Debug, Default)]
 pub struct Auth {
     tokens: RwLock<HashMap<String, Identity>>,
     audit: Mutex<BTreeMap<String, BTreeSet<Access>>>,
+    denials: Mutex<Vec<Denial>>,
 }
 
 impl Auth {
@@ -45,6 +92,7 @@ impl Auth {
         Self {
             tokens: RwLock::new(tokens.into_iter().collect()),
             audit: Mutex::default(),
+            denials: Mutex::default(),
         }
     }
 
@@ -79,6 +127,20 @@ impl Auth {
             .entry(identity.to_string())
             .or_default()
             .insert(access);
+    }
+
+    /// Notes a request RBAC refused.
+    pub fn record_denial(&self, denial: Denial) {
+        let mut denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
+        denials.push(denial);
+    }
+
+    /// Every request RBAC refused so far, oldest first.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Everything each identity has used so far.

@@ -30,6 +30,9 @@ pub enum Error {
     /// The client could not be built.
     #[error("Failed to build a client")]
     Client(#[source] kube::Error),
+    /// The default RBAC roles could not be stored.
+    #[error("Failed to install the default RBAC roles")]
+    Bootstrap(#[source] StatusError),
     /// No token is configured for this identity.
     #[error("Unknown identity {0:?}")]
     UnknownIdentity(String),

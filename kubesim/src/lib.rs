@@ -24,7 +24,7 @@
 //!   the simulated Deployment controller); discovery.k8s.io/v1 EndpointSlice;
 //!   networking.k8s.io/v1 Ingress, IngressClass; coordination.k8s.io/v1 Lease;
 //!   events.k8s.io/v1 Event; rbac.authorization.k8s.io/v1 Role, RoleBinding, ClusterRole,
-//!   ClusterRoleBinding (stored, not enforced); apiextensions.k8s.io/v1
+//!   ClusterRoleBinding (enforced when [`Config::rbac`] is on, see [`rbac`]); apiextensions.k8s.io/v1
 //!   CustomResourceDefinition and the custom resources of every served version of a CRD
 //!   (namespaced or cluster scoped, `status`/`scale` subresources as the CRD says).
 //! - Defaulting on every write, as the real API decodes: Service `type`, `sessionAffinity`,
@@ -66,7 +66,12 @@
 //!   ([`store::quota`]); the Deployment controller creates at most 500 pods per pass (the
 //!   ReplicaSet controller's burst) and records `FailedCreate` when refused.
 //! - Bearer-token authentication; per identity the (verb, group, resource, namespace) tuples
-//!   used, via [`Auth::audit`] and `GET /_kubesim/audit`.
+//!   used, via [`Auth::audit`] and `GET /_kubesim/audit`. Service-account user names
+//!   (`system:serviceaccount:NS:NAME`) carry their token's groups; the admin is in
+//!   `system:masters`.
+//! - RBAC, off by default ([`Config::rbac`]): Roles,
+//!   ClusterRoles and their bindings read live from the store, upstream's matching and 403
+//!   messages, the default discovery and self-review roles ([`rbac`]).
 //!
 //! # Simulated cluster components
 //! [`sim`] holds small components driven through the store in-process: Node objects from
@@ -95,8 +100,9 @@
 //! What a real API server does and this one does not; a request that needs one of these
 //! gets a `Status` error, never a crash:
 //! - Client certificates (HTTPS with a generated CA, or plain HTTP; kubectl sends tokens
-//!   only over HTTPS), RBAC enforcement (every known token
-//!   may do everything; the audit record is what RBAC should be derived from).
+//!   only over HTTPS). With RBAC off (the default) every known token may do everything;
+//!   with it on: no ClusterRole aggregation, no escalation check on writing roles and
+//!   bindings, no impersonation (see [`rbac`]).
 //! - CBOR bodies, protobuf for custom resources and CRDs (415, as the real API; their watches
 //!   answer JSON), `as=PartialObjectMetadata(List)` (answered with the
 //!   full objects instead), Tables in protobuf or for the `status` subresource (plain JSON
@@ -139,6 +145,7 @@ pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod resources;
 pub mod respond;
 pub mod route;

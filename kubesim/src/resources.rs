@@ -11,6 +11,9 @@ pub enum NameRule {
     Label,
     /// RFC 1035 label (services).
     Label1035,
+    /// Any path segment: not `.` or `..`, no `/` or `%` (RBAC's kinds, whose names hold
+    /// colons: `system:discovery`).
+    PathSegment,
 }
 
 /// Storage identity of a resource: group and plural name, independent of the version served.
@@ -181,15 +184,18 @@ fn builtins() -> Vec<Builtin> {
             .short(&["crd", "crds"])
             .status()
         },
-        b("rbac.authorization.k8s.io", "Role", "roles"),
-        b("rbac.authorization.k8s.io", "RoleBinding", "rolebindings"),
-        b("rbac.authorization.k8s.io", "ClusterRole", "clusterroles").cluster(),
+        b("rbac.authorization.k8s.io", "Role", "roles").names(NameRule::PathSegment),
+        b("rbac.authorization.k8s.io", "RoleBinding", "rolebindings").names(NameRule::PathSegment),
+        b("rbac.authorization.k8s.io", "ClusterRole", "clusterroles")
+            .cluster()
+            .names(NameRule::PathSegment),
         b(
             "rbac.authorization.k8s.io",
             "ClusterRoleBinding",
             "clusterrolebindings",
         )
-        .cluster(),
+        .cluster()
+        .names(NameRule::PathSegment),
     ]
 }
 

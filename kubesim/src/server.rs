@@ -41,19 +41,24 @@ pub struct Config {
     /// Objects one namespace may hold; one more is 403 `exceeded quota`, like a
     /// ResourceQuota.
     pub max_objects_per_namespace: usize,
+    /// Enforce RBAC ([`crate::rbac`]): the default roles are installed and every request
+    /// must be allowed by a stored role bound to its identity (`system:masters` aside).
+    /// Off: every known token may do everything.
+    pub rbac: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tokens: vec![(random_token(), Identity::new(ADMIN))],
+            tokens: vec![(random_token(), Identity::master(ADMIN))],
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(5),
             max_body_bytes: 3 * 1024 * 1024,
             tls: true,
             namespace_deletion_grace: Duration::from_secs(5),
             max_objects_per_namespace: crate::store::quota::DEFAULT_OBJECTS_PER_NAMESPACE,
+            rbac: false,
         }
     }
 }
@@ -62,6 +67,12 @@ impl Config {
     /// Adds an identity with a fresh token.
     pub fn with_identity(mut self, name: &str) -> Self {
         self.tokens.push((random_token(), Identity::new(name)));
+        self
+    }
+
+    /// Switches RBAC enforcement on.
+    pub fn with_rbac(mut self) -> Self {
+        self.rbac = true;
         self
     }
 }
@@ -90,6 +101,9 @@ impl KubeSim {
         let store = Arc::new(Store::new(config.history_limit));
         store.set_namespace_quota(config.max_objects_per_namespace);
         let auth = Arc::new(Auth::new(config.tokens.clone()));
+        if config.rbac {
+            crate::rbac::bootstrap::install(&store).map_err(Error::Bootstrap)?;
+        }
         let app = Arc::new(App {
             store: store.clone(),
             auth: auth.clone(),
@@ -97,6 +111,7 @@ impl KubeSim {
                 max_body_bytes: config.max_body_bytes,
                 bookmark_interval: config.bookmark_interval,
                 server_address: addr.to_string(),
+                rbac: config.rbac,
             },
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -149,6 +164,7 @@ impl KubeSim {
             store,
             auth,
             ca_pem: cert.map(|c| c.ca_pem),
+            rbac: config.rbac,
             stop: Some(stop),
             task: Some(task),
             namespace_controller,
@@ -208,6 +224,7 @@ pub struct Handle {
     store: Arc<Store>,
     auth: Arc<Auth>,
     ca_pem: Option<String>,
+    rbac: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     namespace_controller: JoinHandle<()>,
@@ -236,6 +253,11 @@ impl Handle {
     /// Direct, in-process access to the object store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Whether RBAC is enforced.
+    pub fn rbac(&self) -> bool {
+        self.rbac
     }
 
     /// Tokens and the access record.

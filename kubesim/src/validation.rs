@@ -19,7 +19,21 @@ fn is_label(s: &str) -> bool {
 
 /// Checks `name` against `rule`; the error is the message the real API gives.
 pub fn check_name(rule: NameRule, name: &str) -> Result<(), String> {
+    if rule == NameRule::PathSegment {
+        let msg = match name {
+            "." => Some("may not be '.'"),
+            ".." => Some("may not be '..'"),
+            _ if name.contains('/') => Some("may not contain '/'"),
+            _ if name.contains('%') => Some("may not contain '%'"),
+            _ => None,
+        };
+        return match msg {
+            Some(msg) => Err(format!("Invalid value: {name:?}: {msg}")),
+            None => Ok(()),
+        };
+    }
     let (ok, max, msg) = match rule {
+        NameRule::PathSegment => (true, usize::MAX, ""),
         NameRule::Label => (is_label(name), 63, LABEL_MSG),
         NameRule::Label1035 => (
             is_label(name) && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase),
@@ -63,6 +77,11 @@ mod tests {
         assert!(check_name(NameRule::Label, "a.b").is_err());
         assert!(check_name(NameRule::Label1035, "1abc").is_err());
         assert!(check_name(NameRule::Label1035, "abc-1").is_ok());
+        assert!(check_name(NameRule::PathSegment, "system:discovery").is_ok());
+        assert_eq!(
+            check_name(NameRule::PathSegment, "a/b"),
+            Err("Invalid value: \"a/b\": may not contain '/'".into())
+        );
         assert_eq!(random_suffix().len(), 5);
     }
 }

@@ -10,12 +10,13 @@ use axum::response::Response;
 use http::{HeaderMap, Method, header};
 use serde_json::{Value, json};
 
-use crate::auth::{Access, Auth};
+use crate::auth::{Access, Auth, Denial, Identity};
 use crate::discovery;
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::openapi;
 use crate::protobuf;
+use crate::rbac::{self, Attributes};
 use crate::resources::ResourceInfo;
 use crate::respond::{Format, error_response, json_response, list_doc, object_response, render};
 use crate::route::{self, ResourcePath, Target};
@@ -38,6 +39,8 @@ pub struct Settings {
     pub bookmark_interval: Duration,
     /// `host:port` reported in `/api`.
     pub server_address: String,
+    /// Enforce RBAC.
+    pub rbac: bool,
 }
 
 /// Shared state of the request handlers.
@@ -80,6 +83,15 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         tracing::debug!(%method, path, "Rejected a request without a known token");
         return error_response(&StatusError::unauthorized());
     };
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let attributes = Attributes::from_request(method.as_str(), &path, &query);
+    if let Err(error) = authorize(&app, &identity, &attributes) {
+        tracing::debug!(%method, path, identity = identity.name, "Denied a request");
+        return error_response(&error);
+    }
     let limit = app.settings.max_body_bytes;
     let declared = parts
         .headers
@@ -93,13 +105,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(b) => b,
         Err(error) => return error_response(&error),
     };
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
     let request = Req {
         app: &app,
-        identity: &identity.name,
+        identity: &identity,
         method: &method,
         headers: &parts.headers,
         query: &query,
@@ -111,6 +119,34 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     tracing::debug!(%method, path, identity = identity.name, status = response.status().as_u16(), "Served a request");
     response
+}
+
+/// Records a resource request in the audit and, with RBAC on, refuses it unless allowed.
+fn authorize(app: &App, identity: &Identity, attributes: &Attributes) -> Res<()> {
+    if let Some(r) = attributes.resource() {
+        app.auth.record(
+            &identity.name,
+            Access {
+                verb: attributes.verb.clone(),
+                group: r.group.clone(),
+                resource: r.combined_resource(),
+                namespace: Some(r.namespace.clone()).filter(|n| !n.is_empty()),
+            },
+        );
+    }
+    if !app.settings.rbac {
+        return Ok(());
+    }
+    let decision = rbac::authorize(&app.store, identity, attributes);
+    if decision.allowed {
+        return Ok(());
+    }
+    let error = attributes.forbidden(&identity.name, &decision.reason);
+    app.auth.record_denial(Denial {
+        identity: identity.name.clone(),
+        message: error.message.clone(),
+    });
+    Err(error)
 }
 
 /// Reads the body; past `limit` it keeps draining (up to a hard cap) so the client gets the
@@ -142,7 +178,7 @@ async fn read_body(body: Body, limit: usize) -> Res<Bytes> {
 
 struct Req<'a> {
     app: &'a Arc<App>,
-    identity: &'a str,
+    identity: &'a Identity,
     method: &'a Method,
     headers: &'a HeaderMap,
     query: &'a HashMap<String, String>,
@@ -254,7 +290,13 @@ impl Req<'_> {
     fn verb(&self, path: &ResourcePath) -> &'static str {
         match (self.method.clone(), path.name.is_some()) {
             (Method::GET, true) => "get",
-            (Method::GET, false) if truthy(self.query.get("watch")) => "watch",
+            (Method::GET, false)
+                if rbac::attributes::watch_requested(
+                    self.query.get("watch").map(String::as_str),
+                ) =>
+            {
+                "watch"
+            }
             (Method::GET, false) => "list",
             (Method::POST, _) => "create",
             (Method::PUT, _) => "update",
@@ -306,19 +348,9 @@ impl Req<'_> {
 
     async fn resource(self, path: ResourcePath) -> Res<Response> {
         let verb = self.verb(&path);
-        let resource = match &path.subresource {
-            Some(sub) => format!("{}/{sub}", path.plural),
-            None => path.plural.clone(),
-        };
-        self.app.auth.record(
-            self.identity,
-            Access {
-                verb: verb.into(),
-                group: path.group.clone(),
-                resource,
-                namespace: path.namespace.clone(),
-            },
-        );
+        if let Some(review) = self.review(&path)? {
+            return Ok(json_response(201, &review));
+        }
         let info = self
             .store()
             .lookup(&path.group, &path.version, &path.plural)
@@ -359,6 +391,32 @@ impl Req<'_> {
             ))),
             _ => Err(not_found_path()),
         }
+    }
+
+    /// Answers a self-review (`kubectl auth can-i`): POST to its collection, nothing stored.
+    fn review(&self, path: &ResourcePath) -> Res<Option<Value>> {
+        use rbac::review::{ACCESS_REVIEWS, GROUP, RULES_REVIEWS};
+        let plural = path.plural.as_str();
+        if path.group != GROUP
+            || path.version != "v1"
+            || !matches!(plural, ACCESS_REVIEWS | RULES_REVIEWS)
+        {
+            return Ok(None);
+        }
+        if *self.method != Method::POST || path.name.is_some() || path.namespace.is_some() {
+            return Err(StatusError::method_not_allowed(format!(
+                "{} is not allowed on {plural}: it is create only",
+                self.method
+            )));
+        }
+        let body = decode(&self.body, &content_type(self.headers))?;
+        let store = self.store();
+        let answer = if plural == ACCESS_REVIEWS {
+            rbac::review::access_review(store, self.identity, &body, self.app.settings.rbac)?
+        } else {
+            rbac::review::rules_review(store, self.identity, &body, self.app.settings.rbac)?
+        };
+        Ok(Some(answer))
     }
 
     fn needs_namespace(&self, info: &ResourceInfo, ns: Option<&str>) -> Res<()> {

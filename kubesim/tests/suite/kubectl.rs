@@ -29,13 +29,18 @@ impl Kubectl {
     /// through a kubeconfig in a fresh temp dir. A missing kubectl fails the test run (naming
     /// `scripts/setup.sh`); `None` only when `CLOUDNET_SKIP_EXTERNAL=1`, and the test skips.
     pub(crate) fn for_handle(handle: &Handle) -> Option<Kubectl> {
+        Self::for_identity(handle, cloudnet_kubesim::ADMIN)
+    }
+
+    /// As [`Kubectl::for_handle`], with a kubeconfig holding `identity`'s token.
+    pub(crate) fn for_identity(handle: &Handle, identity: &str) -> Option<Kubectl> {
         let bin = cloudnet_testkit::kubectl()?;
         let dir =
             std::env::temp_dir().join(format!("kubesim-kubectl-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let kubeconfig = dir.join("kubeconfig");
         handle
-            .write_kubeconfig(&kubeconfig, cloudnet_kubesim::ADMIN)
+            .write_kubeconfig(&kubeconfig, identity)
             .expect("kubeconfig");
         Some(Kubectl {
             bin,

@@ -12,6 +12,7 @@ mod kubectl;
 mod modules;
 mod namespaces;
 mod properties;
+mod rbac;
 mod rollout;
 mod simulation;
 mod tables;
