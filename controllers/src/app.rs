@@ -30,6 +30,7 @@ use crate::ipam::metrics::AllocatorMetrics;
 use crate::ipam::{Allocator, AllocatorConfig};
 use crate::leader::{ElectionConfig, Elector, Leadership};
 use crate::metrics::{ControllerMetrics, Reconciles};
+use crate::readiness::Gates;
 use crate::routes::RouteSettings;
 use crate::server::{Health, serve};
 use crate::service::ServiceSettings;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub target_group_binding: Option<Duration>,
     /// The route controller (Node podCIDRs -> VPC routes).
     pub routes: Option<RouteSettings>,
+    /// Pod readiness gates, with how often target health is read while a pod waits.
+    pub readiness_gates: Option<Duration>,
     /// Lease leader election; `None` only for a single replica.
     pub election: Option<ElectionConfig>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
@@ -72,6 +75,7 @@ impl Default for Settings {
             service_gc: None,
             target_group_binding: None,
             routes: None,
+            readiness_gates: None,
             election: None,
             metrics_addr: None,
         }
@@ -109,6 +113,9 @@ struct Context {
     cloud: Cloud,
     leadership: Option<Leadership>,
     stop: watch::Receiver<bool>,
+    /// Pods waiting for a readiness gate, and the groups the load balancer controllers
+    /// publish; empty when the readiness gate controller is off.
+    gates: Gates,
 }
 
 impl Context {
@@ -199,6 +206,7 @@ fn service(
             ctx.leadership.clone(),
             resync.max(Duration::from_secs(10)),
             metrics,
+            ctx.gates.clone(),
             ctx.stopped(),
         ),
     )
@@ -236,6 +244,7 @@ fn ingress(
             ctx.leadership.clone(),
             resync.max(Duration::from_secs(10)),
             metrics,
+            ctx.gates.clone(),
             ctx.stopped(),
         ),
     )
@@ -262,6 +271,7 @@ pub async fn run(
         cloud,
         leadership: elector.as_ref().map(Elector::leadership),
         stop: stop_rx,
+        gates: Gates::default(),
     };
 
     let mut controllers = Vec::new();
@@ -301,6 +311,7 @@ pub async fn run(
                 ctx.leadership.clone(),
                 resync,
                 metrics.controller("targetgroupbinding"),
+                ctx.gates.clone(),
                 ctx.stopped(),
             ),
         ));
@@ -324,6 +335,20 @@ pub async fn run(
             ingress_settings,
             settings.ingress_resync,
             metrics.controller("ingress"),
+        ));
+    }
+    if let Some(poll) = settings.readiness_gates {
+        controllers.push(endless(
+            "pod-readiness",
+            crate::readiness::controller::run(
+                ctx.client.clone(),
+                ctx.cloud.load_balancers.clone(),
+                ctx.gates.clone(),
+                ctx.leadership.clone(),
+                poll,
+                metrics.controller("pod-readiness"),
+                ctx.stopped(),
+            ),
         ));
     }
     let mut tasks = tokio::task::JoinSet::new();

@@ -120,6 +120,15 @@ pub struct Args {
     )]
     pub target_group_binding_resync_seconds: u64,
 
+    /// Open pod readiness gates `target-health.cloudnet.io/<name>` (and the AWS Load
+    /// Balancer Controller's `target-health.elbv2.k8s.aws/<name>`) once the pod's target is
+    /// healthy; gated pods whose containers are ready are registered before they are Ready.
+    #[arg(long, env = "ENABLE_POD_READINESS_GATES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_pod_readiness_gates: bool,
+    /// While some gated pod waits, target health is read this often (seconds).
+    #[arg(long, env = "READINESS_GATE_POLL_SECONDS", default_value_t = 2)]
+    pub readiness_gate_poll_seconds: u64,
+
     /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
     /// when pod IPAM is off and CLUSTER_CIDR is set.
     #[arg(long, env = "ENABLE_ROUTE_CONTROLLER", action = clap::ArgAction::Set)]
@@ -265,6 +274,9 @@ impl Args {
             target_group_binding: args
                 .enable_target_group_binding
                 .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
+            readiness_gates: args
+                .enable_pod_readiness_gates
+                .then(|| Duration::from_secs(args.readiness_gate_poll_seconds.max(1))),
             routes: args.routes()?.then(|| RouteSettings {
                 debounce: Duration::from_millis(args.route_debounce_ms),
                 resync: Duration::from_secs(args.route_resync_seconds.max(10)),

@@ -21,6 +21,9 @@
 //!   controller loop.
 //! - [`binding`]: TargetGroupBindings: a Service port's targets in a target group made
 //!   outside Kubernetes; only targets are registered and deregistered.
+//! - [`readiness`]: pod readiness gates: a gated pod's condition turns True once its target
+//!   is healthy in the load balancer groups the Service, Ingress and TargetGroupBinding
+//!   controllers publish.
 //! - [`metrics`]: reconciles, durations and queue depth per controller.
 //! - [`leader`]: Lease leader election; only the leader writes.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
@@ -50,6 +53,7 @@ pub mod ipam;
 pub mod leader;
 pub mod metrics;
 pub mod node_ref;
+pub mod readiness;
 pub mod routes;
 pub mod server;
 pub mod service;

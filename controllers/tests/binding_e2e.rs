@@ -117,6 +117,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         None,
         Duration::from_secs(600),
         metrics.controller("targetgroupbinding"),
+        cloudnet_controllers::readiness::Gates::default(),
         async move {
             let _ = stop_rx.await;
         },

@@ -99,6 +99,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         None,
         Duration::from_secs(600),
         metrics.controller("ingress"),
+        cloudnet_controllers::readiness::Gates::default(),
         async move {
             let _ = stop_rx.await;
         },

@@ -83,7 +83,9 @@
 //! take the node's address, a failed request is a `FailedCreatePodSandBox` Event), reports
 //! Running/Ready with podIP(s), honours `spec.readinessGates`, and releases the address
 //! when the pod goes ([`sim::kubelet`]), a Deployment controller making pods with
-//! `pod-template-hash` labels ([`sim::deployment`]), and an EndpointSlice controller keeping
+//! `pod-template-hash` labels and rolling out a changed template within `maxSurge` and
+//! `maxUnavailable`, counting a pod Ready only once its readiness gates are True
+//! ([`sim::deployment`]), and an EndpointSlice controller keeping
 //! each selector Service's slices (ready/serving/terminating, zone, at most 100 endpoints per
 //! slice) ([`sim::endpointslices`]). [`sim::start`] installs and runs them. The scheduler,
 //! kubelet and Deployment controller record the real components' core/v1 Events
@@ -116,7 +118,8 @@
 //!   webhooks: a CRD's versions share one storage and differ only in apiVersion). Defaults are
 //!   filled for Services, Pods and workload pod templates only (see [`defaults`]), with no
 //!   admission plugins (no ServiceAccount token mounts, tolerations or priority).
-//! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update; its
+//! - The Deployment controller makes pods directly (no ReplicaSets, no `minReadySeconds`,
+//!   `paused` or rollback; it rolls out within `maxSurge`/`maxUnavailable`; its
 //!   `ScalingReplicaSet` events name the ReplicaSet that would exist; no `ReplicaFailure`
 //!   condition, a refused create is a `FailedCreate` event only); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy

@@ -1,14 +1,14 @@
 //! The TargetGroupBinding loop: a kube-runtime `Controller` over bindings, triggered by their
 //! Services, the Services' EndpointSlices, and Nodes (instance bindings).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudnet_core::{BoundGroup, LoadBalancers, Target};
+use cloudnet_core::{BoundGroup, LoadBalancers, Target, TargetKind};
 use cloudnet_crds::{BindingTargetType, TargetGroupBinding, TargetGroupBindingStatus};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -26,6 +26,7 @@ use crate::cache::wait_ready;
 use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
+use crate::readiness::{Backing, Gates};
 use crate::service::targets::SERVICE_NAME_LABEL;
 
 /// The finalizer that holds a binding until its targets are deregistered.
@@ -51,6 +52,7 @@ struct Context {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     metrics: Reconciles,
+    gates: Gates,
     /// What each binding last synced: (generation, targets, when).
     applied: Mutex<HashMap<ObjectRef<TargetGroupBinding>, Applied>>,
 }
@@ -69,6 +71,7 @@ pub async fn run(
     leadership: Option<Leadership>,
     resync: Duration,
     metrics: Reconciles,
+    gates: Gates,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (bindings, binding_writer) = reflector::store::<TargetGroupBinding>();
@@ -122,6 +125,7 @@ pub async fn run(
         slices,
         nodes,
         metrics: metrics.clone(),
+        gates: gates.clone(),
         applied: Mutex::new(HashMap::new()),
     });
     // The bindings that name a Service (namespace, name), and those of instance type.
@@ -145,6 +149,8 @@ pub async fn run(
         }
     };
     let for_service = by_service.clone();
+    let for_gated_pod = by_service.clone();
+    let gate_bindings = bindings.clone();
     let for_slice = by_service;
     let node_bindings = bindings.clone();
     let node_metrics = metrics.clone();
@@ -167,6 +173,24 @@ pub async fn run(
                 })
                 .collect::<Vec<_>>()
         })
+        // A pod that starts or stops waiting for its readiness gate changes the targets of
+        // the bindings of its namespace.
+        .watches_stream(
+            gates.subscribe().map(Ok::<_, watcher::Error>),
+            move |pod: Pod| {
+                let namespace = pod.metadata.namespace.clone();
+                gate_bindings
+                    .state()
+                    .into_iter()
+                    .filter(|b| b.namespace() == namespace)
+                    .flat_map(|b| {
+                        for_gated_pod(namespace.clone(), Some(b.spec.service_ref.name.clone()))
+                    })
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -250,6 +274,7 @@ async fn reconcile_inner(
             finalizers::remove(&api, &b, FINALIZER).await?;
         }
         lock(&ctx.applied).remove(&oref);
+        ctx.gates.publish(gate_publisher(&b), Vec::new());
         return Ok(Action::await_change());
     }
     if !has_finalizer {
@@ -263,7 +288,8 @@ async fn reconcile_inner(
     let svc = ctx
         .services
         .get(&ObjectRef::new(&b.spec.service_ref.name).within(&namespace));
-    let slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    let mut slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    ctx.gates.admit_waiting(&mut slices);
     let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
     let wanted = match resolve(&namespace, &b.spec, svc.as_deref(), &slices, &nodes) {
         Ok(t) => t,
@@ -339,6 +365,17 @@ async fn reconcile_inner(
         );
         publish(ctx, &b, EventType::Normal, "SyncedTargets", &note).await;
     }
+    let bound = match group.target_kind {
+        TargetKind::PodIp => vec![(
+            Backing::Binding {
+                namespace: namespace.clone(),
+                name: b.name_any(),
+            },
+            group.id.clone(),
+        )],
+        TargetKind::NodePort => Vec::new(),
+    };
+    ctx.gates.publish(gate_publisher(&b), bound);
     lock(&ctx.applied).insert(
         oref,
         (
@@ -350,6 +387,11 @@ async fn reconcile_inner(
     let message = format!("{} targets registered", wanted.len());
     write_status(&api, &b, &status, Some(&wanted), true, "Synced", &message).await?;
     Ok(Action::requeue(ctx.resync))
+}
+
+/// The name a binding's group is published under in [`Gates`].
+fn gate_publisher(b: &TargetGroupBinding) -> String {
+    format!("binding {}", key_of(b))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

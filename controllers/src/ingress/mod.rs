@@ -11,7 +11,8 @@
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
 //!
-//! Not built yet: IngressClassParams and pod readiness gates. `cloudnet plan` (in the cli)
+//! Pod readiness gates are [`crate::readiness`]'s; the groups this loop ensures are
+//! published there. Not built yet: IngressClassParams. `cloudnet plan` (in the cli)
 //! builds its specs with [`build_group_spec`].
 
 pub mod annotations;

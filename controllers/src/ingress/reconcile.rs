@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, Patch, PatchParams};
@@ -51,6 +51,8 @@ use crate::events::{RECONCILE, publish};
 use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
+use crate::readiness::Gates;
+use crate::readiness::gates::pod_ip_groups;
 use crate::service::reconcile::ingress_of;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
@@ -123,6 +125,7 @@ pub struct IngressContext {
     nodes: Store<Node>,
     applied: Mutex<HashMap<GroupId, Applied>>,
     metrics: Reconciles,
+    gates: Gates,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -130,6 +133,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs the Ingress controller until `shutdown` resolves.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: Client,
     load_balancers: Arc<dyn LoadBalancers>,
@@ -137,6 +141,7 @@ pub async fn run(
     leadership: Option<Leadership>,
     resync: Duration,
     metrics: Reconciles,
+    gates: Gates,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
@@ -189,6 +194,7 @@ pub async fn run(
         nodes,
         applied: Mutex::new(HashMap::new()),
         metrics,
+        gates: gates.clone(),
     });
 
     // Dependencies map to the Ingresses of their namespace (a group reconcile covers the
@@ -214,6 +220,7 @@ pub async fn run(
     };
     let by_service = in_namespace(ingresses.clone());
     let by_slice = in_namespace(ingresses.clone());
+    let by_gated_pod = in_namespace(ingresses.clone());
     let by_node = everyone(ingresses.clone());
     let by_class = everyone(ingresses.clone());
 
@@ -236,6 +243,11 @@ pub async fn run(
         .watches_stream(node_events.map(Ok::<_, watcher::Error>), move |_: Node| {
             by_node()
         })
+        // A pod that starts or stops waiting for its readiness gate changes the targets.
+        .watches_stream(
+            gates.subscribe().map(Ok::<_, watcher::Error>),
+            move |pod: Pod| by_gated_pod(pod.metadata.namespace.clone()),
+        )
         .watches_stream(
             class_events.map(Ok::<_, watcher::Error>),
             move |_: IngressClass| by_class(),
@@ -421,7 +433,8 @@ async fn settle(
         write_status(ctx, m, &status).await?;
     }
 
-    let slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    let mut slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
+    ctx.gates.admit_waiting(&mut slices);
     let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
     let mut wanted: BTreeMap<String, Vec<Target>> = BTreeMap::new();
     let backend_services: BTreeSet<(String, String)> = spec
@@ -468,6 +481,8 @@ fn remember(
     members: BTreeMap<String, Vec<Target>>,
     at: tokio::time::Instant,
 ) {
+    ctx.gates
+        .publish(format!("ingress {group}"), pod_ip_groups(spec, status));
     lock(&ctx.applied).insert(
         group.clone(),
         Applied {
@@ -506,6 +521,7 @@ async fn delete_group(
         event(ctx, about, EventType::Normal, "DeletedLoadBalancer", &note).await;
     }
     lock(&ctx.applied).remove(group);
+    ctx.gates.publish(format!("ingress {group}"), Vec::new());
     Ok(())
 }
 

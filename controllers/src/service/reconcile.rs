@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Target};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -45,6 +45,8 @@ use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::finalizers;
 use crate::leader::Leadership;
 use crate::metrics::{ControllerMetrics, ReconcileResult, Reconciles};
+use crate::readiness::Gates;
+use crate::readiness::gates::pod_ip_groups;
 
 /// The finalizer that keeps a Service until its load balancer is deleted.
 pub const FINALIZER: &str = "service.cloudnet.io/load-balancer";
@@ -83,6 +85,7 @@ pub struct ServiceContext {
     nodes: Store<Node>,
     applied: Mutex<HashMap<ObjectRef<Service>, Applied>>,
     metrics: Reconciles,
+    gates: Gates,
 }
 
 /// Runs the Service controller until `shutdown` resolves, with metrics nobody reads (see
@@ -103,13 +106,16 @@ pub async fn run(
         leadership,
         resync,
         metrics,
+        Gates::default(),
         shutdown,
     )
     .await;
 }
 
 /// Runs the Service controller until `shutdown` resolves, counting reconciles, their
-/// durations and the Services waiting in `metrics`.
+/// durations and the Services waiting in `metrics`; endpoints of pods waiting for a
+/// readiness gate in `gates` are targets, and the Services' pod-IP groups are published there.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_observed(
     client: Client,
     load_balancers: Arc<dyn LoadBalancers>,
@@ -117,6 +123,7 @@ pub async fn run_observed(
     leadership: Option<Leadership>,
     resync: Duration,
     metrics: Reconciles,
+    gates: Gates,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (service_store, service_writer) = reflector::store::<Service>();
@@ -163,7 +170,11 @@ pub async fn run_observed(
         nodes,
         applied: Mutex::new(HashMap::new()),
         metrics: metrics.clone(),
+        gates: gates.clone(),
     });
+    let gate_services = service_store.clone();
+    let gate_settings = ctx.settings.clone();
+    let gate_metrics = metrics.clone();
     let node_services = service_store.clone();
     let node_settings = ctx.settings.clone();
     let slice_metrics = metrics.clone();
@@ -195,6 +206,24 @@ pub async fn run_observed(
                 })
                 .collect::<Vec<_>>()
         })
+        // A pod that starts or stops waiting for its readiness gate changes the targets of
+        // the served Services of its namespace.
+        .watches_stream(
+            gates.subscribe().map(Ok::<_, watcher::Error>),
+            move |pod: Pod| {
+                gate_services
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.metadata.namespace == pod.metadata.namespace)
+                    .filter(|s| is_served(s, &gate_settings))
+                    .map(|s| {
+                        let key = ObjectRef::from_obj(&*s);
+                        gate_metrics.queued(key.to_string());
+                        key
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -260,6 +289,7 @@ async fn reconcile_inner(
             }
         }
         lock(&ctx.applied).remove(&key);
+        ctx.gates.publish(publisher(&key), Vec::new());
         return Ok(Action::await_change());
     }
     if !has_finalizer {
@@ -288,7 +318,7 @@ async fn reconcile_inner(
     let members = {
         let name = svc.name_any();
         let namespace = svc.namespace();
-        let slices: Vec<EndpointSlice> = ctx
+        let mut slices: Vec<EndpointSlice> = ctx
             .slices
             .state()
             .iter()
@@ -303,6 +333,7 @@ async fn reconcile_inner(
         } else {
             Vec::new()
         };
+        ctx.gates.admit_waiting(&mut slices);
         targets(&svc, &spec, &slices, &nodes)
     };
 
@@ -390,6 +421,8 @@ fn remember(
     members: BTreeMap<String, Vec<Target>>,
     at: tokio::time::Instant,
 ) {
+    ctx.gates
+        .publish(publisher(key), pod_ip_groups(spec, status));
     lock(&ctx.applied).insert(
         key.clone(),
         Applied {
@@ -399,6 +432,11 @@ fn remember(
             at,
         },
     );
+}
+
+/// The name the Service's groups are published under in [`Gates`].
+fn publisher(key: &ObjectRef<Service>) -> String {
+    format!("service {key}")
 }
 
 fn render(errors: &[ModelError]) -> String {

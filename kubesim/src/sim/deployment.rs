@@ -1,6 +1,8 @@
 //! Deployments → pods (no ReplicaSets): pods carry the template's labels plus
 //! `pod-template-hash`, are owned by the Deployment, and follow `spec.replicas`; a changed
-//! template replaces every pod at once (no rolling update).
+//! template rolls out as the deployment controller does it: within `maxSurge` extra pods and
+//! `maxUnavailable` pods short of Ready (a pod is Ready when its containers are and every
+//! readiness gate is True), or all old pods first with `Recreate` ([`rollout::rolling_step`]).
 
 use std::sync::Arc;
 
@@ -98,17 +100,40 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                     .is_some_and(|r| r.iter().any(|r| r["uid"].as_str() == Some(uid)))
             })
             .collect();
-        let (mut current, stale): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) =
+        let (mut current, mut stale): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) =
             owned.into_iter().partition(|p| {
                 p["metadata"]["labels"]["pod-template-hash"].as_str() == Some(hash.as_str())
             });
-        for p in stale {
+        // Old pods that are not Ready go first, then the oldest names.
+        stale.sort_by_key(|p| (is_ready(p), meta::name(p).to_string()));
+        let pods = rollout::Pods {
+            new: current.len(),
+            new_ready: current.iter().filter(|p| is_ready(p)).count(),
+            old: stale.len(),
+            old_ready: stale.iter().filter(|p| is_ready(p)).count(),
+        };
+        let step = rollout::rolling_step(&d["spec"], replicas, pods);
+        let unready_old = pods.old - pods.old_ready;
+        let doomed = stale[..step.delete_unready_old.min(unready_old)]
+            .iter()
+            .chain(&stale[unready_old..unready_old + step.delete_ready_old]);
+        let mut deleted_old = 0;
+        for p in doomed {
             ignore_race(store.delete(
                 &pod_info,
                 Some(ns),
                 meta::name(p),
                 &DeleteOptions::default(),
             ))?;
+            deleted_old += 1;
+        }
+        let old_left = stale.len() - deleted_old;
+        if deleted_old > 0 {
+            let old_set = stale
+                .first()
+                .and_then(|p| p["metadata"]["labels"]["pod-template-hash"].as_str())
+                .map_or_else(|| format!("{name}-old"), |h| format!("{name}-{h}"));
+            scaled(store, &d, "down", &old_set, stale.len(), old_left);
         }
         // Unscheduled pods go first when scaling down.
         current.sort_by_key(|p| {
@@ -131,7 +156,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         }
         // At most BURST creations per pass, as the ReplicaSet controller's burstReplicas;
         // a refused create (quota) ends this Deployment's pass.
-        let wanted = replicas.saturating_sub(current.len()).min(BURST);
+        let wanted = step.create.min(BURST);
         for _ in 0..wanted {
             let template = &d["spec"]["template"];
             let mut labels = template["metadata"]["labels"].clone();
@@ -160,21 +185,39 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 other => ignore_race(other)?,
             }
         }
-        if current.len() < replicas {
-            scaled(store, &d, "up", &replica_set, current.len(), replicas);
+        if wanted > 0 {
+            scaled(
+                store,
+                &d,
+                "up",
+                &replica_set,
+                current.len(),
+                current.len() + wanted,
+            );
         }
         let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
-        let ready = mine.iter().filter(|p| is_ready(p)).count();
+        let remaining_old: Vec<&Arc<Value>> = stale
+            [step.delete_unready_old.min(unready_old)..unready_old]
+            .iter()
+            .chain(&stale[unready_old + step.delete_ready_old..])
+            .copied()
+            .collect();
+        let ready = mine
+            .iter()
+            .chain(&remaining_old)
+            .filter(|p| is_ready(p))
+            .count();
         let existing = current.len().min(replicas);
         let progress = Progress {
             replica_set: replica_set.clone(),
             replicas,
             updated: existing,
             available: ready,
+            old: old_left,
         };
         let mut status = json!({
             "observedGeneration": d["metadata"]["generation"],
-            "replicas": existing,
+            "replicas": existing + old_left,
             "updatedReplicas": existing,
             "readyReplicas": ready,
             "availableReplicas": ready,

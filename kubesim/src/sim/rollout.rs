@@ -14,6 +14,84 @@ pub struct Progress {
     /// Pods of the current template.
     pub updated: usize,
     pub available: usize,
+    /// Pods of older templates still there.
+    pub old: usize,
+}
+
+/// `spec.strategy.rollingUpdate.maxSurge` resolved against `replicas` (25% by default,
+/// rounded up, as the deployment controller resolves it); a Recreate Deployment surges none.
+pub fn max_surge(spec: &Value, replicas: usize) -> usize {
+    if spec["strategy"]["type"].as_str() == Some("Recreate") {
+        return 0;
+    }
+    match &spec["strategy"]["rollingUpdate"]["maxSurge"] {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0),
+        Value::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<usize>().ok()) {
+            Some(percent) => replicas.saturating_mul(percent).div_ceil(100),
+            None => 0,
+        },
+        _ => replicas.div_ceil(4),
+    }
+}
+
+/// What one pass of a rollout does: pods of the new template to create, ready and not
+/// ready pods of old templates to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub create: usize,
+    pub delete_unready_old: usize,
+    pub delete_ready_old: usize,
+}
+
+/// Pods of the current and of older templates, and how many of each are Ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pods {
+    pub new: usize,
+    pub new_ready: usize,
+    pub old: usize,
+    pub old_ready: usize,
+}
+
+/// One pass of the deployment controller's rolling update (`rollingUpdate` in
+/// `pkg/controller/deployment/rolling.go`): at most `replicas + maxSurge` pods exist, and
+/// old pods go only while at least `replicas - maxUnavailable` pods stay Ready (old pods
+/// that are not Ready go first, as they take no availability with them). When both resolve
+/// to 0, one pod may be unavailable (the controller's fencepost rule). `Recreate` deletes
+/// every old pod before it creates a new one.
+pub fn rolling_step(spec: &Value, replicas: usize, pods: Pods) -> Step {
+    let unready_old = pods.old - pods.old_ready.min(pods.old);
+    if spec["strategy"]["type"].as_str() == Some("Recreate") {
+        let create = if pods.old == 0 {
+            replicas.saturating_sub(pods.new)
+        } else {
+            0
+        };
+        return Step {
+            create,
+            delete_unready_old: unready_old,
+            delete_ready_old: pods.old_ready.min(pods.old),
+        };
+    }
+    let surge = max_surge(spec, replicas);
+    let mut unavailable = max_unavailable(spec, replicas);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1.min(replicas);
+    }
+    let ceiling = replicas + surge;
+    let create = replicas
+        .saturating_sub(pods.new)
+        .min(ceiling.saturating_sub(pods.new + pods.old));
+    let minimum = replicas.saturating_sub(unavailable);
+    let ready = pods.new_ready + pods.old_ready;
+    let delete_ready_old = ready.saturating_sub(minimum).min(pods.old_ready);
+    Step {
+        create,
+        delete_unready_old: unready_old,
+        delete_ready_old,
+    }
 }
 
 /// `spec.strategy.rollingUpdate.maxUnavailable` resolved against `replicas` (25% by
@@ -70,7 +148,9 @@ pub fn conditions(deployment: &Value, progress: &Progress, now: &str) -> Value {
         )
     };
     let rs = &progress.replica_set;
-    let complete = progress.updated >= progress.replicas && progress.available >= progress.replicas;
+    let complete = progress.updated >= progress.replicas
+        && progress.available >= progress.replicas
+        && progress.old == 0;
     let previous = find("Progressing");
     // Progress is more pods of the new template, or more of them available.
     let advanced = progress.updated as u64
@@ -167,7 +247,56 @@ mod tests {
             replicas,
             updated,
             available,
+            old: 0,
         }
+    }
+
+    fn pods(new: usize, new_ready: usize, old: usize, old_ready: usize) -> Pods {
+        Pods {
+            new,
+            new_ready,
+            old,
+            old_ready,
+        }
+    }
+
+    #[test]
+    fn a_rolling_update_keeps_within_surge_and_availability() {
+        let strategy = |surge: Value, unavailable: Value| {
+            json!({"strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}})
+        };
+        let s = |create, delete_unready_old, delete_ready_old| Step {
+            create,
+            delete_unready_old,
+            delete_ready_old,
+        };
+        // 3 replicas, surge 1, none unavailable: one new pod at a time, an old one goes only
+        // once the new one is Ready.
+        let one_by_one = strategy(json!(1), json!(0));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(0, 0, 3, 3)), s(1, 0, 0));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(1, 0, 3, 3)), s(0, 0, 0));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(1, 1, 3, 3)), s(0, 0, 1));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(1, 1, 2, 2)), s(1, 0, 0));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(3, 3, 1, 1)), s(0, 0, 1));
+        assert_eq!(rolling_step(&one_by_one, 3, pods(3, 3, 0, 0)), s(0, 0, 0));
+        // An old pod that is not Ready goes at once.
+        assert_eq!(rolling_step(&one_by_one, 3, pods(1, 0, 3, 2)), s(0, 1, 0));
+        // No surge, one unavailable: delete first, then create.
+        let down_first = strategy(json!(0), json!(1));
+        assert_eq!(rolling_step(&down_first, 3, pods(0, 0, 3, 3)), s(0, 0, 1));
+        assert_eq!(rolling_step(&down_first, 3, pods(0, 0, 2, 2)), s(1, 0, 0));
+        // The defaults (25% each) on 3 replicas: surge 1 (rounded up), 0 unavailable.
+        assert_eq!(rolling_step(&json!({}), 3, pods(0, 0, 3, 3)), s(1, 0, 0));
+        assert_eq!(max_surge(&json!({}), 3), 1);
+        assert_eq!(max_surge(&strategy(json!("50%"), json!(0)), 3), 2);
+        // Both 0: one may be unavailable.
+        let fencepost = strategy(json!(0), json!(0));
+        assert_eq!(rolling_step(&fencepost, 3, pods(0, 0, 3, 3)), s(0, 0, 1));
+        // Recreate: every old pod first.
+        let recreate = json!({"strategy": {"type": "Recreate"}});
+        assert_eq!(rolling_step(&recreate, 3, pods(0, 0, 3, 2)), s(0, 1, 2));
+        assert_eq!(rolling_step(&recreate, 3, pods(0, 0, 0, 0)), s(3, 0, 0));
     }
 
     fn reasons(c: &Value) -> Vec<(String, String)> {

@@ -398,3 +398,98 @@ async fn services_get_endpoint_slices() {
     })
     .await;
 }
+
+/// A rolling update with `maxSurge: 1, maxUnavailable: 0` and a readiness gate: a new pod
+/// is added, and an old one goes only after the new one's gate is True.
+#[tokio::test]
+async fn a_rolling_update_waits_for_readiness_gates() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let (handle, client) = start().await;
+    let _sim = start_cluster(&handle, "m5.large", 29);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                "readinessGates": [{"conditionType": "example.com/lb-ready"}],
+                "containers": [{"name": "nginx", "image": "nginx:1"}]}}}
+    }))
+    .expect("deployment");
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    let open_gates = || async {
+        let list = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .expect("list");
+        for p in list.items {
+            let running = p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some();
+            if running && !ready(&p) {
+                let cond = json!({"status": {"conditions": [
+                    {"type": "example.com/lb-ready", "status": "True"}]}});
+                let _ = pods
+                    .patch_status(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &PatchParams::default(),
+                        &Patch::Strategic(cond),
+                    )
+                    .await;
+            }
+        }
+    };
+    let status = |d: &Deployment| {
+        let s = d.status.clone().unwrap_or_default();
+        (
+            s.replicas.unwrap_or(0),
+            s.updated_replicas.unwrap_or(0),
+            s.ready_replicas.unwrap_or(0),
+        )
+    };
+    eventually(WAIT, "three ready pods", || async {
+        open_gates().await;
+        let d = deployments.get("web").await.ok()?;
+        (status(&d) == (3, 3, 3)).then_some(())
+    })
+    .await;
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "nginx", "image": "nginx:2"}]}}}})),
+        )
+        .await
+        .expect("new template");
+    // One surge pod, held by its gate: the three old pods stay.
+    eventually(WAIT, "one new pod beside three old", || async {
+        let d = deployments.get("web").await.ok()?;
+        (status(&d) == (4, 1, 3)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let d = deployments.get("web").await.expect("get");
+    assert_eq!(
+        status(&d),
+        (4, 1, 3),
+        "no old pod goes before the new one is Ready"
+    );
+    // Opening the gates as pods come lets the rollout finish, never below 3 Ready.
+    let lowest = std::sync::atomic::AtomicI32::new(3);
+    eventually(WAIT, "the rollout completes", || async {
+        open_gates().await;
+        let d = deployments.get("web").await.ok()?;
+        let (replicas, updated, ready) = status(&d);
+        lowest.fetch_min(ready, std::sync::atomic::Ordering::Relaxed);
+        (replicas == 3 && updated == 3 && ready == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        lowest.into_inner(),
+        3,
+        "Ready pods never fell below replicas - maxUnavailable"
+    );
+}

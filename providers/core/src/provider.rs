@@ -101,6 +101,12 @@ pub trait LoadBalancers: Send + Sync {
         managed: &[Target],
     ) -> Result<TargetSync>;
 
+    /// What the cloud says of a group's members, by the group's cloud ID (a
+    /// [`GroupStatus::id`](crate::GroupStatus) or a [`BoundGroup::id`]): one read, no change.
+    /// Pod-IP members only (a node-port member is a node, not a pod). Pod readiness gates
+    /// poll it. A group that does not exist is `NotFound` with code `TargetGroupNotFound`.
+    async fn target_health(&self, group_id: &str) -> Result<Vec<TargetHealth>>;
+
     /// Deletes the whole stack in reverse dependency order; parts already gone are fine.
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()>;
 

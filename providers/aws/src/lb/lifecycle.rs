@@ -556,6 +556,24 @@ impl LoadBalancers for AwsProvider {
             .await
     }
 
+    async fn target_health(&self, group_id: &str) -> Result<Vec<TargetHealth>> {
+        let span = tracing::debug_span!("target_health", group = %group_id);
+        let registered = self.registered(group_id).instrument(span).await?;
+        Ok(registered
+            .into_iter()
+            .filter_map(|r| {
+                Some(TargetHealth {
+                    target: Target {
+                        ip: r.id.parse().ok()?,
+                        port: r.port,
+                    },
+                    state: r.state,
+                    reason: r.reason,
+                })
+            })
+            .collect())
+    }
+
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()> {
         let span = tracing::info_span!("delete_load_balancer", id = %lb.0);
         self.delete_stack(lb).instrument(span).await

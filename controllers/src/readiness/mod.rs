@@ -1,0 +1,32 @@
+//! Pod readiness gates (the AWS Load Balancer Controller's, in its
+//! `pkg/targetgroupbinding` readiness code): a pod whose `spec.readinessGates` carries
+//! `target-health.cloudnet.io/<name>` (or the anchor's `target-health.elbv2.k8s.aws/<name>`)
+//! becomes Ready only once its address is a healthy target of the load balancer groups that
+//! name stands for, so a rolling update never takes an old pod away before its successor
+//! takes traffic.
+//!
+//! ```text
+//!  Pod watch ──▶ Gates (index) ──registrable pods──▶ Service / Ingress / TargetGroupBinding
+//!                  ▲     │                            controllers register their endpoints
+//!                  │     │ waiting pods               although the pods are not Ready yet
+//!   groups ────────┘     ▼                            (containers ready, gate closed)
+//!   (published by   every poll while some pod waits:
+//!    the three)     target_health(group) ──▶ healthy in all? ──▶ pods/status: gate True
+//! ```
+//!
+//! - `<name>` names a TargetGroupBinding in the pod's namespace when one of that name has
+//!   synced an `ip` group, else the Service of that name: every `ip` group built from it
+//!   (a Service's NLB, the target groups of Ingresses that route to it) must report the pod
+//!   `healthy`.
+//! - A gated pod whose containers are ready counts as a target while its gate is closed (its
+//!   EndpointSlice endpoint says `ready: false`); otherwise the gate could never open.
+//! - The gate is only opened: once True it stays, as the anchor does; Ready still falls when
+//!   the containers' readiness does.
+//! - Instance (node port) targets are not gated: their health is the node's, not the pod's.
+//!
+//! - [`gates`]: the index and the pure decision. [`controller`]: the watch and the poll.
+
+pub mod controller;
+pub mod gates;
+
+pub use gates::{ANCHOR_GATE_PREFIX, Backing, GATE_PREFIX, Gates, gate_name};
