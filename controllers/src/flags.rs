@@ -70,6 +70,10 @@ pub struct Args {
     /// Node rounds in progress at most.
     #[arg(long, env = "IPAM_PARALLELISM", default_value_t = 16)]
     pub ipam_parallelism: usize,
+    /// Cloud steps of one node's round in flight at most (its new interfaces are created and
+    /// attached concurrently).
+    #[arg(long, env = "IPAM_NODE_PARALLELISM", default_value_t = 4)]
+    pub ipam_node_parallelism: usize,
     /// Each node is described again at least this often (seconds).
     #[arg(long, env = "IPAM_RESYNC_SECONDS", default_value_t = 300)]
     pub ipam_resync_seconds: u64,
@@ -170,6 +174,9 @@ impl Args {
         if self.ipam_parallelism == 0 {
             anyhow::bail!("IPAM_PARALLELISM must be at least 1");
         }
+        if self.ipam_node_parallelism == 0 {
+            anyhow::bail!("IPAM_NODE_PARALLELISM must be at least 1");
+        }
         if self.max_eni == Some(0) {
             anyhow::bail!("MAX_ENI must be at least 1 (the primary interface)");
         }
@@ -183,6 +190,7 @@ impl Args {
                 prefix_delegation: self.enable_prefix_delegation,
             },
             parallelism: self.ipam_parallelism,
+            node_parallelism: self.ipam_node_parallelism,
             resync: Duration::from_secs(self.ipam_resync_seconds.max(1)),
             orphan_grace: Duration::from_secs(self.orphan_grace_seconds),
             interface_config_label: self.interface_config_label.clone(),

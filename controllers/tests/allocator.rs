@@ -349,3 +349,58 @@ async fn an_offer_for_another_nodes_interface_is_refused() {
         .expect("status");
     assert!(s1.released.is_empty());
 }
+
+#[tokio::test]
+async fn the_interfaces_a_node_needs_are_attached_at_once() {
+    // An m5.4xlarge: 8 interfaces x 30 addresses, 29 slots each besides the primary.
+    const BIG: &str = "i-0c10d0e70000000c4";
+    let mut w = world();
+    let mut big = w.instances[0].clone();
+    big.id = Some(BIG.into());
+    big.instance_type = "m5.4xlarge".into();
+    w.instances.push(big);
+    let env = start_in(w, fast_config(), fast_budget()).await;
+    let attach_ms = 1000;
+    env.mock.with_cloud(|c| {
+        c.faults.add(
+            serde_json::from_value(json!({"service": "ec2", "action": "AttachNetworkInterface",
+                "kind": "latency", "ms": attach_ms}))
+            .expect("a fault rule"),
+        );
+    });
+    let name = env.add_node(BIG).await;
+    // At rest (WARM_ENI_TARGET=1): the primary interface's 29 slots.
+    env.status_until(&name, "the warm pool", |s| {
+        s.summary.addresses == 29 && cond(s, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let before: std::collections::BTreeMap<String, u64> = env.mock.with_cloud(|c| c.calls.clone());
+    let since = |key: &str| env.calls(key) - before.get(key).copied().unwrap_or(0);
+    // 100 pods: ceil((100 + 29) / 29) = 5 interfaces' worth, so 4 new ones.
+    let start = std::time::Instant::now();
+    env.set_spec(&name, json!({"inUse": 100})).await;
+    let s = env
+        .status_until(&name, "145 addresses", |s| s.summary.addresses == 145)
+        .await;
+    let took = start.elapsed();
+    assert_eq!(s.summary.interfaces, 5);
+    let enis = env.enis_of(BIG);
+    let indexes: Vec<i64> = enis.iter().map(|e| e.1).collect();
+    assert_eq!(indexes, vec![0, 1, 2, 3, 4], "{enis:?}");
+    assert_eq!(secondaries(&enis), 145);
+    for (key, want) in [
+        ("ec2:CreateNetworkInterface", 4),
+        ("ec2:AttachNetworkInterface", 4),
+        ("ec2:ModifyNetworkInterfaceAttribute", 4),
+        ("ec2:DeleteNetworkInterface", 0),
+        ("ec2:AssignPrivateIpAddresses", 0),
+    ] {
+        assert_eq!(since(key), want, "{key}");
+    }
+    // One after another the four attaches alone would take 4 s.
+    assert!(
+        took < Duration::from_millis(3 * attach_ms),
+        "{took:?}: the attaches did not overlap"
+    );
+    env.assert_no_address_twice().await;
+}

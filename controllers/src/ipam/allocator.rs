@@ -45,6 +45,9 @@ pub struct AllocatorConfig {
     pub knobs: PoolKnobs,
     /// Node rounds in progress at most.
     pub parallelism: usize,
+    /// Cloud steps of one node's round in flight at most: its new interfaces are created
+    /// and attached concurrently.
+    pub node_parallelism: usize,
     /// Each node is described again at least this often, changes or not.
     pub resync: Duration,
     pub backoff_min: Duration,
@@ -63,6 +66,7 @@ impl Default for AllocatorConfig {
         AllocatorConfig {
             knobs: PoolKnobs::default(),
             parallelism: 16,
+            node_parallelism: 4,
             resync: Duration::from_secs(300),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -158,6 +162,7 @@ impl Allocator {
             capabilities: self.cloud.capabilities(),
             cloud: self.cloud.clone(),
             knobs: self.config.knobs.clone(),
+            node_parallelism: self.config.node_parallelism,
             interface_config_label: self.config.interface_config_label.clone(),
             resync: self.config.resync,
             networks,

@@ -1,8 +1,20 @@
-//! Act: perform a [`Plan`]'s steps through the cloud's [`Addresses`], in order, stopping at
-//! the first failure, and keep the node's picture current from the cloud's answers (so the
-//! status can be written without describing the node again).
+//! Act: perform a [`Plan`]'s steps through the cloud's [`Addresses`] and keep the node's
+//! picture current from the cloud's answers (so the status can be written without describing
+//! the node again).
+//!
+//! ```text
+//!  releases ─▶ assigns on the interfaces the node has ┐ at once, at most `parallelism`
+//!              creates+attaches of new interfaces     ┘ in flight ─▶ detaches
+//! ```
+//!
+//! Steps of one phase run concurrently (the provider picks distinct device indexes for
+//! attaches to one instance, and its rate budget paces every call); a phase starts only when
+//! the one before succeeded. A new interface is created with its addresses, so it serves pods
+//! the moment its attach returns, whatever the other attaches still wait for.
 
 use cloudnet_core::{Addresses, Error, InterfaceId, NodeInterfaces};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use ipnet::IpNet;
 
 use super::plan::{Plan, Step};
@@ -18,12 +30,101 @@ pub struct Outcome {
     pub detached: Vec<InterfaceId>,
     /// Blocks added, on new and existing interfaces.
     pub added_blocks: u32,
-    /// The first failure, with the step it stopped at; later steps were not tried.
+    /// The first failure, with its step; steps of later phases were not tried.
     pub failure: Option<(Step, Error)>,
 }
 
-/// Performs the steps.
-pub async fn apply(cloud: &dyn Addresses, node: NodeInterfaces, plan: &Plan) -> Outcome {
+/// A step's answer from the cloud.
+enum Done {
+    Released(InterfaceId, Vec<IpNet>),
+    Assigned(InterfaceId, Vec<cloudnet_core::AddressBlock>),
+    Attached(cloudnet_core::Interface),
+    Detached(InterfaceId),
+}
+
+async fn perform(
+    cloud: &dyn Addresses,
+    node: &cloudnet_core::NodeRef,
+    step: &Step,
+) -> Result<Done, Error> {
+    match step {
+        Step::Release { interface, blocks } => cloud
+            .release_blocks(node, interface, blocks)
+            .await
+            .map(|()| Done::Released(interface.clone(), blocks.clone())),
+        Step::Assign(req) => cloud
+            .assign_blocks(node, req)
+            .await
+            .map(|added| Done::Assigned(req.interface.clone(), added)),
+        Step::Attach(req) => cloud.attach_interface(node, req).await.map(Done::Attached),
+        Step::Detach { interface } => cloud
+            .detach_interface(node, interface)
+            .await
+            .map(|()| Done::Detached(interface.clone())),
+    }
+}
+
+/// One step with its answer (a named function: the futures it makes are `Send` for every
+/// lifetime, which a closure's are not).
+async fn run<'a>(
+    cloud: &'a dyn Addresses,
+    node: &'a cloudnet_core::NodeRef,
+    step: &'a Step,
+) -> (&'a Step, Result<Done, Error>) {
+    (step, perform(cloud, node, step).await)
+}
+
+impl Outcome {
+    fn record(&mut self, done: Done) {
+        match done {
+            Done::Released(interface, blocks) => {
+                if let Some(i) = self.node.interfaces.iter_mut().find(|i| i.id == interface) {
+                    i.blocks.retain(|b| !blocks.contains(&b.cidr));
+                }
+                self.released.extend(blocks);
+            }
+            Done::Assigned(interface, added) => {
+                self.added_blocks += u32::try_from(added.len()).unwrap_or(u32::MAX);
+                if let Some(i) = self.node.interfaces.iter_mut().find(|i| i.id == interface) {
+                    for b in added {
+                        if !i.blocks.contains(&b) {
+                            i.blocks.push(b);
+                        }
+                    }
+                }
+            }
+            Done::Attached(i) => {
+                self.added_blocks += u32::try_from(i.blocks.iter().filter(|b| !b.primary).count())
+                    .unwrap_or(u32::MAX);
+                self.attached.push(i.id.clone());
+                self.node.interfaces.retain(|n| n.id != i.id);
+                self.node.interfaces.push(i);
+                self.node.interfaces.sort_by_key(|n| n.index);
+            }
+            Done::Detached(interface) => {
+                self.node.interfaces.retain(|n| n.id != interface);
+                self.detached.push(interface);
+            }
+        }
+    }
+}
+
+/// The phase a step runs in.
+fn phase(step: &Step) -> usize {
+    match step {
+        Step::Release { .. } => 0,
+        Step::Assign(_) | Step::Attach(_) => 1,
+        Step::Detach { .. } => 2,
+    }
+}
+
+/// Performs the steps, up to `parallelism` at once within a phase.
+pub async fn apply(
+    cloud: &dyn Addresses,
+    node: NodeInterfaces,
+    plan: &Plan,
+    parallelism: usize,
+) -> Outcome {
     let mut out = Outcome {
         node,
         released: Vec::new(),
@@ -33,52 +134,28 @@ pub async fn apply(cloud: &dyn Addresses, node: NodeInterfaces, plan: &Plan) -> 
         failure: None,
     };
     let node_ref = out.node.node.clone();
-    for step in &plan.steps {
-        let result = match step {
-            Step::Release { interface, blocks } => cloud
-                .release_blocks(&node_ref, interface, blocks)
-                .await
-                .map(|()| {
-                    if let Some(i) = out.node.interfaces.iter_mut().find(|i| &i.id == interface) {
-                        i.blocks.retain(|b| !blocks.contains(&b.cidr));
-                    }
-                    out.released.extend(blocks.iter().copied());
-                }),
-            Step::Assign(req) => cloud.assign_blocks(&node_ref, req).await.map(|added| {
-                out.added_blocks += u32::try_from(added.len()).unwrap_or(u32::MAX);
-                if let Some(i) = out
-                    .node
-                    .interfaces
-                    .iter_mut()
-                    .find(|i| i.id == req.interface)
-                {
-                    for b in added {
-                        if !i.blocks.contains(&b) {
-                            i.blocks.push(b);
-                        }
+    for p in 0..3 {
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| phase(s) == p).collect();
+        let mut pending = steps.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < parallelism.max(1) {
+                let Some(step) = pending.next() else { break };
+                in_flight.push(run(cloud, &node_ref, step));
+            }
+            let Some((step, result)) = in_flight.next().await else {
+                break;
+            };
+            match result {
+                Ok(done) => out.record(done),
+                Err(e) => {
+                    if out.failure.is_none() {
+                        out.failure = Some((step.clone(), e));
                     }
                 }
-            }),
-            Step::Attach(req) => cloud.attach_interface(&node_ref, req).await.map(|i| {
-                out.added_blocks += u32::try_from(i.blocks.iter().filter(|b| !b.primary).count())
-                    .unwrap_or(u32::MAX);
-                out.attached.push(i.id.clone());
-                out.node.interfaces.retain(|n| n.id != i.id);
-                out.node.interfaces.push(i);
-                out.node.interfaces.sort_by_key(|n| n.index);
-            }),
-            Step::Detach { interface } => {
-                cloud
-                    .detach_interface(&node_ref, interface)
-                    .await
-                    .map(|()| {
-                        out.node.interfaces.retain(|n| &n.id != interface);
-                        out.detached.push(interface.clone());
-                    })
             }
-        };
-        if let Err(e) = result {
-            out.failure = Some((step.clone(), e));
+        }
+        if out.failure.is_some() {
             break;
         }
     }

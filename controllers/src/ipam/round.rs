@@ -43,6 +43,8 @@ pub struct Context {
     pub cloud: Arc<dyn Addresses>,
     pub capabilities: AddressCapabilities,
     pub knobs: PoolKnobs,
+    /// Cloud steps of one node's round in flight at most.
+    pub node_parallelism: usize,
     pub interface_config_label: Option<String>,
     pub resync: Duration,
     pub networks: Store<NodeNetwork>,
@@ -239,7 +241,7 @@ async fn serve(ctx: &Context, nn: &NodeNetwork, node: Option<&Node>) -> Result<N
     let blocked = new_interface(ifc_name.as_deref(), lookup, &described);
     let p = plan_for(ctx, &knobs, nn, &described, blocked.clone().ok().flatten());
     refused_events(ctx, nn, &p).await;
-    let outcome = apply(ctx.cloud.as_ref(), described, &p).await;
+    let outcome = apply(ctx.cloud.as_ref(), described, &p, ctx.node_parallelism).await;
     ctx.metrics.outcome(
         outcome.added_blocks,
         outcome.released.len(),

@@ -8,20 +8,18 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{
-    Filter, InstanceType, NetworkInterface, NetworkInterfaceAttachmentChanges, ResourceType,
-};
+use aws_sdk_ec2::types::{Filter, InstanceType, NetworkInterface};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{
     AddressBlock, AddressCapabilities, AddressLimits, Addresses, AssignBlocks, AttachInterface,
     BlockKind, Error, Interface, InterfaceId, Limit, NodeInterfaces, NodeRef, OrphanInterface,
-    Owner, OwnerKind, Result,
+    Owner, Result,
 };
 use ipnet::IpNet;
 use tracing::Instrument;
 
 use crate::ec2_convert::{host_block, interface_from, prefix_block, used_slots};
-use crate::lb::convert::{ec2_tags, to_ec2_tag_spec};
+use crate::lb::convert::ec2_tags;
 use crate::ops::AwsOp;
 use crate::provider::{AwsProvider, InstanceFacts, lock};
 
@@ -138,7 +136,7 @@ impl AwsProvider {
         Ok(facts)
     }
 
-    async fn subnet_cidrs(&self, ids: &[String]) -> Result<BTreeMap<String, IpNet>> {
+    pub(crate) async fn subnet_cidrs(&self, ids: &[String]) -> Result<BTreeMap<String, IpNet>> {
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
         {
@@ -176,7 +174,7 @@ impl AwsProvider {
         Ok(out)
     }
 
-    async fn describe_interface(&self, id: &str) -> Result<Option<NetworkInterface>> {
+    pub(crate) async fn describe_interface(&self, id: &str) -> Result<Option<NetworkInterface>> {
         let ec2 = &self.inner.ec2;
         let out = self
             .inner
@@ -219,7 +217,7 @@ impl AwsProvider {
         }
     }
 
-    fn remember_interface(&self, instance_id: &str, interface: Interface) {
+    pub(crate) fn remember_interface(&self, instance_id: &str, interface: Interface) {
         lock(&self.inner.cache.recent_interfaces)
             .entry(instance_id.to_string())
             .or_default()
@@ -248,7 +246,7 @@ impl AwsProvider {
         }
     }
 
-    async fn node_interfaces(&self, node: &NodeRef) -> Result<NodeInterfaces> {
+    pub(crate) async fn node_interfaces(&self, node: &NodeRef) -> Result<NodeInterfaces> {
         let facts = self.instance_facts(&node.instance_id).await?;
         let enis = self.attached_interfaces(&node.instance_id).await?;
         let cluster = &self.inner.config.cluster_name;
@@ -263,6 +261,10 @@ impl AwsProvider {
             i.subnet_cidr = cidrs.get(&i.subnet_id).copied();
         }
         interfaces.sort_by_key(|i| i.index);
+        self.inner
+            .cache
+            .device_indexes
+            .observe(&node.instance_id, interfaces.iter().map(|i| i.index));
         Ok(NodeInterfaces {
             node: node.clone(),
             instance_type: facts.instance_type,
@@ -271,7 +273,7 @@ impl AwsProvider {
         })
     }
 
-    async fn delete_interface(&self, id: &str) -> Result<()> {
+    pub(crate) async fn delete_interface(&self, id: &str) -> Result<()> {
         let ec2 = &self.inner.ec2;
         let out = self
             .inner
@@ -289,127 +291,6 @@ impl AwsProvider {
             }
             Err(e) => Err(e),
         }
-    }
-
-    async fn attach(&self, node: &NodeRef, request: &AttachInterface) -> Result<Interface> {
-        let current = self.node_interfaces(node).await?;
-        let index = current.free_index().ok_or_else(|| Error::LimitExceeded {
-            limit: Limit::InterfacesPerNode,
-            code: "AttachmentLimitExceeded".into(),
-            message: format!(
-                "instance {} ({}) already has {} of {} interfaces",
-                node.instance_id,
-                current.instance_type,
-                current.interfaces.len(),
-                current.limits.max_interfaces
-            ),
-        })?;
-        if request.block_kind == BlockKind::Prefix
-            && !current.limits.block_kinds.contains(&BlockKind::Prefix)
-        {
-            return Err(Error::invalid(format!(
-                "instance type {} does not support /28 prefixes",
-                current.instance_type
-            )));
-        }
-        let initial = request
-            .initial_blocks
-            .min(current.limits.max_blocks_per_interface.saturating_sub(1));
-        let groups = if request.security_groups.is_empty() {
-            self.instance_facts(&node.instance_id)
-                .await?
-                .security_groups
-        } else {
-            request.security_groups.clone()
-        };
-        let cluster = &self.inner.config.cluster_name;
-        let owner = Owner::cluster_scoped(cluster, OwnerKind::Node, &node.name);
-        let mut tags = owner.aws_tags();
-        tags.insert(TAG_NODE.to_string(), node.instance_id.clone());
-        tags.insert(TAG_CREATED_AT.to_string(), now_secs().to_string());
-        // One token for this attach: an SDK retry of a create that did reach EC2 gets the
-        // same interface back instead of a second one.
-        let token = uuid::Uuid::new_v4().to_string();
-        let initial_i32 = i32::try_from(initial).unwrap_or(i32::MAX);
-        let ec2 = &self.inner.ec2;
-        let created = self
-            .inner
-            .caller
-            .call(AwsOp::CreateNetworkInterface, || {
-                let mut b = ec2
-                    .create_network_interface()
-                    .subnet_id(&request.subnet_id)
-                    .set_groups(Some(groups.clone()))
-                    .description(&request.description)
-                    .tag_specifications(to_ec2_tag_spec(ResourceType::NetworkInterface, &tags))
-                    .client_token(&token);
-                if initial > 0 {
-                    b = match request.block_kind {
-                        BlockKind::Prefix => b.ipv4_prefix_count(initial_i32),
-                        _ => b.secondary_private_ip_address_count(initial_i32),
-                    };
-                }
-                b.send()
-            })
-            .await?;
-        let eni = created
-            .network_interface()
-            .ok_or_else(|| Error::Transient {
-                code: "EmptyResponse".into(),
-                message: "CreateNetworkInterface answered no interface".into(),
-            })?;
-        let mut interface = interface_from(eni, cluster).ok_or_else(|| Error::Transient {
-            code: "EmptyResponse".into(),
-            message: "CreateNetworkInterface answered no interface ID".into(),
-        })?;
-        let eni_id = interface.id.0.clone();
-        tracing::info!(interface = %eni_id, index, "Interface created");
-
-        let index_i32 = i32::try_from(index).unwrap_or(i32::MAX);
-        let attached = self
-            .inner
-            .caller
-            .call(AwsOp::AttachNetworkInterface, || {
-                ec2.attach_network_interface()
-                    .network_interface_id(&eni_id)
-                    .instance_id(&node.instance_id)
-                    .device_index(index_i32)
-                    .send()
-            })
-            .await;
-        let attachment_id = match attached {
-            Ok(out) => out.attachment_id().unwrap_or_default().to_string(),
-            Err(err) => {
-                tracing::warn!(interface = %eni_id, error = %err, "Attach failed, deleting the interface");
-                if let Err(del) = self.delete_interface(&eni_id).await {
-                    tracing::error!(interface = %eni_id, error = %del, "Could not delete the unattached interface; orphan collection will");
-                }
-                return Err(err);
-            }
-        };
-        // Remembered before the next call, so a failure below still leaves it visible.
-        interface.index = index;
-        interface.subnet_cidr = self
-            .subnet_cidrs(std::slice::from_ref(&interface.subnet_id))
-            .await
-            .ok()
-            .and_then(|m| m.get(&interface.subnet_id).copied());
-        self.remember_interface(&node.instance_id, interface.clone());
-        self.inner
-            .caller
-            .call(AwsOp::ModifyNetworkInterfaceAttribute, || {
-                ec2.modify_network_interface_attribute()
-                    .network_interface_id(&eni_id)
-                    .attachment(
-                        NetworkInterfaceAttachmentChanges::builder()
-                            .attachment_id(&attachment_id)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .send()
-            })
-            .await?;
-        Ok(interface)
     }
 }
 
@@ -487,6 +368,12 @@ impl Addresses for AwsProvider {
                     code: "DetachPending".into(),
                     message: format!("interface {interface} is still detaching"),
                 });
+            }
+            if let Some(index) = att.device_index().and_then(|i| u32::try_from(i).ok()) {
+                self.inner
+                    .cache
+                    .device_indexes
+                    .freed(&node.instance_id, index);
             }
         }
         self.delete_interface(&interface.0).await

@@ -206,8 +206,10 @@
 //! - IPv6 pod addresses, GWLB, authentication actions, SNI/mTLS listener attributes.
 
 pub mod addresses;
+mod attach;
 pub mod call;
 pub mod config;
+pub mod device_index;
 mod ec2_convert;
 pub mod error;
 pub mod lb;

@@ -76,6 +76,8 @@ pub(crate) struct Caches {
     pub groups: Mutex<HashMap<(String, String), GroupRef>>,
     /// Interfaces we created, per instance, until Describe shows them.
     pub recent_interfaces: Mutex<HashMap<String, Vec<(Instant, Interface)>>>,
+    /// Device indexes in use and held by attaches in flight, per instance.
+    pub device_indexes: crate::device_index::IndexBook,
     /// Instances whose source/destination check we turned off.
     pub source_dest_off: Mutex<HashSet<String>>,
     /// The shared backend security group and the nodes' group's rules as last read or written; held
