@@ -47,8 +47,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeInstanceTypes, || {
                 ec2.describe_instance_types()
                     .instance_types(InstanceType::from(instance_type))
@@ -92,8 +90,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeInstances, || {
                 ec2.describe_instances().instance_ids(instance_id).send()
             })
@@ -158,8 +154,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let resp = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSubnets, || {
                 ec2.describe_subnets()
                     .set_subnet_ids(Some(missing.clone()))
@@ -179,8 +173,6 @@ impl AwsProvider {
     async fn describe_interface(&self, id: &str) -> Result<Option<NetworkInterface>> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeNetworkInterfaces, || {
                 ec2.describe_network_interfaces()
                     .network_interface_ids(id)
@@ -197,8 +189,6 @@ impl AwsProvider {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeNetworkInterfaces, || {
                     ec2.describe_network_interfaces()
                         .filters(
@@ -274,8 +264,6 @@ impl AwsProvider {
     async fn delete_interface(&self, id: &str) -> Result<()> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteNetworkInterface, || {
                 ec2.delete_network_interface()
                     .network_interface_id(id)
@@ -333,8 +321,6 @@ impl AwsProvider {
         let initial_i32 = i32::try_from(initial).unwrap_or(i32::MAX);
         let ec2 = &self.inner.ec2;
         let created = self
-            .inner
-            .caller
             .call(AwsOp::CreateNetworkInterface, || {
                 let mut b = ec2
                     .create_network_interface()
@@ -367,8 +353,6 @@ impl AwsProvider {
 
         let index_i32 = i32::try_from(index).unwrap_or(i32::MAX);
         let attached = self
-            .inner
-            .caller
             .call(AwsOp::AttachNetworkInterface, || {
                 ec2.attach_network_interface()
                     .network_interface_id(&eni_id)
@@ -395,20 +379,18 @@ impl AwsProvider {
             .ok()
             .and_then(|m| m.get(&interface.subnet_id).copied());
         self.remember_interface(&node.instance_id, interface.clone());
-        self.inner
-            .caller
-            .call(AwsOp::ModifyNetworkInterfaceAttribute, || {
-                ec2.modify_network_interface_attribute()
-                    .network_interface_id(&eni_id)
-                    .attachment(
-                        NetworkInterfaceAttachmentChanges::builder()
-                            .attachment_id(&attachment_id)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyNetworkInterfaceAttribute, || {
+            ec2.modify_network_interface_attribute()
+                .network_interface_id(&eni_id)
+                .attachment(
+                    NetworkInterfaceAttachmentChanges::builder()
+                        .attachment_id(&attachment_id)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
         Ok(interface)
     }
 }
@@ -456,8 +438,6 @@ impl Addresses for AwsProvider {
             }
             if let Some(att_id) = att.attachment_id() {
                 let out = self
-                    .inner
-                    .caller
                     .call(AwsOp::DetachNetworkInterface, || {
                         ec2.detach_network_interface().attachment_id(att_id).send()
                     })
@@ -546,8 +526,6 @@ impl Addresses for AwsProvider {
         let n = i32::try_from(request.count.min(free)).unwrap_or(i32::MAX);
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::AssignPrivateIpAddresses, || {
                 let b = ec2
                     .assign_private_ip_addresses()
@@ -609,20 +587,18 @@ impl Addresses for AwsProvider {
             if list.is_empty() {
                 continue;
             }
-            self.inner
-                .caller
-                .call(AwsOp::UnassignPrivateIpAddresses, || {
-                    let b = ec2
-                        .unassign_private_ip_addresses()
-                        .network_interface_id(&interface.0);
-                    if prefix {
-                        b.set_ipv4_prefixes(Some(list.clone()))
-                    } else {
-                        b.set_private_ip_addresses(Some(list.clone()))
-                    }
-                    .send()
-                })
-                .await?;
+            self.call(AwsOp::UnassignPrivateIpAddresses, || {
+                let b = ec2
+                    .unassign_private_ip_addresses()
+                    .network_interface_id(&interface.0);
+                if prefix {
+                    b.set_ipv4_prefixes(Some(list.clone()))
+                } else {
+                    b.set_private_ip_addresses(Some(list.clone()))
+                }
+                .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -635,8 +611,6 @@ impl Addresses for AwsProvider {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeNetworkInterfaces, || {
                     ec2.describe_network_interfaces()
                         .filters(
