@@ -291,19 +291,7 @@ async fn instance_targets_are_found_by_node_ip() {
     let env = start().await;
     let spec = alb();
     let status = env.provider.ensure(&spec).await.unwrap();
-    let ip = env
-        .ec2
-        .describe_instances()
-        .instance_ids(NODE1)
-        .send()
-        .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
-        .private_ip_address()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ip = instance_ip(&env.ec2, NODE1).await;
     let sync = env
         .provider
         .sync_targets(&status.id, "shop/web:80", &[Target { ip, port: 30080 }])

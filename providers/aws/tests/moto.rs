@@ -14,27 +14,24 @@
 //! request the provider sends. "Zero mutating calls" is asserted on that count (everything
 //! not `Describe*`), on both clouds.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{
-    Action, Addresses, AssignBlocks, AttachInterface, BackendGroup, BlockKind, BudgetConfig,
-    HealthCheck, HealthState, InterfaceId, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind, Protocol, Rate, Route,
-    RouteState, RouteTarget, Routes, Scheme, Subnets, Target, TargetKind, WeightedGroup,
+    Addresses, AssignBlocks, AttachInterface, BlockKind, BudgetConfig, HealthCheck, HealthState,
+    InterfaceId, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind,
+    Protocol, Rate, RouteState, RouteTarget, Routes, Target,
 };
 use cloudnet_tests::{CloudKind, contract};
+use common::route;
+use common::specs;
+use common::wire::{Wire, WireCalls, sdk_http_client};
 
 const ZONE_A: &str = "us-west-2a";
 const ZONE_B: &str = "us-west-2b";
@@ -44,70 +41,27 @@ const POD_CIDR: &str = "10.200.0.0/16";
 // ---------------------------------------------------------------------------------------------
 // Counting calls on the wire
 
-/// Calls per action, as the provider sent them.
+/// Calls per action, as the provider sent them, counted on the wire.
 #[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<BTreeMap<String, u64>>>);
+struct Calls(Wire);
 
 impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap().clone()
+    fn snapshot(&self) -> WireCalls {
+        self.0.snapshot()
     }
 
     fn count(&self, action: &str) -> u64 {
-        self.snapshot().get(action).copied().unwrap_or(0)
+        self.snapshot().sent.get(action).copied().unwrap_or(0)
     }
 
     /// Calls that change state made since `before` (every action but `Describe*`).
-    fn mutating_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    fn mutating_since(&self, before: &WireCalls) -> BTreeMap<String, u64> {
         self.snapshot()
+            .since(before)
+            .sent
             .into_iter()
             .filter(|(action, _)| !action.starts_with("Describe"))
-            .filter_map(|(a, n)| {
-                let d = n - before.get(&a).copied().unwrap_or(0);
-                (d > 0).then_some((a, d))
-            })
             .collect()
-    }
-}
-
-/// An HTTP client that counts the query-protocol `Action` of each request, then hands the
-/// request to the SDK's own client.
-#[derive(Debug, Clone)]
-struct Counting {
-    inner: SharedHttpClient,
-    calls: Calls,
-}
-
-#[derive(Debug)]
-struct CountingConnector {
-    inner: SharedHttpConnector,
-    calls: Calls,
-}
-
-impl HttpClient for Counting {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(CountingConnector {
-            inner: self.inner.http_connector(settings, components),
-            calls: self.calls.clone(),
-        })
-    }
-}
-
-impl HttpConnector for CountingConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let action = request.body().bytes().and_then(|body| {
-            body.split(|b| *b == b'&')
-                .find_map(|kv| kv.strip_prefix(b"Action="))
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-        });
-        if let Some(action) = action {
-            *self.calls.0.lock().unwrap().entry(action).or_default() += 1;
-        }
-        self.inner.call(request)
     }
 }
 
@@ -253,18 +207,10 @@ async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
 /// The SDK config of the test clients, with the provider's copy counting its calls.
 async fn counted(endpoint: &str, calls: &Calls) -> (SdkConfig, SdkConfig) {
     let sdk = cloudnet_tests::sdk_config(endpoint).await;
-    let inner = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https();
     let counting = sdk
         .clone()
         .into_builder()
-        .http_client(Counting {
-            inner,
-            calls: calls.clone(),
-        })
+        .http_client(calls.0.client(sdk_http_client()))
         .build();
     (sdk, counting)
 }
@@ -747,26 +693,9 @@ async fn cluster_table(env: &Env) -> String {
     id
 }
 
-fn route(table: &str, dest: &str, instance: &str) -> Route {
-    Route {
-        table: table.into(),
-        destination: dest.parse().unwrap(),
-        target: RouteTarget::Instance(instance.into()),
-        node: None,
-        state: RouteState::Active,
-        owned: true,
-    }
-}
-
 async fn source_dest_check(env: &Env, instance: &str) -> Option<bool> {
-    env.ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
+    common::instance(&env.ec2, instance)
         .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
         .source_dest_check()
 }
 
@@ -898,48 +827,11 @@ fn health(protocol: Protocol) -> HealthCheck {
     }
 }
 
-fn group(key: &str, protocol: Protocol, target_kind: TargetKind) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol,
-        port: 8080,
-        target_kind,
-        health_check: health(protocol),
-        attributes: BTreeMap::new(),
-    }
-}
-
-fn forward(key: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: key.into(),
-            weight: 1,
-        }],
-    }
-}
-
+/// The tests' internal NLB ([`specs::nlb`]) for Service `default/<name>` of `cluster`.
 fn nlb(cluster: &str, name: &str) -> LoadBalancerSpec {
-    let key = format!("default/{name}:80");
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Service, "default", name),
-        kind: LoadBalancerKind::Network,
-        scheme: Scheme::Internal,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Tcp,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: forward(&key),
-            rules: vec![],
-        }],
-        groups: vec![group(&key, Protocol::Tcp, TargetKind::PodIp)],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    let mut spec = specs::nlb(name);
+    spec.owner.cluster = cluster.into();
+    spec
 }
 
 /// The core's ALB test spec (redirect, fixed response, host/path rules, weighted forward,

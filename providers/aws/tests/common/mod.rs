@@ -5,11 +5,14 @@ pub mod specs;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
-use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, Service};
+use cloudnet_core::{
+    BudgetConfig, NodeRef, Op, OpClass, Rate, Route, RouteState, RouteTarget, Service,
+};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
 pub const VPC: &str = "vpc-0c10d0e7000000001";
@@ -116,6 +119,36 @@ impl Env {
     pub fn state(&self) -> serde_json::Value {
         self.mock
             .with_cloud(|c| serde_json::to_value(c.dump()).expect("state serialises"))
+    }
+}
+
+/// An instance as `DescribeInstances` shows it.
+pub async fn instance(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::Instance {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .expect("describe instances");
+    out.reservations()[0].instances()[0].clone()
+}
+
+/// An instance's private IP.
+pub async fn instance_ip(ec2: &aws_sdk_ec2::Client, id: &str) -> IpAddr {
+    let found = instance(ec2, id).await;
+    let ip = found.private_ip_address().expect("a private IP");
+    ip.parse().expect("an IP")
+}
+
+/// An active route of ours in `table` to `dest` through `instance`.
+pub fn route(table: &str, dest: &str, instance: &str) -> Route {
+    Route {
+        table: table.into(),
+        destination: dest.parse().unwrap(),
+        target: RouteTarget::Instance(instance.into()),
+        node: None,
+        state: RouteState::Active,
+        owned: true,
     }
 }
 
