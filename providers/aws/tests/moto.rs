@@ -128,33 +128,12 @@ async fn subnet(
     zone: &str,
     tags: &[(&str, &str)],
 ) -> String {
-    ec2.create_subnet()
-        .vpc_id(vpc)
-        .cidr_block(cidr)
-        .availability_zone(zone)
-        .tag_specifications(tag_spec(ResourceType::Subnet, tags))
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_string()
+    let tags = tag_spec(ResourceType::Subnet, tags);
+    common::create_subnet(ec2, vpc, cidr, zone, Some(tags)).await
 }
 
 async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block(VPC_CIDR)
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = common::create_vpc(ec2, VPC_CIDR).await;
     let k8s = format!("kubernetes.io/cluster/{cluster}");
     let public = [("kubernetes.io/role/elb", "1"), (k8s.as_str(), "shared")];
     let private = [
@@ -871,21 +850,9 @@ async fn describe_stack(env: &Env, arn: &str) -> Vec<String> {
         .await
         .unwrap();
     out.push(format!("{:?}", attrs.attributes()));
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    for l in listeners.listeners() {
+    for l in common::listeners(elb, arn).await {
         out.push(format!("{l:?}"));
-        let rules = elb
-            .describe_rules()
-            .listener_arn(l.listener_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        out.push(format!("{:?}", rules.rules()));
+        out.push(format!("{:?}", common::rules(elb, &l).await));
     }
     let groups = elb
         .describe_target_groups()
@@ -984,46 +951,15 @@ async fn nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted(env: Env) {
             .any(|z| z.subnet_id() == Some(env.net.private_a.as_str()))
     );
     // The ALB: both listeners, the HTTP one with its two rules and the default.
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&a.id.0)
-        .send()
-        .await
-        .unwrap();
-    let mut ports: Vec<_> = listeners
-        .listeners()
-        .iter()
-        .filter_map(|l| l.port())
-        .collect();
+    let listeners = common::listeners(&env.elb, &a.id.0).await;
+    let mut ports: Vec<_> = listeners.iter().filter_map(|l| l.port()).collect();
     ports.sort();
     assert_eq!(ports, vec![80, 443]);
-    let second = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .unwrap();
-    let rules = env
-        .elb
-        .describe_rules()
-        .listener_arn(second.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rules.rules().len(), 3, "two rules and the default");
+    let rules = common::rules(&env.elb, common::on_port(&listeners, 443)).await;
+    assert_eq!(rules.len(), 3, "two rules and the default");
     // The managed group is let into the nodes' group.
-    let nodes = env
-        .ec2
-        .describe_security_groups()
-        .group_ids(&env.net.nodes_sg)
-        .send()
-        .await
-        .unwrap();
     assert!(
-        nodes.security_groups()[0]
-            .ip_permissions()
-            .iter()
-            .any(|p| p.from_port() == Some(8080) && !p.user_id_group_pairs().is_empty()),
+        common::lets_a_group_in_on_8080(&env.ec2, &env.net.nodes_sg).await,
         "backend rule on the nodes' group"
     );
 
