@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, eventually, raw, start, start_cluster, start_with};
+use crate::{WAIT, create, deployment, eventually, raw, start, start_cluster, start_with};
 
 const LIMIT: usize = 3 * 1024 * 1024;
 
@@ -63,21 +63,14 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     .await;
     let _sim = start_cluster(&handle, "m5.large", 10);
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let big: Namespace = serde_json::from_value(json!({"metadata": {"name": "big"}})).expect("ns");
-    namespaces
-        .create(&PostParams::default(), &big)
-        .await
-        .expect("ns");
+    create(&namespaces, json!({"metadata": {"name": "big"}})).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "big");
-    let huge: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "huge"},
-        "spec": {"replicas": 1_000_000_000, "selector": {"matchLabels": {"app": "huge"}},
-            "template": {"metadata": {"labels": {"app": "huge"}},
-                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
-    }))
-    .expect("deployment");
+    let containers = json!([{"name": "c", "image": "busybox"}]);
     deployments
-        .create(&PostParams::default(), &huge)
+        .create(
+            &PostParams::default(),
+            &deployment("huge", 1_000_000_000, containers),
+        )
         .await
         .expect("create");
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
-use crate::{WAIT, start};
+use crate::{WAIT, list_version, start};
 
 const WRITERS: usize = 50;
 const WATCHERS: usize = 20;
@@ -23,13 +23,7 @@ async fn fifty_writers_twenty_watchers() {
         .unwrap_or(10);
     let (_h, client) = start().await;
     let api: Api<ConfigMap> = Api::all(client.clone());
-    let start_rv = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .metadata
-        .resource_version
-        .expect("rv");
+    let start_rv = list_version(&api).await;
 
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {

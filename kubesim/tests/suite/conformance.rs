@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, api_error, eventually, start};
+use crate::{WAIT, api_error, create, deployment, eventually, gone, merge, start};
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(json!({
@@ -17,18 +17,9 @@ fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     .expect("valid configmap")
 }
 
-fn deployment(name: &str, replicas: i32) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": "nginx:1", "env": [{"name": "A", "value": "1"}]}]}}
-        }
-    }))
-    .expect("valid deployment")
+/// The one container of the Deployments here.
+fn main_container() -> serde_json::Value {
+    json!([{"name": "main", "image": "nginx:1", "env": [{"name": "A", "value": "1"}]}])
 }
 
 #[tokio::test]
@@ -134,11 +125,7 @@ async fn namespaces_must_exist_and_take_their_objects() {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(names.iter().any(|n| n == ns), "{ns} exists at start");
     }
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns");
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create ns");
+    let _: Namespace = create(&namespaces, json!({"metadata": {"name": "team"}})).await;
     let team: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
     team.create(&PostParams::default(), &cm("a", json!({})))
         .await
@@ -152,22 +139,14 @@ async fn namespaces_must_exist_and_take_their_objects() {
         (team.get("a").await.is_err()).then_some(())
     })
     .await;
-    eventually(WAIT, "the namespace to go", || async {
-        namespaces
-            .get_opt("team")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone("the namespace to go", || namespaces.get_opt("team")).await;
 }
 
 #[tokio::test]
 async fn generate_name_and_generation() {
     let (_h, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    let mut d = deployment("x", 1);
+    let mut d = deployment("x", 1, main_container());
     d.metadata.name = None;
     d.metadata.generate_name = Some("web-".into());
     let created = api
@@ -178,27 +157,13 @@ async fn generate_name_and_generation() {
     assert!(name.starts_with("web-") && name.len() == 9, "{name}");
     assert_eq!(created.metadata.generation, Some(1));
 
-    let labelled = api
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
-        )
-        .await
-        .expect("label");
+    let labelled = merge(&api, &name, json!({"metadata": {"labels": {"a": "b"}}})).await;
     assert_eq!(
         labelled.metadata.generation,
         Some(1),
         "metadata changes keep the generation"
     );
-    let scaled = api
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 4}})),
-        )
-        .await
-        .expect("scale");
+    let scaled = merge(&api, &name, json!({"spec": {"replicas": 4}})).await;
     assert_eq!(
         scaled.metadata.generation,
         Some(2),
@@ -221,13 +186,7 @@ async fn generate_name_and_generation() {
 
     let scale = api.get_scale(&name).await.expect("scale subresource");
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(4));
-    api.patch_scale(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 2}})),
-    )
-    .await
-    .expect("patch scale");
+    crate::scale(&api, &name, 2).await;
     assert_eq!(
         api.get(&name)
             .await
@@ -370,9 +329,12 @@ async fn owner_references_cascade() {
 async fn patch_kinds() {
     let (_h, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &deployment("p", 1))
-        .await
-        .expect("create");
+    api.create(
+        &PostParams::default(),
+        &deployment("p", 1, main_container()),
+    )
+    .await
+    .expect("create");
     // Strategic merge: containers merge by name, env by name.
     let smp = json!({"spec": {"template": {"spec": {"containers": [
         {"name": "main", "env": [{"name": "B", "value": "2"}]},

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{WAIT, api_error, eventually, start};
+use crate::{WAIT, api_error, eventually, merge, start};
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, JsonSchema)]
 #[kube(
@@ -213,14 +213,7 @@ async fn runtime_controller_reconciles() {
         .then_some(())
     })
     .await;
-    widgets
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"size": 5}})),
-        )
-        .await
-        .expect("patch");
+    merge(&widgets, "w", json!({"spec": {"size": 5}})).await;
     eventually(WAIT, "status follows spec", || async {
         (widgets.get("w").await.ok()?.status?.observed == 5).then_some(())
     })

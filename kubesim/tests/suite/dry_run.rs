@@ -11,8 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
-use crate::kubectl::Kubectl;
-use crate::{raw, start};
+use crate::{raw, start, start_kubectl};
 
 fn dry() -> PostParams {
     PostParams {
@@ -181,8 +180,7 @@ async fn dry_run_writes_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_server_dry_run_and_diff() {
-    let (handle, _client) = start().await;
-    let Some(k) = Kubectl::for_handle(&handle) else {
+    let Some((handle, _client, k)) = start_kubectl().await else {
         return;
     };
     let dir = k.dir();

@@ -7,7 +7,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{WAIT, eventually, start, start_cluster};
+use crate::{WAIT, deployment, eventually, start, start_cluster};
 
 const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
 
@@ -16,15 +16,9 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     let (handle, client) = start().await;
     let _sim = start_cluster(&handle, "t3.nano", 2);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let web: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}
-    }))
-    .expect("deployment");
+    let containers = json!([{"name": "nginx", "image": "nginx:1.27"}]);
     deployments
-        .create(&PostParams::default(), &web)
+        .create(&PostParams::default(), &deployment("web", 3, containers))
         .await
         .expect("create");
 

@@ -1,13 +1,11 @@
 //! kubectl's imperative generators (`create configmap|secret|namespace|deployment`, `run`,
 //! `expose`), which send and read Kubernetes protobuf, against the embedded API.
 
-use crate::kubectl::Kubectl;
-use crate::{start, start_cluster};
+use crate::{start_cluster, start_kubectl};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_imperative_commands_speak_protobuf() {
-    let (handle, _client) = start().await;
-    let Some(k) = Kubectl::for_handle(&handle) else {
+    let Some((handle, _client, k)) = start_kubectl().await else {
         return;
     };
     let dir = k.dir();

@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::{WAIT, eventually, start, start_cluster};
+use crate::{WAIT, eventually, start_cluster, start_kubectl};
 
 pub(crate) struct Kubectl {
     pub(crate) bin: PathBuf,
@@ -115,8 +115,7 @@ fn examples() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_against_the_embedded_api() {
-    let (handle, client) = start().await;
-    let Some(k) = Kubectl::for_handle(&handle) else {
+    let Some((handle, client, k)) = start_kubectl().await else {
         return;
     };
     let dir = k.dir();

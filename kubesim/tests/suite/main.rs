@@ -25,7 +25,14 @@ use cloudnet_kubesim::sim::{
     self, Simulation, kubelet::RangeAddressSource, node::NodeRegistration,
 };
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
-use serde_json::Value;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v1::Scale;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::kubectl::Kubectl;
 
 pub use cloudnet_testkit::eventually;
 
@@ -40,6 +47,77 @@ pub async fn start_with(config: Config) -> (Handle, kube::Client) {
 
 pub async fn start() -> (Handle, kube::Client) {
     start_with(Config::default()).await
+}
+
+/// Starts the embedded API and a kubectl pointed at it; `None` when the machine has no kubectl
+/// (see `cloudnet_testkit::kubectl` for when that fails the run instead).
+pub(crate) async fn start_kubectl() -> Option<(Handle, kube::Client, Kubectl)> {
+    let (handle, client) = start().await;
+    let kubectl = Kubectl::for_handle(&handle)?;
+    Some((handle, client, kubectl))
+}
+
+/// Creates the object `value` describes through `api`.
+pub async fn create<K>(api: &Api<K>, value: Value) -> K
+where
+    K: Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(value).expect("the object parses");
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create")
+}
+
+/// Applies the JSON merge patch `body` to `name` through `api`.
+pub async fn merge<K>(api: &Api<K>, name: &str, body: Value) -> K
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(body))
+        .await
+        .expect("merge patch")
+}
+
+/// Sets the replicas of Deployment `name` through its scale subresource.
+pub async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Scale {
+    let body = json!({"spec": {"replicas": replicas}});
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(body))
+        .await
+        .expect("scale")
+}
+
+/// The resource version a list of `api` answers with: where a watch starts.
+pub async fn list_version<K>(api: &Api<K>) -> String
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default()).await.expect("list");
+    list.metadata
+        .resource_version
+        .expect("a list has a version")
+}
+
+/// A Deployment `name` of `replicas` pods labelled `app: name` running `containers`.
+pub fn deployment(name: &str, replicas: i64, containers: Value) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": containers}}}
+    }))
+    .expect("valid deployment")
+}
+
+/// Waits until `get` answers that the object is gone.
+pub async fn gone<F, Fut, T>(what: &str, get: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<Option<T>>>,
+{
+    eventually(WAIT, what, || async {
+        get().await.ok()?.is_none().then_some(())
+    })
+    .await;
 }
 
 /// Starts the simulated cluster (scheduler, kubelets, controllers) on `handle` with one node,
@@ -78,20 +156,24 @@ pub async fn raw(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    use http_body_util::BodyExt;
     let request = http::Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", content_type)
         .body(kube::client::Body::from(body))
         .expect("request builds");
+    let (code, bytes) = send(client, request).await;
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Sends `request` with the client's credentials: (status code, body).
+pub async fn send(
+    client: &kube::Client,
+    request: http::Request<kube::client::Body>,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
     let response = client.send(request).await.expect("request is answered");
     let code = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body reads")
-        .to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let body = response.into_body().collect().await.expect("body reads");
+    (code, body.to_bytes().to_vec())
 }

@@ -5,8 +5,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::kubectl::Kubectl;
-use crate::{WAIT, api_error, eventually, start};
+use crate::{WAIT, api_error, eventually, gone, start, start_kubectl};
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
@@ -87,15 +86,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     )
     .await
     .expect("release");
-    eventually(WAIT, "the namespace to go", || async {
-        namespaces
-            .get_opt("team")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone("the namespace to go", || namespaces.get_opt("team")).await;
     assert_eq!(api_error(cms.get("held").await).0, 404);
     // The name can be used again.
     namespaces
@@ -106,8 +97,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_deletes_a_file_holding_a_namespace_and_its_objects() {
-    let (handle, client) = start().await;
-    let Some(k) = Kubectl::for_handle(&handle) else {
+    let Some((_handle, client, k)) = start_kubectl().await else {
         return;
     };
     let dir = k.dir();

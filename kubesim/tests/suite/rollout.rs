@@ -2,11 +2,10 @@
 //! `kubectl rollout status`.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serde_json::json;
 
-use crate::kubectl::Kubectl;
-use crate::{WAIT, eventually, start, start_cluster};
+use crate::{WAIT, eventually, merge, start_cluster, start_kubectl};
 
 fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
     d.status
@@ -20,11 +19,10 @@ fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_waits_for_a_deployment_to_be_available() {
-    let (handle, client) = start().await;
-    let _sim = start_cluster(&handle, "t3.nano", 2);
-    let Some(k) = Kubectl::for_handle(&handle) else {
+    let Some((handle, client, k)) = start_kubectl().await else {
         return;
     };
+    let _sim = start_cluster(&handle, "t3.nano", 2);
     let dir = k.dir();
 
     k.ok(&[
@@ -64,14 +62,7 @@ async fn kubectl_waits_for_a_deployment_to_be_available() {
 
     // Four replicas on a node that takes two: 25% may be unavailable, so two available is
     // below the minimum of three.
-    deployments
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 4}})),
-        )
-        .await
-        .expect("scale");
+    merge(&deployments, "web", json!({"spec": {"replicas": 4}})).await;
     eventually(WAIT, "Available to turn False", || async {
         let d = deployments.get("web").await.ok()?;
         (condition(&d, "Available") == Some(("False".into(), "MinimumReplicasUnavailable".into())))

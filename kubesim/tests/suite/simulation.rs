@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, eventually, start, start_cluster};
+use crate::{WAIT, deployment, eventually, scale, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -166,13 +166,9 @@ async fn deployments_get_pods_and_scale() {
     let (handle, client) = start().await;
     let _sim = start_cluster(&handle, "m5.large", 29);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}
-    })).expect("deployment");
+    let containers = json!([{"name": "nginx", "image": "nginx"}]);
     deployments
-        .create(&PostParams::default(), &d)
+        .create(&PostParams::default(), &deployment("web", 3, containers))
         .await
         .expect("create");
     let pods: Api<Pod> = Api::namespaced(client, "default");
@@ -186,14 +182,7 @@ async fn deployments_get_pods_and_scale() {
         .await
         .expect("list");
     assert_eq!(listed.items.len(), 3);
-    deployments
-        .patch_scale(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 1}})),
-        )
-        .await
-        .expect("scale");
+    scale(&deployments, "web", 1).await;
     eventually(WAIT, "one pod left", || async {
         (pods
             .list(&ListParams::default().labels("app=web"))
@@ -241,15 +230,11 @@ async fn services_get_endpoint_slices() {
         .expect("node");
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-                {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}]}}}
-    }))
-    .expect("deployment");
+    let containers = json!([
+        {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}
+    ]);
     deployments
-        .create(&PostParams::default(), &d)
+        .create(&PostParams::default(), &deployment("web", 3, containers))
         .await
         .expect("deployment");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
@@ -354,14 +339,7 @@ async fn services_get_endpoint_slices() {
         .expect("delete");
 
     // 250 endpoints: three slices, every pod once.
-    deployments
-        .patch_scale(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 250}})),
-        )
-        .await
-        .expect("scale");
+    scale(&deployments, "web", 250).await;
     let list = eventually(WAIT, "250 endpoints in three slices", || async {
         let list = slices.list(&of_web).await.ok()?;
         let total: usize = list.items.iter().map(|s| s.endpoints.len()).sum();

@@ -1,9 +1,8 @@
 //! Server-side Table output, as `kubectl get` asks for it.
 
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::{raw, start};
+use crate::{raw, send, start};
 
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
@@ -13,15 +12,7 @@ async fn get(client: &kube::Client, path: &str, accept: &str) -> (u16, Vec<u8>) 
         .header("accept", accept)
         .body(kube::client::Body::empty())
         .expect("request builds");
-    let response = client.send(request).await.expect("request is answered");
-    let code = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body reads")
-        .to_bytes();
-    (code, body.to_vec())
+    send(client, request).await
 }
 
 async fn get_json(client: &kube::Client, path: &str, accept: &str) -> (u16, Value) {

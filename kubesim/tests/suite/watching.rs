@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, Wat
 use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::{WAIT, start, start_with};
+use crate::{WAIT, list_version, start, start_with};
 
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).expect("cm")
@@ -97,13 +97,7 @@ async fn watch_resumes_from_a_resource_version() {
 async fn label_watch_sees_objects_enter_and_leave() {
     let (_h, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let start_rv = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .metadata
-        .resource_version
-        .expect("rv");
+    let start_rv = list_version(&api).await;
     api.create(&PostParams::default(), &cm("x"))
         .await
         .expect("create");

@@ -45,8 +45,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeInstanceTypes, || {
                 ec2.describe_instance_types()
                     .instance_types(InstanceType::from(instance_type))
@@ -90,8 +88,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeInstances, || {
                 ec2.describe_instances().instance_ids(instance_id).send()
             })
@@ -156,8 +152,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let resp = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSubnets, || {
                 ec2.describe_subnets()
                     .set_subnet_ids(Some(missing.clone()))
@@ -177,8 +171,6 @@ impl AwsProvider {
     pub(crate) async fn describe_interface(&self, id: &str) -> Result<Option<NetworkInterface>> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeNetworkInterfaces, || {
                 ec2.describe_network_interfaces()
                     .network_interface_ids(id)
@@ -195,8 +187,6 @@ impl AwsProvider {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeNetworkInterfaces, || {
                     ec2.describe_network_interfaces()
                         .filters(
@@ -276,8 +266,6 @@ impl AwsProvider {
     pub(crate) async fn delete_interface(&self, id: &str) -> Result<()> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteNetworkInterface, || {
                 ec2.delete_network_interface()
                     .network_interface_id(id)
@@ -337,8 +325,6 @@ impl Addresses for AwsProvider {
             }
             if let Some(att_id) = att.attachment_id() {
                 let out = self
-                    .inner
-                    .caller
                     .call(AwsOp::DetachNetworkInterface, || {
                         ec2.detach_network_interface().attachment_id(att_id).send()
                     })
@@ -433,8 +419,6 @@ impl Addresses for AwsProvider {
         let n = i32::try_from(request.count.min(free)).unwrap_or(i32::MAX);
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::AssignPrivateIpAddresses, || {
                 let b = ec2
                     .assign_private_ip_addresses()
@@ -496,20 +480,18 @@ impl Addresses for AwsProvider {
             if list.is_empty() {
                 continue;
             }
-            self.inner
-                .caller
-                .call(AwsOp::UnassignPrivateIpAddresses, || {
-                    let b = ec2
-                        .unassign_private_ip_addresses()
-                        .network_interface_id(&interface.0);
-                    if prefix {
-                        b.set_ipv4_prefixes(Some(list.clone()))
-                    } else {
-                        b.set_private_ip_addresses(Some(list.clone()))
-                    }
-                    .send()
-                })
-                .await?;
+            self.call(AwsOp::UnassignPrivateIpAddresses, || {
+                let b = ec2
+                    .unassign_private_ip_addresses()
+                    .network_interface_id(&interface.0);
+                if prefix {
+                    b.set_ipv4_prefixes(Some(list.clone()))
+                } else {
+                    b.set_private_ip_addresses(Some(list.clone()))
+                }
+                .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -522,8 +504,6 @@ impl Addresses for AwsProvider {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeNetworkInterfaces, || {
                     ec2.describe_network_interfaces()
                         .filters(

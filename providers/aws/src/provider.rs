@@ -14,10 +14,17 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::retry::RetryConfig;
 use cloudnet_core::{AddressLimits, Cloud, Interface, RateBudget, Scheme};
 
+use std::error::Error as StdError;
+use std::future::Future;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use crate::call::{Caller, ThrottleClassifier};
 use crate::config::{AwsConfig, InstanceIdentity, discover_instance, imds_client};
 use crate::error::{ConfigError, ConfigResult};
 use crate::metrics::AwsMetrics;
+use crate::ops::AwsOp;
 
 /// The AWS backend: implements [`cloudnet_core::Addresses`], [`cloudnet_core::Routes`] and
 /// [`cloudnet_core::LoadBalancers`]. Clones share clients, budget, metrics and caches.
@@ -213,6 +220,32 @@ impl AwsProvider {
             routes: Arc::new(self.clone()),
             load_balancers: Arc::new(self.clone()),
         }
+    }
+
+    /// One AWS call through the provider's budget, metrics and throttling policy
+    /// ([`Caller::call`]).
+    pub(crate) async fn call<T, E, F, Fut>(&self, op: AwsOp, f: F) -> cloudnet_core::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.inner.caller.call(op, f).await
+    }
+
+    /// Every page of a listing, each page one call ([`Caller::pages`]).
+    pub(crate) async fn pages<P, E, F, Fut>(
+        &self,
+        op: AwsOp,
+        send: F,
+        next_marker: impl Fn(&P) -> Option<&str>,
+    ) -> cloudnet_core::Result<Vec<P>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.inner.caller.pages(op, send, next_marker).await
     }
 
     pub fn metrics(&self) -> &AwsMetrics {

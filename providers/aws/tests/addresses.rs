@@ -160,20 +160,7 @@ async fn a_failed_attach_deletes_the_new_interface() {
 async fn a_full_subnet_is_insufficient_capacity() {
     let env = start().await;
     // A /28: 16 addresses, 5 reserved by AWS, 11 for us.
-    let subnet = env
-        .ec2
-        .create_subnet()
-        .vpc_id(VPC)
-        .cidr_block("192.168.200.0/28")
-        .availability_zone("us-west-2a")
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_string();
+    let subnet = create_subnet(&env.ec2, VPC, "192.168.200.0/28", "us-west-2a", None).await;
     env.provider
         .attach_interface(
             &node(NODE1),

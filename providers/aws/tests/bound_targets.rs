@@ -4,26 +4,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
 use cloudnet_core::{BoundGroup, LoadBalancers, Target, TargetKind};
 use common::*;
-
-async fn node_ip(env: &Env, instance: &str) -> IpAddr {
-    env.ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
-        .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
-        .private_ip_address()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 /// The group's registered instance IDs and ports, sorted.
 async fn members(env: &Env, arn: &str) -> Vec<(String, i32)> {
@@ -82,7 +66,7 @@ async fn only_the_callers_members_change_and_the_group_is_never_modified() {
         target_kind: TargetKind::NodePort,
     };
     let ours = Target {
-        ip: node_ip(&env, NODE1).await,
+        ip: instance_ip(&env.ec2, NODE1).await,
         port: 30080,
     };
 

@@ -7,6 +7,8 @@
 //! for the oldest running instance. The endpoint is passed in `AwsConfig::imds_endpoint`, not
 //! through `AWS_EC2_METADATA_SERVICE_ENDPOINT`, so these tests run in parallel.
 
+mod common;
+
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_ec2::types::InstanceType;
@@ -43,30 +45,9 @@ async fn launch_elsewhere(mock: &Handle) -> (String, String) {
         .load()
         .await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.9.1.0/24")
-        .availability_zone(format!("{REGION}b"))
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_string();
+    let vpc = common::create_vpc(&ec2, "10.9.0.0/16").await;
+    let zone = format!("{REGION}b");
+    let subnet = common::create_subnet(&ec2, &vpc, "10.9.1.0/24", &zone, None).await;
     let instance = ec2
         .run_instances()
         .image_id("ami-12c6146b")

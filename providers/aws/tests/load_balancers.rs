@@ -45,41 +45,12 @@ async fn alb_stack_is_built_then_a_second_ensure_mutates_nothing() {
     assert_eq!(status.groups.len(), 3);
     assert_eq!(lb_count(&env).await, 1);
     assert_eq!(tg_count(&env).await, 3);
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&status.id.0)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listeners.listeners().len(), 2);
-    let https = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .unwrap();
-    let rules = env
-        .elb
-        .describe_rules()
-        .listener_arn(https.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rules.rules().len(), 3, "two rules and the default");
+    let listeners = listeners(&env.elb, &status.id.0).await;
+    assert_eq!(listeners.len(), 2);
+    let rules = rules(&env.elb, on_port(&listeners, 443)).await;
+    assert_eq!(rules.len(), 3, "two rules and the default");
     // The managed group lets the listeners in and is let into the nodes' group.
-    let nodes = env
-        .ec2
-        .describe_security_groups()
-        .group_ids(NODES_SG)
-        .send()
-        .await
-        .unwrap();
-    let perms = nodes.security_groups()[0].ip_permissions();
-    assert!(
-        perms
-            .iter()
-            .any(|p| p.from_port() == Some(8080) && !p.user_id_group_pairs().is_empty())
-    );
+    assert!(lets_a_group_in_on_8080(&env.ec2, NODES_SG).await);
 
     let before = env.calls();
     let again = env.provider.ensure(&spec).await.unwrap();
@@ -124,41 +95,15 @@ async fn drift_is_repaired() {
     let env = start().await;
     let spec = alb();
     let status = env.provider.ensure(&spec).await.unwrap();
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&status.id.0)
-        .send()
-        .await
-        .unwrap();
-    let http = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(80))
-        .unwrap();
-    let https = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .unwrap();
+    let listeners = listeners(&env.elb, &status.id.0).await;
     env.elb
         .delete_listener()
-        .listener_arn(http.listener_arn().unwrap())
+        .listener_arn(on_port(&listeners, 80).listener_arn().unwrap())
         .send()
         .await
         .unwrap();
-    let rules = env
-        .elb
-        .describe_rules()
-        .listener_arn(https.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let rule = rules
-        .rules()
-        .iter()
-        .find(|r| r.priority() == Some("1"))
-        .unwrap();
+    let rules = rules(&env.elb, on_port(&listeners, 443)).await;
+    let rule = rules.iter().find(|r| r.priority() == Some("1")).unwrap();
     env.elb
         .delete_rule()
         .rule_arn(rule.rule_arn().unwrap())
@@ -291,19 +236,7 @@ async fn instance_targets_are_found_by_node_ip() {
     let env = start().await;
     let spec = alb();
     let status = env.provider.ensure(&spec).await.unwrap();
-    let ip = env
-        .ec2
-        .describe_instances()
-        .instance_ids(NODE1)
-        .send()
-        .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
-        .private_ip_address()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ip = instance_ip(&env.ec2, NODE1).await;
     let sync = env
         .provider
         .sync_targets(&status.id, "shop/web:80", &[Target { ip, port: 30080 }])
@@ -478,28 +411,10 @@ async fn every_rule_condition_round_trips_through_the_cloud() {
         action,
     });
     let status = env.provider.ensure(&spec).await.unwrap();
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&status.id.0)
-        .send()
-        .await
-        .unwrap();
-    let listener = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .unwrap();
-    let rules = env
-        .elb
-        .describe_rules()
-        .listener_arn(listener.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let listeners = listeners(&env.elb, &status.id.0).await;
+    let rules = rules(&env.elb, on_port(&listeners, 443)).await;
     let by_priority = |p: &str| {
         rules
-            .rules()
             .iter()
             .find(|r| r.priority() == Some(p))
             .unwrap_or_else(|| panic!("rule {p} is missing"))

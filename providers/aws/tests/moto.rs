@@ -14,27 +14,24 @@
 //! request the provider sends. "Zero mutating calls" is asserted on that count (everything
 //! not `Describe*`), on both clouds.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{
-    Action, Addresses, AssignBlocks, AttachInterface, BackendGroup, BlockKind, BudgetConfig,
-    HealthCheck, HealthState, InterfaceId, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind, Protocol, Rate, Route,
-    RouteState, RouteTarget, Routes, Scheme, Subnets, Target, TargetKind, WeightedGroup,
+    Addresses, AssignBlocks, AttachInterface, BlockKind, BudgetConfig, HealthCheck, HealthState,
+    InterfaceId, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind,
+    Protocol, Rate, RouteState, RouteTarget, Routes, Target,
 };
 use cloudnet_tests::{CloudKind, contract};
+use common::route;
+use common::specs;
+use common::wire::{Wire, WireCalls, sdk_http_client};
 
 const ZONE_A: &str = "us-west-2a";
 const ZONE_B: &str = "us-west-2b";
@@ -44,70 +41,27 @@ const POD_CIDR: &str = "10.200.0.0/16";
 // ---------------------------------------------------------------------------------------------
 // Counting calls on the wire
 
-/// Calls per action, as the provider sent them.
+/// Calls per action, as the provider sent them, counted on the wire.
 #[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<BTreeMap<String, u64>>>);
+struct Calls(Wire);
 
 impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap().clone()
+    fn snapshot(&self) -> WireCalls {
+        self.0.snapshot()
     }
 
     fn count(&self, action: &str) -> u64 {
-        self.snapshot().get(action).copied().unwrap_or(0)
+        self.snapshot().sent.get(action).copied().unwrap_or(0)
     }
 
     /// Calls that change state made since `before` (every action but `Describe*`).
-    fn mutating_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    fn mutating_since(&self, before: &WireCalls) -> BTreeMap<String, u64> {
         self.snapshot()
+            .since(before)
+            .sent
             .into_iter()
             .filter(|(action, _)| !action.starts_with("Describe"))
-            .filter_map(|(a, n)| {
-                let d = n - before.get(&a).copied().unwrap_or(0);
-                (d > 0).then_some((a, d))
-            })
             .collect()
-    }
-}
-
-/// An HTTP client that counts the query-protocol `Action` of each request, then hands the
-/// request to the SDK's own client.
-#[derive(Debug, Clone)]
-struct Counting {
-    inner: SharedHttpClient,
-    calls: Calls,
-}
-
-#[derive(Debug)]
-struct CountingConnector {
-    inner: SharedHttpConnector,
-    calls: Calls,
-}
-
-impl HttpClient for Counting {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(CountingConnector {
-            inner: self.inner.http_connector(settings, components),
-            calls: self.calls.clone(),
-        })
-    }
-}
-
-impl HttpConnector for CountingConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let action = request.body().bytes().and_then(|body| {
-            body.split(|b| *b == b'&')
-                .find_map(|kv| kv.strip_prefix(b"Action="))
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-        });
-        if let Some(action) = action {
-            *self.calls.0.lock().unwrap().entry(action).or_default() += 1;
-        }
-        self.inner.call(request)
     }
 }
 
@@ -174,33 +128,12 @@ async fn subnet(
     zone: &str,
     tags: &[(&str, &str)],
 ) -> String {
-    ec2.create_subnet()
-        .vpc_id(vpc)
-        .cidr_block(cidr)
-        .availability_zone(zone)
-        .tag_specifications(tag_spec(ResourceType::Subnet, tags))
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_string()
+    let tags = tag_spec(ResourceType::Subnet, tags);
+    common::create_subnet(ec2, vpc, cidr, zone, Some(tags)).await
 }
 
 async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block(VPC_CIDR)
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = common::create_vpc(ec2, VPC_CIDR).await;
     let k8s = format!("kubernetes.io/cluster/{cluster}");
     let public = [("kubernetes.io/role/elb", "1"), (k8s.as_str(), "shared")];
     let private = [
@@ -253,18 +186,10 @@ async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
 /// The SDK config of the test clients, with the provider's copy counting its calls.
 async fn counted(endpoint: &str, calls: &Calls) -> (SdkConfig, SdkConfig) {
     let sdk = cloudnet_tests::sdk_config(endpoint).await;
-    let inner = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https();
     let counting = sdk
         .clone()
         .into_builder()
-        .http_client(Counting {
-            inner,
-            calls: calls.clone(),
-        })
+        .http_client(calls.0.client(sdk_http_client()))
         .build();
     (sdk, counting)
 }
@@ -747,26 +672,9 @@ async fn cluster_table(env: &Env) -> String {
     id
 }
 
-fn route(table: &str, dest: &str, instance: &str) -> Route {
-    Route {
-        table: table.into(),
-        destination: dest.parse().unwrap(),
-        target: RouteTarget::Instance(instance.into()),
-        node: None,
-        state: RouteState::Active,
-        owned: true,
-    }
-}
-
 async fn source_dest_check(env: &Env, instance: &str) -> Option<bool> {
-    env.ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
+    common::instance(&env.ec2, instance)
         .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
         .source_dest_check()
 }
 
@@ -898,48 +806,11 @@ fn health(protocol: Protocol) -> HealthCheck {
     }
 }
 
-fn group(key: &str, protocol: Protocol, target_kind: TargetKind) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol,
-        port: 8080,
-        target_kind,
-        health_check: health(protocol),
-        attributes: BTreeMap::new(),
-    }
-}
-
-fn forward(key: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: key.into(),
-            weight: 1,
-        }],
-    }
-}
-
+/// The tests' internal NLB ([`specs::nlb`]) for Service `default/<name>` of `cluster`.
 fn nlb(cluster: &str, name: &str) -> LoadBalancerSpec {
-    let key = format!("default/{name}:80");
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Service, "default", name),
-        kind: LoadBalancerKind::Network,
-        scheme: Scheme::Internal,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Tcp,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: forward(&key),
-            rules: vec![],
-        }],
-        groups: vec![group(&key, Protocol::Tcp, TargetKind::PodIp)],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    let mut spec = specs::nlb(name);
+    spec.owner.cluster = cluster.into();
+    spec
 }
 
 /// The core's ALB test spec (redirect, fixed response, host/path rules, weighted forward,
@@ -979,21 +850,9 @@ async fn describe_stack(env: &Env, arn: &str) -> Vec<String> {
         .await
         .unwrap();
     out.push(format!("{:?}", attrs.attributes()));
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    for l in listeners.listeners() {
+    for l in common::listeners(elb, arn).await {
         out.push(format!("{l:?}"));
-        let rules = elb
-            .describe_rules()
-            .listener_arn(l.listener_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        out.push(format!("{:?}", rules.rules()));
+        out.push(format!("{:?}", common::rules(elb, &l).await));
     }
     let groups = elb
         .describe_target_groups()
@@ -1092,46 +951,15 @@ async fn nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted(env: Env) {
             .any(|z| z.subnet_id() == Some(env.net.private_a.as_str()))
     );
     // The ALB: both listeners, the HTTP one with its two rules and the default.
-    let listeners = env
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(&a.id.0)
-        .send()
-        .await
-        .unwrap();
-    let mut ports: Vec<_> = listeners
-        .listeners()
-        .iter()
-        .filter_map(|l| l.port())
-        .collect();
+    let listeners = common::listeners(&env.elb, &a.id.0).await;
+    let mut ports: Vec<_> = listeners.iter().filter_map(|l| l.port()).collect();
     ports.sort();
     assert_eq!(ports, vec![80, 443]);
-    let second = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .unwrap();
-    let rules = env
-        .elb
-        .describe_rules()
-        .listener_arn(second.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rules.rules().len(), 3, "two rules and the default");
+    let rules = common::rules(&env.elb, common::on_port(&listeners, 443)).await;
+    assert_eq!(rules.len(), 3, "two rules and the default");
     // The managed group is let into the nodes' group.
-    let nodes = env
-        .ec2
-        .describe_security_groups()
-        .group_ids(&env.net.nodes_sg)
-        .send()
-        .await
-        .unwrap();
     assert!(
-        nodes.security_groups()[0]
-            .ip_permissions()
-            .iter()
-            .any(|p| p.from_port() == Some(8080) && !p.user_id_group_pairs().is_empty()),
+        common::lets_a_group_in_on_8080(&env.ec2, &env.net.nodes_sg).await,
         "backend rule on the nodes' group"
     );
 

@@ -3,7 +3,7 @@
 mod common;
 
 use aws_sdk_ec2::types::{Filter, Tag};
-use cloudnet_core::{Route, RouteState, RouteTarget, Routes};
+use cloudnet_core::{RouteState, RouteTarget, Routes};
 use common::*;
 
 async fn cluster_table(env: &Env) -> String {
@@ -31,17 +31,6 @@ async fn cluster_table(env: &Env) -> String {
         .await
         .unwrap();
     id
-}
-
-fn route(table: &str, dest: &str, instance: &str) -> Route {
-    Route {
-        table: table.into(),
-        destination: dest.parse().unwrap(),
-        target: RouteTarget::Instance(instance.into()),
-        node: None,
-        state: RouteState::Active,
-        owned: true,
-    }
 }
 
 #[tokio::test]

@@ -72,8 +72,6 @@ impl AwsProvider {
     async fn registered(&self, tg_arn: &str) -> Result<Vec<Registered>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeTargetHealth, || {
                 elb.describe_target_health().target_group_arn(tg_arn).send()
             })
@@ -114,8 +112,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let resp = self
-            .inner
-            .caller
             .call(AwsOp::DescribeInstances, || {
                 ec2.describe_instances()
                     .filters(
@@ -165,19 +161,15 @@ impl AwsProvider {
                 })
                 .collect();
             if register {
-                self.inner
-                    .caller
-                    .call(AwsOp::RegisterTargets, || {
-                        elb.register_targets()
-                            .target_group_arn(tg_arn)
-                            .set_targets(Some(descs.clone()))
-                            .send()
-                    })
-                    .await?;
+                self.call(AwsOp::RegisterTargets, || {
+                    elb.register_targets()
+                        .target_group_arn(tg_arn)
+                        .set_targets(Some(descs.clone()))
+                        .send()
+                })
+                .await?;
             } else {
                 let out = self
-                    .inner
-                    .caller
                     .call(AwsOp::DeregisterTargets, || {
                         elb.deregister_targets()
                             .target_group_arn(tg_arn)
@@ -325,8 +317,6 @@ impl AwsProvider {
             self.delete_listener(&l).await?;
         }
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteLoadBalancer, || {
                 elb.delete_load_balancer().load_balancer_arn(&lb.arn).send()
             })
@@ -346,8 +336,6 @@ impl AwsProvider {
     async fn listeners_of_or_empty(&self, lb_arn: &str) -> Result<Vec<String>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeListeners, || {
                 elb.describe_listeners().load_balancer_arn(lb_arn).send()
             })
@@ -371,8 +359,6 @@ impl AwsProvider {
         // backend security group in the list may just have been deleted by a concurrent
         // delete, which would leave this managed group behind.
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSecurityGroups, || {
                 ec2.describe_security_groups()
                     .filters(
@@ -400,8 +386,6 @@ impl AwsProvider {
             };
             if let Some(node_sg) = &self.inner.config.node_security_group {
                 let out = self
-                    .inner
-                    .caller
                     .call(AwsOp::DescribeSecurityGroups, || {
                         ec2.describe_security_groups().group_ids(node_sg).send()
                     })
@@ -419,23 +403,19 @@ impl AwsProvider {
                         .iter()
                         .map(crate::lb::convert::to_ip_permission)
                         .collect();
-                    self.inner
-                        .caller
-                        .call(AwsOp::RevokeSecurityGroupIngress, || {
-                            ec2.revoke_security_group_ingress()
-                                .group_id(node_sg)
-                                .set_ip_permissions(Some(perms.clone()))
-                                .send()
-                        })
-                        .await?;
+                    self.call(AwsOp::RevokeSecurityGroupIngress, || {
+                        ec2.revoke_security_group_ingress()
+                            .group_id(node_sg)
+                            .set_ip_permissions(Some(perms.clone()))
+                            .send()
+                    })
+                    .await?;
                 }
             }
             let mut wait = Duration::from_millis(200);
             let mut attempt = 0;
             loop {
                 let out = self
-                    .inner
-                    .caller
                     .call(AwsOp::DeleteSecurityGroup, || {
                         ec2.delete_security_group().group_id(id).send()
                     })
@@ -461,8 +441,6 @@ impl AwsProvider {
         let mut marker: Option<String> = None;
         loop {
             let page = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeLoadBalancers, || {
                     elb.describe_load_balancers()
                         .page_size(400)

@@ -193,8 +193,6 @@ impl AwsProvider {
         let mut out = HashMap::new();
         for chunk in arns.chunks(TAGS_PER_CALL) {
             let resp = self
-                .inner
-                .caller
                 .call(AwsOp::DescribeTags, || {
                     elb.describe_tags()
                         .set_resource_arns(Some(chunk.to_vec()))
@@ -234,8 +232,6 @@ impl AwsProvider {
     ) -> Result<Option<ActualLoadBalancer>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeLoadBalancers, || {
                 elb.describe_load_balancers()
                     .set_names(name.map(|n| vec![n.to_string()]))
@@ -252,8 +248,6 @@ impl AwsProvider {
     pub(crate) async fn target_groups_of(&self, lb_arn: &str) -> Result<Vec<ActualTargetGroup>> {
         let elb = &self.inner.elb;
         let pages = self
-            .inner
-            .caller
             .pages(
                 AwsOp::DescribeTargetGroups,
                 |marker| {
@@ -280,8 +274,6 @@ impl AwsProvider {
     ) -> Result<Option<ActualTargetGroup>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeTargetGroups, || {
                 elb.describe_target_groups().names(name).send()
             })
@@ -294,8 +286,6 @@ impl AwsProvider {
     pub(crate) async fn listeners_of(&self, lb_arn: &str) -> Result<Vec<ActualListener>> {
         let elb = &self.inner.elb;
         let pages = self
-            .inner
-            .caller
             .pages(
                 AwsOp::DescribeListeners,
                 |marker| {
@@ -317,8 +307,6 @@ impl AwsProvider {
     async fn rules_of(&self, listener_arn: &str) -> Result<Vec<ActualRule>> {
         let elb = &self.inner.elb;
         let pages = self
-            .inner
-            .caller
             .pages(
                 AwsOp::DescribeRules,
                 |marker| {
@@ -340,8 +328,6 @@ impl AwsProvider {
     async fn load_balancer_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeLoadBalancerAttributes, || {
                 elb.describe_load_balancer_attributes()
                     .load_balancer_arn(arn)
@@ -356,8 +342,6 @@ impl AwsProvider {
     async fn target_group_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeTargetGroupAttributes, || {
                 elb.describe_target_group_attributes()
                     .target_group_arn(arn)
@@ -375,8 +359,6 @@ impl AwsProvider {
     ) -> Result<Vec<ActualSecurityGroup>> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSecurityGroups, || {
                 ec2.describe_security_groups()
                     .set_filters(Some(filters.clone()))
@@ -394,8 +376,6 @@ impl AwsProvider {
     pub(crate) async fn ingress_of(&self, group: &str) -> Result<Vec<SgRule>> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSecurityGroups, || {
                 ec2.describe_security_groups().group_ids(group).send()
             })
@@ -414,8 +394,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeVpcs, || {
                 ec2.describe_vpcs().vpc_ids(&self.inner.vpc_id).send()
             })
@@ -455,8 +433,6 @@ impl AwsProvider {
         }
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DescribeSubnets, || {
                 ec2.describe_subnets()
                     .filters(

@@ -20,21 +20,17 @@ impl AwsProvider {
         let ec2 = &self.inner.ec2;
         if !changes.revoke.is_empty() {
             let perms: Vec<_> = changes.revoke.iter().map(to_ip_permission).collect();
-            self.inner
-                .caller
-                .call(AwsOp::RevokeSecurityGroupIngress, || {
-                    ec2.revoke_security_group_ingress()
-                        .group_id(group)
-                        .set_ip_permissions(Some(perms.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::RevokeSecurityGroupIngress, || {
+                ec2.revoke_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+            })
+            .await?;
         }
         if !changes.authorize.is_empty() {
             let perms: Vec<_> = changes.authorize.iter().map(to_ip_permission).collect();
             let out = self
-                .inner
-                .caller
                 .call(AwsOp::AuthorizeSecurityGroupIngress, || {
                     ec2.authorize_security_group_ingress()
                         .group_id(group)
@@ -60,15 +56,13 @@ impl AwsProvider {
                 .iter()
                 .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
                 .collect();
-            self.inner
-                .caller
-                .call(AwsOp::CreateTags, || {
-                    ec2.create_tags()
-                        .resources(id)
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::CreateTags, || {
+                ec2.create_tags()
+                    .resources(id)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
         }
         if !changes.remove.is_empty() {
             let tags: Vec<_> = changes
@@ -76,15 +70,13 @@ impl AwsProvider {
                 .iter()
                 .map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build())
                 .collect();
-            self.inner
-                .caller
-                .call(AwsOp::DeleteTags, || {
-                    ec2.delete_tags()
-                        .resources(id)
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::DeleteTags, || {
+                ec2.delete_tags()
+                    .resources(id)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -93,26 +85,22 @@ impl AwsProvider {
         let elb = &self.inner.elb;
         if !changes.add.is_empty() {
             let tags = to_elb_tags(&changes.add);
-            self.inner
-                .caller
-                .call(AwsOp::AddTags, || {
-                    elb.add_tags()
-                        .resource_arns(arn)
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::AddTags, || {
+                elb.add_tags()
+                    .resource_arns(arn)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
         }
         if !changes.remove.is_empty() {
-            self.inner
-                .caller
-                .call(AwsOp::RemoveTags, || {
-                    elb.remove_tags()
-                        .resource_arns(arn)
-                        .set_tag_keys(Some(changes.remove.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::RemoveTags, || {
+                elb.remove_tags()
+                    .resource_arns(arn)
+                    .set_tag_keys(Some(changes.remove.clone()))
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -123,26 +111,24 @@ impl AwsProvider {
         h: &HealthCheckSettings,
     ) -> Result<()> {
         let elb = &self.inner.elb;
-        self.inner
-            .caller
-            .call(AwsOp::ModifyTargetGroup, || {
-                elb.modify_target_group()
-                    .target_group_arn(arn)
-                    .health_check_protocol(elb_protocol(&h.protocol))
-                    .health_check_port(&h.port)
-                    .set_health_check_path(h.path.clone())
-                    .health_check_interval_seconds(h.interval_seconds)
-                    .health_check_timeout_seconds(h.timeout_seconds)
-                    .healthy_threshold_count(h.healthy_threshold)
-                    .unhealthy_threshold_count(h.unhealthy_threshold)
-                    .set_matcher(
-                        h.matcher
-                            .as_ref()
-                            .map(|m| elb::Matcher::builder().http_code(m).build()),
-                    )
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyTargetGroup, || {
+            elb.modify_target_group()
+                .target_group_arn(arn)
+                .health_check_protocol(elb_protocol(&h.protocol))
+                .health_check_port(&h.port)
+                .set_health_check_path(h.path.clone())
+                .health_check_interval_seconds(h.interval_seconds)
+                .health_check_timeout_seconds(h.timeout_seconds)
+                .healthy_threshold_count(h.healthy_threshold)
+                .unhealthy_threshold_count(h.unhealthy_threshold)
+                .set_matcher(
+                    h.matcher
+                        .as_ref()
+                        .map(|m| elb::Matcher::builder().http_code(m).build()),
+                )
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -157,8 +143,6 @@ impl AwsProvider {
         let elb = &self.inner.elb;
         let h = &d.health_check;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::CreateTargetGroup, || {
                 elb.create_target_group()
                     .name(&d.name)
@@ -224,8 +208,6 @@ impl AwsProvider {
     ) -> Result<ActualLoadBalancer> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::CreateLoadBalancer, || {
                 let b = elb
                     .create_load_balancer()
@@ -261,37 +243,31 @@ impl AwsProvider {
     ) -> Result<()> {
         let elb = &self.inner.elb;
         if let Some(subnets) = subnets {
-            self.inner
-                .caller
-                .call(AwsOp::SetSubnets, || {
-                    elb.set_subnets()
-                        .load_balancer_arn(arn)
-                        .set_subnets(Some(subnets.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::SetSubnets, || {
+                elb.set_subnets()
+                    .load_balancer_arn(arn)
+                    .set_subnets(Some(subnets.clone()))
+                    .send()
+            })
+            .await?;
         }
         if let Some(groups) = security_groups {
-            self.inner
-                .caller
-                .call(AwsOp::SetSecurityGroups, || {
-                    elb.set_security_groups()
-                        .load_balancer_arn(arn)
-                        .set_security_groups(Some(groups.clone()))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::SetSecurityGroups, || {
+                elb.set_security_groups()
+                    .load_balancer_arn(arn)
+                    .set_security_groups(Some(groups.clone()))
+                    .send()
+            })
+            .await?;
         }
         if let Some(t) = ip_address_type {
-            self.inner
-                .caller
-                .call(AwsOp::SetIpAddressType, || {
-                    elb.set_ip_address_type()
-                        .load_balancer_arn(arn)
-                        .ip_address_type(elb::IpAddressType::from(ip_address_type_name(t)))
-                        .send()
-                })
-                .await?;
+            self.call(AwsOp::SetIpAddressType, || {
+                elb.set_ip_address_type()
+                    .load_balancer_arn(arn)
+                    .ip_address_type(elb::IpAddressType::from(ip_address_type_name(t)))
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -303,8 +279,6 @@ impl AwsProvider {
     ) -> Result<String> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::CreateListener, || {
                 elb.create_listener()
                     .load_balancer_arn(lb_arn)
@@ -325,27 +299,23 @@ impl AwsProvider {
 
     pub(super) async fn modify_listener(&self, arn: &str, d: &DesiredListener) -> Result<()> {
         let elb = &self.inner.elb;
-        self.inner
-            .caller
-            .call(AwsOp::ModifyListener, || {
-                elb.modify_listener()
-                    .listener_arn(arn)
-                    .port(i32::from(d.port))
-                    .protocol(elb_protocol(&d.protocol))
-                    .set_certificates(to_certificates(&d.certificates))
-                    .set_ssl_policy(d.ssl_policy.clone())
-                    .default_actions(to_elb_action(&d.default_action))
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyListener, || {
+            elb.modify_listener()
+                .listener_arn(arn)
+                .port(i32::from(d.port))
+                .protocol(elb_protocol(&d.protocol))
+                .set_certificates(to_certificates(&d.certificates))
+                .set_ssl_policy(d.ssl_policy.clone())
+                .default_actions(to_elb_action(&d.default_action))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn delete_target_group(&self, arn: &str) -> Result<()> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteTargetGroup, || {
                 elb.delete_target_group().target_group_arn(arn).send()
             })
@@ -362,8 +332,6 @@ impl AwsProvider {
     ) -> Result<String> {
         let ec2 = &self.inner.ec2;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::CreateSecurityGroup, || {
                 ec2.create_security_group()
                     .group_name(name)
@@ -391,15 +359,13 @@ impl AwsProvider {
             .iter()
             .map(|(k, v)| elb::TargetGroupAttribute::builder().key(k).value(v).build())
             .collect();
-        self.inner
-            .caller
-            .call(AwsOp::ModifyTargetGroupAttributes, || {
-                elb.modify_target_group_attributes()
-                    .target_group_arn(arn)
-                    .set_attributes(Some(attrs.clone()))
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyTargetGroupAttributes, || {
+            elb.modify_target_group_attributes()
+                .target_group_arn(arn)
+                .set_attributes(Some(attrs.clone()))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -421,46 +387,40 @@ impl AwsProvider {
                     .build()
             })
             .collect();
-        self.inner
-            .caller
-            .call(AwsOp::ModifyLoadBalancerAttributes, || {
-                elb.modify_load_balancer_attributes()
-                    .load_balancer_arn(arn)
-                    .set_attributes(Some(attrs.clone()))
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyLoadBalancerAttributes, || {
+            elb.modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .set_attributes(Some(attrs.clone()))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
     pub(super) async fn create_rule(&self, listener_arn: &str, rule: &DesiredRule) -> Result<()> {
         let elb = &self.inner.elb;
-        self.inner
-            .caller
-            .call(AwsOp::CreateRule, || {
-                elb.create_rule()
-                    .listener_arn(listener_arn)
-                    .priority(rule.priority)
-                    .set_conditions(Some(rule.conditions.iter().map(to_elb_condition).collect()))
-                    .actions(to_elb_action(&rule.action))
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::CreateRule, || {
+            elb.create_rule()
+                .listener_arn(listener_arn)
+                .priority(rule.priority)
+                .set_conditions(Some(rule.conditions.iter().map(to_elb_condition).collect()))
+                .actions(to_elb_action(&rule.action))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
     pub(super) async fn modify_rule(&self, arn: &str, rule: &DesiredRule) -> Result<()> {
         let elb = &self.inner.elb;
-        self.inner
-            .caller
-            .call(AwsOp::ModifyRule, || {
-                elb.modify_rule()
-                    .rule_arn(arn)
-                    .set_conditions(Some(rule.conditions.iter().map(to_elb_condition).collect()))
-                    .actions(to_elb_action(&rule.action))
-                    .send()
-            })
-            .await?;
+        self.call(AwsOp::ModifyRule, || {
+            elb.modify_rule()
+                .rule_arn(arn)
+                .set_conditions(Some(rule.conditions.iter().map(to_elb_condition).collect()))
+                .actions(to_elb_action(&rule.action))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -468,8 +428,6 @@ impl AwsProvider {
     pub(super) async fn delete_rule(&self, arn: &str) -> Result<()> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteRule, || elb.delete_rule().rule_arn(arn).send())
             .await;
         crate::call::gone_is_done(out)
@@ -479,8 +437,6 @@ impl AwsProvider {
     pub(crate) async fn delete_listener(&self, arn: &str) -> Result<()> {
         let elb = &self.inner.elb;
         let out = self
-            .inner
-            .caller
             .call(AwsOp::DeleteListener, || {
                 elb.delete_listener().listener_arn(arn).send()
             })

@@ -5,11 +5,16 @@ pub mod specs;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_sdk_ec2::types::TagSpecification;
+use aws_sdk_elasticloadbalancingv2::types::{Listener, Rule};
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
-use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, Service};
+use cloudnet_core::{
+    BudgetConfig, NodeRef, Op, OpClass, Rate, Route, RouteState, RouteTarget, Service,
+};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
 pub const VPC: &str = "vpc-0c10d0e7000000001";
@@ -116,6 +121,102 @@ impl Env {
     pub fn state(&self) -> serde_json::Value {
         self.mock
             .with_cloud(|c| serde_json::to_value(c.dump()).expect("state serialises"))
+    }
+}
+
+/// An instance as `DescribeInstances` shows it.
+pub async fn instance(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::Instance {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .expect("describe instances");
+    out.reservations()[0].instances()[0].clone()
+}
+
+/// An instance's private IP.
+pub async fn instance_ip(ec2: &aws_sdk_ec2::Client, id: &str) -> IpAddr {
+    let found = instance(ec2, id).await;
+    let ip = found.private_ip_address().expect("a private IP");
+    ip.parse().expect("an IP")
+}
+
+/// A new VPC of `cidr`: its ID.
+pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> String {
+    let out = ec2.create_vpc().cidr_block(cidr).send().await;
+    let vpc = out.expect("create VPC").vpc().cloned().expect("a VPC");
+    vpc.vpc_id().expect("a VPC ID").to_string()
+}
+
+/// A new subnet of `vpc` in `zone`, tagged at creation when `tags` are given: its ID.
+pub async fn create_subnet(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cidr: &str,
+    zone: &str,
+    tags: Option<TagSpecification>,
+) -> String {
+    let out = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .availability_zone(zone)
+        .set_tag_specifications(tags.map(|t| vec![t]))
+        .send()
+        .await;
+    let subnet = out
+        .expect("create subnet")
+        .subnet()
+        .cloned()
+        .expect("a subnet");
+    subnet.subnet_id().expect("a subnet ID").to_string()
+}
+
+/// The listeners of load balancer `arn`.
+pub async fn listeners(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> Vec<Listener> {
+    let out = elb
+        .describe_listeners()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .expect("describe listeners");
+    out.listeners().to_vec()
+}
+
+/// The listener on `port`.
+pub fn on_port(listeners: &[Listener], port: i32) -> &Listener {
+    let found = listeners.iter().find(|l| l.port() == Some(port));
+    found.unwrap_or_else(|| panic!("no listener on {port}"))
+}
+
+/// The rules of `listener`, its default rule included.
+pub async fn rules(elb: &aws_sdk_elasticloadbalancingv2::Client, listener: &Listener) -> Vec<Rule> {
+    let arn = listener.listener_arn().expect("a listener ARN");
+    let out = elb.describe_rules().listener_arn(arn).send().await;
+    out.expect("describe rules").rules().to_vec()
+}
+
+/// Whether security group `group` lets another group in on port 8080 (the backend rule on
+/// the nodes' group).
+pub async fn lets_a_group_in_on_8080(ec2: &aws_sdk_ec2::Client, group: &str) -> bool {
+    let out = ec2.describe_security_groups().group_ids(group).send().await;
+    let out = out.expect("describe security groups");
+    out.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .any(|p| p.from_port() == Some(8080) && !p.user_id_group_pairs().is_empty())
+}
+
+/// An active route of ours in `table` to `dest` through `instance`.
+pub fn route(table: &str, dest: &str, instance: &str) -> Route {
+    Route {
+        table: table.into(),
+        destination: dest.parse().unwrap(),
+        target: RouteTarget::Instance(instance.into()),
+        node: None,
+        state: RouteState::Active,
+        owned: true,
     }
 }
 
