@@ -44,7 +44,7 @@ pub fn eks_values() -> String {
 }
 
 pub fn helm() -> Option<PathBuf> {
-    cloudnet_testkit::tool("helm")
+    cloudnet_testkit::helm()
 }
 
 pub fn run(program: &Path, args: &[String]) -> Output {
@@ -375,7 +375,7 @@ fn bad_values_are_refused_with_a_clear_message() {
 #[test]
 fn every_rendered_object_passes_kubernetes_validate_strict() {
     let Some(helm) = helm() else { return };
-    let Some(validate) = cloudnet_testkit::tool("kubernetes-validate") else {
+    let Some(validate) = cloudnet_testkit::kubernetes_validate() else {
         return;
     };
     let dir = temp_dir("validate");
