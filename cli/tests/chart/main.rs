@@ -165,9 +165,11 @@ fn lint_and_template_with_the_eks_values_and_the_defaults() {
     let eks = eks_values();
     let chart = chart().display().to_string();
     for args in [
-        vec!["lint", &chart, "-n", "kube-system", "-f", &eks],
+        // --strict: a lint warning fails too.
+        vec!["lint", "--strict", &chart, "-n", "kube-system", "-f", &eks],
         vec![
             "lint",
+            "--strict",
             &chart,
             "-n",
             "kube-system",
