@@ -539,3 +539,31 @@ fn every_rendered_object_decodes_as_its_typed_object_without_losing_a_field() {
     let lost = std::panic::catch_unwind(|| decode(&deploy));
     assert!(lost.is_err(), "a misspelled field must not round-trip");
 }
+
+/// The status code of `GET <path>` on `addr` (HTTP/1.1, connection closed after).
+pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line from {addr}{path}: {out:?}"))
+}
+
+/// The (liveness, readiness) probe paths of a rendered container.
+pub fn probe_paths(container: &Value) -> (String, String) {
+    let path = |probe: &str| {
+        container[probe]["httpGet"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    (path("livenessProbe"), path("readinessProbe"))
+}
