@@ -1,5 +1,6 @@
-//! Finds the external programs the test suites drive: moto (`moto_server`), the aws CLI and
-//! kubectl. One lookup for all of them, so a missing tool fails every suite the same way.
+//! Finds the external programs the test suites drive: moto (`moto_server`), the aws CLI,
+//! kubectl, and for the Helm chart's tests helm and kubernetes-validate. One lookup for all of
+//! them, so a missing tool fails every suite the same way.
 //!
 //! ```text
 //!   tool("kubectl") ──▶ $CLOUDNET_VENV/bin/kubectl   (default $HOME/.cache/cloudnet/venv)
@@ -128,6 +129,16 @@ pub fn aws_cli() -> Option<PathBuf> {
 /// kubectl, driven against the embedded Kubernetes API.
 pub fn kubectl() -> Option<PathBuf> {
     tool("kubectl")
+}
+
+/// helm, for the chart's tests (`deploy/scripts/setup-chart-tests.sh` installs it).
+pub fn helm() -> Option<PathBuf> {
+    tool("helm")
+}
+
+/// kubernetes-validate (PyPI, in the venv), for the chart's tests.
+pub fn kubernetes_validate() -> Option<PathBuf> {
+    tool("kubernetes-validate")
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, and returns that; panics naming `what`

@@ -142,3 +142,50 @@ fn the_rendered_flags_are_the_binaries_flags() {
         );
     }
 }
+
+/// The controller's probes hit the endpoints its server serves: `/healthz` answers while the
+/// process runs, `/readyz` only once every controller is ready.
+#[tokio::test]
+async fn the_controller_probes_are_served_by_the_controller() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use cloudnet_controllers::server::{Health, serve};
+    let Some(helm) = helm() else { return };
+    let docs = renders(&helm).remove(0).1;
+    let c = container(
+        find(&docs, "Deployment", "cloudnet-controller"),
+        "containers",
+        "controller",
+    );
+    let (live, ready) = super::probe_paths(c);
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http-metrics");
+    assert_eq!(c["ports"][0]["name"], "http-metrics");
+
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let health = Health::new(Default::default(), vec![("service".into(), flag.clone())]);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(addr, health, async {
+        let _ = stop_rx.await;
+    }));
+    let mut up = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(up, "the controller's server did not listen on {addr}");
+    assert_eq!(super::http_status(addr, &live).await, 200);
+    assert_eq!(super::http_status(addr, &ready).await, 503, "not ready yet");
+    flag.store(true, Ordering::Relaxed);
+    assert_eq!(super::http_status(addr, &ready).await, 200);
+    assert_eq!(super::http_status(addr, "/metrics").await, 200);
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}

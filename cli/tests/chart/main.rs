@@ -44,7 +44,7 @@ pub fn eks_values() -> String {
 }
 
 pub fn helm() -> Option<PathBuf> {
-    cloudnet_testkit::tool("helm")
+    cloudnet_testkit::helm()
 }
 
 pub fn run(program: &Path, args: &[String]) -> Output {
@@ -165,9 +165,11 @@ fn lint_and_template_with_the_eks_values_and_the_defaults() {
     let eks = eks_values();
     let chart = chart().display().to_string();
     for args in [
-        vec!["lint", &chart, "-n", "kube-system", "-f", &eks],
+        // --strict: a lint warning fails too.
+        vec!["lint", "--strict", &chart, "-n", "kube-system", "-f", &eks],
         vec![
             "lint",
+            "--strict",
             &chart,
             "-n",
             "kube-system",
@@ -375,7 +377,7 @@ fn bad_values_are_refused_with_a_clear_message() {
 #[test]
 fn every_rendered_object_passes_kubernetes_validate_strict() {
     let Some(helm) = helm() else { return };
-    let Some(validate) = cloudnet_testkit::tool("kubernetes-validate") else {
+    let Some(validate) = cloudnet_testkit::kubernetes_validate() else {
         return;
     };
     let dir = temp_dir("validate");
@@ -536,4 +538,32 @@ fn every_rendered_object_decodes_as_its_typed_object_without_losing_a_field() {
     deploy["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = json!({});
     let lost = std::panic::catch_unwind(|| decode(&deploy));
     assert!(lost.is_err(), "a misspelled field must not round-trip");
+}
+
+/// The status code of `GET <path>` on `addr` (HTTP/1.1, connection closed after).
+pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line from {addr}{path}: {out:?}"))
+}
+
+/// The (liveness, readiness) probe paths of a rendered container.
+pub fn probe_paths(container: &Value) -> (String, String) {
+    let path = |probe: &str| {
+        container[probe]["httpGet"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    (path("livenessProbe"), path("readinessProbe"))
 }

@@ -75,6 +75,18 @@ async fn what_the_binaries_call_in_the_sandbox_is_granted_by_the_chart() {
         sandbox.wait_settled(Duration::from_secs(60)).await,
         "the examples did not settle"
     );
+    // The DaemonSet's probes hit what every node's ipamd serves on its introspection address.
+    let ds = find(&docs, "DaemonSet", "cloudnet-node");
+    let (live, ready) = super::probe_paths(super::container(ds, "containers", "ipamd"));
+    let ipamd = sandbox
+        .ipamd
+        .clone()
+        .expect("the sandbox runs an ipamd per node");
+    for n in &sandbox.nodes {
+        let addr = ipamd.introspection(&n.name).expect("introspection address");
+        assert_eq!(super::http_status(addr, &live).await, 200, "{}", n.name);
+        assert_eq!(super::http_status(addr, &ready).await, 200, "{}", n.name);
+    }
     let audit = sandbox.api.auth().audit();
     let node_names: Vec<String> = sandbox.nodes.iter().map(|n| n.name.clone()).collect();
     sandbox.shutdown().await;
