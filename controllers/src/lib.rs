@@ -42,6 +42,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod finalizers;
+pub mod flags;
 #[cfg(test)]
 mod golden;
 pub mod ingress;

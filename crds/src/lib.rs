@@ -1,6 +1,7 @@
 //! cloudnet's custom resources: the Rust types are the source, the YAML in `crds/*.yaml` is
-//! generated from them (`cargo run -p cloudnet-crds --bin crdgen`), and a test fails when the
-//! committed YAML differs from what the types generate.
+//! generated from them (`cargo run -p cloudnet-crds --bin crdgen`), together with the same files
+//! under the Helm chart's `deploy/helm/cloudnet/crds/`; a test fails when either committed copy
+//! differs from what the types generate.
 //!
 //! | Kind | Scope | Written by | For |
 //! |---|---|---|---|
@@ -34,6 +35,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     ]
 }
 
+/// The directories, relative to this crate's Cargo.toml, the CRD files are committed in: the
+/// crate's own and the Helm chart's `crds/` (Helm installs the files there before the templates).
+pub const OUTPUT_DIRS: [&str; 2] = [".", "../deploy/helm/cloudnet/crds"];
+
 /// The YAML committed for one CRD: a header line, then the object.
 pub fn render(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
     let body = serde_yaml::to_string(crd)?;
@@ -49,16 +54,29 @@ mod tests {
     /// CI fails here when the committed YAML is not what the types generate.
     #[test]
     fn committed_yaml_matches_the_types() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for (file, crd) in all() {
-            let want = render(&crd).expect("render");
-            let path = dir.join(file);
-            let have = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                have == want,
-                "{} differs from the Rust types: run `cargo run -p cloudnet-crds --bin crdgen` and commit the result",
-                path.display()
-            );
+        let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for out in OUTPUT_DIRS {
+            let dir = crate_dir.join(out);
+            for (file, crd) in all() {
+                let want = render(&crd).expect("render");
+                let path = dir.join(file);
+                let have = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    have == want,
+                    "{} differs from the Rust types: run `cargo run -p cloudnet-crds --bin crdgen` and commit the result",
+                    path.display()
+                );
+            }
+            // Nothing else in the directory: a CRD dropped from the types goes from the chart too.
+            let mut listed: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".yaml"))
+                .collect();
+            listed.sort();
+            let mut want: Vec<String> = all().iter().map(|(f, _)| f.to_string()).collect();
+            want.sort();
+            assert_eq!(listed, want, "CRD files in {}", dir.display());
         }
     }
 

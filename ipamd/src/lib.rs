@@ -17,6 +17,7 @@ pub mod cni;
 pub mod core;
 pub mod daemon;
 pub mod error;
+pub mod flags;
 pub mod fsutil;
 pub mod http;
 pub mod journal;

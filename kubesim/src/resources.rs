@@ -164,6 +164,9 @@ fn builtins() -> Vec<Builtin> {
             .all()
             .status(),
         b("discovery.k8s.io", "EndpointSlice", "endpointslices"),
+        b("policy", "PodDisruptionBudget", "poddisruptionbudgets")
+            .short(&["pdb"])
+            .status(),
         b("networking.k8s.io", "Ingress", "ingresses")
             .short(&["ing"])
             .status(),

@@ -2,8 +2,8 @@
 //! the Service controller and its garbage collector, the Ingress controller,
 //! TargetGroupBindings and VPC routes, composed in `cloudnet_controllers::app`, which the
 //! sandbox runs too), with `/metrics`, `/healthz` and `/readyz`, and Lease leader election so that of
-//! several replicas only one writes. This file is the flags, the provider, the API client
-//! and the signal.
+//! several replicas only one writes. This file is the provider, the API client and the signal;
+//! the flags are `cloudnet_controllers::flags`.
 //!
 //! Every replica serves health and waits; the leader runs the allocator, and the Service
 //! controller checks the lease before each reconcile. A leader that cannot renew its lease
@@ -13,242 +13,14 @@
 //! The pool knobs take the VPC CNI's environment variable names, so an `aws-node` config
 //! carries over unchanged.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use anyhow::Context as _;
 use clap::Parser;
 use cloudnet_aws::config::RouteTableSelector;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
-use cloudnet_controllers::app::{self, Settings};
-use cloudnet_controllers::ingress::IngressSettings;
-use cloudnet_controllers::ipam::{AllocatorConfig, PoolKnobs};
-use cloudnet_controllers::leader::ElectionConfig;
-use cloudnet_controllers::routes::RouteSettings;
-use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_controllers::app;
+use cloudnet_controllers::flags::Args;
 use cloudnet_core::BudgetConfig;
-use cloudnet_core::TargetKind;
 use prometheus_client::registry::Registry;
-
-#[derive(Debug, Parser)]
-#[command(name = "cloudnet-controller", version, about)]
-struct Args {
-    /// The cluster's name: the ownership tags of everything the suite creates.
-    #[arg(long, env = "CLUSTER_NAME")]
-    cluster_name: String,
-    /// The cloud's API endpoint (the mock cloud, a VPC endpoint); default: the cloud's own.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    cloud_endpoint: Option<String>,
-    #[arg(long, env = "AWS_REGION")]
-    region: Option<String>,
-    /// The cluster's VPC; default: the one of the instance the controller runs on.
-    #[arg(long, env = "VPC_ID")]
-    vpc_id: Option<String>,
-    /// Rate budget overrides, e.g. `compute:mutate=2:10,compute:describe=10:50`.
-    #[arg(long, env = "CLOUD_RATE_BUDGET")]
-    rate_budget: Option<String>,
-    /// Where `/metrics`, `/healthz` and `/readyz` are served.
-    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
-    metrics_addr: SocketAddr,
-    /// `json` in clusters, `text` at a terminal.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
-    log_format: String,
-
-    /// Whole interfaces' worth of free addresses to keep per node.
-    #[arg(long, env = "WARM_ENI_TARGET", default_value_t = 1)]
-    warm_eni_target: u32,
-    /// Free addresses to keep per node (0: unset); wins over WARM_ENI_TARGET and
-    /// WARM_PREFIX_TARGET.
-    #[arg(long, env = "WARM_IP_TARGET", default_value_t = 0)]
-    warm_ip_target: u32,
-    /// Addresses to hold per node at least (0: unset).
-    #[arg(long, env = "MINIMUM_IP_TARGET", default_value_t = 0)]
-    minimum_ip_target: u32,
-    /// Whole free /28 prefixes to keep per node, with prefix delegation.
-    #[arg(long, env = "WARM_PREFIX_TARGET", default_value_t = 1)]
-    warm_prefix_target: u32,
-    /// Interfaces per node at most, below the instance type's limit.
-    #[arg(long, env = "MAX_ENI")]
-    max_eni: Option<u32>,
-    /// Hand out /28 prefixes instead of single secondary addresses.
-    #[arg(long, env = "ENABLE_PREFIX_DELEGATION", default_value_t = false, action = clap::ArgAction::Set)]
-    enable_prefix_delegation: bool,
-    /// The node label whose value names the node's InterfaceConfig (like the VPC CNI's
-    /// ENI_CONFIG_LABEL_DEF, e.g. `topology.kubernetes.io/zone`).
-    #[arg(long, env = "ENI_CONFIG_LABEL_DEF")]
-    interface_config_label: Option<String>,
-    /// Node rounds in progress at most.
-    #[arg(long, env = "IPAM_PARALLELISM", default_value_t = 16)]
-    ipam_parallelism: usize,
-    /// Each node is described again at least this often (seconds).
-    #[arg(long, env = "IPAM_RESYNC_SECONDS", default_value_t = 300)]
-    ipam_resync_seconds: u64,
-    /// An interface of ours left unattached this long is deleted (seconds).
-    #[arg(long, env = "ORPHAN_ENI_GRACE_SECONDS", default_value_t = 600)]
-    orphan_grace_seconds: u64,
-
-    /// Run the pod address allocator.
-    #[arg(long, env = "ENABLE_POD_IPAM", default_value_t = true, action = clap::ArgAction::Set)]
-    enable_pod_ipam: bool,
-    /// Run the Service (L4 load balancer) controller.
-    #[arg(long, env = "ENABLE_SERVICE_CONTROLLER", default_value_t = true, action = clap::ArgAction::Set)]
-    enable_service_controller: bool,
-    /// Also serve LoadBalancer Services with no `spec.loadBalancerClass`, as a cluster's
-    /// in-tree cloud provider does.
-    #[arg(long, env = "SERVE_CLASSLESS_SERVICES", default_value_t = false, action = clap::ArgAction::Set)]
-    serve_classless_services: bool,
-    /// Target type of Services that name none: `instance` (node ports) or `ip` (pod IPs).
-    #[arg(long, env = "DEFAULT_TARGET_TYPE", default_value = "instance")]
-    default_target_type: String,
-    /// Every Service's load balancer is ensured again at least this often (seconds).
-    #[arg(long, env = "SERVICE_RESYNC_SECONDS", default_value_t = 600)]
-    service_resync_seconds: u64,
-    /// Run the Ingress (L7 load balancer) controller.
-    #[arg(long, env = "ENABLE_INGRESS_CONTROLLER", default_value_t = true, action = clap::ArgAction::Set)]
-    enable_ingress_controller: bool,
-    /// Ingress class names served with no IngressClass object (comma-separated; also the
-    /// legacy `kubernetes.io/ingress.class` values). IngressClasses whose controller is
-    /// `cloudnet.io/alb` or `ingress.k8s.aws/alb` are served whatever their name.
-    #[arg(long, env = "INGRESS_CLASS", default_value = "alb")]
-    ingress_class: String,
-    /// Every IngressGroup's load balancer is ensured again at least this often (seconds).
-    #[arg(long, env = "INGRESS_RESYNC_SECONDS", default_value_t = 600)]
-    ingress_resync_seconds: u64,
-    /// Load balancers of this cluster's Services that are gone are looked for at start and
-    /// this often (seconds; 0: never). Only stacks with this cluster's ownership tags.
-    #[arg(long, env = "GC_INTERVAL_SECONDS", default_value_t = 300)]
-    gc_interval_seconds: u64,
-    /// Run the TargetGroupBinding controller (needs the `targetgroupbindings.cloudnet.io`
-    /// CRD installed).
-    #[arg(long, env = "ENABLE_TARGET_GROUP_BINDING", default_value_t = true, action = clap::ArgAction::Set)]
-    enable_target_group_binding: bool,
-    /// Every binding's targets are synced again at least this often (seconds).
-    #[arg(
-        long,
-        env = "TARGET_GROUP_BINDING_RESYNC_SECONDS",
-        default_value_t = 600
-    )]
-    target_group_binding_resync_seconds: u64,
-
-    /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
-    /// when pod IPAM is off and CLUSTER_CIDR is set.
-    #[arg(long, env = "ENABLE_ROUTE_CONTROLLER", action = clap::ArgAction::Set)]
-    enable_route_controller: Option<bool>,
-    /// The cluster's pod CIDRs, comma-separated: routes inside them in the cluster's tables
-    /// are the route controller's; every other route is left alone.
-    #[arg(long, env = "CLUSTER_CIDR", value_delimiter = ',')]
-    cluster_cidr: Vec<ipnet::IpNet>,
-    /// The cluster's route tables, comma-separated; default: the VPC's tables tagged
-    /// `kubernetes.io/cluster/<CLUSTER_NAME>` or `cloudnet.io/cluster=<CLUSTER_NAME>`.
-    #[arg(long, env = "ROUTE_TABLE_IDS", value_delimiter = ',')]
-    route_table_ids: Vec<String>,
-    /// Node changes are collected until quiet this long before a route plan (milliseconds).
-    #[arg(long, env = "ROUTE_DEBOUNCE_MILLISECONDS", default_value_t = 500)]
-    route_debounce_ms: u64,
-    /// Routes are compared with the nodes at least this often (seconds).
-    #[arg(long, env = "ROUTE_RESYNC_SECONDS", default_value_t = 300)]
-    route_resync_seconds: u64,
-
-    /// Elect a leader on a Lease; off only for a single replica.
-    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    leader_election: bool,
-    /// The Lease's namespace (the controller's own, from the downward API).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
-    leader_election_namespace: String,
-    #[arg(
-        long,
-        env = "LEADER_ELECTION_ID",
-        default_value = "cloudnet-controller"
-    )]
-    leader_election_id: String,
-    /// This replica's identity in the Lease (the pod name, from the downward API).
-    #[arg(long, env = "POD_NAME")]
-    identity: Option<String>,
-}
-
-impl Args {
-    fn allocator(&self) -> anyhow::Result<AllocatorConfig> {
-        if self.ipam_parallelism == 0 {
-            anyhow::bail!("IPAM_PARALLELISM must be at least 1");
-        }
-        if self.max_eni == Some(0) {
-            anyhow::bail!("MAX_ENI must be at least 1 (the primary interface)");
-        }
-        Ok(AllocatorConfig {
-            knobs: PoolKnobs {
-                warm_eni_target: self.warm_eni_target,
-                warm_ip_target: self.warm_ip_target,
-                minimum_ip_target: self.minimum_ip_target,
-                warm_prefix_target: self.warm_prefix_target,
-                max_eni: self.max_eni,
-                prefix_delegation: self.enable_prefix_delegation,
-            },
-            parallelism: self.ipam_parallelism,
-            resync: Duration::from_secs(self.ipam_resync_seconds.max(1)),
-            orphan_grace: Duration::from_secs(self.orphan_grace_seconds),
-            interface_config_label: self.interface_config_label.clone(),
-            ..AllocatorConfig::default()
-        })
-    }
-}
-
-impl Args {
-    fn services(&self) -> anyhow::Result<ServiceSettings> {
-        let mut settings = ServiceSettings::new(&self.cluster_name);
-        settings.serve_classless = self.serve_classless_services;
-        settings.default_target_kind = self.default_target_kind()?;
-        Ok(settings)
-    }
-
-    /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
-    /// cluster CIDR is known.
-    fn routes(&self) -> anyhow::Result<bool> {
-        match self.enable_route_controller {
-            Some(true) if self.cluster_cidr.is_empty() => {
-                anyhow::bail!("ENABLE_ROUTE_CONTROLLER needs CLUSTER_CIDR (the pod CIDRs routed)")
-            }
-            Some(on) => Ok(on),
-            None => Ok(!self.enable_pod_ipam && !self.cluster_cidr.is_empty()),
-        }
-    }
-
-    fn default_target_kind(&self) -> anyhow::Result<TargetKind> {
-        Ok(match self.default_target_type.as_str() {
-            "instance" => TargetKind::NodePort,
-            "ip" => TargetKind::PodIp,
-            other => anyhow::bail!("DEFAULT_TARGET_TYPE must be instance or ip, not {other:?}"),
-        })
-    }
-
-    fn ingresses(&self) -> anyhow::Result<IngressSettings> {
-        let mut settings = IngressSettings::new(&self.cluster_name);
-        settings.class_names = self
-            .ingress_class
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        settings.default_target_kind = self.default_target_kind()?;
-        Ok(settings)
-    }
-
-    fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
-        if !self.leader_election {
-            return Ok(None);
-        }
-        let identity = match &self.identity {
-            Some(id) => id.clone(),
-            None => std::env::var("HOSTNAME")
-                .context("POD_NAME (or HOSTNAME) names this replica in the Lease")?,
-        };
-        Ok(Some(ElectionConfig::new(
-            &self.leader_election_namespace,
-            &self.leader_election_id,
-            &identity,
-        )))
-    }
-}
 
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -267,37 +39,8 @@ async fn main() -> anyhow::Result<()> {
     // The workspace builds rustls with both ring and aws-lc-rs (the AWS SDK's); with two
     // providers rustls cannot pick one itself, and the kube client would panic.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if !matches!(args.log_format.as_str(), "json" | "text") {
-        anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
-    }
+    let settings = args.settings()?;
     init_logs(&args.log_format);
-    let settings = Settings {
-        ipam: args.enable_pod_ipam.then(|| args.allocator()).transpose()?,
-        service: args
-            .enable_service_controller
-            .then(|| args.services())
-            .transpose()?,
-        service_resync: Duration::from_secs(args.service_resync_seconds),
-        ingress: args
-            .enable_ingress_controller
-            .then(|| args.ingresses())
-            .transpose()?,
-        ingress_resync: Duration::from_secs(args.ingress_resync_seconds),
-        service_gc: (args.gc_interval_seconds > 0)
-            .then(|| Duration::from_secs(args.gc_interval_seconds)),
-        target_group_binding: args
-            .enable_target_group_binding
-            .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
-        routes: args.routes()?.then(|| RouteSettings {
-            debounce: Duration::from_millis(args.route_debounce_ms),
-            resync: Duration::from_secs(args.route_resync_seconds.max(10)),
-            ..RouteSettings::default()
-        }),
-        election: args.election()?,
-        metrics_addr: Some(args.metrics_addr),
-    };
-    // Before any cloud call: a process with nothing to run is a configuration error.
-    settings.validate()?;
 
     let mut registry = Registry::default();
     let aws_metrics = AwsMetrics::register(&mut registry);

@@ -1,5 +1,8 @@
 //! `cloudnet-cni`: the CNI plugin. The runtime runs it with `CNI_*` variables and the
 //! network configuration on stdin; it prints a result or a CNI error on stdout.
+//!
+//! `cloudnet-cni install ...` (the node DaemonSet's init container) copies this binary into the
+//! host's CNI bin directory and writes the conflist: `cloudnet_ipamd::cni::install`.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -7,6 +10,9 @@ use std::process::ExitCode;
 use cloudnet_ipamd::cni::{self, CniError, Env};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("install")) {
+        return install();
+    }
     let mut stdin = Vec::new();
     let (version, outcome) = match std::io::stdin().read_to_end(&mut stdin) {
         Err(e) => (
@@ -51,4 +57,26 @@ fn run(stdin: &[u8]) -> Result<serde_json::Value, CniError> {
         .build()
         .map_err(|e| CniError::new(cni::types::code::IO_FAILURE, format!("runtime: {e}")))?;
     rt.block_on(cni::run(&env, stdin))
+}
+
+fn install() -> ExitCode {
+    use clap::Parser;
+    let args = cni::install::InstallArgs::parse_from(std::env::args_os().skip(1));
+    let done = std::env::current_exe()
+        .map_err(|e| format!("this executable's path: {e}"))
+        .and_then(|exe| cni::install::install(&args, &exe));
+    match done {
+        Ok(done) => {
+            println!(
+                "installed {} and {}",
+                done.plugin.display(),
+                done.conflist.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cloudnet-cni install: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod commands;
+pub mod install;
 pub mod types;
 
 pub use commands::run;

@@ -1,0 +1,51 @@
+//! `cloudnet-ipamd`'s flags (most also an environment variable). In the library so that the
+//! Helm chart's tests parse the chart's rendered arguments with the binary's own parser.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cloudnet-ipamd",
+    version,
+    about = "cloudnet's node IPAM daemon"
+)]
+pub struct Args {
+    /// This node's name (the NodeNetwork and the pods' spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    #[arg(
+        long,
+        env = "IPAMD_SOCKET",
+        default_value = "/run/cloudnet/ipamd/ipamd.sock"
+    )]
+    pub socket: PathBuf,
+    #[arg(
+        long,
+        env = "IPAMD_CHECKPOINT",
+        default_value = "/var/lib/cloudnet/ipamd/ipam.json"
+    )]
+    pub checkpoint: PathBuf,
+    /// Introspection, /metrics and health.
+    #[arg(long, env = "IPAMD_INTROSPECTION", default_value = "127.0.0.1:61679")]
+    pub introspection: SocketAddr,
+    /// Seconds a freed address cools before reuse or offer.
+    #[arg(long, env = "IP_COOLDOWN_PERIOD", default_value_t = 30)]
+    pub ip_cooldown_period: u64,
+    /// WARM_IP_TARGET used when the NodeNetwork's pool policy sets none.
+    #[arg(long, env = "WARM_IP_TARGET")]
+    pub warm_ip_target: Option<u32>,
+    /// The instance metadata service.
+    #[arg(long, env = "IMDS_ENDPOINT", default_value = "http://169.254.169.254")]
+    pub imds_endpoint: String,
+    /// Names the instance to a mock metadata service that serves several.
+    #[arg(long, env = "IMDS_INSTANCE_ID")]
+    pub imds_instance_id: Option<String>,
+    #[arg(long, default_value_t = 5)]
+    pub sync_interval_seconds: u64,
+    /// Emit JSON logs.
+    #[arg(long, env = "IPAMD_JSON_LOGS")]
+    pub json_logs: bool,
+}
