@@ -19,13 +19,16 @@ fn install_copies_a_working_plugin_and_writes_its_conflist() {
         .args(["--socket=/run/cloudnet/ipamd/ipamd.sock", "--mtu=9001"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plugin = bin.join("cloudnet-cni");
     assert_eq!(std::fs::read(&plugin).unwrap(), std::fs::read(exe).unwrap());
 
     let list: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(conf.join("10-cloudnet.conflist")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(conf.join("10-cloudnet.conflist")).unwrap()).unwrap();
     assert_eq!(list["plugins"][0]["type"], "cloudnet-cni");
     assert_eq!(list["plugins"][1]["type"], "portmap");
 
@@ -47,7 +50,11 @@ fn install_copies_a_working_plugin_and_writes_its_conflist() {
         .write_all(entry.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let version: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         version["supportedVersions"]
