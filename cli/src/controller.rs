@@ -1,10 +1,11 @@
 //! The controllers in the sandbox: `cloudnet-controller`'s own composition
 //! ([`cloudnet_controllers::app::run`]) through the AWS provider on the real SDK clients,
-//! pointed at the mock cloud, under the API identity `cloudnet-controller`, with leader
+//! pointed at the mock cloud, under the API identity of the `cloudnet-controller`
+//! ServiceAccount, with leader
 //! election on, as a cluster runs them.
 //!
 //! ```text
-//!  kubesim ◀── kube::Client (token of cloudnet-controller) ── app::run ── AwsProvider::connect
+//!  kubesim ◀── kube::Client (ServiceAccount token)     ── app::run ── AwsProvider::connect
 //!                                                               │            │ SDK, SigV4
 //!                          allocator, Service controller, Lease ┘            ▼
 //!                                                          mock cloud EC2 / ELBv2 / IMDS
@@ -31,8 +32,10 @@ use tokio::sync::oneshot;
 
 /// The cluster name on every cloud resource the sandbox's controllers create.
 pub const CLUSTER_NAME: &str = "sandbox";
-/// The controller's API identity (the audit shows what it did).
-pub const IDENTITY: &str = "cloudnet-controller";
+/// The controller's API identity: the token of the chart's `cloudnet-controller`
+/// ServiceAccount (the audit shows what it did; with `--rbac` it may do what the chart's
+/// RBAC grants).
+pub const IDENTITY: &str = "system:serviceaccount:kube-system:cloudnet-controller";
 /// The controllers' Lease, as the Deployment's defaults name it.
 pub const LEASE_NAMESPACE: &str = "kube-system";
 pub const LEASE_NAME: &str = "cloudnet-controller";

@@ -43,10 +43,9 @@ pub enum PodAddresses {
     Vpc,
 }
 
-/// The API identity of a node's ipamd.
-pub fn ipamd_identity(node: &str) -> String {
-    format!("ipamd-{node}")
-}
+/// The API identity of every node's ipamd: the token of the chart's `cloudnet-node`
+/// ServiceAccount, as the DaemonSet's pods have it.
+pub const NODE_IDENTITY: &str = "system:serviceaccount:kube-system:cloudnet-node";
 
 /// One node's daemon and a connection to it.
 struct NodeDaemon {
@@ -65,7 +64,7 @@ pub struct IpamdAddresses {
 }
 
 impl IpamdAddresses {
-    /// Starts an ipamd for every node: its API identity (`ipamd-<node>`), its own instance's
+    /// Starts an ipamd for every node: its API identity ([`NODE_IDENTITY`]), its own instance's
     /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory.
     pub async fn start(
         api: &cloudnet_kubesim::server::Handle,
@@ -83,10 +82,10 @@ impl IpamdAddresses {
                 .rsplit('/')
                 .next()
                 .with_context(|| format!("node {} has no instance ID", node.name))?;
-            let identity = ipamd_identity(&node.name);
-            api.add_identity(&identity);
+            let identity = NODE_IDENTITY;
+            api.add_identity(identity);
             let client = api
-                .client_for(&identity)
+                .client_for(identity)
                 .await
                 .with_context(|| format!("no API client for {identity}"))?;
             let home = dir.path().join(&node.name);

@@ -57,6 +57,13 @@ pub struct SandboxArgs {
     /// too big to warm every node's pool).
     #[arg(long, value_enum, default_value_t = PodAddresses::Vpc)]
     pub pod_addresses: PodAddresses,
+    /// Enforce RBAC in the Kubernetes API: the controller and each ipamd act as their
+    /// ServiceAccounts and may do only what the RBAC objects among the manifests grant; those
+    /// are applied before the controllers start (e.g. the output of `helm template cloudnet
+    /// deploy/helm/cloudnet -n kube-system --set clusterName=sandbox`). The kubeconfig's
+    /// admin is in system:masters.
+    #[arg(long)]
+    pub rbac: bool,
 }
 
 impl SandboxArgs {
@@ -71,6 +78,7 @@ impl SandboxArgs {
             exit_after_apply: true,
             settle_timeout_secs: 60,
             pod_addresses: PodAddresses::Vpc,
+            rbac: false,
         }
     }
 }
@@ -95,9 +103,9 @@ pub struct Sandbox {
     _simulation: cloudnet_kubesim::sim::Simulation,
 }
 
-/// The identities the sandbox issues: one per component, so the API's audit shows what each
-/// needs.
-pub const IDENTITIES: &[&str] = &[controller::IDENTITY, "cloudnet-sandbox"];
+/// The identity that installs the CRDs and applies the manifests, as an installer with
+/// cluster-admin would (in system:masters).
+pub const INSTALLER: &str = "cloudnet-sandbox";
 
 impl Sandbox {
     pub async fn start(args: &SandboxArgs) -> Result<Sandbox> {
@@ -113,13 +121,13 @@ impl Sandbox {
         .await
         .with_context(|| format!("cannot start the mock cloud on {}", args.mockcloud_listen))?;
 
-        let mut config = cloudnet_kubesim::server::Config {
+        let config = cloudnet_kubesim::server::Config {
             listen: args.api_listen,
+            rbac: args.rbac,
             ..Default::default()
-        };
-        for identity in IDENTITIES {
-            config = config.with_identity(identity);
         }
+        .with_identity(controller::IDENTITY)
+        .with(cloudnet_kubesim::Identity::master(INSTALLER));
         let api = cloudnet_kubesim::server::KubeSim::start(config)
             .await
             .with_context(|| format!("cannot start the Kubernetes API on {}", args.api_listen))?;
@@ -129,8 +137,22 @@ impl Sandbox {
             register_node(api.store(), node)
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
         }
-        let client = api.client_for("cloudnet-sandbox").await?;
+        let client = api.client_for(INSTALLER).await?;
         controller::install_crds(&client, FIELD_MANAGER).await?;
+        if args.rbac {
+            // The roles first, as a chart install creates them with the workloads: the
+            // controllers and ipamds then start under them.
+            let docs = manifests::load(&args.files)?;
+            let rbac: Vec<Document> = docs
+                .into_iter()
+                .filter(|d| d.api_version().starts_with("rbac.authorization.k8s.io/"))
+                .collect();
+            for doc in &rbac {
+                apply_document(&client, doc)
+                    .await
+                    .with_context(|| format!("cannot apply {}", doc.display_name()))?;
+            }
+        }
         let host = nodes
             .first()
             .and_then(|n| n.provider_id.rsplit('/').next())
@@ -196,29 +218,7 @@ impl Sandbox {
     }
 
     async fn apply_one(&self, doc: &Document) -> Result<()> {
-        let (group, version) = match doc.api_version().split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", doc.api_version()),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, doc.kind());
-        let (resource, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
-            .await
-            .with_context(|| format!("{} {} is not served", doc.api_version(), doc.kind()))?;
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(
-                self.client.clone(),
-                doc.namespace().unwrap_or("default"),
-                &resource,
-            ),
-            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
-        };
-        api.patch(
-            doc.name(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&doc.object),
-        )
-        .await?;
-        Ok(())
+        apply_document(&self.client, doc).await
     }
 
     /// Waits until every Deployment has its replicas ready, no pod is pending, every
@@ -380,6 +380,33 @@ impl Sandbox {
         self.api.shutdown().await;
         self.cloud.shutdown().await;
     }
+}
+
+/// Applies one document with server-side apply as [`FIELD_MANAGER`].
+async fn apply_document(client: &kube::Client, doc: &Document) -> Result<()> {
+    let (group, version) = match doc.api_version().split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", doc.api_version()),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, doc.kind());
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .with_context(|| format!("{} {} is not served", doc.api_version(), doc.kind()))?;
+    let api: Api<DynamicObject> = match caps.scope {
+        Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            doc.namespace().unwrap_or("default"),
+            &resource,
+        ),
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
+    api.patch(
+        doc.name(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&doc.object),
+    )
+    .await?;
+    Ok(())
 }
 
 /// A Node for every running instance, named as EKS names them, with the VPC CNI's max-pods

@@ -7,6 +7,8 @@
 //! and the observed call rates; exits non-zero when an invariant breaks: a throttled call,
 //! a node not ready, an address on two interfaces, more mutating calls than the minimum.
 
+#[path = "../tests/chart_rbac/mod.rs"]
+mod chart_rbac;
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -1,6 +1,7 @@
 //! The allocator end to end: the real `kube::Client` against the embedded API, the real AWS
 //! provider against the mock cloud; the test plays ipamd.
 
+mod chart_rbac;
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

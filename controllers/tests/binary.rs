@@ -1,10 +1,13 @@
 //! The `cloudnet-controller` binary as a user runs it: a process with a kubeconfig, the
-//! cloud's endpoint and environment variables, against the embedded API and the mock cloud.
+//! cloud's endpoint and environment variables, against the embedded API (under the chart's
+//! RBAC, as the chart's `cloudnet-controller` ServiceAccount) and the mock cloud.
+
+mod chart_rbac;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::{Config as CloudConfig, MockCloud, World};
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, PostParams};
@@ -17,12 +20,13 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
         .await
         .expect("mock cloud");
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let rbac = chart_rbac::start(ApiConfig::default()).await;
+    let api = &rbac.handle;
+    let client = rbac.admin.clone();
     let dir = std::env::temp_dir().join(format!("cloudnet-controller-bin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, ADMIN)
+    api.write_kubeconfig(&kubeconfig, chart_rbac::CONTROLLER_IDENTITY)
         .expect("kubeconfig");
 
     // A node whose address no instance has: its target is refused (a Warning Event, retried),
@@ -53,7 +57,7 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
         .env("VPC_ID", "vpc-0c10d0e7000000001")
         .env("ENABLE_POD_IPAM", "false")
         .env("POD_NAME", "controller-0")
-        .env("POD_NAMESPACE", "default")
+        .env("POD_NAMESPACE", "kube-system")
         .env("LOG_FORMAT", "text")
         .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
@@ -115,7 +119,7 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
 
     // It holds the lease and says it is ready.
     let lease: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(client.clone(), "default");
+        Api::namespaced(client.clone(), "kube-system");
     let holder = lease
         .get("cloudnet-controller")
         .await
@@ -194,7 +198,7 @@ impl Replica {
             .env("VPC_ID", "vpc-0c10d0e7000000001")
             .env("ENABLE_POD_IPAM", "false")
             .env("POD_NAME", identity)
-            .env("POD_NAMESPACE", "default")
+            .env("POD_NAMESPACE", "kube-system")
             .env("LOG_FORMAT", "text")
             .env("METRICS_BIND_ADDRESS", format!("127.0.0.1:{port}"))
             .stdout(out.try_clone().expect("log file"))
@@ -293,11 +297,12 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
     let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
         .await
         .expect("mock cloud");
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let rbac = chart_rbac::start(ApiConfig::default()).await;
+    let api = &rbac.handle;
+    let client = rbac.admin.clone();
     let dir = std::env::temp_dir().join(format!("cloudnet-controller-ha-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    api.write_kubeconfig(&dir.join("kubeconfig"), ADMIN)
+    api.write_kubeconfig(&dir.join("kubeconfig"), chart_rbac::CONTROLLER_IDENTITY)
         .expect("kubeconfig");
     let mut r0 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-0", "AKIDREPLICA0");
     let mut r1 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-1", "AKIDREPLICA1");
@@ -339,7 +344,7 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
         (targets(&cloud) == 3).then_some(())
     })
     .await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let holder = || async {
         leases
             .get("cloudnet-controller")

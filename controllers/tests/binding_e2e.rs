@@ -9,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use cloudnet_controllers::binding::{CONDITION, FINALIZER, run};
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_crds::TargetGroupBinding;
-use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::{Handle as Cloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
@@ -24,6 +24,7 @@ use service_env::{
     VPC, budget, calls, mutating_since, pod_ips, provider_with, sdk, slice, start_cloud,
 };
 
+mod chart_rbac;
 mod service_env;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -88,8 +89,9 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .expect("foreign member");
     let foreign = "192.168.100.200:8080".to_string();
 
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let api = chart_rbac::start(ApiConfig::default()).await;
+    let client = api.admin.clone();
+    let controller_client = api.controller.clone();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &TargetGroupBinding::crd())
         .await
@@ -112,7 +114,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     let metrics = ControllerMetrics::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run(
-        client.clone(),
+        controller_client.clone(),
         lbs,
         None,
         Duration::from_secs(600),

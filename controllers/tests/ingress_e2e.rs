@@ -9,7 +9,7 @@ use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::{FINALIZER, run};
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_core::{LoadBalancerSpec, Owner, OwnerKind};
-use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::World;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
@@ -23,6 +23,7 @@ use service_env::{
     target_count,
 };
 
+mod chart_rbac;
 mod service_env;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -54,8 +55,9 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
     let cloud = start_cloud(World::default()).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
 
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let api = chart_rbac::start(ApiConfig::default()).await;
+    let client = api.admin.clone();
+    let controller_client = api.controller.clone();
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
@@ -93,7 +95,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
     let metrics = ControllerMetrics::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run(
-        client.clone(),
+        controller_client.clone(),
         lbs.clone(),
         IngressSettings::new("demo"),
         None,

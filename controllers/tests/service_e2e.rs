@@ -1,6 +1,7 @@
 //! The Service controller end to end: the real `kube::Client` against the embedded API, the
 //! real AWS SDK clients against the mock cloud, call counts read from the mock cloud's log.
 
+mod chart_rbac;
 mod service_env;
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use cloudnet_controllers::service::reconcile::{CONDITION, FINALIZER};
-use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
+use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::Handle as Cloud;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -75,8 +76,9 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
     let cloud = start_cloud(world(200)).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
     let security_groups = cloud.with_cloud(|c| c.ec2.security_groups.len());
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let api = chart_rbac::start(ApiConfig::default()).await;
+    let client = api.admin.clone();
+    let controller_client = api.controller.clone();
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let nodes: Api<Node> = Api::all(client.clone());
@@ -100,7 +102,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
             .expect("node");
     }
 
-    let controller = Running::spawn(client.clone(), lbs, Duration::from_secs(600));
+    let controller = Running::spawn(controller_client.clone(), lbs, Duration::from_secs(600));
 
     slices
         .create(&PostParams::default(), &slice_of(&pod_ips(3)))
@@ -306,8 +308,9 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
             .expect("rule"),
         );
     });
-    let api = KubeSim::start(ApiConfig::default()).await.expect("api");
-    let client = api.client_for(ADMIN).await.expect("client");
+    let api = chart_rbac::start(ApiConfig::default()).await;
+    let client = api.admin.clone();
+    let controller_client = api.controller.clone();
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     Api::<EndpointSlice>::namespaced(client.clone(), "default")
         .create(&PostParams::default(), &slice_of(&pod_ips(3)))
@@ -319,7 +322,7 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
         .expect("service");
 
     let first = Running::spawn(
-        client.clone(),
+        controller_client.clone(),
         provider(&cloud, "AKIDFIRST").await,
         Duration::from_secs(600),
     );
@@ -352,7 +355,7 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
     cloud.with_cloud(|c| c.faults.clear());
     let before = calls(&cloud);
     let second = Running::spawn(
-        client.clone(),
+        controller_client.clone(),
         provider(&cloud, "AKIDSECOND").await,
         Duration::from_secs(600),
     );
@@ -378,7 +381,7 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
     // its EndpointSlice cache had listed would deregister every target, then register them.)
     let before = calls(&cloud);
     let third = Running::spawn(
-        client.clone(),
+        controller_client.clone(),
         provider(&cloud, "AKIDTHIRD").await,
         Duration::from_secs(600),
     );

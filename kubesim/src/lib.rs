@@ -69,7 +69,7 @@
 //!   used, via [`Auth::audit`] and `GET /_kubesim/audit`. Service-account user names
 //!   (`system:serviceaccount:NS:NAME`) carry their token's groups; the admin is in
 //!   `system:masters`.
-//! - RBAC, off by default ([`Config::rbac`]): Roles,
+//! - RBAC, off by default ([`Config::rbac`], `cloudnet sandbox --rbac`): Roles,
 //!   ClusterRoles and their bindings read live from the store, upstream's matching and 403
 //!   messages, the default discovery and self-review roles ([`rbac`]).
 //!

@@ -70,6 +70,12 @@ impl Config {
         self
     }
 
+    /// Adds `identity` with a fresh token.
+    pub fn with(mut self, identity: Identity) -> Self {
+        self.tokens.push((random_token(), identity));
+        self
+    }
+
     /// Switches RBAC enforcement on.
     pub fn with_rbac(mut self) -> Self {
         self.rbac = true;
@@ -273,6 +279,24 @@ impl Handle {
         let token = random_token();
         self.auth.add_token(token.clone(), Identity::new(name));
         token
+    }
+
+    /// Stores objects (e.g. RBAC objects rendered from a chart) as they are, in process.
+    pub fn install(&self, objects: &[serde_json::Value]) -> Result<()> {
+        for obj in objects {
+            let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+            let kind = obj["kind"].as_str().unwrap_or_default();
+            let info = self.store.resource(api_version, kind).ok_or_else(|| {
+                crate::error::StatusError::bad_request(format!(
+                    "{api_version} {kind} is not served"
+                ))
+            })?;
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .filter(|_| info.namespaced);
+            self.store.create(&info, ns, obj.clone())?;
+        }
+        Ok(())
     }
 
     /// A kubeconfig document for `identity`.

@@ -13,7 +13,11 @@
 //! that need moto, the aws CLI and kubectl ran. A developer without them can opt out
 //! explicitly with `CLOUDNET_SKIP_EXTERNAL=1`; `scripts/test.sh` clears that variable.
 //!
+//! [`chart`] renders the Helm chart's RBAC with helm for the suites that run under it.
+//!
 //! Also the suites' one polling helper, [`eventually`]: each suite passes its own wait.
+
+pub mod chart;
 
 use std::ffi::OsStr;
 use std::future::Future;

@@ -1,5 +1,6 @@
 //! The chart's RBAC against what the binaries really call: the sandbox runs the controllers and
-//! an ipamd per node as their own API identities (`cloudnet-controller`, `ipamd-<node>`) on the
+//! an ipamd per node as their ServiceAccounts' API identities (`system:serviceaccount:kube-system:`
+//! `cloudnet-controller`, `...:cloudnet-node`) on the
 //! examples, and the embedded API's per-identity audit lists every (verb, resource) each used.
 //! Every one must be granted by the rules the chart renders for that identity's service
 //! account; a granted verb nobody used is printed as surplus (the examples do not exercise
@@ -92,8 +93,13 @@ async fn what_the_binaries_call_in_the_sandbox_is_granted_by_the_chart() {
     sandbox.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let mut identities = vec![("cloudnet-controller".to_string(), &controller)];
-    identities.extend(node_names.iter().map(|n| (format!("ipamd-{n}"), &node)));
+    use cloudnet_cli::controller::IDENTITY as CONTROLLER;
+    use cloudnet_cli::pod_addresses::NODE_IDENTITY as NODE;
+    assert!(!node_names.is_empty());
+    let identities = vec![
+        (CONTROLLER.to_string(), &controller),
+        (NODE.to_string(), &node),
+    ];
     let mut missing = Vec::new();
     for (identity, grants) in &identities {
         let used = audit
@@ -118,7 +124,7 @@ async fn what_the_binaries_call_in_the_sandbox_is_granted_by_the_chart() {
             .map(|a| (a.resource.clone(), a.verb.clone()))
             .collect()
     };
-    let c = used("cloudnet-controller");
+    let c = used(CONTROLLER);
     for want in [
         ("nodenetworks", "create"),
         ("nodenetworks/status", "patch"),
@@ -131,22 +137,17 @@ async fn what_the_binaries_call_in_the_sandbox_is_granted_by_the_chart() {
             "{want:?} not used: {c:?}"
         );
     }
-    let n = used(&format!("ipamd-{}", node_names[0]));
+    let n = used(NODE);
     assert!(
         n.contains(&("nodenetworks".into(), "patch".into())),
         "{n:?}"
     );
 
     // Surplus: granted, never used on the examples (reported, not failed: see the module docs).
-    for (identity, grants) in [
-        ("cloudnet-controller", &controller),
-        ("cloudnet-node", &node),
-    ] {
+    for (identity, grants) in [(CONTROLLER, &controller), (NODE, &node)] {
         let used: Vec<&cloudnet_kubesim::auth::Access> = audit
             .iter()
-            .filter(|(id, _)| {
-                *id == identity || (identity == "cloudnet-node" && id.starts_with("ipamd-"))
-            })
+            .filter(|(id, _)| *id == identity)
             .flat_map(|(_, a)| a)
             .collect();
         let surplus: Vec<_> = grants

@@ -1,5 +1,5 @@
-//! The embedded Kubernetes API, the mock cloud, the real AWS provider against it, and the
-//! allocator running between them. The test plays each node's ipamd by writing
+//! The embedded Kubernetes API (under the chart's RBAC, see `chart_rbac`), the mock cloud,
+//! the real AWS provider against it, and the allocator running between them. The test plays each node's ipamd by writing
 //! `spec.inUse` and `spec.release`.
 #![allow(dead_code)]
 
@@ -14,7 +14,6 @@ use cloudnet_controllers::ipam::metrics::AllocatorMetrics;
 use cloudnet_controllers::ipam::{Allocator, AllocatorConfig};
 use cloudnet_core::{BudgetConfig, Op, Rate};
 use cloudnet_crds::{InterfaceConfig, NodeNetwork, NodeNetworkStatus};
-use cloudnet_kubesim::{ADMIN, KubeSim};
 use cloudnet_mockcloud::ec2::world::{InstanceSpec, SubnetSpec};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use k8s_openapi::api::core::v1::{Node, NodeSpec};
@@ -39,7 +38,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 pub struct Env {
     pub mock: Handle,
-    pub kube: cloudnet_kubesim::Handle,
+    /// The API under the chart's RBAC; the allocator acts as the controller's ServiceAccount.
+    pub kube: crate::chart_rbac::RbacApi,
     pub client: kube::Client,
     pub provider: AwsProvider,
     pub metrics: AllocatorMetrics,
@@ -111,14 +111,12 @@ pub async fn start_in(world: World, config: AllocatorConfig, budget: BudgetConfi
     aws.budget = budget;
     let provider =
         AwsProvider::from_sdk_config(&sdk, aws, AwsMetrics::default()).expect("provider");
-    let kube = KubeSim::start(cloudnet_kubesim::Config::default())
-        .await
-        .expect("the API starts");
-    let client = kube.client_for(ADMIN).await.expect("client");
+    let kube = crate::chart_rbac::start(cloudnet_kubesim::Config::default()).await;
+    let client = kube.admin.clone();
     install_crds(&client).await;
     let metrics = AllocatorMetrics::default();
     let allocator = Allocator::new(
-        client.clone(),
+        kube.controller.clone(),
         Arc::new(provider.clone()),
         config,
         metrics.clone(),

@@ -40,6 +40,22 @@ pub use surplus::{Usage, usage};
 use crate::auth::Identity;
 use crate::store::Store;
 
+/// The RBAC objects among the YAML documents of `yaml` (e.g. `helm template` output).
+pub fn objects_from_yaml(yaml: &str) -> Result<Vec<serde_json::Value>, serde_yaml::Error> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let value = serde_json::Value::deserialize(doc)?;
+        let is_rbac = value["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with(policy::GROUP));
+        if is_rbac {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
 /// Whether `user` may make `request`, against the RBAC objects stored now.
 pub fn authorize(store: &Store, user: &Identity, request: &Attributes) -> Decision {
     if user.groups.iter().any(|g| g == MASTERS) {

@@ -85,6 +85,24 @@ pub fn usage(grants: &[Grant], used: &BTreeSet<Access>) -> Usage {
     }
 }
 
+/// [`usage`] for each of `identities`, its grants from `objects` (RBAC objects, e.g. a
+/// chart's, without the default roles every cluster has) and its uses from `audit`.
+pub fn report(
+    objects: &[serde_json::Value],
+    audit: &std::collections::BTreeMap<String, BTreeSet<Access>>,
+    identities: &[&str],
+) -> std::collections::BTreeMap<String, Usage> {
+    let policy = super::Policy::from_objects(objects);
+    identities
+        .iter()
+        .map(|name| {
+            let identity = crate::auth::Identity::new(*name);
+            let used = audit.get(*name).cloned().unwrap_or_default();
+            (name.to_string(), usage(&policy.grants(&identity), &used))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
