@@ -28,5 +28,6 @@
 
 pub mod controller;
 pub mod gates;
+pub mod inject;
 
 pub use gates::{ANCHOR_GATE_PREFIX, Backing, GATE_PREFIX, Gates, gate_name};
