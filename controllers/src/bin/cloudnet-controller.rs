@@ -138,6 +138,24 @@ struct Args {
     /// While some gated pod waits, target health is read this often (seconds).
     #[arg(long, env = "READINESS_GATE_POLL_SECONDS", default_value_t = 2)]
     readiness_gate_poll_seconds: u64,
+    /// Serve the mutating webhook that injects readiness gates on this address (HTTPS);
+    /// unset: no webhook.
+    #[arg(long, env = "WEBHOOK_BIND_ADDRESS")]
+    webhook_bind_address: Option<std::net::SocketAddr>,
+    /// The webhook's PEM certificate chain.
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_FILE",
+        default_value = "/tmp/k8s-webhook-server/serving-certs/tls.crt"
+    )]
+    webhook_cert_file: std::path::PathBuf,
+    /// The webhook's PEM private key.
+    #[arg(
+        long,
+        env = "WEBHOOK_KEY_FILE",
+        default_value = "/tmp/k8s-webhook-server/serving-certs/tls.key"
+    )]
+    webhook_key_file: std::path::PathBuf,
 
     /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
     /// when pod IPAM is off and CLUSTER_CIDR is set.
@@ -242,6 +260,26 @@ impl Args {
         Ok(settings)
     }
 
+    /// The webhook's settings when it is to be served, with its certificate read.
+    fn webhook(
+        &self,
+    ) -> anyhow::Result<Option<cloudnet_controllers::readiness::webhook::WebhookSettings>> {
+        let Some(addr) = self.webhook_bind_address else {
+            return Ok(None);
+        };
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the webhook's {}", path.display()))
+        };
+        Ok(Some(
+            cloudnet_controllers::readiness::webhook::WebhookSettings {
+                addr,
+                cert_pem: read(&self.webhook_cert_file)?,
+                key_pem: read(&self.webhook_key_file)?,
+            },
+        ))
+    }
+
     fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
         if !self.leader_election {
             return Ok(None);
@@ -297,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
         target_group_binding: args
             .enable_target_group_binding
             .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
+        webhook: args.webhook()?,
         readiness_gates: args
             .enable_pod_readiness_gates
             .then(|| Duration::from_secs(args.readiness_gate_poll_seconds.max(1))),
