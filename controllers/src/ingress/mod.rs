@@ -20,6 +20,7 @@ pub mod class;
 pub mod group;
 mod member;
 pub mod model;
+pub mod params;
 pub mod reconcile;
 
 #[cfg(test)]
