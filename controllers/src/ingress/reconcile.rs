@@ -181,8 +181,17 @@ pub async fn run(
     )
     .default_backoff()
     .reflect(ingress_writer)
-    .touched_objects();
+    .touched_objects()
+    .inspect({
+        let metrics = metrics.clone();
+        move |i| {
+            if let Ok(i) = i {
+                metrics.queued(ObjectRef::from_obj(i).to_string());
+            }
+        }
+    });
     let controller = Controller::for_stream(ingress_events, ingresses.clone());
+    let queue = metrics.clone();
     let reporter = Reporter {
         controller: "cloudnet-ingress-controller".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -208,22 +217,30 @@ pub async fn run(
 
     // Dependencies map to the Ingresses of their namespace (a group reconcile covers the
     // rest of the group); Nodes and IngressClasses to every Ingress.
+    // Every Ingress a trigger wakes counts in the queue depth until its reconcile starts.
+    let queued = move |i: &Ingress| {
+        let key = ObjectRef::from_obj(i);
+        queue.queued(key.to_string());
+        key
+    };
     let in_namespace = |store: Store<Ingress>| {
+        let queued = queued.clone();
         move |ns: Option<String>| {
             store
                 .state()
                 .into_iter()
                 .filter(|i| i.metadata.namespace == ns)
-                .map(|i| ObjectRef::from_obj(&*i))
+                .map(|i| queued(&i))
                 .collect::<Vec<_>>()
         }
     };
     let everyone = |store: Store<Ingress>| {
+        let queued = queued.clone();
         move || {
             store
                 .state()
                 .into_iter()
-                .map(|i| ObjectRef::from_obj(&*i))
+                .map(|i| queued(&i))
                 .collect::<Vec<_>>()
         }
     };
