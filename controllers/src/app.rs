@@ -31,6 +31,7 @@ use crate::ipam::{Allocator, AllocatorConfig};
 use crate::leader::{ElectionConfig, Elector, Leadership};
 use crate::metrics::{ControllerMetrics, Reconciles};
 use crate::readiness::Gates;
+use crate::readiness::webhook::WebhookSettings;
 use crate::routes::RouteSettings;
 use crate::server::{Health, serve};
 use crate::service::ServiceSettings;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub routes: Option<RouteSettings>,
     /// Pod readiness gates, with how often target health is read while a pod waits.
     pub readiness_gates: Option<Duration>,
+    /// The optional mutating webhook that injects readiness gates (every replica serves it).
+    pub webhook: Option<WebhookSettings>,
     /// Lease leader election; `None` only for a single replica.
     pub election: Option<ElectionConfig>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not served.
@@ -76,6 +79,7 @@ impl Default for Settings {
             target_group_binding: None,
             routes: None,
             readiness_gates: None,
+            webhook: None,
             election: None,
             metrics_addr: None,
         }
@@ -350,6 +354,19 @@ pub async fn run(
                 ctx.stopped(),
             ),
         ));
+    }
+    if let Some(webhook) = settings.webhook.clone() {
+        let run = crate::readiness::webhook::run(
+            ctx.client.clone(),
+            ctx.gates.clone(),
+            webhook,
+            ctx.stopped(),
+        );
+        controllers.push(Controller {
+            name: "webhook",
+            ready: Arc::new(AtomicBool::new(true)),
+            run: Box::pin(run.instrument(tracing::info_span!("webhook"))),
+        });
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = settings.metrics_addr {

@@ -132,6 +132,24 @@ pub struct Args {
     /// While some gated pod waits, target health is read this often (seconds).
     #[arg(long, env = "READINESS_GATE_POLL_SECONDS", default_value_t = 2)]
     pub readiness_gate_poll_seconds: u64,
+    /// Serve the mutating webhook that injects readiness gates on this address (HTTPS);
+    /// unset: no webhook.
+    #[arg(long, env = "WEBHOOK_BIND_ADDRESS")]
+    pub webhook_bind_address: Option<SocketAddr>,
+    /// The webhook's PEM certificate chain.
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_FILE",
+        default_value = "/tmp/k8s-webhook-server/serving-certs/tls.crt"
+    )]
+    pub webhook_cert_file: std::path::PathBuf,
+    /// The webhook's PEM private key.
+    #[arg(
+        long,
+        env = "WEBHOOK_KEY_FILE",
+        default_value = "/tmp/k8s-webhook-server/serving-certs/tls.key"
+    )]
+    pub webhook_key_file: std::path::PathBuf,
 
     /// Run the route controller (Node podCIDRs -> VPC routes, kubenet-style). Default: on
     /// when pod IPAM is off and CLUSTER_CIDR is set.
@@ -240,6 +258,22 @@ impl Args {
         Ok(settings)
     }
 
+    /// The webhook's settings when it is to be served, with its certificate read.
+    pub fn webhook(&self) -> anyhow::Result<Option<crate::readiness::webhook::WebhookSettings>> {
+        let Some(addr) = self.webhook_bind_address else {
+            return Ok(None);
+        };
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the webhook's {}", path.display()))
+        };
+        Ok(Some(crate::readiness::webhook::WebhookSettings {
+            addr,
+            cert_pem: read(&self.webhook_cert_file)?,
+            key_pem: read(&self.webhook_key_file)?,
+        }))
+    }
+
     pub fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
         if !self.leader_election {
             return Ok(None);
@@ -282,6 +316,7 @@ impl Args {
             target_group_binding: args
                 .enable_target_group_binding
                 .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
+            webhook: args.webhook()?,
             readiness_gates: args
                 .enable_pod_readiness_gates
                 .then(|| Duration::from_secs(args.readiness_gate_poll_seconds.max(1))),

@@ -7,12 +7,18 @@
 //! |---|---|---|---|
 //! | [`NodeNetwork`] | cluster, one per node, owned by the Node | ipamd (spec), allocator (status) | pod address pool of one node |
 //! | [`InterfaceConfig`] | cluster | the administrator | subnet and security groups for new interfaces (custom networking) |
+//! | [`IngressClassParams`] | cluster | the administrator | what an IngressClass imposes on its Ingresses (scheme, group, subnets, tags, ...) |
 //! | [`TargetGroupBinding`] | namespaced | the user (spec), the controller (status) | a Service port's targets in a target group made outside Kubernetes |
 
+pub mod ingress_class_params;
 pub mod interface_config;
 pub mod node_network;
 pub mod target_group_binding;
 
+pub use ingress_class_params::{
+    Attribute, IngressClassParams, IngressClassParamsSpec, IngressGroupParams, SubnetSelector,
+    SubnetTag,
+};
 pub use interface_config::{InterfaceConfig, InterfaceConfigSpec};
 pub use node_network::{
     BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus,
@@ -32,6 +38,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("nodenetworks.yaml", NodeNetwork::crd()),
         ("interfaceconfigs.yaml", InterfaceConfig::crd()),
         ("targetgroupbindings.yaml", TargetGroupBinding::crd()),
+        ("ingressclassparams.yaml", IngressClassParams::crd()),
     ]
 }
 

@@ -12,7 +12,9 @@
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
 //!
 //! Pod readiness gates are [`crate::readiness`]'s; the groups this loop ensures are
-//! published there. Not built yet: IngressClassParams. `cloudnet plan` (in the cli)
+//! published there.
+//! - [`params`]: IngressClassParams applied to the class's Ingresses (their values win over
+//!   annotations; `group.name`; `namespaceSelector`). `cloudnet plan` (in the cli)
 //! builds its specs with [`build_group_spec`].
 
 pub mod annotations;
@@ -20,6 +22,7 @@ pub mod class;
 pub mod group;
 mod member;
 pub mod model;
+pub mod params;
 pub mod reconcile;
 
 #[cfg(test)]

@@ -30,8 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
+use cloudnet_crds::IngressClassParams;
+use futures::FutureExt;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, Patch, PatchParams};
@@ -46,6 +48,7 @@ use tracing::{Instrument, info, warn};
 use super::class::{IngressSettings, is_served};
 use super::group::{GroupId, MemberError, key};
 use super::model::{Services, build_group_spec};
+use super::params::{apply as apply_params, params_of};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
@@ -120,6 +123,8 @@ pub struct IngressContext {
     recorder: Recorder,
     ingresses: Store<Ingress>,
     classes: Store<IngressClass>,
+    class_params: Store<IngressClassParams>,
+    namespaces: Store<Namespace>,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
@@ -163,6 +168,8 @@ pub async fn run(
         (store, events)
     }
     let (classes, class_events) = reflect::<IngressClass>(&client);
+    let (class_params, params_events) = reflect::<IngressClassParams>(&client);
+    let (namespaces, namespace_events) = reflect::<Namespace>(&client);
     let (services, service_events) = reflect::<Service>(&client);
     let (slices, slice_events) = reflect::<EndpointSlice>(&client);
     let (nodes, node_events) = reflect::<Node>(&client);
@@ -174,8 +181,17 @@ pub async fn run(
     )
     .default_backoff()
     .reflect(ingress_writer)
-    .touched_objects();
+    .touched_objects()
+    .inspect({
+        let metrics = metrics.clone();
+        move |i| {
+            if let Ok(i) = i {
+                metrics.queued(ObjectRef::from_obj(i).to_string());
+            }
+        }
+    });
     let controller = Controller::for_stream(ingress_events, ingresses.clone());
+    let queue = metrics.clone();
     let reporter = Reporter {
         controller: "cloudnet-ingress-controller".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -189,6 +205,8 @@ pub async fn run(
         resync,
         ingresses: ingresses.clone(),
         classes,
+        class_params,
+        namespaces,
         services,
         slices,
         nodes,
@@ -199,22 +217,30 @@ pub async fn run(
 
     // Dependencies map to the Ingresses of their namespace (a group reconcile covers the
     // rest of the group); Nodes and IngressClasses to every Ingress.
+    // Every Ingress a trigger wakes counts in the queue depth until its reconcile starts.
+    let queued = move |i: &Ingress| {
+        let key = ObjectRef::from_obj(i);
+        queue.queued(key.to_string());
+        key
+    };
     let in_namespace = |store: Store<Ingress>| {
+        let queued = queued.clone();
         move |ns: Option<String>| {
             store
                 .state()
                 .into_iter()
                 .filter(|i| i.metadata.namespace == ns)
-                .map(|i| ObjectRef::from_obj(&*i))
+                .map(|i| queued(&i))
                 .collect::<Vec<_>>()
         }
     };
     let everyone = |store: Store<Ingress>| {
+        let queued = queued.clone();
         move || {
             store
                 .state()
                 .into_iter()
-                .map(|i| ObjectRef::from_obj(&*i))
+                .map(|i| queued(&i))
                 .collect::<Vec<_>>()
         }
     };
@@ -223,6 +249,8 @@ pub async fn run(
     let by_gated_pod = in_namespace(ingresses.clone());
     let by_node = everyone(ingresses.clone());
     let by_class = everyone(ingresses.clone());
+    let by_params = everyone(ingresses.clone());
+    let by_namespace = in_namespace(ingresses.clone());
 
     let gc = tokio::spawn(collect_garbage(ctx.clone()));
     controller
@@ -251,6 +279,14 @@ pub async fn run(
         .watches_stream(
             class_events.map(Ok::<_, watcher::Error>),
             move |_: IngressClass| by_class(),
+        )
+        .watches_stream(
+            params_events.map(Ok::<_, watcher::Error>),
+            move |_: IngressClassParams| by_params(),
+        )
+        .watches_stream(
+            namespace_events.map(Ok::<_, watcher::Error>),
+            move |n: Namespace| by_namespace(n.metadata.name.clone()),
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -288,8 +324,9 @@ async fn reconcile(ing: Arc<Ingress>, ctx: Arc<IngressContext>) -> Result<Action
     out
 }
 
-/// The group the Ingress should be in now, if any.
-fn wanted_group(ing: &Ingress, ctx: &IngressContext) -> Result<Option<GroupId>, String> {
+/// The group the Ingress should be in now, if any, and the Ingress as the model reads it
+/// (its class's IngressClassParams applied).
+fn effective(ing: &Ingress, ctx: &IngressContext) -> Result<Option<(GroupId, Ingress)>, String> {
     if ing.metadata.deletion_timestamp.is_some() {
         return Ok(None);
     }
@@ -297,7 +334,46 @@ fn wanted_group(ing: &Ingress, ctx: &IngressContext) -> Result<Option<GroupId>, 
     if !is_served(ing, &classes, &ctx.settings) {
         return Ok(None);
     }
-    GroupId::of(ing).map(Some)
+    let params: Vec<IngressClassParams> = ctx
+        .class_params
+        .state()
+        .iter()
+        .map(|p| (**p).clone())
+        .collect();
+    let ing = match params_of(ing, &classes, &params)? {
+        Some(spec) => {
+            let namespace = super::group::namespace(ing);
+            let labels = ctx
+                .namespaces
+                .state()
+                .iter()
+                .find(|n| n.name_any() == namespace)
+                .map(|n| n.labels().clone())
+                .unwrap_or_default();
+            apply_params(ing, spec, &labels)?
+        }
+        None => ing.clone(),
+    };
+    Ok(Some((GroupId::of(&ing)?, ing)))
+}
+
+/// The group the Ingress should be in now, if any.
+fn wanted_group(ing: &Ingress, ctx: &IngressContext) -> Result<Option<GroupId>, String> {
+    effective(ing, ctx).map(|e| e.map(|(g, _)| g))
+}
+
+/// Whether the caches IngressClassParams need have listed: only when some IngressClass
+/// names parameters (without the CRD installed, its cache never lists).
+fn params_caches_ready(ctx: &IngressContext) -> bool {
+    let names_params = ctx
+        .classes
+        .state()
+        .iter()
+        .any(|c| c.spec.as_ref().is_some_and(|s| s.parameters.is_some()));
+    let listed = |ready: Option<Result<(), _>>| matches!(ready, Some(Ok(())));
+    !names_params
+        || (listed(ctx.class_params.wait_until_ready().now_or_never())
+            && listed(ctx.namespaces.wait_until_ready().now_or_never()))
 }
 
 async fn reconcile_inner(
@@ -306,6 +382,9 @@ async fn reconcile_inner(
 ) -> Result<Action, IngressError> {
     if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
         return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    if !params_caches_ready(&ctx) {
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(&ing));
     let wanted = match wanted_group(&ing, &ctx) {
@@ -346,7 +425,7 @@ async fn reconcile_inner(
     Ok(Action::requeue(ctx.resync))
 }
 
-/// The served, living members of `group`, without `leaving`.
+/// The served, living members of `group`, without `leaving`, as the model reads them.
 fn members(ctx: &IngressContext, group: &GroupId, leaving: Option<&Ingress>) -> Vec<Arc<Ingress>> {
     let leaving = leaving.map(key);
     let mut out: Vec<Arc<Ingress>> = ctx
@@ -354,7 +433,10 @@ fn members(ctx: &IngressContext, group: &GroupId, leaving: Option<&Ingress>) -> 
         .state()
         .into_iter()
         .filter(|i| Some(key(i)) != leaving)
-        .filter(|i| matches!(wanted_group(i, ctx), Ok(Some(g)) if &g == group))
+        .filter_map(|i| match effective(&i, ctx) {
+            Ok(Some((g, effective))) if &g == group => Some(Arc::new(effective)),
+            _ => None,
+        })
         .collect();
     out.sort_by_key(|i| key(i));
     out

@@ -392,3 +392,121 @@ fn a_group_conflict_on_order_is_refused_before_anything_is_built() {
             .all(|e| e.message.contains("is also claimed by"))
     );
 }
+
+fn class_with_params(name: &str, params: &str) -> k8s_openapi::api::networking::v1::IngressClass {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"controller": "ingress.k8s.aws/alb", "parameters": {
+            "apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": params}}
+    }))
+    .expect("class")
+}
+
+fn class_params(name: &str, spec: Value) -> cloudnet_crds::IngressClassParams {
+    serde_json::from_value(json!({
+        "apiVersion": "cloudnet.io/v1alpha1", "kind": "IngressClassParams",
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .expect("params")
+}
+
+/// The Ingresses as the model reads them under their class's params.
+fn with_params(ings: &[&Ingress], spec: Value, labels: Value) -> Result<Vec<Ingress>, String> {
+    let classes = [class_with_params("alb", "shared")];
+    let params = [class_params("shared", spec)];
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(labels).expect("labels");
+    ings.iter()
+        .map(|i| {
+            let p = params::params_of(i, &classes, &params)?.expect("the class names params");
+            params::apply(i, p, &labels)
+        })
+        .collect()
+}
+
+#[test]
+fn golden_ingress_class_params_override_annotations() {
+    let web = book(json!({
+        format!("{A}scheme"): "internal",
+        format!("{A}target-type"): "instance",
+        format!("{A}tags"): "team=web,env=dev",
+        format!("{A}load-balancer-attributes"): "idle_timeout.timeout_seconds=60",
+    }));
+    // Members of one group agree on the stack-wide annotations (the group rule holds).
+    let mut api = book(json!({
+        format!("{A}group.order"): "20",
+        format!("{A}tags"): "team=web,env=dev",
+        format!("{A}load-balancer-attributes"): "idle_timeout.timeout_seconds=60",
+    }));
+    api.metadata.name = Some("api".into());
+    let spec = json!({
+        "scheme": "internet-facing",
+        "ipAddressType": "dualstack",
+        "targetType": "ip",
+        "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "group": {"name": "shared"},
+        "subnets": {"ids": ["subnet-0a", "subnet-0b"]},
+        "tags": [{"key": "env", "value": "prod"}, {"key": "cost-center", "value": "42"}],
+        "loadBalancerAttributes": [{"key": "deletion_protection.enabled", "value": "true"}],
+        "namespaceSelector": {"matchLabels": {"team": "shop"}}
+    });
+    let effective = with_params(&[&web, &api], spec, json!({"team": "shop"})).expect("allowed");
+    let refs: Vec<&Ingress> = effective.iter().collect();
+    let group = GroupId::of(refs[0]).expect("group");
+    assert_eq!(
+        group,
+        GroupId::Explicit("shared".into()),
+        "group.name from the params"
+    );
+    assert_eq!(GroupId::of(refs[1]).expect("group"), group);
+    let spec = build_group_spec(&group, &refs, &services(), &settings())
+        .unwrap_or_else(|e| panic!("{:#?}", texts(&e)));
+    assert_eq!(spec.scheme, cloudnet_core::Scheme::InternetFacing);
+    assert_eq!(
+        spec.tags.get("env").map(String::as_str),
+        Some("prod"),
+        "params win"
+    );
+    assert_eq!(
+        spec.tags.get("team").map(String::as_str),
+        Some("web"),
+        "merged"
+    );
+    assert!(
+        spec.groups
+            .iter()
+            .all(|g| g.target_kind == cloudnet_core::TargetKind::PodIp),
+        "targetType from the params"
+    );
+    crate::golden::check("ingress", "ingress-class-params", &spec);
+}
+
+#[test]
+fn ingress_class_params_refuse_what_they_do_not_allow() {
+    let web = book(json!({}));
+    let only_team_shop = json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "team", "operator": "In", "values": ["shop"]}]}});
+    assert_eq!(
+        with_params(&[&web], only_team_shop.clone(), json!({"team": "ops"})).unwrap_err(),
+        "the IngressClassParams of this Ingress's class do not allow namespace shop (namespaceSelector)"
+    );
+    assert!(with_params(&[&web], only_team_shop, json!({"team": "shop"})).is_ok());
+    let by_tags =
+        json!({"subnets": {"tags": [{"key": "kubernetes.io/role/elb", "values": ["1"]}]}});
+    assert!(
+        with_params(&[&web], by_tags, json!({}))
+            .unwrap_err()
+            .contains("not supported yet")
+    );
+    // A value the annotation parser refuses is refused the same way from the params.
+    let bad = with_params(&[&web], json!({"scheme": "public"}), json!({})).expect("applied");
+    let refs: Vec<&Ingress> = bad.iter().collect();
+    let errors = build(&refs).unwrap_err();
+    assert!(texts(&errors)[0].contains("scheme"), "{:?}", texts(&errors));
+    // A class naming params that do not exist.
+    let classes = [class_with_params("alb", "missing")];
+    assert_eq!(
+        params::params_of(&web, &classes, &[]).unwrap_err(),
+        "IngressClass alb names IngressClassParams missing that does not exist"
+    );
+}

@@ -257,6 +257,21 @@ impl Gates {
             .collect()
     }
 
+    /// The groups (cloud IDs) built from the Service `name` in `namespace`.
+    pub fn groups_for_service(&self, namespace: &str, name: &str) -> BTreeSet<String> {
+        let service = Backing::Service {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.lock()
+            .groups
+            .values()
+            .flatten()
+            .filter(|(b, _)| *b == service)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     /// The groups (cloud IDs) a gate named `name` in `namespace` waits on: the
     /// TargetGroupBinding's group when a binding of that name published one, else every
     /// group built from the Service of that name.

@@ -25,8 +25,12 @@
 //! - Instance (node port) targets are not gated: their health is the node's, not the pod's.
 //!
 //! - [`gates`]: the index and the pure decision. [`controller`]: the watch and the poll.
+//! - [`inject`]: the optional mutating webhook's decision (AdmissionReview in, JSONPatch
+//!   out); [`webhook`]: its HTTPS server.
 
 pub mod controller;
 pub mod gates;
+pub mod inject;
+pub mod webhook;
 
 pub use gates::{ANCHOR_GATE_PREFIX, Backing, GATE_PREFIX, Gates, gate_name};
