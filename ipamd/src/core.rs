@@ -14,6 +14,10 @@ use crate::metrics::Metrics;
 use crate::pool::Agreement;
 use crate::state::{AllocKey, AllocRequest, Allocation, Counts, Offer, State};
 
+/// How long a refused allocation counts as demand. A runtime asks again within seconds while
+/// the pod waits; a request not repeated for this long (the pod is gone) stops counting.
+pub const WAITING_TTL_MS: u64 = 60_000;
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -28,6 +32,10 @@ pub struct Inner {
     /// Both sources have been read at least once.
     pub synced: bool,
     pub agreement: Agreement,
+    /// Allocations refused for want of an address (or before the pool was synced), with the
+    /// time last asked: pods waiting, reported in `spec.inUse` so the allocator grows the
+    /// pool for them at once instead of one warm target at a time.
+    waiting: BTreeMap<AllocKey, u64>,
 }
 
 /// Shared between the gRPC service, the sync loop and the introspection endpoint.
@@ -35,6 +43,9 @@ pub struct Inner {
 pub struct Core {
     inner: Arc<Mutex<Inner>>,
     pub metrics: Arc<Metrics>,
+    /// Woken when a pod starts waiting: the sync loop reports the demand without waiting for
+    /// its tick.
+    demand: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -46,8 +57,10 @@ impl Core {
                 writer,
                 synced: false,
                 agreement: Agreement::default(),
+                waiting: BTreeMap::new(),
             })),
             metrics,
+            demand: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -86,18 +99,53 @@ impl Core {
     }
 
     pub fn allocate(&self, req: &AllocRequest) -> Result<Allocation> {
-        if !self.lock().synced {
-            return Err(Error::NotSynced);
-        }
-        let r = self.change(|s| s.allocate(req, now_ms()));
-        if matches!(r, Err(Error::PoolExhausted { .. })) {
-            self.metrics.no_address.inc();
+        let r = if self.lock().synced {
+            self.change(|s| s.allocate(req, now_ms()))
+        } else {
+            Err(Error::NotSynced)
+        };
+        match &r {
+            Ok(_) => {
+                self.lock().waiting.remove(&req.key);
+            }
+            Err(e @ (Error::PoolExhausted { .. } | Error::NotSynced)) => {
+                if matches!(e, Error::PoolExhausted { .. }) {
+                    self.metrics.no_address.inc();
+                }
+                let first = {
+                    let mut g = self.lock();
+                    let first = g.waiting.insert(req.key.clone(), now_ms()).is_none();
+                    self.metrics.pods_waiting.set(g.waiting.len() as i64);
+                    first
+                };
+                if first {
+                    self.demand.notify_one();
+                }
+            }
+            Err(_) => {}
         }
         r
     }
 
+    /// Completes when a pod has started waiting since the last call (or before the first).
+    pub async fn demand_changed(&self) {
+        self.demand.notified().await;
+    }
+
+    /// Pods waiting for an address, those not asking again within [`WAITING_TTL_MS`] dropped.
+    pub fn waiting(&self) -> usize {
+        let now = now_ms();
+        let mut g = self.lock();
+        g.waiting
+            .retain(|_, at| now.saturating_sub(*at) < WAITING_TTL_MS);
+        self.metrics.pods_waiting.set(g.waiting.len() as i64);
+        g.waiting.len()
+    }
+
     /// Frees by key, or for a pod whose address was rebuilt from the API, by pod.
     pub fn release(&self, key: &AllocKey, pod: Option<(&str, &str)>) -> Result<Option<Allocation>> {
+        // A DEL after a refused ADD: the pod no longer waits.
+        self.lock().waiting.remove(key);
         self.change(|s| {
             let now = now_ms();
             Ok(s.release(key, now)
@@ -110,6 +158,7 @@ impl Core {
     }
 
     pub fn gc(&self, valid: &BTreeSet<AllocKey>) -> Result<Vec<Allocation>> {
+        self.lock().waiting.retain(|k, _| valid.contains(k));
         self.change(|s| Ok(s.gc(valid, now_ms())))
     }
 
@@ -119,7 +168,8 @@ impl Core {
     }
 
     /// Takes a new agreement, the allocator's releases and the warm target; returns the
-    /// offers and the in-use count the NodeNetwork spec should now carry.
+    /// offers and the in-use count the NodeNetwork spec should now carry: addresses held
+    /// plus pods waiting for one.
     pub fn sync(
         &self,
         agreement: Agreement,
@@ -138,6 +188,7 @@ impl Core {
                 s.allocations().count() as u32,
             ))
         })?;
+        let out = (out.0, out.1 + self.waiting() as u32);
         let mut g = self.lock();
         self.metrics
             .observe(&g.state.counts(now_ms()), agreement.interfaces.len());
@@ -167,6 +218,7 @@ mod tests {
     use crate::checkpoint;
     use crate::pool::PoolInterface;
     use crate::state::AllocKey;
+    use futures::FutureExt;
 
     fn req(c: &str) -> AllocRequest {
         AllocRequest {
@@ -224,5 +276,51 @@ mod tests {
         assert_ne!(b.address, first.address);
         let on_disk = checkpoint::load(&path).unwrap().unwrap();
         assert_eq!(on_disk.allocations.len(), 2);
+    }
+
+    #[test]
+    fn pods_refused_an_address_count_in_use_until_served_or_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = Core::new(
+            State::new(30_000),
+            Writer::new(dir.path().join("ipam.json")).unwrap(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let pool = |cidr: &str| Agreement {
+            interfaces: vec![PoolInterface {
+                id: "eni-a".into(),
+                blocks: vec![cidr.parse().unwrap()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // Before the first sync: waiting, and the sync loop is woken.
+        assert!(matches!(
+            core.allocate(&req("early")),
+            Err(Error::NotSynced)
+        ));
+        assert!(core.demand_changed().now_or_never().is_some());
+        // Two addresses; four pods ask.
+        assert_eq!(core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1, 1);
+        for c in ["early", "b", "c", "d"] {
+            let _ = core.allocate(&req(c));
+        }
+        assert_eq!(core.counts().1.assigned, 2);
+        assert_eq!(core.waiting(), 2);
+        assert_eq!(
+            core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1,
+            4,
+            "2 held + 2 waiting"
+        );
+        // Asking again does not count twice; a DEL after the refused ADD stops the wait.
+        let _ = core.allocate(&req("c"));
+        core.release(&AllocKey::new("d", "eth0"), None).unwrap();
+        assert_eq!(core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1, 3);
+        // The pool grows: the waiting pod is served and counted once.
+        core.sync(pool("10.0.0.0/30"), &[], None).unwrap();
+        core.allocate(&req("c")).unwrap();
+        assert_eq!(core.waiting(), 0);
+        assert_eq!(core.sync(pool("10.0.0.0/30"), &[], None).unwrap().1, 3);
     }
 }

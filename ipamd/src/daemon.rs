@@ -220,6 +220,8 @@ async fn sync_loop<M: MetadataSource>(cfg: Config, client: kube::Client, metadat
                 None => return,
             },
             _ = tick.tick() => {}
+            // A pod is waiting for an address: report the demand now.
+            _ = core.demand_changed() => {}
         }
         // Drain queued events so a burst of status updates costs one sync.
         while let Some(Some(Ok(ev))) = events.next().now_or_never() {

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub addresses_cooling: Gauge,
     pub interfaces: Gauge,
     pub no_address: Counter,
+    pub pods_waiting: Gauge,
     pub disagreements: Family<DisagreementLabels, Gauge>,
     pub rpc_seconds: Family<RpcLabels, Histogram>,
 }
@@ -40,6 +41,7 @@ impl Default for Metrics {
             addresses_cooling: Gauge::default(),
             interfaces: Gauge::default(),
             no_address: Counter::default(),
+            pods_waiting: Gauge::default(),
             disagreements: Family::default(),
             rpc_seconds: Family::new_with_constructor(|| {
                 Histogram::new([
@@ -77,6 +79,11 @@ impl Metrics {
             "no_address",
             "Allocations refused for want of a free address",
             self.no_address.clone(),
+        );
+        r.register(
+            "pods_waiting",
+            "Refused allocations asked again recently: counted in spec.inUse so the pool grows for them",
+            self.pods_waiting.clone(),
         );
         r.register(
             "disagreements",
