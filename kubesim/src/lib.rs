@@ -126,9 +126,7 @@
 //! - Memory: objects are kept in a compact form ([`compact::Compact`]: exact-sized sorted
 //!   entries, interned strings), one `Arc` shared by the store and the watch history; a get or
 //!   list rebuilds the `serde_json::Value`. `examples/pod_memory.rs` measures the bytes per
-//!   stored pod (4,809 with 10,000 pods) and fails at 10,000 or more; with `--simulated` it
-//!   measures the running sandbox (10,000 replicas on 200 nodes: 74,115 bytes per pod today,
-//!   so it fails).
+//!   stored pod (4,809 with 10,000 pods) and fails at 10,000 or more.
 
 pub mod admission;
 pub mod auth;
