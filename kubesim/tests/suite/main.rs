@@ -26,7 +26,7 @@ use cloudnet_kubesim::sim::{
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::Scale;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -75,6 +75,16 @@ where
     api.patch(name, &PatchParams::default(), &Patch::Merge(body))
         .await
         .expect("merge patch")
+}
+
+/// Deletes `name` through `api` (a finalizer may keep it for a while).
+pub async fn delete<K>(api: &Api<K>, name: &str)
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete");
 }
 
 /// Sets the replicas of Deployment `name` through its scale subresource.
@@ -144,6 +154,17 @@ pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
     match result {
         Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
         other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// The message of a 403 `Forbidden` answer (panics on any other outcome).
+pub fn forbidden<T: std::fmt::Debug>(result: kube::Result<T>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+            status.message
+        }
+        other => panic!("expected 403, got {other:?}"),
     }
 }
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, deployment, eventually, scale, start, start_cluster};
+use crate::{WAIT, delete, deployment, eventually, scale, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -101,9 +101,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
         .iter()
         .find_map(|p| p.metadata.name.clone())
         .expect("a running pod");
-    pods.delete(&victim, &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&pods, &victim).await;
     eventually(WAIT, "the pending pod runs", || async {
         let list = pods
             .list(&ListParams::default().fields("status.phase=Running"))
@@ -194,10 +192,7 @@ async fn deployments_get_pods_and_scale() {
             .then_some(())
     })
     .await;
-    deployments
-        .delete("web", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&deployments, "web").await;
     eventually(WAIT, "pods go with their deployment", || async {
         pods.list(&ListParams::default().labels("app=web"))
             .await
@@ -334,9 +329,7 @@ async fn services_get_endpoint_slices() {
         gated_ready(false)
     })
     .await;
-    pods.delete("gated", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&pods, "gated").await;
 
     // 250 endpoints: three slices, every pod once.
     scale(&deployments, "web", 250).await;
@@ -361,10 +354,7 @@ async fn services_get_endpoint_slices() {
         "the first slice was updated in place"
     );
 
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&services, "web").await;
     eventually(WAIT, "slices go with their service", || async {
         slices
             .list(&of_web)
