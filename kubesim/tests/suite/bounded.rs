@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::{
-    WAIT, create, deployment, eventually, forbidden, raw, start, start_cluster, start_with,
+    WAIT, create, create_deployment, eventually, forbidden, raw, start, start_cluster, start_with,
 };
 
 const LIMIT: usize = 3 * 1024 * 1024;
@@ -68,13 +68,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     create(&namespaces, json!({"metadata": {"name": "big"}})).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "big");
     let containers = json!([{"name": "c", "image": "busybox"}]);
-    deployments
-        .create(
-            &PostParams::default(),
-            &deployment("huge", 1_000_000_000, containers),
-        )
-        .await
-        .expect("create");
+    create_deployment(&deployments, "huge", 1_000_000_000, containers).await;
 
     // The namespace fills to its quota (the Deployment and quota - 1 pods) and stops.
     eventually(WAIT, "the namespace to reach its quota", || async {

@@ -117,6 +117,19 @@ pub fn deployment(name: &str, replicas: i64, containers: Value) -> Deployment {
     .expect("valid deployment")
 }
 
+/// Creates the Deployment [`deployment`] describes through `api`.
+pub async fn create_deployment(
+    api: &Api<Deployment>,
+    name: &str,
+    replicas: i64,
+    containers: Value,
+) -> Deployment {
+    let object = deployment(name, replicas, containers);
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create the deployment")
+}
+
 /// Waits until `get` answers that the object is gone.
 pub async fn gone<F, Fut, T>(what: &str, get: F)
 where

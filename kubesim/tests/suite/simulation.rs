@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, delete, deployment, eventually, scale, start, start_cluster};
+use crate::{WAIT, create_deployment, delete, eventually, scale, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -165,10 +165,7 @@ async fn deployments_get_pods_and_scale() {
     let _sim = start_cluster(&handle, "m5.large", 29);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let containers = json!([{"name": "nginx", "image": "nginx"}]);
-    deployments
-        .create(&PostParams::default(), &deployment("web", 3, containers))
-        .await
-        .expect("create");
+    create_deployment(&deployments, "web", 3, containers).await;
     let pods: Api<Pod> = Api::namespaced(client, "default");
     eventually(WAIT, "three ready pods", || async {
         let d = deployments.get("web").await.ok()?;
@@ -228,10 +225,7 @@ async fn services_get_endpoint_slices() {
     let containers = json!([
         {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}
     ]);
-    deployments
-        .create(&PostParams::default(), &deployment("web", 3, containers))
-        .await
-        .expect("deployment");
+    create_deployment(&deployments, "web", 3, containers).await;
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "web"},
