@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, create, deployment, eventually, raw, start, start_cluster, start_with};
+use crate::{
+    WAIT, create, create_deployment, eventually, forbidden, raw, start, start_cluster, start_with,
+};
 
 const LIMIT: usize = 3 * 1024 * 1024;
 
@@ -66,13 +68,7 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     create(&namespaces, json!({"metadata": {"name": "big"}})).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "big");
     let containers = json!([{"name": "c", "image": "busybox"}]);
-    deployments
-        .create(
-            &PostParams::default(),
-            &deployment("huge", 1_000_000_000, containers),
-        )
-        .await
-        .expect("create");
+    create_deployment(&deployments, "huge", 1_000_000_000, containers).await;
 
     // The namespace fills to its quota (the Deployment and quota - 1 pods) and stops.
     eventually(WAIT, "the namespace to reach its quota", || async {
@@ -84,18 +80,12 @@ async fn a_billion_replicas_fill_their_namespace_quota_and_nothing_else() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "big");
     let extra: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "extra"}})).expect("cm");
-    match cms.create(&PostParams::default(), &extra).await {
-        Err(kube::Error::Api(s)) => {
-            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
-            assert_eq!(
-                s.message,
-                format!(
-                    "configmaps \"extra\" is forbidden: exceeded quota: kubesim-object-count, requested: count/objects=1, used: count/objects={quota}, limited: count/objects={quota}"
-                )
-            );
-        }
-        other => panic!("expected 403, got {other:?}"),
-    }
+    assert_eq!(
+        forbidden(cms.create(&PostParams::default(), &extra).await),
+        format!(
+            "configmaps \"extra\" is forbidden: exceeded quota: kubesim-object-count, requested: count/objects=1, used: count/objects={quota}, limited: count/objects={quota}"
+        )
+    );
     // The controller says why it stopped.
     let events: Api<Event> = Api::namespaced(client.clone(), "big");
     let failed = eventually(WAIT, "a FailedCreate event", || async {

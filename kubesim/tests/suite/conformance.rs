@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, api_error, create, deployment, eventually, gone, merge, start};
+use crate::{WAIT, api_error, create, delete, deployment, eventually, gone, merge, start};
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(json!({
@@ -89,9 +89,7 @@ async fn create_get_list_update_delete() {
 
     let listed = api.list(&ListParams::default()).await.expect("list");
     assert_eq!(listed.items.len(), 1);
-    api.delete("a", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&api, "a").await;
     assert_eq!(api_error(api.get("a").await), (404, "NotFound".into()));
     assert_eq!(
         api_error(api.delete("a", &DeleteParams::default()).await),
@@ -130,10 +128,7 @@ async fn namespaces_must_exist_and_take_their_objects() {
     team.create(&PostParams::default(), &cm("a", json!({})))
         .await
         .expect("create in ns");
-    namespaces
-        .delete("team", &DeleteParams::default())
-        .await
-        .expect("delete ns");
+    delete(&namespaces, "team").await;
     // The namespace controller empties the namespace, then it goes.
     eventually(WAIT, "the namespace's objects to go", || async {
         (team.get("a").await.is_err()).then_some(())
@@ -266,9 +261,7 @@ async fn finalizers_hold_deletion() {
     api.create(&PostParams::default(), &obj)
         .await
         .expect("create");
-    api.delete("f", &DeleteParams::default())
-        .await
-        .expect("delete marks");
+    delete(&api, "f").await;
     let marked = api.get("f").await.expect("still there");
     assert!(marked.metadata.deletion_timestamp.is_some());
     // No new finalizers while deleting.
@@ -287,13 +280,7 @@ async fn finalizers_hold_deletion() {
     .await
     .expect("remove one");
     assert!(api.get("f").await.is_ok(), "one finalizer left");
-    api.patch(
-        "f",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .expect("remove last");
+    merge(&api, "f", json!({"metadata": {"finalizers": null}})).await;
     assert_eq!(
         api_error(api.get("f").await).0,
         404,
@@ -319,9 +306,7 @@ async fn owner_references_cascade() {
     api.create(&PostParams::default(), &child)
         .await
         .expect("child");
-    api.delete("owner", &DeleteParams::default())
-        .await
-        .expect("delete owner");
+    delete(&api, "owner").await;
     assert_eq!(api_error(api.get("child").await).0, 404);
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event, finalizer};
@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{WAIT, api_error, eventually, merge, start};
+use crate::{WAIT, api_error, delete, eventually, merge, start};
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, JsonSchema)]
 #[kube(
@@ -145,9 +145,7 @@ async fn custom_resources_follow_their_crd() {
         api_error(crds.create(&PostParams::default(), &bad).await).0,
         422
     );
-    crds.delete("gadgets.example.com", &DeleteParams::default())
-        .await
-        .expect("delete crd");
+    delete(&crds, "gadgets.example.com").await;
     assert_eq!(api_error(gadgets.list(&ListParams::default()).await).0, 404);
 }
 
@@ -218,10 +216,7 @@ async fn runtime_controller_reconciles() {
         (widgets.get("w").await.ok()?.status?.observed == 5).then_some(())
     })
     .await;
-    widgets
-        .delete("w", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&widgets, "w").await;
     eventually(WAIT, "finalizer released", || async {
         widgets.get("w").await.is_err().then_some(())
     })

@@ -3,11 +3,11 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{WAIT, deployment, eventually, start, start_cluster};
+use crate::{WAIT, create_deployment, eventually, start, start_cluster};
 
 const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
 
@@ -17,10 +17,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     let _sim = start_cluster(&handle, "t3.nano", 2);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let containers = json!([{"name": "nginx", "image": "nginx:1.27"}]);
-    deployments
-        .create(&PostParams::default(), &deployment("web", 3, containers))
-        .await
-        .expect("create");
+    create_deployment(&deployments, "web", 3, containers).await;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pending = eventually(WAIT, "two pods running and one pending", || async {

@@ -27,7 +27,7 @@ use cloudnet_kubesim::sim::{
 use cloudnet_kubesim::{ADMIN, Config, Handle, KubeSim};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::Scale;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -78,6 +78,16 @@ where
         .expect("merge patch")
 }
 
+/// Deletes `name` through `api` (a finalizer may keep it for a while).
+pub async fn delete<K>(api: &Api<K>, name: &str)
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete");
+}
+
 /// Sets the replicas of Deployment `name` through its scale subresource.
 pub async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Scale {
     let body = json!({"spec": {"replicas": replicas}});
@@ -106,6 +116,19 @@ pub fn deployment(name: &str, replicas: i64, containers: Value) -> Deployment {
                 "spec": {"containers": containers}}}
     }))
     .expect("valid deployment")
+}
+
+/// Creates the Deployment [`deployment`] describes through `api`.
+pub async fn create_deployment(
+    api: &Api<Deployment>,
+    name: &str,
+    replicas: i64,
+    containers: Value,
+) -> Deployment {
+    let object = deployment(name, replicas, containers);
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create the deployment")
 }
 
 /// Waits until `get` answers that the object is gone.
@@ -145,6 +168,17 @@ pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> (u16, String) {
     match result {
         Err(kube::Error::Api(status)) => (status.code, status.reason.clone()),
         other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// The message of a 403 `Forbidden` answer (panics on any other outcome).
+pub fn forbidden<T: std::fmt::Debug>(result: kube::Result<T>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+            status.message
+        }
+        other => panic!("expected 403, got {other:?}"),
     }
 }
 

@@ -2,10 +2,10 @@
 //! controller (honouring finalizers), 403 for new content meanwhile, then gone.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, api_error, eventually, gone, start, start_kubectl};
+use crate::{WAIT, api_error, delete, eventually, forbidden, gone, merge, start, start_kubectl};
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
@@ -32,10 +32,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
         .await
         .expect("free");
 
-    namespaces
-        .delete("team", &DeleteParams::default())
-        .await
-        .expect("delete ns");
+    delete(&namespaces, "team").await;
     let terminating = namespaces.get("team").await.expect("still there");
     assert_eq!(
         terminating.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -46,16 +43,10 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     // New content is refused with the namespace lifecycle's answer.
     let late: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "late"}})).expect("cm");
-    match cms.create(&PostParams::default(), &late).await {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
-            assert_eq!(
-                status.message,
-                "configmaps \"late\" is forbidden: unable to create new content in namespace team because it is being terminated"
-            );
-        }
-        other => panic!("expected 403, got {other:?}"),
-    }
+    assert_eq!(
+        forbidden(cms.create(&PostParams::default(), &late).await),
+        "configmaps \"late\" is forbidden: unable to create new content in namespace team because it is being terminated"
+    );
 
     // The controller deletes what it can and reports what waits on a finalizer.
     eventually(WAIT, "free to go", || async {
@@ -79,13 +70,7 @@ async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
     assert!(held.metadata.deletion_timestamp.is_some());
 
     // Releasing the finalizer lets the object and then the namespace go.
-    cms.patch(
-        "held",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .expect("release");
+    merge(&cms, "held", json!({"metadata": {"finalizers": null}})).await;
     gone("the namespace to go", || namespaces.get_opt("team")).await;
     assert_eq!(api_error(cms.get("held").await).0, 404);
     // The name can be used again.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, deployment, eventually, scale, start, start_cluster};
+use crate::{WAIT, create_deployment, delete, eventually, scale, start, start_cluster};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -101,9 +101,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
         .iter()
         .find_map(|p| p.metadata.name.clone())
         .expect("a running pod");
-    pods.delete(&victim, &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&pods, &victim).await;
     eventually(WAIT, "the pending pod runs", || async {
         let list = pods
             .list(&ListParams::default().fields("status.phase=Running"))
@@ -167,10 +165,7 @@ async fn deployments_get_pods_and_scale() {
     let _sim = start_cluster(&handle, "m5.large", 29);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let containers = json!([{"name": "nginx", "image": "nginx"}]);
-    deployments
-        .create(&PostParams::default(), &deployment("web", 3, containers))
-        .await
-        .expect("create");
+    create_deployment(&deployments, "web", 3, containers).await;
     let pods: Api<Pod> = Api::namespaced(client, "default");
     eventually(WAIT, "three ready pods", || async {
         let d = deployments.get("web").await.ok()?;
@@ -194,10 +189,7 @@ async fn deployments_get_pods_and_scale() {
             .then_some(())
     })
     .await;
-    deployments
-        .delete("web", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&deployments, "web").await;
     eventually(WAIT, "pods go with their deployment", || async {
         pods.list(&ListParams::default().labels("app=web"))
             .await
@@ -233,10 +225,7 @@ async fn services_get_endpoint_slices() {
     let containers = json!([
         {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}
     ]);
-    deployments
-        .create(&PostParams::default(), &deployment("web", 3, containers))
-        .await
-        .expect("deployment");
+    create_deployment(&deployments, "web", 3, containers).await;
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -334,9 +323,7 @@ async fn services_get_endpoint_slices() {
         gated_ready(false)
     })
     .await;
-    pods.delete("gated", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&pods, "gated").await;
 
     // 250 endpoints: three slices, every pod once.
     scale(&deployments, "web", 250).await;
@@ -361,10 +348,7 @@ async fn services_get_endpoint_slices() {
         "the first slice was updated in place"
     );
 
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .expect("delete");
+    delete(&services, "web").await;
     eventually(WAIT, "slices go with their service", || async {
         slices
             .list(&of_web)

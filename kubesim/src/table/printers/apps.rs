@@ -15,9 +15,39 @@ pub(super) fn containers_and_images(template: &Value) -> (String, String) {
     (field("name"), field("image"))
 }
 
+/// The wide columns of a kind with a pod template: its containers, their images and the
+/// selector (described as `selector`).
+fn template_columns(selector: &str) -> [Column; 3] {
+    [
+        col(
+            "Containers",
+            "string",
+            1,
+            "Names of each container in the template.",
+        ),
+        col(
+            "Images",
+            "string",
+            1,
+            "Images referenced by each container in the template.",
+        ),
+        col("Selector", "string", 1, selector),
+    ]
+}
+
+/// The cells of [`template_columns`].
+fn template_cells(o: &Value) -> [Value; 3] {
+    let (containers, images) = containers_and_images(&o["spec"]["template"]);
+    [
+        json!(containers),
+        json!(images),
+        json!(format_selector(&o["spec"]["selector"])),
+    ]
+}
+
 pub(super) fn deployment() -> Printer {
     builtin(
-        vec![
+        [
             name_col(),
             col("Ready", "string", 0, "Number of the pod with ready state"),
             col(
@@ -33,29 +63,13 @@ pub(super) fn deployment() -> Printer {
                 "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
             ),
             age_col(),
-            col(
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            col(
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            col(
-                "Selector",
-                "string",
-                1,
-                "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(template_columns("Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."))
+        .collect(),
         |o, now| {
             let s = &o["status"];
-            let (containers, images) = containers_and_images(&o["spec"]["template"]);
-            vec![
+            [
                 json!(meta::name(o)),
                 json!(format!(
                     "{}/{}",
@@ -65,17 +79,17 @@ pub(super) fn deployment() -> Printer {
                 json!(s["updatedReplicas"].as_i64().unwrap_or(0)),
                 json!(s["availableReplicas"].as_i64().unwrap_or(0)),
                 created(o, now),
-                json!(containers),
-                json!(images),
-                json!(format_selector(&o["spec"]["selector"])),
             ]
+            .into_iter()
+            .chain(template_cells(o))
+            .collect()
         },
     )
 }
 
 pub(super) fn replica_set() -> Printer {
     builtin(
-        vec![
+        [
             name_col(),
             col(
                 "Desired",
@@ -96,44 +110,30 @@ pub(super) fn replica_set() -> Printer {
                 "The number of ready replicas for this replica set.",
             ),
             age_col(),
-            col(
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            col(
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            col(
-                "Selector",
-                "string",
-                1,
-                "Selector is a label query over pods that should match the replica count.",
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(template_columns(
+            "Selector is a label query over pods that should match the replica count.",
+        ))
+        .collect(),
         |o, now| {
-            let (containers, images) = containers_and_images(&o["spec"]["template"]);
-            vec![
+            [
                 json!(meta::name(o)),
                 json!(o["spec"]["replicas"].as_i64().unwrap_or(1)),
                 json!(o["status"]["replicas"].as_i64().unwrap_or(0)),
                 json!(o["status"]["readyReplicas"].as_i64().unwrap_or(0)),
                 created(o, now),
-                json!(containers),
-                json!(images),
-                json!(format_selector(&o["spec"]["selector"])),
             ]
+            .into_iter()
+            .chain(template_cells(o))
+            .collect()
         },
     )
 }
 
 pub(super) fn daemon_set() -> Printer {
     builtin(
-        vec![
+        [
             name_col(),
             col(
                 "Desired",
@@ -172,30 +172,14 @@ pub(super) fn daemon_set() -> Printer {
                 "NodeSelector is a selector which must be true for the pod to fit on a node.",
             ),
             age_col(),
-            col(
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            col(
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            col(
-                "Selector",
-                "string",
-                1,
-                "A label query over pods that are managed by the daemon set.",
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(template_columns("A label query over pods that are managed by the daemon set."))
+        .collect(),
         |o, now| {
             let s = &o["status"];
             let int = |f: &str| json!(s[f].as_i64().unwrap_or(0));
-            let (containers, images) = containers_and_images(&o["spec"]["template"]);
-            vec![
+            [
                 json!(meta::name(o)),
                 int("desiredNumberScheduled"),
                 int("currentNumberScheduled"),
@@ -206,10 +190,10 @@ pub(super) fn daemon_set() -> Printer {
                     &o["spec"]["template"]["spec"]["nodeSelector"]
                 )),
                 created(o, now),
-                json!(containers),
-                json!(images),
-                json!(format_selector(&o["spec"]["selector"])),
             ]
+            .into_iter()
+            .chain(template_cells(o))
+            .collect()
         },
     )
 }
