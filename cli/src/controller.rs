@@ -31,6 +31,9 @@ use tokio::sync::oneshot;
 
 /// The cluster name on every cloud resource the sandbox's controllers create.
 pub const CLUSTER_NAME: &str = "sandbox";
+/// The controller's cloud access key: the mock cloud maps it to the role of
+/// `deploy/iam/aws/controller-policy.json` (on EKS, IRSA gives the controller that role).
+pub const ACCESS_KEY: &str = "AKIDCLOUDNETCONTROLLER";
 /// The controller's API identity (the audit shows what it did).
 pub const IDENTITY: &str = "cloudnet-controller";
 /// The controllers' Lease, as the Deployment's defaults name it.
@@ -104,6 +107,8 @@ impl Controllers {
         // the region up at the default metadata address, which is not the mock cloud.
         aws.region = Some(region.to_string());
         aws.imds_endpoint = Some(format!("{cloud_endpoint}/_mockcloud/imds/{host_instance}"));
+        // Its own role, not the node's instance profile (read-only), as IRSA gives it.
+        aws.access_key = Some((ACCESS_KEY.to_string(), "sandbox".to_string()));
         let provider = AwsProvider::connect(aws, metrics)
             .await
             .context("cannot set up the AWS provider against the mock cloud")?;
