@@ -36,6 +36,9 @@ pub const CLUSTER_NAME: &str = "sandbox";
 /// ServiceAccount (the audit shows what it did; with `--rbac` it may do what the chart's
 /// RBAC grants).
 pub const IDENTITY: &str = "system:serviceaccount:kube-system:cloudnet-controller";
+/// The controller's cloud access key: the mock cloud maps it to the role of
+/// `deploy/iam/aws/controller-policy.json` (on EKS, IRSA gives the controller that role).
+pub const ACCESS_KEY: &str = "AKIDCLOUDNETCONTROLLER";
 /// The controllers' Lease, as the Deployment's defaults name it.
 pub const LEASE_NAMESPACE: &str = "kube-system";
 pub const LEASE_NAME: &str = "cloudnet-controller";
@@ -108,6 +111,8 @@ impl Controllers {
         // the region up at the default metadata address, which is not the mock cloud.
         aws.region = Some(region.to_string());
         aws.imds_endpoint = Some(format!("{cloud_endpoint}/_mockcloud/imds/{host_instance}"));
+        // Its own role, not the node's instance profile (read-only), as IRSA gives it.
+        aws.access_key = Some((ACCESS_KEY.to_string(), "sandbox".to_string()));
         let provider = AwsProvider::connect(aws, metrics)
             .await
             .context("cannot set up the AWS provider against the mock cloud")?;

@@ -29,6 +29,12 @@ use crate::summary::Summary;
 /// The field manager the sandbox applies manifests as.
 pub const FIELD_MANAGER: &str = "cloudnet-sandbox";
 
+/// The access key the sandbox's mock cloud answers with every permission: yours, for the
+/// `aws` CLI (`AWS_ACCESS_KEY_ID=test`, as with LocalStack). The controller has its own key
+/// ([`controller::ACCESS_KEY`]) under `deploy/iam/aws/controller-policy.json`, and every
+/// instance's metadata credentials act under `deploy/iam/aws/node-policy.json`.
+pub const OPERATOR_ACCESS_KEY: &str = "test";
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct SandboxArgs {
     /// Manifests to apply: files or directories of YAML/JSON (several documents per file).
@@ -109,10 +115,17 @@ pub const INSTALLER: &str = "cloudnet-sandbox";
 
 impl Sandbox {
     pub async fn start(args: &SandboxArgs) -> Result<Sandbox> {
-        let world = match &args.world {
+        let mut world = match &args.world {
             Some(path) => cloudnet_mockcloud::World::load(path)?,
             None => cloudnet_mockcloud::World::default(),
         };
+        // IAM as deploy/iam ships it, unless the world file sets its own.
+        world.iam.get_or_insert_with(|| {
+            cloudnet_mockcloud::iam::IamSpec::shipped(
+                &[controller::ACCESS_KEY],
+                &[OPERATOR_ACCESS_KEY],
+            )
+        });
         let cloud = cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config {
             listen: args.mockcloud_listen,
             world,

@@ -58,6 +58,19 @@ fn targets(sandbox: &Sandbox) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The controller ran under deploy/iam's controller policy with its own key: IAM refused
+/// nothing, and every cloud write was the controller's.
+fn assert_within_policy(sandbox: &Sandbox) {
+    let (denied, writers) = sandbox.cloud.with_cloud(|c| {
+        let writers = c
+            .call_log
+            .callers_of(|call| !call.split(':').nth(1).unwrap_or("").starts_with("Describe"));
+        (c.call_log.denied_by_caller().clone(), writers)
+    });
+    assert!(denied.is_empty(), "calls refused by IAM: {denied:?}");
+    assert_eq!(writers, [controller::ACCESS_KEY]);
+}
+
 fn counts(sandbox: &Sandbox) -> (usize, usize) {
     sandbox
         .cloud
@@ -214,6 +227,7 @@ async fn a_classless_load_balancer_service_gets_an_nlb_with_the_pods_as_targets_
     .await;
     assert_eq!(counts(&sandbox), (0, 0), "no load balancer left");
     assert!(!sandbox.controllers_stopped());
+    assert_within_policy(&sandbox);
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -454,6 +468,7 @@ async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
     })
     .await;
     assert!(!sandbox.controllers_stopped());
+    assert_within_policy(&sandbox);
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }

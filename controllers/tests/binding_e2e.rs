@@ -21,7 +21,8 @@ use kube::runtime::{conditions, wait::await_condition};
 use kube::{CustomResourceExt, ResourceExt};
 use serde_json::json;
 use service_env::{
-    VPC, budget, calls, mutating_since, pod_ips, provider_with, sdk, slice, start_cloud,
+    ADMIN_KEY, VPC, budget, calls, mutating_since, pod_ips, provider_with, refused, sdk, slice,
+    start_cloud, under_policy,
 };
 
 mod chart_rbac;
@@ -56,8 +57,8 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = start_cloud(World::default()).await;
-    let sdk = sdk(&cloud, "AKIDTEST").await;
+    let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
+    let sdk = sdk(&cloud, ADMIN_KEY).await;
     let lbs = provider_with(&cloud, "AKIDTEST", budget(), None).await;
 
     // The target group, made outside Kubernetes, with one member of someone else's.
@@ -311,6 +312,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 2);
     assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Success) >= 3);
     assert!(metrics.reconciles("targetgroupbinding", ReconcileResult::Error) >= 1);
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
 
     let _ = stop_tx.send(());
     tokio::time::timeout(WAIT, controller)

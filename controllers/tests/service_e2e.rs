@@ -21,6 +21,15 @@ use service_env::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The keys the controllers sign with (and the observer, whose reads the policy grants too).
+const CONTROLLER_KEYS: &[&str] = &[
+    "AKIDTEST",
+    "AKIDFIRST",
+    "AKIDSECOND",
+    "AKIDTHIRD",
+    "AKIDOBSERVER",
+];
+
 /// Targets `healthy` in DescribeTargetHealth over every target group, asked through the SDK
 /// with the test's own access key.
 async fn healthy_targets(cloud: &Cloud) -> usize {
@@ -73,7 +82,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = start_cloud(world(200)).await;
+    let cloud = start_cloud(under_policy(world(200), CONTROLLER_KEYS)).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
     let security_groups = cloud.with_cloud(|c| c.ec2.security_groups.len());
     let api = chart_rbac::start(ApiConfig::default()).await;
@@ -293,12 +302,13 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         "no security group left"
     );
 
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
     controller.stop(WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_the_next() {
-    let cloud = start_cloud(world(200)).await;
+    let cloud = start_cloud(under_policy(world(200), CONTROLLER_KEYS)).await;
     // Every CreateListener fails: the first controller gets as far as the load balancer and
     // its target group, and no further.
     cloud.with_cloud(|c| {
@@ -397,5 +407,6 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
         "a restart with nothing to do changes nothing"
     );
     assert_eq!(target_count(&cloud), 3);
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
     third.stop(WAIT).await;
 }

@@ -96,7 +96,11 @@ pub async fn start(config: AllocatorConfig) -> Env {
     start_in(world(), config, fast_budget()).await
 }
 
-pub async fn start_in(world: World, config: AllocatorConfig, budget: BudgetConfig) -> Env {
+pub async fn start_in(mut world: World, config: AllocatorConfig, budget: BudgetConfig) -> Env {
+    // The allocator signs as the controller under deploy/iam's controller policy.
+    world.iam.get_or_insert_with(|| {
+        cloudnet_mockcloud::iam::IamSpec::shipped(&["AKIDTEST"], &["AKIDADMIN"])
+    });
     let mock = MockCloud::start(Config::ephemeral(world))
         .await
         .expect("the mock cloud starts");

@@ -246,3 +246,22 @@ pub fn elbv2_count(cloud: &Cloud, kind: &str) -> usize {
 pub fn mutating_callers(cloud: &Cloud) -> Vec<String> {
     cloud.with_cloud(|c| c.call_log.callers_of(|call| !is_read(call)))
 }
+
+/// The access key of the test's own set-up calls when IAM is on: it may do anything.
+pub const ADMIN_KEY: &str = "AKIDADMIN";
+
+/// `world` with IAM as deploy/iam ships it: `controller_keys` act under the controller
+/// policy, [`ADMIN_KEY`] may do anything, instances' metadata credentials act under the node
+/// policy. A call the policy lacks is refused, and [`refused`] lists it.
+pub fn under_policy(mut world: World, controller_keys: &[&str]) -> World {
+    world.iam = Some(cloudnet_mockcloud::iam::IamSpec::shipped(
+        controller_keys,
+        &[ADMIN_KEY],
+    ));
+    world
+}
+
+/// Calls IAM refused, per caller and `service:Action`.
+pub fn refused(cloud: &Cloud) -> BTreeMap<String, BTreeMap<String, u64>> {
+    cloud.with_cloud(|c| c.call_log.denied_by_caller().clone())
+}

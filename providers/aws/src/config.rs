@@ -63,6 +63,10 @@ pub struct AwsConfig {
     pub consistency_window: Duration,
     /// Targets per RegisterTargets / DeregisterTargets call.
     pub target_batch: usize,
+    /// A static access key `(id, secret)` used instead of the default credentials chain (the
+    /// sandbox, tools). In a cluster leave it None: the chain finds the IRSA web identity or
+    /// the instance profile.
+    pub access_key: Option<(String, String)>,
 }
 
 impl AwsConfig {
@@ -84,6 +88,7 @@ impl AwsConfig {
             subnet_cache_ttl: Duration::from_secs(300),
             consistency_window: Duration::from_secs(30),
             target_batch: 200,
+            access_key: None,
         }
     }
 }

@@ -136,6 +136,15 @@ impl AwsProvider {
             }
             loader = loader.credentials_provider(chain.build().await);
         }
+        if let Some((id, secret)) = &config.access_key {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "cloudnet-static",
+            ));
+        }
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }

@@ -35,6 +35,9 @@ pub struct CallRecord {
     pub caller: String,
     /// `service:Action`, as in the call counters.
     pub call: String,
+    /// Refused by IAM (see [`crate::iam`]): the call did nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +46,7 @@ pub struct CallLog {
     last_seq: u64,
     dropped: u64,
     by_caller: BTreeMap<String, BTreeMap<String, u64>>,
+    denied_by_caller: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// `GET call-log`'s answer.
@@ -61,7 +65,20 @@ impl CallLog {
     pub const CAPACITY: usize = 100_000;
 
     pub fn record(&mut self, at_ms: u64, caller: &str, call: &str) {
+        self.record_outcome(at_ms, caller, call, false);
+    }
+
+    /// Records a call, `denied` when IAM refused it.
+    pub fn record_outcome(&mut self, at_ms: u64, caller: &str, call: &str, denied: bool) {
         self.last_seq += 1;
+        if denied {
+            *self
+                .denied_by_caller
+                .entry(caller.to_string())
+                .or_default()
+                .entry(call.to_string())
+                .or_insert(0) += 1;
+        }
         *self
             .by_caller
             .entry(caller.to_string())
@@ -77,12 +94,18 @@ impl CallLog {
             at_ms,
             caller: caller.to_string(),
             call: call.to_string(),
+            denied,
         });
     }
 
     /// Calls per caller, then per `service:Action`.
     pub fn by_caller(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
         &self.by_caller
+    }
+
+    /// Calls IAM refused, per caller, then per `service:Action` (kept whole).
+    pub fn denied_by_caller(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
+        &self.denied_by_caller
     }
 
     /// The callers that made a call matching `is`, e.g. every call but reads.
@@ -142,7 +165,12 @@ mod tests {
         assert_eq!(log.page(page.last_seq - 1).calls.len(), 1);
         assert_eq!(log.callers_of(|c| c.ends_with("Vpcs")), ["A", "B"]);
         assert!(log.callers_of(|c| c.starts_with("elbv2:")).is_empty());
+        log.record_outcome(1, "C", "ec2:CreateVpc", true);
+        assert!(log.page(0).calls.last().unwrap().denied);
+        assert_eq!(log.denied_by_caller()["C"]["ec2:CreateVpc"], 1);
+        assert_eq!(log.by_caller()["C"]["ec2:CreateVpc"], 1);
         log.clear();
         assert!(log.page(0).calls.is_empty() && log.by_caller().is_empty());
+        assert!(log.denied_by_caller().is_empty());
     }
 }

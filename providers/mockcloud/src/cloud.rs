@@ -13,6 +13,7 @@ use crate::ec2::{Ctx, Ec2State, World};
 use crate::elbv2::Elbv2;
 use crate::error::Result;
 use crate::faults::{Faults, Outcome};
+use crate::iam::{Iam, resources};
 use crate::ids::IdGen;
 use crate::query::Params;
 use crate::xml::Xml;
@@ -63,6 +64,8 @@ pub struct Cloud {
     /// Metadata-service session tokens and when they expire.
     pub imds_tokens: HashMap<String, Instant>,
     pub ids: IdGen,
+    /// IAM from the world's `iam` section; None allows everything.
+    pub iam: Option<Iam>,
     epoch: Instant,
     wall_epoch: SystemTime,
 }
@@ -81,7 +84,14 @@ impl Cloud {
         let wall_epoch = SystemTime::now();
         let ec2 = Ec2State::from_world(&world, wall_epoch)?;
         let elbv2 = new_elbv2(&world);
+        let iam = match &world.iam {
+            Some(spec) => Some(
+                Iam::compile(spec, &world.account_id).map_err(crate::error::Error::InvalidWorld)?,
+            ),
+            None => None,
+        };
         Ok(Cloud {
+            iam,
             elbv2,
             faults: Faults::new(&world.faults),
             world,
@@ -103,6 +113,9 @@ impl Cloud {
         self.calls.clear();
         self.call_log.clear();
         self.imds_tokens.clear();
+        if let Some(iam) = &mut self.iam {
+            iam.clear_usage();
+        }
         Ok(())
     }
 
@@ -126,6 +139,34 @@ impl Cloud {
         self.call_log.record(at_ms, caller, &call);
         *self.calls.entry(call).or_insert(0) += 1;
         self.faults.evaluate(service.name(), action, now)
+    }
+
+    /// Asks IAM whether `caller` may make this call (always yes without an `iam` section).
+    /// A refusal is counted and logged as a denied call; the caller gets the error.
+    pub fn authorize(
+        &mut self,
+        service: Service,
+        action: &str,
+        params: &Params,
+        caller: &str,
+        now: Instant,
+    ) -> Result<(), AwsError> {
+        if self.iam.is_none() {
+            return Ok(());
+        }
+        let now_ms = self.now_ms(now);
+        self.ec2.advance(now_ms);
+        let requests = resources::requests(self, service, action, params);
+        let Some(iam) = self.iam.as_mut() else {
+            return Ok(());
+        };
+        let verdict = iam.authorize(caller, service, &requests);
+        if verdict.is_err() {
+            let call = format!("{}:{action}", service.name());
+            self.call_log.record_outcome(now_ms, caller, &call, true);
+            *self.calls.entry(call).or_insert(0) += 1;
+        }
+        verdict
     }
 
     /// Answers one call of the query protocol.

@@ -19,7 +19,8 @@ use crate::wire::{Received, Resp, Shared, respond};
 pub const INSTANCE_HEADER: &str = "x-mockcloud-instance-id";
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
-/// The role whose (fake) credentials the metadata service hands out.
+/// The role whose (fake) credentials the metadata service hands out when the world has no
+/// `iam` section.
 pub const ROLE: &str = "cloudnet-node";
 
 fn text(status: u16, body: impl Into<String>) -> Resp {
@@ -101,6 +102,15 @@ fn lines<I: IntoIterator<Item = S>, S: AsRef<str>>(items: I) -> String {
 fn lookup(cloud: &Cloud, inst: &Instance, path: &str, now_ms: u64) -> Option<String> {
     let ec2 = &cloud.ec2;
     let region = &ec2.region;
+    // With IAM on, the instance's own role and the key that acts as it; without, a fixed
+    // role whose key every call may use.
+    let (role, access_key) = match &cloud.iam {
+        Some(iam) => {
+            let role = iam.instance_role(&inst.id)?;
+            (role.to_string(), crate::iam::instance_key(role))
+        }
+        None => (ROLE.to_string(), "ASIAMOCKCLOUD0000000".to_string()),
+    };
     let ip = inst.private_ip;
     let o = ip.octets();
     let hostname = format!(
@@ -165,15 +175,15 @@ fn lookup(cloud: &Cloud, inst: &Instance, path: &str, now_ms: u64) -> Option<Str
         "latest/meta-data/iam" => "info\nsecurity-credentials/".to_string(),
         "latest/meta-data/iam/info" => json!({
             "Code": "Success",
-            "InstanceProfileArn": format!("arn:aws:iam::{}:instance-profile/{ROLE}", ec2.account_id),
+            "InstanceProfileArn": format!("arn:aws:iam::{}:instance-profile/{role}", ec2.account_id),
             "InstanceProfileId": "AIPAMOCKCLOUD0000000",
         })
         .to_string(),
-        "latest/meta-data/iam/security-credentials" => ROLE.to_string(),
-        p if p == format!("latest/meta-data/iam/security-credentials/{ROLE}") => json!({
+        "latest/meta-data/iam/security-credentials" => role.to_string(),
+        p if p == format!("latest/meta-data/iam/security-credentials/{role}") => json!({
             "Code": "Success",
             "Type": "AWS-HMAC",
-            "AccessKeyId": "ASIAMOCKCLOUD0000000",
+            "AccessKeyId": access_key,
             "SecretAccessKey": "mockcloud-secret",
             "Token": "mockcloud-session-token",
             "LastUpdated": "2026-01-01T00:00:00Z",

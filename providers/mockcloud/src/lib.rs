@@ -22,6 +22,7 @@ pub mod ec2;
 pub mod elbv2;
 pub mod error;
 pub mod faults;
+pub mod iam;
 pub mod ids;
 pub mod imds;
 pub mod query;

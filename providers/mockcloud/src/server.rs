@@ -293,6 +293,13 @@ async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
+    let authorized = shared
+        .lock()
+        .authorize(service, &action, &params, &caller, Instant::now());
+    if let Err(e) = authorized {
+        debug!(service = service.name(), %action, %caller, code = %e.code, "Refused by IAM");
+        return Ok(error_response(Some(service), &e, &rid));
+    }
     let outcome = shared
         .lock()
         .admit(service, &action, &caller, Instant::now());

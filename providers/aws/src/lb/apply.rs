@@ -265,7 +265,7 @@ impl AwsProvider {
             Change::CreateListener { listener } => {
                 let lb = known.load_balancer()?;
                 let arn = self
-                    .create_listener(&lb, &known.listener_with_arns(listener)?)
+                    .create_listener(&lb, &known.listener_with_arns(listener)?, &owner.aws_tags())
                     .await?;
                 known.listeners.insert(listener.port.to_string(), arn);
                 Ok(())
@@ -282,7 +282,7 @@ impl AwsProvider {
                 listener_ref, rule, ..
             } => {
                 let listener = known.listener(listener_ref)?;
-                self.create_rule(&listener, &known.rule_with_arns(rule)?)
+                self.create_rule(&listener, &known.rule_with_arns(rule)?, &owner.aws_tags())
                     .await
             }
             Change::DeleteListener { arn, .. } => self.delete_listener(arn).await,

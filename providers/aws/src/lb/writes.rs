@@ -272,10 +272,13 @@ impl AwsProvider {
         Ok(())
     }
 
+    /// Creates a listener carrying the owner's `tags` from its first moment (an IAM policy
+    /// conditioned on `aws:RequestTag` allows exactly that).
     pub(super) async fn create_listener(
         &self,
         lb_arn: &str,
         d: &DesiredListener,
+        tags: &BTreeMap<String, String>,
     ) -> Result<String> {
         let elb = &self.inner.elb;
         let out = self
@@ -287,6 +290,7 @@ impl AwsProvider {
                     .set_certificates(to_certificates(&d.certificates))
                     .set_ssl_policy(d.ssl_policy.clone())
                     .default_actions(to_elb_action(&d.default_action))
+                    .set_tags(Some(to_elb_tags(tags)))
                     .send()
             })
             .await?;
@@ -397,7 +401,13 @@ impl AwsProvider {
         Ok(())
     }
 
-    pub(super) async fn create_rule(&self, listener_arn: &str, rule: &DesiredRule) -> Result<()> {
+    /// Creates a rule carrying the owner's `tags` from its first moment.
+    pub(super) async fn create_rule(
+        &self,
+        listener_arn: &str,
+        rule: &DesiredRule,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let elb = &self.inner.elb;
         self.call(AwsOp::CreateRule, || {
             elb.create_rule()
@@ -405,6 +415,7 @@ impl AwsProvider {
                 .priority(rule.priority)
                 .set_conditions(Some(rule.conditions.iter().map(to_elb_condition).collect()))
                 .actions(to_elb_action(&rule.action))
+                .set_tags(Some(to_elb_tags(tags)))
                 .send()
         })
         .await?;

@@ -41,6 +41,7 @@ pub use network_interfaces::{Attachment, NetworkInterface};
 pub use routes::{Route, RouteTable, RouteTarget};
 pub use security_groups::{Permission, SecurityGroup};
 pub use subnets::Subnet;
+pub use tags::resource_type as tags_resource_type;
 pub use vpcs::Vpc;
 pub use world::{Timing, World};
 pub use zones::Zone;

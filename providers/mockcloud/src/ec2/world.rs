@@ -58,6 +58,10 @@ pub struct World {
     /// Settings of the ELBv2 service (health-check delay, provisioning delay, quotas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elbv2: Option<crate::elbv2::Elbv2Config>,
+    /// Access keys, roles, their policies and instance roles; everything is allowed when
+    /// absent (see [`crate::iam::config`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<crate::iam::IamSpec>,
 }
 
 fn default_account() -> String {
@@ -208,6 +212,7 @@ impl Default for World {
             timing: Timing::default(),
             faults: Vec::new(),
             elbv2: None,
+            iam: None,
         }
     }
 }
@@ -228,7 +233,11 @@ impl World {
             path: path.to_path_buf(),
             source,
         })?;
-        World::from_yaml_named(&s, &path.display().to_string())
+        let mut world = World::from_yaml_named(&s, &path.display().to_string())?;
+        if let Some(iam) = &mut world.iam {
+            iam.base_dir = path.parent().map(std::path::Path::to_path_buf);
+        }
+        Ok(world)
     }
 }
 

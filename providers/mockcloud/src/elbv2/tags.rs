@@ -88,6 +88,12 @@ fn resource_arns(params: &Params) -> Result<Vec<&str>, AwsError> {
 }
 
 impl Elbv2 {
+    /// The tags of a load balancer, target group, listener or rule; None when it does not
+    /// exist.
+    pub fn resource_tags(&self, arn: &str) -> Option<&BTreeMap<String, String>> {
+        self.tags_of(arn).ok()
+    }
+
     fn tags_of(&self, arn: &str) -> Result<&BTreeMap<String, String>, AwsError> {
         match arn_kind(arn) {
             Some(ArnKind::LoadBalancer) => self
