@@ -23,8 +23,10 @@
 //!   Endpoints; apps/v1 Deployment, ReplicaSet, DaemonSet (stored only: no controllers besides
 //!   the simulated Deployment controller); discovery.k8s.io/v1 EndpointSlice;
 //!   networking.k8s.io/v1 Ingress, IngressClass; coordination.k8s.io/v1 Lease;
-//!   events.k8s.io/v1 Event; rbac.authorization.k8s.io/v1 Role, RoleBinding, ClusterRole,
-//!   ClusterRoleBinding (enforced when [`Config::rbac`] is on, see [`rbac`]); apiextensions.k8s.io/v1
+//!   events.k8s.io/v1 Event (a view of the core Events: one storage, upstream's field
+//!   mapping, both versions see every Event; see [`events_v1`]); rbac.authorization.k8s.io/v1
+//!   Role, RoleBinding, ClusterRole, ClusterRoleBinding (enforced when [`Config::rbac`] is on,
+//!   see [`rbac`]); apiextensions.k8s.io/v1
 //!   CustomResourceDefinition and the custom resources of every served version of a CRD
 //!   (namespaced or cluster scoped, `status`/`scale` subresources as the CRD says).
 //! - Defaulting on every write, as the real API decodes: Service `type`, `sessionAffinity`,
@@ -143,6 +145,7 @@ pub mod compact;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod events_v1;
 pub mod http;
 pub mod meta;
 pub mod openapi;

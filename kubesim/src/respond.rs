@@ -81,6 +81,9 @@ pub fn error_response(error: &StatusError) -> Response {
 
 /// The object with the apiVersion of the endpoint it is served from.
 pub fn render(info: &ResourceInfo, obj: &Value) -> Value {
+    if crate::events_v1::is_view(info) && obj["apiVersion"] != crate::events_v1::API_VERSION {
+        return crate::events_v1::from_core(obj);
+    }
     let mut out = obj.clone();
     if out["apiVersion"].as_str() != Some(&info.api_version()) {
         out["apiVersion"] = json!(info.api_version());

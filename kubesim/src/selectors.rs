@@ -180,6 +180,24 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// The same requirements with each dotted path renamed by `rename` (a resource served
+    /// under other field names than it is stored with).
+    pub fn map_paths(
+        &self,
+        rename: impl Fn(&str) -> Result<String, StatusError>,
+    ) -> Result<Self, StatusError> {
+        let mut reqs = Vec::with_capacity(self.0.len());
+        for (path, equal, value) in &self.0 {
+            let renamed = rename(&path.join("."))?;
+            reqs.push((
+                renamed.split('.').map(str::to_string).collect(),
+                *equal,
+                value.clone(),
+            ));
+        }
+        Ok(Self(reqs))
+    }
+
     pub fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
         self.0.iter().all(|(path, equal, want)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();

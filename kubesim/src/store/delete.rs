@@ -21,6 +21,9 @@ impl Store {
         name: &str,
         opts: &DeleteOptions,
     ) -> Res<Arc<Value>> {
+        if let Some(view) = self.view(info) {
+            return view.delete(self, ns, name, opts);
+        }
         let hooks = self.hooks();
         let mut s = self.lock();
         self.delete_locked(&mut s, info, &Self::key(info, ns, name), opts, &hooks)

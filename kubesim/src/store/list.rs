@@ -35,6 +35,9 @@ fn decode_continue(token: &str) -> Option<(u64, Key)> {
 impl Store {
     /// Lists objects, across namespaces when `ns` is `None`.
     pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Res<ListPage> {
+        if let Some(view) = self.view(info) {
+            return view.list(self, ns, opts);
+        }
         let s = self.lock();
         let start = match opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => Some(

@@ -10,6 +10,7 @@ mod delete;
 mod list;
 pub mod namespaces;
 pub mod quota;
+mod views;
 mod watchers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -352,6 +353,9 @@ impl Store {
         mut obj: Value,
         opts: &WriteOptions,
     ) -> Res<Arc<Value>> {
+        if let Some(view) = self.view(info) {
+            return view.create(self, ns, obj, opts);
+        }
         Self::check_body(info, ns, &mut obj)?;
         let hooks = self.hooks();
         let mut s = self.lock();
@@ -495,6 +499,9 @@ impl Store {
 
     /// Reads one object.
     pub fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Res<Arc<Value>> {
+        if let Some(view) = self.view(info) {
+            return view.get(self, ns, name);
+        }
         let stored = self
             .lock()
             .get(&info.group_resource(), &Self::key(info, ns, name))
@@ -525,6 +532,9 @@ impl Store {
         status_only: bool,
         opts: &WriteOptions,
     ) -> Res<Arc<Value>> {
+        if let Some(view) = self.view(info) {
+            return view.update(self, ns, name, obj, opts);
+        }
         let part = if status_only {
             Part::Status
         } else {

@@ -69,6 +69,9 @@ impl Store {
         opts: &ListOptions,
         start: WatchStart,
     ) -> Res<Watch> {
+        if let Some(view) = self.view(info) {
+            return view.watch(self, ns, opts, start);
+        }
         let mut s = self.lock();
         let (tx, rx) = mpsc::unbounded_channel();
         let id = s.next_watch;

@@ -7,6 +7,7 @@ mod conformance;
 mod controller;
 mod dry_run;
 mod events;
+mod events_api;
 mod imperative;
 mod kubectl;
 mod modules;
