@@ -1,5 +1,5 @@
 //! The sandbox runs `cloudnet-controller`'s controllers through the AWS SDK against the mock
-//! cloud, under their own API identity, and an ipamd per node: what a Service's status and a
+//! cloud, under their own API identity and the chart's RBAC, and an ipamd per node: what a Service's status and a
 //! pod's IP show came through the path a cluster uses, and the mock cloud's state agrees.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +22,28 @@ fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cloudnet-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The sandbox enforcing exactly the RBAC the Helm chart renders (RBAC off only when helm is
+/// missing and `CLOUDNET_SKIP_EXTERNAL=1`).
+fn under_chart_rbac(dir: &std::path::Path) -> SandboxArgs {
+    let mut args = SandboxArgs::ephemeral(dir);
+    if let Some(yaml) = cloudnet_testkit::chart::rbac_yaml() {
+        let rendered = dir.join("rbac.yaml");
+        std::fs::write(&rendered, yaml).unwrap();
+        args.rbac = true;
+        args.files = vec![rendered];
+    }
+    args
+}
+
+/// Fails listing every request the chart's RBAC refused.
+fn assert_no_denials(sandbox: &Sandbox) {
+    let denials = sandbox.api.auth().denials();
+    assert!(
+        denials.is_empty(),
+        "refused by the chart's RBAC: {denials:?}"
+    );
 }
 
 async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
@@ -136,7 +158,7 @@ async fn pods_on(client: &kube::Client) -> Vec<(Ipv4Addr, String)> {
 async fn a_classless_load_balancer_service_gets_an_nlb_with_the_pods_as_targets_and_leaves_none_behind()
  {
     let dir = temp_dir("lb");
-    let sandbox = Sandbox::start(&SandboxArgs::ephemeral(&dir))
+    let sandbox = Sandbox::start(&under_chart_rbac(&dir))
         .await
         .expect("the sandbox starts");
     let client = sandbox.client().clone();
@@ -228,6 +250,7 @@ async fn a_classless_load_balancer_service_gets_an_nlb_with_the_pods_as_targets_
     assert_eq!(counts(&sandbox), (0, 0), "no load balancer left");
     assert!(!sandbox.controllers_stopped());
     assert_within_policy(&sandbox);
+    assert_no_denials(&sandbox);
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -297,7 +320,7 @@ async fn set_replicas(client: &kube::Client, replicas: i32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
     let dir = temp_dir("vpc");
-    let sandbox = Sandbox::start(&SandboxArgs::ephemeral(&dir))
+    let sandbox = Sandbox::start(&under_chart_rbac(&dir))
         .await
         .expect("the sandbox starts");
     let client = sandbox.client().clone();
@@ -469,6 +492,7 @@ async fn pods_get_their_nodes_eni_addresses_through_ipamd_and_give_them_back() {
     .await;
     assert!(!sandbox.controllers_stopped());
     assert_within_policy(&sandbox);
+    assert_no_denials(&sandbox);
     sandbox.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }

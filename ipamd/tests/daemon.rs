@@ -24,7 +24,23 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
 const NODE: &str = "node-1";
-const IPAMD: &str = "system:serviceaccount:kube-system:cloudnet-ipamd";
+const IPAMD: &str = cloudnet_testkit::chart::NODE_IDENTITY;
+
+/// The API under the chart's RBAC; dropping it at the end of a passing test fails it if RBAC
+/// refused ipamd anything.
+struct RbacApi(cloudnet_kubesim::Handle);
+
+impl Drop for RbacApi {
+    fn drop(&mut self) {
+        let denials = self.0.auth().denials();
+        if !std::thread::panicking() {
+            assert!(
+                denials.is_empty(),
+                "refused by the chart's RBAC: {denials:?}"
+            );
+        }
+    }
+}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,15 +68,25 @@ fn md(id: &str, ips: &[&str], prefixes: &[&str]) -> MetadataInterface {
     }
 }
 
-async fn setup() -> (cloudnet_kubesim::Handle, kube::Client, kube::Client) {
+/// The embedded API enforcing exactly the RBAC the Helm chart renders, ipamd acting as the
+/// chart's `cloudnet-node` ServiceAccount (RBAC off only without helm and with
+/// `CLOUDNET_SKIP_EXTERNAL=1`).
+async fn setup() -> (RbacApi, kube::Client, kube::Client) {
+    let objects = cloudnet_testkit::chart::rbac_yaml().map(|yaml| {
+        cloudnet_kubesim::rbac::objects_from_yaml(yaml).expect("the chart renders YAML")
+    });
     let config = cloudnet_kubesim::Config {
         tokens: vec![
-            ("admin-token".into(), Identity::new(ADMIN)),
+            ("admin-token".into(), Identity::master(ADMIN)),
             ("ipamd-token".into(), Identity::new(IPAMD)),
         ],
+        rbac: objects.is_some(),
         ..Default::default()
     };
     let handle = KubeSim::start(config).await.expect("kubesim starts");
+    if let Some(objects) = &objects {
+        handle.install(objects).expect("the chart's RBAC installs");
+    }
     let admin = handle.client_for(ADMIN).await.expect("admin client");
     let ipamd = handle.client_for(IPAMD).await.expect("ipamd client");
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
@@ -132,7 +158,7 @@ async fn setup() -> (cloudnet_kubesim::Handle, kube::Client, kube::Client) {
     )
     .await
     .expect("pod status");
-    (handle, admin, ipamd)
+    (RbacApi(handle), admin, ipamd)
 }
 
 async fn set_status(admin: &kube::Client, status: serde_json::Value) {
