@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use cloudnet_core::LoadBalancerSpec;
 use cloudnet_mockcloud::World;
-use service_env::{calls, elbv2_count, mutating_since, provider, start_cloud};
+use service_env::{
+    calls, elbv2_count, mutating_since, provider, refused, start_cloud, under_policy,
+};
 
 /// The golden specs that name only what the default world has (the placement golden names
 /// subnets and security groups of its own).
@@ -23,7 +25,7 @@ const BUILT: &[&str] = &[
 
 #[tokio::test]
 async fn golden_ingress_specs_build_converge_and_delete_cleanly() {
-    let cloud = start_cloud(World::default()).await;
+    let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
     let provider = provider(&cloud, "AKIDTEST").await;
 
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ingress");
@@ -63,4 +65,6 @@ async fn golden_ingress_specs_build_converge_and_delete_cleanly() {
             "{name}: target group left"
         );
     }
+    let refused = refused(&cloud);
+    assert!(refused.is_empty(), "calls refused by IAM: {refused:?}");
 }

@@ -19,8 +19,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use service_env::{
-    calls, elbv2_count as count, mutating_since, pod_ips, provider, slice, start_cloud, state,
-    target_count,
+    calls, elbv2_count as count, mutating_since, pod_ips, provider, refused, slice, start_cloud,
+    state, target_count, under_policy,
 };
 
 mod chart_rbac;
@@ -52,7 +52,7 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = start_cloud(World::default()).await;
+    let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
 
     let api = chart_rbac::start(ApiConfig::default()).await;
@@ -272,6 +272,8 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         metrics.reconciles("ingress", ReconcileResult::Success) >= 4,
         "the reconciles are counted"
     );
+    let refused = refused(&cloud);
+    assert!(refused.is_empty(), "calls refused by IAM: {refused:?}");
     let _ = stop_tx.send(());
     let _ = controller.await;
 }

@@ -55,6 +55,12 @@ fn world() -> World {
         spec.tags = Default::default();
         w.instances.push(spec);
     }
+    // The controller signs as AKIDTEST under deploy/iam's controller policy; the test's own
+    // set-up calls sign as AKIDADMIN.
+    w.iam = Some(cloudnet_mockcloud::iam::IamSpec::shipped(
+        &["AKIDTEST"],
+        &["AKIDADMIN"],
+    ));
     w
 }
 
@@ -73,7 +79,13 @@ async fn fifty_nodes_at_once_are_one_plan_and_a_foreign_route_is_untouched() {
         .endpoint_url(cloud.endpoint_url())
         .load()
         .await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let admin = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("AKIDADMIN", "secret", None, None, "test"))
+        .endpoint_url(cloud.endpoint_url())
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&admin);
     // The cluster's table: tagged for the cluster, with a foreign route already in it.
     let tables = ec2
         .describe_route_tables()
@@ -91,6 +103,13 @@ async fn fifty_nodes_at_once_are_one_plan_and_a_foreign_route_is_untouched() {
             Tag::builder()
                 .key("kubernetes.io/cluster/demo")
                 .value("owned")
+                .build(),
+        )
+        // The policy lets the controller write routes only in tables carrying our tag.
+        .tags(
+            Tag::builder()
+                .key("cloudnet.io/cluster")
+                .value("demo")
                 .build(),
         )
         .send()
@@ -241,6 +260,8 @@ async fn fifty_nodes_at_once_are_one_plan_and_a_foreign_route_is_untouched() {
     assert_eq!(foreign[0].target, RouteTarget::Instance(instance(0)));
     assert!(!foreign[0].owned);
 
+    let refused = cloud.with_cloud(|c| c.call_log.denied_by_caller().clone());
+    assert!(refused.is_empty(), "calls refused by IAM: {refused:?}");
     let _ = stop_tx.send(());
     tokio::time::timeout(WAIT, controller)
         .await

@@ -13,44 +13,11 @@ use crate::ec2::{Ctx, Ec2State, World};
 use crate::elbv2::Elbv2;
 use crate::error::Result;
 use crate::faults::{Faults, Outcome};
-use crate::iam::{Iam, resources};
+use crate::iam::Iam;
 use crate::ids::IdGen;
 use crate::query::Params;
+pub use crate::service::Service;
 use crate::xml::Xml;
-
-/// The services the query protocol endpoint answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Ec2,
-    Elbv2,
-}
-
-impl Service {
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Ec2 => "ec2",
-            Service::Elbv2 => "elbv2",
-        }
-    }
-
-    /// The service of a SigV4 credential scope (`Credential=AKID/date/region/SERVICE/aws4_request`).
-    pub fn from_signing_name(name: &str) -> Option<Service> {
-        match name {
-            "ec2" => Some(Service::Ec2),
-            "elasticloadbalancing" => Some(Service::Elbv2),
-            _ => None,
-        }
-    }
-
-    /// The service of a query-protocol `Version`.
-    pub fn from_version(version: &str) -> Option<Service> {
-        match version {
-            "2016-11-15" => Some(Service::Ec2),
-            "2015-12-01" => Some(Service::Elbv2),
-            _ => None,
-        }
-    }
-}
 
 pub struct Cloud {
     pub world: World,
@@ -139,34 +106,6 @@ impl Cloud {
         self.call_log.record(at_ms, caller, &call);
         *self.calls.entry(call).or_insert(0) += 1;
         self.faults.evaluate(service.name(), action, now)
-    }
-
-    /// Asks IAM whether `caller` may make this call (always yes without an `iam` section).
-    /// A refusal is counted and logged as a denied call; the caller gets the error.
-    pub fn authorize(
-        &mut self,
-        service: Service,
-        action: &str,
-        params: &Params,
-        caller: &str,
-        now: Instant,
-    ) -> Result<(), AwsError> {
-        if self.iam.is_none() {
-            return Ok(());
-        }
-        let now_ms = self.now_ms(now);
-        self.ec2.advance(now_ms);
-        let requests = resources::requests(self, service, action, params);
-        let Some(iam) = self.iam.as_mut() else {
-            return Ok(());
-        };
-        let verdict = iam.authorize(caller, service, &requests);
-        if verdict.is_err() {
-            let call = format!("{}:{action}", service.name());
-            self.call_log.record_outcome(now_ms, caller, &call, true);
-            *self.calls.entry(call).or_insert(0) += 1;
-        }
-        verdict
     }
 
     /// Answers one call of the query protocol.

@@ -14,6 +14,7 @@
 //! and `cloudnet mockcloud`). The world it starts from is a [`World`] (YAML; the default is
 //! `worlds/default.yaml`).
 
+pub mod authz;
 pub mod awserror;
 pub mod calllog;
 pub mod cloud;
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod imds;
 pub mod query;
 pub mod server;
+pub mod service;
 mod wire;
 pub mod xml;
 

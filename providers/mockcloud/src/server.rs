@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::query::Params;
 use crate::wire::{Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
-use crate::{calllog, control, imds};
+use crate::{authz, calllog, control, imds};
 
 /// The default listen address, as LocalStack's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -293,9 +293,14 @@ async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    let authorized = shared
-        .lock()
-        .authorize(service, &action, &params, &caller, Instant::now());
+    let authorized = authz::authorize(
+        &mut shared.lock(),
+        service,
+        &action,
+        &params,
+        &caller,
+        Instant::now(),
+    );
     if let Err(e) = authorized {
         debug!(service = service.name(), %action, %caller, code = %e.code, "Refused by IAM");
         return Ok(error_response(Some(service), &e, &rid));

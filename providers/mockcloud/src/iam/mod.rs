@@ -3,7 +3,7 @@
 //!
 //! - [`config`]: the world file's `iam` section ([`IamSpec`]);
 //! - [`policy`]: policy documents and their evaluation (pure);
-//! - [`resources`]: the resources and condition keys of each call.
+//! - [`crate::authz`] (outside this module): the resources and condition keys of each call.
 //!
 //! Without an `iam` section everything is allowed. With one, a call by an unknown access key
 //! is refused as the cloud refuses bad credentials (EC2 `AuthFailure`, ELBv2
@@ -13,13 +13,12 @@
 
 pub mod config;
 pub mod policy;
-pub mod resources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::awserror::AwsError;
-use crate::cloud::Service;
+use crate::service::Service;
 
 pub use config::{IamSpec, PolicySource, RoleSpec};
 pub use policy::{Decision, Policy, Request};

@@ -27,11 +27,42 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
+use crate::awserror::AwsError;
 use crate::cloud::{Cloud, Service};
 use crate::ec2::Tags;
 use crate::query::Params;
 
-use super::policy::Request;
+use crate::iam::Request;
+
+/// Asks IAM whether `caller` may make this call (always yes without an `iam` section). A
+/// refusal is counted and logged as a denied call; the caller gets the error.
+pub fn authorize(
+    cloud: &mut Cloud,
+    service: Service,
+    action: &str,
+    params: &Params,
+    caller: &str,
+    now: Instant,
+) -> Result<(), AwsError> {
+    if cloud.iam.is_none() {
+        return Ok(());
+    }
+    let now_ms = cloud.now_ms(now);
+    cloud.ec2.advance(now_ms);
+    let requests = requests(cloud, service, action, params);
+    let Some(iam) = cloud.iam.as_mut() else {
+        return Ok(());
+    };
+    let verdict = iam.authorize(caller, service, &requests);
+    if verdict.is_err() {
+        let call = format!("{}:{action}", service.name());
+        cloud.call_log.record_outcome(now_ms, caller, &call, true);
+        *cloud.calls.entry(call).or_insert(0) += 1;
+    }
+    verdict
+}
 
 /// The IAM requests one call makes, in the order they are checked.
 pub fn requests(cloud: &Cloud, service: Service, action: &str, p: &Params) -> Vec<Request> {
