@@ -58,6 +58,9 @@ pub struct World {
     /// Settings of the ELBv2 service (health-check delay, provisioning delay, quotas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elbv2: Option<crate::elbv2::Elbv2Config>,
+    /// The GCP project (Compute Engine); the built-in GKE-like one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<crate::gcp::GcpWorld>,
 }
 
 fn default_account() -> String {
@@ -208,6 +211,7 @@ impl Default for World {
             timing: Timing::default(),
             faults: Vec::new(),
             elbv2: None,
+            gcp: None,
         }
     }
 }
