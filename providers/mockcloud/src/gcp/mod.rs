@@ -708,14 +708,15 @@ impl GcpState {
     }
 }
 
-/// Whether `v` holds `url` as a string anywhere (skipping `selfLink` when asked).
+/// Whether `v` holds `url` as a string anywhere (skipping, when asked, `selfLink` and an
+/// address's `users`, which point back at what uses it rather than at what it uses).
 fn mentions(v: &Value, url: &str, skip_self: bool) -> bool {
     match v {
         Value::String(s) => s == url,
         Value::Array(a) => a.iter().any(|x| mentions(x, url, skip_self)),
-        Value::Object(o) => o
-            .iter()
-            .any(|(k, x)| !(skip_self && k == "selfLink") && mentions(x, url, skip_self)),
+        Value::Object(o) => o.iter().any(|(k, x)| {
+            !(skip_self && (k == "selfLink" || k == "users")) && mentions(x, url, skip_self)
+        }),
         _ => false,
     }
 }
