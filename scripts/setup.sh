@@ -40,5 +40,11 @@ fi
 
 # The Helm chart's tests: helm, and kubernetes-validate in the venv.
 setup_chart_tests
+# Google's Compute Engine client library drives the mock cloud's GCP side in tests/tests/gcp_clients.rs
+# (gcloud, the other GCP client, comes with the machine image).
+if ! "$venv/bin/python" -c 'import google.cloud.compute_v1' >/dev/null 2>&1; then
+  echo "setup: installing google-cloud-compute into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'google-cloud-compute>=1.19,<2'
+fi
 
 echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'); moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

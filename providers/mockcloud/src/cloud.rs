@@ -13,6 +13,7 @@ use crate::ec2::{Ctx, Ec2State, World};
 use crate::elbv2::Elbv2;
 use crate::error::Result;
 use crate::faults::{Faults, Outcome};
+use crate::gcp::GcpState;
 use crate::iam::Iam;
 use crate::ids::IdGen;
 use crate::query::Params;
@@ -23,6 +24,8 @@ pub struct Cloud {
     pub world: World,
     pub ec2: Ec2State,
     pub elbv2: Elbv2,
+    /// Compute Engine.
+    pub gcp: GcpState,
     pub faults: Faults,
     /// Calls per `service:Action`, faulted ones included.
     pub calls: BTreeMap<String, u64>,
@@ -43,6 +46,7 @@ pub struct StateDump<'a> {
     pub now_ms: u64,
     pub ec2: &'a Ec2State,
     pub elbv2: &'a Elbv2,
+    pub gcp: &'a GcpState,
     pub faults: &'a Faults,
 }
 
@@ -57,9 +61,11 @@ impl Cloud {
             ),
             None => None,
         };
+        let gcp = new_gcp(&world, wall_epoch)?;
         Ok(Cloud {
             iam,
             elbv2,
+            gcp,
             faults: Faults::new(&world.faults),
             world,
             ec2,
@@ -76,6 +82,7 @@ impl Cloud {
     pub fn reset(&mut self) -> Result<()> {
         self.ec2 = Ec2State::from_world(&self.world, self.wall_epoch)?;
         self.elbv2 = new_elbv2(&self.world);
+        self.gcp = new_gcp(&self.world, self.wall_epoch)?;
         self.faults = Faults::new(&self.world.faults);
         self.calls.clear();
         self.call_log.clear();
@@ -95,17 +102,29 @@ impl Cloud {
             now_ms: self.now_ms(Instant::now()),
             ec2: &self.ec2,
             elbv2: &self.elbv2,
+            gcp: &self.gcp,
             faults: &self.faults,
         }
     }
 
     /// Counts a call, logs it with its caller (see [`crate::calllog`]) and decides its faults.
     pub fn admit(&mut self, service: Service, action: &str, caller: &str, now: Instant) -> Outcome {
-        let call = format!("{}:{action}", service.name());
+        self.admit_named(service.name(), action, caller, now)
+    }
+
+    /// [`Cloud::admit`] for a service by name (`compute` for Compute Engine).
+    pub fn admit_named(
+        &mut self,
+        service: &str,
+        action: &str,
+        caller: &str,
+        now: Instant,
+    ) -> Outcome {
+        let call = format!("{service}:{action}");
         let at_ms = self.now_ms(now);
         self.call_log.record(at_ms, caller, &call);
         *self.calls.entry(call).or_insert(0) += 1;
-        self.faults.evaluate(service.name(), action, now)
+        self.faults.evaluate(service, action, now)
     }
 
     /// Answers one call of the query protocol.
@@ -132,4 +151,8 @@ fn new_elbv2(world: &World) -> Elbv2 {
         world.account_id.clone(),
         world.elbv2.clone().unwrap_or_default(),
     )
+}
+
+fn new_gcp(world: &World, wall_epoch: SystemTime) -> Result<GcpState> {
+    GcpState::new(&world.gcp.clone().unwrap_or_default(), wall_epoch)
 }

@@ -6,16 +6,23 @@
 //! A rule in a world file or in `POST /_mockcloud/faults`:
 //!
 //! ```yaml
-//! - service: ec2                 # ec2 | elbv2 | * (default *)
+//! - service: ec2                 # ec2 | elbv2 | compute | * (default *)
 //!   action: AssignPrivateIpAddresses   # an action, or a pattern with * and ? (default *)
-//!   kind: error                  # latency | throttle | error | drop | eventual_consistency
+//!   kind: error                  # latency | throttle | error | drop | eventual_consistency | operation_running
 //!   status: 503                  # error: 500 or 503 (code defaults to the service's own)
 //!   trigger: {every_nth: 3}      # always | once | {every_nth: N} | {probability: {p: 0.2, seed: 7}}
 //! - {kind: latency, ms: 200}
 //! - {service: ec2, kind: throttle, rate_per_sec: 5, burst: 10}
 //! - {action: CreateNetworkInterface, kind: eventual_consistency, ms: 1500}
 //! - {action: DescribeInstances, kind: drop, trigger: once}
+//! - {service: compute, action: "instances.*", kind: throttle, rate_per_sec: 2, burst: 4}
+//! - {service: compute, action: "*.insert", kind: operation_running, ms: 3000}
 //! ```
+//!
+//! Compute Engine's actions are its API methods (`instances.updateNetworkInterface`,
+//! `zoneOperations.get`); its throttling is 429 `rateLimitExceeded`, its server errors
+//! 500 `backendError` and 503 `unavailable`, and `operation_running` keeps the operations
+//! of matching calls `RUNNING` for `ms`.
 //!
 //! A key the format does not know, or one that does not belong to the rule's kind (`ms` on an
 //! `error` rule), is refused and named: a misspelled `trigger:` must not leave a rule firing
@@ -74,6 +81,7 @@ enum KindName {
     Error,
     Drop,
     EventualConsistency,
+    OperationRunning,
 }
 
 impl KindName {
@@ -84,6 +92,7 @@ impl KindName {
             KindName::Error => "error",
             KindName::Drop => "drop",
             KindName::EventualConsistency => "eventual_consistency",
+            KindName::OperationRunning => "operation_running",
         }
     }
 }
@@ -100,7 +109,9 @@ impl TryFrom<FaultRuleRepr> for FaultRule {
             ("code", r.code.is_some()),
         ];
         let allowed: &[&str] = match r.kind {
-            KindName::Latency | KindName::EventualConsistency => &["ms"],
+            KindName::Latency | KindName::EventualConsistency | KindName::OperationRunning => {
+                &["ms"]
+            }
             KindName::Throttle => &["rate_per_sec", "burst"],
             KindName::Error => &["status", "code"],
             KindName::Drop => &[],
@@ -141,6 +152,9 @@ impl TryFrom<FaultRuleRepr> for FaultRule {
                 }
             }
             KindName::Drop => FaultKind::Drop,
+            KindName::OperationRunning => FaultKind::OperationRunning {
+                ms: r.ms.ok_or_else(|| need("ms"))?,
+            },
         };
         Ok(FaultRule {
             service: r.service,
@@ -171,6 +185,8 @@ pub enum FaultKind {
     Drop,
     /// What the call creates or assigns stays invisible to `Describe*` for this long.
     EventualConsistency { ms: u64 },
+    /// Compute Engine: the call's operation stays `RUNNING` for this long.
+    OperationRunning { ms: u64 },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -321,6 +337,8 @@ pub struct Outcome {
     pub error: Option<AwsError>,
     pub drop: bool,
     pub hide_ms: u64,
+    /// How long the call's Compute Engine operation stays `RUNNING`.
+    pub running_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -377,6 +395,11 @@ impl ActiveRule {
 pub fn throttled(service: &str) -> AwsError {
     match service {
         "ec2" => AwsError::server(503, "RequestLimitExceeded", "Request limit exceeded."),
+        "compute" => AwsError::server(
+            429,
+            "rateLimitExceeded",
+            "Rate Limit Exceeded: compute.googleapis.com per-minute requests",
+        ),
         _ => AwsError::client("Throttling", "Rate exceeded"),
     }
 }
@@ -385,6 +408,8 @@ fn server_error(service: &str, status: u16, code: Option<&str>) -> AwsError {
     let code = code.map(str::to_string).unwrap_or_else(|| {
         match (service, status) {
             ("ec2", 503) => "Unavailable",
+            ("compute", 503) => "unavailable",
+            ("compute", _) => "backendError",
             (_, 503) => "ServiceUnavailable",
             ("ec2", _) => "InternalError",
             _ => "InternalFailure",
@@ -476,6 +501,7 @@ impl Faults {
                 }
                 FaultKind::Drop => out.drop = true,
                 FaultKind::EventualConsistency { ms } => out.hide_ms = out.hide_ms.max(*ms),
+                FaultKind::OperationRunning { ms } => out.running_ms = out.running_ms.max(*ms),
                 FaultKind::Throttle { .. } => {}
             }
         }
@@ -551,6 +577,8 @@ mod tests {
         assert_eq!((e.code.as_str(), e.status), ("RequestLimitExceeded", 503));
         let e = f.evaluate("elbv2", "DescribeTags", now).error.unwrap();
         assert_eq!((e.code.as_str(), e.status), ("Throttling", 400));
+        let e = f.evaluate("compute", "DescribeX", now).error.unwrap();
+        assert_eq!((e.code.as_str(), e.status), ("rateLimitExceeded", 429));
         let later = now + Duration::from_millis(1500);
         assert!(f.evaluate("ec2", "DescribeVpcs", later).error.is_none());
     }

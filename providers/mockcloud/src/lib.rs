@@ -1,11 +1,13 @@
-//! cloudnet-mockcloud: an offline AWS (EC2, ELBv2, instance metadata) on AWS's real wire
-//! protocols, so the real SDKs can be tested end to end without an account (like LocalStack,
-//! but keeping AWS's own limits and error codes). It serves AWS only; GCP and Azure are not
-//! built yet.
+//! cloudnet-mockcloud: an offline cloud on the clouds' real wire protocols, so the real SDKs
+//! can be tested end to end without an account (like LocalStack, but keeping each cloud's own
+//! limits and error codes): AWS (EC2, ELBv2, instance metadata) and GCP (Compute Engine REST v1
+//! in [`gcp`] behind [`gce`], and the GCE metadata server in [`gcemeta`]). Azure is not built.
 //!
 //! ```text
 //!  aws-sdk / aws CLI ──HTTP──▶ server ──┬─ query protocol ─▶ Cloud { ec2, elbv2 } (one lock)
 //!   (--endpoint-url)                    ├─ /latest/...    ─▶ imds (IMDSv2)
+//!  google clients, gcloud ──▶           ├─ /compute/v1/.. ─▶ gce ─▶ Cloud { gcp } (same lock)
+//!                                       ├─ /computeMetadata/v1/.. ─▶ gcemeta
 //!                                       └─ /_mockcloud/.. ─▶ control (state, calls, call log, faults, reset)
 //!                    faults (latency, throttling, 5xx, drops, eventual consistency) ─┘
 //! ```
@@ -23,6 +25,9 @@ pub mod ec2;
 pub mod elbv2;
 pub mod error;
 pub mod faults;
+pub mod gce;
+pub mod gcemeta;
+pub mod gcp;
 pub mod iam;
 pub mod ids;
 pub mod imds;

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::query::Params;
 use crate::wire::{Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
-use crate::{authz, calllog, control, imds};
+use crate::{authz, calllog, control, gce, gcemeta, imds};
 
 /// The default listen address, as LocalStack's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -230,6 +230,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Drop
     };
     if is_imds {
         return Ok(imds::handle(&shared, &rx));
+    }
+    if path.starts_with(gce::PATH_PREFIX) {
+        return gce::handle(&shared, rx).await.ok_or(Dropped);
+    }
+    if path.starts_with("/computeMetadata/") || path.starts_with(gcemeta::PATH_PREFIX) {
+        return Ok(gcemeta::handle(&shared, &rx));
     }
     if path.starts_with("/_mockcloud/") {
         return Ok(control::handle(&shared, &rx));

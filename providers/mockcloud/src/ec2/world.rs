@@ -62,6 +62,9 @@ pub struct World {
     /// absent (see [`crate::iam::config`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam: Option<crate::iam::IamSpec>,
+    /// The GCP project (Compute Engine); the built-in GKE-like one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<crate::gcp::GcpWorld>,
 }
 
 fn default_account() -> String {
@@ -213,6 +216,7 @@ impl Default for World {
             faults: Vec::new(),
             elbv2: None,
             iam: None,
+            gcp: None,
         }
     }
 }
