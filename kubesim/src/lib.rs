@@ -85,7 +85,9 @@
 //! kubelet and Deployment controller record the real components' core/v1 Events
 //! (`Scheduled`, `FailedScheduling` with the scheduler's own reason text, which is also the
 //! Pending pod's `PodScheduled=False` message; `Pulled`/`Created`/`Started`;
-//! `ScalingReplicaSet`), aggregated by count as client-go's recorder does ([`sim::events`]).
+//! `ScalingReplicaSet`; the ReplicaSet controller's `SuccessfulCreate`/`SuccessfulDelete`
+//! per pod), aggregated by count and, past 10 similar messages, combined as client-go's
+//! recorder does ([`sim::events`]).
 //! Deployments carry the real `Available` (`MinimumReplicasAvailable`/`Unavailable`, from
 //! `maxUnavailable`) and `Progressing` (`NewReplicaSetCreated`, `ReplicaSetUpdated`,
 //! `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`) conditions ([`sim::rollout`]), so
@@ -112,7 +114,8 @@
 //!   filled for Services, Pods and workload pod templates only (see [`defaults`]), with no
 //!   admission plugins (no ServiceAccount token mounts, tolerations or priority).
 //! - The Deployment controller makes pods directly (no ReplicaSets, no rolling update; its
-//!   `ScalingReplicaSet` events name the ReplicaSet that would exist; no `ReplicaFailure`
+//!   `ScalingReplicaSet`, `SuccessfulCreate` and `SuccessfulDelete` events name the ReplicaSet
+//!   that would exist, with no uid; no `ReplicaFailure`
 //!   condition, a refused create is a `FailedCreate` event only); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
