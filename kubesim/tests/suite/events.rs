@@ -76,7 +76,10 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
             && count("Created") == 2
             && count("Started") == 2
             && count("ScalingReplicaSet") == 1
-            && count("SuccessfulCreate") == 3)
+            && count("SuccessfulCreate") == 3
+            && count("Starting") == 1
+            && count("NodeReady") == 1
+            && count("RegisteredNode") == 1)
             .then_some(all)
     })
     .await;
@@ -114,6 +117,28 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         "{message}"
     );
 
+    let registered = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("RegisteredNode"))
+        .expect("RegisteredNode");
+    assert_eq!(
+        registered.message.as_deref(),
+        Some("Node node-a event: Registered Node node-a in Controller")
+    );
+    assert_eq!(registered.involved_object.kind.as_deref(), Some("Node"));
+    let source = registered
+        .source
+        .as_ref()
+        .and_then(|s| s.component.as_deref());
+    assert_eq!(source, Some("node-controller"));
+    let ready = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NodeReady"))
+        .expect("NodeReady");
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("Node node-a status is now: NodeReady")
+    );
     let created: Vec<&Event> = all
         .iter()
         .filter(|e| e.reason.as_deref() == Some("SuccessfulCreate"))
@@ -154,6 +179,8 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         "Started container nginx",
         "Scaled up replica set web-",
         "replicaset/web-",
+        "node/node-a",
+        "Registered Node node-a in Controller",
         "Created pod: web-",
     ] {
         assert!(out.contains(want), "{want:?} in:\n{out}");
