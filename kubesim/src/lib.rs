@@ -119,6 +119,9 @@
 //!   condition, a refused create is a `FailedCreate` event only); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
+//! - `events.k8s.io/v1beta1` (only `v1` is served); updates through `events.k8s.io/v1` are
+//!   not checked against upstream's `ValidateEventUpdate` (creations are); the kubelet
+//!   records no `Killing` (a deleted pod goes at once) and no node pressure events.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.
