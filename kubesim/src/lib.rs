@@ -93,7 +93,9 @@
 //! kubelet and Deployment controller record the real components' core/v1 Events
 //! (`Scheduled`, `FailedScheduling` with the scheduler's own reason text, which is also the
 //! Pending pod's `PodScheduled=False` message; `Pulled`/`Created`/`Started`;
-//! `ScalingReplicaSet`), aggregated by count as client-go's recorder does ([`sim::events`]).
+//! `ScalingReplicaSet`; the ReplicaSet controller's `SuccessfulCreate`/`SuccessfulDelete`
+//! per pod), aggregated by count and, past 10 similar messages, combined as client-go's
+//! recorder does ([`sim::events`]).
 //! Deployments carry the real `Available` (`MinimumReplicasAvailable`/`Unavailable`, from
 //! `maxUnavailable`) and `Progressing` (`NewReplicaSetCreated`, `ReplicaSetUpdated`,
 //! `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`) conditions ([`sim::rollout`]), so
@@ -122,10 +124,14 @@
 //!   admission plugins (no ServiceAccount token mounts, tolerations or priority).
 //! - The Deployment controller makes pods directly (no ReplicaSets, no `minReadySeconds`,
 //!   `paused` or rollback; it rolls out within `maxSurge`/`maxUnavailable`; its
-//!   `ScalingReplicaSet` events name the ReplicaSet that would exist; no `ReplicaFailure`
+//!   `ScalingReplicaSet`, `SuccessfulCreate` and `SuccessfulDelete` events name the ReplicaSet
+//!   that would exist, with no uid; no `ReplicaFailure`
 //!   condition, a refused create is a `FailedCreate` event only); the
 //!   EndpointSlice controller writes IPv4 slices only, no `hints` or `hostname`, and no legacy
 //!   Endpoints objects.
+//! - `events.k8s.io/v1beta1` (only `v1` is served); updates through `events.k8s.io/v1` are
+//!   not checked against upstream's `ValidateEventUpdate` (creations are); the kubelet
+//!   records no `Killing` (a deleted pod goes at once) and no node pressure events.
 //! - StatefulSet, Job, CronJob, PersistentVolume(Claim), NetworkPolicy and other kinds not
 //!   listed above (404, unless served through a CRD).
 //! - Continue tokens do not expire and page through the latest state, not a snapshot.

@@ -42,6 +42,37 @@ fn scaled(store: &Store, deployment: &Value, way: &str, replica_set: &str, from:
     record(store, deployment, what, "deployment-controller");
 }
 
+/// The ReplicaSet controller's `SuccessfulCreate`/`SuccessfulDelete` event about one pod,
+/// recorded on the ReplicaSet the Deployment would have (not an object here: no uid).
+fn replica_set_event(
+    store: &Store,
+    deployment: &Value,
+    replica_set: &str,
+    reason: &str,
+    pod: &str,
+) {
+    let message = match reason {
+        "SuccessfulCreate" => format!("Created pod: {pod}"),
+        _ => format!("Deleted pod: {pod}"),
+    };
+    let event = Event {
+        api_version: "apps/v1",
+        kind: "ReplicaSet",
+        field_path: None,
+        event_type: EventType::Normal,
+        reason,
+        message,
+    };
+    let source = Source {
+        component: "replicaset-controller",
+        host: None,
+    };
+    let reference =
+        json!({"metadata": {"name": replica_set, "namespace": meta::namespace(deployment)}});
+    let scope = format!("{}/{replica_set}", meta::uid(deployment));
+    events::record_scoped(store, &reference, &event, &source, &scope);
+}
+
 /// An Event about a Deployment from one of the controllers that manage it.
 fn record(
     store: &Store,
@@ -119,12 +150,19 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
             .chain(&stale[unready_old..unready_old + step.delete_ready_old]);
         let mut deleted_old = 0;
         for p in doomed {
-            ignore_race(store.delete(
+            let deleted = store.delete(
                 &pod_info,
                 Some(ns),
                 meta::name(p),
                 &DeleteOptions::default(),
-            ))?;
+            );
+            if deleted.is_ok()
+                && let Some(old) = p["metadata"]["labels"]["pod-template-hash"].as_str()
+            {
+                let old_set = format!("{name}-{old}");
+                replica_set_event(store, &d, &old_set, "SuccessfulDelete", meta::name(p));
+            }
+            ignore_race(deleted)?;
             deleted_old += 1;
         }
         let old_left = stale.len() - deleted_old;
@@ -145,12 +183,16 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         let replica_set = format!("{name}-{hash}");
         if current.len() > replicas {
             for p in &current[..current.len() - replicas] {
-                ignore_race(store.delete(
+                let deleted = store.delete(
                     &pod_info,
                     Some(ns),
                     meta::name(p),
                     &DeleteOptions::default(),
-                ))?;
+                );
+                if deleted.is_ok() {
+                    replica_set_event(store, &d, &replica_set, "SuccessfulDelete", meta::name(p));
+                }
+                ignore_race(deleted)?;
             }
             scaled(store, &d, "down", &replica_set, current.len(), replicas);
         }
@@ -177,7 +219,13 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 "spec": template["spec"],
             });
             match store.create(&pod_info, Some(ns), pod) {
-                Ok(_) => {}
+                Ok(created) => replica_set_event(
+                    store,
+                    &d,
+                    &replica_set,
+                    "SuccessfulCreate",
+                    meta::name(&created),
+                ),
                 Err(e) if matches!(e.reason, Reason::Forbidden | Reason::Invalid) => {
                     failed_create(store, &d, &e.message);
                     break;

@@ -6,6 +6,16 @@
 //! `count` and `lastTimestamp` of one Event instead of adding another. Its name is
 //! `<object>.<hash of object uid, reason, message, component>`, so finding it is a lookup,
 //! not a scan of every Event.
+//!
+//! Like client-go's `EventCorrelator`, events about one object from one source with the same
+//! type and reason but different messages are recorded one by one up to 10 distinct messages
+//! in 10 minutes; the rest go into one Event, `(combined from similar events): <latest
+//! message>`, counted up. So a 10,000-replica ReplicaSet's `SuccessfulCreate` events make 11
+//! Event objects, not 10,000.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -59,10 +69,61 @@ fn fnv(parts: &[&str]) -> u64 {
     h
 }
 
+/// Distinct messages recorded one by one per object, source, type and reason (client-go's
+/// `maxEvents`).
+const MAX_SIMILAR: usize = 10;
+/// How long the distinct messages are remembered (client-go's `maxIntervalInSeconds`).
+const SIMILAR_WINDOW: Duration = Duration::from_secs(600);
+/// Past this many remembered keys, expired ones are dropped (client-go keeps an LRU of 4096).
+const SIMILAR_KEYS: usize = 4096;
+pub const COMBINED: &str = "(combined from similar events): ";
+
+struct Similar {
+    last: Instant,
+    messages: HashSet<u64>,
+}
+
+static SIMILAR: LazyLock<Mutex<HashMap<u64, Similar>>> = LazyLock::new(Mutex::default);
+
+/// Whether an event with message key `message` goes into the combined Event of `key`.
+fn combine(key: u64, message: u64) -> bool {
+    let now = Instant::now();
+    let mut seen = SIMILAR.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.len() > SIMILAR_KEYS {
+        seen.retain(|_, s| now.duration_since(s.last) < SIMILAR_WINDOW);
+    }
+    let record = seen.entry(key).or_insert_with(|| Similar {
+        last: now,
+        messages: HashSet::new(),
+    });
+    if now.duration_since(record.last) >= SIMILAR_WINDOW {
+        record.messages.clear();
+    }
+    record.last = now;
+    if record.messages.len() < MAX_SIMILAR {
+        record.messages.insert(message);
+        return false;
+    }
+    true
+}
+
 /// Records `event` about `object`; a failure to record is logged, never the caller's error,
 /// as with the real recorders.
 pub fn record(store: &Store, object: &Value, event: &Event<'_>, source: &Source<'_>) {
-    if let Err(error) = try_record(store, object, event, source) {
+    record_scoped(store, object, event, source, meta::uid(object));
+}
+
+/// [`record`] about an object with no uid of its own (the ReplicaSet a Deployment would
+/// have); `scope` (unique among all objects, e.g. the owner's uid and a name) keys the
+/// aggregation instead.
+pub fn record_scoped(
+    store: &Store,
+    object: &Value,
+    event: &Event<'_>,
+    source: &Source<'_>,
+    scope: &str,
+) {
+    if let Err(error) = try_record(store, object, event, source, scope) {
         tracing::debug!(%error, reason = event.reason, "Failed to record an event");
     }
 }
@@ -72,6 +133,7 @@ fn try_record(
     object: &Value,
     event: &Event<'_>,
     source: &Source<'_>,
+    scope: &str,
 ) -> Result<(), StatusError> {
     let info = super::info(store, "v1", "Event")?;
     let name = meta::name(object);
@@ -81,13 +143,35 @@ fn try_record(
         ns => ns,
     };
     let field_path = event.field_path.as_deref().unwrap_or_default();
-    let key = fnv(&[
-        uid,
+    let host = source.host.unwrap_or_default();
+    let similar = fnv(&[
+        scope,
+        name,
+        namespace,
+        event.kind,
         field_path,
+        event.event_type.as_str(),
         event.reason,
-        &event.message,
         source.component,
+        host,
     ]);
+    let (key, message) = if combine(similar, fnv(&[&event.message])) {
+        (
+            fnv(&[scope, field_path, event.reason, COMBINED, source.component]),
+            format!("{COMBINED}{}", event.message),
+        )
+    } else {
+        (
+            fnv(&[
+                scope,
+                field_path,
+                event.reason,
+                &event.message,
+                source.component,
+            ]),
+            event.message.clone(),
+        )
+    };
     let event_name = format!("{name}.{key:016x}");
     let now = meta::now();
     for _ in 0..4 {
@@ -96,6 +180,7 @@ fn try_record(
                 let mut updated = (*existing).clone();
                 updated["count"] = json!(existing["count"].as_i64().unwrap_or(1) + 1);
                 updated["lastTimestamp"] = json!(now);
+                updated["message"] = json!(message);
                 match store.update(&info, Some(namespace), &event_name, updated, false) {
                     Err(e) if e.reason == Reason::Conflict => continue,
                     other => return other.map(|_| ()),
@@ -108,9 +193,11 @@ fn try_record(
             "apiVersion": event.api_version,
             "kind": event.kind,
             "name": name,
-            "uid": uid,
-            "resourceVersion": meta::resource_version(object),
         });
+        if !uid.is_empty() {
+            involved["uid"] = json!(uid);
+            involved["resourceVersion"] = json!(meta::resource_version(object));
+        }
         if !meta::namespace(object).is_empty() {
             involved["namespace"] = json!(namespace);
         }
@@ -127,7 +214,7 @@ fn try_record(
             "metadata": {"name": event_name, "namespace": namespace},
             "involvedObject": involved,
             "reason": event.reason,
-            "message": event.message,
+            "message": message,
             "type": event.event_type.as_str(),
             "source": reporter,
             "firstTimestamp": now,
@@ -198,5 +285,63 @@ mod tests {
         assert_eq!(first["count"], 2);
         assert_eq!(first["involvedObject"]["uid"], pod["metadata"]["uid"]);
         assert_eq!(first["source"]["component"], "default-scheduler");
+    }
+
+    #[test]
+    fn past_ten_similar_messages_one_combined_event_counts_up() {
+        let store = Store::default();
+        let reference = json!({"metadata": {"name": "web-abc", "namespace": "default"}});
+        let source = Source {
+            component: "replicaset-controller",
+            host: None,
+        };
+        let scope = uuid::Uuid::new_v4().to_string();
+        for i in 0..13 {
+            let event = Event {
+                api_version: "apps/v1",
+                kind: "ReplicaSet",
+                field_path: None,
+                event_type: EventType::Normal,
+                reason: "SuccessfulCreate",
+                message: format!("Created pod: web-abc-{i}"),
+            };
+            record_scoped(&store, &reference, &event, &source, &scope);
+        }
+        let events = store.resource("v1", "Event").expect("events");
+        let list = super::super::list_all(&store, &events).expect("list");
+        assert_eq!(list.len(), 11, "10 one by one and 1 combined");
+        let combined: Vec<_> = list
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(COMBINED))
+            })
+            .collect();
+        assert_eq!(combined.len(), 1);
+        assert_eq!(combined[0]["count"], 3);
+        assert_eq!(
+            combined[0]["message"],
+            "(combined from similar events): Created pod: web-abc-12"
+        );
+        assert_eq!(combined[0]["involvedObject"]["kind"], "ReplicaSet");
+        assert_eq!(combined[0]["involvedObject"]["name"], "web-abc");
+        assert!(combined[0]["involvedObject"].get("uid").is_none());
+        // Another object's events are not combined with these.
+        let other = json!({"metadata": {"name": "api-abc", "namespace": "default"}});
+        let event = Event {
+            api_version: "apps/v1",
+            kind: "ReplicaSet",
+            field_path: None,
+            event_type: EventType::Normal,
+            reason: "SuccessfulCreate",
+            message: "Created pod: api-abc-0".into(),
+        };
+        record_scoped(&store, &other, &event, &source, &format!("{scope}-other"));
+        let list = super::super::list_all(&store, &events).expect("list");
+        assert!(
+            list.iter()
+                .any(|e| e["message"] == "Created pod: api-abc-0")
+        );
     }
 }

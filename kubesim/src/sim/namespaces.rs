@@ -56,7 +56,10 @@ fn empty(store: &Store, namespaces: &ResourceInfo, ns: &Value) -> Result<(), Sta
     let resources: Vec<ResourceInfo> = store
         .registry()
         .all()
-        .filter(|r| r.namespaced && seen.insert(r.group_resource()))
+        // A view (events.k8s.io Events) holds nothing of its own: its storage is emptied.
+        .filter(|r| {
+            r.namespaced && !crate::events_v1::is_view(r) && seen.insert(r.group_resource())
+        })
         .cloned()
         .collect();
     let mut remaining = Remaining::default();

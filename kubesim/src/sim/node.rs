@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::events::{self, Event, EventType, Source};
 use crate::error::StatusError;
 use crate::meta;
 use crate::store::Store;
@@ -56,9 +57,41 @@ pub fn node_object(n: &NodeRegistration) -> Value {
     })
 }
 
-/// Creates the Node object in the store.
+/// Creates the Node object in the store, with the Events a starting kubelet and the node
+/// lifecycle controller record about it (`Starting`, `NodeReady`, `RegisteredNode`).
 pub fn register_node(store: &Store, n: &NodeRegistration) -> Result<(), StatusError> {
     let info = super::info(store, "v1", "Node")?;
-    store.create(&info, None, node_object(n))?;
+    let node = store.create(&info, None, node_object(n))?;
+    let name = &n.name;
+    for (component, host, reason, message) in [
+        (
+            "kubelet",
+            Some(name.as_str()),
+            "Starting",
+            "Starting kubelet.".to_string(),
+        ),
+        (
+            "kubelet",
+            Some(name.as_str()),
+            "NodeReady",
+            format!("Node {name} status is now: NodeReady"),
+        ),
+        (
+            "node-controller",
+            None,
+            "RegisteredNode",
+            format!("Node {name} event: Registered Node {name} in Controller"),
+        ),
+    ] {
+        let event = Event {
+            api_version: "v1",
+            kind: "Node",
+            field_path: None,
+            event_type: EventType::Normal,
+            reason,
+            message,
+        };
+        events::record(store, &node, &event, &Source { component, host });
+    }
     Ok(())
 }

@@ -66,7 +66,11 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
             && count("Pulled") == 2
             && count("Created") == 2
             && count("Started") == 2
-            && count("ScalingReplicaSet") == 1)
+            && count("ScalingReplicaSet") == 1
+            && count("SuccessfulCreate") == 3
+            && count("Starting") == 1
+            && count("NodeReady") == 1
+            && count("RegisteredNode") == 1)
             .then_some(all)
     })
     .await;
@@ -104,6 +108,52 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         "{message}"
     );
 
+    let registered = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("RegisteredNode"))
+        .expect("RegisteredNode");
+    assert_eq!(
+        registered.message.as_deref(),
+        Some("Node node-a event: Registered Node node-a in Controller")
+    );
+    assert_eq!(registered.involved_object.kind.as_deref(), Some("Node"));
+    let source = registered
+        .source
+        .as_ref()
+        .and_then(|s| s.component.as_deref());
+    assert_eq!(source, Some("node-controller"));
+    let ready = all
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NodeReady"))
+        .expect("NodeReady");
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("Node node-a status is now: NodeReady")
+    );
+    let created: Vec<&Event> = all
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("SuccessfulCreate"))
+        .collect();
+    let replica_set = message
+        .strip_prefix("Scaled up replica set ")
+        .and_then(|m| m.strip_suffix(" from 0 to 3"))
+        .expect("replica set name")
+        .to_string();
+    for e in &created {
+        assert_eq!(e.involved_object.kind.as_deref(), Some("ReplicaSet"));
+        assert_eq!(
+            e.involved_object.name.as_deref(),
+            Some(replica_set.as_str())
+        );
+        let source = e.source.as_ref().and_then(|s| s.component.as_deref());
+        assert_eq!(source, Some("replicaset-controller"));
+        let text = e.message.as_deref().unwrap_or_default();
+        assert!(
+            text.starts_with(&format!("Created pod: {replica_set}-")),
+            "{text}"
+        );
+    }
+
     // kubectl shows them.
     let Some(k) = Kubectl::for_handle(&handle) else {
         return;
@@ -119,6 +169,10 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         "Created container: nginx",
         "Started container nginx",
         "Scaled up replica set web-",
+        "replicaset/web-",
+        "node/node-a",
+        "Registered Node node-a in Controller",
+        "Created pod: web-",
     ] {
         assert!(out.contains(want), "{want:?} in:\n{out}");
     }
@@ -127,5 +181,38 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         out.contains("FailedScheduling") && out.contains("Too many pods"),
         "{out}"
     );
+    // Scaling down: the ReplicaSet controller's SuccessfulDelete per pod, the Deployment
+    // controller's ScalingReplicaSet.
+    deployments
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .expect("scale down");
+    let deleted = eventually(WAIT, "two SuccessfulDelete events", || async {
+        let all = events.list(&ListParams::default()).await.ok()?.items;
+        let deleted: Vec<String> = all
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("SuccessfulDelete"))
+            .filter_map(|e| e.message.clone())
+            .collect();
+        let down = format!("Scaled down replica set {replica_set} from 3 to 1");
+        let scaled_down = all
+            .iter()
+            .any(|e| e.message.as_deref() == Some(down.as_str()));
+        (deleted.len() == 2 && scaled_down).then_some(deleted)
+    })
+    .await;
+    assert!(
+        deleted
+            .iter()
+            .any(|m| *m == format!("Deleted pod: {pending_name}")),
+        "the unscheduled pod goes first: {deleted:?}"
+    );
+
+    let out = k.ok(&["get", "events"]).await;
+    assert!(out.contains("Deleted pod: web-"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }

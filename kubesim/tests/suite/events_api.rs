@@ -259,6 +259,52 @@ async fn one_storage_two_versions() {
         let _ = std::fs::remove_dir_all(k.dir());
     }
 
+    // Errors name the version asked through.
+    let (code, status) = raw(
+        &client,
+        "GET",
+        "/apis/events.k8s.io/v1/namespaces/default/events/missing",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        status["message"],
+        "events.events.k8s.io \"missing\" not found"
+    );
+
+    // A dry-run create through events.k8s.io is validated, answered and not stored.
+    let mut dry: V1Event = serde_json::from_value(json!({
+        "metadata": {"name": "dry"}, "reason": "Why", "type": "Normal", "action": "Act",
+        "eventTime": "2026-01-01T00:00:00.000000Z", "note": "not stored",
+        "reportingController": "c", "reportingInstance": "i",
+        "regarding": {"kind": "ConfigMap", "name": "app", "namespace": "default"}
+    }))
+    .expect("event");
+    let answered = v1
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &dry,
+        )
+        .await
+        .expect("dry-run create");
+    assert_eq!(answered.note.as_deref(), Some("not stored"));
+    assert!(core.get_opt("dry").await.expect("get").is_none());
+    dry.metadata.name = Some("wet".into());
+    v1.create(&PostParams::default(), &dry)
+        .await
+        .expect("create");
+    let wet = core.get("wet").await.expect("core get");
+    assert_eq!(wet.message.as_deref(), Some("not stored"));
+    assert_eq!(wet.reporting_component.as_deref(), Some("c"));
+    v1.delete("wet", &DeleteParams::default())
+        .await
+        .expect("delete");
+
     // Deleting through one version deletes it from both.
     v1.delete("app.legacy", &DeleteParams::default())
         .await
