@@ -14,7 +14,7 @@
 //! ```
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use serde_json::{Map, Number, Value};
 
@@ -119,6 +119,51 @@ impl Compact {
                 .map(|i| &entries[i].1),
             _ => None,
         }
+    }
+}
+
+/// A stored object: its compact form, and the `serde_json::Value` last built from it, kept
+/// only as long as some reader holds it. The simulated components list every pod on each
+/// pass, one after another or at once; while one pass holds a pod's `Value`, the others get
+/// the same one instead of building their own, so a pass costs one tree per pod, not one per
+/// component (measured by `examples/pod_memory.rs --simulated`).
+#[derive(Debug)]
+pub struct Stored {
+    doc: Compact,
+    view: Mutex<Weak<Value>>,
+}
+
+impl Stored {
+    /// The stored form of `value`.
+    pub fn from_value(value: &Value) -> Stored {
+        Stored {
+            doc: Compact::from_value(value),
+            view: Mutex::new(Weak::new()),
+        }
+    }
+
+    /// The compact form.
+    pub fn doc(&self) -> &Compact {
+        &self.doc
+    }
+
+    /// The object as a `Value`: the one a reader still holds, or a new one.
+    pub fn value(&self) -> Arc<Value> {
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = view.upgrade() {
+            return held;
+        }
+        let fresh = Arc::new(self.doc.to_value());
+        *view = Arc::downgrade(&fresh);
+        fresh
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Compact;
+
+    fn deref(&self) -> &Compact {
+        &self.doc
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
-use crate::store::{ListOptions, Store, WatchStart};
+use crate::store::{ListOptions, Store};
 
 pub(crate) fn info(
     store: &Store,
@@ -56,6 +56,17 @@ pub(crate) fn ignore_race<T>(r: Result<T, StatusError>) -> Result<(), StatusErro
     }
 }
 
+/// The tasks turning change signals into wake-ups; they end with the loop they wake.
+struct Forwarders(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Forwarders {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            f.abort();
+        }
+    }
+}
+
 /// Runs `sync` after every change to the `watched` kinds and once a second, until the task is
 /// dropped.
 pub async fn run<F, Fut>(
@@ -67,22 +78,18 @@ pub async fn run<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StatusError>>,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut forwarders = Vec::new();
+    // One wake-up however many changes arrive during a pass: the passes are level-triggered.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let mut forwarders = Forwarders(Vec::new());
     for (api_version, kind) in watched {
         let Ok(info) = info(&store, api_version, kind) else {
             continue;
         };
-        let Ok(mut watch) = store.watch(&info, None, &ListOptions::default(), WatchStart::Now)
-        else {
-            continue;
-        };
-        let tx = tx.clone();
-        forwarders.push(tokio::spawn(async move {
-            while watch.rx.recv().await.is_some() {
-                if tx.send(()).is_err() {
-                    break;
-                }
+        let mut changes = store.changes(&info);
+        let changed = changed.clone();
+        forwarders.0.push(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                changed.notify_one();
             }
         }));
     }
@@ -91,13 +98,9 @@ pub async fn run<F, Fut>(
             tracing::debug!(component = name, %error, "Sync pass failed; retrying");
         }
         tokio::select! {
-            got = rx.recv() => if got.is_none() { break },
+            () = changed.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        while rx.try_recv().is_ok() {}
-    }
-    for f in forwarders {
-        f.abort();
     }
 }
 
