@@ -243,6 +243,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn readers_share_a_stored_objects_value_while_one_holds_it() {
+        let stored = Stored::from_value(&json!({"metadata": {"name": "p"}, "spec": {"a": [1, 2]}}));
+        let first = stored.value();
+        let second = stored.value();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(*first, stored.doc().to_value());
+        drop((first, second));
+        let third = stored.value();
+        assert_eq!(Arc::strong_count(&third), 1);
+        assert_eq!(third["spec"]["a"][1], 2);
+    }
+
+    #[test]
     fn round_trips_and_shares_strings() {
         let values = [
             json!(null),

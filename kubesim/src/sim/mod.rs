@@ -117,9 +117,33 @@ impl Drop for Simulation {
     }
 }
 
-/// Installs Service address allocation and starts the scheduler, the kubelet, the
-/// Deployment controller and the EndpointSlice controller.
+/// Settings of the simulation.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long an Event is kept after it was last seen ([`events::DEFAULT_TTL`]).
+    pub event_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            event_ttl: events::DEFAULT_TTL,
+        }
+    }
+}
+
+/// [`start_with`] the default [`Options`].
 pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) -> Simulation {
+    start_with(store, addresses, Options::default())
+}
+
+/// Installs Service address allocation and starts the scheduler, the kubelet, the
+/// Deployment controller, the EndpointSlice controller and the Event expiry.
+pub fn start_with(
+    store: &Arc<Store>,
+    addresses: Arc<dyn kubelet::PodAddressSource>,
+    options: Options,
+) -> Simulation {
     use tracing::Instrument;
     store.add_admission(Arc::new(services::ServiceAllocator::default()));
     let scheduler_store = store.clone();
@@ -195,7 +219,22 @@ pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) 
         }
         .instrument(tracing::info_span!("endpointslices")),
     );
+    let expiry_store = store.clone();
+    let expiry = tokio::spawn(
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match events::expire(&expiry_store, options.event_ttl, chrono::Utc::now()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(expired = n, "Expired events"),
+                    Err(error) => tracing::debug!(%error, "Event expiry failed; retrying"),
+                }
+            }
+        }
+        .instrument(tracing::info_span!("event-ttl")),
+    );
     Simulation {
-        tasks: vec![scheduler, kubelet_task, deployments, slices],
+        tasks: vec![scheduler, kubelet_task, deployments, slices, expiry],
     }
 }

@@ -161,3 +161,40 @@ impl Store {
         self.lock().floor
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_change_signal_wakes_once_for_many_changes_of_its_resource_only() {
+        let store = Store::default();
+        let pods = store.resource("v1", "Pod").expect("pods");
+        let config_maps = store.resource("v1", "ConfigMap").expect("configmaps");
+        let mut changes = store.changes(&pods);
+        assert!(!changes.has_changed().expect("open"));
+        store
+            .create(
+                &config_maps,
+                Some("default"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            )
+            .expect("configmap");
+        assert!(!changes.has_changed().expect("open"));
+        for name in ["a", "b", "c"] {
+            store
+                .create(
+                    &pods,
+                    Some("default"),
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+                )
+                .expect("pod");
+        }
+        assert!(changes.has_changed().expect("open"));
+        assert_eq!(*changes.borrow_and_update(), store.stats().resource_version);
+        assert!(!changes.has_changed().expect("open"));
+    }
+}
