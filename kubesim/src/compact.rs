@@ -14,7 +14,7 @@
 //! ```
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use serde_json::{Map, Number, Value};
 
@@ -122,6 +122,51 @@ impl Compact {
     }
 }
 
+/// A stored object: its compact form, and the `serde_json::Value` last built from it, kept
+/// only as long as some reader holds it. The simulated components list every pod on each
+/// pass, one after another or at once; while one pass holds a pod's `Value`, the others get
+/// the same one instead of building their own, so a pass costs one tree per pod, not one per
+/// component (measured by `examples/pod_memory.rs --simulated`).
+#[derive(Debug)]
+pub struct Stored {
+    doc: Compact,
+    view: Mutex<Weak<Value>>,
+}
+
+impl Stored {
+    /// The stored form of `value`.
+    pub fn from_value(value: &Value) -> Stored {
+        Stored {
+            doc: Compact::from_value(value),
+            view: Mutex::new(Weak::new()),
+        }
+    }
+
+    /// The compact form.
+    pub fn doc(&self) -> &Compact {
+        &self.doc
+    }
+
+    /// The object as a `Value`: the one a reader still holds, or a new one.
+    pub fn value(&self) -> Arc<Value> {
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = view.upgrade() {
+            return held;
+        }
+        let fresh = Arc::new(self.doc.to_value());
+        *view = Arc::downgrade(&fresh);
+        fresh
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Compact;
+
+    fn deref(&self) -> &Compact {
+        &self.doc
+    }
+}
+
 /// Read access to a JSON document in either form, for selectors and owner lookups.
 pub trait Doc {
     /// The member `key` of an object.
@@ -196,6 +241,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn readers_share_a_stored_objects_value_while_one_holds_it() {
+        let stored = Stored::from_value(&json!({"metadata": {"name": "p"}, "spec": {"a": [1, 2]}}));
+        let first = stored.value();
+        let second = stored.value();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(*first, stored.doc().to_value());
+        drop((first, second));
+        let third = stored.value();
+        assert_eq!(Arc::strong_count(&third), 1);
+        assert_eq!(third["spec"]["a"][1], 2);
+    }
 
     #[test]
     fn round_trips_and_shares_strings() {

@@ -12,16 +12,24 @@
 //! in 10 minutes; the rest go into one Event, `(combined from similar events): <latest
 //! message>`, counted up. So a 10,000-replica ReplicaSet's `SuccessfulCreate` events make 11
 //! Event objects, not 10,000.
+//!
+//! Events expire as the real API server's do (its `--event-ttl`, one hour by default):
+//! [`expire`] deletes those last seen longer ago than the TTL, and the simulation runs it
+//! every minute.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::{Reason, StatusError};
 use crate::meta;
-use crate::store::Store;
+use crate::store::{DeleteOptions, Store};
+
+/// How long an Event is kept after it was last seen: the real API server's default.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// `Normal` or `Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +242,42 @@ fn try_record(
     Ok(())
 }
 
+/// When `event` was last seen: `lastTimestamp`, else `eventTime`, else its creation.
+fn last_seen(event: &Value) -> Option<DateTime<Utc>> {
+    [
+        &event["lastTimestamp"],
+        &event["eventTime"],
+        &event["metadata"]["creationTimestamp"],
+    ]
+    .into_iter()
+    .filter_map(Value::as_str)
+    .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+    .map(|t| t.with_timezone(&Utc))
+}
+
+/// Deletes the Events last seen more than `ttl` before `now`; returns how many went.
+pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize, StatusError> {
+    let info = super::info(store, "v1", "Event")?;
+    let ttl = chrono::Duration::from_std(ttl)
+        .map_err(|e| StatusError::bad_request(format!("event TTL out of range: {e}")))?;
+    let mut expired = 0;
+    for event in super::list_all(store, &info)? {
+        if last_seen(&event).is_some_and(|seen| seen + ttl < now) {
+            let gone = store.delete(
+                &info,
+                Some(meta::namespace(&event)),
+                meta::name(&event),
+                &DeleteOptions::default(),
+            );
+            if gone.is_ok() {
+                expired += 1;
+            }
+            super::ignore_race(gone)?;
+        }
+    }
+    Ok(expired)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +387,37 @@ mod tests {
             list.iter()
                 .any(|e| e["message"] == "Created pod: api-abc-0")
         );
+    }
+
+    #[test]
+    fn events_last_seen_before_the_ttl_expire_and_the_others_stay() {
+        let store = Store::default();
+        let events = store.resource("v1", "Event").expect("events");
+        for (name, last) in [
+            ("old", "2026-11-30T19:59:00Z"),
+            ("recent", "2026-11-30T20:59:30Z"),
+        ] {
+            store
+                .create(
+                    &events,
+                    Some("default"),
+                    json!({"apiVersion": "v1", "kind": "Event",
+                        "metadata": {"name": name, "namespace": "default"},
+                        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+                        "reason": "Scheduled", "message": "m", "type": "Normal", "count": 1,
+                        "firstTimestamp": last, "lastTimestamp": last}),
+                )
+                .expect("event");
+        }
+        let now = DateTime::parse_from_rfc3339("2026-11-30T21:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(expire(&store, DEFAULT_TTL, now).expect("expire"), 1);
+        let left = super::super::list_all(&store, &events).expect("list");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["metadata"]["name"], "recent");
+        assert_eq!(expire(&store, DEFAULT_TTL, now).expect("expire"), 0);
+        let later = now + chrono::Duration::hours(1);
+        assert_eq!(expire(&store, DEFAULT_TTL, later).expect("expire"), 1);
     }
 }

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
-use crate::store::{ListOptions, Store, WatchStart};
+use crate::store::{ListOptions, Store};
 
 pub(crate) fn info(
     store: &Store,
@@ -56,6 +56,17 @@ pub(crate) fn ignore_race<T>(r: Result<T, StatusError>) -> Result<(), StatusErro
     }
 }
 
+/// The tasks turning change signals into wake-ups; they end with the loop they wake.
+struct Forwarders(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Forwarders {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            f.abort();
+        }
+    }
+}
+
 /// Runs `sync` after every change to the `watched` kinds and once a second, until the task is
 /// dropped.
 pub async fn run<F, Fut>(
@@ -67,22 +78,18 @@ pub async fn run<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StatusError>>,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut forwarders = Vec::new();
+    // One wake-up however many changes arrive during a pass: the passes are level-triggered.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let mut forwarders = Forwarders(Vec::new());
     for (api_version, kind) in watched {
         let Ok(info) = info(&store, api_version, kind) else {
             continue;
         };
-        let Ok(mut watch) = store.watch(&info, None, &ListOptions::default(), WatchStart::Now)
-        else {
-            continue;
-        };
-        let tx = tx.clone();
-        forwarders.push(tokio::spawn(async move {
-            while watch.rx.recv().await.is_some() {
-                if tx.send(()).is_err() {
-                    break;
-                }
+        let mut changes = store.changes(&info);
+        let changed = changed.clone();
+        forwarders.0.push(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                changed.notify_one();
             }
         }));
     }
@@ -91,13 +98,9 @@ pub async fn run<F, Fut>(
             tracing::debug!(component = name, %error, "Sync pass failed; retrying");
         }
         tokio::select! {
-            got = rx.recv() => if got.is_none() { break },
+            () = changed.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        while rx.try_recv().is_ok() {}
-    }
-    for f in forwarders {
-        f.abort();
     }
 }
 
@@ -114,9 +117,33 @@ impl Drop for Simulation {
     }
 }
 
-/// Installs Service address allocation and starts the scheduler, the kubelet, the
-/// Deployment controller and the EndpointSlice controller.
+/// Settings of the simulation.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long an Event is kept after it was last seen ([`events::DEFAULT_TTL`]).
+    pub event_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            event_ttl: events::DEFAULT_TTL,
+        }
+    }
+}
+
+/// [`start_with`] the default [`Options`].
 pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) -> Simulation {
+    start_with(store, addresses, Options::default())
+}
+
+/// Installs Service address allocation and starts the scheduler, the kubelet, the
+/// Deployment controller, the EndpointSlice controller and the Event expiry.
+pub fn start_with(
+    store: &Arc<Store>,
+    addresses: Arc<dyn kubelet::PodAddressSource>,
+    options: Options,
+) -> Simulation {
     use tracing::Instrument;
     store.add_admission(Arc::new(services::ServiceAllocator::default()));
     let scheduler_store = store.clone();
@@ -192,7 +219,22 @@ pub fn start(store: &Arc<Store>, addresses: Arc<dyn kubelet::PodAddressSource>) 
         }
         .instrument(tracing::info_span!("endpointslices")),
     );
+    let expiry_store = store.clone();
+    let expiry = tokio::spawn(
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match events::expire(&expiry_store, options.event_ttl, chrono::Utc::now()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(expired = n, "Expired events"),
+                    Err(error) => tracing::debug!(%error, "Event expiry failed; retrying"),
+                }
+            }
+        }
+        .instrument(tracing::info_span!("event-ttl")),
+    );
     Simulation {
-        tasks: vec![scheduler, kubelet_task, deployments, slices],
+        tasks: vec![scheduler, kubelet_task, deployments, slices, expiry],
     }
 }

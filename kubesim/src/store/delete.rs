@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Change, ChangeKind, DeleteOptions, Key, NAMESPACES, Res, State, Store, namespaces};
 use crate::admission::Admission;
-use crate::compact::{Compact, Doc};
+use crate::compact::{Doc, Stored};
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
 use crate::resources::ResourceInfo;
@@ -113,7 +113,7 @@ impl Store {
                 gr,
                 namespace: key.0.clone(),
                 kind: ChangeKind::Deleted,
-                object: Arc::new(Compact::from_value(&gone)),
+                object: Arc::new(Stored::from_value(&gone)),
                 old: Some(old_stored),
             },
             &gone,

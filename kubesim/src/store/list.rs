@@ -1,7 +1,6 @@
 //! Lists with selectors and limit/continue paging.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::{Key, ListOptions, ListPage, Res, Store};
 use crate::error::StatusError;
@@ -68,7 +67,7 @@ impl Store {
             {
                 continue;
             }
-            if !opts.labels.matches(&**obj) || !opts.fields.matches(&**obj) {
+            if !opts.labels.matches(obj.doc()) || !opts.fields.matches(obj.doc()) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
@@ -76,7 +75,7 @@ impl Store {
                 continue;
             }
             last = Some(key.clone());
-            items.push(Arc::new(obj.to_value()));
+            items.push(obj.value());
         }
         let (continue_token, remaining) = match (remaining, last) {
             (0, _) | (_, None) => (None, None),

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 pub use crate::admission::Admission;
-use crate::compact::{Compact, Doc};
+use crate::compact::{Doc, Stored};
 use crate::error::StatusError;
 use crate::meta::{self, meta_mut};
 use crate::resources::{GroupResource, Registry, ResourceInfo};
@@ -48,9 +48,9 @@ pub struct Change {
     pub gr: GroupResource,
     pub namespace: String,
     pub kind: ChangeKind,
-    pub object: Arc<Compact>,
+    pub object: Arc<Stored>,
     /// The object before a modification, so selector watches can turn it into ADDED/DELETED.
-    pub old: Option<Arc<Compact>>,
+    pub old: Option<Arc<Stored>>,
 }
 
 type Key = (String, String);
@@ -58,12 +58,15 @@ type Key = (String, String);
 struct State {
     rv: u64,
     registry: Registry,
-    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Compact>>>,
+    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Stored>>>,
     history: VecDeque<Arc<Change>>,
     /// Watches may start from any resourceVersion at or above this one.
     floor: u64,
     watchers: Vec<Watcher>,
     next_watch: u64,
+    /// The latest resourceVersion each subscribed resource changed at, for
+    /// [`Store::changes`].
+    signals: HashMap<GroupResource, tokio::sync::watch::Sender<u64>>,
     /// Objects per namespace, for the quota.
     per_namespace: HashMap<String, usize>,
     /// Objects one namespace may hold.
@@ -164,17 +167,17 @@ impl State {
         self.rv
     }
 
-    fn table(&mut self, gr: &GroupResource) -> &mut BTreeMap<Key, Arc<Compact>> {
+    fn table(&mut self, gr: &GroupResource) -> &mut BTreeMap<Key, Arc<Stored>> {
         self.objects.entry(gr.clone()).or_default()
     }
 
-    fn get(&self, gr: &GroupResource, key: &Key) -> Option<&Arc<Compact>> {
+    fn get(&self, gr: &GroupResource, key: &Key) -> Option<&Arc<Stored>> {
         self.objects.get(gr).and_then(|t| t.get(key))
     }
 
     /// Stores `object` under `key` and returns the stored form.
-    fn put(&mut self, gr: &GroupResource, key: Key, object: &Value) -> Arc<Compact> {
-        let stored = Arc::new(Compact::from_value(object));
+    fn put(&mut self, gr: &GroupResource, key: Key, object: &Value) -> Arc<Stored> {
+        let stored = Arc::new(Stored::from_value(object));
         self.table(gr).insert(key, stored.clone());
         stored
     }
@@ -183,6 +186,9 @@ impl State {
     /// writer holds it, sent as it is.
     fn emit(&mut self, change: Change, live: &Arc<Value>, limit: usize) {
         let change = Arc::new(change);
+        if let Some(signal) = self.signals.get(&change.gr) {
+            signal.send_replace(change.rv);
+        }
         self.watchers.retain(|w| match w.translate(&change) {
             Some(kind) => {
                 w.tx.send(WatchItem::Event {
@@ -221,6 +227,7 @@ impl Store {
                 floor: 0,
                 watchers: Vec::new(),
                 next_watch: 1,
+                signals: HashMap::new(),
                 per_namespace: HashMap::new(),
                 quota: quota::DEFAULT_OBJECTS_PER_NAMESPACE,
             }),
@@ -507,7 +514,7 @@ impl Store {
             .get(&info.group_resource(), &Self::key(info, ns, name))
             .cloned()
             .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?;
-        Ok(Arc::new(stored.to_value()))
+        Ok(stored.value())
     }
 
     /// Replaces an object (PUT), or only its status when `status_only`.
@@ -669,7 +676,7 @@ impl Store {
                     gr: gr.clone(),
                     namespace: key.0.clone(),
                     kind: ChangeKind::Deleted,
-                    object: Arc::new(Compact::from_value(&new)),
+                    object: Arc::new(Stored::from_value(&new)),
                     old: Some(old_stored),
                 },
                 &new,

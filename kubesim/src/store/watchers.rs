@@ -42,12 +42,12 @@ impl Watcher {
         if c.gr != self.gr || self.namespace.as_ref().is_some_and(|ns| *ns != c.namespace) {
             return None;
         }
-        let now = self.matches(&*c.object);
+        let now = self.matches(c.object.doc());
         let kind = match c.kind {
             ChangeKind::Added => now.then_some("ADDED")?,
             ChangeKind::Deleted => now.then_some("DELETED")?,
             ChangeKind::Modified => {
-                let before = c.old.as_ref().is_some_and(|o| self.matches(&**o));
+                let before = c.old.as_ref().is_some_and(|o| self.matches(o.doc()));
                 match (before, now) {
                     (true, true) => "MODIFIED",
                     (false, true) => "ADDED",
@@ -62,6 +62,19 @@ impl Watcher {
 
 impl Store {
     /// Starts a watch. Fails with 410 Expired when `start` is older than the history.
+    /// A signal that `info`'s objects changed: the receiver sees the resourceVersion of the
+    /// latest change, and however many changes happen before it looks, it wakes once. For
+    /// level-triggered readers (the simulated components), which need no objects from a
+    /// watch: a watch would hold every changed object until they read it.
+    pub fn changes(&self, info: &ResourceInfo) -> tokio::sync::watch::Receiver<u64> {
+        let mut s = self.lock();
+        let rv = s.rv;
+        s.signals
+            .entry(info.group_resource())
+            .or_insert_with(|| tokio::sync::watch::Sender::new(rv))
+            .subscribe()
+    }
+
     pub fn watch(
         &self,
         info: &ResourceInfo,
@@ -93,10 +106,10 @@ impl Store {
                         if watcher.namespace.as_ref().is_some_and(|n| *n != key.0) {
                             continue;
                         }
-                        if watcher.matches(&**obj) {
+                        if watcher.matches(obj.doc()) {
                             let item = WatchItem::Event {
                                 kind: "ADDED",
-                                object: Arc::new(obj.to_value()),
+                                object: obj.value(),
                             };
                             if watcher.tx.send(item).is_err() {
                                 break;
@@ -113,7 +126,7 @@ impl Store {
                     if let Some(kind) = watcher.translate(change) {
                         let item = WatchItem::Event {
                             kind,
-                            object: Arc::new(change.object.to_value()),
+                            object: change.object.value(),
                         };
                         if watcher.tx.send(item).is_err() {
                             break;
@@ -149,5 +162,42 @@ impl Store {
     /// Oldest resourceVersion a watch can start after.
     pub fn history_floor(&self) -> u64 {
         self.lock().floor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_change_signal_wakes_once_for_many_changes_of_its_resource_only() {
+        let store = Store::default();
+        let pods = store.resource("v1", "Pod").expect("pods");
+        let config_maps = store.resource("v1", "ConfigMap").expect("configmaps");
+        let mut changes = store.changes(&pods);
+        assert!(!changes.has_changed().expect("open"));
+        store
+            .create(
+                &config_maps,
+                Some("default"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            )
+            .expect("configmap");
+        assert!(!changes.has_changed().expect("open"));
+        for name in ["a", "b", "c"] {
+            store
+                .create(
+                    &pods,
+                    Some("default"),
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+                )
+                .expect("pod");
+        }
+        assert!(changes.has_changed().expect("open"));
+        assert_eq!(*changes.borrow_and_update(), store.stats().resource_version);
+        assert!(!changes.has_changed().expect("open"));
     }
 }
