@@ -11,11 +11,11 @@
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
 //!
-//! Pod readiness gates are [`crate::readiness`]'s; the groups this loop ensures are
-//! published there.
 //! - [`params`]: IngressClassParams applied to the class's Ingresses (their values win over
-//!   annotations; `group.name`; `namespaceSelector`). `cloudnet plan` (in the cli)
-//! builds its specs with [`build_group_spec`].
+//!   annotations; `group.name`; `namespaceSelector`).
+//!
+//! Pod readiness gates are [`crate::readiness`]'s; the groups this loop ensures are
+//! published there. `cloudnet plan` (in the cli) builds its specs with [`build_group_spec`].
 
 pub mod annotations;
 pub mod class;

@@ -129,6 +129,8 @@ pub struct IngressContext {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     applied: Mutex<HashMap<GroupId, Applied>>,
+    /// One settle at a time per group.
+    group_locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
     metrics: Reconciles,
     gates: Gates,
 }
@@ -211,6 +213,7 @@ pub async fn run(
         slices,
         nodes,
         applied: Mutex::new(HashMap::new()),
+        group_locks: Mutex::new(HashMap::new()),
         metrics,
         gates: gates.clone(),
     });
@@ -451,6 +454,13 @@ async fn settle(
     leaving: Option<&Ingress>,
     about: &Ingress,
 ) -> Result<(), IngressError> {
+    // The Controller runs reconciles of different Ingresses at once; two members of one
+    // group must not ensure its load balancer at the same time (each would create one).
+    let group_lock = lock(&ctx.group_locks)
+        .entry(group.clone())
+        .or_default()
+        .clone();
+    let _settling = group_lock.lock().await;
     let members = members(ctx, group, leaving);
     if members.is_empty() {
         return delete_group(ctx, group, about).await;
