@@ -7,12 +7,17 @@
 //! {"allocations":[...],"cooling":[...],"offered":[...]}
 //! ```
 //!
-//! Each change is one checksummed line appended to `<checkpoint>.journal` and
-//! `fdatasync`'d before it is answered ([`crate::journal`]). Every [`COMPACT_RECORDS`]
-//! changes, after a failed append, and on the first write of a [`Writer`], the whole state is
-//! written as a new snapshot of a new generation (temporary file, fsync, rename) and the
-//! journal restarted for it (temporary file, fsync, rename), then the directory fsync'd; a
-//! crash anywhere leaves a snapshot whole and a journal that either extends it or is ignored.
+//! Each change is one checksummed line written into `<checkpoint>.journal` and
+//! `fdatasync`'d before it is answered ([`crate::journal`]). The journal is written whole when
+//! it is started ([`JOURNAL_BYTES`]: its header, then zeros), so a change is a `pwrite` into
+//! blocks the file already has and an `fdatasync` that flushes only that data: the file's
+//! size never changes, so no metadata (and on ext4 no journal commit) is flushed with it.
+//! Loading stops at the first zero byte. Every [`COMPACT_RECORDS`] changes, when the next
+//! record would not fit, after a failed write, and on the first write of a [`Writer`], the
+//! whole state is written as a new snapshot of a new generation (temporary file, fsync,
+//! rename) and the journal restarted for it (temporary file, fsync, rename), then the
+//! directory fsync'd; a crash anywhere leaves a snapshot whole and a journal that either
+//! extends it or is ignored.
 //! Version 1 snapshots (no journal) are read as they are. On load, a missing file, a header
 //! or version this build does not read, a body whose checksum does not match (truncated,
 //! bit-flipped) or a journal damaged before its last line is reported as a [`Problem`]; the
@@ -35,6 +40,10 @@ pub const VERSION: u32 = 2;
 const VERSION_WITHOUT_JOURNAL: u32 = 1;
 /// Journal records after which the next change writes a new snapshot.
 pub const COMPACT_RECORDS: usize = 1024;
+/// The journal's fixed size, written (zeros) when it is started: room for
+/// [`COMPACT_RECORDS`] records of a few hundred bytes; a record that does not fit starts a
+/// new snapshot early.
+pub const JOURNAL_BYTES: usize = 1 << 20;
 
 /// Why a checkpoint cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +219,8 @@ pub struct Writer {
     /// A write failed: the next one starts a new snapshot.
     dirty: bool,
     records: usize,
+    /// Where the journal's next record goes.
+    offset: usize,
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -253,6 +264,7 @@ impl Writer {
             base: None,
             dirty: false,
             records: 0,
+            offset: 0,
         })
     }
 
@@ -264,18 +276,28 @@ impl Writer {
     /// journal line (dropped on load), and the next write starts a new snapshot.
     pub fn write(&mut self, p: Persisted) -> Result<()> {
         let next = Image::from(p);
-        match &self.base {
+        let line = match &self.base {
             Some(base) if !self.dirty && self.records < COMPACT_RECORDS => {
                 let delta = base.diff(&next);
-                if !delta.is_empty() {
-                    if let Err(e) = self.append(&journal::record(&delta)?) {
-                        self.dirty = true;
-                        return Err(e);
-                    }
-                    self.records += 1;
+                if delta.is_empty() {
+                    None
+                } else {
+                    Some(journal::record(&delta)?)
                 }
             }
-            _ => {
+            _ => Some(Vec::new()),
+        };
+        match line {
+            None => {}
+            Some(line) if !line.is_empty() && self.offset + line.len() <= JOURNAL_BYTES => {
+                if let Err(e) = self.append(&line) {
+                    self.dirty = true;
+                    return Err(e);
+                }
+                self.records += 1;
+            }
+            // The first write, a failed one before, the record count reached, or no room.
+            Some(_) => {
                 if let Err(e) = self.compact(&next.persisted()) {
                     self.dirty = true;
                     return Err(e);
@@ -293,15 +315,21 @@ impl Writer {
         self.base.as_ref().map(Image::persisted)
     }
 
-    fn append(&self, line: &[u8]) -> Result<()> {
-        let mut f = OpenOptions::new()
-            .append(true)
+    /// Writes a record in place and flushes its data: the file keeps its size. Opened by
+    /// path each time, so a journal replaced or removed underneath fails the write instead
+    /// of going to a file nobody reads.
+    fn append(&mut self, line: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let f = OpenOptions::new()
+            .write(true)
             .open(&self.journal)
             .map_err(|e| Error::io("open", &self.journal, e))?;
-        f.write_all(line)
+        f.write_all_at(line, self.offset as u64)
             .map_err(|e| Error::io("write", &self.journal, e))?;
         f.sync_data()
-            .map_err(|e| Error::io("fdatasync", &self.journal, e))
+            .map_err(|e| Error::io("fdatasync", &self.journal, e))?;
+        self.offset += line.len();
+        Ok(())
     }
 
     fn compact(&mut self, p: &Persisted) -> Result<()> {
@@ -311,15 +339,17 @@ impl Writer {
             .unwrap_or(0);
         let generation = now.max(self.generation + 1);
         replace(&self.tmp, &self.path, &encode(p, generation)?)?;
-        replace(
-            &self.journal_tmp,
-            &self.journal,
-            journal::header(generation).as_bytes(),
-        )?;
+        // Written whole (not a sparse or fallocate'd file): later records overwrite blocks
+        // that exist, so their fdatasync has no extent or size to record.
+        let header = journal::header(generation);
+        let mut bytes = header.clone().into_bytes();
+        bytes.resize(JOURNAL_BYTES.max(header.len()), 0);
+        replace(&self.journal_tmp, &self.journal, &bytes)?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io("fsync", &self.dir, e))?;
         self.generation = generation;
+        self.offset = header.len();
         Ok(())
     }
 }
@@ -380,6 +410,7 @@ mod tests {
                 .count(),
             1
         );
+        assert_eq!(fs::read(&journal).unwrap().len(), JOURNAL_BYTES);
         assert_eq!(load(w.path()).unwrap(), Ok(p.clone()));
 
         // A journal left from the previous generation is ignored; a torn last line dropped.
@@ -391,7 +422,14 @@ mod tests {
         q.offered.clear();
         w.write(q.clone()).unwrap();
         let mut torn = fs::read(&journal).unwrap();
-        torn.truncate(torn.len() - 3);
+        assert_eq!(torn.len(), JOURNAL_BYTES, "the journal keeps its size");
+        let end = torn.iter().position(|b| *b == 0).unwrap();
+        // Cut short in place, zeros after it (a crash during the write) ...
+        torn[end - 3..end].fill(0);
+        fs::write(&journal, &torn).unwrap();
+        assert_eq!(load(w.path()).unwrap(), Ok(p.clone()), "torn write dropped");
+        // ... or the file cut short (a journal from an older build, appended to).
+        torn.truncate(end - 3);
         fs::write(&journal, &torn).unwrap();
         assert_eq!(load(w.path()).unwrap(), Ok(p), "torn append dropped");
     }

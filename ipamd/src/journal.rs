@@ -1,12 +1,13 @@
-//! The checkpoint's journal: one appended, checksummed line per change, so a change costs one
-//! `fdatasync` of an append instead of a whole file written, fsync'd, renamed and its
-//! directory fsync'd.
+//! The checkpoint's journal: one checksummed line per change, written in place into a file
+//! of fixed size, so a change costs one `fdatasync` of a data block instead of a whole file
+//! written, fsync'd, renamed and its directory fsync'd ([`crate::checkpoint`]).
 //!
 //! ```text
 //! ipam.json.journal:
 //!   cloudnet-ipamd-journal generation=<g>          <- the snapshot (ipam.json) it extends
 //!   <sha256 of json> {"upsert":[...],"remove":[...],"cool":[...],"uncool":[...],"offered":[...]}
 //!   ...
+//!   \0\0\0...                                       <- room written at start, up to a fixed size
 //! ```
 //!
 //! A record applies on top of the snapshot of the same generation and the records before it.
@@ -165,6 +166,8 @@ pub enum Read {
 
 /// Reads a journal for the snapshot of `generation`. `Err` names damage before the end.
 pub fn read(bytes: &[u8], generation: u64) -> std::result::Result<Read, String> {
+    // The journal is written whole with zeros at its start; records end at the first.
+    let bytes = &bytes[..bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len())];
     let mut lines = bytes.split_inclusive(|b| *b == b'\n');
     match lines.next() {
         Some(h) if h == header(generation).as_bytes() => {}
