@@ -3,8 +3,12 @@
 use std::hash::Hash;
 use std::time::Duration;
 
+use futures::StreamExt;
+use kube::api::Api;
 use kube::runtime::reflector::store::WriterDropped;
-use kube::runtime::reflector::{Lookup, Store};
+use kube::runtime::reflector::{self, Lookup, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
 
 /// Waits until the store holds its first full list.
 ///
@@ -24,4 +28,25 @@ where
             return done;
         }
     }
+}
+
+/// A cache of every `K` in the cluster, and the stream of objects its watch touched (the
+/// cache is fed only while the stream is polled).
+pub fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects()
+        .filter_map(|r| std::future::ready(r.ok()));
+    (store, events)
 }

@@ -151,30 +151,12 @@ pub async fn run(
     gates: Gates,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
-    where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
-    {
-        let (store, writer) = reflector::store();
-        let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .touched_objects()
-            .filter_map(|r| std::future::ready(r.ok()));
-        (store, events)
-    }
-    let (classes, class_events) = reflect::<IngressClass>(&client);
-    let (class_params, params_events) = reflect::<IngressClassParams>(&client);
-    let (namespaces, namespace_events) = reflect::<Namespace>(&client);
-    let (services, service_events) = reflect::<Service>(&client);
-    let (slices, slice_events) = reflect::<EndpointSlice>(&client);
-    let (nodes, node_events) = reflect::<Node>(&client);
+    let (classes, class_events) = crate::cache::reflect::<IngressClass>(&client);
+    let (class_params, params_events) = crate::cache::reflect::<IngressClassParams>(&client);
+    let (namespaces, namespace_events) = crate::cache::reflect::<Namespace>(&client);
+    let (services, service_events) = crate::cache::reflect::<Service>(&client);
+    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
 
     let (ingresses, ingress_writer) = reflector::store();
     let ingress_events = watcher(

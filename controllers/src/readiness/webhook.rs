@@ -15,9 +15,7 @@ use axum::{Json, Router};
 use cloudnet_crds::{BindingTargetType, TargetGroupBinding};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -119,6 +117,7 @@ async fn mutate(State(caches): State<Caches>, Json(review): Json<Value>) -> Json
     Json(respond(&review, &view))
 }
 
+/// A cache of every `K`, and the future that keeps it fed (it ends only when the watch does).
 fn cache<K>(client: &Client) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>)
 where
     K: kube::Resource<DynamicType = ()>
@@ -129,12 +128,8 @@ where
         + Sync
         + 'static,
 {
-    let (store, writer) = reflector::store();
-    let run = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .for_each(|_| std::future::ready(()));
-    (store, run)
+    let (store, events) = crate::cache::reflect::<K>(client);
+    (store, events.for_each(|_| std::future::ready(())))
 }
 
 /// Serves the webhook until `shutdown` resolves.
