@@ -3,23 +3,29 @@
 //! RBAC, as the chart's `cloudnet-controller` ServiceAccount) and the mock cloud.
 
 mod chart_rbac;
+mod service_env;
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
 use cloudnet_kubesim::Config as ApiConfig;
-use cloudnet_mockcloud::{Config as CloudConfig, MockCloud, World};
+use cloudnet_mockcloud::World;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
+use service_env::{refused, start_cloud, under_policy};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() {
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
+    // The binary signs with keys that act under the controller policy from deploy/iam.
+    let cloud = start_cloud(under_policy(
+        World::default(),
+        &["AKIDTEST", "AKIDREPLICA0", "AKIDREPLICA1"],
+    ))
+    .await;
     let rbac = chart_rbac::start(ApiConfig::default()).await;
     let api = &rbac.handle;
     let client = rbac.admin.clone();
@@ -152,6 +158,7 @@ async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() 
     );
 
     child.kill().await.expect("stop");
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -294,9 +301,12 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
+    // The binary signs with keys that act under the controller policy from deploy/iam.
+    let cloud = start_cloud(under_policy(
+        World::default(),
+        &["AKIDTEST", "AKIDREPLICA0", "AKIDREPLICA1"],
+    ))
+    .await;
     let rbac = chart_rbac::start(ApiConfig::default()).await;
     let api = &rbac.handle;
     let client = rbac.admin.clone();
@@ -439,5 +449,6 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
         acquired - expired
     );
     follower.child.kill().await.expect("stop");
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
     let _ = std::fs::remove_dir_all(&dir);
 }

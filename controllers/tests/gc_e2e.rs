@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
@@ -14,32 +13,17 @@ use cloudnet_controllers::service::gc::{collect, run};
 use cloudnet_controllers::service::{ServiceSettings, build_spec};
 use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_mockcloud::World;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
+use service_env::{ADMIN_KEY, calls, mutating_since, refused, sdk, start_cloud, under_policy};
+
+mod service_env;
 
 const WAIT: Duration = Duration::from_secs(60);
 const VPC: &str = "vpc-0c10d0e7000000001";
-
-fn calls(cloud: &Cloud) -> BTreeMap<String, u64> {
-    cloud.with_cloud(|c| c.calls.clone())
-}
-
-fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    calls(cloud)
-        .into_iter()
-        .filter(|(k, _)| {
-            !k.split_once(':')
-                .is_some_and(|(_, a)| a.starts_with("Describe"))
-        })
-        .filter_map(|(k, n)| {
-            let d = n - before.get(&k).copied().unwrap_or(0);
-            (d > 0).then_some((k, d))
-        })
-        .collect()
-}
 
 fn provider(sdk: &SdkConfig, cluster: &str) -> Arc<dyn LoadBalancers> {
     let mut b = BudgetConfig::default();
@@ -79,15 +63,11 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let cloud = MockCloud::start(CloudConfig::ephemeral(World::default()))
-        .await
-        .expect("mock cloud");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
+    // Both clusters' controllers act under the controller policy from deploy/iam; the
+    // foreign load balancer is made by an administrator.
+    let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
+    let sdk = sdk(&cloud, "AKIDTEST").await;
+    let admin = service_env::sdk(&cloud, ADMIN_KEY).await;
     let ours = provider(&sdk, "demo");
     let theirs = provider(&sdk, "other");
     let api = KubeSim::start(ApiConfig::default()).await.expect("api");
@@ -103,7 +83,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
     stack_for(ours.as_ref(), "demo", &service("kept")).await;
     stack_for(ours.as_ref(), "demo", &service("gone")).await;
     stack_for(theirs.as_ref(), "other", &service("other")).await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&admin);
     let subnets = ec2
         .describe_subnets()
         .send()
@@ -114,7 +94,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
         .filter_map(|s| s.subnet_id().map(str::to_string))
         .take(1)
         .collect::<Vec<_>>();
-    elbv2::Client::new(&sdk)
+    elbv2::Client::new(&admin)
         .create_load_balancer()
         .name("foreign")
         .r#type(elbv2::types::LoadBalancerTypeEnum::Network)
@@ -196,6 +176,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
         .collect();
     assert_eq!(other, vec!["other".to_string()]);
     assert_eq!(metrics.reconciles("service-gc", ReconcileResult::Error), 0);
+    assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");
     let _ = stop_tx.send(());
     tokio::time::timeout(WAIT, gc)
         .await
