@@ -88,6 +88,22 @@ async fn what_the_binaries_call_in_the_sandbox_is_granted_by_the_chart() {
         assert_eq!(super::http_status(addr, &live).await, 200, "{}", n.name);
         assert_eq!(super::http_status(addr, &ready).await, 200, "{}", n.name);
     }
+    // The leader renews its Lease (an update) a few seconds after taking it.
+    let renewed = || {
+        sandbox
+            .api
+            .auth()
+            .audit()
+            .get(cloudnet_cli::controller::IDENTITY)
+            .is_some_and(|used| {
+                used.iter()
+                    .any(|a| a.resource == "leases" && a.verb == "update")
+            })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !renewed() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let audit = sandbox.api.auth().audit();
     let node_names: Vec<String> = sandbox.nodes.iter().map(|n| n.name.clone()).collect();
     sandbox.shutdown().await;
