@@ -163,6 +163,9 @@ async fn run(
     let client = cloudnet_ipamd::Client::connect(&socket, Duration::from_secs(2))
         .await
         .expect("ipamd answers");
+    let (seq_before, start_ms) = sandbox
+        .cloud
+        .with_cloud(|c| (c.call_log.page(u64::MAX).last_seq, c.now_ms(Instant::now())));
     let start = Instant::now();
     let deadline = start + GIVE_UP;
     let mut tasks = tokio::task::JoinSet::new();
@@ -235,6 +238,28 @@ async fn run(
         .map(|(_, n)| n)
         .sum();
     let throttles = throttled_now(sandbox) - throttled_before;
+    // When each cloud call of the burst arrived at the mock, and when the slow ones returned.
+    let timeline: Vec<(f64, String)> = sandbox.cloud.with_cloud(|c| {
+        c.call_log
+            .page(seq_before)
+            .calls
+            .into_iter()
+            .filter(|r| r.call.starts_with("ec2:"))
+            .map(|r| (r.at_ms.saturating_sub(start_ms) as f64 / 1000.0, r.call))
+            .collect()
+    });
+    let latency_of = |call: &str| match call {
+        "ec2:AttachNetworkInterface" => ATTACH_MS,
+        "ec2:AssignPrivateIpAddresses" | "ec2:CreateNetworkInterface" => ASSIGN_MS,
+        _ => 0,
+    } as f64
+        / 1000.0;
+    let first_call = timeline.first().map_or(0.0, |t| t.0);
+    let cloud_done = timeline
+        .iter()
+        .filter(|(at, _)| *at <= all)
+        .map(|(at, call)| at + latency_of(call))
+        .fold(0.0, f64::max);
 
     println!(
         "pods: {pods} on an {INSTANCE_TYPE} ({MAX_INTERFACES} interfaces x {ADDRESSES_PER_INTERFACE} IPv4)"
@@ -250,6 +275,13 @@ async fn run(
     );
     let ratio = if critical > 0.0 { all / critical } else { 0.0 };
     println!("ratio: {ratio:.2}x (target <= 1.2x)");
+    println!(
+        "timeline: first cloud call at {first_call:.3} s, the cloud calls before it done at {cloud_done:.3} s, last pod served {:.3} s after it",
+        all - cloud_done
+    );
+    for (at, call) in &timeline {
+        println!("  +{at:.3} s {call}");
+    }
     println!("cloud calls by action after the burst:");
     for (k, n) in &calls {
         println!("  {k}: {n}");
