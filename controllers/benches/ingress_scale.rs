@@ -108,18 +108,6 @@ fn split(calls: &BTreeMap<String, u64>) -> (u64, u64) {
     (reads, calls.values().sum::<u64>() - reads)
 }
 
-struct Failures(Vec<String>);
-
-impl Failures {
-    fn check(&mut self, ok: bool, what: impl Into<String>) {
-        let what = what.into();
-        println!("  [{}] {what}", if ok { "ok" } else { "BROKEN" });
-        if !ok {
-            self.0.push(what);
-        }
-    }
-}
-
 struct Task {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,

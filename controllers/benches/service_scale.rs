@@ -40,18 +40,6 @@ const PODS: usize = 150_000;
 const NODES: usize = 5_000;
 const NAMESPACE: &str = "default";
 
-struct Failures(Vec<String>);
-
-impl Failures {
-    fn check(&mut self, ok: bool, what: impl Into<String>) {
-        let what = what.into();
-        println!("  [{}] {what}", if ok { "ok" } else { "BROKEN" });
-        if !ok {
-            self.0.push(what);
-        }
-    }
-}
-
 fn target(met: bool, what: impl std::fmt::Display) {
     println!("  [{}] {what}", if met { "met" } else { "MISSED" });
 }

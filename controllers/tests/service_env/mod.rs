@@ -265,3 +265,17 @@ pub fn under_policy(mut world: World, controller_keys: &[&str]) -> World {
 pub fn refused(cloud: &Cloud) -> BTreeMap<String, BTreeMap<String, u64>> {
     cloud.with_cloud(|c| c.call_log.denied_by_caller().clone())
 }
+
+/// A bench's invariants: each check prints `[ok]` or `[BROKEN]`; the bench exits non-zero
+/// when any broke.
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, ok: bool, what: impl Into<String>) {
+        let what = what.into();
+        println!("  [{}] {what}", if ok { "ok" } else { "BROKEN" });
+        if !ok {
+            self.0.push(what);
+        }
+    }
+}
