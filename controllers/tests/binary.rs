@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use cloudnet_kubesim::Config as ApiConfig;
-use cloudnet_mockcloud::World;
+use cloudnet_mockcloud::{Handle as Cloud, World};
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -18,22 +18,30 @@ use service_env::{refused, start_cloud, under_policy};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() {
-    // The binary signs with keys that act under the controller policy from deploy/iam.
+/// The mock cloud with the binaries' access keys under the controller policy from deploy/iam,
+/// the embedded API under the chart's RBAC, and a fresh directory holding a `kubeconfig` for
+/// the controller's ServiceAccount.
+async fn start(name: &str) -> (Cloud, chart_rbac::RbacApi, std::path::PathBuf) {
     let cloud = start_cloud(under_policy(
         World::default(),
         &["AKIDTEST", "AKIDREPLICA0", "AKIDREPLICA1"],
     ))
     .await;
     let rbac = chart_rbac::start(ApiConfig::default()).await;
-    let api = &rbac.handle;
-    let client = rbac.admin.clone();
-    let dir = std::env::temp_dir().join(format!("cloudnet-controller-bin-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("cloudnet-controller-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, chart_rbac::CONTROLLER_IDENTITY)
+    rbac.handle
+        .write_kubeconfig(&dir.join("kubeconfig"), chart_rbac::CONTROLLER_IDENTITY)
         .expect("kubeconfig");
+    (cloud, rbac, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_becomes_ready_leads_and_gives_a_service_its_load_balancer() {
+    let (cloud, rbac, dir) = start("bin").await;
+    let client = rbac.admin.clone();
+    let kubeconfig = dir.join("kubeconfig");
 
     // A node whose address no instance has: its target is refused (a Warning Event, retried),
     // and the Service must still show where its load balancer is.
@@ -301,19 +309,8 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-    // The binary signs with keys that act under the controller policy from deploy/iam.
-    let cloud = start_cloud(under_policy(
-        World::default(),
-        &["AKIDTEST", "AKIDREPLICA0", "AKIDREPLICA1"],
-    ))
-    .await;
-    let rbac = chart_rbac::start(ApiConfig::default()).await;
-    let api = &rbac.handle;
+    let (cloud, rbac, dir) = start("ha").await;
     let client = rbac.admin.clone();
-    let dir = std::env::temp_dir().join(format!("cloudnet-controller-ha-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    api.write_kubeconfig(&dir.join("kubeconfig"), chart_rbac::CONTROLLER_IDENTITY)
-        .expect("kubeconfig");
     let mut r0 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-0", "AKIDREPLICA0");
     let mut r1 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-1", "AKIDREPLICA1");
 
