@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use kube::runtime::controller::Action;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -138,6 +140,29 @@ impl Reconciles {
     /// The queue depth as a whole, for loops that keep their own queue.
     pub fn set_depth(&self, depth: usize) {
         self.publish_depth(depth);
+    }
+
+    /// One reconcile of `key` by a controller that runs on every replica: a follower (one
+    /// `leadership` says does not lead) requeues in 2 s without doing `work`; the leader does
+    /// it, and its outcome and duration are recorded.
+    pub async fn leader_only<E>(
+        &self,
+        key: &str,
+        leadership: Option<&crate::leader::Leadership>,
+        work: impl std::future::Future<Output = Result<Action, E>>,
+    ) -> Result<Action, E> {
+        let timer = self.start(key);
+        if leadership.is_some_and(|l| !l.is_leader()) {
+            timer.finish(ReconcileResult::Follower);
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        let out = work.await;
+        timer.finish(if out.is_ok() {
+            ReconcileResult::Success
+        } else {
+            ReconcileResult::Error
+        });
+        out
     }
 
     /// The reconcile of `key` starts: it leaves the queue, and the timer runs.

@@ -25,7 +25,7 @@ use super::resolve::{format_targets, parse_targets, resolve, target_kind};
 use crate::cache::wait_ready;
 use crate::finalizers;
 use crate::leader::Leadership;
-use crate::metrics::{ReconcileResult, Reconciles};
+use crate::metrics::Reconciles;
 use crate::readiness::{Backing, Gates};
 use crate::service::targets::SERVICE_NAME_LABEL;
 
@@ -213,20 +213,11 @@ fn error_policy(b: Arc<TargetGroupBinding>, error: &BindingError, _ctx: Arc<Cont
 
 async fn reconcile(b: Arc<TargetGroupBinding>, ctx: Arc<Context>) -> Result<Action, BindingError> {
     let key = key_of(&b);
-    let timer = ctx.metrics.start(&key);
     let span = tracing::info_span!("reconcile_targetgroupbinding", binding = %key);
-    let follower = ctx.leadership.as_ref().is_some_and(|l| !l.is_leader());
-    if follower {
-        timer.finish(ReconcileResult::Follower);
-        return Ok(Action::requeue(Duration::from_secs(2)));
-    }
-    let out = reconcile_inner(b, &ctx).instrument(span).await;
-    timer.finish(if out.is_ok() {
-        ReconcileResult::Success
-    } else {
-        ReconcileResult::Error
-    });
-    out
+    let work = reconcile_inner(b, &ctx).instrument(span);
+    (ctx.metrics)
+        .leader_only(&key, ctx.leadership.as_ref(), work)
+        .await
 }
 
 async fn reconcile_inner(

@@ -53,7 +53,7 @@ use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
 use crate::leader::Leadership;
-use crate::metrics::{ReconcileResult, Reconciles};
+use crate::metrics::Reconciles;
 use crate::readiness::Gates;
 use crate::readiness::gates::pod_ip_groups;
 use crate::service::reconcile::ingress_of;
@@ -294,19 +294,11 @@ fn error_policy(ing: Arc<Ingress>, error: &IngressError, _ctx: Arc<IngressContex
 
 async fn reconcile(ing: Arc<Ingress>, ctx: Arc<IngressContext>) -> Result<Action, IngressError> {
     let key = ObjectRef::from_obj(&*ing);
-    let timer = ctx.metrics.start(&key.to_string());
-    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
-        timer.finish(ReconcileResult::Follower);
-        return Ok(Action::requeue(Duration::from_secs(2)));
-    }
     let span = tracing::info_span!("reconcile_ingress", ingress = %key);
-    let out = reconcile_inner(ing, ctx).instrument(span).await;
-    timer.finish(if out.is_ok() {
-        ReconcileResult::Success
-    } else {
-        ReconcileResult::Error
-    });
-    out
+    let work = reconcile_inner(ing, ctx.clone()).instrument(span);
+    (ctx.metrics)
+        .leader_only(&key.to_string(), ctx.leadership.as_ref(), work)
+        .await
 }
 
 /// The group the Ingress should be in now, if any, and the Ingress as the model reads it

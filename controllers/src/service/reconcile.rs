@@ -44,7 +44,7 @@ use super::model::{ModelError, ServiceSettings, build_spec, is_served, targets_n
 use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::finalizers;
 use crate::leader::Leadership;
-use crate::metrics::{ControllerMetrics, ReconcileResult, Reconciles};
+use crate::metrics::{ControllerMetrics, Reconciles};
 use crate::readiness::Gates;
 use crate::readiness::gates::pod_ip_groups;
 
@@ -243,19 +243,11 @@ fn error_policy(svc: Arc<Service>, error: &ServiceError, _ctx: Arc<ServiceContex
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<ServiceContext>) -> Result<Action, ServiceError> {
     let key = ObjectRef::from_obj(&*svc);
-    let timer = ctx.metrics.start(&key.to_string());
-    if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
-        timer.finish(ReconcileResult::Follower);
-        return Ok(Action::requeue(Duration::from_secs(2)));
-    }
     let span = tracing::info_span!("reconcile_service", service = %key);
-    let out = reconcile_inner(svc, ctx).instrument(span).await;
-    timer.finish(if out.is_ok() {
-        ReconcileResult::Success
-    } else {
-        ReconcileResult::Error
-    });
-    out
+    let work = reconcile_inner(svc, ctx.clone()).instrument(span);
+    (ctx.metrics)
+        .leader_only(&key.to_string(), ctx.leadership.as_ref(), work)
+        .await
 }
 
 async fn reconcile_inner(
