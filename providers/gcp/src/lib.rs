@@ -18,15 +18,17 @@
 //!   as the code.
 //! - [`names`]: resource names and URLs.
 //! - [`fingerprint`]: read-modify-write under fingerprints, again on 412 `conditionNotMet`.
+//! - [`lb`]: [`cloudnet_core::LoadBalancers`] on GCLB ([`GcpLoadBalancers`]): L7 global
+//!   forwarding rules, proxies, URL maps, backend services and NEGs; L4 regional passthrough.
 //!
-//! What is not built yet: the load balancers (GCLB: forwarding rules, proxies, URL maps,
-//! backend services, NEGs, health checks).
+//! What is not built yet: see [`lb`] for what the load balancers leave out.
 
 pub mod call;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod fingerprint;
+pub mod lb;
 pub mod names;
 pub mod ops;
 pub mod provider;
@@ -34,4 +36,5 @@ pub mod provider;
 pub use call::{CallCounts, Caller, Method, RetryConfig};
 pub use config::{CredentialsChoice, GcpConfig, Location};
 pub use error::{ConfigError, ConfigResult};
+pub use lb::GcpLoadBalancers;
 pub use provider::GcpProvider;

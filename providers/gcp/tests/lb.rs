@@ -1,0 +1,453 @@
+//! The load balancers through the real client library against the mock cloud: L7 and L4
+//! stacks created with the fewest calls, a second ensure without any mutating call, 1,200
+//! NEG endpoints in three batches, health read back, foreign resources left alone, and
+//! nothing left after delete.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use cloudnet_core::{
+    Action, BackendGroup, CertificateRef, ErrorKind, HealthCheck, HealthState, IpAddressType,
+    Listener, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, PathMatch,
+    Protocol, Rule, Scheme, Subnets, Target, TargetKind, WeightedGroup,
+};
+use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpLoadBalancers, GcpProvider, RetryConfig};
+use cloudnet_mockcloud::gcp::Call;
+use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use serde_json::json;
+
+const PROJECT: &str = "cloudnet-sandbox";
+
+/// The built-in GKE-like world, the nodes with pod ranges: node 1 (us-central1-a) a /21
+/// (room for 1,200 pods), node 2 (us-central1-b) a /24.
+async fn start() -> Handle {
+    let mut gcp = GcpWorld::default();
+    for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
+        gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
+            range: Some("pods".into()),
+            ip_cidr_range: range.to_string(),
+        }];
+    }
+    let world = World {
+        gcp: Some(gcp),
+        ..World::default()
+    };
+    MockCloud::start(Config::ephemeral(world))
+        .await
+        .expect("mock cloud starts")
+}
+
+async fn load_balancers(h: &Handle, cluster: &str) -> GcpLoadBalancers {
+    let mut c = GcpConfig::new(cluster);
+    c.project = Some(PROJECT.into());
+    c.region = Some("us-central1".into());
+    c.network = Some("cloudnet".into());
+    c.endpoint = Some(h.endpoint_url());
+    c.credentials = CredentialsChoice::Anonymous;
+    c.retry = RetryConfig {
+        throttle_retries: 8,
+        transient_retries: 4,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+    };
+    c.polling.initial_interval = Duration::from_millis(10);
+    let p = GcpProvider::connect(c).await.expect("provider connects");
+    GcpLoadBalancers::new(p).await.expect("clients build")
+}
+
+/// A call straight into the mock's Compute Engine state (what someone else made).
+fn mock_post(h: &Handle, segments: &[&str], body: serde_json::Value) {
+    h.with_cloud(|c| {
+        c.gcp
+            .handle(&Call {
+                method: "POST".into(),
+                segments: segments.iter().map(|s| s.to_string()).collect(),
+                query: BTreeMap::new(),
+                body: Some(body),
+                now_ms: 0,
+                user: "someone-else".into(),
+                running_ms: 0,
+            })
+            .expect("mock call succeeds");
+    });
+}
+
+/// Resources (by path) whose name starts with `k8s-`, NEG endpoints included.
+fn ours_in_mock(h: &Handle) -> Vec<String> {
+    h.with_cloud(|c| {
+        c.gcp
+            .resources
+            .keys()
+            .filter(|k| k.rsplit('/').next().is_some_and(|n| n.starts_with("k8s-")))
+            .cloned()
+            .collect()
+    })
+}
+
+fn mock_count(h: &Handle, method: &str) -> u64 {
+    h.with_cloud(|c| {
+        c.calls
+            .get(&format!("compute:{method}"))
+            .copied()
+            .unwrap_or(0)
+    })
+}
+
+fn fwd(g: &str) -> Action {
+    Action::Forward {
+        groups: vec![WeightedGroup {
+            group: g.into(),
+            weight: 1,
+        }],
+    }
+}
+
+fn group(key: &str, protocol: Protocol, port: u16, kind: TargetKind) -> BackendGroup {
+    BackendGroup {
+        key: key.into(),
+        protocol,
+        port,
+        target_kind: kind,
+        health_check: HealthCheck::defaults_for(protocol),
+        attributes: BTreeMap::new(),
+    }
+}
+
+fn ingress(cluster: &str, name: &str) -> LoadBalancerSpec {
+    LoadBalancerSpec {
+        owner: Owner::namespaced(cluster, OwnerKind::Ingress, "shop", name),
+        kind: LoadBalancerKind::Application,
+        scheme: Scheme::InternetFacing,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![
+            Listener {
+                port: 80,
+                protocol: Protocol::Http,
+                certificates: vec![],
+                ssl_policy: None,
+                default_action: fwd("shop/web:80"),
+                rules: vec![Rule {
+                    priority: 1,
+                    hosts: vec!["shop.example.com".into()],
+                    paths: vec![PathMatch::Prefix("/api".into())],
+                    conditions: vec![],
+                    action: fwd("shop/api:80"),
+                }],
+            },
+            Listener {
+                port: 443,
+                protocol: Protocol::Https,
+                certificates: vec![CertificateRef("shop-cert".into())],
+                ssl_policy: None,
+                default_action: fwd("shop/web:80"),
+                rules: vec![],
+            },
+        ],
+        groups: vec![
+            group("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
+            group("shop/api:80", Protocol::Http, 9090, TargetKind::PodIp),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+fn service(cluster: &str, name: &str, scheme: Scheme) -> LoadBalancerSpec {
+    let listener = |port, protocol, g: &str| Listener {
+        port,
+        protocol,
+        certificates: vec![],
+        ssl_policy: None,
+        default_action: fwd(g),
+        rules: vec![],
+    };
+    let key = |p: &str| format!("shop/{name}:{p}");
+    LoadBalancerSpec {
+        owner: Owner::namespaced(cluster, OwnerKind::Service, "shop", name),
+        kind: LoadBalancerKind::Network,
+        scheme,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![
+            listener(53, Protocol::Udp, &key("53u")),
+            listener(53, Protocol::Tcp, &key("53t")),
+        ],
+        groups: vec![
+            group(&key("53u"), Protocol::Udp, 30053, TargetKind::NodePort),
+            group(&key("53t"), Protocol::Tcp, 30054, TargetKind::NodePort),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+fn cert(h: &Handle) {
+    mock_post(
+        h,
+        &["global", "sslCertificates"],
+        json!({"name": "shop-cert", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "privateKey": "k"}),
+    );
+}
+
+fn pod(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 4, 0, 2)) + i))
+}
+
+#[tokio::test]
+async fn l7_stack_is_created_with_the_fewest_calls_synced_in_batches_and_deleted_whole() {
+    let h = start().await;
+    cert(&h);
+    let lb = load_balancers(&h, "prod").await;
+    let counts = lb.provider().call_counts().clone();
+    let spec = ingress("prod", "web");
+
+    let status = lb.ensure(&spec).await.expect("ensure creates the stack");
+    // 7 reads (one per kind), 10 inserts (2 health checks, 2 backend services, 2 URL maps,
+    // 2 proxies, 2 forwarding rules), the first rule read back for its address; every
+    // operation was done in its answer (no poll).
+    assert_eq!(counts.mutating(), 10, "{:?}", counts.snapshot());
+    assert_eq!(counts.total(), 18, "{:?}", counts.snapshot());
+    assert_eq!(mock_count(&h, "globalOperations.get"), 0);
+    assert_eq!(
+        status.ips.len(),
+        1,
+        "both rules share one address: {status:?}"
+    );
+    assert_eq!(status.groups.len(), 2);
+    assert!(
+        status.id.0.starts_with("global/k8s-shop-web-"),
+        "{}",
+        status.id.0
+    );
+
+    // Unchanged: the same reads and not one mutating call.
+    let before = (counts.mutating(), counts.total());
+    let again = lb.ensure(&spec).await.expect("second ensure");
+    assert_eq!(again, status);
+    assert_eq!(counts.mutating(), before.0, "{:?}", counts.snapshot());
+    assert_eq!(counts.total(), before.1 + 7);
+
+    // 1,200 pods on node 1 (us-central1-a): the NEG made there, added to the service, and
+    // the endpoints attached in three calls (500 + 500 + 200).
+    let targets: Vec<Target> = (0..1200)
+        .map(|i| Target {
+            ip: pod(i),
+            port: 8080,
+        })
+        .collect();
+    let before = (counts.mutating(), counts.total());
+    let sync = lb
+        .sync_targets(&status.id, "shop/web:80", &targets)
+        .await
+        .expect("sync");
+    assert_eq!(sync.registered, 1200);
+    assert_eq!(counts.of("networkEndpointGroups.attachNetworkEndpoints"), 3);
+    assert_eq!(
+        mock_count(&h, "networkEndpointGroups.attachNetworkEndpoints"),
+        3
+    );
+    // NEG insert, service patch, three attaches.
+    assert_eq!(counts.mutating() - before.0, 5, "{:?}", counts.snapshot());
+    // Instances listed once, the service read for its fingerprint, health read after.
+    assert_eq!(counts.total() - before.1, 8, "{:?}", counts.snapshot());
+    assert_eq!(sync.health.len(), 1200);
+    assert!(sync.health.iter().all(|t| t.state == HealthState::Healthy));
+
+    // The same targets again: one health read, nothing written.
+    let before = counts.mutating();
+    let same = lb
+        .sync_targets(&status.id, "shop/web:80", &targets)
+        .await
+        .unwrap();
+    assert_eq!((same.registered, same.deregistered), (0, 0));
+    assert_eq!(counts.mutating(), before);
+
+    // 200 pods go, one on node 2 comes.
+    let mut fewer: Vec<Target> = targets[..1000].to_vec();
+    fewer.push(Target {
+        ip: "10.4.8.5".parse().unwrap(),
+        port: 8080,
+    });
+    let s = lb
+        .sync_targets(&status.id, "shop/web:80", &fewer)
+        .await
+        .unwrap();
+    assert_eq!((s.registered, s.deregistered), (1, 200));
+    let web = status
+        .groups
+        .iter()
+        .find(|g| g.key == "shop/web:80")
+        .unwrap();
+    let health = lb.target_health(&web.id).await.expect("health");
+    assert_eq!(health.len(), 1001);
+
+    // A pod address no node has is a clear error.
+    let e = lb
+        .sync_targets(
+            &status.id,
+            "shop/web:80",
+            &[Target {
+                ip: "10.200.0.1".parse().unwrap(),
+                port: 1,
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("10.200.0.1"), "{e}");
+
+    // Listed as ours, then deleted whole: nothing of ours is left in the cloud.
+    let owned = lb.list_owned().await.unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].id, status.id);
+    assert_eq!(owned[0].owner, spec.owner);
+    assert!(!ours_in_mock(&h).is_empty());
+    lb.delete(&status.id).await.expect("delete");
+    assert_eq!(ours_in_mock(&h), Vec::<String>::new());
+    assert!(h.with_cloud(|c| c.gcp.neg_endpoints.is_empty()));
+    // Deleting again finds nothing and is fine.
+    lb.delete(&status.id).await.expect("delete again");
+    assert!(lb.list_owned().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn l4_stacks_external_and_internal_pass_through_to_the_nodes() {
+    let h = start().await;
+    let lb = load_balancers(&h, "prod").await;
+    let counts = lb.provider().call_counts().clone();
+    for scheme in [Scheme::InternetFacing, Scheme::Internal] {
+        let name = if scheme == Scheme::Internal {
+            "dns-int"
+        } else {
+            "dns"
+        };
+        let spec = service("prod", name, scheme);
+        let before = (counts.mutating(), counts.total());
+        let status = lb.ensure(&spec).await.expect("ensure L4");
+        assert!(
+            status.id.0.starts_with("regions/us-central1/"),
+            "{}",
+            status.id.0
+        );
+        // Per protocol: health check, backend service, forwarding rule.
+        assert_eq!(counts.mutating() - before.0, 6, "{:?}", counts.snapshot());
+        assert_eq!(status.ips.len(), 1, "{status:?}");
+        let ip = status.ips[0].to_string();
+        if scheme == Scheme::Internal {
+            assert!(
+                ip.starts_with("10.0."),
+                "internal address from the subnetwork: {ip}"
+            );
+        }
+        let before = counts.mutating();
+        assert_eq!(lb.ensure(&spec).await.unwrap(), status);
+        assert_eq!(counts.mutating(), before, "second ensure changes nothing");
+
+        // Node-port targets: both nodes, in their zones' GCE_VM_IP NEGs.
+        let nodes: Vec<Target> = ["10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|ip| Target {
+                ip: ip.parse().unwrap(),
+                port: 30054,
+            })
+            .collect();
+        let key = format!("shop/{name}:53t");
+        let s = lb
+            .sync_targets(&status.id, &key, &nodes)
+            .await
+            .expect("sync nodes");
+        assert_eq!(s.registered, 2, "{s:?}");
+        assert!(
+            s.health.iter().all(|t| t.state == HealthState::Healthy),
+            "{s:?}"
+        );
+        lb.delete(&status.id).await.expect("delete");
+    }
+    assert_eq!(ours_in_mock(&h), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn foreign_resources_under_our_names_are_conflicts_and_left_alone() {
+    let h = start().await;
+    cert(&h);
+    let lb = load_balancers(&h, "prod").await;
+    let spec = ingress("prod", "web");
+    let planned = lb.plan(&spec).await.expect("plan").stack;
+    // Someone made a health check under the name of a group's.
+    let taken = planned.health_checks[0].name.clone();
+    mock_post(
+        &h,
+        &["global", "healthChecks"],
+        json!({"name": taken, "type": "TCP", "description": "made by hand"}),
+    );
+    let counts = lb.provider().call_counts().clone();
+    let e = lb.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains(&taken), "{e}");
+    assert_eq!(counts.mutating(), 0, "nothing is written");
+    let hc = h.with_cloud(|c| {
+        c.gcp
+            .resources
+            .get(&format!("global/healthChecks/{taken}"))
+            .cloned()
+    });
+    assert_eq!(hc.unwrap()["description"], "made by hand");
+
+    // Another cluster's stack of the same object is not ours to list or delete.
+    let other = load_balancers(&h, "staging").await;
+    let mut s = ingress("staging", "web");
+    s.listeners.truncate(1);
+    let st = other.ensure(&s).await.expect("the other cluster's stack");
+    assert!(lb.list_owned().await.unwrap().is_empty());
+    lb.delete(&st.id).await.expect("nothing of ours to delete");
+    assert_eq!(other.list_owned().await.unwrap().len(), 1);
+
+    // What GCLB cannot do is refused before any call.
+    let mut bad = ingress("prod", "web");
+    bad.listeners[0].default_action = Action::FixedResponse(cloudnet_core::FixedResponse {
+        status_code: 404,
+        content_type: None,
+        body: None,
+    });
+    let before = counts.total();
+    let e = lb.ensure(&bad).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("fixed-response"), "{e}");
+    assert_eq!(counts.total(), before);
+}
+
+#[tokio::test]
+async fn a_named_static_ip_is_used_and_a_missing_one_is_a_clear_error() {
+    let h = start().await;
+    let lb = load_balancers(&h, "prod").await;
+    let mut spec = ingress("prod", "web");
+    spec.listeners.truncate(1);
+    spec.attributes.insert(
+        "kubernetes.io/ingress.global-static-ip-name".into(),
+        "shop-ip".into(),
+    );
+    let e = lb.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("shop-ip"), "{e}");
+    mock_post(&h, &["global", "addresses"], json!({"name": "shop-ip"}));
+    let address = h.with_cloud(|c| {
+        c.gcp.resources["global/addresses/shop-ip"]["address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let status = lb.ensure(&spec).await.expect("ensure with the static IP");
+    assert_eq!(status.ips, vec![address.parse::<IpAddr>().unwrap()]);
+    lb.delete(&status.id).await.unwrap();
+    assert!(
+        h.with_cloud(|c| c.gcp.resources.contains_key("global/addresses/shop-ip")),
+        "the user's address stays"
+    );
+}
