@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::compact::Doc;
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -243,14 +244,14 @@ fn try_record(
 }
 
 /// When `event` was last seen: `lastTimestamp`, else `eventTime`, else its creation.
-fn last_seen(event: &Value) -> Option<DateTime<Utc>> {
+fn last_seen<'a>(event: impl Doc<'a>) -> Option<DateTime<Utc>> {
     [
-        &event["lastTimestamp"],
-        &event["eventTime"],
-        &event["metadata"]["creationTimestamp"],
+        &["lastTimestamp"][..],
+        &["eventTime"],
+        &["metadata", "creationTimestamp"],
     ]
     .into_iter()
-    .filter_map(Value::as_str)
+    .filter_map(|path| event.str_at(path))
     .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
     .map(|t| t.with_timezone(&Utc))
 }
@@ -261,12 +262,14 @@ pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize,
     let ttl = chrono::Duration::from_std(ttl)
         .map_err(|e| StatusError::bad_request(format!("event TTL out of range: {e}")))?;
     let mut expired = 0;
-    for event in super::list_all(store, &info)? {
-        if last_seen(&event).is_some_and(|seen| seen + ttl < now) {
+    // Read in the store's compact form: there are a few Events per pod.
+    for stored in super::stored_all(store, &info)? {
+        let event = stored.doc();
+        if last_seen(event).is_some_and(|seen| seen + ttl < now) {
             let gone = store.delete(
                 &info,
-                Some(meta::namespace(&event)),
-                meta::name(&event),
+                Some(event.meta("namespace")),
+                event.meta("name"),
                 &DeleteOptions::default(),
             );
             if gone.is_ok() {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use crate::compact::{Doc, Node};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::resources::ResourceInfo;
@@ -24,9 +25,9 @@ fn max_pods(node: &Value) -> usize {
         .unwrap_or(110)
 }
 
-fn finished(pod: &Value) -> bool {
+fn finished<'a>(pod: impl Doc<'a>) -> bool {
     matches!(
-        pod["status"]["phase"].as_str(),
+        pod.str_at(&["status", "phase"]),
         Some("Succeeded" | "Failed")
     )
 }
@@ -102,24 +103,24 @@ fn fit_error(reasons: &[(&str, &str)]) -> String {
 }
 
 /// Which node each pending pod goes to, and why the others fit nowhere: pure, so it is
-/// tested without a store.
-pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Plan {
+/// tested without a store. Pods are read in either form (the store's compact one in a pass).
+pub fn plan<'a, D: Doc<'a>>(nodes: &[&Value], pods: &[D]) -> Plan {
     let mut load: BTreeMap<String, (usize, usize)> = nodes
         .iter()
         .filter(|n| node_ready(n))
         .map(|n| (meta::name(n).to_string(), (0, max_pods(n))))
         .collect();
-    for pod in pods.iter().filter(|p| !finished(p)) {
-        if let Some(node) = pod["spec"]["nodeName"].as_str()
+    for pod in pods.iter().filter(|p| !finished(**p)) {
+        if let Some(node) = pod.str_at(&["spec", "nodeName"])
             && let Some(entry) = load.get_mut(node)
         {
             entry.0 += 1;
         }
     }
     let mut out = Plan::default();
-    for pod in pods {
-        let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
-        if !unbound || meta::is_deleting(pod) || finished(pod) {
+    for &pod in pods {
+        let unbound = pod.str_at(&["spec", "nodeName"]).is_none_or(str::is_empty);
+        if !unbound || pod.deleting() || finished(pod) {
             continue;
         }
         let best = load
@@ -127,8 +128,8 @@ pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Plan {
             .filter(|(_, (n, max))| n < max)
             .min_by_key(|(_, (n, _))| *n)
             .map(|(name, _)| name.clone());
-        let namespace = meta::namespace(pod).to_string();
-        let name = meta::name(pod).to_string();
+        let namespace = pod.meta("namespace").to_string();
+        let name = pod.meta("name").to_string();
         match best {
             Some(node) => {
                 if let Some(entry) = load.get_mut(&node) {
@@ -177,10 +178,12 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
     let nodes_info = super::info(store, "v1", "Node")?;
     let pods_info = super::info(store, "v1", "Pod")?;
     let nodes = super::list_all(store, &nodes_info)?;
-    let pods = super::list_all(store, &pods_info)?;
+    let pods = super::stored_all(store, &pods_info)?;
     let node_refs: Vec<&Value> = nodes.iter().map(AsRef::as_ref).collect();
-    let pod_refs: Vec<&Value> = pods.iter().map(AsRef::as_ref).collect();
-    let plan = plan(&node_refs, &pod_refs);
+    let pod_docs: Vec<Node<'_>> = pods.iter().map(|p| p.doc()).collect();
+    let plan = plan(&node_refs, &pod_docs);
+    drop(pod_docs);
+    drop(pods);
     for Binding {
         namespace: ns,
         pod: name,

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use super::{Key, ListOptions, ListPage, Res, Store};
+use crate::compact::Stored;
 use crate::error::StatusError;
 use crate::resources::ResourceInfo;
 
@@ -32,6 +35,24 @@ fn decode_continue(token: &str) -> Option<(u64, Key)> {
 }
 
 impl Store {
+    /// Every stored object of a resource, in all namespaces, in the compact form the store
+    /// holds (no copy: the store's own). For readers that look at a few fields of many
+    /// objects (the simulated components): a list would build a `Value` tree per object.
+    /// A view (`events.k8s.io/v1`) has no storage of its own: ask for the resource it views.
+    pub fn snapshot(&self, info: &ResourceInfo) -> Res<Vec<Arc<Stored>>> {
+        if self.view(info).is_some() {
+            return Err(StatusError::bad_request(format!(
+                "{} is a view of another resource",
+                info.plural
+            )));
+        }
+        let s = self.lock();
+        Ok(s.objects
+            .get(&info.group_resource())
+            .map(|table| table.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// Lists objects, across namespaces when `ns` is `None`.
     pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Res<ListPage> {
         if let Some(view) = self.view(info) {
