@@ -319,13 +319,26 @@ impl<'a> Node<'a> {
         if self.tag() != OBJECT {
             return None;
         }
-        let id = key_id(key);
+        self.member_by(key, key_id(key))
+    }
+
+    /// The member `key`, whose interned id (if it has one) is `id`.
+    fn member_by(self, key: &str, id: Option<u32>) -> Option<Node<'a>> {
         self.raw_entries()
             .find(|(k, _)| match *k {
                 Key::Id(n) => Some(n) == id,
                 Key::Inline(name) => name == key,
             })
             .map(|(_, v)| v)
+    }
+
+    /// The value at a path of object members (the key table is read once for the path).
+    pub fn path(self, path: &[&str]) -> Option<Node<'a>> {
+        let keys = keys_read();
+        path.iter().try_fold(self, |node, key| {
+            (node.tag() == OBJECT).then_some(())?;
+            node.member_by(key, keys.ids.get(key).copied())
+        })
     }
 
     /// The string, if this is one.
@@ -527,6 +540,10 @@ impl<'a> Doc<'a> for &'a Value {
 impl<'a> Doc<'a> for Node<'a> {
     fn field(self, key: &str) -> Option<Self> {
         self.member(key)
+    }
+
+    fn at(self, path: &[&str]) -> Option<Self> {
+        self.path(path)
     }
 
     fn text(self) -> Option<&'a str> {

@@ -94,12 +94,25 @@ struct Similar {
 
 static SIMILAR: LazyLock<Mutex<HashMap<u64, Similar>>> = LazyLock::new(Mutex::default);
 
+/// Keeps the `SIMILAR_KEYS` keys seen most recently, as client-go's LRU does (here in
+/// batches: the table is trimmed when it reaches twice that).
+fn forget_least_recent(seen: &mut HashMap<u64, Similar>) {
+    let mut times: Vec<Instant> = seen.values().map(|s| s.last).collect();
+    let cut = times.len() - SIMILAR_KEYS;
+    let (_, oldest_kept, _) = times.select_nth_unstable(cut);
+    let oldest_kept = *oldest_kept;
+    seen.retain(|_, s| s.last >= oldest_kept);
+}
+
 /// Whether an event with message key `message` goes into the combined Event of `key`.
 fn combine(key: u64, message: u64) -> bool {
     let now = Instant::now();
     let mut seen = SIMILAR.lock().unwrap_or_else(|e| e.into_inner());
     if seen.len() > SIMILAR_KEYS {
         seen.retain(|_, s| now.duration_since(s.last) < SIMILAR_WINDOW);
+    }
+    if seen.len() >= 2 * SIMILAR_KEYS {
+        forget_least_recent(&mut seen);
     }
     let record = seen.entry(key).or_insert_with(|| Similar {
         last: now,
@@ -284,6 +297,26 @@ pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_similar_event_table_keeps_the_most_recent_keys() {
+        let base = Instant::now();
+        let mut seen: HashMap<u64, Similar> = (0..2 * SIMILAR_KEYS as u64)
+            .map(|i| {
+                let similar = Similar {
+                    last: base + Duration::from_millis(i),
+                    messages: HashSet::from([i]),
+                };
+                (i, similar)
+            })
+            .collect();
+        forget_least_recent(&mut seen);
+        assert_eq!(seen.len(), SIMILAR_KEYS);
+        assert!(
+            seen.keys().all(|k| *k >= SIMILAR_KEYS as u64),
+            "the oldest went"
+        );
+    }
 
     #[test]
     fn the_same_event_again_counts_up_and_another_is_new() {
