@@ -368,3 +368,43 @@ impl Kubelet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::compact::Compact;
+
+    #[test]
+    fn a_pod_is_settled_when_its_conditions_are_what_a_pass_sets() {
+        let conditions = |ready: &str| {
+            json!([{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": ready},
+                {"type": "example.com/lb", "status": "True"}])
+        };
+        let pod = |gates: Value, ready: &str| json!({"spec": {"readinessGates": gates}, "status": {"podIP": "10.0.0.2", "conditions": conditions(ready)}});
+        let cases = [
+            (pod(json!([]), "True"), true),
+            (pod(json!([]), "False"), false),
+            (
+                pod(json!([{"conditionType": "example.com/lb"}]), "True"),
+                true,
+            ),
+            (
+                pod(json!([{"conditionType": "example.com/other"}]), "True"),
+                false,
+            ),
+            (
+                pod(json!([{"conditionType": "example.com/other"}]), "False"),
+                true,
+            ),
+            (json!({"status": {"podIP": "10.0.0.2"}}), false),
+        ];
+        for (pod, want) in cases {
+            let compact = Compact::from_value(&pod);
+            assert_eq!(settled(&pod), want, "{pod}");
+            assert_eq!(settled(compact.node()), want, "compact {pod}");
+        }
+    }
+}

@@ -110,3 +110,49 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::compact::Doc;
+
+    #[test]
+    fn a_snapshot_holds_the_stored_objects_themselves() {
+        let store = Store::default();
+        let pods = store.resource("v1", "Pod").expect("pods");
+        for (ns, name) in [("default", "a"), ("kube-system", "b")] {
+            store
+                .create(
+                    &pods,
+                    Some(ns),
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+                )
+                .expect("pod");
+        }
+        let snapshot = store.snapshot(&pods).expect("snapshot");
+        let names: Vec<&str> = snapshot.iter().map(|p| p.doc().meta("name")).collect();
+        assert_eq!(names, ["a", "b"], "every namespace");
+        let again = store.snapshot(&pods).expect("snapshot");
+        assert!(Arc::ptr_eq(&snapshot[0], &again[0]), "no copy");
+        assert_eq!(
+            snapshot[1].doc().str_at(&["spec", "containers"]),
+            None,
+            "an array is not a string"
+        );
+        assert_eq!(
+            snapshot[1]
+                .doc()
+                .items_at(&["spec", "containers"])
+                .filter_map(|c| c.str_at(&["image"]))
+                .collect::<Vec<_>>(),
+            ["i"]
+        );
+        let view = store
+            .resource("events.k8s.io/v1", "Event")
+            .expect("events.k8s.io");
+        assert!(store.snapshot(&view).is_err(), "a view has no storage");
+    }
+}
