@@ -148,7 +148,7 @@
 //!   [`Store::changes`], a per-resource signal, not a watch, so no changed object waits in a
 //!   channel for them. `examples/pod_memory.rs` measures the bytes per stored pod (1,735 with
 //!   10,000 pods) and, with `--simulated`, the RSS per pod of 10,000 replicas running on 200
-//!   simulated nodes (about 7,000 bytes); it fails at 10,000 or more.
+//!   simulated nodes (about 6,300 bytes); it fails at 10,000 or more.
 
 pub mod admission;
 pub mod auth;
