@@ -1,6 +1,6 @@
 //! Binds pending pods to Ready nodes, least loaded first, within each node's allocatable pods.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
@@ -181,7 +181,20 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
     let pods = super::stored_all(store, &pods_info)?;
     let node_refs: Vec<&Value> = nodes.iter().map(AsRef::as_ref).collect();
     let pod_docs: Vec<Node<'_>> = pods.iter().map(|p| p.doc()).collect();
-    let plan = plan(&node_refs, &pod_docs);
+    let mut plan = plan(&node_refs, &pod_docs);
+    // Pods already marked with the same reason cost no read of their `Value`: with many
+    // pods waiting for room, each pass would build every one of them.
+    if !plan.unschedulable.is_empty() {
+        let by_key: HashMap<(&str, &str), Node<'_>> = pod_docs
+            .iter()
+            .map(|p| ((p.meta("namespace"), p.meta("name")), *p))
+            .collect();
+        plan.unschedulable.retain(|u| {
+            by_key
+                .get(&(u.namespace.as_str(), u.pod.as_str()))
+                .is_none_or(|p| !marked(*p, &u.message))
+        });
+    }
     drop(pod_docs);
     drop(pods);
     for Binding {
@@ -213,6 +226,15 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         mark_unschedulable(store, &pods_info, &pending)?;
     }
     Ok(())
+}
+
+/// Whether a pod already says it is unschedulable for `message`.
+fn marked<'a>(pod: impl Doc<'a>, message: &str) -> bool {
+    pod.items_at(&["status", "conditions"])
+        .find(|c| c.str_at(&["type"]) == Some("PodScheduled"))
+        .is_some_and(|c| {
+            c.str_at(&["status"]) == Some("False") && c.str_at(&["message"]) == Some(message)
+        })
 }
 
 /// Sets `PodScheduled=False` with the reason and records `FailedScheduling`, once per
@@ -301,6 +323,20 @@ mod tests {
                 message: "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 Too many pods. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.".into(),
             }]
         );
+    }
+
+    #[test]
+    fn a_pod_marked_with_the_same_reason_is_marked() {
+        let mut p = pod("p", None);
+        assert!(!marked(&p, "m"));
+        p["status"]["conditions"] =
+            json!([{"type": "PodScheduled", "status": "False", "message": "m"}]);
+        assert!(marked(&p, "m"));
+        assert!(!marked(&p, "other"));
+        let compact = crate::compact::Compact::from_value(&p);
+        assert!(marked(compact.node(), "m"));
+        p["status"]["conditions"][0]["status"] = json!("True");
+        assert!(!marked(&p, "m"));
     }
 
     #[test]
