@@ -116,7 +116,7 @@ impl LabelSelector {
     }
 
     /// Whether the object's `metadata.labels` satisfy every requirement.
-    pub fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
+    pub fn matches<'a, D: Doc<'a>>(&self, obj: D) -> bool {
         if self.0.is_empty() {
             return true;
         }
@@ -198,7 +198,7 @@ impl FieldSelector {
         Ok(Self(reqs))
     }
 
-    pub fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
+    pub fn matches<'a, D: Doc<'a>>(&self, obj: D) -> bool {
         self.0.iter().all(|(path, equal, want)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             let have = obj.at(&path).map(Doc::selector_text).unwrap_or_default();

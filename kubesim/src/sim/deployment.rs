@@ -4,13 +4,12 @@
 //! `maxUnavailable` pods short of Ready (a pod is Ready when its containers are and every
 //! readiness gate is True), or all old pods first with `Recreate` ([`rollout::rolling_step`]).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
 use super::ignore_race;
 use super::rollout::{self, Progress};
+use crate::compact::{Doc, Node};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -26,11 +25,14 @@ pub fn template_hash(template: &Value) -> String {
     format!("{:x}", h & 0xff_ffff_ffff)
 }
 
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
+fn is_ready<'a>(pod: impl Doc<'a>) -> bool {
+    pod.items_at(&["status", "conditions"])
+        .any(|c| c.str_at(&["type"]) == Some("Ready") && c.str_at(&["status"]) == Some("True"))
+}
+
+/// A pod's `pod-template-hash` label.
+fn pod_hash<'a>(pod: impl Doc<'a>) -> Option<&'a str> {
+    pod.str_at(&["metadata", "labels", "pod-template-hash"])
 }
 
 /// The deployment controller's `ScalingReplicaSet` event. There are no ReplicaSet objects
@@ -113,7 +115,8 @@ fn failed_create(store: &Store, deployment: &Value, why: &str) {
 pub fn sync(store: &Store) -> Result<(), StatusError> {
     let deploy_info = super::info(store, "apps/v1", "Deployment")?;
     let pod_info = super::info(store, "v1", "Pod")?;
-    let pods = super::list_all(store, &pod_info)?;
+    // The pods in the store's compact form: each pass reads a few fields of every pod.
+    let pods = super::stored_all(store, &pod_info)?;
     for d in super::list_all(store, &deploy_info)? {
         if meta::is_deleting(&d) || !d["spec"]["template"].is_object() {
             continue;
@@ -122,26 +125,25 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         let hash = template_hash(&d["spec"]["template"]);
         let replicas =
             usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(0);
-        let owned: Vec<&Arc<Value>> = pods
+        let owned: Vec<Node<'_>> = pods
             .iter()
-            .filter(|p| !meta::is_deleting(p))
+            .map(|p| p.doc())
+            .filter(|p| !p.deleting())
             .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|r| r["uid"].as_str() == Some(uid)))
+                p.items_at(&["metadata", "ownerReferences"])
+                    .any(|r| r.str_at(&["uid"]) == Some(uid))
             })
             .collect();
-        let (mut current, mut stale): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) =
-            owned.into_iter().partition(|p| {
-                p["metadata"]["labels"]["pod-template-hash"].as_str() == Some(hash.as_str())
-            });
+        let (mut current, mut stale): (Vec<Node<'_>>, Vec<Node<'_>>) = owned
+            .into_iter()
+            .partition(|p| pod_hash(*p) == Some(hash.as_str()));
         // Old pods that are not Ready go first, then the oldest names.
-        stale.sort_by_key(|p| (is_ready(p), meta::name(p).to_string()));
+        stale.sort_by_key(|p| (is_ready(*p), p.meta("name")));
         let pods = rollout::Pods {
             new: current.len(),
-            new_ready: current.iter().filter(|p| is_ready(p)).count(),
+            new_ready: current.iter().filter(|p| is_ready(**p)).count(),
             old: stale.len(),
-            old_ready: stale.iter().filter(|p| is_ready(p)).count(),
+            old_ready: stale.iter().filter(|p| is_ready(**p)).count(),
         };
         let step = rollout::rolling_step(&d["spec"], replicas, pods);
         let unready_old = pods.old - pods.old_ready;
@@ -153,14 +155,14 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
             let deleted = store.delete(
                 &pod_info,
                 Some(ns),
-                meta::name(p),
+                p.meta("name"),
                 &DeleteOptions::default(),
             );
             if deleted.is_ok()
-                && let Some(old) = p["metadata"]["labels"]["pod-template-hash"].as_str()
+                && let Some(old) = pod_hash(*p)
             {
                 let old_set = format!("{name}-{old}");
-                replica_set_event(store, &d, &old_set, "SuccessfulDelete", meta::name(p));
+                replica_set_event(store, &d, &old_set, "SuccessfulDelete", p.meta("name"));
             }
             ignore_race(deleted)?;
             deleted_old += 1;
@@ -169,28 +171,23 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         if deleted_old > 0 {
             let old_set = stale
                 .first()
-                .and_then(|p| p["metadata"]["labels"]["pod-template-hash"].as_str())
+                .and_then(|p| pod_hash(*p))
                 .map_or_else(|| format!("{name}-old"), |h| format!("{name}-{h}"));
             scaled(store, &d, "down", &old_set, stale.len(), old_left);
         }
         // Unscheduled pods go first when scaling down.
-        current.sort_by_key(|p| {
-            (
-                p["spec"]["nodeName"].as_str().is_some(),
-                meta::name(p).to_string(),
-            )
-        });
+        current.sort_by_key(|p| (p.str_at(&["spec", "nodeName"]).is_some(), p.meta("name")));
         let replica_set = format!("{name}-{hash}");
         if current.len() > replicas {
             for p in &current[..current.len() - replicas] {
                 let deleted = store.delete(
                     &pod_info,
                     Some(ns),
-                    meta::name(p),
+                    p.meta("name"),
                     &DeleteOptions::default(),
                 );
                 if deleted.is_ok() {
-                    replica_set_event(store, &d, &replica_set, "SuccessfulDelete", meta::name(p));
+                    replica_set_event(store, &d, &replica_set, "SuccessfulDelete", p.meta("name"));
                 }
                 ignore_race(deleted)?;
             }
@@ -243,8 +240,8 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
                 current.len() + wanted,
             );
         }
-        let mine: Vec<&Arc<Value>> = current.iter().take(replicas).copied().collect();
-        let remaining_old: Vec<&Arc<Value>> = stale
+        let mine: Vec<Node<'_>> = current.iter().take(replicas).copied().collect();
+        let remaining_old: Vec<Node<'_>> = stale
             [step.delete_unready_old.min(unready_old)..unready_old]
             .iter()
             .chain(&stale[unready_old + step.delete_ready_old..])
@@ -253,7 +250,7 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         let ready = mine
             .iter()
             .chain(&remaining_old)
-            .filter(|p| is_ready(p))
+            .filter(|p| is_ready(**p))
             .count();
         let existing = current.len().min(replicas);
         let progress = Progress {

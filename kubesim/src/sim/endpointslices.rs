@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ignore_race;
+use crate::compact::{Doc, Node};
 use crate::error::StatusError;
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -69,29 +70,30 @@ pub fn is_managed_slice(slice: &Value, service_name: &str) -> bool {
         && labels[MANAGED_BY_LABEL].as_str() == Some(MANAGED_BY)
 }
 
-fn selects(service: &Value, pod: &Value) -> bool {
-    let labels = &pod["metadata"]["labels"];
-    service["spec"]["selector"]
-        .as_object()
-        .is_some_and(|sel| sel.iter().all(|(k, v)| labels[k] == *v))
-}
-
-fn pod_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+fn selects<'a>(service: &Value, pod: impl Doc<'a>) -> bool {
+    let labels = pod.at(&["metadata", "labels"]);
+    service["spec"]["selector"].as_object().is_some_and(|sel| {
+        sel.iter().all(|(k, v)| {
+            let label = labels.and_then(|l| l.field(k));
+            match v.as_str() {
+                Some(want) => label.and_then(Doc::text) == Some(want),
+                None => label.map_or(Value::Null, Doc::to_json) == *v,
+            }
+        })
     })
 }
 
+fn pod_ready<'a>(pod: impl Doc<'a>) -> bool {
+    pod.items_at(&["status", "conditions"])
+        .any(|c| c.str_at(&["type"]) == Some("Ready") && c.str_at(&["status"]) == Some("True"))
+}
+
 /// The pod's IPv4 address, if it has one.
-fn pod_ipv4(pod: &Value) -> Option<String> {
-    let status = &pod["status"];
-    let listed = status["podIPs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|ip| ip["ip"].as_str());
-    std::iter::once(status["podIP"].as_str().unwrap_or_default())
+fn pod_ipv4<'a>(pod: impl Doc<'a>) -> Option<String> {
+    let listed = pod
+        .items_at(&["status", "podIPs"])
+        .filter_map(|ip| ip.str_at(&["ip"]));
+    std::iter::once(pod.str_at(&["status", "podIP"]).unwrap_or_default())
         .chain(listed)
         .find(|ip| ip.parse::<Ipv4Addr>().is_ok())
         .map(str::to_string)
@@ -99,7 +101,7 @@ fn pod_ipv4(pod: &Value) -> Option<String> {
 
 /// The number a Service port's `targetPort` means on this pod; `None` when a named port is
 /// not declared by any of its containers.
-fn resolve_target(port: &Value, pod: &Value) -> Option<i64> {
+fn resolve_target<'a>(port: &Value, pod: impl Doc<'a>) -> Option<i64> {
     let protocol = port["protocol"].as_str().unwrap_or("TCP");
     match &port["targetPort"] {
         Value::Number(n) => n.as_i64(),
@@ -107,23 +109,20 @@ fn resolve_target(port: &Value, pod: &Value) -> Option<i64> {
             if let Ok(n) = name.parse::<i64>() {
                 return Some(n);
             }
-            pod["spec"]["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+            pod.items_at(&["spec", "containers"])
+                .flat_map(|c| c.items_at(&["ports"]))
                 .find(|p| {
-                    p["name"].as_str() == Some(name.as_str())
-                        && p["protocol"].as_str().unwrap_or("TCP") == protocol
+                    p.str_at(&["name"]) == Some(name.as_str())
+                        && p.str_at(&["protocol"]).unwrap_or("TCP") == protocol
                 })
-                .and_then(|p| p["containerPort"].as_i64())
+                .and_then(|p| p.field("containerPort").and_then(Doc::integer))
         }
         _ => port["port"].as_i64(),
     }
 }
 
 /// The slice ports of `service` as resolved on `pod`, in the Service's order.
-fn ports_for(service: &Value, pod: &Value) -> Value {
+fn ports_for<'a>(service: &Value, pod: impl Doc<'a>) -> Value {
     let ports: Vec<Value> = service["spec"]["ports"]
         .as_array()
         .into_iter()
@@ -157,9 +156,9 @@ fn endpoint_key(endpoint: &Value) -> String {
     }
 }
 
-fn endpoint_for(service: &Value, pod: &Value, ip: String, nodes: &[&Value]) -> Value {
+fn endpoint_for<'a>(service: &Value, pod: impl Doc<'a>, ip: String, nodes: &[&Value]) -> Value {
     let publish = service["spec"]["publishNotReadyAddresses"].as_bool() == Some(true);
-    let terminating = meta::is_deleting(pod);
+    let terminating = pod.deleting();
     let serving = publish || pod_ready(pod);
     let ready = publish || (pod_ready(pod) && !terminating);
     let mut endpoint = json!({
@@ -167,12 +166,12 @@ fn endpoint_for(service: &Value, pod: &Value, ip: String, nodes: &[&Value]) -> V
         "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
         "targetRef": {
             "kind": "Pod",
-            "namespace": meta::namespace(pod),
-            "name": meta::name(pod),
-            "uid": meta::uid(pod),
+            "namespace": pod.meta("namespace"),
+            "name": pod.meta("name"),
+            "uid": pod.meta("uid"),
         },
     });
-    if let Some(node) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+    if let Some(node) = pod.str_at(&["spec", "nodeName"]).filter(|n| !n.is_empty()) {
         endpoint["nodeName"] = json!(node);
         let zone = nodes
             .iter()
@@ -243,20 +242,26 @@ fn slice_doc(
 }
 
 /// Plans the slices of one Service from its pods, the nodes (for zones) and the slices it
-/// has now (`existing`: those labelled for it and managed by this controller).
-pub fn plan(service: &Value, pods: &[&Value], nodes: &[&Value], existing: &[&Value]) -> SlicePlan {
+/// has now (`existing`: those labelled for it and managed by this controller). Pods are read
+/// in either form (the store's compact one in a pass).
+pub fn plan<'a, D: Doc<'a>>(
+    service: &Value,
+    pods: &[D],
+    nodes: &[&Value],
+    existing: &[&Value],
+) -> SlicePlan {
     let mut out = SlicePlan::default();
     if !manages(service) {
         return out;
     }
     let namespace = meta::namespace(service);
-    let mut selected: Vec<&Value> = pods
+    let mut selected: Vec<D> = pods
         .iter()
         .copied()
-        .filter(|p| meta::namespace(p) == namespace && selects(service, p))
-        .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+        .filter(|p| p.meta("namespace") == namespace && selects(service, *p))
+        .filter(|p| !matches!(p.str_at(&["status", "phase"]), Some("Succeeded" | "Failed")))
         .collect();
-    selected.sort_by(|a, b| meta::name(a).cmp(meta::name(b)));
+    selected.sort_by(|a, b| a.meta("name").cmp(b.meta("name")));
 
     let mut groups: Vec<Group> = Vec::new();
     for pod in selected {
@@ -369,13 +374,15 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
     let node_info = super::info(store, "v1", "Node")?;
     let slice_info = super::info(store, "discovery.k8s.io/v1", "EndpointSlice")?;
     let services = super::list_all(store, &svc_info)?;
-    let pods = super::list_all(store, &pod_info)?;
+    // The pods in the store's compact form: a pass reads a few fields of every pod.
+    let pods = super::stored_all(store, &pod_info)?;
     let nodes = super::list_all(store, &node_info)?;
     let slices = super::list_all(store, &slice_info)?;
     let nodes: Vec<&Value> = nodes.iter().map(AsRef::as_ref).collect();
-    let mut pods_by_ns: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    let mut pods_by_ns: BTreeMap<&str, Vec<Node<'_>>> = BTreeMap::new();
     for p in &pods {
-        pods_by_ns.entry(meta::namespace(p)).or_default().push(p);
+        let p = p.doc();
+        pods_by_ns.entry(p.meta("namespace")).or_default().push(p);
     }
     let mut live: BTreeSet<(&str, &str)> = BTreeSet::new();
     for svc in &services {
@@ -705,13 +712,13 @@ mod tests {
     #[test]
     fn selecting_nothing_keeps_one_empty_slice() {
         let svc = service("web");
-        let created = plan(&svc, &[], &[], &[]);
+        let created = plan::<&Value>(&svc, &[], &[], &[]);
         assert_eq!(created.create.len(), 1);
         assert_eq!(created.create[0]["endpoints"], json!([]));
 
         let pods = many(150);
         let existing = stored(&plan(&svc, &refs(&pods), &[], &[]));
-        let emptied = plan(&svc, &[], &[], &refs(&existing));
+        let emptied = plan::<&Value>(&svc, &[], &[], &refs(&existing));
         assert!(emptied.create.is_empty());
         assert_eq!(emptied.delete, ["web-1"]);
         assert_eq!(emptied.update.len(), 1);

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::compact::Doc;
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::store::{DeleteOptions, Store};
@@ -93,12 +94,25 @@ struct Similar {
 
 static SIMILAR: LazyLock<Mutex<HashMap<u64, Similar>>> = LazyLock::new(Mutex::default);
 
+/// Keeps the `SIMILAR_KEYS` keys seen most recently, as client-go's LRU does (here in
+/// batches: the table is trimmed when it reaches twice that).
+fn forget_least_recent(seen: &mut HashMap<u64, Similar>) {
+    let mut times: Vec<Instant> = seen.values().map(|s| s.last).collect();
+    let cut = times.len() - SIMILAR_KEYS;
+    let (_, oldest_kept, _) = times.select_nth_unstable(cut);
+    let oldest_kept = *oldest_kept;
+    seen.retain(|_, s| s.last >= oldest_kept);
+}
+
 /// Whether an event with message key `message` goes into the combined Event of `key`.
 fn combine(key: u64, message: u64) -> bool {
     let now = Instant::now();
     let mut seen = SIMILAR.lock().unwrap_or_else(|e| e.into_inner());
     if seen.len() > SIMILAR_KEYS {
         seen.retain(|_, s| now.duration_since(s.last) < SIMILAR_WINDOW);
+    }
+    if seen.len() >= 2 * SIMILAR_KEYS {
+        forget_least_recent(&mut seen);
     }
     let record = seen.entry(key).or_insert_with(|| Similar {
         last: now,
@@ -243,14 +257,14 @@ fn try_record(
 }
 
 /// When `event` was last seen: `lastTimestamp`, else `eventTime`, else its creation.
-fn last_seen(event: &Value) -> Option<DateTime<Utc>> {
+fn last_seen<'a>(event: impl Doc<'a>) -> Option<DateTime<Utc>> {
     [
-        &event["lastTimestamp"],
-        &event["eventTime"],
-        &event["metadata"]["creationTimestamp"],
+        &["lastTimestamp"][..],
+        &["eventTime"],
+        &["metadata", "creationTimestamp"],
     ]
     .into_iter()
-    .filter_map(Value::as_str)
+    .filter_map(|path| event.str_at(path))
     .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
     .map(|t| t.with_timezone(&Utc))
 }
@@ -261,12 +275,14 @@ pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize,
     let ttl = chrono::Duration::from_std(ttl)
         .map_err(|e| StatusError::bad_request(format!("event TTL out of range: {e}")))?;
     let mut expired = 0;
-    for event in super::list_all(store, &info)? {
-        if last_seen(&event).is_some_and(|seen| seen + ttl < now) {
+    // Read in the store's compact form: there are a few Events per pod.
+    for stored in super::stored_all(store, &info)? {
+        let event = stored.doc();
+        if last_seen(event).is_some_and(|seen| seen + ttl < now) {
             let gone = store.delete(
                 &info,
-                Some(meta::namespace(&event)),
-                meta::name(&event),
+                Some(event.meta("namespace")),
+                event.meta("name"),
                 &DeleteOptions::default(),
             );
             if gone.is_ok() {
@@ -281,6 +297,26 @@ pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_similar_event_table_keeps_the_most_recent_keys() {
+        let base = Instant::now();
+        let mut seen: HashMap<u64, Similar> = (0..2 * SIMILAR_KEYS as u64)
+            .map(|i| {
+                let similar = Similar {
+                    last: base + Duration::from_millis(i),
+                    messages: HashSet::from([i]),
+                };
+                (i, similar)
+            })
+            .collect();
+        forget_least_recent(&mut seen);
+        assert_eq!(seen.len(), SIMILAR_KEYS);
+        assert!(
+            seen.keys().all(|k| *k >= SIMILAR_KEYS as u64),
+            "the oldest went"
+        );
+    }
 
     #[test]
     fn the_same_event_again_counts_up_and_another_is_new() {

@@ -2,7 +2,7 @@
 //! takes the node's own), Running, Ready when every readiness gate is True; the address goes
 //! back when the pod goes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use crate::compact::Doc;
 use crate::error::{Error, Reason, StatusError};
 use crate::meta;
 use crate::store::Store;
@@ -146,20 +147,31 @@ fn condition(kind: &str, ok: bool) -> Value {
 }
 
 /// Whether every `spec.readinessGates` condition is True in `status.conditions`.
-pub fn gates_pass(pod: &Value) -> bool {
-    let conditions = pod["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    pod["spec"]["readinessGates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|gate| {
-            conditions
-                .iter()
-                .any(|c| c["type"] == gate["conditionType"] && c["status"] == "True")
-        })
+pub fn gates_pass<'a>(pod: impl Doc<'a>) -> bool {
+    pod.items_at(&["spec", "readinessGates"]).all(|gate| {
+        let wanted = gate.str_at(&["conditionType"]);
+        pod.items_at(&["status", "conditions"])
+            .any(|c| c.str_at(&["type"]) == wanted && c.str_at(&["status"]) == Some("True"))
+    })
+}
+
+/// The status of the first condition of type `kind`.
+fn condition_status<'a>(pod: impl Doc<'a>, kind: &str) -> Option<&'a str> {
+    pod.items_at(&["status", "conditions"])
+        .find(|c| c.str_at(&["type"]) == Some(kind))
+        .and_then(|c| c.str_at(&["status"]))
+}
+
+/// Whether a running pod's conditions are already what this pass would set.
+fn settled<'a>(pod: impl Doc<'a>) -> bool {
+    [
+        ("PodScheduled", true),
+        ("Initialized", true),
+        ("ContainersReady", true),
+        ("Ready", gates_pass(pod)),
+    ]
+    .into_iter()
+    .all(|(kind, ok)| condition_status(pod, kind) == Some(if ok { "True" } else { "False" }))
 }
 
 impl Kubelet {
@@ -171,24 +183,24 @@ impl Kubelet {
         }
     }
 
-    fn key(pod: &Value) -> PodKey {
+    fn key<'a>(pod: impl Doc<'a>) -> PodKey {
         PodKey {
-            namespace: meta::namespace(pod).to_string(),
-            name: meta::name(pod).to_string(),
-            uid: meta::uid(pod).to_string(),
+            namespace: pod.meta("namespace").to_string(),
+            name: pod.meta("name").to_string(),
+            uid: pod.meta("uid").to_string(),
         }
     }
 
     /// The node of a pod that is to be given an address from the source in this pass: bound
     /// to an existing node, not deleting, not on the host network, without an address yet.
-    fn needs_address<'a>(pod: &'a Value, nodes: &[Arc<Value>]) -> Option<&'a str> {
-        let node = pod["spec"]["nodeName"].as_str()?;
-        let starting = pod["status"]["podIP"].as_str().is_none_or(str::is_empty);
+    fn needs_address<'a>(pod: impl Doc<'a>, nodes: &HashMap<&str, &Value>) -> Option<&'a str> {
+        let node = pod.str_at(&["spec", "nodeName"])?;
+        let starting = pod.str_at(&["status", "podIP"]).is_none_or(str::is_empty);
         let eligible = starting
-            && pod["status"].is_object()
-            && !meta::is_deleting(pod)
-            && pod["spec"]["hostNetwork"] != true
-            && nodes.iter().any(|n| meta::name(n) == node);
+            && pod.field("status").is_some_and(Doc::is_map)
+            && !pod.deleting()
+            && pod.at(&["spec", "hostNetwork"]).and_then(Doc::boolean) != Some(true)
+            && nodes.contains_key(node);
         eligible.then_some(node)
     }
 
@@ -197,15 +209,27 @@ impl Kubelet {
         let pods_info = super::info(&self.store, "v1", "Pod")?;
         let nodes_info = super::info(&self.store, "v1", "Node")?;
         let nodes = super::list_all(&self.store, &nodes_info)?;
-        let pods = super::list_all(&self.store, &pods_info)?;
-        let live: Vec<PodKey> = pods.iter().map(|p| Self::key(p)).collect();
+        let nodes: HashMap<&str, &Value> = nodes.iter().map(|n| (meta::name(n), &**n)).collect();
+        // The pods in the store's compact form: a pod's `Value` is built only when it is
+        // to be written.
+        let pods = super::stored_all(&self.store, &pods_info)?;
+        let live: HashSet<(&str, &str, &str)> = pods
+            .iter()
+            .map(|p| {
+                let d = p.doc();
+                (d.meta("namespace"), d.meta("name"), d.meta("uid"))
+            })
+            .collect();
         let gone: Vec<(PodKey, String)> = {
             let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             held.iter()
-                .filter(|(k, _)| !live.contains(k))
+                .filter(|(k, _)| {
+                    !live.contains(&(k.namespace.as_str(), k.name.as_str(), k.uid.as_str()))
+                })
                 .map(|(k, n)| (k.clone(), n.clone()))
                 .collect()
         };
+        drop(live);
         for (key, node) in gone {
             self.addresses.release(&node, &key).await;
             self.held
@@ -218,8 +242,8 @@ impl Kubelet {
         // concurrently, each node's in order.
         let mut wanted: BTreeMap<&str, Vec<PodKey>> = BTreeMap::new();
         for pod in &pods {
-            if let Some(node) = Self::needs_address(pod, &nodes) {
-                wanted.entry(node).or_default().push(Self::key(pod));
+            if let Some(node) = Self::needs_address(pod.doc(), &nodes) {
+                wanted.entry(node).or_default().push(Self::key(pod.doc()));
             }
         }
         let mut acquired: HashMap<PodKey, crate::Result<IpAddr>> =
@@ -235,14 +259,21 @@ impl Kubelet {
             .into_iter()
             .flatten()
             .collect();
-        for pod in &pods {
-            let node_name = pod["spec"]["nodeName"].as_str().unwrap_or_default();
-            let Some(node) = nodes.iter().find(|n| meta::name(n) == node_name) else {
+        for stored in &pods {
+            let doc = stored.doc();
+            let node_name = doc.str_at(&["spec", "nodeName"]).unwrap_or_default();
+            let Some(&node) = nodes.get(node_name) else {
                 continue;
             };
-            if meta::is_deleting(pod) || !pod["status"].is_object() {
+            if doc.deleting() || !doc.field("status").is_some_and(Doc::is_map) {
                 continue;
             }
+            let starting = doc.str_at(&["status", "podIP"]).is_none_or(str::is_empty);
+            if !starting && settled(doc) {
+                continue;
+            }
+            let pod = stored.value();
+            let pod: &Value = &pod;
             let key = Self::key(pod);
             let mut status = pod["status"].clone();
             let starting = status["podIP"].as_str().is_none_or(str::is_empty);
@@ -322,7 +353,7 @@ impl Kubelet {
             if status == pod["status"] {
                 continue;
             }
-            let mut updated = (**pod).clone();
+            let mut updated = pod.clone();
             updated["status"] = status;
             match self
                 .store
@@ -335,5 +366,45 @@ impl Kubelet {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::compact::Compact;
+
+    #[test]
+    fn a_pod_is_settled_when_its_conditions_are_what_a_pass_sets() {
+        let conditions = |ready: &str| {
+            json!([{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": ready},
+                {"type": "example.com/lb", "status": "True"}])
+        };
+        let pod = |gates: Value, ready: &str| json!({"spec": {"readinessGates": gates}, "status": {"podIP": "10.0.0.2", "conditions": conditions(ready)}});
+        let cases = [
+            (pod(json!([]), "True"), true),
+            (pod(json!([]), "False"), false),
+            (
+                pod(json!([{"conditionType": "example.com/lb"}]), "True"),
+                true,
+            ),
+            (
+                pod(json!([{"conditionType": "example.com/other"}]), "True"),
+                false,
+            ),
+            (
+                pod(json!([{"conditionType": "example.com/other"}]), "False"),
+                true,
+            ),
+            (json!({"status": {"podIP": "10.0.0.2"}}), false),
+        ];
+        for (pod, want) in cases {
+            let compact = Compact::from_value(&pod);
+            assert_eq!(settled(&pod), want, "{pod}");
+            assert_eq!(settled(compact.node()), want, "compact {pod}");
+        }
     }
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::compact::Stored;
 use crate::error::{Reason, StatusError};
 use crate::resources::ResourceInfo;
 use crate::store::{ListOptions, Store};
@@ -37,6 +38,14 @@ pub(crate) fn info(
 
 pub(crate) fn list_all(store: &Store, info: &ResourceInfo) -> Result<Vec<Arc<Value>>, StatusError> {
     Ok(store.list(info, None, &ListOptions::default())?.items)
+}
+
+/// Every object of a resource in its stored form, for passes that read a few fields of each.
+pub(crate) fn stored_all(
+    store: &Store,
+    info: &ResourceInfo,
+) -> Result<Vec<Arc<Stored>>, StatusError> {
+    store.snapshot(info)
 }
 
 /// A write that lost a race with another writer (conflict, gone, already there) is left to

@@ -1,10 +1,11 @@
 //! Binds pending pods to Ready nodes, least loaded first, within each node's allocatable pods.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use crate::compact::{Doc, Node};
 use crate::error::{Reason, StatusError};
 use crate::meta;
 use crate::resources::ResourceInfo;
@@ -24,9 +25,9 @@ fn max_pods(node: &Value) -> usize {
         .unwrap_or(110)
 }
 
-fn finished(pod: &Value) -> bool {
+fn finished<'a>(pod: impl Doc<'a>) -> bool {
     matches!(
-        pod["status"]["phase"].as_str(),
+        pod.str_at(&["status", "phase"]),
         Some("Succeeded" | "Failed")
     )
 }
@@ -102,24 +103,24 @@ fn fit_error(reasons: &[(&str, &str)]) -> String {
 }
 
 /// Which node each pending pod goes to, and why the others fit nowhere: pure, so it is
-/// tested without a store.
-pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Plan {
+/// tested without a store. Pods are read in either form (the store's compact one in a pass).
+pub fn plan<'a, D: Doc<'a>>(nodes: &[&Value], pods: &[D]) -> Plan {
     let mut load: BTreeMap<String, (usize, usize)> = nodes
         .iter()
         .filter(|n| node_ready(n))
         .map(|n| (meta::name(n).to_string(), (0, max_pods(n))))
         .collect();
-    for pod in pods.iter().filter(|p| !finished(p)) {
-        if let Some(node) = pod["spec"]["nodeName"].as_str()
+    for pod in pods.iter().filter(|p| !finished(**p)) {
+        if let Some(node) = pod.str_at(&["spec", "nodeName"])
             && let Some(entry) = load.get_mut(node)
         {
             entry.0 += 1;
         }
     }
     let mut out = Plan::default();
-    for pod in pods {
-        let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
-        if !unbound || meta::is_deleting(pod) || finished(pod) {
+    for &pod in pods {
+        let unbound = pod.str_at(&["spec", "nodeName"]).is_none_or(str::is_empty);
+        if !unbound || pod.deleting() || finished(pod) {
             continue;
         }
         let best = load
@@ -127,8 +128,8 @@ pub fn plan(nodes: &[&Value], pods: &[&Value]) -> Plan {
             .filter(|(_, (n, max))| n < max)
             .min_by_key(|(_, (n, _))| *n)
             .map(|(name, _)| name.clone());
-        let namespace = meta::namespace(pod).to_string();
-        let name = meta::name(pod).to_string();
+        let namespace = pod.meta("namespace").to_string();
+        let name = pod.meta("name").to_string();
         match best {
             Some(node) => {
                 if let Some(entry) = load.get_mut(&node) {
@@ -177,10 +178,25 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
     let nodes_info = super::info(store, "v1", "Node")?;
     let pods_info = super::info(store, "v1", "Pod")?;
     let nodes = super::list_all(store, &nodes_info)?;
-    let pods = super::list_all(store, &pods_info)?;
+    let pods = super::stored_all(store, &pods_info)?;
     let node_refs: Vec<&Value> = nodes.iter().map(AsRef::as_ref).collect();
-    let pod_refs: Vec<&Value> = pods.iter().map(AsRef::as_ref).collect();
-    let plan = plan(&node_refs, &pod_refs);
+    let pod_docs: Vec<Node<'_>> = pods.iter().map(|p| p.doc()).collect();
+    let mut plan = plan(&node_refs, &pod_docs);
+    // Pods already marked with the same reason cost no read of their `Value`: with many
+    // pods waiting for room, each pass would build every one of them.
+    if !plan.unschedulable.is_empty() {
+        let by_key: HashMap<(&str, &str), Node<'_>> = pod_docs
+            .iter()
+            .map(|p| ((p.meta("namespace"), p.meta("name")), *p))
+            .collect();
+        plan.unschedulable.retain(|u| {
+            by_key
+                .get(&(u.namespace.as_str(), u.pod.as_str()))
+                .is_none_or(|p| !marked(*p, &u.message))
+        });
+    }
+    drop(pod_docs);
+    drop(pods);
     for Binding {
         namespace: ns,
         pod: name,
@@ -210,6 +226,15 @@ pub fn sync(store: &Store) -> Result<(), StatusError> {
         mark_unschedulable(store, &pods_info, &pending)?;
     }
     Ok(())
+}
+
+/// Whether a pod already says it is unschedulable for `message`.
+fn marked<'a>(pod: impl Doc<'a>, message: &str) -> bool {
+    pod.items_at(&["status", "conditions"])
+        .find(|c| c.str_at(&["type"]) == Some("PodScheduled"))
+        .is_some_and(|c| {
+            c.str_at(&["status"]) == Some("False") && c.str_at(&["message"]) == Some(message)
+        })
 }
 
 /// Sets `PodScheduled=False` with the reason and records `FailedScheduling`, once per
@@ -298,6 +323,20 @@ mod tests {
                 message: "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 Too many pods. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.".into(),
             }]
         );
+    }
+
+    #[test]
+    fn a_pod_marked_with_the_same_reason_is_marked() {
+        let mut p = pod("p", None);
+        assert!(!marked(&p, "m"));
+        p["status"]["conditions"] =
+            json!([{"type": "PodScheduled", "status": "False", "message": "m"}]);
+        assert!(marked(&p, "m"));
+        assert!(!marked(&p, "other"));
+        let compact = crate::compact::Compact::from_value(&p);
+        assert!(marked(compact.node(), "m"));
+        p["status"]["conditions"][0]["status"] = json!("True");
+        assert!(!marked(&p, "m"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Store {
             .get(&gr, key)
             .cloned()
             .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, &key.1))?;
-        let old = Arc::new(old_stored.to_value());
+        let old = old_stored.value();
         let conflict = |why: &str| StatusError::conflict(&info.group, &info.plural, &key.1, why);
         if let Some(uid) = &opts.uid
             && uid != meta::uid(&old)
@@ -174,11 +174,9 @@ impl Store {
                 };
                 for (k, o) in table {
                     let owned = o
-                        .at(&["metadata", "ownerReferences"])
-                        .and_then(Doc::elements)
-                        .is_some_and(|mut refs| {
-                            refs.any(|r| r.field("uid").and_then(Doc::text) == Some(uid))
-                        });
+                        .doc()
+                        .items_at(&["metadata", "ownerReferences"])
+                        .any(|r| r.field("uid").and_then(Doc::text) == Some(uid));
                     if owned {
                         doomed.push((r.clone(), k.clone()));
                     }

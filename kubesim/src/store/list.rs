@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use super::{Key, ListOptions, ListPage, Res, Store};
+use crate::compact::Stored;
 use crate::error::StatusError;
 use crate::resources::ResourceInfo;
 
@@ -32,6 +35,24 @@ fn decode_continue(token: &str) -> Option<(u64, Key)> {
 }
 
 impl Store {
+    /// Every stored object of a resource, in all namespaces, in the compact form the store
+    /// holds (no copy: the store's own). For readers that look at a few fields of many
+    /// objects (the simulated components): a list would build a `Value` tree per object.
+    /// A view (`events.k8s.io/v1`) has no storage of its own: ask for the resource it views.
+    pub fn snapshot(&self, info: &ResourceInfo) -> Res<Vec<Arc<Stored>>> {
+        if self.view(info).is_some() {
+            return Err(StatusError::bad_request(format!(
+                "{} is a view of another resource",
+                info.plural
+            )));
+        }
+        let s = self.lock();
+        Ok(s.objects
+            .get(&info.group_resource())
+            .map(|table| table.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// Lists objects, across namespaces when `ns` is `None`.
     pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Res<ListPage> {
         if let Some(view) = self.view(info) {
@@ -87,5 +108,51 @@ impl Store {
             continue_token,
             remaining,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::compact::Doc;
+
+    #[test]
+    fn a_snapshot_holds_the_stored_objects_themselves() {
+        let store = Store::default();
+        let pods = store.resource("v1", "Pod").expect("pods");
+        for (ns, name) in [("default", "a"), ("kube-system", "b")] {
+            store
+                .create(
+                    &pods,
+                    Some(ns),
+                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+                )
+                .expect("pod");
+        }
+        let snapshot = store.snapshot(&pods).expect("snapshot");
+        let names: Vec<&str> = snapshot.iter().map(|p| p.doc().meta("name")).collect();
+        assert_eq!(names, ["a", "b"], "every namespace");
+        let again = store.snapshot(&pods).expect("snapshot");
+        assert!(Arc::ptr_eq(&snapshot[0], &again[0]), "no copy");
+        assert_eq!(
+            snapshot[1].doc().str_at(&["spec", "containers"]),
+            None,
+            "an array is not a string"
+        );
+        assert_eq!(
+            snapshot[1]
+                .doc()
+                .items_at(&["spec", "containers"])
+                .filter_map(|c| c.str_at(&["image"]))
+                .collect::<Vec<_>>(),
+            ["i"]
+        );
+        let view = store
+            .resource("events.k8s.io/v1", "Event")
+            .expect("events.k8s.io");
+        assert!(store.snapshot(&view).is_err(), "a view has no storage");
     }
 }

@@ -386,11 +386,7 @@ impl Store {
                 &group_resource("", NAMESPACES),
                 &(String::new(), ns.to_string()),
             )
-            .is_some_and(|n| {
-                n.at(&["metadata", "deletionTimestamp"])
-                    .and_then(Doc::text)
-                    .is_some()
-            });
+            .is_some_and(|n| n.doc().deleting());
         {
             let shown = meta::name(&obj);
             let shown = if shown.is_empty() {
@@ -576,7 +572,7 @@ impl Store {
             .get(&gr, &key)
             .cloned()
             .ok_or_else(|| StatusError::not_found(&info.group, &info.plural, name))?;
-        let old = Arc::new(old_stored.to_value());
+        let old = old_stored.value();
         let want_rv = meta::resource_version(&obj);
         if !want_rv.is_empty() && want_rv != meta::resource_version(&old) {
             return Err(StatusError::conflict(

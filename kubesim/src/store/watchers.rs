@@ -33,7 +33,7 @@ pub(super) struct Watcher {
 }
 
 impl Watcher {
-    fn matches<D: Doc + ?Sized>(&self, obj: &D) -> bool {
+    fn matches<'a, D: Doc<'a>>(&self, obj: D) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
 
