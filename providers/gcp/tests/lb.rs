@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, ErrorKind, HealthCheck, HealthState, IpAddressType,
-    Listener, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, PathMatch,
-    Protocol, Rule, Scheme, Subnets, Target, TargetKind, WeightedGroup,
-};
+use cloudnet_core::{Action, ErrorKind, HealthState, LoadBalancers, Scheme, Target};
 use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpLoadBalancers, GcpProvider, RetryConfig};
 use cloudnet_mockcloud::gcp::Call;
 use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use serde_json::json;
+
+#[path = "support/lb_specs.rs"]
+mod lb_specs;
+
+use lb_specs::*;
 
 const PROJECT: &str = "cloudnet-sandbox";
 
@@ -95,99 +96,6 @@ fn mock_count(h: &Handle, method: &str) -> u64 {
     })
 }
 
-fn fwd(g: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    }
-}
-
-fn group(key: &str, protocol: Protocol, port: u16, kind: TargetKind) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol,
-        port,
-        target_kind: kind,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    }
-}
-
-fn ingress(cluster: &str, name: &str) -> LoadBalancerSpec {
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            Listener {
-                port: 80,
-                protocol: Protocol::Http,
-                certificates: vec![],
-                ssl_policy: None,
-                default_action: fwd("shop/web:80"),
-                rules: vec![Rule {
-                    priority: 1,
-                    hosts: vec!["shop.example.com".into()],
-                    paths: vec![PathMatch::Prefix("/api".into())],
-                    conditions: vec![],
-                    action: fwd("shop/api:80"),
-                }],
-            },
-            Listener {
-                port: 443,
-                protocol: Protocol::Https,
-                certificates: vec![CertificateRef("shop-cert".into())],
-                ssl_policy: None,
-                default_action: fwd("shop/web:80"),
-                rules: vec![],
-            },
-        ],
-        groups: vec![
-            group("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
-            group("shop/api:80", Protocol::Http, 9090, TargetKind::PodIp),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
-
-fn service(cluster: &str, name: &str, scheme: Scheme) -> LoadBalancerSpec {
-    let listener = |port, protocol, g: &str| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: fwd(g),
-        rules: vec![],
-    };
-    let key = |p: &str| format!("shop/{name}:{p}");
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
-        scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(53, Protocol::Udp, &key("53u")),
-            listener(53, Protocol::Tcp, &key("53t")),
-        ],
-        groups: vec![
-            group(&key("53u"), Protocol::Udp, 30053, TargetKind::NodePort),
-            group(&key("53t"), Protocol::Tcp, 30054, TargetKind::NodePort),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
-
 fn cert(h: &Handle) {
     mock_post(
         h,
@@ -213,7 +121,7 @@ async fn l7_stack_is_created_with_the_fewest_calls_synced_in_batches_and_deleted
     // 2 proxies, 2 forwarding rules), the first rule read back for its address; every
     // operation was done in its answer (no poll).
     assert_eq!(counts.mutating(), 10, "{:?}", counts.snapshot());
-    assert_eq!(counts.total(), 18, "{:?}", counts.snapshot());
+    assert_eq!(counts.total(), L7_CREATE, "{:?}", counts.snapshot());
     assert_eq!(mock_count(&h, "globalOperations.get"), 0);
     assert_eq!(
         status.ips.len(),
@@ -232,7 +140,36 @@ async fn l7_stack_is_created_with_the_fewest_calls_synced_in_batches_and_deleted
     let again = lb.ensure(&spec).await.expect("second ensure");
     assert_eq!(again, status);
     assert_eq!(counts.mutating(), before.0, "{:?}", counts.snapshot());
-    assert_eq!(counts.total(), before.1 + 7);
+    assert_eq!(counts.total(), before.1 + L7_READS);
+
+    // Someone points the HTTP listener's URL map elsewhere: ensure reads it under its
+    // fingerprint and writes it back whole, one mutating call.
+    let planned = lb.plan(&spec).await.expect("plan").stack;
+    let um = planned.url_maps[0].name.clone();
+    let api = planned.service_of("shop/api:80").unwrap().name.clone();
+    h.with_cloud(|c| {
+        c.gcp
+            .handle(&Call {
+                method: "PATCH".into(),
+                segments: vec!["global".into(), "urlMaps".into(), um.clone()],
+                query: BTreeMap::new(),
+                body: Some(json!({"defaultService": format!("global/backendServices/{api}")})),
+                now_ms: 0,
+                user: "someone-else".into(),
+                running_ms: 0,
+            })
+            .expect("drift");
+    });
+    let before = (counts.mutating(), counts.total());
+    lb.ensure(&spec).await.expect("ensure repairs the drift");
+    assert_eq!(counts.mutating() - before.0, 1, "{:?}", counts.snapshot());
+    assert_eq!(counts.of("urlMaps.update"), 1);
+    assert_eq!(
+        counts.total() - before.1,
+        L7_READS + 2,
+        "reads, the map's get, its update"
+    );
+    assert!(lb.plan(&spec).await.unwrap().changes.is_empty());
 
     // 1,200 pods on node 1 (us-central1-a): the NEG made there, added to the service, and
     // the endpoints attached in three calls (500 + 500 + 200).
@@ -338,6 +275,14 @@ async fn l4_stacks_external_and_internal_pass_through_to_the_nodes() {
         );
         // Per protocol: health check, backend service, forwarding rule.
         assert_eq!(counts.mutating() - before.0, 6, "{:?}", counts.snapshot());
+        // The internal one looks up the network's subnetwork once.
+        let lookup = u64::from(scheme == Scheme::Internal);
+        assert_eq!(
+            counts.total() - before.1,
+            L4_CREATE + lookup,
+            "{:?}",
+            counts.snapshot()
+        );
         assert_eq!(status.ips.len(), 1, "{status:?}");
         let ip = status.ips[0].to_string();
         if scheme == Scheme::Internal {

@@ -63,6 +63,8 @@ struct Inner {
     provider: GcpProvider,
     clients: LbClients,
     cache: Mutex<Cache>,
+    /// One lookup of the default subnetwork at a time (the others wait for its answer).
+    subnetwork_lookup: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +100,7 @@ impl GcpLoadBalancers {
                 provider,
                 clients,
                 cache: Mutex::default(),
+                subnetwork_lookup: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -164,6 +167,7 @@ impl GcpLoadBalancers {
 
     /// The first subnetwork (by name) of the cluster's network in its region, cached.
     async fn default_subnetwork(&self) -> Result<String> {
+        let _one_at_a_time = self.inner.subnetwork_lookup.lock().await;
         if let Some(s) = lock(&self.inner.cache).subnetwork.clone() {
             return Ok(s);
         }
