@@ -457,6 +457,11 @@ async fn load_balancers_check_their_references_limits_and_users() {
         .get("Microsoft.Network/loadBalancers/lb/backendAddressPools/pool")
         .await;
     assert_eq!(pool.status, 200);
+    assert_eq!(
+        pool.body["properties"]["backendIPConfigurations"][0]["id"],
+        arm.id("Microsoft.Network/networkInterfaces/m/ipConfigurations/ipconfig1")
+            .as_str()
+    );
     let shown = arm.get(name).await;
     assert_eq!(
         shown.body["properties"]["backendAddressPools"][0]["properties"]["backendIPConfigurations"]

@@ -218,20 +218,24 @@ pub(super) fn check_delete(s: &AzureState, id: &str) -> AzResult<()> {
 
 /// Pools show the NIC ipConfigurations in them.
 pub(super) fn render(s: &AzureState, v: &mut Value) {
-    let Some(pools) = v["properties"]
+    if let Some(pools) = v["properties"]
         .get_mut("backendAddressPools")
         .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
-    for pool in pools {
-        let pid = pool["id"].as_str().unwrap_or_default().to_string();
-        let members: Vec<Value> = pool_members(s, &pid)
-            .into_iter()
-            .map(|id| json!({ "id": id }))
-            .collect();
-        if !members.is_empty() {
-            props(pool).insert("backendIPConfigurations".into(), Value::Array(members));
+    {
+        for pool in pools {
+            render_pool(s, pool);
         }
+    }
+}
+
+/// A pool (read on its own or in its load balancer) with its NIC ipConfigurations.
+pub(super) fn render_pool(s: &AzureState, pool: &mut Value) {
+    let pid = pool["id"].as_str().unwrap_or_default().to_string();
+    let members: Vec<Value> = pool_members(s, &pid)
+        .into_iter()
+        .map(|id| json!({ "id": id }))
+        .collect();
+    if !members.is_empty() {
+        props(pool).insert("backendIPConfigurations".into(), Value::Array(members));
     }
 }

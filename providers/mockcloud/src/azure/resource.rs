@@ -752,6 +752,7 @@ pub(super) fn render(s: &AzureState, v: &Value) -> Value {
         "Microsoft.Network/virtualNetworks" => network::render_vnet(s, &mut out),
         "Microsoft.Network/virtualNetworks/subnets" => network::render_subnet(s, &mut out),
         "Microsoft.Network/loadBalancers" => lb::render(s, &mut out),
+        "Microsoft.Network/loadBalancers/backendAddressPools" => lb::render_pool(s, &mut out),
         _ => {}
     }
     out
