@@ -4,7 +4,7 @@
 //! (201/200), PATCH of tags, DELETE answered 202, asynchronous operations polled through
 //! `Azure-AsyncOperation` and `Location`, ETags with `If-Match`/`If-None-Match` (412
 //! `PreconditionFailed`), `provisioningState`, list pages with `nextLink`, and the providers'
-//! own checks (see [`network`], [`nic`], [`lb`], [`compute`]).
+//! own checks (see [`network`], [`nic`], [`lb`], [`appgw`], [`compute`]).
 //!
 //! ```text
 //! arm (HTTPS) ──(Call)──▶ AzureState::handle ──▶ resource (put/get/delete/patch/list)
@@ -20,6 +20,7 @@
 //! `operation_running` fault says, during which other writes to the resource get 409
 //! `AnotherOperationInProgress`.
 
+pub mod appgw;
 pub mod compute;
 pub mod error;
 pub mod ipam;
@@ -133,6 +134,22 @@ pub const KINDS: &[Kind] = &[
             ("frontendIPConfigurations", false),
             ("backendAddressPools", false),
             ("loadBalancingRules", false),
+            ("probes", false),
+        ],
+    },
+    Kind {
+        namespace: "Microsoft.Network",
+        type_: "applicationGateways",
+        children: &[
+            ("gatewayIPConfigurations", false),
+            ("frontendIPConfigurations", false),
+            ("frontendPorts", false),
+            ("sslCertificates", false),
+            ("httpListeners", false),
+            ("requestRoutingRules", false),
+            ("urlPathMaps", false),
+            ("backendAddressPools", false),
+            ("backendHttpSettingsCollection", false),
             ("probes", false),
         ],
     },

@@ -22,11 +22,16 @@ const NEXT_HOP_TYPES: &[&str] = &[
     "None",
 ];
 
-/// The NIC ipConfigurations and load-balancer frontends in a subnet.
+/// The NIC ipConfigurations, load-balancer and gateway frontends and gateway IP
+/// configurations in a subnet.
 pub fn subnet_users(s: &AzureState, subnet_id: &str) -> Vec<String> {
     let mut users = Vec::new();
     for v in s.resources.values() {
-        for seg in ["ipConfigurations", "frontendIPConfigurations"] {
+        for seg in [
+            "ipConfigurations",
+            "frontendIPConfigurations",
+            "gatewayIPConfigurations",
+        ] {
             for c in child_array(v, seg).into_iter().flatten() {
                 if ref_id(&c["properties"], "subnet").is_some_and(|id| same_id(id, subnet_id)) {
                     users.push(c["id"].as_str().unwrap_or_default().to_string());

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ARM_BASE, AzError, AzResult, AzureState, COMPUTE_API_VERSIONS, Call, KINDS, Kind,
-    NETWORK_API_VERSIONS, Reply, compute, kind_of, lb, network, nic, ops,
+    NETWORK_API_VERSIONS, Reply, appgw, compute, kind_of, lb, network, nic, ops,
 };
 
 /// Top-level keys a PUT keeps from its body (the rest are read-only or unknown).
@@ -716,6 +716,7 @@ fn prepare(
         "networkSecurityGroups" => network::prepare_nsg(new),
         "publicIPAddresses" => network::prepare_public_ip(s, old, new),
         "loadBalancers" => lb::prepare(s, id, old, new),
+        "applicationGateways" => appgw::prepare(s, id, old, new),
         "virtualMachines" => compute::prepare_vm(s, id, old, new),
         "virtualMachineScaleSets" => compute::prepare_scale_set(s, id, new),
         _ => Ok(()),
