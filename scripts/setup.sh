@@ -47,4 +47,11 @@ if ! "$venv/bin/python" -c 'import google.cloud.compute_v1' >/dev/null 2>&1; the
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'google-cloud-compute>=1.19,<2'
 fi
 
+# Microsoft's Python SDK for Azure's network API, the independent client of the mock cloud's
+# Azure Resource Manager (tests/tests/azure_clients.rs).
+if ! "$venv/bin/python" -c 'import azure.mgmt.network' >/dev/null 2>&1; then
+  echo "setup: installing azure-mgmt-network into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'azure-mgmt-network>=25,<31' 'azure-core>=1.30,<2'
+fi
+
 echo "setup: ok ($(cargo --version); kubectl $(kubectl version --client 2>/dev/null | head -n1 | awk '{print $3}'); moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

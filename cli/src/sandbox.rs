@@ -461,6 +461,11 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
         "Mock cloud:      {} (AWS EC2, ELBv2, IMDS; any credentials)",
         sandbox.cloud.endpoint_url()
     );
+    println!(
+        "Azure ARM:       {} (HTTPS, any bearer token; CA at {}/_mockcloud/ca.pem)",
+        sandbox.cloud.arm_endpoint_url(),
+        sandbox.cloud.endpoint_url()
+    );
     println!("Kubernetes API:  {}", sandbox.api.url());
     println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
     println!(

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use crate::awserror::AwsError;
+use crate::azure::AzureState;
 use crate::calllog::CallLog;
 use crate::ec2::{Ctx, Ec2State, World};
 use crate::elbv2::Elbv2;
@@ -26,6 +27,8 @@ pub struct Cloud {
     pub elbv2: Elbv2,
     /// Compute Engine.
     pub gcp: GcpState,
+    /// Azure Resource Manager (Network, Compute).
+    pub azure: AzureState,
     pub faults: Faults,
     /// Calls per `service:Action`, faulted ones included.
     pub calls: BTreeMap<String, u64>,
@@ -47,6 +50,7 @@ pub struct StateDump<'a> {
     pub ec2: &'a Ec2State,
     pub elbv2: &'a Elbv2,
     pub gcp: &'a GcpState,
+    pub azure: &'a AzureState,
     pub faults: &'a Faults,
 }
 
@@ -62,10 +66,12 @@ impl Cloud {
             None => None,
         };
         let gcp = new_gcp(&world, wall_epoch)?;
+        let azure = new_azure(&world)?;
         Ok(Cloud {
             iam,
             elbv2,
             gcp,
+            azure,
             faults: Faults::new(&world.faults),
             world,
             ec2,
@@ -83,6 +89,7 @@ impl Cloud {
         self.ec2 = Ec2State::from_world(&self.world, self.wall_epoch)?;
         self.elbv2 = new_elbv2(&self.world);
         self.gcp = new_gcp(&self.world, self.wall_epoch)?;
+        self.azure = new_azure(&self.world)?;
         self.faults = Faults::new(&self.world.faults);
         self.calls.clear();
         self.call_log.clear();
@@ -103,6 +110,7 @@ impl Cloud {
             ec2: &self.ec2,
             elbv2: &self.elbv2,
             gcp: &self.gcp,
+            azure: &self.azure,
             faults: &self.faults,
         }
     }
@@ -155,4 +163,8 @@ fn new_elbv2(world: &World) -> Elbv2 {
 
 fn new_gcp(world: &World, wall_epoch: SystemTime) -> Result<GcpState> {
     GcpState::new(&world.gcp.clone().unwrap_or_default(), wall_epoch)
+}
+
+fn new_azure(world: &World) -> Result<AzureState> {
+    AzureState::new(&world.azure.clone().unwrap_or_default())
 }

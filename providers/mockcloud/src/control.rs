@@ -11,6 +11,7 @@
 //! | `POST faults` | adds one rule or a list (JSON, see [`crate::faults`]); answers their ids |
 //! | `DELETE faults`, `DELETE faults/<id>` | removes all rules, or one |
 //! | `POST instances` | launches an instance (`{"instance_type", "subnet", ...}` as in the world file) |
+//! | `GET ca.pem` | the CA of the HTTPS (Azure Resource Manager) port, PEM |
 //! | `GET healthz` | `ok` |
 
 use serde_json::{Value, json};
@@ -37,6 +38,7 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
     let mut cloud = shared.lock();
     match (method, path) {
         ("GET", "healthz") => respond(200, "text/plain", "ok"),
+        ("GET", "ca.pem") => respond(200, "application/x-pem-file", shared.ca_pem.clone()),
         ("GET", "state") => match serde_json::to_string(&cloud.dump()) {
             Ok(s) => respond(200, "application/json", s),
             Err(e) => bad(500, e),

@@ -31,6 +31,8 @@ pub enum Error {
     },
     #[error("world is inconsistent: {0}")]
     InvalidWorld(String),
+    #[error("cannot make the HTTPS certificate: {0}")]
+    Tls(String),
     #[error("I/O error")]
     Io(#[from] std::io::Error),
 }

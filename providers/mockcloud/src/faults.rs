@@ -6,7 +6,7 @@
 //! A rule in a world file or in `POST /_mockcloud/faults`:
 //!
 //! ```yaml
-//! - service: ec2                 # ec2 | elbv2 | compute | * (default *)
+//! - service: ec2                 # ec2 | elbv2 | compute | arm | * (default *)
 //!   action: AssignPrivateIpAddresses   # an action, or a pattern with * and ? (default *)
 //!   kind: error                  # latency | throttle | error | drop | eventual_consistency | operation_running
 //!   status: 503                  # error: 500 or 503 (code defaults to the service's own)
@@ -23,6 +23,11 @@
 //! `zoneOperations.get`); its throttling is 429 `rateLimitExceeded`, its server errors
 //! 500 `backendError` and 503 `unavailable`, and `operation_running` keeps the operations
 //! of matching calls `RUNNING` for `ms`.
+//!
+//! Azure Resource Manager's actions (`arm`) are RBAC operations
+//! (`Microsoft.Network/virtualNetworks/subnets/write`); its throttling is 429
+//! `TooManyRequests` with `Retry-After`, its server errors 500 `InternalServerError` and 503
+//! `ServiceUnavailable`, and `operation_running` keeps matching writes `InProgress` for `ms`.
 //!
 //! A key the format does not know, or one that does not belong to the rule's kind (`ms` on an
 //! `error` rule), is refused and named: a misspelled `trigger:` must not leave a rule firing
@@ -400,6 +405,11 @@ pub fn throttled(service: &str) -> AwsError {
             "rateLimitExceeded",
             "Rate Limit Exceeded: compute.googleapis.com per-minute requests",
         ),
+        "arm" => AwsError::server(
+            429,
+            "TooManyRequests",
+            "The request is being throttled (injected fault).",
+        ),
         _ => AwsError::client("Throttling", "Rate exceeded"),
     }
 }
@@ -410,6 +420,8 @@ fn server_error(service: &str, status: u16, code: Option<&str>) -> AwsError {
             ("ec2", 503) => "Unavailable",
             ("compute", 503) => "unavailable",
             ("compute", _) => "backendError",
+            ("arm", 503) => "ServiceUnavailable",
+            ("arm", _) => "InternalServerError",
             (_, 503) => "ServiceUnavailable",
             ("ec2", _) => "InternalError",
             _ => "InternalFailure",

@@ -27,17 +27,23 @@ use crate::cloud::{Cloud, Service};
 use crate::ec2::World;
 use crate::error::{Error, Result};
 use crate::query::Params;
-use crate::wire::{Received, Resp, Shared, respond};
+use crate::wire::{Dropped, Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
-use crate::{authz, calllog, control, gce, gcemeta, imds};
+use crate::{arm, authz, azimds, calllog, control, gce, gcemeta, imds, tls};
 
 /// The default listen address, as LocalStack's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+
+/// The default Azure Resource Manager (HTTPS) listen address of the binary.
+pub const DEFAULT_ARM_LISTEN: &str = "127.0.0.1:4567";
 
 /// How a mock cloud starts.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where Azure Resource Manager listens (HTTPS); an ephemeral port on the main
+    /// listener's address when None.
+    pub arm_listen: Option<SocketAddr>,
     pub world: World,
     /// Larger request bodies are refused.
     pub max_body_bytes: usize,
@@ -49,6 +55,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            arm_listen: None,
             world: World::default(),
             max_body_bytes: 8 << 20,
             read_timeout: Duration::from_secs(30),
@@ -73,9 +80,11 @@ pub struct MockCloud;
 /// A running mock cloud.
 pub struct Handle {
     addr: SocketAddr,
+    arm_addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    arm_task: tokio::task::JoinHandle<()>,
 }
 
 impl MockCloud {
@@ -88,21 +97,40 @@ impl MockCloud {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        let arm_listen = config
+            .arm_listen
+            .unwrap_or_else(|| SocketAddr::new(config.listen.ip(), 0));
+        let arm_listener = TcpListener::bind(arm_listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: arm_listen,
+                source,
+            })?;
+        let arm_addr = arm_listener.local_addr()?;
+        let cert = tls::generate()?;
         let shared = Arc::new(Shared {
             cloud: Mutex::new(Cloud::new(config.world)?),
             max_body_bytes: config.max_body_bytes,
             read_timeout: config.read_timeout,
+            ca_pem: cert.ca_pem,
         });
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(
-            accept_loop(listener, shared.clone(), rx).instrument(info_span!("mockcloud", %addr)),
+            accept_loop(listener, shared.clone(), rx.clone())
+                .instrument(info_span!("mockcloud", %addr)),
         );
-        info!(%addr, "Mock cloud listening");
+        let arm_task = tokio::spawn(
+            arm::accept_loop(arm_listener, cert.server_config, shared.clone(), rx)
+                .instrument(info_span!("mockcloud_arm", %arm_addr)),
+        );
+        info!(%addr, %arm_addr, "Mock cloud listening");
         Ok(Handle {
             addr,
+            arm_addr,
             shared,
             shutdown: tx,
             task,
+            arm_task,
         })
     }
 }
@@ -117,6 +145,21 @@ impl Handle {
         format!("http://{}", self.addr)
     }
 
+    /// The Azure Resource Manager (HTTPS) address.
+    pub fn arm_addr(&self) -> SocketAddr {
+        self.arm_addr
+    }
+
+    /// What to give Azure SDKs as their Resource Manager endpoint (`base_url`).
+    pub fn arm_endpoint_url(&self) -> String {
+        format!("https://{}", self.arm_addr)
+    }
+
+    /// The PEM of the CA that signed the HTTPS certificate (also `GET /_mockcloud/ca.pem`).
+    pub fn ca_pem(&self) -> &str {
+        &self.shared.ca_pem
+    }
+
     /// Runs `f` on the cloud's state under its lock (for tests and embedders).
     pub fn with_cloud<R>(&self, f: impl FnOnce(&mut Cloud) -> R) -> R {
         f(&mut self.shared.lock())
@@ -126,6 +169,7 @@ impl Handle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        let _ = self.arm_task.await;
     }
 }
 
@@ -174,18 +218,6 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
     conns.shutdown().await;
 }
-
-/// A `drop` fault: the connection closes without an answer.
-#[derive(Debug)]
-pub(crate) struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for Dropped {}
 
 async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AwsError> {
     let (parts, body) = req.into_parts();
@@ -236,6 +268,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Drop
     }
     if path.starts_with("/computeMetadata/") || path.starts_with(gcemeta::PATH_PREFIX) {
         return Ok(gcemeta::handle(&shared, &rx));
+    }
+    if path.starts_with("/metadata/") || path.starts_with(azimds::PATH_PREFIX) {
+        return Ok(azimds::handle(&shared, &rx));
     }
     if path.starts_with("/_mockcloud/") {
         return Ok(control::handle(&shared, &rx));

@@ -16,6 +16,8 @@ pub(crate) struct Shared {
     pub(crate) cloud: Mutex<Cloud>,
     pub(crate) max_body_bytes: usize,
     pub(crate) read_timeout: Duration,
+    /// The PEM of the CA behind the HTTPS (Azure Resource Manager) port.
+    pub(crate) ca_pem: String,
 }
 
 impl Shared {
@@ -45,3 +47,15 @@ pub(crate) struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
 }
+
+/// A `drop` fault: the connection closes without an answer.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "cloudnet-mockcloud",
     version,
-    about = "An offline AWS (EC2, ELBv2, instance metadata) on the real wire protocols"
+    about = "An offline cloud (AWS EC2, ELBv2, GCP Compute Engine, Azure Resource Manager, instance metadata) on the real wire protocols"
 )]
 struct Cli {
     #[command(flatten)]

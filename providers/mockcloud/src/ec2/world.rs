@@ -65,6 +65,9 @@ pub struct World {
     /// The GCP project (Compute Engine); the built-in GKE-like one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<crate::gcp::GcpWorld>,
+    /// The Azure subscription (Network, Compute); the built-in AKS-like one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<crate::azure::AzureWorld>,
 }
 
 fn default_account() -> String {
@@ -217,6 +220,7 @@ impl Default for World {
             elbv2: None,
             iam: None,
             gcp: None,
+            azure: None,
         }
     }
 }

@@ -1,0 +1,412 @@
+//! The Azure Resource Manager front: HTTPS on its own port (`--arm-listen`), certificates
+//! from the mock's CA ([`crate::tls`]), JSON in and out, `/subscriptions/{s}/...`.
+//!
+//! Every request needs a bearer token (401 `AuthenticationFailed` without one); tokens are
+//! not verified. The caller in the call log is the token's `oid` (or `appid`, or `sub`) claim
+//! when it is a JWT, as the IMDS and workload-identity tokens are, else [`OPAQUE_CALLER`].
+//! Each call is named by its RBAC operation (`Microsoft.Network/virtualNetworks/subnets/write`,
+//! what a custom role lists), logged as `arm:<operation>`, passed through the fault engine
+//! (429 `TooManyRequests` with `Retry-After`, 5xx, latency, dropped connections,
+//! `operation_running`), counted against the subscription's hourly read or write budget
+//! (`x-ms-ratelimit-remaining-subscription-reads`/`-writes` on every answer, 429 when spent),
+//! then answered by [`crate::azure::AzureState`]. URLs in answers use the address the client
+//! called.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http::{Request, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::azure::{ARM_BASE, AzError, Call};
+use crate::query::Params;
+use crate::wire::{Dropped, Received, Resp, Shared, respond};
+
+/// The caller of a request whose bearer token is not a JWT.
+pub const OPAQUE_CALLER: &str = "opaque-bearer-token";
+
+/// The caller a request's `Authorization` header names; None without a bearer token.
+pub fn caller_of(authorization: Option<&str>) -> Option<String> {
+    let token = authorization?.strip_prefix("Bearer ")?.trim();
+    if token.is_empty() {
+        return None;
+    }
+    let claims = token.split('.').nth(1).and_then(|p| {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice::<Value>(&bytes).ok()
+    });
+    let named = claims.and_then(|c| {
+        ["oid", "appid", "sub"]
+            .iter()
+            .find_map(|k| c[*k].as_str().filter(|v| !v.is_empty()).map(str::to_string))
+    });
+    Some(named.unwrap_or_else(|| OPAQUE_CALLER.to_string()))
+}
+
+/// The RBAC operation of a request: `{namespace}/{type}[/{child type}...]/{read|write|delete}`.
+pub fn operation_name(method: &str, segments: &[String]) -> String {
+    let Some(p) = segments.iter().position(|s| s == "providers") else {
+        return match (method, segments.len()) {
+            (_, 0) => "Microsoft.Resources/subscriptions/read".to_string(),
+            _ => "Microsoft.Resources/subscriptions/resourceGroups/read".to_string(),
+        };
+    };
+    let rest = &segments[p + 1..];
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(ns) = rest.first() {
+        parts.push(ns);
+    }
+    // Types sit at odd offsets after the namespace: ns/type/name/type/name...
+    parts.extend(rest.iter().skip(1).step_by(2).map(String::as_str));
+    let verb = match method {
+        "GET" | "HEAD" => "read",
+        "DELETE" => "delete",
+        "POST" => "action",
+        _ => "write",
+    };
+    format!("{}/{verb}", parts.join("/"))
+}
+
+fn json_resp(status: u16, v: Option<&Value>, base: &str) -> Resp {
+    match v {
+        Some(v) => respond(
+            status,
+            "application/json; charset=utf-8",
+            v.to_string().replace(ARM_BASE, base),
+        ),
+        None => respond(status, "application/json; charset=utf-8", ""),
+    }
+}
+
+fn error(e: &AzError, base: &str) -> Resp {
+    json_resp(e.status, Some(&e.to_json()), base)
+}
+
+fn add_header(r: &mut Resp, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        header::HeaderName::from_bytes(name.as_bytes()),
+        header::HeaderValue::from_str(value),
+    ) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
+fn throttled(kind: &str, retry_after: u64, budget_header: &str, base: &str) -> Resp {
+    let mut r = error(&AzError::throttled(kind), base);
+    add_header(&mut r, "retry-after", &retry_after.to_string());
+    add_header(&mut r, budget_header, "0");
+    r
+}
+
+/// The answer, or None when a `drop` fault closes the connection.
+pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
+    let host = rx
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("management.azure.com");
+    let base = format!("https://{host}");
+    let Some(rest) = rx.path.strip_prefix("/subscriptions/") else {
+        let e = AzError::new(
+            404,
+            "InvalidRequestUri",
+            format!("The request URI '{}' is not valid.", rx.path),
+        );
+        return Some(error(&e, &base));
+    };
+    let Some(caller) = caller_of(
+        rx.headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        let e = AzError::new(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        );
+        let mut r = error(&e, &base);
+        add_header(
+            &mut r,
+            "www-authenticate",
+            "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\"",
+        );
+        return Some(r);
+    };
+    let mut segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("%20", " "))
+        .collect();
+    let subscription = if segments.is_empty() {
+        String::new()
+    } else {
+        segments.remove(0)
+    };
+    let query: BTreeMap<String, String> = Params::parse(rx.query.as_bytes())
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body = if rx.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&rx.body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let e = AzError::bad(
+                    "InvalidRequestContent",
+                    format!(
+                        "The request content was invalid and could not be deserialized: '{e}'."
+                    ),
+                );
+                return Some(error(&e, &base));
+            }
+        }
+    };
+    let method = rx.method.as_str().to_string();
+    let action = operation_name(&method, &segments);
+    let write = !matches!(method.as_str(), "GET" | "HEAD");
+    let budget_header = if write {
+        "x-ms-ratelimit-remaining-subscription-writes"
+    } else {
+        "x-ms-ratelimit-remaining-subscription-reads"
+    };
+    let kind = if write { "Write" } else { "Read" };
+    let outcome = shared
+        .lock()
+        .admit_named("arm", &action, &caller, Instant::now());
+    if outcome.drop {
+        debug!(%action, "Dropping connection");
+        return None;
+    }
+    if !outcome.latency.is_zero() {
+        tokio::time::sleep(outcome.latency).await;
+    }
+    if let Some(e) = outcome.error {
+        if e.status == 429 {
+            return Some(throttled(kind, 1, budget_header, &base));
+        }
+        return Some(error(&AzError::new(e.status, &e.code, e.message), &base));
+    }
+    let header = |name: &str| {
+        rx.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (result, remaining, request_id) = {
+        let mut cloud = shared.lock();
+        if subscription != cloud.azure.subscription {
+            let e = AzError::new(
+                404,
+                "SubscriptionNotFound",
+                format!("The subscription '{subscription}' could not be found."),
+            );
+            return Some(error(&e, &base));
+        }
+        let now_ms = cloud.now_ms(Instant::now());
+        let remaining = match cloud.azure.spend(write, now_ms) {
+            Ok(r) => r,
+            Err(secs) => return Some(throttled(kind, secs, budget_header, &base)),
+        };
+        let call = Call {
+            method: method.clone(),
+            segments,
+            api_version: query.get("api-version").cloned(),
+            if_match: header("if-match"),
+            if_none_match: header("if-none-match"),
+            query,
+            body,
+            now_ms,
+            running_ms: outcome.running_ms,
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| cloud.azure.handle(&call)))
+            .unwrap_or_else(|_| Err(AzError::server(500, None)));
+        (result, remaining, cloud.azure.guid())
+    };
+    let mut r = match result {
+        Ok(reply) => {
+            let mut r = json_resp(reply.status, reply.body.as_ref(), &base);
+            for (k, v) in &reply.headers {
+                add_header(&mut r, k, &v.replace(ARM_BASE, &base));
+            }
+            r
+        }
+        Err(e) => {
+            debug!(%action, code = %e.code, "Request failed");
+            error(&e, &base)
+        }
+    };
+    add_header(&mut r, budget_header, &remaining.to_string());
+    add_header(&mut r, "x-ms-request-id", &request_id);
+    add_header(&mut r, "x-ms-correlation-request-id", &request_id);
+    Some(r)
+}
+
+async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AzError> {
+    let (parts, body) = req.into_parts();
+    let limited = Limited::new(body, shared.max_body_bytes);
+    let body = match tokio::time::timeout(shared.read_timeout, limited.collect()).await {
+        Err(_) => {
+            return Err(AzError::new(
+                408,
+                "RequestTimeout",
+                "The request body was not received in time.",
+            ));
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(AzError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("The request body exceeds {} bytes.", shared.max_body_bytes),
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(AzError::bad(
+                "InvalidRequestContent",
+                "The request body could not be read.",
+            ));
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    Ok(Received {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: parts.headers,
+        body,
+    })
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    match receive(&shared, req).await {
+        Ok(rx) => handle(&shared, rx).await.ok_or(Dropped),
+        Err(e) => Ok(error(&e, ARM_BASE)),
+    }
+}
+
+/// Serves HTTPS until `stop` changes.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(error) => {
+                warn!(%error, "Accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        let mut stop = stop.clone();
+        conns.spawn(
+            async move {
+                let tls =
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => {
+                            debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let svc = service_fn(move |req| route(shared.clone(), req));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(tls), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(error) = r {
+                            debug!(%error, "Connection ended");
+                        }
+                    }
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+                    }
+                }
+            }
+            .instrument(info_span!("arm_conn", %peer)),
+        );
+    }
+    conns.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_is_the_tokens_object_id() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"oid":"1111-2222","appid":"app"}"#);
+        let jwt = format!("Bearer eyJhbGciOiJub25lIn0.{claims}.sig");
+        assert_eq!(caller_of(Some(&jwt)).as_deref(), Some("1111-2222"));
+        assert_eq!(
+            caller_of(Some("Bearer not-a-jwt")).as_deref(),
+            Some(OPAQUE_CALLER)
+        );
+        assert_eq!(caller_of(None), None);
+        assert_eq!(caller_of(Some("Basic abc")), None);
+    }
+
+    #[test]
+    fn operations_are_named_as_rbac_actions() {
+        let segs = |p: &str| p.split('/').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            operation_name(
+                "PUT",
+                &segs("resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s")
+            ),
+            "Microsoft.Network/virtualNetworks/subnets/write"
+        );
+        assert_eq!(
+            operation_name(
+                "GET",
+                &segs("providers/Microsoft.Network/locations/eastus/operations/x")
+            ),
+            "Microsoft.Network/locations/operations/read"
+        );
+        assert_eq!(
+            operation_name(
+                "DELETE",
+                &segs("resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb")
+            ),
+            "Microsoft.Network/loadBalancers/delete"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The `azure:` section of a world file: the subscription, the resource group and location,
+//! the throttling budget, and the VNets, route tables and scale sets it starts with. Unknown
+//! keys are refused. Without the section, the built-in AKS-like world below (equal to
+//! `worlds/azure.yaml`): a node resource group with a VNet, a node subnet with the kubenet
+//! route table, and a scale set of two nodes.
+//!
+//! ```yaml
+//! azure:
+//!   subscription: 8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59
+//!   resource_group: MC_cloudnet_cloudnet_eastus
+//!   location: eastus
+//!   retry_after_s: 1                 # Retry-After on accepted operations
+//!   page_size: 100                   # list items per page before nextLink
+//!   limits: {reads_per_hour: 12000, writes_per_hour: 1200}
+//!   virtual_networks:
+//!     - name: aks-vnet
+//!       address_prefixes: [10.224.0.0/12]
+//!       subnets: [{name: aks-subnet, address_prefix: 10.224.0.0/16, route_table: aks-routetable}]
+//!   route_tables: [{name: aks-routetable}]
+//!   scale_sets:
+//!     - {name: aks-nodepool1-vmss, vnet: aks-vnet, subnet: aks-subnet, capacity: 2}
+//! ```
+//!
+//! Everything is created through the same PUTs a client sends, so a world cannot hold what
+//! the API would refuse.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{AzureState, COMPUTE_API_VERSIONS, Call, Limits, NETWORK_API_VERSIONS};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureWorld {
+    pub subscription: String,
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    pub resource_group: String,
+    /// More resource groups (empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_resource_groups: Vec<String>,
+    pub location: String,
+    #[serde(default = "default_retry_after")]
+    pub retry_after_s: u64,
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub virtual_networks: Vec<VnetSpec>,
+    #[serde(default)]
+    pub route_tables: Vec<RouteTableSpec>,
+    #[serde(default)]
+    pub scale_sets: Vec<ScaleSetSpec>,
+}
+
+fn default_tenant() -> String {
+    "72f988bf-0000-4000-8000-00000000cafe".to_string()
+}
+
+fn default_retry_after() -> u64 {
+    1
+}
+
+fn default_page_size() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnetSpec {
+    pub name: String,
+    pub address_prefixes: Vec<String>,
+    #[serde(default)]
+    pub subnets: Vec<SubnetSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetSpec {
+    pub name: String,
+    pub address_prefix: String,
+    /// A route table of `route_tables`, associated with the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_table: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableSpec {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSetSpec {
+    pub name: String,
+    pub vnet: String,
+    pub subnet: String,
+    pub capacity: u64,
+    #[serde(default = "default_vm_size")]
+    pub vm_size: String,
+}
+
+fn default_vm_size() -> String {
+    "Standard_DS2_v2".to_string()
+}
+
+impl Default for AzureWorld {
+    fn default() -> AzureWorld {
+        AzureWorld {
+            subscription: "8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59".into(),
+            tenant: default_tenant(),
+            resource_group: "MC_cloudnet_cloudnet_eastus".into(),
+            other_resource_groups: Vec::new(),
+            location: "eastus".into(),
+            retry_after_s: default_retry_after(),
+            page_size: default_page_size(),
+            limits: Limits::default(),
+            virtual_networks: vec![VnetSpec {
+                name: "aks-vnet-12345678".into(),
+                address_prefixes: vec!["10.224.0.0/12".into()],
+                subnets: vec![SubnetSpec {
+                    name: "aks-subnet".into(),
+                    address_prefix: "10.224.0.0/16".into(),
+                    route_table: Some("aks-agentpool-12345678-routetable".into()),
+                }],
+            }],
+            route_tables: vec![RouteTableSpec {
+                name: "aks-agentpool-12345678-routetable".into(),
+            }],
+            scale_sets: vec![ScaleSetSpec {
+                name: "aks-nodepool1-12345678-vmss".into(),
+                vnet: "aks-vnet-12345678".into(),
+                subnet: "aks-subnet".into(),
+                capacity: 2,
+                vm_size: default_vm_size(),
+            }],
+        }
+    }
+}
+
+impl AzureWorld {
+    pub fn resource_groups(&self) -> Vec<String> {
+        std::iter::once(self.resource_group.clone())
+            .chain(self.other_resource_groups.iter().cloned())
+            .collect()
+    }
+}
+
+fn put(s: &mut AzureState, path: String, body: serde_json::Value, compute: bool) -> Result<()> {
+    let version = if compute {
+        COMPUTE_API_VERSIONS[COMPUTE_API_VERSIONS.len() - 1]
+    } else {
+        NETWORK_API_VERSIONS[NETWORK_API_VERSIONS.len() - 1]
+    };
+    let call = Call {
+        method: "PUT".into(),
+        segments: path.split('/').map(str::to_string).collect(),
+        api_version: Some(version.into()),
+        body: Some(body),
+        ..Call::default()
+    };
+    s.handle(&call)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidWorld(format!("azure: PUT {path}: {e}")))
+}
+
+pub(super) fn build(s: &mut AzureState, w: &AzureWorld) -> Result<()> {
+    let rg = &w.resource_group;
+    let net = format!("resourceGroups/{rg}/providers/Microsoft.Network");
+    let id = |rest: &str| format!("/subscriptions/{}/{net}/{rest}", w.subscription);
+    for rt in &w.route_tables {
+        put(
+            s,
+            format!("{net}/routeTables/{}", rt.name),
+            json!({"location": w.location, "properties": {"routes": []}}),
+            false,
+        )?;
+    }
+    for v in &w.virtual_networks {
+        let subnets: Vec<_> = v
+            .subnets
+            .iter()
+            .map(|sn| {
+                let mut p = json!({"addressPrefix": sn.address_prefix});
+                if let Some(rt) = &sn.route_table {
+                    p["routeTable"] = json!({"id": id(&format!("routeTables/{rt}"))});
+                }
+                json!({"name": sn.name, "properties": p})
+            })
+            .collect();
+        put(
+            s,
+            format!("{net}/virtualNetworks/{}", v.name),
+            json!({
+                "location": w.location,
+                "properties": {
+                    "addressSpace": {"addressPrefixes": v.address_prefixes},
+                    "subnets": subnets,
+                },
+            }),
+            false,
+        )?;
+    }
+    for ss in &w.scale_sets {
+        let subnet = id(&format!(
+            "virtualNetworks/{}/subnets/{}",
+            ss.vnet, ss.subnet
+        ));
+        put(
+            s,
+            format!(
+                "resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{}",
+                ss.name
+            ),
+            json!({
+                "location": w.location,
+                "sku": {"name": ss.vm_size, "tier": "Standard", "capacity": ss.capacity},
+                "properties": {
+                    "upgradePolicy": {"mode": "Automatic"},
+                    "virtualMachineProfile": {
+                        "osProfile": {"computerNamePrefix": ss.name},
+                        "networkProfile": {"networkInterfaceConfigurations": [{
+                            "name": ss.name,
+                            "properties": {
+                                "primary": true,
+                                "ipConfigurations": [{
+                                    "name": "ipconfig1",
+                                    "properties": {"primary": true, "subnet": {"id": subnet}},
+                                }],
+                            },
+                        }]},
+                    },
+                },
+            }),
+            true,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_world_is_the_shipped_file() {
+        let file = include_str!("../../worlds/azure.yaml");
+        let parsed: AzureWorld = serde_yaml::from_str(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, AzureWorld::default());
+    }
+
+    #[test]
+    fn the_default_world_builds_two_nodes_with_addresses() {
+        let s = AzureState::new(&AzureWorld::default()).unwrap_or_else(|e| panic!("{e}"));
+        let ips: Vec<&str> = s
+            .nics()
+            .filter_map(|n| {
+                n["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"].as_str()
+            })
+            .collect();
+        assert_eq!(ips, ["10.224.0.4", "10.224.0.5"]);
+    }
+}
