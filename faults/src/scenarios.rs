@@ -30,7 +30,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "controller-killed-after-load-balancer",
         group: "process",
-        fault: "cloudnet-controller SIGKILLed right after CreateLoadBalancer, before its listener; restarted 10 s later",
+        fault: "cloudnet-controller SIGKILLed after CreateLoadBalancer, at its first CreateListener (made to fail until then); restarted 10 s later",
     },
     Scenario {
         name: "controller-killed-after-eni-create",
@@ -61,6 +61,11 @@ pub const ALL: &[Scenario] = &[
         name: "ipamd-checkpoint-deleted",
         group: "process",
         fault: "an ipamd SIGKILLed, its checkpoint and journal deleted, restarted; then two more pods",
+    },
+    Scenario {
+        name: "ipamd-checkpoint-older-version",
+        group: "process",
+        fault: "an ipamd SIGKILLed, its state rewritten as a version 1 checkpoint (no journal), restarted; then two more pods",
     },
     Scenario {
         name: "ipamd-stale-socket",
@@ -215,12 +220,31 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                 ..stack_goal(3)
             };
             r.settle(&pods, SETTLE).await?;
+            // CreateListener fails until the kill, so the controller dies with its load
+            // balancer made and no listener, whatever the timing.
+            let hold_listener = serde_json::json!({"service": "elbv2", "action": "CreateListener",
+                "kind": "error", "status": 503});
+            let ids = crate::http::request(
+                r.env.control(),
+                "POST",
+                "/_mockcloud/faults",
+                Some(&hold_listener),
+            )
+            .await?;
             let since = r.seq;
             workload::expose(&r.env.client).await?;
-            r.until_call("elbv2:CreateLoadBalancer", since, SETTLE)
-                .await?;
+            r.until_call("elbv2:CreateListener", since, SETTLE).await?;
             let fault = r.fault(&stack_goal(3)).await?;
             r.env.kill_controller().await?;
+            for id in ids["ids"].as_array().into_iter().flatten() {
+                crate::http::request(
+                    r.env.control(),
+                    "DELETE",
+                    &format!("/_mockcloud/faults/{id}"),
+                    None,
+                )
+                .await?;
+            }
             note_listener_state(r).await?;
             r.hold(opts.scaled(Duration::from_secs(10))).await?;
             r.env.start_controller()?;
@@ -291,6 +315,7 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
         "ipamd-checkpoint-truncated"
         | "ipamd-checkpoint-bit-flipped"
         | "ipamd-checkpoint-deleted"
+        | "ipamd-checkpoint-older-version"
         | "ipamd-stale-socket" => {
             up_stack(r).await?;
             let goal = Goal {
@@ -592,6 +617,29 @@ fn damage_checkpoint(scenario: &str, path: &std::path::Path) -> Result<()> {
         "ipamd-checkpoint-deleted" => {
             std::fs::remove_file(path).context("the checkpoint")?;
             let _ = std::fs::remove_file(journal);
+        }
+        "ipamd-checkpoint-older-version" => {
+            // The state as this build has it (snapshot and journal), written as version 1
+            // wrote it: `<magic> version=1 sha256=<body's>`, the same body, no journal.
+            let state = match cloudnet_ipamd::checkpoint::load(path)? {
+                Ok(p) => p,
+                Err(problem) => bail!("the checkpoint does not load before the fault: {problem:?}"),
+            };
+            let current = cloudnet_ipamd::checkpoint::encode(&state, 0)?;
+            let nl = current
+                .iter()
+                .position(|b| *b == b'\n')
+                .context("a header")?;
+            let header = String::from_utf8_lossy(&current[..nl]).to_string();
+            let sum = header
+                .split(' ')
+                .find(|p| p.starts_with("sha256="))
+                .context("a checksum in the header")?;
+            let mut old =
+                format!("{} version=1 {sum}\n", cloudnet_ipamd::checkpoint::MAGIC).into_bytes();
+            old.extend_from_slice(&current[nl + 1..]);
+            std::fs::write(path, old)?;
+            std::fs::remove_file(journal).context("the journal")?;
         }
         _ => {}
     }
