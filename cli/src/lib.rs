@@ -21,8 +21,10 @@
 //!   plugin asks) or `range` (a /24 per node).
 //! - [`summary`]: what the API shows, the cloud's side as the controllers wrote it back.
 //! - [`manifests`]: the YAML/JSON loader; [`kubeconfig`]: the kubeconfig files written.
+//! - [`faults`]: `cloudnet faults list|run`, the fault suite (the `cloudnet-faults` crate).
 
 pub mod controller;
+pub mod faults;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod plan;

@@ -30,6 +30,11 @@ enum Command {
     /// What the controllers would change in the cloud for these objects, changing nothing.
     /// Exit code 0: no change, 2: changes, 1: an error.
     Plan(PlanArgs),
+    /// The fault suite: scenarios that kill the controller or an ipamd, fault the API or
+    /// the cloud, or change the world, with invariants checked throughout and the four
+    /// availability metrics per scenario.
+    #[command(subcommand)]
+    Faults(cloudnet_cli::faults::FaultsCommand),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -58,6 +63,10 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        Command::Faults(cmd) => {
+            init_logging(&cli.log, false);
+            cloudnet_cli::faults::run(cmd).await
         }
         Command::Sandbox(args) => {
             init_logging(&cli.log, false);

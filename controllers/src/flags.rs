@@ -80,6 +80,9 @@ pub struct Args {
     /// An interface of ours left unattached this long is deleted (seconds).
     #[arg(long, env = "ORPHAN_ENI_GRACE_SECONDS", default_value_t = 600)]
     pub orphan_grace_seconds: u64,
+    /// How often interfaces of ours left unattached are looked for (seconds).
+    #[arg(long, env = "ORPHAN_ENI_INTERVAL_SECONDS", default_value_t = 120)]
+    pub orphan_interval_seconds: u64,
 
     /// Run the pod address allocator.
     #[arg(long, env = "ENABLE_POD_IPAM", default_value_t = true, action = clap::ArgAction::Set)]
@@ -211,6 +214,7 @@ impl Args {
             node_parallelism: self.ipam_node_parallelism,
             resync: Duration::from_secs(self.ipam_resync_seconds.max(1)),
             orphan_grace: Duration::from_secs(self.orphan_grace_seconds),
+            orphan_interval: Duration::from_secs(self.orphan_interval_seconds.max(1)),
             interface_config_label: self.interface_config_label.clone(),
             ..AllocatorConfig::default()
         })

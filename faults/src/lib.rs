@@ -1,0 +1,35 @@
+//! cloudnet's fault suite (issue 15): scenarios that break one piece of a running cluster
+//! (a process, the API, the cloud, the world around it), with invariants checked on every
+//! sample from sources that do not trust each other, and per scenario the four availability
+//! metrics (reaction, repair, recovery, downtime).
+//!
+//! ```text
+//!   this process: mock cloud (faults via /_mockcloud/faults) ── embedded API + simulated
+//!                 kubelet, scheduler, Deployments, EndpointSlices
+//!        │ SIGKILL / restart                       │ SIGKILL / restart, checkpoint damage
+//!        ▼                                         ▼
+//!   cloudnet-controller (process)          cloudnet-ipamd per node (process, unix socket)
+//! ```
+//!
+//! The embedded API runs in this process: it has no binary of its own, and its simulated
+//! cluster components share its store; API faults are made on it directly
+//! ([`cloudnet_kubesim::server::Handle::close_watches`]).
+//!
+//! `cloudnet faults list` / `cloudnet faults run <name>` run scenarios by name; the test
+//! `cargo test -p cloudnet-faults` runs the short form of every scenario.
+
+pub mod addresses;
+pub mod env;
+pub mod http;
+pub mod invariants;
+pub mod observe;
+pub mod operator;
+pub mod procs;
+pub mod report;
+pub mod run;
+pub mod scenarios;
+pub mod workload;
+
+pub use env::{Cloud, Options};
+pub use report::Row;
+pub use scenarios::{ALL, Scenario};

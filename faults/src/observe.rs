@@ -1,0 +1,297 @@
+//! What each source says, read independently: the API (pods, Nodes, Services), the mock
+//! cloud's state dump and call log (its control endpoint), each ipamd's introspection
+//! endpoint and each node's checkpoint files. One [`Snapshot`] per sample; the
+//! [`crate::invariants`] compare them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+use crate::env::{CLUSTER, Env};
+use crate::http;
+
+/// A pod as the API shows it.
+#[derive(Debug, Clone)]
+pub struct PodView {
+    /// `namespace/name`.
+    pub key: String,
+    pub node: Option<String>,
+    pub ip: Option<Ipv4Addr>,
+    pub running: bool,
+    pub ready: bool,
+    pub deleting: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One call from the mock cloud's call log.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Call {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub caller: String,
+    pub call: String,
+    #[serde(default)]
+    pub denied: bool,
+}
+
+impl Call {
+    /// Whether the call changes something (not `Describe*`, `Get*`, `List*`).
+    pub fn is_mutating(&self) -> bool {
+        let action = self.call.split(':').nth(1).unwrap_or_default();
+        !["Describe", "Get", "List"]
+            .iter()
+            .any(|p| action.starts_with(p))
+    }
+}
+
+/// Everything read in one sample.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: Instant,
+    pub pods: Vec<PodView>,
+    /// Node name -> instance ID (from `spec.providerID`).
+    pub node_instance: BTreeMap<String, String>,
+    /// `namespace/name` of each LoadBalancer Service -> the hostname in its status.
+    pub services: BTreeMap<String, Option<String>>,
+    /// The mock cloud's state dump.
+    pub cloud: Value,
+    /// Per node, the allocations its ipamd reports (`None`: it did not answer).
+    pub ipamd: BTreeMap<String, Option<Vec<(Ipv4Addr, String)>>>,
+    /// Per node, the allocations its checkpoint holds (`None`: missing or unreadable).
+    pub checkpoints: BTreeMap<String, Option<Vec<(Ipv4Addr, String)>>>,
+}
+
+impl Snapshot {
+    pub async fn take(env: &Env) -> Result<Snapshot> {
+        let at = Instant::now();
+        let pods = Api::<Pod>::all(env.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.host_network) != Some(true))
+            .map(pod_view)
+            .collect();
+        let node_instance = Api::<Node>::all(env.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|n| {
+                let name = n.metadata.name?;
+                let id = n.spec?.provider_id?;
+                Some((name, id.rsplit('/').next()?.to_string()))
+            })
+            .collect();
+        let services = Api::<Service>::all(env.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+            .map(|s| {
+                let key = format!(
+                    "{}/{}",
+                    s.metadata.namespace.unwrap_or_default(),
+                    s.metadata.name.unwrap_or_default()
+                );
+                let host = s
+                    .status
+                    .and_then(|s| s.load_balancer)
+                    .and_then(|l| l.ingress)
+                    .and_then(|i| i.first().and_then(|i| i.hostname.clone()));
+                (key, host)
+            })
+            .collect();
+        let cloud = http::request(env.control(), "GET", "/_mockcloud/state", None).await?;
+        let mut ipamd = BTreeMap::new();
+        let mut checkpoints = BTreeMap::new();
+        for n in &env.nodes {
+            let reported = http::request(n.introspection, "GET", "/v1/allocations", None)
+                .await
+                .ok()
+                .map(|v| allocations(&v));
+            ipamd.insert(n.name.clone(), reported);
+            let saved = match cloudnet_ipamd::checkpoint::load(&n.checkpoint) {
+                Ok(Ok(p)) => Some(
+                    p.allocations
+                        .iter()
+                        .map(|a| (a.address, format!("{}/{}", a.pod_namespace, a.pod_name)))
+                        .collect(),
+                ),
+                _ => None,
+            };
+            checkpoints.insert(n.name.clone(), saved);
+        }
+        Ok(Snapshot {
+            at,
+            pods,
+            node_instance,
+            services,
+            cloud,
+            ipamd,
+            checkpoints,
+        })
+    }
+
+    /// The mock cloud's clock at this sample.
+    pub fn cloud_ms(&self) -> u64 {
+        self.cloud["now_ms"].as_u64().unwrap_or(0)
+    }
+
+    /// Pods that are not being deleted, with `app=<app>`.
+    pub fn app_pods(&self, app: &str) -> impl Iterator<Item = &PodView> {
+        self.pods
+            .iter()
+            .filter(move |p| !p.deleting && p.labels.get("app").map(String::as_str) == Some(app))
+    }
+
+    /// Every address on `instance`'s attached interfaces, in the cloud.
+    pub fn instance_addresses(&self, instance: &str) -> BTreeSet<Ipv4Addr> {
+        let mut out = BTreeSet::new();
+        if let Some(enis) = self.cloud["ec2"]["network_interfaces"].as_object() {
+            for eni in enis.values() {
+                if eni["attachment"]["instance_id"].as_str() != Some(instance) {
+                    continue;
+                }
+                for ip in eni["private_ips"].as_array().into_iter().flatten() {
+                    if let Some(a) = ip["address"].as_str().and_then(|a| a.parse().ok()) {
+                        out.insert(a);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether a pod has a working address: Running, with an address that is on its node's
+    /// interface in the cloud.
+    pub fn pod_has_working_address(&self, pod: &PodView) -> bool {
+        let (Some(ip), Some(node)) = (pod.ip, pod.node.as_ref()) else {
+            return false;
+        };
+        pod.running
+            && self
+                .node_instance
+                .get(node)
+                .is_some_and(|i| self.instance_addresses(i).contains(&ip))
+    }
+
+    /// Target groups of the cluster: ARN -> (registered target addresses, attached to a
+    /// listener or rule).
+    pub fn target_groups(&self) -> BTreeMap<String, (BTreeSet<String>, bool)> {
+        let elbv2 = &self.cloud["elbv2"];
+        let routing = format!("{}{}", elbv2["listeners"], elbv2["rules"]);
+        elbv2["target_groups"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, g)| owned(g))
+            .map(|(arn, g)| {
+                let targets = g["targets"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, t)| t["id"].as_str().unwrap_or_default().to_string())
+                    .collect();
+                (arn.clone(), (targets, routing.contains(arn.as_str())))
+            })
+            .collect()
+    }
+
+    /// The cluster's load balancers: ARN -> (DNS name, number of listeners).
+    pub fn load_balancers(&self) -> BTreeMap<String, (String, usize)> {
+        let elbv2 = &self.cloud["elbv2"];
+        elbv2["load_balancers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, lb)| owned(lb))
+            .map(|(arn, lb)| {
+                let listeners = elbv2["listeners"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, l)| l["load_balancer_arn"].as_str() == Some(arn.as_str()))
+                    .count();
+                (
+                    arn.clone(),
+                    (
+                        lb["dns_name"].as_str().unwrap_or_default().to_string(),
+                        listeners,
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Whether a resource in the state dump carries this cluster's ownership tag.
+pub fn owned(resource: &Value) -> bool {
+    let tags = &resource["tags"];
+    tags[cloudnet_core::ownership::TAG_CLUSTER].as_str() == Some(CLUSTER)
+        || tags[format!(
+            "{}{CLUSTER}",
+            cloudnet_core::ownership::AWS_CLUSTER_TAG_PREFIX
+        )]
+        .as_str()
+            == Some("owned")
+}
+
+fn pod_view(p: Pod) -> PodView {
+    let key = format!(
+        "{}/{}",
+        p.metadata.namespace.clone().unwrap_or_default(),
+        p.metadata.name.clone().unwrap_or_default()
+    );
+    let status = p.status.unwrap_or_default();
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    PodView {
+        key,
+        node: p.spec.and_then(|s| s.node_name),
+        ip: status.pod_ip.and_then(|ip| ip.parse().ok()),
+        running: status.phase.as_deref() == Some("Running"),
+        ready,
+        deleting: p.metadata.deletion_timestamp.is_some(),
+        labels: p.metadata.labels.unwrap_or_default(),
+    }
+}
+
+/// `(address, namespace/name)` of each allocation in ipamd's `/v1/allocations`.
+fn allocations(v: &Value) -> Vec<(Ipv4Addr, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            let ip = a["address"].as_str()?.parse().ok()?;
+            let ns = a["pod_namespace"]
+                .as_str()
+                .or_else(|| a["podNamespace"].as_str())?;
+            let name = a["pod_name"].as_str().or_else(|| a["podName"].as_str())?;
+            Some((ip, format!("{ns}/{name}")))
+        })
+        .collect()
+}
+
+/// The mock cloud's calls after `since`.
+pub async fn calls_since(env: &Env, since: u64) -> Result<(Vec<Call>, u64)> {
+    let page = http::request(
+        env.control(),
+        "GET",
+        &format!("/_mockcloud/call-log?since={since}"),
+        None,
+    )
+    .await?;
+    let calls: Vec<Call> = serde_json::from_value(page["calls"].clone())?;
+    let last = page["last_seq"].as_u64().unwrap_or(since);
+    Ok((calls, last))
+}
