@@ -52,6 +52,7 @@ use super::params::{apply as apply_params, params_of};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
+use crate::lb_controller::LbControllerSettings;
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::Gates;
@@ -140,17 +141,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs the Ingress controller until `shutdown` resolves.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
-    client: Client,
-    load_balancers: Arc<dyn LoadBalancers>,
-    settings: IngressSettings,
-    leadership: Option<Leadership>,
-    resync: Duration,
-    metrics: Reconciles,
-    gates: Gates,
+    run: LbControllerSettings<IngressSettings>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let LbControllerSettings {
+        client,
+        load_balancers,
+        settings,
+        leadership,
+        resync,
+        metrics,
+        gates,
+    } = run;
     let (classes, class_events) = crate::cache::reflect::<IngressClass>(&client);
     let (class_params, params_events) = crate::cache::reflect::<IngressClassParams>(&client);
     let (namespaces, namespace_events) = crate::cache::reflect::<Namespace>(&client);
