@@ -2,7 +2,9 @@
 //! without changing anything.
 //!
 //! The objects' load balancers are built with the controllers' own model code (Services of
-//! type LoadBalancer, Ingresses grouped into IngressGroups), the cloud is observed and each
+//! type LoadBalancer, Ingresses grouped into IngressGroups, each read through its class's
+//! IngressClassParams when the files hold them: `ingress::params::effective`, the
+//! controller's own), the cloud is observed and each
 //! stack's change set is printed: the same observe + diff that `ensure` runs before it
 //! applies. No mutating call is made. Exit codes as `terraform plan -detailed-exitcode`:
 //! 0 no change, 2 changes, 1 an error (an object that cannot be built, a cloud error).
