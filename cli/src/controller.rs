@@ -82,7 +82,7 @@ pub fn settings() -> Settings {
         ingress: Some(IngressSettings::new(CLUSTER_NAME)),
         service_gc: Some(Duration::from_secs(300)),
         target_group_binding: Some(Duration::from_secs(600)),
-        readiness_gates: Some(Duration::from_secs(2)),
+        readiness_gates: Some(cloudnet_controllers::readiness::controller::GatePolling::DEFAULT),
         election: Some(ElectionConfig::new(LEASE_NAMESPACE, LEASE_NAME, REPLICA)),
         ..Settings::default()
     }

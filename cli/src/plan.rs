@@ -2,7 +2,9 @@
 //! without changing anything.
 //!
 //! The objects' load balancers are built with the controllers' own model code (Services of
-//! type LoadBalancer, Ingresses grouped into IngressGroups), the cloud is observed and each
+//! type LoadBalancer, Ingresses grouped into IngressGroups, each read through its class's
+//! IngressClassParams when the files hold them: `ingress::params::effective`, the
+//! controller's own), the cloud is observed and each
 //! stack's change set is printed: the same observe + diff that `ensure` runs before it
 //! applies. No mutating call is made. Exit codes as `terraform plan -detailed-exitcode`:
 //! 0 no change, 2 changes, 1 an error (an object that cannot be built, a cloud error).
@@ -14,9 +16,12 @@ use anyhow::{Context, Result, bail};
 use aws_credential_types::Credentials;
 use cloudnet_aws::lb::changes::ChangeSet;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::ingress::params;
 use cloudnet_controllers::ingress::{GroupId, IngressSettings, Services, build_group_spec};
 use cloudnet_controllers::service::{ServiceSettings, build_spec, is_served};
 use cloudnet_core::LoadBalancerSpec;
+use cloudnet_crds::IngressClassParams;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Serialize;
@@ -30,7 +35,8 @@ const DEFAULT_WORLD_NODE_SG: &str = "sg-0c10d0e7000000001";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
-    /// Manifests: files or directories of YAML/JSON (Services, Ingresses, IngressClasses).
+    /// Manifests: files or directories of YAML/JSON (Services, Ingresses, IngressClasses,
+    /// IngressClassParams and the Namespaces their `namespaceSelector` reads).
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
     /// The cloud: only `aws` is built.
@@ -140,9 +146,12 @@ pub fn desired(
     let mut services: Vec<Service> = Vec::new();
     let mut ingresses: Vec<Ingress> = Vec::new();
     let mut classes: Vec<IngressClass> = Vec::new();
+    let mut params: Vec<IngressClassParams> = Vec::new();
+    let mut namespaces: Vec<Namespace> = Vec::new();
     for doc in docs {
         let mut object = doc.object.clone();
-        if object["metadata"]["namespace"].is_null() && doc.kind() != "IngressClass" {
+        let cluster_scoped = ["IngressClass", "IngressClassParams", "Namespace"];
+        if object["metadata"]["namespace"].is_null() && !cluster_scoped.contains(&doc.kind()) {
             object["metadata"]["namespace"] = "default".into();
         }
         let parsed = match (doc.api_version(), doc.kind()) {
@@ -153,6 +162,12 @@ pub fn desired(
             ("networking.k8s.io/v1", "IngressClass") => {
                 serde_json::from_value(object).map(|c| classes.push(c))
             }
+            // The anchor's group names the same kind (see `ingress::params`).
+            ("cloudnet.io/v1alpha1" | "elbv2.k8s.aws/v1beta1", "IngressClassParams") => {
+                object["apiVersion"] = "cloudnet.io/v1alpha1".into();
+                serde_json::from_value(object).map(|p| params.push(p))
+            }
+            ("v1", "Namespace") => serde_json::from_value(object).map(|n| namespaces.push(n)),
             _ => Ok(()),
         };
         if let Err(e) = parsed {
@@ -191,13 +206,24 @@ pub fn desired(
             )
         })
         .collect();
-    let mut groups: BTreeMap<GroupId, Vec<&Ingress>> = BTreeMap::new();
+    // Each served Ingress as the controller reads it: its class's IngressClassParams
+    // applied (namespace labels from the Namespaces in the files).
+    let namespace_labels = |name: &str| {
+        namespaces
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
+            .and_then(|n| n.metadata.labels.clone())
+            .unwrap_or_default()
+    };
+    let mut effective: Vec<(GroupId, Ingress)> = Vec::new();
     for ing in ingresses
         .iter()
         .filter(|i| cloudnet_controllers::ingress::is_served(i, &classes, &ingress_settings))
     {
-        match GroupId::of(ing) {
-            Ok(g) => groups.entry(g).or_default().push(ing),
+        match params::effective(ing, &classes, &params, namespace_labels)
+            .and_then(|e| Ok((GroupId::of(&e)?, e)))
+        {
+            Ok(pair) => effective.push(pair),
             Err(e) => errors.push(format!(
                 "ingress {}/{}: {e}",
                 ing.metadata.namespace.as_deref().unwrap_or("default"),
@@ -205,8 +231,12 @@ pub fn desired(
             )),
         }
     }
+    let mut groups: BTreeMap<&GroupId, Vec<&Ingress>> = BTreeMap::new();
+    for (group, ing) in &effective {
+        groups.entry(group).or_default().push(ing);
+    }
     for (group, members) in groups {
-        match build_group_spec(&group, &members, &by_id, &ingress_settings) {
+        match build_group_spec(group, &members, &by_id, &ingress_settings) {
             Ok(spec) => out.push((group.to_string(), spec)),
             Err(e) => errors.extend(
                 e.into_iter()

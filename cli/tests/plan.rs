@@ -187,3 +187,74 @@ async fn a_cloud_that_matches_plans_no_change_and_planning_only_reads() {
     );
     cloud.shutdown().await;
 }
+
+#[test]
+fn ingress_class_params_in_the_files_are_applied_as_the_controller_applies_them() {
+    let text = r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: shared}
+spec:
+  controller: ingress.k8s.aws/alb
+  parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: shared}
+---
+apiVersion: elbv2.k8s.aws/v1beta1
+kind: IngressClassParams
+metadata: {name: shared}
+spec:
+  scheme: internet-facing
+  targetType: ip
+  group: {name: storefront}
+  namespaceSelector: {matchLabels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: a
+  namespace: shop
+  annotations: {alb.ingress.kubernetes.io/scheme: internal}
+spec:
+  ingressClassName: shared
+  rules: [{http: {paths: [{path: /a, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: b, namespace: shop}
+spec:
+  ingressClassName: shared
+  rules: [{http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: c, namespace: default}
+spec:
+  ingressClassName: shared
+  rules: [{http: {paths: [{path: /c, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+"#;
+    let docs = manifests::parse(text, std::path::Path::new("params.yaml")).expect("parse");
+    let (stacks, errors) = desired(&docs, "demo", false);
+    // a and b join the params' group, internet-facing although a asks for internal.
+    assert_eq!(stacks.len(), 1, "{stacks:?} {errors:?}");
+    let (object, spec) = &stacks[0];
+    assert_eq!(object, "group storefront", "{object}");
+    assert_eq!(spec.scheme, cloudnet_core::Scheme::InternetFacing);
+    let rules: usize = spec.listeners.iter().map(|l| l.rules.len()).sum();
+    assert_eq!(rules, 2, "{:?}", spec.listeners);
+    // c's namespace is not selected.
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("ingress default/c: ") && errors[0].contains("namespaceSelector"),
+        "{errors:?}"
+    );
+}

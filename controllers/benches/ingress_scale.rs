@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::run;
+use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
-use cloudnet_controllers::readiness::Gates;
 use cloudnet_core::BudgetConfig;
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::Handle as Cloud;
@@ -120,13 +120,15 @@ fn spawn(
 ) -> Task {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run(
-        client,
-        lbs,
-        IngressSettings::new(CLUSTER),
-        None,
-        Duration::from_secs(3600),
-        metrics.controller("ingress"),
-        Gates::default(),
+        LbControllerSettings {
+            resync: Duration::from_secs(3600),
+            ..LbControllerSettings::new(
+                client,
+                lbs,
+                IngressSettings::new(CLUSTER),
+                metrics.controller("ingress"),
+            )
+        },
         async move {
             let _ = stopped.await;
         },

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::ingress::IngressSettings;
 use crate::ipam::metrics::AllocatorMetrics;
 use crate::ipam::{Allocator, AllocatorConfig};
+use crate::lb_controller::LbControllerSettings;
 use crate::leader::{ElectionConfig, Elector, Leadership};
 use crate::metrics::{ControllerMetrics, Reconciles};
 use crate::readiness::Gates;
@@ -57,8 +58,9 @@ pub struct Settings {
     pub target_group_binding: Option<Duration>,
     /// The route controller (Node podCIDRs -> VPC routes).
     pub routes: Option<RouteSettings>,
-    /// Pod readiness gates, with how often target health is read while a pod waits.
-    pub readiness_gates: Option<Duration>,
+    /// Pod readiness gates, with how often target health is read while a pod waits and for
+    /// the gates already open.
+    pub readiness_gates: Option<crate::readiness::controller::GatePolling>,
     /// The optional mutating webhook that injects readiness gates (every replica serves it).
     pub webhook: Option<WebhookSettings>,
     /// Lease leader election; `None` only for a single replica.
@@ -127,6 +129,27 @@ impl Context {
         let mut rx = self.stop.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// A load balancer controller's settings: this process's client, cloud, lease and
+    /// readiness gates; a resync of at least 10 s.
+    fn lb_controller<S>(
+        &self,
+        settings: S,
+        resync: Duration,
+        metrics: Reconciles,
+    ) -> LbControllerSettings<S> {
+        LbControllerSettings {
+            leadership: self.leadership.clone(),
+            resync: resync.max(Duration::from_secs(10)),
+            gates: self.gates.clone(),
+            ..LbControllerSettings::new(
+                self.client.clone(),
+                self.cloud.load_balancers.clone(),
+                settings,
+                metrics,
+            )
         }
     }
 }
@@ -203,16 +226,7 @@ fn service(
 ) -> Controller {
     endless(
         "service",
-        crate::service::reconcile::run_observed(
-            ctx.client.clone(),
-            ctx.cloud.load_balancers.clone(),
-            settings,
-            ctx.leadership.clone(),
-            resync.max(Duration::from_secs(10)),
-            metrics,
-            ctx.gates.clone(),
-            ctx.stopped(),
-        ),
+        crate::service::reconcile::run(ctx.lb_controller(settings, resync, metrics), ctx.stopped()),
     )
 }
 
@@ -241,16 +255,7 @@ fn ingress(
 ) -> Controller {
     endless(
         "ingress",
-        crate::ingress::reconcile::run(
-            ctx.client.clone(),
-            ctx.cloud.load_balancers.clone(),
-            settings,
-            ctx.leadership.clone(),
-            resync.max(Duration::from_secs(10)),
-            metrics,
-            ctx.gates.clone(),
-            ctx.stopped(),
-        ),
+        crate::ingress::reconcile::run(ctx.lb_controller(settings, resync, metrics), ctx.stopped()),
     )
 }
 

@@ -135,6 +135,10 @@ pub struct Args {
     /// While some gated pod waits, target health is read this often (seconds).
     #[arg(long, env = "READINESS_GATE_POLL_SECONDS", default_value_t = 2)]
     pub readiness_gate_poll_seconds: u64,
+    /// Open readiness gates are checked this often (seconds), and set back to False when
+    /// their pod's target is no longer healthy in the load balancer; 0: never.
+    #[arg(long, env = "READINESS_GATE_RECHECK_SECONDS", default_value_t = 30)]
+    pub readiness_gate_recheck_seconds: u64,
     /// Serve the mutating webhook that injects readiness gates on this address (HTTPS);
     /// unset: no webhook.
     #[arg(long, env = "WEBHOOK_BIND_ADDRESS")]
@@ -321,9 +325,12 @@ impl Args {
                 .enable_target_group_binding
                 .then(|| Duration::from_secs(args.target_group_binding_resync_seconds.max(10))),
             webhook: args.webhook()?,
-            readiness_gates: args
-                .enable_pod_readiness_gates
-                .then(|| Duration::from_secs(args.readiness_gate_poll_seconds.max(1))),
+            readiness_gates: args.enable_pod_readiness_gates.then(|| {
+                crate::readiness::controller::GatePolling {
+                    waiting: Duration::from_secs(args.readiness_gate_poll_seconds.max(1)),
+                    open: Duration::from_secs(args.readiness_gate_recheck_seconds),
+                }
+            }),
             routes: args.routes()?.then(|| RouteSettings {
                 debounce: Duration::from_millis(args.route_debounce_ms),
                 resync: Duration::from_secs(args.route_resync_seconds.max(10)),

@@ -26,6 +26,7 @@
 //!   controllers publish.
 //! - [`metrics`]: reconciles, durations and queue depth per controller.
 //! - [`leader`]: Lease leader election; only the leader writes.
+//! - [`lb_controller`]: the settings the Service and Ingress controllers run with.
 //! - [`node_ref`]: the cloud's instance from a Node's providerID.
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`ingress`]: Ingresses and IngressGroups -> the neutral L7 spec (the AWS Load Balancer
@@ -50,6 +51,7 @@ pub mod flags;
 mod golden;
 pub mod ingress;
 pub mod ipam;
+pub mod lb_controller;
 pub mod leader;
 pub mod metrics;
 pub mod node_ref;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::{FINALIZER, run};
+use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_core::{LoadBalancerSpec, Owner, OwnerKind};
 use cloudnet_kubesim::Config as ApiConfig;
@@ -95,13 +96,12 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
     let metrics = ControllerMetrics::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run(
-        controller_client.clone(),
-        lbs.clone(),
-        IngressSettings::new("demo"),
-        None,
-        Duration::from_secs(600),
-        metrics.controller("ingress"),
-        cloudnet_controllers::readiness::Gates::default(),
+        LbControllerSettings::new(
+            controller_client.clone(),
+            lbs.clone(),
+            IngressSettings::new("demo"),
+            metrics.controller("ingress"),
+        ),
         async move {
             let _ = stop_rx.await;
         },

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::run;
+use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::ControllerMetrics;
-use cloudnet_controllers::readiness::Gates;
 use cloudnet_crds::IngressClassParams;
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::World;
@@ -107,13 +107,12 @@ async fn ingress_class_params_override_annotations_and_refuse_namespaces() {
     let metrics = ControllerMetrics::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(run(
-        client.clone(),
-        lbs,
-        IngressSettings::new("demo"),
-        None,
-        Duration::from_secs(600),
-        metrics.controller("ingress"),
-        Gates::default(),
+        LbControllerSettings::new(
+            client.clone(),
+            lbs,
+            IngressSettings::new("demo"),
+            metrics.controller("ingress"),
+        ),
         async move {
             let _ = stop_rx.await;
         },

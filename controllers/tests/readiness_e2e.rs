@@ -4,15 +4,18 @@
 //! against the mock cloud. The book's 3-replica app behind an Ingress (ALB) and another behind
 //! an NLB Service are rolled out, and the mock's target health, read continuously, never shows
 //! fewer healthy targets than `replicas - maxUnavailable`; the same rollout without gates does
-//! drop below it.
+//! drop below it. Then a pod's target turns unhealthy while the pod stays: its gate closes,
+//! and opens again once the target is healthy.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudnet_controllers::ingress::IngressSettings;
+use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::ControllerMetrics;
 use cloudnet_controllers::readiness::Gates;
+use cloudnet_controllers::readiness::controller::GatePolling;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::{HealthState, LoadBalancers};
 use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
@@ -29,6 +32,8 @@ use service_env::{CLUSTER, calls, provider, start_cloud, state, world};
 mod service_env;
 
 const WAIT: Duration = Duration::from_secs(60);
+/// How often the open gates are checked again.
+const RECHECK: Duration = Duration::from_secs(1);
 /// How long a registered target stays `initial` in the mock cloud.
 const HEALTH_MS: u64 = 1_500;
 const REPLICAS: i32 = 3;
@@ -215,24 +220,28 @@ async fn a_rolling_update_never_drops_below_healthy_capacity_with_gates() {
         let _ = rx.wait_for(|s| *s).await;
     };
     let controllers = vec![
-        tokio::spawn(cloudnet_controllers::service::reconcile::run_observed(
-            client.clone(),
-            lbs.clone(),
-            ServiceSettings::new(CLUSTER),
-            None,
-            Duration::from_secs(600),
-            metrics.controller("service"),
-            gates.clone(),
+        tokio::spawn(cloudnet_controllers::service::reconcile::run(
+            LbControllerSettings {
+                gates: gates.clone(),
+                ..LbControllerSettings::new(
+                    client.clone(),
+                    lbs.clone(),
+                    ServiceSettings::new(CLUSTER),
+                    metrics.controller("service"),
+                )
+            },
             stopped(stop_rx.clone()),
         )),
         tokio::spawn(cloudnet_controllers::ingress::reconcile::run(
-            client.clone(),
-            lbs.clone(),
-            IngressSettings::new(CLUSTER),
-            None,
-            Duration::from_secs(600),
-            metrics.controller("ingress"),
-            gates.clone(),
+            LbControllerSettings {
+                gates: gates.clone(),
+                ..LbControllerSettings::new(
+                    client.clone(),
+                    lbs.clone(),
+                    IngressSettings::new(CLUSTER),
+                    metrics.controller("ingress"),
+                )
+            },
             stopped(stop_rx.clone()),
         )),
         tokio::spawn(cloudnet_controllers::readiness::controller::run(
@@ -240,7 +249,10 @@ async fn a_rolling_update_never_drops_below_healthy_capacity_with_gates() {
             lbs.clone(),
             gates.clone(),
             None,
-            Duration::from_millis(300),
+            GatePolling {
+                waiting: Duration::from_millis(300),
+                open: RECHECK,
+            },
             metrics.controller("pod-readiness"),
             stopped(stop_rx.clone()),
         )),
@@ -378,7 +390,8 @@ async fn a_rolling_update_never_drops_below_healthy_capacity_with_gates() {
         ["elbv2:DeregisterTargets", "elbv2:RegisterTargets"],
         "mutating calls during the rollout"
     );
-    // Target health is polled only while a gated pod waits: at rest, no read at all.
+    // At rest no pod waits: target health is read only to recheck the open gates, once per
+    // gated group (web's and api's) every RECHECK.
     let reads = |cloud: &Cloud| {
         cloud.with_cloud(|c| {
             c.call_log
@@ -391,8 +404,53 @@ async fn a_rolling_update_never_drops_below_healthy_capacity_with_gates() {
     };
     let at_rest = reads(&cloud);
     assert!(at_rest > 0);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(reads(&cloud), at_rest, "no target health read at rest");
+    tokio::time::sleep(RECHECK * 3).await;
+    let rechecks = reads(&cloud) - at_rest;
+    assert!(
+        (2..=2 * 4).contains(&rechecks),
+        "{rechecks} target health reads at rest in 3 recheck periods"
+    );
+
+    // A pod's target turns unhealthy while the pod stays: its open gate closes (the pod
+    // leaves the ready endpoints), and opens again once the target is healthy.
+    let api_pod = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .expect("an api pod");
+    let name = api_pod.metadata.name.clone().expect("name");
+    let ip = api_pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("pod ip");
+    let gate_status = |pod: Pod| {
+        pod.status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "target-health.elbv2.k8s.aws/api")
+            .map(|c| c.status)
+    };
+    assert_eq!(
+        gate_status(pods.get(&name).await.expect("pod")).as_deref(),
+        Some("True")
+    );
+    cloud.with_cloud(|c| c.elbv2.set_target_unhealthy(&ip, true));
+    eventually(WAIT, "the gate closes", || async {
+        let pod = pods.get(&name).await.ok()?;
+        (gate_status(pod).as_deref() == Some("False")).then_some(())
+    })
+    .await;
+    cloud.with_cloud(|c| c.elbv2.set_target_unhealthy(&ip, false));
+    eventually(WAIT, "the gate opens again", || async {
+        let pod = pods.get(&name).await.ok()?;
+        (gate_status(pod).as_deref() == Some("True")).then_some(())
+    })
+    .await;
 
     let _ = stop_tx.send(true);
     for c in controllers {

@@ -146,3 +146,18 @@ pub fn apply(
     }
     Ok(out)
 }
+
+/// The Ingress as the model reads it: its class's IngressClassParams applied, with the labels
+/// of its namespace from `namespace_labels`; unchanged when its class names no params. The
+/// controller and `cloudnet plan` both read Ingresses through this.
+pub fn effective(
+    ing: &Ingress,
+    classes: &[IngressClass],
+    params: &[IngressClassParams],
+    namespace_labels: impl FnOnce(&str) -> BTreeMap<String, String>,
+) -> Result<Ingress, String> {
+    match params_of(ing, classes, params)? {
+        Some(spec) => apply(ing, spec, &namespace_labels(super::group::namespace(ing))),
+        None => Ok(ing.clone()),
+    }
+}

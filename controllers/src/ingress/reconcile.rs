@@ -48,10 +48,11 @@ use tracing::{Instrument, info, warn};
 use super::class::{IngressSettings, is_served};
 use super::group::{GroupId, MemberError, key};
 use super::model::{Services, build_group_spec};
-use super::params::{apply as apply_params, params_of};
+use super::params::{effective as effective_with_params, params_of};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
+use crate::lb_controller::LbControllerSettings;
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::Gates;
@@ -140,17 +141,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs the Ingress controller until `shutdown` resolves.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
-    client: Client,
-    load_balancers: Arc<dyn LoadBalancers>,
-    settings: IngressSettings,
-    leadership: Option<Leadership>,
-    resync: Duration,
-    metrics: Reconciles,
-    gates: Gates,
+    run: LbControllerSettings<IngressSettings>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let LbControllerSettings {
+        client,
+        load_balancers,
+        settings,
+        leadership,
+        resync,
+        metrics,
+        gates,
+    } = run;
     let (classes, class_events) = crate::cache::reflect::<IngressClass>(&client);
     let (class_params, params_events) = crate::cache::reflect::<IngressClassParams>(&client);
     let (namespaces, namespace_events) = crate::cache::reflect::<Namespace>(&client);
@@ -229,8 +232,20 @@ pub async fn run(
                 .collect::<Vec<_>>()
         }
     };
-    let by_service = in_namespace(ingresses.clone());
-    let by_slice = in_namespace(ingresses.clone());
+    // A Service (or its slices) wakes only the Ingresses that may route to it.
+    let routing_to = |store: Store<Ingress>| {
+        let queued = queued.clone();
+        move |ns: Option<String>, service: &str| {
+            store
+                .state()
+                .into_iter()
+                .filter(|i| i.metadata.namespace == ns && may_route_to(i, service))
+                .map(|i| queued(&i))
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_service = routing_to(ingresses.clone());
+    let by_slice = routing_to(ingresses.clone());
     let by_gated_pod = in_namespace(ingresses.clone());
     let by_node = everyone(ingresses.clone());
     let by_class = everyone(ingresses.clone());
@@ -241,16 +256,13 @@ pub async fn run(
     controller
         .watches_stream(
             service_events.map(Ok::<_, watcher::Error>),
-            move |s: Service| by_service(s.metadata.namespace.clone()),
+            move |s: Service| by_service(s.metadata.namespace.clone(), &s.name_any()),
         )
         .watches_stream(
             slice_events.map(Ok::<_, watcher::Error>),
-            move |s: EndpointSlice| {
-                if s.labels().contains_key(SERVICE_NAME_LABEL) {
-                    by_slice(s.metadata.namespace.clone())
-                } else {
-                    Vec::new()
-                }
+            move |s: EndpointSlice| match s.labels().get(SERVICE_NAME_LABEL) {
+                Some(service) => by_slice(s.metadata.namespace.clone(), service),
+                None => Vec::new(),
             },
         )
         .watches_stream(node_events.map(Ok::<_, watcher::Error>), move |_: Node| {
@@ -280,6 +292,25 @@ pub async fn run(
     gc.abort();
 }
 
+/// Whether the Ingress may route to the Service `name` of its namespace: a backend of its
+/// rules or its default backend names it, or some annotation's value mentions it (an
+/// `actions.<name>` forward). A superset, used only to decide whom a change wakes.
+fn may_route_to(ing: &Ingress, name: &str) -> bool {
+    let names = |b: &k8s_openapi::api::networking::v1::IngressBackend| {
+        b.service.as_ref().is_some_and(|s| s.name == name)
+    };
+    let in_spec = ing.spec.as_ref().is_some_and(|s| {
+        s.default_backend.as_ref().is_some_and(names)
+            || s.rules
+                .iter()
+                .flatten()
+                .filter_map(|r| r.http.as_ref())
+                .flat_map(|h| &h.paths)
+                .any(|p| names(&p.backend))
+    });
+    in_spec || ing.annotations().values().any(|v| v.contains(name))
+}
+
 fn error_policy(ing: Arc<Ingress>, error: &IngressError, _ctx: Arc<IngressContext>) -> Action {
     warn!(ingress = %ObjectRef::from_obj(&*ing), %error, "Reconcile failed");
     match error {
@@ -304,33 +335,50 @@ async fn reconcile(ing: Arc<Ingress>, ctx: Arc<IngressContext>) -> Result<Action
 /// The group the Ingress should be in now, if any, and the Ingress as the model reads it
 /// (its class's IngressClassParams applied).
 fn effective(ing: &Ingress, ctx: &IngressContext) -> Result<Option<(GroupId, Ingress)>, String> {
+    effective_in(ing, &ClassView::of(ctx), ctx)
+}
+
+/// The IngressClasses and IngressClassParams as one pass over many Ingresses reads them.
+struct ClassView {
+    classes: Vec<IngressClass>,
+    params: Vec<IngressClassParams>,
+}
+
+impl ClassView {
+    fn of(ctx: &IngressContext) -> ClassView {
+        ClassView {
+            classes: ctx.classes.state().iter().map(|c| (**c).clone()).collect(),
+            params: ctx
+                .class_params
+                .state()
+                .iter()
+                .map(|p| (**p).clone())
+                .collect(),
+        }
+    }
+}
+
+/// [`effective`] with the classes and params read once by the caller.
+fn effective_in(
+    ing: &Ingress,
+    view: &ClassView,
+    ctx: &IngressContext,
+) -> Result<Option<(GroupId, Ingress)>, String> {
     if ing.metadata.deletion_timestamp.is_some() {
         return Ok(None);
     }
-    let classes: Vec<IngressClass> = ctx.classes.state().iter().map(|c| (**c).clone()).collect();
-    if !is_served(ing, &classes, &ctx.settings) {
+    let (classes, params) = (&view.classes, &view.params);
+    if !is_served(ing, classes, &ctx.settings) {
         return Ok(None);
     }
-    let params: Vec<IngressClassParams> = ctx
-        .class_params
-        .state()
-        .iter()
-        .map(|p| (**p).clone())
-        .collect();
-    let ing = match params_of(ing, &classes, &params)? {
-        Some(spec) => {
-            let namespace = super::group::namespace(ing);
-            let labels = ctx
-                .namespaces
-                .state()
-                .iter()
-                .find(|n| n.name_any() == namespace)
-                .map(|n| n.labels().clone())
-                .unwrap_or_default();
-            apply_params(ing, spec, &labels)?
-        }
-        None => ing.clone(),
-    };
+    let ing = effective_with_params(ing, classes, params, |namespace| {
+        ctx.namespaces
+            .state()
+            .iter()
+            .find(|n| n.name_any() == namespace)
+            .map(|n| n.labels().clone())
+            .unwrap_or_default()
+    })?;
     Ok(Some((GroupId::of(&ing)?, ing)))
 }
 
@@ -403,16 +451,29 @@ async fn reconcile_inner(
 }
 
 /// The served, living members of `group`, without `leaving`, as the model reads them.
+///
+/// Every reconcile looks at every Ingress here, so the common case is kept cheap: an
+/// Ingress whose class names no IngressClassParams is read as it is (no copy), and its
+/// group is its annotation's.
 fn members(ctx: &IngressContext, group: &GroupId, leaving: Option<&Ingress>) -> Vec<Arc<Ingress>> {
     let leaving = leaving.map(key);
+    let view = ClassView::of(ctx);
     let mut out: Vec<Arc<Ingress>> = ctx
         .ingresses
         .state()
         .into_iter()
         .filter(|i| Some(key(i)) != leaving)
-        .filter_map(|i| match effective(&i, ctx) {
-            Ok(Some((g, effective))) if &g == group => Some(Arc::new(effective)),
-            _ => None,
+        .filter_map(|i| {
+            if matches!(params_of(&i, &view.classes, &view.params), Ok(None)) {
+                let member = i.metadata.deletion_timestamp.is_none()
+                    && is_served(&i, &view.classes, &ctx.settings)
+                    && GroupId::of(&i).is_ok_and(|g| &g == group);
+                return member.then_some(i);
+            }
+            match effective_in(&i, &view, ctx) {
+                Ok(Some((g, effective))) if &g == group => Some(Arc::new(effective)),
+                _ => None,
+            }
         })
         .collect();
     out.sort_by_key(|i| key(i));
@@ -439,10 +500,16 @@ async fn settle(
     if members.is_empty() {
         return delete_group(ctx, group, about).await;
     }
+    // Only the Services some member may route to are copied (every reconcile does this).
     let services: Services = ctx
         .services
         .state()
         .into_iter()
+        .filter(|s| {
+            members.iter().any(|m| {
+                m.metadata.namespace == s.metadata.namespace && may_route_to(m, &s.name_any())
+            })
+        })
         .map(|s| {
             (
                 (
@@ -499,10 +566,6 @@ async fn settle(
         write_status(ctx, m, &status).await?;
     }
 
-    let mut slices: Vec<EndpointSlice> = ctx.slices.state().iter().map(|s| (**s).clone()).collect();
-    ctx.gates.admit_waiting(&mut slices);
-    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
-    let mut wanted: BTreeMap<String, Vec<Target>> = BTreeMap::new();
     let backend_services: BTreeSet<(String, String)> = spec
         .groups
         .iter()
@@ -512,6 +575,32 @@ async fn settle(
             Some((ns.to_string(), name.to_string()))
         })
         .collect();
+    // The slices of the backend Services only, and the Nodes only for instance targets.
+    let mut slices: Vec<EndpointSlice> = ctx
+        .slices
+        .state()
+        .iter()
+        .filter(|s| {
+            s.labels().get(SERVICE_NAME_LABEL).is_some_and(|name| {
+                backend_services.contains(&(
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    name.clone(),
+                ))
+            })
+        })
+        .map(|s| (**s).clone())
+        .collect();
+    ctx.gates.admit_waiting(&mut slices);
+    let instance_targets = spec
+        .groups
+        .iter()
+        .any(|g| g.target_kind == cloudnet_core::TargetKind::NodePort);
+    let nodes: Vec<Node> = if instance_targets {
+        ctx.nodes.state().iter().map(|n| (**n).clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut wanted: BTreeMap<String, Vec<Target>> = BTreeMap::new();
     for id in &backend_services {
         if let Some(svc) = services.get(id) {
             wanted.extend(targets(svc, &spec, &slices, &nodes));

@@ -1,7 +1,11 @@
 //! The readiness gate loop: a pod watch feeds [`Gates`]; while some gated pod waits, every
-//! poll reads the health of the groups it waits on (one `target_health` call per group, under
-//! the provider's budget) and sets the condition of each gate that opens to True through the
-//! `pods/status` subresource. Nothing is polled while no pod waits.
+//! `poll.waiting` reads the health of the groups it waits on (one `target_health` call per
+//! group, under the provider's budget) and sets the condition of each gate that opens to True
+//! through the `pods/status` subresource. Every `poll.open` the gates already open are
+//! checked the same way, and a gate whose target is no longer healthy in the cloud (unhealthy,
+//! draining, deregistered) while its pod stays is set back to False: the pod leaves the
+//! Service's ready endpoints until the target is healthy again. Nothing is polled while no
+//! pod waits and no gate is open.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,36 +21,64 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tracing::{Instrument, debug, info, warn};
 
-use super::gates::{GatedPod, Gates, PodKey, gate_opens};
+use super::gates::{GatedPod, Gates, PodKey, gate_closes, gate_opens};
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
 
-/// Keeps `gates` fed from the pod watch and opens gates whose targets are healthy, every
-/// `poll` while some pod waits, until `shutdown` resolves.
+/// How often target health is read for the readiness gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatePolling {
+    /// While some gated pod waits for its gate to open.
+    pub waiting: Duration,
+    /// For the gates already open, to close those whose target was lost; zero: never.
+    pub open: Duration,
+}
+
+impl GatePolling {
+    /// Every 2 s while a pod waits; open gates every 30 s.
+    pub const DEFAULT: GatePolling = GatePolling {
+        waiting: Duration::from_secs(2),
+        open: Duration::from_secs(30),
+    };
+}
+
+/// Keeps `gates` fed from the pod watch, opens gates whose targets are healthy and closes
+/// open gates whose targets were lost (see [`GatePolling`]), until `shutdown` resolves.
 pub async fn run(
     client: Client,
     load_balancers: Arc<dyn LoadBalancers>,
     gates: Gates,
     leadership: Option<Leadership>,
-    poll: Duration,
+    poll: GatePolling,
     metrics: Reconciles,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let feed = feed(client.clone(), gates.clone());
     let opener = async {
+        let mut open_checked = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(poll).await;
+            tokio::time::sleep(poll.waiting).await;
             if leadership.as_ref().is_some_and(|l| !l.is_leader()) {
                 continue;
             }
             let waiting = gates.waiting();
             metrics.set_depth(waiting.len());
-            if waiting.is_empty() {
+            let open = if !poll.open.is_zero() && open_checked.elapsed() >= poll.open {
+                open_checked = tokio::time::Instant::now();
+                gates.open()
+            } else {
+                Vec::new()
+            };
+            if waiting.is_empty() && open.is_empty() {
                 continue;
             }
             let timer = metrics.start("pods");
-            let span = tracing::debug_span!("open_readiness_gates", waiting = waiting.len());
-            let ok = open(&client, load_balancers.as_ref(), &gates, &waiting)
+            let span = tracing::debug_span!(
+                "readiness_gates",
+                waiting = waiting.len(),
+                open = open.len()
+            );
+            let ok = check(&client, load_balancers.as_ref(), &gates, &waiting, &open)
                 .instrument(span)
                 .await;
             timer.finish(if ok {
@@ -81,21 +113,34 @@ async fn feed(client: Client, gates: Gates) {
     }
 }
 
-/// One round over the waiting pods; false when a cloud read or a status write failed.
-async fn open(
+/// The gates of `pods` whose state is `open`, by (namespace, name), with the groups each
+/// waits on.
+fn gate_groups(
+    gates: &Gates,
+    pods: &[(PodKey, GatedPod)],
+    open: bool,
+    into: &mut BTreeMap<(String, String), BTreeSet<String>>,
+) {
+    for ((namespace, _), pod) in pods {
+        for gate in pod.gates.iter().filter(|g| g.open == open) {
+            into.entry((namespace.clone(), gate.name.clone()))
+                .or_insert_with(|| gates.groups_for(namespace, &gate.name));
+        }
+    }
+}
+
+/// One round: the waiting pods' closed gates that open are set True, the open gates that
+/// close are set False; false when a cloud read or a status write failed.
+async fn check(
     client: &Client,
     load_balancers: &dyn LoadBalancers,
     gates: &Gates,
     waiting: &[(PodKey, GatedPod)],
+    open: &[(PodKey, GatedPod)],
 ) -> bool {
     let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for ((namespace, _), pod) in waiting {
-        for gate in pod.gates.iter().filter(|g| !g.open) {
-            wanted
-                .entry((namespace.clone(), gate.name.clone()))
-                .or_insert_with(|| gates.groups_for(namespace, &gate.name));
-        }
-    }
+    gate_groups(gates, waiting, false, &mut wanted);
+    gate_groups(gates, open, true, &mut wanted);
     let mut health: BTreeMap<String, Vec<TargetHealth>> = BTreeMap::new();
     let mut ok = true;
     for group in wanted.values().flatten() {
@@ -112,6 +157,8 @@ async fn open(
             }
         }
     }
+    let groups_of =
+        |namespace: &String, gate: &str| wanted.get(&(namespace.clone(), gate.to_string()));
     for ((namespace, name), pod) in waiting {
         let Some(ip) = pod.ip else { continue };
         let opened: Vec<&str> = pod
@@ -119,38 +166,79 @@ async fn open(
             .iter()
             .filter(|g| !g.open)
             .filter(|g| {
-                wanted
-                    .get(&(namespace.clone(), g.name.clone()))
-                    .is_some_and(|groups| gate_opens(ip, groups, &health))
+                groups_of(namespace, &g.name).is_some_and(|groups| gate_opens(ip, groups, &health))
             })
             .map(|g| g.condition_type.as_str())
             .collect();
-        if opened.is_empty() {
-            continue;
-        }
-        let now = Timestamp::now().to_string();
-        let conditions: Vec<serde_json::Value> = opened
+        ok &= set_gates(client, namespace, name, &opened, true).await;
+    }
+    for ((namespace, name), pod) in open {
+        let Some(ip) = pod.ip else { continue };
+        let closed: Vec<&str> = pod
+            .gates
             .iter()
-            .map(|t| {
-                json!({"type": t, "status": "True", "reason": "TargetHealthy",
-                       "message": "the target is healthy in its load balancer",
-                       "lastTransitionTime": now, "lastProbeTime": null})
+            .filter(|g| g.open)
+            .filter(|g| {
+                groups_of(namespace, &g.name).is_some_and(|groups| gate_closes(ip, groups, &health))
             })
+            .map(|g| g.condition_type.as_str())
             .collect();
-        let patch = json!({"status": {"conditions": conditions}});
-        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        match pods
-            .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await
-        {
-            Ok(_) => {
-                info!(pod = %format!("{namespace}/{name}"), gates = ?opened, "Readiness gate open")
-            }
-            Err(error) => {
-                warn!(pod = %format!("{namespace}/{name}"), %error, "Setting the readiness gate failed");
-                ok = false;
-            }
-        }
+        ok &= set_gates(client, namespace, name, &closed, false).await;
     }
     ok
+}
+
+/// Sets these gate conditions of one pod to True (`open`) or False; false when the write
+/// failed.
+async fn set_gates(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    condition_types: &[&str],
+    open: bool,
+) -> bool {
+    if condition_types.is_empty() {
+        return true;
+    }
+    let (status, reason, message) = if open {
+        (
+            "True",
+            "TargetHealthy",
+            "the target is healthy in its load balancer",
+        )
+    } else {
+        (
+            "False",
+            "TargetNotHealthy",
+            "the target is no longer healthy (or registered) in its load balancer",
+        )
+    };
+    let now = Timestamp::now().to_string();
+    let conditions: Vec<serde_json::Value> = condition_types
+        .iter()
+        .map(|t| {
+            json!({"type": t, "status": status, "reason": reason, "message": message,
+                   "lastTransitionTime": now, "lastProbeTime": null})
+        })
+        .collect();
+    let patch = json!({"status": {"conditions": conditions}});
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = format!("{namespace}/{name}");
+    match pods
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+    {
+        Ok(_) if open => {
+            info!(%pod, gates = ?condition_types, "Readiness gate open");
+            true
+        }
+        Ok(_) => {
+            warn!(%pod, gates = ?condition_types, "Readiness gate closed: the target was lost");
+            true
+        }
+        Err(error) => {
+            warn!(%pod, %error, "Setting the readiness gate failed");
+            false
+        }
+    }
 }

@@ -101,6 +101,12 @@ impl GatedPod {
     pub fn waiting(&self) -> bool {
         self.registrable() && self.gates.iter().any(|g| !g.open)
     }
+
+    /// Some gate of ours is open on a pod that stays (not being deleted) and has an address:
+    /// its target's health is checked again, and the gate closes when it is lost.
+    pub fn open(&self) -> bool {
+        !self.deleting && self.ip.is_some() && self.gates.iter().any(|g| g.open)
+    }
 }
 
 /// What a load balancer group is built from, as a readiness gate names it.
@@ -257,6 +263,16 @@ impl Gates {
             .collect()
     }
 
+    /// The pods with an open gate of ours, with their gates.
+    pub fn open(&self) -> Vec<(PodKey, GatedPod)> {
+        self.lock()
+            .pods
+            .iter()
+            .filter(|(_, p)| p.open())
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect()
+    }
+
     /// The groups (cloud IDs) built from the Service `name` in `namespace`.
     pub fn groups_for_service(&self, namespace: &str, name: &str) -> BTreeSet<String> {
         let service = Backing::Service {
@@ -322,6 +338,27 @@ pub fn gate_opens(
                     .any(|m| m.target.ip == ip && m.state == HealthState::Healthy)
             })
         })
+}
+
+/// An open gate closes when every group it waits on was read and in one of them the pod's
+/// address is no longer a healthy target (unhealthy, draining, registered again and not
+/// yet healthy, in a group nothing sends to, or not registered at all). Groups not known
+/// (none published yet, as after a restart) or not read, and a health the cloud cannot tell,
+/// leave it open: only what the cloud said closes a gate.
+pub fn gate_closes(
+    ip: IpAddr,
+    groups: &BTreeSet<String>,
+    health: &BTreeMap<String, Vec<TargetHealth>>,
+) -> bool {
+    let lost = |members: &Vec<TargetHealth>| {
+        members
+            .iter()
+            .find(|m| m.target.ip == ip)
+            .is_none_or(|m| !matches!(m.state, HealthState::Healthy | HealthState::Unavailable))
+    };
+    !groups.is_empty()
+        && groups.iter().all(|g| health.contains_key(g))
+        && groups.iter().any(|g| health.get(g).is_some_and(lost))
 }
 
 /// The pod-IP groups of an ensured stack, with the Service each is built from (from the
@@ -462,6 +499,55 @@ mod tests {
         gates.publish("binding shop/web".into(), Vec::new());
         gates.publish("service shop/web".into(), Vec::new());
         assert_eq!(gates.groups_for("shop", "web"), ids(&["tg-alb"]));
+    }
+
+    #[test]
+    fn an_open_gate_closes_when_the_target_is_lost_in_a_group_that_was_read() {
+        let ip: IpAddr = "192.168.100.10".parse().expect("ip");
+        let member = |state| TargetHealth {
+            target: Target { ip, port: 8080 },
+            state,
+            reason: None,
+        };
+        let groups: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        let mut health = BTreeMap::new();
+        health.insert("a".to_string(), vec![member(HealthState::Healthy)]);
+        health.insert("b".to_string(), vec![member(HealthState::Healthy)]);
+        assert!(!gate_closes(ip, &groups, &health), "healthy in both");
+        for lost in [
+            HealthState::Unhealthy,
+            HealthState::Draining,
+            HealthState::Initial,
+            HealthState::Unused,
+        ] {
+            health.insert("b".to_string(), vec![member(lost)]);
+            assert!(gate_closes(ip, &groups, &health), "{lost:?} in b");
+        }
+        health.insert("b".to_string(), vec![member(HealthState::Unavailable)]);
+        assert!(!gate_closes(ip, &groups, &health), "the cloud cannot tell");
+        health.insert("b".to_string(), Vec::new());
+        assert!(gate_closes(ip, &groups, &health), "deregistered from b");
+        health.remove("b");
+        assert!(!gate_closes(ip, &groups, &health), "b not read: left open");
+        assert!(
+            !gate_closes(ip, &BTreeSet::new(), &health),
+            "no group known: left open"
+        );
+    }
+
+    #[test]
+    fn open_gates_of_pods_that_stay_are_rechecked() {
+        let gates = Gates::default();
+        let ours = "target-health.cloudnet.io/web";
+        gates.apply(&pod("a", &[ours], &[ours], true));
+        gates.apply(&pod("b", &[ours], &[], true));
+        gates.apply(&pod("c", &[ours], &[ours], false));
+        let open: Vec<String> = gates.open().into_iter().map(|((_, n), _)| n).collect();
+        // c's containers are not ready: its target is deregistered, so its gate is checked
+        // (and closes) too.
+        assert_eq!(open, ["a", "c"]);
+        gates.apply(&pod("b", &[ours], &[ours], true));
+        assert_eq!(gates.open().len(), 3);
     }
 
     #[test]

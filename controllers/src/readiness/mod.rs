@@ -12,6 +12,8 @@
 //!   groups ────────┘     ▼                            (containers ready, gate closed)
 //!   (published by   every poll while some pod waits:
 //!    the three)     target_health(group) ──▶ healthy in all? ──▶ pods/status: gate True
+//!                   every recheck, for the open gates:
+//!                   target_health(group) ──▶ lost in one? ──▶ pods/status: gate False
 //! ```
 //!
 //! - `<name>` names a TargetGroupBinding in the pod's namespace when one of that name has
@@ -20,8 +22,11 @@
 //!   `healthy`.
 //! - A gated pod whose containers are ready counts as a target while its gate is closed (its
 //!   EndpointSlice endpoint says `ready: false`); otherwise the gate could never open.
-//! - The gate is only opened: once True it stays, as the anchor does; Ready still falls when
-//!   the containers' readiness does.
+//! - An open gate is checked again every recheck period (30 s by default): when the pod's
+//!   target is no longer healthy in one of its groups (unhealthy, draining, deregistered)
+//!   while the pod stays, the condition goes back to False, so the pod leaves the Service's
+//!   ready endpoints (the anchor leaves it True). It stays a target, and the gate opens
+//!   again once the target is healthy. Pods being deleted are left alone.
 //! - Instance (node port) targets are not gated: their health is the node's, not the pod's.
 //!
 //! - [`gates`]: the index and the pure decision. [`controller`]: the watch and the poll.

@@ -43,8 +43,9 @@ use tracing::{Instrument, info, warn};
 use super::model::{ModelError, ServiceSettings, build_spec, is_served, targets_nodes};
 use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::finalizers;
+use crate::lb_controller::LbControllerSettings;
 use crate::leader::Leadership;
-use crate::metrics::{ControllerMetrics, Reconciles};
+use crate::metrics::Reconciles;
 use crate::readiness::Gates;
 use crate::readiness::gates::pod_ip_groups;
 
@@ -88,44 +89,23 @@ pub struct ServiceContext {
     gates: Gates,
 }
 
-/// Runs the Service controller until `shutdown` resolves, with metrics nobody reads (see
-/// [`run_observed`]).
+/// Runs the Service controller until `shutdown` resolves: reconciles, their durations and
+/// the Services waiting are counted in `run.metrics`; endpoints of pods waiting for a
+/// readiness gate in `run.gates` are targets, and the Services' pod-IP groups are published
+/// there.
 pub async fn run(
-    client: Client,
-    load_balancers: Arc<dyn LoadBalancers>,
-    settings: ServiceSettings,
-    leadership: Option<Leadership>,
-    resync: Duration,
+    run: LbControllerSettings<ServiceSettings>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let metrics = ControllerMetrics::default().controller("service");
-    run_observed(
+    let LbControllerSettings {
         client,
         load_balancers,
         settings,
         leadership,
         resync,
         metrics,
-        Gates::default(),
-        shutdown,
-    )
-    .await;
-}
-
-/// Runs the Service controller until `shutdown` resolves, counting reconciles, their
-/// durations and the Services waiting in `metrics`; endpoints of pods waiting for a
-/// readiness gate in `gates` are targets, and the Services' pod-IP groups are published there.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_observed(
-    client: Client,
-    load_balancers: Arc<dyn LoadBalancers>,
-    settings: ServiceSettings,
-    leadership: Option<Leadership>,
-    resync: Duration,
-    metrics: Reconciles,
-    gates: Gates,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+        gates,
+    } = run;
     let (service_store, service_writer) = reflector::store::<Service>();
     let service_events = {
         let metrics = metrics.clone();

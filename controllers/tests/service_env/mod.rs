@@ -11,6 +11,8 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_controllers::lb_controller::LbControllerSettings;
+use cloudnet_controllers::metrics::ControllerMetrics;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_controllers::service::reconcile::run;
 use cloudnet_core::{BudgetConfig, LoadBalancers, Op, Rate};
@@ -93,11 +95,15 @@ impl Running {
     pub fn spawn(client: kube::Client, lbs: Arc<dyn LoadBalancers>, resync: Duration) -> Running {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(
-            client,
-            lbs,
-            ServiceSettings::new(CLUSTER),
-            None,
-            resync,
+            LbControllerSettings {
+                resync,
+                ..LbControllerSettings::new(
+                    client,
+                    lbs,
+                    ServiceSettings::new(CLUSTER),
+                    ControllerMetrics::default().controller("service"),
+                )
+            },
             async move {
                 let _ = stopped.await;
             },

@@ -56,8 +56,12 @@ pub struct AwsConfig {
     /// How long the backend security group's ID and the nodes' group's rules, once read, are trusted
     /// before they are read again (a rule removed behind our back is restored after this).
     pub backend_cache_ttl: Duration,
-    /// How long discovered load balancer subnets are reused.
+    /// How long discovered load balancer subnets (and the VPC's CIDRs) are reused.
     pub subnet_cache_ttl: Duration,
+    /// How long the one listing of every load balancer stack (read on the provider's first
+    /// `ensure`) serves the first observe of each stack; zero: every observe reads its stack
+    /// call by call (see `lb/inventory.rs`).
+    pub inventory_ttl: Duration,
     /// How long an interface or block we created is remembered when `Describe*` does not show
     /// it yet (EC2 is eventually consistent).
     pub consistency_window: Duration,
@@ -86,6 +90,7 @@ impl AwsConfig {
             backend_security_group: true,
             backend_cache_ttl: Duration::from_secs(300),
             subnet_cache_ttl: Duration::from_secs(300),
+            inventory_ttl: Duration::from_secs(30),
             consistency_window: Duration::from_secs(30),
             target_batch: 200,
             access_key: None,

@@ -43,7 +43,12 @@
 //!    their tags (20 ARNs per call), the attributes the spec sets, the listeners and the rules
 //!    of HTTP(S) listeners; an ALB's managed security group by name; the nodes' group's rules
 //!    where the per-ALB rule is managed; the shared backend security group (cached). The
-//!    result is an [`lb::observe::ObservedStack`] of plain structs ([`lb::convert`]).
+//!    result is an [`lb::observe::ObservedStack`] of plain structs ([`lb::convert`]). The
+//!    first `ensure` of each stack in a provider's life (a restarted controller's) takes the
+//!    load balancer, target groups, their tags and the managed security group from one
+//!    listing of all stacks instead, while it is younger than `inventory_ttl` (30 s):
+//!    `lb/inventory.rs`. Every later `ensure` observes call by call, so drift made by hand
+//!    is seen at the next resync as before.
 //! 2. **Diff** ([`lb::diff`]): a pure function `(spec's DesiredStack, ObservedStack) ->`
 //!    [`lb::changes::ChangeSet`]: an ordered, serde-serialisable list of typed
 //!    [`lb::changes::Change`]s, create / modify / delete per resource kind, each naming the
@@ -218,6 +223,7 @@ pub mod ops;
 pub mod provider;
 pub mod routes;
 pub mod sg;
+mod stack_listing;
 
 pub use config::{AwsConfig, InstanceIdentity, RouteTableSelector};
 pub use error::ConfigError;

@@ -78,7 +78,9 @@ pub(crate) struct Caches {
     pub lb_subnets: Mutex<HashMap<Scheme, (Instant, Vec<String>)>>,
     /// Held while subnets are discovered, so concurrent ensures share one lookup.
     pub lb_subnets_lookup: tokio::sync::Mutex<()>,
-    pub vpc_cidrs: Mutex<Option<Vec<String>>>,
+    pub vpc_cidrs: Mutex<Option<(Instant, Vec<String>)>>,
+    /// Held while the VPC's CIDRs are read, so concurrent ensures share one read.
+    pub vpc_cidrs_lookup: tokio::sync::Mutex<()>,
     /// `(load balancer ARN, group key)` -> target group.
     pub groups: Mutex<HashMap<(String, String), GroupRef>>,
     /// Interfaces we created, per instance, until Describe shows them.
@@ -94,6 +96,8 @@ pub(crate) struct Caches {
     pub route_view: Mutex<Option<RouteView>>,
     /// Node IP -> instance ID, for instance targets.
     pub instance_by_ip: Mutex<HashMap<std::net::IpAddr, String>>,
+    /// The stacks listed once for their first observes.
+    pub inventory: crate::stack_listing::StackListingCache,
 }
 
 /// Locks a cache; a poisoned lock only means a panic elsewhere mid-update of plain data.

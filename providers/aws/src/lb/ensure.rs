@@ -66,9 +66,18 @@ impl AwsProvider {
         Ok(stack)
     }
 
-    async fn observe_and_diff(&self, spec: &LoadBalancerSpec) -> Result<Planned> {
+    /// With `ensuring`, the stack's first observe by this provider reads the inventory
+    /// ([`super::inventory`]); `plan` reads the stack call by call.
+    async fn observe_and_diff(&self, spec: &LoadBalancerSpec, ensuring: bool) -> Result<Planned> {
         let stack = self.prepare(spec).await?;
-        let observed = self.observe_stack(&spec.owner, &stack).await?;
+        let inventory = if ensuring {
+            self.inventory_for(&stack.load_balancer.name).await
+        } else {
+            None
+        };
+        let observed = self
+            .observe_stack(&spec.owner, &stack, inventory.as_ref())
+            .await?;
         let nodes = self.inner.config.node_security_group.as_deref();
         let changes = diff(&spec.owner, &stack, &observed, nodes)?;
         Ok(Planned {
@@ -83,7 +92,7 @@ impl AwsProvider {
     /// planned; a `Conflict` means something under our names is not ours.
     pub async fn plan(&self, spec: &LoadBalancerSpec) -> Result<ChangeSet> {
         LoadBalancers::capabilities(self).check(spec)?;
-        Ok(self.observe_and_diff(spec).await?.changes)
+        Ok(self.observe_and_diff(spec, false).await?.changes)
     }
 
     /// `LoadBalancers::ensure`.
@@ -92,7 +101,7 @@ impl AwsProvider {
             stack,
             observed,
             changes,
-        } = self.observe_and_diff(spec).await?;
+        } = self.observe_and_diff(spec, true).await?;
         if !changes.is_empty() {
             tracing::info!(changes = changes.len(), "Applying changes");
         }

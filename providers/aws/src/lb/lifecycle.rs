@@ -16,7 +16,6 @@ use cloudnet_core::{
 };
 use tracing::Instrument;
 
-use super::convert::actual_load_balancer;
 use super::diff::conflict;
 use super::model::SgSource;
 use crate::lb::matching::{SgRuleChanges, match_sg_rules};
@@ -297,6 +296,7 @@ impl AwsProvider {
             // A backend security group left by an earlier delete (still in use then) is retried here.
             return self.delete_backend_sg_if_unused().await;
         };
+        self.stack_written(&lb.name);
         let groups = self.target_groups_of(&lb.arn).await?;
         let arns: Vec<String> = std::iter::once(lb.arn.clone())
             .chain(groups.iter().map(|g| g.arn.clone()))
@@ -436,28 +436,7 @@ impl AwsProvider {
     }
 
     async fn owned_stacks(&self) -> Result<Vec<OwnedLoadBalancer>> {
-        let elb = &self.inner.elb;
-        let mut lbs = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .call(AwsOp::DescribeLoadBalancers, || {
-                    elb.describe_load_balancers()
-                        .page_size(400)
-                        .set_marker(marker.clone())
-                        .send()
-                })
-                .await?;
-            lbs.extend(
-                page.load_balancers()
-                    .iter()
-                    .filter_map(actual_load_balancer),
-            );
-            match page.next_marker() {
-                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
+        let lbs = self.all_load_balancers().await?;
         let arns: Vec<String> = lbs.iter().map(|l| l.arn.clone()).collect();
         let tags = self.elb_tags(&arns).await?;
         let cluster = &self.inner.config.cluster_name;

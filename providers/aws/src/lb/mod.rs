@@ -1,7 +1,8 @@
 //! Load balancers: plan (pure) -> observe (reads) -> diff (pure) -> apply (writes).
 //!
 //! `ensure` runs all four ([`ensure`]); `plan` stops after the diff and returns the
-//! [`changes::ChangeSet`].
+//! [`changes::ChangeSet`]. A provider's first observe of each stack reads a listing of all
+//! stacks ([`inventory`]) instead of its per-stack calls.
 
 mod apply;
 pub mod backend_sg;
@@ -11,6 +12,7 @@ pub mod changes;
 pub mod convert;
 pub mod diff;
 mod ensure;
+mod inventory;
 mod lifecycle;
 pub mod matching;
 pub mod model;

@@ -16,6 +16,7 @@ use cloudnet_core::{Owner, Result, Scheme};
 use serde::Serialize;
 
 use super::convert::*;
+use super::inventory::Inventory;
 use super::model::*;
 use super::subnets::{SubnetCandidate, pick_subnets, role_tag};
 use crate::ops::AwsOp;
@@ -79,32 +80,42 @@ pub struct ObservedStack {
 }
 
 impl AwsProvider {
-    /// Reads every part of `stack` that exists. No call changes anything.
+    /// Reads every part of `stack` that exists. No call changes anything. With `inventory`
+    /// (the stack's first observe by this provider), what the listing holds is taken from it.
     pub(crate) async fn observe_stack(
         &self,
         owner: &Owner,
         stack: &DesiredStack,
+        inventory: Option<&Inventory>,
     ) -> Result<ObservedStack> {
         let mut observed = ObservedStack::default();
-        if let Some(lb) = self.find_load_balancer(&stack.load_balancer.name).await? {
-            self.observe_elb_parts(owner, stack, lb, &mut observed)
+        let name = &stack.load_balancer.name;
+        let lb = match inventory {
+            Some(i) => i.load_balancer(name),
+            None => self.find_load_balancer(name).await?,
+        };
+        if let Some(lb) = lb {
+            self.observe_elb_parts(owner, stack, lb, inventory, &mut observed)
                 .await?;
         }
         if let Some(sg) = &stack.security_group {
-            observed.security_group = self
-                .security_groups_where(vec![
-                    Filter::builder()
-                        .name("vpc-id")
-                        .values(&self.inner.vpc_id)
-                        .build(),
-                    Filter::builder()
-                        .name("group-name")
-                        .values(&sg.name)
-                        .build(),
-                ])
-                .await?
-                .into_iter()
-                .next();
+            observed.security_group = match inventory {
+                Some(i) => i.security_group(&sg.name),
+                None => self
+                    .security_groups_where(vec![
+                        Filter::builder()
+                            .name("vpc-id")
+                            .values(&self.inner.vpc_id)
+                            .build(),
+                        Filter::builder()
+                            .name("group-name")
+                            .values(&sg.name)
+                            .build(),
+                    ])
+                    .await?
+                    .into_iter()
+                    .next(),
+            };
             if let (Some(access), Some(_)) = (&stack.backend_access, &observed.security_group) {
                 observed.node_rules = self.ingress_of(&access.node_security_group).await?;
             }
@@ -120,23 +131,45 @@ impl AwsProvider {
         owner: &Owner,
         stack: &DesiredStack,
         lb: ActualLoadBalancer,
+        inventory: Option<&Inventory>,
         observed: &mut ObservedStack,
     ) -> Result<()> {
-        let mut groups = self.target_groups_of(&lb.arn).await?;
+        let mut groups = match inventory {
+            Some(i) => i.target_groups_of(&lb.arn),
+            None => self.target_groups_of(&lb.arn).await?,
+        };
         // Groups nothing sends to (an ensure died before its listeners, or a listener was
         // removed behind our back) are not attached: look the planned ones up by name.
         for d in &stack.target_groups {
             if groups.iter().any(|g| g.name == d.name) {
                 continue;
             }
-            if let Some(g) = self.target_group_by_name(&d.name).await? {
-                groups.push(g);
-            }
+            let found = match inventory {
+                Some(i) => i.target_group_named(&d.name),
+                None => self.target_group_by_name(&d.name).await?,
+            };
+            groups.extend(found);
         }
         let arns: Vec<String> = std::iter::once(lb.arn.clone())
             .chain(groups.iter().map(|g| g.arn.clone()))
             .collect();
-        let mut tags = self.elb_tags(&arns).await?;
+        let mut tags = match inventory {
+            Some(i) => {
+                // Resources not named as ours were not in the listing's tag reads.
+                let (known, missing): (Vec<&String>, Vec<&String>) =
+                    arns.iter().partition(|a| i.tags(a).is_some());
+                let mut tags: HashMap<String, BTreeMap<String, String>> = known
+                    .into_iter()
+                    .filter_map(|a| Some((a.clone(), i.tags(a)?.clone())))
+                    .collect();
+                if !missing.is_empty() {
+                    let missing: Vec<String> = missing.into_iter().cloned().collect();
+                    tags.extend(self.elb_tags(&missing).await?);
+                }
+                tags
+            }
+            None => self.elb_tags(&arns).await?,
+        };
         let lb_tags = tags.remove(&lb.arn).unwrap_or_default();
         // Attributes and listeners only of a load balancer that is ours: the diff refuses
         // a foreign one before looking at them.
@@ -387,9 +420,20 @@ impl AwsProvider {
             .collect())
     }
 
-    /// The VPC's CIDRs, read once.
+    /// The VPC's CIDRs, kept for `subnet_cache_ttl`; concurrent ensures share one read.
     pub(crate) async fn vpc_cidrs(&self) -> Result<Vec<String>> {
-        if let Some(c) = lock(&self.inner.cache.vpc_cidrs).clone() {
+        let ttl = self.inner.config.subnet_cache_ttl;
+        let cached = || {
+            lock(&self.inner.cache.vpc_cidrs)
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < ttl)
+                .map(|(_, c)| c.clone())
+        };
+        if let Some(c) = cached() {
+            return Ok(c);
+        }
+        let _one_lookup = self.inner.cache.vpc_cidrs_lookup.lock().await;
+        if let Some(c) = cached() {
             return Ok(c);
         }
         let ec2 = &self.inner.ec2;
@@ -410,7 +454,7 @@ impl AwsProvider {
             .collect();
         cidrs.sort();
         cidrs.dedup();
-        *lock(&self.inner.cache.vpc_cidrs) = Some(cidrs.clone());
+        *lock(&self.inner.cache.vpc_cidrs) = Some((Instant::now(), cidrs.clone()));
         Ok(cidrs)
     }
 

@@ -30,6 +30,9 @@ pub struct Env {
     pub provider: AwsProvider,
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The provider's configuration and SDK (calls counted), for [`Env::fresh_provider`].
+    config: AwsConfig,
+    counted: SdkConfig,
 }
 
 /// Rates high enough that the budget never shapes a functional test.
@@ -78,19 +81,28 @@ pub async fn start_in(world: World, tune: impl FnOnce(&mut AwsConfig)) -> (Env, 
     config.pod_cidrs = vec![POD_CIDR.parse().unwrap()];
     config.budget = fast_budget();
     tune(&mut config);
-    let provider =
-        AwsProvider::from_sdk_config(&counted, config, AwsMetrics::default()).expect("provider");
+    let provider = AwsProvider::from_sdk_config(&counted, config.clone(), AwsMetrics::default())
+        .expect("provider");
     let env = Env {
         ec2: aws_sdk_ec2::Client::new(&sdk),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
         mock,
         sdk,
         provider,
+        config,
+        counted,
     };
     (env, wire)
 }
 
 impl Env {
+    /// A new provider with the same configuration and none of the first one's caches (a
+    /// restarted controller's); its calls are counted on the same wire.
+    pub fn fresh_provider(&self) -> AwsProvider {
+        AwsProvider::from_sdk_config(&self.counted, self.config.clone(), AwsMetrics::default())
+            .expect("provider")
+    }
+
     /// Calls per `service:Action` so far, as `GET /_mockcloud/calls` reports them.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.mock.with_cloud(|c| c.calls.clone())

@@ -81,7 +81,7 @@ pub fn stacks(albs: usize, nlbs: usize) -> Vec<LoadBalancerSpec> {
 /// its creation, and the one rule on the nodes' group.
 pub const BACKEND_SG_MINIMUM: u64 = 3;
 
-/// Mutations a new stack needs, plus one read to learn it is absent.
+/// Mutations a new stack needs.
 pub fn minimal_calls(spec: &LoadBalancerSpec, node_sg: &str, backend_sg: bool) -> Result<u64> {
     let ctx = PlanContext {
         vpc_cidrs: Vec::new(),
@@ -89,7 +89,7 @@ pub fn minimal_calls(spec: &LoadBalancerSpec, node_sg: &str, backend_sg: bool) -
         backend_security_group: backend_sg,
     };
     let stack = plan(spec, &ctx)?;
-    let mut n = 1 + 1; // the read, CreateLoadBalancer
+    let mut n = 1; // CreateLoadBalancer
     if let Some(sg) = &stack.security_group {
         n += 1 + u64::from(!sg.ingress.is_empty());
     }
@@ -111,13 +111,14 @@ pub fn minimal_calls(spec: &LoadBalancerSpec, node_sg: &str, backend_sg: bool) -
     Ok(n)
 }
 
-/// The minimum for creating all of `specs` (the backend security group's once when an ALB
-/// carries it).
+/// The minimum for creating all of `specs`: one read that finds them all absent (the
+/// provider's first listing of the stacks, `lb/inventory.rs`), their mutations, and the
+/// backend security group's once when an ALB carries it.
 pub fn minimum_for(specs: &[LoadBalancerSpec], node_sg: &str, backend_sg: bool) -> Result<u64> {
     let any_alb = specs
         .iter()
         .any(|s| s.kind == LoadBalancerKind::Application);
-    let mut n = if any_alb && backend_sg {
+    let mut n = 1 + if any_alb && backend_sg {
         BACKEND_SG_MINIMUM
     } else {
         0
