@@ -321,12 +321,12 @@ async fn sync_once<M: MetadataSource>(
         .warm_ip_target
         .or(cfg.warm_ip_target)
         .map(|v| v as usize);
-    let (offers, in_use) = core.sync(agreement, &released, keep_free)?;
+    let (offers, in_use) = core.sync(agreement, &released, keep_free).await?;
 
     if core.has_recovered() {
         let pods = node::running_pods(client, &cfg.node_name).await?;
         let running = pods.into_iter().map(|p| (p.namespace, p.name)).collect();
-        for a in core.forget_recovered_except(&running)? {
+        for a in core.forget_recovered_except(&running).await? {
             tracing::info!(pod = %format!("{}/{}", a.pod_namespace, a.pod_name), address = %a.address, "Pod gone; its recovered address cools down");
         }
     }

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub pods_waiting: Gauge,
     pub disagreements: Family<DisagreementLabels, Gauge>,
     pub rpc_seconds: Family<RpcLabels, Histogram>,
+    /// Journal records or snapshots written and flushed to disk.
+    pub checkpoint_flushes: Counter,
+    /// Changes made durable: above the flushes when concurrent changes share one.
+    pub checkpoint_changes: Counter,
 }
 
 impl Default for Metrics {
@@ -48,6 +52,8 @@ impl Default for Metrics {
                     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0,
                 ])
             }),
+            checkpoint_flushes: Counter::default(),
+            checkpoint_changes: Counter::default(),
         }
     }
 }
@@ -94,6 +100,16 @@ impl Metrics {
             "rpc_duration_seconds",
             "gRPC handling time",
             self.rpc_seconds.clone(),
+        );
+        r.register(
+            "checkpoint_flushes",
+            "Checkpoint writes flushed to disk (fdatasync or fsync)",
+            self.checkpoint_flushes.clone(),
+        );
+        r.register(
+            "checkpoint_changes",
+            "Changes made durable; concurrent changes share a flush (group commit)",
+            self.checkpoint_changes.clone(),
         );
     }
 
