@@ -233,6 +233,16 @@ impl Core {
         .await
     }
 
+    /// Frees the attachments of pods gone from the API without a DEL (see
+    /// [`crate::orphans`]); they cool as after a DEL. Keys already freed are skipped.
+    pub async fn release_gone(&self, keys: &[AllocKey]) -> Result<Vec<Allocation>> {
+        self.change(|s| {
+            let now = now_ms();
+            Ok(keys.iter().filter_map(|k| s.release(k, now)).collect())
+        })
+        .await
+    }
+
     pub fn check(&self, key: &AllocKey) -> Option<Allocation> {
         self.lock().state.get(key).cloned()
     }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub checkpoint_flushes: Counter,
     /// Changes made durable: above the flushes when concurrent changes share one.
     pub checkpoint_changes: Counter,
+    /// Addresses freed because their pod left the API without a DEL reaching ipamd.
+    pub orphans_freed: Counter,
 }
 
 impl Default for Metrics {
@@ -54,6 +56,7 @@ impl Default for Metrics {
             }),
             checkpoint_flushes: Counter::default(),
             checkpoint_changes: Counter::default(),
+            orphans_freed: Counter::default(),
         }
     }
 }
@@ -110,6 +113,11 @@ impl Metrics {
             "checkpoint_changes",
             "Changes made durable; concurrent changes share a flush (group commit)",
             self.checkpoint_changes.clone(),
+        );
+        r.register(
+            "orphans_freed",
+            "Addresses freed because their pod left the API (deleted or finished) without a DEL reaching ipamd",
+            self.orphans_freed.clone(),
         );
     }
 
