@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_core::ownership::{TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{Owner, OwnerKind};
 use common::*;
@@ -378,6 +379,7 @@ async fn the_interfaces_a_node_needs_are_attached_at_once() {
     let before: std::collections::BTreeMap<String, u64> = env.mock.with_cloud(|c| c.calls.clone());
     let since = |key: &str| env.calls(key) - before.get(key).copied().unwrap_or(0);
     // 100 pods: ceil((100 + 29) / 29) = 5 interfaces' worth, so 4 new ones.
+    let writes_before = env.metrics.status_writes();
     let start = std::time::Instant::now();
     env.set_spec(&name, json!({"inUse": 100})).await;
     let s = env
@@ -403,5 +405,60 @@ async fn the_interfaces_a_node_needs_are_attached_at_once() {
         took < Duration::from_millis(3 * attach_ms),
         "{took:?}: the attaches did not overlap"
     );
+    // The status follows the attaches, at most one write per completed cloud change (the
+    // four attaches return together: merged).
+    let writes = env.metrics.status_writes() - writes_before;
+    assert!((1..=4).contains(&writes), "{writes} status writes");
+    env.assert_no_address_twice().await;
+}
+
+#[tokio::test]
+async fn the_status_shows_each_wave_of_interfaces_as_it_is_attached() {
+    const BIG: &str = "i-0c10d0e70000000c4";
+    let mut w = world();
+    let mut big = w.instances[0].clone();
+    big.id = Some(BIG.into());
+    big.instance_type = "m5.4xlarge".into();
+    w.instances.push(big);
+    // Two steps of a node's round at a time: four new interfaces attach in two waves.
+    let config = AllocatorConfig {
+        node_parallelism: 2,
+        ..fast_config()
+    };
+    let env = start_in(w, config, fast_budget()).await;
+    let attach_ms = 1500;
+    env.mock.with_cloud(|c| {
+        c.faults.add(
+            serde_json::from_value(json!({"service": "ec2", "action": "AttachNetworkInterface",
+                "kind": "latency", "ms": attach_ms}))
+            .expect("a fault rule"),
+        );
+    });
+    let name = env.add_node(BIG).await;
+    env.status_until(&name, "the warm pool", |s| {
+        s.summary.addresses == 29 && cond(s, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let writes_before = env.metrics.status_writes();
+    let attaches_before = env.calls("ec2:AttachNetworkInterface");
+    let start = std::time::Instant::now();
+    env.set_spec(&name, json!({"inUse": 100})).await;
+    // The first wave's two interfaces are in the status while the second wave attaches.
+    let s = env
+        .status_until(&name, "the first wave", |s| s.summary.addresses >= 87)
+        .await;
+    let first_wave = start.elapsed();
+    assert_eq!(s.summary.addresses, 87, "only the first wave yet");
+    assert!(
+        first_wave < Duration::from_millis(2 * attach_ms),
+        "{first_wave:?}: the first wave's status waited for the second wave"
+    );
+    env.status_until(&name, "145 addresses", |s| s.summary.addresses == 145)
+        .await;
+    assert!(start.elapsed() >= Duration::from_millis(2 * attach_ms));
+    assert_eq!(env.calls("ec2:AttachNetworkInterface") - attaches_before, 4);
+    // At most one status write per completed cloud change: 4 interfaces attached.
+    let writes = env.metrics.status_writes() - writes_before;
+    assert!((2..=4).contains(&writes), "{writes} status writes");
     env.assert_no_address_twice().await;
 }

@@ -221,6 +221,26 @@ pub struct Writer {
     records: usize,
     /// Where the journal's next record goes.
     offset: usize,
+    /// Writes flushed so far (records and snapshots).
+    flushes: u64,
+    /// Runs between a record's write and its `fdatasync`: a crash there, in tests.
+    #[cfg(test)]
+    pub(crate) before_sync: Option<BeforeSync>,
+}
+
+/// A test's hook between a journal record's write and its flush: the journal's path and
+/// the record's byte range. An error fails the write as a failed flush would.
+#[cfg(test)]
+pub(crate) struct BeforeSync(pub Box<BeforeSyncFn>);
+
+#[cfg(test)]
+type BeforeSyncFn = dyn FnMut(&Path, std::ops::Range<usize>) -> std::io::Result<()> + Send;
+
+#[cfg(test)]
+impl std::fmt::Debug for BeforeSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeSync")
+    }
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -265,11 +285,19 @@ impl Writer {
             dirty: false,
             records: 0,
             offset: 0,
+            flushes: 0,
+            #[cfg(test)]
+            before_sync: None,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes flushed to disk so far: a write with nothing new flushes nothing.
+    pub fn flushes(&self) -> u64 {
+        self.flushes
     }
 
     /// Makes `p` durable. A failed write leaves the files as they were or with a torn last
@@ -326,9 +354,15 @@ impl Writer {
             .map_err(|e| Error::io("open", &self.journal, e))?;
         f.write_all_at(line, self.offset as u64)
             .map_err(|e| Error::io("write", &self.journal, e))?;
+        #[cfg(test)]
+        if let Some(BeforeSync(hook)) = &mut self.before_sync {
+            hook(&self.journal, self.offset..self.offset + line.len())
+                .map_err(|e| Error::io("fdatasync", &self.journal, e))?;
+        }
         f.sync_data()
             .map_err(|e| Error::io("fdatasync", &self.journal, e))?;
         self.offset += line.len();
+        self.flushes += 1;
         Ok(())
     }
 
@@ -350,6 +384,7 @@ impl Writer {
             .map_err(|e| Error::io("fsync", &self.dir, e))?;
         self.generation = generation;
         self.offset = header.len();
+        self.flushes += 1;
         Ok(())
     }
 }

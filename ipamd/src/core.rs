@@ -1,12 +1,22 @@
-//! The daemon's state behind one lock: every change is checkpointed before it is answered,
-//! and undone if the checkpoint cannot be written (an address handed out but not on disk
-//! could be handed out again after a crash).
+//! The daemon's state behind one lock, made durable by group commit: a change is applied in
+//! memory under the lock and queued; one writer thread takes the state as it stands, writes
+//! it (one journal record, one `fdatasync`) and only then answers every change queued before
+//! it took the state. Changes that arrive while a flush is in flight wait for the next one,
+//! so N concurrent changes cost about one flush, not N. Nothing is answered before it is on
+//! disk (an address handed out but not durable could be handed out again after a crash).
+//!
+//! A change sees the changes before it, durable or not; the journal keeps their order, and
+//! a record covers whole changes, so a crash leaves a prefix of them. If a write fails, the
+//! state goes back to what the checkpoint holds and every change not yet durable (the
+//! failed batch and those queued behind it) is answered with the error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ipnet::Ipv4Net;
+use tokio::sync::oneshot;
 
 use crate::checkpoint::Writer;
 use crate::error::{Error, Result};
@@ -25,10 +35,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Answers a change once it is durable (or not).
+type Durable = oneshot::Sender<Result<()>>;
+
 #[derive(Debug)]
 pub struct Inner {
     pub state: State,
-    writer: Writer,
     /// Both sources have been read at least once.
     pub synced: bool,
     pub agreement: Agreement,
@@ -36,12 +48,52 @@ pub struct Inner {
     /// time last asked: pods waiting, reported in `spec.inUse` so the allocator grows the
     /// pool for them at once instead of one warm target at a time.
     waiting: BTreeMap<AllocKey, u64>,
+    /// Changes applied in memory since the writer last took the state.
+    unflushed: Vec<Durable>,
+    /// The last handle is gone: the writer flushes what is queued and ends.
+    stopping: bool,
+    /// The writer thread ended (it panicked): changes are refused.
+    writer_gone: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Wakes the writer thread.
+    work: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the state half-changed in a way the
+        // checkpoint does not also show: the writer only answers what it wrote.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Stops and joins the writer thread when the last [`Core`] handle goes, after it has
+/// flushed what is queued (so a restart in the same process never races a late write).
+#[derive(Debug)]
+struct WriterThread {
+    shared: Arc<Shared>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        self.shared.lock().stopping = true;
+        self.shared.work.notify_all();
+        if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// Shared between the gRPC service, the sync loop and the introspection endpoint.
 #[derive(Debug, Clone)]
 pub struct Core {
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
+    _writer: Arc<WriterThread>,
     pub metrics: Arc<Metrics>,
     /// Woken when a pod starts waiting: the sync loop reports the demand without waiting for
     /// its tick.
@@ -49,58 +101,81 @@ pub struct Core {
 }
 
 impl Core {
+    /// Writes `state` (synchronously), then starts the writer thread.
     pub fn new(state: State, mut writer: Writer, metrics: Arc<Metrics>) -> Result<Self> {
         writer.write(state.persisted())?;
-        Ok(Core {
-            inner: Arc::new(Mutex::new(Inner {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
                 state,
-                writer,
                 synced: false,
                 agreement: Agreement::default(),
                 waiting: BTreeMap::new(),
-            })),
+                unflushed: Vec::new(),
+                stopping: false,
+                writer_gone: false,
+            }),
+            work: Condvar::new(),
+        });
+        let path = writer.path().to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("ipamd-checkpoint".into())
+            .spawn({
+                let (shared, metrics) = (shared.clone(), metrics.clone());
+                move || flush_loop(&shared, writer, &metrics)
+            })
+            .map_err(|e| Error::io("start the writer thread for", path, e))?;
+        Ok(Core {
+            _writer: Arc::new(WriterThread {
+                shared: shared.clone(),
+                handle: Mutex::new(Some(handle)),
+            }),
+            shared,
             metrics,
             demand: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the state half-changed in a way the
-        // checkpoint does not also show: every change is written before the lock is let go.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.lock()
     }
 
-    /// Runs a change and writes the checkpoint. If the write fails, the state goes back to
-    /// what it was before the change (which is what the checkpoint on disk holds: a failed
-    /// write leaves at most a torn journal line, dropped on load), so nothing is answered
-    /// that a restart would not know.
-    fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+    /// Runs a change in memory and queues it for the writer; the receiver answers once it
+    /// is durable.
+    fn apply<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T>,
+    ) -> Result<(T, oneshot::Receiver<Result<()>>)> {
         let mut g = self.lock();
+        if g.writer_gone {
+            return Err(Error::Task("checkpoint writer"));
+        }
         let now = now_ms();
         g.state.prune_cooled(now);
         let out = f(&mut g.state)?;
-        let persisted = g.state.persisted();
-        if let Err(e) = g.writer.write(persisted) {
-            let blocks = g.state.blocks().clone();
-            let cooldown = g.state.cooldown_ms();
-            match g.writer.written().map(|p| State::restore(cooldown, p)) {
-                Some(Ok(mut s)) => {
-                    s.set_pool(blocks);
-                    g.state = s;
-                }
-                Some(Err(error)) => tracing::error!(%error, "Written state is inconsistent"),
-                None => tracing::error!("Nothing written yet; keeping memory state"),
-            }
-            return Err(e);
-        }
+        let (tx, rx) = oneshot::channel();
+        g.unflushed.push(tx);
         self.metrics
-            .observe(&g.state.counts(now_ms()), g.agreement.interfaces.len());
+            .observe(&g.state.counts(now), g.agreement.interfaces.len());
+        drop(g);
+        self.shared.work.notify_one();
+        Ok((out, rx))
+    }
+
+    /// Runs a change and returns once it is durable. If the write fails, the state goes back
+    /// to what the checkpoint on disk holds (a failed write leaves at most a torn journal
+    /// line, dropped on load), so nothing is answered that a restart would not know.
+    async fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let (out, durable) = self.apply(f)?;
+        durable
+            .await
+            .unwrap_or(Err(Error::Task("checkpoint writer")))?;
         Ok(out)
     }
 
-    pub fn allocate(&self, req: &AllocRequest) -> Result<Allocation> {
-        let r = if self.lock().synced {
-            self.change(|s| s.allocate(req, now_ms()))
+    pub async fn allocate(&self, req: &AllocRequest) -> Result<Allocation> {
+        let synced = self.lock().synced;
+        let r = if synced {
+            self.change(|s| s.allocate(req, now_ms())).await
         } else {
             Err(Error::NotSynced)
         };
@@ -143,7 +218,11 @@ impl Core {
     }
 
     /// Frees by key, or for a pod whose address was rebuilt from the API, by pod.
-    pub fn release(&self, key: &AllocKey, pod: Option<(&str, &str)>) -> Result<Option<Allocation>> {
+    pub async fn release(
+        &self,
+        key: &AllocKey,
+        pod: Option<(&str, &str)>,
+    ) -> Result<Option<Allocation>> {
         // A DEL after a refused ADD: the pod no longer waits.
         self.lock().waiting.remove(key);
         self.change(|s| {
@@ -151,15 +230,26 @@ impl Core {
             Ok(s.release(key, now)
                 .or_else(|| pod.and_then(|(ns, n)| s.release_recovered(ns, n, now))))
         })
+        .await
+    }
+
+    /// Frees the attachments of pods gone from the API without a DEL (see
+    /// [`crate::orphans`]); they cool as after a DEL. Keys already freed are skipped.
+    pub async fn release_gone(&self, keys: &[AllocKey]) -> Result<Vec<Allocation>> {
+        self.change(|s| {
+            let now = now_ms();
+            Ok(keys.iter().filter_map(|k| s.release(k, now)).collect())
+        })
+        .await
     }
 
     pub fn check(&self, key: &AllocKey) -> Option<Allocation> {
         self.lock().state.get(key).cloned()
     }
 
-    pub fn gc(&self, valid: &BTreeSet<AllocKey>) -> Result<Vec<Allocation>> {
+    pub async fn gc(&self, valid: &BTreeSet<AllocKey>) -> Result<Vec<Allocation>> {
         self.lock().waiting.retain(|k, _| valid.contains(k));
-        self.change(|s| Ok(s.gc(valid, now_ms())))
+        self.change(|s| Ok(s.gc(valid, now_ms()))).await
     }
 
     pub fn counts(&self) -> (bool, Counts) {
@@ -170,24 +260,26 @@ impl Core {
     /// Takes a new agreement, the allocator's releases and the warm target; returns the
     /// offers and the in-use count the NodeNetwork spec should now carry: addresses held
     /// plus pods waiting for one.
-    pub fn sync(
+    pub async fn sync(
         &self,
         agreement: Agreement,
         released: &[Ipv4Net],
         keep_free: Option<usize>,
     ) -> Result<(Vec<Offer>, u32)> {
         let blocks: BTreeMap<Ipv4Net, String> = agreement.blocks();
-        let out = self.change(|s| {
-            s.set_pool(blocks);
-            s.apply_released(released);
-            if let Some(k) = keep_free {
-                s.offer_excess(k, now_ms());
-            }
-            Ok((
-                s.offered().cloned().collect::<Vec<_>>(),
-                s.allocations().count() as u32,
-            ))
-        })?;
+        let out = self
+            .change(|s| {
+                s.set_pool(blocks);
+                s.apply_released(released);
+                if let Some(k) = keep_free {
+                    s.offer_excess(k, now_ms());
+                }
+                Ok((
+                    s.offered().cloned().collect::<Vec<_>>(),
+                    s.allocations().count() as u32,
+                ))
+            })
+            .await?;
         let out = (out.0, out.1 + self.waiting() as u32);
         let mut g = self.lock();
         self.metrics
@@ -197,11 +289,12 @@ impl Core {
         Ok(out)
     }
 
-    pub fn forget_recovered_except(
+    pub async fn forget_recovered_except(
         &self,
         running: &BTreeSet<(String, String)>,
     ) -> Result<Vec<Allocation>> {
         self.change(|s| Ok(s.forget_recovered_except(running, now_ms())))
+            .await
     }
 
     pub fn has_recovered(&self) -> bool {
@@ -212,6 +305,69 @@ impl Core {
     }
 }
 
+/// The writer thread: takes the state with the changes queued so far, makes it durable and
+/// answers them; on a failed write, puts the state back to what the checkpoint holds and
+/// answers every change not yet durable with the error.
+fn flush_loop(shared: &Shared, mut writer: Writer, metrics: &Metrics) {
+    /// Refuses new changes and drops the queued ones' senders (answered as failed) if the
+    /// thread ends for any reason, a panic included.
+    struct Gone<'a>(&'a Shared);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            let mut g = self.0.lock();
+            g.writer_gone = true;
+            g.unflushed.clear();
+        }
+    }
+    let _gone = Gone(shared);
+    loop {
+        let (persisted, batch) = {
+            let mut g = shared.lock();
+            while g.unflushed.is_empty() && !g.stopping {
+                g = shared.work.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+            if g.unflushed.is_empty() {
+                return;
+            }
+            (g.state.persisted(), std::mem::take(&mut g.unflushed))
+        };
+        let flushes = writer.flushes();
+        match writer.write(persisted) {
+            Ok(()) => {
+                if writer.flushes() != flushes {
+                    metrics.checkpoint_flushes.inc();
+                }
+                metrics.checkpoint_changes.inc_by(batch.len() as u64);
+                for d in batch {
+                    let _ = d.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let later = {
+                    let mut g = shared.lock();
+                    let blocks = g.state.blocks().clone();
+                    let cooldown = g.state.cooldown_ms();
+                    match writer.written().map(|p| State::restore(cooldown, p)) {
+                        Some(Ok(mut s)) => {
+                            s.set_pool(blocks);
+                            g.state = s;
+                        }
+                        Some(Err(error)) => {
+                            tracing::error!(%error, "Written state is inconsistent")
+                        }
+                        None => tracing::error!("Nothing written yet; keeping memory state"),
+                    }
+                    std::mem::take(&mut g.unflushed)
+                };
+                tracing::warn!(error = %e, changes = batch.len() + later.len(), "Checkpoint write failed; changes not yet durable are undone");
+                for d in batch.into_iter().chain(later) {
+                    let _ = d.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +375,7 @@ mod tests {
     use crate::pool::PoolInterface;
     use crate::state::AllocKey;
     use futures::FutureExt;
+    use futures::executor::block_on;
 
     fn req(c: &str) -> AllocRequest {
         AllocRequest {
@@ -247,17 +404,20 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            core.allocate(&req("early")),
+            block_on(core.allocate(&req("early"))),
             Err(Error::NotSynced)
         ));
-        core.sync(agreement, &[], None).unwrap();
-        let first = core.allocate(&req("a")).unwrap();
+        block_on(core.sync(agreement, &[], None)).unwrap();
+        let first = block_on(core.allocate(&req("a"))).unwrap();
 
         // The journal's path is taken: the append fails.
         let journal = checkpoint::journal_path(&path);
         std::fs::remove_file(&journal).unwrap();
         std::fs::create_dir(&journal).unwrap();
-        assert!(matches!(core.allocate(&req("b")), Err(Error::Io { .. })));
+        assert!(matches!(
+            block_on(core.allocate(&req("b"))),
+            Err(Error::Io { .. })
+        ));
         assert!(
             core.check(&AllocKey::new("b", "eth0")).is_none(),
             "not kept in memory"
@@ -269,10 +429,13 @@ mod tests {
         // makes that fail too, and the state stays as it was.
         std::fs::remove_dir(&journal).unwrap();
         std::fs::create_dir(dir.path().join("ipam.json.tmp")).unwrap();
-        assert!(matches!(core.allocate(&req("b")), Err(Error::Io { .. })));
+        assert!(matches!(
+            block_on(core.allocate(&req("b"))),
+            Err(Error::Io { .. })
+        ));
         assert_eq!(core.counts().1.assigned, 1);
         std::fs::remove_dir(dir.path().join("ipam.json.tmp")).unwrap();
-        let b = core.allocate(&req("b")).unwrap();
+        let b = block_on(core.allocate(&req("b"))).unwrap();
         assert_ne!(b.address, first.address);
         let on_disk = checkpoint::load(&path).unwrap().unwrap();
         assert_eq!(on_disk.allocations.len(), 2);
@@ -297,30 +460,252 @@ mod tests {
         };
         // Before the first sync: waiting, and the sync loop is woken.
         assert!(matches!(
-            core.allocate(&req("early")),
+            block_on(core.allocate(&req("early"))),
             Err(Error::NotSynced)
         ));
         assert!(core.demand_changed().now_or_never().is_some());
         // Two addresses; four pods ask.
-        assert_eq!(core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1, 1);
+        assert_eq!(
+            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+                .unwrap()
+                .1,
+            1
+        );
         for c in ["early", "b", "c", "d"] {
-            let _ = core.allocate(&req(c));
+            let _ = block_on(core.allocate(&req(c)));
         }
         assert_eq!(core.counts().1.assigned, 2);
         assert_eq!(core.waiting(), 2);
         assert_eq!(
-            core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1,
+            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+                .unwrap()
+                .1,
             4,
             "2 held + 2 waiting"
         );
         // Asking again does not count twice; a DEL after the refused ADD stops the wait.
-        let _ = core.allocate(&req("c"));
-        core.release(&AllocKey::new("d", "eth0"), None).unwrap();
-        assert_eq!(core.sync(pool("10.0.0.0/31"), &[], None).unwrap().1, 3);
+        let _ = block_on(core.allocate(&req("c")));
+        block_on(core.release(&AllocKey::new("d", "eth0"), None)).unwrap();
+        assert_eq!(
+            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+                .unwrap()
+                .1,
+            3
+        );
         // The pool grows: the waiting pod is served and counted once.
-        core.sync(pool("10.0.0.0/30"), &[], None).unwrap();
-        core.allocate(&req("c")).unwrap();
+        block_on(core.sync(pool("10.0.0.0/30"), &[], None)).unwrap();
+        block_on(core.allocate(&req("c"))).unwrap();
         assert_eq!(core.waiting(), 0);
-        assert_eq!(core.sync(pool("10.0.0.0/30"), &[], None).unwrap().1, 3);
+        assert_eq!(
+            block_on(core.sync(pool("10.0.0.0/30"), &[], None))
+                .unwrap()
+                .1,
+            3
+        );
+    }
+}
+
+#[cfg(test)]
+mod group_commit {
+    use std::ops::Range;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::checkpoint::{self, BeforeSync, journal_path};
+    use crate::pool::PoolInterface;
+
+    const N: usize = 16;
+
+    fn req(c: &str) -> AllocRequest {
+        AllocRequest {
+            key: AllocKey::new(c, "eth0"),
+            pod_namespace: "ns".into(),
+            pod_name: c.into(),
+        }
+    }
+
+    fn pool() -> Agreement {
+        Agreement {
+            interfaces: vec![PoolInterface {
+                id: "eni-a".into(),
+                blocks: vec!["10.0.0.0/26".parse().unwrap()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// What the disk held when the process died between a record's write and its flush.
+    struct Crash {
+        snapshot: Vec<u8>,
+        journal: Vec<u8>,
+        record: Range<usize>,
+        answered: Vec<Allocation>,
+    }
+
+    /// Loads a checkpoint made of `snapshot` and `journal` from a directory of its own.
+    fn load(snapshot: &[u8], journal: &[u8]) -> State {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipam.json");
+        std::fs::write(&path, snapshot).unwrap();
+        std::fs::write(journal_path(&path), journal).unwrap();
+        let p = checkpoint::load(&path)
+            .unwrap()
+            .expect("a usable checkpoint");
+        State::restore(30_000, p).expect("no address held twice")
+    }
+
+    /// [`N`] threads allocate at once (keys `<prefix><i>`); returns who got what. With
+    /// `held`, the first thread goes alone and the others start once its record is being
+    /// written (`held` set by the writer's hook).
+    fn burst(
+        core: &Core,
+        prefix: &str,
+        started: &AtomicUsize,
+        held: Option<&AtomicBool>,
+        answered: &Mutex<Vec<Allocation>>,
+    ) -> Vec<Result<Allocation>> {
+        std::thread::scope(|s| {
+            let threads: Vec<_> = (0..N)
+                .map(|i| {
+                    if let (1, Some(held)) = (i, held) {
+                        while !held.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                    s.spawn(move || {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let r = block_on(core.allocate(&req(&format!("{prefix}{i}"))));
+                        if let Ok(a) = &r {
+                            answered.lock().unwrap().push(a.clone());
+                        }
+                        r
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
+
+    /// Concurrent allocations share a flush, none is answered before its record is flushed,
+    /// and a crash between a record's write and its `fdatasync` (the process killed: the
+    /// record stays in the page cache; power lost: it is gone or half there) loses nothing
+    /// that was answered and never gives an address twice.
+    #[test]
+    fn a_crash_between_write_and_flush_loses_nothing_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipam.json");
+        let started = Arc::new(AtomicUsize::new(0));
+        let held = Arc::new(AtomicBool::new(false));
+        let answered: Arc<Mutex<Vec<Allocation>>> = Arc::default();
+        let crash: Arc<Mutex<Option<Crash>>> = Arc::default();
+        let mut writer = Writer::new(&path).unwrap();
+        let mut appends = 0;
+        writer.before_sync = Some(BeforeSync(Box::new({
+            let (started, held, answered, crash) = (
+                started.clone(),
+                held.clone(),
+                answered.clone(),
+                crash.clone(),
+            );
+            let snapshot = path.clone();
+            move |journal: &Path, record: Range<usize>| {
+                appends += 1;
+                match appends {
+                    // The first record of each burst waits until the burst has queued
+                    // behind it, so the rest share the next record.
+                    2 | 4 => {
+                        held.store(true, Ordering::SeqCst);
+                        while started.load(Ordering::SeqCst) < N {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        std::thread::sleep(Duration::from_millis(150));
+                        Ok(())
+                    }
+                    // The rest of the first burst: the process dies before the flush.
+                    3 => {
+                        *crash.lock().unwrap() = Some(Crash {
+                            snapshot: std::fs::read(&snapshot).unwrap(),
+                            journal: std::fs::read(journal).unwrap(),
+                            record,
+                            answered: answered.lock().unwrap().clone(),
+                        });
+                        Err(std::io::Error::other("killed before fdatasync"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        })));
+        let core = Core::new(State::new(30_000), writer, Arc::new(Metrics::default())).unwrap();
+        block_on(core.sync(pool(), &[], None)).unwrap();
+        let one = block_on(core.allocate(&req("one"))).unwrap();
+        answered.lock().unwrap().push(one.clone());
+
+        let first = burst(&core, "a", &started, Some(&held), &answered);
+        let c = crash
+            .lock()
+            .unwrap()
+            .take()
+            .expect("crashed at the third record");
+        let (ok, failed): (Vec<_>, Vec<_>) = first.iter().partition(|r| r.is_ok());
+        assert!(!ok.is_empty(), "the held record's changes were answered");
+        assert!(failed.iter().all(|r| matches!(r, Err(Error::Io { .. }))));
+        assert!(
+            c.answered.len() <= 1 + ok.len(),
+            "answered before the crash: {:?}",
+            c.answered
+        );
+
+        // The process killed: the record reached the page cache and survives.
+        let kept = load(&c.snapshot, &c.journal);
+        // Power lost before the flush: the record is gone, or its first half is there.
+        let mut lost = c.journal.clone();
+        lost[c.record.clone()].fill(0);
+        let lost = load(&c.snapshot, &lost);
+        let mut half = c.journal.clone();
+        half[c.record.start + c.record.len() / 2..c.record.end].fill(0);
+        let half = load(&c.snapshot, &half);
+        assert_eq!(
+            lost.persisted(),
+            half.persisted(),
+            "a torn record is dropped"
+        );
+        let shared = kept.allocations().count() - lost.allocations().count();
+        assert!(
+            (2..=failed.len()).contains(&shared),
+            "the unflushed record held {shared} changes ({} failed)",
+            failed.len()
+        );
+        for s in [&kept, &lost, &half] {
+            for a in &c.answered {
+                assert_eq!(s.get(&a.key), Some(a), "answered {} is on disk", a.address);
+            }
+        }
+
+        // The failed changes were undone in memory; the runtime's retries get addresses no
+        // one holds, and the next burst shares flushes.
+        assert_eq!(core.counts().1.assigned, 1 + ok.len());
+        let flushes = core.metrics.checkpoint_flushes.get();
+        let changes = core.metrics.checkpoint_changes.get();
+        started.store(0, Ordering::SeqCst);
+        let second = burst(&core, "a", &started, None, &answered);
+        assert!(second.iter().all(Result::is_ok));
+        let flushes = core.metrics.checkpoint_flushes.get() - flushes;
+        let changes = core.metrics.checkpoint_changes.get() - changes;
+        assert_eq!(changes, N as u64);
+        assert!(
+            flushes <= 3,
+            "{N} concurrent changes took {flushes} flushes"
+        );
+        drop(core);
+        let on_disk = State::restore(30_000, checkpoint::load(&path).unwrap().unwrap()).unwrap();
+        assert_eq!(on_disk.allocations().count(), 1 + N);
+        for a in answered.lock().unwrap().iter() {
+            assert_eq!(on_disk.get(&a.key).map(|d| d.address), Some(a.address));
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::metrics::{DisagreementLabels, Metrics};
 use crate::pool::{Agreement, agree};
 use crate::recovery::recover;
 use crate::report::DisagreementReporter;
-use crate::{http, node, rpc};
+use crate::{http, node, orphans, rpc};
 
 /// How the daemon runs. Defaults match the DaemonSet.
 #[derive(Debug, Clone)]
@@ -50,6 +50,9 @@ pub struct Config {
     pub lag_allowance: Duration,
     /// `WARM_IP_TARGET` when the NodeNetwork's pool policy sets none; unset: no offers.
     pub warm_ip_target: Option<u32>,
+    /// How old an allocation must be before its pod's absence from the API frees it (a pod
+    /// is in the API before the runtime's ADD; the grace covers a watch that lags the ADD).
+    pub orphan_grace: Duration,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             sync_interval: Duration::from_secs(5),
             lag_allowance: Duration::from_secs(60),
             warm_ip_target: None,
+            orphan_grace: Duration::from_secs(10),
         }
     }
 }
@@ -176,6 +180,18 @@ pub async fn start<M: MetadataSource>(
             }
         }
         .instrument(tracing::info_span!("introspection")),
+    ));
+    tasks.push(tokio::spawn(
+        orphans::run(
+            orphans::Settings {
+                node_name: cfg.node_name.clone(),
+                interval: cfg.sync_interval,
+                grace: cfg.orphan_grace,
+            },
+            client.clone(),
+            core.clone(),
+        )
+        .instrument(tracing::info_span!("orphans", node = %cfg.node_name)),
     ));
     tasks.push(tokio::spawn(
         sync_loop(cfg.clone(), client, metadata, core.clone())
@@ -321,12 +337,12 @@ async fn sync_once<M: MetadataSource>(
         .warm_ip_target
         .or(cfg.warm_ip_target)
         .map(|v| v as usize);
-    let (offers, in_use) = core.sync(agreement, &released, keep_free)?;
+    let (offers, in_use) = core.sync(agreement, &released, keep_free).await?;
 
     if core.has_recovered() {
         let pods = node::running_pods(client, &cfg.node_name).await?;
         let running = pods.into_iter().map(|p| (p.namespace, p.name)).collect();
-        for a in core.forget_recovered_except(&running)? {
+        for a in core.forget_recovered_except(&running).await? {
             tracing::info!(pod = %format!("{}/{}", a.pod_namespace, a.pod_name), address = %a.address, "Pod gone; its recovered address cools down");
         }
     }

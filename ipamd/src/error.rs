@@ -42,6 +42,9 @@ pub enum Error {
     Protocol(String),
     #[error("encode checkpoint")]
     Encode(#[source] serde_json::Error),
+    /// A checkpoint write failed; the same failure, told to another change of its batch.
+    #[error("checkpoint not written: {0}")]
+    NotDurable(String),
     #[error("kubernetes API")]
     Kube(#[from] kube::Error),
     #[error("gRPC transport")]
@@ -67,5 +70,41 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// The same failure for another waiter (the checkpoint's errors are not `Clone`): an
+    /// I/O error keeps its kind, operation and path; any other is told by its message.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            other => {
+                let mut msg = other.to_string();
+                let mut s = std::error::Error::source(other);
+                while let Some(e) = s {
+                    msg.push_str(&format!(": {e}"));
+                    s = e.source();
+                }
+                Error::NotDurable(msg)
+            }
+        }
+    }
+}
+
+/// An error with its sources, `: `-separated, for log lines.
+pub struct Chain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut s = self.0.source();
+        while let Some(e) = s {
+            write!(f, ": {e}")?;
+            s = e.source();
+        }
+        Ok(())
     }
 }

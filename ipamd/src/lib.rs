@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod netlink;
 pub mod node;
+pub mod orphans;
 pub mod pool;
 pub mod recovery;
 pub mod report;

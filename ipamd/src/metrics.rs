@@ -31,6 +31,12 @@ pub struct Metrics {
     pub pods_waiting: Gauge,
     pub disagreements: Family<DisagreementLabels, Gauge>,
     pub rpc_seconds: Family<RpcLabels, Histogram>,
+    /// Journal records or snapshots written and flushed to disk.
+    pub checkpoint_flushes: Counter,
+    /// Changes made durable: above the flushes when concurrent changes share one.
+    pub checkpoint_changes: Counter,
+    /// Addresses freed because their pod left the API without a DEL reaching ipamd.
+    pub orphans_freed: Counter,
 }
 
 impl Default for Metrics {
@@ -48,6 +54,9 @@ impl Default for Metrics {
                     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0,
                 ])
             }),
+            checkpoint_flushes: Counter::default(),
+            checkpoint_changes: Counter::default(),
+            orphans_freed: Counter::default(),
         }
     }
 }
@@ -94,6 +103,21 @@ impl Metrics {
             "rpc_duration_seconds",
             "gRPC handling time",
             self.rpc_seconds.clone(),
+        );
+        r.register(
+            "checkpoint_flushes",
+            "Checkpoint writes flushed to disk (fdatasync or fsync)",
+            self.checkpoint_flushes.clone(),
+        );
+        r.register(
+            "checkpoint_changes",
+            "Changes made durable; concurrent changes share a flush (group commit)",
+            self.checkpoint_changes.clone(),
+        );
+        r.register(
+            "orphans_freed",
+            "Addresses freed because their pod left the API (deleted or finished) without a DEL reaching ipamd",
+            self.orphans_freed.clone(),
         );
     }
 

@@ -23,6 +23,36 @@ pub async fn running_pods(client: &kube::Client, node: &str) -> Result<Vec<Runni
     Ok(list.items.iter().filter_map(|p| running(p, node)).collect())
 }
 
+/// The pods on `node` that may hold a pod-network address, as `(namespace, name)`: not
+/// host-network, not finished (a finished pod's sandbox is torn down), with or without an
+/// address yet. Read from the API directly, not a cache.
+pub async fn pods_on_node(
+    client: &kube::Client,
+    node: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let list = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+        .await?;
+    Ok(list.items.iter().filter_map(|p| on_node(p, node)).collect())
+}
+
+/// `(namespace, name)` of a pod that may hold a pod-network address on `node`.
+pub fn on_node(p: &Pod, node: &str) -> Option<(String, String)> {
+    let spec = p.spec.as_ref()?;
+    if spec.node_name.as_deref() != Some(node) || spec.host_network == Some(true) {
+        return None;
+    }
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    Some((
+        p.metadata.namespace.clone().unwrap_or_default(),
+        p.metadata.name.clone().unwrap_or_default(),
+    ))
+}
+
 /// A pod's pod-network addresses, if it runs on `node` and holds any.
 pub fn running(p: &Pod, node: &str) -> Option<RunningPod> {
     let spec = p.spec.as_ref()?;
@@ -130,6 +160,14 @@ mod tests {
         assert!(running(&pod("n1", "Succeeded", Some("10.0.0.5"), false), "n1").is_none());
         assert!(running(&pod("n1", "Pending", None, false), "n1").is_none());
         assert!(running(&pod("n1", "Pending", Some("10.0.0.6"), false), "n1").is_some());
+
+        // A pod may hold an address before its status shows one.
+        let key = Some(("ns".to_string(), "p".to_string()));
+        assert_eq!(on_node(&pod("n1", "Pending", None, false), "n1"), key);
+        assert_eq!(on_node(&pod("n1", "Running", None, false), "n1"), key);
+        assert!(on_node(&pod("n2", "Running", None, false), "n1").is_none());
+        assert!(on_node(&pod("n1", "Running", None, true), "n1").is_none());
+        assert!(on_node(&pod("n1", "Failed", Some("10.0.0.5"), false), "n1").is_none());
     }
 
     #[test]

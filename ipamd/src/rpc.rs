@@ -119,7 +119,7 @@ impl Ipam for Service {
             pod_namespace: r.pod_namespace,
             pod_name: r.pod_name,
         };
-        let a = self.core.allocate(&req).map_err(status)?;
+        let a = self.core.allocate(&req).await.map_err(status)?;
         tracing::debug!(container = %a.key.container_id, address = %a.address, "Allocated");
         Ok(Response::new(proto::AllocateReply {
             address: Some(to_proto(&a)),
@@ -135,7 +135,7 @@ impl Ipam for Service {
         let k = key(r.attachment)?;
         let pod = (!r.pod_namespace.is_empty() && !r.pod_name.is_empty())
             .then_some((r.pod_namespace.as_str(), r.pod_name.as_str()));
-        let a = self.core.release(&k, pod).map_err(status)?;
+        let a = self.core.release(&k, pod).await.map_err(status)?;
         Ok(Response::new(proto::ReleaseReply {
             released: a.as_ref().map(to_proto),
         }))
@@ -160,7 +160,7 @@ impl Ipam for Service {
             .into_iter()
             .map(|a| key(Some(a)))
             .collect::<Result<BTreeSet<_>, _>>()?;
-        let freed = self.core.gc(&valid).map_err(status)?;
+        let freed = self.core.gc(&valid).await.map_err(status)?;
         Ok(Response::new(proto::GcReply {
             released: freed.iter().map(to_proto).collect(),
         }))

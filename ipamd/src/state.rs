@@ -424,7 +424,7 @@ impl State {
             .blocks
             .keys()
             .filter(|b| !self.offered_blocks.contains(*b))
-            .map(|b| addresses(*b).count())
+            .map(|b| (u32::from(b.broadcast()) - u32::from(b.network())) as usize + 1)
             .sum();
         let assigned = self
             .by_address

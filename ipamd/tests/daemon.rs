@@ -180,6 +180,8 @@ fn config(dir: &std::path::Path) -> Config {
         cooldown: Duration::from_millis(300),
         sync_interval: Duration::from_millis(100),
         lag_allowance: Duration::from_millis(200),
+        // The other tests allocate for pods that are not in the API: never free those here.
+        orphan_grace: Duration::from_secs(3600),
         ..Config::new(NODE)
     }
 }
@@ -403,5 +405,107 @@ async fn a_second_daemon_on_a_live_socket_is_refused_and_unsynced_pools_refuse_w
     let mut second = cfg.clone();
     second.introspection = "127.0.0.1:0".parse().unwrap();
     assert!(daemon::start(second, ipamd_client, metadata).await.is_err());
+    running.stop().await.expect("stops");
+}
+
+/// A DEL that never reached ipamd: the address is freed once the pod is gone from the API
+/// (deleted, or finished), within the grace and a sync tick, and cools as after a DEL; a
+/// pod still there keeps its address, and so does a young allocation whose pod the API
+/// shows late; the runtime's late DEL is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_whose_pod_is_gone_without_a_del_is_freed() {
+    let (_api, admin, ipamd_client) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = Static(Arc::new(Mutex::new(vec![
+        md("eni-a", &["10.0.0.10", "10.0.0.11", "10.0.0.12"], &[]),
+        md("eni-b", &["10.0.1.10"], &["10.0.2.0/28"]),
+    ])));
+    let grace = Duration::from_millis(1500);
+    let cfg = Config {
+        orphan_grace: grace,
+        cooldown: Duration::from_secs(30),
+        ..config(dir.path())
+    };
+    let running = daemon::start(cfg.clone(), ipamd_client.clone(), metadata)
+        .await
+        .expect("ipamd starts");
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    for name in ["web-1", "web-2", "web-3"] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "x"}]}
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let mut c = Client::connect(&cfg.socket, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    eventually(WAIT, "pool synced", || {
+        let mut c = c.clone();
+        async move { c.status().await.ok().filter(|s| s.synced && s.free >= 4) }
+    })
+    .await;
+    let mut held = Vec::new();
+    for (container, pod) in [("c1", "web-1"), ("c2", "web-2"), ("c3", "web-3")] {
+        held.push(c.allocate(container, "eth0", "default", pod).await.unwrap());
+    }
+    // ADD before the API shows the pod (a lagging watch, a static pod's mirror).
+    let late = c.allocate("c4", "eth0", "default", "late").await.unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "late", "namespace": "default"},
+        "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "x"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let cooling_before = c.status().await.unwrap().cooling;
+
+    // web-1 is deleted and web-2 finishes; neither DEL reaches ipamd.
+    let gone_at = std::time::Instant::now();
+    pods.delete("web-1", &Default::default()).await.unwrap();
+    pods.patch_status(
+        "web-2",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "web-1 and web-2 freed", || {
+        let mut c = c.clone();
+        async move {
+            let a = c.check("c1", "eth0").await.ok()?;
+            let b = c.check("c2", "eth0").await.ok()?;
+            (a.is_none() && b.is_none()).then_some(())
+        }
+    })
+    .await;
+    let took = gone_at.elapsed();
+    assert!(
+        took <= grace + 4 * cfg.sync_interval + Duration::from_secs(2),
+        "freed {took:?} after the pods left (grace {grace:?}, tick {:?})",
+        cfg.sync_interval
+    );
+    let st = c.status().await.unwrap();
+    assert_eq!(
+        st.cooling,
+        cooling_before + 2,
+        "freed addresses cool: {st:?}"
+    );
+    assert_eq!(c.check("c3", "eth0").await.unwrap(), Some(held[2].clone()));
+    // Past the grace, the late pod is in the API: kept.
+    tokio::time::sleep(grace + 3 * cfg.sync_interval).await;
+    assert_eq!(c.check("c4", "eth0").await.unwrap(), Some(late));
+    assert_eq!(
+        running.core.metrics.orphans_freed.get(),
+        2,
+        "only the gone pods' addresses"
+    );
+    // The runtime's DEL, retried later, finds nothing to free.
+    assert_eq!(
+        c.release("c1", "eth0", "default", "web-1").await.unwrap(),
+        None
+    );
+    let (_, m) = get(running.introspection, "/metrics").await;
+    assert!(m.contains("cloudnet_ipamd_orphans_freed_total 2"), "{m}");
     running.stop().await.expect("stops");
 }

@@ -122,7 +122,7 @@ impl Ipamd {
             std::sync::Arc::new(Metrics::default()),
         )
         .unwrap();
-        core.sync(agreement(cidr), &[], None).unwrap();
+        core.sync(agreement(cidr), &[], None).await.unwrap();
         let listener = rpc::bind(&socket).await.expect("bind");
         let c = core.clone();
         let server = tokio::spawn(async move {

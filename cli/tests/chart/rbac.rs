@@ -83,7 +83,7 @@ fn the_rbac_is_what_the_binaries_call_and_follows_the_feature_switches() {
     let mut node = vec![
         rule("cloudnet.io", "nodenetworks", &["list", "watch", "patch"]),
         rule("", "nodes/status", &["patch"]),
-        rule("", "pods", &["list"]),
+        rule("", "pods", &["list", "watch"]),
         rule("events.k8s.io", "events", &["create", "patch"]),
     ];
     node.sort();

@@ -118,12 +118,15 @@ fn phase(step: &Step) -> usize {
     }
 }
 
-/// Performs the steps, up to `parallelism` at once within a phase.
+/// Performs the steps, up to `parallelism` at once within a phase; `progress` sees the
+/// outcome so far after each step that succeeded (the round writes the status from it, so
+/// a node's pods need not wait for the round's slowest step).
 pub async fn apply(
     cloud: &dyn Addresses,
     node: NodeInterfaces,
     plan: &Plan,
     parallelism: usize,
+    mut progress: impl FnMut(&Outcome),
 ) -> Outcome {
     let mut out = Outcome {
         node,
@@ -147,7 +150,10 @@ pub async fn apply(
                 break;
             };
             match result {
-                Ok(done) => out.record(done),
+                Ok(done) => {
+                    out.record(done);
+                    progress(&out);
+                }
                 Err(e) => {
                     if out.failure.is_none() {
                         out.failure = Some((step.clone(), e));

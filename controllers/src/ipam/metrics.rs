@@ -43,6 +43,7 @@ pub struct AllocatorMetrics {
     interfaces_detached: Counter,
     orphans_deleted: Counter,
     nodes_freed: Counter,
+    status_writes: Counter,
     queue_depth: Gauge,
     round_seconds: Histogram,
 }
@@ -58,6 +59,7 @@ impl Default for AllocatorMetrics {
             interfaces_detached: Counter::default(),
             orphans_deleted: Counter::default(),
             nodes_freed: Counter::default(),
+            status_writes: Counter::default(),
             queue_depth: Gauge::default(),
             round_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
         }
@@ -102,6 +104,11 @@ impl AllocatorMetrics {
             "orphans_deleted",
             "Leaked interfaces deleted",
             m.orphans_deleted.clone(),
+        );
+        r.register(
+            "status_writes",
+            "NodeNetwork status writes: after each cloud step of a round that changed it (writes close together merged), and at the round's end",
+            m.status_writes.clone(),
         );
         r.register(
             "nodes_freed",
@@ -152,6 +159,15 @@ impl AllocatorMetrics {
 
     pub fn orphans_deleted(&self) -> u64 {
         self.orphans_deleted.get()
+    }
+
+    pub fn status_written(&self) {
+        self.status_writes.inc();
+    }
+
+    /// NodeNetwork status writes so far.
+    pub fn status_writes(&self) -> u64 {
+        self.status_writes.get()
     }
 
     pub fn node_freed(&self) {

@@ -25,7 +25,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::apply::{apply, free_node};
+use super::apply::{Outcome, apply, free_node};
 use super::interface_config::{config_name, new_interface};
 use super::metrics::{AllocatorMetrics, RoundResult};
 use super::plan::{Plan, PlanInput, plan};
@@ -227,7 +227,9 @@ async fn serve(ctx: &Context, nn: &NodeNetwork, node: Option<&Node>) -> Result<N
         let p = plan_for(ctx, &knobs, nn, &view, blocked.clone().ok().flatten());
         if p.is_idle() {
             refused_events(ctx, nn, &p).await;
-            write_status(ctx, nn, &view, &p, &knobs, None, blocked.err(), &[]).await?;
+            StatusWriter::new(ctx, nn, &p, &knobs, blocked.err())
+                .write(&view, None, &[])
+                .await?;
             ctx.metrics.round(RoundResult::Idle);
             return Ok(Next::Resync);
         }
@@ -241,7 +243,20 @@ async fn serve(ctx: &Context, nn: &NodeNetwork, node: Option<&Node>) -> Result<N
     let blocked = new_interface(ifc_name.as_deref(), lookup, &described);
     let p = plan_for(ctx, &knobs, nn, &described, blocked.clone().ok().flatten());
     refused_events(ctx, nn, &p).await;
-    let outcome = apply(ctx.cloud.as_ref(), described, &p, ctx.node_parallelism).await;
+    // The status follows the steps as they complete: a new interface's addresses reach
+    // ipamd (and the pods waiting) when its attach returns, not when the round's last does.
+    let mut writer = StatusWriter::new(ctx, nn, &p, &knobs, blocked.clone().err());
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let applying = apply(
+        ctx.cloud.as_ref(),
+        described,
+        &p,
+        ctx.node_parallelism,
+        move |o: &Outcome| {
+            tx.send_replace(Some((o.node.clone(), o.released.clone())));
+        },
+    );
+    let (outcome, ()) = tokio::join!(applying, writer.follow(rx));
     ctx.metrics.outcome(
         outcome.added_blocks,
         outcome.released.len(),
@@ -269,17 +284,9 @@ async fn serve(ctx: &Context, nn: &NodeNetwork, node: Option<&Node>) -> Result<N
         .await;
     }
     let failure = outcome.failure.as_ref().map(|(_, e)| e);
-    let short = write_status(
-        ctx,
-        nn,
-        &outcome.node,
-        &p,
-        &knobs,
-        failure,
-        blocked.err(),
-        &outcome.released,
-    )
-    .await?;
+    let short = writer
+        .write(&outcome.node, failure, &outcome.released)
+        .await?;
     if let Some(e) = failure {
         ctx.metrics.round(RoundResult::Failed);
         ctx.metrics.cloud_error(e);
@@ -336,56 +343,107 @@ fn plan_for(
     })
 }
 
-/// Writes the status (when it changed) and answers whether the pool is still short.
-#[allow(clippy::too_many_arguments)]
-async fn write_status(
-    ctx: &Context,
-    nn: &NodeNetwork,
-    node: &cloudnet_core::NodeInterfaces,
-    p: &Plan,
-    knobs: &PoolKnobs,
-    failure: Option<&CloudError>,
+/// Steps completing within this of each other share one status write.
+const STATUS_COALESCE: Duration = Duration::from_millis(20);
+
+/// The node's status writes of one round: each compared with the last one written, so a
+/// write that would change nothing but `lastSync` is skipped.
+struct StatusWriter<'a> {
+    ctx: &'a Context,
+    nn: &'a NodeNetwork,
+    plan: &'a Plan,
+    knobs: &'a PoolKnobs,
     blocked: Option<String>,
-    released_now: &[IpNet],
-) -> Result<bool> {
-    let offered: BTreeSet<IpNet> = nn.spec.release.iter().map(|o| o.block).collect();
-    let mut released = p.released_kept.clone();
-    for b in p.already_gone.iter().chain(released_now) {
-        if !released.contains(b) {
-            released.push(*b);
+    /// The status last written, or the one the round started from.
+    last: Option<NodeNetworkStatus>,
+}
+
+impl<'a> StatusWriter<'a> {
+    fn new(
+        ctx: &'a Context,
+        nn: &'a NodeNetwork,
+        plan: &'a Plan,
+        knobs: &'a PoolKnobs,
+        blocked: Option<String>,
+    ) -> Self {
+        StatusWriter {
+            ctx,
+            nn,
+            plan,
+            knobs,
+            blocked,
+            last: nn.status.clone(),
         }
     }
-    // Blocks released are out of the counts whether or not the offer is still there.
-    let mut k = knobs.clone();
-    k.prefix_delegation = p.kind == cloudnet_core::BlockKind::Prefix;
-    let target = pool_target(&k, super::plan::counts(node, nn.spec.in_use, &offered));
-    let now = Timestamp::now();
-    let new = build(StatusInput {
-        previous: nn.status.as_ref(),
-        node,
-        in_use: nn.spec.in_use,
-        offered: &offered,
-        released,
-        target: &target,
-        failure,
-        blocked: blocked.map(|m| ("InterfaceConfigNotFound", m)),
-        generation: nn.metadata.generation,
-        now,
-    });
-    let short = target.deficit() > 0;
-    if let Some(old) = &nn.status
-        && same_but_time(old, &new)
-    {
-        return Ok(short);
+
+    /// Writes the node as the steps leave it, until the sender goes (the steps are done);
+    /// changes that arrive while a write is in flight or within [`STATUS_COALESCE`] of each
+    /// other are written together. A failed write here is only logged: the round's last
+    /// write reports.
+    async fn follow(
+        &mut self,
+        mut rx: tokio::sync::watch::Receiver<Option<(cloudnet_core::NodeInterfaces, Vec<IpNet>)>>,
+    ) {
+        while rx.changed().await.is_ok() {
+            tokio::time::sleep(STATUS_COALESCE).await;
+            let Some((node, released)) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            if let Err(error) = self.write(&node, None, &released).await {
+                tracing::debug!(node = %self.nn.name_any(), %error, "Status write during the round failed");
+            }
+        }
     }
-    let api: Api<NodeNetwork> = Api::all(ctx.client.clone());
-    api.patch_status(
-        &nn.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status_patch(&new)? })),
-    )
-    .await?;
-    Ok(short)
+
+    /// Writes the status (when it changed) and answers whether the pool is still short.
+    async fn write(
+        &mut self,
+        node: &cloudnet_core::NodeInterfaces,
+        failure: Option<&CloudError>,
+        released_now: &[IpNet],
+    ) -> Result<bool> {
+        let (ctx, nn, p, knobs) = (self.ctx, self.nn, self.plan, self.knobs);
+        let offered: BTreeSet<IpNet> = nn.spec.release.iter().map(|o| o.block).collect();
+        let mut released = p.released_kept.clone();
+        for b in p.already_gone.iter().chain(released_now) {
+            if !released.contains(b) {
+                released.push(*b);
+            }
+        }
+        // Blocks released are out of the counts whether or not the offer is still there.
+        let mut k = knobs.clone();
+        k.prefix_delegation = p.kind == cloudnet_core::BlockKind::Prefix;
+        let target = pool_target(&k, super::plan::counts(node, nn.spec.in_use, &offered));
+        let now = Timestamp::now();
+        let new = build(StatusInput {
+            previous: self.last.as_ref(),
+            node,
+            in_use: nn.spec.in_use,
+            offered: &offered,
+            released,
+            target: &target,
+            failure,
+            blocked: self.blocked.clone().map(|m| ("InterfaceConfigNotFound", m)),
+            generation: nn.metadata.generation,
+            now,
+        });
+        let short = target.deficit() > 0;
+        if let Some(old) = &self.last
+            && same_but_time(old, &new)
+        {
+            return Ok(short);
+        }
+        let api: Api<NodeNetwork> = Api::all(ctx.client.clone());
+        api.patch_status(
+            &nn.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status_patch(&new)? })),
+        )
+        .await?;
+        ctx.metrics.status_written();
+        self.last = Some(new);
+        Ok(short)
+    }
 }
 
 /// Equal apart from `lastSync`: not worth a write (and a watch event) while the last sync is
@@ -456,6 +514,7 @@ async fn failed_before_plan(ctx: &Context, nn: &NodeNetwork, e: CloudError) -> R
         &Patch::Merge(json!({ "status": status_patch(&status)? })),
     )
     .await?;
+    ctx.metrics.status_written();
     Ok(Next::Backoff)
 }
 

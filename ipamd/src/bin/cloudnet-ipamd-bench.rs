@@ -1,12 +1,14 @@
 //! `cloudnet-ipamd-bench`: the latency of the CNI ADD's ipamd step from a warm pool —
 //! `Client::allocate` over the unix socket, the checkpoint written and fsync'd before the
 //! answer — in a steady state of pod churn (each new pod past `--live` deletes the oldest).
-//! Prints p50/p99/max; exits non-zero on any failed call or an address held twice.
+//! With `--clients N`, N clients call at once and concurrent changes share a flush (group
+//! commit). Prints p50/p99/max, the checkpoint's changes per flush and the bare `fdatasync`
+//! latency of the same disk; exits non-zero on any failed call or an address held twice.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -37,6 +39,14 @@ struct Args {
     /// node's, so the default keeps the cooling set near a real node's size.
     #[arg(long, default_value_t = 1_000)]
     cooldown_ms: u64,
+    /// Concurrent clients, each on its own connection (a node's runtime starting several
+    /// pods at once); the calls and the live pods are split between them.
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Bare `pwrite` + `fdatasync` samples timed after the run in the same directory: the
+    /// disk's floor under one durable change (0: none).
+    #[arg(long, default_value_t = 2_000)]
+    fsync_samples: usize,
     /// Where the socket and the checkpoint go (a temporary directory under it).
     #[arg(long, default_value = "/var/tmp")]
     dir: PathBuf,
@@ -88,54 +98,76 @@ async fn main() -> anyhow::Result<()> {
         local_ipv4s: vec![],
         ipv4_prefixes: vec![a.pool],
     };
-    core.sync(agree(&status, &[md]), &[], None)?;
+    core.sync(agree(&status, &[md]), &[], None).await?;
     let listener = rpc::bind(&socket).await?;
     let server = tokio::spawn(rpc::serve(listener, core.clone(), std::future::pending()));
-    let mut client = Client::connect(&socket, Duration::from_secs(2)).await?;
 
-    let mut live: VecDeque<(String, Ipv4Addr)> = VecDeque::new();
-    let mut holders: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
-    let mut alloc = Vec::with_capacity(a.calls);
-    let mut release = Vec::with_capacity(a.calls);
+    // Each client keeps its share of the live pods: a new pod past it releases its oldest.
+    let per_client_live = a.live.div_ceil(a.clients).max(1);
+    let per_client_calls = a.calls.div_ceil(a.clients);
+    let holders: Arc<Mutex<BTreeMap<Ipv4Addr, String>>> = Arc::default();
     let started = Instant::now();
-    for i in 0..a.calls {
-        let container = format!("bench-{i:08}");
-        let t = Instant::now();
-        let got = client
-            .allocate(&container, "eth0", "bench", &container)
-            .await
-            .with_context(|| format!("allocate #{i}"))?;
-        alloc.push(t.elapsed());
-        let addr: Ipv4Addr = got.address.parse().context("address")?;
-        if let Some(other) = holders.insert(addr, container.clone()) {
-            bail!("{addr} handed to {container} while {other} holds it");
-        }
-        live.push_back((container, addr));
-        if live.len() > a.live
-            && let Some((old, old_addr)) = live.pop_front()
-        {
-            let t = Instant::now();
-            let r = client
-                .release(&old, "eth0", "bench", &old)
-                .await
-                .with_context(|| format!("release {old}"))?;
-            release.push(t.elapsed());
-            if r.map(|r| r.address) != Some(old_addr.to_string()) {
-                bail!("release of {old} did not free {old_addr}");
+    let mut clients = Vec::new();
+    for c in 0..a.clients {
+        let mut client = Client::connect(&socket, Duration::from_secs(2)).await?;
+        let holders = holders.clone();
+        clients.push(tokio::spawn(async move {
+            let mut live: VecDeque<(String, Ipv4Addr)> = VecDeque::new();
+            let (mut alloc, mut release) = (Vec::new(), Vec::new());
+            for i in 0..per_client_calls {
+                let container = format!("bench-{c:03}-{i:08}");
+                let t = Instant::now();
+                let got = client
+                    .allocate(&container, "eth0", "bench", &container)
+                    .await
+                    .with_context(|| format!("allocate {container}"))?;
+                alloc.push(t.elapsed());
+                let addr: Ipv4Addr = got.address.parse().context("address")?;
+                if let Some(other) = holders.lock().unwrap().insert(addr, container.clone()) {
+                    bail!("{addr} handed to {container} while {other} holds it");
+                }
+                live.push_back((container, addr));
+                if live.len() > per_client_live
+                    && let Some((old, old_addr)) = live.pop_front()
+                {
+                    // Forgotten before the call: once freed, the address may go to another
+                    // client as soon as it cools.
+                    holders.lock().unwrap().remove(&old_addr);
+                    let t = Instant::now();
+                    let r = client
+                        .release(&old, "eth0", "bench", &old)
+                        .await
+                        .with_context(|| format!("release {old}"))?;
+                    release.push(t.elapsed());
+                    if r.map(|r| r.address) != Some(old_addr.to_string()) {
+                        bail!("release of {old} did not free {old_addr}");
+                    }
+                }
             }
-            holders.remove(&old_addr);
-        }
+            anyhow::Ok((alloc, release))
+        }));
+    }
+    let (mut alloc, mut release) = (Vec::new(), Vec::new());
+    for c in clients {
+        let (a, r) = c.await.context("client task")??;
+        alloc.extend(a);
+        release.extend(r);
     }
     let wall = started.elapsed();
     server.abort();
     let size = std::fs::metadata(&checkpoint).map(|m| m.len()).unwrap_or(0);
+    let flushes = core.metrics.checkpoint_flushes.get();
+    let changes = core.metrics.checkpoint_changes.get();
+    drop(core);
+    let fsync = bare_fdatasync(&dir, a.fsync_samples)?;
     let _ = std::fs::remove_dir_all(&dir);
 
     alloc.sort();
     release.sort();
     println!(
-        "calls={} live={} pool={} cooldown_ms={} wall_s={:.2}",
-        a.calls,
+        "calls={} clients={} live={} pool={} cooldown_ms={} wall_s={:.2}",
+        alloc.len(),
+        a.clients,
         a.live,
         a.pool,
         a.cooldown_ms,
@@ -153,6 +185,20 @@ async fn main() -> anyhow::Result<()> {
         ms(pct(&release, 0.99)),
         ms(pct(&release, 1.0))
     );
+    println!(
+        "checkpoint flushes={flushes} changes={changes} changes_per_flush={:.2}",
+        changes as f64 / flushes.max(1) as f64
+    );
+    if !fsync.is_empty() {
+        println!(
+            "bare_fdatasync_ms p50={} p99={} max={} (one {}-byte pwrite + fdatasync into a preallocated file, {} samples, same directory, after the run)",
+            ms(pct(&fsync, 0.50)),
+            ms(pct(&fsync, 0.99)),
+            ms(pct(&fsync, 1.0)),
+            RECORD_BYTES,
+            fsync.len()
+        );
+    }
     println!("checkpoint_bytes={size} duplicates=0 failures=0");
     println!(
         "target p99<2ms: {}",
@@ -163,6 +209,33 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// About the size of one allocation's journal record.
+const RECORD_BYTES: usize = 320;
+
+/// The floor under any durable change on this disk: `samples` times, one record-sized
+/// `pwrite` into a file written whole beforehand, then `fdatasync`, as the journal does.
+fn bare_fdatasync(dir: &std::path::Path, samples: usize) -> anyhow::Result<Vec<Duration>> {
+    use std::os::unix::fs::FileExt;
+    if samples == 0 {
+        return Ok(Vec::new());
+    }
+    let path = dir.join("fdatasync-probe");
+    std::fs::write(&path, vec![0u8; RECORD_BYTES * samples])?;
+    let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+    f.sync_all()?;
+    let line = vec![b'x'; RECORD_BYTES];
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let t = Instant::now();
+        f.write_all_at(&line, (i * RECORD_BYTES) as u64)?;
+        f.sync_data()?;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    std::fs::remove_file(&path)?;
+    Ok(out)
 }
 
 /// A fresh directory under `base`, removed at the end of the run.
