@@ -358,15 +358,17 @@ impl Env {
             .unwrap_or_default()
     }
 
-    /// Stops the controller (it releases its Lease), every ipamd, the API and the cloud.
+    /// Stops the simulation, the controller (it releases its Lease), every ipamd, the API
+    /// and the cloud.
     pub async fn shutdown(mut self) {
+        // The simulated kubelet first: it must not call ipamds that are going away.
+        drop(self._simulation);
         if let Some(c) = self.controller.take() {
             let _ = c.terminate(Duration::from_secs(10)).await;
         }
         for p in std::mem::take(&mut self.ipamds).into_values().flatten() {
             let _ = p.terminate(Duration::from_secs(5)).await;
         }
-        drop(self._simulation);
         self.api.shutdown().await;
         self.cloud.shutdown().await;
     }

@@ -163,7 +163,10 @@ pub async fn run(scenario: &Scenario, options: Options) -> Row {
         }
     }
     if row.error.is_none() {
-        match r.teardown(Duration::from_secs(60)).await {
+        // A minute, and a tenth of a second more per pod for the kubelet's DELs.
+        let pods = r.sample().await.map_or(0, |s| s.pods.len());
+        let teardown = Duration::from_secs(60) + Duration::from_millis(100) * pods as u32;
+        match r.teardown(teardown).await {
             Ok(left) => row.leftovers = left,
             Err(e) => row.error = Some(format!("teardown: {e:#}")),
         }
