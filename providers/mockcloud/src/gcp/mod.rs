@@ -103,10 +103,11 @@ pub struct GcpState {
     wall_epoch: SystemTime,
 }
 
-/// An 8-byte fingerprint, base64 as the API shows it.
+/// An 8-byte fingerprint, in the URL-safe base64 the API shows (`--KE24GB4T0=`): the
+/// client libraries decode it with that alphabet and refuse `+` and `/`.
 pub fn fingerprint(seed: u64) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(splitmix64(seed).to_be_bytes())
+    base64::engine::general_purpose::URL_SAFE.encode(splitmix64(seed).to_be_bytes())
 }
 
 impl GcpState {

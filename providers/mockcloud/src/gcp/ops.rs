@@ -30,7 +30,7 @@ pub(super) fn create(
     let name = format!(
         "operation-{}-{}",
         1_764_000_000_000 + call.now_ms,
-        &super::fingerprint(id.parse::<u64>().unwrap_or(0)).replace(['+', '/', '='], "")
+        &super::fingerprint(id.parse::<u64>().unwrap_or(0)).replace(['+', '/', '=', '-', '_'], "")
     );
     let op_path = format!("{}/operations/{name}", scope.path());
     let target_id = state
