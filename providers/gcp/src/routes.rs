@@ -213,6 +213,11 @@ impl Routes for GcpProvider {
         }
     }
 
+    /// The cluster's network: routes go there even before it lists any.
+    fn known_tables(&self) -> Vec<String> {
+        vec![self.location().network.clone()]
+    }
+
     async fn list(&self) -> Result<Vec<Route>> {
         let project = self.project().to_string();
         let pages = self

@@ -63,6 +63,8 @@ async fn create_list_replace_delete_and_foreign_routes_untouched() {
         .await
         .expect("the other cluster creates its route");
 
+    // The network is known before it holds any route of ours.
+    assert_eq!(p.known_tables(), vec![NETWORK.to_string()]);
     let listed = p.list().await.expect("list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|r| !r.owned), "{listed:?}");
