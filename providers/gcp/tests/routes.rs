@@ -289,3 +289,55 @@ async fn a_running_operation_is_polled_to_done() {
         mock_calls(&h, "globalOperations.get")
     );
 }
+
+#[tokio::test]
+async fn the_clouds_refusals_come_back_with_its_reason() {
+    let mut world = cloudnet_mockcloud::World::default();
+    let mut gcp = cloudnet_mockcloud::gcp::GcpWorld::default();
+    gcp.quotas.insert("ROUTES".into(), 1);
+    world.gcp = Some(gcp);
+    let h = cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config::ephemeral(world))
+        .await
+        .unwrap();
+    let p = provider(&h, "prod").await;
+    // A pod range inside a subnet range cannot be a custom route: the cloud says so.
+    let e = p
+        .create(&pod_route("10.4.9.0/24", NODE_1, "n1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.code()),
+        (ErrorKind::InvalidInput, "invalid"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("subnetwork range"), "{e}");
+    // An instance that does not exist is NotFound before any write.
+    let e = p
+        .create(&pod_route("10.100.3.0/24", "no-such-node", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    // The project's route quota.
+    p.create(&pod_route("10.100.1.0/24", NODE_1, "n1"))
+        .await
+        .expect("within quota");
+    let e = p
+        .create(&pod_route("10.100.2.0/24", NODE_2, "n2"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::LimitExceeded(cloudnet_core::Limit::Quota),
+        "{e}"
+    );
+    assert_eq!(e.code(), "QUOTA_EXCEEDED");
+    assert_eq!(
+        p.list().await.unwrap().iter().filter(|r| r.owned).count(),
+        1
+    );
+    assert_eq!(
+        p.call_counts().of("routes.insert"),
+        3,
+        "one landed, two refused"
+    );
+}
