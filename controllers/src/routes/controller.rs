@@ -24,7 +24,7 @@ use kube::{Client, Resource};
 use tokio::sync::Notify;
 use tracing::{Instrument, info, warn};
 
-use super::plan::{RoutePlan, desired_from_nodes, plan};
+use super::plan::{RoutePlan, desired_from_nodes, plan_in};
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
 
@@ -182,7 +182,7 @@ impl Loop {
             .await;
         }
         let listed = self.routes.list().await?;
-        let p: RoutePlan = plan(&wanted, &listed);
+        let p: RoutePlan = plan_in(&wanted, &listed, &self.routes.known_tables());
         for c in &p.conflicts {
             if let Some(node) = wanted.iter().find(|n| n.pod_cidrs.contains(&c.destination)) {
                 let text = format!(

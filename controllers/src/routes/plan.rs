@@ -83,7 +83,17 @@ pub fn desired_from_nodes(nodes: &[Node]) -> (Vec<NodeRoutes>, Vec<(String, Stri
 /// The difference between the nodes' routes and the cloud's, for every table the cloud
 /// lists for the cluster.
 pub fn plan(nodes: &[NodeRoutes], listed: &[Route]) -> RoutePlan {
-    let tables: BTreeSet<&str> = listed.iter().map(|r| r.table.as_str()).collect();
+    plan_in(nodes, listed, &[])
+}
+
+/// [`plan`] for the listed tables and `known` ones (tables that may hold no route yet, from
+/// [`cloudnet_core::Routes::known_tables`]).
+pub fn plan_in(nodes: &[NodeRoutes], listed: &[Route], known: &[String]) -> RoutePlan {
+    let tables: BTreeSet<&str> = listed
+        .iter()
+        .map(|r| r.table.as_str())
+        .chain(known.iter().map(String::as_str))
+        .collect();
     let by_key: BTreeMap<(&str, IpNet), &Route> = listed
         .iter()
         .map(|r| ((r.table.as_str(), r.destination), r))
@@ -248,6 +258,22 @@ mod tests {
             assert_eq!(keys(&p.delete), c.delete, "{}: delete", c.name);
             assert_eq!(p.conflicts.len(), c.conflicts, "{}: conflicts", c.name);
         }
+    }
+
+    #[test]
+    fn a_known_table_without_routes_gets_the_nodes_routes() {
+        let nodes = vec![node("n1", "gke-n1", &["10.100.0.0/24"])];
+        assert!(
+            plan(&nodes, &[]).create.is_empty(),
+            "no table listed, none known"
+        );
+        let p = plan_in(&nodes, &[], &["cloudnet".to_string()]);
+        assert_eq!(
+            keys(&p.create),
+            vec![r#"cloudnet 10.100.0.0/24 Instance("gke-n1")"#]
+        );
+        let listed = vec![route("cloudnet", "10.100.0.0/24", "gke-n1", true)];
+        assert!(plan_in(&nodes, &listed, &["cloudnet".to_string()]).is_empty());
     }
 
     #[test]

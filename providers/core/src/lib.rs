@@ -23,8 +23,9 @@
 //! # How the traits map onto the three clouds
 //!
 //! The AWS column is what `cloudnet-aws` calls and its tests run against the mock cloud and
-//! moto; the GCP and Azure columns are a design from those clouds' API references, not yet
-//! built or tested (there is no GCP or Azure backend or mock cloud).
+//! moto; the GCP column's `Addresses` and `Routes` rows are what `cloudnet-gcp` calls
+//! (its crate docs have the exact calls), its load-balancer rows and the Azure column are a
+//! design from those clouds' API references, not yet built or tested.
 //!
 //! | Trait method | AWS (EC2, ELBv2) | GCP (Compute Engine) | Azure (Microsoft.Network) |
 //! |---|---|---|---|

@@ -63,6 +63,14 @@ pub trait Routes: Send + Sync {
     /// Every route in the cluster's route table(s), ours marked `owned`.
     async fn list(&self) -> Result<Vec<Route>>;
 
+    /// Tables the cluster's routes belong in that the provider knows without listing, so a
+    /// table holding no route yet still gets the nodes' routes (GCE: the cluster's network,
+    /// which lists no route before the first). Empty by default: the tables are those of the
+    /// listed routes.
+    fn known_tables(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Creates (or replaces, when ours) the route.
     async fn create(&self, route: &Route) -> Result<()>;
 

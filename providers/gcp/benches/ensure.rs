@@ -5,9 +5,9 @@
 //!
 //! Calls are counted by the provider (every attempt, retries included) and checked against
 //! the mock cloud's call log. The bench exits non-zero when an `ensure` or `delete` fails or
-//! an invariant breaks: the first pass takes more than 1.05 times the minimum, the second
-//! pass makes a mutating call, the cloud holds other than exactly the stacks' resources, or
-//! anything of them is left after the deletes.
+//! an invariant breaks: the first pass or the deletes take more than 1.05 times the minimum,
+//! the second pass makes a mutating call or more than 1.05 times its reads, the cloud holds
+//! other than exactly the stacks' resources, or anything of them is left after the deletes.
 //!
 //! `cargo bench -p cloudnet-gcp --bench ensure`; sizes and latency from `BENCH_L7`,
 //! `BENCH_L4`, `BENCH_LATENCY_MS`, `BENCH_CONCURRENCY`. The budget is raised far above the
@@ -180,19 +180,22 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .map(|s| s.id)
                 .collect();
         } else {
+            // One filtered list per kind and stack (a list may come in more than one page).
             let want = l7 as u64 * lb_specs::L7_READS + l4 as u64 * lb_specs::L4_READS;
-            if mutating > 0 || total != want {
+            println!("  fewest reads for the second pass: {want}");
+            if mutating > 0 || total as f64 > want as f64 * MAX_OVER_MINIMUM {
                 broken.push(format!(
-                    "second pass: {mutating} mutating calls (want 0), {total} calls (want {want})"
+                    "second pass: {mutating} mutating calls (want 0), {total} calls (at most {MAX_OVER_MINIMUM}x {want})"
                 ));
             }
         }
     }
-    // The provider's counts and the mock's log agree.
+    // The mock logged no call the provider did not count (the provider counts every attempt,
+    // so a retry after a timed-out attempt the mock never answered counts only there).
     let ours = counts.snapshot();
     let theirs = mock_calls();
     for (k, v) in &ours {
-        if theirs.get(k) != Some(v) {
+        if theirs.get(k).is_none_or(|m| m > v) {
             broken.push(format!(
                 "{k}: the provider counted {v}, the mock cloud logged {:?}",
                 theirs.get(k)
@@ -237,8 +240,10 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let (total, _) = report("delete", start.elapsed(), &calls, failed);
     let want = l7 as u64 * lb_specs::L7_DELETE + l4 as u64 * lb_specs::L4_DELETE;
     println!("  fewest calls for the deletes: {want}");
-    if total != want {
-        broken.push(format!("delete: {total} calls, want {want}"));
+    if total as f64 > want as f64 * MAX_OVER_MINIMUM {
+        broken.push(format!(
+            "delete: {total} calls, at most {MAX_OVER_MINIMUM}x {want}"
+        ));
     }
     if let Some(Err(e)) = deleted.iter().find(|r| r.is_err()) {
         broken.push(format!("delete: {failed} deletes failed, the first: {e}"));

@@ -66,6 +66,7 @@ pub mod methods {
 
     pub const INSTANCES_GET: Method = Method::describe("instances.get");
     pub const INSTANCES_LIST: Method = Method::describe("instances.list");
+    pub const INSTANCES_AGGREGATED_LIST: Method = Method::describe("instances.aggregatedList");
     pub const INSTANCES_UPDATE_NETWORK_INTERFACE: Method =
         Method::mutate("instances.updateNetworkInterface");
     pub const SUBNETWORKS_GET: Method = Method::describe("subnetworks.get");
@@ -167,7 +168,32 @@ impl Caller {
 
     /// Runs one Compute Engine call. `f` builds and sends the request; it is called again
     /// for each retried attempt.
-    pub async fn call<T, F, Fut>(&self, method: Method, mut f: F) -> Result<T>
+    pub async fn call<T, F, Fut>(&self, method: Method, f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = google_cloud_gax::Result<T>>,
+    {
+        self.call_retrying(method, self.retry.transient_retries, f)
+            .await
+    }
+
+    /// [`Caller::call`] for a write whose replay is not safe blind: a transient failure (the
+    /// change may or may not have landed) comes back to the caller, which reads the resource
+    /// to find out. Throttling is still retried (a throttled call did nothing).
+    pub async fn call_no_replay<T, F, Fut>(&self, method: Method, f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = google_cloud_gax::Result<T>>,
+    {
+        self.call_retrying(method, 0, f).await
+    }
+
+    async fn call_retrying<T, F, Fut>(
+        &self,
+        method: Method,
+        transient_retries: u32,
+        mut f: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = google_cloud_gax::Result<T>>,
@@ -199,7 +225,7 @@ impl Caller {
                             continue;
                         }
                     }
-                    Error::Transient { .. } if transient < self.retry.transient_retries => {
+                    Error::Transient { .. } if transient < transient_retries => {
                         let wait = backoff(&self.retry, transient);
                         transient += 1;
                         tracing::debug!(

@@ -14,6 +14,7 @@ use google_cloud_gax::retry_policy::NeverRetry;
 
 use crate::config::{CredentialsChoice, GcpConfig};
 use crate::error::{ConfigError, ConfigResult};
+use crate::tls::install_crypto_provider;
 
 /// One client per Compute Engine service the crate uses. Cloning is cheap (each holds an
 /// `Arc` and a connection pool).
@@ -26,14 +27,6 @@ pub struct Clients {
     pub zone_operations: ZoneOperations,
     pub region_operations: RegionOperations,
     pub global_operations: GlobalOperations,
-}
-
-/// Installs rustls' `ring` provider as the process default unless one is installed already.
-pub fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 /// The credentials the config chooses.

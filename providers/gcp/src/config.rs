@@ -78,6 +78,9 @@ pub struct GcpConfig {
     pub pod_range_name: String,
     /// The size of one node's alias range (GKE's default /24: 110 pods with headroom).
     pub node_prefix_len: u8,
+    /// Alias ranges one interface may hold (a conservative default; raise it to the
+    /// project's own limit).
+    pub max_alias_ranges: u32,
     /// Priority of the routes the suite creates (GCE's default 1000).
     pub route_priority: u32,
     /// How long the metadata server may take to answer a discovery question.
@@ -100,6 +103,7 @@ impl GcpConfig {
             fingerprint_attempts: 5,
             pod_range_name: "pods".into(),
             node_prefix_len: 24,
+            max_alias_ranges: 10,
             route_priority: 1000,
             metadata_timeout: Duration::from_secs(5),
         }
@@ -153,6 +157,7 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn new(root: impl Into<String>, timeout: Duration) -> ConfigResult<Metadata> {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)

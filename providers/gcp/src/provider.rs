@@ -1,10 +1,12 @@
 //! The provider value the controllers hold: config, location, clients and the caller, shared
 //! by every trait the crate implements.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cloudnet_core::{RateBudget, Result};
 use google_cloud_compute_v1::model::Operation;
+use ipnet::IpNet;
 
 use crate::call::{CallCounts, Caller};
 use crate::client::Clients;
@@ -24,6 +26,18 @@ struct Inner {
     location: Location,
     clients: Clients,
     caller: Caller,
+    /// Instance name -> zone, learned from reads (an instance never changes zone).
+    zones: Mutex<HashMap<String, String>>,
+    /// Subnetwork URL -> its primary range and secondary ranges by name (ranges of a
+    /// subnetwork are not changed while it is in use).
+    subnets: Mutex<HashMap<String, SubnetRanges>>,
+}
+
+/// A subnetwork's address ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetRanges {
+    pub primary: IpNet,
+    pub secondary: Vec<(String, IpNet)>,
 }
 
 impl GcpProvider {
@@ -45,6 +59,8 @@ impl GcpProvider {
                 location,
                 clients,
                 caller,
+                zones: Mutex::default(),
+                subnets: Mutex::default(),
             }),
         })
     }
@@ -74,6 +90,25 @@ impl GcpProvider {
         &self.inner.caller.counts
     }
 
+    /// The zone of an instance, when a read has shown it.
+    pub fn known_zone(&self, instance: &str) -> Option<String> {
+        lock(&self.inner.zones).get(instance).cloned()
+    }
+
+    /// Remembers where an instance is.
+    pub fn remember_zone(&self, instance: &str, zone: &str) {
+        lock(&self.inner.zones).insert(instance.to_string(), zone.to_string());
+    }
+
+    /// A subnetwork's ranges, when read before.
+    pub fn known_subnet(&self, url: &str) -> Option<SubnetRanges> {
+        lock(&self.inner.subnets).get(url).cloned()
+    }
+
+    pub fn remember_subnet(&self, url: &str, ranges: SubnetRanges) {
+        lock(&self.inner.subnets).insert(url.to_string(), ranges);
+    }
+
     pub fn operations(&self) -> Operations<'_> {
         Operations {
             caller: &self.inner.caller,
@@ -87,4 +122,8 @@ impl GcpProvider {
     pub async fn wait(&self, op: Operation) -> Result<()> {
         self.operations().wait(op).await
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -8,9 +8,10 @@ use google_cloud_compute_v1::client::{
 };
 use google_cloud_gax::retry_policy::NeverRetry;
 
-use crate::client::{credentials, install_crypto_provider};
+use crate::client::credentials;
 use crate::config::GcpConfig;
 use crate::error::{ConfigError, ConfigResult};
+use crate::tls::install_crypto_provider;
 
 #[derive(Debug, Clone)]
 pub struct LbClients {

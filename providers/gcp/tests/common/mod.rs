@@ -1,0 +1,91 @@
+//! Shared set-up: the mock cloud on an ephemeral port with its built-in GKE-like world
+//! (project `cloudnet-sandbox`, network `cloudnet`, subnetwork `cloudnet-nodes` with `pods`
+//! and `services` secondary ranges, nodes `gke-cloudnet-node-1`/`-2` in us-central1-a/-b),
+//! and the provider pointed at it through the real client library.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpProvider, RetryConfig};
+use cloudnet_mockcloud::faults::{FaultKind, FaultRule, Trigger};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+
+pub const PROJECT: &str = "cloudnet-sandbox";
+pub const NETWORK: &str = "cloudnet";
+pub const NODE_1: &str = "gke-cloudnet-node-1";
+pub const NODE_2: &str = "gke-cloudnet-node-2";
+pub const ZONE_1: &str = "us-central1-a";
+pub const ZONE_2: &str = "us-central1-b";
+
+pub async fn start() -> Handle {
+    MockCloud::start(Config::ephemeral(World::default()))
+        .await
+        .expect("mock cloud starts")
+}
+
+/// A config for the mock: anonymous credentials, its endpoint, everything given (no
+/// discovery), quick retries.
+pub fn config(h: &Handle, cluster: &str) -> GcpConfig {
+    let mut c = GcpConfig::new(cluster);
+    c.project = Some(PROJECT.into());
+    c.region = Some("us-central1".into());
+    c.network = Some(NETWORK.into());
+    c.endpoint = Some(h.endpoint_url());
+    c.credentials = CredentialsChoice::Anonymous;
+    c.retry = RetryConfig {
+        throttle_retries: 8,
+        transient_retries: 4,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+    };
+    c.polling.initial_interval = Duration::from_millis(10);
+    c.polling.max_interval = Duration::from_millis(50);
+    c
+}
+
+pub async fn provider(h: &Handle, cluster: &str) -> GcpProvider {
+    GcpProvider::connect(config(h, cluster))
+        .await
+        .expect("provider connects")
+}
+
+/// The mock's count of one Compute Engine method (`routes.insert`).
+pub fn mock_calls(h: &Handle, method: &str) -> u64 {
+    let key = format!("compute:{method}");
+    h.with_cloud(|c| c.calls.get(&key).copied().unwrap_or(0))
+}
+
+/// The mock's Compute Engine counts, by method.
+pub fn mock_compute_calls(h: &Handle) -> BTreeMap<String, u64> {
+    h.with_cloud(|c| {
+        c.calls
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("compute:").map(|m| (m.to_string(), *v)))
+            .collect()
+    })
+}
+
+/// Adds a fault rule for one Compute Engine method.
+pub fn fault(h: &Handle, method: &str, kind: FaultKind, trigger: Trigger) -> u64 {
+    h.with_cloud(|c| {
+        c.faults.add(FaultRule {
+            service: "compute".into(),
+            action: method.into(),
+            kind,
+            trigger,
+        })
+    })
+}
+
+/// The mock's stored JSON of a resource (`projects/.../global/routes/x`), if any.
+pub fn resource(h: &Handle, path_suffix: &str) -> Option<serde_json::Value> {
+    h.with_cloud(|c| {
+        c.gcp
+            .resources
+            .iter()
+            .find(|(k, _)| k.ends_with(path_suffix))
+            .map(|(_, v)| v.clone())
+    })
+}
