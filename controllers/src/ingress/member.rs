@@ -48,6 +48,8 @@ pub(super) struct Shared {
     pub(super) scheme: Option<Scheme>,
     pub(super) ip_address_type: Option<IpAddressType>,
     pub(super) subnets: Option<Vec<String>>,
+    /// From the IngressClassParams' `subnets.tags` ([`super::params::SUBNET_TAGS`]).
+    pub(super) subnet_tags: Option<BTreeMap<String, Vec<String>>>,
     pub(super) security_groups: Option<Vec<String>>,
     pub(super) inbound_cidrs: Option<Vec<ipnet::IpNet>>,
     pub(super) attributes: Option<BTreeMap<String, String>>,
@@ -109,6 +111,16 @@ impl Member {
                     }
                 }),
             subnets: a.list("subnets"),
+            subnet_tags: match annotations.get(super::params::SUBNET_TAGS) {
+                Some(raw) => match serde_json::from_str(raw) {
+                    Ok(tags) => Some(tags),
+                    Err(e) => {
+                        errors.push(format!("IngressClassParams subnets.tags: {e}"));
+                        None
+                    }
+                },
+                None => None,
+            },
             security_groups: a.list("security-groups"),
             inbound_cidrs: a.list("inbound-cidrs").map(|list| {
                 let mut nets = Vec::new();

@@ -119,6 +119,12 @@ fn assemble(
         |m| m.shared.subnets.as_ref(),
         &mut errors,
     );
+    let subnet_tags = agree(
+        "IngressClassParams subnets.tags",
+        members,
+        |m| m.shared.subnet_tags.as_ref(),
+        &mut errors,
+    );
     let security_groups = agree(
         "security-groups",
         members,
@@ -318,9 +324,10 @@ fn assemble(
         listeners,
         groups,
         attributes: attributes.unwrap_or_default(),
-        subnets: match subnets {
-            Some(list) => Subnets::Explicit(list),
-            None => Subnets::Discover,
+        subnets: match (subnets, subnet_tags) {
+            (Some(list), _) => Subnets::Explicit(list),
+            (None, Some(tags)) => Subnets::Tagged(tags),
+            (None, None) => Subnets::Discover,
         },
         security_groups: security_groups.unwrap_or_default(),
         source_ranges: inbound.unwrap_or_default(),

@@ -18,6 +18,10 @@ use crate::annotations::parse_map;
 /// anchor's, so its IngressClasses work unchanged; both mean the `cloudnet.io` kind).
 pub const PARAMS_GROUPS: [&str; 2] = ["cloudnet.io", "elbv2.k8s.aws"];
 const PREFIX: &str = "alb.ingress.kubernetes.io/";
+/// Where [`effective`] leaves the subnet tags of an Ingress's IngressClassParams for the model
+/// (no annotation of the anchor says this). Only [`effective`] sets it: a copy an Ingress
+/// brings itself is dropped.
+pub(super) const SUBNET_TAGS: &str = "ingressclassparams.cloudnet.io/subnet-tags";
 
 /// The params the Ingress's IngressClass names, if it names any; an error when it names
 /// params that do not exist or of an unknown kind.
@@ -105,6 +109,30 @@ pub fn apply(
     }
     let mut out = ing.clone();
     let annotations = out.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.remove(SUBNET_TAGS);
+    let subnet_tags = match &params.subnets {
+        Some(subnets) if !subnets.tags.is_empty() => {
+            if !subnets.ids.is_empty() {
+                return Err("IngressClassParams subnets: name ids or tags, not both".into());
+            }
+            let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for t in &subnets.tags {
+                if t.key.is_empty() || t.values.is_empty() {
+                    return Err(format!(
+                        "IngressClassParams subnets.tags: tag {:?} needs a key and at least one value",
+                        t.key
+                    ));
+                }
+                tags.entry(t.key.clone())
+                    .or_default()
+                    .extend(t.values.iter().cloned());
+            }
+            // The params override the Ingress's own subnets annotation.
+            annotations.remove(&format!("{PREFIX}subnets"));
+            Some(serde_json::to_string(&tags).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
     let mut set = |suffix: &str, value: Option<String>| {
         if let Some(v) = value {
             annotations.insert(format!("{PREFIX}{suffix}"), v);
@@ -117,15 +145,13 @@ pub fn apply(
     if let Some(group) = &params.group {
         set("group.name", Some(group.name.clone()));
     }
-    if let Some(subnets) = &params.subnets {
-        if !subnets.tags.is_empty() {
-            return Err(
-                "IngressClassParams subnets.tags (subnets by tag) are not supported yet; name the subnets in subnets.ids".into(),
-            );
-        }
-        if !subnets.ids.is_empty() {
-            set("subnets", Some(subnets.ids.join(",")));
-        }
+    if let Some(subnets) = &params.subnets
+        && !subnets.ids.is_empty()
+    {
+        set("subnets", Some(subnets.ids.join(",")));
+    }
+    if let Some(tags) = subnet_tags {
+        annotations.insert(SUBNET_TAGS.to_string(), tags);
     }
     for (suffix, from_params) in [
         ("tags", &params.tags),
@@ -158,6 +184,12 @@ pub fn effective(
 ) -> Result<Ingress, String> {
     match params_of(ing, classes, params)? {
         Some(spec) => apply(ing, spec, &namespace_labels(super::group::namespace(ing))),
-        None => Ok(ing.clone()),
+        None => {
+            let mut out = ing.clone();
+            if let Some(a) = out.metadata.annotations.as_mut() {
+                a.remove(SUBNET_TAGS);
+            }
+            Ok(out)
+        }
     }
 }

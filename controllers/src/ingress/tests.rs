@@ -3,6 +3,9 @@
 //! conditions), bad input -> the exact Event texts. Golden files live in
 //! `controllers/tests/golden/ingress/`.
 
+use std::collections::BTreeMap;
+
+use cloudnet_core::Subnets;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
@@ -482,6 +485,32 @@ fn golden_ingress_class_params_override_annotations() {
 }
 
 #[test]
+fn ingress_class_params_subnet_tags_become_subnets_by_tags() {
+    // The params' tags override the Ingress's own subnets annotation.
+    let web = book(json!({format!("{A}subnets"): "subnet-a, subnet-b"}));
+    let by_tags = json!({"subnets": {"tags": [
+        {"key": "kubernetes.io/role/elb", "values": ["1", ""]},
+        {"key": "tier", "values": ["web"]}]}});
+    let applied = with_params(&[&web], by_tags, json!({})).expect("applied");
+    let refs: Vec<&Ingress> = applied.iter().collect();
+    let spec = build(&refs).expect("spec");
+    let want: BTreeMap<String, Vec<String>> = [
+        (
+            "kubernetes.io/role/elb".to_string(),
+            vec!["1".to_string(), String::new()],
+        ),
+        ("tier".to_string(), vec!["web".to_string()]),
+    ]
+    .into();
+    assert_eq!(spec.subnets, Subnets::Tagged(want));
+    // An Ingress cannot bring the internal key itself: without params it is dropped.
+    let sneaky = book(json!({params::SUBNET_TAGS: "{\"tier\": [\"web\"]}"}));
+    let plain = params::effective(&sneaky, &[], &[], |_| BTreeMap::new()).expect("no params");
+    let spec = build(&[&plain]).expect("spec");
+    assert_eq!(spec.subnets, Subnets::Discover);
+}
+
+#[test]
 fn ingress_class_params_refuse_what_they_do_not_allow() {
     let web = book(json!({}));
     let only_team_shop = json!({"namespaceSelector": {"matchExpressions": [
@@ -491,12 +520,17 @@ fn ingress_class_params_refuse_what_they_do_not_allow() {
         "the IngressClassParams of this Ingress's class do not allow namespace shop (namespaceSelector)"
     );
     assert!(with_params(&[&web], only_team_shop, json!({"team": "shop"})).is_ok());
-    let by_tags =
-        json!({"subnets": {"tags": [{"key": "kubernetes.io/role/elb", "values": ["1"]}]}});
+    let both =
+        json!({"subnets": {"ids": ["subnet-0a"], "tags": [{"key": "tier", "values": ["web"]}]}});
+    assert_eq!(
+        with_params(&[&web], both, json!({})).unwrap_err(),
+        "IngressClassParams subnets: name ids or tags, not both"
+    );
+    let no_value = json!({"subnets": {"tags": [{"key": "tier", "values": []}]}});
     assert!(
-        with_params(&[&web], by_tags, json!({}))
+        with_params(&[&web], no_value, json!({}))
             .unwrap_err()
-            .contains("not supported yet")
+            .contains("needs a key and at least one value")
     );
     // A value the annotation parser refuses is refused the same way from the params.
     let bad = with_params(&[&web], json!({"scheme": "public"}), json!({})).expect("applied");

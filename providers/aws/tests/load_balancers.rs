@@ -454,3 +454,59 @@ async fn every_rule_condition_round_trips_through_the_cloud() {
         "the conditions read back equal the ones written"
     );
 }
+
+#[tokio::test]
+async fn subnets_by_tags_pick_the_matching_subnets_one_per_zone() {
+    use cloudnet_core::Subnets;
+    let env = start().await;
+    let mut spec = alb();
+    // The private subnets of two zones, by their Name tags: an ALB in those zones only.
+    spec.subnets = Subnets::Tagged(BTreeMap::from([(
+        "Name".to_string(),
+        vec![
+            "cloudnet-private-us-west-2a".to_string(),
+            "cloudnet-private-us-west-2b".to_string(),
+        ],
+    )]));
+    let before = env.calls();
+    let status = env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(
+        env.count("ec2:DescribeSubnets") - before.get("ec2:DescribeSubnets").copied().unwrap_or(0),
+        1
+    );
+    let lb = env
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(&status.id.0)
+        .send()
+        .await
+        .unwrap();
+    let mut zones: Vec<_> = lb.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name())
+        .collect();
+    zones.sort();
+    assert_eq!(zones, ["us-west-2a", "us-west-2b"]);
+    let subnets: Vec<_> = lb.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id())
+        .collect();
+    assert!(subnets.contains(&PRIVATE_A), "{subnets:?}");
+    let before = env.calls();
+    env.provider.ensure(&spec).await.unwrap();
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+
+    // Tags no subnet carries: a clear error, nothing created.
+    let mut none = specs::alb(7);
+    none.subnets = Subnets::Tagged(BTreeMap::from([(
+        "tier".to_string(),
+        vec!["nowhere".to_string()],
+    )]));
+    let before = env.calls();
+    let err = env.provider.ensure(&none).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("matching the tags"), "{err}");
+    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+}

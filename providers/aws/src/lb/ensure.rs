@@ -51,16 +51,25 @@ impl AwsProvider {
             backend_security_group: self.inner.config.backend_security_group,
         };
         let mut stack = plan(spec, &ctx)?;
-        if spec.subnets == Subnets::Discover {
-            stack.load_balancer.subnets = self.discover_subnets(spec.scheme).await?;
+        match &spec.subnets {
+            Subnets::Discover => {
+                stack.load_balancer.subnets = self.discover_subnets(spec.scheme).await?;
+            }
+            Subnets::Tagged(tags) => {
+                stack.load_balancer.subnets = self.subnets_by_tags(tags).await?;
+            }
+            Subnets::Explicit(_) => {}
         }
         let zones_needed = if alb { 2 } else { 1 };
         if stack.load_balancer.subnets.len() < zones_needed {
+            let hint = match &spec.subnets {
+                Subnets::Tagged(tags) => format!("the subnets matching the tags {tags:?}"),
+                _ => format!("tag subnets with {} or name them", role_tag(spec.scheme)),
+            };
             return Err(Error::invalid(format!(
-                "a {} load balancer needs subnets in at least {zones_needed} zone(s); found {:?} (tag subnets with {} or name them)",
+                "a {} load balancer needs subnets in at least {zones_needed} zone(s); found {:?} ({hint})",
                 kind_name(spec.kind),
                 stack.load_balancer.subnets,
-                role_tag(spec.scheme)
             )));
         }
         Ok(stack)

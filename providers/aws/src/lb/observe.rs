@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::convert::*;
 use super::inventory::Inventory;
 use super::model::*;
-use super::subnets::{SubnetCandidate, pick_subnets, role_tag};
+use super::subnets::{SubnetCandidate, pick_per_zone, pick_subnets, role_tag};
 use crate::ops::AwsOp;
 use crate::provider::{AwsProvider, lock};
 
@@ -494,21 +494,55 @@ impl AwsProvider {
                     .send()
             })
             .await?;
-        let candidates: Vec<SubnetCandidate> = out
-            .subnets()
-            .iter()
-            .filter_map(|s| {
-                Some(SubnetCandidate {
-                    id: s.subnet_id()?.to_string(),
-                    zone: s.availability_zone().unwrap_or_default().to_string(),
-                    tags: ec2_tags(s.tags()),
-                })
-            })
-            .collect();
+        let candidates = subnet_candidates(out.subnets());
         let ids = pick_subnets(&candidates, &self.inner.config.cluster_name, scheme);
         lock(&self.inner.cache.lb_subnets).insert(scheme, (Instant::now(), ids.clone()));
         Ok(ids)
     }
+
+    /// The subnets of the VPC whose tags match `tags` (every key, one of its values), one per
+    /// zone as discovery picks them. One read per call, not cached: the tags are the user's.
+    pub(crate) async fn subnets_by_tags(
+        &self,
+        tags: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let ec2 = &self.inner.ec2;
+        let out = self
+            .call(AwsOp::DescribeSubnets, || {
+                let mut req = ec2.describe_subnets().filters(
+                    Filter::builder()
+                        .name("vpc-id")
+                        .values(&self.inner.vpc_id)
+                        .build(),
+                );
+                for (key, values) in tags {
+                    req = req.filters(
+                        Filter::builder()
+                            .name(format!("tag:{key}"))
+                            .set_values(Some(values.clone()))
+                            .build(),
+                    );
+                }
+                req.send()
+            })
+            .await?;
+        let candidates = subnet_candidates(out.subnets());
+        Ok(pick_per_zone(&candidates, &self.inner.config.cluster_name))
+    }
+}
+
+/// Subnets as discovery weighs them.
+fn subnet_candidates(subnets: &[aws_sdk_ec2::types::Subnet]) -> Vec<SubnetCandidate> {
+    subnets
+        .iter()
+        .filter_map(|s| {
+            Some(SubnetCandidate {
+                id: s.subnet_id()?.to_string(),
+                zone: s.availability_zone().unwrap_or_default().to_string(),
+                tags: ec2_tags(s.tags()),
+            })
+        })
+        .collect()
 }
 
 /// The attributes a Describe*Attributes call answered, by key.

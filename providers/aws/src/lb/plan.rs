@@ -314,7 +314,7 @@ pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> 
     spec.validate()?;
     let mut subnets = match &spec.subnets {
         Subnets::Explicit(ids) => ids.clone(),
-        Subnets::Discover => Vec::new(),
+        Subnets::Discover | Subnets::Tagged(_) => Vec::new(),
     };
     subnets.sort();
     subnets.dedup();

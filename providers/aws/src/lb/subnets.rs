@@ -25,20 +25,30 @@ pub fn role_tag(scheme: Scheme) -> &'static str {
     }
 }
 
-/// Picks one subnet per zone; sorted by ID.
+/// Picks one subnet per zone among those with the scheme's role tag; sorted by ID.
 pub fn pick_subnets(candidates: &[SubnetCandidate], cluster: &str, scheme: Scheme) -> Vec<String> {
     let role = role_tag(scheme);
+    // AWS documents "1" or empty as the role value; "0" turns it off.
+    let with_role: Vec<SubnetCandidate> = candidates
+        .iter()
+        .filter(|s| s.tags.get(role).is_some_and(|v| v.is_empty() || v == "1"))
+        .cloned()
+        .collect();
+    pick_per_zone(&with_role, cluster)
+}
+
+/// Picks one subnet per zone, skipping those tagged for another cluster only: those tagged
+/// for this cluster first, then the lowest ID. Sorted by ID.
+pub fn pick_per_zone(candidates: &[SubnetCandidate], cluster: &str) -> Vec<String> {
     let ours = format!("{AWS_CLUSTER_TAG_PREFIX}{cluster}");
     let mut by_zone: BTreeMap<&str, (bool, &str)> = BTreeMap::new();
     for s in candidates {
-        // AWS documents "1" or empty as the role value; "0" turns it off.
-        let has_role = s.tags.get(role).is_some_and(|v| v.is_empty() || v == "1");
         let tagged_for_us = s.tags.contains_key(&ours);
         let tagged_for_others = s
             .tags
             .keys()
             .any(|k| k.starts_with(AWS_CLUSTER_TAG_PREFIX) && *k != ours);
-        if !has_role || (tagged_for_others && !tagged_for_us) {
+        if tagged_for_others && !tagged_for_us {
             continue;
         }
         // Prefer (tagged for us, lowest ID).

@@ -269,6 +269,9 @@ pub enum Subnets {
     Explicit(Vec<String>),
     /// Found by the cloud's role tags for the scheme, one per zone.
     Discover,
+    /// The subnets whose tags match: every key present with one of its values (the AWS Load
+    /// Balancer Controller's IngressClassParams `subnets.tags`), one per zone.
+    Tagged(std::collections::BTreeMap<String, Vec<String>>),
 }
 
 /// Everything one load balancer should be.
@@ -327,6 +330,16 @@ impl LoadBalancerSpec {
     /// defined groups, certificates on TLS listeners, L7 rules only on L7 listeners.
     pub fn validate(&self) -> crate::Result<()> {
         use crate::Error;
+        if let Subnets::Tagged(tags) = &self.subnets {
+            if tags.is_empty() {
+                return Err(Error::invalid("subnets by tags need at least one tag"));
+            }
+            if let Some((key, _)) = tags.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
+                return Err(Error::invalid(format!(
+                    "subnets by tags: tag {key:?} needs a key and at least one value"
+                )));
+            }
+        }
         if self.listeners.is_empty() {
             return Err(Error::invalid(
                 "a load balancer needs at least one listener",

@@ -121,6 +121,11 @@ impl GcpLoadBalancers {
                 spec.owner.cluster
             )));
         }
+        if matches!(spec.subnets, Subnets::Tagged(_)) {
+            return Err(Error::invalid(
+                "subnets by tags: Compute Engine subnetworks carry no tags; name the subnetwork",
+            ));
+        }
         let mut ctx = PlanContext {
             region: self.provider().location().region.clone(),
             ..PlanContext::default()
