@@ -43,6 +43,7 @@ pub fn credentials(config: &GcpConfig) -> ConfigResult<Credentials> {
     }
 }
 
+/// Builds one client with the endpoint and credentials, its own retries off.
 macro_rules! build_client {
     ($ty:ty, $name:literal, $endpoint:expr, $creds:expr) => {{
         let mut b = <$ty>::builder()
@@ -57,16 +58,22 @@ macro_rules! build_client {
         })?
     }};
 }
+pub(crate) use build_client;
+
+/// The config's endpoint override, without a trailing slash (the client appends paths).
+pub(crate) fn endpoint(config: &GcpConfig) -> Option<String> {
+    config
+        .endpoint
+        .as_deref()
+        .map(|e| e.trim_end_matches('/').to_string())
+}
 
 impl Clients {
     /// Builds every client with the config's endpoint and credentials.
     pub async fn build(config: &GcpConfig) -> ConfigResult<Clients> {
         install_crypto_provider();
         let creds = credentials(config)?;
-        let endpoint = config
-            .endpoint
-            .as_deref()
-            .map(|e| e.trim_end_matches('/').to_string());
+        let endpoint = endpoint(config);
         let endpoint = endpoint.as_deref();
         Ok(Clients {
             instances: build_client!(Instances, "instances", endpoint, creds),

@@ -8,7 +8,7 @@ use google_cloud_compute_v1::client::{
 };
 use google_cloud_gax::retry_policy::NeverRetry;
 
-use crate::client::credentials;
+use crate::client::{build_client, credentials, endpoint};
 use crate::config::GcpConfig;
 use crate::error::{ConfigError, ConfigResult};
 use crate::tls::install_crypto_provider;
@@ -29,73 +29,55 @@ pub struct LbClients {
     pub subnetworks: Subnetworks,
 }
 
-macro_rules! lb_client {
-    ($ty:ty, $name:literal, $endpoint:expr, $creds:expr) => {{
-        let mut b = <$ty>::builder()
-            .with_credentials($creds.clone())
-            .with_retry_policy(NeverRetry);
-        if let Some(e) = $endpoint {
-            b = b.with_endpoint(e);
-        }
-        b.build().await.map_err(|e| ConfigError::Client {
-            service: $name,
-            source: Box::new(e),
-        })?
-    }};
-}
-
 impl LbClients {
     pub async fn build(config: &GcpConfig) -> ConfigResult<LbClients> {
         install_crypto_provider();
         let creds = credentials(config)?;
-        let endpoint = config
-            .endpoint
-            .as_deref()
-            .map(|e| e.trim_end_matches('/').to_string());
+        let endpoint = endpoint(config);
         let endpoint = endpoint.as_deref();
         Ok(LbClients {
-            backend_services: lb_client!(BackendServices, "backendServices", endpoint, creds),
-            region_backend_services: lb_client!(
+            backend_services: build_client!(BackendServices, "backendServices", endpoint, creds),
+            region_backend_services: build_client!(
                 RegionBackendServices,
                 "regionBackendServices",
                 endpoint,
                 creds
             ),
-            health_checks: lb_client!(HealthChecks, "healthChecks", endpoint, creds),
-            region_health_checks: lb_client!(
+            health_checks: build_client!(HealthChecks, "healthChecks", endpoint, creds),
+            region_health_checks: build_client!(
                 RegionHealthChecks,
                 "regionHealthChecks",
                 endpoint,
                 creds
             ),
-            url_maps: lb_client!(UrlMaps, "urlMaps", endpoint, creds),
-            target_http_proxies: lb_client!(
+            url_maps: build_client!(UrlMaps, "urlMaps", endpoint, creds),
+            target_http_proxies: build_client!(
                 TargetHttpProxies,
                 "targetHttpProxies",
                 endpoint,
                 creds
             ),
-            target_https_proxies: lb_client!(
+            target_https_proxies: build_client!(
                 TargetHttpsProxies,
                 "targetHttpsProxies",
                 endpoint,
                 creds
             ),
-            global_forwarding_rules: lb_client!(
+            global_forwarding_rules: build_client!(
                 GlobalForwardingRules,
                 "globalForwardingRules",
                 endpoint,
                 creds
             ),
-            forwarding_rules: lb_client!(ForwardingRules, "forwardingRules", endpoint, creds),
-            network_endpoint_groups: lb_client!(
+            forwarding_rules: build_client!(ForwardingRules, "forwardingRules", endpoint, creds),
+            network_endpoint_groups: build_client!(
                 NetworkEndpointGroups,
                 "networkEndpointGroups",
                 endpoint,
                 creds
             ),
-            global_addresses: lb_client!(GlobalAddresses, "globalAddresses", endpoint, creds),
-            subnetworks: lb_client!(Subnetworks, "subnetworks", endpoint, creds),
+            global_addresses: build_client!(GlobalAddresses, "globalAddresses", endpoint, creds),
+            subnetworks: build_client!(Subnetworks, "subnetworks", endpoint, creds),
         })
     }
 }
