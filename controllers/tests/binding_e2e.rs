@@ -12,17 +12,13 @@ use cloudnet_crds::TargetGroupBinding;
 use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::{Handle as Cloud, World};
 use cloudnet_testkit::eventually;
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{conditions, wait::await_condition};
-use kube::{CustomResourceExt, ResourceExt};
 use serde_json::json;
 use service_env::{
-    ADMIN_KEY, VPC, budget, calls, mutating_since, pod_ips, provider_with, refused, sdk, slice,
-    start_cloud, under_policy,
+    ADMIN_KEY, VPC, budget, calls, create_web_app, install_crd, mutating_since, pod_ips,
+    provider_with, refused, sdk, set_endpoints, start_cloud, under_policy, wait_for_event,
 };
 
 mod chart_rbac;
@@ -51,32 +47,32 @@ fn binding(name: &str, arn: &str) -> TargetGroupBinding {
     .expect("binding")
 }
 
+/// An `ip` target group made outside Kubernetes (TCP:80 in the VPC): its ARN.
+async fn foreign_group(elb: &elbv2::Client, name: &str) -> String {
+    use elbv2::types::{ProtocolEnum, TargetTypeEnum};
+    let create = elb.create_target_group().name(name).vpc_id(VPC).port(80);
+    let create = create
+        .protocol(ProtocolEnum::Tcp)
+        .target_type(TargetTypeEnum::Ip);
+    let out = create.send().await.expect("target group");
+    let arn = out.target_groups()[0].target_group_arn();
+    arn.expect("arn").to_string()
+}
+
+/// One call of each of these actions.
+fn calls_of(actions: &[&str]) -> BTreeMap<String, u64> {
+    actions.iter().map(|a| (a.to_string(), 1)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_out() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
     let sdk = sdk(&cloud, ADMIN_KEY).await;
     let lbs = provider_with(&cloud, "AKIDTEST", budget(), None).await;
 
     // The target group, made outside Kubernetes, with one member of someone else's.
     let elb = elbv2::Client::new(&sdk);
-    let tg = elb
-        .create_target_group()
-        .name("made-by-terraform")
-        .protocol(elbv2::types::ProtocolEnum::Tcp)
-        .port(80)
-        .vpc_id(VPC)
-        .target_type(elbv2::types::TargetTypeEnum::Ip)
-        .send()
-        .await
-        .expect("target group");
-    let arn = tg.target_groups()[0]
-        .target_group_arn()
-        .expect("arn")
-        .to_string();
+    let arn = foreign_group(&elb, "made-by-terraform").await;
     elb.register_targets()
         .target_group_arn(&arn)
         .targets(
@@ -93,22 +89,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     let api = chart_rbac::start(ApiConfig::default()).await;
     let client = api.admin.clone();
     let controller_client = api.controller.clone();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &TargetGroupBinding::crd())
-        .await
-        .expect("CRD");
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            crds,
-            "targetgroupbindings.cloudnet.io",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .expect("established")
-    .expect("watch");
-    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    install_crd::<TargetGroupBinding>(&client, WAIT).await;
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let bindings: Api<TargetGroupBinding> = Api::namespaced(client.clone(), "default");
 
@@ -126,23 +107,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         },
     ));
 
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"selector": {"app": "web"},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
-    }))
-    .expect("service");
-    services
-        .create(&PostParams::default(), &svc)
-        .await
-        .expect("service");
-    slices
-        .create(
-            &PostParams::default(),
-            &slice("default", "web-1", "web", &pod_ips(3)),
-        )
-        .await
-        .expect("slice");
+    create_web_app(&client, "default", 3).await;
     let before = calls(&cloud);
     bindings
         .create(&PostParams::default(), &binding("web", &arn))
@@ -175,29 +140,19 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     assert_eq!(members(&cloud, &arn), want);
     assert_eq!(
         mutating_since(&cloud, &before),
-        BTreeMap::from([("elbv2:RegisterTargets".to_string(), 1)])
+        calls_of(&["elbv2:RegisterTargets"])
     );
     let b = bindings.get("web").await.expect("get");
     assert!(b.finalizers().contains(&FINALIZER.to_string()));
 
     // Scale to 10 and back to 1: one batched call each way; the foreign member stays.
     let before = calls(&cloud);
-    let patch = json!({"endpoints": pod_ips(10).iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect::<Vec<_>>()});
-    slices
-        .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("scale up");
+    set_endpoints(&slices, "web-1", &pod_ips(10)).await;
     eventually(WAIT, "11 members", || async {
         (members(&cloud, &arn).len() == 11).then_some(())
     })
     .await;
-    let patch =
-        json!({"endpoints": [{"addresses": ["192.168.100.10"], "conditions": {"ready": true}}]});
-    slices
-        .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("scale down");
+    set_endpoints(&slices, "web-1", &pod_ips(1)).await;
     eventually(WAIT, "1 target in status", || async {
         let s = bindings.get("web").await.ok()?.status?;
         (s.targets == 1).then_some(())
@@ -209,10 +164,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     );
     assert_eq!(
         mutating_since(&cloud, &before),
-        BTreeMap::from([
-            ("elbv2:RegisterTargets".to_string(), 1),
-            ("elbv2:DeregisterTargets".to_string(), 1)
-        ])
+        calls_of(&["elbv2:RegisterTargets", "elbv2:DeregisterTargets"])
     );
 
     // A binding to a target group that does not exist: Warning Event, condition, no write.
@@ -231,14 +183,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     .await;
     assert_eq!(cond.reason, "TargetGroupNotFound");
     assert!(cond.message.contains(&ghost), "{}", cond.message);
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let warned = eventually(WAIT, "the Warning Event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("TargetGroupNotFound"))
-    })
-    .await;
+    let warned = wait_for_event(&client, "default", "TargetGroupNotFound", None, WAIT).await;
     assert_eq!(warned.type_.as_deref(), Some("Warning"));
     assert!(mutating_since(&cloud, &before).is_empty());
     bindings
@@ -247,20 +192,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
         .expect("delete ghost");
 
     // Moved to another group: out of the old one (the foreign member stays), into the new one.
-    let second = elb
-        .create_target_group()
-        .name("made-by-terraform-too")
-        .protocol(elbv2::types::ProtocolEnum::Tcp)
-        .port(80)
-        .vpc_id(VPC)
-        .target_type(elbv2::types::TargetTypeEnum::Ip)
-        .send()
-        .await
-        .expect("second target group")
-        .target_groups()[0]
-        .target_group_arn()
-        .expect("arn")
-        .to_string();
+    let second = foreign_group(&elb, "made-by-terraform-too").await;
     let before = calls(&cloud);
     let patch = json!({"spec": {"targetGroupARN": second}});
     bindings
@@ -285,10 +217,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     );
     assert_eq!(
         mutating_since(&cloud, &before),
-        BTreeMap::from([
-            ("elbv2:RegisterTargets".to_string(), 1),
-            ("elbv2:DeregisterTargets".to_string(), 1)
-        ])
+        calls_of(&["elbv2:RegisterTargets", "elbv2:DeregisterTargets"])
     );
 
     // Delete: the binding's own target is deregistered; the groups and the foreign member stay.
@@ -306,7 +235,7 @@ async fn a_binding_fills_a_foreign_target_group_and_takes_only_its_own_targets_o
     assert!(members(&cloud, &second).is_empty());
     assert_eq!(
         mutating_since(&cloud, &before),
-        BTreeMap::from([("elbv2:DeregisterTargets".to_string(), 1)]),
+        calls_of(&["elbv2:DeregisterTargets"]),
         "only our member deregistered; the group is never modified or deleted"
     );
     assert_eq!(cloud.with_cloud(|c| c.elbv2.target_group_count()), 2);

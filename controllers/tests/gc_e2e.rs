@@ -18,7 +18,9 @@ use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use service_env::{ADMIN_KEY, calls, mutating_since, refused, sdk, start_cloud, under_policy};
+use service_env::{
+    ADMIN_KEY, calls, first_round, mutating_since, refused, sdk, start_cloud, under_policy,
+};
 
 mod service_env;
 
@@ -51,6 +53,12 @@ fn service(name: &str) -> Service {
     .expect("service")
 }
 
+/// The names of the owners of the stacks `lbs` owns.
+async fn owner_names(lbs: &dyn LoadBalancers) -> Vec<String> {
+    let owned = lbs.list_owned().await.expect("owned");
+    owned.into_iter().map(|lb| lb.owner.name).collect()
+}
+
 /// Makes the Service's stack as the Service controller would.
 async fn stack_for(lbs: &dyn LoadBalancers, cluster: &str, svc: &Service) {
     let spec = build_spec(svc, &ServiceSettings::new(cluster)).expect("spec");
@@ -59,10 +67,6 @@ async fn stack_for(lbs: &dyn LoadBalancers, cluster: &str, svc: &Service) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     // Both clusters' controllers act under the controller policy from deploy/iam; the
     // foreign load balancer is made by an administrator.
     let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
@@ -116,13 +120,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
         "{deleted:?}"
     );
     assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 3);
-    let left: Vec<String> = ours
-        .list_owned()
-        .await
-        .expect("owned")
-        .into_iter()
-        .map(|lb| lb.owner.name)
-        .collect();
+    let left = owner_names(ours.as_ref()).await;
     assert_eq!(left, vec!["kept".to_string()]);
 
     // A second pass finds nothing to do: no mutating call.
@@ -145,10 +143,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
             let _ = stop_rx.await;
         },
     ));
-    eventually(WAIT, "a pass at start", || async {
-        (metrics.reconciles("service-gc", ReconcileResult::Success) >= 1).then_some(())
-    })
-    .await;
+    first_round(&metrics, "service-gc", WAIT).await;
     assert_eq!(cloud.with_cloud(|c| c.elbv2.load_balancer_count()), 3);
     let before = calls(&cloud);
     services
@@ -167,13 +162,7 @@ async fn stacks_of_gone_services_are_deleted_and_nothing_else_is_touched() {
         "{deleted:?}"
     );
     // The other cluster's stack and the untagged one are still there.
-    let other: Vec<String> = theirs
-        .list_owned()
-        .await
-        .expect("owned")
-        .into_iter()
-        .map(|lb| lb.owner.name)
-        .collect();
+    let other = owner_names(theirs.as_ref()).await;
     assert_eq!(other, vec!["other".to_string()]);
     assert_eq!(metrics.reconciles("service-gc", ReconcileResult::Error), 0);
     assert_eq!(refused(&cloud), BTreeMap::new(), "calls refused by IAM");

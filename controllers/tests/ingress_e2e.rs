@@ -13,15 +13,12 @@ use cloudnet_core::{LoadBalancerSpec, Owner, OwnerKind};
 use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_mockcloud::World;
 use cloudnet_testkit::eventually;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use service_env::{
-    calls, elbv2_count as count, mutating_since, pod_ips, provider, refused, slice, start_cloud,
-    state, target_count, under_policy,
+    calls, create_web_app, elbv2_count as count, mutating_since, provider, refused, start_cloud,
+    state, target_count, under_policy, wait_for_event,
 };
 
 mod chart_rbac;
@@ -49,36 +46,16 @@ fn ingress(name: &str, annotations: Value, paths: &[&str]) -> Ingress {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let cloud = start_cloud(under_policy(World::default(), &["AKIDTEST"])).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
 
     let api = chart_rbac::start(ApiConfig::default()).await;
     let client = api.admin.clone();
     let controller_client = api.controller.clone();
-    let services: Api<Service> = Api::namespaced(client.clone(), "default");
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
 
     // The book's app: 3 replicas on 8080 behind a ClusterIP Service on port 80.
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"selector": {"app": "web"},
-                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
-    }))
-    .expect("service");
-    services
-        .create(&PostParams::default(), &svc)
-        .await
-        .expect("service");
-    let slice = slice("default", "web-1", "web", &pod_ips(3));
-    slices
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("slice");
+    create_web_app(&client, "default", 3).await;
 
     // Left from before: a stack of an Ingress that no longer exists (to be collected) and a
     // Service's stack (never the Ingress controller's business).
@@ -176,14 +153,13 @@ async fn the_book_ingress_becomes_an_alb_groups_merge_and_nothing_is_left_behind
         )
         .await
         .expect("bad ingress");
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let warned = eventually(WAIT, "the Warning Event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items.into_iter().find(|e| {
-            e.reason.as_deref() == Some("InvalidConfiguration")
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("bad")
-        })
-    })
+    let warned = wait_for_event(
+        &client,
+        "default",
+        "InvalidConfiguration",
+        Some("bad"),
+        WAIT,
+    )
     .await;
     assert_eq!(warned.type_.as_deref(), Some("Warning"));
     assert_eq!(

@@ -15,14 +15,12 @@ use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::World;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
-use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::{conditions, wait::await_condition};
+use kube::api::{Api, PostParams};
 use serde_json::json;
-use service_env::{calls, mutating_since, provider, start_cloud, state};
+use service_env::{
+    calls, install_crd, mutating_since, provider, start_cloud, state, wait_for_event,
+};
 
 mod service_env;
 
@@ -46,21 +44,7 @@ async fn ingress_class_params_override_annotations_and_refuse_namespaces() {
     let lbs = provider(&cloud, "AKIDTEST").await;
     let api = KubeSim::start(ApiConfig::default()).await.expect("api");
     let client = api.client_for(ADMIN).await.expect("client");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &IngressClassParams::crd())
-        .await
-        .expect("CRD");
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            crds,
-            "ingressclassparams.cloudnet.io",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .expect("established")
-    .expect("watch");
+    install_crd::<IngressClassParams>(&client, WAIT).await;
     let pp = PostParams::default();
     for (ns, team) in [("shop", "shop"), ("ops", "ops")] {
         let n: Namespace =
@@ -124,18 +108,9 @@ async fn ingress_class_params_override_annotations_and_refuse_namespaces() {
         .create(&pp, &ingress("ops"))
         .await
         .expect("ops ingress");
-    let events: Api<Event> = Api::namespaced(client.clone(), "ops");
-    let note = eventually(WAIT, "the Warning on the refused Ingress", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("InvalidConfiguration"))
-            .and_then(|e| e.note)
-    })
-    .await;
+    let warned = wait_for_event(&client, "ops", "InvalidConfiguration", None, WAIT).await;
+    assert_eq!(warned.type_.as_deref(), Some("Warning"));
+    let note = warned.note.unwrap_or_default();
     assert_eq!(
         note,
         "the IngressClassParams of this Ingress's class do not allow namespace ops (namespaceSelector)"

@@ -182,10 +182,6 @@ async fn healthy_everywhere(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_update_never_drops_below_healthy_capacity_with_gates() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let cloud = start_cloud(world(HEALTH_MS)).await;
     let lbs = provider(&cloud, "AKIDCONTROLLER").await;
     let watcher = provider(&cloud, "AKIDWATCH").await;

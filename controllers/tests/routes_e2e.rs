@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use aws_sdk_ec2::types::{Filter, Tag};
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
@@ -15,11 +13,14 @@ use cloudnet_controllers::routes::{RouteSettings, run};
 use cloudnet_core::{BudgetConfig, Op, Rate, RouteTarget, Routes};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_mockcloud::ec2::RouteTarget as MockTarget;
-use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
+use cloudnet_mockcloud::{Handle as Cloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
+use service_env::{ADMIN_KEY, first_round, sdk as sdk_for, start_cloud, under_policy};
+
+mod service_env;
 
 const WAIT: Duration = Duration::from_secs(60);
 const VPC: &str = "vpc-0c10d0e7000000001";
@@ -56,35 +57,15 @@ fn world() -> World {
         w.instances.push(spec);
     }
     // The controller signs as AKIDTEST under deploy/iam's controller policy; the test's own
-    // set-up calls sign as AKIDADMIN.
-    w.iam = Some(cloudnet_mockcloud::iam::IamSpec::shipped(
-        &["AKIDTEST"],
-        &["AKIDADMIN"],
-    ));
-    w
+    // set-up calls sign as ADMIN_KEY.
+    under_policy(w, &["AKIDTEST"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_nodes_at_once_are_one_plan_and_a_foreign_route_is_untouched() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let cloud = MockCloud::start(CloudConfig::ephemeral(world()))
-        .await
-        .expect("mock cloud");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
-    let admin = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDADMIN", "secret", None, None, "test"))
-        .endpoint_url(cloud.endpoint_url())
-        .load()
-        .await;
+    let cloud = start_cloud(world()).await;
+    let sdk = sdk_for(&cloud, "AKIDTEST").await;
+    let admin = sdk_for(&cloud, ADMIN_KEY).await;
     let ec2 = aws_sdk_ec2::Client::new(&admin);
     // The cluster's table: tagged for the cluster, with a foreign route already in it.
     let tables = ec2
@@ -152,10 +133,7 @@ async fn fifty_nodes_at_once_are_one_plan_and_a_foreign_route_is_untouched() {
         },
     ));
     // The first round (an empty cluster) changes nothing.
-    eventually(WAIT, "the first round", || async {
-        (metrics.reconciles("routes", ReconcileResult::Success) >= 1).then_some(())
-    })
-    .await;
+    first_round(&metrics, "routes", WAIT).await;
     let before = calls(&cloud);
     let rounds_before = metrics.reconciles("routes", ReconcileResult::Success);
 

@@ -14,8 +14,7 @@ use cloudnet_mockcloud::Handle as Cloud;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use service_env::*;
 
@@ -44,9 +43,9 @@ async fn healthy_targets(cloud: &Cloud) -> usize {
             .describe_target_health()
             .target_group_arn(arn)
             .send()
-            .await
-            .expect("DescribeTargetHealth");
+            .await;
         healthy += out
+            .expect("DescribeTargetHealth")
             .target_health_descriptions()
             .iter()
             .filter(|d| {
@@ -59,13 +58,8 @@ async fn healthy_targets(cloud: &Cloud) -> usize {
 
 /// The registered target ids (IPs or instance ids) over every target group.
 fn target_ids(cloud: &Cloud) -> Vec<String> {
-    let state = state(cloud);
-    let mut ids: Vec<String> = state["elbv2"]["target_groups"]
-        .as_object()
-        .into_iter()
-        .flat_map(|g| g.values())
-        .filter_map(|g| g["targets"].as_object())
-        .flat_map(|t| t.keys())
+    let mut ids: Vec<String> = registered_targets(cloud)
+        .iter()
         .map(|k| k.split(':').next().unwrap_or_default().to_string())
         .collect();
     ids.sort();
@@ -76,12 +70,17 @@ fn slice_of(ips: &[String]) -> EndpointSlice {
     slice("default", "web-1", "web", ips)
 }
 
+/// The hostname in the status of Service `name`, once the controller has set it.
+async fn hostname_of(services: &Api<Service>, name: &str) -> String {
+    eventually(WAIT, "the hostname in status", || async {
+        let s = services.get(name).await.ok()?;
+        s.status?.load_balancer?.ingress?.first()?.hostname.clone()
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_nothing_behind() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let cloud = start_cloud(under_policy(world(200), CONTROLLER_KEYS)).await;
     let lbs = provider(&cloud, "AKIDTEST").await;
     let security_groups = cloud.with_cloud(|c| c.ec2.security_groups.len());
@@ -124,12 +123,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         .expect("create");
 
     // One NLB, three ip targets, the hostname in status, the finalizer on.
-    let hostname = eventually(WAIT, "the hostname in status", || async {
-        let s = services.get("web").await.ok()?;
-        let ingress = s.status?.load_balancer?.ingress?;
-        ingress.first()?.hostname.clone()
-    })
-    .await;
+    let hostname = hostname_of(&services, "web").await;
     assert!(
         hostname.ends_with(".elb.us-west-2.amazonaws.com"),
         "{hostname}"
@@ -193,12 +187,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         "a target change makes no load balancer read"
     );
     let before = calls(&cloud);
-    let patch =
-        json!({"endpoints": [{"addresses": ["192.168.100.10"], "conditions": {"ready": true}}]});
-    slices
-        .patch("web-1", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("scale down");
+    set_endpoints(&slices, "web-1", &pod_ips(1)).await;
     eventually(WAIT, "1 target", || async {
         let d = mutating_since(&cloud, &before);
         (d.get("elbv2:DeregisterTargets") == Some(&1)).then_some(())
@@ -232,14 +221,7 @@ async fn a_service_becomes_an_nlb_whose_targets_follow_its_endpoints_and_leaves_
         cond.message,
         r#"annotation service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval: "often": must be a whole number"#
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let warned = eventually(WAIT, "the Warning Event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("InvalidConfiguration"))
-    })
-    .await;
+    let warned = wait_for_event(&client, "default", "InvalidConfiguration", None, WAIT).await;
     assert_eq!(warned.type_.as_deref(), Some("Warning"));
     assert_eq!(
         calls(&cloud),
@@ -340,14 +322,7 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
         (count(&calls(&cloud), "elbv2:CreateListener") > 0).then_some(())
     })
     .await;
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let failed = eventually(WAIT, "the FailedDeployModel Event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedDeployModel"))
-    })
-    .await;
+    let failed = wait_for_event(&client, "default", "FailedDeployModel", None, WAIT).await;
     assert!(
         failed
             .note
@@ -373,11 +348,7 @@ async fn a_controller_killed_between_load_balancer_and_listener_is_completed_by_
         (listener_count(&cloud) == 1 && target_count(&cloud) == 3).then_some(())
     })
     .await;
-    eventually(WAIT, "the hostname in status", || async {
-        let s = services.get("web").await.ok()?;
-        s.status?.load_balancer?.ingress?.first()?.hostname.clone()
-    })
-    .await;
+    hostname_of(&services, "web").await;
     let made = mutating_since(&cloud, &before);
     assert_eq!(count(&made, "elbv2:CreateLoadBalancer"), 0, "{made:?}");
     assert_eq!(count(&made, "elbv2:CreateTargetGroup"), 0, "{made:?}");

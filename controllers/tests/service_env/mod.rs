@@ -20,6 +20,11 @@ use cloudnet_mockcloud::elbv2::Elbv2Config;
 use cloudnet_mockcloud::{Config as CloudConfig, Handle as Cloud, MockCloud, World};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{conditions, wait::await_condition};
 use serde_json::json;
 
 pub const CLUSTER: &str = "demo";
@@ -47,7 +52,82 @@ pub fn world(health_ms: u64) -> World {
     }
 }
 
+/// Log output for a test, filtered by `RUST_LOG`; the first call in a test binary wins.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Installs the custom resource `K` and waits up to `within` until the API serves it.
+pub async fn install_crd<K: CustomResourceExt>(client: &kube::Client, within: Duration) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let created = crds.create(&PostParams::default(), &K::crd()).await;
+    created.expect("CRD");
+    let established = await_condition(crds, K::crd_name(), conditions::is_crd_established());
+    let waited = tokio::time::timeout(within, established).await;
+    waited.expect("established").expect("watch");
+}
+
+/// The book's app in `namespace`: a ClusterIP Service `web` on port 80 to the pods' 8080, and
+/// its EndpointSlice `web-1` with `pods` ready addresses.
+pub async fn create_web_app(client: &kube::Client, namespace: &str, pods: usize) {
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"selector": {"app": "web"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    }))
+    .expect("service");
+    Api::<Service>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
+    Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &slice(namespace, "web-1", "web", &pod_ips(pods)),
+        )
+        .await
+        .expect("slice");
+}
+
+/// Waits up to `within` until controller `name` has finished a round successfully.
+pub async fn first_round(metrics: &ControllerMetrics, name: &'static str, within: Duration) {
+    use cloudnet_controllers::metrics::ReconcileResult;
+    let what = format!("a first {name} round");
+    cloudnet_testkit::eventually(within, &what, || async {
+        (metrics.reconciles(name, ReconcileResult::Success) >= 1).then_some(())
+    })
+    .await;
+}
+
+/// Waits up to `within` for an Event in `namespace` with this reason (and, when given, about
+/// the object named `regarding`), and returns it.
+pub async fn wait_for_event(
+    client: &kube::Client,
+    namespace: &str,
+    reason: &str,
+    regarding: Option<&str>,
+    within: Duration,
+) -> Event {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let what = format!("the {reason} Event in {namespace}");
+    cloudnet_testkit::eventually(within, &what, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some(reason)
+                && regarding.is_none_or(|name| {
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                })
+        })
+    })
+    .await
+}
+
+/// The mock cloud on an ephemeral port, with [`init_tracing`]'s log output.
 pub async fn start_cloud(world: World) -> Cloud {
+    init_tracing();
     MockCloud::start(CloudConfig::ephemeral(world))
         .await
         .expect("mock cloud")
@@ -175,11 +255,25 @@ pub fn count(map: &BTreeMap<String, u64>, key: &str) -> u64 {
 }
 
 /// An EndpointSlice of Service `service` with ready endpoints at `ips`, port `http` 8080.
+/// One ready endpoint per address.
+fn ready_endpoints(ips: &[String]) -> Vec<serde_json::Value> {
+    let ready = |ip| json!({"addresses": [ip], "conditions": {"ready": true}});
+    ips.iter().map(ready).collect()
+}
+
+/// Sets the endpoints of EndpointSlice `name` to one ready endpoint per address.
+pub async fn set_endpoints(slices: &Api<EndpointSlice>, name: &str, ips: &[String]) {
+    let patch = json!({"endpoints": ready_endpoints(ips)});
+    let (params, patch) = (
+        kube::api::PatchParams::default(),
+        kube::api::Patch::Merge(&patch),
+    );
+    let patched = slices.patch(name, &params, &patch);
+    patched.await.expect("the slice's endpoints");
+}
+
 pub fn slice(namespace: &str, name: &str, service: &str, ips: &[String]) -> EndpointSlice {
-    let endpoints: Vec<_> = ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
+    let endpoints = ready_endpoints(ips);
     serde_json::from_value(json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -221,19 +315,18 @@ pub fn state(cloud: &Cloud) -> serde_json::Value {
     cloud.with_cloud(|c| serde_json::to_value(c.dump()).expect("state"))
 }
 
+/// The registered targets (`id:port`) over every target group.
+pub fn registered_targets(cloud: &Cloud) -> Vec<String> {
+    let state = state(cloud);
+    let groups = state["elbv2"]["target_groups"].as_object().cloned();
+    let groups = groups.unwrap_or_default();
+    let members = groups.values().filter_map(|g| g["targets"].as_object());
+    members.flat_map(|t| t.keys().cloned()).collect()
+}
+
 /// Registered targets over every target group.
 pub fn target_count(cloud: &Cloud) -> u64 {
-    let state = state(cloud);
-    state["elbv2"]["target_groups"]
-        .as_object()
-        .map(|groups| {
-            groups
-                .values()
-                .filter_map(|g| g["targets"].as_object())
-                .map(|t| t.len() as u64)
-                .sum()
-        })
-        .unwrap_or(0)
+    registered_targets(cloud).len() as u64
 }
 
 pub fn listener_count(cloud: &Cloud) -> usize {
