@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{raw, start};
+use crate::{get_json, raw, start};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
@@ -256,14 +256,7 @@ async fn bad_requests_get_status_errors() {
     )
     .await;
     assert_eq!(status_of(got, &status).0, 405);
-    let (got, status) = raw(
-        &client,
-        "GET",
-        &format!("{CMS}?labelSelector=a%20in%20b"),
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (got, status) = get_json(&client, &format!("{CMS}?labelSelector=a%20in%20b")).await;
     assert_eq!(
         status_of(got, &status),
         (400, "BadRequest".to_string()),
@@ -298,14 +291,7 @@ async fn bad_requests_get_status_errors() {
         .await
         .expect("config");
     let stranger = kube::Client::try_from(config).expect("client");
-    let (got, status) = raw(
-        &stranger,
-        "GET",
-        "/api/v1/namespaces",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (got, status) = get_json(&stranger, "/api/v1/namespaces").await;
     assert_eq!(
         status_of(got, &status),
         (401, "Unauthorized".to_string()),
@@ -313,7 +299,7 @@ async fn bad_requests_get_status_errors() {
     );
 
     // Still serving.
-    let (got, body) = raw(&client, "GET", CMS, "application/json", Vec::new()).await;
+    let (got, body) = get_json(&client, CMS).await;
     assert_eq!(got, 200);
     assert_eq!(body["items"].as_array().map(Vec::len), Some(1));
 }
@@ -321,7 +307,7 @@ async fn bad_requests_get_status_errors() {
 #[tokio::test]
 async fn discovery_documents() {
     let (_h, client) = start().await;
-    let (code, core) = raw(&client, "GET", "/api/v1", "application/json", Vec::new()).await;
+    let (code, core) = get_json(&client, "/api/v1").await;
     assert_eq!(code, 200);
     let pods = core["resources"]
         .as_array()
@@ -337,7 +323,7 @@ async fn discovery_documents() {
             .as_array()
             .is_some_and(|v| v.contains(&json!("watch")))
     );
-    let (_, groups) = raw(&client, "GET", "/apis", "application/json", Vec::new()).await;
+    let (_, groups) = get_json(&client, "/apis").await;
     let names: Vec<&str> = groups["groups"]
         .as_array()
         .map(|g| g.iter().filter_map(|g| g["name"].as_str()).collect())
@@ -352,7 +338,7 @@ async fn discovery_documents() {
     ] {
         assert!(names.contains(&g), "{g} served");
     }
-    let (_, version) = raw(&client, "GET", "/version", "application/json", Vec::new()).await;
+    let (_, version) = get_json(&client, "/version").await;
     assert_eq!(version["major"], "1");
     // kube's own discovery works against it.
     let discovery = kube::Discovery::new(client).run().await.expect("discovery");

@@ -526,16 +526,8 @@ async fn selectors_and_paging() {
             .await
             .expect("pod");
     }
-    let on_n1 = pods
-        .list(&ListParams::default().fields("spec.nodeName=n1"))
-        .await
-        .expect("list");
-    assert_eq!(on_n1.items.len(), 1);
-    let pending = pods
-        .list(&ListParams::default().fields("status.phase=Pending"))
-        .await
-        .expect("list");
-    assert_eq!(pending.items.len(), 2);
+    let cases = [("spec.nodeName=n1", 1), ("status.phase=Pending", 2)];
+    crate::assert_field_selections(&pods, &cases).await;
 }
 
 #[tokio::test]
@@ -568,14 +560,7 @@ async fn audit_records_each_identity() {
         Some("kube-system".into())
     )));
     assert!(!used.iter().any(|u| u.1 == "pods"));
-    let (code, body) = crate::raw(
-        &admin,
-        "GET",
-        "/_kubesim/audit",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (code, body) = crate::get_json(&admin, "/_kubesim/audit").await;
     assert_eq!(code, 200);
     assert!(body["admin"].as_array().is_some_and(|a| {
         a.iter()

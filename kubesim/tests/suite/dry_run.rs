@@ -13,6 +13,11 @@ use serde_json::json;
 
 use crate::{raw, start, start_kubectl};
 
+/// The value of `key` in a ConfigMap's data.
+fn value<'a>(cm: &'a ConfigMap, key: &str) -> Option<&'a str> {
+    cm.data.as_ref()?.get(key).map(String::as_str)
+}
+
 fn dry() -> PostParams {
     PostParams {
         dry_run: true,
@@ -59,14 +64,7 @@ async fn dry_run_writes_change_nothing() {
         .replace("real", &dry(), &changed)
         .await
         .expect("dry update");
-    assert_eq!(
-        answer
-            .data
-            .as_ref()
-            .and_then(|d| d.get("a"))
-            .map(String::as_str),
-        Some("2")
-    );
+    assert_eq!(value(&answer, "a"), Some("2"));
     let dry_patch = PatchParams {
         dry_run: true,
         ..PatchParams::default()
@@ -79,14 +77,7 @@ async fn dry_run_writes_change_nothing() {
         )
         .await
         .expect("dry patch");
-    assert_eq!(
-        answer
-            .data
-            .as_ref()
-            .and_then(|d| d.get("b"))
-            .map(String::as_str),
-        Some("3")
-    );
+    assert_eq!(value(&answer, "b"), Some("3"));
     let apply = PatchParams {
         dry_run: true,
         ..PatchParams::apply("test")
@@ -225,15 +216,7 @@ async fn kubectl_server_dry_run_and_diff() {
         out.contains("configmap/settings configured (server dry run)"),
         "{out}"
     );
-    let level = k
-        .ok(&[
-            "get",
-            "configmap",
-            "settings",
-            "-o",
-            "jsonpath={.data.level}",
-        ])
-        .await;
+    let level = k.jsonpath("configmap", "settings", "{.data.level}").await;
     assert_eq!(level, "1", "the dry run left the object as it was");
     assert_eq!(handle.store().stats().resource_version, rv);
     let _ = std::fs::remove_dir_all(dir);

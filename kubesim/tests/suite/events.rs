@@ -7,9 +7,16 @@ use kube::api::{Api, ListParams};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{WAIT, create_deployment, eventually, start, start_cluster};
+use crate::{WAIT, assert_contains, create_deployment, eventually, start, start_cluster};
 
 const FULL: &str = "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+
+/// The first of `all` with this reason.
+fn by_reason<'a>(all: &'a [Event], reason: &str) -> &'a Event {
+    all.iter()
+        .find(|e| e.reason.as_deref() == Some(reason))
+        .unwrap_or_else(|| panic!("no {reason} Event"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_record_events_and_full_nodes_leave_pods_pending() {
@@ -74,20 +81,14 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
             .then_some(all)
     })
     .await;
-    let failed = all
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-        .expect("FailedScheduling");
+    let failed = by_reason(&all, "FailedScheduling");
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
     assert_eq!(failed.message.as_deref(), Some(FULL));
     assert_eq!(
         failed.involved_object.name.as_deref(),
         Some(pending_name.as_str())
     );
-    let started = all
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("Started"))
-        .expect("Started");
+    let started = by_reason(&all, "Started");
     assert_eq!(started.message.as_deref(), Some("Started container nginx"));
     assert_eq!(
         started.involved_object.field_path.as_deref(),
@@ -98,20 +99,14 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         (source.component.as_deref(), source.host.as_deref()),
         (Some("kubelet"), Some("node-a"))
     );
-    let scaled = all
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("ScalingReplicaSet"))
-        .expect("ScalingReplicaSet");
+    let scaled = by_reason(&all, "ScalingReplicaSet");
     let message = scaled.message.as_deref().unwrap_or_default();
     assert!(
         message.starts_with("Scaled up replica set web-") && message.ends_with(" from 0 to 3"),
         "{message}"
     );
 
-    let registered = all
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("RegisteredNode"))
-        .expect("RegisteredNode");
+    let registered = by_reason(&all, "RegisteredNode");
     assert_eq!(
         registered.message.as_deref(),
         Some("Node node-a event: Registered Node node-a in Controller")
@@ -122,10 +117,7 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
         .as_ref()
         .and_then(|s| s.component.as_deref());
     assert_eq!(source, Some("node-controller"));
-    let ready = all
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("NodeReady"))
-        .expect("NodeReady");
+    let ready = by_reason(&all, "NodeReady");
     assert_eq!(
         ready.message.as_deref(),
         Some("Node node-a status is now: NodeReady")
@@ -160,27 +152,25 @@ async fn components_record_events_and_full_nodes_leave_pods_pending() {
     };
     let dir = k.dir();
     let out = k.ok(&["get", "events"]).await;
-    for want in [
-        "Successfully assigned default/web-",
-        "to node-a",
-        "FailedScheduling",
-        "0/1 nodes are available: 1 Too many pods.",
-        "Container image \"nginx:1.27\" already present on machine",
-        "Created container: nginx",
-        "Started container nginx",
-        "Scaled up replica set web-",
-        "replicaset/web-",
-        "node/node-a",
-        "Registered Node node-a in Controller",
-        "Created pod: web-",
-    ] {
-        assert!(out.contains(want), "{want:?} in:\n{out}");
-    }
-    let out = k.ok(&["describe", "pod", &pending_name]).await;
-    assert!(
-        out.contains("FailedScheduling") && out.contains("Too many pods"),
-        "{out}"
+    assert_contains(
+        &out,
+        &[
+            "Successfully assigned default/web-",
+            "to node-a",
+            "FailedScheduling",
+            "0/1 nodes are available: 1 Too many pods.",
+            "Container image \"nginx:1.27\" already present on machine",
+            "Created container: nginx",
+            "Started container nginx",
+            "Scaled up replica set web-",
+            "replicaset/web-",
+            "node/node-a",
+            "Registered Node node-a in Controller",
+            "Created pod: web-",
+        ],
     );
+    let out = k.ok(&["describe", "pod", &pending_name]).await;
+    assert_contains(&out, &["FailedScheduling", "Too many pods"]);
     // Scaling down: the ReplicaSet controller's SuccessfulDelete per pod, the Deployment
     // controller's ScalingReplicaSet.
     deployments

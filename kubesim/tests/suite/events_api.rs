@@ -11,21 +11,14 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 
 use crate::kubectl::Kubectl;
-use crate::{WAIT, api_error, raw, start};
+use crate::{WAIT, api_error, assert_contains, get_json, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_storage_two_versions() {
     let (handle, client) = start().await;
 
     // Discovery lists the resource with every verb.
-    let (code, list) = raw(
-        &client,
-        "GET",
-        "/apis/events.k8s.io/v1",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (code, list) = get_json(&client, "/apis/events.k8s.io/v1").await;
     assert_eq!(code, 200);
     let events = list["resources"]
         .as_array()
@@ -177,16 +170,11 @@ async fn one_storage_two_versions() {
     );
 
     // Field selectors use each version's names; the core names are refused on events.k8s.io.
-    let by_regarding = v1
-        .list(&ListParams::default().fields("regarding.name=app,reason=Synced"))
-        .await
-        .expect("selector list");
-    assert_eq!(by_regarding.items.len(), 1);
-    let by_controller = v1
-        .list(&ListParams::default().fields("reportingController=cloudnet-test"))
-        .await
-        .expect("selector list");
-    assert_eq!(by_controller.items.len(), 1);
+    let cases = [
+        ("regarding.name=app,reason=Synced", 1),
+        ("reportingController=cloudnet-test", 1),
+    ];
+    crate::assert_field_selections(&v1, &cases).await;
     let (code, reason) = api_error(
         v1.list(&ListParams::default().fields("involvedObject.name=app"))
             .await,
@@ -219,14 +207,15 @@ async fn one_storage_two_versions() {
             ok && trace.contains("/apis/events.k8s.io/v1/events"),
             "{trace}"
         );
-        for want in [
-            "BadAnnotation",
-            "annotation x is not known",
-            "Synced",
-            "configmap/app",
-        ] {
-            assert!(out.contains(want), "{want:?} in:\n{out}");
-        }
+        assert_contains(
+            &out,
+            &[
+                "BadAnnotation",
+                "annotation x is not known",
+                "Synced",
+                "configmap/app",
+            ],
+        );
         // kubectl events reads the core Events: the Recorder's events.k8s.io writes show.
         let (ok, _, trace) = k.run(&["events", "-v=6"]).await;
         assert!(
@@ -234,14 +223,15 @@ async fn one_storage_two_versions() {
             "{trace}"
         );
         let out = k.ok(&["events"]).await;
-        for want in [
-            "BadAnnotation",
-            "annotation x is not known",
-            "synced the configmap",
-            "ConfigMap/app",
-        ] {
-            assert!(out.contains(want), "{want:?} in:\n{out}");
-        }
+        assert_contains(
+            &out,
+            &[
+                "BadAnnotation",
+                "annotation x is not known",
+                "synced the configmap",
+                "ConfigMap/app",
+            ],
+        );
         let out = k
             .ok(&["events", "--for", "configmap/app", "--types", "Warning"])
             .await;
@@ -260,12 +250,9 @@ async fn one_storage_two_versions() {
     }
 
     // Errors name the version asked through.
-    let (code, status) = raw(
+    let (code, status) = get_json(
         &client,
-        "GET",
         "/apis/events.k8s.io/v1/namespaces/default/events/missing",
-        "application/json",
-        Vec::new(),
     )
     .await;
     assert_eq!(code, 404);

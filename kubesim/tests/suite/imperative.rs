@@ -1,7 +1,10 @@
 //! kubectl's imperative generators (`create configmap|secret|namespace|deployment`, `run`,
 //! `expose`), which send and read Kubernetes protobuf, against the embedded API.
 
-use crate::{start_cluster, start_kubectl};
+use crate::{assert_contains, start_cluster, start_kubectl};
+
+/// A kubectl command, its answer, the object it made (kind, name) and what its YAML shows.
+type Case<'a> = (&'a [&'a str], &'a str, [&'a str; 2], &'a [&'a str]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_imperative_commands_speak_protobuf() {
@@ -24,78 +27,76 @@ async fn kubectl_imperative_commands_speak_protobuf() {
     );
     assert!(log.contains("status=\"201 Created\""), "{log}");
     let yaml = k.ok(&["get", "configmap", "made", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("kind: ConfigMap") && yaml.contains("  a: b") && yaml.contains("uid:"),
-        "{yaml}"
-    );
+    assert_contains(&yaml, &["kind: ConfigMap", "  a: b", "uid:"]);
 
-    let out = k
-        .ok(&["create", "secret", "generic", "made", "--from-literal=a=b"])
-        .await;
-    assert!(out.contains("secret/made created"), "{out}");
-    let yaml = k.ok(&["get", "secret", "made", "-o", "yaml"]).await;
-    // "b" in base64: the bytes field went through protobuf as bytes, not as text.
-    assert!(
-        yaml.contains("  a: Yg==") && yaml.contains("type: Opaque"),
-        "{yaml}"
-    );
-
-    let out = k.ok(&["create", "namespace", "made"]).await;
-    assert!(out.contains("namespace/made created"), "{out}");
-    let yaml = k.ok(&["get", "namespace", "made", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("name: made") && yaml.contains("phase: Active"),
-        "{yaml}"
-    );
-
-    let out = k
-        .ok(&[
-            "create",
-            "deployment",
-            "web",
-            "--image=nginx:1.27",
-            "--replicas=2",
-            "--port=8080",
-        ])
-        .await;
-    assert!(out.contains("deployment.apps/web created"), "{out}");
-    let yaml = k.ok(&["get", "deployment", "web", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("replicas: 2")
-            && yaml.contains("image: nginx:1.27")
-            && yaml.contains("containerPort: 8080")
-            && yaml.contains("app: web"),
-        "{yaml}"
-    );
-
-    let out = k
-        .ok(&["run", "one", "--image=busybox:1.36", "--labels=run=one"])
-        .await;
-    assert!(out.contains("pod/one created"), "{out}");
-    let yaml = k.ok(&["get", "pod", "one", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("image: busybox:1.36") && yaml.contains("run: one"),
-        "{yaml}"
-    );
-
-    let out = k
-        .ok(&[
-            "expose",
-            "deployment",
-            "web",
-            "--port=80",
-            "--target-port=8080",
-        ])
-        .await;
-    assert!(out.contains("service/web exposed"), "{out}");
-    let yaml = k.ok(&["get", "service", "web", "-o", "yaml"]).await;
-    assert!(
-        yaml.contains("port: 80")
-            && yaml.contains("targetPort: 8080")
-            && yaml.contains("clusterIP: 10.100.")
-            && yaml.contains("app: web"),
-        "{yaml}"
-    );
+    // Each command, what kubectl answers, and what `get -o yaml` then shows of the object.
+    let cases: [Case; 5] = [
+        (
+            &["create", "secret", "generic", "made", "--from-literal=a=b"],
+            "secret/made created",
+            ["secret", "made"],
+            // "b" in base64: the bytes field went through protobuf as bytes, not as text.
+            &["  a: Yg==", "type: Opaque"],
+        ),
+        (
+            &["create", "namespace", "made"],
+            "namespace/made created",
+            ["namespace", "made"],
+            &["name: made", "phase: Active"],
+        ),
+        (
+            &[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx:1.27",
+                "--replicas=2",
+                "--port=8080",
+            ],
+            "deployment.apps/web created",
+            ["deployment", "web"],
+            &[
+                "replicas: 2",
+                "image: nginx:1.27",
+                "containerPort: 8080",
+                "app: web",
+            ],
+        ),
+        (
+            &["run", "one", "--image=busybox:1.36", "--labels=run=one"],
+            "pod/one created",
+            ["pod", "one"],
+            &["image: busybox:1.36", "run: one"],
+        ),
+        (
+            &[
+                "expose",
+                "deployment",
+                "web",
+                "--port=80",
+                "--target-port=8080",
+            ],
+            "service/web exposed",
+            ["service", "web"],
+            &[
+                "port: 80",
+                "targetPort: 8080",
+                "clusterIP: 10.100.",
+                "app: web",
+            ],
+        ),
+    ];
+    for (command, answer, [kind, name], shown) in cases {
+        let out = k.ok(command).await;
+        assert!(out.contains(answer), "kubectl {command:?}: {out}");
+        let yaml = k.ok(&["get", kind, name, "-o", "yaml"]).await;
+        for want in shown {
+            assert!(
+                yaml.contains(want),
+                "kubectl {command:?}: {want:?} in\n{yaml}"
+            );
+        }
+    }
     // kubectl sends nodePort 0 for "allocate one".
     let out = k
         .ok(&[
@@ -109,13 +110,7 @@ async fn kubectl_imperative_commands_speak_protobuf() {
         .await;
     assert!(out.contains("service/one-np exposed"), "{out}");
     let port = k
-        .ok(&[
-            "get",
-            "service",
-            "one-np",
-            "-o",
-            "jsonpath={.spec.ports[0].nodePort}",
-        ])
+        .jsonpath("service", "one-np", "{.spec.ports[0].nodePort}")
         .await;
     let port: u16 = port.trim().parse().expect("a node port");
     assert!((30000..=32767).contains(&port), "{port}");

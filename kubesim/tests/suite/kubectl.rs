@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::{WAIT, eventually, start_cluster, start_kubectl};
+use crate::{WAIT, assert_contains, eventually, start_cluster, start_kubectl};
 
 pub(crate) struct Kubectl {
     pub(crate) bin: PathBuf,
@@ -85,6 +85,13 @@ impl Kubectl {
         assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
         out
     }
+
+    /// `kubectl get KIND NAME -o jsonpath=PATH`, trimmed.
+    pub(crate) async fn jsonpath(&self, kind: &str, name: &str, path: &str) -> String {
+        let format = format!("jsonpath={path}");
+        let out = self.ok(&["get", kind, name, "-o", &format]).await;
+        out.trim().to_string()
+    }
 }
 
 /// The first line of kubectl's table output names exactly these columns, in order.
@@ -113,6 +120,16 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web.yaml")
 }
 
+/// kubectl's columns for a Service; `-o wide` adds SELECTOR.
+const SERVICE_COLUMNS: [&str; 6] = [
+    "NAME",
+    "TYPE",
+    "CLUSTER-IP",
+    "EXTERNAL-IP",
+    "PORT(S)",
+    "AGE",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_against_the_embedded_api() {
     let Some((handle, client, k)) = start_kubectl().await else {
@@ -124,21 +141,18 @@ async fn kubectl_against_the_embedded_api() {
     let manifests = manifests.to_str().expect("utf-8 path");
 
     let out = k.ok(&["apply", "-f", manifests]).await;
-    assert!(
-        out.contains("deployment.apps/web created") && out.contains("service/web created"),
-        "{out}"
+    assert_contains(
+        &out,
+        &["deployment.apps/web created", "service/web created"],
     );
     let out = k.ok(&["apply", "-f", manifests]).await;
-    assert!(
-        out.contains("deployment.apps/web unchanged") && out.contains("service/web unchanged"),
-        "{out}"
+    assert_contains(
+        &out,
+        &["deployment.apps/web unchanged", "service/web unchanged"],
     );
 
     let out = k.ok(&["get", "deployments,services"]).await;
-    assert!(
-        out.contains("deployment.apps/web") && out.contains("service/web"),
-        "{out}"
-    );
+    assert_contains(&out, &["deployment.apps/web", "service/web"]);
     // Server-side printing: the columns a real cluster prints.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     eventually(WAIT, "the web pods to be ready", || async {
@@ -179,17 +193,7 @@ async fn kubectl_against_the_embedded_api() {
         "{out}"
     );
     let out = k.ok(&["get", "svc", "web"]).await;
-    assert_columns(
-        &out,
-        &[
-            "NAME",
-            "TYPE",
-            "CLUSTER-IP",
-            "EXTERNAL-IP",
-            "PORT(S)",
-            "AGE",
-        ],
-    );
+    assert_columns(&out, &SERVICE_COLUMNS);
     let cells: Vec<&str> = out
         .lines()
         .nth(1)
@@ -204,18 +208,7 @@ async fn kubectl_against_the_embedded_api() {
         "{out}"
     );
     let out = k.ok(&["get", "svc", "web", "-o", "wide"]).await;
-    assert_columns(
-        &out,
-        &[
-            "NAME",
-            "TYPE",
-            "CLUSTER-IP",
-            "EXTERNAL-IP",
-            "PORT(S)",
-            "AGE",
-            "SELECTOR",
-        ],
-    );
+    assert_columns(&out, &[&SERVICE_COLUMNS[..], &["SELECTOR"]].concat());
     assert!(out.contains("app=web"), "{out}");
     let out = k.ok(&["get", "deployments"]).await;
     assert_columns(&out, &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
@@ -233,37 +226,17 @@ async fn kubectl_against_the_embedded_api() {
     assert!(out.contains("Active"), "{out}");
     let out = k.ok(&["get", "endpointslices"]).await;
     assert_columns(&out, &["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]);
-    assert!(
-        out.contains("IPv4") && out.contains("80") && out.contains("10.244."),
-        "{out}"
-    );
+    assert_contains(&out, &["IPv4", "80", "10.244."]);
 
     let out = k.ok(&["get", "deployment", "web", "-o", "yaml"]).await;
-    assert!(
-        out.contains("replicas: 3") && out.contains("image: nginx"),
-        "{out}"
-    );
+    assert_contains(&out, &["replicas: 3", "image: nginx"]);
     let out = k.ok(&["describe", "deployment", "web"]).await;
-    assert!(
-        out.contains("Name:") && out.contains("web") && out.contains("nginx"),
-        "{out}"
-    );
+    assert_contains(&out, &["Name:", "web", "nginx"]);
     let out = k.ok(&["describe", "service", "web"]).await;
-    assert!(
-        out.contains("Selector:") && out.contains("app=web"),
-        "{out}"
-    );
+    assert_contains(&out, &["Selector:", "app=web"]);
     let out = k.ok(&["scale", "deployment", "web", "--replicas=5"]).await;
     assert!(out.contains("scaled"), "{out}");
-    let out = k
-        .ok(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-        .await;
+    let out = k.jsonpath("deployment", "web", "{.spec.replicas}").await;
     assert_eq!(out.trim(), "5");
 
     let out = k
@@ -279,15 +252,7 @@ async fn kubectl_against_the_embedded_api() {
         out.contains("deployment.apps/web serverside-applied"),
         "{out}"
     );
-    let out = k
-        .ok(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-        .await;
+    let out = k.jsonpath("deployment", "web", "{.spec.replicas}").await;
     assert_eq!(out.trim(), "3", "server-side apply sets replicas back");
 
     // get -w prints a line when something changes.

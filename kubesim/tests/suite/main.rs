@@ -144,23 +144,51 @@ where
     .await;
 }
 
+/// Asserts how many objects listing `api` with each field selector finds.
+pub async fn assert_field_selections<K>(api: &Api<K>, cases: &[(&str, usize)])
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    for &(selector, want) in cases {
+        let params = ListParams::default().fields(selector);
+        let listed = api.list(&params).await.expect("list");
+        assert_eq!(listed.items.len(), want, "{selector}");
+    }
+}
+
+/// Waits until listing `api` with `params` finds nothing.
+pub async fn none_left<K>(api: &Api<K>, params: &ListParams, what: &str)
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    eventually(WAIT, what, || async {
+        api.list(params).await.ok()?.items.is_empty().then_some(())
+    })
+    .await;
+}
+
 /// Starts the simulated cluster (scheduler, kubelets, controllers) on `handle` with one node,
 /// `node-a`, of `instance_type` holding at most `max_pods` pods. Keep the returned
 /// [`Simulation`] alive for as long as the cluster should run.
 pub fn start_cluster(handle: &Handle, instance_type: &str, max_pods: u32) -> Simulation {
+    start_nodes(handle, &[("node-a", "us-west-2a", instance_type, max_pods)])
+}
+
+/// Starts the simulated cluster on `handle` with these nodes: (name, zone, instance type,
+/// max pods), provider ID `aws:///ZONE/i-NAME`.
+pub fn start_nodes(handle: &Handle, nodes: &[(&str, &str, &str, u32)]) -> Simulation {
     let simulation = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    sim::node::register_node(
-        handle.store(),
-        &NodeRegistration {
-            name: "node-a".into(),
-            provider_id: "aws:///us-west-2a/i-a".into(),
+    for &(name, zone, instance_type, max_pods) in nodes {
+        let node = NodeRegistration {
+            name: name.into(),
+            provider_id: format!("aws:///{zone}/i-{name}"),
             internal_ip: "192.168.1.10".into(),
-            zone: "us-west-2a".into(),
+            zone: zone.into(),
             instance_type: instance_type.into(),
             max_pods,
-        },
-    )
-    .expect("node");
+        };
+        sim::node::register_node(handle.store(), &node).expect("node");
+    }
     simulation
 }
 
@@ -199,6 +227,18 @@ pub async fn raw(
         .expect("request builds");
     let (code, bytes) = send(client, request).await;
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Asserts that `text` contains each of `wants`, naming the first one missing.
+pub fn assert_contains(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
+}
+
+/// A GET of `path` asking for JSON: (status code, JSON body).
+pub async fn get_json(client: &kube::Client, path: &str) -> (u16, Value) {
+    raw(client, "GET", path, "application/json", Vec::new()).await
 }
 
 /// Sends `request` with the client's credentials: (status code, body).

@@ -5,7 +5,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, api_error, delete, eventually, forbidden, gone, merge, start, start_kubectl};
+use crate::{
+    WAIT, api_error, assert_contains, delete, eventually, forbidden, gone, merge, start,
+    start_kubectl,
+};
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_its_content_is_gone() {
@@ -123,11 +126,13 @@ spec:
     .expect("manifest");
     let file = file.to_str().expect("utf-8 path");
     let out = k.ok(&["apply", "-f", file]).await;
-    assert!(
-        out.contains("namespace/app created")
-            && out.contains("configmap/settings created")
-            && out.contains("deployment.apps/web created"),
-        "{out}"
+    assert_contains(
+        &out,
+        &[
+            "namespace/app created",
+            "configmap/settings created",
+            "deployment.apps/web created",
+        ],
     );
     // kubectl waits for every object, the namespace included, to be gone.
     let out = k.ok(&["delete", "-f", file]).await;

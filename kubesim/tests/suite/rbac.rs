@@ -68,23 +68,9 @@ async fn denies_until_bound_and_reads_as_the_real_api() {
         .await
         .expect("allowed now");
     // Watches are authorized as `watch`, a subresource needs its own grant.
-    let (code, _) = crate::raw(
-        &node,
-        "GET",
-        "/api/v1/pods?watch=1&timeoutSeconds=1",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (code, _) = crate::get_json(&node, "/api/v1/pods?watch=1&timeoutSeconds=1").await;
     assert_eq!(code, 200);
-    let (code, status) = crate::raw(
-        &node,
-        "GET",
-        "/api/v1/namespaces/default/pods/web/status",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (code, status) = crate::get_json(&node, "/api/v1/namespaces/default/pods/web/status").await;
     assert_eq!(code, 403, "{status}");
     assert_eq!(status["details"], json!({"name": "web", "kind": "pods"}));
     let configmaps: Api<ConfigMap> = Api::namespaced(node.clone(), "default");
@@ -98,16 +84,9 @@ async fn denies_until_bound_and_reads_as_the_real_api() {
     forbidden(pods.list(&ListParams::default()).await).await;
 
     // Discovery is the default roles' (system:discovery for every authenticated identity).
-    let (code, _) = crate::raw(&node, "GET", "/apis", "application/json", Vec::new()).await;
+    let (code, _) = crate::get_json(&node, "/apis").await;
     assert_eq!(code, 200);
-    let (code, status) = crate::raw(
-        &node,
-        "GET",
-        "/_kubesim/audit",
-        "application/json",
-        Vec::new(),
-    )
-    .await;
+    let (code, status) = crate::get_json(&node, "/_kubesim/audit").await;
     assert_eq!(code, 403);
     assert_eq!(
         status["message"],

@@ -1,14 +1,15 @@
 //! The simulated scheduler, kubelet and Service allocation, seen through `kube::Client`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use cloudnet_kubesim::sim::{self, kubelet::RangeAddressSource, node::NodeRegistration};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{WAIT, create_deployment, delete, eventually, scale, start, start_cluster};
+use crate::{
+    WAIT, create_deployment, delete, eventually, none_left, scale, start, start_cluster,
+    start_nodes,
+};
 
 fn pod(name: &str, gate: bool) -> Pod {
     let mut spec = json!({"containers": [{"name": "c", "image": "nginx"}]});
@@ -28,21 +29,13 @@ fn ready(p: &Pod) -> bool {
 #[tokio::test]
 async fn pods_get_scheduled_addressed_and_ready() {
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    for (name, max) in [("node-a", 2), ("node-b", 1)] {
-        sim::node::register_node(
-            handle.store(),
-            &NodeRegistration {
-                name: name.into(),
-                provider_id: format!("aws:///us-west-2a/i-{name}"),
-                internal_ip: "192.168.1.10".into(),
-                zone: "us-west-2a".into(),
-                instance_type: "m5.large".into(),
-                max_pods: max,
-            },
-        )
-        .expect("node");
-    }
+    let _sim = start_nodes(
+        &handle,
+        &[
+            ("node-a", "us-west-2a", "m5.large", 2),
+            ("node-b", "us-west-2a", "m5.large", 1),
+        ],
+    );
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (name, gate) in [
         ("p1", false),
@@ -115,7 +108,7 @@ async fn pods_get_scheduled_addressed_and_ready() {
 #[tokio::test]
 async fn services_get_cluster_ips_and_node_ports() {
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
+    let _sim = start_nodes(&handle, &[]);
     let services: Api<Service> = Api::namespaced(client, "default");
     let svc = |name: &str, kind: &str| -> Service {
         serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": kind, "selector": {"app": "x"}, "ports": [{"port": 80}]}})).expect("svc")
@@ -190,15 +183,8 @@ async fn deployments_get_pods_and_scale() {
     })
     .await;
     delete(&deployments, "web").await;
-    eventually(WAIT, "pods go with their deployment", || async {
-        pods.list(&ListParams::default().labels("app=web"))
-            .await
-            .ok()?
-            .items
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    let of_web = ListParams::default().labels("app=web");
+    none_left(&pods, &of_web, "pods go with their deployment").await;
 }
 
 #[tokio::test]
@@ -206,21 +192,13 @@ async fn services_get_endpoint_slices() {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     let (handle, client) = start().await;
-    let _sim = sim::start(handle.store(), Arc::new(RangeAddressSource::default()));
-    for (name, zone) in [("node-a", "us-west-2a"), ("node-b", "us-west-2b")] {
-        sim::node::register_node(
-            handle.store(),
-            &NodeRegistration {
-                name: name.into(),
-                provider_id: format!("aws:///{zone}/i-{name}"),
-                internal_ip: "192.168.1.10".into(),
-                zone: zone.into(),
-                instance_type: "m5.large".into(),
-                max_pods: 150,
-            },
-        )
-        .expect("node");
-    }
+    let _sim = start_nodes(
+        &handle,
+        &[
+            ("node-a", "us-west-2a", "m5.large", 150),
+            ("node-b", "us-west-2b", "m5.large", 150),
+        ],
+    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let containers = json!([
         {"name": "nginx", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}
@@ -349,16 +327,7 @@ async fn services_get_endpoint_slices() {
     );
 
     delete(&services, "web").await;
-    eventually(WAIT, "slices go with their service", || async {
-        slices
-            .list(&of_web)
-            .await
-            .ok()?
-            .items
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    none_left(&slices, &of_web, "slices go with their service").await;
 }
 
 /// A rolling update with `maxSurge: 1, maxUnavailable: 0` and a readiness gate: a new pod

@@ -203,12 +203,9 @@ async fn watch_from_a_compacted_version_gets_410() {
         }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
-    let (code, _) = crate::raw(
+    let (code, _) = crate::get_json(
         &client,
-        "GET",
         "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1",
-        "application/json",
-        Vec::new(),
     )
     .await;
     assert_eq!(
