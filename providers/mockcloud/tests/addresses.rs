@@ -10,27 +10,29 @@ use std::sync::Arc;
 use aws_sdk_ec2::types::Filter;
 use cloudnet_mockcloud::World;
 use cloudnet_mockcloud::ec2::world::{InstanceSpec, SubnetSpec};
-use common::{control_json, ec2, start, start_with};
+use common::{
+    Assign, assign, control_json, ec2, interface, interfaces_where, new_interface, start,
+    start_with,
+};
 
 const PRIVATE_A: &str = "subnet-0c10d0e70000000a2";
 const NODE_1: &str = "i-0c10d0e7000000001";
 
 async fn primary_eni(c: &aws_sdk_ec2::Client, instance: &str) -> String {
-    let r = c
-        .describe_network_interfaces()
-        .filters(
-            Filter::builder()
-                .name("attachment.instance-id")
-                .values(instance)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    r.network_interfaces()[0]
+    let filter = Filter::builder()
+        .name("attachment.instance-id")
+        .values(instance)
+        .build();
+    interfaces_where(c, vec![filter]).await[0]
         .network_interface_id()
         .unwrap()
         .to_string()
+}
+
+/// The available address count DescribeSubnets gives for `subnet`.
+async fn free_in(c: &aws_sdk_ec2::Client, subnet: &str) -> Option<i32> {
+    let out = c.describe_subnets().subnet_ids(subnet).send().await;
+    out.expect("DescribeSubnets").subnets()[0].available_ip_address_count()
 }
 
 #[tokio::test]
@@ -39,13 +41,7 @@ async fn an_interface_holds_as_many_addresses_as_its_type_allows() {
     let c = ec2(&h).await;
     let eni = primary_eni(&c, NODE_1).await;
     // m5.large: 10 per interface, the primary included.
-    let r = c
-        .assign_private_ip_addresses()
-        .network_interface_id(&eni)
-        .secondary_private_ip_address_count(9)
-        .send()
-        .await
-        .unwrap();
+    let r = assign(&c, &eni, Assign::Ips(9)).await;
     assert_eq!(r.assigned_private_ip_addresses().len(), 9);
     assert_eq!(r.network_interface_id(), Some(eni.as_str()));
     assert_code!(
@@ -56,13 +52,8 @@ async fn an_interface_holds_as_many_addresses_as_its_type_allows() {
             .await,
         "PrivateIpAddressLimitExceeded"
     );
-    let d = c
-        .describe_network_interfaces()
-        .network_interface_ids(&eni)
-        .send()
-        .await
-        .unwrap();
-    let ips = d.network_interfaces()[0].private_ip_addresses();
+    let d = interface(&c, &eni).await;
+    let ips = d.private_ip_addresses();
     assert_eq!(ips.len(), 10);
     assert_eq!(ips.iter().filter(|p| p.primary() == Some(true)).count(), 1);
     let one = r.assigned_private_ip_addresses()[0]
@@ -97,13 +88,7 @@ async fn an_interface_holds_as_many_addresses_as_its_type_allows() {
         "InvalidParameterValue"
     );
     // A prefix takes one slot too: 9 used + 1 prefix = 10.
-    let p = c
-        .assign_private_ip_addresses()
-        .network_interface_id(&eni)
-        .ipv4_prefix_count(1)
-        .send()
-        .await
-        .unwrap();
+    let p = assign(&c, &eni, Assign::Prefixes(1)).await;
     let prefix = p.assigned_ipv4_prefixes()[0]
         .ipv4_prefix()
         .unwrap()
@@ -171,13 +156,7 @@ async fn subnets_run_out_and_prefixes_stay_aligned() {
         first, "192.168.200.4",
         "the first four addresses are reserved"
     );
-    let sub = c
-        .describe_subnets()
-        .subnet_ids("subnet-0000000000000tiny")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sub.subnets()[0].available_ip_address_count(), Some(1));
+    assert_eq!(free_in(&c, "subnet-0000000000000tiny").await, Some(1));
     assert_code!(
         c.create_network_interface()
             .subnet_id("subnet-0000000000000tiny")
@@ -187,13 +166,7 @@ async fn subnets_run_out_and_prefixes_stay_aligned() {
         "InsufficientFreeAddressesInSubnet"
     );
     // The failed call took nothing.
-    let sub = c
-        .describe_subnets()
-        .subnet_ids("subnet-0000000000000tiny")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sub.subnets()[0].available_ip_address_count(), Some(1));
+    assert_eq!(free_in(&c, "subnet-0000000000000tiny").await, Some(1));
     // The last address is reserved too.
     assert_code!(
         c.assign_private_ip_addresses()
@@ -259,17 +232,7 @@ async fn reassignment_moves_secondaries_only_when_allowed() {
         .and_then(|p| p.private_ip_address())
         .unwrap()
         .to_string();
-    let b = c
-        .create_network_interface()
-        .subnet_id(PRIVATE_A)
-        .send()
-        .await
-        .unwrap();
-    let b_id = b
-        .network_interface()
-        .and_then(|e| e.network_interface_id())
-        .unwrap()
-        .to_string();
+    let b_id = new_interface(&c, PRIVATE_A).await;
     assert_code!(
         c.assign_private_ip_addresses()
             .network_interface_id(&b_id)
@@ -285,13 +248,8 @@ async fn reassignment_moves_secondaries_only_when_allowed() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_network_interfaces()
-        .network_interface_ids(a.network_interface_id().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(d.network_interfaces()[0].private_ip_addresses().len(), 1);
+    let d = interface(&c, a.network_interface_id().unwrap()).await;
+    assert_eq!(d.private_ip_addresses().len(), 1);
     // A primary never moves.
     assert_code!(
         c.assign_private_ip_addresses()
@@ -340,17 +298,7 @@ async fn two_thousand_concurrent_assignments_never_share_an_address() {
         let inst = format!("i-00000000000000{n:03}");
         enis.push(primary_eni(&c, &inst).await);
         for d in 1..8 {
-            let e = c
-                .create_network_interface()
-                .subnet_id("subnet-000000000000000big")
-                .send()
-                .await
-                .unwrap();
-            let id = e
-                .network_interface()
-                .and_then(|e| e.network_interface_id())
-                .unwrap()
-                .to_string();
+            let id = new_interface(&c, "subnet-000000000000000big").await;
             c.attach_network_interface()
                 .network_interface_id(&id)
                 .instance_id(&inst)
@@ -369,13 +317,7 @@ async fn two_thousand_concurrent_assignments_never_share_an_address() {
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await.unwrap();
             let eni = &enis[i % enis.len()];
-            let r = c
-                .assign_private_ip_addresses()
-                .network_interface_id(eni)
-                .secondary_private_ip_address_count(1)
-                .send()
-                .await
-                .unwrap();
+            let r = assign(&c, eni, Assign::Ips(1)).await;
             r.assigned_private_ip_addresses()[0]
                 .private_ip_address()
                 .unwrap()

@@ -3,7 +3,7 @@
 mod common;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use common::{ec2, start};
+use common::{ec2, interface, interfaces_where, new_interface, start};
 
 const VPC: &str = "vpc-0c10d0e7000000001";
 const PRIVATE_A: &str = "subnet-0c10d0e70000000a2";
@@ -17,6 +17,21 @@ fn filter(name: &str, values: &[&str]) -> Filter {
         f = f.values(*v);
     }
     f.build()
+}
+
+/// The route to `destination` in route table `table`.
+async fn route_to(
+    c: &aws_sdk_ec2::Client,
+    table: &str,
+    destination: &str,
+) -> aws_sdk_ec2::types::Route {
+    let read = c.describe_route_tables().route_table_ids(table);
+    let tables = read.send().await.expect("DescribeRouteTables").route_tables;
+    let routes = tables.into_iter().flatten().flat_map(|t| t.routes);
+    let mut to = routes
+        .flatten()
+        .filter(|r| r.destination_cidr_block.as_deref() == Some(destination));
+    to.next().expect("the route")
 }
 
 fn tags(rt: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
@@ -174,16 +189,7 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
         "AttachmentLimitExceeded"
     );
     // Another zone.
-    let other = c
-        .create_network_interface()
-        .subnet_id(PRIVATE_B)
-        .send()
-        .await
-        .unwrap();
-    let other_id = other
-        .network_interface()
-        .and_then(|e| e.network_interface_id())
-        .unwrap();
+    let other_id = new_interface(&c, PRIVATE_B).await;
     assert_code!(
         c.attach_network_interface()
             .network_interface_id(other_id)
@@ -201,21 +207,13 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
             .await,
         "InvalidNetworkInterface.InUse"
     );
-    let attached = c
-        .describe_network_interfaces()
-        .filters(filter("attachment.instance-id", &[NODE_1]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(attached.network_interfaces().len(), 3);
-    let in_use = c
-        .describe_network_interfaces()
-        .filters(filter("status", &["in-use"]))
-        .filters(filter("tag:cluster", &["c*"]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(in_use.network_interfaces().len(), 2);
+    let attached = interfaces_where(&c, vec![filter("attachment.instance-id", &[NODE_1])]).await;
+    assert_eq!(attached.len(), 3);
+    let in_use = vec![
+        filter("status", &["in-use"]),
+        filter("tag:cluster", &["c*"]),
+    ];
+    assert_eq!(interfaces_where(&c, in_use).await.len(), 2);
 
     // DeleteOnTermination through ModifyNetworkInterfaceAttribute.
     c.modify_network_interface_attribute()
@@ -239,16 +237,11 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_network_interfaces()
-        .network_interface_ids(&enis[1])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(d.network_interfaces()[0].source_dest_check(), Some(false));
+    let d = interface(&c, &enis[1]).await;
+    assert_eq!(d.source_dest_check(), Some(false));
 
     // Detach, then delete.
-    let att = d.network_interfaces()[0]
+    let att = d
         .attachment()
         .and_then(|a| a.attachment_id())
         .unwrap()
@@ -278,14 +271,15 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
         "InvalidAttachmentID.NotFound"
     );
     // The primary interface stays.
-    let primary = c
-        .describe_network_interfaces()
-        .filters(filter("attachment.instance-id", &[NODE_1]))
-        .filters(filter("attachment.device-index", &["0"]))
-        .send()
-        .await
-        .unwrap();
-    let primary_att = primary.network_interfaces()[0]
+    let primary = interfaces_where(
+        &c,
+        vec![
+            filter("attachment.instance-id", &[NODE_1]),
+            filter("attachment.device-index", &["0"]),
+        ],
+    )
+    .await;
+    let primary_att = primary[0]
         .attachment()
         .and_then(|a| a.attachment_id())
         .unwrap()
@@ -312,14 +306,8 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
             .map(|n| n.as_str()),
         Some("shutting-down")
     );
-    let left = c
-        .describe_network_interfaces()
-        .filters(filter("subnet-id", &[PRIVATE_A]))
-        .send()
-        .await
-        .unwrap();
+    let left = interfaces_where(&c, vec![filter("subnet-id", &[PRIVATE_A])]).await;
     let ids: Vec<_> = left
-        .network_interfaces()
         .iter()
         .filter_map(|e| e.network_interface_id())
         .collect();
@@ -446,47 +434,27 @@ async fn describe_network_interfaces_filters_and_pages_like_ec2() {
                 .to_string(),
         );
     }
-    let odd = c
-        .describe_network_interfaces()
-        .filters(filter("tag:owner", &["odd"]))
-        .filters(filter("status", &["available"]))
-        .filters(filter("vpc-id", &[VPC]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(odd.network_interfaces().len(), 6);
-    let wild = c
-        .describe_network_interfaces()
-        .filters(filter("description", &["pool-0?"]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wild.network_interfaces().len(), 10);
-    let keyed = c
-        .describe_network_interfaces()
-        .filters(filter("tag-key", &["owner"]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keyed.network_interfaces().len(), 12);
-    let ip = odd.network_interfaces()[0]
+    let odd = vec![
+        filter("tag:owner", &["odd"]),
+        filter("status", &["available"]),
+        filter("vpc-id", &[VPC]),
+    ];
+    let ip = interfaces_where(&c, odd.clone()).await[0]
         .private_ip_address()
         .unwrap()
         .to_string();
-    let by_ip = c
-        .describe_network_interfaces()
-        .filters(filter("private-ip-address", &[&ip]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_ip.network_interfaces().len(), 1);
-    let one = c
-        .describe_network_interfaces()
-        .filters(filter("network-interface-id", &[&ids[3]]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(one.network_interfaces().len(), 1);
+    // Each set of filters and how many interfaces it matches.
+    let cases = [
+        (odd, 6),
+        (vec![filter("description", &["pool-0?"])], 10),
+        (vec![filter("tag-key", &["owner"])], 12),
+        (vec![filter("private-ip-address", &[&ip])], 1),
+        (vec![filter("network-interface-id", &[&ids[3]])], 1),
+    ];
+    for (filters, want) in cases {
+        let what = format!("{filters:?}");
+        assert_eq!(interfaces_where(&c, filters).await.len(), want, "{what}");
+    }
 
     // Pages of 5 through the SDK's paginator: 12 created + 2 primaries.
     let pages: Vec<_> = c
@@ -776,34 +744,8 @@ async fn routes_to_instances_blackhole_when_the_instance_goes() {
             .await,
         "InvalidInstanceID.NotFound"
     );
-    let state = |c: aws_sdk_ec2::Client, rt: String| async move {
-        let r = c
-            .describe_route_tables()
-            .route_table_ids(rt)
-            .send()
-            .await
-            .unwrap();
-        r.route_tables()[0]
-            .routes()
-            .iter()
-            .find(|r| r.destination_cidr_block() == Some("100.64.1.0/24"))
-            .and_then(|r| r.state().map(|s| s.as_str().to_string()))
-    };
-    assert_eq!(
-        state(c.clone(), rt.clone()).await.as_deref(),
-        Some("active")
-    );
-    let r = c
-        .describe_route_tables()
-        .route_table_ids(&rt)
-        .send()
-        .await
-        .unwrap();
-    let route = r.route_tables()[0]
-        .routes()
-        .iter()
-        .find(|r| r.destination_cidr_block() == Some("100.64.1.0/24"))
-        .unwrap();
+    let route = route_to(&c, &rt, "100.64.1.0/24").await;
+    assert_eq!(route.state().map(|s| s.as_str()), Some("active"));
     assert_eq!(route.instance_id(), Some(NODE_1));
     assert!(route.network_interface_id().is_some());
     c.terminate_instances()
@@ -811,10 +753,8 @@ async fn routes_to_instances_blackhole_when_the_instance_goes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        state(c.clone(), rt.clone()).await.as_deref(),
-        Some("blackhole")
-    );
+    let route = route_to(&c, &rt, "100.64.1.0/24").await;
+    assert_eq!(route.state().map(|s| s.as_str()), Some("blackhole"));
     c.replace_route()
         .route_table_id(&rt)
         .destination_cidr_block("100.64.1.0/24")
@@ -822,10 +762,8 @@ async fn routes_to_instances_blackhole_when_the_instance_goes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        state(c.clone(), rt.clone()).await.as_deref(),
-        Some("active")
-    );
+    let route = route_to(&c, &rt, "100.64.1.0/24").await;
+    assert_eq!(route.state().map(|s| s.as_str()), Some("active"));
     c.delete_route()
         .route_table_id(&rt)
         .destination_cidr_block("100.64.1.0/24")

@@ -411,19 +411,9 @@ async fn target_health_moves_with_traffic_time_and_deregistration() {
     );
 
     // Instance targets: the instance must exist and run in the group's VPC.
-    let out = c
-        .create_target_group()
-        .name("nodes")
-        .protocol(ProtocolEnum::Tcp)
-        .port(30080)
-        .vpc_id(VPC)
-        .send()
-        .await
-        .unwrap();
-    let nodes = out.target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_string();
+    let nodes = m
+        .tg_of("nodes", ProtocolEnum::Tcp, 30080, TargetTypeEnum::Instance)
+        .await;
     c.register_targets()
         .target_group_arn(&nodes)
         .targets(target(INSTANCE))

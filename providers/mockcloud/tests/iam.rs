@@ -3,8 +3,6 @@
 
 mod common;
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use cloudnet_mockcloud::iam::config::{CONTROLLER_ROLE, NODE_ROLE};
@@ -16,13 +14,7 @@ const ADMIN: &str = "AKIDADMIN";
 const SUBNET: &str = "subnet-0c10d0e70000000a2";
 
 async fn sdk(h: &Handle, akid: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region("us-west-2")
-        .credentials_provider(Credentials::new(akid, "secret", None, None, "test"))
-        .endpoint_url(h.endpoint_url())
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await
+    common::sdk_as(h, akid, aws_config::retry::RetryConfig::disabled()).await
 }
 
 async fn start() -> Handle {
@@ -98,16 +90,7 @@ async fn creates_need_our_tag_and_changes_need_it_on_the_resource() {
     assert!(used.contains("ec2:CreateNetworkInterface") && used.contains("ec2:CreateTags"));
 
     // Someone else's interface: the controller may not delete it; its own, it may.
-    let theirs = admin
-        .create_network_interface()
-        .subnet_id(SUBNET)
-        .send()
-        .await
-        .expect("admin create")
-        .network_interface()
-        .and_then(|n| n.network_interface_id())
-        .expect("id")
-        .to_string();
+    let theirs = common::new_interface(&admin, SUBNET).await;
     let e = ec2
         .delete_network_interface()
         .network_interface_id(&theirs)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::SdkError;
 use cloudnet_mockcloud::{Config, MockCloud, World};
-use common::{control_json, ec2, ec2_with, http, start};
+use common::{Assign, assign, control_json, ec2, ec2_with, http, interface, new_interface, start};
 
 const NODE_1: &str = "i-0c10d0e7000000001";
 const NODE_2: &str = "i-0c10d0e7000000002";
@@ -181,17 +181,7 @@ async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
             {"action":"AssignPrivateIpAddresses","kind":"eventual_consistency","ms":600000}]"#,
     )
     .await;
-    let e = c
-        .create_network_interface()
-        .subnet_id(PRIVATE_A)
-        .send()
-        .await
-        .unwrap();
-    let id = e
-        .network_interface()
-        .and_then(|e| e.network_interface_id())
-        .unwrap()
-        .to_string();
+    let id = new_interface(&c, PRIVATE_A).await;
     assert_code!(
         c.describe_network_interfaces()
             .network_interface_ids(&id)
@@ -200,32 +190,11 @@ async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
         "InvalidNetworkInterfaceID.NotFound"
     );
     // The next one is visible at once (the rule fired once).
-    let e2 = c
-        .create_network_interface()
-        .subnet_id(PRIVATE_A)
-        .send()
-        .await
-        .unwrap();
-    let id2 = e2
-        .network_interface()
-        .and_then(|e| e.network_interface_id())
-        .unwrap()
-        .to_string();
-    let r = c
-        .assign_private_ip_addresses()
-        .network_interface_id(&id2)
-        .secondary_private_ip_address_count(2)
-        .send()
-        .await
-        .unwrap();
+    let id2 = new_interface(&c, PRIVATE_A).await;
+    let r = assign(&c, &id2, Assign::Ips(2)).await;
     assert_eq!(r.assigned_private_ip_addresses().len(), 2);
-    let d = c
-        .describe_network_interfaces()
-        .network_interface_ids(&id2)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(d.network_interfaces()[0].private_ip_addresses().len(), 1);
+    let d = interface(&c, &id2).await;
+    assert_eq!(d.private_ip_addresses().len(), 1);
     // The state dump shows the truth.
     let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
     assert_eq!(
@@ -249,17 +218,7 @@ async fn eventual_consistency_ends() {
         r#"{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":200}"#,
     )
     .await;
-    let e = c
-        .create_network_interface()
-        .subnet_id(PRIVATE_A)
-        .send()
-        .await
-        .unwrap();
-    let id = e
-        .network_interface()
-        .and_then(|e| e.network_interface_id())
-        .unwrap()
-        .to_string();
+    let id = new_interface(&c, PRIVATE_A).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if c.describe_network_interfaces()

@@ -108,6 +108,11 @@ impl World {
         }
     }
 
+    /// A call's outcome: `Ok` or the error's code.
+    fn outcome(&mut self, action: &str, pairs: &[(&str, &str)]) -> Result<(), String> {
+        self.call(action, pairs).map(|_| ()).map_err(|e| e.code)
+    }
+
     fn err(&mut self, action: &str, pairs: &[(&str, &str)]) -> String {
         match self.call(action, pairs) {
             Ok(x) => panic!("{action} succeeded but should fail: {x}"),
@@ -224,6 +229,25 @@ impl World {
             ],
         )
         .map(|x| first(&x, "RuleArn"))
+    }
+
+    /// RegisterTargets of these ids (no port) to `tg`.
+    fn register(&mut self, tg: &str, ids: &[&str]) -> String {
+        self.targets("RegisterTargets", tg, ids)
+    }
+
+    /// DeregisterTargets of these ids (no port) from `tg`.
+    fn deregister(&mut self, tg: &str, ids: &[&str]) -> String {
+        self.targets("DeregisterTargets", tg, ids)
+    }
+
+    fn targets(&mut self, action: &str, tg: &str, ids: &[&str]) -> String {
+        let keys: Vec<String> = (1..=ids.len())
+            .map(|i| format!("Targets.member.{i}.Id"))
+            .collect();
+        let mut params = vec![("TargetGroupArn", tg)];
+        params.extend(keys.iter().map(String::as_str).zip(ids.iter().copied()));
+        self.ok(action, &params)
     }
 
     fn health(&mut self, tg: &str) -> Vec<String> {

@@ -14,6 +14,14 @@ fn decide(p: &Policy, r: &Request) -> Decision {
 
 const ENI: &str = "arn:aws:ec2:us-west-2:123456789012:network-interface/eni-0123";
 
+/// Each (action, resource) is allowed or refused by `p` as its case says.
+fn assert_decisions(p: &Policy, cases: &[(&str, &str, bool)]) {
+    for &(action, resource, allowed) in cases {
+        let decided = decide(p, &Request::new(action, resource)).is_allowed();
+        assert_eq!(decided, allowed, "{action} on {resource}");
+    }
+}
+
 #[test]
 fn allow_needs_a_matching_statement() {
     let p = policy(json!({"Version": "2012-10-17", "Statement": [
@@ -79,13 +87,7 @@ fn not_action_and_not_resource_match_everything_else() {
             false,
         ),
     ];
-    for (action, resource, allowed) in cases {
-        assert_eq!(
-            decide(&p, &Request::new(action, resource)).is_allowed(),
-            allowed,
-            "{action} on {resource}"
-        );
-    }
+    assert_decisions(&p, &cases);
 }
 
 #[test]
@@ -111,13 +113,7 @@ fn wildcards_in_actions_and_resources() {
         ("elasticloadbalancing:DeleteLoadBalancer", nlb, true),
         ("elasticloadbalancing:DeleteLoadBalancer", alb, false),
     ];
-    for (action, resource, allowed) in cases {
-        assert_eq!(
-            decide(&p, &Request::new(action, resource)).is_allowed(),
-            allowed,
-            "{action} on {resource}"
-        );
-    }
+    assert_decisions(&p, &cases);
 }
 
 #[test]

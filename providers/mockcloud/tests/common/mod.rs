@@ -25,20 +25,71 @@ pub async fn ec2(h: &Handle) -> aws_sdk_ec2::Client {
 }
 
 pub async fn ec2_with(h: &Handle, retry: RetryConfig) -> aws_sdk_ec2::Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region("us-west-2")
-        .credentials_provider(Credentials::new(
-            "AKIDMOCKCLOUD",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .endpoint_url(h.endpoint_url())
-        .retry_config(retry)
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&conf)
+    aws_sdk_ec2::Client::new(&sdk_as(h, "AKIDMOCKCLOUD", retry).await)
+}
+
+/// SDK configuration for the mock cloud, signing as `akid`.
+pub async fn sdk_as(h: &Handle, akid: &str, retry: RetryConfig) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(BehaviorVersion::latest()).region("us-west-2");
+    let credentials = Credentials::new(akid, "secret", None, None, "test");
+    let loader = loader.credentials_provider(credentials);
+    let loader = loader.endpoint_url(h.endpoint_url()).retry_config(retry);
+    loader.load().await
+}
+
+/// A new network interface in `subnet`: its id.
+pub async fn new_interface(c: &aws_sdk_ec2::Client, subnet: &str) -> String {
+    let out = c.create_network_interface().subnet_id(subnet).send().await;
+    let created = out.expect("CreateNetworkInterface").network_interface;
+    let id = created.and_then(|e| e.network_interface_id);
+    id.expect("the interface's id")
+}
+
+/// The network interface `id` as DescribeNetworkInterfaces shows it.
+pub async fn interface(c: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::NetworkInterface {
+    c.describe_network_interfaces()
+        .network_interface_ids(id)
+        .send()
+        .await
+        .expect("DescribeNetworkInterfaces")
+        .network_interfaces()[0]
+        .clone()
+}
+
+/// The network interfaces DescribeNetworkInterfaces lists for these filters (one page).
+pub async fn interfaces_where(
+    c: &aws_sdk_ec2::Client,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Vec<aws_sdk_ec2::types::NetworkInterface> {
+    c.describe_network_interfaces()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .expect("DescribeNetworkInterfaces")
+        .network_interfaces()
+        .to_vec()
+}
+
+/// What an AssignPrivateIpAddresses call asks for.
+pub enum Assign {
+    /// This many secondary IPs.
+    Ips(i32),
+    /// This many /28 prefixes.
+    Prefixes(i32),
+}
+
+/// AssignPrivateIpAddresses on interface `eni`, which must succeed.
+pub async fn assign(
+    c: &aws_sdk_ec2::Client,
+    eni: &str,
+    what: Assign,
+) -> aws_sdk_ec2::operation::assign_private_ip_addresses::AssignPrivateIpAddressesOutput {
+    let call = c.assign_private_ip_addresses().network_interface_id(eni);
+    let call = match what {
+        Assign::Ips(n) => call.secondary_private_ip_address_count(n),
+        Assign::Prefixes(n) => call.ipv4_prefix_count(n),
+    };
+    call.send().await.expect("AssignPrivateIpAddresses")
 }
 
 /// Asserts that a call failed with an AWS error code.

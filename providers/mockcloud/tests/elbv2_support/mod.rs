@@ -92,73 +92,57 @@ pub fn target(id: &str) -> TargetDescription {
     TargetDescription::builder().id(id).build()
 }
 
+/// An ARN the cloud answered with, or "" when it left it out.
+fn arn(answered: Option<&str>) -> String {
+    answered.unwrap_or_default().to_string()
+}
+
 impl Mock {
     pub async fn alb(&self, name: &str) -> String {
-        let out = self
-            .client
-            .create_load_balancer()
-            .name(name)
+        let create = self.client.create_load_balancer().name(name);
+        let create = create
             .subnets(SUBNET_A)
             .subnets(SUBNET_B)
-            .security_groups(SG)
-            .send()
-            .await
-            .expect("create ALB");
-        out.load_balancers()[0]
-            .load_balancer_arn()
-            .unwrap_or_default()
-            .to_string()
+            .security_groups(SG);
+        let out = create.send().await.expect("create ALB");
+        arn(out.load_balancers()[0].load_balancer_arn())
     }
 
     pub async fn nlb(&self, name: &str) -> String {
-        let out = self
-            .client
-            .create_load_balancer()
-            .name(name)
+        let create = self.client.create_load_balancer().name(name);
+        let create = create
             .r#type(LoadBalancerTypeEnum::Network)
-            .subnets(SUBNET_C)
-            .send()
-            .await
-            .expect("create NLB");
-        out.load_balancers()[0]
-            .load_balancer_arn()
-            .unwrap_or_default()
-            .to_string()
+            .subnets(SUBNET_C);
+        let out = create.send().await.expect("create NLB");
+        arn(out.load_balancers()[0].load_balancer_arn())
     }
 
+    /// An `ip` target group on port 8080.
     pub async fn tg(&self, name: &str, protocol: ProtocolEnum) -> String {
-        let out = self
-            .client
-            .create_target_group()
-            .name(name)
-            .protocol(protocol)
-            .port(8080)
-            .vpc_id(VPC)
-            .target_type(TargetTypeEnum::Ip)
-            .send()
-            .await
-            .expect("create target group");
-        out.target_groups()[0]
-            .target_group_arn()
-            .unwrap_or_default()
-            .to_string()
+        self.tg_of(name, protocol, 8080, TargetTypeEnum::Ip).await
+    }
+
+    pub async fn tg_of(
+        &self,
+        name: &str,
+        protocol: ProtocolEnum,
+        port: i32,
+        kind: TargetTypeEnum,
+    ) -> String {
+        let create = self.client.create_target_group().name(name).vpc_id(VPC);
+        let create = create.protocol(protocol).port(port).target_type(kind);
+        let out = create.send().await.expect("create target group");
+        arn(out.target_groups()[0].target_group_arn())
     }
 
     pub async fn listener(&self, lb: &str, protocol: ProtocolEnum, port: i32, tg: &str) -> String {
-        let out = self
-            .client
-            .create_listener()
-            .load_balancer_arn(lb)
+        let create = self.client.create_listener().load_balancer_arn(lb);
+        let create = create
             .protocol(protocol)
             .port(port)
-            .default_actions(forward(tg))
-            .send()
-            .await
-            .expect("create listener");
-        out.listeners()[0]
-            .listener_arn()
-            .unwrap_or_default()
-            .to_string()
+            .default_actions(forward(tg));
+        let out = create.send().await.expect("create listener");
+        arn(out.listeners()[0].listener_arn())
     }
 
     pub async fn states(&self, tg: &str) -> Vec<(String, String, String)> {

@@ -36,7 +36,7 @@ fn protocols_must_fit_the_load_balancer_type() {
     let tcp = w.tg("tcp", "TCP", "ip");
     let udp = w.tg("udp", "UDP", "ip");
     let try_listener = |w: &mut World, lb: &str, proto: &str, tg: &str| {
-        w.call(
+        w.outcome(
             "CreateListener",
             &[
                 ("LoadBalancerArn", lb),
@@ -46,8 +46,6 @@ fn protocols_must_fit_the_load_balancer_type() {
                 ("DefaultActions.member.1.TargetGroupArn", tg),
             ],
         )
-        .map(|_| ())
-        .map_err(|e| e.code)
     };
     assert_eq!(
         try_listener(&mut w, &alb, "TCP", &tcp),
@@ -599,10 +597,7 @@ fn rules_move_health_and_usage() {
     let a = w.tg("a", "HTTP", "ip");
     let b = w.tg("b", "HTTP", "ip");
     let l = w.listener(&lb, "HTTP", "80", &a);
-    w.ok(
-        "RegisterTargets",
-        &[("TargetGroupArn", &b), ("Targets.member.1.Id", "10.0.0.10")],
-    );
+    w.register(&b, &["10.0.0.10"]);
     assert_eq!(w.health(&b), vec!["unused"]);
     let r = w.rule(&l, "1", "/b/*", &b).unwrap();
     assert_eq!(w.health(&b), vec!["initial"]);

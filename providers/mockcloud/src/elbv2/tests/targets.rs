@@ -221,9 +221,7 @@ fn ip_targets_must_be_in_the_vpc_or_explicitly_outside() {
         if let Some(az) = az {
             p.push(("Targets.member.1.AvailabilityZone", az));
         }
-        w.call("RegisterTargets", &p)
-            .map(|_| ())
-            .map_err(|e| e.code)
+        w.outcome("RegisterTargets", &p)
     };
     assert_eq!(reg(&mut w, "10.0.5.5", None), Ok(()));
     assert_eq!(reg(&mut w, "10.1.0.5", None), Err("ValidationError".into()));
@@ -271,20 +269,9 @@ fn instance_targets_must_exist_run_and_be_in_the_vpc() {
 fn targets_per_group_quota() {
     let mut w = World::with_quotas(|q| q.targets_per_target_group = 3);
     let tg = w.tg("pods", "HTTP", "ip");
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.1"),
-            ("Targets.member.2.Id", "10.0.0.2"),
-            ("Targets.member.3.Id", "10.0.0.3"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
     // Registering a registered target again is a no-op, not a new target.
-    w.ok(
-        "RegisterTargets",
-        &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.1")],
-    );
+    w.register(&tg, &["10.0.0.1"]);
     assert_eq!(
         w.err(
             "RegisterTargets",
@@ -311,13 +298,7 @@ fn health_moves_from_unused_to_initial_to_healthy() {
     let mut w = World::new();
     let lb = w.alb("web");
     let tg = w.tg("pods", "HTTP", "ip");
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.10"]);
     let x = w.ok("DescribeTargetHealth", &[("TargetGroupArn", &tg)]);
     assert_eq!(first(&x, "State"), "unused");
     assert_eq!(first(&x, "Reason"), "Target.NotInUse");
@@ -335,13 +316,7 @@ fn health_moves_from_unused_to_initial_to_healthy() {
     assert_eq!(first(&x, "State"), "healthy");
     assert!(all(&x, "Reason").is_empty());
     // A target registered later starts its own clock.
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.11"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.11"]);
     let mut states = w.health(&tg);
     states.sort();
     assert_eq!(states, vec!["healthy", "initial"]);
@@ -364,21 +339,8 @@ fn deregistration_drains_for_the_delay_then_forgets() {
             ("Attributes.member.1.Value", "3"),
         ],
     );
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-            ("Targets.member.2.Id", "10.0.0.11"),
-        ],
-    );
-    w.ok(
-        "DeregisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.10", "10.0.0.11"]);
+    w.deregister(&tg, &["10.0.0.10"]);
     let x = w.ok(
         "DescribeTargetHealth",
         &[
@@ -416,20 +378,8 @@ fn deregistration_drains_for_the_delay_then_forgets() {
 fn deregistering_from_an_unused_group_is_immediate() {
     let mut w = World::new();
     let tg = w.tg("pods", "HTTP", "ip");
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-        ],
-    );
-    w.ok(
-        "DeregisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.10"]);
+    w.deregister(&tg, &["10.0.0.10"]);
     assert!(w.health(&tg).is_empty());
 }
 
@@ -456,13 +406,7 @@ fn fault_knob_marks_targets_unhealthy() {
     let lb = w.alb("web");
     let tg = w.tg("pods", "HTTP", "ip");
     w.listener(&lb, "HTTP", "80", &tg);
-    w.ok(
-        "RegisterTargets",
-        &[
-            ("TargetGroupArn", &tg),
-            ("Targets.member.1.Id", "10.0.0.10"),
-        ],
-    );
+    w.register(&tg, &["10.0.0.10"]);
     w.advance(2_000);
     w.elb.set_target_unhealthy("10.0.0.10", true);
     let x = w.ok("DescribeTargetHealth", &[("TargetGroupArn", &tg)]);
