@@ -20,8 +20,6 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_core::{BudgetConfig, LoadBalancerId, LoadBalancers, Op, Rate};
 use cloudnet_mockcloud::elbv2::{Elbv2Config, Quotas};
@@ -92,18 +90,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let rule = serde_json::from_value(serde_json::json!({"kind": "latency", "ms": latency}))?;
     mock.with_cloud(|c| c.faults.add(rule));
 
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDBENCH", "secret", None, None, "bench"))
-        .endpoint_url(mock.endpoint_url())
-        .load()
-        .await;
+    let sdk = wire::mock_sdk(&mock.endpoint_url(), "AKIDBENCH").await;
     let wire = Wire::default();
-    let counted = sdk
-        .clone()
-        .into_builder()
-        .http_client(wire.client(wire::sdk_http_client()))
-        .build();
+    let counted = wire.counting(&sdk);
     let mut budget = BudgetConfig::default();
     for op in Op::all() {
         budget.rates.insert(op, Rate::new(5000.0, 1000));

@@ -21,6 +21,13 @@ fn attach_req(subnet: &str, initial: u32, kind: BlockKind) -> AttachInterface {
     }
 }
 
+/// A new interface on NODE1 in PRIVATE_A with `initial` blocks of `kind`.
+async fn attach(env: &Env, initial: u32, kind: BlockKind) -> cloudnet_core::Interface {
+    let req = attach_req(PRIVATE_A, initial, kind);
+    let attached = env.provider.attach_interface(&node(NODE1), &req).await;
+    attached.expect("attach an interface")
+}
+
 async fn cluster_enis(env: &Env) -> Vec<aws_sdk_ec2::types::NetworkInterface> {
     env.ec2
         .describe_network_interfaces()
@@ -65,14 +72,7 @@ async fn describe_node_reads_limits_and_the_primary_interface() {
 #[tokio::test]
 async fn attach_tags_at_creation_and_sets_delete_on_termination() {
     let env = start().await;
-    let i = env
-        .provider
-        .attach_interface(
-            &node(NODE1),
-            &attach_req(PRIVATE_A, 4, BlockKind::SecondaryIp),
-        )
-        .await
-        .unwrap();
+    let i = attach(&env, 4, BlockKind::SecondaryIp).await;
     assert_eq!(i.index, 1);
     assert!(i.owned);
     assert_eq!(
@@ -103,32 +103,15 @@ async fn attach_tags_at_creation_and_sets_delete_on_termination() {
 async fn the_interface_limit_is_a_clear_error_and_creates_nothing() {
     let env = start().await;
     let req = attach_req(PRIVATE_A, 0, BlockKind::SecondaryIp);
-    let a = env
-        .provider
-        .attach_interface(&node(NODE1), &req)
-        .await
-        .unwrap();
-    let b = env
-        .provider
-        .attach_interface(&node(NODE1), &req)
-        .await
-        .unwrap();
+    let a = attach(&env, 0, BlockKind::SecondaryIp).await;
+    let b = attach(&env, 0, BlockKind::SecondaryIp).await;
     assert_eq!((a.index, b.index), (1, 2));
     let err = env
         .provider
         .attach_interface(&node(NODE1), &req)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                limit: Limit::InterfacesPerNode,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_interface_limit(&err);
     assert_eq!(
         env.count("ec2:CreateNetworkInterface"),
         2,
@@ -187,14 +170,7 @@ async fn a_full_subnet_is_insufficient_capacity() {
 #[tokio::test]
 async fn blocks_are_assigned_in_one_call_up_to_the_limit_and_released() {
     let env = start().await;
-    let i = env
-        .provider
-        .attach_interface(
-            &node(NODE1),
-            &attach_req(PRIVATE_A, 0, BlockKind::SecondaryIp),
-        )
-        .await
-        .unwrap();
+    let i = attach(&env, 0, BlockKind::SecondaryIp).await;
     let before = env.count("ec2:AssignPrivateIpAddresses");
     let req = |count| AssignBlocks {
         interface: i.id.clone(),
@@ -244,11 +220,7 @@ async fn blocks_are_assigned_in_one_call_up_to_the_limit_and_released() {
 #[tokio::test]
 async fn prefixes_are_assigned_and_released() {
     let env = start().await;
-    let i = env
-        .provider
-        .attach_interface(&node(NODE1), &attach_req(PRIVATE_A, 1, BlockKind::Prefix))
-        .await
-        .unwrap();
+    let i = attach(&env, 1, BlockKind::Prefix).await;
     assert!(
         i.blocks
             .iter()
@@ -291,19 +263,11 @@ async fn lagging_describe_does_not_lead_to_a_second_interface_at_one_index() {
         "service": "ec2", "action": "CreateNetworkInterface", "kind": "eventual_consistency", "ms": 60000
     }));
     let req = attach_req(PRIVATE_A, 0, BlockKind::SecondaryIp);
-    let a = env
-        .provider
-        .attach_interface(&node(NODE1), &req)
-        .await
-        .unwrap();
+    let a = attach(&env, 0, BlockKind::SecondaryIp).await;
     // Describe does not show it yet, the provider still does.
     let n = env.provider.describe_node(&node(NODE1)).await.unwrap();
     assert!(n.interface(&a.id).is_some());
-    let b = env
-        .provider
-        .attach_interface(&node(NODE1), &req)
-        .await
-        .unwrap();
+    let b = attach(&env, 0, BlockKind::SecondaryIp).await;
     assert_ne!(a.index, b.index);
     assert_ne!(a.id, b.id);
     let err = env
@@ -393,14 +357,7 @@ async fn orphans_are_ours_unattached_and_old_and_deleted_after_a_recheck() {
 #[tokio::test]
 async fn detach_deletes_ours_and_refuses_the_primary() {
     let env = start().await;
-    let i = env
-        .provider
-        .attach_interface(
-            &node(NODE1),
-            &attach_req(PRIVATE_A, 0, BlockKind::SecondaryIp),
-        )
-        .await
-        .unwrap();
+    let i = attach(&env, 0, BlockKind::SecondaryIp).await;
     env.provider
         .detach_interface(&node(NODE1), &i.id)
         .await

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
 use cloudnet_core::{BoundGroup, LoadBalancers, Target, TargetKind};
 use common::*;
 
@@ -38,21 +38,8 @@ async fn members(env: &Env, arn: &str) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn only_the_callers_members_change_and_the_group_is_never_modified() {
     let env = start().await;
-    let tg = env
-        .elb
-        .create_target_group()
-        .name("terraform-made")
-        .protocol(ProtocolEnum::Tcp)
-        .port(30080)
-        .vpc_id(VPC)
-        .target_type(TargetTypeEnum::Instance)
-        .send()
-        .await
-        .unwrap();
-    let arn = tg.target_groups()[0]
-        .target_group_arn()
-        .unwrap()
-        .to_string();
+    let arn =
+        foreign_target_group(&env.elb, "terraform-made", 30080, TargetTypeEnum::Instance).await;
     // Someone else's member.
     env.elb
         .register_targets()

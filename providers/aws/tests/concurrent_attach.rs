@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use cloudnet_core::{Addresses, AttachInterface, BlockKind, Error, Limit};
+use cloudnet_core::{Addresses, AttachInterface, BlockKind, Error};
 use cloudnet_mockcloud::World;
 use cloudnet_mockcloud::ec2::world::InstanceSpec;
 use common::*;
@@ -102,16 +102,7 @@ async fn seven_concurrent_attaches_get_seven_distinct_indexes_and_no_extra_call(
         .attach_interface(&n, &request(1))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                limit: Limit::InterfacesPerNode,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_interface_limit(&err);
     assert_eq!(since(&env, &before, "ec2:CreateNetworkInterface"), 7);
     assert_eq!(ours(&env), 7);
 }
@@ -133,17 +124,7 @@ async fn concurrent_attaches_past_the_limit_create_only_what_fits() {
     assert_eq!(ok, vec![1, 2]);
     let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(refused.len(), 1);
-    assert!(
-        matches!(
-            refused[0],
-            Error::LimitExceeded {
-                limit: Limit::InterfacesPerNode,
-                ..
-            }
-        ),
-        "{:?}",
-        refused[0]
-    );
+    assert_interface_limit(refused[0]);
     assert_eq!(indexes_in_cloud(&env, NODE1), vec![0, 1, 2]);
     assert_eq!(since(&env, &before, "ec2:CreateNetworkInterface"), 2);
     assert_eq!(since(&env, &before, "ec2:AttachNetworkInterface"), 2);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT};
 use cloudnet_core::{
     Addresses, AssignBlocks, AttachInterface, BlockKind, LoadBalancers, Route, RouteState,
@@ -135,23 +135,7 @@ async fn the_repertoire_runs_within_the_policy_and_uses_what_it_grants() {
     p.delete_orphan(&orphan.id).await.expect("cleanup");
 
     // Routes, in the cluster's table (tagged for the policy by the admin).
-    let tables = admin
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(VPC).build())
-        .send()
-        .await
-        .expect("tables");
-    let table = tables.route_tables()[0]
-        .route_table_id()
-        .expect("id")
-        .to_string();
-    admin
-        .create_tags()
-        .resources(&table)
-        .tags(Tag::builder().key(TAG_CLUSTER).value("prod").build())
-        .send()
-        .await
-        .expect("tag the table");
+    let table = tagged_route_table(&admin, &[(TAG_CLUSTER, "prod")]).await;
     let route = |instance: &str| Route {
         table: table.clone(),
         destination: "10.200.1.0/24".parse().expect("cidr"),

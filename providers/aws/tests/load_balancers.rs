@@ -5,6 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use cloudnet_aws::lb::plan::load_balancer_name;
 use cloudnet_core::{
     Error, LoadBalancerId, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Target,
@@ -14,6 +15,17 @@ use common::*;
 
 fn alb() -> LoadBalancerSpec {
     specs::alb_fixture()
+}
+
+/// Load balancer `arn` as DescribeLoadBalancers shows it.
+async fn load_balancer(env: &Env, arn: &str) -> LoadBalancer {
+    let out = env
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await;
+    out.expect("describe load balancers").load_balancers()[0].clone()
 }
 
 async fn lb_count(env: &Env) -> usize {
@@ -52,14 +64,8 @@ async fn alb_stack_is_built_then_a_second_ensure_mutates_nothing() {
     // The managed group lets the listeners in and is let into the nodes' group.
     assert!(lets_a_group_in_on_8080(&env.ec2, NODES_SG).await);
 
-    let before = env.calls();
-    let again = env.provider.ensure(&spec).await.unwrap();
+    let again = env.ensure_again(&spec).await;
     assert_eq!(again.id, status.id);
-    assert_eq!(
-        env.mutating_since(&before),
-        BTreeMap::new(),
-        "second ensure mutates nothing"
-    );
 }
 
 #[tokio::test]
@@ -67,14 +73,8 @@ async fn nlb_stack_is_idempotent_and_discovers_internal_subnets() {
     let env = start().await;
     let spec = nlb("dns");
     let status = env.provider.ensure(&spec).await.unwrap();
-    let lb = env
-        .elb
-        .describe_load_balancers()
-        .load_balancer_arns(&status.id.0)
-        .send()
-        .await
-        .unwrap();
-    let subnets: Vec<_> = lb.load_balancers()[0]
+    let lb = load_balancer(&env, &status.id.0).await;
+    let subnets: Vec<_> = lb
         .availability_zones()
         .iter()
         .filter_map(|z| z.subnet_id())
@@ -85,9 +85,7 @@ async fn nlb_stack_is_idempotent_and_discovers_internal_subnets() {
         "one internal subnet per zone: {subnets:?}"
     );
     assert!(subnets.contains(&PRIVATE_A));
-    let before = env.calls();
-    env.provider.ensure(&spec).await.unwrap();
-    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+    env.ensure_again(&spec).await;
 }
 
 #[tokio::test]
@@ -122,9 +120,7 @@ async fn drift_is_repaired() {
         ]),
         "exactly the missing parts are recreated"
     );
-    let before = env.calls();
-    env.provider.ensure(&spec).await.unwrap();
-    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+    env.ensure_again(&spec).await;
 }
 
 #[tokio::test]
@@ -142,9 +138,7 @@ async fn an_ensure_that_died_after_the_load_balancer_is_completed_without_duplic
     env.provider.ensure(&spec).await.unwrap();
     assert_eq!(lb_count(&env).await, 1);
     assert_eq!(tg_count(&env).await, 3, "groups adopted, not duplicated");
-    let before = env.calls();
-    env.provider.ensure(&spec).await.unwrap();
-    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+    env.ensure_again(&spec).await;
 }
 
 #[tokio::test]
@@ -446,13 +440,7 @@ async fn every_rule_condition_round_trips_through_the_cloud() {
         .unwrap();
     assert_eq!(method.values(), ["GET"]);
 
-    let before = env.calls();
-    env.provider.ensure(&spec).await.unwrap();
-    assert_eq!(
-        env.mutating_since(&before),
-        BTreeMap::new(),
-        "the conditions read back equal the ones written"
-    );
+    env.ensure_again(&spec).await;
 }
 
 #[tokio::test]
@@ -474,29 +462,21 @@ async fn subnets_by_tags_pick_the_matching_subnets_one_per_zone() {
         env.count("ec2:DescribeSubnets") - before.get("ec2:DescribeSubnets").copied().unwrap_or(0),
         1
     );
-    let lb = env
-        .elb
-        .describe_load_balancers()
-        .load_balancer_arns(&status.id.0)
-        .send()
-        .await
-        .unwrap();
-    let mut zones: Vec<_> = lb.load_balancers()[0]
+    let lb = load_balancer(&env, &status.id.0).await;
+    let mut zones: Vec<_> = lb
         .availability_zones()
         .iter()
         .filter_map(|z| z.zone_name())
         .collect();
     zones.sort();
     assert_eq!(zones, ["us-west-2a", "us-west-2b"]);
-    let subnets: Vec<_> = lb.load_balancers()[0]
+    let subnets: Vec<_> = lb
         .availability_zones()
         .iter()
         .filter_map(|z| z.subnet_id())
         .collect();
     assert!(subnets.contains(&PRIVATE_A), "{subnets:?}");
-    let before = env.calls();
-    env.provider.ensure(&spec).await.unwrap();
-    assert_eq!(env.mutating_since(&before), BTreeMap::new());
+    env.ensure_again(&spec).await;
 
     // Tags no subnet carries: a clear error, nothing created.
     let mut none = specs::alb(7);

@@ -31,7 +31,7 @@ use cloudnet_core::{
 use cloudnet_tests::{CloudKind, contract};
 use common::route;
 use common::specs;
-use common::wire::{Wire, WireCalls, sdk_http_client};
+use common::wire::{Wire, WireCalls};
 
 const ZONE_A: &str = "us-west-2a";
 const ZONE_B: &str = "us-west-2b";
@@ -156,21 +156,21 @@ async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
         .group_id()
         .unwrap()
         .to_string();
-    let out = ec2
+    // Two m5.large nodes in the first private subnet.
+    let launch = ec2
         .run_instances()
         .image_id("ami-12c6146b")
-        .instance_type(InstanceType::M5Large)
-        .subnet_id(&private_a)
-        .security_group_ids(&nodes_sg)
         .min_count(2)
-        .max_count(2)
-        .send()
-        .await
-        .unwrap();
-    let ids: Vec<String> = out
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id().map(str::to_string))
+        .max_count(2);
+    let launch = launch
+        .instance_type(InstanceType::M5Large)
+        .subnet_id(&private_a);
+    let out = launch.security_group_ids(&nodes_sg).send().await;
+    let launched = out.expect("RunInstances").instances;
+    let ids: Vec<String> = launched
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.instance_id)
         .collect();
     assert_eq!(ids.len(), 2, "RunInstances launched two");
     Net {
@@ -186,11 +186,7 @@ async fn build_net(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Net {
 /// The SDK config of the test clients, with the provider's copy counting its calls.
 async fn counted(endpoint: &str, calls: &Calls) -> (SdkConfig, SdkConfig) {
     let sdk = cloudnet_tests::sdk_config(endpoint).await;
-    let counting = sdk
-        .clone()
-        .into_builder()
-        .http_client(calls.0.client(sdk_http_client()))
-        .build();
+    let counting = calls.0.counting(&sdk);
     (sdk, counting)
 }
 
@@ -752,18 +748,18 @@ async fn routes_are_created_replaced_listed_and_deleted(env: Env) {
     // Already gone is done (the cloud's NotFound counts as deleted).
     Routes::delete(&env.provider, &moved).await.unwrap();
     assert!(env.provider.list().await.unwrap().iter().all(|r| !r.owned));
-    let routes = env
+    let out = env
         .ec2
         .describe_route_tables()
         .route_table_ids(&table)
         .send()
-        .await
-        .unwrap();
-    let mut dests: Vec<_> = routes.route_tables()[0]
-        .routes()
-        .iter()
-        .filter_map(|r| r.destination_cidr_block())
-        .collect();
+        .await;
+    let tables = out.expect("DescribeRouteTables").route_tables;
+    let routes = tables
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.routes.unwrap_or_default());
+    let mut dests: Vec<_> = routes.filter_map(|r| r.destination_cidr_block).collect();
     dests.sort();
     assert_eq!(
         dests,

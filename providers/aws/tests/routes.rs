@@ -2,35 +2,11 @@
 
 mod common;
 
-use aws_sdk_ec2::types::{Filter, Tag};
 use cloudnet_core::{RouteState, RouteTarget, Routes};
 use common::*;
 
 async fn cluster_table(env: &Env) -> String {
-    let tables = env
-        .ec2
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(VPC).build())
-        .send()
-        .await
-        .unwrap();
-    let id = tables.route_tables()[0]
-        .route_table_id()
-        .unwrap()
-        .to_string();
-    env.ec2
-        .create_tags()
-        .resources(&id)
-        .tags(
-            Tag::builder()
-                .key("kubernetes.io/cluster/prod")
-                .value("owned")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    id
+    tagged_route_table(&env.ec2, &[("kubernetes.io/cluster/prod", "owned")]).await
 }
 
 #[tokio::test]

@@ -7,8 +7,7 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_ec2::types::TagSpecification;
 use aws_sdk_elasticloadbalancingv2::types::{Listener, Rule};
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
@@ -63,18 +62,9 @@ pub async fn start_in(world: World, tune: impl FnOnce(&mut AwsConfig)) -> (Env, 
     let mock = MockCloud::start(Config::ephemeral(world))
         .await
         .expect("the mock cloud starts");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(mock.endpoint_url())
-        .load()
-        .await;
+    let sdk = wire::mock_sdk(&mock.endpoint_url(), "AKIDTEST").await;
     let wire = wire::Wire::default();
-    let counted = sdk
-        .clone()
-        .into_builder()
-        .http_client(wire.client(wire::sdk_http_client()))
-        .build();
+    let counted = wire.counting(&sdk);
     let mut config = AwsConfig::new("prod");
     config.vpc_id = Some(VPC.into());
     config.node_security_group = Some(NODES_SG.into());
@@ -109,6 +99,19 @@ impl Env {
     }
 
     /// Calls that change state made between two snapshots, by action.
+    /// Ensures `spec` again, asserting that nothing needed a change: no mutating call.
+    pub async fn ensure_again(
+        &self,
+        spec: &cloudnet_core::LoadBalancerSpec,
+    ) -> cloudnet_core::LoadBalancerStatus {
+        use cloudnet_core::LoadBalancers;
+        let before = self.calls();
+        let status = self.provider.ensure(spec).await.expect("ensure again");
+        let made = self.mutating_since(&before);
+        assert!(made.is_empty(), "ensuring {:?} again: {made:?}", spec.owner);
+        status
+    }
+
     pub fn mutating_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         specs::calls_since(&self.calls(), before)
             .into_iter()
@@ -138,13 +141,9 @@ impl Env {
 
 /// An instance as `DescribeInstances` shows it.
 pub async fn instance(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::Instance {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .expect("describe instances");
-    out.reservations()[0].instances()[0].clone()
+    let out = ec2.describe_instances().instance_ids(id).send().await;
+    let reservations = out.expect("describe instances").reservations().to_vec();
+    reservations[0].instances()[0].clone()
 }
 
 /// An instance's private IP.
@@ -185,15 +184,57 @@ pub async fn create_subnet(
     subnet.subnet_id().expect("a subnet ID").to_string()
 }
 
+/// The route table of the default world's VPC, tagged with `tags` (key, value): its ID.
+pub async fn tagged_route_table(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("vpc-id")
+        .values(VPC)
+        .build();
+    let out = ec2.describe_route_tables().filters(filter).send().await;
+    let tables = out.expect("describe route tables").route_tables().to_vec();
+    let id = tables[0].route_table_id().expect("a route table ID");
+    let tags = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+    let tagged = ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(tags.collect()));
+    tagged.send().await.expect("tag the route table");
+    id.to_string()
+}
+
+/// A target group made outside the provider (as Terraform would), TCP on `port` in the
+/// default world's VPC: its ARN.
+pub async fn foreign_target_group(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+    port: i32,
+    kind: aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum,
+) -> String {
+    use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
+    let create = elb.create_target_group().name(name).vpc_id(VPC);
+    let create = create
+        .protocol(ProtocolEnum::Tcp)
+        .port(port)
+        .target_type(kind);
+    let out = create.send().await.expect("create target group");
+    let group = &out.target_groups()[0];
+    group.target_group_arn().expect("an ARN").to_string()
+}
+
+/// Asserts that `err` is the node's interface limit.
+pub fn assert_interface_limit(err: &cloudnet_core::Error) {
+    use cloudnet_core::{Error, Limit};
+    let limit = Limit::InterfacesPerNode;
+    let hit = matches!(err, Error::LimitExceeded { limit: l, .. } if *l == limit);
+    assert!(hit, "not the interface limit: {err:?}");
+}
+
 /// The listeners of load balancer `arn`.
 pub async fn listeners(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> Vec<Listener> {
-    let out = elb
-        .describe_listeners()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .expect("describe listeners");
-    out.listeners().to_vec()
+    let out = elb.describe_listeners().load_balancer_arn(arn).send().await;
+    out.expect("describe listeners").listeners().to_vec()
 }
 
 /// The listener on `port`.

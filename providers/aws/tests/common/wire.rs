@@ -16,6 +16,16 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+/// SDK configuration for the mock cloud at `endpoint` signing as `akid`, with the SDK's
+/// default retries.
+pub async fn mock_sdk(endpoint: &str, akid: &str) -> aws_config::SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(akid, "secret", None, None, "test");
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader = loader.region(aws_config::Region::new("us-west-2"));
+    let loader = loader.credentials_provider(credentials);
+    loader.endpoint_url(endpoint).load().await
+}
+
 /// Requests, refused requests and failed requests per `Action`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WireCalls {
@@ -92,6 +102,12 @@ impl Wire {
             Outcome::Failed => &mut calls.failed,
         };
         *table.entry(action.to_string()).or_default() += 1;
+    }
+
+    /// `sdk` with its HTTP client counting here.
+    pub fn counting(&self, sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+        let builder = sdk.clone().into_builder();
+        builder.http_client(self.client(sdk_http_client())).build()
     }
 
     /// An HTTP client that counts here, then hands each request to `inner`.
