@@ -149,22 +149,25 @@ async fn the_aws_cli_drives_ec2_and_elbv2() {
         assert_eq!(listeners, "80");
 
         // Errors arrive with AWS's codes, as the CLI prints them.
-        let err = cli
-            .run(&["elbv2", "describe-load-balancers", "--names", "nope"])
-            .unwrap_err();
-        assert!(err.contains("(LoadBalancerNotFound)"), "{err}");
-        let err = cli
-            .run(&[
-                "ec2",
-                "delete-network-interface",
-                "--network-interface-id",
-                "eni-0123456789abcdef0",
-            ])
-            .unwrap_err();
-        assert!(
-            err.contains("(InvalidNetworkInterfaceID.NotFound)"),
-            "{err}"
-        );
+        let errors: [(&[&str], &str); 2] = [
+            (
+                &["elbv2", "describe-load-balancers", "--names", "nope"],
+                "(LoadBalancerNotFound)",
+            ),
+            (
+                &[
+                    "ec2",
+                    "delete-network-interface",
+                    "--network-interface-id",
+                    "eni-0123456789abcdef0",
+                ],
+                "(InvalidNetworkInterfaceID.NotFound)",
+            ),
+        ];
+        for (args, code) in errors {
+            let err = cli.run(args).unwrap_err();
+            assert!(err.contains(code), "{args:?}: {err}");
+        }
     })
     .await
     .unwrap();

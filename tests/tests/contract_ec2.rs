@@ -97,6 +97,17 @@ async fn route_table(ec2: &Client, vpc: &str) -> String {
         .expect("route table id")
 }
 
+/// The routes of route table `table`.
+async fn routes_of(ec2: &Client, table: &str) -> Vec<aws_sdk_ec2::types::Route> {
+    let out = ec2
+        .describe_route_tables()
+        .route_table_ids(table)
+        .send()
+        .await;
+    let tables = out.expect("DescribeRouteTables").route_tables().to_vec();
+    tables[0].routes().to_vec()
+}
+
 async fn attach(
     ec2: &Client,
     eni: &str,
@@ -487,13 +498,7 @@ async fn routes(cloud: CloudUnderTest) {
         .send()
         .await;
     assert_eq!(code(dup), "RouteAlreadyExists");
-    let table = ec2
-        .describe_route_tables()
-        .route_table_ids(&rtb)
-        .send()
-        .await
-        .unwrap();
-    let routes = table.route_tables()[0].routes();
+    let routes = &routes_of(&ec2, &rtb).await;
     assert!(
         routes
             .iter()
@@ -555,18 +560,11 @@ async fn routes_to_a_terminated_instance_become_blackholes(cloud: CloudUnderTest
         .send()
         .await
         .unwrap();
-    let table = ec2
-        .describe_route_tables()
-        .route_table_ids(&rtb)
-        .send()
-        .await
-        .unwrap();
-    let route = table.route_tables()[0]
-        .routes()
-        .iter()
+    let routes = routes_of(&ec2, &rtb).await;
+    let mut to_node = routes.iter();
+    let route = to_node
         .find(|r| r.destination_cidr_block() == Some("10.244.2.0/24"))
-        .unwrap()
-        .clone();
+        .expect("the route to the terminated node");
     assert_eq!(route.state().map(|s| s.as_str()), Some("blackhole"));
 }
 contract!(

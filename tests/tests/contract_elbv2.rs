@@ -409,6 +409,29 @@ contract!(
     mock_only = "moto deletes a listener's default rule"
 );
 
+/// The targets of `tg` as (id, health state), in the order DescribeTargetHealth gives them.
+async fn health(elb: &aws_sdk_elasticloadbalancingv2::Client, tg: &str) -> Vec<(String, String)> {
+    let out = elb
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await;
+    let described = out.expect("DescribeTargetHealth");
+    let of = |d: &aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription| {
+        let id = d.target().and_then(|t| t.id()).unwrap_or_default();
+        let state = d.target_health().and_then(|t| t.state());
+        (
+            id.to_string(),
+            state.map(|s| s.as_str()).unwrap_or_default().to_string(),
+        )
+    };
+    described
+        .target_health_descriptions()
+        .iter()
+        .map(of)
+        .collect()
+}
+
 async fn targets(cloud: CloudUnderTest) {
     let elb = cloud.elbv2().await;
     let n = net(&cloud).await;
@@ -421,17 +444,7 @@ async fn targets(cloud: CloudUnderTest) {
         .send()
         .await
         .expect("RegisterTargets");
-    let h = elb
-        .describe_target_health()
-        .target_group_arn(&tg)
-        .send()
-        .await
-        .unwrap();
-    let mut ids: Vec<_> = h
-        .target_health_descriptions()
-        .iter()
-        .filter_map(|d| d.target().and_then(|t| t.id()))
-        .collect();
+    let mut ids: Vec<_> = health(&elb, &tg).await.into_iter().map(|t| t.0).collect();
     ids.sort();
     assert_eq!(ids, vec!["10.1.0.10", "10.1.1.11"]);
     elb.deregister_targets()
@@ -440,22 +453,11 @@ async fn targets(cloud: CloudUnderTest) {
         .send()
         .await
         .expect("DeregisterTargets");
-    let h = elb
-        .describe_target_health()
-        .target_group_arn(&tg)
-        .send()
+    let remaining: Vec<_> = health(&elb, &tg)
         .await
-        .unwrap();
-    let remaining: Vec<_> = h
-        .target_health_descriptions()
-        .iter()
-        .filter(|d| {
-            d.target_health()
-                .and_then(|t| t.state())
-                .map(|s| s.as_str())
-                != Some("draining")
-        })
-        .filter_map(|d| d.target().and_then(|t| t.id()))
+        .into_iter()
+        .filter(|(_, state)| state != "draining")
+        .map(|(id, _)| id)
         .collect();
     assert_eq!(remaining, vec!["10.1.1.11"]);
 }
@@ -498,18 +500,11 @@ async fn health_moves_from_initial_to_healthy(cloud: CloudUnderTest) {
         .send()
         .await
         .unwrap();
-    let state = |h: &aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput| {
-        h.target_health_descriptions()[0].target_health().and_then(|t| t.state()).map(|s| s.as_str().to_string())
-    };
-    let unused = elb
-        .describe_target_health()
-        .target_group_arn(&tg)
-        .send()
-        .await
-        .unwrap();
+    // The one target's health state.
+    let state = async || health(&elb, &tg).await[0].1.clone();
     assert_eq!(
-        state(&unused).as_deref(),
-        Some("unused"),
+        state().await,
+        "unused",
         "no listener sends to the group yet"
     );
     elb.create_listener()
@@ -522,15 +517,9 @@ async fn health_moves_from_initial_to_healthy(cloud: CloudUnderTest) {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let h = elb
-            .describe_target_health()
-            .target_group_arn(&tg)
-            .send()
-            .await
-            .unwrap();
-        match state(&h).as_deref() {
-            Some("healthy") => break,
-            Some("initial") => {}
+        match state().await.as_str() {
+            "healthy" => break,
+            "initial" => {}
             other => panic!("unexpected state {other:?}"),
         }
         assert!(std::time::Instant::now() < deadline, "never became healthy");
@@ -542,13 +531,7 @@ async fn health_moves_from_initial_to_healthy(cloud: CloudUnderTest) {
         .send()
         .await
         .unwrap();
-    let h = elb
-        .describe_target_health()
-        .target_group_arn(&tg)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(state(&h).as_deref(), Some("draining"));
+    assert_eq!(state().await, "draining");
 }
 contract!(
     health_moves_from_initial_to_healthy,
