@@ -123,6 +123,26 @@ pub fn chart_crds() -> Vec<Value> {
         .collect()
 }
 
+/// A Role's rules, one per (apiGroup, resource): (apiGroup, resource, resourceNames, verbs).
+pub fn role_rules(role: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for r in role["rules"].as_array().unwrap() {
+        for g in list(&r["apiGroups"]) {
+            for res in list(&r["resources"]) {
+                out.push((g.clone(), res, list(&r["resourceNames"]), list(&r["verbs"])));
+            }
+        }
+    }
+    out
+}
+
 pub fn kind_name(o: &Value) -> (String, String) {
     (
         o["kind"].as_str().unwrap().to_string(),

@@ -5,27 +5,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{chart, find, helm, renders};
+use super::{chart, find, helm, renders, role_rules};
 
 /// A rule as (apiGroup, resource, resourceNames, verbs).
 type Rule = (String, String, Vec<String>, Vec<String>);
 
 fn rules(role: &Value) -> Vec<Rule> {
-    let list = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
-    let mut out = Vec::new();
-    for r in role["rules"].as_array().unwrap() {
-        for g in list(&r["apiGroups"]) {
-            for res in list(&r["resources"]) {
-                out.push((g.clone(), res, list(&r["resourceNames"]), list(&r["verbs"])));
-            }
-        }
-    }
+    let mut out = role_rules(role);
     out.sort();
     out
 }

@@ -12,27 +12,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{find, helm, renders, temp_dir};
+use super::{find, helm, renders, role_rules, temp_dir};
 
 /// (group, resource, verb, namespace the grant is limited to)
 type Grant = (String, String, String, Option<String>);
 
 fn grants(role: &Value, namespace: Option<&str>) -> BTreeSet<Grant> {
-    let list = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
+    let namespace = namespace.map(str::to_string);
     let mut out = BTreeSet::new();
-    for r in role["rules"].as_array().unwrap() {
-        for g in list(&r["apiGroups"]) {
-            for res in list(&r["resources"]) {
-                for v in list(&r["verbs"]) {
-                    out.insert((g.clone(), res.clone(), v, namespace.map(str::to_string)));
-                }
-            }
+    for (g, res, _, verbs) in role_rules(role) {
+        for v in verbs {
+            out.insert((g.clone(), res.clone(), v, namespace.clone()));
         }
     }
     out

@@ -104,6 +104,9 @@ pub(crate) fn alb_spec() -> LoadBalancerSpec {
     }
 }
 
+/// Takes a capability away.
+type TakeAway = fn(&mut LoadBalancerCapabilities);
+
 fn full_capabilities() -> LoadBalancerCapabilities {
     LoadBalancerCapabilities {
         kinds: vec![LoadBalancerKind::Application, LoadBalancerKind::Network],
@@ -284,45 +287,31 @@ fn capabilities_refuse_what_a_cloud_cannot_do() {
     let caps = full_capabilities();
     caps.check(&alb_spec()).unwrap();
 
-    let mut no_weights = full_capabilities();
-    no_weights.weighted_forward = false;
-    assert!(
-        no_weights
-            .check(&alb_spec())
-            .unwrap_err()
-            .to_string()
-            .contains("weighted forwarding")
-    );
-
-    let mut no_fixed = full_capabilities();
-    no_fixed.fixed_response = false;
-    assert!(
-        no_fixed
-            .check(&alb_spec())
-            .unwrap_err()
-            .to_string()
-            .contains("fixed-response")
-    );
-
-    let mut few_rules = full_capabilities();
-    few_rules.max_rules_per_listener = 1;
-    assert!(
-        few_rules
-            .check(&alb_spec())
-            .unwrap_err()
-            .to_string()
-            .contains("2 rules on listener 443")
-    );
-
-    let mut pod_only = full_capabilities();
-    pod_only.target_kinds = vec![TargetKind::PodIp];
-    assert!(
-        pod_only
-            .check(&alb_spec())
-            .unwrap_err()
-            .to_string()
-            .contains("NodePort targets")
-    );
+    // Each capability taken away, and what the refusal names.
+    let cases: [(&str, TakeAway, &str); 4] = [
+        (
+            "no weights",
+            |c| c.weighted_forward = false,
+            "weighted forwarding",
+        ),
+        ("no fixed", |c| c.fixed_response = false, "fixed-response"),
+        (
+            "few rules",
+            |c| c.max_rules_per_listener = 1,
+            "2 rules on listener 443",
+        ),
+        (
+            "pod only",
+            |c| c.target_kinds = vec![TargetKind::PodIp],
+            "NodePort targets",
+        ),
+    ];
+    for (case, take_away, named) in cases {
+        let mut caps = full_capabilities();
+        take_away(&mut caps);
+        let refused = caps.check(&alb_spec()).unwrap_err().to_string();
+        assert!(refused.contains(named), "{case}: {refused}");
+    }
 }
 
 #[test]
