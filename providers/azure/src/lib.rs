@@ -23,6 +23,8 @@
 //! - [`nodes`]: a node's NICs from its VM resource ID.
 //! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
 //!   table PUT per batch window under the table's ETag.
+//! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
+//!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
 //!
 //! # How the traits map onto ARM
 //!
@@ -30,6 +32,14 @@
 //! |---|---|
 //! | `Routes::list` | `routeTables/read` |
 //! | `Routes::create` / `delete` | `networkInterfaces/read` once per VM (its primary address); per batch window `routeTables/read` + `routeTables/write` (If-Match), again on 412 |
+//! | `Addresses::describe_node` | the VM's NICs (scale-set instance: its `networkInterfaces` list; standalone VM: the resource group's NICs filtered by `virtualMachine.id`); `virtualNetworks/subnets/read` once per subnet |
+//! | `Addresses::assign_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` (If-Match; new `cloudnet-<n>` ipConfigurations, `Dynamic`) |
+//! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone) |
+//! | `Addresses::attach_interface` / `detach_interface` / `delete_orphan` | none: `InvalidInput` (`NotSupported`) |
+//! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
+//!
+//! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
+//! and the library's final GET of the resource.
 //!
 //! # What the client library does and does not do
 //!
@@ -39,8 +49,12 @@
 //! `OperationFailed`); errors ARM returns synchronously (412, 409, 400 codes) keep their code.
 //!
 //! Not built: the Compute API (VM sizes, scale-set models) is not called; the node's NICs
-//! are found through the Network API alone.
+//! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
+//! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
+//! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale
+//! set's model). Standalone VMs (availability-set pools) can.
 
+pub mod addresses;
 pub mod call;
 pub mod client;
 pub mod config;
@@ -48,6 +62,7 @@ pub mod error;
 pub mod nodes;
 pub mod routes;
 
+pub use addresses::AzureAddresses;
 pub use call::{CallCounts, CallPolicy, RetryConfig};
 pub use config::{AzureConfig, CredentialsChoice, Instance};
 pub use error::{ConfigError, ConfigResult};
