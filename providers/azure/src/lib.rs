@@ -23,6 +23,8 @@
 //! - [`nodes`]: a node's NICs from its VM resource ID.
 //! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
 //!   table PUT per batch window under the table's ETag.
+//! - [`lb`]: [`cloudnet_core::LoadBalancers`] for Services on a Standard Load Balancer
+//!   (observe -> pure [`lb::diff`] -> [`lb::ChangeSet`] -> apply); no Application Gateway.
 //! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
 //!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
 //!
@@ -37,6 +39,10 @@
 //! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone) |
 //! | `Addresses::attach_interface` / `detach_interface` / `delete_orphan` | none: `InvalidInput` (`NotSupported`) |
 //! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
+//! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
+//! | `LoadBalancers::sync_targets` | `loadBalancers/read`; `loadBalancers/write` with the pool's addresses when they differ |
+//! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, `publicIPAddresses/read`, `publicIPAddresses/delete` (ours only; gone is done) |
+//! | `LoadBalancers::list_owned` | `loadBalancers/read` (the resource group's list), by the `cloudnet.io/*` tags |
 //!
 //! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
 //! and the library's final GET of the resource.
@@ -48,7 +54,15 @@
 //! reports an operation that ends `Failed` without ARM's error code (mapped to `Transient`
 //! `OperationFailed`); errors ARM returns synchronously (412, 409, 400 codes) keep their code.
 //!
-//! Not built: the Compute API (VM sizes, scale-set models) is not called; the node's NICs
+//! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
+//! 202 taken as done (ARM removes the resource while the operation runs).
+//!
+//! Not built: the Application Gateway (L7), the Service annotations
+//! (`azure-load-balancer-internal-subnet`, `-health-probe-*`, `azure-pip-name`,
+//! `azure-dns-label-name`; only the spec's scheme, groups, health checks and the
+//! `tcp-idle-timeout-minutes` attribute are read), groups the suite does not own
+//! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
+//! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
 //! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
 //! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
 //! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale
@@ -59,6 +73,7 @@ pub mod call;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod lb;
 pub mod nodes;
 pub mod routes;
 
@@ -66,4 +81,5 @@ pub use addresses::AzureAddresses;
 pub use call::{CallCounts, CallPolicy, RetryConfig};
 pub use config::{AzureConfig, CredentialsChoice, Instance};
 pub use error::{ConfigError, ConfigResult};
+pub use lb::AzureLoadBalancers;
 pub use routes::AzureRoutes;

@@ -1,0 +1,236 @@
+//! Standard Load Balancers for Services against the mock cloud's ARM port.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cloudnet_azure::AzureLoadBalancers;
+use cloudnet_azure::client::network_client;
+use cloudnet_core::{
+    Action, BackendGroup, ErrorKind, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
+    LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, Protocol, Scheme, Subnets, Target,
+    TargetKind, WeightedGroup,
+};
+use common::{config, start, wide_budget};
+
+fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
+    let key = |p: &str| format!("shop/{name}:{p}");
+    let listener = |port, protocol, g: String| Listener {
+        port,
+        protocol,
+        certificates: vec![],
+        ssl_policy: None,
+        default_action: Action::Forward {
+            groups: vec![WeightedGroup {
+                group: g,
+                weight: 1,
+            }],
+        },
+        rules: vec![],
+    };
+    let group = |k: String, protocol, port| BackendGroup {
+        key: k,
+        protocol,
+        port,
+        target_kind: TargetKind::PodIp,
+        health_check: HealthCheck::defaults_for(protocol),
+        attributes: BTreeMap::new(),
+    };
+    LoadBalancerSpec {
+        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
+        kind: LoadBalancerKind::Network,
+        scheme,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![
+            listener(80, Protocol::Tcp, key("80")),
+            listener(53, Protocol::Udp, key("53")),
+        ],
+        groups: vec![
+            group(key("80"), Protocol::Tcp, 8080),
+            group(key("53"), Protocol::Udp, 5353),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+/// Load balancers and public IPs named `k8s-...` in the resource group, as ARM lists them.
+async fn leftovers(
+    client: &azure_mgmt_network::Client,
+    cfg: &cloudnet_azure::AzureConfig,
+) -> usize {
+    use futures::StreamExt;
+    let mut n = 0;
+    let mut lbs = client
+        .load_balancers_client()
+        .list(&cfg.resource_group, &cfg.subscription)
+        .into_stream();
+    while let Some(page) = lbs.next().await {
+        n += page
+            .unwrap()
+            .value
+            .iter()
+            .filter(|l| {
+                l.resource
+                    .name
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with("k8s-"))
+            })
+            .count();
+    }
+    let mut pips = client
+        .public_ip_addresses_client()
+        .list(&cfg.resource_group, &cfg.subscription)
+        .into_stream();
+    while let Some(page) = pips.next().await {
+        n += page
+            .unwrap()
+            .value
+            .iter()
+            .filter(|l| {
+                l.resource
+                    .name
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with("k8s-"))
+            })
+            .count();
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    for scheme in [Scheme::InternetFacing, Scheme::Internal] {
+        let spec = service(
+            if scheme == Scheme::Internal {
+                "dns-int"
+            } else {
+                "web"
+            },
+            scheme,
+        );
+        let before = policy.counts.mutating();
+        let status = lbs.ensure(&spec).await.unwrap();
+        let created = policy.counts.mutating() - before;
+        let expected = if scheme == Scheme::Internal { 1 } else { 2 };
+        assert_eq!(
+            created, expected,
+            "{scheme:?}: the public IP (when public) and one load balancer PUT"
+        );
+        assert_eq!(status.ips.len(), 1, "{status:?}");
+        assert_eq!(status.groups.len(), 2);
+        if scheme == Scheme::Internal {
+            assert!(
+                status.ips[0].to_string().starts_with("10.224."),
+                "{:?}",
+                status.ips
+            );
+        }
+
+        // Second ensure: reads only.
+        let before = policy.counts.mutating();
+        let again = lbs.ensure(&spec).await.unwrap();
+        assert_eq!(
+            policy.counts.mutating() - before,
+            0,
+            "{:?}",
+            policy.counts.snapshot()
+        );
+        assert_eq!(again.id, status.id);
+
+        // Members: one PUT, then none for the same set; ensure keeps them.
+        let g = &spec.groups[0].key;
+        let targets = [
+            Target {
+                ip: "10.224.0.40".parse().unwrap(),
+                port: 8080,
+            },
+            Target {
+                ip: "10.224.0.41".parse().unwrap(),
+                port: 8080,
+            },
+        ];
+        let before = policy.counts.mutating();
+        let sync = lbs.sync_targets(&status.id, g, &targets).await.unwrap();
+        assert_eq!((sync.registered, sync.deregistered), (2, 0));
+        assert_eq!(sync.health.len(), 2);
+        let sync = lbs.sync_targets(&status.id, g, &targets).await.unwrap();
+        assert_eq!((sync.registered, sync.deregistered), (0, 0));
+        assert_eq!(policy.counts.mutating() - before, 1);
+        let kept = lbs.ensure(&spec).await.unwrap();
+        assert_eq!(kept.groups[0].targets.len(), 2);
+        assert_eq!(
+            policy.counts.mutating() - before,
+            1,
+            "ensure leaves the members alone"
+        );
+        assert_eq!(
+            lbs.target_health(&kept.groups[0].id).await.unwrap().len(),
+            2
+        );
+
+        // A changed spec: one PUT.
+        let mut changed = spec.clone();
+        changed.listeners.pop();
+        changed.groups.pop();
+        let before = policy.counts.mutating();
+        let after = lbs.ensure(&changed).await.unwrap();
+        assert_eq!(policy.counts.mutating() - before, 1);
+        assert_eq!(after.groups.len(), 1);
+    }
+    let owned = lbs.list_owned().await.unwrap();
+    assert_eq!(owned.len(), 2);
+    assert_eq!(
+        leftovers(&client, &cfg).await,
+        3,
+        "two load balancers and one public IP"
+    );
+    for o in &owned {
+        lbs.delete(&o.id).await.unwrap();
+        lbs.delete(&o.id).await.unwrap();
+    }
+    assert!(lbs.list_owned().await.unwrap().is_empty());
+    assert_eq!(
+        leftovers(&client, &cfg).await,
+        0,
+        "no load balancer or public IP left"
+    );
+}
+
+#[tokio::test]
+async fn l7_and_foreign_load_balancers_are_refused() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    let mut l7 = service("web", Scheme::InternetFacing);
+    l7.kind = LoadBalancerKind::Application;
+    assert_eq!(
+        lbs.ensure(&l7).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    // The same name owned by another Service of another cluster is not taken over.
+    let mine = service("web", Scheme::Internal);
+    lbs.ensure(&mine).await.unwrap();
+    let mut other = cfg.as_ref().clone();
+    other.cluster = "other".into();
+    let (client2, _) = network_client(&other, wide_budget()).unwrap();
+    let theirs = AzureLoadBalancers::new(client2, Arc::new(other));
+    let status = lbs.ensure(&mine).await.unwrap();
+    assert_eq!(
+        theirs.delete(&status.id).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        policy.counts.of("Microsoft.Network/loadBalancers/delete"),
+        0
+    );
+}
