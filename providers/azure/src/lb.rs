@@ -322,31 +322,21 @@ pub fn diff(
 
 impl AzureLoadBalancers {
     async fn get_lb(&self, name: &str) -> Result<Option<LoadBalancer>> {
-        let got = self
-            .client
-            .load_balancers_client()
-            .get(&self.cfg.resource_group, name, &self.cfg.subscription)
-            .await
-            .map_err(|e| from_azure(&e));
-        match got {
-            Ok(lb) => Ok(Some(lb)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        found(
+            self.client
+                .load_balancers_client()
+                .get(&self.cfg.resource_group, name, &self.cfg.subscription)
+                .await,
+        )
     }
 
     async fn get_pip(&self, name: &str) -> Result<Option<PublicIpAddress>> {
-        let got = self
-            .client
-            .public_ip_addresses_client()
-            .get(&self.cfg.resource_group, name, &self.cfg.subscription)
-            .await
-            .map_err(|e| from_azure(&e));
-        match got {
-            Ok(p) => Ok(Some(p)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        found(
+            self.client
+                .public_ip_addresses_client()
+                .get(&self.cfg.resource_group, name, &self.cfg.subscription)
+                .await,
+        )
     }
 
     async fn put_lb(&self, lb: LoadBalancer, etag: Option<String>) -> Result<LoadBalancer> {
@@ -423,6 +413,15 @@ impl AzureLoadBalancers {
                 message: format!("not a backend pool ID: {id}"),
             }),
         }
+    }
+}
+
+/// A read whose resource may be missing: `NotFound` is `None`.
+fn found<T>(got: azure_core::Result<T>) -> Result<Option<T>> {
+    match got.map_err(|e| from_azure(&e)) {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -682,5 +681,75 @@ impl LoadBalancers for AzureLoadBalancers {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lb(
+        rules: &[(&str, i32)],
+        tags: serde_json::Value,
+        pool_id_case_upper: bool,
+    ) -> LoadBalancer {
+        let pool = if pool_id_case_upper {
+            "/X/BACKENDADDRESSPOOLS/P"
+        } else {
+            "/x/backendAddressPools/p"
+        };
+        LoadBalancer {
+            resource: Resource {
+                tags: Some(tags),
+                ..Default::default()
+            },
+            properties: Some(LoadBalancerPropertiesFormat {
+                load_balancing_rules: rules
+                    .iter()
+                    .map(|(n, port)| LoadBalancingRule {
+                        name: Some((*n).to_string()),
+                        properties: Some(LoadBalancingRulePropertiesFormat {
+                            backend_address_pool: sub(pool.into()),
+                            ..LoadBalancingRulePropertiesFormat::new(TransportProtocol::Tcp, *port)
+                        }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                provisioning_state: None,
+                ..Default::default()
+            }),
+            etag: Some("W/\"1\"".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn diff_writes_only_what_differs() {
+        let want = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), false);
+        // Nothing there: create both.
+        assert_eq!(
+            diff(None, &want, true, false),
+            ChangeSet {
+                create_public_ip: true,
+                put_load_balancer: true
+            }
+        );
+        // The same, IDs in another case, an ETag: nothing to do.
+        let have = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), true);
+        assert!(diff(Some(&have), &want, true, true).is_empty());
+        // A port, a rule or a tag changed: one PUT.
+        for have in [
+            lb(&[("rule-tcp-80", 81)], json!({"a": "b"}), false),
+            lb(&[], json!({"a": "b"}), false),
+            lb(&[("rule-tcp-80", 80)], json!({"a": "c"}), false),
+        ] {
+            assert_eq!(
+                diff(Some(&have), &want, false, false),
+                ChangeSet {
+                    create_public_ip: false,
+                    put_load_balancer: true
+                }
+            );
+        }
     }
 }

@@ -26,11 +26,11 @@ use azure_mgmt_network::Client;
 use azure_mgmt_network::models::{
     Route as AzRoute, RouteNextHopType, RoutePropertiesFormat, RouteTable, SubResource,
 };
+use cloudnet_core::ownership::short_hash;
 use cloudnet_core::{
     Error, Limit, Result, Route, RouteCapabilities, RouteState, RouteTarget, Routes,
 };
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::call::with_if_match;
@@ -105,9 +105,8 @@ impl AzureRoutes {
         if name.len() <= MAX_NAME {
             return name;
         }
-        let digest = Sha256::digest(format!("{node}\n{destination}").as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        format!("{}h{hex}", self.prefix())
+        let hash = short_hash(&[node, &destination.to_string()], 16);
+        format!("{}h{hash}", self.prefix())
     }
 
     /// The node a route name carries (None for hashed names).

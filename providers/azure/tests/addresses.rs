@@ -15,6 +15,15 @@ use cloudnet_mockcloud::azure::Call;
 use common::{arm_calls, config, instance_id, start, wide_budget};
 use serde_json::json;
 
+fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
+    AssignBlocks {
+        interface,
+        kind: BlockKind::IpConfiguration,
+        count,
+        prefix_len: None,
+    }
+}
+
 const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
 
 /// A standalone VM `vm1` with its NIC `vm1-nic` on the node subnet (an availability-set
@@ -84,15 +93,7 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
 
     let writes = arm_calls(&h, NIC_WRITE);
     let got = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: eth0.id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 40,
-                prefix_len: None,
-            },
-        )
+        .assign_blocks(&node, &assign(eth0.id.clone(), 40))
         .await
         .unwrap();
     assert_eq!(got.len(), 40);
@@ -148,28 +149,12 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
 
     // Past 256 ipConfigurations: refused before any write.
     let e = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: eth0.id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 235,
-                prefix_len: None,
-            },
-        )
+        .assign_blocks(&node, &assign(eth0.id.clone(), 235))
         .await
         .unwrap();
     assert_eq!(e.len(), 235, "21 + 235 fill the NIC's 256");
     let e = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: eth0.id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 1,
-                prefix_len: None,
-            },
-        )
+        .assign_blocks(&node, &assign(eth0.id.clone(), 1))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "NetworkInterfaceIpConfigurationCountExceedsLimit");
@@ -204,15 +189,7 @@ async fn scale_set_nics_are_described_but_not_written() {
         "10.224.0.5/32".parse().unwrap()
     );
     let e = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: d.interfaces[0].id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 1,
-                prefix_len: None,
-            },
-        )
+        .assign_blocks(&node, &assign(d.interfaces[0].id.clone(), 1))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "ScaleSetNicNotWritable");

@@ -64,39 +64,28 @@ async fn leftovers(
     cfg: &cloudnet_azure::AzureConfig,
 ) -> usize {
     use futures::StreamExt;
+    let ours = |name: &Option<String>| name.as_deref().is_some_and(|x| x.starts_with("k8s-"));
+    let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
     let mut n = 0;
-    let mut lbs = client
-        .load_balancers_client()
-        .list(&cfg.resource_group, &cfg.subscription)
-        .into_stream();
+    let mut lbs = client.load_balancers_client().list(rg, sub).into_stream();
     while let Some(page) = lbs.next().await {
         n += page
             .unwrap()
             .value
             .iter()
-            .filter(|l| {
-                l.resource
-                    .name
-                    .as_deref()
-                    .is_some_and(|x| x.starts_with("k8s-"))
-            })
+            .filter(|l| ours(&l.resource.name))
             .count();
     }
     let mut pips = client
         .public_ip_addresses_client()
-        .list(&cfg.resource_group, &cfg.subscription)
+        .list(rg, sub)
         .into_stream();
     while let Some(page) = pips.next().await {
         n += page
             .unwrap()
             .value
             .iter()
-            .filter(|l| {
-                l.resource
-                    .name
-                    .as_deref()
-                    .is_some_and(|x| x.starts_with("k8s-"))
-            })
+            .filter(|l| ours(&l.resource.name))
             .count();
     }
     n
