@@ -106,9 +106,21 @@ async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
             },
             scheme,
         );
+        let expected = if scheme == Scheme::Internal { 1 } else { 2 };
         let before = policy.counts.mutating();
+        let calls_before = policy.counts.total();
         let status = lbs.ensure(&spec).await.unwrap();
         let created = policy.counts.mutating() - before;
+        // The minimum is one read and one write per resource (public IP, load balancer); the
+        // client library adds an operation poll and a final GET after each write.
+        let writes = expected;
+        let minimum = 2 * writes;
+        let calls = policy.counts.total() - calls_before;
+        println!(
+            "{scheme:?} create: {calls} calls, minimum {minimum}, {:?}",
+            policy.counts.snapshot()
+        );
+        assert_eq!(calls, minimum + 2 * writes);
         let expected = if scheme == Scheme::Internal { 1 } else { 2 };
         assert_eq!(
             created, expected,
