@@ -24,7 +24,8 @@
 //! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
 //!   table PUT per batch window under the table's ETag.
 //! - [`lb`]: [`cloudnet_core::LoadBalancers`] for Services on a Standard Load Balancer
-//!   (observe -> pure [`lb::diff`] -> [`lb::ChangeSet`] -> apply); no Application Gateway.
+//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply); no Application Gateway;
+//!   the Service annotations of [`lb::attributes`] read from the spec's attributes.
 //! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
 //!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
 //!
@@ -57,10 +58,10 @@
 //! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
 //! 202 taken as done (ARM removes the resource while the operation runs).
 //!
-//! Not built: the Application Gateway (L7), the Service annotations
-//! (`azure-load-balancer-internal-subnet`, `-health-probe-*`, `azure-pip-name`,
-//! `azure-dns-label-name`; only the spec's scheme, groups, health checks and the
-//! `tcp-idle-timeout-minutes` attribute are read), groups the suite does not own
+//! Not built: the Application Gateway (L7), the annotations `azure-pip-name` and
+//! `azure-dns-label-name` (the public IP is always `<lb name>-pip`, without a DNS label;
+//! the internal subnet, probe path and protocol and TCP idle timeout are read, see
+//! [`lb::attributes`]; the controllers do not pass them through yet), groups the suite does not own
 //! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
 //! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
 //! are found through the Network API alone, so `describe_node` leaves `instance_type` empty

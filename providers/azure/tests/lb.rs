@@ -235,3 +235,56 @@ async fn l7_and_foreign_load_balancers_are_refused() {
         0
     );
 }
+
+#[tokio::test]
+async fn service_annotations_shape_the_frontend_probes_and_rules() {
+    use cloudnet_azure::lb::attributes;
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let mut spec = service("api", Scheme::Internal);
+    for (k, v) in [
+        (attributes::PROBE_REQUEST_PATH, "/healthz"),
+        (attributes::TCP_IDLE_TIMEOUT, "30"),
+    ] {
+        spec.attributes.insert(k.into(), v.into());
+    }
+    lbs.ensure(&spec).await.unwrap();
+    let lb = client
+        .load_balancers_client()
+        .get(
+            &cfg.resource_group,
+            lbs.name(&spec.owner),
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    let p = lb.properties.unwrap();
+    let probe = p.probes[0].properties.as_ref().unwrap();
+    assert_eq!(format!("{:?}", probe.protocol), "Http");
+    assert_eq!(probe.request_path.as_deref(), Some("/healthz"));
+    let rule = p.load_balancing_rules[0].properties.as_ref().unwrap();
+    assert_eq!(rule.idle_timeout_in_minutes, Some(30));
+
+    // Bad values are refused before any write.
+    let writes = policy.counts.mutating();
+    for (k, v) in [
+        (attributes::TCP_IDLE_TIMEOUT, "1"),
+        (attributes::PROBE_PROTOCOL, "icmp"),
+    ] {
+        let mut bad = spec.clone();
+        bad.attributes.insert(k.into(), v.into());
+        let e = lbs.ensure(&bad).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{k}");
+    }
+    assert_eq!(policy.counts.mutating(), writes);
+    // A subnet that does not exist: ARM's InvalidResourceReference, nothing created.
+    let mut elsewhere = service("other", Scheme::Internal);
+    elsewhere
+        .attributes
+        .insert(attributes::INTERNAL_SUBNET.into(), "no-such-subnet".into());
+    let e = lbs.ensure(&elsewhere).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidResourceReference", "{e}");
+    assert_eq!(lbs.list_owned().await.unwrap().len(), 1);
+}

@@ -16,7 +16,6 @@
 //! (it is a metric), so members report `Unavailable`. Groups the suite does not own
 //! (`sync_bound_targets`) are not supported on Azure yet.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -37,27 +36,35 @@ use cloudnet_core::{
     TargetSync, derive_name,
 };
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::call::with_if_match;
+
+pub mod diff;
 use crate::config::AzureConfig;
 use crate::error::{from_azure, gone_is_done};
+use diff::tags_of;
+pub use diff::{ChangeSet, diff, projection};
+
+/// Spec attributes read by the Azure provider, named as cloud-provider-azure's Service
+/// annotations (a controller passes them through in [`LoadBalancerSpec::attributes`]).
+pub mod attributes {
+    /// A subnet of the cluster's VNet for the internal frontend (default: the node subnet).
+    pub const INTERNAL_SUBNET: &str =
+        "service.beta.kubernetes.io/azure-load-balancer-internal-subnet";
+    /// The probes' request path (makes them HTTP unless the protocol says otherwise).
+    pub const PROBE_REQUEST_PATH: &str =
+        "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path";
+    /// `tcp`, `http` or `https`.
+    pub const PROBE_PROTOCOL: &str =
+        "service.beta.kubernetes.io/azure-load-balancer-health-probe-protocol";
+    /// Minutes, 4 to 100.
+    pub const TCP_IDLE_TIMEOUT: &str =
+        "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout";
+}
 
 /// The frontend's name in every load balancer the suite makes.
 const FRONTEND: &str = "frontend";
-
-/// What `ensure` has to do, from [`diff`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChangeSet {
-    pub create_public_ip: bool,
-    pub put_load_balancer: bool,
-}
-
-impl ChangeSet {
-    pub fn is_empty(&self) -> bool {
-        !self.create_public_ip && !self.put_load_balancer
-    }
-}
 
 /// Standard Load Balancers for one cluster.
 #[derive(Clone)]
@@ -66,18 +73,7 @@ pub struct AzureLoadBalancers {
     cfg: Arc<AzureConfig>,
 }
 
-fn tags_of(v: &Option<Value>) -> BTreeMap<String, String> {
-    v.as_ref()
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn sub(id: String) -> Option<SubResource> {
+pub(crate) fn sub(id: String) -> Option<SubResource> {
     Some(SubResource { id: Some(id) })
 }
 
@@ -137,7 +133,13 @@ impl AzureLoadBalancers {
             Scheme::Internal => FrontendIpConfigurationPropertiesFormat {
                 subnet: Some(Subnet {
                     sub_resource: SubResource {
-                        id: Some(self.cfg.subnet_id()),
+                        id: Some(match spec.attributes.get(attributes::INTERNAL_SUBNET) {
+                            Some(subnet) => self.cfg.network_id(&format!(
+                                "virtualNetworks/{}/subnets/{subnet}",
+                                self.cfg.vnet
+                            )),
+                            None => self.cfg.subnet_id(),
+                        }),
                     },
                     ..Default::default()
                 }),
@@ -196,10 +198,34 @@ impl AzureLoadBalancers {
                 cloudnet_core::HealthCheckPort::TrafficPort => g.port,
                 cloudnet_core::HealthCheckPort::Port(p) => p,
             };
-            let (probe_protocol, path) = match hc.protocol {
-                Protocol::Http => (probe_properties_format::Protocol::Http, hc.path.clone()),
-                Protocol::Https => (probe_properties_format::Protocol::Https, hc.path.clone()),
-                _ => (probe_properties_format::Protocol::Tcp, None),
+            let path = spec
+                .attributes
+                .get(attributes::PROBE_REQUEST_PATH)
+                .cloned()
+                .or_else(|| hc.path.clone());
+            let asked = spec
+                .attributes
+                .get(attributes::PROBE_PROTOCOL)
+                .map(|p| p.to_ascii_lowercase());
+            let probe_protocol = match (asked.as_deref(), hc.protocol, &path) {
+                (Some("tcp"), ..) => probe_properties_format::Protocol::Tcp,
+                (Some("http"), ..) => probe_properties_format::Protocol::Http,
+                (Some("https"), ..) => probe_properties_format::Protocol::Https,
+                (Some(other), ..) => {
+                    return Err(Error::invalid(format!(
+                        "{}: {other:?} is not tcp, http or https",
+                        attributes::PROBE_PROTOCOL
+                    )));
+                }
+                (None, Protocol::Https, _) => probe_properties_format::Protocol::Https,
+                (None, Protocol::Http, _) | (None, _, Some(_)) => {
+                    probe_properties_format::Protocol::Http
+                }
+                (None, ..) => probe_properties_format::Protocol::Tcp,
+            };
+            let path = match probe_protocol {
+                probe_properties_format::Protocol::Tcp => None,
+                _ => Some(path.unwrap_or_else(|| "/".into())),
             };
             probes.push(Probe {
                 name: Some(probe_name.clone()),
@@ -211,10 +237,18 @@ impl AzureLoadBalancers {
                 }),
                 ..Default::default()
             });
-            let idle = spec
-                .attributes
-                .get("tcp-idle-timeout-minutes")
-                .and_then(|v| v.parse().ok());
+            let idle = match spec.attributes.get(attributes::TCP_IDLE_TIMEOUT) {
+                None => None,
+                Some(v) => match v.trim().parse::<i32>() {
+                    Ok(m) if (4..=100).contains(&m) => Some(m),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "{}: {v:?} is not a number of minutes from 4 to 100",
+                            attributes::TCP_IDLE_TIMEOUT
+                        )));
+                    }
+                },
+            };
             rules.push(LoadBalancingRule {
                 name: Some(format!("rule-{suffix}")),
                 properties: Some(LoadBalancingRulePropertiesFormat {
@@ -256,67 +290,6 @@ impl AzureLoadBalancers {
             }),
             ..Default::default()
         })
-    }
-}
-
-/// The parts of a load balancer `ensure` decides on, IDs lower-cased (ARM compares them
-/// without case), read-only and server-filled fields left out.
-pub fn projection(lb: &LoadBalancer) -> Value {
-    let lower = |s: &Option<SubResource>| {
-        s.as_ref()
-            .and_then(|s| s.id.as_deref())
-            .map(str::to_lowercase)
-    };
-    let p = lb.properties.clone().unwrap_or_default();
-    json!({
-        "sku": lb.sku.as_ref().and_then(|s| s.name.as_ref()).map(|n| format!("{n:?}")),
-        "tags": tags_of(&lb.resource.tags),
-        "frontends": p.frontend_ip_configurations.iter().map(|f| {
-            let fp = f.properties.clone().unwrap_or_default();
-            json!([
-                f.name,
-                fp.public_ip_address.and_then(|p| p.resource.id).map(|s| s.to_lowercase()),
-                fp.subnet.and_then(|s| s.sub_resource.id).map(|s| s.to_lowercase()),
-            ])
-        }).collect::<Vec<_>>(),
-        "pools": p.backend_address_pools.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
-        "rules": p.load_balancing_rules.iter().map(|r| {
-            let rp = r.properties.as_ref();
-            json!([
-                r.name,
-                rp.map(|p| format!("{:?}", p.protocol)),
-                rp.map(|p| p.frontend_port),
-                rp.and_then(|p| p.backend_port),
-                rp.and_then(|p| lower(&p.frontend_ip_configuration)),
-                rp.and_then(|p| lower(&p.backend_address_pool)),
-                rp.and_then(|p| lower(&p.probe)),
-                rp.and_then(|p| p.idle_timeout_in_minutes),
-            ])
-        }).collect::<Vec<_>>(),
-        "probes": p.probes.iter().map(|r| {
-            let pp = r.properties.as_ref();
-            json!([
-                r.name,
-                pp.map(|p| format!("{:?}", p.protocol)),
-                pp.map(|p| p.port),
-                pp.and_then(|p| p.request_path.clone()),
-                pp.and_then(|p| p.interval_in_seconds),
-                pp.and_then(|p| p.number_of_probes),
-            ])
-        }).collect::<Vec<_>>(),
-    })
-}
-
-/// What to change to go from the observed resources to the desired ones.
-pub fn diff(
-    observed: Option<&LoadBalancer>,
-    desired: &LoadBalancer,
-    needs_public_ip: bool,
-    public_ip_exists: bool,
-) -> ChangeSet {
-    ChangeSet {
-        create_public_ip: needs_public_ip && !public_ip_exists,
-        put_load_balancer: observed.is_none_or(|o| projection(o) != projection(desired)),
     }
 }
 
@@ -681,75 +654,5 @@ impl LoadBalancers for AzureLoadBalancers {
             }
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lb(
-        rules: &[(&str, i32)],
-        tags: serde_json::Value,
-        pool_id_case_upper: bool,
-    ) -> LoadBalancer {
-        let pool = if pool_id_case_upper {
-            "/X/BACKENDADDRESSPOOLS/P"
-        } else {
-            "/x/backendAddressPools/p"
-        };
-        LoadBalancer {
-            resource: Resource {
-                tags: Some(tags),
-                ..Default::default()
-            },
-            properties: Some(LoadBalancerPropertiesFormat {
-                load_balancing_rules: rules
-                    .iter()
-                    .map(|(n, port)| LoadBalancingRule {
-                        name: Some((*n).to_string()),
-                        properties: Some(LoadBalancingRulePropertiesFormat {
-                            backend_address_pool: sub(pool.into()),
-                            ..LoadBalancingRulePropertiesFormat::new(TransportProtocol::Tcp, *port)
-                        }),
-                        ..Default::default()
-                    })
-                    .collect(),
-                provisioning_state: None,
-                ..Default::default()
-            }),
-            etag: Some("W/\"1\"".into()),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn diff_writes_only_what_differs() {
-        let want = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), false);
-        // Nothing there: create both.
-        assert_eq!(
-            diff(None, &want, true, false),
-            ChangeSet {
-                create_public_ip: true,
-                put_load_balancer: true
-            }
-        );
-        // The same, IDs in another case, an ETag: nothing to do.
-        let have = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), true);
-        assert!(diff(Some(&have), &want, true, true).is_empty());
-        // A port, a rule or a tag changed: one PUT.
-        for have in [
-            lb(&[("rule-tcp-80", 81)], json!({"a": "b"}), false),
-            lb(&[], json!({"a": "b"}), false),
-            lb(&[("rule-tcp-80", 80)], json!({"a": "c"}), false),
-        ] {
-            assert_eq!(
-                diff(Some(&have), &want, false, false),
-                ChangeSet {
-                    create_public_ip: false,
-                    put_load_balancer: true
-                }
-            );
-        }
     }
 }
