@@ -42,7 +42,7 @@
 //! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
 //! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
 //! | `LoadBalancers::sync_targets` | `loadBalancers/read`; `loadBalancers/write` with the pool's addresses when they differ |
-//! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, `publicIPAddresses/read`, `publicIPAddresses/delete` (ours only; gone is done) |
+//! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, per public IP its frontends used `publicIPAddresses/read` and `publicIPAddresses/delete` (ours only: a user's named IP stays; gone is done) |
 //! | `LoadBalancers::list_owned` | `loadBalancers/read` (the resource group's list), by the `cloudnet.io/*` tags |
 //!
 //! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
@@ -58,10 +58,8 @@
 //! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
 //! 202 taken as done (ARM removes the resource while the operation runs).
 //!
-//! Not built: the Application Gateway (L7), the annotations `azure-pip-name` and
-//! `azure-dns-label-name` (the public IP is always `<lb name>-pip`, without a DNS label;
-//! the internal subnet, probe path and protocol and TCP idle timeout are read, see
-//! [`lb::attributes`]; the controllers do not pass them through yet), groups the suite does not own
+//! Not built: the Application Gateway (L7); the controllers do not pass the Service
+//! annotations of [`lb::attributes`] through yet (the provider reads them), groups the suite does not own
 //! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
 //! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
 //! are found through the Network API alone, so `describe_node` leaves `instance_type` empty

@@ -288,3 +288,118 @@ async fn service_annotations_shape_the_frontend_probes_and_rules() {
     assert_eq!(e.code(), "InvalidResourceReference", "{e}");
     assert_eq!(lbs.list_owned().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_named_public_ip_is_used_and_a_users_one_is_never_changed_or_deleted() {
+    use azure_mgmt_network::models::{
+        IpAllocationMethod, PublicIpAddress, PublicIpAddressPropertiesFormat, PublicIpAddressSku,
+        Resource, public_ip_address_sku,
+    };
+    use cloudnet_azure::lb::attributes;
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    // The user's own static IP.
+    let user_ip = client
+        .public_ip_addresses_client()
+        .create_or_update(
+            &cfg.resource_group,
+            "shop-static-ip",
+            PublicIpAddress {
+                resource: Resource {
+                    location: Some(cfg.location.clone()),
+                    ..Default::default()
+                },
+                sku: Some(PublicIpAddressSku {
+                    name: Some(public_ip_address_sku::Name::Standard),
+                    tier: None,
+                }),
+                properties: Some(Box::new(PublicIpAddressPropertiesFormat {
+                    public_ip_allocation_method: Some(IpAllocationMethod::Static),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    let mut spec = service("web", Scheme::InternetFacing);
+    spec.attributes
+        .insert(attributes::PIP_NAME.into(), "shop-static-ip".into());
+    let writes = policy
+        .counts
+        .of("Microsoft.Network/publicIPAddresses/write");
+    let status = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(
+        policy
+            .counts
+            .of("Microsoft.Network/publicIPAddresses/write"),
+        writes,
+        "the user's IP is not written"
+    );
+    let user_addr: std::net::IpAddr = user_ip
+        .properties
+        .unwrap()
+        .ip_address
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(status.ips, vec![user_addr]);
+    lbs.delete(&status.id).await.unwrap();
+    assert!(
+        client
+            .public_ip_addresses_client()
+            .get(&cfg.resource_group, "shop-static-ip", &cfg.subscription)
+            .await
+            .is_ok(),
+        "the user's IP stays"
+    );
+
+    // A DNS label on the suite's own IP: set at creation, changed in place, deleted with it.
+    let mut spec = service("blog", Scheme::InternetFacing);
+    spec.attributes
+        .insert(attributes::DNS_LABEL_NAME.into(), "blog-demo".into());
+    let status = lbs.ensure(&spec).await.unwrap();
+    let pip = format!("{}-pip", lbs.name(&spec.owner));
+    assert_eq!(
+        dns_label(&client, &cfg, &pip).await.as_deref(),
+        Some("blog-demo")
+    );
+    let before = policy.counts.mutating();
+    lbs.ensure(&spec).await.unwrap();
+    assert_eq!(policy.counts.mutating(), before);
+    spec.attributes
+        .insert(attributes::DNS_LABEL_NAME.into(), "blog-two".into());
+    lbs.ensure(&spec).await.unwrap();
+    assert_eq!(policy.counts.mutating(), before + 1, "one public IP PUT");
+    assert_eq!(
+        dns_label(&client, &cfg, &pip).await.as_deref(),
+        Some("blog-two")
+    );
+    lbs.delete(&status.id).await.unwrap();
+    assert!(
+        client
+            .public_ip_addresses_client()
+            .get(&cfg.resource_group, pip, &cfg.subscription)
+            .await
+            .is_err()
+    );
+}
+
+async fn dns_label(
+    client: &azure_mgmt_network::Client,
+    cfg: &cloudnet_azure::AzureConfig,
+    pip: &str,
+) -> Option<String> {
+    client
+        .public_ip_addresses_client()
+        .get(&cfg.resource_group, pip, &cfg.subscription)
+        .await
+        .unwrap()
+        .properties
+        .unwrap()
+        .dns_settings
+        .and_then(|d| d.domain_name_label)
+}

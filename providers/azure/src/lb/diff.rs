@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 /// What `ensure` has to do, from [`diff`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeSet {
-    pub create_public_ip: bool,
+    /// Create the public IP, or update the suite's own (its DNS label changed).
+    pub put_public_ip: bool,
     pub put_load_balancer: bool,
 }
 
 impl ChangeSet {
     pub fn is_empty(&self) -> bool {
-        !self.create_public_ip && !self.put_load_balancer
+        !self.put_public_ip && !self.put_load_balancer
     }
 }
 
@@ -79,14 +80,25 @@ pub fn projection(lb: &LoadBalancer) -> Value {
 }
 
 /// What to change to go from the observed resources to the desired ones.
+/// The public IP as observed, for [`diff`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublicIpSeen {
+    pub exists: bool,
+    /// Carries this cluster's tags (else it is the user's: used, never changed).
+    pub owned: bool,
+    /// Its DNS label is the one asked for.
+    pub dns_label_matches: bool,
+}
+
 pub fn diff(
     observed: Option<&LoadBalancer>,
     desired: &LoadBalancer,
     needs_public_ip: bool,
-    public_ip_exists: bool,
+    public_ip: PublicIpSeen,
 ) -> ChangeSet {
     ChangeSet {
-        create_public_ip: needs_public_ip && !public_ip_exists,
+        put_public_ip: needs_public_ip
+            && (!public_ip.exists || (public_ip.owned && !public_ip.dns_label_matches)),
         put_load_balancer: observed.is_none_or(|o| projection(o) != projection(desired)),
     }
 }
@@ -140,15 +152,23 @@ mod tests {
         let want = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), false);
         // Nothing there: create both.
         assert_eq!(
-            diff(None, &want, true, false),
+            diff(None, &want, true, PublicIpSeen::default()),
             ChangeSet {
-                create_public_ip: true,
+                put_public_ip: true,
                 put_load_balancer: true
             }
         );
+        let seen = |owned, dns_label_matches| PublicIpSeen {
+            exists: true,
+            owned,
+            dns_label_matches,
+        };
+        // The user's public IP is used as it is; ours follows the DNS label.
+        assert!(!diff(None, &want, true, seen(false, false)).put_public_ip);
+        assert!(diff(None, &want, true, seen(true, false)).put_public_ip);
         // The same, IDs in another case, an ETag: nothing to do.
         let have = lb(&[("rule-tcp-80", 80)], json!({"a": "b"}), true);
-        assert!(diff(Some(&have), &want, true, true).is_empty());
+        assert!(diff(Some(&have), &want, true, seen(true, true)).is_empty());
         // A port, a rule or a tag changed: one PUT.
         for have in [
             lb(&[("rule-tcp-80", 81)], json!({"a": "b"}), false),
@@ -156,9 +176,9 @@ mod tests {
             lb(&[("rule-tcp-80", 80)], json!({"a": "c"}), false),
         ] {
             assert_eq!(
-                diff(Some(&have), &want, false, false),
+                diff(Some(&have), &want, false, PublicIpSeen::default()),
                 ChangeSet {
-                    create_public_ip: false,
+                    put_public_ip: false,
                     put_load_balancer: true
                 }
             );

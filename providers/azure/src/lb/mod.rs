@@ -26,8 +26,9 @@ use azure_mgmt_network::models::{
     LoadBalancerBackendAddress, LoadBalancerBackendAddressPropertiesFormat,
     LoadBalancerPropertiesFormat, LoadBalancerSku, LoadBalancingRule,
     LoadBalancingRulePropertiesFormat, Probe, ProbePropertiesFormat, PublicIpAddress,
-    PublicIpAddressPropertiesFormat, PublicIpAddressSku, Resource, SubResource, Subnet,
-    TransportProtocol, load_balancer_sku, probe_properties_format, public_ip_address_sku,
+    PublicIpAddressDnsSettings, PublicIpAddressPropertiesFormat, PublicIpAddressSku, Resource,
+    SubResource, Subnet, TransportProtocol, load_balancer_sku, probe_properties_format,
+    public_ip_address_sku,
 };
 use cloudnet_core::{
     Action, BoundGroup, Error, GroupStatus, HealthState, LoadBalancerCapabilities, LoadBalancerId,
@@ -44,7 +45,7 @@ pub mod diff;
 use crate::config::AzureConfig;
 use crate::error::{from_azure, gone_is_done};
 use diff::tags_of;
-pub use diff::{ChangeSet, diff, projection};
+pub use diff::{ChangeSet, PublicIpSeen, diff, projection};
 
 /// Spec attributes read by the Azure provider, named as cloud-provider-azure's Service
 /// annotations (a controller passes them through in [`LoadBalancerSpec::attributes`]).
@@ -58,6 +59,11 @@ pub mod attributes {
     /// `tcp`, `http` or `https`.
     pub const PROBE_PROTOCOL: &str =
         "service.beta.kubernetes.io/azure-load-balancer-health-probe-protocol";
+    /// The public IP's name: an existing one (the user's is used, never changed or
+    /// deleted) or one the suite creates (default `<load balancer>-pip`).
+    pub const PIP_NAME: &str = "service.beta.kubernetes.io/azure-pip-name";
+    /// The DNS label of the public IP the suite creates.
+    pub const DNS_LABEL_NAME: &str = "service.beta.kubernetes.io/azure-dns-label-name";
     /// Minutes, 4 to 100.
     pub const TCP_IDLE_TIMEOUT: &str =
         "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout";
@@ -75,6 +81,23 @@ pub struct AzureLoadBalancers {
 
 pub(crate) fn sub(id: String) -> Option<SubResource> {
     Some(SubResource { id: Some(id) })
+}
+
+/// The public IP's name for a spec: the annotation's or `<load balancer>-pip`.
+fn pip_name(spec: &LoadBalancerSpec, lb_name: &str) -> String {
+    spec.attributes
+        .get(attributes::PIP_NAME)
+        .cloned()
+        .unwrap_or_else(|| format!("{lb_name}-pip"))
+}
+
+fn dns_label(p: &PublicIpAddress) -> Option<&str> {
+    p.properties
+        .as_ref()?
+        .dns_settings
+        .as_ref()?
+        .domain_name_label
+        .as_deref()
 }
 
 /// The group each listener forwards to (an L4 listener forwards to exactly one).
@@ -116,37 +139,38 @@ impl AzureLoadBalancers {
         let child = |kind: &str, n: &str| format!("{id}/{kind}/{n}");
         let mut tags = spec.tags.clone();
         tags.extend(spec.owner.tags());
-        let frontend = match spec.scheme {
-            Scheme::InternetFacing => FrontendIpConfigurationPropertiesFormat {
-                public_ip_address: Some(PublicIpAddress {
-                    resource: Resource {
-                        id: Some(
-                            self.cfg
-                                .network_id(&format!("publicIPAddresses/{name}-pip")),
-                        ),
+        let frontend =
+            match spec.scheme {
+                Scheme::InternetFacing => FrontendIpConfigurationPropertiesFormat {
+                    public_ip_address: Some(PublicIpAddress {
+                        resource: Resource {
+                            id: Some(self.cfg.network_id(&format!(
+                                "publicIPAddresses/{}",
+                                pip_name(spec, &name)
+                            ))),
+                            ..Default::default()
+                        },
                         ..Default::default()
-                    },
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
-            Scheme::Internal => FrontendIpConfigurationPropertiesFormat {
-                subnet: Some(Subnet {
-                    sub_resource: SubResource {
-                        id: Some(match spec.attributes.get(attributes::INTERNAL_SUBNET) {
-                            Some(subnet) => self.cfg.network_id(&format!(
-                                "virtualNetworks/{}/subnets/{subnet}",
-                                self.cfg.vnet
-                            )),
-                            None => self.cfg.subnet_id(),
-                        }),
-                    },
+                },
+                Scheme::Internal => FrontendIpConfigurationPropertiesFormat {
+                    subnet: Some(Subnet {
+                        sub_resource: SubResource {
+                            id: Some(match spec.attributes.get(attributes::INTERNAL_SUBNET) {
+                                Some(subnet) => self.cfg.network_id(&format!(
+                                    "virtualNetworks/{}/subnets/{subnet}",
+                                    self.cfg.vnet
+                                )),
+                                None => self.cfg.subnet_id(),
+                            }),
+                        },
+                        ..Default::default()
+                    }),
+                    private_ip_allocation_method: Some(IpAllocationMethod::Dynamic),
                     ..Default::default()
-                }),
-                private_ip_allocation_method: Some(IpAllocationMethod::Dynamic),
-                ..Default::default()
-            },
-        };
+                },
+            };
         let members = |pool: &str| -> Vec<LoadBalancerBackendAddress> {
             observed
                 .and_then(|lb| lb.properties.as_ref())
@@ -435,7 +459,8 @@ impl LoadBalancers for AzureLoadBalancers {
     async fn ensure(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancerStatus> {
         self.capabilities().check(spec)?;
         let name = self.name(&spec.owner);
-        let pip_name = format!("{name}-pip");
+        let pip_name = pip_name(spec, &name);
+        let want_label = spec.attributes.get(attributes::DNS_LABEL_NAME).cloned();
         let public = spec.scheme == Scheme::InternetFacing;
         // Observe.
         let mut pip = if public {
@@ -454,9 +479,16 @@ impl LoadBalancers for AzureLoadBalancers {
         }
         // Decide.
         let desired = self.desired(spec, observed.as_ref())?;
-        let changes = diff(observed.as_ref(), &desired, public, pip.is_some());
+        let seen = PublicIpSeen {
+            exists: pip.is_some(),
+            owned: pip.as_ref().is_some_and(|p| {
+                Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
+            }),
+            dns_label_matches: pip.as_ref().and_then(dns_label) == want_label.as_deref(),
+        };
+        let changes = diff(observed.as_ref(), &desired, public, seen);
         // Apply.
-        if changes.create_public_ip {
+        if changes.put_public_ip {
             let mut tags = spec.tags.clone();
             tags.extend(spec.owner.tags());
             let body = PublicIpAddress {
@@ -471,6 +503,10 @@ impl LoadBalancers for AzureLoadBalancers {
                 }),
                 properties: Some(Box::new(PublicIpAddressPropertiesFormat {
                     public_ip_allocation_method: Some(IpAllocationMethod::Static),
+                    dns_settings: want_label.clone().map(|l| PublicIpAddressDnsSettings {
+                        domain_name_label: Some(l),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })),
                 ..Default::default()
@@ -601,12 +637,30 @@ impl LoadBalancers for AzureLoadBalancers {
 
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()> {
         let name = lb.0.rsplit('/').next().unwrap_or_default().to_string();
+        // The public IPs the frontends use, and the default one (a frontend may be gone).
+        let mut pips = vec![format!("{name}-pip")];
         if let Some(current) = self.get_lb(&name).await? {
             if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
                 return Err(Error::invalid(format!(
                     "load balancer {name} is not this cluster's"
                 )));
             }
+            pips.extend(
+                current
+                    .properties
+                    .iter()
+                    .flat_map(|p| &p.frontend_ip_configurations)
+                    .filter_map(|f| {
+                        f.properties
+                            .as_ref()?
+                            .public_ip_address
+                            .as_ref()?
+                            .resource
+                            .id
+                            .as_deref()
+                    })
+                    .filter_map(|id| id.rsplit('/').next().map(str::to_string)),
+            );
             gone_is_done(
                 self.client
                     .load_balancers_client()
@@ -616,18 +670,22 @@ impl LoadBalancers for AzureLoadBalancers {
                     .map_err(|e| from_azure(&e)),
             )?;
         }
-        let pip = format!("{name}-pip");
-        if let Some(p) = self.get_pip(&pip).await?
-            && Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
-        {
-            gone_is_done(
-                self.client
-                    .public_ip_addresses_client()
-                    .delete(&self.cfg.resource_group, &pip, &self.cfg.subscription)
-                    .send()
-                    .await
-                    .map_err(|e| from_azure(&e)),
-            )?;
+        pips.sort();
+        pips.dedup();
+        for pip in pips {
+            // Only the suite's own: a public IP the user named stays.
+            if let Some(p) = self.get_pip(&pip).await?
+                && Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
+            {
+                gone_is_done(
+                    self.client
+                        .public_ip_addresses_client()
+                        .delete(&self.cfg.resource_group, &pip, &self.cfg.subscription)
+                        .send()
+                        .await
+                        .map_err(|e| from_azure(&e)),
+                )?;
+            }
         }
         Ok(())
     }
