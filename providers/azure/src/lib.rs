@@ -1,0 +1,84 @@
+//! cloudnet-azure: the Azure backend of cloudnet, on Azure Resource Manager's Network
+//! provider through `azure_mgmt_network` 0.21 (with `azure_core` and `azure_identity` 0.21,
+//! reqwest on rustls).
+//!
+//! ```text
+//!  controllers ─> Routes / Addresses (this crate)
+//!                     │ typed builders (azure_mgmt_network, api-version 2024-03-01)
+//!                     ▼
+//!  azure_core pipeline: [retry off] ─> CallPolicy (budget, counts, If-Match, 429/5xx) ─> reqwest
+//!                     │ long-running PUT/DELETE: the library polls Azure-AsyncOperation,
+//!                     ▼ each poll through CallPolicy too
+//!  Azure Resource Manager (or the mock cloud's --arm-listen, its CA trusted)
+//! ```
+//!
+//! - [`config`]: what the provider is told; subscription, resource group and location from
+//!   IMDS ([`config::discover`]).
+//! - [`client`]: the Network client: endpoint override, extra CA, credentials (static token,
+//!   Workload Identity, managed identity), azure_core's retries off.
+//! - [`call`]: every request through the core's rate budget, counted per RBAC operation,
+//!   429 retried after `Retry-After` (through the budget), 5xx and dropped connections with
+//!   backoff; `If-Match` for writes made under [`call::with_if_match`].
+//! - [`error`]: ARM error codes as [`cloudnet_core::Error`] (by code, then status).
+//! - [`nodes`]: a node's NICs from its VM resource ID.
+//! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
+//!   table PUT per batch window under the table's ETag.
+//! - [`lb`]: [`cloudnet_core::LoadBalancers`] for Services on a Standard Load Balancer
+//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply); no Application Gateway;
+//!   the Service annotations of [`lb::attributes`] read from the spec's attributes.
+//! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
+//!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
+//!
+//! # How the traits map onto ARM
+//!
+//! | Trait method | ARM calls |
+//! |---|---|
+//! | `Routes::list` | `routeTables/read` |
+//! | `Routes::create` / `delete` | `networkInterfaces/read` once per VM (its primary address); per batch window `routeTables/read` + `routeTables/write` (If-Match), again on 412 |
+//! | `Addresses::describe_node` | the VM's NICs (scale-set instance: its `networkInterfaces` list; standalone VM: the resource group's NICs filtered by `virtualMachine.id`); `virtualNetworks/subnets/read` once per subnet |
+//! | `Addresses::assign_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` (If-Match; new `cloudnet-<n>` ipConfigurations, `Dynamic`) |
+//! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone) |
+//! | `Addresses::attach_interface` / `detach_interface` / `delete_orphan` | none: `InvalidInput` (`NotSupported`) |
+//! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
+//! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
+//! | `LoadBalancers::sync_targets` | `loadBalancers/read`; `loadBalancers/write` with the pool's addresses when they differ |
+//! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, per public IP its frontends used `publicIPAddresses/read` and `publicIPAddresses/delete` (ours only: a user's named IP stays; gone is done) |
+//! | `LoadBalancers::list_owned` | `loadBalancers/read` (the resource group's list), by the `cloudnet.io/*` tags |
+//!
+//! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
+//! and the library's final GET of the resource.
+//!
+//! # What the client library does and does not do
+//!
+//! The generated builders take no request headers: `If-Match` is added by [`call::CallPolicy`]
+//! from a task-local ([`call::with_if_match`]). The library's long-running-operation loop
+//! reports an operation that ends `Failed` without ARM's error code (mapped to `Transient`
+//! `OperationFailed`); errors ARM returns synchronously (412, 409, 400 codes) keep their code.
+//!
+//! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
+//! 202 taken as done (ARM removes the resource while the operation runs).
+//!
+//! Not built: the Application Gateway (L7); the controllers do not pass the Service
+//! annotations of [`lb::attributes`] through yet (the provider reads them), groups the suite does not own
+//! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
+//! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
+//! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
+//! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
+//! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale
+//! set's model). Standalone VMs (availability-set pools) can.
+
+pub mod addresses;
+pub mod call;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod lb;
+pub mod nodes;
+pub mod routes;
+
+pub use addresses::AzureAddresses;
+pub use call::{CallCounts, CallPolicy, RetryConfig};
+pub use config::{AzureConfig, CredentialsChoice, Instance};
+pub use error::{ConfigError, ConfigResult};
+pub use lb::AzureLoadBalancers;
+pub use routes::AzureRoutes;

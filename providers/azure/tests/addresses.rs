@@ -1,0 +1,245 @@
+//! Pod addresses as NIC ipConfigurations against the mock cloud's ARM port.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloudnet_azure::AzureAddresses;
+use cloudnet_azure::client::network_client;
+use cloudnet_core::{
+    Addresses, AssignBlocks, BlockKind, BudgetConfig, ErrorKind, InterfaceId, NodeRef, Op, OpClass,
+    RateBudget, Service,
+};
+use cloudnet_mockcloud::azure::Call;
+use common::{arm_calls, config, instance_id, start, wide_budget};
+use serde_json::json;
+
+fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
+    AssignBlocks {
+        interface,
+        kind: BlockKind::IpConfiguration,
+        count,
+        prefix_len: None,
+    }
+}
+
+const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
+
+/// A standalone VM `vm1` with its NIC `vm1-nic` on the node subnet (an availability-set
+/// node), made through the mock's own ARM handler.
+fn standalone_vm(
+    h: &cloudnet_mockcloud::Handle,
+    cfg: &cloudnet_azure::AzureConfig,
+) -> (String, String) {
+    let rg = &cfg.resource_group;
+    let put = |path: String, body: serde_json::Value, version: &str| {
+        let call = Call {
+            method: "PUT".into(),
+            segments: path.split('/').map(str::to_string).collect(),
+            api_version: Some(version.into()),
+            body: Some(body),
+            ..Call::default()
+        };
+        h.with_cloud(|c| c.azure.handle(&call))
+            .expect("the mock takes it");
+    };
+    put(
+        format!("resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/vm1-nic"),
+        json!({"location": cfg.location, "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"primary": true, "subnet": {"id": cfg.subnet_id()}}}
+        ]}}),
+        "2024-03-01",
+    );
+    let nic = cfg.network_id("networkInterfaces/vm1-nic");
+    put(
+        format!("resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1"),
+        json!({"location": cfg.location, "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+            "networkProfile": {"networkInterfaces": [{"id": nic}]}
+        }}),
+        "2024-07-01",
+    );
+    (
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1",
+            cfg.subscription
+        ),
+        nic,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_configurations_are_added_and_released_sixteen_a_put() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (vm, nic) = standalone_vm(&h, &cfg);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let addrs = AzureAddresses::new(client, cfg.clone());
+    assert!(!addrs.capabilities().hot_plug_interfaces);
+    let node = NodeRef {
+        name: "vm1".into(),
+        instance_id: format!("azure://{vm}"),
+        zone: None,
+    };
+
+    let before = addrs.describe_node(&node).await.unwrap();
+    assert_eq!(before.interfaces.len(), 1);
+    let eth0 = &before.interfaces[0];
+    assert!(eth0.id.0.eq_ignore_ascii_case(&nic));
+    assert_eq!(eth0.subnet_cidr, Some("10.224.0.0/16".parse().unwrap()));
+    assert_eq!(eth0.blocks.len(), 1);
+    assert!(eth0.blocks[0].primary);
+
+    let writes = arm_calls(&h, NIC_WRITE);
+    let got = addrs
+        .assign_blocks(&node, &assign(eth0.id.clone(), 40))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 40);
+    assert_eq!(
+        arm_calls(&h, NIC_WRITE) - writes,
+        3,
+        "16 + 16 + 8: three NIC PUTs"
+    );
+    assert_eq!(policy.counts.of(NIC_WRITE), 3);
+    let mut ips: Vec<_> = got.iter().map(|b| b.cidr).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 40, "distinct addresses");
+    assert!(got.iter().all(|b| b.cidr.prefix_len() == 32 && !b.primary));
+
+    let after = addrs.describe_node(&node).await.unwrap();
+    assert_eq!(after.interfaces[0].blocks.len(), 41);
+    assert_eq!(after.interfaces[0].pod_capacity(), 40);
+
+    // Release 20: two PUTs (16 + 4); releasing them again changes nothing.
+    let release: Vec<_> = ips[..20].to_vec();
+    let writes = arm_calls(&h, NIC_WRITE);
+    addrs
+        .release_blocks(&node, &eth0.id, &release)
+        .await
+        .unwrap();
+    assert_eq!(arm_calls(&h, NIC_WRITE) - writes, 2);
+    addrs
+        .release_blocks(&node, &eth0.id, &release)
+        .await
+        .unwrap();
+    assert_eq!(
+        arm_calls(&h, NIC_WRITE) - writes,
+        2,
+        "already gone: no write"
+    );
+    let left = addrs.describe_node(&node).await.unwrap();
+    assert_eq!(left.interfaces[0].pod_capacity(), 20);
+
+    // The primary address is never released.
+    let primary = left.interfaces[0]
+        .blocks
+        .iter()
+        .find(|b| b.primary)
+        .unwrap()
+        .cidr;
+    let e = addrs
+        .release_blocks(&node, &eth0.id, &[primary])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(arm_calls(&h, NIC_WRITE) - writes, 2);
+
+    // Past 256 ipConfigurations: refused before any write.
+    let e = addrs
+        .assign_blocks(&node, &assign(eth0.id.clone(), 235))
+        .await
+        .unwrap();
+    assert_eq!(e.len(), 235, "21 + 235 fill the NIC's 256");
+    let e = addrs
+        .assign_blocks(&node, &assign(eth0.id.clone(), 1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "NetworkInterfaceIpConfigurationCountExceedsLimit");
+
+    // Interfaces are fixed: no attach, no orphans.
+    assert!(addrs.list_orphans(Duration::ZERO).await.unwrap().is_empty());
+    assert_eq!(
+        addrs
+            .delete_orphan(&InterfaceId(nic.clone()))
+            .await
+            .unwrap_err()
+            .code(),
+        "NotSupported"
+    );
+}
+
+#[tokio::test]
+async fn scale_set_nics_are_described_but_not_written() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let addrs = AzureAddresses::new(client, cfg.clone());
+    let node = NodeRef {
+        name: "aks-nodepool1-12345678-vmss000001".into(),
+        instance_id: instance_id(&cfg, 1),
+        zone: None,
+    };
+    let d = addrs.describe_node(&node).await.unwrap();
+    assert_eq!(d.interfaces.len(), 1);
+    assert_eq!(
+        d.interfaces[0].blocks[0].cidr,
+        "10.224.0.5/32".parse().unwrap()
+    );
+    let e = addrs
+        .assign_blocks(&node, &assign(d.interfaces[0].id.clone(), 1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ScaleSetNicNotWritable");
+    assert_eq!(policy.counts.mutating(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_request_waits_for_retry_after_through_the_budget() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let budget = RateBudget::new(&BudgetConfig::default());
+    let (client, policy) = network_client(&cfg, budget.clone()).unwrap();
+    let addrs = AzureAddresses::new(client, cfg.clone());
+    let rule = serde_json::from_value(json!({
+        "service": "arm", "action": "*/read", "kind": "throttle", "rate_per_sec": 1.0, "burst": 1
+    }))
+    .unwrap();
+    h.with_cloud(|c| c.faults.add(rule));
+    let node = NodeRef {
+        name: "n".into(),
+        instance_id: instance_id(&cfg, 0),
+        zone: None,
+    };
+    let op = Op::new(Service::Compute, OpClass::Describe);
+    let full = budget.current_rate(op);
+    let started = Instant::now();
+    // Two reads (the NICs, then the subnet): the second is throttled once (429,
+    // Retry-After: 1) and sent again after the pause.
+    addrs.describe_node(&node).await.unwrap();
+    let took = started.elapsed();
+    let reads: u64 = policy
+        .counts
+        .snapshot()
+        .iter()
+        .filter(|(m, _)| m.ends_with("/read"))
+        .map(|(_, v)| v)
+        .sum();
+    let logged = h.with_cloud(|c| {
+        c.calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("arm:") && k.ends_with("/read"))
+            .map(|(_, v)| *v)
+            .sum::<u64>()
+    });
+    println!("describe_node under throttling: {reads} reads ({logged} seen by the mock), {took:?}");
+    assert_eq!(reads, logged, "every attempt is counted");
+    assert!(reads >= 3, "the throttled read was sent again: {reads}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "Retry-After honoured: {took:?}"
+    );
+    assert!(budget.current_rate(op) < full, "the budget slowed down");
+}
