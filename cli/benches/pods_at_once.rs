@@ -176,7 +176,8 @@ async fn run(
             let uid = format!("uid-{i}");
             let mut refused = 0u32;
             while Instant::now() < deadline {
-                match client.allocate(&uid, "eth0", "bench", &pod).await {
+                let who = cloudnet_ipamd::PodRef::new("bench", &pod, &uid);
+                match client.allocate_pod(&uid, "eth0", &who).await {
                     Ok(a) => return Some((pod, a.address, start.elapsed(), refused)),
                     Err(_) => refused += 1,
                 }

@@ -152,10 +152,7 @@ impl IpamdAddresses {
     /// CNI plugin fails.
     async fn allocate(&self, d: &NodeDaemon, pod: &PodKey) -> cloudnet_ipamd::Result<IpAddr> {
         let mut c = self.client(d).await?;
-        match c
-            .allocate(&pod.uid, IFNAME, &pod.namespace, &pod.name)
-            .await
-        {
+        match c.allocate_pod(&pod.uid, IFNAME, &pod_ref(pod)).await {
             Ok(a) => a.address.parse().map_err(|_| {
                 cloudnet_ipamd::Error::Protocol(format!(
                     "Allocate answered a bad address {:?}",
@@ -183,6 +180,11 @@ impl IpamdAddresses {
             }
         }
     }
+}
+
+/// The pod as the kubelet names it to the CNI plugin (`K8S_POD_*`).
+fn pod_ref(pod: &PodKey) -> cloudnet_ipamd::PodRef {
+    cloudnet_ipamd::PodRef::new(&pod.namespace, &pod.name, &pod.uid)
 }
 
 /// The message of an ipamd error with its causes.
@@ -224,7 +226,7 @@ impl PodAddressSource for IpamdAddresses {
         };
         let released = match self.client(d).await {
             Ok(mut c) => c
-                .release(&pod.uid, IFNAME, &pod.namespace, &pod.name)
+                .release_pod(&pod.uid, IFNAME, &pod_ref(pod))
                 .await
                 .map(|_| ()),
             Err(e) => Err(e),

@@ -217,18 +217,15 @@ impl Core {
         g.waiting.len()
     }
 
-    /// Frees by key, or for a pod whose address was rebuilt from the API, by pod.
-    pub async fn release(
-        &self,
-        key: &AllocKey,
-        pod: Option<(&str, &str)>,
-    ) -> Result<Option<Allocation>> {
+    /// Frees by key, or for a pod whose address was rebuilt from the API, by the pod's UID
+    /// (empty: none given).
+    pub async fn release(&self, key: &AllocKey, pod_uid: &str) -> Result<Option<Allocation>> {
         // A DEL after a refused ADD: the pod no longer waits.
         self.lock().waiting.remove(key);
         self.change(|s| {
             let now = now_ms();
             Ok(s.release(key, now)
-                .or_else(|| pod.and_then(|(ns, n)| s.release_recovered(ns, n, now))))
+                .or_else(|| s.release_recovered(pod_uid, now)))
         })
         .await
     }
@@ -291,9 +288,9 @@ impl Core {
 
     pub async fn forget_recovered_except(
         &self,
-        running: &BTreeSet<(String, String)>,
+        running_uids: &BTreeSet<String>,
     ) -> Result<Vec<Allocation>> {
-        self.change(|s| Ok(s.forget_recovered_except(running, now_ms())))
+        self.change(|s| Ok(s.forget_recovered_except(running_uids, now_ms())))
             .await
     }
 
@@ -373,16 +370,12 @@ mod tests {
     use super::*;
     use crate::checkpoint;
     use crate::pool::PoolInterface;
-    use crate::state::AllocKey;
+    use crate::state::{AllocKey, PodRef};
     use futures::FutureExt;
     use futures::executor::block_on;
 
     fn req(c: &str) -> AllocRequest {
-        AllocRequest {
-            key: AllocKey::new(c, "eth0"),
-            pod_namespace: "ns".into(),
-            pod_name: c.into(),
-        }
+        AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
     }
 
     #[test]
@@ -485,7 +478,7 @@ mod tests {
         );
         // Asking again does not count twice; a DEL after the refused ADD stops the wait.
         let _ = block_on(core.allocate(&req("c")));
-        block_on(core.release(&AllocKey::new("d", "eth0"), None)).unwrap();
+        block_on(core.release(&AllocKey::new("d", "eth0"), "")).unwrap();
         assert_eq!(
             block_on(core.sync(pool("10.0.0.0/31"), &[], None))
                 .unwrap()
@@ -517,15 +510,12 @@ mod group_commit {
     use super::*;
     use crate::checkpoint::{self, BeforeSync, journal_path};
     use crate::pool::PoolInterface;
+    use crate::state::PodRef;
 
     const N: usize = 16;
 
     fn req(c: &str) -> AllocRequest {
-        AllocRequest {
-            key: AllocKey::new(c, "eth0"),
-            pod_namespace: "ns".into(),
-            pod_name: c.into(),
-        }
+        AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
     }
 
     fn pool() -> Agreement {

@@ -60,7 +60,9 @@ impl Config {
         Config {
             node_name: node_name.into(),
             socket: PathBuf::from("/run/cloudnet/ipamd/ipamd.sock"),
-            checkpoint: PathBuf::from("/var/lib/cloudnet/ipamd/ipam.json"),
+            // tmpfs, as the VPC CNI's /var/run/aws-node: it outlives an ipamd restart, not a
+            // reboot, and a reboot ends every pod's sandbox anyway (see the README).
+            checkpoint: PathBuf::from("/run/cloudnet/checkpoint/ipam.json"),
             introspection: SocketAddr::from(([127, 0, 0, 1], 61679)),
             cooldown: Duration::from_secs(30),
             sync_interval: Duration::from_secs(5),
@@ -147,13 +149,15 @@ pub async fn start<M: MetadataSource>(
     client: kube::Client,
     metadata: M,
 ) -> Result<Running> {
-    let pods = node::running_pods(&client, &cfg.node_name).await?;
+    let pods = node::pods_on_node(&client, &cfg.node_name).await?;
     let cooldown_ms = cfg.cooldown.as_millis() as u64;
     let startup = recover(&cfg.checkpoint, cooldown_ms, &pods, now_ms())?;
     tracing::info!(
         node = %cfg.node_name,
         pods = pods.len(),
         adopted = startup.adopted,
+        migrated = startup.migration.named,
+        migrated_freed = startup.migration.freed.len(),
         allocations = startup.state.allocations().count(),
         "Recovered state"
     );
@@ -340,8 +344,8 @@ async fn sync_once<M: MetadataSource>(
     let (offers, in_use) = core.sync(agreement, &released, keep_free).await?;
 
     if core.has_recovered() {
-        let pods = node::running_pods(client, &cfg.node_name).await?;
-        let running = pods.into_iter().map(|p| (p.namespace, p.name)).collect();
+        let pods = node::pods_on_node(client, &cfg.node_name).await?;
+        let running = pods.into_iter().map(|p| p.uid).collect();
         for a in core.forget_recovered_except(&running).await? {
             tracing::info!(pod = %format!("{}/{}", a.pod_namespace, a.pod_name), address = %a.address, "Pod gone; its recovered address cools down");
         }

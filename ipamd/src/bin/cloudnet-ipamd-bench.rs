@@ -19,7 +19,7 @@ use cloudnet_ipamd::core::{Core, now_ms};
 use cloudnet_ipamd::metrics::Metrics;
 use cloudnet_ipamd::pool::{MetadataInterface, agree};
 use cloudnet_ipamd::recovery::recover;
-use cloudnet_ipamd::{Client, rpc};
+use cloudnet_ipamd::{Client, PodRef, rpc};
 use ipnet::Ipv4Net;
 
 #[derive(Parser, Debug)]
@@ -112,13 +112,14 @@ async fn main() -> anyhow::Result<()> {
         let mut client = Client::connect(&socket, Duration::from_secs(2)).await?;
         let holders = holders.clone();
         clients.push(tokio::spawn(async move {
-            let mut live: VecDeque<(String, Ipv4Addr)> = VecDeque::new();
+            let mut live: VecDeque<(String, Ipv4Addr, PodRef)> = VecDeque::new();
             let (mut alloc, mut release) = (Vec::new(), Vec::new());
             for i in 0..per_client_calls {
                 let container = format!("bench-{c:03}-{i:08}");
+                let pod = PodRef::new("bench", &container, &container);
                 let t = Instant::now();
                 let got = client
-                    .allocate(&container, "eth0", "bench", &container)
+                    .allocate_pod(&container, "eth0", &pod)
                     .await
                     .with_context(|| format!("allocate {container}"))?;
                 alloc.push(t.elapsed());
@@ -126,16 +127,16 @@ async fn main() -> anyhow::Result<()> {
                 if let Some(other) = holders.lock().unwrap().insert(addr, container.clone()) {
                     bail!("{addr} handed to {container} while {other} holds it");
                 }
-                live.push_back((container, addr));
+                live.push_back((container, addr, pod));
                 if live.len() > per_client_live
-                    && let Some((old, old_addr)) = live.pop_front()
+                    && let Some((old, old_addr, old_pod)) = live.pop_front()
                 {
                     // Forgotten before the call: once freed, the address may go to another
                     // client as soon as it cools.
                     holders.lock().unwrap().remove(&old_addr);
                     let t = Instant::now();
                     let r = client
-                        .release(&old, "eth0", "bench", &old)
+                        .release_pod(&old, "eth0", &old_pod)
                         .await
                         .with_context(|| format!("release {old}"))?;
                     release.push(t.elapsed());
