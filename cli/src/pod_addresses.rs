@@ -65,16 +65,23 @@ pub struct IpamdAddresses {
 
 impl IpamdAddresses {
     /// Starts an ipamd for every node: its API identity ([`NODE_IDENTITY`]), its own instance's
-    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory.
+    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory
+    /// on tmpfs (`/dev/shm` when there is one), as on a node, where they are under /run.
     pub async fn start(
         api: &cloudnet_kubesim::server::Handle,
         cloud_endpoint: &str,
         nodes: &[NodeRegistration],
     ) -> Result<IpamdAddresses> {
+        let shm = std::path::Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let dir = tempfile::Builder::new()
             .prefix("cloudnet-sandbox-ipamd-")
-            .tempdir()
-            .context("cannot create the ipamd directory")?;
+            .tempdir_in(&base)
+            .with_context(|| format!("cannot create the ipamd directory in {}", base.display()))?;
         let mut daemons = BTreeMap::new();
         for node in nodes {
             let instance = node

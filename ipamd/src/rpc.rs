@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 use crate::metrics::RpcLabels;
 use crate::state::{AllocKey, AllocRequest, Allocation, PodRef};
 
+/// The longest an `Allocate` is held waiting for the pool to grow, whatever it asks.
+pub const MAX_ADDRESS_WAIT: Duration = Duration::from_secs(10);
+
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
     tonic::include_proto!("cloudnet.ipam.v1");
@@ -115,13 +118,18 @@ impl Ipam for Service {
     ) -> Result<Response<proto::AllocateReply>, Status> {
         let _t = self.timer("allocate");
         let r = req.into_inner();
+        let wait = Duration::from_millis(u64::from(r.wait_ms)).min(MAX_ADDRESS_WAIT);
         let req = AllocRequest {
             key: key(r.attachment)?,
             pod_namespace: r.pod_namespace,
             pod_name: r.pod_name,
             pod_uid: r.pod_uid,
         };
-        let a = self.core.allocate(&req).await.map_err(status)?;
+        let a = self
+            .core
+            .allocate_within(&req, wait)
+            .await
+            .map_err(status)?;
         tracing::debug!(container = %a.key.container_id, address = %a.address, "Allocated");
         Ok(Response::new(proto::AllocateReply {
             address: Some(to_proto(&a)),
@@ -222,6 +230,7 @@ pub async fn serve(
 pub struct Client {
     inner: IpamClient<tonic::transport::Channel>,
     timeout: Duration,
+    address_wait: Duration,
 }
 
 impl Client {
@@ -240,7 +249,16 @@ impl Client {
         Ok(Client {
             inner: IpamClient::new(channel),
             timeout,
+            address_wait: Duration::ZERO,
         })
+    }
+
+    /// Lets each `Allocate` wait up to `wait` in ipamd for an address when none is free,
+    /// answered as soon as the pool grows (kept under the call's timeout); zero (the
+    /// default) is refused at once.
+    pub fn with_address_wait(mut self, wait: Duration) -> Self {
+        self.address_wait = wait.min(self.timeout.saturating_sub(self.timeout / 4));
+        self
     }
 
     async fn bounded<T>(
@@ -278,6 +296,7 @@ impl Client {
             pod_namespace: pod.namespace.clone(),
             pod_name: pod.name.clone(),
             pod_uid: pod.uid.clone(),
+            wait_ms: u32::try_from(self.address_wait.as_millis()).unwrap_or(u32::MAX),
         };
         let mut c = self.inner.clone();
         self.bounded(c.allocate(req))

@@ -111,7 +111,9 @@ async fn add(env: &Env, conf: &NetConf) -> Result<Value, CniError> {
         ));
     }
     let pod = env.pod();
-    let mut c = client(conf).await?;
+    // With no free address yet, ipamd holds the call for half the timeout and answers as
+    // soon as the pool grows; then "try again later" as before.
+    let mut c = client(conf).await?.with_address_wait(conf.timeout() / 2);
     let addr = c
         .allocate_pod(container, ifname, &pod)
         .await
