@@ -2,8 +2,11 @@
 //! calls slowed down in the mock: attach 2 s, assign 300 ms (also on create, which assigns the
 //! new interface's addresses). The sandbox runs as `cloudnet sandbox` does (the controller with
 //! its shipped allocator settings and EC2 budget, the node's ipamd in process); each pod asks
-//! the node's ipamd over gRPC, as the CNI plugin does, again every 25 ms while refused. The
-//! mock also throttles as EC2's default buckets do (see [`EC2_BUCKETS`]).
+//! the node's ipamd over gRPC, as the CNI plugin does: ipamd holds an Allocate it cannot
+//! serve yet for up to [`ADDRESS_WAIT`] and answers it as soon as the pool grows; a pod
+//! refused after that asks again 25 ms later. The mock also throttles as EC2's default
+//! buckets do (see [`EC2_BUCKETS`]). ipamd's sync phases (its `/metrics`) are printed after
+//! the run, to show where the time after the last cloud call goes.
 //!
 //! ```sh
 //! cargo test -p cloudnet-cli --bench pods_at_once -- [pods]   # default 100; debug build
@@ -32,6 +35,9 @@ const ATTACH_MS: u64 = 2000;
 const ASSIGN_MS: u64 = 300;
 /// How often a refused pod asks again.
 const RETRY: Duration = Duration::from_millis(25);
+/// How long ipamd may hold an Allocate for the pool to grow: half the call's 2 s timeout,
+/// as the CNI plugin asks half its `timeoutMs`.
+const ADDRESS_WAIT: Duration = Duration::from_secs(1);
 /// How long a pod keeps asking.
 const GIVE_UP: Duration = Duration::from_secs(120);
 /// EC2's documented default request-token buckets: non-mutating (Describe*) 100 tokens
@@ -61,6 +67,46 @@ fn world() -> World {
     spec.instance_type = INSTANCE_TYPE.into();
     w.instances = vec![spec];
     w
+}
+
+/// ipamd's sync phases and waited Allocates from its `/metrics`: `(sum, count)` by series
+/// (`sync_phase_seconds{phase="metadata"}`, `allocate_waited_seconds`).
+async fn ipamd_phases(at: std::net::SocketAddr) -> BTreeMap<String, (f64, f64)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut out = BTreeMap::new();
+    let Ok(mut s) = tokio::net::TcpStream::connect(at).await else {
+        return out;
+    };
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    if s.write_all(req.as_bytes()).await.is_err() || s.read_to_string(&mut body).await.is_err() {
+        return out;
+    }
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix("cloudnet_ipamd_") else {
+            continue;
+        };
+        let Some((series, value)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
+        for (suffix, sum) in [("_sum", true), ("_count", false)] {
+            let name = series.replacen(suffix, "", 1);
+            if series.contains(suffix)
+                && (name.starts_with("sync_phase_seconds") || name.starts_with("allocate_waited"))
+            {
+                let e = out.entry(name).or_insert((0.0, 0.0));
+                if sum {
+                    e.0 = v;
+                } else {
+                    e.1 = v;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn calls_now(sandbox: &Sandbox) -> BTreeMap<String, u64> {
@@ -158,11 +204,14 @@ async fn run(
     }
     let calls_before = calls_now(sandbox);
     let throttled_before = throttled_now(sandbox);
+    let introspection = ipamd.introspection(&node).expect("the node's ipamd");
+    let phases_before = ipamd_phases(introspection).await;
 
     let socket = ipamd.dir().join(&node).join("run").join("ipamd.sock");
     let client = cloudnet_ipamd::Client::connect(&socket, Duration::from_secs(2))
         .await
-        .expect("ipamd answers");
+        .expect("ipamd answers")
+        .with_address_wait(ADDRESS_WAIT);
     let (seq_before, start_ms) = sandbox
         .cloud
         .with_cloud(|c| (c.call_log.page(u64::MAX).last_seq, c.now_ms(Instant::now())));
@@ -176,7 +225,8 @@ async fn run(
             let uid = format!("uid-{i}");
             let mut refused = 0u32;
             while Instant::now() < deadline {
-                match client.allocate(&uid, "eth0", "bench", &pod).await {
+                let who = cloudnet_ipamd::PodRef::new("bench", &pod, &uid);
+                match client.allocate_pod(&uid, "eth0", &who).await {
                     Ok(a) => return Some((pod, a.address, start.elapsed(), refused)),
                     Err(_) => refused += 1,
                 }
@@ -200,6 +250,7 @@ async fn run(
         .unwrap_or_default()
         .as_secs_f64();
     let at_once = served.iter().filter(|s| s.3 == 0).count();
+    let phases_after = ipamd_phases(introspection).await;
     // Let the allocator's round that follows the burst (the warm interface the knobs keep)
     // finish before counting the calls.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -281,6 +332,14 @@ async fn run(
     );
     for (at, call) in &timeline {
         println!("  +{at:.3} s {call}");
+    }
+    println!("ipamd during the burst (count, mean, from its /metrics):");
+    for (name, (sum, count)) in &phases_after {
+        let (sum0, count0) = phases_before.get(name).copied().unwrap_or_default();
+        let n = count - count0;
+        if n > 0.0 {
+            println!("  {name}: {n} x {:.1} ms", (sum - sum0) / n * 1000.0);
+        }
     }
     println!("cloud calls by action after the burst:");
     for (k, n) in &calls {

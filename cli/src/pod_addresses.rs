@@ -65,16 +65,23 @@ pub struct IpamdAddresses {
 
 impl IpamdAddresses {
     /// Starts an ipamd for every node: its API identity ([`NODE_IDENTITY`]), its own instance's
-    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory.
+    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory
+    /// on tmpfs (`/dev/shm` when there is one), as on a node, where they are under /run.
     pub async fn start(
         api: &cloudnet_kubesim::server::Handle,
         cloud_endpoint: &str,
         nodes: &[NodeRegistration],
     ) -> Result<IpamdAddresses> {
+        let shm = std::path::Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let dir = tempfile::Builder::new()
             .prefix("cloudnet-sandbox-ipamd-")
-            .tempdir()
-            .context("cannot create the ipamd directory")?;
+            .tempdir_in(&base)
+            .with_context(|| format!("cannot create the ipamd directory in {}", base.display()))?;
         let mut daemons = BTreeMap::new();
         for node in nodes {
             let instance = node
@@ -152,10 +159,7 @@ impl IpamdAddresses {
     /// CNI plugin fails.
     async fn allocate(&self, d: &NodeDaemon, pod: &PodKey) -> cloudnet_ipamd::Result<IpAddr> {
         let mut c = self.client(d).await?;
-        match c
-            .allocate(&pod.uid, IFNAME, &pod.namespace, &pod.name)
-            .await
-        {
+        match c.allocate_pod(&pod.uid, IFNAME, &pod_ref(pod)).await {
             Ok(a) => a.address.parse().map_err(|_| {
                 cloudnet_ipamd::Error::Protocol(format!(
                     "Allocate answered a bad address {:?}",
@@ -183,6 +187,11 @@ impl IpamdAddresses {
             }
         }
     }
+}
+
+/// The pod as the kubelet names it to the CNI plugin (`K8S_POD_*`).
+fn pod_ref(pod: &PodKey) -> cloudnet_ipamd::PodRef {
+    cloudnet_ipamd::PodRef::new(&pod.namespace, &pod.name, &pod.uid)
 }
 
 /// The message of an ipamd error with its causes.
@@ -224,7 +233,7 @@ impl PodAddressSource for IpamdAddresses {
         };
         let released = match self.client(d).await {
             Ok(mut c) => c
-                .release(&pod.uid, IFNAME, &pod.namespace, &pod.name)
+                .release_pod(&pod.uid, IFNAME, &pod_ref(pod))
                 .await
                 .map(|_| ()),
             Err(e) => Err(e),

@@ -3,7 +3,7 @@
 //! Snapshot format: one header line, then the JSON body.
 //!
 //! ```text
-//! cloudnet-ipamd-checkpoint version=2 sha256=<hex of the body> generation=<g>
+//! cloudnet-ipamd-checkpoint version=3 sha256=<hex of the body> generation=<g>
 //! {"allocations":[...],"cooling":[...],"offered":[...]}
 //! ```
 //!
@@ -18,7 +18,10 @@
 //! rename) and the journal restarted for it (temporary file, fsync, rename), then the
 //! directory fsync'd; a crash anywhere leaves a snapshot whole and a journal that either
 //! extends it or is ignored.
-//! Version 1 snapshots (no journal) are read as they are. On load, a missing file, a header
+//! Version 3 allocations carry their pod's UID (`podUid`); version 2 snapshots and their
+//! journals (the same format without it) are read, and their allocations migrated at start
+//! ([`crate::recovery::migrate`]); the first write makes the checkpoint version 3. Version 1
+//! snapshots (no journal) are read as they are. On load, a missing file, a header
 //! or version this build does not read, a body whose checksum does not match (truncated,
 //! bit-flipped) or a journal damaged before its last line is reported as a [`Problem`]; the
 //! daemon moves the files aside and rebuilds from the API.
@@ -35,7 +38,9 @@ use crate::journal::{self, Image, Read};
 use crate::state::Persisted;
 
 pub const MAGIC: &str = "cloudnet-ipamd-checkpoint";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// Allocations name their pod by namespace/name only; read and migrated.
+const VERSION_WITHOUT_POD_UID: u32 = 2;
 /// Snapshots of this version have no journal; still read.
 const VERSION_WITHOUT_JOURNAL: u32 = 1;
 /// Journal records after which the next change writes a new snapshot.
@@ -117,14 +122,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Persisted, u64), Problem> {
         .and_then(|v| v.strip_prefix("version="))
         .and_then(|v| v.parse::<u32>().ok())
         .ok_or(Problem::Unrecognised)?;
-    if version != VERSION && version != VERSION_WITHOUT_JOURNAL {
+    if ![VERSION, VERSION_WITHOUT_POD_UID, VERSION_WITHOUT_JOURNAL].contains(&version) {
         return Err(Problem::Version(version));
     }
     let sum = parts
         .next()
         .and_then(|v| v.strip_prefix("sha256="))
         .ok_or(Problem::Unrecognised)?;
-    let generation = if version == VERSION {
+    let generation = if version != VERSION_WITHOUT_JOURNAL {
         parts
             .next()
             .and_then(|v| v.strip_prefix("generation="))
@@ -402,6 +407,7 @@ mod tests {
                 key: AllocKey::new("c1", "eth0"),
                 pod_namespace: "default".into(),
                 pod_name: "web-1".into(),
+                pod_uid: "uid-web-1".into(),
                 interface: "eni-a".into(),
                 address: Ipv4Addr::new(10, 0, 0, 11),
                 block: "10.0.0.11/32".parse().unwrap(),
@@ -496,8 +502,25 @@ mod tests {
 
         let old = String::from_utf8(good.clone())
             .unwrap()
-            .replacen("version=2", "version=0", 1);
+            .replacen("version=3", "version=0", 1);
         assert_eq!(decode(old.as_bytes()), Err(Problem::Version(0)));
+        // Version 2: the same format, allocations without their pod's UID.
+        let mut v2_state = sample();
+        v2_state.allocations[0].pod_uid.clear();
+        let mut body = serde_json::to_value(&v2_state).unwrap();
+        body["allocations"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("podUid");
+        let body = serde_json::to_vec(&body).unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("podUid"));
+        let mut v2 = format!(
+            "{MAGIC} version=2 sha256={} generation=4\n",
+            hex(&Sha256::digest(&body))
+        )
+        .into_bytes();
+        v2.extend_from_slice(&body);
+        assert_eq!(decode(&v2), Ok((v2_state, 4)), "version 2 is still read");
         let body = serde_json::to_vec(&sample()).unwrap();
         let mut v1 =
             format!("{MAGIC} version=1 sha256={}\n", hex(&Sha256::digest(&body))).into_bytes();

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::Ipv4Net;
 use tokio::sync::oneshot;
@@ -98,6 +98,9 @@ pub struct Core {
     /// Woken when a pod starts waiting: the sync loop reports the demand without waiting for
     /// its tick.
     demand: Arc<tokio::sync::Notify>,
+    /// Bumped when a sync changes the pool (or first syncs it): wakes the Allocates waiting
+    /// for an address ([`Core::allocate_within`]).
+    pool_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Core {
@@ -132,6 +135,7 @@ impl Core {
             shared,
             metrics,
             demand: Arc::new(tokio::sync::Notify::new()),
+            pool_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -202,6 +206,33 @@ impl Core {
         r
     }
 
+    /// Like [`Core::allocate`], but a request the pool cannot serve yet (no free address,
+    /// not synced) waits up to `wait` for the pool to change and is served as soon as a
+    /// sync brings an address, instead of being refused and asked again. It counts as a pod
+    /// waiting meanwhile, so the allocator hears of it at once.
+    pub async fn allocate_within(&self, req: &AllocRequest, wait: Duration) -> Result<Allocation> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pool = self.pool_changed.subscribe();
+        let began = std::time::Instant::now();
+        let mut waited = false;
+        loop {
+            pool.borrow_and_update();
+            let r = self.allocate(req).await;
+            if !matches!(r, Err(Error::PoolExhausted { .. } | Error::NotSynced)) {
+                if waited && r.is_ok() {
+                    self.metrics
+                        .allocate_waited
+                        .observe(began.elapsed().as_secs_f64());
+                }
+                return r;
+            }
+            match tokio::time::timeout_at(deadline, pool.changed()).await {
+                Ok(Ok(())) => waited = true,
+                _ => return r,
+            }
+        }
+    }
+
     /// Completes when a pod has started waiting since the last call (or before the first).
     pub async fn demand_changed(&self) {
         self.demand.notified().await;
@@ -217,18 +248,15 @@ impl Core {
         g.waiting.len()
     }
 
-    /// Frees by key, or for a pod whose address was rebuilt from the API, by pod.
-    pub async fn release(
-        &self,
-        key: &AllocKey,
-        pod: Option<(&str, &str)>,
-    ) -> Result<Option<Allocation>> {
+    /// Frees by key, or for a pod whose address was rebuilt from the API, by the pod's UID
+    /// (empty: none given).
+    pub async fn release(&self, key: &AllocKey, pod_uid: &str) -> Result<Option<Allocation>> {
         // A DEL after a refused ADD: the pod no longer waits.
         self.lock().waiting.remove(key);
         self.change(|s| {
             let now = now_ms();
             Ok(s.release(key, now)
-                .or_else(|| pod.and_then(|(ns, n)| s.release_recovered(ns, n, now))))
+                .or_else(|| s.release_recovered(pod_uid, now)))
         })
         .await
     }
@@ -281,19 +309,26 @@ impl Core {
             })
             .await?;
         let out = (out.0, out.1 + self.waiting() as u32);
-        let mut g = self.lock();
-        self.metrics
-            .observe(&g.state.counts(now_ms()), agreement.interfaces.len());
-        g.agreement = agreement;
-        g.synced = true;
+        let grew = {
+            let mut g = self.lock();
+            self.metrics
+                .observe(&g.state.counts(now_ms()), agreement.interfaces.len());
+            let grew = !g.synced || g.agreement.blocks() != agreement.blocks();
+            g.agreement = agreement;
+            g.synced = true;
+            grew
+        };
+        if grew {
+            self.pool_changed.send_modify(|v| *v += 1);
+        }
         Ok(out)
     }
 
     pub async fn forget_recovered_except(
         &self,
-        running: &BTreeSet<(String, String)>,
+        running_uids: &BTreeSet<String>,
     ) -> Result<Vec<Allocation>> {
-        self.change(|s| Ok(s.forget_recovered_except(running, now_ms())))
+        self.change(|s| Ok(s.forget_recovered_except(running_uids, now_ms())))
             .await
     }
 
@@ -373,16 +408,12 @@ mod tests {
     use super::*;
     use crate::checkpoint;
     use crate::pool::PoolInterface;
-    use crate::state::AllocKey;
+    use crate::state::{AllocKey, PodRef};
     use futures::FutureExt;
     use futures::executor::block_on;
 
     fn req(c: &str) -> AllocRequest {
-        AllocRequest {
-            key: AllocKey::new(c, "eth0"),
-            pod_namespace: "ns".into(),
-            pod_name: c.into(),
-        }
+        AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
     }
 
     #[test]
@@ -441,6 +472,95 @@ mod tests {
         assert_eq!(on_disk.allocations.len(), 2);
     }
 
+    /// An Allocate the pool cannot serve waits for the pool to grow and is answered by the
+    /// sync that brings an address, not by a poll; one still unserved at its deadline is
+    /// refused as before; a sync that changes nothing wakes no one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_allocates_are_served_when_the_pool_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = Core::new(
+            State::new(30_000),
+            Writer::new(dir.path().join("ipam.json")).unwrap(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let pool = |cidrs: &[&str]| Agreement {
+            interfaces: vec![PoolInterface {
+                id: "eni-a".into(),
+                blocks: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let wait = Duration::from_secs(5);
+        // Not synced yet: waits, served by the first sync.
+        let early = tokio::spawn({
+            let core = core.clone();
+            async move { core.allocate_within(&req("early"), wait).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!early.is_finished());
+        core.sync(pool(&["10.0.0.0/32"]), &[], None).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), early)
+            .await
+            .expect("answered once synced")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.address.to_string(), "10.0.0.0");
+
+        // Full: three wait; a sync that changes nothing does not serve them; the pool
+        // grows by two and two are served at once, the third still waits.
+        let waiting: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|c| {
+                let core = core.clone();
+                tokio::spawn(async move {
+                    let began = std::time::Instant::now();
+                    let r = core
+                        .allocate_within(&req(c), Duration::from_millis(1500))
+                        .await;
+                    (r, began.elapsed(), std::time::Instant::now())
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(core.waiting(), 3, "counted as pods waiting");
+        core.sync(pool(&["10.0.0.0/32"]), &[], None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(waiting.iter().all(|t| !t.is_finished()));
+        let grown = std::time::Instant::now();
+        core.sync(
+            pool(&["10.0.0.0/32", "10.0.0.1/32", "10.0.0.2/32"]),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+        let mut served = Vec::new();
+        let mut refused = 0;
+        for t in waiting {
+            let (r, took, at) = t.await.unwrap();
+            match r {
+                Ok(a) => served.push((a.address, at)),
+                Err(Error::PoolExhausted { .. }) => {
+                    refused += 1;
+                    assert!(took >= Duration::from_millis(1500), "{took:?}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(served.len(), 2);
+        assert_eq!(refused, 1);
+        assert_ne!(served[0].0, served[1].0);
+        for (_, at) in &served {
+            let after = at.duration_since(grown);
+            assert!(
+                after < Duration::from_millis(300),
+                "served at the sync, not later: {after:?}"
+            );
+        }
+    }
+
     #[test]
     fn pods_refused_an_address_count_in_use_until_served_or_gone() {
         let dir = tempfile::tempdir().unwrap();
@@ -485,7 +605,7 @@ mod tests {
         );
         // Asking again does not count twice; a DEL after the refused ADD stops the wait.
         let _ = block_on(core.allocate(&req("c")));
-        block_on(core.release(&AllocKey::new("d", "eth0"), None)).unwrap();
+        block_on(core.release(&AllocKey::new("d", "eth0"), "")).unwrap();
         assert_eq!(
             block_on(core.sync(pool("10.0.0.0/31"), &[], None))
                 .unwrap()
@@ -517,15 +637,12 @@ mod group_commit {
     use super::*;
     use crate::checkpoint::{self, BeforeSync, journal_path};
     use crate::pool::PoolInterface;
+    use crate::state::PodRef;
 
     const N: usize = 16;
 
     fn req(c: &str) -> AllocRequest {
-        AllocRequest {
-            key: AllocKey::new(c, "eth0"),
-            pod_namespace: "ns".into(),
-            pod_name: c.into(),
-        }
+        AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
     }
 
     fn pool() -> Agreement {

@@ -60,7 +60,9 @@ impl Config {
         Config {
             node_name: node_name.into(),
             socket: PathBuf::from("/run/cloudnet/ipamd/ipamd.sock"),
-            checkpoint: PathBuf::from("/var/lib/cloudnet/ipamd/ipam.json"),
+            // tmpfs, as the VPC CNI's /var/run/aws-node: it outlives an ipamd restart, not a
+            // reboot, and a reboot ends every pod's sandbox anyway (see the README).
+            checkpoint: PathBuf::from("/run/cloudnet/checkpoint/ipam.json"),
             introspection: SocketAddr::from(([127, 0, 0, 1], 61679)),
             cooldown: Duration::from_secs(30),
             sync_interval: Duration::from_secs(5),
@@ -147,13 +149,15 @@ pub async fn start<M: MetadataSource>(
     client: kube::Client,
     metadata: M,
 ) -> Result<Running> {
-    let pods = node::running_pods(&client, &cfg.node_name).await?;
+    let pods = node::pods_on_node(&client, &cfg.node_name).await?;
     let cooldown_ms = cfg.cooldown.as_millis() as u64;
     let startup = recover(&cfg.checkpoint, cooldown_ms, &pods, now_ms())?;
     tracing::info!(
         node = %cfg.node_name,
         pods = pods.len(),
         adopted = startup.adopted,
+        migrated = startup.migration.named,
+        migrated_freed = startup.migration.freed.len(),
         allocations = startup.state.allocations().count(),
         "Recovered state"
     );
@@ -222,8 +226,13 @@ async fn sync_loop<M: MetadataSource>(cfg: Config, client: kube::Client, metadat
     let mut reporter = DisagreementReporter::new(client.clone(), &cfg.node_name);
     let mut tick = tokio::time::interval(cfg.sync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Blocks in the status and not yet in the metadata: read the metadata again soon (10 ms,
+    // doubling up to the sync interval) rather than at the next tick; pods may be waiting.
+    let mut lag = Backoff::new(LAG_FIRST_RETRY, cfg.sync_interval);
     loop {
+        let retry_at = lag.next_at();
         tokio::select! {
+            _ = tokio::time::sleep_until(retry_at.unwrap_or_else(far_future)), if retry_at.is_some() => {}
             ev = events.next() => match ev {
                 Some(Ok(watcher::Event::Apply(nn) | watcher::Event::InitApply(nn))) => latest = Some(nn),
                 Some(Ok(watcher::Event::Delete(_))) => latest = None,
@@ -262,15 +271,56 @@ async fn sync_loop<M: MetadataSource>(cfg: Config, client: kube::Client, metadat
         )
         .await
         {
-            Ok(written) => {
+            Ok(pass) => {
                 // Until the watch brings the patched object back, compare with what was written.
-                if let (Some(spec), Some(l)) = (written, latest.as_mut()) {
+                if let (Some(spec), Some(l)) = (pass.written, latest.as_mut()) {
                     l.spec.in_use = spec.0;
                     l.spec.release = spec.1;
                 }
+                lag.set(pass.lagging);
             }
-            Err(error) => tracing::warn!(error = %DisplayErr(&error), "Sync failed"),
+            Err(error) => {
+                lag.set(false);
+                tracing::warn!(error = %DisplayErr(&error), "Sync failed")
+            }
         }
+    }
+}
+
+/// The first re-read of the metadata while it lags the status.
+const LAG_FIRST_RETRY: Duration = Duration::from_millis(10);
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
+}
+
+/// When to read again while the metadata lags the status: soon, then less often.
+#[derive(Debug)]
+struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Option<(tokio::time::Instant, Duration)>,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            first,
+            max,
+            next: None,
+        }
+    }
+
+    fn next_at(&self) -> Option<tokio::time::Instant> {
+        self.next.map(|(at, _)| at)
+    }
+
+    /// After a pass: still lagging schedules the next read (the delay doubling), else none.
+    fn set(&mut self, lagging: bool) {
+        self.next = lagging.then(|| {
+            let delay = self.next.map_or(self.first, |(_, d)| (d * 2).min(self.max));
+            (tokio::time::Instant::now() + delay, delay)
+        });
     }
 }
 
@@ -290,6 +340,14 @@ impl std::fmt::Display for DisplayErr<'_> {
 
 type SpecWritten = (u32, Vec<cloudnet_crds::node_network::ReleaseOffer>);
 
+/// What a pass did.
+struct Pass {
+    /// The spec fields written, if they changed.
+    written: Option<SpecWritten>,
+    /// Blocks the status lists that the metadata does not show yet.
+    lagging: bool,
+}
+
 /// One pass: read the metadata, agree, update the pool, write the spec if it changed.
 async fn sync_once<M: MetadataSource>(
     cfg: &Config,
@@ -299,8 +357,10 @@ async fn sync_once<M: MetadataSource>(
     nn: &NodeNetwork,
     tracker: &mut LagTracker,
     reporter: &mut DisagreementReporter,
-) -> Result<Option<SpecWritten>> {
+) -> Result<Pass> {
+    let began = std::time::Instant::now();
     let md = metadata.interfaces().await?;
+    core.metrics.phase("metadata", began.elapsed());
     let status = nn.status.clone().unwrap_or_default();
     let released: Vec<Ipv4Net> = status
         .released
@@ -337,20 +397,29 @@ async fn sync_once<M: MetadataSource>(
         .warm_ip_target
         .or(cfg.warm_ip_target)
         .map(|v| v as usize);
+    let lagging = !agreement.status_only.is_empty();
+    let pool_began = std::time::Instant::now();
     let (offers, in_use) = core.sync(agreement, &released, keep_free).await?;
+    core.metrics.phase("pool", pool_began.elapsed());
+    tracing::debug!(took = ?began.elapsed(), lagging, "Pool synced");
 
     if core.has_recovered() {
-        let pods = node::running_pods(client, &cfg.node_name).await?;
-        let running = pods.into_iter().map(|p| (p.namespace, p.name)).collect();
+        let pods = node::pods_on_node(client, &cfg.node_name).await?;
+        let running = pods.into_iter().map(|p| p.uid).collect();
         for a in core.forget_recovered_except(&running).await? {
             tracing::info!(pod = %format!("{}/{}", a.pod_namespace, a.pod_name), address = %a.address, "Pod gone; its recovered address cools down");
         }
     }
 
     if node::spec_matches(nn, in_use, &offers) {
-        return Ok(None);
+        return Ok(Pass {
+            written: None,
+            lagging,
+        });
     }
+    let spec_began = std::time::Instant::now();
     node::write_spec(client, &cfg.node_name, in_use, &offers).await?;
+    core.metrics.phase("spec", spec_began.elapsed());
     let release = offers
         .iter()
         .map(|o| cloudnet_crds::node_network::ReleaseOffer {
@@ -358,12 +427,34 @@ async fn sync_once<M: MetadataSource>(
             block: o.block.into(),
         })
         .collect();
-    Ok(Some((in_use, release)))
+    Ok(Pass {
+        written: Some((in_use, release)),
+        lagging,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lagging_metadata_is_read_again_soon_then_less_often() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(50));
+        assert_eq!(b.next_at(), None);
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            let before = tokio::time::Instant::now();
+            b.set(true);
+            let (at, delay) = b.next.unwrap();
+            assert!(at >= before + delay);
+            delays.push(delay.as_millis());
+        }
+        assert_eq!(delays, vec![10, 20, 40, 50, 50]);
+        b.set(false);
+        assert_eq!(b.next_at(), None);
+        b.set(true);
+        assert_eq!(b.next.unwrap().1, Duration::from_millis(10));
+    }
 
     #[test]
     fn lag_is_waited_out_and_lasting_disagreement_reported() {

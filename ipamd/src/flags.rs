@@ -22,10 +22,12 @@ pub struct Args {
         default_value = "/run/cloudnet/ipamd/ipamd.sock"
     )]
     pub socket: PathBuf,
+    /// The checkpoint; by default on tmpfs (/run): it must outlive an ipamd restart, not a
+    /// reboot, and an fsync there costs microseconds, not the disk's milliseconds.
     #[arg(
         long,
         env = "IPAMD_CHECKPOINT",
-        default_value = "/var/lib/cloudnet/ipamd/ipam.json"
+        default_value = "/run/cloudnet/checkpoint/ipam.json"
     )]
     pub checkpoint: PathBuf,
     /// Introspection, /metrics and health.

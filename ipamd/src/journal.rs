@@ -211,6 +211,7 @@ mod tests {
             key: AllocKey::new(c, "eth0"),
             pod_namespace: "default".into(),
             pod_name: c.into(),
+            pod_uid: format!("uid-{c}"),
             interface: "eni-a".into(),
             address: Ipv4Addr::from(ip),
             block: "10.0.0.0/24".parse().unwrap(),

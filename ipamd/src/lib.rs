@@ -34,3 +34,4 @@ pub mod state;
 
 pub use error::{Error, Result};
 pub use rpc::Client;
+pub use state::PodRef;

@@ -1,8 +1,15 @@
 //! The node's own view of its interfaces: the EC2 instance metadata service, IMDSv2
 //! (`PUT /latest/api/token`, then `GET`s carrying the token).
+//!
+//! A read is on the path from a pool change to the pods waiting for it, so it is kept
+//! short: the token is reused until shortly before it expires (a 401 drops it), the
+//! interfaces are read concurrently, and an interface's `interface-id` and `device-number`,
+//! fixed while its MAC is listed, are read once.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -28,9 +35,21 @@ pub struct Imds {
     instance: Option<String>,
     http: HttpClient<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// What is reused between reads.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The session token and when it was issued.
+    token: Option<(String, Instant)>,
+    /// `interface-id` and `device-number` by MAC.
+    fixed: BTreeMap<String, (String, Option<u32>)>,
 }
 
 const TOKEN_TTL: &str = "300";
+/// A token is used for this long, well inside its TTL.
+const TOKEN_REUSE: Duration = Duration::from_secs(240);
 
 impl Imds {
     /// `base` is `http://169.254.169.254` on EC2. `instance` names the instance to a mock
@@ -41,7 +60,87 @@ impl Imds {
             instance,
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
             timeout: Duration::from_secs(2),
+            cache: Arc::default(),
         }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session token: the cached one while fresh, else a new one.
+    async fn token(&self) -> Result<String> {
+        if let Some((t, at)) = &self.cache().token
+            && at.elapsed() < TOKEN_REUSE
+        {
+            return Ok(t.clone());
+        }
+        let issued = Instant::now();
+        match self
+            .call(http::Method::PUT, "/latest/api/token", None)
+            .await?
+        {
+            (200, t) => {
+                self.cache().token = Some((t.clone(), issued));
+                Ok(t)
+            }
+            (code, _) => Err(Error::Metadata(format!("token: HTTP {code}"))),
+        }
+    }
+
+    async fn read(&self) -> Result<Vec<MetadataInterface>> {
+        let token = self.token().await?;
+        let root = "/latest/meta-data/network/interfaces/macs/";
+        let macs = self
+            .get(&token, root)
+            .await?
+            .ok_or_else(|| Error::Metadata("no network interfaces listed".into()))?;
+        let macs: Vec<&str> = lines(&macs).map(|m| m.trim_end_matches('/')).collect();
+        self.cache()
+            .fixed
+            .retain(|mac, _| macs.contains(&mac.as_str()));
+        futures::future::try_join_all(macs.iter().map(|mac| self.interface(&token, root, mac)))
+            .await
+    }
+
+    /// One interface's fields, read concurrently.
+    async fn interface(&self, token: &str, root: &str, mac: &str) -> Result<MetadataInterface> {
+        let field = |f: &str| format!("{root}{mac}/{f}");
+        let fixed = self.cache().fixed.get(mac).cloned();
+        let fixed = async {
+            if let Some(f) = fixed {
+                return Ok(f);
+            }
+            let (id_path, device_path) = (field("interface-id"), field("device-number"));
+            let (id, device) =
+                futures::try_join!(self.get(token, &id_path), self.get(token, &device_path),)?;
+            let id = id.ok_or_else(|| Error::Metadata(format!("{mac}: no interface-id")))?;
+            let f = (
+                id.trim().to_string(),
+                device.and_then(|d| d.trim().parse().ok()),
+            );
+            self.cache().fixed.insert(mac.to_string(), f.clone());
+            Ok(f)
+        };
+        let (ipv4s_path, prefixes_path) = (field("local-ipv4s"), field("ipv4-prefix"));
+        let ((interface_id, device_number), ipv4s, prefixes) = futures::try_join!(
+            fixed,
+            self.get(token, &ipv4s_path),
+            self.get(token, &prefixes_path),
+        )?;
+        Ok(MetadataInterface {
+            mac: mac.to_string(),
+            interface_id,
+            device_number,
+            local_ipv4s: ipv4s
+                .map(|b| parse_all::<Ipv4Addr>(&b, mac))
+                .transpose()?
+                .unwrap_or_default(),
+            ipv4_prefixes: prefixes
+                .map(|b| parse_all::<Ipv4Net>(&b, mac))
+                .transpose()?
+                .unwrap_or_default(),
+        })
     }
 
     async fn call(
@@ -88,6 +187,12 @@ impl Imds {
         match self.call(http::Method::GET, path, Some(token)).await? {
             (200, body) => Ok(Some(body)),
             (404, _) => Ok(None),
+            (401, _) => {
+                self.cache().token = None;
+                Err(Error::Metadata(format!(
+                    "GET {path}: HTTP 401, the token was refused"
+                )))
+            }
             (code, _) => Err(Error::Metadata(format!("GET {path}: HTTP {code}"))),
         }
     }
@@ -99,50 +204,11 @@ fn lines(body: &str) -> impl Iterator<Item = &str> {
 
 impl MetadataSource for Imds {
     async fn interfaces(&self) -> Result<Vec<MetadataInterface>> {
-        let token = match self
-            .call(http::Method::PUT, "/latest/api/token", None)
-            .await?
-        {
-            (200, t) => t,
-            (code, _) => return Err(Error::Metadata(format!("token: HTTP {code}"))),
-        };
-        let root = "/latest/meta-data/network/interfaces/macs/";
-        let macs = self
-            .get(&token, root)
-            .await?
-            .ok_or_else(|| Error::Metadata("no network interfaces listed".into()))?;
-        let mut out = Vec::new();
-        for mac in lines(&macs).map(|m| m.trim_end_matches('/')) {
-            let field = |f: &str| format!("{root}{mac}/{f}");
-            let interface_id = self
-                .get(&token, &field("interface-id"))
-                .await?
-                .ok_or_else(|| Error::Metadata(format!("{mac}: no interface-id")))?;
-            let device_number = self
-                .get(&token, &field("device-number"))
-                .await?
-                .and_then(|d| d.trim().parse().ok());
-            let local_ipv4s = self
-                .get(&token, &field("local-ipv4s"))
-                .await?
-                .map(|b| parse_all::<Ipv4Addr>(&b, mac))
-                .transpose()?
-                .unwrap_or_default();
-            let ipv4_prefixes = self
-                .get(&token, &field("ipv4-prefix"))
-                .await?
-                .map(|b| parse_all::<Ipv4Net>(&b, mac))
-                .transpose()?
-                .unwrap_or_default();
-            out.push(MetadataInterface {
-                mac: mac.to_string(),
-                interface_id: interface_id.trim().to_string(),
-                device_number,
-                local_ipv4s,
-                ipv4_prefixes,
-            });
+        match self.read().await {
+            // A token the service no longer takes (it restarted): once more, with a new one.
+            Err(Error::Metadata(m)) if m.contains("HTTP 401") => self.read().await,
+            r => r,
         }
-        Ok(out)
     }
 }
 

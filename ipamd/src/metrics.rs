@@ -16,6 +16,13 @@ pub struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `metadata` (the instance metadata read), `pool` (the pool updated and durable, the
+    /// waiting Allocates woken) or `spec` (spec.inUse/release written).
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DisagreementLabels {
     /// `status_only` or `metadata_only`.
     pub side: &'static str,
@@ -37,6 +44,18 @@ pub struct Metrics {
     pub checkpoint_changes: Counter,
     /// Addresses freed because their pod left the API without a DEL reaching ipamd.
     pub orphans_freed: Counter,
+    /// Each phase of a sync pass.
+    pub sync_phase_seconds: Family<PhaseLabels, Histogram>,
+    /// Allocates that waited for the pool to grow: from the request to the address.
+    pub allocate_waited: Histogram,
+}
+
+/// Buckets from 100 µs to 5 s.
+fn latency_buckets() -> Histogram {
+    Histogram::new([
+        0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0,
+    ])
 }
 
 impl Default for Metrics {
@@ -57,6 +76,8 @@ impl Default for Metrics {
             checkpoint_flushes: Counter::default(),
             checkpoint_changes: Counter::default(),
             orphans_freed: Counter::default(),
+            sync_phase_seconds: Family::new_with_constructor(latency_buckets),
+            allocate_waited: latency_buckets(),
         }
     }
 }
@@ -119,6 +140,23 @@ impl Metrics {
             "Addresses freed because their pod left the API (deleted or finished) without a DEL reaching ipamd",
             self.orphans_freed.clone(),
         );
+        r.register(
+            "sync_phase_seconds",
+            "Each phase of a sync pass: metadata (instance metadata read), pool (pool updated, durable, waiting Allocates woken), spec (spec written)",
+            self.sync_phase_seconds.clone(),
+        );
+        r.register(
+            "allocate_waited_seconds",
+            "Allocates held until the pool grew: time from the request to the address",
+            self.allocate_waited.clone(),
+        );
+    }
+
+    /// Records how long a sync phase took.
+    pub fn phase(&self, phase: &'static str, took: std::time::Duration) {
+        self.sync_phase_seconds
+            .get_or_create(&PhaseLabels { phase })
+            .observe(took.as_secs_f64());
     }
 
     pub fn observe(&self, c: &Counts, interfaces: usize) {

@@ -13,23 +13,10 @@ use crate::error::Result;
 use crate::recovery::RunningPod;
 use crate::state::Offer;
 
-/// Pods on `node` that hold a pod-network address now (host-network pods and pods that
-/// have finished hold none).
-pub async fn running_pods(client: &kube::Client, node: &str) -> Result<Vec<RunningPod>> {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let list = pods
-        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-        .await?;
-    Ok(list.items.iter().filter_map(|p| running(p, node)).collect())
-}
-
-/// The pods on `node` that may hold a pod-network address, as `(namespace, name)`: not
-/// host-network, not finished (a finished pod's sandbox is torn down), with or without an
-/// address yet. Read from the API directly, not a cache.
-pub async fn pods_on_node(
-    client: &kube::Client,
-    node: &str,
-) -> Result<std::collections::BTreeSet<(String, String)>> {
+/// The pods on `node` that may hold a pod-network address: not host-network, not finished
+/// (a finished pod's sandbox is torn down), with or without an address yet. Read from the
+/// API directly, not a cache.
+pub async fn pods_on_node(client: &kube::Client, node: &str) -> Result<Vec<RunningPod>> {
     let pods: Api<Pod> = Api::all(client.clone());
     let list = pods
         .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
@@ -37,46 +24,42 @@ pub async fn pods_on_node(
     Ok(list.items.iter().filter_map(|p| on_node(p, node)).collect())
 }
 
-/// `(namespace, name)` of a pod that may hold a pod-network address on `node`.
-pub fn on_node(p: &Pod, node: &str) -> Option<(String, String)> {
+/// A pod that may hold a pod-network address on `node`, with the addresses its status
+/// shows.
+pub fn on_node(p: &Pod, node: &str) -> Option<RunningPod> {
     let spec = p.spec.as_ref()?;
     if spec.node_name.as_deref() != Some(node) || spec.host_network == Some(true) {
         return None;
     }
-    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-    if matches!(phase, Some("Succeeded" | "Failed")) {
-        return None;
-    }
-    Some((
-        p.metadata.namespace.clone().unwrap_or_default(),
-        p.metadata.name.clone().unwrap_or_default(),
-    ))
-}
-
-/// A pod's pod-network addresses, if it runs on `node` and holds any.
-pub fn running(p: &Pod, node: &str) -> Option<RunningPod> {
-    let spec = p.spec.as_ref()?;
-    if spec.node_name.as_deref() != Some(node) || spec.host_network == Some(true) {
-        return None;
-    }
-    let status = p.status.as_ref()?;
-    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+    let status = p.status.as_ref();
+    if matches!(
+        status.and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    ) {
         return None;
     }
     let mut ips: Vec<Ipv4Addr> = status
-        .pod_ips
-        .iter()
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
         .flatten()
         .filter_map(|i| i.ip.parse().ok())
         .collect();
-    if let Some(ip) = status.pod_ip.as_deref().and_then(|i| i.parse().ok())
+    if let Some(ip) = status
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|i| i.parse().ok())
         && !ips.contains(&ip)
     {
         ips.push(ip);
     }
-    (!ips.is_empty()).then(|| RunningPod {
+    Some(RunningPod {
         namespace: p.metadata.namespace.clone().unwrap_or_default(),
         name: p.metadata.name.clone().unwrap_or_default(),
+        uid: p.metadata.uid.clone().unwrap_or_default(),
+        created_ms: p
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_millisecond().max(0) as u64),
         ips,
     })
 }
@@ -135,6 +118,10 @@ mod tests {
             metadata: kube::api::ObjectMeta {
                 name: Some("p".into()),
                 namespace: Some("ns".into()),
+                uid: Some("uid-p".into()),
+                creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    "2026-12-01T00:00:00Z".parse().unwrap(),
+                )),
                 ..Default::default()
             },
             spec: Some(PodSpec {
@@ -152,22 +139,24 @@ mod tests {
     }
 
     #[test]
-    fn only_running_pod_network_pods_of_this_node_count() {
-        let got = running(&pod("n1", "Running", Some("10.0.0.5"), false), "n1").unwrap();
+    fn only_pod_network_pods_of_this_node_count() {
+        let got = on_node(&pod("n1", "Running", Some("10.0.0.5"), false), "n1").unwrap();
         assert_eq!(got.ips, vec![Ipv4Addr::new(10, 0, 0, 5)]);
-        assert!(running(&pod("n2", "Running", Some("10.0.0.5"), false), "n1").is_none());
-        assert!(running(&pod("n1", "Running", Some("10.0.0.5"), true), "n1").is_none());
-        assert!(running(&pod("n1", "Succeeded", Some("10.0.0.5"), false), "n1").is_none());
-        assert!(running(&pod("n1", "Pending", None, false), "n1").is_none());
-        assert!(running(&pod("n1", "Pending", Some("10.0.0.6"), false), "n1").is_some());
-
-        // A pod may hold an address before its status shows one.
-        let key = Some(("ns".to_string(), "p".to_string()));
-        assert_eq!(on_node(&pod("n1", "Pending", None, false), "n1"), key);
-        assert_eq!(on_node(&pod("n1", "Running", None, false), "n1"), key);
-        assert!(on_node(&pod("n2", "Running", None, false), "n1").is_none());
-        assert!(on_node(&pod("n1", "Running", None, true), "n1").is_none());
+        assert_eq!(
+            (got.namespace.as_str(), got.name.as_str(), got.uid.as_str()),
+            ("ns", "p", "uid-p")
+        );
+        assert_eq!(got.created_ms, Some(1_796_083_200_000));
+        assert!(on_node(&pod("n2", "Running", Some("10.0.0.5"), false), "n1").is_none());
+        assert!(on_node(&pod("n1", "Running", Some("10.0.0.5"), true), "n1").is_none());
+        assert!(on_node(&pod("n1", "Succeeded", Some("10.0.0.5"), false), "n1").is_none());
         assert!(on_node(&pod("n1", "Failed", Some("10.0.0.5"), false), "n1").is_none());
+        // A pod may hold an address before its status shows one.
+        assert_eq!(
+            on_node(&pod("n1", "Pending", None, false), "n1").map(|p| p.ips),
+            Some(vec![])
+        );
+        assert!(on_node(&pod("n1", "Pending", Some("10.0.0.6"), false), "n1").is_some());
     }
 
     #[test]

@@ -14,7 +14,10 @@ use tonic::{Request, Response, Status};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::metrics::RpcLabels;
-use crate::state::{AllocKey, AllocRequest, Allocation};
+use crate::state::{AllocKey, AllocRequest, Allocation, PodRef};
+
+/// The longest an `Allocate` is held waiting for the pool to grow, whatever it asks.
+pub const MAX_ADDRESS_WAIT: Duration = Duration::from_secs(10);
 
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
@@ -32,6 +35,7 @@ fn to_proto(a: &Allocation) -> proto::Address {
         block: a.block.to_string(),
         pod_namespace: a.pod_namespace.clone(),
         pod_name: a.pod_name.clone(),
+        pod_uid: a.pod_uid.clone(),
     }
 }
 
@@ -114,12 +118,18 @@ impl Ipam for Service {
     ) -> Result<Response<proto::AllocateReply>, Status> {
         let _t = self.timer("allocate");
         let r = req.into_inner();
+        let wait = Duration::from_millis(u64::from(r.wait_ms)).min(MAX_ADDRESS_WAIT);
         let req = AllocRequest {
             key: key(r.attachment)?,
             pod_namespace: r.pod_namespace,
             pod_name: r.pod_name,
+            pod_uid: r.pod_uid,
         };
-        let a = self.core.allocate(&req).await.map_err(status)?;
+        let a = self
+            .core
+            .allocate_within(&req, wait)
+            .await
+            .map_err(status)?;
         tracing::debug!(container = %a.key.container_id, address = %a.address, "Allocated");
         Ok(Response::new(proto::AllocateReply {
             address: Some(to_proto(&a)),
@@ -133,9 +143,7 @@ impl Ipam for Service {
         let _t = self.timer("release");
         let r = req.into_inner();
         let k = key(r.attachment)?;
-        let pod = (!r.pod_namespace.is_empty() && !r.pod_name.is_empty())
-            .then_some((r.pod_namespace.as_str(), r.pod_name.as_str()));
-        let a = self.core.release(&k, pod).await.map_err(status)?;
+        let a = self.core.release(&k, &r.pod_uid).await.map_err(status)?;
         Ok(Response::new(proto::ReleaseReply {
             released: a.as_ref().map(to_proto),
         }))
@@ -222,6 +230,7 @@ pub async fn serve(
 pub struct Client {
     inner: IpamClient<tonic::transport::Channel>,
     timeout: Duration,
+    address_wait: Duration,
 }
 
 impl Client {
@@ -240,7 +249,16 @@ impl Client {
         Ok(Client {
             inner: IpamClient::new(channel),
             timeout,
+            address_wait: Duration::ZERO,
         })
+    }
+
+    /// Lets each `Allocate` wait up to `wait` in ipamd for an address when none is free,
+    /// answered as soon as the pool grows (kept under the call's timeout); zero (the
+    /// default) is refused at once.
+    pub fn with_address_wait(mut self, wait: Duration) -> Self {
+        self.address_wait = wait.min(self.timeout.saturating_sub(self.timeout / 4));
+        self
     }
 
     async fn bounded<T>(
@@ -253,6 +271,7 @@ impl Client {
         }
     }
 
+    /// An address for a pod named without its UID (see [`Client::allocate_pod`]).
     pub async fn allocate(
         &mut self,
         container_id: &str,
@@ -260,10 +279,24 @@ impl Client {
         pod_namespace: &str,
         pod_name: &str,
     ) -> Result<proto::Address> {
+        let pod = PodRef::new(pod_namespace, pod_name, "");
+        self.allocate_pod(container_id, ifname, &pod).await
+    }
+
+    /// An address for the attachment of `pod`; the pod's UID tells it from a later pod of
+    /// the same name.
+    pub async fn allocate_pod(
+        &mut self,
+        container_id: &str,
+        ifname: &str,
+        pod: &PodRef,
+    ) -> Result<proto::Address> {
         let req = proto::AllocateRequest {
             attachment: Some(attachment(container_id, ifname)),
-            pod_namespace: pod_namespace.into(),
-            pod_name: pod_name.into(),
+            pod_namespace: pod.namespace.clone(),
+            pod_name: pod.name.clone(),
+            pod_uid: pod.uid.clone(),
+            wait_ms: u32::try_from(self.address_wait.as_millis()).unwrap_or(u32::MAX),
         };
         let mut c = self.inner.clone();
         self.bounded(c.allocate(req))
@@ -272,6 +305,7 @@ impl Client {
             .ok_or_else(|| Error::Protocol("Allocate answered without an address".into()))
     }
 
+    /// Frees an attachment of a pod named without its UID (see [`Client::release_pod`]).
     pub async fn release(
         &mut self,
         container_id: &str,
@@ -279,10 +313,23 @@ impl Client {
         pod_namespace: &str,
         pod_name: &str,
     ) -> Result<Option<proto::Address>> {
+        let pod = PodRef::new(pod_namespace, pod_name, "");
+        self.release_pod(container_id, ifname, &pod).await
+    }
+
+    /// Frees the attachment's address, or, when it holds none, the address rebuilt from the
+    /// API for the pod's UID.
+    pub async fn release_pod(
+        &mut self,
+        container_id: &str,
+        ifname: &str,
+        pod: &PodRef,
+    ) -> Result<Option<proto::Address>> {
         let req = proto::ReleaseRequest {
             attachment: Some(attachment(container_id, ifname)),
-            pod_namespace: pod_namespace.into(),
-            pod_name: pod_name.into(),
+            pod_namespace: pod.namespace.clone(),
+            pod_name: pod.name.clone(),
+            pod_uid: pod.uid.clone(),
         };
         let mut c = self.inner.clone();
         Ok(self.bounded(c.release(req)).await?.released)

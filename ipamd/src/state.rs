@@ -33,9 +33,11 @@ impl AllocKey {
         }
     }
 
-    /// The key of an address rebuilt from the API, where the container is not known.
-    pub fn recovered(namespace: &str, name: &str) -> Self {
-        AllocKey::new(format!("{RECOVERED_PREFIX}{namespace}/{name}"), "")
+    /// The key of an address rebuilt from the API, where the container is not known: the
+    /// pod's UID. (Checkpoints of version 2 and before used `recovered:<namespace>/<name>`;
+    /// [`State::migrate`] replaces those.)
+    pub fn recovered(pod_uid: &str) -> Self {
+        AllocKey::new(format!("{RECOVERED_PREFIX}{pod_uid}"), "")
     }
 
     pub fn is_recovered(&self) -> bool {
@@ -45,6 +47,30 @@ impl AllocKey {
 
 const RECOVERED_PREFIX: &str = "recovered:";
 
+/// The pod an attachment is for, as the kubelet names it in `CNI_ARGS`
+/// (`K8S_POD_NAMESPACE`, `K8S_POD_NAME`, `K8S_POD_UID`). The UID tells a pod from a later
+/// one of the same name; any field may be empty when the runtime passes none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl PodRef {
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        uid: impl Into<String>,
+    ) -> Self {
+        PodRef {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+        }
+    }
+}
+
 /// Who asks for an address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +78,20 @@ pub struct AllocRequest {
     pub key: AllocKey,
     pub pod_namespace: String,
     pub pod_name: String,
+    /// The pod's UID (`K8S_POD_UID`); empty if the runtime passed none.
+    #[serde(default)]
+    pub pod_uid: String,
+}
+
+impl AllocRequest {
+    pub fn new(key: AllocKey, pod: &PodRef) -> Self {
+        AllocRequest {
+            key,
+            pod_namespace: pod.namespace.clone(),
+            pod_name: pod.name.clone(),
+            pod_uid: pod.uid.clone(),
+        }
+    }
 }
 
 /// An address held by a pod.
@@ -59,8 +99,14 @@ pub struct AllocRequest {
 #[serde(rename_all = "camelCase")]
 pub struct Allocation {
     pub key: AllocKey,
+    /// For display; the pod is identified by `pod_uid` when there is one.
     pub pod_namespace: String,
     pub pod_name: String,
+    /// The pod's UID: a pod deleted and created again under the same name is another pod.
+    /// Empty in checkpoints of version 2 and before (until [`State::migrate`] fills it in)
+    /// and for runtimes that pass no `K8S_POD_UID`.
+    #[serde(default)]
+    pub pod_uid: String,
     /// The cloud interface (`eni-...`) the address is on.
     pub interface: String,
     pub address: Ipv4Addr,
@@ -259,6 +305,7 @@ impl State {
             key: req.key.clone(),
             pod_namespace: req.pod_namespace.clone(),
             pod_name: req.pod_name.clone(),
+            pod_uid: req.pod_uid.clone(),
             interface,
             address,
             block,
@@ -271,7 +318,7 @@ impl State {
 
     /// Records an address a running pod holds, found in the API after the checkpoint was
     /// lost or behind. An address already held keeps its holder.
-    pub fn adopt(&mut self, namespace: &str, name: &str, address: Ipv4Addr, now_ms: u64) -> bool {
+    pub fn adopt(&mut self, pod: &PodRef, address: Ipv4Addr, now_ms: u64) -> bool {
         if self.by_address.contains_key(&address) {
             return false;
         }
@@ -281,15 +328,16 @@ impl State {
             .find(|(b, _)| b.contains(&address))
             .map(|(b, i)| (*b, i.clone()))
             .unwrap_or_else(|| (Ipv4Net::from(address), String::new()));
-        let key = AllocKey::recovered(namespace, name);
+        let key = AllocKey::recovered(&pod.uid);
         self.cooling.remove(&address);
         self.by_address.insert(address, key.clone());
         self.allocations.insert(
             key.clone(),
             Allocation {
                 key,
-                pod_namespace: namespace.into(),
-                pod_name: name.into(),
+                pod_namespace: pod.namespace.clone(),
+                pod_name: pod.name.clone(),
+                pod_uid: pod.uid.clone(),
                 interface,
                 address,
                 block,
@@ -309,13 +357,11 @@ impl State {
     }
 
     /// Frees what a pod holds under a recovered key (its container is not known).
-    pub fn release_recovered(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        now_ms: u64,
-    ) -> Option<Allocation> {
-        self.release(&AllocKey::recovered(namespace, name), now_ms)
+    pub fn release_recovered(&mut self, pod_uid: &str, now_ms: u64) -> Option<Allocation> {
+        if pod_uid.is_empty() {
+            return None;
+        }
+        self.release(&AllocKey::recovered(pod_uid), now_ms)
     }
 
     /// The CNI GC verb: frees every attachment the runtime no longer knows. Recovered
@@ -333,19 +379,24 @@ impl State {
             .collect()
     }
 
-    /// Frees recovered addresses whose pod no longer runs.
+    /// Records the pod UID of an allocation made before allocations carried one (a
+    /// checkpoint of version 2 or before).
+    pub fn set_pod_uid(&mut self, key: &AllocKey, pod_uid: &str) {
+        if let Some(a) = self.allocations.get_mut(key) {
+            a.pod_uid = pod_uid.to_string();
+        }
+    }
+
+    /// Frees recovered addresses whose pod (by UID) no longer runs.
     pub fn forget_recovered_except(
         &mut self,
-        running: &BTreeSet<(String, String)>,
+        running_uids: &BTreeSet<String>,
         now_ms: u64,
     ) -> Vec<Allocation> {
         let gone: Vec<AllocKey> = self
             .allocations
             .values()
-            .filter(|a| {
-                a.key.is_recovered()
-                    && !running.contains(&(a.pod_namespace.clone(), a.pod_name.clone()))
-            })
+            .filter(|a| a.key.is_recovered() && !running_uids.contains(&a.pod_uid))
             .map(|a| a.key.clone())
             .collect();
         gone.iter()
@@ -477,11 +528,14 @@ mod tests {
     }
 
     fn req(c: &str) -> AllocRequest {
-        AllocRequest {
-            key: AllocKey::new(c, "eth0"),
-            pod_namespace: "default".into(),
-            pod_name: format!("pod-{c}"),
-        }
+        AllocRequest::new(
+            AllocKey::new(c, "eth0"),
+            &PodRef::new("default", format!("pod-{c}"), format!("uid-{c}")),
+        )
+    }
+
+    fn pod(ns: &str, name: &str) -> PodRef {
+        PodRef::new(ns, name, format!("uid-{ns}-{name}"))
     }
 
     fn state(blocks: &[(&str, &str)]) -> State {
@@ -600,7 +654,7 @@ mod tests {
         let mut s = state(&[("10.0.0.0/29", "eni-a")]);
         let a = s.allocate(&req("keep"), 0).unwrap();
         let b = s.allocate(&req("stale"), 0).unwrap();
-        assert!(s.adopt("default", "old", Ipv4Addr::new(10, 0, 0, 5), 0));
+        assert!(s.adopt(&pod("default", "old"), Ipv4Addr::new(10, 0, 0, 5), 0));
         let valid: BTreeSet<AllocKey> = [a.key.clone()].into();
         let freed = s.gc(&valid, 1);
         assert_eq!(freed.len(), 1);
@@ -616,16 +670,21 @@ mod tests {
     fn adopted_addresses_are_never_handed_out() {
         let mut s = state(&[("10.0.0.0/30", "eni-a")]);
         for last in 0..3 {
-            assert!(s.adopt("ns", &format!("p{last}"), Ipv4Addr::new(10, 0, 0, last), 0));
+            assert!(s.adopt(
+                &pod("ns", &format!("p{last}")),
+                Ipv4Addr::new(10, 0, 0, last),
+                0
+            ));
         }
         assert!(
-            !s.adopt("ns", "other", Ipv4Addr::new(10, 0, 0, 0), 0),
+            !s.adopt(&pod("ns", "other"), Ipv4Addr::new(10, 0, 0, 0), 0),
             "already held"
         );
         let a = s.allocate(&req("c"), 0).unwrap();
         assert_eq!(a.address, Ipv4Addr::new(10, 0, 0, 3));
         assert!(s.allocate(&req("d"), 0).is_err());
-        assert!(s.release_recovered("ns", "p1", 5).is_some());
+        assert!(s.release_recovered("uid-ns-p1", 5).is_some());
+        assert!(s.release_recovered("", 5).is_none());
         assert_eq!(s.counts(5).cooling, 1);
     }
 
@@ -711,7 +770,7 @@ mod tests {
                         s.apply_released(&[b]);
                     }
                     Op::Adopt(p, last) => {
-                        s.adopt("ns", &format!("p{p}"), Ipv4Addr::new(10, 0, 2, last), now);
+                        s.adopt(&pod("ns", &format!("p{p}")), Ipv4Addr::new(10, 0, 2, last), now);
                     }
                     Op::Tick(ms) => now += ms as u64,
                     Op::Restore => {

@@ -11,7 +11,7 @@ use cloudnet_ipamd::daemon::{self, Config};
 use cloudnet_ipamd::metadata::Static;
 use cloudnet_ipamd::pool::MetadataInterface;
 use cloudnet_ipamd::report;
-use cloudnet_ipamd::{Client, Error};
+use cloudnet_ipamd::{Client, Error, PodRef};
 use cloudnet_kubesim::{ADMIN, Identity, KubeSim};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -507,5 +507,54 @@ async fn an_address_whose_pod_is_gone_without_a_del_is_freed() {
     );
     let (_, m) = get(running.introspection, "/metrics").await;
     assert!(m.contains("cloudnet_ipamd_orphans_freed_total 2"), "{m}");
+
+    // A pod deleted and created again under the same name (a StatefulSet's replacement)
+    // before any DEL: another pod (another UID), so another address, and the old
+    // attachment's address is freed by the sweep although a pod of that name runs.
+    let db0 = || -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "db-0", "namespace": "default"},
+            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "x"}]}
+        }))
+        .unwrap()
+    };
+    let first = pods.create(&PostParams::default(), &db0()).await.unwrap();
+    let first_uid = first.metadata.uid.clone().expect("a UID");
+    let old = c
+        .allocate_pod("c5", "eth0", &PodRef::new("default", "db-0", &first_uid))
+        .await
+        .unwrap();
+    pods.delete("db-0", &Default::default()).await.unwrap();
+    let second = pods.create(&PostParams::default(), &db0()).await.unwrap();
+    let second_uid = second.metadata.uid.clone().expect("a UID");
+    assert_ne!(first_uid, second_uid);
+    let new = c
+        .allocate_pod("c6", "eth0", &PodRef::new("default", "db-0", &second_uid))
+        .await
+        .unwrap();
+    assert_ne!(new.address, old.address, "the new pod has its own address");
+    assert_eq!(new.pod_uid, second_uid);
+    eventually(WAIT, "the replaced pod's address freed", || {
+        let mut c = c.clone();
+        async move { c.check("c5", "eth0").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(grace + 3 * cfg.sync_interval).await;
+    assert_eq!(c.check("c6", "eth0").await.unwrap(), Some(new.clone()));
+    assert_eq!(running.core.metrics.orphans_freed.get(), 3);
+    let (_, body) = get(running.introspection, "/v1/allocations").await;
+    let held: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let mut addresses: Vec<&str> = held
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    let n = addresses.len();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), n, "no address held twice: {body}");
+    let db0_held: Vec<&serde_json::Value> =
+        held.iter().filter(|a| a["podName"] == "db-0").collect();
+    assert_eq!(db0_held.len(), 1, "{body}");
+    assert_eq!(db0_held[0]["podUid"], second_uid.as_str());
     running.stop().await.expect("stops");
 }

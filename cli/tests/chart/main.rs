@@ -321,7 +321,7 @@ fn lint_and_template_with_the_eks_values_and_the_defaults() {
             "/opt/cni/bin",
             "/etc/cni/net.d",
             "/run/cloudnet/ipamd",
-            "/var/lib/cloudnet/ipamd"
+            "/run/cloudnet/checkpoint"
         ])
     );
     assert!(container(ds, "initContainers", "install-cni")["args"][0] == "install");

@@ -2,8 +2,10 @@
 //! `Client::allocate` over the unix socket, the checkpoint written and fsync'd before the
 //! answer — in a steady state of pod churn (each new pod past `--live` deletes the oldest).
 //! With `--clients N`, N clients call at once and concurrent changes share a flush (group
-//! commit). Prints p50/p99/max, the checkpoint's changes per flush and the bare `fdatasync`
-//! latency of the same disk; exits non-zero on any failed call or an address held twice.
+//! commit). Prints p50/p99/max, the checkpoint's changes per flush, the directory's file
+//! system (tmpfs or a disk) and the bare `fdatasync` latency there; exits non-zero on any
+//! failed call, an address held twice, or a lost allocation (a live pod's address missing
+//! from ipamd's state or from the checkpoint read back from the directory after the run).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -14,12 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use cloudnet_crds::node_network::{BlockStatus, InterfaceStatus, NodeNetworkStatus};
-use cloudnet_ipamd::checkpoint::Writer;
+use cloudnet_ipamd::checkpoint::{self, Writer};
 use cloudnet_ipamd::core::{Core, now_ms};
 use cloudnet_ipamd::metrics::Metrics;
 use cloudnet_ipamd::pool::{MetadataInterface, agree};
 use cloudnet_ipamd::recovery::recover;
-use cloudnet_ipamd::{Client, rpc};
+use cloudnet_ipamd::{Client, PodRef, rpc};
 use ipnet::Ipv4Net;
 
 #[derive(Parser, Debug)]
@@ -47,8 +49,9 @@ struct Args {
     /// disk's floor under one durable change (0: none).
     #[arg(long, default_value_t = 2_000)]
     fsync_samples: usize,
-    /// Where the socket and the checkpoint go (a temporary directory under it).
-    #[arg(long, default_value = "/var/tmp")]
+    /// Where the socket and the checkpoint go (a temporary directory under it); ipamd's
+    /// default checkpoint is under /run (tmpfs on a node).
+    #[arg(long, default_value = "/run/cloudnet")]
     dir: PathBuf,
 }
 
@@ -112,13 +115,14 @@ async fn main() -> anyhow::Result<()> {
         let mut client = Client::connect(&socket, Duration::from_secs(2)).await?;
         let holders = holders.clone();
         clients.push(tokio::spawn(async move {
-            let mut live: VecDeque<(String, Ipv4Addr)> = VecDeque::new();
+            let mut live: VecDeque<(String, Ipv4Addr, PodRef)> = VecDeque::new();
             let (mut alloc, mut release) = (Vec::new(), Vec::new());
             for i in 0..per_client_calls {
                 let container = format!("bench-{c:03}-{i:08}");
+                let pod = PodRef::new("bench", &container, &container);
                 let t = Instant::now();
                 let got = client
-                    .allocate(&container, "eth0", "bench", &container)
+                    .allocate_pod(&container, "eth0", &pod)
                     .await
                     .with_context(|| format!("allocate {container}"))?;
                 alloc.push(t.elapsed());
@@ -126,16 +130,16 @@ async fn main() -> anyhow::Result<()> {
                 if let Some(other) = holders.lock().unwrap().insert(addr, container.clone()) {
                     bail!("{addr} handed to {container} while {other} holds it");
                 }
-                live.push_back((container, addr));
+                live.push_back((container, addr, pod));
                 if live.len() > per_client_live
-                    && let Some((old, old_addr)) = live.pop_front()
+                    && let Some((old, old_addr, old_pod)) = live.pop_front()
                 {
                     // Forgotten before the call: once freed, the address may go to another
                     // client as soon as it cools.
                     holders.lock().unwrap().remove(&old_addr);
                     let t = Instant::now();
                     let r = client
-                        .release(&old, "eth0", "bench", &old)
+                        .release_pod(&old, "eth0", &old_pod)
                         .await
                         .with_context(|| format!("release {old}"))?;
                     release.push(t.elapsed());
@@ -144,34 +148,64 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            anyhow::Ok((alloc, release))
+            anyhow::Ok((alloc, release, live))
         }));
     }
     let (mut alloc, mut release) = (Vec::new(), Vec::new());
+    let mut live: BTreeMap<String, Ipv4Addr> = BTreeMap::new();
     for c in clients {
-        let (a, r) = c.await.context("client task")??;
+        let (a, r, l) = c.await.context("client task")??;
         alloc.extend(a);
         release.extend(r);
+        live.extend(l.into_iter().map(|(c, addr, _)| (c, addr)));
     }
     let wall = started.elapsed();
     server.abort();
-    let size = std::fs::metadata(&checkpoint).map(|m| m.len()).unwrap_or(0);
     let flushes = core.metrics.checkpoint_flushes.get();
     let changes = core.metrics.checkpoint_changes.get();
+    // Every live pod's address is held for it, in memory and in the checkpoint on disk
+    // (read back as a restarted ipamd would), and nothing else is.
+    let in_memory: BTreeMap<String, Ipv4Addr> = core
+        .lock()
+        .state
+        .allocations()
+        .map(|a| (a.key.container_id.clone(), a.address))
+        .collect();
     drop(core);
+    let size = std::fs::metadata(&checkpoint).map(|m| m.len()).unwrap_or(0);
+    let on_disk: BTreeMap<String, Ipv4Addr> = match checkpoint::load(&checkpoint)? {
+        Ok(p) => p
+            .allocations
+            .into_iter()
+            .map(|a| (a.key.container_id, a.address))
+            .collect(),
+        Err(problem) => bail!("the checkpoint does not load after the run: {problem}"),
+    };
+    for (what, held) in [("ipamd's state", &in_memory), ("the checkpoint", &on_disk)] {
+        if *held != live {
+            let lost = live.iter().filter(|(c, a)| held.get(*c) != Some(a)).count();
+            let extra = held.keys().filter(|c| !live.contains_key(*c)).count();
+            bail!(
+                "{what} does not hold the live pods' addresses: {lost} lost or changed, {extra} not released ({} live)",
+                live.len()
+            );
+        }
+    }
+    let fs = filesystem(&dir);
     let fsync = bare_fdatasync(&dir, a.fsync_samples)?;
     let _ = std::fs::remove_dir_all(&dir);
 
     alloc.sort();
     release.sort();
     println!(
-        "calls={} clients={} live={} pool={} cooldown_ms={} wall_s={:.2}",
+        "calls={} clients={} live={} pool={} cooldown_ms={} wall_s={:.2} dir={} fs={fs}",
         alloc.len(),
         a.clients,
         a.live,
         a.pool,
         a.cooldown_ms,
-        wall.as_secs_f64()
+        wall.as_secs_f64(),
+        a.dir.display(),
     );
     println!(
         "allocate_ms p50={} p99={} max={}",
@@ -199,7 +233,10 @@ async fn main() -> anyhow::Result<()> {
             fsync.len()
         );
     }
-    println!("checkpoint_bytes={size} duplicates=0 failures=0");
+    println!(
+        "checkpoint_bytes={size} live_checked={} (in ipamd's state and in the checkpoint read back)",
+        live.len()
+    );
     println!(
         "target p99<2ms: {}",
         if pct(&alloc, 0.99) < Duration::from_millis(2) {
@@ -236,6 +273,22 @@ fn bare_fdatasync(dir: &std::path::Path, samples: usize) -> anyhow::Result<Vec<D
     out.sort();
     std::fs::remove_file(&path)?;
     Ok(out)
+}
+
+/// The file system type of the mount holding `dir` (`tmpfs`, `ext4`, ...), from
+/// /proc/self/mounts.
+fn filesystem(dir: &std::path::Path) -> String {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, at, fs) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(at).then(|| (at.len(), fs.to_string()))
+        })
+        .max()
+        .map_or_else(|| "unknown".into(), |(_, fs)| fs)
 }
 
 /// A fresh directory under `base`, removed at the end of the run.

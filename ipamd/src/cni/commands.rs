@@ -110,10 +110,12 @@ async fn add(env: &Env, conf: &NetConf) -> Result<Value, CniError> {
             format!("network namespace {} does not exist", netns.display()),
         ));
     }
-    let (ns, pod) = env.pod();
-    let mut c = client(conf).await?;
+    let pod = env.pod();
+    // With no free address yet, ipamd holds the call for half the timeout and answers as
+    // soon as the pool grows; then "try again later" as before.
+    let mut c = client(conf).await?.with_address_wait(conf.timeout() / 2);
     let addr = c
-        .allocate(container, ifname, &ns, &pod)
+        .allocate_pod(container, ifname, &pod)
         .await
         .map_err(ipamd_error)?;
     let ip: Ipv4Addr = addr.address.parse().map_err(|_| {
@@ -128,7 +130,7 @@ async fn add(env: &Env, conf: &NetConf) -> Result<Value, CniError> {
             let err = netlink_error("building the pod network failed", e);
             // Leave nothing behind: the runtime will retry ADD or call DEL.
             let _ = netlink::teardown(Some(netns), container, ifname).await;
-            let _ = c.release(container, ifname, &ns, &pod).await;
+            let _ = c.release_pod(container, ifname, &pod).await;
             return Err(err);
         }
     };
@@ -170,9 +172,9 @@ async fn del(env: &Env, conf: &NetConf) -> Result<(), CniError> {
     netlink::teardown(env.netns.as_deref(), container, ifname)
         .await
         .map_err(|e| netlink_error("removing the pod network failed", e))?;
-    let (ns, pod) = env.pod();
+    let pod = env.pod();
     let mut c = client(conf).await?;
-    c.release(container, ifname, &ns, &pod)
+    c.release_pod(container, ifname, &pod)
         .await
         .map_err(ipamd_error)?;
     Ok(())

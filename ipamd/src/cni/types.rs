@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::state::PodRef;
+
 /// Error codes of the CNI spec (and one of this plugin's own, from 100 up).
 pub mod code {
     pub const INCOMPATIBLE_VERSION: u32 = 1;
@@ -166,14 +168,13 @@ impl Env {
         Ok(env)
     }
 
-    /// The pod's namespace and name from the kubelet's `CNI_ARGS`.
-    pub fn pod(&self) -> (String, String) {
-        (
-            self.args
-                .get("K8S_POD_NAMESPACE")
-                .cloned()
-                .unwrap_or_default(),
-            self.args.get("K8S_POD_NAME").cloned().unwrap_or_default(),
+    /// The pod's namespace, name and UID from the kubelet's `CNI_ARGS`.
+    pub fn pod(&self) -> PodRef {
+        let arg = |k: &str| self.args.get(k).cloned().unwrap_or_default();
+        PodRef::new(
+            arg("K8S_POD_NAMESPACE"),
+            arg("K8S_POD_NAME"),
+            arg("K8S_POD_UID"),
         )
     }
 }
@@ -355,12 +356,12 @@ mod tests {
             ("CNI_IFNAME", "eth0"),
             (
                 "CNI_ARGS",
-                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-1",
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-1;K8S_POD_UID=0b5f-11",
             ),
         ]))
         .unwrap();
         assert_eq!(e.command, Command::Add);
-        assert_eq!(e.pod(), ("default".to_string(), "web-1".to_string()));
+        assert_eq!(e.pod(), PodRef::new("default", "web-1", "0b5f-11"));
 
         let missing = Env::from_vars(vars(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "abc")]))
             .unwrap_err();
