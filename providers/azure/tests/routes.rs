@@ -245,3 +245,28 @@ async fn a_table_changed_since_read_is_read_again() {
         (ErrorKind::Conflict, "PreconditionFailed")
     );
 }
+
+#[tokio::test]
+async fn server_errors_and_dropped_connections_are_tried_again_and_counted() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let routes = AzureRoutes::new(client, cfg.clone());
+    // Each fault fires on one request; the policy sends it again.
+    let mut expected = 0;
+    for rule in [
+        serde_json::json!({"service": "arm", "action": RT_READ, "kind": "error", "status": 503, "trigger": "once"}),
+        serde_json::json!({"service": "arm", "action": RT_READ, "kind": "drop", "trigger": "once"}),
+    ] {
+        let rule = serde_json::from_value(rule).unwrap();
+        h.with_cloud(|c| c.faults.add(rule));
+        assert!(routes.list().await.unwrap().is_empty());
+        expected += 2;
+        assert_eq!(
+            policy.counts.of(RT_READ),
+            expected,
+            "the failed request and the answer"
+        );
+        assert_eq!(arm_calls(&h, RT_READ), expected);
+    }
+}
