@@ -29,7 +29,7 @@ async fn two_hundred_nodes_joining_at_once_take_one_table_put_per_window() {
     const NODES: usize = 200;
     let h = start(|w| w.scale_sets[0].capacity = NODES as u64).await;
     let mut cfg = config(&h).await;
-    cfg.route_batch_window = Duration::from_secs(2);
+    cfg.route_batch_window = Duration::from_secs(5);
     let cfg = Arc::new(cfg);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
     let routes = AzureRoutes::new(client, cfg.clone());
@@ -90,9 +90,11 @@ async fn two_hundred_nodes_joining_at_once_take_one_table_put_per_window() {
         policy.counts.of(RT_READ),
         policy.counts.snapshot()
     );
-    // Every change lands within one window of the first: one PUT; a straggler past it gets
-    // one more.
-    assert!((1..=2).contains(&puts), "{puts} table PUTs");
+    // Changes within one window share a PUT: one PUT per window the arrivals span (each
+    // node's NIC read spreads them), one more for stragglers; all within one window here
+    // unless the machine is very busy.
+    let bound = ((took.as_secs_f64() / 5.0).ceil() as u64 + 1).max(2);
+    assert!((1..=bound).contains(&puts), "{puts} table PUTs in {took:?}");
     assert_eq!(
         policy.counts.of(RT_WRITE),
         puts,
@@ -242,4 +244,29 @@ async fn a_table_changed_since_read_is_read_again() {
         (e.kind(), e.code()),
         (ErrorKind::Conflict, "PreconditionFailed")
     );
+}
+
+#[tokio::test]
+async fn server_errors_and_dropped_connections_are_tried_again_and_counted() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let routes = AzureRoutes::new(client, cfg.clone());
+    // Each fault fires on one request; the policy sends it again.
+    let mut expected = 0;
+    for rule in [
+        serde_json::json!({"service": "arm", "action": RT_READ, "kind": "error", "status": 503, "trigger": "once"}),
+        serde_json::json!({"service": "arm", "action": RT_READ, "kind": "drop", "trigger": "once"}),
+    ] {
+        let rule = serde_json::from_value(rule).unwrap();
+        h.with_cloud(|c| c.faults.add(rule));
+        assert!(routes.list().await.unwrap().is_empty());
+        expected += 2;
+        assert_eq!(
+            policy.counts.of(RT_READ),
+            expected,
+            "the failed request and the answer"
+        );
+        assert_eq!(arm_calls(&h, RT_READ), expected);
+    }
 }
