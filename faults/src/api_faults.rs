@@ -53,6 +53,9 @@ pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
             if exited {
                 r.env.start_controller()?;
             }
+            r.notes.push(
+                "downtime is not sampled while the API does not serve (the API is one of its sources): it counts from the API's return".into(),
+            );
         }
         "api-watches-gone" => {
             let floor = r.env.api.expire_watches();

@@ -97,38 +97,14 @@ impl Snapshot {
             .items
             .into_iter()
             .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
-            .map(|s| {
-                let key = format!(
-                    "{}/{}",
-                    s.metadata.namespace.unwrap_or_default(),
-                    s.metadata.name.unwrap_or_default()
-                );
-                let host = s
-                    .status
-                    .and_then(|s| s.load_balancer)
-                    .and_then(|l| l.ingress)
-                    .and_then(|i| i.first().and_then(|i| i.hostname.clone()));
-                (key, host)
-            })
+            .map(|s| key_and_hostname(&s.metadata, serde_json::to_value(&s.status)))
             .collect();
         let ingresses = Api::<Ingress>::all(env.client.clone())
             .list(&ListParams::default())
             .await?
             .items
             .into_iter()
-            .map(|i| {
-                let key = format!(
-                    "{}/{}",
-                    i.metadata.namespace.unwrap_or_default(),
-                    i.metadata.name.unwrap_or_default()
-                );
-                let host = i
-                    .status
-                    .and_then(|s| s.load_balancer)
-                    .and_then(|l| l.ingress)
-                    .and_then(|i| i.first().and_then(|i| i.hostname.clone()));
-                (key, host)
-            })
+            .map(|i| key_and_hostname(&i.metadata, serde_json::to_value(&i.status)))
             .collect();
         let cloud = http::request(env.control(), "GET", "/_mockcloud/state", None).await?;
         let mut ipamd = BTreeMap::new();
@@ -289,6 +265,25 @@ impl Snapshot {
             })
             .collect()
     }
+}
+
+/// `namespace/name` of a Service or Ingress, and the hostname of the first load balancer
+/// ingress in its status.
+fn key_and_hostname(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    status: serde_json::Result<Value>,
+) -> (String, Option<String>) {
+    let key = format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    );
+    let host = status.ok().and_then(|s| {
+        s["loadBalancer"]["ingress"][0]["hostname"]
+            .as_str()
+            .map(str::to_string)
+    });
+    (key, host)
 }
 
 fn paths_in(v: &Value, out: &mut BTreeSet<String>) {

@@ -43,15 +43,26 @@ pub async fn scale(client: &kube::Client, replicas: i32) -> Result<()> {
     Ok(())
 }
 
+/// The LoadBalancer Service `web` (an NLB with `ip` targets).
 pub async fn expose(client: &kube::Client) -> Result<()> {
+    create_service(
+        client,
+        "LoadBalancer",
+        json!({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}),
+    )
+    .await
+}
+
+/// The Service `web` of `type_` in front of the pods, port 80.
+async fn create_service(
+    client: &kube::Client,
+    type_: &str,
+    annotations: serde_json::Value,
+) -> Result<()> {
     let svc: Service = serde_json::from_value(json!({
-        "metadata": {
-            "name": APP,
-            "namespace": NAMESPACE,
-            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}
-        },
+        "metadata": {"name": APP, "namespace": NAMESPACE, "annotations": annotations},
         "spec": {
-            "type": "LoadBalancer",
+            "type": type_,
             "selector": {"app": APP},
             "ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}]
         }
@@ -86,17 +97,7 @@ pub const GROUP: &str = "alb.ingress.kubernetes.io/group.name";
 
 /// A ClusterIP Service `web` in front of the pods: the Ingresses' backend.
 pub async fn cluster_service(client: &kube::Client) -> Result<()> {
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": APP, "namespace": NAMESPACE},
-        "spec": {
-            "selector": {"app": APP},
-            "ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}]
-        }
-    }))?;
-    Api::<Service>::namespaced(client.clone(), NAMESPACE)
-        .create(&PostParams::default(), &svc)
-        .await?;
-    Ok(())
+    create_service(client, "ClusterIP", json!({})).await
 }
 
 /// An Ingress `name` of class `alb` routing `path` to the Service `web` with `ip` targets,

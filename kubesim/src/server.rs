@@ -399,6 +399,11 @@ preferences: {{}}
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.join_server().await;
+    }
+
+    /// Waits up to 5 s for the stopped server's task, then aborts it.
+    async fn join_server(&mut self) {
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(5), task)
@@ -437,15 +442,7 @@ preferences: {{}}
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
         self.stop_now();
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        self.join_server().await;
     }
 
     fn stop_now(&mut self) {

@@ -217,6 +217,60 @@ async fn watch_from_a_compacted_version_gets_410() {
     );
 }
 
+/// A kube-runtime watcher of ConfigMaps whose `next` answers the next event and counts the
+/// 410s it reports on the way (it reports one, then relists on the next poll).
+struct Watching<S> {
+    events: S,
+    expired: usize,
+}
+
+impl<S> Watching<S>
+where
+    S: futures::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin,
+{
+    async fn next(&mut self) -> watcher::Event<ConfigMap> {
+        loop {
+            match tokio::time::timeout(WAIT, self.events.try_next())
+                .await
+                .expect("in time")
+            {
+                Ok(Some(event)) => return event,
+                Err(watcher::Error::WatchError(status)) if status.code == 410 => self.expired += 1,
+                other => panic!("unexpected watcher item {other:?}"),
+            }
+        }
+    }
+}
+
+/// The API started with `config`, a watcher of the default namespace's ConfigMaps that has
+/// listed and seen `first` created.
+async fn watching_first(
+    config: cloudnet_kubesim::Config,
+) -> (
+    cloudnet_kubesim::server::Handle,
+    kube::Client,
+    Api<ConfigMap>,
+    Watching<
+        impl futures::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin,
+    >,
+) {
+    let (handle, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut w = Watching {
+        events: watcher(api.clone(), watcher::Config::default()).boxed(),
+        expired: 0,
+    };
+    assert!(matches!(w.next().await, watcher::Event::Init));
+    assert!(matches!(w.next().await, watcher::Event::InitDone));
+    api.create(&PostParams::default(), &cm("first"))
+        .await
+        .expect("create");
+    assert!(
+        matches!(w.next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
+    );
+    (handle, client, api, w)
+}
+
 #[tokio::test]
 async fn runtime_watcher_relists_after_410() {
     let config = cloudnet_kubesim::Config {
@@ -224,29 +278,7 @@ async fn runtime_watcher_relists_after_410() {
         bookmark_interval: Duration::from_secs(3600),
         ..Default::default()
     };
-    let (handle, client) = start_with(config).await;
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
-    let mut expired = 0;
-    let mut next = async || loop {
-        match tokio::time::timeout(WAIT, events.try_next())
-            .await
-            .expect("in time")
-        {
-            Ok(Some(event)) => return event,
-            // The watcher reports the 410 once, then relists on the next poll.
-            Err(watcher::Error::WatchError(status)) if status.code == 410 => expired += 1,
-            other => panic!("unexpected watcher item {other:?}"),
-        }
-    };
-    assert!(matches!(next().await, watcher::Event::Init));
-    assert!(matches!(next().await, watcher::Event::InitDone));
-    api.create(&PostParams::default(), &cm("first"))
-        .await
-        .expect("create");
-    assert!(
-        matches!(next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
-    );
+    let (handle, client, api, mut w) = watching_first(config).await;
     // While the watcher is not polled: history moves on past its version and its stream ends.
     let secrets: Api<Secret> = Api::namespaced(client, "default");
     for i in 0..20 {
@@ -273,7 +305,7 @@ async fn runtime_watcher_relists_after_410() {
     let mut relisted = Vec::new();
     let mut relisting = false;
     loop {
-        match next().await {
+        match w.next().await {
             watcher::Event::Init => relisting = true,
             watcher::Event::InitApply(o) => relisted.extend(o.metadata.name),
             watcher::Event::InitDone => break,
@@ -287,7 +319,7 @@ async fn runtime_watcher_relists_after_410() {
     }
     relisted.sort();
     assert_eq!(relisted, ["during-gap", "first"]);
-    assert_eq!(expired, 1, "the watcher saw one 410");
+    assert_eq!(w.expired, 1, "the watcher saw one 410");
 }
 
 #[tokio::test]
@@ -296,36 +328,12 @@ async fn expiring_the_watch_history_makes_a_watcher_that_saw_everything_relist()
         bookmark_interval: Duration::from_secs(3600),
         ..Default::default()
     };
-    let (handle, client) = start_with(config).await;
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
-    // Counted through a Cell: the closure that polls the watcher is used after the checks.
-    let expired = std::cell::Cell::new(0);
-    let mut next = async || loop {
-        match tokio::time::timeout(WAIT, events.try_next())
-            .await
-            .expect("in time")
-        {
-            Ok(Some(event)) => return event,
-            Err(watcher::Error::WatchError(status)) if status.code == 410 => {
-                expired.set(expired.get() + 1)
-            }
-            other => panic!("unexpected watcher item {other:?}"),
-        }
-    };
-    assert!(matches!(next().await, watcher::Event::Init));
-    assert!(matches!(next().await, watcher::Event::InitDone));
-    api.create(&PostParams::default(), &cm("first"))
-        .await
-        .expect("create");
-    assert!(
-        matches!(next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
-    );
+    let (handle, _client, api, mut w) = watching_first(config).await;
     // The watcher has seen the latest change; the history is expired all the same.
     let floor = handle.expire_watches();
     let mut relisted = Vec::new();
     loop {
-        match next().await {
+        match w.next().await {
             watcher::Event::Init => {}
             watcher::Event::InitApply(o) => relisted.extend(o.metadata.name),
             watcher::Event::InitDone => break,
@@ -333,15 +341,15 @@ async fn expiring_the_watch_history_makes_a_watcher_that_saw_everything_relist()
         }
     }
     assert_eq!(relisted, ["first"]);
-    assert_eq!(expired.get(), 1, "the watcher saw one 410");
+    assert_eq!(w.expired, 1, "the watcher saw one 410");
     // A watch from the new list's resourceVersion is served: changes arrive again.
     api.create(&PostParams::default(), &cm("second"))
         .await
         .expect("create");
     assert!(
-        matches!(next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("second"))
+        matches!(w.next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("second"))
     );
-    assert_eq!(expired.get(), 1);
+    assert_eq!(w.expired, 1);
     let listed = list_version(&api).await;
     assert!(listed.parse::<u64>().expect("a number") > floor);
 }
