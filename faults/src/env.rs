@@ -296,6 +296,32 @@ impl Env {
         }
     }
 
+    /// Whether the controller process has exited on its own (a leader that cannot renew its
+    /// Lease does); forgets it when it has, as its Deployment would before starting another.
+    pub fn controller_exited(&mut self) -> bool {
+        let exited = self
+            .controller
+            .as_mut()
+            .is_some_and(|c| c.exited().is_some());
+        if exited {
+            self.controller = None;
+        }
+        exited
+    }
+
+    /// Whether a controller process runs (or should: it has not been found exited).
+    pub fn controller_started(&self) -> bool {
+        self.controller.is_some()
+    }
+
+    /// Fails with a log when an ipamd that should run has exited.
+    pub fn check_ipamds(&mut self) -> Result<()> {
+        for p in self.ipamds.values_mut().flatten() {
+            p.check_running()?;
+        }
+        Ok(())
+    }
+
     /// Starts `node`'s ipamd as the chart's DaemonSet runs it, on the same socket, checkpoint
     /// and introspection address as before.
     pub fn start_ipamd(&mut self, node: &str) -> Result<()> {
@@ -339,15 +365,25 @@ impl Env {
         Ok(())
     }
 
+    /// Forgets `node`, whose machine is gone: its ipamd (which went down with it) is
+    /// `SIGKILL`ed and its sources are no longer read.
+    pub async fn remove_node(&mut self, node: &str) -> Result<NodeInfo> {
+        self.kill_ipamd(node).await?;
+        self.ipamds.remove(node);
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == node)
+            .with_context(|| format!("no node {node}"))?;
+        Ok(self.nodes.remove(i))
+    }
+
     /// Fails with a log when a process that should run has exited.
     pub fn check_processes(&mut self) -> Result<()> {
         if let Some(c) = self.controller.as_mut() {
             c.check_running()?;
         }
-        for p in self.ipamds.values_mut().flatten() {
-            p.check_running()?;
-        }
-        Ok(())
+        self.check_ipamds()
     }
 
     /// The controller's log, for a failure's report.

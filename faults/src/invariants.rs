@@ -364,6 +364,7 @@ mod tests {
             pods,
             node_instance: BTreeMap::from([("n1".to_string(), "i-1".to_string())]),
             services: BTreeMap::new(),
+            ingresses: BTreeMap::new(),
             cloud: json!({
                 "now_ms": 1,
                 "ec2": {

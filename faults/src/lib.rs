@@ -12,14 +12,20 @@
 //! ```
 //!
 //! The embedded API runs in this process: it has no binary of its own, and its simulated
-//! cluster components share its store; API faults are made on it directly
+//! cluster components share its store; API faults are made on it directly: its server stops
+//! serving and serves again on the same address with the same store, as a real API server
+//! restarts while etcd keeps the data ([`cloudnet_kubesim::server::Handle::stop_serving`]),
+//! its watch history expires as after etcd's compaction
+//! ([`cloudnet_kubesim::server::Handle::expire_watches`]), its watches end
 //! ([`cloudnet_kubesim::server::Handle::close_watches`]).
 //!
 //! `cloudnet faults list` / `cloudnet faults run <name>` run scenarios by name; the test
 //! `cargo test -p cloudnet-faults` runs the short form of every scenario.
 
 pub mod addresses;
+pub mod api_faults;
 pub mod env;
+pub mod exhaustion;
 pub mod http;
 pub mod invariants;
 pub mod observe;
@@ -28,7 +34,9 @@ pub mod procs;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod stack;
 pub mod workload;
+pub mod world_changes;
 
 pub use env::{Cloud, Options};
 pub use report::Row;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
@@ -58,6 +59,8 @@ pub struct Snapshot {
     pub node_instance: BTreeMap<String, String>,
     /// `namespace/name` of each LoadBalancer Service -> the hostname in its status.
     pub services: BTreeMap<String, Option<String>>,
+    /// `namespace/name` of each Ingress -> the hostname in its status.
+    pub ingresses: BTreeMap<String, Option<String>>,
     /// The mock cloud's state dump.
     pub cloud: Value,
     /// Per node, the allocations its ipamd reports (`None`: it did not answer).
@@ -94,19 +97,14 @@ impl Snapshot {
             .items
             .into_iter()
             .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
-            .map(|s| {
-                let key = format!(
-                    "{}/{}",
-                    s.metadata.namespace.unwrap_or_default(),
-                    s.metadata.name.unwrap_or_default()
-                );
-                let host = s
-                    .status
-                    .and_then(|s| s.load_balancer)
-                    .and_then(|l| l.ingress)
-                    .and_then(|i| i.first().and_then(|i| i.hostname.clone()));
-                (key, host)
-            })
+            .map(|s| key_and_hostname(&s.metadata, serde_json::to_value(&s.status)))
+            .collect();
+        let ingresses = Api::<Ingress>::all(env.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|i| key_and_hostname(&i.metadata, serde_json::to_value(&i.status)))
             .collect();
         let cloud = http::request(env.control(), "GET", "/_mockcloud/state", None).await?;
         let mut ipamd = BTreeMap::new();
@@ -133,6 +131,7 @@ impl Snapshot {
             pods,
             node_instance,
             services,
+            ingresses,
             cloud,
             ipamd,
             checkpoints,
@@ -204,6 +203,43 @@ impl Snapshot {
             .collect()
     }
 
+    /// The ARN of the cluster's load balancer under the hostname of the Ingress `key`.
+    pub fn ingress_load_balancer(&self, key: &str) -> Option<String> {
+        let host = self.ingresses.get(key)?.as_ref()?;
+        self.load_balancers()
+            .into_iter()
+            .find(|(_, (dns, _))| dns == host)
+            .map(|(arn, _)| arn)
+    }
+
+    /// The paths the rules of the load balancer `lb`'s listeners match (every string
+    /// starting with `/` in their conditions).
+    pub fn rule_paths(&self, lb: &str) -> BTreeSet<String> {
+        let elbv2 = &self.cloud["elbv2"];
+        let listeners: BTreeSet<&str> = elbv2["listeners"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, l)| l["load_balancer_arn"].as_str() == Some(lb))
+            .map(|(arn, _)| arn.as_str())
+            .collect();
+        let mut out = BTreeSet::new();
+        for rule in elbv2["rules"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+        {
+            if rule["listener_arn"]
+                .as_str()
+                .is_some_and(|l| listeners.contains(l))
+            {
+                paths_in(&rule["conditions"], &mut out);
+            }
+        }
+        out
+    }
+
     /// The cluster's load balancers: ARN -> (DNS name, number of listeners).
     pub fn load_balancers(&self) -> BTreeMap<String, (String, usize)> {
         let elbv2 = &self.cloud["elbv2"];
@@ -228,6 +264,36 @@ impl Snapshot {
                 )
             })
             .collect()
+    }
+}
+
+/// `namespace/name` of a Service or Ingress, and the hostname of the first load balancer
+/// ingress in its status.
+fn key_and_hostname(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    status: serde_json::Result<Value>,
+) -> (String, Option<String>) {
+    let key = format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    );
+    let host = status.ok().and_then(|s| {
+        s["loadBalancer"]["ingress"][0]["hostname"]
+            .as_str()
+            .map(str::to_string)
+    });
+    (key, host)
+}
+
+fn paths_in(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(p) if p.starts_with('/') => {
+            out.insert(p.clone());
+        }
+        Value::Array(a) => a.iter().for_each(|v| paths_in(v, out)),
+        Value::Object(o) => o.values().for_each(|v| paths_in(v, out)),
+        _ => {}
     }
 }
 

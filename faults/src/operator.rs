@@ -7,8 +7,8 @@ use aws_credential_types::Credentials;
 
 use crate::env::{Env, OPERATOR_KEY};
 
-pub async fn elbv2(env: &Env) -> aws_sdk_elasticloadbalancingv2::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+async fn sdk(env: &Env) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(env.region.clone()))
         .credentials_provider(Credentials::new(
             OPERATOR_KEY,
@@ -19,8 +19,15 @@ pub async fn elbv2(env: &Env) -> aws_sdk_elasticloadbalancingv2::Client {
         ))
         .endpoint_url(env.cloud.endpoint_url())
         .load()
-        .await;
-    aws_sdk_elasticloadbalancingv2::Client::new(&sdk)
+        .await
+}
+
+pub async fn elbv2(env: &Env) -> aws_sdk_elasticloadbalancingv2::Client {
+    aws_sdk_elasticloadbalancingv2::Client::new(&sdk(env).await)
+}
+
+pub async fn ec2(env: &Env) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk(env).await)
 }
 
 /// Deletes the listeners of the load balancer whose DNS name is `dns`; answers how many.
@@ -80,5 +87,96 @@ pub async fn delete_load_balancer(env: &Env, arn: &str) -> Result<()> {
         .load_balancer_arn(arn)
         .send()
         .await?;
+    Ok(())
+}
+
+/// Changes the path of the rule `rule` to `path` (`ModifyRule`).
+pub async fn edit_rule_path(env: &Env, rule: &str, path: &str) -> Result<()> {
+    use aws_sdk_elasticloadbalancingv2::types::{PathPatternConditionConfig, RuleCondition};
+    let condition = RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(PathPatternConditionConfig::builder().values(path).build())
+        .build();
+    elbv2(env)
+        .await
+        .modify_rule()
+        .rule_arn(rule)
+        .conditions(condition)
+        .send()
+        .await
+        .with_context(|| format!("cannot modify the rule {rule}"))?;
+    Ok(())
+}
+
+/// Revokes one ingress permission of `group`: TCP `from`-`to` from `cidr` or from the
+/// group `source` (`RevokeSecurityGroupIngress`).
+pub async fn revoke_ingress(
+    env: &Env,
+    group: &str,
+    protocol: &str,
+    ports: (i32, i32),
+    cidr: Option<&str>,
+    source: Option<&str>,
+) -> Result<()> {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+    let mut p = IpPermission::builder()
+        .ip_protocol(protocol)
+        .from_port(ports.0)
+        .to_port(ports.1);
+    if let Some(c) = cidr {
+        p = p.ip_ranges(IpRange::builder().cidr_ip(c).build());
+    }
+    if let Some(g) = source {
+        p = p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build());
+    }
+    ec2(env)
+        .await
+        .revoke_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(p.build())
+        .send()
+        .await
+        .with_context(|| format!("cannot revoke an ingress rule of {group}"))?;
+    Ok(())
+}
+
+/// Terminates the instance `id` (`TerminateInstances`).
+pub async fn terminate_instance(env: &Env, id: &str) -> Result<()> {
+    ec2(env)
+        .await
+        .terminate_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .with_context(|| format!("cannot terminate {id}"))?;
+    Ok(())
+}
+
+/// Creates an untagged network interface in `subnet` holding `secondary` addresses besides
+/// its primary one: someone else's use of the subnet. Answers its ID.
+pub async fn create_interface(env: &Env, subnet: &str, secondary: i32) -> Result<String> {
+    let out = ec2(env)
+        .await
+        .create_network_interface()
+        .subnet_id(subnet)
+        .secondary_private_ip_address_count(secondary)
+        .description("another team's interface")
+        .send()
+        .await
+        .with_context(|| format!("cannot create an interface in {subnet}"))?;
+    out.network_interface()
+        .and_then(|n| n.network_interface_id())
+        .map(str::to_string)
+        .context("CreateNetworkInterface answered no interface")
+}
+
+pub async fn delete_interface(env: &Env, id: &str) -> Result<()> {
+    ec2(env)
+        .await
+        .delete_network_interface()
+        .network_interface_id(id)
+        .send()
+        .await
+        .with_context(|| format!("cannot delete {id}"))?;
     Ok(())
 }

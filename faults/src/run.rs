@@ -35,6 +35,87 @@ pub struct Goal {
     pub service: Option<String>,
     /// The faulted piece is an ipamd: its answering again is a corrective action.
     pub ipamd_reacts: bool,
+    /// Ingresses (`namespace/name`) whose load balancer should route to the pods: each has
+    /// its hostname in status and a load balancer with a listener under it, and every
+    /// target group of the cluster is routed with exactly the pods as targets (none is
+    /// orphaned).
+    pub ingresses: Vec<String>,
+    /// What else the cloud must show.
+    pub expect: Vec<Expect>,
+}
+
+/// One more thing a scenario's cloud must show to be correct.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// The load balancer under the Ingress's hostname routes `path` (a rule's condition).
+    RoutesPath { ingress: String, path: String },
+    /// The load balancer under the Ingress's hostname does not route `path`.
+    NoPath { ingress: String, path: String },
+    /// The two Ingresses are served by one load balancer.
+    SameLoadBalancer { ingress: String, as_ingress: String },
+    /// The security group's ingress permissions are exactly these, in any order (as the
+    /// state dump shows them).
+    SecurityGroupIngress {
+        group: String,
+        permissions: serde_json::Value,
+    },
+    /// Nothing of the instance is left: no interface attached to it, no interface of the
+    /// cluster detached, no route to it or to an interface it had.
+    NothingOf {
+        instance: String,
+        interfaces: Vec<String>,
+    },
+}
+
+impl Expect {
+    pub fn holds(&self, s: &Snapshot) -> bool {
+        match self {
+            Expect::RoutesPath { ingress, path } => s
+                .ingress_load_balancer(ingress)
+                .is_some_and(|lb| s.rule_paths(&lb).contains(path)),
+            Expect::NoPath { ingress, path } => s
+                .ingress_load_balancer(ingress)
+                .is_some_and(|lb| !s.rule_paths(&lb).contains(path)),
+            Expect::SameLoadBalancer {
+                ingress,
+                as_ingress,
+            } => {
+                let lb = s.ingress_load_balancer(ingress);
+                lb.is_some() && lb == s.ingress_load_balancer(as_ingress)
+            }
+            Expect::SecurityGroupIngress { group, permissions } => {
+                let sorted = |v: &serde_json::Value| {
+                    let mut all: Vec<String> = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.to_string())
+                        .collect();
+                    all.sort();
+                    all
+                };
+                sorted(&s.cloud["ec2"]["security_groups"][group]["ingress"]) == sorted(permissions)
+            }
+            Expect::NothingOf {
+                instance,
+                interfaces,
+            } => {
+                let enis = s.cloud["ec2"]["network_interfaces"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| e);
+                let mut left = enis.filter(|e| {
+                    e["attachment"]["instance_id"].as_str() == Some(instance.as_str())
+                        || (e["attachment"].is_null() && crate::observe::owned(e))
+                });
+                let routes = s.cloud["ec2"]["route_tables"].to_string();
+                left.next().is_none()
+                    && !routes.contains(instance.as_str())
+                    && !interfaces.iter().any(|i| routes.contains(i.as_str()))
+            }
+        }
+    }
 }
 
 /// The moment of a fault, on both clocks.
@@ -189,6 +270,28 @@ impl Run {
         if s.ipamd.values().any(Option::is_none) {
             return false;
         }
+        if !goal.expect.iter().all(|e| e.holds(s)) {
+            return false;
+        }
+        let want: BTreeSet<String> = pods
+            .iter()
+            .filter_map(|p| p.ip.map(|i| i.to_string()))
+            .collect();
+        if !goal.ingresses.is_empty() {
+            let groups = s.target_groups();
+            let served = goal.ingresses.iter().all(|i| {
+                s.ingress_load_balancer(i)
+                    .is_some_and(|lb| s.load_balancers().get(&lb).is_some_and(|(_, l)| *l > 0))
+            });
+            if !served
+                || groups.is_empty()
+                || !groups
+                    .values()
+                    .all(|(targets, routed)| *routed && *targets == want)
+            {
+                return false;
+            }
+        }
         let Some(svc) = &goal.service else {
             return true;
         };
@@ -202,10 +305,6 @@ impl Run {
         {
             return false;
         }
-        let want: BTreeSet<String> = pods
-            .iter()
-            .filter_map(|p| p.ip.map(|i| i.to_string()))
-            .collect();
         s.target_groups()
             .values()
             .any(|(targets, routed)| *routed && *targets == want)
@@ -216,7 +315,7 @@ impl Run {
         if !self.correct(goal, s) || !s.app_pods(&goal.app).all(|p| p.ready) {
             return false;
         }
-        if goal.service.is_none() {
+        if goal.service.is_none() && goal.ingresses.is_empty() {
             return true;
         }
         let healthy = self.healthy_targets(s);
@@ -235,7 +334,7 @@ impl Run {
         if working < goal.replicas {
             return false;
         }
-        goal.service.is_none() || !self.healthy_targets(s).is_empty()
+        (goal.service.is_none() && goal.ingresses.is_empty()) || !self.healthy_targets(s).is_empty()
     }
 
     /// Samples from `fault` until `goal` has been recovered for a few samples or `limit`
@@ -308,6 +407,49 @@ impl Run {
             tokio::time::sleep(SAMPLE_PERIOD).await;
         }
         Ok(())
+    }
+
+    /// Holds `d` while the API does not serve: the sources that do not go through it (the
+    /// cloud's call log, the ipamd processes) keep being read and checked; the rest waits for
+    /// its return. A controller that exits meanwhile (a leader stops when it cannot renew its
+    /// Lease) is noted and answered `true` for: its Deployment would start another.
+    pub async fn hold_api_down(&mut self, d: Duration) -> Result<bool> {
+        let start = Instant::now();
+        let mut exited = false;
+        while start.elapsed() < d {
+            self.env.check_ipamds()?;
+            if !exited && self.env.controller_exited() {
+                exited = true;
+                self.notes.push(format!(
+                    "the controller exited {:.1} s into the outage (its Lease could not be renewed)",
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+            let (calls, last) = calls_since(&self.env, self.seq).await?;
+            self.seq = last;
+            self.calls += calls.len() as u64;
+            self.mutating_calls += calls.iter().filter(|c| c.is_mutating()).count() as u64;
+            self.checker.check_calls(&calls);
+            tokio::time::sleep(SAMPLE_PERIOD).await;
+        }
+        Ok(exited)
+    }
+
+    /// Waits until the API answers the workloads' client again, and answers how long that
+    /// took.
+    pub async fn wait_api(&mut self, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.env.client.clone());
+        loop {
+            match namespaces.list(&Default::default()).await {
+                Ok(_) => return Ok(start.elapsed()),
+                Err(e) if start.elapsed() > timeout => {
+                    bail!("the API did not answer within {timeout:?}: {e}")
+                }
+                Err(_) => tokio::time::sleep(SAMPLE_PERIOD).await,
+            }
+        }
     }
 
     /// Waits until the controller has made `call` (`service:Action`) after call `since`, and

@@ -9,12 +9,8 @@ use anyhow::{Context, Result, bail};
 use crate::env::{Env, Options};
 use crate::report::Row;
 use crate::run::{Fault, Goal, Metrics, Run};
+use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
 use crate::workload::{self, APP, SERVICE};
-
-/// How long a stack may take to come up, and a scenario to recover (the bound, not a target:
-/// each stops as soon as it has recovered).
-const SETTLE: Duration = Duration::from_secs(120);
-const LIMIT: Duration = Duration::from_secs(120);
 
 /// One scenario of the suite.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +84,21 @@ pub const ALL: &[Scenario] = &[
         fault: "every watch on the API closed, then two more pods",
     },
     Scenario {
+        name: "api-unavailable",
+        group: "api",
+        fault: "the API stops serving for 30 s (listener closed, connections and watches cut, the store kept) as two pods are added",
+    },
+    Scenario {
+        name: "api-watches-gone",
+        group: "api",
+        fault: "the watch history expired (as etcd compaction) and every watch ended: each resume gets 410 Gone; then two more pods",
+    },
+    Scenario {
+        name: "api-restarted",
+        group: "api",
+        fault: "the API restarted on the same address with the same store, every connection and watch cut; then two more pods",
+    },
+    Scenario {
         name: "throttling-storm",
         group: "cloud",
         fault: "half of all cloud calls RequestLimitExceeded for 60 s while three pods are added",
@@ -108,6 +119,11 @@ pub const ALL: &[Scenario] = &[
         fault: "every new interface invisible to Describe for 2 s while pods are scaled 3 -> 20",
     },
     Scenario {
+        name: "subnet-exhausted",
+        group: "cloud",
+        fault: "the first node's /26 subnet filled by another user's interface but one address, pods scaled past the node's pool; the interface deleted (room) once the condition and Events are seen and 30 s have passed",
+    },
+    Scenario {
         name: "eni-attach-limit",
         group: "cloud",
         fault: "pods scaled to 60 on two m5.large (3 interfaces x 9 addresses each: 54 fit), then back to 40",
@@ -116,6 +132,16 @@ pub const ALL: &[Scenario] = &[
         name: "drift-listener-deleted",
         group: "world",
         fault: "the Service's listener deleted by hand",
+    },
+    Scenario {
+        name: "drift-rule-edited",
+        group: "world",
+        fault: "an Ingress's listener rule edited by hand (its path condition changed)",
+    },
+    Scenario {
+        name: "drift-security-group-rule-revoked",
+        group: "world",
+        fault: "the port 80 ingress rule of an Ingress's ALB security group revoked by hand",
     },
     Scenario {
         name: "foreign-load-balancer-under-our-name",
@@ -131,6 +157,16 @@ pub const ALL: &[Scenario] = &[
         name: "bad-annotation-on-live-service",
         group: "world",
         fault: "a live Service's target type annotation set to `bogus`, fixed 10 s later",
+    },
+    Scenario {
+        name: "instance-terminated",
+        group: "world",
+        fault: "the second node's instance terminated; its Node and pods then deleted, as the cloud node lifecycle controller and the pod garbage collector do",
+    },
+    Scenario {
+        name: "ingress-group-member-moved",
+        group: "world",
+        fault: "an Ingress moved from the IngressGroup alpha (two members) to beta (one member)",
     },
 ];
 
@@ -183,6 +219,9 @@ fn burst_nodes(options: &Options) -> usize {
 
 /// The default world (two m5.large), with more m5.large for the pod burst.
 fn world_for(scenario: &Scenario, options: &Options) -> cloudnet_mockcloud::World {
+    if scenario.name == "subnet-exhausted" {
+        return crate::exhaustion::world();
+    }
     let mut w = cloudnet_mockcloud::World::default();
     if scenario.name == "pod-burst" {
         let template = w.instances[0].clone();
@@ -194,22 +233,6 @@ fn world_for(scenario: &Scenario, options: &Options) -> cloudnet_mockcloud::Worl
         }
     }
     w
-}
-
-fn stack_goal(replicas: usize) -> Goal {
-    Goal {
-        app: APP.into(),
-        replicas,
-        service: Some(SERVICE.into()),
-        ipamd_reacts: false,
-    }
-}
-
-async fn up_stack(r: &mut Run) -> Result<()> {
-    workload::deploy(&r.env.client, 3).await?;
-    workload::expose(&r.env.client).await?;
-    r.settle(&stack_goal(3), SETTLE).await?;
-    Ok(())
 }
 
 async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
@@ -451,6 +474,14 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             workload::scale(&r.env.client, 5).await?;
             r.measure(&stack_goal(5), fault, LIMIT).await
         }
+        "api-unavailable" | "api-watches-gone" | "api-restarted" => {
+            crate::api_faults::body(scenario.name, r).await
+        }
+        "subnet-exhausted" => crate::exhaustion::body(r).await,
+        "instance-terminated"
+        | "drift-rule-edited"
+        | "drift-security-group-rule-revoked"
+        | "ingress-group-member-moved" => crate::world_changes::body(scenario.name, r).await,
         "throttling-storm" | "5xx-bursts" | "dropped-connections" => {
             up_stack(r).await?;
             let (rule, full) = match scenario.name {

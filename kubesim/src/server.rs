@@ -127,23 +127,8 @@ impl KubeSim {
         } else {
             None
         };
-        let span = tracing::info_span!("kubesim", %addr);
-        let task = match &cert {
-            Some(cert) => tokio::spawn(
-                serve_tls(listener, router, cert.server_config.clone(), stopped).instrument(span),
-            ),
-            None => tokio::spawn(
-                async move {
-                    let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    });
-                    if let Err(error) = serve.await {
-                        tracing::error!(%error, "API server stopped");
-                    }
-                }
-                .instrument(span),
-            ),
-        };
+        let tls_config = cert.as_ref().map(|c| c.server_config.clone());
+        let task = spawn_server(listener, router.clone(), tls_config.clone(), stopped);
         // The control plane's own controller: without it, deleted namespaces would stay
         // Terminating. The simulated cluster components are started apart ([`crate::sim`]).
         let namespace_store = store.clone();
@@ -171,6 +156,8 @@ impl KubeSim {
             auth,
             ca_pem: cert.map(|c| c.ca_pem),
             rbac: config.rbac,
+            router,
+            tls: tls_config,
             stop: Some(stop),
             task: Some(task),
             namespace_controller,
@@ -178,13 +165,28 @@ impl KubeSim {
     }
 }
 
-async fn serve_tls(
+fn spawn_server(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    config: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stopped: oneshot::Receiver<()>,
+) -> JoinHandle<()> {
+    let span = match listener.local_addr() {
+        Ok(addr) => tracing::info_span!("kubesim", %addr),
+        Err(_) => tracing::info_span!("kubesim"),
+    };
+    tokio::spawn(serve(listener, router, tls, stopped).instrument(span))
+}
+
+/// Accepts connections until `stopped`, then cuts every open one (the connections are tasks
+/// of this one: aborting it cuts them too).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -203,18 +205,25 @@ async fn serve_tls(
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         connections.spawn(
             async move {
-                let tls = match acceptor.accept(tcp).await {
-                    Ok(tls) => tls,
-                    Err(error) => {
-                        tracing::debug!(%error, "TLS handshake failed");
-                        return;
+                let served = match acceptor {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(tls) => {
+                            hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                .await
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                    },
+                    None => {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                            .await
                     }
                 };
-                let io = hyper_util::rt::TokioIo::new(tls);
-                if let Err(error) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await
-                {
+                if let Err(error) = served {
                     tracing::debug!(%error, "Connection ended with an error");
                 }
             }
@@ -231,6 +240,9 @@ pub struct Handle {
     auth: Arc<Auth>,
     ca_pem: Option<String>,
     rbac: bool,
+    /// What [`Handle::resume_serving`] serves again.
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     namespace_controller: JoinHandle<()>,
@@ -364,9 +376,34 @@ preferences: {{}}
         self.store.end_all_watches();
     }
 
-    /// Stops the server and waits for it.
-    pub async fn shutdown(mut self) {
-        self.stop_now();
+    /// Expires the watch history, as etcd's compaction does, and ends every open watch:
+    /// every client resuming its watch from a resourceVersion it has seen gets 410 Expired
+    /// and must list again. Answers the resourceVersion watches may start from now.
+    pub fn expire_watches(&self) -> u64 {
+        let floor = self.store.compact();
+        self.store.end_all_watches();
+        floor
+    }
+
+    /// Whether the server accepts connections (see [`Handle::stop_serving`]).
+    pub fn serving(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// Stops serving as an API server process that goes down while etcd keeps the data:
+    /// the listener closes (new connections are refused) and every open connection and
+    /// watch is cut. The store, the tokens and the control plane's own controller stay;
+    /// [`Handle::resume_serving`] serves again on the same address.
+    pub async fn stop_serving(&mut self) {
+        self.store.end_all_watches();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.join_server().await;
+    }
+
+    /// Waits up to 5 s for the stopped server's task, then aborts it.
+    async fn join_server(&mut self) {
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(5), task)
@@ -376,6 +413,36 @@ preferences: {{}}
                 abort.abort();
             }
         }
+    }
+
+    /// Serves again on the same address, with the same store, tokens and certificate (the
+    /// kubeconfigs written before stay valid). Nothing happens when it serves already.
+    pub async fn resume_serving(&mut self) -> Result<()> {
+        if self.task.is_some() {
+            return Ok(());
+        }
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.task = Some(spawn_server(
+            listener,
+            self.router.clone(),
+            self.tls.clone(),
+            stopped,
+        ));
+        self.stop = Some(stop);
+        tracing::info!(addr = %self.addr, "API server listening again");
+        Ok(())
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        self.join_server().await;
     }
 
     fn stop_now(&mut self) {

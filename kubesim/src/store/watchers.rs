@@ -159,6 +159,18 @@ impl Store {
         self.lock().watchers.clear();
     }
 
+    /// Forgets the change history, as etcd's compaction does. The resourceVersion moves on by
+    /// one and becomes the oldest a watch may start from, so a watch resuming from any
+    /// resourceVersion a client has seen (a list's, an event's or a bookmark's) gets 410
+    /// Expired, while a list made now answers one it can watch from. Answers that one.
+    pub fn compact(&self) -> u64 {
+        let mut s = self.lock();
+        s.rv += 1;
+        s.floor = s.rv;
+        s.history.clear();
+        s.rv
+    }
+
     /// Oldest resourceVersion a watch can start after.
     pub fn history_floor(&self) -> u64 {
         self.lock().floor

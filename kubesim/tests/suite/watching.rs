@@ -214,6 +214,60 @@ async fn watch_from_a_compacted_version_gets_410() {
     );
 }
 
+/// A kube-runtime watcher of ConfigMaps whose `next` answers the next event and counts the
+/// 410s it reports on the way (it reports one, then relists on the next poll).
+struct Watching<S> {
+    events: S,
+    expired: usize,
+}
+
+impl<S> Watching<S>
+where
+    S: futures::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin,
+{
+    async fn next(&mut self) -> watcher::Event<ConfigMap> {
+        loop {
+            match tokio::time::timeout(WAIT, self.events.try_next())
+                .await
+                .expect("in time")
+            {
+                Ok(Some(event)) => return event,
+                Err(watcher::Error::WatchError(status)) if status.code == 410 => self.expired += 1,
+                other => panic!("unexpected watcher item {other:?}"),
+            }
+        }
+    }
+}
+
+/// The API started with `config`, a watcher of the default namespace's ConfigMaps that has
+/// listed and seen `first` created.
+async fn watching_first(
+    config: cloudnet_kubesim::Config,
+) -> (
+    cloudnet_kubesim::server::Handle,
+    kube::Client,
+    Api<ConfigMap>,
+    Watching<
+        impl futures::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin,
+    >,
+) {
+    let (handle, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut w = Watching {
+        events: watcher(api.clone(), watcher::Config::default()).boxed(),
+        expired: 0,
+    };
+    assert!(matches!(w.next().await, watcher::Event::Init));
+    assert!(matches!(w.next().await, watcher::Event::InitDone));
+    api.create(&PostParams::default(), &cm("first"))
+        .await
+        .expect("create");
+    assert!(
+        matches!(w.next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
+    );
+    (handle, client, api, w)
+}
+
 #[tokio::test]
 async fn runtime_watcher_relists_after_410() {
     let config = cloudnet_kubesim::Config {
@@ -221,29 +275,7 @@ async fn runtime_watcher_relists_after_410() {
         bookmark_interval: Duration::from_secs(3600),
         ..Default::default()
     };
-    let (handle, client) = start_with(config).await;
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
-    let mut expired = 0;
-    let mut next = async || loop {
-        match tokio::time::timeout(WAIT, events.try_next())
-            .await
-            .expect("in time")
-        {
-            Ok(Some(event)) => return event,
-            // The watcher reports the 410 once, then relists on the next poll.
-            Err(watcher::Error::WatchError(status)) if status.code == 410 => expired += 1,
-            other => panic!("unexpected watcher item {other:?}"),
-        }
-    };
-    assert!(matches!(next().await, watcher::Event::Init));
-    assert!(matches!(next().await, watcher::Event::InitDone));
-    api.create(&PostParams::default(), &cm("first"))
-        .await
-        .expect("create");
-    assert!(
-        matches!(next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("first"))
-    );
+    let (handle, client, api, mut w) = watching_first(config).await;
     // While the watcher is not polled: history moves on past its version and its stream ends.
     let secrets: Api<Secret> = Api::namespaced(client, "default");
     for i in 0..20 {
@@ -270,7 +302,7 @@ async fn runtime_watcher_relists_after_410() {
     let mut relisted = Vec::new();
     let mut relisting = false;
     loop {
-        match next().await {
+        match w.next().await {
             watcher::Event::Init => relisting = true,
             watcher::Event::InitApply(o) => relisted.extend(o.metadata.name),
             watcher::Event::InitDone => break,
@@ -284,7 +316,88 @@ async fn runtime_watcher_relists_after_410() {
     }
     relisted.sort();
     assert_eq!(relisted, ["during-gap", "first"]);
-    assert_eq!(expired, 1, "the watcher saw one 410");
+    assert_eq!(w.expired, 1, "the watcher saw one 410");
+}
+
+#[tokio::test]
+async fn expiring_the_watch_history_makes_a_watcher_that_saw_everything_relist() {
+    let config = cloudnet_kubesim::Config {
+        bookmark_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let (handle, _client, api, mut w) = watching_first(config).await;
+    // The watcher has seen the latest change; the history is expired all the same.
+    let floor = handle.expire_watches();
+    let mut relisted = Vec::new();
+    loop {
+        match w.next().await {
+            watcher::Event::Init => {}
+            watcher::Event::InitApply(o) => relisted.extend(o.metadata.name),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected event before the relist ended: {other:?}"),
+        }
+    }
+    assert_eq!(relisted, ["first"]);
+    assert_eq!(w.expired, 1, "the watcher saw one 410");
+    // A watch from the new list's resourceVersion is served: changes arrive again.
+    api.create(&PostParams::default(), &cm("second"))
+        .await
+        .expect("create");
+    assert!(
+        matches!(w.next().await, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("second"))
+    );
+    assert_eq!(w.expired, 1);
+    let listed = list_version(&api).await;
+    assert!(listed.parse::<u64>().expect("a number") > floor);
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_connections_and_serves_the_same_store_again() {
+    let (mut handle, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &cm("kept"))
+        .await
+        .expect("create");
+    let stream = api
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .expect("watch");
+    let mut stream = stream.boxed();
+    assert!(matches!(
+        tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("in time"),
+        Ok(Some(WatchEvent::Added(_)))
+    ));
+    let addr = handle.addr();
+    handle.stop_serving().await;
+    assert!(!handle.serving());
+    let rest = tokio::time::timeout(WAIT, async {
+        let mut items = 0;
+        while let Ok(Some(_)) = stream.try_next().await {
+            items += 1;
+        }
+        items
+    })
+    .await
+    .expect("the open watch is cut");
+    assert_eq!(rest, 0, "nothing after the cut");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "new connections are refused"
+    );
+    assert!(api.list(&ListParams::default()).await.is_err());
+    handle.resume_serving().await.expect("serves again");
+    assert_eq!(handle.addr(), addr);
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("the same client lists again")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, ["kept"], "the store outlived the server");
 }
 
 /// The messages of a protobuf watch stream, from the upstream `.proto` files' field numbers
