@@ -10,6 +10,7 @@ use google_cloud_compute_v1::model as gce;
 use super::GcpLoadBalancers;
 use super::changes::{Change, ChangeSet, IpSource};
 use super::clients::lb_methods as m;
+use super::kinds::{on_proxy, region_of, scoped};
 use super::model::*;
 use crate::fingerprint::{Step, read_modify_write};
 use crate::ops::Scope;
@@ -113,10 +114,7 @@ impl GcpLoadBalancers {
         let p = self.project().to_string();
         let c = &self.inner.clients;
         let caller = self.provider().caller();
-        let regional = match scope {
-            Scope::Region(r) => Some(r.clone()),
-            _ => None,
-        };
+        let region = region_of(scope);
         let url = |coll: &str, name: &str| scoped_url(&p, scope, coll, name);
         match change {
             Change::CreateHealthCheck { health_check }
@@ -127,55 +125,16 @@ impl GcpLoadBalancers {
                     ownership_description(owner, &health_check.name),
                 );
                 let n = &health_check.name;
-                let op = match (&regional, create) {
-                    (Some(r), true) => {
-                        caller
-                            .call(m::REGION_HEALTH_CHECKS_INSERT, || {
-                                c.region_health_checks
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (Some(r), false) => {
-                        caller
-                            .call(m::REGION_HEALTH_CHECKS_PATCH, || {
-                                c.region_health_checks
-                                    .patch()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_health_check(n)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (None, true) => {
-                        caller
-                            .call(m::HEALTH_CHECKS_INSERT, || {
-                                c.health_checks
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (None, false) => {
-                        caller
-                            .call(m::HEALTH_CHECKS_PATCH, || {
-                                c.health_checks
-                                    .patch()
-                                    .set_project(&p)
-                                    .set_health_check(n)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
+                let op = if create {
+                    scoped!(caller, region, &p,
+                        m::REGION_HEALTH_CHECKS_INSERT => c.region_health_checks;
+                        m::HEALTH_CHECKS_INSERT => c.health_checks;
+                        insert.set_body(body.clone()))?
+                } else {
+                    scoped!(caller, region, &p,
+                        m::REGION_HEALTH_CHECKS_PATCH => c.region_health_checks;
+                        m::HEALTH_CHECKS_PATCH => c.health_checks;
+                        patch.set_health_check(n).set_body(body.clone()))?
                 };
                 self.provider().wait(op).await
             }
@@ -192,31 +151,10 @@ impl GcpLoadBalancers {
                     ))
                     .set_health_checks([url("healthChecks", &bs.health_check)])
                     .set_backends(backends(&p, bs, list));
-                let op = match &regional {
-                    Some(r) => {
-                        caller
-                            .call(m::REGION_BACKEND_SERVICES_INSERT, || {
-                                c.region_backend_services
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    None => {
-                        caller
-                            .call(m::BACKEND_SERVICES_INSERT, || {
-                                c.backend_services
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                };
+                let op = scoped!(caller, region, &p,
+                    m::REGION_BACKEND_SERVICES_INSERT => c.region_backend_services;
+                    m::BACKEND_SERVICES_INSERT => c.backend_services;
+                    insert.set_body(body.clone()))?;
                 self.provider().wait(op).await
             }
             Change::ModifyBackendService {
@@ -290,29 +228,9 @@ impl GcpLoadBalancers {
             }
             Change::SetProxyUrlMap { proxy } => {
                 let body = gce::UrlMapReference::new().set_url_map(url("urlMaps", &proxy.url_map));
-                let op = if proxy.https {
-                    caller
-                        .call(m::TARGET_HTTPS_PROXIES_SET_URL_MAP, || {
-                            c.target_https_proxies
-                                .set_url_map()
-                                .set_project(&p)
-                                .set_target_https_proxy(&proxy.name)
-                                .set_body(body.clone())
-                                .send()
-                        })
-                        .await?
-                } else {
-                    caller
-                        .call(m::TARGET_HTTP_PROXIES_SET_URL_MAP, || {
-                            c.target_http_proxies
-                                .set_url_map()
-                                .set_project(&p)
-                                .set_target_http_proxy(&proxy.name)
-                                .set_body(body.clone())
-                                .send()
-                        })
-                        .await?
-                };
+                let op = on_proxy!(caller, c, proxy.https, &p, &proxy.name,
+                    m::TARGET_HTTPS_PROXIES_SET_URL_MAP, m::TARGET_HTTP_PROXIES_SET_URL_MAP;
+                    set_url_map.set_body(body.clone()))?;
                 self.provider().wait(op).await
             }
             Change::SetProxyCertificates { proxy } => {
@@ -373,31 +291,10 @@ impl GcpLoadBalancers {
                             self.provider().location().network
                         ));
                 }
-                let op = match &regional {
-                    Some(r) => {
-                        caller
-                            .call(m::FORWARDING_RULES_INSERT, || {
-                                c.forwarding_rules
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    None => {
-                        caller
-                            .call(m::GLOBAL_FORWARDING_RULES_INSERT, || {
-                                c.global_forwarding_rules
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                };
+                let op = scoped!(caller, region, &p,
+                    m::FORWARDING_RULES_INSERT => c.forwarding_rules;
+                    m::GLOBAL_FORWARDING_RULES_INSERT => c.global_forwarding_rules;
+                    insert.set_body(body.clone()))?;
                 self.provider().wait(op).await?;
                 // The address the cloud picked is read back: the stack's status shows it, and
                 // a later rule of the set shares it.
@@ -483,31 +380,10 @@ impl GcpLoadBalancers {
         let p = self.project().to_string();
         let c = &self.inner.clients;
         let caller = self.provider().caller();
-        let rule = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::FORWARDING_RULES_GET, || {
-                        c.forwarding_rules
-                            .get()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await?
-            }
-            _ => {
-                caller
-                    .call(m::GLOBAL_FORWARDING_RULES_GET, || {
-                        c.global_forwarding_rules
-                            .get()
-                            .set_project(&p)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await?
-            }
-        };
+        let rule = scoped!(caller, region_of(scope), &p,
+            m::FORWARDING_RULES_GET => c.forwarding_rules;
+            m::GLOBAL_FORWARDING_RULES_GET => c.global_forwarding_rules;
+            get.set_forwarding_rule(name))?;
         Ok(rule.ip_address)
     }
 
@@ -565,38 +441,14 @@ impl GcpLoadBalancers {
         let c = &self.inner.clients;
         let caller = self.provider().caller();
         let attempts = self.provider().config().fingerprint_attempts;
-        let region = match scope {
-            Scope::Region(r) => Some(r.clone()),
-            _ => None,
-        };
+        let region = region_of(scope);
         read_modify_write(
             attempts,
             || async {
-                match &region {
-                    Some(r) => {
-                        caller
-                            .call(m::REGION_BACKEND_SERVICES_GET, || {
-                                c.region_backend_services
-                                    .get()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_backend_service(name)
-                                    .send()
-                            })
-                            .await
-                    }
-                    None => {
-                        caller
-                            .call(m::BACKEND_SERVICES_GET, || {
-                                c.backend_services
-                                    .get()
-                                    .set_project(&p)
-                                    .set_backend_service(name)
-                                    .send()
-                            })
-                            .await
-                    }
-                }
+                scoped!(caller, region, &p,
+                    m::REGION_BACKEND_SERVICES_GET => c.region_backend_services;
+                    m::BACKEND_SERVICES_GET => c.backend_services;
+                    get.set_backend_service(name))
             },
             |current: gce::BackendService| {
                 let fingerprint = current.fingerprint.clone();
@@ -609,35 +461,12 @@ impl GcpLoadBalancers {
                 })
             },
             |next: gce::BackendService| {
-                let (p, region) = (&p, &region);
+                let p = &p;
                 async move {
-                    let op = match &region {
-                        Some(r) => {
-                            caller
-                                .call(m::REGION_BACKEND_SERVICES_PATCH, || {
-                                    c.region_backend_services
-                                        .patch()
-                                        .set_project(p)
-                                        .set_region(r)
-                                        .set_backend_service(name)
-                                        .set_body(next.clone())
-                                        .send()
-                                })
-                                .await?
-                        }
-                        None => {
-                            caller
-                                .call(m::BACKEND_SERVICES_PATCH, || {
-                                    c.backend_services
-                                        .patch()
-                                        .set_project(p)
-                                        .set_backend_service(name)
-                                        .set_body(next.clone())
-                                        .send()
-                                })
-                                .await?
-                        }
-                    };
+                    let op = scoped!(caller, region, p,
+                        m::REGION_BACKEND_SERVICES_PATCH => c.region_backend_services;
+                        m::BACKEND_SERVICES_PATCH => c.backend_services;
+                        patch.set_backend_service(name).set_body(next.clone()))?;
                     self.provider().wait(op).await
                 }
             },

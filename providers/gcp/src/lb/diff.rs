@@ -169,8 +169,8 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
             None => None,
             Some(a) => {
                 let ip_ok = fr.ip.is_none() || fr.ip == a.ip;
-                let same = a.ip_protocol.as_deref() == Some(fr.ip_protocol.as_str())
-                    && a.scheme.as_deref() == Some(fr.scheme.as_str())
+                let same = a.ip_protocol == fr.ip_protocol
+                    && a.scheme == fr.scheme
                     && a.port_range == fr.port_range
                     && a.ports == fr.ports
                     && a.all_ports == fr.all_ports

@@ -144,21 +144,9 @@ pub struct ForwardingRuleDef {
     pub ip: Option<String>,
 }
 
-/// A forwarding rule as the cloud has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActualForwardingRule {
-    pub name: String,
-    pub ip_protocol: Option<String>,
-    pub scheme: Option<String>,
-    pub port_range: Option<String>,
-    pub ports: Vec<String>,
-    pub all_ports: bool,
-    pub target: Option<(String, bool)>,
-    pub backend_service: Option<String>,
-    pub subnetwork: Option<String>,
-    pub ip: Option<String>,
-}
+/// A forwarding rule as the cloud has it: the same fields, its `ip` the address it has, and
+/// a protocol or scheme the cloud leaves out read as "" (which no desired rule has).
+pub type ActualForwardingRule = ForwardingRuleDef;
 
 /// Everything one spec becomes on GCP, before any call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
