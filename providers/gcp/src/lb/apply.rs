@@ -71,6 +71,12 @@ fn health_check_body(hc: &HealthCheckDef, description: String) -> gce::HealthChe
     }
 }
 
+/// The service's connection draining, when the group sets it.
+fn draining(bs: &BackendServiceDef) -> Option<gce::ConnectionDraining> {
+    bs.draining_timeout_sec
+        .map(|t| gce::ConnectionDraining::new().set_draining_timeout_sec(t))
+}
+
 fn backends(project: &str, bs: &BackendServiceDef, list: &[(String, String)]) -> Vec<gce::Backend> {
     list.iter()
         .map(|(zone, name)| backend(project, bs, zone, name))
@@ -150,7 +156,9 @@ impl GcpLoadBalancers {
                         bs.scheme.as_str(),
                     ))
                     .set_health_checks([url("healthChecks", &bs.health_check)])
-                    .set_backends(backends(&p, bs, list));
+                    .set_backends(backends(&p, bs, list))
+                    .set_or_clear_timeout_sec(bs.timeout_sec)
+                    .set_or_clear_connection_draining(draining(bs));
                 let op = scoped!(caller, region, &p,
                     m::REGION_BACKEND_SERVICES_INSERT => c.region_backend_services;
                     m::BACKEND_SERVICES_INSERT => c.backend_services;
@@ -171,6 +179,12 @@ impl GcpLoadBalancers {
                         ))
                         .set_health_checks([hc.clone()]);
                     next.backends = bodies.clone();
+                    if bs.timeout_sec.is_some() {
+                        next.timeout_sec = bs.timeout_sec;
+                    }
+                    if let Some(d) = draining(bs) {
+                        next.connection_draining = Some(d);
+                    }
                     Some(next)
                 })
                 .await

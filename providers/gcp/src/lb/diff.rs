@@ -95,7 +95,10 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
                 let same = a.protocol.as_deref() == Some(bs.protocol.as_str())
                     && a.scheme.as_deref() == Some(bs.scheme.as_str())
                     && a.health_checks == [bs.health_check.clone()]
-                    && a.backends == backends;
+                    && a.backends == backends
+                    && (bs.timeout_sec.is_none() || a.timeout_sec == bs.timeout_sec)
+                    && (bs.draining_timeout_sec.is_none()
+                        || a.draining_timeout_sec == bs.draining_timeout_sec);
                 if !same {
                     creates.push(Change::ModifyBackendService {
                         backend_service: bs.clone(),

@@ -161,6 +161,8 @@ fn built(stack: &DesiredStack, zones: &[&str]) -> ObservedStack {
                 scheme: Some(b.scheme.clone()),
                 health_checks: vec![b.health_check.clone()],
                 backends,
+                timeout_sec: b.timeout_sec,
+                draining_timeout_sec: b.draining_timeout_sec,
             },
             o,
         ));

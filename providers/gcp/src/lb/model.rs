@@ -49,6 +49,12 @@ pub struct BackendServiceDef {
     pub neg_type: String,
     /// The NEGs' default port (L7).
     pub neg_port: Option<u16>,
+    /// `timeoutSec` (a BackendConfig's, through [`super::plan::ATTR_TIMEOUT_SEC`]); None:
+    /// whatever the cloud has (its default is 30).
+    pub timeout_sec: Option<i32>,
+    /// `connectionDraining.drainingTimeoutSec`
+    /// ([`super::plan::ATTR_DRAINING_TIMEOUT_SEC`]); None: whatever the cloud has.
+    pub draining_timeout_sec: Option<i32>,
 }
 
 /// A backend service as the cloud has it.
@@ -61,6 +67,8 @@ pub struct ActualBackendService {
     pub health_checks: Vec<String>,
     /// The backends' NEGs as `(zone, name)`; other backends as their URL with zone "".
     pub backends: BTreeSet<(String, String)>,
+    pub timeout_sec: Option<i32>,
+    pub draining_timeout_sec: Option<i32>,
 }
 
 /// A NEG as the cloud has it.

@@ -117,6 +117,11 @@ pub fn backend_service_actual(b: &gce::BackendService) -> ActualBackendService {
             .iter()
             .filter_map(|x| x.group.as_deref().map(neg_of_url))
             .collect(),
+        timeout_sec: b.timeout_sec,
+        draining_timeout_sec: b
+            .connection_draining
+            .as_ref()
+            .and_then(|d| d.draining_timeout_sec),
     }
 }
 

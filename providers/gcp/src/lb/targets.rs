@@ -242,6 +242,9 @@ impl GcpLoadBalancers {
             }
             .into(),
             neg_port: None,
+            // Target sync writes only the backends.
+            timeout_sec: None,
+            draining_timeout_sec: None,
         };
         let zones = b
             .backends
