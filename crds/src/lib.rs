@@ -9,12 +9,17 @@
 //! | [`InterfaceConfig`] | cluster | the administrator | subnet and security groups for new interfaces (custom networking) |
 //! | [`IngressClassParams`] | cluster | the administrator | what an IngressClass imposes on its Ingresses (scheme, group, subnets, tags, ...) |
 //! | [`TargetGroupBinding`] | namespaced | the user (spec), the controller (status) | a Service port's targets in a target group made outside Kubernetes |
+//! | [`BackendConfig`] | namespaced | the user | ingress-gce's backend service settings of a Service port (a subset: health check, timeout, connection draining) |
 
+pub mod backend_config;
 pub mod ingress_class_params;
 pub mod interface_config;
 pub mod node_network;
 pub mod target_group_binding;
 
+pub use backend_config::{
+    BackendConfig, BackendConfigSpec, ConnectionDrainingConfig, HealthCheckConfig,
+};
 pub use ingress_class_params::{
     Attribute, IngressClassParams, IngressClassParamsSpec, IngressGroupParams, SubnetSelector,
     SubnetTag,
@@ -39,6 +44,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("interfaceconfigs.yaml", InterfaceConfig::crd()),
         ("targetgroupbindings.yaml", TargetGroupBinding::crd()),
         ("ingressclassparams.yaml", IngressClassParams::crd()),
+        ("backendconfigs.yaml", BackendConfig::crd()),
     ]
 }
 
@@ -161,5 +167,43 @@ mod tests {
         let bad = serde_json::json!({"targetGroupARN": "x", "targetType": "lambda",
             "serviceRef": {"name": "web", "port": "http"}});
         assert!(serde_json::from_value::<TargetGroupBindingSpec>(bad).is_err());
+    }
+
+    #[test]
+    fn backend_config_takes_ingress_gces_group_kind_and_field_names() {
+        let crd = BackendConfig::crd();
+        assert_eq!(crd.spec.group, "cloud.google.com");
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.versions[0].name, "v1");
+        let json = serde_json::json!({
+            "apiVersion": "cloud.google.com/v1",
+            "kind": "BackendConfig",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "timeoutSec": 40,
+                "connectionDraining": {"drainingTimeoutSec": 60},
+                "healthCheck": {"checkIntervalSec": 15, "timeoutSec": 15, "healthyThreshold": 1,
+                    "unhealthyThreshold": 2, "type": "HTTP", "requestPath": "/healthz", "port": 8080}
+            }
+        });
+        let bc: BackendConfig = serde_json::from_value(json.clone()).expect("decode");
+        assert_eq!(bc.spec.timeout_sec, Some(40));
+        assert_eq!(
+            bc.spec
+                .connection_draining
+                .as_ref()
+                .map(|d| d.draining_timeout_sec),
+            Some(60)
+        );
+        let hc = bc.spec.health_check.as_ref().expect("health check");
+        assert_eq!((hc.r#type.as_deref(), hc.port), (Some("HTTP"), Some(8080)));
+        assert_eq!(
+            serde_json::to_value(&bc).expect("encode")["spec"],
+            json["spec"]
+        );
+        // ingress-gce's fields outside the subset are ignored, not refused.
+        let more = serde_json::json!({"cdn": {"enabled": true}, "timeoutSec": 5});
+        let spec: BackendConfigSpec = serde_json::from_value(more).expect("decode");
+        assert_eq!(spec.timeout_sec, Some(5));
     }
 }

@@ -396,3 +396,67 @@ async fn a_named_static_ip_is_used_and_a_missing_one_is_a_clear_error() {
         "the user's address stays"
     );
 }
+
+/// The backend services of the mock whose name starts with `k8s-`: (timeoutSec,
+/// connectionDraining.drainingTimeoutSec) of each.
+fn service_timeouts(h: &Handle) -> Vec<(Option<i64>, Option<i64>)> {
+    h.with_cloud(|c| {
+        c.gcp
+            .resources
+            .iter()
+            .filter(|(k, _)| k.starts_with("global/backendServices/k8s-"))
+            .map(|(_, v)| {
+                (
+                    v["timeoutSec"].as_i64(),
+                    v["connectionDraining"]["drainingTimeoutSec"].as_i64(),
+                )
+            })
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_groups_timeout_and_connection_draining_reach_its_backend_service() {
+    let h = start().await;
+    let lb = load_balancers(&h, "prod").await;
+    let counts = lb.provider().call_counts().clone();
+    let mut spec = ingress("prod", "web");
+    spec.listeners.truncate(1);
+    let set = |spec: &mut cloudnet_core::LoadBalancerSpec, key: &str, value: &str| {
+        for g in &mut spec.groups {
+            g.attributes.insert(key.into(), value.into());
+        }
+    };
+    set(&mut spec, "timeoutSec", "90");
+    set(&mut spec, "connectionDraining.drainingTimeoutSec", "30");
+    let status = lb.ensure(&spec).await.expect("ensure creates the stack");
+    assert_eq!(service_timeouts(&h), [(Some(90), Some(30)); 2]);
+
+    // Unchanged: not one mutating call.
+    let before = counts.mutating();
+    lb.ensure(&spec).await.expect("second ensure");
+    assert_eq!(counts.mutating(), before, "{:?}", counts.snapshot());
+
+    // A new timeout: one patch per backend service, draining kept.
+    set(&mut spec, "timeoutSec", "120");
+    let before = counts.mutating();
+    lb.ensure(&spec).await.expect("ensure patches");
+    assert_eq!(counts.mutating() - before, 2, "{:?}", counts.snapshot());
+    assert_eq!(service_timeouts(&h), [(Some(120), Some(30)); 2]);
+    let before = counts.mutating();
+    lb.ensure(&spec).await.expect("third ensure");
+    assert_eq!(counts.mutating(), before, "{:?}", counts.snapshot());
+
+    // Out of the cloud's range: a clear error, nothing written.
+    set(&mut spec, "connectionDraining.drainingTimeoutSec", "3601");
+    let e = lb.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string()
+            .contains("connectionDraining.drainingTimeoutSec = \"3601\""),
+        "{e}"
+    );
+    assert_eq!(counts.mutating(), before);
+    lb.delete(&status.id).await.expect("delete");
+    assert!(ours_in_mock(&h).is_empty(), "{:?}", ours_in_mock(&h));
+}

@@ -10,6 +10,7 @@ use google_cloud_compute_v1::model as gce;
 use super::GcpLoadBalancers;
 use super::changes::{Change, ChangeSet, IpSource};
 use super::clients::lb_methods as m;
+use super::kinds::{on_proxy, region_of, scoped};
 use super::model::*;
 use crate::fingerprint::{Step, read_modify_write};
 use crate::ops::Scope;
@@ -70,6 +71,12 @@ fn health_check_body(hc: &HealthCheckDef, description: String) -> gce::HealthChe
     }
 }
 
+/// The service's connection draining, when the group sets it.
+fn draining(bs: &BackendServiceDef) -> Option<gce::ConnectionDraining> {
+    bs.draining_timeout_sec
+        .map(|t| gce::ConnectionDraining::new().set_draining_timeout_sec(t))
+}
+
 fn backends(project: &str, bs: &BackendServiceDef, list: &[(String, String)]) -> Vec<gce::Backend> {
     list.iter()
         .map(|(zone, name)| backend(project, bs, zone, name))
@@ -113,10 +120,7 @@ impl GcpLoadBalancers {
         let p = self.project().to_string();
         let c = &self.inner.clients;
         let caller = self.provider().caller();
-        let regional = match scope {
-            Scope::Region(r) => Some(r.clone()),
-            _ => None,
-        };
+        let region = region_of(scope);
         let url = |coll: &str, name: &str| scoped_url(&p, scope, coll, name);
         match change {
             Change::CreateHealthCheck { health_check }
@@ -127,55 +131,16 @@ impl GcpLoadBalancers {
                     ownership_description(owner, &health_check.name),
                 );
                 let n = &health_check.name;
-                let op = match (&regional, create) {
-                    (Some(r), true) => {
-                        caller
-                            .call(m::REGION_HEALTH_CHECKS_INSERT, || {
-                                c.region_health_checks
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (Some(r), false) => {
-                        caller
-                            .call(m::REGION_HEALTH_CHECKS_PATCH, || {
-                                c.region_health_checks
-                                    .patch()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_health_check(n)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (None, true) => {
-                        caller
-                            .call(m::HEALTH_CHECKS_INSERT, || {
-                                c.health_checks
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    (None, false) => {
-                        caller
-                            .call(m::HEALTH_CHECKS_PATCH, || {
-                                c.health_checks
-                                    .patch()
-                                    .set_project(&p)
-                                    .set_health_check(n)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
+                let op = if create {
+                    scoped!(caller, region, &p,
+                        m::REGION_HEALTH_CHECKS_INSERT => c.region_health_checks;
+                        m::HEALTH_CHECKS_INSERT => c.health_checks;
+                        insert.set_body(body.clone()))?
+                } else {
+                    scoped!(caller, region, &p,
+                        m::REGION_HEALTH_CHECKS_PATCH => c.region_health_checks;
+                        m::HEALTH_CHECKS_PATCH => c.health_checks;
+                        patch.set_health_check(n).set_body(body.clone()))?
                 };
                 self.provider().wait(op).await
             }
@@ -191,32 +156,13 @@ impl GcpLoadBalancers {
                         bs.scheme.as_str(),
                     ))
                     .set_health_checks([url("healthChecks", &bs.health_check)])
-                    .set_backends(backends(&p, bs, list));
-                let op = match &regional {
-                    Some(r) => {
-                        caller
-                            .call(m::REGION_BACKEND_SERVICES_INSERT, || {
-                                c.region_backend_services
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    None => {
-                        caller
-                            .call(m::BACKEND_SERVICES_INSERT, || {
-                                c.backend_services
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                };
+                    .set_backends(backends(&p, bs, list))
+                    .set_or_clear_timeout_sec(bs.timeout_sec)
+                    .set_or_clear_connection_draining(draining(bs));
+                let op = scoped!(caller, region, &p,
+                    m::REGION_BACKEND_SERVICES_INSERT => c.region_backend_services;
+                    m::BACKEND_SERVICES_INSERT => c.backend_services;
+                    insert.set_body(body.clone()))?;
                 self.provider().wait(op).await
             }
             Change::ModifyBackendService {
@@ -233,6 +179,12 @@ impl GcpLoadBalancers {
                         ))
                         .set_health_checks([hc.clone()]);
                     next.backends = bodies.clone();
+                    if bs.timeout_sec.is_some() {
+                        next.timeout_sec = bs.timeout_sec;
+                    }
+                    if let Some(d) = draining(bs) {
+                        next.connection_draining = Some(d);
+                    }
                     Some(next)
                 })
                 .await
@@ -290,29 +242,9 @@ impl GcpLoadBalancers {
             }
             Change::SetProxyUrlMap { proxy } => {
                 let body = gce::UrlMapReference::new().set_url_map(url("urlMaps", &proxy.url_map));
-                let op = if proxy.https {
-                    caller
-                        .call(m::TARGET_HTTPS_PROXIES_SET_URL_MAP, || {
-                            c.target_https_proxies
-                                .set_url_map()
-                                .set_project(&p)
-                                .set_target_https_proxy(&proxy.name)
-                                .set_body(body.clone())
-                                .send()
-                        })
-                        .await?
-                } else {
-                    caller
-                        .call(m::TARGET_HTTP_PROXIES_SET_URL_MAP, || {
-                            c.target_http_proxies
-                                .set_url_map()
-                                .set_project(&p)
-                                .set_target_http_proxy(&proxy.name)
-                                .set_body(body.clone())
-                                .send()
-                        })
-                        .await?
-                };
+                let op = on_proxy!(caller, c, proxy.https, &p, &proxy.name,
+                    m::TARGET_HTTPS_PROXIES_SET_URL_MAP, m::TARGET_HTTP_PROXIES_SET_URL_MAP;
+                    set_url_map.set_body(body.clone()))?;
                 self.provider().wait(op).await
             }
             Change::SetProxyCertificates { proxy } => {
@@ -373,31 +305,10 @@ impl GcpLoadBalancers {
                             self.provider().location().network
                         ));
                 }
-                let op = match &regional {
-                    Some(r) => {
-                        caller
-                            .call(m::FORWARDING_RULES_INSERT, || {
-                                c.forwarding_rules
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                    None => {
-                        caller
-                            .call(m::GLOBAL_FORWARDING_RULES_INSERT, || {
-                                c.global_forwarding_rules
-                                    .insert()
-                                    .set_project(&p)
-                                    .set_body(body.clone())
-                                    .send()
-                            })
-                            .await?
-                    }
-                };
+                let op = scoped!(caller, region, &p,
+                    m::FORWARDING_RULES_INSERT => c.forwarding_rules;
+                    m::GLOBAL_FORWARDING_RULES_INSERT => c.global_forwarding_rules;
+                    insert.set_body(body.clone()))?;
                 self.provider().wait(op).await?;
                 // The address the cloud picked is read back: the stack's status shows it, and
                 // a later rule of the set shares it.
@@ -483,31 +394,10 @@ impl GcpLoadBalancers {
         let p = self.project().to_string();
         let c = &self.inner.clients;
         let caller = self.provider().caller();
-        let rule = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::FORWARDING_RULES_GET, || {
-                        c.forwarding_rules
-                            .get()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await?
-            }
-            _ => {
-                caller
-                    .call(m::GLOBAL_FORWARDING_RULES_GET, || {
-                        c.global_forwarding_rules
-                            .get()
-                            .set_project(&p)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await?
-            }
-        };
+        let rule = scoped!(caller, region_of(scope), &p,
+            m::FORWARDING_RULES_GET => c.forwarding_rules;
+            m::GLOBAL_FORWARDING_RULES_GET => c.global_forwarding_rules;
+            get.set_forwarding_rule(name))?;
         Ok(rule.ip_address)
     }
 
@@ -565,38 +455,14 @@ impl GcpLoadBalancers {
         let c = &self.inner.clients;
         let caller = self.provider().caller();
         let attempts = self.provider().config().fingerprint_attempts;
-        let region = match scope {
-            Scope::Region(r) => Some(r.clone()),
-            _ => None,
-        };
+        let region = region_of(scope);
         read_modify_write(
             attempts,
             || async {
-                match &region {
-                    Some(r) => {
-                        caller
-                            .call(m::REGION_BACKEND_SERVICES_GET, || {
-                                c.region_backend_services
-                                    .get()
-                                    .set_project(&p)
-                                    .set_region(r)
-                                    .set_backend_service(name)
-                                    .send()
-                            })
-                            .await
-                    }
-                    None => {
-                        caller
-                            .call(m::BACKEND_SERVICES_GET, || {
-                                c.backend_services
-                                    .get()
-                                    .set_project(&p)
-                                    .set_backend_service(name)
-                                    .send()
-                            })
-                            .await
-                    }
-                }
+                scoped!(caller, region, &p,
+                    m::REGION_BACKEND_SERVICES_GET => c.region_backend_services;
+                    m::BACKEND_SERVICES_GET => c.backend_services;
+                    get.set_backend_service(name))
             },
             |current: gce::BackendService| {
                 let fingerprint = current.fingerprint.clone();
@@ -609,35 +475,12 @@ impl GcpLoadBalancers {
                 })
             },
             |next: gce::BackendService| {
-                let (p, region) = (&p, &region);
+                let p = &p;
                 async move {
-                    let op = match &region {
-                        Some(r) => {
-                            caller
-                                .call(m::REGION_BACKEND_SERVICES_PATCH, || {
-                                    c.region_backend_services
-                                        .patch()
-                                        .set_project(p)
-                                        .set_region(r)
-                                        .set_backend_service(name)
-                                        .set_body(next.clone())
-                                        .send()
-                                })
-                                .await?
-                        }
-                        None => {
-                            caller
-                                .call(m::BACKEND_SERVICES_PATCH, || {
-                                    c.backend_services
-                                        .patch()
-                                        .set_project(p)
-                                        .set_backend_service(name)
-                                        .set_body(next.clone())
-                                        .send()
-                                })
-                                .await?
-                        }
-                    };
+                    let op = scoped!(caller, region, p,
+                        m::REGION_BACKEND_SERVICES_PATCH => c.region_backend_services;
+                        m::BACKEND_SERVICES_PATCH => c.backend_services;
+                        patch.set_backend_service(name).set_body(next.clone()))?;
                     self.provider().wait(op).await
                 }
             },

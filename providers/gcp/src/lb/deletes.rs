@@ -6,125 +6,53 @@ use google_cloud_compute_v1::model as gce;
 
 use super::GcpLoadBalancers;
 use super::clients::lb_methods as m;
+use super::kinds::{on_proxy, region_of, scoped};
 use crate::call::gone_is_done;
 use crate::ops::Scope;
 
 impl GcpLoadBalancers {
     pub(super) async fn delete_forwarding_rule(&self, scope: &Scope, name: &str) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let out = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::FORWARDING_RULES_DELETE, || {
-                        c.forwarding_rules
-                            .delete()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await
-            }
-            _ => {
-                caller
-                    .call(m::GLOBAL_FORWARDING_RULES_DELETE, || {
-                        c.global_forwarding_rules
-                            .delete()
-                            .set_project(&p)
-                            .set_forwarding_rule(name)
-                            .send()
-                    })
-                    .await
-            }
-        };
+        let (p, c, caller) = self.parts();
+        let out = scoped!(caller, region_of(scope), p,
+            m::FORWARDING_RULES_DELETE => c.forwarding_rules;
+            m::GLOBAL_FORWARDING_RULES_DELETE => c.global_forwarding_rules;
+            delete.set_forwarding_rule(name));
         self.wait_deleted(out).await
     }
 
     pub(super) async fn delete_proxy(&self, name: &str, https: bool) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let out = if https {
-            caller
-                .call(m::TARGET_HTTPS_PROXIES_DELETE, || {
-                    c.target_https_proxies
-                        .delete()
-                        .set_project(&p)
-                        .set_target_https_proxy(name)
-                        .send()
-                })
-                .await
-        } else {
-            caller
-                .call(m::TARGET_HTTP_PROXIES_DELETE, || {
-                    c.target_http_proxies
-                        .delete()
-                        .set_project(&p)
-                        .set_target_http_proxy(name)
-                        .send()
-                })
-                .await
-        };
+        let (p, c, caller) = self.parts();
+        let out = on_proxy!(caller, c, https, p, name,
+            m::TARGET_HTTPS_PROXIES_DELETE, m::TARGET_HTTP_PROXIES_DELETE; delete);
         self.wait_deleted(out).await
     }
 
     pub(super) async fn delete_url_map(&self, name: &str) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let out = self
-            .provider()
-            .caller()
+        let (p, c, caller) = self.parts();
+        let out = caller
             .call(m::URL_MAPS_DELETE, || {
-                c.url_maps.delete().set_project(&p).set_url_map(name).send()
+                c.url_maps.delete().set_project(p).set_url_map(name).send()
             })
             .await;
         self.wait_deleted(out).await
     }
 
     pub(super) async fn delete_backend_service(&self, scope: &Scope, name: &str) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let out = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::REGION_BACKEND_SERVICES_DELETE, || {
-                        c.region_backend_services
-                            .delete()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_backend_service(name)
-                            .send()
-                    })
-                    .await
-            }
-            _ => {
-                caller
-                    .call(m::BACKEND_SERVICES_DELETE, || {
-                        c.backend_services
-                            .delete()
-                            .set_project(&p)
-                            .set_backend_service(name)
-                            .send()
-                    })
-                    .await
-            }
-        };
+        let (p, c, caller) = self.parts();
+        let out = scoped!(caller, region_of(scope), p,
+            m::REGION_BACKEND_SERVICES_DELETE => c.region_backend_services;
+            m::BACKEND_SERVICES_DELETE => c.backend_services;
+            delete.set_backend_service(name));
         self.wait_deleted(out).await
     }
 
     pub(super) async fn delete_neg(&self, zone: &str, name: &str) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let out = self
-            .provider()
-            .caller()
+        let (p, c, caller) = self.parts();
+        let out = caller
             .call(m::NEGS_DELETE, || {
                 c.network_endpoint_groups
                     .delete()
-                    .set_project(&p)
+                    .set_project(p)
                     .set_zone(zone)
                     .set_network_endpoint_group(name)
                     .send()
@@ -134,34 +62,11 @@ impl GcpLoadBalancers {
     }
 
     pub(super) async fn delete_health_check(&self, scope: &Scope, name: &str) -> Result<()> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let out = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::REGION_HEALTH_CHECKS_DELETE, || {
-                        c.region_health_checks
-                            .delete()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_health_check(name)
-                            .send()
-                    })
-                    .await
-            }
-            _ => {
-                caller
-                    .call(m::HEALTH_CHECKS_DELETE, || {
-                        c.health_checks
-                            .delete()
-                            .set_project(&p)
-                            .set_health_check(name)
-                            .send()
-                    })
-                    .await
-            }
-        };
+        let (p, c, caller) = self.parts();
+        let out = scoped!(caller, region_of(scope), p,
+            m::REGION_HEALTH_CHECKS_DELETE => c.region_health_checks;
+            m::HEALTH_CHECKS_DELETE => c.health_checks;
+            delete.set_health_check(name));
         self.wait_deleted(out).await
     }
 

@@ -95,7 +95,10 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
                 let same = a.protocol.as_deref() == Some(bs.protocol.as_str())
                     && a.scheme.as_deref() == Some(bs.scheme.as_str())
                     && a.health_checks == [bs.health_check.clone()]
-                    && a.backends == backends;
+                    && a.backends == backends
+                    && (bs.timeout_sec.is_none() || a.timeout_sec == bs.timeout_sec)
+                    && (bs.draining_timeout_sec.is_none()
+                        || a.draining_timeout_sec == bs.draining_timeout_sec);
                 if !same {
                     creates.push(Change::ModifyBackendService {
                         backend_service: bs.clone(),
@@ -169,8 +172,8 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
             None => None,
             Some(a) => {
                 let ip_ok = fr.ip.is_none() || fr.ip == a.ip;
-                let same = a.ip_protocol.as_deref() == Some(fr.ip_protocol.as_str())
-                    && a.scheme.as_deref() == Some(fr.scheme.as_str())
+                let same = a.ip_protocol == fr.ip_protocol
+                    && a.scheme == fr.scheme
                     && a.port_range == fr.port_range
                     && a.ports == fr.ports
                     && a.all_ports == fr.all_ports

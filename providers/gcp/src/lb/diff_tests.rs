@@ -161,6 +161,8 @@ fn built(stack: &DesiredStack, zones: &[&str]) -> ObservedStack {
                 scheme: Some(b.scheme.clone()),
                 health_checks: vec![b.health_check.clone()],
                 backends,
+                timeout_sec: b.timeout_sec,
+                draining_timeout_sec: b.draining_timeout_sec,
             },
             o,
         ));
@@ -174,16 +176,8 @@ fn built(stack: &DesiredStack, zones: &[&str]) -> ObservedStack {
     for f in &stack.forwarding_rules {
         out.forwarding_rules.push(seen(
             ActualForwardingRule {
-                name: f.name.clone(),
-                ip_protocol: Some(f.ip_protocol.clone()),
-                scheme: Some(f.scheme.clone()),
-                port_range: f.port_range.clone(),
-                ports: f.ports.clone(),
-                all_ports: f.all_ports,
-                target: f.target.clone(),
-                backend_service: f.backend_service.clone(),
-                subnetwork: f.subnetwork.clone(),
                 ip: Some("34.1.2.3".into()),
+                ..f.clone()
             },
             o,
         ));

@@ -28,6 +28,7 @@ pub mod changes;
 pub mod clients;
 mod deletes;
 pub mod diff;
+mod kinds;
 mod lifecycle;
 pub mod model;
 pub mod observe;
@@ -107,6 +108,15 @@ impl GcpLoadBalancers {
 
     pub fn provider(&self) -> &GcpProvider {
         &self.inner.provider
+    }
+
+    /// The project, the clients and the caller: what every call needs.
+    fn parts(&self) -> (&str, &LbClients, &crate::call::Caller) {
+        (
+            self.project(),
+            &self.inner.clients,
+            self.provider().caller(),
+        )
     }
 
     fn project(&self) -> &str {

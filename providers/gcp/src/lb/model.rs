@@ -49,6 +49,12 @@ pub struct BackendServiceDef {
     pub neg_type: String,
     /// The NEGs' default port (L7).
     pub neg_port: Option<u16>,
+    /// `timeoutSec` (a BackendConfig's, through [`super::plan::ATTR_TIMEOUT_SEC`]); None:
+    /// whatever the cloud has (its default is 30).
+    pub timeout_sec: Option<i32>,
+    /// `connectionDraining.drainingTimeoutSec`
+    /// ([`super::plan::ATTR_DRAINING_TIMEOUT_SEC`]); None: whatever the cloud has.
+    pub draining_timeout_sec: Option<i32>,
 }
 
 /// A backend service as the cloud has it.
@@ -61,6 +67,8 @@ pub struct ActualBackendService {
     pub health_checks: Vec<String>,
     /// The backends' NEGs as `(zone, name)`; other backends as their URL with zone "".
     pub backends: BTreeSet<(String, String)>,
+    pub timeout_sec: Option<i32>,
+    pub draining_timeout_sec: Option<i32>,
 }
 
 /// A NEG as the cloud has it.
@@ -144,21 +152,9 @@ pub struct ForwardingRuleDef {
     pub ip: Option<String>,
 }
 
-/// A forwarding rule as the cloud has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActualForwardingRule {
-    pub name: String,
-    pub ip_protocol: Option<String>,
-    pub scheme: Option<String>,
-    pub port_range: Option<String>,
-    pub ports: Vec<String>,
-    pub all_ports: bool,
-    pub target: Option<(String, bool)>,
-    pub backend_service: Option<String>,
-    pub subnetwork: Option<String>,
-    pub ip: Option<String>,
-}
+/// A forwarding rule as the cloud has it: the same fields, its `ip` the address it has, and
+/// a protocol or scheme the cloud leaves out read as "" (which no desired rule has).
+pub type ActualForwardingRule = ForwardingRuleDef;
 
 /// Everything one spec becomes on GCP, before any call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

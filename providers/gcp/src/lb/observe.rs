@@ -8,12 +8,34 @@ use google_cloud_compute_v1::model as gce;
 
 use super::GcpLoadBalancers;
 use super::clients::lb_methods as m;
+use super::kinds::{list_items, region_of, scoped_list};
 use super::model::*;
 use crate::names::last_segment;
 use crate::ops::Scope;
 
 fn owned(description: &Option<String>) -> Option<Ownership> {
     ownership_of(description.as_deref())
+}
+
+fn seen<T>(actual: T, description: &Option<String>) -> Seen<T> {
+    Seen {
+        actual,
+        owned: owned(description),
+    }
+}
+
+fn proxy_def(
+    name: &Option<String>,
+    https: bool,
+    url_map: &Option<String>,
+    certs: &[String],
+) -> ProxyDef {
+    ProxyDef {
+        name: name_of(name),
+        https,
+        url_map: url_map.as_deref().map(last_segment).unwrap_or("").into(),
+        certificates: certs.iter().map(|s| last_segment(s).to_string()).collect(),
+    }
 }
 
 fn name_of(n: &Option<String>) -> String {
@@ -95,6 +117,11 @@ pub fn backend_service_actual(b: &gce::BackendService) -> ActualBackendService {
             .iter()
             .filter_map(|x| x.group.as_deref().map(neg_of_url))
             .collect(),
+        timeout_sec: b.timeout_sec,
+        draining_timeout_sec: b
+            .connection_draining
+            .as_ref()
+            .and_then(|d| d.draining_timeout_sec),
     }
 }
 
@@ -153,12 +180,14 @@ pub fn forwarding_rule_actual(f: &gce::ForwardingRule) -> ActualForwardingRule {
             .ip_protocol
             .as_ref()
             .and_then(|p| p.name())
-            .map(str::to_string),
+            .unwrap_or_default()
+            .to_string(),
         scheme: f
             .load_balancing_scheme
             .as_ref()
             .and_then(|s| s.name())
-            .map(str::to_string),
+            .unwrap_or_default()
+            .to_string(),
         port_range: f.port_range.clone(),
         ports: ports.iter().map(u16::to_string).collect(),
         all_ports: f.all_ports.unwrap_or(false),
@@ -176,212 +205,64 @@ impl GcpLoadBalancers {
     /// Every resource whose name matches the stack's pattern, one list per kind.
     pub(super) async fn observe(&self, scope: &Scope, base: &str) -> Result<ObservedStack> {
         let filter = format!("name eq \"{}\"", super::plan::name_pattern(base));
-        let project = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
+        let (p, c, caller) = self.parts();
+        let region = region_of(scope);
         let mut out = ObservedStack::default();
-        match scope {
-            Scope::Region(region) => {
-                let pages = caller
-                    .pages(
-                        m::REGION_HEALTH_CHECKS_LIST,
-                        |t| {
-                            c.region_health_checks
-                                .list()
-                                .set_project(&project)
-                                .set_region(region)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::HealthCheckList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for h in pages.iter().flat_map(|p| &p.items) {
-                    out.health_checks.push(Seen {
-                        actual: health_check_def(h),
-                        owned: owned(&h.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::REGION_BACKEND_SERVICES_LIST,
-                        |t| {
-                            c.region_backend_services
-                                .list()
-                                .set_project(&project)
-                                .set_region(region)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::BackendServiceList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for b in pages.iter().flat_map(|p| &p.items) {
-                    out.backend_services.push(Seen {
-                        actual: backend_service_actual(b),
-                        owned: owned(&b.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::FORWARDING_RULES_LIST,
-                        |t| {
-                            c.forwarding_rules
-                                .list()
-                                .set_project(&project)
-                                .set_region(region)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::ForwardingRuleList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for f in pages.iter().flat_map(|p| &p.items) {
-                    out.forwarding_rules.push(Seen {
-                        actual: forwarding_rule_actual(f),
-                        owned: owned(&f.description),
-                    });
-                }
+        for h in scoped_list!(caller, region, p, &filter,
+            m::REGION_HEALTH_CHECKS_LIST => c.region_health_checks;
+            m::HEALTH_CHECKS_LIST => c.health_checks; gce::HealthCheckList)
+        {
+            out.health_checks
+                .push(seen(health_check_def(&h), &h.description));
+        }
+        for b in scoped_list!(caller, region, p, &filter,
+            m::REGION_BACKEND_SERVICES_LIST => c.region_backend_services;
+            m::BACKEND_SERVICES_LIST => c.backend_services; gce::BackendServiceList)
+        {
+            out.backend_services
+                .push(seen(backend_service_actual(&b), &b.description));
+        }
+        if region.is_none() {
+            // URL maps and proxies are L7 only, and L7 is global.
+            for u in list_items!(
+                caller,
+                m::URL_MAPS_LIST,
+                gce::UrlMapList,
+                c.url_maps.list().set_project(p).set_filter(&filter)
+            ) {
+                out.url_maps.push(seen(url_map_def(&u), &u.description));
             }
-            _ => {
-                let pages = caller
-                    .pages(
-                        m::HEALTH_CHECKS_LIST,
-                        |t| {
-                            c.health_checks
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::HealthCheckList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for h in pages.iter().flat_map(|p| &p.items) {
-                    out.health_checks.push(Seen {
-                        actual: health_check_def(h),
-                        owned: owned(&h.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::BACKEND_SERVICES_LIST,
-                        |t| {
-                            c.backend_services
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::BackendServiceList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for b in pages.iter().flat_map(|p| &p.items) {
-                    out.backend_services.push(Seen {
-                        actual: backend_service_actual(b),
-                        owned: owned(&b.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::URL_MAPS_LIST,
-                        |t| {
-                            c.url_maps
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::UrlMapList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for u in pages.iter().flat_map(|p| &p.items) {
-                    out.url_maps.push(Seen {
-                        actual: url_map_def(u),
-                        owned: owned(&u.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::TARGET_HTTP_PROXIES_LIST,
-                        |t| {
-                            c.target_http_proxies
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::TargetHttpProxyList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for x in pages.iter().flat_map(|p| &p.items) {
-                    out.proxies.push(Seen {
-                        actual: ProxyDef {
-                            name: name_of(&x.name),
-                            https: false,
-                            url_map: x.url_map.as_deref().map(last_segment).unwrap_or("").into(),
-                            certificates: Vec::new(),
-                        },
-                        owned: owned(&x.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::TARGET_HTTPS_PROXIES_LIST,
-                        |t| {
-                            c.target_https_proxies
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::TargetHttpsProxyList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for x in pages.iter().flat_map(|p| &p.items) {
-                    out.proxies.push(Seen {
-                        actual: ProxyDef {
-                            name: name_of(&x.name),
-                            https: true,
-                            url_map: x.url_map.as_deref().map(last_segment).unwrap_or("").into(),
-                            certificates: x
-                                .ssl_certificates
-                                .iter()
-                                .map(|s| last_segment(s).to_string())
-                                .collect(),
-                        },
-                        owned: owned(&x.description),
-                    });
-                }
-                let pages = caller
-                    .pages(
-                        m::GLOBAL_FORWARDING_RULES_LIST,
-                        |t| {
-                            c.global_forwarding_rules
-                                .list()
-                                .set_project(&project)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |p: &gce::ForwardingRuleList| p.next_page_token.as_deref(),
-                    )
-                    .await?;
-                for f in pages.iter().flat_map(|p| &p.items) {
-                    out.forwarding_rules.push(Seen {
-                        actual: forwarding_rule_actual(f),
-                        owned: owned(&f.description),
-                    });
-                }
+            for x in list_items!(
+                caller,
+                m::TARGET_HTTP_PROXIES_LIST,
+                gce::TargetHttpProxyList,
+                c.target_http_proxies
+                    .list()
+                    .set_project(p)
+                    .set_filter(&filter)
+            ) {
+                let proxy = proxy_def(&x.name, false, &x.url_map, &[]);
+                out.proxies.push(seen(proxy, &x.description));
             }
+            for x in list_items!(
+                caller,
+                m::TARGET_HTTPS_PROXIES_LIST,
+                gce::TargetHttpsProxyList,
+                c.target_https_proxies
+                    .list()
+                    .set_project(p)
+                    .set_filter(&filter)
+            ) {
+                let proxy = proxy_def(&x.name, true, &x.url_map, &x.ssl_certificates);
+                out.proxies.push(seen(proxy, &x.description));
+            }
+        }
+        for f in scoped_list!(caller, region, p, &filter,
+            m::FORWARDING_RULES_LIST => c.forwarding_rules;
+            m::GLOBAL_FORWARDING_RULES_LIST => c.global_forwarding_rules; gce::ForwardingRuleList)
+        {
+            out.forwarding_rules
+                .push(seen(forwarding_rule_actual(&f), &f.description));
         }
         out.negs = self.negs_matching(&filter).await?;
         Ok(out)

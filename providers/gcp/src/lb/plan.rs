@@ -28,6 +28,25 @@ use crate::ops::Scope;
 /// The spec attribute naming a reserved global address for an L7 stack (ingress-gce's
 /// annotation, passed through).
 pub const ATTR_STATIC_IP_NAME: &str = "kubernetes.io/ingress.global-static-ip-name";
+/// The backend group attribute setting its backend service's `timeoutSec` (1 to 86400), as
+/// the controllers carry a BackendConfig's `timeoutSec`.
+pub const ATTR_TIMEOUT_SEC: &str = "timeoutSec";
+/// The backend group attribute setting `connectionDraining.drainingTimeoutSec` (0 to 3600).
+pub const ATTR_DRAINING_TIMEOUT_SEC: &str = "connectionDraining.drainingTimeoutSec";
+
+/// A group attribute of the backend service, checked against the cloud's range.
+fn service_attribute(g: &BackendGroup, key: &str, min: i32, max: i32) -> Result<Option<i32>> {
+    let Some(raw) = g.attributes.get(key) else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<i32>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
+        _ => Err(Error::invalid(format!(
+            "group {}: attribute {key} = {raw:?} must be a whole number between {min} and {max}",
+            g.key
+        ))),
+    }
+}
 
 /// What planning needs besides the spec, read from the cloud before (the named static IP's
 /// address, the subnetwork of an internal L4 stack).
@@ -190,6 +209,8 @@ fn plan_l7(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
             groups: vec![g.key.clone()],
             neg_type: "GCE_VM_IP_PORT".into(),
             neg_port: Some(g.port),
+            timeout_sec: service_attribute(g, ATTR_TIMEOUT_SEC, 1, 86400)?,
+            draining_timeout_sec: service_attribute(g, ATTR_DRAINING_TIMEOUT_SEC, 0, 3600)?,
         });
         service_names.insert(&g.key, n);
     }
@@ -438,6 +459,8 @@ fn plan_l4(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
             groups,
             neg_type: "GCE_VM_IP".into(),
             neg_port: None,
+            timeout_sec: None,
+            draining_timeout_sec: None,
         });
         ports.sort_unstable();
         ports.dedup();

@@ -24,6 +24,7 @@ use ipnet::IpNet;
 
 use super::apply::{backend, neg_url};
 use super::clients::lb_methods as m;
+use super::kinds::{region_of, scoped, scoped_list};
 use super::model::{BackendServiceDef, ownership_description, ownership_of};
 use super::observe::neg_of_url;
 use super::plan::{name_pattern, parse_id, scope_path};
@@ -241,6 +242,9 @@ impl GcpLoadBalancers {
             }
             .into(),
             neg_port: None,
+            // Target sync writes only the backends.
+            timeout_sec: None,
+            draining_timeout_sec: None,
         };
         let zones = b
             .backends
@@ -266,45 +270,10 @@ impl GcpLoadBalancers {
         base: &str,
     ) -> Result<Vec<gce::BackendService>> {
         let filter = format!("name eq \"{}\"", name_pattern(base));
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let pages = match scope {
-            Scope::Region(r) => {
-                caller
-                    .pages(
-                        m::REGION_BACKEND_SERVICES_LIST,
-                        |t| {
-                            c.region_backend_services
-                                .list()
-                                .set_project(&p)
-                                .set_region(r)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |x: &gce::BackendServiceList| x.next_page_token.as_deref(),
-                    )
-                    .await?
-            }
-            _ => {
-                caller
-                    .pages(
-                        m::BACKEND_SERVICES_LIST,
-                        |t| {
-                            c.backend_services
-                                .list()
-                                .set_project(&p)
-                                .set_filter(&filter)
-                                .set_or_clear_page_token(t)
-                                .send()
-                        },
-                        |x: &gce::BackendServiceList| x.next_page_token.as_deref(),
-                    )
-                    .await?
-            }
-        };
-        Ok(pages.into_iter().flat_map(|p| p.items).collect())
+        let (p, c, caller) = self.parts();
+        Ok(scoped_list!(caller, region_of(scope), p, &filter,
+            m::REGION_BACKEND_SERVICES_LIST => c.region_backend_services;
+            m::BACKEND_SERVICES_LIST => c.backend_services; gce::BackendServiceList))
     }
 
     /// getHealth of one NEG of the service.
@@ -313,33 +282,10 @@ impl GcpLoadBalancers {
         let c = &self.inner.clients;
         let caller = self.provider().caller();
         let body = gce::ResourceGroupReference::new().set_group(neg_url(&p, zone, service));
-        let out = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::REGION_BACKEND_SERVICES_GET_HEALTH, || {
-                        c.region_backend_services
-                            .get_health()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_backend_service(service)
-                            .set_body(body.clone())
-                            .send()
-                    })
-                    .await?
-            }
-            _ => {
-                caller
-                    .call(m::BACKEND_SERVICES_GET_HEALTH, || {
-                        c.backend_services
-                            .get_health()
-                            .set_project(&p)
-                            .set_backend_service(service)
-                            .set_body(body.clone())
-                            .send()
-                    })
-                    .await?
-            }
-        };
+        let out = scoped!(caller, region_of(scope), &p,
+            m::REGION_BACKEND_SERVICES_GET_HEALTH => c.region_backend_services;
+            m::BACKEND_SERVICES_GET_HEALTH => c.backend_services;
+            get_health.set_backend_service(service).set_body(body.clone()))?;
         Ok(out
             .health_status
             .iter()
@@ -419,6 +365,22 @@ impl GcpLoadBalancers {
         let p = self.project().to_string();
         let c = &self.inner.clients;
         let caller = self.provider().caller();
+        // Attach and detach differ in their method and body type only.
+        macro_rules! on_neg {
+            ($m:expr, $verb:ident, $body:expr) => {
+                caller
+                    .call($m, || {
+                        c.network_endpoint_groups
+                            .$verb()
+                            .set_project(&p)
+                            .set_zone(zone)
+                            .set_network_endpoint_group(neg)
+                            .set_body($body.clone())
+                            .send()
+                    })
+                    .await?
+            };
+        }
         for chunk in endpoints.chunks(MAX_ENDPOINTS_PER_CALL) {
             let eps: Vec<gce::NetworkEndpoint> = chunk
                 .iter()
@@ -432,31 +394,11 @@ impl GcpLoadBalancers {
             let op = if attach {
                 let body = gce::NetworkEndpointGroupsAttachEndpointsRequest::new()
                     .set_network_endpoints(eps);
-                caller
-                    .call(m::NEGS_ATTACH, || {
-                        c.network_endpoint_groups
-                            .attach_network_endpoints()
-                            .set_project(&p)
-                            .set_zone(zone)
-                            .set_network_endpoint_group(neg)
-                            .set_body(body.clone())
-                            .send()
-                    })
-                    .await?
+                on_neg!(m::NEGS_ATTACH, attach_network_endpoints, body)
             } else {
                 let body = gce::NetworkEndpointGroupsDetachEndpointsRequest::new()
                     .set_network_endpoints(eps);
-                caller
-                    .call(m::NEGS_DETACH, || {
-                        c.network_endpoint_groups
-                            .detach_network_endpoints()
-                            .set_project(&p)
-                            .set_zone(zone)
-                            .set_network_endpoint_group(neg)
-                            .set_body(body.clone())
-                            .send()
-                    })
-                    .await?
+                on_neg!(m::NEGS_DETACH, detach_network_endpoints, body)
             };
             self.provider().wait(op).await?;
         }
@@ -616,34 +558,11 @@ impl GcpLoadBalancers {
     }
 
     async fn service_zones(&self, scope: &Scope, name: &str) -> Result<BTreeSet<String>> {
-        let p = self.project().to_string();
-        let c = &self.inner.clients;
-        let caller = self.provider().caller();
-        let out = match scope {
-            Scope::Region(r) => {
-                caller
-                    .call(m::REGION_BACKEND_SERVICES_GET, || {
-                        c.region_backend_services
-                            .get()
-                            .set_project(&p)
-                            .set_region(r)
-                            .set_backend_service(name)
-                            .send()
-                    })
-                    .await
-            }
-            _ => {
-                caller
-                    .call(m::BACKEND_SERVICES_GET, || {
-                        c.backend_services
-                            .get()
-                            .set_project(&p)
-                            .set_backend_service(name)
-                            .send()
-                    })
-                    .await
-            }
-        };
+        let (p, c, caller) = self.parts();
+        let out = scoped!(caller, region_of(scope), p,
+            m::REGION_BACKEND_SERVICES_GET => c.region_backend_services;
+            m::BACKEND_SERVICES_GET => c.backend_services;
+            get.set_backend_service(name));
         let bs = match out {
             Ok(b) => b,
             Err(Error::NotFound { message, .. }) => {
