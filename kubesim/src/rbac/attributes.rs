@@ -203,6 +203,39 @@ impl Attributes {
 }
 
 #[cfg(test)]
+impl Attributes {
+    /// A request for a resource (version `v1`).
+    pub(crate) fn resource_request(
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Attributes {
+        Attributes {
+            verb: verb.into(),
+            request: Request::Resource(ResourceAttributes {
+                group: group.into(),
+                version: "v1".into(),
+                resource: resource.into(),
+                subresource: subresource.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            }),
+        }
+    }
+
+    /// A request for a path that is not a resource.
+    pub(crate) fn path_request(verb: &str, path: &str) -> Attributes {
+        Attributes {
+            verb: verb.into(),
+            request: Request::NonResource { path: path.into() },
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -217,24 +250,11 @@ mod tests {
     }
 
     fn res(verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            request: Request::Resource(ResourceAttributes {
-                group: group.into(),
-                version: "v1".into(),
-                resource: resource.into(),
-                subresource: sub.into(),
-                namespace: ns.into(),
-                name: name.into(),
-            }),
-        }
+        Attributes::resource_request(verb, group, resource, sub, ns, name)
     }
 
     fn path(verb: &str, path: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            request: Request::NonResource { path: path.into() },
-        }
+        Attributes::path_request(verb, path)
     }
 
     #[test]

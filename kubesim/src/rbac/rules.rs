@@ -92,7 +92,6 @@ pub fn non_resource_url_matches(rule: &PolicyRule, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rbac::attributes::ResourceAttributes;
 
     fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
         let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
@@ -105,25 +104,13 @@ mod tests {
         }
     }
 
+    /// A request in namespace `default`.
     fn res(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            request: Request::Resource(ResourceAttributes {
-                group: group.into(),
-                version: "v1".into(),
-                resource: resource.into(),
-                subresource: sub.into(),
-                namespace: "default".into(),
-                name: name.into(),
-            }),
-        }
+        Attributes::resource_request(verb, group, resource, sub, "default", name)
     }
 
     fn path(verb: &str, path: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            request: Request::NonResource { path: path.into() },
-        }
+        Attributes::path_request(verb, path)
     }
 
     #[test]

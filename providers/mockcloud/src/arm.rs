@@ -12,27 +12,18 @@
 //! then answered by [`crate::azure::AzureState`]. URLs in answers use the address the client
 //! called.
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use http::{Request, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::debug;
 
 use crate::azure::{ARM_BASE, AzError, Call};
-use crate::query::Params;
-use crate::wire::{Dropped, Received, Resp, Shared, respond};
+use crate::wire::{BodyError, Dropped, Received, Resp, Shared, respond, scoped_segments};
 
 /// The caller of a request whose bearer token is not a JWT.
 pub const OPAQUE_CALLER: &str = "opaque-bearer-token";
@@ -114,11 +105,7 @@ fn throttled(kind: &str, retry_after: u64, budget_header: &str, base: &str) -> R
 
 /// The answer, or None when a `drop` fault closes the connection.
 pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
-    let host = rx
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("management.azure.com");
+    let host = rx.header(header::HOST).unwrap_or("management.azure.com");
     let base = format!("https://{host}");
     let Some(rest) = rx.path.strip_prefix("/subscriptions/") else {
         let e = AzError::new(
@@ -128,11 +115,7 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
         );
         return Some(error(&e, &base));
     };
-    let Some(caller) = caller_of(
-        rx.headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    ) else {
+    let Some(caller) = caller_of(rx.header(header::AUTHORIZATION)) else {
         let e = AzError::new(
             401,
             "AuthenticationFailed",
@@ -146,20 +129,8 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
         );
         return Some(r);
     };
-    let mut segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.replace("%20", " "))
-        .collect();
-    let subscription = if segments.is_empty() {
-        String::new()
-    } else {
-        segments.remove(0)
-    };
-    let query: BTreeMap<String, String> = Params::parse(rx.query.as_bytes())
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let (subscription, segments) = scoped_segments(rest, |s| s.replace("%20", " "));
+    let query = rx.query_map();
     let body = if rx.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -185,28 +156,14 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
         "x-ms-ratelimit-remaining-subscription-reads"
     };
     let kind = if write { "Write" } else { "Read" };
-    let outcome = shared
-        .lock()
-        .admit_named("arm", &action, &caller, Instant::now());
-    if outcome.drop {
-        debug!(%action, "Dropping connection");
-        return None;
-    }
-    if !outcome.latency.is_zero() {
-        tokio::time::sleep(outcome.latency).await;
-    }
+    let outcome = shared.admit("arm", &action, &caller).await?;
     if let Some(e) = outcome.error {
         if e.status == 429 {
             return Some(throttled(kind, 1, budget_header, &base));
         }
         return Some(error(&AzError::new(e.status, &e.code, e.message), &base));
     }
-    let header = |name: &str| {
-        rx.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| rx.header(name).map(str::to_string);
     let (result, remaining, request_id) = {
         let mut cloud = shared.lock();
         if subscription != cloud.azure.subscription {
@@ -256,114 +213,31 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
     Some(r)
 }
 
-async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AzError> {
-    let (parts, body) = req.into_parts();
-    let limited = Limited::new(body, shared.max_body_bytes);
-    let body = match tokio::time::timeout(shared.read_timeout, limited.collect()).await {
-        Err(_) => {
-            return Err(AzError::new(
-                408,
-                "RequestTimeout",
-                "The request body was not received in time.",
-            ));
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(AzError::new(
-                413,
-                "RequestEntityTooLarge",
-                format!("The request body exceeds {} bytes.", shared.max_body_bytes),
-            ));
-        }
-        Ok(Err(_)) => {
-            return Err(AzError::bad(
-                "InvalidRequestContent",
-                "The request body could not be read.",
-            ));
-        }
-        Ok(Ok(c)) => c.to_bytes(),
-    };
-    Ok(Received {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or_default().to_string(),
-        headers: parts.headers,
-        body,
-    })
+fn receive_error(e: BodyError) -> AzError {
+    match e {
+        BodyError::Timeout => AzError::new(
+            408,
+            "RequestTimeout",
+            "The request body was not received in time.",
+        ),
+        BodyError::TooLarge(limit) => AzError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("The request body exceeds {limit} bytes."),
+        ),
+        BodyError::Unreadable => AzError::bad(
+            "InvalidRequestContent",
+            "The request body could not be read.",
+        ),
+    }
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
-    match receive(&shared, req).await {
+/// Answers one request of the HTTPS listener.
+pub(crate) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    match Received::read(&shared, req).await {
         Ok(rx) => handle(&shared, rx).await.ok_or(Dropped),
-        Err(e) => Ok(error(&e, ARM_BASE)),
+        Err(e) => Ok(error(&receive_error(e), ARM_BASE)),
     }
-}
-
-/// Serves HTTPS until `stop` changes.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let mut conns = JoinSet::new();
-    loop {
-        while conns.try_join_next().is_some() {}
-        let accepted = tokio::select! {
-            _ = stop.changed() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(error) => {
-                warn!(%error, "Accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let acceptor = acceptor.clone();
-        let mut stop = stop.clone();
-        conns.spawn(
-            async move {
-                let tls =
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(error)) => {
-                            debug!(%error, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            debug!("TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let svc = service_fn(move |req| route(shared.clone(), req));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(tls), svc);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(error) = r {
-                            debug!(%error, "Connection ended");
-                        }
-                    }
-                    _ = stop.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-                    }
-                }
-            }
-            .instrument(info_span!("arm_conn", %peer)),
-        );
-    }
-    conns.shutdown().await;
 }
 
 #[cfg(test)]

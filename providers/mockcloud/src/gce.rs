@@ -9,7 +9,6 @@
 //! URLs in answers use the address the client called (its `Host`), so selfLinks lead back
 //! to the mock cloud.
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -19,8 +18,7 @@ use tracing::debug;
 
 use crate::calllog::ANONYMOUS;
 use crate::gcp::{API_BASE, Call, GcpError, method_name, ops};
-use crate::query::Params;
-use crate::wire::{Received, Resp, Shared, respond};
+use crate::wire::{Received, Resp, Shared, respond, scoped_segments};
 
 /// The prefix of the tokens the metadata server hands out; the rest is the service account.
 pub const TOKEN_PREFIX: &str = "ya29.mockcloud.";
@@ -52,27 +50,11 @@ fn error(e: &GcpError, base: &str) -> Resp {
 
 /// The answer, or None when a `drop` fault closes the connection.
 pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
-    let host = rx
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("www.googleapis.com");
+    let host = rx.header(header::HOST).unwrap_or("www.googleapis.com");
     let base = format!("http://{host}/compute/v1/");
     let rest = rx.path.strip_prefix(PATH_PREFIX).unwrap_or_default();
-    let mut segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let project = if segments.is_empty() {
-        String::new()
-    } else {
-        segments.remove(0)
-    };
-    let query: BTreeMap<String, String> = Params::parse(rx.query.as_bytes())
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let (project, segments) = scoped_segments(rest, str::to_string);
+    let query = rx.query_map();
     let body = if rx.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -87,21 +69,8 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
     };
     let method = rx.method.as_str().to_string();
     let action = method_name(&method, &segments);
-    let caller = caller_of(
-        rx.headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let outcome = shared
-        .lock()
-        .admit_named("compute", &action, &caller, Instant::now());
-    if outcome.drop {
-        debug!(%action, "Dropping connection");
-        return None;
-    }
-    if !outcome.latency.is_zero() {
-        tokio::time::sleep(outcome.latency).await;
-    }
+    let caller = caller_of(rx.header(header::AUTHORIZATION));
+    let outcome = shared.admit("compute", &action, &caller).await?;
     if let Some(e) = outcome.error {
         let e = GcpError::new(e.status, &e.code, e.message);
         return Some(error(&e, &base));

@@ -12,22 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Request, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::awserror::AwsError;
 use crate::cloud::{Cloud, Service};
 use crate::ec2::World;
 use crate::error::{Error, Result};
 use crate::query::Params;
-use crate::wire::{Dropped, Received, Resp, Shared, respond};
+use crate::wire::{self, BodyError, Dropped, Received, Resp, Shared, respond};
 use crate::xml::{ELBV2_XMLNS, ec2_response, query_response};
 use crate::{arm, authz, azimds, calllog, control, gce, gcemeta, imds, tls};
 
@@ -116,12 +111,18 @@ impl MockCloud {
         });
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(
-            accept_loop(listener, shared.clone(), rx.clone())
+            wire::accept_loop(listener, None, shared.clone(), rx.clone(), route)
                 .instrument(info_span!("mockcloud", %addr)),
         );
         let arm_task = tokio::spawn(
-            arm::accept_loop(arm_listener, cert.server_config, shared.clone(), rx)
-                .instrument(info_span!("mockcloud_arm", %arm_addr)),
+            wire::accept_loop(
+                arm_listener,
+                Some(tokio_rustls::TlsAcceptor::from(cert.server_config)),
+                shared.clone(),
+                rx,
+                arm::route,
+            )
+            .instrument(info_span!("mockcloud_arm", %arm_addr)),
         );
         info!(%addr, %arm_addr, "Mock cloud listening");
         Ok(Handle {
@@ -173,92 +174,29 @@ impl Handle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        while conns.try_join_next().is_some() {}
-        let accepted = tokio::select! {
-            _ = stop.changed() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(error) => {
-                warn!(%error, "Accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let mut stop = stop.clone();
-        conns.spawn(
-            async move {
-                let svc = service_fn(move |req| route(shared.clone(), req));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), svc);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(error) = r {
-                            debug!(%error, "Connection ended");
-                        }
-                    }
-                    _ = stop.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-                    }
-                }
-            }
-            .instrument(info_span!("conn", %peer)),
-        );
+fn receive_error(e: BodyError) -> AwsError {
+    match e {
+        BodyError::Timeout => AwsError::client(
+            "RequestTimeout",
+            "The request body was not received in time",
+        ),
+        BodyError::TooLarge(limit) => AwsError::client(
+            "RequestEntityTooLarge",
+            format!("The request body exceeds {limit} bytes"),
+        )
+        .with_status(413),
+        BodyError::Unreadable => {
+            AwsError::client("MalformedQueryString", "The request body could not be read")
+        }
     }
-    conns.shutdown().await;
-}
-
-async fn receive(shared: &Shared, req: Request<Incoming>) -> Result<Received, AwsError> {
-    let (parts, body) = req.into_parts();
-    let limited = Limited::new(body, shared.max_body_bytes);
-    let body = match tokio::time::timeout(shared.read_timeout, limited.collect()).await {
-        Err(_) => {
-            return Err(AwsError::client(
-                "RequestTimeout",
-                "The request body was not received in time",
-            ));
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(AwsError::client(
-                "RequestEntityTooLarge",
-                format!("The request body exceeds {} bytes", shared.max_body_bytes),
-            )
-            .with_status(413));
-        }
-        Ok(Err(_)) => {
-            return Err(AwsError::client(
-                "MalformedQueryString",
-                "The request body could not be read",
-            ));
-        }
-        Ok(Ok(c)) => c.to_bytes(),
-    };
-    Ok(Received {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or_default().to_string(),
-        headers: parts.headers,
-        body,
-    })
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
     let path = req.uri().path().to_string();
     let is_imds = path.starts_with("/latest/") || path.starts_with("/_mockcloud/imds/");
-    let rx = match receive(&shared, req).await {
+    let rx = match Received::read(&shared, req).await {
         Ok(rx) => rx,
-        Err(e) => return Ok(error_response(None, &e, "")),
+        Err(e) => return Ok(error_response(None, &receive_error(e), "")),
     };
     if is_imds {
         return Ok(imds::handle(&shared, &rx));
@@ -329,11 +267,7 @@ async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
         );
         return Ok(error_response(Some(service), &e, &rid));
     };
-    let caller = calllog::caller_of(
-        rx.headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let caller = calllog::caller_of(rx.header(header::AUTHORIZATION));
     let authorized = authz::authorize(
         &mut shared.lock(),
         service,
@@ -346,16 +280,9 @@ async fn query(shared: &Shared, rx: Received) -> Result<Resp, Dropped> {
         debug!(service = service.name(), %action, %caller, code = %e.code, "Refused by IAM");
         return Ok(error_response(Some(service), &e, &rid));
     }
-    let outcome = shared
-        .lock()
-        .admit(service, &action, &caller, Instant::now());
-    if outcome.drop {
-        debug!(service = service.name(), %action, "Dropping connection");
+    let Some(outcome) = shared.admit(service.name(), &action, &caller).await else {
         return Err(Dropped);
-    }
-    if !outcome.latency.is_zero() {
-        tokio::time::sleep(outcome.latency).await;
-    }
+    };
     if let Some(e) = outcome.error {
         debug!(service = service.name(), %action, code = %e.code, "Injected error");
         return Ok(error_response(Some(service), &e, &rid));

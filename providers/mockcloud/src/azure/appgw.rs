@@ -6,33 +6,15 @@
 
 use serde_json::{Value, json};
 
-use super::ipam::{assign, used_in_vnet, vnet_key};
-use super::{AzError, AzResult, AzureState, child_array, props, ref_id, same_id};
+use super::ipam::assign_frontend;
+use super::{AzError, AzResult, AzureState, child_array, child_ids, own_ref, props, ref_id};
 
 /// Listeners per gateway (v2).
 pub const MAX_LISTENERS: usize = 200;
 
-fn ids(v: &Value, seg: &str) -> Vec<String> {
-    child_array(v, seg)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["id"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// `holder.properties[field].id` must be one of `allowed` (when required, present).
+/// `holder.properties[field].id` must be one of the gateway's `allowed` parts.
 fn own(holder: &Value, field: &str, allowed: &[String], required: bool) -> AzResult<()> {
-    let by = holder["id"].as_str().unwrap_or_default();
-    match ref_id(&holder["properties"], field) {
-        Some(target) if !allowed.iter().any(|a| same_id(a, target)) => {
-            Err(AzError::invalid_reference(target, by))
-        }
-        None if required => Err(AzError::bad(
-            "InvalidRequestFormat",
-            format!("{by} must reference a {field}."),
-        )),
-        _ => Ok(()),
-    }
+    own_ref(holder, field, allowed, required, "")
 }
 
 fn invalid(message: String) -> AzError {
@@ -83,19 +65,7 @@ pub(super) fn prepare(
                 return Err(AzError::invalid_reference(pip, &fid));
             }
         } else if let Some(subnet) = ref_id(&f["properties"], "subnet").map(str::to_string) {
-            if s.lookup(&subnet).is_none() {
-                return Err(AzError::invalid_reference(&subnet, &fid));
-            }
-            let mut used = used_in_vnet(s, &vnet_key(&subnet), &key);
-            let name = f["name"].as_str().unwrap_or_default().to_string();
-            let before = olds.and_then(|a| {
-                a.iter().find(|o| {
-                    o["name"]
-                        .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                })
-            });
-            assign(s, id, f, before, &mut used)?;
+            assign_frontend(s, id, &key, f, &subnet, olds)?;
         } else {
             return Err(invalid(format!(
                 "Frontend IP configuration {fid} must reference a public IP address or a subnet."
@@ -139,14 +109,14 @@ pub(super) fn prepare(
 }
 
 fn check_parts(new: &Value) -> AzResult<()> {
-    let fronts = ids(new, "frontendIPConfigurations");
-    let ports = ids(new, "frontendPorts");
-    let certs = ids(new, "sslCertificates");
-    let pools = ids(new, "backendAddressPools");
-    let settings = ids(new, "backendHttpSettingsCollection");
-    let probes = ids(new, "probes");
-    let listeners = ids(new, "httpListeners");
-    let maps = ids(new, "urlPathMaps");
+    let fronts = child_ids(new, "frontendIPConfigurations");
+    let ports = child_ids(new, "frontendPorts");
+    let certs = child_ids(new, "sslCertificates");
+    let pools = child_ids(new, "backendAddressPools");
+    let settings = child_ids(new, "backendHttpSettingsCollection");
+    let probes = child_ids(new, "probes");
+    let listeners = child_ids(new, "httpListeners");
+    let maps = child_ids(new, "urlPathMaps");
     if listeners.len() > MAX_LISTENERS {
         return Err(AzError::bad(
             "ApplicationGatewayListenerLimitReached",

@@ -80,6 +80,34 @@ pub fn used_in_vnet(s: &AzureState, vnet: &str, except: &str) -> BTreeMap<Ipv4Ad
     used
 }
 
+/// The configuration named `name` (case-insensitively) among `olds`.
+pub fn named<'a>(olds: Option<&'a Vec<Value>>, name: &str) -> Option<&'a Value> {
+    olds?.iter().find(|o| {
+        o["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Gives frontend `f` of resource `id` (`key` lowercased) its private address in `subnet`,
+/// which must exist; the frontend of the same name in `olds` (before this write) keeps its.
+pub fn assign_frontend(
+    s: &AzureState,
+    id: &str,
+    key: &str,
+    f: &mut Value,
+    subnet: &str,
+    olds: Option<&Vec<Value>>,
+) -> AzResult<()> {
+    if s.lookup(subnet).is_none() {
+        let fid = f["id"].as_str().unwrap_or_default();
+        return Err(AzError::invalid_reference(subnet, fid));
+    }
+    let mut used = used_in_vnet(s, &vnet_key(subnet), key);
+    let name = f["name"].as_str().unwrap_or_default().to_string();
+    assign(s, id, f, named(olds, &name), &mut used)
+}
+
 /// Gives `cfg` (an ipConfiguration or a frontend with a `subnet`) its private address,
 /// recording it in `used`. `old` is the same configuration before this write, if any.
 pub fn assign(

@@ -5,33 +5,13 @@
 
 use serde_json::{Value, json};
 
-use super::ipam::{assign, used_in_vnet, vnet_key};
-use super::{AzError, AzResult, AzureState, child_array, props, ref_id, same_id};
+use super::ipam::assign_frontend;
+use super::{
+    AzError, AzResult, AzureState, child_array, child_ids, own_ref, props, ref_id, same_id,
+};
 
 /// Load-balancing rules per load balancer.
 pub const MAX_RULES: usize = 250;
-
-fn ids(v: &Value, seg: &str) -> Vec<String> {
-    child_array(v, seg)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["id"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn own_ref(rule: &Value, field: &str, allowed: &[String], required: bool) -> AzResult<()> {
-    let rid = rule["id"].as_str().unwrap_or_default();
-    match ref_id(&rule["properties"], field) {
-        Some(target) if !allowed.iter().any(|a| same_id(a, target)) => {
-            Err(AzError::invalid_reference(target, rid))
-        }
-        None if required => Err(AzError::bad(
-            "InvalidRequestFormat",
-            format!("Load balancing rule {rid} must reference a {field}."),
-        )),
-        _ => Ok(()),
-    }
-}
 
 pub(super) fn prepare(
     s: &mut AzureState,
@@ -64,21 +44,7 @@ pub(super) fn prepare(
                     return Err(AzError::invalid_reference(&pip, &fid));
                 }
             }
-            (None, Some(subnet)) => {
-                if s.lookup(&subnet).is_none() {
-                    return Err(AzError::invalid_reference(&subnet, &fid));
-                }
-                let mut used = used_in_vnet(s, &vnet_key(&subnet), &key);
-                let name = f["name"].as_str().unwrap_or_default().to_string();
-                let before = olds.and_then(|a| {
-                    a.iter().find(|o| {
-                        o["name"]
-                            .as_str()
-                            .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                    })
-                });
-                assign(s, id, f, before, &mut used)?;
-            }
+            (None, Some(subnet)) => assign_frontend(s, id, &key, f, &subnet, olds)?,
         }
     }
     props(new).insert("frontendIPConfigurations".into(), Value::Array(fronts));
@@ -140,15 +106,27 @@ pub(super) fn prepare(
         ));
     }
     let (fronts, pools, probes) = (
-        ids(new, "frontendIPConfigurations"),
-        ids(new, "backendAddressPools"),
-        ids(new, "probes"),
+        child_ids(new, "frontendIPConfigurations"),
+        child_ids(new, "backendAddressPools"),
+        child_ids(new, "probes"),
     );
     let mut ports = std::collections::BTreeSet::new();
     for r in &rules {
-        own_ref(r, "frontendIPConfiguration", &fronts, true)?;
-        own_ref(r, "backendAddressPool", &pools, false)?;
-        own_ref(r, "probe", &probes, false)?;
+        own_ref(
+            r,
+            "frontendIPConfiguration",
+            &fronts,
+            true,
+            "Load balancing rule ",
+        )?;
+        own_ref(
+            r,
+            "backendAddressPool",
+            &pools,
+            false,
+            "Load balancing rule ",
+        )?;
+        own_ref(r, "probe", &probes, false, "Load balancing rule ")?;
         let p = &r["properties"];
         let front = ref_id(p, "frontendIPConfiguration")
             .unwrap_or_default()
@@ -208,7 +186,7 @@ pub(super) fn check_delete(s: &AzureState, id: &str) -> AzResult<()> {
     let Some(v) = s.lookup(id) else {
         return Ok(());
     };
-    for pool in ids(v, "backendAddressPools") {
+    for pool in child_ids(v, "backendAddressPools") {
         if let Some(user) = pool_members(s, &pool).first() {
             return Err(in_use(&pool, user));
         }

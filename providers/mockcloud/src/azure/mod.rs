@@ -409,6 +409,37 @@ pub fn child_array<'a>(v: &'a Value, segment: &str) -> Option<&'a Vec<Value>> {
         .and_then(|(_, a)| a.as_array())
 }
 
+/// The ids of the children in `segment` (see [`child_array`]).
+pub fn child_ids(v: &Value, segment: &str) -> Vec<String> {
+    child_array(v, segment)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `holder.properties[field].id` must be one of `allowed`, its parent's own parts
+/// (`InvalidResourceReference`); when `required`, present (named `{label}{holder id}`).
+pub fn own_ref(
+    holder: &Value,
+    field: &str,
+    allowed: &[String],
+    required: bool,
+    label: &str,
+) -> AzResult<()> {
+    let by = holder["id"].as_str().unwrap_or_default();
+    match ref_id(&holder["properties"], field) {
+        Some(target) if !allowed.iter().any(|a| same_id(a, target)) => {
+            Err(AzError::invalid_reference(target, by))
+        }
+        None if required => Err(AzError::bad(
+            "InvalidRequestFormat",
+            format!("{label}{by} must reference a {field}."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `v[field]["id"]` when present.
 pub fn ref_id<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
     v.get(field)?.get("id")?.as_str()

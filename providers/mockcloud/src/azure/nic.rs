@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::ipam::{assign, used_in_vnet, vnet_key};
+use super::ipam::{assign, named, used_in_vnet, vnet_key};
 use super::{AzError, AzResult, AzureState, child_array, props, ref_id};
 
 /// ipConfigurations per NIC.
@@ -123,14 +123,7 @@ pub(super) fn prepare(
     let olds = old.and_then(|o| child_array(o, "ipConfigurations"));
     for c in &mut cfgs {
         let name = c["name"].as_str().unwrap_or_default().to_string();
-        let before = olds.and_then(|a| {
-            a.iter().find(|o| {
-                o["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-            })
-        });
-        assign(s, id, c, before, &mut used)?;
+        assign(s, id, c, named(olds, &name), &mut used)?;
     }
     // Back in the order the client sent.
     let order: Vec<String> = child_array(new, "ipConfigurations")

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::lb::coll_of;
-use super::network::str_of;
+use super::network::{str_of, zonal};
 use super::{Call, GcpError, GcpResult, GcpState, Scope};
 
 pub(super) fn instance_group(
@@ -12,11 +12,7 @@ pub(super) fn instance_group(
     scope: &Scope,
     obj: &mut Map<String, Value>,
 ) -> GcpResult<()> {
-    let Scope::Zone(_) = scope else {
-        return Err(GcpError::bad_request(
-            "only zonal unmanaged instance groups are served",
-        ));
-    };
+    zonal(scope, "unmanaged instance groups")?;
     if let Some(n) = str_of(obj, "network").map(str::to_string) {
         obj.insert(
             "network".into(),

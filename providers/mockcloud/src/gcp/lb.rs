@@ -351,30 +351,33 @@ fn proxy(
     let url = existing_any(state, &um, "urlMaps", scope)?;
     obj.insert("urlMap".into(), json!(url));
     if coll == "targetHttpsProxies" {
-        let certs = obj
-            .get("sslCertificates")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if certs.is_empty() || certs.len() > 15 {
-            return Err(GcpError::invalid_field(
-                "resource.sslCertificates",
-                &certs.len().to_string(),
-                "Between 1 and 15 certificates.",
-            ));
-        }
-        let mut out = Vec::new();
-        for c in &certs {
-            out.push(json!(existing_any(
-                state,
-                c.as_str().unwrap_or_default(),
-                "sslCertificates",
-                scope
-            )?));
-        }
-        obj.insert("sslCertificates".into(), Value::Array(out));
+        let certs = ssl_certificates(state, scope, obj.get("sslCertificates"))?;
+        obj.insert("sslCertificates".into(), certs);
     }
     Ok(())
+}
+
+/// A proxy's certificates (1 to 15), each resolved to its URL.
+fn ssl_certificates(state: &GcpState, scope: &Scope, certs: Option<&Value>) -> GcpResult<Value> {
+    let certs = certs.and_then(Value::as_array).cloned().unwrap_or_default();
+    if certs.is_empty() || certs.len() > 15 {
+        return Err(GcpError::invalid_field(
+            "resource.sslCertificates",
+            &certs.len().to_string(),
+            "Between 1 and 15 certificates.",
+        ));
+    }
+    let mut out = Vec::new();
+    for c in &certs {
+        let reference = c.as_str().unwrap_or_default();
+        out.push(json!(existing_any(
+            state,
+            reference,
+            "sslCertificates",
+            scope
+        )?));
+    }
+    Ok(Value::Array(out))
 }
 
 fn ssl_certificate(obj: &mut Map<String, Value>) -> GcpResult<()> {
@@ -586,13 +589,9 @@ pub(super) fn proxy_verb(
     call: &Call,
     scope: &Scope,
     coll: &str,
-    name: &str,
+    path: &str,
     verb: &str,
 ) -> GcpResult<Value> {
-    let path = format!("{}/{coll}/{name}", scope.path());
-    if !state.resources.contains_key(&path) {
-        return Err(GcpError::not_found(&state.rel(&path)));
-    }
     let body = call.body.clone().unwrap_or(json!({}));
     let (field, value) = match verb {
         "setUrlMap" => {
@@ -601,35 +600,16 @@ pub(super) fn proxy_verb(
                 .ok_or_else(|| GcpError::required("resource.urlMap"))?;
             ("urlMap", json!(existing_any(state, r, "urlMaps", scope)?))
         }
-        "setSslCertificates" if coll == "targetHttpsProxies" => {
-            let certs = body["sslCertificates"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if certs.is_empty() || certs.len() > 15 {
-                return Err(GcpError::invalid_field(
-                    "resource.sslCertificates",
-                    &certs.len().to_string(),
-                    "Between 1 and 15 certificates.",
-                ));
-            }
-            let mut out = Vec::new();
-            for c in &certs {
-                out.push(json!(existing_any(
-                    state,
-                    c.as_str().unwrap_or_default(),
-                    "sslCertificates",
-                    scope
-                )?));
-            }
-            ("sslCertificates", Value::Array(out))
-        }
+        "setSslCertificates" if coll == "targetHttpsProxies" => (
+            "sslCertificates",
+            ssl_certificates(state, scope, body.get("sslCertificates"))?,
+        ),
         _ => return Err(super::unknown(call)),
     };
-    if let Some(p) = state.resources.get_mut(&path) {
+    if let Some(p) = state.resources.get_mut(path) {
         p[field] = value;
     }
-    Ok(state.operation(call, scope, verb, &path))
+    Ok(state.operation(call, scope, verb, path))
 }
 
 pub(super) fn set_target(

@@ -321,7 +321,7 @@ impl GcpState {
             ("GET", ["zones", z]) => self.zone_json(z),
             ("GET", ["aggregated", coll]) => list::aggregated(self, call, coll),
             ("POST", [c @ ("targetHttpProxies" | "targetHttpsProxies"), name, verb]) => {
-                lb::proxy_verb(self, call, &Scope::Global, c, name, verb)
+                self.verb(call, &Scope::Global, c, name, verb)
             }
             _ => {
                 let (scope, rest) = match s.as_slice() {
@@ -537,26 +537,20 @@ impl GcpState {
             }
             o
         };
-        for k in [
+        // What the server sets: a client's values never stick.
+        const SERVER_SET: [&str; 6] = [
             "id",
             "selfLink",
             "creationTimestamp",
             "kind",
             "region",
             "zone",
-            "fingerprint",
-        ] {
-            obj.remove(k);
+        ];
+        for k in SERVER_SET.iter().chain(&["fingerprint"]) {
+            obj.remove(*k);
         }
         self.prepare(scope, coll, &mut obj, Some(&current), call.now_ms)?;
-        for k in [
-            "id",
-            "selfLink",
-            "creationTimestamp",
-            "kind",
-            "region",
-            "zone",
-        ] {
+        for k in SERVER_SET {
             if let Some(v) = current.get(k) {
                 obj.insert(k.into(), v.clone());
             }
@@ -592,7 +586,7 @@ impl GcpState {
             ("POST", "networkEndpointGroups", _) => negs::verb(self, call, scope, &path, verb),
             ("POST", "instanceGroups", _) => groups::group_verb(self, call, scope, &path, verb),
             ("POST", c @ ("targetHttpProxies" | "targetHttpsProxies"), _) => {
-                lb::proxy_verb(self, call, scope, c, name, verb)
+                lb::proxy_verb(self, call, scope, c, &path, verb)
             }
             ("POST", "forwardingRules", "setTarget") => lb::set_target(self, call, scope, &path),
             ("POST", "backendServices", "getHealth") => groups::get_health(self, call, &path),

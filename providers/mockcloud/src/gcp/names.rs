@@ -6,10 +6,8 @@ use super::Scope;
 
 /// The collections served, with their scopes. A (scope, collection) pair not here is 404.
 pub fn collection_allowed(scope: &Scope, coll: &str) -> bool {
-    const GLOBAL: &[&str] = &[
-        "networks",
-        "routes",
-        "firewalls",
+    // The load-balancing collections, served both globally and per region.
+    const LOAD_BALANCING: &[&str] = &[
         "addresses",
         "healthChecks",
         "backendServices",
@@ -19,21 +17,12 @@ pub fn collection_allowed(scope: &Scope, coll: &str) -> bool {
         "sslCertificates",
         "forwardingRules",
     ];
-    const REGIONAL: &[&str] = &[
-        "subnetworks",
-        "addresses",
-        "healthChecks",
-        "backendServices",
-        "urlMaps",
-        "targetHttpProxies",
-        "targetHttpsProxies",
-        "sslCertificates",
-        "forwardingRules",
-    ];
+    const GLOBAL: &[&str] = &["networks", "routes", "firewalls"];
+    const REGIONAL: &[&str] = &["subnetworks"];
     const ZONAL: &[&str] = &["instances", "networkEndpointGroups", "instanceGroups"];
     match scope {
-        Scope::Global => GLOBAL.contains(&coll),
-        Scope::Region(_) => REGIONAL.contains(&coll),
+        Scope::Global => GLOBAL.contains(&coll) || LOAD_BALANCING.contains(&coll),
+        Scope::Region(_) => REGIONAL.contains(&coll) || LOAD_BALANCING.contains(&coll),
         Scope::Zone(_) => ZONAL.contains(&coll),
     }
 }

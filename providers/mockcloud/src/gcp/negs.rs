@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::{Map, Value, json};
 
-use super::network::str_of;
+use super::network::{default_network, str_of, zonal};
 use super::{Call, GcpError, GcpResult, GcpState, Scope};
 
 pub const MAX_ENDPOINTS_PER_CALL: usize = 500;
@@ -18,11 +18,7 @@ pub(super) fn prepare(
     scope: &Scope,
     obj: &mut Map<String, Value>,
 ) -> GcpResult<()> {
-    let Scope::Zone(zone) = scope else {
-        return Err(GcpError::bad_request(
-            "only zonal network endpoint groups are served",
-        ));
-    };
+    let zone = zonal(scope, "network endpoint groups")?;
     let kind = str_of(obj, "networkEndpointType")
         .unwrap_or("GCE_VM_IP_PORT")
         .to_string();
@@ -34,11 +30,7 @@ pub(super) fn prepare(
         ));
     }
     obj.insert("networkEndpointType".into(), json!(kind));
-    let network = str_of(obj, "network")
-        .unwrap_or("global/networks/default")
-        .to_string();
-    let network = state.existing(&network, "networks", &Scope::Global)?;
-    obj.insert("network".into(), json!(network));
+    let network = default_network(state, obj)?;
     if let Some(s) = str_of(obj, "subnetwork").map(str::to_string) {
         let region = state.region_of_zone(zone).unwrap_or_default().to_string();
         let (url, sub) =

@@ -331,12 +331,8 @@ pub fn subnet_in_region(
     Ok((url, v))
 }
 
-pub(super) fn prepare_route(state: &GcpState, obj: &mut Map<String, Value>) -> GcpResult<()> {
-    let network = str_of(obj, "network").ok_or_else(|| GcpError::required("resource.network"))?;
-    let network = state.existing(network, "networks", &Scope::Global)?;
-    obj.insert("network".into(), json!(network));
-    let dest = str_of(obj, "destRange").ok_or_else(|| GcpError::required("resource.destRange"))?;
-    let dest = parse_cidr("resource.destRange", dest)?;
+/// `priority` (1000 unless given) must be 0 to 65535.
+fn priority(obj: &mut Map<String, Value>) -> GcpResult<()> {
     let priority = obj.get("priority").and_then(Value::as_u64).unwrap_or(1000);
     if priority > 65535 {
         return Err(GcpError::invalid_field(
@@ -346,6 +342,34 @@ pub(super) fn prepare_route(state: &GcpState, obj: &mut Map<String, Value>) -> G
         ));
     }
     obj.insert("priority".into(), json!(priority));
+    Ok(())
+}
+
+/// Resolves `network` (the `default` network unless given) to its URL, which it answers.
+pub(super) fn default_network(state: &GcpState, obj: &mut Map<String, Value>) -> GcpResult<String> {
+    let network = str_of(obj, "network").unwrap_or("global/networks/default");
+    let network = state.existing(network, "networks", &Scope::Global)?;
+    obj.insert("network".into(), json!(network));
+    Ok(network)
+}
+
+/// The zone of a zonal `scope`; `what` (only zonal ones are served) otherwise.
+pub(super) fn zonal<'a>(scope: &'a Scope, what: &str) -> GcpResult<&'a str> {
+    match scope {
+        Scope::Zone(zone) => Ok(zone),
+        _ => Err(GcpError::bad_request(format!(
+            "only zonal {what} are served"
+        ))),
+    }
+}
+
+pub(super) fn prepare_route(state: &GcpState, obj: &mut Map<String, Value>) -> GcpResult<()> {
+    let network = str_of(obj, "network").ok_or_else(|| GcpError::required("resource.network"))?;
+    let network = state.existing(network, "networks", &Scope::Global)?;
+    obj.insert("network".into(), json!(network));
+    let dest = str_of(obj, "destRange").ok_or_else(|| GcpError::required("resource.destRange"))?;
+    let dest = parse_cidr("resource.destRange", dest)?;
+    priority(obj)?;
     let hops: Vec<&str> = [
         "nextHopInstance",
         "nextHopIp",
@@ -447,11 +471,7 @@ pub(super) fn prepare_route(state: &GcpState, obj: &mut Map<String, Value>) -> G
 }
 
 pub(super) fn prepare_firewall(state: &GcpState, obj: &mut Map<String, Value>) -> GcpResult<()> {
-    let network = str_of(obj, "network")
-        .unwrap_or("global/networks/default")
-        .to_string();
-    let network = state.existing(&network, "networks", &Scope::Global)?;
-    obj.insert("network".into(), json!(network));
+    default_network(state, obj)?;
     let direction = str_of(obj, "direction").unwrap_or("INGRESS").to_string();
     if !matches!(direction.as_str(), "INGRESS" | "EGRESS") {
         return Err(GcpError::invalid_field(
@@ -461,15 +481,7 @@ pub(super) fn prepare_firewall(state: &GcpState, obj: &mut Map<String, Value>) -
         ));
     }
     obj.insert("direction".into(), json!(direction));
-    let priority = obj.get("priority").and_then(Value::as_u64).unwrap_or(1000);
-    if priority > 65535 {
-        return Err(GcpError::invalid_field(
-            "resource.priority",
-            &priority.to_string(),
-            "Must be between 0 and 65535.",
-        ));
-    }
-    obj.insert("priority".into(), json!(priority));
+    priority(obj)?;
     let allowed = obj
         .get("allowed")
         .and_then(Value::as_array)
