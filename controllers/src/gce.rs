@@ -324,20 +324,21 @@ pub fn apply_backend_config(
             )),
         }
     }
-    if let Some(v) = spec.timeout_sec {
-        if let Some(t) = ranged("timeoutSec", v, 1, 86400) {
-            attributes.insert(ATTR_TIMEOUT_SEC.into(), t.to_string());
-        }
+    if let Some(t) = spec
+        .timeout_sec
+        .and_then(|v| ranged("timeoutSec", v, 1, 86400))
+    {
+        attributes.insert(ATTR_TIMEOUT_SEC.into(), t.to_string());
     }
-    if let Some(d) = &spec.connection_draining {
-        if let Some(t) = ranged(
+    if let Some(t) = spec.connection_draining.as_ref().and_then(|d| {
+        ranged(
             "connectionDraining.drainingTimeoutSec",
             d.draining_timeout_sec,
             0,
             3600,
-        ) {
-            attributes.insert(ATTR_DRAINING_TIMEOUT_SEC.into(), t.to_string());
-        }
+        )
+    }) {
+        attributes.insert(ATTR_DRAINING_TIMEOUT_SEC.into(), t.to_string());
     }
     let errors = errors.into_inner();
     if errors.is_empty() {
