@@ -31,6 +31,8 @@
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`ingress`]: Ingresses and IngressGroups -> the neutral L7 spec (the AWS Load Balancer
 //!   Controller's annotations), and the controller loop.
+//! - [`gce`]: ingress-gce's annotations (Ingress, Service, IngressClass names) and the
+//!   BackendConfig subset, read as ingress-gce reads them.
 //! - [`annotations`], [`events`], [`cache`]: what the controllers share (annotation readers,
 //!   Events, cache readiness).
 //! - [`app`]: the process: which controllers run, under which lease; the binary and
@@ -47,6 +49,7 @@ pub mod error;
 pub mod events;
 pub mod finalizers;
 pub mod flags;
+pub mod gce;
 #[cfg(test)]
 mod golden;
 pub mod ingress;

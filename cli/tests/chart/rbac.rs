@@ -43,6 +43,7 @@ fn the_rbac_is_what_the_binaries_call_and_follows_the_feature_switches() {
         rule("networking.k8s.io", "ingresses/status", &["patch"]),
         rule("networking.k8s.io", "ingressclasses", &["list", "watch"]),
         rule("cloudnet.io", "ingressclassparams", &["list", "watch"]),
+        rule("cloud.google.com", "backendconfigs", &["get"]),
         rule("", "namespaces", &["list", "watch"]),
         rule("", "pods", &["list", "watch"]),
         rule("", "pods/status", &["patch"]),

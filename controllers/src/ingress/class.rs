@@ -28,6 +28,9 @@ pub struct IngressSettings {
     pub default_target_kind: TargetKind,
     /// TLS policy of HTTPS listeners when the Ingress names none.
     pub default_ssl_policy: String,
+    /// Read ingress-gce's annotations ([`crate::gce`]) instead of the AWS Load Balancer
+    /// Controller's: on GCP, with [`IngressSettings::ingress_gce`].
+    pub ingress_gce: bool,
 }
 
 impl IngressSettings {
@@ -38,6 +41,23 @@ impl IngressSettings {
             class_names: vec!["alb".into()],
             default_target_kind: TargetKind::NodePort,
             default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
+            ingress_gce: false,
+        }
+    }
+
+    /// ingress-gce's dialect, as on GKE: IngressClasses of `k8s.io/ingress-gce` and the class
+    /// names `gce` (external) and `gce-internal` (internal) are served, their Ingresses'
+    /// ingress-gce annotations read, and backends are pod IPs in NEGs (container-native).
+    pub fn ingress_gce(cluster: &str) -> IngressSettings {
+        IngressSettings {
+            controllers: vec![CONTROLLER.into(), crate::gce::CONTROLLER.into()],
+            class_names: vec![
+                crate::gce::CLASS_EXTERNAL.into(),
+                crate::gce::CLASS_INTERNAL.into(),
+            ],
+            default_target_kind: TargetKind::PodIp,
+            ingress_gce: true,
+            ..IngressSettings::new(cluster)
         }
     }
 
@@ -45,6 +65,20 @@ impl IngressSettings {
         let controller = class.spec.as_ref().and_then(|s| s.controller.as_deref());
         controller.is_some_and(|c| self.controllers.iter().any(|o| o == c))
     }
+}
+
+/// The class an Ingress names: `spec.ingressClassName`, else the legacy annotation.
+pub fn class_name(ing: &Ingress) -> Option<&str> {
+    ing.spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref())
+        .or_else(|| {
+            ing.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+                .map(String::as_str)
+        })
 }
 
 /// Whether the Ingress is ours, given the cluster's IngressClasses.
@@ -190,5 +224,49 @@ mod tests {
         for (what, ing, classes, want) in cases {
             assert_eq!(is_served(&ing, &classes, &s), want, "{what}");
         }
+    }
+
+    #[test]
+    fn ingress_gce_classes_are_served_by_name_object_and_legacy_annotation() {
+        let s = IngressSettings::ingress_gce("demo");
+        let gke = class("gce", crate::gce::CONTROLLER, false);
+        let cases: Vec<(&str, Ingress, Vec<IngressClass>, bool)> = vec![
+            ("gce, no object", ingress(Some("gce"), None), vec![], true),
+            (
+                "gce-internal, no object",
+                ingress(Some("gce-internal"), None),
+                vec![],
+                true,
+            ),
+            (
+                "gce object of GKE",
+                ingress(Some("gce"), None),
+                vec![gke.clone()],
+                true,
+            ),
+            ("legacy gce", ingress(None, Some("gce")), vec![], true),
+            (
+                "legacy gce-internal",
+                ingress(None, Some("gce-internal")),
+                vec![],
+                true,
+            ),
+            (
+                "alb is not a GKE class",
+                ingress(Some("alb"), None),
+                vec![],
+                false,
+            ),
+            ("nginx", ingress(None, Some("nginx")), vec![], false),
+        ];
+        for (what, ing, classes, want) in cases {
+            assert_eq!(is_served(&ing, &classes, &s), want, "{what}");
+        }
+        assert_eq!(class_name(&ingress(Some("gce"), Some("x"))), Some("gce"));
+        assert_eq!(
+            class_name(&ingress(None, Some("gce-internal"))),
+            Some("gce-internal")
+        );
+        assert_eq!(class_name(&ingress(None, None)), None);
     }
 }

@@ -172,13 +172,25 @@ impl Member {
             .as_ref()
             .and_then(|s| s.tls.as_ref())
             .is_some_and(|t| !t.is_empty());
-        if has_tls && certificates.is_empty() {
+        if has_tls && certificates.is_empty() && !settings.ingress_gce {
             errors.push(format!(
                 "spec.tls needs {PREFIX}certificate-arn: cloudnet does not discover certificates \
                  by host name yet"
             ));
         }
         let ssl_policy = a.string("ssl-policy");
+        // ingress-gce's dialect: the front comes from its annotations and the class.
+        let (shared, listen, certificates) = if settings.ingress_gce {
+            match super::gce::front(ing, annotations) {
+                Ok(f) => (f.shared, f.listen, f.certificates),
+                Err(e) => {
+                    errors.extend(e);
+                    (Shared::default(), Vec::new(), Vec::new())
+                }
+            }
+        } else {
+            (shared, listen, certificates)
+        };
 
         // Actions and conditions by name, read once each (and reported once each).
         let mut actions: BTreeMap<String, ActionSpec> = BTreeMap::new();
@@ -414,6 +426,9 @@ impl Resolver<'_> {
         svc: &Service,
         sp: &ServicePort,
     ) -> Result<BackendGroup, String> {
+        if self.settings.ingress_gce {
+            return super::gce::backend_group(self.namespace, service, svc, sp);
+        }
         // The Ingress's target-group annotations, overridden by the Service's.
         let mut merged: BTreeMap<String, String> = BTreeMap::new();
         let svc_annotations = svc.metadata.annotations.clone().unwrap_or_default();
@@ -486,13 +501,7 @@ impl Resolver<'_> {
                     ));
                 }
             },
-            // Each ip target carries the pod's own port; a named targetPort resolves per
-            // endpoint, so the group's port is only a default.
-            TargetKind::PodIp => match &sp.target_port {
-                Some(IntOrString::Int(p)) => u16::try_from(*p).unwrap_or(1),
-                Some(IntOrString::String(_)) => 1,
-                None => u16::try_from(sp.port).unwrap_or(1),
-            },
+            TargetKind::PodIp => pod_ip_port(sp),
         };
         Ok(BackendGroup {
             key: group_key(self.namespace, service, sp),
@@ -502,5 +511,15 @@ impl Resolver<'_> {
             health_check: hc,
             attributes,
         })
+    }
+}
+
+/// The port of a pod-IP group: the Service port's numeric target port. Each target carries
+/// its pod's own port; a named target port resolves per endpoint, so this is only a default.
+pub(super) fn pod_ip_port(sp: &ServicePort) -> u16 {
+    match &sp.target_port {
+        Some(IntOrString::Int(p)) => u16::try_from(*p).unwrap_or(1),
+        Some(IntOrString::String(_)) => 1,
+        None => u16::try_from(sp.port).unwrap_or(1),
     }
 }

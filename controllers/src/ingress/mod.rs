@@ -7,6 +7,9 @@
 //! - [`annotations`]: the AWS Load Balancer Controller's `alb.ingress.kubernetes.io/*` keys,
 //!   with the parsers of `listen-ports`, `actions.<name>` and `conditions.<name>`.
 //! - [`model`]: a group's members and their Services -> one [`cloudnet_core::LoadBalancerSpec`].
+//! - `gce`: the parts ingress-gce's dialect ([`IngressSettings::ingress_gce`]) reads
+//!   differently: the front from `allow-http`, `pre-shared-cert`, the static IP and the class
+//!   (`gce`, `gce-internal`), and each backend's NEG, health check and BackendConfig.
 //!
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
@@ -19,6 +22,7 @@
 
 pub mod annotations;
 pub mod class;
+mod gce;
 pub mod group;
 mod member;
 pub mod model;

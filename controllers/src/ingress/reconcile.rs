@@ -520,6 +520,11 @@ async fn settle(
             )
         })
         .collect();
+    let services = if ctx.settings.ingress_gce {
+        super::gce::resolve_backend_configs(&ctx.client, services).await
+    } else {
+        services
+    };
     let refs: Vec<&Ingress> = members.iter().map(|m| &**m).collect();
     let spec = match build_group_spec(group, &refs, &services, &ctx.settings) {
         Ok(spec) => spec,

@@ -21,7 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tracing::{Instrument, debug, info, warn};
 
-use super::gates::{GatedPod, Gates, PodKey, gate_closes, gate_opens};
+use super::gates::{GatedPod, Gates, PodKey, gate_opens, member_groups, named_gate_closes};
 use crate::leader::Leadership;
 use crate::metrics::{ReconcileResult, Reconciles};
 
@@ -166,7 +166,9 @@ async fn check(
             .iter()
             .filter(|g| !g.open)
             .filter(|g| {
-                groups_of(namespace, &g.name).is_some_and(|groups| gate_opens(ip, groups, &health))
+                groups_of(namespace, &g.name).is_some_and(|groups| {
+                    gate_opens(ip, &member_groups(&g.name, ip, groups, &health), &health)
+                })
             })
             .map(|g| g.condition_type.as_str())
             .collect();
@@ -179,7 +181,8 @@ async fn check(
             .iter()
             .filter(|g| g.open)
             .filter(|g| {
-                groups_of(namespace, &g.name).is_some_and(|groups| gate_closes(ip, groups, &health))
+                groups_of(namespace, &g.name)
+                    .is_some_and(|groups| named_gate_closes(&g.name, ip, groups, &health))
             })
             .map(|g| g.condition_type.as_str())
             .collect();

@@ -16,9 +16,18 @@ pub const GATE_PREFIX: &str = "target-health.cloudnet.io/";
 /// The AWS Load Balancer Controller's prefix, accepted too so its manifests work unchanged.
 pub const ANCHOR_GATE_PREFIX: &str = "target-health.elbv2.k8s.aws/";
 
+/// The name ingress-gce's NEG readiness gate ([`crate::gce::NEG_READINESS_GATE`]) stands
+/// for: every Service of the pod's namespace whose pod-IP groups have the pod as a member
+/// (no Service can be named `*`).
+pub const EVERY_SERVICE: &str = "*";
+
 /// The name a readiness gate's condition type names (a TargetGroupBinding, else a
-/// Service, in the pod's namespace), when the gate is ours.
+/// Service, in the pod's namespace; [`EVERY_SERVICE`] for ingress-gce's NEG gate), when the
+/// gate is ours.
 pub fn gate_name(condition_type: &str) -> Option<&str> {
+    if condition_type == crate::gce::NEG_READINESS_GATE {
+        return Some(EVERY_SERVICE);
+    }
     [GATE_PREFIX, ANCHOR_GATE_PREFIX]
         .iter()
         .find_map(|p| condition_type.strip_prefix(p))
@@ -290,10 +299,19 @@ impl Gates {
 
     /// The groups (cloud IDs) a gate named `name` in `namespace` waits on: the
     /// TargetGroupBinding's group when a binding of that name published one, else every
-    /// group built from the Service of that name.
+    /// group built from the Service of that name; for [`EVERY_SERVICE`], every group built
+    /// from a Service of the namespace (narrowed to the pod's by [`member_groups`]).
     pub fn groups_for(&self, namespace: &str, name: &str) -> BTreeSet<String> {
         let index = self.lock();
         let all = index.groups.values().flatten();
+        if name == EVERY_SERVICE {
+            return all
+                .filter(
+                    |(b, _)| matches!(b, Backing::Service { namespace: ns, .. } if ns == namespace),
+                )
+                .map(|(_, id)| id.clone())
+                .collect();
+        }
         let binding = Backing::Binding {
             namespace: namespace.into(),
             name: name.into(),
@@ -338,6 +356,44 @@ pub fn gate_opens(
                     .any(|m| m.target.ip == ip && m.state == HealthState::Healthy)
             })
         })
+}
+
+/// The groups a gate named `name` decides on for the pod at `ip`: all of `groups`, except
+/// for [`EVERY_SERVICE`] (ingress-gce's NEG gate), which waits only on the groups the cloud
+/// lists the pod in (its NEGs), as ingress-gce's readiness reflector does.
+pub fn member_groups(
+    name: &str,
+    ip: IpAddr,
+    groups: &BTreeSet<String>,
+    health: &BTreeMap<String, Vec<TargetHealth>>,
+) -> BTreeSet<String> {
+    if name != EVERY_SERVICE {
+        return groups.clone();
+    }
+    groups
+        .iter()
+        .filter(|g| {
+            health
+                .get(*g)
+                .is_some_and(|members| members.iter().any(|m| m.target.ip == ip))
+        })
+        .cloned()
+        .collect()
+}
+
+/// [`gate_closes`] for a gate named `name`: ingress-gce's NEG gate closes when every group
+/// was read and the pod is in none of them, or lost in one it is in.
+pub fn named_gate_closes(
+    name: &str,
+    ip: IpAddr,
+    groups: &BTreeSet<String>,
+    health: &BTreeMap<String, Vec<TargetHealth>>,
+) -> bool {
+    let mine = member_groups(name, ip, groups, health);
+    if name == EVERY_SERVICE && mine.is_empty() {
+        return !groups.is_empty() && groups.iter().all(|g| health.contains_key(g));
+    }
+    gate_closes(ip, &mine, health)
 }
 
 /// An open gate closes when every group it waits on was read and in one of them the pod's
@@ -570,5 +626,68 @@ mod tests {
         assert!(!gate_opens(ip, &BTreeSet::new(), &health), "no group yet");
         health.remove("b");
         assert!(!gate_opens(ip, &groups, &health), "b not read");
+    }
+
+    #[test]
+    fn the_neg_gate_waits_on_the_groups_the_pod_is_in() {
+        let neg = crate::gce::NEG_READINESS_GATE;
+        assert_eq!(gate_name(neg), Some(EVERY_SERVICE));
+        let gates = Gates::default();
+        let p = pod("web-1", &[neg], &[], true);
+        gates.apply(&p);
+        assert_eq!(gates.waiting().len(), 1, "the NEG gate is ours");
+        gates.publish(
+            "ingress shop/web".into(),
+            vec![
+                (
+                    Backing::of_group_key("shop/web:80").expect("key"),
+                    "neg-web".into(),
+                ),
+                (
+                    Backing::of_group_key("shop/api:80").expect("key"),
+                    "neg-api".into(),
+                ),
+                (
+                    Backing::of_group_key("other/web:80").expect("key"),
+                    "neg-other".into(),
+                ),
+            ],
+        );
+        let groups = gates.groups_for("shop", EVERY_SERVICE);
+        assert_eq!(
+            groups,
+            ["neg-api".to_string(), "neg-web".to_string()].into()
+        );
+
+        let ip: IpAddr = "192.168.100.10".parse().expect("ip");
+        let member = |state| TargetHealth {
+            target: Target { ip, port: 8080 },
+            state,
+            reason: None,
+        };
+        let mut health = BTreeMap::new();
+        health.insert("neg-api".to_string(), vec![]);
+        health.insert("neg-web".to_string(), vec![member(HealthState::Initial)]);
+        let mine = member_groups(EVERY_SERVICE, ip, &groups, &health);
+        assert_eq!(
+            mine,
+            ["neg-web".to_string()].into(),
+            "only the NEG the pod is in"
+        );
+        assert!(!gate_opens(ip, &mine, &health), "not healthy yet");
+        health.insert("neg-web".to_string(), vec![member(HealthState::Healthy)]);
+        let mine = member_groups(EVERY_SERVICE, ip, &groups, &health);
+        assert!(gate_opens(ip, &mine, &health), "healthy in its NEG");
+        assert!(!named_gate_closes(EVERY_SERVICE, ip, &groups, &health));
+        // A Service gate still waits on every group of its Service.
+        assert_eq!(member_groups("web", ip, &groups, &health), groups);
+
+        // Lost in its NEG, or in no NEG any more: the gate closes; a group not read: it stays.
+        health.insert("neg-web".to_string(), vec![member(HealthState::Unhealthy)]);
+        assert!(named_gate_closes(EVERY_SERVICE, ip, &groups, &health));
+        health.insert("neg-web".to_string(), vec![]);
+        assert!(named_gate_closes(EVERY_SERVICE, ip, &groups, &health));
+        health.remove("neg-api");
+        assert!(!named_gate_closes(EVERY_SERVICE, ip, &groups, &health));
     }
 }

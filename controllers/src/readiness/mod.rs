@@ -27,6 +27,11 @@
 //!   while the pod stays, the condition goes back to False, so the pod leaves the Service's
 //!   ready endpoints (the anchor leaves it True). It stays a target, and the gate opens
 //!   again once the target is healthy. Pods being deleted are left alone.
+//! - ingress-gce's NEG gate `cloud.google.com/load-balancer-neg-ready` names no Service: it
+//!   waits on the pod-IP groups (NEGs) of its namespace's Services that list the pod, and
+//!   opens once the pod is healthy in each of them (`getHealth`); it closes like the others.
+//!   Injecting it (ingress-gce's NEG controller does, into pods behind NEG Services) is left
+//!   to the pod's author here.
 //! - Instance (node port) targets are not gated: their health is the node's, not the pod's.
 //!
 //! - [`gates`]: the index and the pure decision. [`controller`]: the watch and the poll.
@@ -38,4 +43,4 @@ pub mod gates;
 pub mod inject;
 pub mod webhook;
 
-pub use gates::{ANCHOR_GATE_PREFIX, Backing, GATE_PREFIX, Gates, gate_name};
+pub use gates::{ANCHOR_GATE_PREFIX, Backing, EVERY_SERVICE, GATE_PREFIX, Gates, gate_name};

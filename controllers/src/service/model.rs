@@ -36,6 +36,9 @@ pub struct ServiceSettings {
     pub default_target_kind: TargetKind,
     /// TLS policy for TLS listeners when the Service names none.
     pub default_ssl_policy: String,
+    /// Read GKE's `networking.gke.io/load-balancer-type` ([`crate::gce`]): a Service is
+    /// external unless it says `Internal`, as on GKE.
+    pub ingress_gce: bool,
 }
 
 impl ServiceSettings {
@@ -46,6 +49,17 @@ impl ServiceSettings {
             serve_classless: false,
             default_target_kind: TargetKind::NodePort,
             default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
+            ingress_gce: false,
+        }
+    }
+
+    /// GKE's dialect ([`ServiceSettings::ingress_gce`]), serving classless Services as GKE's
+    /// own Service controller does.
+    pub fn ingress_gce(cluster: &str) -> ServiceSettings {
+        ServiceSettings {
+            serve_classless: true,
+            ingress_gce: true,
+            ..ServiceSettings::new(cluster)
         }
     }
 }
@@ -145,6 +159,18 @@ pub fn build_spec(
             Some(false) => Scheme::InternetFacing,
             _ => Scheme::Internal,
         },
+    };
+    // GKE's dialect: external unless `networking.gke.io/load-balancer-type: Internal`.
+    let scheme = if settings.ingress_gce {
+        match crate::gce::read_service(annotations) {
+            Ok(g) => g.scheme.unwrap_or(Scheme::InternetFacing),
+            Err(bad) => {
+                errors.extend(bad.into_iter().map(ModelError::Annotation));
+                scheme
+            }
+        }
+    } else {
+        scheme
     };
     let ip_address_type =
         match a.choice("aws-load-balancer-ip-address-type", &["ipv4", "dualstack"]) {

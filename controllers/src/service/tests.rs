@@ -363,3 +363,43 @@ fn a_node_change_wakes_only_services_with_instance_targets_as_the_model_decides(
         "a bad value wakes the Service"
     );
 }
+
+#[test]
+fn gkes_load_balancer_type_picks_the_scheme_in_ingress_gces_dialect() {
+    use cloudnet_core::Scheme;
+    let gke = ServiceSettings::ingress_gce("demo");
+    let scheme = |annotations: serde_json::Value, s: &ServiceSettings| {
+        build_spec(&service(annotations, json!({})), s).map(|spec| spec.scheme)
+    };
+    let table: Vec<(serde_json::Value, Scheme)> = vec![
+        (json!({}), Scheme::InternetFacing),
+        (
+            json!({crate::gce::LOAD_BALANCER_TYPE: "Internal"}),
+            Scheme::Internal,
+        ),
+        (
+            json!({crate::gce::LEGACY_LOAD_BALANCER_TYPE: "Internal"}),
+            Scheme::Internal,
+        ),
+        (
+            json!({crate::gce::LOAD_BALANCER_TYPE: "External"}),
+            Scheme::InternetFacing,
+        ),
+    ];
+    for (annotations, want) in table {
+        assert_eq!(scheme(annotations.clone(), &gke), Ok(want), "{annotations}");
+    }
+    // The AWS dialect does not read GKE's key: internal by the AWS default either way.
+    assert_eq!(
+        scheme(
+            json!({crate::gce::LOAD_BALANCER_TYPE: "External"}),
+            &settings()
+        ),
+        Ok(Scheme::Internal)
+    );
+    let errors = scheme(json!({crate::gce::LOAD_BALANCER_TYPE: "ILB"}), &gke).unwrap_err();
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["annotation networking.gke.io/load-balancer-type: \"ILB\": must be Internal or External"]
+    );
+}

@@ -7,7 +7,8 @@
 //!   (numbers compare as numbers);
 //! - terms joined by `AND` (or nothing), `OR`, grouped with parentheses, negated with `NOT`/`-`.
 //!
-//! A filter that does not parse is 400 `invalid`, naming the filter.
+//! A filter that does not parse is 400 `invalid`, naming the filter. Regular expressions are
+//! compiled once, when the filter is parsed, not per item.
 
 use serde_json::Value;
 
@@ -20,10 +21,22 @@ pub enum Filter {
         field: String,
         op: Op,
         value: String,
+        /// The compiled `value` of `eq` and `ne`.
+        pattern: Option<Pattern>,
     },
     Not(Box<Filter>),
     And(Vec<Filter>),
     Or(Vec<Filter>),
+}
+
+/// An `eq`/`ne` regular expression, anchored to match the whole value.
+#[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,10 +233,18 @@ impl Parser {
             Some(Tok::Word(w)) | Some(Tok::Quoted(w)) => w,
             other => return Err(format!("expected a value after '{field}', found {other:?}")),
         };
-        if matches!(op, Op::ReEq | Op::ReNe) {
-            regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| e.to_string())?;
-        }
-        Ok(Filter::Cmp { field, op, value })
+        let pattern = if matches!(op, Op::ReEq | Op::ReNe) {
+            let re = regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| e.to_string())?;
+            Some(Pattern(re))
+        } else {
+            None
+        };
+        Ok(Filter::Cmp {
+            field,
+            op,
+            value,
+            pattern,
+        })
     }
 }
 
@@ -254,22 +275,25 @@ impl Filter {
             Filter::Not(f) => !f.matches(v),
             Filter::And(fs) => fs.iter().all(|f| f.matches(v)),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(v)),
-            Filter::Cmp { field, op, value } => {
+            Filter::Cmp {
+                field,
+                op,
+                value,
+                pattern,
+            } => {
+                let re = pattern.as_ref().map(|p| &p.0);
                 let mut found = Vec::new();
                 collect(v, &field.split('.').collect::<Vec<_>>(), &mut found);
                 match op {
                     Op::Ne => !found
                         .iter()
                         .any(|x| scalar(x).as_deref() == Some(value.as_str())),
-                    Op::ReNe => {
-                        let re = regex::Regex::new(&format!("^(?:{value})$"));
-                        re.is_ok_and(|re| {
-                            !found
-                                .iter()
-                                .any(|x| scalar(x).is_some_and(|s| re.is_match(&s)))
-                        })
-                    }
-                    _ => found.iter().any(|x| compare(x, *op, value)),
+                    Op::ReNe => re.is_some_and(|re| {
+                        !found
+                            .iter()
+                            .any(|x| scalar(x).is_some_and(|s| re.is_match(&s)))
+                    }),
+                    _ => found.iter().any(|x| compare(x, *op, value, re)),
                 }
             }
         }
@@ -299,7 +323,7 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-fn compare(v: &Value, op: Op, want: &str) -> bool {
+fn compare(v: &Value, op: Op, want: &str, re: Option<&regex::Regex>) -> bool {
     if op == Op::Has && want == "*" {
         return !v.is_null();
     }
@@ -309,7 +333,7 @@ fn compare(v: &Value, op: Op, want: &str) -> bool {
     match op {
         Op::Eq => have == want,
         Op::Has => have.contains(want),
-        Op::ReEq => regex::Regex::new(&format!("^(?:{want})$")).is_ok_and(|re| re.is_match(&have)),
+        Op::ReEq => re.is_some_and(|re| re.is_match(&have)),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             let ord = match (have.parse::<f64>(), want.parse::<f64>()) {
                 (Ok(a), Ok(b)) => a.partial_cmp(&b),
