@@ -25,7 +25,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cloudnet_ipamd::Client;
 use cloudnet_ipamd::daemon::{self, Config, Running};
-use cloudnet_ipamd::metadata::Imds;
+use cloudnet_ipamd::gce_metadata::NodeMetadata;
 use cloudnet_kubesim::sim::kubelet::{PodAddressSource, PodKey};
 use cloudnet_kubesim::sim::node::NodeRegistration;
 
@@ -65,11 +65,12 @@ pub struct IpamdAddresses {
 
 impl IpamdAddresses {
     /// Starts an ipamd for every node: its API identity ([`NODE_IDENTITY`]), its own instance's
-    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory.
+    /// metadata at the mock cloud (`metadata` of the node: IMDS on AWS, the GCE metadata
+    /// server on GCP), its socket and checkpoint in a private temporary directory.
     pub async fn start(
         api: &cloudnet_kubesim::server::Handle,
-        cloud_endpoint: &str,
         nodes: &[NodeRegistration],
+        metadata: impl Fn(&NodeRegistration) -> NodeMetadata,
     ) -> Result<IpamdAddresses> {
         let dir = tempfile::Builder::new()
             .prefix("cloudnet-sandbox-ipamd-")
@@ -77,11 +78,6 @@ impl IpamdAddresses {
             .context("cannot create the ipamd directory")?;
         let mut daemons = BTreeMap::new();
         for node in nodes {
-            let instance = node
-                .provider_id
-                .rsplit('/')
-                .next()
-                .with_context(|| format!("node {} has no instance ID", node.name))?;
             let identity = NODE_IDENTITY;
             api.add_identity(identity);
             let client = api
@@ -98,8 +94,7 @@ impl IpamdAddresses {
                 sync_interval: Duration::from_secs(1),
                 ..Config::new(&node.name)
             };
-            let metadata = Imds::new(cloud_endpoint, Some(instance.to_string()));
-            let running = daemon::start(config.clone(), client, metadata)
+            let running = daemon::start(config.clone(), client, metadata(node))
                 .await
                 .with_context(|| format!("cannot start ipamd for node {}", node.name))?;
             daemons.insert(

@@ -33,6 +33,8 @@
 //!   Controller's annotations), and the controller loop.
 //! - [`annotations`], [`events`], [`cache`]: what the controllers share (annotation readers,
 //!   Events, cache readiness).
+//! - [`cloud_flags`]: `--provider aws|gcp` and the GCP settings (the binary builds the
+//!   provider from them).
 //! - [`app`]: the process: which controllers run, under which lease; the binary and
 //!   `cloudnet sandbox` both start them through [`app::run`].
 //!
@@ -43,6 +45,7 @@ pub mod annotations;
 pub mod app;
 pub mod binding;
 pub mod cache;
+pub mod cloud_flags;
 pub mod error;
 pub mod events;
 pub mod finalizers;
