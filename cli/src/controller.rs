@@ -14,6 +14,11 @@
 //! The controller "runs on" the first node: its VPC and credentials come from that
 //! instance's metadata (the mock cloud serves it at `/_mockcloud/imds/<instance-id>`), as an
 //! instance profile gives them on EC2.
+//!
+//! With `--provider gcp` the same composition runs on [`cloudnet_gcp::GcpCloud`] through the
+//! Google Cloud client library against the mock's Compute Engine API; project, region and
+//! network are discovered from the first node's GCE metadata server
+//! (`/_mockcloud/gce-metadata/<zone>/<name>`), as cloud-provider-gcp discovers them on a VM.
 
 use std::time::Duration;
 
@@ -24,6 +29,8 @@ use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_core::{Cloud, TargetKind};
+use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{conditions, wait::await_condition};
@@ -88,6 +95,20 @@ pub fn settings() -> Settings {
     }
 }
 
+/// The settings on GCP: as [`settings`], with Ingresses of class `gce` (GKE's) as
+/// container-native load balancers (pod IP targets in NEGs, GKE's default on VPC-native
+/// clusters).
+pub fn gcp_settings() -> Settings {
+    let mut s = settings();
+    if let Some(ingress) = s.ingress.as_mut() {
+        ingress.class_names = vec!["gce".to_string()];
+        ingress.default_target_kind = TargetKind::PodIp;
+    }
+    // GCP has no TargetGroupBinding counterpart.
+    s.target_group_binding = None;
+    s
+}
+
 /// The controllers, running.
 pub struct Controllers {
     stop: oneshot::Sender<()>,
@@ -116,20 +137,45 @@ impl Controllers {
         let provider = AwsProvider::connect(aws, metrics)
             .await
             .context("cannot set up the AWS provider against the mock cloud")?;
+        Controllers::spawn(api, provider.cloud(), settings(), registry).await
+    }
+
+    /// Connects the GCP backend to the mock cloud's Compute Engine API as the controller on
+    /// the instance `zone`/`name` would (anonymous credentials: the mock's Compute Engine
+    /// front takes any), and starts the controllers.
+    pub async fn start_gcp(
+        api: &cloudnet_kubesim::server::Handle,
+        cloud_endpoint: &str,
+        zone: &str,
+        name: &str,
+    ) -> Result<Controllers> {
+        let mut gcp = GcpConfig::new(CLUSTER_NAME);
+        gcp.endpoint = Some(cloud_endpoint.to_string());
+        gcp.metadata_endpoint = Some(format!(
+            "{cloud_endpoint}{}{zone}/{name}",
+            cloudnet_mockcloud::gcemeta::PATH_PREFIX
+        ));
+        gcp.credentials = CredentialsChoice::Anonymous;
+        let connected = GcpCloud::connect(gcp)
+            .await
+            .context("cannot set up the GCP provider against the mock cloud")?;
+        Controllers::spawn(api, connected.cloud(), gcp_settings(), Registry::default()).await
+    }
+
+    async fn spawn(
+        api: &cloudnet_kubesim::server::Handle,
+        cloud: Cloud,
+        settings: Settings,
+        registry: Registry,
+    ) -> Result<Controllers> {
         let client = api
             .client_for(IDENTITY)
             .await
             .with_context(|| format!("no API client for {IDENTITY}"))?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::run(
-            client,
-            provider.cloud(),
-            settings(),
-            registry,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(app::run(client, cloud, settings, registry, async {
+            let _ = stopped.await;
+        }));
         Ok(Controllers { stop, task })
     }
 

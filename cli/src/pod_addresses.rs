@@ -25,7 +25,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cloudnet_ipamd::Client;
 use cloudnet_ipamd::daemon::{self, Config, Running};
-use cloudnet_ipamd::metadata::Imds;
+use cloudnet_ipamd::gce_metadata::NodeMetadata;
 use cloudnet_kubesim::sim::kubelet::{PodAddressSource, PodKey};
 use cloudnet_kubesim::sim::node::NodeRegistration;
 
@@ -65,12 +65,13 @@ pub struct IpamdAddresses {
 
 impl IpamdAddresses {
     /// Starts an ipamd for every node: its API identity ([`NODE_IDENTITY`]), its own instance's
-    /// metadata at the mock cloud, its socket and checkpoint in a private temporary directory
-    /// on tmpfs (`/dev/shm` when there is one), as on a node, where they are under /run.
+    /// metadata at the mock cloud (`metadata` of the node: IMDS on AWS, the GCE metadata
+    /// server on GCP), its socket and checkpoint in a private temporary directory on tmpfs
+    /// (`/dev/shm` when there is one), as on a node, where they are under /run.
     pub async fn start(
         api: &cloudnet_kubesim::server::Handle,
-        cloud_endpoint: &str,
         nodes: &[NodeRegistration],
+        metadata: impl Fn(&NodeRegistration) -> NodeMetadata,
     ) -> Result<IpamdAddresses> {
         let shm = std::path::Path::new("/dev/shm");
         let base = if shm.is_dir() {
@@ -84,11 +85,6 @@ impl IpamdAddresses {
             .with_context(|| format!("cannot create the ipamd directory in {}", base.display()))?;
         let mut daemons = BTreeMap::new();
         for node in nodes {
-            let instance = node
-                .provider_id
-                .rsplit('/')
-                .next()
-                .with_context(|| format!("node {} has no instance ID", node.name))?;
             let identity = NODE_IDENTITY;
             api.add_identity(identity);
             let client = api
@@ -105,8 +101,7 @@ impl IpamdAddresses {
                 sync_interval: Duration::from_secs(1),
                 ..Config::new(&node.name)
             };
-            let metadata = Imds::new(cloud_endpoint, Some(instance.to_string()));
-            let running = daemon::start(config.clone(), client, metadata)
+            let running = daemon::start(config.clone(), client, metadata(node))
                 .await
                 .with_context(|| format!("cannot start ipamd for node {}", node.name))?;
             daemons.insert(

@@ -2,6 +2,11 @@
 //! cloud's instances, the simulated cluster components, cloudnet's controllers and an ipamd
 //! per node, and the manifests applied, on one machine with no cloud account and no cluster.
 //!
+//! `--provider gcp` runs the same on the mock's Compute Engine: a GKE-like VPC-native world
+//! (the mock's built-in GCP world, or the `gcp:` part of `--world`), nodes named and
+//! providerID'd as GKE's, the controllers on the GCP backend, each node's pod range an alias
+//! range of its instance and its ipamd reading the GCE metadata server.
+//!
 //! Start order: mock cloud, API, Nodes, CRDs, controllers (they create each node's
 //! `NodeNetwork` and grow its pool), ipamds, then the simulated kubelet that asks them.
 //! Shutdown stops the controllers first (they release their lease), then the simulation,
@@ -19,6 +24,10 @@ use cloudnet_mockcloud::ec2::InstanceState;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
+
+use cloudnet_controllers::cloud_flags::CloudProvider;
+use cloudnet_ipamd::gce_metadata::{GceMetadata, NodeMetadata};
+use cloudnet_ipamd::metadata::Imds;
 
 use crate::controller::{self, Controllers};
 pub use crate::kubeconfig::{kubeconfig_for, write_private_kubeconfig};
@@ -70,6 +79,10 @@ pub struct SandboxArgs {
     /// admin is in system:masters.
     #[arg(long)]
     pub rbac: bool,
+    /// The cloud: `aws` (EC2 and ELBv2) or `gcp` (Compute Engine: alias-range pod IPs,
+    /// regional passthrough load balancers for Services, GCLB for Ingresses of class `gce`).
+    #[arg(long, value_enum, default_value_t = CloudProvider::Aws)]
+    pub provider: CloudProvider,
 }
 
 impl SandboxArgs {
@@ -85,6 +98,7 @@ impl SandboxArgs {
             settle_timeout_secs: 60,
             pod_addresses: PodAddresses::Vpc,
             rbac: false,
+            provider: CloudProvider::Aws,
         }
     }
 }
@@ -98,6 +112,7 @@ pub struct Applied {
 
 /// A running sandbox.
 pub struct Sandbox {
+    pub provider: CloudProvider,
     pub cloud: cloudnet_mockcloud::Handle,
     pub api: cloudnet_kubesim::server::Handle,
     pub kubeconfig: PathBuf,
@@ -145,7 +160,10 @@ impl Sandbox {
             .await
             .with_context(|| format!("cannot start the Kubernetes API on {}", args.api_listen))?;
 
-        let nodes = nodes_from_cloud(&cloud);
+        let nodes = match args.provider {
+            CloudProvider::Aws => nodes_from_cloud(&cloud),
+            CloudProvider::Gcp => gce_nodes_from_cloud(&cloud),
+        };
         for node in &nodes {
             register_node(api.store(), node)
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
@@ -170,12 +188,33 @@ impl Sandbox {
             .first()
             .and_then(|n| n.provider_id.rsplit('/').next())
             .context("the world has no running instance for the controller to run on")?;
-        let region = cloud.with_cloud(|c| c.ec2.region.clone());
-        let controllers = Controllers::start(&api, &cloud.endpoint_url(), &region, host).await?;
+        let endpoint = cloud.endpoint_url();
+        let controllers = match args.provider {
+            CloudProvider::Aws => {
+                let region = cloud.with_cloud(|c| c.ec2.region.clone());
+                Controllers::start(&api, &endpoint, &region, host).await?
+            }
+            CloudProvider::Gcp => {
+                let zone = nodes.first().map(|n| n.zone.clone()).unwrap_or_default();
+                Controllers::start_gcp(&api, &endpoint, &zone, host).await?
+            }
+        };
         let (ipamd, simulation) = match args.pod_addresses {
             PodAddresses::Vpc => {
-                let ipamd =
-                    Arc::new(IpamdAddresses::start(&api, &cloud.endpoint_url(), &nodes).await?);
+                let provider = args.provider;
+                let metadata = |n: &NodeRegistration| {
+                    let instance = n.provider_id.rsplit('/').next().unwrap_or_default();
+                    match provider {
+                        CloudProvider::Aws => {
+                            NodeMetadata::Aws(Imds::new(&endpoint, Some(instance.to_string())))
+                        }
+                        CloudProvider::Gcp => NodeMetadata::Gce(GceMetadata::new(
+                            &endpoint,
+                            Some(format!("zones/{}/instances/{instance}", n.zone)),
+                        )),
+                    }
+                };
+                let ipamd = Arc::new(IpamdAddresses::start(&api, &nodes, metadata).await?);
                 let sim = cloudnet_kubesim::sim::start(api.store(), ipamd.clone());
                 (Some(ipamd), sim)
             }
@@ -205,6 +244,7 @@ impl Sandbox {
             &kubeconfig_for(&api.url(), api.ca_pem(), admin, &token),
         )?;
         Ok(Sandbox {
+            provider: args.provider,
             cloud,
             api,
             kubeconfig,
@@ -298,6 +338,10 @@ impl Sandbox {
             return Ok(false);
         }
         // So is an Ingress of the sandbox's class.
+        let served_class = match self.provider {
+            CloudProvider::Aws => "alb",
+            CloudProvider::Gcp => "gce",
+        };
         let ingresses: Api<DynamicObject> = Api::all_with(
             self.client.clone(),
             &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -312,7 +356,7 @@ impl Sandbox {
             .items
             .iter()
             .any(|ing| {
-                ing.data["spec"]["ingressClassName"] == "alb"
+                ing.data["spec"]["ingressClassName"] == served_class
                     && ing.data["status"]["loadBalancer"]["ingress"]
                         .as_array()
                         .is_none_or(Vec::is_empty)
@@ -453,12 +497,50 @@ pub fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistrat
     })
 }
 
+/// A Node for every running instance of the GCP world, as GKE registers them: named as the
+/// instance, providerID `gce://<project>/<zone>/<name>`, max-pods 110 (GKE's default with a
+/// /24 pod range).
+pub fn gce_nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
+    cloud.with_cloud(|c| {
+        let project = c.gcp.project.clone();
+        c.gcp
+            .resources
+            .values()
+            .filter(|r| r["kind"] == "compute#instance" && r["status"] == "RUNNING")
+            .map(|i| {
+                let last = |v: &serde_json::Value| {
+                    v.as_str()
+                        .unwrap_or_default()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let name = i["name"].as_str().unwrap_or_default().to_string();
+                let zone = last(&i["zone"]);
+                NodeRegistration {
+                    provider_id: format!("gce://{project}/{zone}/{name}"),
+                    internal_ip: i["networkInterfaces"][0]["networkIP"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    instance_type: last(&i["machineType"]),
+                    zone,
+                    name,
+                    max_pods: 110,
+                }
+            })
+            .collect()
+    })
+}
+
 /// The `cloudnet sandbox` command.
 pub async fn run(args: SandboxArgs) -> Result<()> {
     let docs = manifests::load(&args.files)?;
     let sandbox = Sandbox::start(&args).await?;
+    println!("Cloud:           {}", cloud_line(sandbox.provider));
     println!(
-        "Mock cloud:      {} (AWS EC2, ELBv2, IMDS; any credentials)",
+        "Mock cloud:      {} (AWS EC2, ELBv2, IMDS; GCE Compute v1 and metadata; any credentials)",
         sandbox.cloud.endpoint_url()
     );
     println!(
@@ -468,18 +550,32 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     );
     println!("Kubernetes API:  {}", sandbox.api.url());
     println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
+    let (controllers, via) = match sandbox.provider {
+        CloudProvider::Aws => (
+            "IPAM allocator, Service, Ingress and TargetGroupBinding controllers",
+            "the AWS SDK",
+        ),
+        CloudProvider::Gcp => (
+            "node pod-range allocator, Service and Ingress (class gce) controllers",
+            "the Google Cloud client library",
+        ),
+    };
     println!(
-        "Controllers:     IPAM allocator, Service, Ingress and TargetGroupBinding controllers \
-         (via the AWS SDK as API user {}, \
-         Lease {}/{})",
+        "Controllers:     {controllers} (via {via} as API user {}, Lease {}/{})",
         controller::IDENTITY,
         controller::LEASE_NAMESPACE,
         controller::LEASE_NAME
     );
     match &sandbox.ipamd {
         Some(ipamd) => {
+            let from = match sandbox.provider {
+                CloudProvider::Aws => "from the VPC (ENI secondary addresses)",
+                CloudProvider::Gcp => {
+                    "from each node's alias range (the subnetwork's `pods` range)"
+                }
+            };
             println!(
-                "Pod addresses:   from the VPC, an ipamd per node (sockets under {})",
+                "Pod addresses:   {from}, an ipamd per node (sockets under {})",
                 ipamd.dir().display()
             );
             for node in &sandbox.nodes {
@@ -528,16 +624,37 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
         );
     }
     println!("\n{}", sandbox.summary().await?);
+    println!("Cloud: {}", cloud_line(sandbox.provider));
 
     if args.exit_after_apply {
         sandbox.shutdown().await;
         anyhow::ensure!(failed == 0, "{failed} object(s) failed to apply");
         return Ok(());
     }
+    let cli = match sandbox.provider {
+        CloudProvider::Aws => format!(
+            "aws --endpoint-url {} --region us-west-2 ec2 describe-network-interfaces",
+            sandbox.cloud.endpoint_url()
+        ),
+        CloudProvider::Gcp => format!(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE={}/compute/v1/ CLOUDSDK_AUTH_ACCESS_TOKEN=x gcloud compute instances describe {} --zone {} --project {}",
+            sandbox.cloud.endpoint_url(),
+            sandbox
+                .nodes
+                .first()
+                .map(|n| n.name.as_str())
+                .unwrap_or_default(),
+            sandbox
+                .nodes
+                .first()
+                .map(|n| n.zone.as_str())
+                .unwrap_or_default(),
+            sandbox.cloud.with_cloud(|c| c.gcp.project.clone()),
+        ),
+    };
     println!(
-        "\nTry: kubectl --kubeconfig {} get pods,svc,nodenetworks -A -o wide\n     aws --endpoint-url {} --region us-west-2 ec2 describe-network-interfaces\nCtrl-C stops the sandbox.",
+        "\nTry: kubectl --kubeconfig {} get pods,svc,nodenetworks -A -o wide\n     {cli}\nCtrl-C stops the sandbox.",
         sandbox.kubeconfig.display(),
-        sandbox.cloud.endpoint_url()
     );
     tokio::signal::ctrl_c()
         .await
@@ -545,4 +662,14 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     println!("Stopping.");
     sandbox.shutdown().await;
     Ok(())
+}
+
+/// The sandbox's cloud, as the banner and the summary name it.
+pub fn cloud_line(provider: CloudProvider) -> &'static str {
+    match provider {
+        CloudProvider::Aws => "aws (mock EC2 and ELBv2, an eksctl-style VPC)",
+        CloudProvider::Gcp => {
+            "gcp (mock Compute Engine, a GKE-like VPC-native network: pods and services secondary ranges)"
+        }
+    }
 }

@@ -27,6 +27,7 @@ use tracing::Instrument;
 use crate::error::{Error, Result};
 use crate::ingress::IngressSettings;
 use crate::ipam::metrics::AllocatorMetrics;
+use crate::ipam::node_range::{NodeRangeAllocator, NodeRangeConfig, serves_ranges};
 use crate::ipam::{Allocator, AllocatorConfig};
 use crate::lb_controller::LbControllerSettings;
 use crate::leader::{ElectionConfig, Elector, Leadership};
@@ -186,12 +187,41 @@ fn allocator(ctx: &Context, config: AllocatorConfig, registry: &mut Registry) ->
         AllocatorMetrics::register(registry),
     );
     let own = allocator.readiness();
+    let stop = ctx.stopped();
+    leader_only(ctx, "ipam-allocator", own, allocator.run(stop))
+}
+
+/// On a cloud whose VM interfaces are fixed (GCE), the allocator gives each node one pod
+/// range instead of growing a pool ([`crate::ipam::node_range`]); leader only, as above.
+fn node_ranges(ctx: &Context, config: &AllocatorConfig) -> Controller {
+    let ranges = NodeRangeAllocator::new(
+        ctx.client.clone(),
+        ctx.cloud.addresses.clone(),
+        NodeRangeConfig {
+            parallelism: config.parallelism,
+            resync: config.resync,
+            reporter: config.reporter.clone(),
+            ..NodeRangeConfig::default()
+        },
+    );
+    let own = ranges.readiness();
+    let stop = ctx.stopped();
+    leader_only(ctx, "ipam-allocator", own, ranges.run(stop))
+}
+
+/// A controller that runs on the leader only: a follower is ready (to take over); the leader
+/// mirrors `own` readiness.
+fn leader_only(
+    ctx: &Context,
+    name: &'static str,
+    own: Arc<AtomicBool>,
+    run: impl Future<Output = Result<()>> + Send + 'static,
+) -> Controller {
     let ready = if ctx.leadership.is_some() {
         Arc::new(AtomicBool::new(true))
     } else {
         own.clone()
     };
-    let stop = ctx.stopped();
     let leadership = ctx.leadership.clone();
     let mirror_to = ready.clone();
     let run = async move {
@@ -203,16 +233,16 @@ fn allocator(ctx: &Context, config: AllocatorConfig, registry: &mut Registry) ->
                 }
             };
             tokio::select! {
-                r = allocator.run(stop) => r,
+                r = run => r,
                 () = mirror => Ok(()),
             }
         })
         .await
     };
     Controller {
-        name: "ipam-allocator",
+        name,
         ready,
-        run: Box::pin(run.instrument(tracing::info_span!("ipam-allocator"))),
+        run: Box::pin(run.instrument(tracing::info_span!("controller", name))),
     }
 }
 
@@ -285,7 +315,11 @@ pub async fn run(
 
     let mut controllers = Vec::new();
     if let Some(config) = settings.ipam.clone() {
-        controllers.push(allocator(&ctx, config, &mut registry));
+        controllers.push(if serves_ranges(&ctx.cloud.addresses.capabilities()) {
+            node_ranges(&ctx, &config)
+        } else {
+            allocator(&ctx, config, &mut registry)
+        });
     }
     let metrics = ControllerMetrics::register(&mut registry);
     if let Some(service_settings) = settings.service.clone() {

@@ -23,6 +23,9 @@ use crate::service::ServiceSettings;
     about = "Every cloudnet controller in one process"
 )]
 pub struct Args {
+    /// The cloud (`--provider aws|gcp`, `CLOUD_PROVIDER`) and the GCP settings.
+    #[command(flatten)]
+    pub cloud: crate::cloud_flags::CloudArgs,
     /// The cluster's name: the ownership tags of everything the suite creates.
     #[arg(long, env = "CLUSTER_NAME")]
     pub cluster_name: String,
@@ -195,6 +198,19 @@ pub struct Args {
 }
 
 impl Args {
+    /// The AWS settings given, by their variable names (refused with `CLOUD_PROVIDER=gcp`).
+    pub fn aws_settings_given(&self) -> Vec<&'static str> {
+        [
+            ("AWS_REGION", self.region.is_some()),
+            ("VPC_ID", self.vpc_id.is_some()),
+            ("AWS_ENDPOINT_URL", self.cloud_endpoint.is_some()),
+            ("ROUTE_TABLE_IDS", !self.route_table_ids.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
     pub fn allocator(&self) -> anyhow::Result<AllocatorConfig> {
         if self.ipam_parallelism == 0 {
             anyhow::bail!("IPAM_PARALLELISM must be at least 1");
@@ -304,6 +320,7 @@ impl Args {
     /// checked (a process with nothing to run, a bad election, a bad knob is an error).
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let args = self;
+        args.cloud.check(&args.aws_settings_given())?;
         if !matches!(args.log_format.as_str(), "json" | "text") {
             anyhow::bail!("LOG_FORMAT must be json or text, not {:?}", args.log_format);
         }

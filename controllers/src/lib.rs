@@ -35,6 +35,8 @@
 //!   BackendConfig subset, read as ingress-gce reads them.
 //! - [`annotations`], [`events`], [`cache`]: what the controllers share (annotation readers,
 //!   Events, cache readiness).
+//! - [`cloud_flags`]: `--provider aws|gcp` and the GCP settings (the binary builds the
+//!   provider from them).
 //! - [`app`]: the process: which controllers run, under which lease; the binary and
 //!   `cloudnet sandbox` both start them through [`app::run`].
 //!
@@ -45,6 +47,7 @@ pub mod annotations;
 pub mod app;
 pub mod binding;
 pub mod cache;
+pub mod cloud_flags;
 pub mod error;
 pub mod events;
 pub mod finalizers;

@@ -42,9 +42,17 @@ pub struct Args {
     /// The instance metadata service.
     #[arg(long, env = "IMDS_ENDPOINT", default_value = "http://169.254.169.254")]
     pub imds_endpoint: String,
-    /// Names the instance to a mock metadata service that serves several.
+    /// Names the instance to a mock metadata service that serves several (either cloud's;
+    /// on GCP `zones/<zone>/instances/<name>`).
     #[arg(long, env = "IMDS_INSTANCE_ID")]
     pub imds_instance_id: Option<String>,
+    /// The cloud whose metadata service the node reads: `aws` (IMDSv2) or `gcp` (the GCE
+    /// metadata server, at `GCE_METADATA_HOST`).
+    #[arg(long = "provider", env = "CLOUD_PROVIDER", default_value = "aws", value_parser = ["aws", "gcp"])]
+    pub provider: String,
+    /// The GCE metadata server's host (and port), as the client libraries take it.
+    #[arg(long, env = "GCE_METADATA_HOST", default_value = crate::gce_metadata::METADATA_HOST)]
+    pub gce_metadata_host: String,
     #[arg(long, default_value_t = 5)]
     pub sync_interval_seconds: u64,
     /// Emit JSON logs.

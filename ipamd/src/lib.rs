@@ -10,7 +10,9 @@
 //!
 //! The node holds no cloud credentials: an allocator in the controller grows and shrinks
 //! the pool through the node's `NodeNetwork`. ipamd hands out an address only when that
-//! status and the instance metadata agree it is on this node ([`pool`]).
+//! status and the instance metadata agree it is on this node ([`pool`]). On GCE the instance
+//! metadata is the GCE metadata server's ([`gce_metadata`]): the node's pod range is an alias
+//! range of its interface.
 
 pub mod checkpoint;
 pub mod cni;
@@ -19,6 +21,7 @@ pub mod daemon;
 pub mod error;
 pub mod flags;
 pub mod fsutil;
+pub mod gce_metadata;
 pub mod http;
 pub mod journal;
 pub mod metadata;

@@ -12,14 +12,22 @@
 //!
 //! The pool knobs take the VPC CNI's environment variable names, so an `aws-node` config
 //! carries over unchanged.
+//!
+//! `--provider gcp` (`CLOUD_PROVIDER=gcp`) runs the same controllers on Compute Engine
+//! ([`cloudnet_gcp::GcpCloud`]); project, region and network come from `GCP_*` or the GCE
+//! metadata server (see `cloudnet_controllers::cloud_flags`).
 
 use anyhow::Context as _;
 use clap::Parser;
 use cloudnet_aws::config::RouteTableSelector;
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_controllers::app;
+use cloudnet_controllers::cloud_flags::{
+    CloudProvider, GcpCredentials, GcpSettings, METADATA_TIMEOUT,
+};
 use cloudnet_controllers::flags::Args;
-use cloudnet_core::BudgetConfig;
+use cloudnet_core::{BudgetConfig, Cloud};
+use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
 use prometheus_client::registry::Registry;
 
 fn init_logs(format: &str) {
@@ -43,7 +51,26 @@ async fn main() -> anyhow::Result<()> {
     init_logs(&args.log_format);
 
     let mut registry = Registry::default();
-    let aws_metrics = AwsMetrics::register(&mut registry);
+    let cloud = match args.cloud.provider {
+        CloudProvider::Aws => aws(&args, &mut registry).await?,
+        CloudProvider::Gcp => gcp(&args).await?,
+    };
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+
+    let shutdown = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Stopping"),
+            Err(error) => tracing::error!(%error, "Cannot wait for a signal; stopping"),
+        }
+    };
+    app::run(client, cloud, settings, registry, shutdown).await?;
+    Ok(())
+}
+
+async fn aws(args: &Args, registry: &mut Registry) -> anyhow::Result<Cloud> {
+    let aws_metrics = AwsMetrics::register(registry);
     let mut aws = AwsConfig::new(args.cluster_name.clone());
     aws.endpoint_url = args.cloud_endpoint.clone();
     aws.region = args.region.clone();
@@ -58,16 +85,87 @@ async fn main() -> anyhow::Result<()> {
     let provider = AwsProvider::connect(aws, aws_metrics)
         .await
         .context("setting up the AWS provider")?;
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API")?;
+    Ok(provider.cloud())
+}
 
-    let shutdown = async {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => tracing::info!("Stopping"),
-            Err(error) => tracing::error!(%error, "Cannot wait for a signal; stopping"),
-        }
+/// The GCP backend's config from the checked settings.
+fn gcp_config(cluster: &str, s: GcpSettings, budget: Option<&str>) -> anyhow::Result<GcpConfig> {
+    let mut c = GcpConfig::new(cluster);
+    c.project = s.project;
+    c.region = s.region;
+    c.network = s.network;
+    c.endpoint = s.compute_endpoint;
+    c.metadata_endpoint = s.metadata_endpoint;
+    c.credentials = match s.credentials {
+        GcpCredentials::Default => CredentialsChoice::Default,
+        GcpCredentials::MetadataServer => CredentialsChoice::MetadataServer,
+        GcpCredentials::Anonymous => CredentialsChoice::Anonymous,
     };
-    app::run(client, provider.cloud(), settings, registry, shutdown).await?;
-    Ok(())
+    c.pod_range_name = s.pod_range_name;
+    c.node_prefix_len = s.node_prefix_len;
+    c.metadata_timeout = METADATA_TIMEOUT;
+    if let Some(b) = budget {
+        c.budget = b.parse::<BudgetConfig>()?;
+    }
+    Ok(c)
+}
+
+async fn gcp(args: &Args) -> anyhow::Result<Cloud> {
+    let settings = args.cloud.gcp_settings(&args.cluster_name)?;
+    let config = gcp_config(&args.cluster_name, settings, args.rate_budget.as_deref())?;
+    let metadata = config.metadata_root();
+    let undiscovered = args.cloud.undiscovered();
+    let connected = GcpCloud::connect(config).await.with_context(|| {
+        if undiscovered.is_empty() {
+            "setting up the GCP provider".to_string()
+        } else {
+            format!(
+                "setting up the GCP provider: {} not set, and the metadata server at {metadata} \
+                 is where they are found (off GCE, set them)",
+                undiscovered.join(", ")
+            )
+        }
+    })?;
+    Ok(connected.cloud())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_gcp_flags_become_the_config() {
+        let args = Args::try_parse_from([
+            "cloudnet-controller",
+            "--cluster-name",
+            "c1",
+            "--provider",
+            "gcp",
+            "--gcp-project",
+            "p",
+            "--gcp-credentials",
+            "anonymous",
+            "--gcp-compute-endpoint",
+            "http://127.0.0.1:1",
+        ])
+        .expect("parses");
+        let s = args.cloud.gcp_settings("c1").expect("settings");
+        let c = gcp_config("c1", s, Some("compute:mutate=2:10")).expect("config");
+        assert_eq!(c.cluster_name, "c1");
+        assert_eq!(c.project.as_deref(), Some("p"));
+        assert_eq!(c.region, None);
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(c.credentials, CredentialsChoice::Anonymous);
+        assert_eq!(c.metadata_timeout, METADATA_TIMEOUT);
+        assert!(
+            gcp_config(
+                "c1",
+                args.cloud.gcp_settings("c1").unwrap(),
+                Some("nonsense")
+            )
+            .is_err()
+        );
+    }
 }

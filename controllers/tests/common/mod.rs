@@ -147,7 +147,7 @@ pub async fn start_in(mut world: World, config: AllocatorConfig, budget: BudgetC
     }
 }
 
-async fn install_crds(client: &kube::Client) {
+pub async fn install_crds(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [NodeNetwork::crd(), InterfaceConfig::crd()] {
         let name = crd.metadata.name.clone().expect("named");

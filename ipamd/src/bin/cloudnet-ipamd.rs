@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use cloudnet_ipamd::daemon::{self, Config};
 use cloudnet_ipamd::flags::Args;
+use cloudnet_ipamd::gce_metadata::{GceMetadata, NodeMetadata};
 use cloudnet_ipamd::metadata::Imds;
 
 #[tokio::main]
@@ -37,13 +38,17 @@ async fn main() -> anyhow::Result<()> {
         ..Config::new(args.node_name)
     };
     let socket = cfg.socket.clone();
-    let running = daemon::start(
-        cfg,
-        client,
-        Imds::new(args.imds_endpoint, args.imds_instance_id),
-    )
-    .await
-    .context("start ipamd")?;
+    let metadata = if args.provider == "gcp" {
+        NodeMetadata::Gce(GceMetadata::new(
+            format!("http://{}", args.gce_metadata_host),
+            args.imds_instance_id,
+        ))
+    } else {
+        NodeMetadata::Aws(Imds::new(args.imds_endpoint, args.imds_instance_id))
+    };
+    let running = daemon::start(cfg, client, metadata)
+        .await
+        .context("start ipamd")?;
     tracing::info!(socket = %socket.display(), introspection = %running.introspection, "Serving");
     let stop = running.shutdown_handle();
     tokio::spawn(async move {

@@ -11,6 +11,7 @@
 //!
 //! - [`config`]: what the provider is told, and discovery from the metadata server.
 //! - [`client`]: the clients, one per service, with the endpoint override and credentials.
+//! - [`cloud`]: [`GcpCloud`], the provider and its load balancers as a [`cloudnet_core::Cloud`].
 //! - [`call`]: every call through the core's rate budget, counted per method, retried on
 //!   429 `rateLimitExceeded` (through the budget) and 5xx (with backoff).
 //! - [`ops`]: waiting for zonal, regional and global operations.
@@ -57,6 +58,7 @@
 pub mod addresses;
 pub mod call;
 pub mod client;
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod fingerprint;
@@ -69,6 +71,7 @@ pub mod routes;
 pub mod tls;
 
 pub use call::{CallCounts, Caller, Method, RetryConfig};
+pub use cloud::GcpCloud;
 pub use config::{CredentialsChoice, GcpConfig, Location};
 pub use error::{ConfigError, ConfigResult};
 pub use lb::GcpLoadBalancers;

@@ -1,0 +1,351 @@
+//! The controllers on GCP end to end: `app::run` (what `cloudnet-controller --provider gcp`
+//! runs) on the GCP backend through the Google Cloud client library against the mock's
+//! Compute Engine, the embedded API (the controller as the chart's ServiceAccount; RBAC off:
+//! the chart renders AWS's rules, and setting a Node's podCIDR needs `patch` on nodes, which
+//! the chart does not grant yet). Nodes get one alias range each
+//! from the `pods` secondary range, written to `spec.podCIDR(s)`; a LoadBalancer Service
+//! becomes a regional passthrough load balancer whose NEGs hold the nodes of its pods; and
+//! deleting the Service leaves nothing of it in the mock's state.
+
+mod chart_rbac;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ipam::AllocatorConfig;
+use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_crds::NodeNetwork;
+use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use cloudnet_testkit::eventually;
+use ipnet::Ipv4Net;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "gke-e2e";
+const PROJECT: &str = "cloudnet-sandbox";
+const WAIT: Duration = Duration::from_secs(60);
+/// The built-in GCP world's nodes (name, zone).
+const NODES: [(&str, &str); 2] = [
+    ("gke-cloudnet-node-1", "us-central1-a"),
+    ("gke-cloudnet-node-2", "us-central1-b"),
+];
+
+/// The mock's count of one Compute Engine method.
+fn calls(mock: &Handle, method: &str) -> u64 {
+    mock.with_cloud(|c| {
+        c.calls
+            .get(&format!("compute:{method}"))
+            .copied()
+            .unwrap_or(0)
+    })
+}
+
+/// The mock's resources of a collection (`forwardingRules`), by path.
+fn resources(mock: &Handle, collection: &str) -> BTreeMap<String, Value> {
+    let part = format!("/{collection}/");
+    mock.with_cloud(|c| {
+        c.gcp
+            .resources
+            .iter()
+            .filter(|(k, _)| k.contains(&part))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// The alias ranges of an instance's first interface, as the mock has them.
+fn alias_ranges(mock: &Handle, zone: &str, name: &str) -> Vec<String> {
+    let path = format!("projects/{PROJECT}/zones/{zone}/instances/{name}");
+    mock.with_cloud(|c| {
+        c.gcp.resources.get(&path).map_or_else(Vec::new, |i| {
+            i["networkInterfaces"][0]["aliasIpRanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["ipCidrRange"].as_str().map(str::to_string))
+                .collect()
+        })
+    })
+}
+
+async fn add_node(client: &kube::Client, name: &str, zone: &str, ip: &str) {
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+        "spec": {"providerID": format!("gce://{PROJECT}/{zone}/{name}")},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
+    }))
+    .expect("node");
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("node created");
+}
+
+fn node_ip(mock: &Handle, zone: &str, name: &str) -> String {
+    let path = format!("projects/{PROJECT}/zones/{zone}/instances/{name}");
+    mock.with_cloud(|c| {
+        c.gcp.resources[&path]["networkInterfaces"][0]["networkIP"]
+            .as_str()
+            .expect("networkIP")
+            .to_string()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_that_goes_away() {
+    let mock = MockCloud::start(Config::ephemeral(World::default()))
+        .await
+        .expect("the mock cloud starts");
+    let api = cloudnet_kubesim::KubeSim::start(
+        cloudnet_kubesim::Config::default().with_identity(chart_rbac::CONTROLLER_IDENTITY),
+    )
+    .await
+    .expect("the API starts");
+    let admin = api
+        .client_for(cloudnet_kubesim::ADMIN)
+        .await
+        .expect("admin client");
+    let controller = api
+        .client_for(chart_rbac::CONTROLLER_IDENTITY)
+        .await
+        .expect("controller client");
+    common::install_crds(&admin).await;
+    for (name, zone) in NODES {
+        add_node(&admin, name, zone, &node_ip(&mock, zone, name)).await;
+    }
+
+    // What `cloudnet-controller --provider gcp` builds, pointed at the mock.
+    let mut config = GcpConfig::new(CLUSTER);
+    config.project = Some(PROJECT.into());
+    config.region = Some("us-central1".into());
+    config.network = Some("cloudnet".into());
+    config.endpoint = Some(mock.endpoint_url());
+    config.credentials = CredentialsChoice::Anonymous;
+    config.polling.initial_interval = Duration::from_millis(10);
+    let cloud = GcpCloud::connect(config)
+        .await
+        .expect("the GCP backend connects");
+    let mut service = ServiceSettings::new(CLUSTER);
+    service.serve_classless = true;
+    let settings = Settings {
+        ipam: Some(AllocatorConfig::default()),
+        service: Some(service),
+        service_resync: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app::run(
+        controller,
+        cloud.cloud(),
+        settings,
+        Registry::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    // Each node: one /24 from the pods range (10.4.0.0/14), on its instance and in its spec.
+    let pods_range: Ipv4Net = "10.4.0.0/14".parse().unwrap();
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let mut ranges = BTreeMap::new();
+    for (name, zone) in NODES {
+        let cidr = eventually(WAIT, &format!("{name}'s podCIDR"), || {
+            let nodes = nodes.clone();
+            async move {
+                let n = nodes.get(name).await.ok()?;
+                n.spec?.pod_cidr
+            }
+        })
+        .await;
+        let net: Ipv4Net = cidr.parse().expect("a CIDR");
+        assert_eq!(net.prefix_len(), 24, "{cidr}");
+        assert!(
+            pods_range.contains(&net),
+            "{cidr} is outside the pods range"
+        );
+        let n = nodes.get(name).await.unwrap();
+        assert_eq!(n.spec.unwrap().pod_cidrs, Some(vec![cidr.clone()]));
+        assert_eq!(alias_ranges(&mock, zone, name), vec![cidr.clone()]);
+        ranges.insert(name, net);
+    }
+    let distinct: BTreeSet<_> = ranges.values().collect();
+    assert_eq!(distinct.len(), 2, "two nodes, two ranges: {ranges:?}");
+    // One write per node, and each node's NodeNetwork shows the range, Ready, for its ipamd.
+    assert_eq!(calls(&mock, "instances.updateNetworkInterface"), 2);
+    let networks: Api<NodeNetwork> = Api::all(admin.clone());
+    for (name, _) in NODES {
+        let want = ranges[name].to_string();
+        eventually(WAIT, &format!("{name}'s NodeNetwork Ready"), || {
+            let networks = networks.clone();
+            let want = want.clone();
+            async move {
+                let s = networks.get(name).await.ok()?.status?;
+                let ready = s
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let listed =
+                    s.interfaces.first()?.blocks.iter().any(|b| {
+                        !b.primary && b.kind == "aliasRange" && b.cidr.to_string() == want
+                    });
+                (ready && listed && s.summary.addresses == 256 && s.summary.releasable == 0)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
+    // Node changes (labels, heartbeats) make no cloud call: the status already says it.
+    let (gets, writes) = (
+        calls(&mock, "instances.get"),
+        calls(&mock, "instances.updateNetworkInterface"),
+    );
+    for i in 0..5 {
+        for (name, _) in NODES {
+            nodes
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": {"churn": i.to_string()}}})),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        calls(&mock, "instances.get"),
+        gets,
+        "node churn read the cloud"
+    );
+    assert_eq!(calls(&mock, "instances.updateNetworkInterface"), writes);
+
+    // A LoadBalancer Service with pod IP targets, two pods on each node (addresses from the
+    // nodes' ranges): a regional forwarding rule, a backend service, and a GCE_VM_IP NEG in
+    // each node's zone holding that node.
+    let pod_ips: Vec<String> = NODES
+        .iter()
+        .flat_map(|(n, _)| {
+            let base = ranges[n].network().octets();
+            [5u8, 6].map(|last| format!("{}.{}.{}.{last}", base[0], base[1], base[2]))
+        })
+        .collect();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"
+        }},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
+                "protocol": "TCP"}]}
+    }))
+    .unwrap();
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
+    services.create(&PostParams::default(), &svc).await.unwrap();
+    let endpoints: Vec<Value> = pod_ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .unwrap();
+    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &slice)
+        .await
+        .unwrap();
+
+    let address = eventually(WAIT, "the Service's load balancer address", || {
+        let services = services.clone();
+        async move {
+            let s = services.get("web").await.ok()?;
+            let ingress = s.status?.load_balancer?.ingress?;
+            ingress.first()?.ip.clone()
+        }
+    })
+    .await;
+    let rules = resources(&mock, "forwardingRules");
+    assert_eq!(rules.len(), 1, "{rules:#?}");
+    let rule = rules.values().next().unwrap();
+    assert!(rules.keys().all(|k| k.contains("/regions/us-central1/")));
+    assert_eq!(rule["IPAddress"], json!(address));
+    assert_eq!(rule["loadBalancingScheme"], "EXTERNAL");
+    let backends = resources(&mock, "backendServices");
+    assert_eq!(backends.len(), 1, "{backends:#?}");
+    let negs = resources(&mock, "networkEndpointGroups");
+    assert_eq!(negs.len(), 2, "a NEG per zone: {negs:#?}");
+    let members = eventually(WAIT, "the NEGs hold the pods' nodes", || {
+        let mock = mock.clone();
+        async move {
+            let members: BTreeMap<String, BTreeSet<String>> = mock.with_cloud(|c| {
+                c.gcp
+                    .neg_endpoints
+                    .iter()
+                    .map(|(neg, eps)| {
+                        let zone = neg.split('/').nth(3).unwrap_or_default().to_string();
+                        let instances = eps
+                            .iter()
+                            .filter_map(|e| e["instance"].as_str())
+                            .map(|i| i.rsplit('/').next().unwrap_or_default().to_string())
+                            .collect();
+                        (zone, instances)
+                    })
+                    .collect()
+            });
+            (members.values().map(BTreeSet::len).sum::<usize>() == 2).then_some(members)
+        }
+    })
+    .await;
+    for (name, zone) in NODES {
+        assert_eq!(
+            members
+                .get(zone)
+                .map(|m| m.iter().cloned().collect::<Vec<_>>()),
+            Some(vec![name.to_string()]),
+            "{members:?}"
+        );
+    }
+
+    // Deleted: nothing of the stack is left in the mock, and the nodes keep their ranges.
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the Service gone (finalizer removed)", || {
+        let services = services.clone();
+        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    for collection in [
+        "forwardingRules",
+        "backendServices",
+        "healthChecks",
+        "networkEndpointGroups",
+        "addresses",
+    ] {
+        let left = resources(&mock, collection);
+        assert!(left.is_empty(), "{collection} left: {left:#?}");
+    }
+    assert!(mock.with_cloud(|c| c.gcp.neg_endpoints.is_empty()));
+    for (name, zone) in NODES {
+        assert_eq!(
+            alias_ranges(&mock, zone, name),
+            vec![ranges[name].to_string()]
+        );
+    }
+
+    let _ = stop.send(());
+    running
+        .await
+        .expect("the controllers' task")
+        .expect("the controllers stop cleanly");
+}
