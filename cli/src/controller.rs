@@ -29,7 +29,7 @@ use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
-use cloudnet_core::{Cloud, TargetKind};
+use cloudnet_core::Cloud;
 use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
@@ -100,10 +100,8 @@ pub fn settings() -> Settings {
 /// clusters).
 pub fn gcp_settings() -> Settings {
     let mut s = settings();
-    if let Some(ingress) = s.ingress.as_mut() {
-        ingress.class_names = vec!["gce".to_string()];
-        ingress.default_target_kind = TargetKind::PodIp;
-    }
+    s.ingress = Some(IngressSettings::ingress_gce(CLUSTER_NAME));
+    s.service = Some(ServiceSettings::ingress_gce(CLUSTER_NAME));
     // GCP has no TargetGroupBinding counterpart.
     s.target_group_binding = None;
     s

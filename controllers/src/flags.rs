@@ -16,6 +16,9 @@ use crate::leader::ElectionConfig;
 use crate::routes::RouteSettings;
 use crate::service::ServiceSettings;
 
+/// The Ingress class served by default on AWS (the AWS Load Balancer Controller's).
+const DEFAULT_INGRESS_CLASS: &str = "alb";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cloudnet-controller",
@@ -109,7 +112,7 @@ pub struct Args {
     /// Ingress class names served with no IngressClass object (comma-separated; also the
     /// legacy `kubernetes.io/ingress.class` values). IngressClasses whose controller is
     /// `cloudnet.io/alb` or `ingress.k8s.aws/alb` are served whatever their name.
-    #[arg(long, env = "INGRESS_CLASS", default_value = "alb")]
+    #[arg(long, env = "INGRESS_CLASS", default_value = DEFAULT_INGRESS_CLASS)]
     pub ingress_class: String,
     /// Every IngressGroup's load balancer is ensured again at least this often (seconds).
     #[arg(long, env = "INGRESS_RESYNC_SECONDS", default_value_t = 600)]
@@ -242,11 +245,21 @@ impl Args {
 }
 
 impl Args {
+    /// On GCP, in ingress-gce's dialect ([`ServiceSettings::ingress_gce`]): classless Services
+    /// are served, as GKE's own Service controller serves them.
     pub fn services(&self) -> anyhow::Result<ServiceSettings> {
-        let mut settings = ServiceSettings::new(&self.cluster_name);
-        settings.serve_classless = self.serve_classless_services;
+        let mut settings = if self.on_gcp() {
+            ServiceSettings::ingress_gce(&self.cluster_name)
+        } else {
+            ServiceSettings::new(&self.cluster_name)
+        };
+        settings.serve_classless |= self.serve_classless_services;
         settings.default_target_kind = self.default_target_kind()?;
         Ok(settings)
+    }
+
+    fn on_gcp(&self) -> bool {
+        self.cloud.provider == crate::cloud_flags::CloudProvider::Gcp
     }
 
     /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
@@ -269,15 +282,26 @@ impl Args {
         })
     }
 
+    /// On GCP, in ingress-gce's dialect ([`IngressSettings::ingress_gce`]): classes `gce` and
+    /// `gce-internal` unless `INGRESS_CLASS` names others, backends always pod IPs in NEGs
+    /// (container-native load balancing; instance groups are not built).
     pub fn ingresses(&self) -> anyhow::Result<IngressSettings> {
-        let mut settings = IngressSettings::new(&self.cluster_name);
-        settings.class_names = self
+        let named: Vec<String> = self
             .ingress_class
             .split(',')
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(str::to_string)
             .collect();
+        if self.on_gcp() {
+            let mut settings = IngressSettings::ingress_gce(&self.cluster_name);
+            if named != [DEFAULT_INGRESS_CLASS] {
+                settings.class_names = named;
+            }
+            return Ok(settings);
+        }
+        let mut settings = IngressSettings::new(&self.cluster_name);
+        settings.class_names = named;
         settings.default_target_kind = self.default_target_kind()?;
         Ok(settings)
     }
