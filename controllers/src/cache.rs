@@ -1,5 +1,6 @@
 //! Helpers for the controllers' caches (kube-runtime reflector stores).
 
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use kube::runtime::reflector::store::WriterDropped;
 use kube::runtime::reflector::{self, Lookup, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::metrics::Reconciles;
 
 /// Waits until the store holds its first full list.
 ///
@@ -34,13 +38,7 @@ where
 /// cache is fed only while the stream is polled).
 pub fn reflect<K>(client: &Client) -> (Store<K>, impl futures::Stream<Item = K> + use<K>)
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
     let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
@@ -48,5 +46,25 @@ where
         .reflect(writer)
         .touched_objects()
         .filter_map(|r| std::future::ready(r.ok()));
+    (store, events)
+}
+
+/// [`reflect`] for the objects a controller reconciles: each object its watch touches counts
+/// in `metrics` as waiting (under `key`) until its reconcile starts. The stream is what
+/// `Controller::for_stream` takes.
+pub fn reflect_queued<K, F>(
+    client: &Client,
+    metrics: Reconciles,
+    key: F,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + use<K, F>,
+)
+where
+    F: Fn(&K) -> String + Send + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, events) = reflect::<K>(client);
+    let events = events.inspect(move |obj| metrics.queued(key(obj))).map(Ok);
     (store, events)
 }

@@ -3,11 +3,22 @@
 //! fatal).
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
 /// What the controllers were doing when they report (the Event's `action`).
 pub const RECONCILE: &str = "Reconcile";
+
+/// The Event recorder of `controller` (`cloudnet-service-controller`), this replica
+/// (`POD_NAME`) its instance.
+pub fn recorder(client: &Client, controller: &str) -> Recorder {
+    let reporter = Reporter {
+        controller: controller.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    Recorder::new(client.clone(), reporter)
+}
 
 /// Publishes one Event about `regarding`.
 pub async fn publish(

@@ -1,5 +1,6 @@
 //! Finalizers on the objects the controllers own a cloud side for: added before the first
-//! cloud change, removed once the cloud side is gone. Written as a merge patch that carries
+//! cloud change, removed once the cloud side is gone; and the status merge patches of
+//! those objects. Written as a merge patch that carries
 //! the object's resourceVersion, so a concurrent change of the list is a conflict (retried by
 //! the caller), never lost.
 
@@ -52,6 +53,20 @@ where
         &obj.name_any(),
         &PatchParams::default(),
         &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Writes `patch` (`{"status": ...}`) to the object's status as a merge patch.
+pub async fn merge_status<K>(api: &Api<K>, obj: &K, patch: &serde_json::Value) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
     )
     .await
     .map(|_| ())

@@ -12,11 +12,11 @@ use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, warn};
@@ -24,6 +24,7 @@ use tracing::{Instrument, info, warn};
 use super::resolve::{format_targets, parse_targets, resolve, target_kind};
 use crate::cache::wait_ready;
 use crate::finalizers;
+use crate::lb_controller::lock;
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::{Backing, Gates};
@@ -34,13 +35,8 @@ pub const FINALIZER: &str = "targetgroupbinding.cloudnet.io/targets";
 /// The condition on the binding's status.
 pub const CONDITION: &str = "Ready";
 
-#[derive(Debug, thiserror::Error)]
-pub enum BindingError {
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("cloud: {0}")]
-    Cloud(#[from] cloudnet_core::Error),
-}
+/// Why a reconcile failed (it is retried with backoff).
+pub type BindingError = crate::lb_controller::ReconcileError;
 
 struct Context {
     client: Client,
@@ -74,49 +70,14 @@ pub async fn run(
     gates: Gates,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (bindings, binding_writer) = reflector::store::<TargetGroupBinding>();
-    let binding_events = {
-        let metrics = metrics.clone();
-        watcher(
-            Api::<TargetGroupBinding>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(binding_writer)
-        .touched_objects()
-        .inspect(move |b| {
-            if let Ok(b) = b {
-                metrics.queued(key_of(b));
-            }
-        })
-    };
-    let (services, service_writer) = reflector::store::<Service>();
-    let service_events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(service_writer)
-    .touched_objects();
-    let (slices, slice_writer) = reflector::store::<EndpointSlice>();
-    let slice_events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(slice_writer)
-    .touched_objects();
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let node_events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(node_writer)
-        .touched_objects();
-    let reporter = Reporter {
-        controller: "cloudnet-targetgroupbinding-controller".into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    let (bindings, binding_events) =
+        crate::cache::reflect_queued::<TargetGroupBinding, _>(&client, metrics.clone(), key_of);
+    let (services, service_events) = crate::cache::reflect::<Service>(&client);
+    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    let recorder = crate::events::recorder(&client, "cloudnet-targetgroupbinding-controller");
     let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         client,
         load_balancers,
         leadership,
@@ -155,14 +116,18 @@ pub async fn run(
     let node_bindings = bindings.clone();
     let node_metrics = metrics.clone();
     Controller::for_stream(binding_events, bindings)
-        .watches_stream(service_events, move |s: Service| {
-            for_service(s.namespace(), Some(s.name_any()))
-        })
-        .watches_stream(slice_events, move |s: EndpointSlice| {
-            let name = s.labels().get(SERVICE_NAME_LABEL).cloned();
-            for_slice(s.namespace(), name)
-        })
-        .watches_stream(node_events, move |_n: Node| {
+        .watches_stream(
+            service_events.map(Ok::<_, watcher::Error>),
+            move |s: Service| for_service(s.namespace(), Some(s.name_any())),
+        )
+        .watches_stream(
+            slice_events.map(Ok::<_, watcher::Error>),
+            move |s: EndpointSlice| {
+                let name = s.labels().get(SERVICE_NAME_LABEL).cloned();
+                for_slice(s.namespace(), name)
+            },
+        )
+        .watches_stream(node_events.map(Ok::<_, watcher::Error>), move |_n: Node| {
             node_bindings
                 .state()
                 .into_iter()
@@ -245,19 +210,7 @@ async fn reconcile_inner(
 
     if b.metadata.deletion_timestamp.is_some() {
         if has_finalizer {
-            match ctx
-                .load_balancers
-                .sync_bound_targets(&registered_in, &[], &managed)
-                .await
-            {
-                // A group that is gone holds none of our targets any more.
-                Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => {}
-                Err(error) => {
-                    let text = format!("deregistering: {error} ({})", error.code());
-                    publish(ctx, &b, EventType::Warning, "FailedDeregister", &text).await;
-                    return Err(error.into());
-                }
-            }
+            deregister_all(ctx, &b, &registered_in, &managed, "deregistering").await?;
             info!(
                 targets = managed.len(),
                 "Deregistered the binding's targets"
@@ -294,22 +247,8 @@ async fn reconcile_inner(
 
     if registered_in != group && !managed.is_empty() {
         // Moved to another group or type: out of the old group first.
-        match ctx
-            .load_balancers
-            .sync_bound_targets(&registered_in, &[], &managed)
-            .await
-        {
-            Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => {}
-            Err(error) => {
-                let text = format!(
-                    "deregistering from {}: {error} ({})",
-                    registered_in.id,
-                    error.code()
-                );
-                publish(ctx, &b, EventType::Warning, "FailedDeregister", &text).await;
-                return Err(error.into());
-            }
-        }
+        let doing = format!("deregistering from {}", registered_in.id);
+        deregister_all(ctx, &b, &registered_in, &managed, &doing).await?;
         let note = format!(
             "deregistered {} targets from {} (the binding moved)",
             managed.len(),
@@ -385,8 +324,27 @@ fn gate_publisher(b: &TargetGroupBinding) -> String {
     format!("binding {}", key_of(b))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Deregisters the `managed` targets from `group` (a group that is gone holds none of them
+/// any more); a failure is a Warning Event that names what it was `doing`.
+async fn deregister_all(
+    ctx: &Context,
+    b: &TargetGroupBinding,
+    group: &BoundGroup,
+    managed: &[Target],
+    doing: &str,
+) -> Result<(), BindingError> {
+    match ctx
+        .load_balancers
+        .sync_bound_targets(group, &[], managed)
+        .await
+    {
+        Ok(_) | Err(cloudnet_core::Error::NotFound { .. }) => Ok(()),
+        Err(error) => {
+            let text = format!("{doing}: {error} ({})", error.code());
+            publish(ctx, b, EventType::Warning, "FailedDeregister", &text).await;
+            Err(error.into())
+        }
+    }
 }
 
 async fn publish(
@@ -454,11 +412,5 @@ async fn write_status(
         return Ok(());
     }
     let patch = json!({"status": next});
-    api.patch_status(
-        &b.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(api, b, &patch).await
 }

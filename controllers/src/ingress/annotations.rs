@@ -13,8 +13,32 @@ pub use crate::annotations::{AnnotationError, Annotations, Family};
 /// The prefix the Ingress annotations share.
 pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
 
+/// The target-group keys (after [`PREFIX`]), which a Service may set to override its
+/// Ingresses', followed by the `$also` keys given.
+macro_rules! target_group_keys {
+    ($($also:literal),*) => {
+        &[
+            "target-type",
+            "backend-protocol",
+            "healthcheck-protocol",
+            "healthcheck-port",
+            "healthcheck-path",
+            "healthcheck-interval-seconds",
+            "healthcheck-timeout-seconds",
+            "healthy-threshold-count",
+            "unhealthy-threshold-count",
+            "success-codes",
+            "target-group-attributes",
+            $($also),*
+        ]
+    };
+}
+
+/// Target-group keys (after [`PREFIX`]), which a Service may set to override its Ingresses'.
+pub const TARGET_GROUP_KEYS: &[&str] = target_group_keys!();
+
 /// Keys (after [`PREFIX`]) that cloudnet reads.
-pub const SUPPORTED: &[&str] = &[
+pub const SUPPORTED: &[&str] = target_group_keys!(
     "scheme",
     "ip-address-type",
     "subnets",
@@ -24,22 +48,11 @@ pub const SUPPORTED: &[&str] = &[
     "certificate-arn",
     "ssl-policy",
     "ssl-redirect",
-    "target-type",
-    "backend-protocol",
-    "healthcheck-protocol",
-    "healthcheck-port",
-    "healthcheck-path",
-    "healthcheck-interval-seconds",
-    "healthcheck-timeout-seconds",
-    "healthy-threshold-count",
-    "unhealthy-threshold-count",
-    "success-codes",
     "load-balancer-attributes",
-    "target-group-attributes",
     "tags",
     "group.name",
-    "group.order",
-];
+    "group.order"
+);
 
 /// Keys of the AWS Load Balancer Controller that cloudnet recognises but does not carry out
 /// yet: using one is an error that says so.

@@ -14,8 +14,8 @@ use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::annotations::{
-    ActionSpec, Annotations, ConditionSpec, FAMILY, PREFIX, parse_action, parse_conditions,
-    parse_listen_ports,
+    ActionSpec, Annotations, ConditionSpec, FAMILY, PREFIX, TARGET_GROUP_KEYS, parse_action,
+    parse_conditions, parse_listen_ports,
 };
 use super::class::IngressSettings;
 use super::group::{MemberError, key, namespace};
@@ -26,21 +26,6 @@ pub type Services = BTreeMap<(String, String), Service>;
 
 /// The port name that sends a backend to an `actions.<service name>` annotation.
 pub const USE_ANNOTATION: &str = "use-annotation";
-
-/// Target-group annotations, which a Service may set to override its Ingresses'.
-const TARGET_GROUP_KEYS: &[&str] = &[
-    "target-type",
-    "backend-protocol",
-    "healthcheck-protocol",
-    "healthcheck-port",
-    "healthcheck-path",
-    "healthcheck-interval-seconds",
-    "healthcheck-timeout-seconds",
-    "healthy-threshold-count",
-    "unhealthy-threshold-count",
-    "success-codes",
-    "target-group-attributes",
-];
 
 /// Load-balancer-wide settings one member asks for (`None`: it does not say).
 #[derive(Debug, Default)]

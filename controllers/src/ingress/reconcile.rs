@@ -29,18 +29,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
+use cloudnet_core::{LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
 use cloudnet_crds::IngressClassParams;
 use futures::FutureExt;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressLoadBalancerIngress};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, warn};
@@ -52,11 +52,12 @@ use super::params::{effective as effective_with_params, params_of};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
-use crate::lb_controller::LbControllerSettings;
+use crate::lb_controller::{
+    AppliedLog, LbControllerSettings, ensure_unless_fresh, lock, ready_note, sync_changed,
+};
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::Gates;
-use crate::readiness::gates::pod_ip_groups;
 use crate::service::reconcile::ingress_of;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
@@ -105,15 +106,6 @@ pub enum IngressError {
     Invalid(GroupId),
 }
 
-/// What was last applied for one group.
-#[derive(Debug, Clone)]
-struct Applied {
-    spec: LoadBalancerSpec,
-    status: LoadBalancerStatus,
-    members: BTreeMap<String, Vec<Target>>,
-    at: tokio::time::Instant,
-}
-
 /// Everything a reconcile needs.
 pub struct IngressContext {
     pub client: Client,
@@ -129,15 +121,11 @@ pub struct IngressContext {
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
-    applied: Mutex<HashMap<GroupId, Applied>>,
+    applied: AppliedLog<GroupId>,
     /// One settle at a time per group.
     group_locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
     metrics: Reconciles,
     gates: Gates,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs the Ingress controller until `shutdown` resolves.
@@ -161,30 +149,15 @@ pub async fn run(
     let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
     let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
 
-    let (ingresses, ingress_writer) = reflector::store();
-    let ingress_events = watcher(
-        Api::<Ingress>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(ingress_writer)
-    .touched_objects()
-    .inspect({
-        let metrics = metrics.clone();
-        move |i| {
-            if let Ok(i) = i {
-                metrics.queued(ObjectRef::from_obj(i).to_string());
-            }
-        }
-    });
+    let (ingresses, ingress_events) =
+        crate::cache::reflect_queued::<Ingress, _>(&client, metrics.clone(), |i| {
+            ObjectRef::from_obj(i).to_string()
+        });
     let controller = Controller::for_stream(ingress_events, ingresses.clone());
     let queue = metrics.clone();
-    let reporter = Reporter {
-        controller: "cloudnet-ingress-controller".into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    let recorder = crate::events::recorder(&client, "cloudnet-ingress-controller");
     let ctx = Arc::new(IngressContext {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         client,
         load_balancers,
         settings,
@@ -197,7 +170,7 @@ pub async fn run(
         services,
         slices,
         nodes,
-        applied: Mutex::new(HashMap::new()),
+        applied: AppliedLog::new(),
         group_locks: Mutex::new(HashMap::new()),
         metrics,
         gates: gates.clone(),
@@ -534,30 +507,11 @@ async fn settle(
         }
     };
 
-    let previous = lock(&ctx.applied).get(group).cloned();
-    let fresh = previous
-        .as_ref()
-        .filter(|p| p.spec == spec && p.at.elapsed() < ctx.resync);
-    let (status, at) = match fresh {
-        Some(p) => (p.status.clone(), p.at),
-        None => match ctx.load_balancers.ensure(&spec).await {
-            Ok(status) => {
-                if previous.as_ref().is_none_or(|p| p.spec != spec) {
-                    let note = format!(
-                        "{group}: load balancer {} ready{}",
-                        status.id.0,
-                        status
-                            .dns_name
-                            .as_deref()
-                            .map(|d| format!(" at {d}"))
-                            .unwrap_or_default()
-                    );
-                    for m in &members {
-                        event(ctx, m, EventType::Normal, "SuccessfullyReconciled", &note).await;
-                    }
-                }
-                (status, tokio::time::Instant::now())
-            }
+    let previous = ctx.applied.get(group);
+    let ensured =
+        match ensure_unless_fresh(&*ctx.load_balancers, &spec, previous.as_ref(), ctx.resync).await
+        {
+            Ok(ensured) => ensured,
             Err(error) => {
                 let text = format!("{group}: {} ({})", error, error.code());
                 for m in &members {
@@ -565,10 +519,16 @@ async fn settle(
                 }
                 return Err(error.into());
             }
-        },
-    };
+        };
+    let status = &ensured.status;
+    if ensured.changed {
+        let note = format!("{group}: {}", ready_note(status));
+        for m in &members {
+            event(ctx, m, EventType::Normal, "SuccessfullyReconciled", &note).await;
+        }
+    }
     for m in &members {
-        write_status(ctx, m, &status).await?;
+        write_status(ctx, m, status).await?;
     }
 
     let backend_services: BTreeSet<(String, String)> = spec
@@ -611,47 +571,19 @@ async fn settle(
             wanted.extend(targets(svc, &spec, &slices, &nodes));
         }
     }
-    let mut synced = BTreeMap::new();
-    for (g, members_wanted) in &wanted {
-        let unchanged = fresh.is_some_and(|p| p.members.get(g) == Some(members_wanted));
-        if !unchanged
-            && let Err(error) = ctx
-                .load_balancers
-                .sync_targets(&status.id, g, members_wanted)
-                .await
-        {
-            let text = format!("targets of {g}: {} ({})", error, error.code());
-            for m in &members {
-                event(ctx, m, EventType::Warning, "FailedSyncTargets", &text).await;
-            }
-            remember(ctx, group, &spec, &status, synced, at);
-            return Err(error.into());
+    let (synced, failed) =
+        sync_changed(&*ctx.load_balancers, &status.id, &wanted, ensured.fresh).await;
+    let publisher = format!("ingress {group}");
+    ctx.applied
+        .remember(&ctx.gates, group, publisher, &spec, &ensured, synced);
+    if let Some((g, error)) = failed {
+        let text = format!("targets of {g}: {} ({})", error, error.code());
+        for m in &members {
+            event(ctx, m, EventType::Warning, "FailedSyncTargets", &text).await;
         }
-        synced.insert(g.clone(), members_wanted.clone());
+        return Err(error.into());
     }
-    remember(ctx, group, &spec, &status, synced, at);
     Ok(())
-}
-
-fn remember(
-    ctx: &IngressContext,
-    group: &GroupId,
-    spec: &LoadBalancerSpec,
-    status: &LoadBalancerStatus,
-    members: BTreeMap<String, Vec<Target>>,
-    at: tokio::time::Instant,
-) {
-    ctx.gates
-        .publish(format!("ingress {group}"), pod_ip_groups(spec, status));
-    lock(&ctx.applied).insert(
-        group.clone(),
-        Applied {
-            spec: spec.clone(),
-            status: status.clone(),
-            members,
-            at,
-        },
-    );
 }
 
 /// Deletes the load balancer(s) this cluster owns for `group`.
@@ -680,8 +612,8 @@ async fn delete_group(
         );
         event(ctx, about, EventType::Normal, "DeletedLoadBalancer", &note).await;
     }
-    lock(&ctx.applied).remove(group);
-    ctx.gates.publish(format!("ingress {group}"), Vec::new());
+    ctx.applied
+        .forget(&ctx.gates, group, format!("ingress {group}"));
     Ok(())
 }
 
@@ -728,7 +660,7 @@ async fn sweep(ctx: &IngressContext) -> Result<(), IngressError> {
             continue;
         }
         ctx.load_balancers.delete(&lb.id).await?;
-        lock(&ctx.applied).remove(&group);
+        ctx.applied.remove(&group);
         info!(%group, id = %lb.id.0, "Deleted the load balancer of a group with no Ingress");
     }
     Ok(())
@@ -766,12 +698,18 @@ async fn event(ctx: &IngressContext, ing: &Ingress, type_: EventType, reason: &s
     .await;
 }
 
-fn has_load_balancer_status(ing: &Ingress) -> bool {
+/// `status.loadBalancer.ingress` as the Ingress shows it.
+fn shown_ingress(ing: &Ingress) -> Option<&Vec<IngressLoadBalancerIngress>> {
     ing.status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
         .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|l| l.ingress.as_ref())
-        .is_some_and(|i| !i.is_empty())
+}
+
+fn has_load_balancer_status(ing: &Ingress) -> bool {
+    shown_ingress(ing).is_some_and(|i| !i.is_empty())
 }
 
 async fn write_status(
@@ -780,33 +718,16 @@ async fn write_status(
     lb: &LoadBalancerStatus,
 ) -> kube::Result<()> {
     let want = ingress_of(lb);
-    let current = ing
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|l| l.ingress.as_ref())
-        .map(|i| serde_json::to_value(i).unwrap_or_default());
+    let current = shown_ingress(ing).map(|i| serde_json::to_value(i).unwrap_or_default());
     if current.as_ref() == Some(&json!(want)) {
         return Ok(());
     }
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(ing));
     let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
-    api.patch_status(
-        &ing.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(&api, ing, &patch).await
 }
 
 async fn clear_status(api: &Api<Ingress>, ing: &Ingress) -> kube::Result<()> {
     let patch = json!({"status": {"loadBalancer": {}}});
-    api.patch_status(
-        &ing.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(api, ing, &patch).await
 }

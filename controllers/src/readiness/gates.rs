@@ -557,18 +557,35 @@ mod tests {
         assert_eq!(gates.groups_for("shop", "web"), ids(&["tg-alb"]));
     }
 
-    #[test]
-    fn an_open_gate_closes_when_the_target_is_lost_in_a_group_that_was_read() {
-        let ip: IpAddr = "192.168.100.10".parse().expect("ip");
-        let member = |state| TargetHealth {
+    fn member(ip: IpAddr, state: HealthState) -> TargetHealth {
+        TargetHealth {
             target: Target { ip, port: 8080 },
             state,
             reason: None,
-        };
+        }
+    }
+
+    /// A target registered in groups `a` (healthy) and `b` (`in_b`): its address, the
+    /// groups, their health.
+    fn in_groups_a_and_b(
+        in_b: HealthState,
+    ) -> (
+        IpAddr,
+        BTreeSet<String>,
+        BTreeMap<String, Vec<TargetHealth>>,
+    ) {
+        let ip: IpAddr = "192.168.100.10".parse().expect("ip");
         let groups: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
         let mut health = BTreeMap::new();
-        health.insert("a".to_string(), vec![member(HealthState::Healthy)]);
-        health.insert("b".to_string(), vec![member(HealthState::Healthy)]);
+        health.insert("a".to_string(), vec![member(ip, HealthState::Healthy)]);
+        health.insert("b".to_string(), vec![member(ip, in_b)]);
+        (ip, groups, health)
+    }
+
+    #[test]
+    fn an_open_gate_closes_when_the_target_is_lost_in_a_group_that_was_read() {
+        let (ip, groups, mut health) = in_groups_a_and_b(HealthState::Healthy);
+        let member = |state| member(ip, state);
         assert!(!gate_closes(ip, &groups, &health), "healthy in both");
         for lost in [
             HealthState::Unhealthy,
@@ -608,16 +625,8 @@ mod tests {
 
     #[test]
     fn a_gate_opens_when_healthy_in_every_group() {
-        let ip: IpAddr = "192.168.100.10".parse().expect("ip");
-        let member = |state| TargetHealth {
-            target: Target { ip, port: 8080 },
-            state,
-            reason: None,
-        };
-        let groups: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
-        let mut health = BTreeMap::new();
-        health.insert("a".to_string(), vec![member(HealthState::Healthy)]);
-        health.insert("b".to_string(), vec![member(HealthState::Initial)]);
+        let (ip, groups, mut health) = in_groups_a_and_b(HealthState::Initial);
+        let member = |state| member(ip, state);
         assert!(!gate_opens(ip, &groups, &health), "initial in b");
         health.insert("b".to_string(), vec![member(HealthState::Healthy)]);
         assert!(gate_opens(ip, &groups, &health));

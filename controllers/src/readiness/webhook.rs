@@ -6,6 +6,7 @@
 //! delays nothing (the pod just has no injected gate).
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -120,13 +122,7 @@ async fn mutate(State(caches): State<Caches>, Json(review): Json<Value>) -> Json
 /// A cache of every `K`, and the future that keeps it fed (it ends only when the watch does).
 fn cache<K>(client: &Client) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>)
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (store, events) = crate::cache::reflect::<K>(client);
     (store, events.for_each(|_| std::future::ready(())))

@@ -17,7 +17,7 @@ use cloudnet_core::Routes;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
@@ -95,14 +95,10 @@ pub async fn run(
                 std::future::ready(())
             })
     };
-    let reporter = Reporter {
-        controller: "cloudnet-route-controller".into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let mut state = Loop {
         routes,
         nodes: nodes.clone(),
-        recorder: Recorder::new(client, reporter),
+        recorder: crate::events::recorder(&client, "cloudnet-route-controller"),
         reported: BTreeSet::new(),
     };
     let rounds = async move {

@@ -21,21 +21,20 @@
 //! - No reconcile runs before the EndpointSlice and Node caches have listed, so a restart
 //!   never sees "no endpoints" and deregisters live targets.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use cloudnet_core::{LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Target};
+use cloudnet_core::{LoadBalancerStatus, LoadBalancers};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, warn};
@@ -43,11 +42,12 @@ use tracing::{Instrument, info, warn};
 use super::model::{ModelError, ServiceSettings, build_spec, is_served, targets_nodes};
 use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::finalizers;
-use crate::lb_controller::LbControllerSettings;
+use crate::lb_controller::{
+    AppliedLog, LbControllerSettings, ensure_unless_fresh, ready_note, sync_changed,
+};
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::Gates;
-use crate::readiness::gates::pod_ip_groups;
 
 /// The finalizer that keeps a Service until its load balancer is deleted.
 pub const FINALIZER: &str = "service.cloudnet.io/load-balancer";
@@ -55,22 +55,7 @@ pub const FINALIZER: &str = "service.cloudnet.io/load-balancer";
 pub const CONDITION: &str = "LoadBalancerReady";
 
 /// Why a reconcile failed (it is retried with backoff).
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("cloud: {0}")]
-    Cloud(#[from] cloudnet_core::Error),
-}
-
-/// What was last applied for one Service.
-#[derive(Debug, Clone)]
-struct Applied {
-    spec: LoadBalancerSpec,
-    status: LoadBalancerStatus,
-    members: BTreeMap<String, Vec<Target>>,
-    at: tokio::time::Instant,
-}
+pub type ServiceError = crate::lb_controller::ReconcileError;
 
 /// Everything a reconcile needs.
 pub struct ServiceContext {
@@ -84,7 +69,7 @@ pub struct ServiceContext {
     recorder: Recorder,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
-    applied: Mutex<HashMap<ObjectRef<Service>, Applied>>,
+    applied: AppliedLog<ObjectRef<Service>>,
     metrics: Reconciles,
     gates: Gates,
 }
@@ -106,41 +91,15 @@ pub async fn run(
         metrics,
         gates,
     } = run;
-    let (service_store, service_writer) = reflector::store::<Service>();
-    let service_events = {
-        let metrics = metrics.clone();
-        watcher(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(service_writer)
-        .touched_objects()
-        .inspect(move |s| {
-            if let Ok(s) = s {
-                metrics.queued(ObjectRef::from_obj(s).to_string());
-            }
-        })
-    };
-    let (slices, slice_writer) = reflector::store();
-    let slice_events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(slice_writer)
-    .touched_objects();
-    let (nodes, node_writer) = reflector::store();
-    let node_events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(node_writer)
-        .touched_objects();
-    let reporter = Reporter {
-        controller: "cloudnet-service-controller".into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    let (service_store, service_events) =
+        crate::cache::reflect_queued::<Service, _>(&client, metrics.clone(), |s| {
+            ObjectRef::from_obj(s).to_string()
+        });
+    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    let recorder = crate::events::recorder(&client, "cloudnet-service-controller");
     let ctx = Arc::new(ServiceContext {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         client,
         load_balancers,
         settings,
@@ -148,7 +107,7 @@ pub async fn run(
         resync,
         slices,
         nodes,
-        applied: Mutex::new(HashMap::new()),
+        applied: AppliedLog::new(),
         metrics: metrics.clone(),
         gates: gates.clone(),
     });
@@ -160,32 +119,38 @@ pub async fn run(
     let slice_metrics = metrics.clone();
     let node_metrics = metrics;
     Controller::for_stream(service_events, service_store)
-        .watches_stream(slice_events, move |slice: EndpointSlice| {
-            let name = slice.labels().get(SERVICE_NAME_LABEL).cloned();
-            let namespace = slice.namespace();
-            let key = name
-                .zip(namespace)
-                .map(|(n, ns)| ObjectRef::new(&n).within(&ns));
-            if let Some(k) = &key {
-                slice_metrics.queued(k.to_string());
-            }
-            key
-        })
+        .watches_stream(
+            slice_events.map(Ok::<_, watcher::Error>),
+            move |slice: EndpointSlice| {
+                let name = slice.labels().get(SERVICE_NAME_LABEL).cloned();
+                let namespace = slice.namespace();
+                let key = name
+                    .zip(namespace)
+                    .map(|(n, ns)| ObjectRef::new(&n).within(&ns));
+                if let Some(k) = &key {
+                    slice_metrics.queued(k.to_string());
+                }
+                key
+            },
+        )
         // A node change moves the instance targets of served Services; Services with pod IP
         // targets do not depend on Nodes (with 5,000 nodes and 400 Services, waking every
         // Service on every Node event held gigabytes of queued triggers).
-        .watches_stream(node_events, move |_node: Node| {
-            node_services
-                .state()
-                .into_iter()
-                .filter(|s| is_served(s, &node_settings) && targets_nodes(s, &node_settings))
-                .map(|s| {
-                    let key = ObjectRef::from_obj(&*s);
-                    node_metrics.queued(key.to_string());
-                    key
-                })
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            node_events.map(Ok::<_, watcher::Error>),
+            move |_node: Node| {
+                node_services
+                    .state()
+                    .into_iter()
+                    .filter(|s| is_served(s, &node_settings) && targets_nodes(s, &node_settings))
+                    .map(|s| {
+                        let key = ObjectRef::from_obj(&*s);
+                        node_metrics.queued(key.to_string());
+                        key
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
         // A pod that starts or stops waiting for its readiness gate changes the targets of
         // the served Services of its namespace.
         .watches_stream(
@@ -260,8 +225,7 @@ async fn reconcile_inner(
                 clear_ingress(&api, &svc).await?;
             }
         }
-        lock(&ctx.applied).remove(&key);
-        ctx.gates.publish(publisher(&key), Vec::new());
+        ctx.applied.forget(&ctx.gates, &key, publisher(&key));
         return Ok(Action::await_change());
     }
     if !has_finalizer {
@@ -309,101 +273,53 @@ async fn reconcile_inner(
         targets(&svc, &spec, &slices, &nodes)
     };
 
-    let previous = lock(&ctx.applied).get(&key).cloned();
-    let fresh = previous
-        .as_ref()
-        .filter(|p| p.spec == spec && p.at.elapsed() < ctx.resync);
-    let (status, at) = match fresh {
-        Some(p) => (p.status.clone(), p.at),
-        None => match ctx.load_balancers.ensure(&spec).await {
-            Ok(status) => {
-                let changed = previous.as_ref().is_none_or(|p| p.spec != spec);
-                if changed {
-                    let note = format!(
-                        "load balancer {} ready{}",
-                        status.id.0,
-                        status
-                            .dns_name
-                            .as_deref()
-                            .map(|d| format!(" at {d}"))
-                            .unwrap_or_default()
-                    );
-                    publish(
-                        &ctx,
-                        &svc,
-                        EventType::Normal,
-                        "SuccessfullyReconciled",
-                        &note,
-                    )
-                    .await;
-                }
-                (status, tokio::time::Instant::now())
-            }
+    let previous = ctx.applied.get(&key);
+    let ensured =
+        match ensure_unless_fresh(&*ctx.load_balancers, &spec, previous.as_ref(), ctx.resync).await
+        {
+            Ok(ensured) => ensured,
             Err(error) => {
                 let text = format!("{} ({})", error, error.code());
                 publish(&ctx, &svc, EventType::Warning, "FailedDeployModel", &text).await;
                 set_condition(&api, &svc, None, false, "FailedDeployModel", &text).await?;
                 return Err(error.into());
             }
-        },
-    };
-
-    if fresh.is_none() {
-        write_ingress(&api, &svc, &status).await?;
+        };
+    let status = &ensured.status;
+    if ensured.changed {
+        let note = ready_note(status);
+        publish(
+            &ctx,
+            &svc,
+            EventType::Normal,
+            "SuccessfullyReconciled",
+            &note,
+        )
+        .await;
+    }
+    if ensured.fresh.is_none() {
+        write_ingress(&api, &svc, status).await?;
     }
     tracing::debug!(groups = members.len(), "Syncing targets");
-    let mut synced = BTreeMap::new();
-    for (group, wanted) in &members {
-        let unchanged = fresh.is_some_and(|p| p.members.get(group) == Some(wanted));
-        if !unchanged
-            && let Err(error) = ctx
-                .load_balancers
-                .sync_targets(&status.id, group, wanted)
-                .await
-        {
-            let text = format!("targets of {group}: {} ({})", error, error.code());
-            publish(&ctx, &svc, EventType::Warning, "FailedSyncTargets", &text).await;
-            // Keep what did sync: groups absent from the record are synced on the retry.
-            remember(&ctx, &key, &spec, &status, synced, at);
-            return Err(error.into());
-        }
-        synced.insert(group.clone(), wanted.clone());
+    let (synced, failed) =
+        sync_changed(&*ctx.load_balancers, &status.id, &members, ensured.fresh).await;
+    // Keep what did sync: groups absent from the record are synced on the retry.
+    ctx.applied
+        .remember(&ctx.gates, &key, publisher(&key), &spec, &ensured, synced);
+    if let Some((group, error)) = failed {
+        let text = format!("targets of {group}: {} ({})", error, error.code());
+        publish(&ctx, &svc, EventType::Warning, "FailedSyncTargets", &text).await;
+        return Err(error.into());
     }
-    remember(&ctx, &key, &spec, &status, synced, at);
     tracing::debug!("Targets synced");
     let message = format!(
         "{} targets in {} groups",
         members.values().map(Vec::len).sum::<usize>(),
         members.len()
     );
-    set_condition(&api, &svc, Some(&status), true, "Reconciled", &message).await?;
+    set_condition(&api, &svc, Some(status), true, "Reconciled", &message).await?;
     tracing::debug!("Status written");
     Ok(Action::requeue(ctx.resync))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn remember(
-    ctx: &ServiceContext,
-    key: &ObjectRef<Service>,
-    spec: &LoadBalancerSpec,
-    status: &LoadBalancerStatus,
-    members: BTreeMap<String, Vec<Target>>,
-    at: tokio::time::Instant,
-) {
-    ctx.gates
-        .publish(publisher(key), pod_ip_groups(spec, status));
-    lock(&ctx.applied).insert(
-        key.clone(),
-        Applied {
-            spec: spec.clone(),
-            status: status.clone(),
-            members,
-            at,
-        },
-    );
 }
 
 /// The name the Service's groups are published under in [`Gates`].
@@ -462,13 +378,7 @@ async fn publish(ctx: &ServiceContext, svc: &Service, type_: EventType, reason: 
 
 async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
     let patch = json!({"status": {"loadBalancer": {}}});
-    api.patch_status(
-        &svc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(api, svc, &patch).await
 }
 
 /// `status.loadBalancer.ingress` for a load balancer: its hostname, then its addresses.
@@ -501,13 +411,7 @@ async fn write_ingress(
         return Ok(());
     }
     let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
-    api.patch_status(
-        &svc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(api, svc, &patch).await
 }
 
 /// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
@@ -550,11 +454,5 @@ async fn set_condition(
     if let Some(ingress) = ingress {
         patch["status"]["loadBalancer"] = json!({"ingress": ingress});
     }
-    api.patch_status(
-        &svc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(|_| ())
+    finalizers::merge_status(api, svc, &patch).await
 }

@@ -34,11 +34,7 @@ pub fn targets(
         .as_ref()
         .and_then(|s| s.ports.as_deref())
         .unwrap_or_default();
-    let local = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local");
+    let local = local_traffic(svc);
     let own = own_slices(svc, slices);
     let mut out = BTreeMap::new();
     for port in ports {
@@ -52,6 +48,15 @@ pub fn targets(
     out
 }
 
+/// Whether the Service keeps traffic on the node it arrives at
+/// (`externalTrafficPolicy: Local`).
+fn local_traffic(svc: &Service) -> bool {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local")
+}
+
 /// The members of one Service port (what a TargetGroupBinding registers), sorted: its ready
 /// endpoints (pod IPs) or the nodes on `node_port`, by the same rules as a Service's own
 /// groups.
@@ -63,11 +68,7 @@ pub fn port_targets(
     slices: &[EndpointSlice],
     nodes: &[Node],
 ) -> Vec<Target> {
-    let local = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local");
+    let local = local_traffic(svc);
     let own = own_slices(svc, slices);
     members(&own, port, kind, node_port, local, nodes)
         .into_iter()

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::ec2_convert::{host_block, interface_from, prefix_block, used_slots};
 use crate::lb::convert::ec2_tags;
 use crate::ops::AwsOp;
-use crate::provider::{AwsProvider, InstanceFacts, lock};
+use crate::provider::{AwsProvider, InstanceFacts, ec2_filter, lock};
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -512,13 +512,8 @@ impl Addresses for AwsProvider {
                                 .values(cluster)
                                 .build(),
                         )
-                        .filters(Filter::builder().name("status").values("available").build())
-                        .filters(
-                            Filter::builder()
-                                .name("vpc-id")
-                                .values(&self.inner.vpc_id)
-                                .build(),
-                        )
+                        .filters(ec2_filter("status", "available"))
+                        .filters(self.in_vpc())
                         .set_next_token(token.clone())
                         .send()
                 })

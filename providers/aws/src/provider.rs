@@ -105,6 +105,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An EC2 `Describe*` filter: `name` is `value`.
+pub(crate) fn ec2_filter(name: &str, value: impl Into<String>) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
 impl AwsProvider {
     /// Sets the provider up the way it runs in a cluster: credentials from the default
     /// chain, region and VPC from the config or instance metadata.
@@ -275,6 +283,11 @@ impl AwsProvider {
 
     pub fn vpc_id(&self) -> &str {
         &self.inner.vpc_id
+    }
+
+    /// The EC2 filter to this provider's VPC.
+    pub(crate) fn in_vpc(&self) -> aws_sdk_ec2::types::Filter {
+        ec2_filter("vpc-id", &self.inner.vpc_id)
     }
 
     /// The region the SDK clients call.

@@ -50,6 +50,20 @@ impl RouteView {
     }
 }
 
+/// A `CreateRoute` or `ReplaceRoute` request `b` for `route`, to `dest` (its destination).
+macro_rules! route_request {
+    ($b:expr, $route:expr, $dest:expr) => {{
+        let b = $b
+            .route_table_id(&$route.table)
+            .destination_cidr_block($dest);
+        match &$route.target {
+            RouteTarget::Instance(i) => b.instance_id(i),
+            RouteTarget::Interface(n) => b.network_interface_id(n),
+            RouteTarget::Ip(_) => b,
+        }
+    }};
+}
+
 impl AwsProvider {
     /// The route view, read again when older than [`ROUTE_VIEW_TTL`].
     async fn route_view(&self) -> Result<RouteView> {
@@ -103,12 +117,7 @@ impl AwsProvider {
                     .caller
                     .call(AwsOp::DescribeRouteTables, || {
                         ec2.describe_route_tables()
-                            .filters(
-                                Filter::builder()
-                                    .name("vpc-id")
-                                    .values(&self.inner.vpc_id)
-                                    .build(),
-                            )
+                            .filters(self.in_vpc())
                             .filters(
                                 Filter::builder()
                                     .name("tag-key")
@@ -279,16 +288,7 @@ impl Routes for AwsProvider {
             self.inner
                 .caller
                 .call(AwsOp::ReplaceRoute, || {
-                    let b = ec2
-                        .replace_route()
-                        .route_table_id(&route.table)
-                        .destination_cidr_block(&dest);
-                    match &route.target {
-                        RouteTarget::Instance(i) => b.instance_id(i),
-                        RouteTarget::Interface(n) => b.network_interface_id(n),
-                        RouteTarget::Ip(_) => b,
-                    }
-                    .send()
+                    route_request!(ec2.replace_route(), route, &dest).send()
                 })
                 .await
                 .map(|_| ())
@@ -301,16 +301,7 @@ impl Routes for AwsProvider {
                     .inner
                     .caller
                     .call(AwsOp::CreateRoute, || {
-                        let b = ec2
-                            .create_route()
-                            .route_table_id(&route.table)
-                            .destination_cidr_block(&dest);
-                        match &route.target {
-                            RouteTarget::Instance(i) => b.instance_id(i),
-                            RouteTarget::Interface(n) => b.network_interface_id(n),
-                            RouteTarget::Ip(_) => b,
-                        }
-                        .send()
+                        route_request!(ec2.create_route(), route, &dest).send()
                     })
                     .await;
                 match created {

@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use aws_sdk_ec2::types::Filter;
 use cloudnet_core::{Error, Result};
 
 use super::apply::conflict;
@@ -19,7 +18,7 @@ use super::matching::SgRuleChanges;
 use super::model::{ActualSecurityGroup, SgRule};
 use super::observe::ObservedBackendSg;
 use crate::ops::AwsOp;
-use crate::provider::AwsProvider;
+use crate::provider::{AwsProvider, ec2_filter};
 use crate::sg::BackendState;
 
 fn is_gone(e: &Error) -> bool {
@@ -45,13 +44,7 @@ impl AwsProvider {
     async fn find_backend_sg(&self) -> Result<Option<ActualSecurityGroup>> {
         let name = backend_sg(&self.inner.config.cluster_name).name;
         let found = self
-            .security_groups_where(vec![
-                Filter::builder()
-                    .name("vpc-id")
-                    .values(&self.inner.vpc_id)
-                    .build(),
-                Filter::builder().name("group-name").values(name).build(),
-            ])
+            .security_groups_where(vec![self.in_vpc(), ec2_filter("group-name", name)])
             .await?;
         Ok(found.into_iter().next())
     }

@@ -364,63 +364,52 @@ pub fn to_elb_action(a: &ElbAction) -> elb::Action {
     }
 }
 
+/// A condition whose config holds only its values: `$set` takes `elb::$config`.
+macro_rules! values_config {
+    ($b:expr, $set:ident, $config:ident, $values:expr) => {
+        $b.$set(elb::$config::builder().set_values(Some($values)).build())
+            .build()
+    };
+}
+
 pub fn to_elb_condition(c: &ElbCondition) -> elb::RuleCondition {
     let b = elb::RuleCondition::builder().field(&c.field);
+    let values = c.values.clone();
     match c.field.as_str() {
-        "host-header" => b
-            .host_header_config(
-                elb::HostHeaderConditionConfig::builder()
-                    .set_values(Some(c.values.clone()))
-                    .build(),
-            )
-            .build(),
-        "path-pattern" => b
-            .path_pattern_config(
-                elb::PathPatternConditionConfig::builder()
-                    .set_values(Some(c.values.clone()))
-                    .build(),
-            )
-            .build(),
+        "host-header" => values_config!(b, host_header_config, HostHeaderConditionConfig, values),
+        "path-pattern" => {
+            values_config!(b, path_pattern_config, PathPatternConditionConfig, values)
+        }
         "http-header" => b
             .http_header_config(
                 elb::HttpHeaderConditionConfig::builder()
                     .set_http_header_name(c.header.clone())
-                    .set_values(Some(c.values.clone()))
+                    .set_values(Some(values))
                     .build(),
             )
             .build(),
-        "http-request-method" => b
-            .http_request_method_config(
-                elb::HttpRequestMethodConditionConfig::builder()
-                    .set_values(Some(c.values.clone()))
-                    .build(),
+        "http-request-method" => values_config!(
+            b,
+            http_request_method_config,
+            HttpRequestMethodConditionConfig,
+            values
+        ),
+        "query-string" => {
+            let pairs = c.query.iter().map(|(k, v)| {
+                elb::QueryStringKeyValuePair::builder()
+                    .set_key(k.clone())
+                    .value(v)
+                    .build()
+            });
+            values_config!(
+                b,
+                query_string_config,
+                QueryStringConditionConfig,
+                pairs.collect()
             )
-            .build(),
-        "query-string" => b
-            .query_string_config(
-                elb::QueryStringConditionConfig::builder()
-                    .set_values(Some(
-                        c.query
-                            .iter()
-                            .map(|(k, v)| {
-                                elb::QueryStringKeyValuePair::builder()
-                                    .set_key(k.clone())
-                                    .value(v)
-                                    .build()
-                            })
-                            .collect(),
-                    ))
-                    .build(),
-            )
-            .build(),
-        "source-ip" => b
-            .source_ip_config(
-                elb::SourceIpConditionConfig::builder()
-                    .set_values(Some(c.values.clone()))
-                    .build(),
-            )
-            .build(),
-        _ => b.set_values(Some(c.values.clone())).build(),
+        }
+        "source-ip" => values_config!(b, source_ip_config, SourceIpConditionConfig, values),
+        _ => b.set_values(Some(values)).build(),
     }
 }
 

@@ -29,13 +29,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_ec2::types::Filter;
 use cloudnet_core::Result;
 
 use super::convert::{actual_load_balancer, actual_security_group, actual_target_group};
 use super::model::{ActualLoadBalancer, ActualSecurityGroup, ActualTargetGroup};
 use crate::ops::AwsOp;
-use crate::provider::{AwsProvider, lock};
+use crate::provider::{AwsProvider, ec2_filter, lock};
 use crate::stack_listing::StackListing;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TargetGroup};
 
@@ -124,19 +123,12 @@ impl AwsProvider {
     async fn read_inventory(&self) -> Result<StackListing> {
         let read_at = Instant::now();
         let load_balancers = self.load_balancer_pages().await?;
-        let elb = &self.inner.elb;
-        let pages = self
-            .pages(
-                AwsOp::DescribeTargetGroups,
-                |marker| {
-                    elb.describe_target_groups()
-                        .page_size(400)
-                        .set_marker(marker)
-                        .send()
-                },
-                |p| p.next_marker(),
-            )
-            .await?;
+        let pages = elb_pages!(
+            self,
+            DescribeTargetGroups,
+            describe_target_groups.page_size(400)
+        )
+        .await?;
         let target_groups: Vec<TargetGroup> = pages
             .iter()
             .flat_map(|p| p.target_groups())
@@ -158,14 +150,8 @@ impl AwsProvider {
         let tags = self.elb_tags(&arns).await?;
         let ec2 = &self.inner.ec2;
         let filters = vec![
-            Filter::builder()
-                .name("vpc-id")
-                .values(&self.inner.vpc_id)
-                .build(),
-            Filter::builder()
-                .name("group-name")
-                .values(format!("{DERIVED_PREFIX}*"))
-                .build(),
+            self.in_vpc(),
+            ec2_filter("group-name", format!("{DERIVED_PREFIX}*")),
         ];
         let security_groups = self
             .call(AwsOp::DescribeSecurityGroups, || {
@@ -201,19 +187,12 @@ impl AwsProvider {
     }
 
     async fn load_balancer_pages(&self) -> Result<Vec<LoadBalancer>> {
-        let elb = &self.inner.elb;
-        let pages = self
-            .pages(
-                AwsOp::DescribeLoadBalancers,
-                |marker| {
-                    elb.describe_load_balancers()
-                        .page_size(400)
-                        .set_marker(marker)
-                        .send()
-                },
-                |p| p.next_marker(),
-            )
-            .await?;
+        let pages = elb_pages!(
+            self,
+            DescribeLoadBalancers,
+            describe_load_balancers.page_size(400)
+        )
+        .await?;
         Ok(pages
             .iter()
             .flat_map(|p| p.load_balancers())

@@ -119,12 +119,7 @@ impl AwsProvider {
                             .set_values(Some(missing.clone()))
                             .build(),
                     )
-                    .filters(
-                        Filter::builder()
-                            .name("vpc-id")
-                            .values(&self.inner.vpc_id)
-                            .build(),
-                    )
+                    .filters(self.in_vpc())
                     .send()
             })
             .await?;

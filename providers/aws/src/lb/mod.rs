@@ -4,6 +4,20 @@
 //! [`changes::ChangeSet`]. A provider's first observe of each stack reads a listing of all
 //! stacks ([`inventory`]) instead of its per-stack calls.
 
+/// Every page of the ELBv2 listing `$describe` (`Marker`-paginated, each page one `$op` call
+/// through the budget), the request set up by the `.method(value)` calls given; a future of
+/// the pages.
+macro_rules! elb_pages {
+    ($provider:expr, $op:ident, $describe:ident $(. $arg:ident ($value:expr))*) => {{
+        let elb = &$provider.inner.elb;
+        $provider.pages(
+            crate::ops::AwsOp::$op,
+            |marker| elb.$describe()$(.$arg($value))*.set_marker(marker).send(),
+            |p| p.next_marker(),
+        )
+    }};
+}
+
 mod apply;
 pub mod backend_sg;
 mod backend_sg_deploy;

@@ -20,7 +20,7 @@ use super::inventory::Inventory;
 use super::model::*;
 use super::subnets::{SubnetCandidate, pick_per_zone, pick_subnets, role_tag};
 use crate::ops::AwsOp;
-use crate::provider::{AwsProvider, lock};
+use crate::provider::{AwsProvider, ec2_filter, lock};
 
 /// At most this many ARNs per DescribeTags call (the API's limit).
 const TAGS_PER_CALL: usize = 20;
@@ -102,16 +102,7 @@ impl AwsProvider {
             observed.security_group = match inventory {
                 Some(i) => i.security_group(&sg.name),
                 None => self
-                    .security_groups_where(vec![
-                        Filter::builder()
-                            .name("vpc-id")
-                            .values(&self.inner.vpc_id)
-                            .build(),
-                        Filter::builder()
-                            .name("group-name")
-                            .values(&sg.name)
-                            .build(),
-                    ])
+                    .security_groups_where(vec![self.in_vpc(), ec2_filter("group-name", &sg.name)])
                     .await?
                     .into_iter()
                     .next(),
@@ -279,19 +270,12 @@ impl AwsProvider {
 
     /// Target groups attached to a load balancer (through any listener or rule).
     pub(crate) async fn target_groups_of(&self, lb_arn: &str) -> Result<Vec<ActualTargetGroup>> {
-        let elb = &self.inner.elb;
-        let pages = self
-            .pages(
-                AwsOp::DescribeTargetGroups,
-                |marker| {
-                    elb.describe_target_groups()
-                        .load_balancer_arn(lb_arn)
-                        .set_marker(marker)
-                        .send()
-                },
-                |p| p.next_marker(),
-            )
-            .await;
+        let pages = elb_pages!(
+            self,
+            DescribeTargetGroups,
+            describe_target_groups.load_balancer_arn(lb_arn)
+        )
+        .await;
         crate::call::absent_if_not_found(pages.map(|pages| {
             pages
                 .iter()
@@ -317,19 +301,12 @@ impl AwsProvider {
     }
 
     pub(crate) async fn listeners_of(&self, lb_arn: &str) -> Result<Vec<ActualListener>> {
-        let elb = &self.inner.elb;
-        let pages = self
-            .pages(
-                AwsOp::DescribeListeners,
-                |marker| {
-                    elb.describe_listeners()
-                        .load_balancer_arn(lb_arn)
-                        .set_marker(marker)
-                        .send()
-                },
-                |p| p.next_marker(),
-            )
-            .await?;
+        let pages = elb_pages!(
+            self,
+            DescribeListeners,
+            describe_listeners.load_balancer_arn(lb_arn)
+        )
+        .await?;
         Ok(pages
             .iter()
             .flat_map(|p| p.listeners())
@@ -338,19 +315,12 @@ impl AwsProvider {
     }
 
     async fn rules_of(&self, listener_arn: &str) -> Result<Vec<ActualRule>> {
-        let elb = &self.inner.elb;
-        let pages = self
-            .pages(
-                AwsOp::DescribeRules,
-                |marker| {
-                    elb.describe_rules()
-                        .listener_arn(listener_arn)
-                        .set_marker(marker)
-                        .send()
-                },
-                |p| p.next_marker(),
-            )
-            .await?;
+        let pages = elb_pages!(
+            self,
+            DescribeRules,
+            describe_rules.listener_arn(listener_arn)
+        )
+        .await?;
         Ok(pages
             .iter()
             .flat_map(|p| p.rules())
@@ -479,18 +449,8 @@ impl AwsProvider {
         let out = self
             .call(AwsOp::DescribeSubnets, || {
                 ec2.describe_subnets()
-                    .filters(
-                        Filter::builder()
-                            .name("vpc-id")
-                            .values(&self.inner.vpc_id)
-                            .build(),
-                    )
-                    .filters(
-                        Filter::builder()
-                            .name("tag-key")
-                            .values(role_tag(scheme))
-                            .build(),
-                    )
+                    .filters(self.in_vpc())
+                    .filters(ec2_filter("tag-key", role_tag(scheme)))
                     .send()
             })
             .await?;
@@ -509,12 +469,7 @@ impl AwsProvider {
         let ec2 = &self.inner.ec2;
         let out = self
             .call(AwsOp::DescribeSubnets, || {
-                let mut req = ec2.describe_subnets().filters(
-                    Filter::builder()
-                        .name("vpc-id")
-                        .values(&self.inner.vpc_id)
-                        .build(),
-                );
+                let mut req = ec2.describe_subnets().filters(self.in_vpc());
                 for (key, values) in tags {
                     req = req.filters(
                         Filter::builder()

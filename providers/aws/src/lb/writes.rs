@@ -15,6 +15,36 @@ use super::plan::{ip_address_type_name, kind_name, scheme_name};
 use crate::ops::AwsOp;
 use crate::provider::AwsProvider;
 
+/// A target group's health check settings `h` on a `CreateTargetGroup` or
+/// `ModifyTargetGroup` request `b`.
+macro_rules! health_check {
+    ($b:expr, $h:expr) => {
+        $b.health_check_protocol(elb_protocol(&$h.protocol))
+            .health_check_port(&$h.port)
+            .set_health_check_path($h.path.clone())
+            .health_check_interval_seconds($h.interval_seconds)
+            .health_check_timeout_seconds($h.timeout_seconds)
+            .healthy_threshold_count($h.healthy_threshold)
+            .unhealthy_threshold_count($h.unhealthy_threshold)
+            .set_matcher(
+                $h.matcher
+                    .as_ref()
+                    .map(|m| elb::Matcher::builder().http_code(m).build()),
+            )
+    };
+}
+
+/// A listener's settings `d` on a `CreateListener` or `ModifyListener` request `b`.
+macro_rules! listener_fields {
+    ($b:expr, $d:expr) => {
+        $b.port(i32::from($d.port))
+            .protocol(elb_protocol(&$d.protocol))
+            .set_certificates(to_certificates(&$d.certificates))
+            .set_ssl_policy($d.ssl_policy.clone())
+            .default_actions(to_elb_action(&$d.default_action))
+    };
+}
+
 impl AwsProvider {
     pub(super) async fn change_ingress(&self, group: &str, changes: &SgRuleChanges) -> Result<()> {
         let ec2 = &self.inner.ec2;
@@ -112,21 +142,7 @@ impl AwsProvider {
     ) -> Result<()> {
         let elb = &self.inner.elb;
         self.call(AwsOp::ModifyTargetGroup, || {
-            elb.modify_target_group()
-                .target_group_arn(arn)
-                .health_check_protocol(elb_protocol(&h.protocol))
-                .health_check_port(&h.port)
-                .set_health_check_path(h.path.clone())
-                .health_check_interval_seconds(h.interval_seconds)
-                .health_check_timeout_seconds(h.timeout_seconds)
-                .healthy_threshold_count(h.healthy_threshold)
-                .unhealthy_threshold_count(h.unhealthy_threshold)
-                .set_matcher(
-                    h.matcher
-                        .as_ref()
-                        .map(|m| elb::Matcher::builder().http_code(m).build()),
-                )
-                .send()
+            health_check!(elb.modify_target_group().target_group_arn(arn), h).send()
         })
         .await?;
         Ok(())
@@ -144,24 +160,14 @@ impl AwsProvider {
         let h = &d.health_check;
         let out = self
             .call(AwsOp::CreateTargetGroup, || {
-                elb.create_target_group()
+                let b = elb
+                    .create_target_group()
                     .name(&d.name)
                     .protocol(elb_protocol(&d.protocol))
                     .port(i32::from(d.port))
                     .vpc_id(&self.inner.vpc_id)
-                    .target_type(elb::TargetTypeEnum::from(d.target_type.as_str()))
-                    .health_check_protocol(elb_protocol(&h.protocol))
-                    .health_check_port(&h.port)
-                    .set_health_check_path(h.path.clone())
-                    .health_check_interval_seconds(h.interval_seconds)
-                    .health_check_timeout_seconds(h.timeout_seconds)
-                    .healthy_threshold_count(h.healthy_threshold)
-                    .unhealthy_threshold_count(h.unhealthy_threshold)
-                    .set_matcher(
-                        h.matcher
-                            .as_ref()
-                            .map(|m| elb::Matcher::builder().http_code(m).build()),
-                    )
+                    .target_type(elb::TargetTypeEnum::from(d.target_type.as_str()));
+                health_check!(b, h)
                     .set_tags(Some(to_elb_tags(&d.tags)))
                     .send()
             })
@@ -283,13 +289,7 @@ impl AwsProvider {
         let elb = &self.inner.elb;
         let out = self
             .call(AwsOp::CreateListener, || {
-                elb.create_listener()
-                    .load_balancer_arn(lb_arn)
-                    .port(i32::from(d.port))
-                    .protocol(elb_protocol(&d.protocol))
-                    .set_certificates(to_certificates(&d.certificates))
-                    .set_ssl_policy(d.ssl_policy.clone())
-                    .default_actions(to_elb_action(&d.default_action))
+                listener_fields!(elb.create_listener().load_balancer_arn(lb_arn), d)
                     .set_tags(Some(to_elb_tags(tags)))
                     .send()
             })
@@ -304,14 +304,7 @@ impl AwsProvider {
     pub(super) async fn modify_listener(&self, arn: &str, d: &DesiredListener) -> Result<()> {
         let elb = &self.inner.elb;
         self.call(AwsOp::ModifyListener, || {
-            elb.modify_listener()
-                .listener_arn(arn)
-                .port(i32::from(d.port))
-                .protocol(elb_protocol(&d.protocol))
-                .set_certificates(to_certificates(&d.certificates))
-                .set_ssl_policy(d.ssl_policy.clone())
-                .default_actions(to_elb_action(&d.default_action))
-                .send()
+            listener_fields!(elb.modify_listener().listener_arn(arn), d).send()
         })
         .await?;
         Ok(())

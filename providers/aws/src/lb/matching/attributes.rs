@@ -14,10 +14,11 @@ pub fn match_attributes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A map of the `pairs`.
+    pub(in crate::lb::matching) fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

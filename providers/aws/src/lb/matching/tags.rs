@@ -21,11 +21,8 @@ pub fn match_tags(
     actual: &BTreeMap<String, String>,
 ) -> TagChanges {
     TagChanges {
-        add: desired
-            .iter()
-            .filter(|(k, v)| actual.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        // The same rule as attributes: desired pairs that are missing or differ.
+        add: super::match_attributes(desired, actual),
         remove: actual
             .keys()
             .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
@@ -38,12 +35,7 @@ pub fn match_tags(
 mod tests {
     use super::*;
 
-    fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::lb::matching::attributes::tests::m;
 
     #[test]
     fn table() {
