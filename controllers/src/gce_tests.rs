@@ -20,6 +20,9 @@ fn keys(errors: &[AnnotationError]) -> Vec<&str> {
     errors.iter().map(|e| e.key.as_str()).collect()
 }
 
+/// A table row's annotations, as (key, value) pairs.
+type Annotations<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn ingress_annotations_read_as_ingress_gce_reads_them() {
     let ok = |allow_http, certs: &[&str], ip: Option<&str>| GceIngress {
@@ -59,7 +62,7 @@ fn ingress_annotations_read_as_ingress_gce_reads_them() {
 
 #[test]
 fn bad_ingress_annotations_are_each_reported_with_their_key() {
-    let table: Vec<(&[(&str, &str)], Vec<&str>, &str)> = vec![
+    let table: Vec<(Annotations, Vec<&str>, &str)> = vec![
         (
             &[(ALLOW_HTTP, "nope")],
             vec![ALLOW_HTTP],
@@ -207,7 +210,7 @@ fn service_annotations_read_as_ingress_gce_reads_them() {
 
 #[test]
 fn bad_service_annotations_carry_ingress_gces_wording() {
-    let table: Vec<(&[(&str, &str)], &str, &str)> = vec![
+    let table: Vec<(Annotations, &str, &str)> = vec![
         (
             &[(NEG, "{ingress: true}")],
             NEG,

@@ -283,26 +283,24 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     assert_eq!(backends.len(), 1, "{backends:#?}");
     let negs = resources(&mock, "networkEndpointGroups");
     assert_eq!(negs.len(), 2, "a NEG per zone: {negs:#?}");
-    let members = eventually(WAIT, "the NEGs hold the pods' nodes", || {
-        let mock = mock.clone();
-        async move {
-            let members: BTreeMap<String, BTreeSet<String>> = mock.with_cloud(|c| {
-                c.gcp
-                    .neg_endpoints
-                    .iter()
-                    .map(|(neg, eps)| {
-                        let zone = neg.split('/').nth(3).unwrap_or_default().to_string();
-                        let instances = eps
-                            .iter()
-                            .filter_map(|e| e["instance"].as_str())
-                            .map(|i| i.rsplit('/').next().unwrap_or_default().to_string())
-                            .collect();
-                        (zone, instances)
-                    })
-                    .collect()
-            });
-            (members.values().map(BTreeSet::len).sum::<usize>() == 2).then_some(members)
-        }
+    let mock = &mock;
+    let members = eventually(WAIT, "the NEGs hold the pods' nodes", || async move {
+        let members: BTreeMap<String, BTreeSet<String>> = mock.with_cloud(|c| {
+            c.gcp
+                .neg_endpoints
+                .iter()
+                .map(|(neg, eps)| {
+                    let zone = neg.split('/').nth(3).unwrap_or_default().to_string();
+                    let instances = eps
+                        .iter()
+                        .filter_map(|e| e["instance"].as_str())
+                        .map(|i| i.rsplit('/').next().unwrap_or_default().to_string())
+                        .collect();
+                    (zone, instances)
+                })
+                .collect()
+        });
+        (members.values().map(BTreeSet::len).sum::<usize>() == 2).then_some(members)
     })
     .await;
     for (name, zone) in NODES {
@@ -332,13 +330,13 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
         "networkEndpointGroups",
         "addresses",
     ] {
-        let left = resources(&mock, collection);
+        let left = resources(mock, collection);
         assert!(left.is_empty(), "{collection} left: {left:#?}");
     }
     assert!(mock.with_cloud(|c| c.gcp.neg_endpoints.is_empty()));
     for (name, zone) in NODES {
         assert_eq!(
-            alias_ranges(&mock, zone, name),
+            alias_ranges(mock, zone, name),
             vec![ranges[name].to_string()]
         );
     }
