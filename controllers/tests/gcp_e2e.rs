@@ -61,7 +61,7 @@ fn resources(mock: &Handle, collection: &str) -> BTreeMap<String, Value> {
 
 /// The alias ranges of an instance's first interface, as the mock has them.
 fn alias_ranges(mock: &Handle, zone: &str, name: &str) -> Vec<String> {
-    let path = format!("projects/{PROJECT}/zones/{zone}/instances/{name}");
+    let path = format!("zones/{zone}/instances/{name}");
     mock.with_cloud(|c| {
         c.gcp.resources.get(&path).map_or_else(Vec::new, |i| {
             i["networkInterfaces"][0]["aliasIpRanges"]
@@ -88,7 +88,7 @@ async fn add_node(client: &kube::Client, name: &str, zone: &str, ip: &str) {
 }
 
 fn node_ip(mock: &Handle, zone: &str, name: &str) -> String {
-    let path = format!("projects/{PROJECT}/zones/{zone}/instances/{name}");
+    let path = format!("zones/{zone}/instances/{name}");
     mock.with_cloud(|c| {
         c.gcp.resources[&path]["networkInterfaces"][0]["networkIP"]
             .as_str()
@@ -131,8 +131,8 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     let cloud = GcpCloud::connect(config)
         .await
         .expect("the GCP backend connects");
-    let mut service = ServiceSettings::new(CLUSTER);
-    service.serve_classless = true;
+    // As `cloudnet-controller --provider gcp` runs it: ingress-gce's dialect.
+    let service = ServiceSettings::ingress_gce(CLUSTER);
     let settings = Settings {
         ipam: Some(AllocatorConfig::default()),
         service: Some(service),
@@ -237,9 +237,7 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
         })
         .collect();
     let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default", "annotations": {
-            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"
-        }},
+        "metadata": {"name": "web", "namespace": "default"},
         "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
                 "protocol": "TCP"}]}
@@ -276,7 +274,7 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     let rules = resources(&mock, "forwardingRules");
     assert_eq!(rules.len(), 1, "{rules:#?}");
     let rule = rules.values().next().unwrap();
-    assert!(rules.keys().all(|k| k.contains("/regions/us-central1/")));
+    assert!(rules.keys().all(|k| k.starts_with("regions/us-central1/")));
     assert_eq!(rule["IPAddress"], json!(address));
     assert_eq!(rule["loadBalancingScheme"], "EXTERNAL");
     let backends = resources(&mock, "backendServices");
@@ -290,7 +288,7 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
                 .neg_endpoints
                 .iter()
                 .map(|(neg, eps)| {
-                    let zone = neg.split('/').nth(3).unwrap_or_default().to_string();
+                    let zone = neg.split('/').nth(1).unwrap_or_default().to_string();
                     let instances = eps
                         .iter()
                         .filter_map(|e| e["instance"].as_str())
