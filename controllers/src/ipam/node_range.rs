@@ -27,13 +27,11 @@ use std::time::Duration;
 use cloudnet_core::{
     AddressBlock, AddressCapabilities, Addresses, AssignBlocks, BlockKind, NodeInterfaces,
 };
-use cloudnet_crds::{
-    InterfaceLimits, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus, PoolSummary,
-};
+use cloudnet_crds::{InterfaceLimits, NodeNetwork, NodeNetworkStatus, PoolSummary};
 use futures::StreamExt;
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -333,25 +331,7 @@ fn add_blocks(node: &mut NodeInterfaces, added: Vec<AddressBlock>) {
 
 async fn create_network(ctx: &Ctx, node: &Node, provider_id: &str) -> Result<NodeNetwork> {
     let name = node.name_any();
-    let nn = NodeNetwork {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "v1".into(),
-                kind: "Node".into(),
-                name: name.clone(),
-                uid: node.uid().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            ..Default::default()
-        },
-        spec: NodeNetworkSpec {
-            provider_id: provider_id.to_string(),
-            ..Default::default()
-        },
-        status: None,
-    };
+    let nn = super::round::owned_network(node, provider_id.to_string(), None);
     let api: Api<NodeNetwork> = Api::all(ctx.client.clone());
     match api.create(&PostParams::default(), &nn).await {
         Ok(created) => {

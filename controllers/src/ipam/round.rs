@@ -114,26 +114,7 @@ async fn create_network(ctx: &Context, node: &Node) -> Result<()> {
     };
     let name = node.name_any();
     node_ref(&name, &provider_id)?;
-    let nn = NodeNetwork {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "v1".into(),
-                kind: "Node".into(),
-                name: name.clone(),
-                uid: node.uid().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            finalizers: Some(vec![FINALIZER.to_string()]),
-            ..Default::default()
-        },
-        spec: NodeNetworkSpec {
-            provider_id,
-            ..Default::default()
-        },
-        status: None,
-    };
+    let nn = owned_network(node, provider_id, Some(vec![FINALIZER.to_string()]));
     let api: Api<NodeNetwork> = Api::all(ctx.client.clone());
     match api.create(&PostParams::default(), &nn).await {
         Ok(_) => {
@@ -142,6 +123,35 @@ async fn create_network(ctx: &Context, node: &Node) -> Result<()> {
         }
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A new NodeNetwork for `node`, owned by it (so it goes with the Node).
+pub(super) fn owned_network(
+    node: &Node,
+    provider_id: String,
+    finalizers: Option<Vec<String>>,
+) -> NodeNetwork {
+    let name = node.name_any();
+    NodeNetwork {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                name,
+                uid: node.uid().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            finalizers,
+            ..Default::default()
+        },
+        spec: NodeNetworkSpec {
+            provider_id,
+            ..Default::default()
+        },
+        status: None,
     }
 }
 
