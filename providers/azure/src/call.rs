@@ -17,37 +17,14 @@
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::{Context, Policy, PolicyResult, Request};
+pub use cloudnet_core::RetryConfig;
 use cloudnet_core::{Op, OpClass, RateBudget, Service};
 use tracing::Instrument;
 
 use crate::error::{self, retry_after_of};
-
-/// How failed attempts are tried again.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryConfig {
-    /// Extra attempts of a throttled request (each through the budget, which slows down).
-    pub throttle_retries: u32,
-    /// Extra attempts after a 5xx or a dropped connection.
-    pub transient_retries: u32,
-    /// The first backoff after a transient failure; it doubles each time, up to `max_backoff`.
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            throttle_retries: 8,
-            transient_retries: 4,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Requests sent per API method (RBAC operation name): every attempt counts, retries and
 /// operation polls included.
@@ -213,7 +190,7 @@ impl Policy for CallPolicy {
                 }
                 let transient_failure = status >= 500 || outcome.as_ref().is_err_and(error::is_io);
                 if transient_failure && transient < self.retry.transient_retries {
-                    let wait = backoff(&self.retry, transient);
+                    let wait = self.retry.backoff(transient);
                     transient += 1;
                     tracing::debug!(
                         attempt = transient,
@@ -233,21 +210,6 @@ impl Policy for CallPolicy {
         .instrument(span)
         .await
     }
-}
-
-/// The wait before transient retry `n` (0-based): doubling from the initial backoff, capped,
-/// with up to a quarter taken off at random so that callers that failed together do not
-/// come back together.
-pub fn backoff(retry: &RetryConfig, n: u32) -> Duration {
-    let full = retry
-        .initial_backoff
-        .saturating_mul(1u32 << n.min(16))
-        .min(retry.max_backoff);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    full.saturating_sub(full.mul_f64(f64::from(nanos % 1000) / 4000.0))
 }
 
 #[cfg(test)]
@@ -294,19 +256,5 @@ mod tests {
             op_of("Microsoft.Network/networkInterfaces/read"),
             Op::new(Service::Compute, OpClass::Describe)
         );
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let r = RetryConfig {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-            ..RetryConfig::default()
-        };
-        for (n, full) in [(0, 100), (1, 200), (2, 400), (3, 500), (20, 500)] {
-            let b = backoff(&r, n);
-            let full = Duration::from_millis(full);
-            assert!(b <= full && b >= full.mul_f64(0.75), "{n}: {b:?}");
-        }
     }
 }

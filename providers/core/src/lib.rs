@@ -19,6 +19,7 @@
 //! - [`error`]: the one error type and the three clouds' code tables.
 //! - [`ownership`]: every tag and name the suite puts on a cloud resource.
 //! - [`budget`]: the token buckets every call of a provider goes through.
+//! - [`retry`]: how a provider's call layer tries a failed call again ([`RetryConfig`]).
 //!
 //! # How the traits map onto the three clouds
 //!
@@ -61,6 +62,7 @@ pub mod error;
 pub mod model;
 pub mod ownership;
 pub mod provider;
+pub mod retry;
 
 pub use budget::{BudgetConfig, Op, OpClass, Rate, RateBudget, Service};
 pub use error::{Error, ErrorKind, Limit, Result};
@@ -70,6 +72,7 @@ pub use provider::{
     AddressCapabilities, Addresses, Cloud, LoadBalancerCapabilities, LoadBalancers,
     RouteCapabilities, Routes,
 };
+pub use retry::RetryConfig;
 
 #[cfg(test)]
 mod tests;

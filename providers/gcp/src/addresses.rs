@@ -36,7 +36,7 @@ use cloudnet_core::{
 use google_cloud_compute_v1::model::{AliasIpRange, Instance, NetworkInterface, Subnetwork};
 use ipnet::IpNet;
 
-use crate::call::{backoff, methods};
+use crate::call::methods;
 use crate::fingerprint::{Step, is_stale, read_modify_write};
 use crate::names::last_segment;
 use crate::provider::{GcpProvider, SubnetRanges};
@@ -377,7 +377,7 @@ impl Addresses for GcpProvider {
                 Err(e @ Error::Transient { .. }) if writes < attempts => {
                     tracing::debug!(error = %e, node = %node.name, "Alias range write unsure, reading again");
                     unsure_since = Some(st.ranges().to_vec());
-                    tokio::time::sleep(backoff(&self.config().retry, writes - 1)).await;
+                    tokio::time::sleep(self.config().retry.backoff(writes - 1)).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+pub use cloudnet_core::RetryConfig;
 use cloudnet_core::{Error, Op, OpClass, RateBudget, Result, Service};
 use tracing::Instrument;
 
@@ -78,29 +78,6 @@ pub mod methods {
     pub const ZONE_OPERATIONS_GET: Method = Method::describe("zoneOperations.get");
     pub const REGION_OPERATIONS_GET: Method = Method::describe("regionOperations.get");
     pub const GLOBAL_OPERATIONS_GET: Method = Method::describe("globalOperations.get");
-}
-
-/// How failed attempts are tried again.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryConfig {
-    /// Extra attempts of a throttled call (each through the budget, which slows down).
-    pub throttle_retries: u32,
-    /// Extra attempts after a 5xx or a dropped connection.
-    pub transient_retries: u32,
-    /// The first backoff after a transient failure; it doubles each time, up to `max_backoff`.
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            throttle_retries: 8,
-            transient_retries: 4,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
 }
 
 /// Calls made per method: every attempt counts, retries included.
@@ -226,7 +203,7 @@ impl Caller {
                         }
                     }
                     Error::Transient { .. } if transient < transient_retries => {
-                        let wait = backoff(&self.retry, transient);
+                        let wait = self.retry.backoff(transient);
                         transient += 1;
                         tracing::debug!(
                             attempt = transient,
@@ -274,22 +251,6 @@ impl Caller {
     }
 }
 
-/// The wait before transient retry `n` (0-based): doubling from the initial backoff, capped,
-/// with up to a quarter taken off at random so that callers that failed together do not
-/// come back together.
-pub fn backoff(retry: &RetryConfig, n: u32) -> Duration {
-    let full = retry
-        .initial_backoff
-        .saturating_mul(1u32 << n.min(16))
-        .min(retry.max_backoff);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = full.mul_f64(f64::from(nanos % 1000) / 4000.0);
-    full.saturating_sub(jitter)
-}
-
 /// A delete whose object is already gone has done its job: `NotFound` is success.
 pub fn gone_is_done<T>(result: Result<T>) -> Result<()> {
     match result {
@@ -301,6 +262,7 @@ pub fn gone_is_done<T>(result: Result<T>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
 
     use cloudnet_core::{BudgetConfig, ErrorKind};
     use google_cloud_gax::error::Error as GaxError;
@@ -370,19 +332,5 @@ mod tests {
         assert_eq!(c.counts.of("routes.get"), 1);
         assert_eq!(c.counts.mutating(), 0);
         assert_eq!(c.counts.total(), 4);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let r = RetryConfig {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-            ..RetryConfig::default()
-        };
-        for (n, full) in [(0, 100), (1, 200), (2, 400), (3, 500), (20, 500)] {
-            let b = backoff(&r, n);
-            let full = Duration::from_millis(full);
-            assert!(b <= full && b >= full.mul_f64(0.75), "{n}: {b:?}");
-        }
     }
 }
