@@ -31,9 +31,6 @@ use cloudnet_controllers::leader::ElectionConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::Cloud;
 use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{conditions, wait::await_condition};
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
@@ -53,28 +50,8 @@ pub const LEASE_NAME: &str = "cloudnet-controller";
 pub const REPLICA: &str = "cloudnet-controller-0";
 
 /// The custom resources the allocator and ipamd use, installed as a Helm chart would, with
-/// server-side apply as `field_manager`.
-pub async fn install_crds(client: &kube::Client, field_manager: &str) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in cloudnet_crds::all() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(
-            &name,
-            &PatchParams::apply(field_manager).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("cannot install the CRD {name}"))?;
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("the CRD {name} was not established in 30 s"))?
-        .with_context(|| format!("cannot watch the CRD {name}"))?;
-    }
-    Ok(())
-}
+/// server-side apply as the field manager given.
+pub use cloudnet_crds::install_crds;
 
 /// The settings the sandbox runs the controllers with: the binary's defaults (Ingresses of
 /// class `alb` served, Service garbage collection, TargetGroupBindings; no route controller,

@@ -25,6 +25,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cloudnet_ipamd::Client;
 use cloudnet_ipamd::daemon::{self, Config, Running};
+use cloudnet_ipamd::error::Chain;
 use cloudnet_ipamd::gce_metadata::NodeMetadata;
 use cloudnet_kubesim::sim::kubelet::{PodAddressSource, PodKey};
 use cloudnet_kubesim::sim::node::NodeRegistration;
@@ -178,7 +179,7 @@ impl IpamdAddresses {
             if let Some(running) = running
                 && let Err(error) = running.stop().await
             {
-                tracing::warn!(node, error = chain(&error), "ipamd ended with an error");
+                tracing::warn!(node, error = %Chain(&error), "ipamd ended with an error");
             }
         }
     }
@@ -187,18 +188,6 @@ impl IpamdAddresses {
 /// The pod as the kubelet names it to the CNI plugin (`K8S_POD_*`).
 fn pod_ref(pod: &PodKey) -> cloudnet_ipamd::PodRef {
     cloudnet_ipamd::PodRef::new(&pod.namespace, &pod.name, &pod.uid)
-}
-
-/// The message of an ipamd error with its causes.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut s = e.source();
-    while let Some(inner) = s {
-        out.push_str(": ");
-        out.push_str(&inner.to_string());
-        s = inner.source();
-    }
-    out
 }
 
 #[async_trait]
@@ -218,7 +207,7 @@ impl PodAddressSource for IpamdAddresses {
                     pool: format!("ipamd on {node} ({})", s.message()),
                 }
             }
-            other => no_address(chain(&other)),
+            other => no_address(Chain(&other).to_string()),
         })
     }
 
@@ -236,7 +225,7 @@ impl PodAddressSource for IpamdAddresses {
         if let Err(error) = released {
             // The address stays held in ipamd (its introspection shows it) until a CNI GC
             // names the live pods, as on a node whose runtime missed a DEL.
-            tracing::warn!(node, pod = %format!("{}/{}", pod.namespace, pod.name), error = chain(&error), "Cannot release a pod address");
+            tracing::warn!(node, pod = %format!("{}/{}", pod.namespace, pod.name), error = %Chain(&error), "Cannot release a pod address");
         }
     }
 }

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use cloudnet_kubesim::sim::kubelet::RangeAddressSource;
 use cloudnet_kubesim::sim::node::{NodeRegistration, register_node};
-use cloudnet_mockcloud::ec2::InstanceState;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
@@ -467,35 +466,9 @@ async fn apply_document(client: &kube::Client, doc: &Document) -> Result<()> {
 }
 
 /// A Node for every running instance, named as EKS names them, with the VPC CNI's max-pods
-/// (ENIs x (IPv4 per ENI - 1) + 2).
-pub fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
-    cloud.with_cloud(|c| {
-        let ec2 = &c.ec2;
-        ec2.instances
-            .values()
-            .filter(|i| matches!(i.state, InstanceState::Running | InstanceState::Pending))
-            .map(|i| {
-                let max_pods = ec2
-                    .instance_types
-                    .get(&i.instance_type)
-                    .map_or(110, |t| t.max_enis * t.ipv4_per_eni.saturating_sub(1) + 2);
-                let ip = i.private_ip.to_string();
-                NodeRegistration {
-                    name: format!(
-                        "ip-{}.{}.compute.internal",
-                        ip.replace('.', "-"),
-                        ec2.region
-                    ),
-                    provider_id: format!("aws:///{}/{}", i.availability_zone, i.id),
-                    internal_ip: ip,
-                    zone: i.availability_zone.clone(),
-                    instance_type: i.instance_type.clone(),
-                    max_pods,
-                }
-            })
-            .collect()
-    })
-}
+/// (ENIs x (IPv4 per ENI - 1) + 2): the fault suite's environment registers its nodes the same
+/// way.
+pub use cloudnet_faults::env::nodes_from_cloud;
 
 /// A Node for every running instance of the GCP world, as GKE registers them: named as the
 /// instance, providerID `gce://<project>/<zone>/<name>`, max-pods 110 (GKE's default with a

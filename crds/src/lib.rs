@@ -1,7 +1,8 @@
 //! cloudnet's custom resources: the Rust types are the source, the YAML in `crds/*.yaml` is
 //! generated from them (`cargo run -p cloudnet-crds --bin crdgen`), together with the same files
 //! under the Helm chart's `deploy/helm/cloudnet/crds/`; a test fails when either committed copy
-//! differs from what the types generate.
+//! differs from what the types generate. [`install_crds`] installs them into a cluster as the
+//! chart does (server-side apply, then each waited on until established).
 //!
 //! | Kind | Scope | Written by | For |
 //! |---|---|---|---|
@@ -13,6 +14,7 @@
 
 pub mod backend_config;
 pub mod ingress_class_params;
+pub mod install;
 pub mod interface_config;
 pub mod node_network;
 pub mod target_group_binding;
@@ -24,6 +26,7 @@ pub use ingress_class_params::{
     Attribute, IngressClassParams, IngressClassParamsSpec, IngressGroupParams, SubnetSelector,
     SubnetTag,
 };
+pub use install::{InstallError, install_crds};
 pub use interface_config::{InterfaceConfig, InterfaceConfigSpec};
 pub use node_network::{
     BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cloudnet_ipamd::Client;
+use cloudnet_ipamd::error::Chain;
 use cloudnet_kubesim::sim::kubelet::{PodAddressSource, PodKey};
 
 const IFNAME: &str = "eth0";
@@ -54,17 +55,6 @@ impl IpamdSockets {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut s = e.source();
-    while let Some(inner) = s {
-        out.push_str(": ");
-        out.push_str(&inner.to_string());
-        s = inner.source();
-    }
-    out
-}
-
 #[async_trait]
 impl PodAddressSource for IpamdSockets {
     async fn acquire(&self, node: &str, pod: &PodKey) -> cloudnet_kubesim::Result<IpAddr> {
@@ -91,7 +81,7 @@ impl PodAddressSource for IpamdSockets {
             }
             Err(e) => {
                 self.forget(node).await;
-                Err(no_address(chain(&e)))
+                Err(no_address(Chain(&e).to_string()))
             }
         }
     }
@@ -106,7 +96,7 @@ impl PodAddressSource for IpamdSockets {
         };
         if let Err(error) = released {
             self.forget(node).await;
-            tracing::warn!(node, pod = %format!("{}/{}", pod.namespace, pod.name), error = chain(&error), "Cannot release a pod address");
+            tracing::warn!(node, pod = %format!("{}/{}", pod.namespace, pod.name), error = %Chain(&error), "Cannot release a pod address");
         }
     }
 }

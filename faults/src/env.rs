@@ -14,9 +14,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cloudnet_kubesim::sim::node::{NodeRegistration, register_node};
 use cloudnet_mockcloud::ec2::InstanceState;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{conditions, wait::await_condition};
 
 use crate::addresses::IpamdSockets;
 use crate::procs::{Binaries, Proc, free_port};
@@ -159,7 +156,7 @@ impl Env {
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
         }
         let client = api.client_for(ADMIN).await?;
-        install_crds(&client).await?;
+        cloudnet_crds::install_crds(&client, ADMIN).await?;
         api.write_kubeconfig(&dir.join("controller.kubeconfig"), CONTROLLER_IDENTITY)?;
         api.write_kubeconfig(&dir.join("node.kubeconfig"), NODE_IDENTITY)?;
 
@@ -410,8 +407,9 @@ impl Env {
     }
 }
 
-/// A Node for every running instance, named as EKS names them.
-fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
+/// A Node for every running instance, named as EKS names them, with the VPC CNI's max-pods
+/// (ENIs x (IPv4 per ENI - 1) + 2). The sandbox registers its AWS nodes with this too.
+pub fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
     cloud.with_cloud(|c| {
         let ec2 = &c.ec2;
         ec2.instances
@@ -438,26 +436,4 @@ fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration>
             })
             .collect()
     })
-}
-
-/// The CRDs, as the chart installs them.
-async fn install_crds(client: &kube::Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in cloudnet_crds::all() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(
-            &name,
-            &PatchParams::apply(ADMIN).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("cannot install the CRD {name}"))?;
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("the CRD {name} was not established in 30 s"))??;
-    }
-    Ok(())
 }

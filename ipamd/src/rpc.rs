@@ -12,7 +12,7 @@ use tonic::transport::{Endpoint, Server};
 use tonic::{Request, Response, Status};
 
 use crate::core::Core;
-use crate::error::{Error, Result};
+use crate::error::{Chain, Error, Result};
 use crate::metrics::RpcLabels;
 use crate::state::{AllocKey, AllocRequest, Allocation, PodRef};
 
@@ -54,22 +54,7 @@ fn status(e: Error) -> Status {
         Error::PoolExhausted { .. } => Status::resource_exhausted(e.to_string()),
         Error::NotSynced => Status::unavailable(e.to_string()),
         Error::InvalidRequest(_) => Status::invalid_argument(e.to_string()),
-        other => Status::internal(format!("{:#}", DisplayChain(&other))),
-    }
-}
-
-/// An error with its sources, for messages that cross the socket.
-struct DisplayChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for DisplayChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut s = self.0.source();
-        while let Some(e) = s {
-            write!(f, ": {e}")?;
-            s = e.source();
-        }
-        Ok(())
+        other => Status::internal(Chain(&other).to_string()),
     }
 }
 
