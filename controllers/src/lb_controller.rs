@@ -7,14 +7,29 @@
 //!       ──> sync_changed (only the target groups whose members changed)
 //!       ──> AppliedLog::remember (and the pod-IP groups published to the readiness gates)
 //! ```
+//!
+//! and, when the object is gone or no longer served, [`delete_owned`] (with its Events) and
+//! [`clear_ingress`]; [`write_ingress`] writes `status.loadBalancer` for both kinds.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudnet_core::{LoadBalancerId, LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Target};
-use kube::Client;
+use cloudnet_core::{
+    LoadBalancerId, LoadBalancerSpec, LoadBalancerStatus, LoadBalancers, Owner, Target,
+};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::Api;
+use kube::runtime::events::{EventType, Recorder};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::info;
+
+use crate::events::{RECONCILE, publish};
+use crate::finalizers;
 
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
@@ -207,4 +222,84 @@ impl<K: Eq + Hash + Clone> AppliedLog<K> {
         self.remove(key);
         gates.publish(publisher, Vec::new());
     }
+}
+
+/// Deletes every load balancer of this cluster's that `owned_by` picks, with a Normal
+/// `DeletedLoadBalancer` Event on `regarding` for each; the first failure is a Warning
+/// `FailedCleanup` Event and the error. `prefix` starts every note (the Ingress group's name)
+/// and `why` ends the `DeletedLoadBalancer` ones.
+pub(crate) async fn delete_owned(
+    load_balancers: &dyn LoadBalancers,
+    recorder: &Recorder,
+    regarding: &ObjectReference,
+    owned_by: impl Fn(&Owner) -> bool,
+    prefix: &str,
+    why: &str,
+) -> Result<(), cloudnet_core::Error> {
+    let owned = load_balancers.list_owned().await?;
+    for lb in owned.into_iter().filter(|lb| owned_by(&lb.owner)) {
+        if let Err(error) = load_balancers.delete(&lb.id).await {
+            let text = format!("{prefix}deleting {}: {} ({})", lb.id.0, error, error.code());
+            publish(
+                recorder,
+                regarding,
+                EventType::Warning,
+                "FailedCleanup",
+                RECONCILE,
+                &text,
+            )
+            .await;
+            return Err(error);
+        }
+        info!(id = %lb.id.0, "Deleted load balancer");
+        let note = format!("{prefix}load balancer {} deleted{why}", lb.id.0);
+        publish(
+            recorder,
+            regarding,
+            EventType::Normal,
+            "DeletedLoadBalancer",
+            RECONCILE,
+            &note,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// `status.loadBalancer.ingress` for a load balancer: its hostname, then its addresses.
+pub(crate) fn ingress_of(lb: &LoadBalancerStatus) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    if let Some(dns) = &lb.dns_name {
+        out.push(json!({"hostname": dns}));
+    }
+    out.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
+    out
+}
+
+/// Writes `status.loadBalancer.ingress` of a Service or Ingress for `lb`, unless `shown`
+/// (what the object shows there now) is it already.
+pub(crate) async fn write_ingress<K>(
+    api: &Api<K>,
+    obj: &K,
+    shown: Option<serde_json::Value>,
+    lb: &LoadBalancerStatus,
+) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let want = json!(ingress_of(lb));
+    if shown.as_ref() == Some(&want) {
+        return Ok(());
+    }
+    let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
+    finalizers::merge_status(api, obj, &patch).await
+}
+
+/// Empties `status.loadBalancer` of a Service or Ingress no longer served.
+pub(crate) async fn clear_ingress<K>(api: &Api<K>, obj: &K) -> kube::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let patch = json!({"status": {"loadBalancer": {}}});
+    finalizers::merge_status(api, obj, &patch).await
 }

@@ -42,7 +42,6 @@ use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{Instrument, info, warn};
 
 use super::class::{IngressSettings, is_served};
@@ -53,12 +52,12 @@ use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
 use crate::finalizers;
 use crate::lb_controller::{
-    AppliedLog, LbControllerSettings, ensure_unless_fresh, lock, ready_note, sync_changed,
+    AppliedLog, LbControllerSettings, clear_ingress, delete_owned, ensure_unless_fresh, lock,
+    ready_note, sync_changed, write_ingress,
 };
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
 use crate::readiness::Gates;
-use crate::service::reconcile::ingress_of;
 use crate::service::targets::{SERVICE_NAME_LABEL, targets};
 
 /// The finalizer of an Ingress that is a group of its own.
@@ -411,7 +410,7 @@ async fn reconcile_inner(
     }
     let Some(group) = wanted else {
         if ing.metadata.deletion_timestamp.is_none() && has_load_balancer_status(&ing) {
-            clear_status(&api, &ing).await?;
+            clear_ingress(&api, &*ing).await?;
         }
         return Ok(Action::await_change());
     };
@@ -593,25 +592,15 @@ async fn delete_group(
     about: &Ingress,
 ) -> Result<(), IngressError> {
     let owner = group.owner(&ctx.settings.cluster);
-    let owned = ctx.load_balancers.list_owned().await?;
-    for lb in owned.into_iter().filter(|lb| lb.owner == owner) {
-        if let Err(error) = ctx.load_balancers.delete(&lb.id).await {
-            let text = format!(
-                "{group}: deleting {}: {} ({})",
-                lb.id.0,
-                error,
-                error.code()
-            );
-            event(ctx, about, EventType::Warning, "FailedCleanup", &text).await;
-            return Err(error.into());
-        }
-        info!(%group, id = %lb.id.0, "Deleted load balancer");
-        let note = format!(
-            "{group}: load balancer {} deleted (no Ingress left)",
-            lb.id.0
-        );
-        event(ctx, about, EventType::Normal, "DeletedLoadBalancer", &note).await;
-    }
+    delete_owned(
+        &*ctx.load_balancers,
+        &ctx.recorder,
+        &about.object_ref(&()),
+        |o| *o == owner,
+        &format!("{group}: "),
+        " (no Ingress left)",
+    )
+    .await?;
     ctx.applied
         .forget(&ctx.gates, group, format!("ingress {group}"));
     Ok(())
@@ -717,17 +706,7 @@ async fn write_status(
     ing: &Ingress,
     lb: &LoadBalancerStatus,
 ) -> kube::Result<()> {
-    let want = ingress_of(lb);
-    let current = shown_ingress(ing).map(|i| serde_json::to_value(i).unwrap_or_default());
-    if current.as_ref() == Some(&json!(want)) {
-        return Ok(());
-    }
+    let shown = shown_ingress(ing).map(|i| serde_json::to_value(i).unwrap_or_default());
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(ing));
-    let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
-    finalizers::merge_status(&api, ing, &patch).await
-}
-
-async fn clear_status(api: &Api<Ingress>, ing: &Ingress) -> kube::Result<()> {
-    let patch = json!({"status": {"loadBalancer": {}}});
-    finalizers::merge_status(api, ing, &patch).await
+    write_ingress(&api, ing, shown, lb).await
 }

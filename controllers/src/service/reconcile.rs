@@ -37,13 +37,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, warn};
 
 use super::model::{ModelError, ServiceSettings, build_spec, is_served, targets_nodes};
 use super::targets::{SERVICE_NAME_LABEL, targets};
 use crate::finalizers;
 use crate::lb_controller::{
-    AppliedLog, LbControllerSettings, ensure_unless_fresh, ready_note, sync_changed,
+    AppliedLog, LbControllerSettings, clear_ingress, delete_owned, ensure_unless_fresh, ingress_of,
+    ready_note, sync_changed, write_ingress,
 };
 use crate::leader::Leadership;
 use crate::metrics::Reconciles;
@@ -298,7 +299,7 @@ async fn reconcile_inner(
         .await;
     }
     if ensured.fresh.is_none() {
-        write_ingress(&api, &svc, status).await?;
+        write_ingress(&api, &*svc, current_ingress(&svc), status).await?;
     }
     tracing::debug!(groups = members.len(), "Syncing targets");
     let (synced, failed) =
@@ -339,28 +340,22 @@ fn render(errors: &[ModelError]) -> String {
 async fn cleanup(svc: &Service, ctx: &ServiceContext) -> Result<(), ServiceError> {
     let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
     let name = svc.name_any();
-    let owned = ctx.load_balancers.list_owned().await?;
-    for lb in owned.into_iter().filter(|lb| {
-        lb.owner.kind == cloudnet_core::OwnerKind::Service
-            && lb.owner.cluster == ctx.settings.cluster
-            && lb.owner.namespace.as_deref() == Some(namespace)
-            && lb.owner.name == name
-    }) {
-        if let Err(error) = ctx.load_balancers.delete(&lb.id).await {
-            let text = format!("deleting {}: {} ({})", lb.id.0, error, error.code());
-            publish(ctx, svc, EventType::Warning, "FailedCleanup", &text).await;
-            return Err(error.into());
-        }
-        info!(id = %lb.id.0, "Deleted load balancer");
-        publish(
-            ctx,
-            svc,
-            EventType::Normal,
-            "DeletedLoadBalancer",
-            &format!("load balancer {} deleted", lb.id.0),
-        )
-        .await;
-    }
+    let owned_by = |owner: &cloudnet_core::Owner| {
+        owner.kind == cloudnet_core::OwnerKind::Service
+            && owner.cluster == ctx.settings.cluster
+            && owner.namespace.as_deref() == Some(namespace)
+            && owner.name == name
+    };
+    let regarding = svc.object_ref(&());
+    delete_owned(
+        &*ctx.load_balancers,
+        &ctx.recorder,
+        &regarding,
+        owned_by,
+        "",
+        "",
+    )
+    .await?;
     Ok(())
 }
 
@@ -376,42 +371,12 @@ async fn publish(ctx: &ServiceContext, svc: &Service, type_: EventType, reason: 
     .await;
 }
 
-async fn clear_ingress(api: &Api<Service>, svc: &Service) -> kube::Result<()> {
-    let patch = json!({"status": {"loadBalancer": {}}});
-    finalizers::merge_status(api, svc, &patch).await
-}
-
-/// `status.loadBalancer.ingress` for a load balancer: its hostname, then its addresses.
-pub(crate) fn ingress_of(lb: &LoadBalancerStatus) -> Vec<serde_json::Value> {
-    let mut out: Vec<serde_json::Value> = Vec::new();
-    if let Some(dns) = &lb.dns_name {
-        out.push(json!({"hostname": dns}));
-    }
-    out.extend(lb.ips.iter().map(|ip| json!({"ip": ip.to_string()})));
-    out
-}
-
 fn current_ingress(svc: &Service) -> Option<serde_json::Value> {
     svc.status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|l| l.ingress.as_ref())
         .map(|i| serde_json::to_value(i).unwrap_or_default())
-}
-
-/// Writes `status.loadBalancer` as soon as the load balancer exists, so clients see where it
-/// is even while its targets are still being synced (or refused).
-async fn write_ingress(
-    api: &Api<Service>,
-    svc: &Service,
-    lb: &LoadBalancerStatus,
-) -> kube::Result<()> {
-    let want = json!(ingress_of(lb));
-    if current_ingress(svc).as_ref() == Some(&want) {
-        return Ok(());
-    }
-    let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
-    finalizers::merge_status(api, svc, &patch).await
 }
 
 /// Writes `status.loadBalancer` (when the load balancer is known) and the condition, only
