@@ -24,8 +24,10 @@
 //! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
 //!   table PUT per batch window under the table's ETag.
 //! - [`lb`]: [`cloudnet_core::LoadBalancers`] for Services on a Standard Load Balancer
-//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply); no Application Gateway;
-//!   the Service annotations of [`lb::attributes`] read from the spec's attributes.
+//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply), the Service annotations
+//!   of [`lb::attributes`] read from the spec's attributes; for Ingresses ([`lb::appgw`]) one
+//!   Application Gateway v2 per Ingress (or group), AGIC's annotations of
+//!   [`lb::appgw::attributes`] read from the spec's and groups' attributes.
 //! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
 //!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
 //!
@@ -43,7 +45,10 @@
 //! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
 //! | `LoadBalancers::sync_targets` | `loadBalancers/read`; `loadBalancers/write` with the pool's addresses when they differ |
 //! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, per public IP its frontends used `publicIPAddresses/read` and `publicIPAddresses/delete` (ours only: a user's named IP stays; gone is done) |
-//! | `LoadBalancers::list_owned` | `loadBalancers/read` (the resource group's list), by the `cloudnet.io/*` tags |
+//! | `LoadBalancers::list_owned` | `loadBalancers/read` and `applicationGateways/read` (the resource group's lists), by the `cloudnet.io/*` tags |
+//! | `LoadBalancers::ensure` (Application) | `publicIPAddresses/read`, `applicationGateways/read`; `publicIPAddresses/write` when missing; one `applicationGateways/write` (If-Match) of the whole gateway only when a field the suite sets differs (a second ensure makes no write); on 412 read, decide and write again |
+//! | `LoadBalancers::sync_targets` (gateway pool) | `applicationGateways/read`; one `applicationGateways/write` (If-Match) with the pool's addresses when they differ, none otherwise |
+//! | `LoadBalancers::delete` (gateway) | `applicationGateways/read`, `applicationGateways/delete`, then the suite's public IPs as for a load balancer |
 //!
 //! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
 //! and the library's final GET of the resource.
@@ -58,7 +63,9 @@
 //! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
 //! 202 taken as done (ARM removes the resource while the operation runs).
 //!
-//! Not built: the Application Gateway (L7); the controllers do not pass the Service
+//! Not built: reading backend health (`applicationGateways/backendhealth/action`), the
+//! gateway's managed identity for Key Vault certificates (the user grants it), WAF policies,
+//! rewrite rules and weighted backends on the gateway; the controllers do not pass the Service
 //! annotations of [`lb::attributes`] through yet (the provider reads them), groups the suite does not own
 //! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
 //! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs

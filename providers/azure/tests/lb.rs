@@ -207,11 +207,12 @@ async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
 }
 
 #[tokio::test]
-async fn l7_and_foreign_load_balancers_are_refused() {
+async fn tcp_on_a_gateway_and_foreign_load_balancers_are_refused() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
     let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    // An Application Gateway listens on HTTP(S) only.
     let mut l7 = service("web", Scheme::InternetFacing);
     l7.kind = LoadBalancerKind::Application;
     assert_eq!(

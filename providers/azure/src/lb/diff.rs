@@ -79,7 +79,6 @@ pub fn projection(lb: &LoadBalancer) -> Value {
     })
 }
 
-/// What to change to go from the observed resources to the desired ones.
 /// The public IP as observed, for [`diff`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PublicIpSeen {
@@ -90,15 +89,23 @@ pub struct PublicIpSeen {
     pub dns_label_matches: bool,
 }
 
+impl PublicIpSeen {
+    /// Whether the public IP is written: created when missing, the suite's own updated when
+    /// its DNS label differs, a user's never.
+    pub fn needs_put(&self, needed: bool) -> bool {
+        needed && (!self.exists || (self.owned && !self.dns_label_matches))
+    }
+}
+
 pub fn diff(
     observed: Option<&LoadBalancer>,
     desired: &LoadBalancer,
     needs_public_ip: bool,
     public_ip: PublicIpSeen,
 ) -> ChangeSet {
+    // What to change to go from the observed resources to the desired ones.
     ChangeSet {
-        put_public_ip: needs_public_ip
-            && (!public_ip.exists || (public_ip.owned && !public_ip.dns_label_matches)),
+        put_public_ip: public_ip.needs_put(needs_public_ip),
         put_load_balancer: observed.is_none_or(|o| projection(o) != projection(desired)),
     }
 }

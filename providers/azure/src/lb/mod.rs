@@ -11,8 +11,8 @@
 //! ```
 //!
 //! Pool members are the hot path's ([`LoadBalancers::sync_targets`]): `ensure` keeps the
-//! members it reads. The Application Gateway (L7) is not built: `Application` specs are
-//! refused by the capabilities (`InvalidInput`). Azure keeps no per-member health in ARM
+//! members it reads. `Application` specs (Ingresses) become Application Gateways
+//! ([`appgw`]); the trait's other methods go there when the ID names a gateway. Azure keeps no per-member health in ARM
 //! (it is a metric), so members report `Unavailable`. Groups the suite does not own
 //! (`sync_bound_targets`) are not supported on Azure yet.
 
@@ -41,6 +41,7 @@ use serde_json::json;
 
 use crate::call::with_if_match;
 
+pub mod appgw;
 pub mod diff;
 use crate::config::AzureConfig;
 use crate::error::{from_azure, gone_is_done};
@@ -77,6 +78,13 @@ const FRONTEND: &str = "frontend";
 pub struct AzureLoadBalancers {
     client: Client,
     cfg: Arc<AzureConfig>,
+    /// The application gateways' dedicated subnet when a spec names none.
+    gateway_subnet: String,
+}
+
+/// A backend group's pool name (in a load balancer or an application gateway).
+pub(crate) fn pool_name(key: &str) -> String {
+    format!("pool-{}", cloudnet_core::ownership::short_hash(&[key], 12))
 }
 
 pub(crate) fn sub(id: String) -> Option<SubResource> {
@@ -112,7 +120,17 @@ fn forward_group(action: &Action) -> Result<&str> {
 
 impl AzureLoadBalancers {
     pub fn new(client: Client, cfg: Arc<AzureConfig>) -> AzureLoadBalancers {
-        AzureLoadBalancers { client, cfg }
+        AzureLoadBalancers {
+            client,
+            cfg,
+            gateway_subnet: appgw::DEFAULT_SUBNET.into(),
+        }
+    }
+
+    /// The application gateways' dedicated subnet (a name in the cluster's VNet, or an ID).
+    pub fn with_gateway_subnet(mut self, subnet: &str) -> AzureLoadBalancers {
+        self.gateway_subnet = subnet.to_string();
+        self
     }
 
     /// The load balancer's name: `k8s-<namespace>-<name>-<hash>`.
@@ -122,10 +140,6 @@ impl AzureLoadBalancers {
 
     fn lb_id(&self, name: &str) -> String {
         self.cfg.network_id(&format!("loadBalancers/{name}"))
-    }
-
-    fn pool_name(key: &str) -> String {
-        format!("pool-{}", cloudnet_core::ownership::short_hash(&[key], 12))
     }
 
     /// The load balancer the spec describes, keeping the members of pools that exist.
@@ -187,7 +201,7 @@ impl AzureLoadBalancers {
             .groups
             .iter()
             .map(|g| {
-                let n = Self::pool_name(&g.key);
+                let n = pool_name(&g.key);
                 BackendAddressPool {
                     name: Some(n.clone()),
                     properties: Some(BackendAddressPoolPropertiesFormat {
@@ -277,10 +291,7 @@ impl AzureLoadBalancers {
                 name: Some(format!("rule-{suffix}")),
                 properties: Some(LoadBalancingRulePropertiesFormat {
                     frontend_ip_configuration: sub(child("frontendIPConfigurations", FRONTEND)),
-                    backend_address_pool: sub(child(
-                        "backendAddressPools",
-                        &Self::pool_name(&g.key),
-                    )),
+                    backend_address_pool: sub(child("backendAddressPools", &pool_name(&g.key))),
                     probe: sub(child("probes", &probe_name)),
                     backend_port: Some(i32::from(g.port)),
                     idle_timeout_in_minutes: idle,
@@ -325,6 +336,79 @@ impl AzureLoadBalancers {
                 .get(&self.cfg.resource_group, name, &self.cfg.subscription)
                 .await,
         )
+    }
+
+    /// The public IP as `diff` needs to see it.
+    fn public_ip_seen(
+        &self,
+        pip: Option<&PublicIpAddress>,
+        want_label: Option<&str>,
+    ) -> PublicIpSeen {
+        PublicIpSeen {
+            exists: pip.is_some(),
+            owned: pip.is_some_and(|p| {
+                Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
+            }),
+            dns_label_matches: pip.and_then(dns_label) == want_label,
+        }
+    }
+
+    /// Creates (or updates) the suite's Standard static public IP for a spec.
+    async fn put_public_ip(
+        &self,
+        spec: &LoadBalancerSpec,
+        name: &str,
+        label: Option<String>,
+    ) -> Result<PublicIpAddress> {
+        let mut tags = spec.tags.clone();
+        tags.extend(spec.owner.tags());
+        let body = PublicIpAddress {
+            resource: Resource {
+                location: Some(self.cfg.location.clone()),
+                tags: Some(json!(tags)),
+                ..Default::default()
+            },
+            sku: Some(PublicIpAddressSku {
+                name: Some(public_ip_address_sku::Name::Standard),
+                tier: Some(public_ip_address_sku::Tier::Regional),
+            }),
+            properties: Some(Box::new(PublicIpAddressPropertiesFormat {
+                public_ip_allocation_method: Some(IpAllocationMethod::Static),
+                dns_settings: label.map(|l| PublicIpAddressDnsSettings {
+                    domain_name_label: Some(l),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        self.client
+            .public_ip_addresses_client()
+            .create_or_update(&self.cfg.resource_group, name, body, &self.cfg.subscription)
+            .await
+            .map_err(|e| from_azure(&e))
+    }
+
+    /// Deletes the named public IPs that carry this cluster's tags (a user's stays; gone is
+    /// done).
+    async fn delete_owned_public_ips(&self, mut pips: Vec<String>) -> Result<()> {
+        pips.sort();
+        pips.dedup();
+        for pip in pips {
+            if let Some(p) = self.get_pip(&pip).await?
+                && Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
+            {
+                gone_is_done(
+                    self.client
+                        .public_ip_addresses_client()
+                        .delete(&self.cfg.resource_group, &pip, &self.cfg.subscription)
+                        .send()
+                        .await
+                        .map_err(|e| from_azure(&e)),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     async fn get_pip(&self, name: &str) -> Result<Option<PublicIpAddress>> {
@@ -414,7 +498,7 @@ impl AzureLoadBalancers {
 }
 
 /// A read whose resource may be missing: `NotFound` is `None`.
-fn found<T>(got: azure_core::Result<T>) -> Result<Option<T>> {
+pub(crate) fn found<T>(got: azure_core::Result<T>) -> Result<Option<T>> {
     match got.map_err(|e| from_azure(&e)) {
         Ok(v) => Ok(Some(v)),
         Err(Error::NotFound { .. }) => Ok(None),
@@ -444,13 +528,23 @@ fn members_of(lb: &LoadBalancer, pool: &str) -> Vec<std::net::IpAddr> {
 impl LoadBalancers for AzureLoadBalancers {
     fn capabilities(&self) -> LoadBalancerCapabilities {
         LoadBalancerCapabilities {
-            kinds: vec![LoadBalancerKind::Network],
+            kinds: vec![LoadBalancerKind::Network, LoadBalancerKind::Application],
             target_kinds: vec![TargetKind::PodIp, TargetKind::NodePort],
-            listener_protocols: vec![Protocol::Tcp, Protocol::Udp, Protocol::TcpUdp],
+            listener_protocols: vec![
+                Protocol::Http,
+                Protocol::Https,
+                Protocol::Tcp,
+                Protocol::Udp,
+                Protocol::TcpUdp,
+            ],
             weighted_forward: false,
-            redirect: false,
-            fixed_response: false,
-            max_rules_per_listener: 0,
+            // Application Gateway redirect configurations.
+            redirect: true,
+            // Only as a listener's default 404 (an empty pool); elsewhere refused by the
+            // gateway's desired model.
+            fixed_response: true,
+            // Path rules per URL path map.
+            max_rules_per_listener: 100,
             max_targets_per_group: 1000,
             max_listeners: 250,
         }
@@ -458,6 +552,9 @@ impl LoadBalancers for AzureLoadBalancers {
 
     async fn ensure(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancerStatus> {
         self.capabilities().check(spec)?;
+        if spec.kind == LoadBalancerKind::Application {
+            return self.ensure_gateway(spec).await;
+        }
         let name = self.name(&spec.owner);
         let pip_name = pip_name(spec, &name);
         let want_label = spec.attributes.get(attributes::DNS_LABEL_NAME).cloned();
@@ -479,50 +576,11 @@ impl LoadBalancers for AzureLoadBalancers {
         }
         // Decide.
         let desired = self.desired(spec, observed.as_ref())?;
-        let seen = PublicIpSeen {
-            exists: pip.is_some(),
-            owned: pip.as_ref().is_some_and(|p| {
-                Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
-            }),
-            dns_label_matches: pip.as_ref().and_then(dns_label) == want_label.as_deref(),
-        };
+        let seen = self.public_ip_seen(pip.as_ref(), want_label.as_deref());
         let changes = diff(observed.as_ref(), &desired, public, seen);
         // Apply.
         if changes.put_public_ip {
-            let mut tags = spec.tags.clone();
-            tags.extend(spec.owner.tags());
-            let body = PublicIpAddress {
-                resource: Resource {
-                    location: Some(self.cfg.location.clone()),
-                    tags: Some(json!(tags)),
-                    ..Default::default()
-                },
-                sku: Some(PublicIpAddressSku {
-                    name: Some(public_ip_address_sku::Name::Standard),
-                    tier: Some(public_ip_address_sku::Tier::Regional),
-                }),
-                properties: Some(Box::new(PublicIpAddressPropertiesFormat {
-                    public_ip_allocation_method: Some(IpAllocationMethod::Static),
-                    dns_settings: want_label.clone().map(|l| PublicIpAddressDnsSettings {
-                        domain_name_label: Some(l),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            };
-            pip = Some(
-                self.client
-                    .public_ip_addresses_client()
-                    .create_or_update(
-                        &self.cfg.resource_group,
-                        &pip_name,
-                        body,
-                        &self.cfg.subscription,
-                    )
-                    .await
-                    .map_err(|e| from_azure(&e))?,
-            );
+            pip = Some(self.put_public_ip(spec, &pip_name, want_label).await?);
         }
         let lb = if changes.put_load_balancer {
             let etag = observed.as_ref().and_then(|o| o.etag.clone());
@@ -533,7 +591,7 @@ impl LoadBalancers for AzureLoadBalancers {
         let groups: Vec<(String, String)> = spec
             .groups
             .iter()
-            .map(|g| (g.key.clone(), Self::pool_name(&g.key)))
+            .map(|g| (g.key.clone(), pool_name(&g.key)))
             .collect();
         Ok(self.status(&groups, &lb, pip.as_ref()))
     }
@@ -544,7 +602,10 @@ impl LoadBalancers for AzureLoadBalancers {
         group: &str,
         targets: &[Target],
     ) -> Result<TargetSync> {
-        let pool = Self::pool_name(group);
+        if appgw::is_gateway(&lb.0) {
+            return self.gateway_sync_targets(lb, group, targets).await;
+        }
+        let pool = pool_name(group);
         let (_, name, _) = Self::pool_parts(&format!("{}/backendAddressPools/{pool}", lb.0))?;
         let mut current = self.get_lb(&name).await?.ok_or_else(|| Error::NotFound {
             code: "ResourceNotFound".into(),
@@ -620,6 +681,9 @@ impl LoadBalancers for AzureLoadBalancers {
     }
 
     async fn target_health(&self, group_id: &str) -> Result<Vec<TargetHealth>> {
+        if appgw::is_gateway(group_id) {
+            return self.gateway_target_health(group_id).await;
+        }
         let (_, name, pool) = Self::pool_parts(group_id)?;
         let lb = self.get_lb(&name).await?.ok_or_else(|| Error::NotFound {
             code: "TargetGroupNotFound".into(),
@@ -636,6 +700,9 @@ impl LoadBalancers for AzureLoadBalancers {
     }
 
     async fn delete(&self, lb: &LoadBalancerId) -> Result<()> {
+        if appgw::is_gateway(&lb.0) {
+            return self.delete_gateway(lb).await;
+        }
         let name = lb.0.rsplit('/').next().unwrap_or_default().to_string();
         // The public IPs the frontends use, and the default one (a frontend may be gone).
         let mut pips = vec![format!("{name}-pip")];
@@ -670,24 +737,7 @@ impl LoadBalancers for AzureLoadBalancers {
                     .map_err(|e| from_azure(&e)),
             )?;
         }
-        pips.sort();
-        pips.dedup();
-        for pip in pips {
-            // Only the suite's own: a public IP the user named stays.
-            if let Some(p) = self.get_pip(&pip).await?
-                && Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
-            {
-                gone_is_done(
-                    self.client
-                        .public_ip_addresses_client()
-                        .delete(&self.cfg.resource_group, &pip, &self.cfg.subscription)
-                        .send()
-                        .await
-                        .map_err(|e| from_azure(&e)),
-                )?;
-            }
-        }
-        Ok(())
+        self.delete_owned_public_ips(pips).await
     }
 
     async fn list_owned(&self) -> Result<Vec<OwnedLoadBalancer>> {
@@ -711,6 +761,7 @@ impl LoadBalancers for AzureLoadBalancers {
                 }
             }
         }
+        self.list_owned_gateways(&mut out).await?;
         Ok(out)
     }
 }

@@ -1,0 +1,353 @@
+//! Application Gateways for Ingresses against the mock cloud's ARM port, through
+//! azure_mgmt_network: the gateway the mock shows, writes counted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use azure_mgmt_network::models::{ApplicationGateway, Subnet};
+use cloudnet_azure::AzureLoadBalancers;
+use cloudnet_azure::client::network_client;
+use cloudnet_azure::lb::appgw::{self, attributes as attr};
+use cloudnet_core::{
+    Action, BackendGroup, ErrorKind, FixedResponse, HealthCheck, IpAddressType, Listener,
+    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, PathMatch, Protocol, Rule,
+    Scheme, Subnets, Target, TargetKind, WeightedGroup,
+};
+use common::{arm_calls, config, start, wide_budget};
+use futures::StreamExt;
+use serde_json::json;
+
+const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
+
+/// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
+/// admin.example.com (to admin), on port 80; no default backend (404).
+fn ingress(name: &str) -> LoadBalancerSpec {
+    let forward = |g: &str| Action::Forward {
+        groups: vec![WeightedGroup {
+            group: g.into(),
+            weight: 1,
+        }],
+    };
+    let rule = |priority, host: &str, path: &str, g: &str| Rule {
+        priority,
+        hosts: vec![host.into()],
+        paths: vec![PathMatch::Prefix(path.into())],
+        conditions: vec![],
+        action: forward(g),
+    };
+    let group = |key: &str, port| BackendGroup {
+        key: key.into(),
+        protocol: Protocol::Http,
+        port,
+        target_kind: TargetKind::PodIp,
+        health_check: HealthCheck::defaults_for(Protocol::Http),
+        attributes: BTreeMap::new(),
+    };
+    let mut api = group("shop/api:80", 8080);
+    api.attributes
+        .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
+    api.attributes
+        .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
+    LoadBalancerSpec {
+        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
+        kind: LoadBalancerKind::Application,
+        scheme: Scheme::InternetFacing,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![Listener {
+            port: 80,
+            protocol: Protocol::Http,
+            certificates: vec![],
+            ssl_policy: None,
+            default_action: Action::FixedResponse(FixedResponse {
+                status_code: 404,
+                content_type: Some("text/plain".into()),
+                body: None,
+            }),
+            rules: vec![
+                rule(1, "shop.example.com", "/api", "shop/api:80"),
+                rule(2, "shop.example.com", "/", "shop/web:80"),
+                rule(3, "admin.example.com", "/", "shop/admin:80"),
+            ],
+        }],
+        groups: vec![
+            api,
+            group("shop/web:80", 3000),
+            group("shop/admin:80", 9000),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+/// The dedicated subnet an Application Gateway needs, as a user makes it.
+async fn gateway_subnet(client: &azure_mgmt_network::Client, cfg: &cloudnet_azure::AzureConfig) {
+    let subnet: Subnet =
+        serde_json::from_value(json!({"properties": {"addressPrefix": "10.225.0.0/24"}})).unwrap();
+    client
+        .subnets_client()
+        .create_or_update(
+            &cfg.resource_group,
+            &cfg.vnet,
+            appgw::DEFAULT_SUBNET,
+            subnet,
+            &cfg.subscription,
+        )
+        .await
+        .expect("the gateway subnet is made");
+}
+
+async fn gateways_and_pips(
+    client: &azure_mgmt_network::Client,
+    cfg: &cloudnet_azure::AzureConfig,
+) -> (usize, usize) {
+    let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
+    let mut gws = 0;
+    let mut pages = client
+        .application_gateways_client()
+        .list(rg, sub)
+        .into_stream();
+    while let Some(page) = pages.next().await {
+        gws += page.unwrap().value.len();
+    }
+    let mut pips = 0;
+    let mut pages = client
+        .public_ip_addresses_client()
+        .list(rg, sub)
+        .into_stream();
+    while let Some(page) = pages.next().await {
+        pips += page.unwrap().value.len();
+    }
+    (gws, pips)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    gateway_subnet(&client, &cfg).await;
+    let (_, pips_before) = gateways_and_pips(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let spec = ingress("web");
+
+    let before = policy.counts.mutating();
+    let status = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating() - before,
+        2,
+        "one public IP and one gateway PUT: {:?}",
+        policy.counts.snapshot()
+    );
+    assert_eq!(arm_calls(&h, GW_WRITE), 1);
+    assert_eq!(status.ips.len(), 1, "{status:?}");
+    assert_eq!(status.groups.len(), 3);
+
+    // The gateway as the mock shows it.
+    let gw: ApplicationGateway = client
+        .application_gateways_client()
+        .get(
+            &cfg.resource_group,
+            lbs.gateway_name(&spec.owner),
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&gw).unwrap();
+    let p = &v["properties"];
+    let hosts: Vec<_> = p["httpListeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["properties"]["hostNames"].clone())
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            json!(["shop.example.com"]),
+            json!(["admin.example.com"]),
+            serde_json::Value::Null
+        ]
+    );
+    let rules = p["requestRoutingRules"].as_array().unwrap();
+    let kinds: Vec<_> = rules
+        .iter()
+        .map(|r| r["properties"]["ruleType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["PathBasedRouting", "Basic", "Basic"]);
+    let path_rule = &p["urlPathMaps"][0]["properties"]["pathRules"][0];
+    assert_eq!(path_rule["properties"]["paths"], json!(["/api", "/api/*"]));
+    assert!(
+        path_rule["id"]
+            .as_str()
+            .unwrap()
+            .contains("/urlPathMaps/paths-80-")
+    );
+    let settings = &p["backendHttpSettingsCollection"];
+    let api = settings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["properties"]["port"] == 8080)
+        .unwrap();
+    assert_eq!(api["properties"]["path"], "/v1/");
+    assert_eq!(
+        gw.properties.as_ref().unwrap().gateway_ip_configurations[0]
+            .properties
+            .as_ref()
+            .unwrap()
+            .subnet
+            .as_ref()
+            .unwrap()
+            .id
+            .as_deref()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some(appgw::DEFAULT_SUBNET)
+    );
+
+    // Second ensure: reads only.
+    let before = policy.counts.mutating();
+    let again = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating() - before,
+        0,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+    assert_eq!(arm_calls(&h, GW_WRITE), 1);
+    assert_eq!(again.id, status.id);
+
+    // Pod IPs: one PUT per group that changes, none when they are the same.
+    let targets = |ips: &[&str]| -> Vec<Target> {
+        ips.iter()
+            .map(|ip| Target {
+                ip: ip.parse().unwrap(),
+                port: 8080,
+            })
+            .collect()
+    };
+    let g = &spec.groups[0].key;
+    let before = policy.counts.mutating();
+    let sync = lbs
+        .sync_targets(&status.id, g, &targets(&["10.244.0.7", "10.244.1.9"]))
+        .await
+        .unwrap();
+    assert_eq!((sync.registered, sync.deregistered), (2, 0));
+    assert_eq!(sync.health.len(), 2);
+    let sync = lbs
+        .sync_targets(&status.id, g, &targets(&["10.244.1.9", "10.244.0.7"]))
+        .await
+        .unwrap();
+    assert_eq!((sync.registered, sync.deregistered), (0, 0));
+    let sync = lbs
+        .sync_targets(
+            &status.id,
+            g,
+            &targets(&["10.244.0.7", "10.244.2.3", "10.244.2.4"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((sync.registered, sync.deregistered), (2, 1));
+    assert_eq!(
+        policy.counts.mutating() - before,
+        2,
+        "two PUTs for two changes"
+    );
+    // ensure keeps the members sync_targets put.
+    let kept = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(kept.groups[0].targets.len(), 3);
+    assert_eq!(policy.counts.mutating() - before, 2);
+    assert_eq!(
+        lbs.target_health(&kept.groups[0].id).await.unwrap().len(),
+        3
+    );
+
+    // A changed spec (a path gone): one PUT.
+    let mut changed = spec.clone();
+    changed.listeners[0].rules.remove(0);
+    changed.groups.remove(0);
+    let before = policy.counts.mutating();
+    lbs.ensure(&changed).await.unwrap();
+    assert_eq!(policy.counts.mutating() - before, 1);
+
+    let owned = lbs.list_owned().await.unwrap();
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned[0].kind, LoadBalancerKind::Application);
+    lbs.delete(&owned[0].id).await.unwrap();
+    lbs.delete(&owned[0].id).await.unwrap();
+    assert_eq!(
+        gateways_and_pips(&client, &cfg).await,
+        (0, pips_before),
+        "no gateway and no public IP of the suite left"
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let spec = ingress("web");
+    // Someone else's gateway (and public IP) under the name the suite derives.
+    let place = lbs.place(&spec);
+    let mut theirs = spec.clone();
+    theirs.owner = Owner::namespaced("elsewhere", OwnerKind::Ingress, "shop", "web");
+    let mut gw = appgw::desired(&theirs, &place, None).unwrap();
+    gw.resource.tags = Some(json!({"team": "payments"}));
+    let pip: azure_mgmt_network::models::PublicIpAddress = serde_json::from_value(json!({
+        "location": cfg.location, "sku": {"name": "Standard"},
+        "properties": {"publicIPAllocationMethod": "Static"}, "tags": {"team": "payments"},
+    }))
+    .unwrap();
+    client
+        .public_ip_addresses_client()
+        .create_or_update(
+            &cfg.resource_group,
+            format!("{}-pip", place.name),
+            pip,
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    client
+        .application_gateways_client()
+        .create_or_update(&cfg.resource_group, &place.name, gw, &cfg.subscription)
+        .await
+        .unwrap();
+    let before = arm_calls(&h, GW_WRITE);
+    let mutating = policy.counts.mutating();
+
+    let e = lbs.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert_eq!(e.code(), "ApplicationGatewayNotOwned");
+    let e = lbs
+        .delete(&cloudnet_core::LoadBalancerId(place.id.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        arm_calls(&h, GW_WRITE),
+        before,
+        "the gateway is not written"
+    );
+    assert_eq!(
+        policy.counts.mutating(),
+        mutating,
+        "nothing written or deleted: {:?}",
+        policy.counts.snapshot()
+    );
+    let still: ApplicationGateway = client
+        .application_gateways_client()
+        .get(&cfg.resource_group, &place.name, &cfg.subscription)
+        .await
+        .unwrap();
+    assert_eq!(still.resource.tags, Some(json!({"team": "payments"})));
+}
