@@ -76,3 +76,49 @@ pub fn instance_id(cfg: &AzureConfig, i: usize) -> String {
         cfg.subscription, cfg.resource_group
     )
 }
+
+/// A PUT straight into the mock's ARM state (`resourceGroups/{rg}/providers/...`), as
+/// someone other than the provider would make it.
+pub fn arm_put(h: &Handle, path: &str, body: serde_json::Value, api_version: &str) {
+    let call = cloudnet_mockcloud::azure::Call {
+        method: "PUT".into(),
+        segments: path.split('/').map(str::to_string).collect(),
+        api_version: Some(api_version.into()),
+        body: Some(body),
+        ..Default::default()
+    };
+    h.with_cloud(|c| c.azure.handle(&call))
+        .expect("the mock takes it");
+}
+
+/// A standalone VM `name` with its NIC `{name}-nic` on the node subnet (an availability-set
+/// node), made through the mock's own ARM handler: (the VM's ID, the NIC's ID).
+pub fn standalone_vm(h: &Handle, cfg: &AzureConfig, name: &str) -> (String, String) {
+    let rg = &cfg.resource_group;
+    let nic = format!("{name}-nic");
+    arm_put(
+        h,
+        &format!("resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/{nic}"),
+        serde_json::json!({"location": cfg.location, "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"primary": true, "subnet": {"id": cfg.subnet_id()}}}
+        ]}}),
+        "2024-03-01",
+    );
+    let nic = cfg.network_id(&format!("networkInterfaces/{nic}"));
+    arm_put(
+        h,
+        &format!("resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
+        serde_json::json!({"location": cfg.location, "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+            "networkProfile": {"networkInterfaces": [{"id": nic}]}
+        }}),
+        "2024-07-01",
+    );
+    (
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}",
+            cfg.subscription
+        ),
+        nic,
+    )
+}
