@@ -30,6 +30,8 @@
 //!   [`lb::appgw::attributes`] read from the spec's and groups' attributes.
 //! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
 //!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
+//! - [`cloud`]: [`AzureCloud::connect`]: the three on one client (one budget, one set of
+//!   counts) as the controllers hold them ([`cloudnet_core::Cloud`]).
 //!
 //! # How the traits map onto ARM
 //!
@@ -77,6 +79,7 @@
 pub mod addresses;
 pub mod call;
 pub mod client;
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod lb;
@@ -85,6 +88,7 @@ pub mod routes;
 
 pub use addresses::AzureAddresses;
 pub use call::{CallCounts, CallPolicy, RetryConfig};
+pub use cloud::AzureCloud;
 pub use config::{AzureConfig, CredentialsChoice, Instance};
 pub use error::{ConfigError, ConfigResult};
 pub use lb::AzureLoadBalancers;
