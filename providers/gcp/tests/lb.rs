@@ -5,21 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 
 use cloudnet_core::{Action, ErrorKind, HealthState, LoadBalancers, Scheme, Target};
-use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpLoadBalancers, GcpProvider, RetryConfig};
+use cloudnet_gcp::{GcpLoadBalancers, GcpProvider};
 use cloudnet_mockcloud::gcp::Call;
 use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use serde_json::json;
 
+mod common;
 #[path = "support/lb_specs.rs"]
 mod lb_specs;
 
 use lb_specs::*;
-
-const PROJECT: &str = "cloudnet-sandbox";
 
 /// The built-in GKE-like world, the nodes with pod ranges: node 1 (us-central1-a) a /21
 /// (room for 1,200 pods), node 2 (us-central1-b) a /24.
@@ -41,20 +39,9 @@ async fn start() -> Handle {
 }
 
 async fn load_balancers(h: &Handle, cluster: &str) -> GcpLoadBalancers {
-    let mut c = GcpConfig::new(cluster);
-    c.project = Some(PROJECT.into());
-    c.region = Some("us-central1".into());
-    c.network = Some("cloudnet".into());
-    c.endpoint = Some(h.endpoint_url());
-    c.credentials = CredentialsChoice::Anonymous;
-    c.retry = RetryConfig {
-        throttle_retries: 8,
-        transient_retries: 4,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(50),
-    };
-    c.polling.initial_interval = Duration::from_millis(10);
-    let p = GcpProvider::connect(c).await.expect("provider connects");
+    let p = GcpProvider::connect(common::config(h, cluster))
+        .await
+        .expect("provider connects");
     GcpLoadBalancers::new(p).await.expect("clients build")
 }
 

@@ -17,6 +17,19 @@ pub fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A version-4 UUID's text shape (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`) filled from two
+/// scrambled numbers: AWS's request ids and Azure's GUIDs.
+pub fn uuid_shaped(a: u64, b: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 impl IdGen {
     fn bump(&mut self) -> u64 {
         self.next += 1;
@@ -49,15 +62,7 @@ impl IdGen {
     /// A request id in the UUID shape AWS uses.
     pub fn request_id(&mut self) -> String {
         let a = self.bump();
-        let b = splitmix64(a);
-        format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            b >> 52,
-            b & 0xffff_ffff_ffff
-        )
+        uuid_shaped(a, splitmix64(a))
     }
 }
 

@@ -184,7 +184,7 @@ async fn quotas_come_from_the_world_and_faults_speak_gcp() {
         (Some(1.0), Some(1.0))
     );
 
-    common::control_json(&h, "POST", "/_mockcloud/faults", r#"[{"service":"compute","action":"instances.get","kind":"throttle","rate_per_sec":0.001,"burst":1},
+    common::add_faults(&h, r#"[{"service":"compute","action":"instances.get","kind":"throttle","rate_per_sec":0.001,"burst":1},
         {"service":"compute","action":"zones.get","kind":"error","status":503,"trigger":"once"}]"#).await;
     let (s, _) = call(
         &h,

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::SdkError;
 use cloudnet_mockcloud::{Config, MockCloud, World};
-use common::{Assign, assign, control_json, ec2, ec2_with, http, interface, new_interface, start};
+use common::{
+    Assign, add_faults, assign, control_json, ec2, ec2_with, http, interface, new_interface, start,
+};
 
 const NODE_1: &str = "i-0c10d0e7000000001";
 const NODE_2: &str = "i-0c10d0e7000000002";
@@ -21,13 +23,7 @@ const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded")
 async fn latency_delays_the_answer() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
-        &h,
-        "POST",
-        "/_mockcloud/faults",
-        r#"{"action":"DescribeVpcs","kind":"latency","ms":300}"#,
-    )
-    .await;
+    add_faults(&h, r#"{"action":"DescribeVpcs","kind":"latency","ms":300}"#).await;
     let t = Instant::now();
     c.describe_vpcs().send().await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(300));
@@ -38,10 +34,8 @@ async fn latency_delays_the_answer() {
 async fn throttling_answers_in_each_services_format() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
+    add_faults(
         &h,
-        "POST",
-        "/_mockcloud/faults",
         r#"[{"service":"ec2","kind":"throttle","rate_per_sec":0.001,"burst":2},
             {"service":"elbv2","kind":"throttle","rate_per_sec":0.001,"burst":0}]"#,
     )
@@ -79,10 +73,8 @@ async fn throttling_answers_in_each_services_format() {
 async fn server_errors_once_and_every_nth() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
+    add_faults(
         &h,
-        "POST",
-        "/_mockcloud/faults",
         r#"[{"action":"DescribeVpcs","kind":"error","status":500,"trigger":"once"},
             {"action":"DescribeSubnets","kind":"error","status":503,"trigger":{"every_nth":2}}]"#,
     )
@@ -132,10 +124,8 @@ async fn a_fault_rule_with_an_unknown_key_is_a_400_naming_it() {
 async fn dropped_connections_close_without_an_answer() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
+    add_faults(
         &h,
-        "POST",
-        "/_mockcloud/faults",
         r#"{"action":"DescribeVpcs","kind":"drop","trigger":"once"}"#,
     )
     .await;
@@ -157,7 +147,7 @@ async fn probabilistic_faults_replay_from_their_seed() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         control_json(&h, "POST", "/_mockcloud/reset", "").await;
-        control_json(&h, "POST", "/_mockcloud/faults", rule).await;
+        add_faults(&h, rule).await;
         let mut pattern = Vec::new();
         for _ in 0..24 {
             pattern.push(c.describe_vpcs().send().await.is_ok());
@@ -173,11 +163,7 @@ async fn probabilistic_faults_replay_from_their_seed() {
 async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
-        &h,
-        "POST",
-        "/_mockcloud/faults",
-        r#"[{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":600000,"trigger":"once"},
+    add_faults(&h, r#"[{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":600000,"trigger":"once"},
             {"action":"AssignPrivateIpAddresses","kind":"eventual_consistency","ms":600000}]"#,
     )
     .await;
@@ -211,10 +197,8 @@ async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
 async fn eventual_consistency_ends() {
     let h = start().await;
     let c = ec2(&h).await;
-    control_json(
+    add_faults(
         &h,
-        "POST",
-        "/_mockcloud/faults",
         r#"{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":200}"#,
     )
     .await;
@@ -468,10 +452,8 @@ async fn the_call_log_names_each_calls_caller_by_its_access_key() {
         .await
         .unwrap();
     // Unsigned: routed by Version, logged as anonymous; a faulted call is logged too.
-    control_json(
+    add_faults(
         &h,
-        "POST",
-        "/_mockcloud/faults",
         r#"{"action":"DescribeSubnets","kind":"error","status":503,"trigger":"once"}"#,
     )
     .await;

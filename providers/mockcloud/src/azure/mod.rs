@@ -40,7 +40,7 @@ pub use error::{AzError, AzResult};
 pub use ops::ArmOperation;
 pub use world::AzureWorld;
 
-use crate::ids::splitmix64;
+use crate::ids::{splitmix64, uuid_shaped};
 
 /// The base of every URL the state writes.
 pub const ARM_BASE: &str = "https://management.azure.com";
@@ -303,15 +303,7 @@ impl AzureState {
     pub fn guid(&mut self) -> String {
         self.next_id += 1;
         let a = splitmix64(self.next_id ^ 0xa2u64);
-        let b = splitmix64(a);
-        format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            (b >> 48) & 0xfff,
-            b & 0xffff_ffff_ffff
-        )
+        uuid_shaped(a, splitmix64(a))
     }
 
     /// A new ETag, as the Network provider writes them.

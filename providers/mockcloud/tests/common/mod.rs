@@ -143,6 +143,11 @@ pub async fn http(
     (status, headers, body.to_string())
 }
 
+/// Adds fault rules (one rule or an array of them, as JSON) through the control endpoint.
+pub async fn add_faults(h: &Handle, rules: &str) -> serde_json::Value {
+    control_json(h, "POST", "/_mockcloud/faults", rules).await
+}
+
 pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> serde_json::Value {
     let (status, _, body) = http(
         h,
