@@ -7,59 +7,21 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use cloudnet_core::{Action, ErrorKind, HealthState, LoadBalancers, Scheme, Target};
-use cloudnet_gcp::{GcpLoadBalancers, GcpProvider};
+use cloudnet_gcp::GcpLoadBalancers;
+use cloudnet_mockcloud::Handle;
 use cloudnet_mockcloud::gcp::Call;
-use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use serde_json::json;
 
 mod common;
 #[path = "support/lb_specs.rs"]
 mod lb_specs;
 
+use common::{mock_calls as mock_count, mock_post, start_with_pod_ranges as start};
 use lb_specs::*;
 
-/// The built-in GKE-like world, the nodes with pod ranges: node 1 (us-central1-a) a /21
-/// (room for 1,200 pods), node 2 (us-central1-b) a /24.
-async fn start() -> Handle {
-    let mut gcp = GcpWorld::default();
-    for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
-        gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
-            range: Some("pods".into()),
-            ip_cidr_range: range.to_string(),
-        }];
-    }
-    let world = World {
-        gcp: Some(gcp),
-        ..World::default()
-    };
-    MockCloud::start(Config::ephemeral(world))
-        .await
-        .expect("mock cloud starts")
-}
-
 async fn load_balancers(h: &Handle, cluster: &str) -> GcpLoadBalancers {
-    let p = GcpProvider::connect(common::config(h, cluster))
-        .await
-        .expect("provider connects");
+    let p = common::provider(h, cluster).await;
     GcpLoadBalancers::new(p).await.expect("clients build")
-}
-
-/// A call straight into the mock's Compute Engine state (what someone else made).
-fn mock_post(h: &Handle, segments: &[&str], body: serde_json::Value) {
-    h.with_cloud(|c| {
-        c.gcp
-            .handle(&Call {
-                method: "POST".into(),
-                segments: segments.iter().map(|s| s.to_string()).collect(),
-                query: BTreeMap::new(),
-                body: Some(body),
-                now_ms: 0,
-                user: "someone-else".into(),
-                running_ms: 0,
-            })
-            .expect("mock call succeeds");
-    });
 }
 
 /// Resources (by path) whose name starts with `k8s-`, NEG endpoints included.
@@ -71,15 +33,6 @@ fn ours_in_mock(h: &Handle) -> Vec<String> {
             .filter(|k| k.rsplit('/').next().is_some_and(|n| n.starts_with("k8s-")))
             .cloned()
             .collect()
-    })
-}
-
-fn mock_count(h: &Handle, method: &str) -> u64 {
-    h.with_cloud(|c| {
-        c.calls
-            .get(&format!("compute:{method}"))
-            .copied()
-            .unwrap_or(0)
     })
 }
 

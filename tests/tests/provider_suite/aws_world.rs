@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use crate::world::{CLUSTER, World};
 
 #[path = "../../../providers/aws/tests/common/mod.rs"]
-mod common;
+pub mod common;
 
 use common::{Env, NODE1, NODE2, PRIVATE_A, specs};
 

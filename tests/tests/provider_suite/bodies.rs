@@ -163,7 +163,7 @@ pub async fn routes_are_created_replaced_and_deleted_and_foreign_ones_untouched(
     assert!(routes.list().await.expect("list").iter().all(|r| !r.owned));
 }
 
-/// The L4 spec of this cloud for Service `shop/<name>`.
+/// The L4 spec of this cloud for Service `default/<name>`.
 fn l4(w: &dyn World, name: &str) -> LoadBalancerSpec {
     let (kind, port, _) = w.l4_members();
     l4_spec(name, kind, port)
@@ -210,30 +210,21 @@ pub async fn targets_are_added_and_removed_and_unchanged_ones_make_no_call(w: &d
     let status = lbs.ensure(&spec).await.expect("ensure");
     let ips = |t: &[cloudnet_core::Target]| t.iter().map(|t| t.ip).collect::<BTreeSet<_>>();
 
-    let two = &members[..2];
-    let sync = lbs
-        .sync_targets(&status.id, &group, two)
-        .await
-        .expect("sync");
-    assert_eq!((sync.registered, sync.deregistered), (2, 0), "{}", w.name());
-    assert_eq!(w.members_in_mock(), ips(two), "{}", w.name());
-
-    let calls = w.calls();
-    let same = lbs
-        .sync_targets(&status.id, &group, two)
-        .await
-        .expect("sync");
-    assert_eq!((same.registered, same.deregistered), (0, 0), "{}", w.name());
-    let made = w.mutating_since(&calls);
+    // Syncs `targets`: (registered, deregistered), and whether a call changed anything.
+    let sync = async |targets: &[cloudnet_core::Target]| {
+        let calls = w.calls();
+        let sync = lbs.sync_targets(&status.id, &group, targets).await;
+        let sync = sync.expect("sync");
+        assert_eq!(w.members_in_mock(), ips(targets), "{}", w.name());
+        let made = w.mutating_since(&calls);
+        ((sync.registered, sync.deregistered), made)
+    };
+    let (two, one) = (&members[..2], &members[..1]);
+    assert_eq!(sync(two).await.0, (2, 0), "{}", w.name());
+    let (counts, made) = sync(two).await;
+    assert_eq!(counts, (0, 0), "{}", w.name());
     assert!(made.is_empty(), "{}: the same members: {made:?}", w.name());
-
-    let one = &members[..1];
-    let sync = lbs
-        .sync_targets(&status.id, &group, one)
-        .await
-        .expect("sync");
-    assert_eq!((sync.registered, sync.deregistered), (0, 1), "{}", w.name());
-    assert_eq!(w.members_in_mock(), ips(one), "{}", w.name());
+    assert_eq!(sync(one).await.0, (0, 1), "{}", w.name());
     let calls = w.calls();
     lbs.ensure(&spec).await.expect("ensure keeps the members");
     assert!(w.mutating_since(&calls).is_empty(), "{}", w.name());
@@ -251,16 +242,19 @@ pub async fn delete_leaves_nothing_behind(w: &dyn World) {
     lbs.sync_targets(&status.id, &group, &members[..2])
         .await
         .expect("sync");
-    lbs.delete(&status.id).await.expect("delete");
+    delete_whole(w, &status.id).await;
+}
+
+/// Deletes a stack and checks that nothing is left: not in `list_owned`, not in the mock's
+/// resources, no member; a second delete finds nothing and is fine.
+async fn delete_whole(w: &dyn World, id: &cloudnet_core::LoadBalancerId) {
+    let lbs = &w.cloud().load_balancers;
+    lbs.delete(id).await.expect("delete");
     assert!(lbs.list_owned().await.expect("list owned").is_empty());
-    assert_eq!(
-        w.our_resources(),
-        BTreeSet::new(),
-        "{}: leftovers",
-        w.name()
-    );
+    let left = w.our_resources();
+    assert!(left.is_empty(), "{}: leftovers {left:?}", w.name());
     assert_eq!(w.members_in_mock(), BTreeSet::new(), "{}", w.name());
-    lbs.delete(&status.id).await.expect("delete again");
+    lbs.delete(id).await.expect("delete again");
 }
 
 /// A resource under the name our stack would take, made by someone else: ensure is a
@@ -303,7 +297,7 @@ pub async fn bad_input_is_a_clear_error_before_any_call(w: &dyn World) {
         action,
     });
     let cases = [
-        (undefined, "backend group shop/bad:80 is not defined"),
+        (undefined, "backend group default/bad:80 is not defined"),
         (twice, "listener port 80 is used twice"),
         (ruled, "rules need an HTTP or HTTPS listener"),
     ];
@@ -348,13 +342,5 @@ pub async fn an_l7_load_balancer_is_ensured_synced_and_deleted(w: &dyn World) {
     let want: BTreeSet<_> = members.iter().map(|t| t.ip).collect();
     assert_eq!(w.members_in_mock(), want, "{}", w.name());
 
-    lbs.delete(&status.id).await.expect("delete");
-    assert_eq!(
-        w.our_resources(),
-        BTreeSet::new(),
-        "{}: leftovers",
-        w.name()
-    );
-    assert_eq!(w.members_in_mock(), BTreeSet::new(), "{}", w.name());
-    assert!(lbs.list_owned().await.expect("list owned").is_empty());
+    delete_whole(w, &status.id).await;
 }

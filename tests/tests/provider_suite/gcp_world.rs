@@ -11,9 +11,7 @@ use cloudnet_core::{
 };
 use cloudnet_gcp::GcpCloud;
 use cloudnet_gcp::ops::Scope;
-use cloudnet_mockcloud::gcp::Call;
-use cloudnet_mockcloud::gcp::world::AliasRangeSpec;
-use cloudnet_mockcloud::{Config, Handle, MockCloud};
+use cloudnet_mockcloud::Handle;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
@@ -38,20 +36,7 @@ pub struct GcpWorld {
 
 impl GcpWorld {
     pub async fn start() -> GcpWorld {
-        let mut gcp = cloudnet_mockcloud::gcp::GcpWorld::default();
-        for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
-            gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
-                range: Some("pods".into()),
-                ip_cidr_range: range.to_string(),
-            }];
-        }
-        let world = cloudnet_mockcloud::World {
-            gcp: Some(gcp),
-            ..cloudnet_mockcloud::World::default()
-        };
-        let mock = MockCloud::start(Config::ephemeral(world))
-            .await
-            .expect("the mock cloud starts");
+        let mock = common::start_with_pod_ranges().await;
         let c = common::config(&mock, CLUSTER);
         let gcp = GcpCloud::connect(c).await.expect("the backend connects");
         let cloud = gcp.cloud();
@@ -60,17 +45,7 @@ impl GcpWorld {
 
     /// A call straight into the mock's Compute Engine state, as someone else.
     fn post(&self, segments: &[&str], body: Value) {
-        let call = Call {
-            method: "POST".into(),
-            segments: segments.iter().map(|s| s.to_string()).collect(),
-            query: BTreeMap::new(),
-            body: Some(body),
-            now_ms: 0,
-            user: "someone-else".into(),
-            running_ms: 0,
-        };
-        let made = self.mock.with_cloud(|c| c.gcp.handle(&call));
-        made.expect("the mock takes it");
+        common::mock_post(&self.mock, segments, body);
     }
 
     fn resources(&self, pick: impl Fn(&str, &Value) -> bool) -> BTreeMap<String, Value> {

@@ -9,9 +9,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use cloudnet_core::{
-    Action, BackendGroup, Cloud, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, NodeRef, Owner, OwnerKind, Protocol, Route, Scheme, Subnets, Target,
-    TargetKind, WeightedGroup,
+    Cloud, LoadBalancerSpec, NodeRef, Owner, OwnerKind, Route, Target, TargetKind,
 };
 use ipnet::IpNet;
 
@@ -86,43 +84,12 @@ pub trait World: Send + Sync {
     }
 }
 
-/// An internal L4 Service `shop/<name>`: TCP 80 to `kind` members on `port`, with a health
-/// check every cloud accepts (timeout below the interval).
+/// An internal L4 Service `default/<name>` (the AWS tests' NLB: TCP 80, a health check
+/// every cloud accepts) with `kind` members on `port`.
 pub fn l4_spec(name: &str, kind: TargetKind, port: u16) -> LoadBalancerSpec {
-    let key = format!("shop/{name}:80");
-    LoadBalancerSpec {
-        owner: Owner::namespaced(CLUSTER, OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
-        scheme: Scheme::Internal,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Tcp,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::Forward {
-                groups: vec![WeightedGroup {
-                    group: key.clone(),
-                    weight: 1,
-                }],
-            },
-            rules: vec![],
-        }],
-        groups: vec![BackendGroup {
-            key,
-            protocol: Protocol::Tcp,
-            port,
-            target_kind: kind,
-            health_check: HealthCheck {
-                timeout_seconds: 6,
-                ..HealthCheck::defaults_for(Protocol::Tcp)
-            },
-            attributes: BTreeMap::new(),
-        }],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    let mut spec = crate::aws_world::common::specs::nlb(name);
+    spec.owner = Owner::namespaced(CLUSTER, OwnerKind::Service, "default", name);
+    spec.groups[0].target_kind = kind;
+    spec.groups[0].port = port;
+    spec
 }

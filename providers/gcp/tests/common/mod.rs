@@ -25,6 +25,41 @@ pub async fn start() -> Handle {
         .expect("mock cloud starts")
 }
 
+/// The built-in GKE-like world, the nodes with pod ranges: node 1 (us-central1-a) a /21
+/// (room for 1,200 pods), node 2 (us-central1-b) a /24.
+pub async fn start_with_pod_ranges() -> Handle {
+    use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
+    let mut gcp = GcpWorld::default();
+    for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
+        gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
+            range: Some("pods".into()),
+            ip_cidr_range: range.to_string(),
+        }];
+    }
+    let world = World {
+        gcp: Some(gcp),
+        ..World::default()
+    };
+    MockCloud::start(Config::ephemeral(world))
+        .await
+        .expect("mock cloud starts")
+}
+
+/// A call straight into the mock's Compute Engine state (what someone else made).
+pub fn mock_post(h: &Handle, segments: &[&str], body: serde_json::Value) {
+    let call = cloudnet_mockcloud::gcp::Call {
+        method: "POST".into(),
+        segments: segments.iter().map(|s| s.to_string()).collect(),
+        query: BTreeMap::new(),
+        body: Some(body),
+        now_ms: 0,
+        user: "someone-else".into(),
+        running_ms: 0,
+    };
+    h.with_cloud(|c| c.gcp.handle(&call))
+        .expect("mock call succeeds");
+}
+
 /// A config for the mock: anonymous credentials, its endpoint, everything given (no
 /// discovery), quick retries.
 pub fn config(h: &Handle, cluster: &str) -> GcpConfig {
