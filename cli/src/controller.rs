@@ -19,6 +19,12 @@
 //! Google Cloud client library against the mock's Compute Engine API; project, region and
 //! network are discovered from the first node's GCE metadata server
 //! (`/_mockcloud/gce-metadata/<zone>/<name>`), as cloud-provider-gcp discovers them on a VM.
+//!
+//! With `--provider azure` it runs on [`cloudnet_azure::AzureCloud`] through
+//! `azure_mgmt_network` against the mock's ARM port (its CA trusted, a static bearer token);
+//! subscription, resource group and location come from the first node's IMDS
+//! (`/_mockcloud/azure-imds/<computer-name>`), the VNet, subnet and route table from the
+//! world, as AKS's `azure.json` gives them.
 
 use std::time::Duration;
 
@@ -84,6 +90,22 @@ pub fn gcp_settings() -> Settings {
     s
 }
 
+/// The settings on Azure: as [`settings`], with Services in cloud-provider-azure's dialect
+/// (external unless `azure-load-balancer-internal`), pools kept 16 addresses (one NIC PUT,
+/// Azure CNI's batch) ahead of their pods, and no Ingress controller: Ingresses on Azure need
+/// the Application Gateway backend.
+pub fn azure_settings() -> Settings {
+    let mut s = settings();
+    s.service = Some(ServiceSettings::cloud_provider_azure(CLUSTER_NAME));
+    s.ingress = None;
+    // Groups the suite does not own are not supported on Azure.
+    s.target_group_binding = None;
+    let mut ipam = AllocatorConfig::default();
+    ipam.knobs.warm_ip_target = cloudnet_azure::addresses::BATCH;
+    s.ipam = Some(ipam);
+    s
+}
+
 /// The controllers, running.
 pub struct Controllers {
     stop: oneshot::Sender<()>,
@@ -135,6 +157,44 @@ impl Controllers {
             .await
             .context("cannot set up the GCP provider against the mock cloud")?;
         Controllers::spawn(api, connected.cloud(), gcp_settings(), Registry::default()).await
+    }
+
+    /// Connects the Azure backend to the mock cloud's ARM port as the controller on the VM
+    /// `computer_name` would, and starts the controllers.
+    pub async fn start_azure(
+        api: &cloudnet_kubesim::server::Handle,
+        cloud: &cloudnet_mockcloud::Handle,
+        computer_name: &str,
+        network: &crate::aks::AksNetwork,
+    ) -> Result<Controllers> {
+        let imds = format!(
+            "{}{}{computer_name}",
+            cloud.endpoint_url(),
+            cloudnet_mockcloud::azimds::PATH_PREFIX
+        );
+        let instance = cloudnet_azure::config::discover(&imds)
+            .await
+            .with_context(|| format!("cannot read the mock's IMDS at {imds}"))?;
+        let mut cfg = cloudnet_azure::AzureConfig::new(
+            &instance,
+            &network.vnet,
+            &network.subnet,
+            &network.route_table,
+            CLUSTER_NAME,
+        );
+        cfg.endpoint = cloud.arm_endpoint_url();
+        cfg.ca_pem = Some(cloud.ca_pem().to_string());
+        cfg.credentials =
+            cloudnet_azure::CredentialsChoice::Static(crate::aks::CONTROLLER_TOKEN.into());
+        let connected = cloudnet_azure::AzureCloud::connect(cfg)
+            .context("cannot set up the Azure provider against the mock cloud")?;
+        Controllers::spawn(
+            api,
+            connected.cloud(),
+            azure_settings(),
+            Registry::default(),
+        )
+        .await
     }
 
     async fn spawn(

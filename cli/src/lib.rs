@@ -23,6 +23,7 @@
 //! - [`manifests`]: the YAML/JSON loader; [`kubeconfig`]: the kubeconfig files written.
 //! - [`faults`]: `cloudnet faults list|run`, the fault suite (the `cloudnet-faults` crate).
 
+pub mod aks;
 pub mod controller;
 pub mod faults;
 pub mod kubeconfig;

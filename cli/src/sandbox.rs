@@ -7,6 +7,13 @@
 //! providerID'd as GKE's, the controllers on the GCP backend, each node's pod range an alias
 //! range of its instance and its ipamd reading the GCE metadata server.
 //!
+//! `--provider azure` runs it on the mock's Azure Resource Manager: an AKS-like world whose
+//! pool is an availability set ([`crate::aks`]; the scale set of AKS's default cannot take
+//! pod ipConfigurations through the Network API), the controllers on the Azure backend, each
+//! pod address an ipConfiguration of its node's NIC (Azure CNI's secondary-IP mode) that its
+//! ipamd sees in IMDS, Services as Standard Load Balancers. No Ingress controller runs on
+//! Azure (Ingresses need the Application Gateway backend).
+//!
 //! Start order: mock cloud, API, Nodes, CRDs, controllers (they create each node's
 //! `NodeNetwork` and grow its pool), ipamds, then the simulated kubelet that asks them.
 //! Shutdown stops the controllers first (they release their lease), then the simulation,
@@ -25,6 +32,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 
 use cloudnet_controllers::cloud_flags::CloudProvider;
+use cloudnet_ipamd::azure_metadata::AzureImds;
 use cloudnet_ipamd::gce_metadata::{GceMetadata, NodeMetadata};
 use cloudnet_ipamd::metadata::Imds;
 
@@ -78,8 +86,9 @@ pub struct SandboxArgs {
     /// admin is in system:masters.
     #[arg(long)]
     pub rbac: bool,
-    /// The cloud: `aws` (EC2 and ELBv2) or `gcp` (Compute Engine: alias-range pod IPs,
-    /// regional passthrough load balancers for Services, GCLB for Ingresses of class `gce`).
+    /// The cloud: `aws` (EC2 and ELBv2), `gcp` (Compute Engine: alias-range pod IPs,
+    /// regional passthrough load balancers for Services, GCLB for Ingresses of class `gce`)
+    /// or `azure` (ARM: NIC ipConfiguration pod IPs, Standard Load Balancers for Services).
     #[arg(long, value_enum, default_value_t = CloudProvider::Aws)]
     pub provider: CloudProvider,
 }
@@ -133,6 +142,10 @@ impl Sandbox {
             Some(path) => cloudnet_mockcloud::World::load(path)?,
             None => cloudnet_mockcloud::World::default(),
         };
+        // AKS with an availability-set pool, unless the world file sets its own Azure part.
+        if args.provider == CloudProvider::Azure && world.azure.is_none() {
+            world.azure = Some(cloudnet_mockcloud::azure::AzureWorld::availability_set());
+        }
         // IAM as deploy/iam ships it, unless the world file sets its own.
         world.iam.get_or_insert_with(|| {
             cloudnet_mockcloud::iam::IamSpec::shipped(
@@ -162,6 +175,7 @@ impl Sandbox {
         let nodes = match args.provider {
             CloudProvider::Aws => nodes_from_cloud(&cloud),
             CloudProvider::Gcp => gce_nodes_from_cloud(&cloud),
+            CloudProvider::Azure => cloud.with_cloud(|c| crate::aks::nodes_from_cloud(&c.azure)),
         };
         for node in &nodes {
             register_node(api.store(), node)
@@ -197,6 +211,13 @@ impl Sandbox {
                 let zone = nodes.first().map(|n| n.zone.clone()).unwrap_or_default();
                 Controllers::start_gcp(&api, &endpoint, &zone, host).await?
             }
+            CloudProvider::Azure => {
+                let network = cloud
+                    .with_cloud(|c| crate::aks::network(&c.azure))
+                    .context("the Azure world has no VNet with a subnet and a route table")?;
+                let name = nodes.first().map(|n| n.name.clone()).unwrap_or_default();
+                Controllers::start_azure(&api, &cloud, &name, &network).await?
+            }
         };
         let (ipamd, simulation) = match args.pod_addresses {
             PodAddresses::Vpc => {
@@ -211,6 +232,9 @@ impl Sandbox {
                             &endpoint,
                             Some(format!("zones/{}/instances/{instance}", n.zone)),
                         )),
+                        CloudProvider::Azure => {
+                            NodeMetadata::Azure(AzureImds::new(&endpoint, Some(n.name.clone())))
+                        }
                     }
                 };
                 let ipamd = Arc::new(IpamdAddresses::start(&api, &nodes, metadata).await?);
@@ -337,9 +361,11 @@ impl Sandbox {
             return Ok(false);
         }
         // So is an Ingress of the sandbox's class.
+        // No Ingress controller runs on Azure: no class is waited for.
         let served_class = match self.provider {
             CloudProvider::Aws => "alb",
             CloudProvider::Gcp => "gce",
+            CloudProvider::Azure => "",
         };
         let ingresses: Api<DynamicObject> = Api::all_with(
             self.client.clone(),
@@ -355,7 +381,8 @@ impl Sandbox {
             .items
             .iter()
             .any(|ing| {
-                ing.data["spec"]["ingressClassName"] == served_class
+                !served_class.is_empty()
+                    && ing.data["spec"]["ingressClassName"] == served_class
                     && ing.data["status"]["loadBalancer"]["ingress"]
                         .as_array()
                         .is_none_or(Vec::is_empty)
@@ -521,6 +548,13 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
         sandbox.cloud.arm_endpoint_url(),
         sandbox.cloud.endpoint_url()
     );
+    let ca = ca_file(&sandbox.kubeconfig);
+    std::fs::write(&ca, sandbox.cloud.ca_pem())
+        .with_context(|| format!("cannot write {}", ca.display()))?;
+    println!(
+        "Mock cloud CA:   {} (trust it for the ARM port)",
+        ca.display()
+    );
     println!("Kubernetes API:  {}", sandbox.api.url());
     println!("Kubeconfig:      {}", sandbox.kubeconfig.display());
     let (controllers, via) = match sandbox.provider {
@@ -531,6 +565,10 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
         CloudProvider::Gcp => (
             "node pod-range allocator, Service and Ingress (class gce) controllers",
             "the Google Cloud client library",
+        ),
+        CloudProvider::Azure => (
+            "IPAM allocator (NIC ipConfigurations) and Service controller (no Ingresses: they need the Application Gateway backend)",
+            "azure_mgmt_network",
         ),
     };
     println!(
@@ -545,6 +583,9 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
                 CloudProvider::Aws => "from the VPC (ENI secondary addresses)",
                 CloudProvider::Gcp => {
                     "from each node's alias range (the subnetwork's `pods` range)"
+                }
+                CloudProvider::Azure => {
+                    "from the VNet (ipConfigurations on each node's NIC, Azure CNI's secondary-IP mode)"
                 }
             };
             println!(
@@ -624,6 +665,24 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
                 .unwrap_or_default(),
             sandbox.cloud.with_cloud(|c| c.gcp.project.clone()),
         ),
+        CloudProvider::Azure => {
+            let (sub, rg) = sandbox.cloud.with_cloud(|c| {
+                (
+                    c.azure.subscription.clone(),
+                    c.azure
+                        .resource_groups
+                        .values()
+                        .next()
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            });
+            format!(
+                "curl --cacert {} -H 'Authorization: Bearer x' '{}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces?api-version=2024-03-01'",
+                ca_file(&sandbox.kubeconfig).display(),
+                sandbox.cloud.arm_endpoint_url()
+            )
+        }
     };
     println!(
         "\nTry: kubectl --kubeconfig {} get pods,svc,nodenetworks -A -o wide\n     {cli}\nCtrl-C stops the sandbox.",
@@ -644,5 +703,14 @@ pub fn cloud_line(provider: CloudProvider) -> &'static str {
         CloudProvider::Gcp => {
             "gcp (mock Compute Engine, a GKE-like VPC-native network: pods and services secondary ranges)"
         }
+        CloudProvider::Azure => {
+            "azure (mock Azure Resource Manager, an AKS-like VNet; the node pool an availability set)"
+        }
     }
+}
+
+/// Where the sandbox writes the mock cloud's CA (PEM), next to the kubeconfig: what Azure
+/// clients are told to trust for the ARM port.
+pub fn ca_file(kubeconfig: &std::path::Path) -> PathBuf {
+    kubeconfig.with_file_name("mockcloud-ca.pem")
 }

@@ -1,6 +1,7 @@
 //! Which cloud `cloudnet-controller` talks to (`--provider`, `CLOUD_PROVIDER`), and the GCP
-//! backend's settings. Flattened into [`crate::flags::Args`]; the AWS settings are the flags
-//! there (`AWS_REGION`, `VPC_ID`, ...).
+//! backend's settings (the Azure ones are [`crate::azure_flags`]). Flattened into
+//! [`crate::flags::Args`]; the AWS settings are the flags there (`AWS_REGION`, `VPC_ID`, ...).
+//! A setting of a cloud other than the chosen one is refused, naming it.
 //!
 //! On GCP, project, region and network come from the flags when given, else from the GCE
 //! metadata server of the VM the controller runs on (as cloud-provider-gcp finds them);
@@ -19,6 +20,8 @@ pub enum CloudProvider {
     Aws,
     /// Compute Engine through the Google Cloud client library.
     Gcp,
+    /// Azure Resource Manager's Network provider through `azure_mgmt_network`.
+    Azure,
 }
 
 impl CloudProvider {
@@ -26,6 +29,7 @@ impl CloudProvider {
         match self {
             CloudProvider::Aws => "aws",
             CloudProvider::Gcp => "gcp",
+            CloudProvider::Azure => "azure",
         }
     }
 }
@@ -59,7 +63,7 @@ pub struct GcpSettings {
 /// The cloud choice and the GCP backend's settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CloudArgs {
-    /// The cloud: `aws` or `gcp`.
+    /// The cloud: `aws`, `gcp` or `azure`.
     #[arg(long = "provider", env = "CLOUD_PROVIDER", value_enum, default_value_t = CloudProvider::Aws)]
     pub provider: CloudProvider,
     /// GCP: the project; default: the metadata server's `project/project-id`.
@@ -88,6 +92,9 @@ pub struct CloudArgs {
     /// GCP: the prefix length of each node's pod range (GKE's default /24: 110 pods).
     #[arg(long, env = "GCP_NODE_POD_PREFIX_LENGTH", default_value_t = 24)]
     pub gcp_node_pod_prefix_length: u8,
+    /// The Azure settings (`AZURE_*`).
+    #[command(flatten)]
+    pub azure: crate::azure_flags::AzureArgs,
 }
 
 impl CloudArgs {
@@ -108,12 +115,14 @@ impl CloudArgs {
         .collect()
     }
 
-    /// Refuses settings of the other cloud: `aws_given` are the AWS settings set (by their
+    /// Refuses settings of the other clouds: `aws_given` are the AWS settings set (by their
     /// variable names). A setting that would be ignored is an error, not a surprise.
     pub fn check(&self, aws_given: &[&'static str]) -> anyhow::Result<()> {
+        let gcp_given = self.gcp_settings_given();
+        let azure_given = self.azure.given();
         match self.provider {
             CloudProvider::Aws => {
-                if let Some(name) = self.gcp_settings_given().first() {
+                if let Some(name) = gcp_given.first() {
                     bail!(
                         "{name} is a GCP setting; set CLOUD_PROVIDER=gcp (--provider gcp) to use it"
                     );
@@ -130,6 +139,30 @@ impl CloudArgs {
                     bail!("{name} is an AWS setting and CLOUD_PROVIDER is gcp; use {instead}");
                 }
             }
+            CloudProvider::Azure => {
+                if let Some(name) = aws_given.first() {
+                    let instead = match *name {
+                        "AWS_REGION" => "AZURE_LOCATION",
+                        "VPC_ID" => "AZURE_VNET_NAME",
+                        "AWS_ENDPOINT_URL" => "AZURE_ARM_ENDPOINT",
+                        "ROUTE_TABLE_IDS" => "AZURE_ROUTE_TABLE_NAME",
+                        _ => "the AZURE_* settings",
+                    };
+                    bail!("{name} is an AWS setting and CLOUD_PROVIDER is azure; use {instead}");
+                }
+                if let Some(name) = gcp_given.first() {
+                    bail!(
+                        "{name} is a GCP setting and CLOUD_PROVIDER is azure; use the AZURE_* settings"
+                    );
+                }
+            }
+        }
+        if self.provider != CloudProvider::Azure
+            && let Some(name) = azure_given.first()
+        {
+            bail!(
+                "{name} is an Azure setting; set CLOUD_PROVIDER=azure (--provider azure) to use it"
+            );
         }
         Ok(())
     }
@@ -219,6 +252,37 @@ mod tests {
             e.to_string(),
             "VPC_ID is an AWS setting and CLOUD_PROVIDER is gcp; use GCP_NETWORK"
         );
+    }
+
+    #[test]
+    fn azure_refuses_the_other_clouds_settings_and_they_refuse_azures() {
+        let a = parse(&["--provider", "azure"]);
+        assert_eq!(a.provider.as_str(), "azure");
+        assert!(a.check(&[]).is_ok());
+        assert_eq!(
+            a.check(&["VPC_ID"]).unwrap_err().to_string(),
+            "VPC_ID is an AWS setting and CLOUD_PROVIDER is azure; use AZURE_VNET_NAME"
+        );
+        assert_eq!(
+            a.check(&["ROUTE_TABLE_IDS"]).unwrap_err().to_string(),
+            "ROUTE_TABLE_IDS is an AWS setting and CLOUD_PROVIDER is azure; use AZURE_ROUTE_TABLE_NAME"
+        );
+        let e = parse(&["--provider", "azure", "--gcp-region", "r"])
+            .check(&[])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "GCP_REGION is a GCP setting and CLOUD_PROVIDER is azure; use the AZURE_* settings"
+        );
+        for provider in ["aws", "gcp"] {
+            let e = parse(&["--provider", provider, "--azure-location", "eastus"])
+                .check(&[])
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "AZURE_LOCATION is an Azure setting; set CLOUD_PROVIDER=azure (--provider azure) to use it"
+            );
+        }
     }
 
     #[test]

@@ -245,11 +245,14 @@ impl Args {
 }
 
 impl Args {
-    /// On GCP, in ingress-gce's dialect ([`ServiceSettings::ingress_gce`]): classless Services
-    /// are served, as GKE's own Service controller serves them.
+    /// On GCP, in ingress-gce's dialect ([`ServiceSettings::ingress_gce`]), on Azure in
+    /// cloud-provider-azure's ([`ServiceSettings::cloud_provider_azure`]): classless Services
+    /// are served, as GKE's and AKS's own Service controllers serve them.
     pub fn services(&self) -> anyhow::Result<ServiceSettings> {
         let mut settings = if self.on_gcp() {
             ServiceSettings::ingress_gce(&self.cluster_name)
+        } else if self.on_azure() {
+            ServiceSettings::cloud_provider_azure(&self.cluster_name)
         } else {
             ServiceSettings::new(&self.cluster_name)
         };
@@ -260,6 +263,17 @@ impl Args {
 
     fn on_gcp(&self) -> bool {
         self.cloud.provider == crate::cloud_flags::CloudProvider::Gcp
+    }
+
+    fn on_azure(&self) -> bool {
+        self.cloud.provider == crate::cloud_flags::CloudProvider::Azure
+    }
+
+    /// Whether the Ingress controller runs: the flag, and not on Azure, where Ingresses need
+    /// an Application Gateway (AGIC's dialect), which comes with the Application Gateway
+    /// backend.
+    pub fn runs_ingress(&self) -> bool {
+        self.enable_ingress_controller && !self.on_azure()
     }
 
     /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
@@ -355,10 +369,7 @@ impl Args {
                 .then(|| args.services())
                 .transpose()?,
             service_resync: Duration::from_secs(args.service_resync_seconds),
-            ingress: args
-                .enable_ingress_controller
-                .then(|| args.ingresses())
-                .transpose()?,
+            ingress: args.runs_ingress().then(|| args.ingresses()).transpose()?,
             ingress_resync: Duration::from_secs(args.ingress_resync_seconds),
             service_gc: (args.gc_interval_seconds > 0)
                 .then(|| Duration::from_secs(args.gc_interval_seconds)),

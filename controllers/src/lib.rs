@@ -35,8 +35,11 @@
 //!   BackendConfig subset, read as ingress-gce reads them.
 //! - [`annotations`], [`events`], [`cache`]: what the controllers share (annotation readers,
 //!   Events, cache readiness).
-//! - [`cloud_flags`]: `--provider aws|gcp` and the GCP settings (the binary builds the
-//!   provider from them).
+//! - [`cloud_flags`]: `--provider aws|gcp|azure` and the GCP settings (the binary builds the
+//!   provider from them); [`azure_flags`]: the `AZURE_*` settings and the Azure backend's
+//!   config they make (IMDS fills in what is unset).
+//! - [`azure`]: cloud-provider-azure's Service annotations, checked and passed to the Azure
+//!   backend as the spec's attributes.
 //! - [`app`]: the process: which controllers run, under which lease; the binary and
 //!   `cloudnet sandbox` both start them through [`app::run`].
 //!
@@ -45,6 +48,8 @@
 
 pub mod annotations;
 pub mod app;
+pub mod azure;
+pub mod azure_flags;
 pub mod binding;
 pub mod cache;
 pub mod cloud_flags;

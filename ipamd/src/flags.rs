@@ -46,10 +46,13 @@ pub struct Args {
     /// on GCP `zones/<zone>/instances/<name>`).
     #[arg(long, env = "IMDS_INSTANCE_ID")]
     pub imds_instance_id: Option<String>,
-    /// The cloud whose metadata service the node reads: `aws` (IMDSv2) or `gcp` (the GCE
-    /// metadata server, at `GCE_METADATA_HOST`).
-    #[arg(long = "provider", env = "CLOUD_PROVIDER", default_value = "aws", value_parser = ["aws", "gcp"])]
+    /// The cloud whose metadata service the node reads: `aws` (IMDSv2), `gcp` (the GCE
+    /// metadata server, at `GCE_METADATA_HOST`) or `azure` (IMDS at `AZURE_IMDS_ENDPOINT`).
+    #[arg(long = "provider", env = "CLOUD_PROVIDER", default_value = "aws", value_parser = ["aws", "gcp", "azure"])]
     pub provider: String,
+    /// Azure's instance metadata service.
+    #[arg(long, env = "AZURE_IMDS_ENDPOINT", default_value = crate::azure_metadata::IMDS_ENDPOINT)]
+    pub azure_imds_endpoint: String,
     /// The GCE metadata server's host (and port), as the client libraries take it.
     #[arg(long, env = "GCE_METADATA_HOST", default_value = crate::gce_metadata::METADATA_HOST)]
     pub gce_metadata_host: String,

@@ -26,7 +26,7 @@ use crate::pool::MetadataInterface;
 pub const METADATA_HOST: &str = "metadata.google.internal";
 
 /// Names the instance to a mock metadata server that serves several.
-const INSTANCE_HEADER: &str = "x-mockcloud-instance";
+pub(crate) const INSTANCE_HEADER: &str = "x-mockcloud-instance";
 
 const INTERFACES: &str = "/computeMetadata/v1/instance/network-interfaces/?recursive=true";
 
@@ -65,36 +65,46 @@ impl GceMetadata {
     }
 
     async fn get(&self, path: &str) -> Result<String> {
-        let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
-        let mut req = http::Request::builder()
-            .uri(format!("{}{path}", self.base))
-            .header("metadata-flavor", "Google");
+        let mut headers = vec![("metadata-flavor", "Google")];
         if let Some(i) = &self.instance {
-            req = req.header(INSTANCE_HEADER, i);
+            headers.push((INSTANCE_HEADER, i.as_str()));
         }
-        let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .to_bytes();
-            if status != 200 {
-                return Err(failed(format!("HTTP {status}")));
-            }
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+        http_get(&self.http, &self.base, path, &headers, self.timeout).await
     }
+}
+
+/// `GET {base}{path}` with `headers`, the body of a 200 or a [`Error::Metadata`] naming the
+/// path; what both clouds' metadata clients send.
+pub(crate) async fn http_get(
+    http: &HttpClient<HttpConnector, Empty<Bytes>>,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<String> {
+    let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
+    let mut req = http::Request::builder().uri(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
+    let fut = async {
+        let resp = http.request(req).await.map_err(|e| failed(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .to_bytes();
+        if status != 200 {
+            return Err(failed(format!("HTTP {status}")));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }
 
 /// The interfaces of a recursive `network-interfaces/` listing.
@@ -142,6 +152,8 @@ pub enum NodeMetadata {
     Aws(Imds),
     /// The GCE metadata server.
     Gce(GceMetadata),
+    /// Azure's instance metadata service.
+    Azure(crate::azure_metadata::AzureImds),
 }
 
 impl MetadataSource for NodeMetadata {
@@ -149,6 +161,7 @@ impl MetadataSource for NodeMetadata {
         match self {
             NodeMetadata::Aws(m) => m.interfaces().await,
             NodeMetadata::Gce(m) => m.interfaces().await,
+            NodeMetadata::Azure(m) => m.interfaces().await,
         }
     }
 }

@@ -12,8 +12,10 @@
 //! the pool through the node's `NodeNetwork`. ipamd hands out an address only when that
 //! status and the instance metadata agree it is on this node ([`pool`]). On GCE the instance
 //! metadata is the GCE metadata server's ([`gce_metadata`]): the node's pod range is an alias
-//! range of its interface.
+//! range of its interface. On Azure it is IMDS's network document ([`azure_metadata`]): each
+//! pod address is an ipConfiguration of the node's NIC, matched to the status by MAC.
 
+pub mod azure_metadata;
 pub mod checkpoint;
 pub mod cni;
 pub mod core;

@@ -82,6 +82,7 @@ impl Agreement {
 /// Compares the status with the metadata. Pure: the caller decides how long a
 /// `status_only` block may lag before it counts as a disagreement.
 pub fn agree(status: &NodeNetworkStatus, metadata: &[MetadataInterface]) -> Agreement {
+    let metadata = &by_status_ids(status, metadata);
     let mut out = Agreement::default();
     let by_id: BTreeMap<&str, &MetadataInterface> = metadata
         .iter()
@@ -143,6 +144,41 @@ pub fn agree(status: &NodeNetworkStatus, metadata: &[MetadataInterface]) -> Agre
     }
     out.interfaces.sort_by_key(|i| (i.index, i.id.clone()));
     out
+}
+
+/// A MAC as lowercase hex digits without separators (`00-0D-3A-..`, `00:0d:3a:..` and
+/// `000D3A..` are one MAC).
+pub fn normalize_mac(mac: &str) -> String {
+    mac.chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Metadata interfaces the status does not list by ID, renamed to the status's interface of
+/// the same MAC (Azure's IMDS knows NICs only by MAC; the status lists resource IDs).
+fn by_status_ids(
+    status: &NodeNetworkStatus,
+    metadata: &[MetadataInterface],
+) -> Vec<MetadataInterface> {
+    metadata
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            let listed = status.interfaces.iter().any(|i| i.id == m.interface_id);
+            if !listed
+                && !m.mac.is_empty()
+                && let Some(i) = status.interfaces.iter().find(|i| {
+                    i.mac
+                        .as_deref()
+                        .is_some_and(|mac| normalize_mac(mac) == normalize_mac(&m.mac))
+                })
+            {
+                m.interface_id = i.id.clone();
+            }
+            m
+        })
+        .collect()
 }
 
 fn status_names_primary(status: &NodeNetworkStatus, interface: &str) -> bool {
@@ -216,6 +252,39 @@ mod tests {
         agreed: Vec<(&'static str, &'static str)>,
         status_only: Vec<(&'static str, &'static str)>,
         metadata_only: Vec<(&'static str, &'static str)>,
+    }
+
+    #[test]
+    fn interfaces_known_by_mac_only_pair_with_the_status_by_mac() {
+        let nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-0-nic";
+        let mut i = iface(
+            nic,
+            0,
+            vec![
+                block("10.224.0.4/32", "ipConfiguration", true),
+                block("10.224.0.9/32", "ipConfiguration", false),
+                block("10.224.0.10/32", "ipConfiguration", false),
+            ],
+        );
+        i.mac = Some("00-0D-3A-1B-2C-3D".into());
+        let status = NodeNetworkStatus {
+            interfaces: vec![i],
+            ..Default::default()
+        };
+        let mut m = md("000d3a1b2c3d", &["10.224.0.4", "10.224.0.9"], &[]);
+        m.mac = "000d3a1b2c3d".into();
+        let a = agree(&status, &[m.clone()]);
+        assert_eq!(a.interfaces[0].blocks, vec![net("10.224.0.9/32")]);
+        assert_eq!(
+            a.status_only,
+            vec![(nic.to_string(), net("10.224.0.10/32"))]
+        );
+        assert!(a.metadata_only.is_empty());
+        // Another MAC is another NIC: nothing of it agrees.
+        m.mac = "000d3a1b2c3e".into();
+        let a = agree(&status, &[m]);
+        assert!(a.interfaces[0].blocks.is_empty());
+        assert_eq!(a.metadata_only.len(), 1);
     }
 
     #[test]

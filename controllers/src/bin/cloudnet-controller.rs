@@ -16,6 +16,12 @@
 //! `--provider gcp` (`CLOUD_PROVIDER=gcp`) runs the same controllers on Compute Engine
 //! ([`cloudnet_gcp::GcpCloud`]); project, region and network come from `GCP_*` or the GCE
 //! metadata server (see `cloudnet_controllers::cloud_flags`).
+//!
+//! `--provider azure` (`CLOUD_PROVIDER=azure`) runs them on Azure Resource Manager
+//! ([`cloudnet_azure::AzureCloud`]); subscription, resource group and location come from
+//! `AZURE_*` or IMDS, the VNet, subnet and route table from `AZURE_*` (see
+//! `cloudnet_controllers::azure_flags`). The Ingress controller does not run on Azure
+//! (Ingresses need the Application Gateway backend).
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -54,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     let cloud = match args.cloud.provider {
         CloudProvider::Aws => aws(&args, &mut registry).await?,
         CloudProvider::Gcp => gcp(&args).await?,
+        CloudProvider::Azure => azure(&args).await?,
     };
     let client = kube::Client::try_default()
         .await
@@ -126,6 +133,23 @@ async fn gcp(args: &Args) -> anyhow::Result<Cloud> {
             )
         }
     })?;
+    Ok(connected.cloud())
+}
+
+async fn azure(args: &Args) -> anyhow::Result<Cloud> {
+    let settings = args
+        .cloud
+        .azure
+        .settings(&args.cluster_name, |v| std::env::var(v).ok())?;
+    let config = cloudnet_controllers::azure_flags::resolve(
+        &settings,
+        &args.cluster_name,
+        args.rate_budget.as_deref(),
+        &args.cloud.azure.undiscovered(),
+    )
+    .await?;
+    let connected =
+        cloudnet_azure::AzureCloud::connect(config).context("setting up the Azure provider")?;
     Ok(connected.cloud())
 }
 

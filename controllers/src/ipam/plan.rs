@@ -111,6 +111,13 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let kind =
         if input.knobs.prefix_delegation && node.limits.block_kinds.contains(&BlockKind::Prefix) {
             BlockKind::Prefix
+        } else if node
+            .limits
+            .block_kinds
+            .contains(&BlockKind::IpConfiguration)
+        {
+            // Azure's single addresses are NIC ipConfigurations.
+            BlockKind::IpConfiguration
         } else {
             BlockKind::SecondaryIp
         };

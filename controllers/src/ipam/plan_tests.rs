@@ -195,6 +195,46 @@ fn clouds_without_hot_plug_only_fill_existing_interfaces() {
 }
 
 #[test]
+fn azure_nodes_get_ip_configurations_in_batches_on_their_one_nic() {
+    let mut n = NodeFixture::m5().0;
+    n.limits.block_kinds = vec![BlockKind::IpConfiguration];
+    n.limits.max_blocks_per_interface = 256;
+    n.limits.max_interfaces = 1;
+    let mut c = caps();
+    c.hot_plug_interfaces = false;
+    c.block_kinds = vec![BlockKind::IpConfiguration];
+    c.max_blocks_per_call = 16;
+    let k = PoolKnobs {
+        warm_ip_target: 40,
+        ..Default::default()
+    };
+    let p = plan(&PlanInput {
+        knobs: &k,
+        node: &n,
+        capabilities: &c,
+        in_use: 0,
+        offers: &[],
+        released: &[],
+        new_interface: new_if(),
+    });
+    assert_eq!(p.kind, BlockKind::IpConfiguration);
+    assert_eq!(
+        assigns(&p),
+        vec![
+            ("eni-0".into(), 16),
+            ("eni-0".into(), 16),
+            ("eni-0".into(), 8)
+        ]
+    );
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| matches!(s, Step::Assign(a) if a.kind == BlockKind::IpConfiguration))
+    );
+    assert_eq!(p.unplaced_blocks, 0);
+}
+
+#[test]
 fn prefix_mode_asks_for_prefixes_where_the_node_supports_them() {
     let mut n = NodeFixture::m5().0;
     let k = PoolKnobs {

@@ -39,6 +39,9 @@ pub struct ServiceSettings {
     /// Read GKE's `networking.gke.io/load-balancer-type` ([`crate::gce`]): a Service is
     /// external unless it says `Internal`, as on GKE.
     pub ingress_gce: bool,
+    /// Read cloud-provider-azure's `service.beta.kubernetes.io/azure-*` ([`crate::azure`]):
+    /// a Service is external unless `azure-load-balancer-internal: "true"`, as on AKS.
+    pub cloud_provider_azure: bool,
 }
 
 impl ServiceSettings {
@@ -50,6 +53,7 @@ impl ServiceSettings {
             default_target_kind: TargetKind::NodePort,
             default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
             ingress_gce: false,
+            cloud_provider_azure: false,
         }
     }
 
@@ -59,6 +63,16 @@ impl ServiceSettings {
         ServiceSettings {
             serve_classless: true,
             ingress_gce: true,
+            ..ServiceSettings::new(cluster)
+        }
+    }
+
+    /// AKS's dialect ([`ServiceSettings::cloud_provider_azure`]), serving classless Services
+    /// as AKS's own Service controller does.
+    pub fn cloud_provider_azure(cluster: &str) -> ServiceSettings {
+        ServiceSettings {
+            serve_classless: true,
+            cloud_provider_azure: true,
             ..ServiceSettings::new(cluster)
         }
     }
@@ -172,6 +186,23 @@ pub fn build_spec(
     } else {
         scheme
     };
+    // AKS's dialect: external unless `azure-load-balancer-internal: "true"`; the checked
+    // values go to the Azure backend as attributes.
+    let mut azure_attributes = BTreeMap::new();
+    let scheme = if settings.cloud_provider_azure {
+        match crate::azure::read_service(annotations) {
+            Ok(az) => {
+                azure_attributes = az.attributes;
+                az.scheme
+            }
+            Err(bad) => {
+                errors.extend(bad.into_iter().map(ModelError::Annotation));
+                scheme
+            }
+        }
+    } else {
+        scheme
+    };
     let ip_address_type =
         match a.choice("aws-load-balancer-ip-address-type", &["ipv4", "dualstack"]) {
             Some("dualstack") => IpAddressType::Dualstack,
@@ -202,7 +233,8 @@ pub fn build_spec(
             );
         }
     }
-    let attributes = a.map("aws-load-balancer-attributes").unwrap_or_default();
+    let mut attributes = a.map("aws-load-balancer-attributes").unwrap_or_default();
+    attributes.extend(azure_attributes);
     let tags = a
         .map("aws-load-balancer-additional-resource-tags")
         .unwrap_or_default();

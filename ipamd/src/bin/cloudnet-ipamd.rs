@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use cloudnet_ipamd::azure_metadata::AzureImds;
 use cloudnet_ipamd::daemon::{self, Config};
 use cloudnet_ipamd::flags::Args;
 use cloudnet_ipamd::gce_metadata::{GceMetadata, NodeMetadata};
@@ -38,13 +39,16 @@ async fn main() -> anyhow::Result<()> {
         ..Config::new(args.node_name)
     };
     let socket = cfg.socket.clone();
-    let metadata = if args.provider == "gcp" {
-        NodeMetadata::Gce(GceMetadata::new(
+    let metadata = match args.provider.as_str() {
+        "gcp" => NodeMetadata::Gce(GceMetadata::new(
             format!("http://{}", args.gce_metadata_host),
             args.imds_instance_id,
-        ))
-    } else {
-        NodeMetadata::Aws(Imds::new(args.imds_endpoint, args.imds_instance_id))
+        )),
+        "azure" => NodeMetadata::Azure(AzureImds::new(
+            args.azure_imds_endpoint,
+            args.imds_instance_id,
+        )),
+        _ => NodeMetadata::Aws(Imds::new(args.imds_endpoint, args.imds_instance_id)),
     };
     let running = daemon::start(cfg, client, metadata)
         .await

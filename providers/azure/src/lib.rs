@@ -65,16 +65,18 @@
 //! The library's DELETE builders have no operation poller in 0.21: a delete is sent and its
 //! 202 taken as done (ARM removes the resource while the operation runs).
 //!
-//! Not built: reading backend health (`applicationGateways/backendhealth/action`), the
-//! gateway's managed identity for Key Vault certificates (the user grants it), WAF policies,
-//! rewrite rules and weighted backends on the gateway; the controllers do not pass the Service
-//! annotations of [`lb::attributes`] through yet (the provider reads them), groups the suite does not own
+//! The controllers pass the Service annotations of [`lb::attributes`] through, checked, in
+//! cloud-provider-azure's dialect (`cloudnet_controllers::azure`). Not built: reading backend
+//! health (`applicationGateways/backendhealth/action`), the gateway's managed identity for Key
+//! Vault certificates (the user grants it), WAF policies, rewrite rules and weighted backends on
+//! the gateway, groups the suite does not own
 //! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
 //! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
 //! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
 //! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
 //! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale
-//! set's model). Standalone VMs (availability-set pools) can.
+//! set's model). Standalone VMs (availability-set pools) can: `cloudnet sandbox --provider
+//! azure` runs its node pool as an availability set for that reason.
 
 pub mod addresses;
 pub mod call;

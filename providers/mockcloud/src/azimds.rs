@@ -157,6 +157,7 @@ fn instance_doc(s: &AzureState, node: &Value) -> Value {
             "vmSize": node["sku"]["name"].as_str().or_else(|| node["properties"]["hardwareProfile"]["vmSize"].as_str()).unwrap_or_default(),
             "tagsList": [],
             "zone": "",
+            "platformFaultDomain": node["properties"]["platformFaultDomain"].as_u64().unwrap_or(0).to_string(),
         },
         "network": {"interface": interfaces},
     })

@@ -53,6 +53,9 @@ pub struct AzureWorld {
     pub route_tables: Vec<RouteTableSpec>,
     #[serde(default)]
     pub scale_sets: Vec<ScaleSetSpec>,
+    /// Standalone VMs (AKS availability-set pools), each with its own NIC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_machines: Vec<VmSpec>,
 }
 
 fn default_tenant() -> String {
@@ -103,6 +106,22 @@ pub struct ScaleSetSpec {
     pub vm_size: String,
 }
 
+/// A standalone VM and its NIC `<name>-nic` (one ipConfiguration `ipconfig1` in `subnet`),
+/// as an AKS availability-set node is: its NIC takes more ipConfigurations through the
+/// Network API, which a scale-set instance's does not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    pub name: String,
+    pub vnet: String,
+    pub subnet: String,
+    #[serde(default = "default_vm_size")]
+    pub vm_size: String,
+    /// The VM's fault domain in its availability set (what AKS labels as the node's zone).
+    #[serde(default)]
+    pub fault_domain: u32,
+}
+
 fn default_vm_size() -> String {
     "Standard_DS2_v2".to_string()
 }
@@ -137,11 +156,30 @@ impl Default for AzureWorld {
                 capacity: 2,
                 vm_size: default_vm_size(),
             }],
+            virtual_machines: Vec::new(),
         }
     }
 }
 
 impl AzureWorld {
+    /// The default world with its pool as an availability set (AKS's
+    /// `--vm-set-type AvailabilitySet`): two standalone VMs in fault domains 0 and 1 instead
+    /// of the scale set (`worlds/aks-availability-set.yaml`).
+    pub fn availability_set() -> AzureWorld {
+        let vm = |i: u32| VmSpec {
+            name: format!("aks-nodepool1-12345678-{i}"),
+            vnet: "aks-vnet-12345678".into(),
+            subnet: "aks-subnet".into(),
+            vm_size: default_vm_size(),
+            fault_domain: i,
+        };
+        AzureWorld {
+            scale_sets: Vec::new(),
+            virtual_machines: vec![vm(0), vm(1)],
+            ..AzureWorld::default()
+        }
+    }
+
     pub fn resource_groups(&self) -> Vec<String> {
         std::iter::once(self.resource_group.clone())
             .chain(self.other_resource_groups.iter().cloned())
@@ -238,6 +276,49 @@ pub(super) fn build(s: &mut AzureState, w: &AzureWorld) -> Result<()> {
             true,
         )?;
     }
+    for vm in &w.virtual_machines {
+        let subnet = id(&format!(
+            "virtualNetworks/{}/subnets/{}",
+            vm.vnet, vm.subnet
+        ));
+        let nic = format!("{}-nic", vm.name);
+        put(
+            s,
+            format!("{net}/networkInterfaces/{nic}"),
+            json!({
+                "location": w.location,
+                "properties": {"ipConfigurations": [{
+                    "name": "ipconfig1",
+                    "properties": {
+                        "primary": true,
+                        "privateIPAllocationMethod": "Dynamic",
+                        "subnet": {"id": subnet},
+                    },
+                }]},
+            }),
+            false,
+        )?;
+        put(
+            s,
+            format!(
+                "resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{}",
+                vm.name
+            ),
+            json!({
+                "location": w.location,
+                "properties": {
+                    "hardwareProfile": {"vmSize": vm.vm_size},
+                    "osProfile": {"computerName": vm.name},
+                    "platformFaultDomain": vm.fault_domain,
+                    "networkProfile": {"networkInterfaces": [{
+                        "id": id(&format!("networkInterfaces/{nic}")),
+                        "properties": {"primary": true},
+                    }]},
+                },
+            }),
+            true,
+        )?;
+    }
     Ok(())
 }
 
@@ -250,6 +331,35 @@ mod tests {
         let file = include_str!("../../worlds/azure.yaml");
         let parsed: AzureWorld = serde_yaml::from_str(file).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed, AzureWorld::default());
+    }
+
+    #[test]
+    fn the_availability_set_world_is_its_file_and_builds_two_writable_vms() {
+        let file = include_str!("../../worlds/aks-availability-set.yaml");
+        let parsed: AzureWorld = serde_yaml::from_str(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, AzureWorld::availability_set());
+        let s = AzureState::new(&parsed).unwrap_or_else(|e| panic!("{e}"));
+        let vms: Vec<(&str, &str)> = s
+            .nics()
+            .map(|n| {
+                (
+                    n["properties"]["virtualMachine"]["id"]
+                        .as_str()
+                        .and_then(|v| v.rsplit('/').next())
+                        .unwrap_or_default(),
+                    n["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+                        .as_str()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            vms,
+            [
+                ("aks-nodepool1-12345678-0", "10.224.0.4"),
+                ("aks-nodepool1-12345678-1", "10.224.0.5")
+            ]
+        );
     }
 
     #[test]

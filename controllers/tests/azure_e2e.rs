@@ -1,0 +1,305 @@
+//! The controllers on Azure end to end: `app::run` (what `cloudnet-controller --provider
+//! azure` runs) on [`AzureCloud`] through `azure_mgmt_network` against the mock's ARM port,
+//! and the embedded API (the controller as the chart's ServiceAccount, RBAC off). The node
+//! pool is an availability set (standalone VMs; a scale-set NIC takes no ipConfigurations
+//! through the Network API): the allocator fills each node's one NIC with ipConfigurations,
+//! 16 in one NIC PUT, and a second pass writes nothing; a LoadBalancer Service becomes a
+//! Standard Load Balancer whose pool holds its pods' addresses, a resync of it writes
+//! nothing, and deleting it leaves no load balancer and no public IP.
+
+mod chart_rbac;
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cloudnet_azure::{AzureCloud, AzureConfig, CredentialsChoice, RetryConfig};
+use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::ipam::AllocatorConfig;
+use cloudnet_controllers::service::ServiceSettings;
+use cloudnet_core::TargetKind;
+use cloudnet_crds::NodeNetwork;
+use cloudnet_mockcloud::azure::AzureWorld;
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use cloudnet_testkit::eventually;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, PostParams};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "aks-e2e";
+const WAIT: Duration = Duration::from_secs(60);
+const NODES: [&str; 2] = ["aks-nodepool1-12345678-0", "aks-nodepool1-12345678-1"];
+const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
+const NIC_READ: &str = "Microsoft.Network/networkInterfaces/read";
+
+/// The mock's resources of one ARM type.
+fn resources(mock: &Handle, type_: &str) -> Vec<Value> {
+    mock.with_cloud(|c| {
+        c.azure
+            .resources
+            .values()
+            .filter(|v| v["type"].as_str() == Some(type_))
+            .cloned()
+            .collect()
+    })
+}
+
+/// A VM's resource ID and the addresses of its NIC's ipConfigurations, primary first.
+fn vm(mock: &Handle, name: &str) -> (String, Vec<String>) {
+    let vm = resources(mock, "Microsoft.Compute/virtualMachines")
+        .into_iter()
+        .find(|v| v["name"] == name)
+        .expect("the VM");
+    let id = vm["id"].as_str().expect("id").to_string();
+    let nic = resources(mock, "Microsoft.Network/networkInterfaces")
+        .into_iter()
+        .find(|n| {
+            n["properties"]["virtualMachine"]["id"]
+                .as_str()
+                .is_some_and(|v| v.eq_ignore_ascii_case(&id))
+        })
+        .expect("the VM's NIC");
+    let ips = nic["properties"]["ipConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["properties"]["privateIPAddress"].as_str())
+        .map(str::to_string)
+        .collect();
+    (id, ips)
+}
+
+async fn add_node(client: &kube::Client, name: &str, vm_id: &str, ip: &str) {
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "0"}},
+        "spec": {"providerID": format!("azure://{vm_id}")},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
+    }))
+    .expect("node");
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("node created");
+}
+
+/// What `cloudnet-controller --provider azure` builds on the first node, pointed at the mock.
+async fn connect(mock: &Handle) -> AzureCloud {
+    let imds = format!(
+        "{}{}{}",
+        mock.endpoint_url(),
+        cloudnet_mockcloud::azimds::PATH_PREFIX,
+        NODES[0]
+    );
+    let instance = cloudnet_azure::config::discover(&imds)
+        .await
+        .expect("IMDS answers");
+    let mut cfg = AzureConfig::new(
+        &instance,
+        "aks-vnet-12345678",
+        "aks-subnet",
+        "aks-agentpool-12345678-routetable",
+        CLUSTER,
+    );
+    cfg.endpoint = mock.arm_endpoint_url();
+    cfg.ca_pem = Some(mock.ca_pem().to_string());
+    cfg.credentials = CredentialsChoice::Static("e2e".into());
+    cfg.retry = RetryConfig {
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..RetryConfig::default()
+    };
+    AzureCloud::connect(cfg).expect("the Azure backend connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer_that_goes_away() {
+    let world = World {
+        azure: Some(AzureWorld::availability_set()),
+        ..World::default()
+    };
+    let mock = MockCloud::start(Config::ephemeral(world))
+        .await
+        .expect("the mock cloud starts");
+    let api = cloudnet_kubesim::KubeSim::start(
+        cloudnet_kubesim::Config::default().with_identity(chart_rbac::CONTROLLER_IDENTITY),
+    )
+    .await
+    .expect("the API starts");
+    let admin = api
+        .client_for(cloudnet_kubesim::ADMIN)
+        .await
+        .expect("admin client");
+    let controller = api
+        .client_for(chart_rbac::CONTROLLER_IDENTITY)
+        .await
+        .expect("controller client");
+    common::install_crds(&admin).await;
+    for name in NODES {
+        let (id, ips) = vm(&mock, name);
+        add_node(&admin, name, &id, &ips[0]).await;
+    }
+
+    let cloud = connect(&mock).await;
+    let counts = cloud.counts().clone();
+    // As `cloudnet-controller --provider azure` runs it (cloud-provider-azure's dialect), with
+    // pod IP targets (`DEFAULT_TARGET_TYPE=ip`), 16 warm addresses per node and short resyncs
+    // so that the second passes happen within the test.
+    let mut service = ServiceSettings::cloud_provider_azure(CLUSTER);
+    service.default_target_kind = TargetKind::PodIp;
+    let mut ipam = AllocatorConfig::default();
+    ipam.knobs.warm_ip_target = 16;
+    ipam.resync = Duration::from_secs(1);
+    let settings = Settings {
+        ipam: Some(ipam),
+        service: Some(service),
+        service_resync: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app::run(
+        controller,
+        cloud.cloud(),
+        settings,
+        Registry::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    // Each node's NIC: its primary and 16 ipConfigurations, written in one NIC PUT, and its
+    // NodeNetwork Ready listing them.
+    let networks: Api<NodeNetwork> = Api::all(admin.clone());
+    for name in NODES {
+        eventually(WAIT, &format!("{name}'s NodeNetwork Ready"), || {
+            let networks = networks.clone();
+            async move {
+                let s = networks.get(name).await.ok()?.status?;
+                let ready = s
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let blocks = s.interfaces.first()?.blocks.clone();
+                let secondaries = blocks
+                    .iter()
+                    .filter(|b| !b.primary && b.kind == "ipConfiguration")
+                    .count();
+                (ready && s.interfaces.len() == 1 && secondaries == 16).then_some(())
+            }
+        })
+        .await;
+        let (_, ips) = vm(&mock, name);
+        assert_eq!(ips.len(), 17, "{name}: {ips:?}");
+    }
+    assert_eq!(counts.of(NIC_WRITE), 2, "{:?}", counts.snapshot());
+
+    // The allocator's second pass (resync every second) reads and writes nothing.
+    let reads = counts.of(NIC_READ);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(counts.of(NIC_READ) > reads, "no second pass happened");
+    assert_eq!(counts.of(NIC_WRITE), 2, "{:?}", counts.snapshot());
+
+    // A LoadBalancer Service with two pods on each node (addresses of the nodes' NICs).
+    let pod_ips: Vec<String> = NODES
+        .iter()
+        .flat_map(|n| vm(&mock, n).1.into_iter().skip(1).take(2))
+        .collect();
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "annotations": {
+            "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout": "15"}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
+                "protocol": "TCP"}]}
+    }))
+    .unwrap();
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
+    services.create(&PostParams::default(), &svc).await.unwrap();
+    let endpoints: Vec<Value> = pod_ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .unwrap();
+    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &slice)
+        .await
+        .unwrap();
+
+    let address = eventually(WAIT, "the Service's load balancer address", || {
+        let services = services.clone();
+        async move {
+            let s = services.get("web").await.ok()?;
+            let ingress = s.status?.load_balancer?.ingress?;
+            ingress.first()?.ip.clone()
+        }
+    })
+    .await;
+    let pips = resources(&mock, "Microsoft.Network/publicIPAddresses");
+    assert_eq!(pips.len(), 1, "{pips:#?}");
+    assert_eq!(pips[0]["properties"]["ipAddress"], json!(address));
+    let want: BTreeSet<String> = pod_ips.iter().cloned().collect();
+    let mock = &mock;
+    eventually(WAIT, "the pool holds the pods", || async move {
+        let lbs = resources(mock, "Microsoft.Network/loadBalancers");
+        let members: BTreeSet<String> = lbs
+            .first()?
+            .pointer("/properties/backendAddressPools/0/properties/loadBalancerBackendAddresses")?
+            .as_array()?
+            .iter()
+            .filter_map(|a| a["properties"]["ipAddress"].as_str().map(str::to_string))
+            .collect();
+        (lbs.len() == 1 && members == want).then_some(())
+    })
+    .await;
+    let lbs = resources(mock, "Microsoft.Network/loadBalancers");
+    assert_eq!(lbs[0]["sku"]["name"], "Standard");
+    let rule = &lbs[0]["properties"]["loadBalancingRules"][0]["properties"];
+    assert_eq!(
+        (rule["frontendPort"].clone(), rule["backendPort"].clone()),
+        (json!(80), json!(8080))
+    );
+    assert_eq!(rule["idleTimeoutInMinutes"], 15);
+
+    // A resync of the Service reads the load balancer and writes nothing.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (writes, lb_reads) = (
+        counts.mutating(),
+        counts.of("Microsoft.Network/loadBalancers/read"),
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        counts.of("Microsoft.Network/loadBalancers/read") > lb_reads,
+        "no resync happened: {:?}",
+        counts.snapshot()
+    );
+    assert_eq!(counts.mutating(), writes, "{:?}", counts.snapshot());
+
+    // Deleted: no load balancer, no public IP; the nodes keep their addresses.
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the Service gone (finalizer removed)", || {
+        let services = services.clone();
+        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    assert!(resources(mock, "Microsoft.Network/loadBalancers").is_empty());
+    assert!(resources(mock, "Microsoft.Network/publicIPAddresses").is_empty());
+    for name in NODES {
+        assert_eq!(vm(mock, name).1.len(), 17, "{name}");
+    }
+
+    let _ = stop.send(());
+    running
+        .await
+        .expect("the controllers' task")
+        .expect("the controllers stop cleanly");
+}
