@@ -98,6 +98,25 @@ impl CallLog {
         });
     }
 
+    /// Marks the newest call of `caller` to `call` (already recorded) as refused by the
+    /// cloud's permission check, and counts it as denied.
+    pub fn mark_denied(&mut self, caller: &str, call: &str) {
+        if let Some(r) = self
+            .recent
+            .iter_mut()
+            .rev()
+            .find(|r| r.caller == caller && r.call == call)
+        {
+            r.denied = true;
+        }
+        *self
+            .denied_by_caller
+            .entry(caller.to_string())
+            .or_default()
+            .entry(call.to_string())
+            .or_insert(0) += 1;
+    }
+
     /// Calls per caller, then per `service:Action`.
     pub fn by_caller(&self) -> &BTreeMap<String, BTreeMap<String, u64>> {
         &self.by_caller

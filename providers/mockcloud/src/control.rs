@@ -11,6 +11,8 @@
 //! | `POST faults` | adds one rule or a list (JSON, see [`crate::faults`]); answers their ids |
 //! | `DELETE faults`, `DELETE faults/<id>` | removes all rules, or one |
 //! | `POST instances` | launches an instance (`{"instance_type", "subnet", ...}` as in the world file) |
+//! | `PUT gcp/iam` | Compute Engine's roles and bindings (JSON, as the world file's `gcp.iam`, see [`crate::grants`]); until a reset |
+//! | `DELETE gcp/iam` | every Compute Engine call allowed again |
 //! | `GET ca.pem` | the CA of the HTTPS (Azure Resource Manager) port, PEM |
 //! | `GET healthz` | `ok` |
 
@@ -94,6 +96,28 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
                 Ok(id) => json_resp(200, &json!({ "instance_id": id })),
                 Err(e) => bad(400, e),
             }
+        }
+        ("PUT", "gcp/iam") => {
+            let spec: crate::grants::GrantSpec = match serde_json::from_slice(&rx.body) {
+                Ok(s) => s,
+                Err(e) => return bad(400, format!("gcp/iam: {e}")),
+            };
+            let compiled = crate::grants::Grants::compile(
+                &spec,
+                "gcp.iam",
+                crate::grants::Granted::from_gcp_role,
+            );
+            match compiled {
+                Ok(g) => {
+                    cloud.gcp.iam = Some(g);
+                    json_resp(200, &json!({ "roles": spec.roles.len() }))
+                }
+                Err(e) => bad(400, e),
+            }
+        }
+        ("DELETE", "gcp/iam") => {
+            cloud.gcp.iam = None;
+            json_resp(200, &json!({ "deleted": "gcp/iam" }))
         }
         _ => bad(
             404,

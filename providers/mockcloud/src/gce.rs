@@ -4,6 +4,10 @@
 //! fault engine (429 `rateLimitExceeded`, 5xx, latency, dropped connections,
 //! `operation_running`), then answered by [`crate::gcp::GcpState`].
 //!
+//! With IAM (`gcp.iam` in the world file, see [`crate::gcp::perms`]) a call whose permission
+//! the caller's role lacks is refused with 403 `forbidden` before it does anything, and is
+//! marked denied in the call log.
+//!
 //! The caller is the bearer token's service account when the token came from the metadata
 //! server (`ya29.mockcloud.<email>`), otherwise the token itself, or `anonymous`.
 //! URLs in answers use the address the client called (its `Host`), so selfLinks lead back
@@ -93,6 +97,12 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
                 user: caller.clone(),
                 running_ms: outcome.running_ms,
             };
+            if let Err(e) = cloud.gcp.authorize(&call) {
+                cloud
+                    .call_log
+                    .mark_denied(&caller, &format!("compute:{action}"));
+                return Some(error(&e, &base));
+            }
             std::panic::catch_unwind(AssertUnwindSafe(|| cloud.gcp.handle(&call)))
                 .unwrap_or_else(|_| Err(GcpError::server(500, None)))
         };

@@ -35,6 +35,7 @@ pub mod faults;
 pub mod gce;
 pub mod gcemeta;
 pub mod gcp;
+pub mod grants;
 pub mod iam;
 pub mod ids;
 pub mod imds;

@@ -245,6 +245,10 @@ impl World {
         if let Some(iam) = &mut world.iam {
             iam.base_dir = path.parent().map(std::path::Path::to_path_buf);
         }
+        let dir = path.parent().map(std::path::Path::to_path_buf);
+        if let Some(spec) = world.gcp.as_mut().and_then(|g| g.iam.as_mut()) {
+            spec.base_dir = dir;
+        }
         Ok(world)
     }
 }

@@ -99,6 +99,16 @@ impl GcpError {
         )
     }
 
+    /// 403 `forbidden`: the caller's role lacks `permission` on `resource`
+    /// (`projects/p/zones/z/instances/n`).
+    pub fn forbidden(permission: &str, resource: &str) -> GcpError {
+        GcpError::new(
+            403,
+            "forbidden",
+            format!("Required '{permission}' permission for '{resource}'"),
+        )
+    }
+
     /// 429 `rateLimitExceeded`.
     pub fn rate_limited() -> GcpError {
         GcpError::new(

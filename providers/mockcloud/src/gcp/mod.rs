@@ -26,6 +26,7 @@ mod names;
 mod negs;
 mod network;
 pub mod ops;
+pub mod perms;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub use names::{api_resource, collection_allowed, kind_of, method_name, valid_na
 pub use ops::Operation;
 pub use world::GcpWorld;
 
+use crate::grants::{Granted, Grants};
 use crate::ids::splitmix64;
 
 /// The base of every URL the state holds.
@@ -98,6 +100,9 @@ pub struct GcpState {
     pub operations: BTreeMap<String, Operation>,
     /// Service account of each instance (path -> email) and the default one.
     pub default_service_account: String,
+    /// IAM from the world's `gcp.iam` (or the control endpoint); None allows every call.
+    #[serde(skip)]
+    pub iam: Option<Grants>,
     next_id: u64,
     #[serde(skip)]
     wall_epoch: SystemTime,
@@ -129,9 +134,16 @@ impl GcpState {
                 "{}-compute@developer.gserviceaccount.com",
                 world.project_number
             ),
+            iam: None,
             next_id: 0,
             wall_epoch,
         };
+        s.iam = world
+            .iam
+            .as_ref()
+            .map(|spec| Grants::compile(spec, "gcp.iam", Granted::from_gcp_role))
+            .transpose()
+            .map_err(crate::error::Error::InvalidWorld)?;
         s.quotas.extend(world.quotas.clone());
         world::build(&mut s, world)?;
         Ok(s)
@@ -307,6 +319,20 @@ impl GcpState {
         }
         self.resources.insert(path.clone(), Value::Object(obj));
         path
+    }
+
+    /// Whether the caller may make `call` (always, without IAM): the refusal is Compute
+    /// Engine's 403 `forbidden` naming the first permission the caller's role lacks.
+    pub fn authorize(&mut self, call: &Call) -> GcpResult<()> {
+        if self.iam.is_none() {
+            return Ok(());
+        }
+        let needs = perms::needs(self, call);
+        let Some(iam) = self.iam.as_mut() else {
+            return Ok(());
+        };
+        iam.check(&call.user, &needs)
+            .map_err(|r| GcpError::forbidden(&r.need.permission, &r.need.resource))
     }
 
     /// Answers one call.

@@ -44,6 +44,9 @@ pub struct GcpWorld {
     pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub instances: Vec<GceInstanceSpec>,
+    /// Roles and who acts as which (see [`crate::grants`]); every call allowed without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<crate::grants::GrantSpec>,
 }
 
 fn default_project_number() -> u64 {
@@ -174,6 +177,7 @@ impl Default for GcpWorld {
                     service_account: None,
                 })
                 .collect(),
+            iam: None,
         }
     }
 }
