@@ -367,11 +367,7 @@ async fn run(
         c.ec2
             .network_interfaces
             .values()
-            .filter(|e| {
-                e.attachment
-                    .as_ref()
-                    .is_some_and(|a| a.instance_id == instance)
-            })
+            .filter(|e| e.attached_to(&instance))
             .flat_map(|e| e.private_ips.iter().filter(|p| !p.primary))
             .map(|p| p.address.to_string())
             .collect()

@@ -237,11 +237,7 @@ impl Env {
                 .ec2
                 .network_interfaces
                 .values()
-                .filter(|e| {
-                    e.attachment
-                        .as_ref()
-                        .is_some_and(|a| a.instance_id == instance)
-                })
+                .filter(|e| e.attached_to(instance))
                 .map(|e| {
                     (
                         e.id.clone(),

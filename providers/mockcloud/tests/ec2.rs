@@ -2,6 +2,10 @@
 
 mod common;
 
+use aws_sdk_ec2::error::SdkError;
+use aws_sdk_ec2::operation::attach_network_interface::{
+    AttachNetworkInterfaceError, AttachNetworkInterfaceOutput,
+};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
 use common::{ec2, interface, interfaces_where, new_interface, start};
 
@@ -32,6 +36,21 @@ async fn route_to(
         .flatten()
         .filter(|r| r.destination_cidr_block.as_deref() == Some(destination));
     to.next().expect("the route")
+}
+
+/// `AttachNetworkInterface` of `eni` to `instance` at `index`, as the SDK answers it.
+async fn attach(
+    c: &aws_sdk_ec2::Client,
+    eni: &str,
+    instance: &str,
+    index: i32,
+) -> Result<AttachNetworkInterfaceOutput, SdkError<AttachNetworkInterfaceError>> {
+    c.attach_network_interface()
+        .network_interface_id(eni)
+        .instance_id(instance)
+        .device_index(index)
+        .send()
+        .await
 }
 
 fn tags(rt: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
@@ -144,59 +163,26 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
         assert_eq!(eni.tag_set()[0].key(), Some("cluster"));
         enis.push(eni.network_interface_id().unwrap().to_string());
     }
-    let a1 = c
-        .attach_network_interface()
-        .network_interface_id(&enis[0])
-        .instance_id(NODE_1)
-        .device_index(1)
-        .send()
-        .await
-        .unwrap();
+    let a1 = attach(&c, &enis[0], NODE_1, 1).await.unwrap();
     // The same device index twice.
     assert_code!(
-        c.attach_network_interface()
-            .network_interface_id(&enis[1])
-            .instance_id(NODE_1)
-            .device_index(1)
-            .send()
-            .await,
+        attach(&c, &enis[1], NODE_1, 1).await,
         "InvalidParameterValue"
     );
-    c.attach_network_interface()
-        .network_interface_id(&enis[1])
-        .instance_id(NODE_1)
-        .device_index(2)
-        .send()
-        .await
-        .unwrap();
+    attach(&c, &enis[1], NODE_1, 2).await.unwrap();
     // m5.large takes three interfaces.
     assert_code!(
-        c.attach_network_interface()
-            .network_interface_id(&enis[2])
-            .instance_id(NODE_1)
-            .device_index(2)
-            .send()
-            .await,
+        attach(&c, &enis[2], NODE_1, 2).await,
         "InvalidParameterValue"
     );
     assert_code!(
-        c.attach_network_interface()
-            .network_interface_id(&enis[2])
-            .instance_id(NODE_1)
-            .device_index(3)
-            .send()
-            .await,
+        attach(&c, &enis[2], NODE_1, 3).await,
         "AttachmentLimitExceeded"
     );
     // Another zone.
     let other_id = new_interface(&c, PRIVATE_B).await;
     assert_code!(
-        c.attach_network_interface()
-            .network_interface_id(other_id)
-            .instance_id(NODE_1)
-            .device_index(1)
-            .send()
-            .await,
+        attach(&c, &other_id, NODE_1, 1).await,
         "InvalidParameterValue"
     );
     // Attached: cannot be deleted, nor attached again.
@@ -328,12 +314,7 @@ async fn interfaces_attach_up_to_the_type_limit_and_in_use_ones_cannot_go() {
         .map(|n| n.as_str().to_string());
     assert_eq!(state.as_deref(), Some("terminated"));
     assert_code!(
-        c.attach_network_interface()
-            .network_interface_id(&enis[2])
-            .instance_id(NODE_1)
-            .device_index(1)
-            .send()
-            .await,
+        attach(&c, &enis[2], NODE_1, 1).await,
         "IncorrectInstanceState"
     );
     h.shutdown().await;
