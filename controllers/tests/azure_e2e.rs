@@ -24,7 +24,7 @@ use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
@@ -245,7 +245,7 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
     assert_eq!(pips.len(), 1, "{pips:#?}");
     assert_eq!(pips[0]["properties"]["ipAddress"], json!(address));
     let want: BTreeSet<String> = pod_ips.iter().cloned().collect();
-    let mock = &mock;
+    let (mock, want) = (&mock, &want);
     eventually(WAIT, "the pool holds the pods", || async move {
         let lbs = resources(mock, "Microsoft.Network/loadBalancers");
         let members: BTreeSet<String> = lbs
@@ -255,7 +255,7 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
             .iter()
             .filter_map(|a| a["properties"]["ipAddress"].as_str().map(str::to_string))
             .collect();
-        (lbs.len() == 1 && members == want).then_some(())
+        (lbs.len() == 1 && members == *want).then_some(())
     })
     .await;
     let lbs = resources(mock, "Microsoft.Network/loadBalancers");
@@ -267,18 +267,27 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
     );
     assert_eq!(rule["idleTimeoutInMinutes"], 15);
 
-    // A resync of the Service reads the load balancer and writes nothing.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A second reconcile past the resync period (the Service touched) runs a full ensure:
+    // it reads the load balancer and writes nothing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (writes, lb_reads) = (
         counts.mutating(),
         counts.of("Microsoft.Network/loadBalancers/read"),
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(
-        counts.of("Microsoft.Network/loadBalancers/read") > lb_reads,
-        "no resync happened: {:?}",
-        counts.snapshot()
-    );
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let counts_ref = &counts;
+    eventually(WAIT, "the second ensure", || async move {
+        (counts_ref.of("Microsoft.Network/loadBalancers/read") > lb_reads).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(counts.mutating(), writes, "{:?}", counts.snapshot());
 
     // Deleted: no load balancer, no public IP; the nodes keep their addresses.
