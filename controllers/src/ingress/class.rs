@@ -31,6 +31,9 @@ pub struct IngressSettings {
     /// Read ingress-gce's annotations ([`crate::gce`]) instead of the AWS Load Balancer
     /// Controller's: on GCP, with [`IngressSettings::ingress_gce`].
     pub ingress_gce: bool,
+    /// Read AGIC's annotations ([`super::agic`]) instead of the AWS Load Balancer
+    /// Controller's: on Azure, with [`IngressSettings::agic`].
+    pub agic: bool,
 }
 
 impl IngressSettings {
@@ -42,6 +45,7 @@ impl IngressSettings {
             default_target_kind: TargetKind::NodePort,
             default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
             ingress_gce: false,
+            agic: false,
         }
     }
 
@@ -57,6 +61,19 @@ impl IngressSettings {
             ],
             default_target_kind: TargetKind::PodIp,
             ingress_gce: true,
+            ..IngressSettings::new(cluster)
+        }
+    }
+
+    /// AGIC's dialect, as on AKS: IngressClasses of `azure/application-gateway` and the class
+    /// name `azure-application-gateway` are served, their Ingresses' AGIC annotations read,
+    /// and backends are pod IPs in the gateway's pools.
+    pub fn agic(cluster: &str) -> IngressSettings {
+        IngressSettings {
+            controllers: vec![CONTROLLER.into(), super::agic::CONTROLLER.into()],
+            class_names: vec![super::agic::CLASS.into()],
+            default_target_kind: TargetKind::PodIp,
+            agic: true,
             ..IngressSettings::new(cluster)
         }
     }

@@ -157,7 +157,7 @@ impl Member {
             .as_ref()
             .and_then(|s| s.tls.as_ref())
             .is_some_and(|t| !t.is_empty());
-        if has_tls && certificates.is_empty() && !settings.ingress_gce {
+        if has_tls && certificates.is_empty() && !settings.ingress_gce && !settings.agic {
             errors.push(format!(
                 "spec.tls needs {PREFIX}certificate-arn: cloudnet does not discover certificates \
                  by host name yet"
@@ -165,8 +165,15 @@ impl Member {
         }
         let ssl_policy = a.string("ssl-policy");
         // ingress-gce's dialect: the front comes from its annotations and the class.
-        let (shared, listen, certificates) = if settings.ingress_gce {
-            match super::gce::front(ing, annotations) {
+        let dialect_front = if settings.ingress_gce {
+            Some(super::gce::front(ing, annotations))
+        } else if settings.agic {
+            Some(super::agic::front(ing, annotations))
+        } else {
+            None
+        };
+        let (shared, listen, certificates) = if let Some(front) = dialect_front {
+            match front {
                 Ok(f) => (f.shared, f.listen, f.certificates),
                 Err(e) => {
                     errors.extend(e);
@@ -413,6 +420,14 @@ impl Resolver<'_> {
     ) -> Result<BackendGroup, String> {
         if self.settings.ingress_gce {
             return super::gce::backend_group(self.namespace, service, svc, sp);
+        }
+        if self.settings.agic {
+            return Ok(super::agic::backend_group(
+                self.namespace,
+                service,
+                sp,
+                self.ingress_annotations,
+            ));
         }
         // The Ingress's target-group annotations, overridden by the Service's.
         let mut merged: BTreeMap<String, String> = BTreeMap::new();

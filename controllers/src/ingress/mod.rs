@@ -10,6 +10,9 @@
 //! - `gce`: the parts ingress-gce's dialect ([`IngressSettings::ingress_gce`]) reads
 //!   differently: the front from `allow-http`, `pre-shared-cert`, the static IP and the class
 //!   (`gce`, `gce-internal`), and each backend's NEG, health check and BackendConfig.
+//! - `agic`: the parts AGIC's dialect ([`IngressSettings::agic`]) reads differently: the
+//!   front from `ssl-redirect`, `use-private-ip` and `appgw-ssl-certificate`, and each
+//!   backend's protocol, probe path, path prefix, timeout, draining and affinity.
 //!
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
@@ -20,6 +23,7 @@
 //! Pod readiness gates are [`crate::readiness`]'s; the groups this loop ensures are
 //! published there. `cloudnet plan` (in the cli) builds its specs with [`build_group_spec`].
 
+mod agic;
 pub mod annotations;
 pub mod class;
 mod gce;
