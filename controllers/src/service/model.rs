@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use cloudnet_core::{
     Action, BackendGroup, CertificateRef, HealthCheck, HealthCheckPort, IpAddressType, Listener,
     LoadBalancerKind, LoadBalancerSpec, Owner, OwnerKind, Protocol, Scheme, Subnets, TargetKind,
-    WeightedGroup,
 };
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -361,12 +360,7 @@ pub fn build_spec(
                 Vec::new()
             },
             ssl_policy: tls.then(|| ssl_policy.clone()),
-            default_action: Action::Forward {
-                groups: vec![WeightedGroup {
-                    group: key,
-                    weight: 1,
-                }],
-            },
+            default_action: Action::forward_to(key),
             rules: Vec::new(),
         });
     }

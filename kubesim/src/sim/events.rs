@@ -298,6 +298,18 @@ pub fn expire(store: &Store, ttl: Duration, now: DateTime<Utc>) -> Result<usize,
 mod tests {
     use super::*;
 
+    /// A ReplicaSet's `SuccessfulCreate` Event with `message`.
+    fn pod_created(message: String) -> Event<'static> {
+        Event {
+            api_version: "apps/v1",
+            kind: "ReplicaSet",
+            field_path: None,
+            event_type: EventType::Normal,
+            reason: "SuccessfulCreate",
+            message,
+        }
+    }
+
     #[test]
     fn the_similar_event_table_keeps_the_most_recent_keys() {
         let base = Instant::now();
@@ -377,14 +389,7 @@ mod tests {
         };
         let scope = uuid::Uuid::new_v4().to_string();
         for i in 0..13 {
-            let event = Event {
-                api_version: "apps/v1",
-                kind: "ReplicaSet",
-                field_path: None,
-                event_type: EventType::Normal,
-                reason: "SuccessfulCreate",
-                message: format!("Created pod: web-abc-{i}"),
-            };
+            let event = pod_created(format!("Created pod: web-abc-{i}"));
             record_scoped(&store, &reference, &event, &source, &scope);
         }
         let events = store.resource("v1", "Event").expect("events");
@@ -409,14 +414,7 @@ mod tests {
         assert!(combined[0]["involvedObject"].get("uid").is_none());
         // Another object's events are not combined with these.
         let other = json!({"metadata": {"name": "api-abc", "namespace": "default"}});
-        let event = Event {
-            api_version: "apps/v1",
-            kind: "ReplicaSet",
-            field_path: None,
-            event_type: EventType::Normal,
-            reason: "SuccessfulCreate",
-            message: "Created pod: api-abc-0".into(),
-        };
+        let event = pod_created("Created pod: api-abc-0".into());
         record_scoped(&store, &other, &event, &source, &format!("{scope}-other"));
         let list = super::super::list_all(&store, &events).expect("list");
         assert!(

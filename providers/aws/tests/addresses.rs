@@ -218,45 +218,6 @@ async fn blocks_are_assigned_in_one_call_up_to_the_limit_and_released() {
 }
 
 #[tokio::test]
-async fn prefixes_are_assigned_and_released() {
-    let env = start().await;
-    let i = attach(&env, 1, BlockKind::Prefix).await;
-    assert!(
-        i.blocks
-            .iter()
-            .any(|b| b.kind == BlockKind::Prefix && b.cidr.prefix_len() == 28)
-    );
-    let got = env
-        .provider
-        .assign_blocks(
-            &node(NODE1),
-            &AssignBlocks {
-                interface: i.id.clone(),
-                kind: BlockKind::Prefix,
-                count: 2,
-                prefix_len: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|b| b.size() == 16));
-    env.provider
-        .release_blocks(&node(NODE1), &i.id, &[got[0].cidr])
-        .await
-        .unwrap();
-    let n = env.provider.describe_node(&node(NODE1)).await.unwrap();
-    let prefixes = n
-        .interface(&i.id)
-        .unwrap()
-        .blocks
-        .iter()
-        .filter(|b| b.kind == BlockKind::Prefix)
-        .count();
-    assert_eq!(prefixes, 2);
-}
-
-#[tokio::test]
 async fn lagging_describe_does_not_lead_to_a_second_interface_at_one_index() {
     let env = start().await;
     env.fault(serde_json::json!({

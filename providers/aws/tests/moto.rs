@@ -608,6 +608,13 @@ async fn prefixes_are_assigned_and_released(env: Env) {
         .attach_interface(&node, &attach_req(&env.net.private_a, 1, BlockKind::Prefix))
         .await
         .unwrap();
+    assert!(
+        i.blocks
+            .iter()
+            .any(|b| b.kind == BlockKind::Prefix && b.cidr.prefix_len() == 28),
+        "the new interface holds its first /28: {:?}",
+        i.blocks
+    );
     let got = env
         .provider
         .assign_blocks(

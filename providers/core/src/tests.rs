@@ -18,15 +18,6 @@ pub(crate) fn group(key: &str, kind: TargetKind) -> BackendGroup {
     }
 }
 
-fn forward(key: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: key.into(),
-            weight: 1,
-        }],
-    }
-}
-
 /// An ALB for an Ingress: HTTP redirects to HTTPS, HTTPS routes two hosts.
 pub(crate) fn alb_spec() -> LoadBalancerSpec {
     LoadBalancerSpec {
@@ -86,7 +77,7 @@ pub(crate) fn alb_spec() -> LoadBalancerSpec {
                         hosts: vec!["*.example.com".into()],
                         paths: vec![PathMatch::Exact("/".into())],
                         conditions: Vec::new(),
-                        action: forward("shop/web:80"),
+                        action: Action::forward_to("shop/web:80"),
                     },
                 ],
             },

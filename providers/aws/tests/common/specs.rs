@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use cloudnet_aws::lb::plan::{PlanContext, plan};
 use cloudnet_core::{
     Action, BackendGroup, HealthCheck, IpAddressType, Listener, LoadBalancerKind, LoadBalancerSpec,
-    Owner, OwnerKind, Protocol, Result, Scheme, Subnets, TargetKind, WeightedGroup,
+    Owner, OwnerKind, Protocol, Result, Scheme, Subnets, TargetKind,
 };
 
 /// The core's ALB fixture (three target groups with attributes, two listeners, two rules),
@@ -41,12 +41,7 @@ pub fn nlb(name: &str) -> LoadBalancerSpec {
             protocol: Protocol::Tcp,
             certificates: vec![],
             ssl_policy: None,
-            default_action: Action::Forward {
-                groups: vec![WeightedGroup {
-                    group: key.clone(),
-                    weight: 1,
-                }],
-            },
+            default_action: Action::forward_to(key.clone()),
             rules: vec![],
         }],
         groups: vec![BackendGroup {

@@ -139,6 +139,18 @@ fn default_weight() -> u32 {
     1
 }
 
+impl Action {
+    /// Everything to one backend group (weight 1).
+    pub fn forward_to(group: impl Into<String>) -> Action {
+        Action::Forward {
+            groups: vec![WeightedGroup {
+                group: group.into(),
+                weight: 1,
+            }],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Redirect {
@@ -259,6 +271,26 @@ pub struct BackendGroup {
     pub health_check: HealthCheck,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+}
+
+impl BackendGroup {
+    /// A group with the protocol's default health check ([`HealthCheck::defaults_for`]) and
+    /// no attributes.
+    pub fn new(
+        key: impl Into<String>,
+        protocol: Protocol,
+        port: u16,
+        target_kind: TargetKind,
+    ) -> BackendGroup {
+        BackendGroup {
+            key: key.into(),
+            protocol,
+            port,
+            target_kind,
+            health_check: HealthCheck::defaults_for(protocol),
+            attributes: BTreeMap::new(),
+        }
+    }
 }
 
 /// Where the load balancer lives.

@@ -4,35 +4,14 @@
 use std::collections::BTreeMap;
 
 use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, ErrorKind, HealthCheck, IpAddressType, Listener,
-    LoadBalancerKind, LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme,
-    Subnets, TargetKind, WeightedGroup,
+    Action, BackendGroup, CertificateRef, ErrorKind, IpAddressType, Listener, LoadBalancerKind,
+    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
 };
 
 use super::changes::{Change, IpSource};
 use super::diff::diff;
 use super::model::*;
 use super::plan::{PlanContext, plan};
-
-fn fwd(g: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    }
-}
-
-fn group(key: &str, protocol: Protocol, port: u16, kind: TargetKind) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol,
-        port,
-        target_kind: kind,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    }
-}
 
 fn l7() -> LoadBalancerSpec {
     let rule = |priority, host: &str, path: &str, g: &str| Rule {
@@ -44,7 +23,7 @@ fn l7() -> LoadBalancerSpec {
         },
         paths: vec![PathMatch::Prefix(path.into())],
         conditions: vec![],
-        action: fwd(g),
+        action: Action::forward_to(g),
     };
     LoadBalancerSpec {
         owner: Owner::namespaced("prod", OwnerKind::Ingress, "shop", "web"),
@@ -57,7 +36,7 @@ fn l7() -> LoadBalancerSpec {
                 protocol: Protocol::Http,
                 certificates: vec![],
                 ssl_policy: None,
-                default_action: fwd("shop/web:80"),
+                default_action: Action::forward_to("shop/web:80"),
                 rules: vec![
                     rule(1, "shop.example.com", "/api", "shop/api:8080"),
                     rule(2, "", "/static", "shop/web:80"),
@@ -68,13 +47,13 @@ fn l7() -> LoadBalancerSpec {
                 protocol: Protocol::Https,
                 certificates: vec![CertificateRef("shop-cert".into())],
                 ssl_policy: None,
-                default_action: fwd("shop/web:80"),
+                default_action: Action::forward_to("shop/web:80"),
                 rules: vec![rule(1, "shop.example.com", "/api", "shop/api:8080")],
             },
         ],
         groups: vec![
-            group("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
-            group("shop/api:8080", Protocol::Http, 9090, TargetKind::PodIp),
+            BackendGroup::new("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
+            BackendGroup::new("shop/api:8080", Protocol::Http, 9090, TargetKind::PodIp),
         ],
         attributes: BTreeMap::new(),
         subnets: Subnets::Discover,
@@ -90,7 +69,7 @@ fn l4(scheme: Scheme) -> LoadBalancerSpec {
         protocol,
         certificates: vec![],
         ssl_policy: None,
-        default_action: fwd(g),
+        default_action: Action::forward_to(g),
         rules: vec![],
     };
     LoadBalancerSpec {
@@ -104,9 +83,9 @@ fn l4(scheme: Scheme) -> LoadBalancerSpec {
             listener(8053, Protocol::Tcp, "shop/dns:8053"),
         ],
         groups: vec![
-            group("shop/dns:53u", Protocol::Udp, 30053, TargetKind::NodePort),
-            group("shop/dns:53t", Protocol::Tcp, 30054, TargetKind::NodePort),
-            group("shop/dns:8053", Protocol::Tcp, 30055, TargetKind::NodePort),
+            BackendGroup::new("shop/dns:53u", Protocol::Udp, 30053, TargetKind::NodePort),
+            BackendGroup::new("shop/dns:53t", Protocol::Tcp, 30054, TargetKind::NodePort),
+            BackendGroup::new("shop/dns:8053", Protocol::Tcp, 30055, TargetKind::NodePort),
         ],
         attributes: BTreeMap::new(),
         subnets: Subnets::Discover,

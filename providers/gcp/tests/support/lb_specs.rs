@@ -7,29 +7,16 @@
 use std::collections::BTreeMap;
 
 use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
+    Action, BackendGroup, CertificateRef, IpAddressType, Listener, LoadBalancerKind,
     LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
-    WeightedGroup,
 };
 
 pub fn fwd(g: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    }
+    Action::forward_to(g)
 }
 
 pub fn group(key: &str, protocol: Protocol, port: u16, kind: TargetKind) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol,
-        port,
-        target_kind: kind,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    }
+    BackendGroup::new(key, protocol, port, kind)
 }
 
 pub fn ingress(cluster: &str, name: &str) -> LoadBalancerSpec {
