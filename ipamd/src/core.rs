@@ -1,9 +1,16 @@
 //! The daemon's state behind one lock, made durable by group commit: a change is applied in
-//! memory under the lock and queued; one writer thread takes the state as it stands, writes
-//! it (one journal record, one `fdatasync`) and only then answers every change queued before
-//! it took the state. Changes that arrive while a flush is in flight wait for the next one,
-//! so N concurrent changes cost about one flush, not N. Nothing is answered before it is on
+//! memory under the lock and queued. The change that finds no flush in flight leads: it lets
+//! the tasks ready on its thread run first (they queue behind it), then takes the state as
+//! it stands, writes it (one journal record, one `fdatasync`) and only then answers every
+//! change queued before it took the state; it goes on with what queued meanwhile until the
+//! queue is empty. Changes that arrive while a flush is in flight wait for the next one, so
+//! N concurrent changes cost about one flush, not N. Nothing is answered before it is on
 //! disk (an address handed out but not durable could be handed out again after a crash).
+//!
+//! The leader writes on its own thread: no hand-off to a writer thread and back, two
+//! wake-ups that each wait for a core when the node is busy (they were most of the
+//! Allocate's tail, see docs/benchmarks.md). The write blocks that thread for one small
+//! record and a flush: microseconds on the tmpfs the checkpoint lives on by default.
 //!
 //! A change sees the changes before it, durable or not; the journal keeps their order, and
 //! a record covers whole changes, so a crash leaves a prefix of them. If a write fails, the
@@ -11,9 +18,8 @@
 //! failed batch and those queued behind it) is answered with the error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipnet::Ipv4Net;
 use tokio::sync::oneshot;
@@ -23,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pool::Agreement;
 use crate::state::{AllocKey, AllocRequest, Allocation, Counts, Offer, State};
+use crate::timing::{ChangeTiming, Flushed, Trace};
 
 /// How long a refused allocation counts as demand. A runtime asks again within seconds while
 /// the pod waits; a request not repeated for this long (the pod is gone) stops counting.
@@ -36,7 +43,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Answers a change once it is durable (or not).
-type Durable = oneshot::Sender<Result<()>>;
+type Durable = oneshot::Sender<Result<Flushed>>;
 
 #[derive(Debug)]
 pub struct Inner {
@@ -48,19 +55,19 @@ pub struct Inner {
     /// time last asked: pods waiting, reported in `spec.inUse` so the allocator grows the
     /// pool for them at once instead of one warm target at a time.
     waiting: BTreeMap<AllocKey, u64>,
-    /// Changes applied in memory since the writer last took the state.
+    /// Changes applied in memory since a leader last took the state.
     unflushed: Vec<Durable>,
-    /// The last handle is gone: the writer flushes what is queued and ends.
-    stopping: bool,
-    /// The writer thread ended (it panicked): changes are refused.
+    /// A leader is flushing: changes queued now are its to write.
+    flushing: bool,
+    /// A write panicked: changes are refused.
     writer_gone: bool,
 }
 
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<Inner>,
-    /// Wakes the writer thread.
-    work: Condvar,
+    /// The checkpoint, written by the leader alone.
+    writer: Mutex<Writer>,
 }
 
 impl Shared {
@@ -71,21 +78,17 @@ impl Shared {
     }
 }
 
-/// Stops and joins the writer thread when the last [`Core`] handle goes, after it has
-/// flushed what is queued (so a restart in the same process never races a late write).
-#[derive(Debug)]
-struct WriterThread {
-    shared: Arc<Shared>,
-    handle: Mutex<Option<JoinHandle<()>>>,
+/// The leader's duty: flushes everything queued when it goes, also when the leading
+/// change's future is dropped before it got there (a cancelled RPC), so no queued change is
+/// left without a writer.
+struct Lead<'a> {
+    shared: &'a Shared,
+    metrics: &'a Metrics,
 }
 
-impl Drop for WriterThread {
+impl Drop for Lead<'_> {
     fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.work.notify_all();
-        if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = h.join();
-        }
+        flush(self.shared, self.metrics);
     }
 }
 
@@ -93,7 +96,6 @@ impl Drop for WriterThread {
 #[derive(Debug, Clone)]
 pub struct Core {
     shared: Arc<Shared>,
-    _writer: Arc<WriterThread>,
     pub metrics: Arc<Metrics>,
     /// Woken when a pod starts waiting: the sync loop reports the demand without waiting for
     /// its tick.
@@ -101,10 +103,12 @@ pub struct Core {
     /// Bumped when a sync changes the pool (or first syncs it): wakes the Allocates waiting
     /// for an address ([`Core::allocate_within`]).
     pool_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Records where each change's time went (the latency bench); none in the daemon.
+    trace: Option<Arc<Trace>>,
 }
 
 impl Core {
-    /// Writes `state` (synchronously), then starts the writer thread.
+    /// Writes `state` (synchronously).
     pub fn new(state: State, mut writer: Writer, metrics: Arc<Metrics>) -> Result<Self> {
         writer.write(state.persisted())?;
         let shared = Arc::new(Shared {
@@ -114,41 +118,46 @@ impl Core {
                 agreement: Agreement::default(),
                 waiting: BTreeMap::new(),
                 unflushed: Vec::new(),
-                stopping: false,
+                flushing: false,
                 writer_gone: false,
             }),
-            work: Condvar::new(),
+            writer: Mutex::new(writer),
         });
-        let path = writer.path().to_path_buf();
-        let handle = std::thread::Builder::new()
-            .name("ipamd-checkpoint".into())
-            .spawn({
-                let (shared, metrics) = (shared.clone(), metrics.clone());
-                move || flush_loop(&shared, writer, &metrics)
-            })
-            .map_err(|e| Error::io("start the writer thread for", path, e))?;
         Ok(Core {
-            _writer: Arc::new(WriterThread {
-                shared: shared.clone(),
-                handle: Mutex::new(Some(handle)),
-            }),
             shared,
             metrics,
             demand: Arc::new(tokio::sync::Notify::new()),
             pool_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            trace: None,
         })
+    }
+
+    /// Records every change's timing from now on in `trace`.
+    pub fn traced(mut self, trace: Arc<Trace>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    pub fn trace(&self) -> Option<&Trace> {
+        self.trace.as_deref()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.shared.lock()
     }
 
-    /// Runs a change in memory and queues it for the writer; the receiver answers once it
-    /// is durable.
+    /// Runs a change in memory and queues it; the receiver answers once it is durable. With
+    /// no flush in flight, the change leads the next one.
+    #[allow(clippy::type_complexity)]
     fn apply<T>(
         &self,
         f: impl FnOnce(&mut State) -> Result<T>,
-    ) -> Result<(T, oneshot::Receiver<Result<()>>)> {
+    ) -> Result<(
+        T,
+        oneshot::Receiver<Result<Flushed>>,
+        Instant,
+        Option<Lead<'_>>,
+    )> {
         let mut g = self.lock();
         if g.writer_gone {
             return Err(Error::Task("checkpoint writer"));
@@ -157,22 +166,37 @@ impl Core {
         g.state.prune_cooled(now);
         let out = f(&mut g.state)?;
         let (tx, rx) = oneshot::channel();
-        g.unflushed.push(tx);
         self.metrics
             .observe(&g.state.counts(now), g.agreement.interfaces.len());
-        drop(g);
-        self.shared.work.notify_one();
-        Ok((out, rx))
+        g.unflushed.push(tx);
+        let applied = Instant::now();
+        let lead = (!g.flushing).then(|| {
+            g.flushing = true;
+            Lead {
+                shared: &self.shared,
+                metrics: &self.metrics,
+            }
+        });
+        Ok((out, rx, applied, lead))
     }
 
     /// Runs a change and returns once it is durable. If the write fails, the state goes back
     /// to what the checkpoint on disk holds (a failed write leaves at most a torn journal
     /// line, dropped on load), so nothing is answered that a restart would not know.
     async fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        let (out, durable) = self.apply(f)?;
-        durable
+        let began = Instant::now();
+        let (out, durable, applied, lead) = self.apply(f)?;
+        if let Some(lead) = lead {
+            // The changes ready on this thread queue behind this one and share its flush.
+            tokio::task::yield_now().await;
+            drop(lead);
+        }
+        let flushed = durable
             .await
             .unwrap_or(Err(Error::Task("checkpoint writer")))?;
+        if let Some(t) = &self.trace {
+            t.change(ChangeTiming::new(began, applied, flushed, Instant::now()));
+        }
         Ok(out)
     }
 
@@ -340,31 +364,34 @@ impl Core {
     }
 }
 
-/// The writer thread: takes the state with the changes queued so far, makes it durable and
-/// answers them; on a failed write, puts the state back to what the checkpoint holds and
-/// answers every change not yet durable with the error.
-fn flush_loop(shared: &Shared, mut writer: Writer, metrics: &Metrics) {
-    /// Refuses new changes and drops the queued ones' senders (answered as failed) if the
-    /// thread ends for any reason, a panic included.
+/// The leader's flush: takes the state with the changes queued so far, makes it durable and
+/// answers them, again until nothing is queued; on a failed write, puts the state back to
+/// what the checkpoint holds and answers every change not yet durable with the error.
+fn flush(shared: &Shared, metrics: &Metrics) {
+    /// Refuses new changes and drops the queued ones' senders (answered as failed) if a
+    /// write panics.
     struct Gone<'a>(&'a Shared);
     impl Drop for Gone<'_> {
         fn drop(&mut self) {
-            let mut g = self.0.lock();
-            g.writer_gone = true;
-            g.unflushed.clear();
+            if std::thread::panicking() {
+                let mut g = self.0.lock();
+                g.writer_gone = true;
+                g.flushing = false;
+                g.unflushed.clear();
+            }
         }
     }
     let _gone = Gone(shared);
+    let mut writer = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        let (persisted, batch) = {
+        let (persisted, batch, taken) = {
             let mut g = shared.lock();
-            while g.unflushed.is_empty() && !g.stopping {
-                g = shared.work.wait(g).unwrap_or_else(|p| p.into_inner());
-            }
             if g.unflushed.is_empty() {
+                g.flushing = false;
                 return;
             }
-            (g.state.persisted(), std::mem::take(&mut g.unflushed))
+            let taken = Instant::now();
+            (g.state.persisted(), std::mem::take(&mut g.unflushed), taken)
         };
         let flushes = writer.flushes();
         match writer.write(persisted) {
@@ -373,8 +400,12 @@ fn flush_loop(shared: &Shared, mut writer: Writer, metrics: &Metrics) {
                     metrics.checkpoint_flushes.inc();
                 }
                 metrics.checkpoint_changes.inc_by(batch.len() as u64);
+                let flushed = Flushed {
+                    taken,
+                    written: Instant::now(),
+                };
                 for d in batch {
-                    let _ = d.send(Ok(()));
+                    let _ = d.send(Ok(flushed));
                 }
             }
             Err(e) => {

@@ -36,6 +36,7 @@ pub mod recovery;
 pub mod report;
 pub mod rpc;
 pub mod state;
+pub mod timing;
 
 pub use error::{Error, Result};
 pub use rpc::Client;

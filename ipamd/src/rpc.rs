@@ -67,6 +67,9 @@ struct Timer<'a> {
 
 impl Drop for Timer<'_> {
     fn drop(&mut self) {
+        if let Some(t) = self.core.trace() {
+            t.handler(self.start.elapsed());
+        }
         self.core
             .metrics
             .rpc_seconds

@@ -353,8 +353,19 @@ fn plan_for(
     })
 }
 
-/// Steps completing within this of each other share one status write.
-const STATUS_COALESCE: Duration = Duration::from_millis(20);
+/// The value to write next: as soon as `rx` changes, its latest value (none once its sender
+/// is gone). Called again after each write, it returns at once with the latest of the
+/// changes that arrived while the write was in flight (the channel keeps only the latest):
+/// the first change is written with no delay (a new interface's addresses are what waiting
+/// pods need), and a burst of changes closer together than a write takes costs about two.
+async fn next_change<T: Clone>(rx: &mut tokio::sync::watch::Receiver<Option<T>>) -> Option<T> {
+    loop {
+        rx.changed().await.ok()?;
+        if let Some(v) = rx.borrow_and_update().clone() {
+            return Some(v);
+        }
+    }
+}
 
 /// The node's status writes of one round: each compared with the last one written, so a
 /// write that would change nothing but `lastSync` is skipped.
@@ -386,19 +397,15 @@ impl<'a> StatusWriter<'a> {
         }
     }
 
-    /// Writes the node as the steps leave it, until the sender goes (the steps are done);
-    /// changes that arrive while a write is in flight or within [`STATUS_COALESCE`] of each
-    /// other are written together. A failed write here is only logged: the round's last
-    /// write reports.
+    /// Writes the node as the steps leave it, until the sender goes (the steps are done):
+    /// the first change at once, those arriving during a write together after it
+    /// ([`next_change`]). A failed write here is only logged: the round's last write
+    /// reports.
     async fn follow(
         &mut self,
         mut rx: tokio::sync::watch::Receiver<Option<(cloudnet_core::NodeInterfaces, Vec<IpNet>)>>,
     ) {
-        while rx.changed().await.is_ok() {
-            tokio::time::sleep(STATUS_COALESCE).await;
-            let Some((node, released)) = rx.borrow_and_update().clone() else {
-                continue;
-            };
+        while let Some((node, released)) = next_change(&mut rx).await {
             if let Err(error) = self.write(&node, None, &released).await {
                 tracing::debug!(node = %self.nn.name_any(), %error, "Status write during the round failed");
             }
@@ -556,4 +563,48 @@ async fn publish(ctx: &Context, nn: &NodeNetwork, type_: EventType, reason: &str
 /// The node reference of a NodeNetwork (for callers outside a round).
 pub fn node_of(nn: &NodeNetwork) -> Result<NodeRef, Error> {
     node_ref(&nn.name_any(), &nn.spec.provider_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::next_change;
+
+    /// A burst of 10 changes 5 ms apart while each write takes 32 ms (the clock paused, so
+    /// the times are exact): the first change is written at once, not after a coalescing
+    /// delay; the rest are merged into the writes that follow, each starting when the one
+    /// before returns; the last change is written.
+    #[tokio::test(start_paused = true)]
+    async fn status_changes_are_written_at_once_and_merged_while_a_write_is_in_flight() {
+        let (tx, mut rx) = tokio::sync::watch::channel(None);
+        let began = Instant::now();
+        let mut writes: Vec<(Duration, u32)> = Vec::new();
+        let sending = async move {
+            for i in 1..=10 {
+                tx.send_replace(Some(i));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        // As `StatusWriter::follow` writes.
+        let writing = async {
+            while let Some(v) = next_change(&mut rx).await {
+                writes.push((began.elapsed(), v));
+                tokio::time::sleep(Duration::from_millis(32)).await;
+            }
+        };
+        tokio::join!(sending, writing);
+        assert_eq!(writes.first(), Some(&(Duration::ZERO, 1)), "{writes:?}");
+        assert!(writes.len() < 10, "{} writes for 10 changes", writes.len());
+        assert_eq!(
+            writes,
+            vec![
+                (Duration::ZERO, 1),
+                (Duration::from_millis(32), 7),
+                (Duration::from_millis(64), 10),
+            ]
+        );
+    }
 }
