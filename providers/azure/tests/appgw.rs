@@ -351,3 +351,65 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
         .unwrap();
     assert_eq!(still.resource.tags, Some(json!({"team": "payments"})));
 }
+
+#[tokio::test]
+async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
+    use cloudnet_core::{CertificateRef, Redirect};
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let mut spec = ingress("tls");
+    spec.attributes
+        .insert(attr::USE_PRIVATE_IP.into(), "true".into());
+    let mut https = spec.listeners[0].clone();
+    https.port = 443;
+    https.protocol = Protocol::Https;
+    https.certificates = vec![CertificateRef(
+        "https://shop.vault.azure.net/secrets/web".into(),
+    )];
+    spec.listeners[0].rules.clear();
+    spec.listeners[0].default_action = Action::Redirect(Redirect {
+        protocol: Some(Protocol::Https),
+        host: None,
+        port: Some(443),
+        path: None,
+        query: None,
+        status_code: 301,
+    });
+    spec.listeners.push(https);
+    let status = lbs.ensure(&spec).await.unwrap();
+    // The listeners' address is the private frontend's, from the gateway subnet.
+    assert_eq!(status.ips.len(), 1);
+    assert!(
+        status.ips[0].to_string().starts_with("10.225.0."),
+        "{status:?}"
+    );
+    let before = policy.counts.mutating();
+    lbs.ensure(&spec).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating() - before,
+        0,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+    let gw = client
+        .application_gateways_client()
+        .get(
+            &cfg.resource_group,
+            lbs.gateway_name(&spec.owner),
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&gw).unwrap();
+    let redirect = &v["properties"]["redirectConfigurations"][0]["properties"];
+    assert_eq!(redirect["redirectType"], "Permanent");
+    assert!(
+        redirect["targetListener"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/httpListeners/listener-443")
+    );
+}
