@@ -3,103 +3,20 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azure_mgmt_network::models::{ApplicationGateway, Subnet};
+use azure_mgmt_network::models::ApplicationGateway;
 use cloudnet_azure::AzureLoadBalancers;
 use cloudnet_azure::client::network_client;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
-    Action, BackendGroup, ErrorKind, FixedResponse, HealthCheck, IpAddressType, Listener,
-    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, PathMatch, Protocol, Rule,
-    Scheme, Subnets, Target, TargetKind, WeightedGroup,
+    Action, ErrorKind, LoadBalancerKind, LoadBalancers, Owner, OwnerKind, Protocol, Target,
 };
 use common::{arm_calls, config, start, wide_budget};
 use futures::StreamExt;
 use serde_json::json;
 
 const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
-
-/// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
-/// admin.example.com (to admin), on port 80; no default backend (404).
-fn ingress(name: &str) -> LoadBalancerSpec {
-    let forward = |g: &str| Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    };
-    let rule = |priority, host: &str, path: &str, g: &str| Rule {
-        priority,
-        hosts: vec![host.into()],
-        paths: vec![PathMatch::Prefix(path.into())],
-        conditions: vec![],
-        action: forward(g),
-    };
-    let group = |key: &str, port| BackendGroup {
-        key: key.into(),
-        protocol: Protocol::Http,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(Protocol::Http),
-        attributes: BTreeMap::new(),
-    };
-    let mut api = group("shop/api:80", 8080);
-    api.attributes
-        .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
-    api.attributes
-        .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::FixedResponse(FixedResponse {
-                status_code: 404,
-                content_type: Some("text/plain".into()),
-                body: None,
-            }),
-            rules: vec![
-                rule(1, "shop.example.com", "/api", "shop/api:80"),
-                rule(2, "shop.example.com", "/", "shop/web:80"),
-                rule(3, "admin.example.com", "/", "shop/admin:80"),
-            ],
-        }],
-        groups: vec![
-            api,
-            group("shop/web:80", 3000),
-            group("shop/admin:80", 9000),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
-
-/// The dedicated subnet an Application Gateway needs, as a user makes it.
-async fn gateway_subnet(client: &azure_mgmt_network::Client, cfg: &cloudnet_azure::AzureConfig) {
-    let subnet: Subnet =
-        serde_json::from_value(json!({"properties": {"addressPrefix": "10.225.0.0/24"}})).unwrap();
-    client
-        .subnets_client()
-        .create_or_update(
-            &cfg.resource_group,
-            &cfg.vnet,
-            appgw::DEFAULT_SUBNET,
-            subnet,
-            &cfg.subscription,
-        )
-        .await
-        .expect("the gateway subnet is made");
-}
 
 async fn gateways_and_pips(
     client: &azure_mgmt_network::Client,
@@ -130,10 +47,10 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    gateway_subnet(&client, &cfg).await;
+    common::gateway_subnet(&client, &cfg).await;
     let (_, pips_before) = gateways_and_pips(&client, &cfg).await;
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
-    let spec = ingress("web");
+    let spec = common::ingress("web");
 
     let before = policy.counts.mutating();
     let status = lbs.ensure(&spec).await.unwrap();
@@ -293,9 +210,9 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    gateway_subnet(&client, &cfg).await;
+    common::gateway_subnet(&client, &cfg).await;
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
-    let spec = ingress("web");
+    let spec = common::ingress("web");
     // Someone else's gateway (and public IP) under the name the suite derives.
     let place = lbs.place(&spec);
     let mut theirs = spec.clone();
@@ -358,9 +275,9 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    gateway_subnet(&client, &cfg).await;
+    common::gateway_subnet(&client, &cfg).await;
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
-    let mut spec = ingress("tls");
+    let mut spec = common::ingress("tls");
     spec.attributes
         .insert(attr::USE_PRIVATE_IP.into(), "true".into());
     let mut https = spec.listeners[0].clone();
