@@ -57,20 +57,7 @@ fn gateway(arm: &Arm, priority: Option<u64>, port: &str) -> Value {
 async fn gateway_parts_must_refer_to_each_other() {
     let h = start().await;
     let arm = Arm::new(&h).await;
-    let subnet = arm
-        .put(
-            SUBNET,
-            &json!({"properties": {"addressPrefix": "10.225.0.0/24"}}),
-        )
-        .await;
-    assert_eq!(subnet.status, 201, "{:?}", subnet.body);
-    let pip = arm
-        .put(
-            "Microsoft.Network/publicIPAddresses/agw-pip",
-            &json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}}),
-        )
-        .await;
-    assert_eq!(pip.status, 201);
+    gateway_world(&arm).await;
 
     let dangling = arm.put(GW, &gateway(&arm, Some(100), "p443")).await;
     assert_eq!(dangling.code(), "InvalidResourceReference");

@@ -87,6 +87,54 @@ pub(crate) fn pool_name(key: &str) -> String {
     format!("pool-{}", cloudnet_core::ownership::short_hash(&[key], 12))
 }
 
+/// A pool sync's change: the wanted addresses (sorted, once each) against the pool's.
+pub(crate) struct MemberDelta {
+    pub want: Vec<std::net::IpAddr>,
+    pub registered: usize,
+    pub deregistered: usize,
+}
+
+impl MemberDelta {
+    pub fn new(targets: &[Target], have: &[std::net::IpAddr]) -> MemberDelta {
+        let mut want: Vec<std::net::IpAddr> = targets.iter().map(|t| t.ip).collect();
+        want.sort();
+        want.dedup();
+        MemberDelta {
+            registered: want.iter().filter(|ip| !have.contains(ip)).count(),
+            deregistered: have.iter().filter(|ip| !want.contains(ip)).count(),
+            want,
+        }
+    }
+
+    pub fn changes(&self) -> bool {
+        self.registered + self.deregistered > 0
+    }
+
+    /// The sync's result with the members' health.
+    pub fn result(&self, health: Vec<TargetHealth>) -> TargetSync {
+        TargetSync {
+            registered: u32::try_from(self.registered).unwrap_or(u32::MAX),
+            deregistered: u32::try_from(self.deregistered).unwrap_or(u32::MAX),
+            health,
+        }
+    }
+}
+
+/// The pool named `pool` of a load balancer's or gateway's pools, for writing.
+pub(crate) fn pool_mut<'a, P>(
+    pools: Option<&'a mut Vec<P>>,
+    name_of: impl Fn(&P) -> Option<&str>,
+    pool: &str,
+    group: &str,
+) -> Result<&'a mut P> {
+    pools
+        .and_then(|ps| ps.iter_mut().find(|b| name_of(b) == Some(pool)))
+        .ok_or_else(|| Error::NotFound {
+            code: "TargetGroupNotFound".into(),
+            message: format!("no backend pool for group {group}"),
+        })
+}
+
 pub(crate) fn sub(id: String) -> Option<SubResource> {
     Some(SubResource { id: Some(id) })
 }
@@ -611,31 +659,24 @@ impl LoadBalancers for AzureLoadBalancers {
             code: "ResourceNotFound".into(),
             message: format!("load balancer {name}"),
         })?;
-        let have = members_of(&current, &pool);
-        let mut want: Vec<std::net::IpAddr> = targets.iter().map(|t| t.ip).collect();
-        want.sort();
-        want.dedup();
-        let registered = want.iter().filter(|ip| !have.contains(ip)).count();
-        let deregistered = have.iter().filter(|ip| !want.contains(ip)).count();
-        if registered + deregistered > 0 {
+        let delta = MemberDelta::new(targets, &members_of(&current, &pool));
+        if delta.changes() {
             let vnet = self
                 .cfg
                 .network_id(&format!("virtualNetworks/{}", self.cfg.vnet));
-            let b = current
-                .properties
-                .as_mut()
-                .and_then(|p| {
-                    p.backend_address_pools
-                        .iter_mut()
-                        .find(|b| b.name.as_deref() == Some(pool.as_str()))
-                })
-                .ok_or_else(|| Error::NotFound {
-                    code: "TargetGroupNotFound".into(),
-                    message: format!("no backend pool for group {group}"),
-                })?;
+            let b = pool_mut(
+                current
+                    .properties
+                    .as_mut()
+                    .map(|p| &mut p.backend_address_pools),
+                |b| b.name.as_deref(),
+                &pool,
+                group,
+            )?;
             b.properties
                 .get_or_insert_with(Default::default)
-                .load_balancer_backend_addresses = want
+                .load_balancer_backend_addresses = delta
+                .want
                 .iter()
                 .map(|ip| LoadBalancerBackendAddress {
                     name: Some(format!("ip-{ip}")),
@@ -660,11 +701,7 @@ impl LoadBalancers for AzureLoadBalancers {
                 reason: Some("Azure reports backend health as a metric".into()),
             })
             .collect();
-        Ok(TargetSync {
-            registered: u32::try_from(registered).unwrap_or(u32::MAX),
-            deregistered: u32::try_from(deregistered).unwrap_or(u32::MAX),
-            health,
-        })
+        Ok(delta.result(health))
     }
 
     async fn sync_bound_targets(

@@ -17,7 +17,7 @@ use super::{desired, diff};
 use crate::call::with_if_match;
 use crate::error::{from_azure, gone_is_done};
 use crate::lb::diff::tags_of;
-use crate::lb::{AzureLoadBalancers, pool_name};
+use crate::lb::{AzureLoadBalancers, MemberDelta, pool_mut, pool_name};
 
 /// Reads and decisions again after a 412 before giving up.
 const PRECONDITION_RETRIES: u32 = 5;
@@ -92,9 +92,6 @@ impl AzureLoadBalancers {
     ) -> Result<TargetSync> {
         let name = name_of(lb);
         let pool = pool_name(group);
-        let mut want: Vec<IpAddr> = targets.iter().map(|t| t.ip).collect();
-        want.sort();
-        want.dedup();
         let mut attempt = 0;
         loop {
             let mut current = self.existing_gateway(&name).await?;
@@ -103,25 +100,21 @@ impl AzureLoadBalancers {
                     "application gateway {name} is not this cluster's"
                 )));
             }
-            let have = members_of(&current, &pool);
-            let registered = want.iter().filter(|ip| !have.contains(ip)).count();
-            let deregistered = have.iter().filter(|ip| !want.contains(ip)).count();
-            if registered + deregistered > 0 {
-                let b = current
-                    .properties
-                    .as_mut()
-                    .and_then(|p| {
-                        p.backend_address_pools
-                            .iter_mut()
-                            .find(|b| b.name.as_deref() == Some(pool.as_str()))
-                    })
-                    .ok_or_else(|| Error::NotFound {
-                        code: "TargetGroupNotFound".into(),
-                        message: format!("no backend pool for group {group} in {name}"),
-                    })?;
+            let delta = MemberDelta::new(targets, &members_of(&current, &pool));
+            if delta.changes() {
+                let b = pool_mut(
+                    current
+                        .properties
+                        .as_mut()
+                        .map(|p| &mut p.backend_address_pools),
+                    |b| b.name.as_deref(),
+                    &pool,
+                    group,
+                )?;
                 b.properties
                     .get_or_insert_with(Default::default)
-                    .backend_addresses = want
+                    .backend_addresses = delta
+                    .want
                     .iter()
                     .map(|ip| ApplicationGatewayBackendAddress {
                         fqdn: None,
@@ -139,14 +132,12 @@ impl AzureLoadBalancers {
                 };
             }
             let port_of = |ip: IpAddr| targets.iter().find(|t| t.ip == ip).map_or(0, |t| t.port);
-            return Ok(TargetSync {
-                registered: u32::try_from(registered).unwrap_or(u32::MAX),
-                deregistered: u32::try_from(deregistered).unwrap_or(u32::MAX),
-                health: members_of(&current, &pool)
+            return Ok(delta.result(
+                members_of(&current, &pool)
                     .into_iter()
                     .map(|ip| unavailable(ip, port_of(ip)))
                     .collect(),
-            });
+            ));
         }
     }
 
