@@ -386,6 +386,33 @@ impl AzureLoadBalancers {
         )
     }
 
+    /// Refuses what does not carry this cluster's tags (`what` and `name` say which).
+    pub(crate) fn check_ours(
+        &self,
+        tags: &Option<serde_json::Value>,
+        what: &str,
+        name: &str,
+    ) -> Result<()> {
+        if Owner::cluster_owns(&self.cfg.cluster, &tags_of(tags)) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "{what} {name} is not this cluster's"
+            )))
+        }
+    }
+
+    /// The resource as an owned load balancer when it carries this cluster's tags.
+    pub(crate) fn owned(&self, r: &Resource, kind: LoadBalancerKind) -> Option<OwnedLoadBalancer> {
+        let owner =
+            Owner::from_tags(&tags_of(&r.tags)).filter(|o| o.cluster == self.cfg.cluster)?;
+        Some(OwnedLoadBalancer {
+            id: LoadBalancerId(r.id.clone().unwrap_or_default()),
+            owner,
+            kind,
+        })
+    }
+
     /// The public IP as `diff` needs to see it.
     fn public_ip_seen(
         &self,
@@ -744,11 +771,7 @@ impl LoadBalancers for AzureLoadBalancers {
         // The public IPs the frontends use, and the default one (a frontend may be gone).
         let mut pips = vec![format!("{name}-pip")];
         if let Some(current) = self.get_lb(&name).await? {
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "load balancer {name} is not this cluster's"
-                )));
-            }
+            self.check_ours(&current.resource.tags, "load balancer", &name)?;
             pips.extend(
                 current
                     .properties
@@ -786,16 +809,7 @@ impl LoadBalancers for AzureLoadBalancers {
             .into_stream();
         while let Some(page) = pages.next().await {
             for lb in page.map_err(|e| from_azure(&e))?.value {
-                let tags = tags_of(&lb.resource.tags);
-                if let Some(owner) =
-                    Owner::from_tags(&tags).filter(|o| o.cluster == self.cfg.cluster)
-                {
-                    out.push(OwnedLoadBalancer {
-                        id: LoadBalancerId(lb.resource.id.clone().unwrap_or_default()),
-                        owner,
-                        kind: LoadBalancerKind::Network,
-                    });
-                }
+                out.extend(self.owned(&lb.resource, LoadBalancerKind::Network));
             }
         }
         self.list_owned_gateways(&mut out).await?;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use azure_mgmt_network::models::{ApplicationGateway, ApplicationGatewayBackendAddress};
 use cloudnet_core::{
     Error, LoadBalancerId, LoadBalancerKind, LoadBalancerSpec, LoadBalancerStatus,
-    OwnedLoadBalancer, Owner, Result, Target, TargetHealth, TargetSync,
+    OwnedLoadBalancer, Result, Target, TargetHealth, TargetSync,
 };
 use futures::StreamExt;
 
@@ -16,7 +16,6 @@ use super::observe::{members_of, name_of, pool_parts, unavailable};
 use super::{desired, diff};
 use crate::call::with_if_match;
 use crate::error::{from_azure, gone_is_done};
-use crate::lb::diff::tags_of;
 use crate::lb::{AzureLoadBalancers, MemberDelta, pool_mut, pool_name};
 
 /// Reads and decisions again after a 412 before giving up.
@@ -95,11 +94,7 @@ impl AzureLoadBalancers {
         let mut attempt = 0;
         loop {
             let mut current = self.existing_gateway(&name).await?;
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "application gateway {name} is not this cluster's"
-                )));
-            }
+            self.check_ours(&current.resource.tags, "application gateway", &name)?;
             let delta = MemberDelta::new(targets, &members_of(&current, &pool));
             if delta.changes() {
                 let b = pool_mut(
@@ -156,11 +151,7 @@ impl AzureLoadBalancers {
         let name = name_of(lb);
         let mut pips = vec![format!("{name}-pip")];
         if let Some(current) = self.get_gateway(&name).await? {
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "application gateway {name} is not this cluster's"
-                )));
-            }
+            self.check_ours(&current.resource.tags, "application gateway", &name)?;
             pips.extend(
                 current
                     .properties
@@ -196,16 +187,7 @@ impl AzureLoadBalancers {
             .into_stream();
         while let Some(page) = pages.next().await {
             for gw in page.map_err(|e| from_azure(&e))?.value {
-                let tags = tags_of(&gw.resource.tags);
-                if let Some(owner) =
-                    Owner::from_tags(&tags).filter(|o| o.cluster == self.cfg.cluster)
-                {
-                    out.push(OwnedLoadBalancer {
-                        id: LoadBalancerId(gw.resource.id.clone().unwrap_or_default()),
-                        owner,
-                        kind: LoadBalancerKind::Application,
-                    });
-                }
+                out.extend(self.owned(&gw.resource, LoadBalancerKind::Application));
             }
         }
         Ok(())
