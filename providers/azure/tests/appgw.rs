@@ -330,3 +330,51 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
             .ends_with("/httpListeners/listener-443")
     );
 }
+
+/// Two pools synced at once on one gateway: both read the same ETag, one PUT lands, the other
+/// gets 412 and reads, decides and writes again; neither loses the other's members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pool_syncs_meet_412_and_keep_each_others_members() {
+    use cloudnet_mockcloud::faults::FaultRule;
+    use cloudnet_mockcloud::{Config, MockCloud, World};
+    // Gateway reads take 300 ms, so both syncs read before either writes.
+    let slow_reads: FaultRule = serde_json::from_value(json!({
+        "service": "arm",
+        "action": "Microsoft.Network/applicationGateways/read",
+        "kind": "latency",
+        "ms": 300,
+    }))
+    .unwrap();
+    let world = World {
+        azure: Some(cloudnet_mockcloud::azure::AzureWorld::default()),
+        faults: vec![slow_reads],
+        ..World::default()
+    };
+    let h = MockCloud::start(Config::ephemeral(world)).await.unwrap();
+    let cfg = Arc::new(config(&h).await);
+    let (client, _) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    let spec = common::ingress("web");
+    let status = lbs.ensure(&spec).await.unwrap();
+    let writes = arm_calls(&h, GW_WRITE);
+    let target = |ip: &str| Target {
+        ip: ip.parse().unwrap(),
+        port: 8080,
+    };
+    let (ta, tb) = ([target("10.244.0.7")], [target("10.244.0.8")]);
+    let (a, b) = tokio::join!(
+        lbs.sync_targets(&status.id, &spec.groups[0].key, &ta),
+        lbs.sync_targets(&status.id, &spec.groups[1].key, &tb),
+    );
+    assert_eq!(a.unwrap().registered, 1);
+    assert_eq!(b.unwrap().registered, 1);
+    assert_eq!(
+        arm_calls(&h, GW_WRITE) - writes,
+        3,
+        "two PUTs that landed and one refused with 412"
+    );
+    let after = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(after.groups[0].targets.len(), 1);
+    assert_eq!(after.groups[1].targets.len(), 1);
+}
