@@ -4,10 +4,10 @@
 //! TokenCredential, long-running operations through the SDK's ARM poller (one held
 //! `InProgress` by a fault), and error codes as the SDK raises them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cloudnet_mockcloud::{Config, MockCloud, World, azure::AzureWorld, faults::FaultRule};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World, azure::AzureWorld, faults::FaultRule};
 use serde_json::{Value, json};
 
 /// python3 with azure-mgmt-network (the project venv, scripts/setup.sh).
@@ -31,6 +31,26 @@ fn python_with_azure() -> Option<PathBuf> {
         );
     }
     Some(py)
+}
+
+/// Runs `tests/azure/<script> <arm endpoint> <ca.pem> <args...>` and reads the one JSON
+/// object it prints.
+async fn run_script(py: &Path, script: &str, mock: &Handle, args: &[&str]) -> Value {
+    let ca = std::env::temp_dir().join(format!("mockcloud-ca-{}.pem", mock.arm_addr().port()));
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/azure")
+        .join(script);
+    let endpoint = format!("https://localhost:{}", mock.arm_addr().port());
+    let mut command = Command::new(py);
+    command.arg(script).arg(&endpoint).arg(&ca).args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&ca);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the client script failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,26 +82,13 @@ async fn microsofts_python_sdk_drives_resource_manager() {
     .unwrap();
     world.faults.push(slow);
     let mock = MockCloud::start(Config::ephemeral(world)).await.unwrap();
-    let ca = std::env::temp_dir().join(format!("mockcloud-ca-{}.pem", mock.arm_addr().port()));
-    std::fs::write(&ca, mock.ca_pem()).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/azure/network_client.py");
-    let endpoint = format!("https://localhost:{}", mock.arm_addr().port());
-    let ca_arg = ca.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(py)
-            .arg(script)
-            .arg(&endpoint)
-            .arg(&ca_arg)
-            .args([&subscription, &group, &scale_set])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let _ = std::fs::remove_file(&ca);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the client script failed: {stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let v = run_script(
+        &py,
+        "network_client.py",
+        &mock,
+        &[&subscription, &group, &scale_set],
+    )
+    .await;
 
     assert_eq!(v["vnet_state"], "Succeeded");
     assert_eq!(v["vnet_subnets"], json!(["nodes"]));
@@ -145,5 +152,52 @@ async fn microsofts_python_sdk_drives_resource_manager() {
             .is_some_and(|m| m.contains_key("arm:Microsoft.Network/loadBalancers/write")),
         "the caller is the token's oid: {by_caller:?}"
     );
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsofts_python_sdk_writes_an_application_gateway_as_agic_does() {
+    let Some(py) = python_with_azure() else {
+        return;
+    };
+    let azure = AzureWorld::default();
+    let (subscription, group) = (azure.subscription.clone(), azure.resource_group.clone());
+    let world = World {
+        azure: Some(azure),
+        ..World::default()
+    };
+    let mock = MockCloud::start(Config::ephemeral(world)).await.unwrap();
+    let v = run_script(
+        &py,
+        "app_gateway_client.py",
+        &mock,
+        &[&subscription, &group],
+    )
+    .await;
+
+    assert_eq!(v["dangling"]["code"], "InvalidResourceReference");
+    assert_eq!(
+        v["no_priority"]["code"],
+        "ApplicationGatewayRequestRoutingRulePriorityCannotBeEmpty"
+    );
+    assert_eq!(
+        v["shared_subnet"]["code"],
+        "ApplicationGatewaySubnetCannotBeUsedByOtherResources"
+    );
+    assert_eq!(v["state"], "Succeeded");
+    assert_eq!(
+        v["listeners"],
+        json!([["shop", ["shop.example.com"]], ["any", []]])
+    );
+    assert_eq!(
+        v["path_rule_ids"],
+        json!([["shop", "pathRules", "api"]]),
+        "path rules get their IDs under their path map"
+    );
+    assert_eq!(v["redirect_target"], "shop");
+    assert_eq!(v["settings_path"], json!(["/v1/", null]));
+    assert_eq!(v["pool_addresses"], json!([["10.244.0.7"], []]));
+    assert_eq!(v["subnet_in_use"]["code"], "InUseSubnetCannotBeDeleted");
+    assert_eq!(v["deleted"]["status"], 404);
     mock.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! The Azure backend against the mock cloud's ARM port: 200 nodes joining at once (route
-//! table PUTs, time) and a Service load balancer's first and second ensure (calls against
-//! the minimum). Prints the numbers; exits non-zero when an invariant breaks (more table PUTs
-//! than windows the arrivals span plus one, any write on the second ensure).
+//! table PUTs, time), a Service load balancer's and an Ingress's Application Gateway's first
+//! and second ensure (calls against the minimum), and the gateway's pod IPs synced in one
+//! batch. Prints the numbers; exits non-zero when an invariant breaks (more table PUTs than
+//! windows the arrivals span plus one, any write on a second ensure or on a sync with nothing
+//! to change, more than one gateway PUT for a batch of pod IPs).
 //!
 //! `cargo bench -p cloudnet-azure --bench azure`
 
@@ -15,9 +17,9 @@ use std::time::{Duration, Instant};
 use cloudnet_azure::client::network_client;
 use cloudnet_azure::{AzureLoadBalancers, AzureRoutes};
 use cloudnet_core::{
-    Action, BackendGroup, HealthCheck, IpAddressType, Listener, LoadBalancerKind, LoadBalancerSpec,
-    LoadBalancers, Owner, OwnerKind, Protocol, Route, RouteState, RouteTarget, Routes, Scheme,
-    Subnets, TargetKind, WeightedGroup,
+    Action, BackendGroup, HealthCheck, IpAddressType, Listener, LoadBalancerId, LoadBalancerKind,
+    LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, Protocol, Route, RouteState, RouteTarget,
+    Routes, Scheme, Subnets, Target, TargetKind, WeightedGroup,
 };
 
 const NODES: usize = 200;
@@ -106,23 +108,29 @@ fn service() -> LoadBalancerSpec {
     }
 }
 
-async fn ensure() -> Result<(), String> {
+/// Two ensures of `spec`: the first creates (a read and a write per resource at the least:
+/// public IP and load balancer or gateway), the second must write nothing.
+async fn ensure(label: &str, spec: LoadBalancerSpec) -> Result<(), String> {
     let h = common::start(|_| {}).await;
     let cfg = Arc::new(common::config(&h).await);
     let (client, policy) =
         network_client(&cfg, common::wide_budget()).map_err(|e| e.to_string())?;
+    let l7 = spec.kind == LoadBalancerKind::Application;
+    if l7 {
+        common::gateway_subnet(&client, &cfg).await;
+    }
     let lbs = AzureLoadBalancers::new(client, cfg);
-    let spec = service();
-    let report = |label: &str, took: Duration, calls: u64, writes: u64, minimum: u64| {
-        println!("ensure ({label}): {calls} calls (minimum {minimum}), {writes} writes, {took:?}");
+    let report = |pass: &str, took: Duration, calls: u64, writes: u64, minimum: u64| {
+        println!(
+            "ensure {label} ({pass}): {calls} calls (minimum {minimum}), {writes} writes, {took:?}"
+        );
     };
     let (c0, w0, t0) = (
         policy.counts.total(),
         policy.counts.mutating(),
         Instant::now(),
     );
-    lbs.ensure(&spec).await.map_err(|e| e.to_string())?;
-    // The minimum: a read and a write per resource (public IP, load balancer).
+    let status = lbs.ensure(&spec).await.map_err(|e| e.to_string())?;
     report(
         "first",
         t0.elapsed(),
@@ -145,7 +153,51 @@ async fn ensure() -> Result<(), String> {
         2,
     );
     if writes != 0 {
-        return Err(format!("{writes} writes on the second ensure"));
+        return Err(format!("{writes} writes on the second ensure of {label}"));
+    }
+    if l7 {
+        sync_gateway_pool(&lbs, &policy, &status.id, &spec.groups[0].key).await?;
+    }
+    Ok(())
+}
+
+/// 100 pod IPs into a gateway pool at once, then the same again.
+async fn sync_gateway_pool(
+    lbs: &AzureLoadBalancers,
+    policy: &cloudnet_azure::CallPolicy,
+    id: &LoadBalancerId,
+    group: &str,
+) -> Result<(), String> {
+    let targets: Vec<Target> = (0..100u8)
+        .map(|i| Target {
+            ip: std::net::IpAddr::from([10, 244, 1, i]),
+            port: 8080,
+        })
+        .collect();
+    for pass in ["first", "second"] {
+        let (c, w, t) = (
+            policy.counts.total(),
+            policy.counts.mutating(),
+            Instant::now(),
+        );
+        let sync = lbs
+            .sync_targets(id, group, &targets)
+            .await
+            .map_err(|e| e.to_string())?;
+        let writes = policy.counts.mutating() - w;
+        println!(
+            "sync_targets gateway pool, 100 pod IPs ({pass}): {} calls (minimum {}), {writes} writes, {} registered, {:?}",
+            policy.counts.total() - c,
+            if pass == "first" { 2 } else { 1 },
+            sync.registered,
+            t.elapsed()
+        );
+        let want = u64::from(pass == "first");
+        if writes != want {
+            return Err(format!(
+                "{writes} gateway writes for the {pass} sync (want {want})"
+            ));
+        }
     }
     Ok(())
 }
@@ -159,7 +211,8 @@ fn main() {
     let out = rt.block_on(async {
         routes(Duration::from_secs(2)).await?;
         routes(Duration::from_millis(500)).await?;
-        ensure().await
+        ensure("Service load balancer", service()).await?;
+        ensure("Ingress application gateway", common::ingress("web")).await
     });
     if let Err(e) = out {
         eprintln!("invariant broken: {e}");

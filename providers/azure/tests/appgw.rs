@@ -3,103 +3,20 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use azure_mgmt_network::models::{ApplicationGateway, Subnet};
+use azure_mgmt_network::models::ApplicationGateway;
 use cloudnet_azure::AzureLoadBalancers;
 use cloudnet_azure::client::network_client;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
-    Action, BackendGroup, ErrorKind, FixedResponse, HealthCheck, IpAddressType, Listener,
-    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, PathMatch, Protocol, Rule,
-    Scheme, Subnets, Target, TargetKind, WeightedGroup,
+    Action, ErrorKind, LoadBalancerKind, LoadBalancers, Owner, OwnerKind, Protocol, Target,
 };
 use common::{arm_calls, config, start, wide_budget};
 use futures::StreamExt;
 use serde_json::json;
 
 const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
-
-/// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
-/// admin.example.com (to admin), on port 80; no default backend (404).
-fn ingress(name: &str) -> LoadBalancerSpec {
-    let forward = |g: &str| Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    };
-    let rule = |priority, host: &str, path: &str, g: &str| Rule {
-        priority,
-        hosts: vec![host.into()],
-        paths: vec![PathMatch::Prefix(path.into())],
-        conditions: vec![],
-        action: forward(g),
-    };
-    let group = |key: &str, port| BackendGroup {
-        key: key.into(),
-        protocol: Protocol::Http,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(Protocol::Http),
-        attributes: BTreeMap::new(),
-    };
-    let mut api = group("shop/api:80", 8080);
-    api.attributes
-        .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
-    api.attributes
-        .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::FixedResponse(FixedResponse {
-                status_code: 404,
-                content_type: Some("text/plain".into()),
-                body: None,
-            }),
-            rules: vec![
-                rule(1, "shop.example.com", "/api", "shop/api:80"),
-                rule(2, "shop.example.com", "/", "shop/web:80"),
-                rule(3, "admin.example.com", "/", "shop/admin:80"),
-            ],
-        }],
-        groups: vec![
-            api,
-            group("shop/web:80", 3000),
-            group("shop/admin:80", 9000),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
-
-/// The dedicated subnet an Application Gateway needs, as a user makes it.
-async fn gateway_subnet(client: &azure_mgmt_network::Client, cfg: &cloudnet_azure::AzureConfig) {
-    let subnet: Subnet =
-        serde_json::from_value(json!({"properties": {"addressPrefix": "10.225.0.0/24"}})).unwrap();
-    client
-        .subnets_client()
-        .create_or_update(
-            &cfg.resource_group,
-            &cfg.vnet,
-            appgw::DEFAULT_SUBNET,
-            subnet,
-            &cfg.subscription,
-        )
-        .await
-        .expect("the gateway subnet is made");
-}
 
 async fn gateways_and_pips(
     client: &azure_mgmt_network::Client,
@@ -130,10 +47,10 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    gateway_subnet(&client, &cfg).await;
+    common::gateway_subnet(&client, &cfg).await;
     let (_, pips_before) = gateways_and_pips(&client, &cfg).await;
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
-    let spec = ingress("web");
+    let spec = common::ingress("web");
 
     let before = policy.counts.mutating();
     let status = lbs.ensure(&spec).await.unwrap();
@@ -293,9 +210,9 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    gateway_subnet(&client, &cfg).await;
+    common::gateway_subnet(&client, &cfg).await;
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
-    let spec = ingress("web");
+    let spec = common::ingress("web");
     // Someone else's gateway (and public IP) under the name the suite derives.
     let place = lbs.place(&spec);
     let mut theirs = spec.clone();
@@ -350,4 +267,114 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
         .await
         .unwrap();
     assert_eq!(still.resource.tags, Some(json!({"team": "payments"})));
+}
+
+#[tokio::test]
+async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
+    use cloudnet_core::{CertificateRef, Redirect};
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let mut spec = common::ingress("tls");
+    spec.attributes
+        .insert(attr::USE_PRIVATE_IP.into(), "true".into());
+    let mut https = spec.listeners[0].clone();
+    https.port = 443;
+    https.protocol = Protocol::Https;
+    https.certificates = vec![CertificateRef(
+        "https://shop.vault.azure.net/secrets/web".into(),
+    )];
+    spec.listeners[0].rules.clear();
+    spec.listeners[0].default_action = Action::Redirect(Redirect {
+        protocol: Some(Protocol::Https),
+        host: None,
+        port: Some(443),
+        path: None,
+        query: None,
+        status_code: 301,
+    });
+    spec.listeners.push(https);
+    let status = lbs.ensure(&spec).await.unwrap();
+    // The listeners' address is the private frontend's, from the gateway subnet.
+    assert_eq!(status.ips.len(), 1);
+    assert!(
+        status.ips[0].to_string().starts_with("10.225.0."),
+        "{status:?}"
+    );
+    let before = policy.counts.mutating();
+    lbs.ensure(&spec).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating() - before,
+        0,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+    let gw = client
+        .application_gateways_client()
+        .get(
+            &cfg.resource_group,
+            lbs.gateway_name(&spec.owner),
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&gw).unwrap();
+    let redirect = &v["properties"]["redirectConfigurations"][0]["properties"];
+    assert_eq!(redirect["redirectType"], "Permanent");
+    assert!(
+        redirect["targetListener"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/httpListeners/listener-443")
+    );
+}
+
+/// Two pools synced at once on one gateway: both read the same ETag, one PUT lands, the other
+/// gets 412 and reads, decides and writes again; neither loses the other's members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pool_syncs_meet_412_and_keep_each_others_members() {
+    use cloudnet_mockcloud::faults::FaultRule;
+    use cloudnet_mockcloud::{Config, MockCloud, World};
+    // Gateway reads take 300 ms, so both syncs read before either writes.
+    let slow_reads: FaultRule = serde_json::from_value(json!({
+        "service": "arm",
+        "action": "Microsoft.Network/applicationGateways/read",
+        "kind": "latency",
+        "ms": 300,
+    }))
+    .unwrap();
+    let world = World {
+        azure: Some(cloudnet_mockcloud::azure::AzureWorld::default()),
+        faults: vec![slow_reads],
+        ..World::default()
+    };
+    let h = MockCloud::start(Config::ephemeral(world)).await.unwrap();
+    let cfg = Arc::new(config(&h).await);
+    let (client, _) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    let spec = common::ingress("web");
+    let status = lbs.ensure(&spec).await.unwrap();
+    let writes = arm_calls(&h, GW_WRITE);
+    let target = |ip: &str| Target {
+        ip: ip.parse().unwrap(),
+        port: 8080,
+    };
+    let (ta, tb) = ([target("10.244.0.7")], [target("10.244.0.8")]);
+    let (a, b) = tokio::join!(
+        lbs.sync_targets(&status.id, &spec.groups[0].key, &ta),
+        lbs.sync_targets(&status.id, &spec.groups[1].key, &tb),
+    );
+    assert_eq!(a.unwrap().registered, 1);
+    assert_eq!(b.unwrap().registered, 1);
+    assert_eq!(
+        arm_calls(&h, GW_WRITE) - writes,
+        3,
+        "two PUTs that landed and one refused with 412"
+    );
+    let after = lbs.ensure(&spec).await.unwrap();
+    assert_eq!(after.groups[0].targets.len(), 1);
+    assert_eq!(after.groups[1].targets.len(), 1);
 }

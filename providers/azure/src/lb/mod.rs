@@ -25,10 +25,8 @@ use azure_mgmt_network::models::{
     FrontendIpConfigurationPropertiesFormat, IpAllocationMethod, LoadBalancer,
     LoadBalancerBackendAddress, LoadBalancerBackendAddressPropertiesFormat,
     LoadBalancerPropertiesFormat, LoadBalancerSku, LoadBalancingRule,
-    LoadBalancingRulePropertiesFormat, Probe, ProbePropertiesFormat, PublicIpAddress,
-    PublicIpAddressDnsSettings, PublicIpAddressPropertiesFormat, PublicIpAddressSku, Resource,
+    LoadBalancingRulePropertiesFormat, Probe, ProbePropertiesFormat, PublicIpAddress, Resource,
     SubResource, Subnet, TransportProtocol, load_balancer_sku, probe_properties_format,
-    public_ip_address_sku,
 };
 use cloudnet_core::{
     Action, BoundGroup, Error, GroupStatus, HealthState, LoadBalancerCapabilities, LoadBalancerId,
@@ -43,6 +41,7 @@ use crate::call::with_if_match;
 
 pub mod appgw;
 pub mod diff;
+mod public_ip;
 use crate::config::AzureConfig;
 use crate::error::{from_azure, gone_is_done};
 use diff::tags_of;
@@ -87,6 +86,54 @@ pub(crate) fn pool_name(key: &str) -> String {
     format!("pool-{}", cloudnet_core::ownership::short_hash(&[key], 12))
 }
 
+/// A pool sync's change: the wanted addresses (sorted, once each) against the pool's.
+pub(crate) struct MemberDelta {
+    pub want: Vec<std::net::IpAddr>,
+    pub registered: usize,
+    pub deregistered: usize,
+}
+
+impl MemberDelta {
+    pub fn new(targets: &[Target], have: &[std::net::IpAddr]) -> MemberDelta {
+        let mut want: Vec<std::net::IpAddr> = targets.iter().map(|t| t.ip).collect();
+        want.sort();
+        want.dedup();
+        MemberDelta {
+            registered: want.iter().filter(|ip| !have.contains(ip)).count(),
+            deregistered: have.iter().filter(|ip| !want.contains(ip)).count(),
+            want,
+        }
+    }
+
+    pub fn changes(&self) -> bool {
+        self.registered + self.deregistered > 0
+    }
+
+    /// The sync's result with the members' health.
+    pub fn result(&self, health: Vec<TargetHealth>) -> TargetSync {
+        TargetSync {
+            registered: u32::try_from(self.registered).unwrap_or(u32::MAX),
+            deregistered: u32::try_from(self.deregistered).unwrap_or(u32::MAX),
+            health,
+        }
+    }
+}
+
+/// The pool named `pool` of a load balancer's or gateway's pools, for writing.
+pub(crate) fn pool_mut<'a, P>(
+    pools: Option<&'a mut Vec<P>>,
+    name_of: impl Fn(&P) -> Option<&str>,
+    pool: &str,
+    group: &str,
+) -> Result<&'a mut P> {
+    pools
+        .and_then(|ps| ps.iter_mut().find(|b| name_of(b) == Some(pool)))
+        .ok_or_else(|| Error::NotFound {
+            code: "TargetGroupNotFound".into(),
+            message: format!("no backend pool for group {group}"),
+        })
+}
+
 pub(crate) fn sub(id: String) -> Option<SubResource> {
     Some(SubResource { id: Some(id) })
 }
@@ -97,15 +144,6 @@ fn pip_name(spec: &LoadBalancerSpec, lb_name: &str) -> String {
         .get(attributes::PIP_NAME)
         .cloned()
         .unwrap_or_else(|| format!("{lb_name}-pip"))
-}
-
-fn dns_label(p: &PublicIpAddress) -> Option<&str> {
-    p.properties
-        .as_ref()?
-        .dns_settings
-        .as_ref()?
-        .domain_name_label
-        .as_deref()
 }
 
 /// The group each listener forwards to (an L4 listener forwards to exactly one).
@@ -338,86 +376,31 @@ impl AzureLoadBalancers {
         )
     }
 
-    /// The public IP as `diff` needs to see it.
-    fn public_ip_seen(
+    /// Refuses what does not carry this cluster's tags (`what` and `name` say which).
+    pub(crate) fn check_ours(
         &self,
-        pip: Option<&PublicIpAddress>,
-        want_label: Option<&str>,
-    ) -> PublicIpSeen {
-        PublicIpSeen {
-            exists: pip.is_some(),
-            owned: pip.is_some_and(|p| {
-                Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
-            }),
-            dns_label_matches: pip.and_then(dns_label) == want_label,
-        }
-    }
-
-    /// Creates (or updates) the suite's Standard static public IP for a spec.
-    async fn put_public_ip(
-        &self,
-        spec: &LoadBalancerSpec,
+        tags: &Option<serde_json::Value>,
+        what: &str,
         name: &str,
-        label: Option<String>,
-    ) -> Result<PublicIpAddress> {
-        let mut tags = spec.tags.clone();
-        tags.extend(spec.owner.tags());
-        let body = PublicIpAddress {
-            resource: Resource {
-                location: Some(self.cfg.location.clone()),
-                tags: Some(json!(tags)),
-                ..Default::default()
-            },
-            sku: Some(PublicIpAddressSku {
-                name: Some(public_ip_address_sku::Name::Standard),
-                tier: Some(public_ip_address_sku::Tier::Regional),
-            }),
-            properties: Some(Box::new(PublicIpAddressPropertiesFormat {
-                public_ip_allocation_method: Some(IpAllocationMethod::Static),
-                dns_settings: label.map(|l| PublicIpAddressDnsSettings {
-                    domain_name_label: Some(l),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        self.client
-            .public_ip_addresses_client()
-            .create_or_update(&self.cfg.resource_group, name, body, &self.cfg.subscription)
-            .await
-            .map_err(|e| from_azure(&e))
-    }
-
-    /// Deletes the named public IPs that carry this cluster's tags (a user's stays; gone is
-    /// done).
-    async fn delete_owned_public_ips(&self, mut pips: Vec<String>) -> Result<()> {
-        pips.sort();
-        pips.dedup();
-        for pip in pips {
-            if let Some(p) = self.get_pip(&pip).await?
-                && Owner::cluster_owns(&self.cfg.cluster, &tags_of(&p.resource.tags))
-            {
-                gone_is_done(
-                    self.client
-                        .public_ip_addresses_client()
-                        .delete(&self.cfg.resource_group, &pip, &self.cfg.subscription)
-                        .send()
-                        .await
-                        .map_err(|e| from_azure(&e)),
-                )?;
-            }
+    ) -> Result<()> {
+        if Owner::cluster_owns(&self.cfg.cluster, &tags_of(tags)) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "{what} {name} is not this cluster's"
+            )))
         }
-        Ok(())
     }
 
-    async fn get_pip(&self, name: &str) -> Result<Option<PublicIpAddress>> {
-        found(
-            self.client
-                .public_ip_addresses_client()
-                .get(&self.cfg.resource_group, name, &self.cfg.subscription)
-                .await,
-        )
+    /// The resource as an owned load balancer when it carries this cluster's tags.
+    pub(crate) fn owned(&self, r: &Resource, kind: LoadBalancerKind) -> Option<OwnedLoadBalancer> {
+        let owner =
+            Owner::from_tags(&tags_of(&r.tags)).filter(|o| o.cluster == self.cfg.cluster)?;
+        Some(OwnedLoadBalancer {
+            id: LoadBalancerId(r.id.clone().unwrap_or_default()),
+            owner,
+            kind,
+        })
     }
 
     async fn put_lb(&self, lb: LoadBalancer, etag: Option<String>) -> Result<LoadBalancer> {
@@ -611,31 +594,24 @@ impl LoadBalancers for AzureLoadBalancers {
             code: "ResourceNotFound".into(),
             message: format!("load balancer {name}"),
         })?;
-        let have = members_of(&current, &pool);
-        let mut want: Vec<std::net::IpAddr> = targets.iter().map(|t| t.ip).collect();
-        want.sort();
-        want.dedup();
-        let registered = want.iter().filter(|ip| !have.contains(ip)).count();
-        let deregistered = have.iter().filter(|ip| !want.contains(ip)).count();
-        if registered + deregistered > 0 {
+        let delta = MemberDelta::new(targets, &members_of(&current, &pool));
+        if delta.changes() {
             let vnet = self
                 .cfg
                 .network_id(&format!("virtualNetworks/{}", self.cfg.vnet));
-            let b = current
-                .properties
-                .as_mut()
-                .and_then(|p| {
-                    p.backend_address_pools
-                        .iter_mut()
-                        .find(|b| b.name.as_deref() == Some(pool.as_str()))
-                })
-                .ok_or_else(|| Error::NotFound {
-                    code: "TargetGroupNotFound".into(),
-                    message: format!("no backend pool for group {group}"),
-                })?;
+            let b = pool_mut(
+                current
+                    .properties
+                    .as_mut()
+                    .map(|p| &mut p.backend_address_pools),
+                |b| b.name.as_deref(),
+                &pool,
+                group,
+            )?;
             b.properties
                 .get_or_insert_with(Default::default)
-                .load_balancer_backend_addresses = want
+                .load_balancer_backend_addresses = delta
+                .want
                 .iter()
                 .map(|ip| LoadBalancerBackendAddress {
                     name: Some(format!("ip-{ip}")),
@@ -660,11 +636,7 @@ impl LoadBalancers for AzureLoadBalancers {
                 reason: Some("Azure reports backend health as a metric".into()),
             })
             .collect();
-        Ok(TargetSync {
-            registered: u32::try_from(registered).unwrap_or(u32::MAX),
-            deregistered: u32::try_from(deregistered).unwrap_or(u32::MAX),
-            health,
-        })
+        Ok(delta.result(health))
     }
 
     async fn sync_bound_targets(
@@ -707,11 +679,7 @@ impl LoadBalancers for AzureLoadBalancers {
         // The public IPs the frontends use, and the default one (a frontend may be gone).
         let mut pips = vec![format!("{name}-pip")];
         if let Some(current) = self.get_lb(&name).await? {
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "load balancer {name} is not this cluster's"
-                )));
-            }
+            self.check_ours(&current.resource.tags, "load balancer", &name)?;
             pips.extend(
                 current
                     .properties
@@ -749,16 +717,7 @@ impl LoadBalancers for AzureLoadBalancers {
             .into_stream();
         while let Some(page) = pages.next().await {
             for lb in page.map_err(|e| from_azure(&e))?.value {
-                let tags = tags_of(&lb.resource.tags);
-                if let Some(owner) =
-                    Owner::from_tags(&tags).filter(|o| o.cluster == self.cfg.cluster)
-                {
-                    out.push(OwnedLoadBalancer {
-                        id: LoadBalancerId(lb.resource.id.clone().unwrap_or_default()),
-                        owner,
-                        kind: LoadBalancerKind::Network,
-                    });
-                }
+                out.extend(self.owned(&lb.resource, LoadBalancerKind::Network));
             }
         }
         self.list_owned_gateways(&mut out).await?;

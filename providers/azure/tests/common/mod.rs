@@ -2,8 +2,18 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use azure_mgmt_network::models::Subnet;
+use cloudnet_azure::lb::appgw::{self, attributes as attr};
+use cloudnet_core::{
+    Action, BackendGroup, FixedResponse, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
+    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
+    WeightedGroup,
+};
+use serde_json::json;
 
 use cloudnet_azure::{AzureConfig, CredentialsChoice, RetryConfig};
 use cloudnet_core::{BudgetConfig, Op, OpClass, Rate, RateBudget, Service};
@@ -121,4 +131,87 @@ pub fn standalone_vm(h: &Handle, cfg: &AzureConfig, name: &str) -> (String, Stri
         ),
         nic,
     )
+}
+
+/// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
+/// admin.example.com (to admin), on port 80; no default backend (404).
+pub fn ingress(name: &str) -> LoadBalancerSpec {
+    let forward = |g: &str| Action::Forward {
+        groups: vec![WeightedGroup {
+            group: g.into(),
+            weight: 1,
+        }],
+    };
+    let rule = |priority, host: &str, path: &str, g: &str| Rule {
+        priority,
+        hosts: vec![host.into()],
+        paths: vec![PathMatch::Prefix(path.into())],
+        conditions: vec![],
+        action: forward(g),
+    };
+    let group = |key: &str, port| BackendGroup {
+        key: key.into(),
+        protocol: Protocol::Http,
+        port,
+        target_kind: TargetKind::PodIp,
+        health_check: HealthCheck::defaults_for(Protocol::Http),
+        attributes: BTreeMap::new(),
+    };
+    let mut api = group("shop/api:80", 8080);
+    api.attributes
+        .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
+    api.attributes
+        .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
+    LoadBalancerSpec {
+        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
+        kind: LoadBalancerKind::Application,
+        scheme: Scheme::InternetFacing,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![Listener {
+            port: 80,
+            protocol: Protocol::Http,
+            certificates: vec![],
+            ssl_policy: None,
+            default_action: Action::FixedResponse(FixedResponse {
+                status_code: 404,
+                content_type: Some("text/plain".into()),
+                body: None,
+            }),
+            rules: vec![
+                rule(1, "shop.example.com", "/api", "shop/api:80"),
+                rule(2, "shop.example.com", "/", "shop/web:80"),
+                rule(3, "admin.example.com", "/", "shop/admin:80"),
+            ],
+        }],
+        groups: vec![
+            api,
+            group("shop/web:80", 3000),
+            group("shop/admin:80", 9000),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+/// The dedicated subnet an Application Gateway needs, as a user makes it.
+pub async fn gateway_subnet(
+    client: &azure_mgmt_network::Client,
+    cfg: &cloudnet_azure::AzureConfig,
+) {
+    let subnet: Subnet =
+        serde_json::from_value(json!({"properties": {"addressPrefix": "10.225.0.0/24"}})).unwrap();
+    client
+        .subnets_client()
+        .create_or_update(
+            &cfg.resource_group,
+            &cfg.vnet,
+            appgw::DEFAULT_SUBNET,
+            subnet,
+            &cfg.subscription,
+        )
+        .await
+        .expect("the gateway subnet is made");
 }

@@ -148,6 +148,7 @@ pub const KINDS: &[Kind] = &[
             ("httpListeners", false),
             ("requestRoutingRules", false),
             ("urlPathMaps", false),
+            ("redirectConfigurations", false),
             ("backendAddressPools", false),
             ("backendHttpSettingsCollection", false),
             ("probes", false),

@@ -363,7 +363,14 @@ fn write_resource(
     let guid = guid.unwrap_or_else(|| s.guid());
     super::props(&mut new).insert("resourceGuid".into(), json!(guid));
     fill_children(s, kind, id, old.as_ref(), &mut new)?;
-    prepare(s, kind, id, old.as_ref(), &mut new)?;
+    prepare(
+        s,
+        kind,
+        id,
+        old.as_ref(),
+        &mut new,
+        call.api_version.as_deref(),
+    )?;
     let state = if call.running_ms > 0 {
         "Updating"
     } else {
@@ -708,6 +715,7 @@ fn prepare(
     id: &str,
     old: Option<&Value>,
     new: &mut Value,
+    api_version: Option<&str>,
 ) -> AzResult<()> {
     match kind.type_ {
         "virtualNetworks" => network::prepare_vnet(s, id, old, new),
@@ -716,7 +724,7 @@ fn prepare(
         "networkSecurityGroups" => network::prepare_nsg(new),
         "publicIPAddresses" => network::prepare_public_ip(s, old, new),
         "loadBalancers" => lb::prepare(s, id, old, new),
-        "applicationGateways" => appgw::prepare(s, id, old, new),
+        "applicationGateways" => appgw::prepare(s, id, old, new, api_version.unwrap_or_default()),
         "virtualMachines" => compute::prepare_vm(s, id, old, new),
         "virtualMachineScaleSets" => compute::prepare_scale_set(s, id, new),
         _ => Ok(()),

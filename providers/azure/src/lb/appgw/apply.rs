@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use azure_mgmt_network::models::{ApplicationGateway, ApplicationGatewayBackendAddress};
 use cloudnet_core::{
     Error, LoadBalancerId, LoadBalancerKind, LoadBalancerSpec, LoadBalancerStatus,
-    OwnedLoadBalancer, Owner, Result, Target, TargetHealth, TargetSync,
+    OwnedLoadBalancer, Result, Target, TargetHealth, TargetSync,
 };
 use futures::StreamExt;
 
@@ -16,8 +16,7 @@ use super::observe::{members_of, name_of, pool_parts, unavailable};
 use super::{desired, diff};
 use crate::call::with_if_match;
 use crate::error::{from_azure, gone_is_done};
-use crate::lb::diff::tags_of;
-use crate::lb::{AzureLoadBalancers, pool_name};
+use crate::lb::{AzureLoadBalancers, MemberDelta, pool_mut, pool_name};
 
 /// Reads and decisions again after a 412 before giving up.
 const PRECONDITION_RETRIES: u32 = 5;
@@ -92,36 +91,25 @@ impl AzureLoadBalancers {
     ) -> Result<TargetSync> {
         let name = name_of(lb);
         let pool = pool_name(group);
-        let mut want: Vec<IpAddr> = targets.iter().map(|t| t.ip).collect();
-        want.sort();
-        want.dedup();
         let mut attempt = 0;
         loop {
             let mut current = self.existing_gateway(&name).await?;
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "application gateway {name} is not this cluster's"
-                )));
-            }
-            let have = members_of(&current, &pool);
-            let registered = want.iter().filter(|ip| !have.contains(ip)).count();
-            let deregistered = have.iter().filter(|ip| !want.contains(ip)).count();
-            if registered + deregistered > 0 {
-                let b = current
-                    .properties
-                    .as_mut()
-                    .and_then(|p| {
-                        p.backend_address_pools
-                            .iter_mut()
-                            .find(|b| b.name.as_deref() == Some(pool.as_str()))
-                    })
-                    .ok_or_else(|| Error::NotFound {
-                        code: "TargetGroupNotFound".into(),
-                        message: format!("no backend pool for group {group} in {name}"),
-                    })?;
+            self.check_ours(&current.resource.tags, "application gateway", &name)?;
+            let delta = MemberDelta::new(targets, &members_of(&current, &pool));
+            if delta.changes() {
+                let b = pool_mut(
+                    current
+                        .properties
+                        .as_mut()
+                        .map(|p| &mut p.backend_address_pools),
+                    |b| b.name.as_deref(),
+                    &pool,
+                    group,
+                )?;
                 b.properties
                     .get_or_insert_with(Default::default)
-                    .backend_addresses = want
+                    .backend_addresses = delta
+                    .want
                     .iter()
                     .map(|ip| ApplicationGatewayBackendAddress {
                         fqdn: None,
@@ -139,14 +127,12 @@ impl AzureLoadBalancers {
                 };
             }
             let port_of = |ip: IpAddr| targets.iter().find(|t| t.ip == ip).map_or(0, |t| t.port);
-            return Ok(TargetSync {
-                registered: u32::try_from(registered).unwrap_or(u32::MAX),
-                deregistered: u32::try_from(deregistered).unwrap_or(u32::MAX),
-                health: members_of(&current, &pool)
+            return Ok(delta.result(
+                members_of(&current, &pool)
                     .into_iter()
                     .map(|ip| unavailable(ip, port_of(ip)))
                     .collect(),
-            });
+            ));
         }
     }
 
@@ -165,11 +151,7 @@ impl AzureLoadBalancers {
         let name = name_of(lb);
         let mut pips = vec![format!("{name}-pip")];
         if let Some(current) = self.get_gateway(&name).await? {
-            if !Owner::cluster_owns(&self.cfg.cluster, &tags_of(&current.resource.tags)) {
-                return Err(Error::invalid(format!(
-                    "application gateway {name} is not this cluster's"
-                )));
-            }
+            self.check_ours(&current.resource.tags, "application gateway", &name)?;
             pips.extend(
                 current
                     .properties
@@ -205,16 +187,7 @@ impl AzureLoadBalancers {
             .into_stream();
         while let Some(page) = pages.next().await {
             for gw in page.map_err(|e| from_azure(&e))?.value {
-                let tags = tags_of(&gw.resource.tags);
-                if let Some(owner) =
-                    Owner::from_tags(&tags).filter(|o| o.cluster == self.cfg.cluster)
-                {
-                    out.push(OwnedLoadBalancer {
-                        id: LoadBalancerId(gw.resource.id.clone().unwrap_or_default()),
-                        owner,
-                        kind: LoadBalancerKind::Application,
-                    });
-                }
+                out.extend(self.owned(&gw.resource, LoadBalancerKind::Application));
             }
         }
         Ok(())

@@ -450,11 +450,11 @@ fn redirect(
     let kind = match r.status_code {
         301 => "Permanent",
         302 => "Found",
+        303 => "SeeOther",
         307 => "Temporary",
-        308 => "SeeOther",
         other => {
             return Err(Error::invalid(format!(
-                "redirect status {other}: Application Gateway redirects with 301, 302, 307 or 308"
+                "redirect status {other}: Application Gateway redirects with 301, 302, 303 or 307"
             )));
         }
     };
