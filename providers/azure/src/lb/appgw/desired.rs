@@ -11,7 +11,7 @@
 //!  redirect   -> redirectConfiguration redirect-... to the same hosts' listener on the port
 //! ```
 //!
-//! Pool members are [`crate::lb::AzureLoadBalancers::sync_targets`]'s: the gateway built here
+//! Pool members are `sync_targets` ([`cloudnet_core::LoadBalancers::sync_targets`])'s: the gateway built here
 //! keeps the ones observed.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! [`cloudnet_core::LoadBalancers`] for Ingresses (L7) on an Application Gateway v2, one per
-//! Ingress (or IngressGroup), laid out as AGIC lays out its gateway ([`desired`]).
+//! Ingress (or IngressGroup), laid out as AGIC lays out its gateway ([`desired()`]).
 //!
 //! ```text
 //!  ensure(spec) ─> observe: GET public IP, GET application gateway          (observe.rs)
@@ -35,7 +35,7 @@ pub use diff::diff;
 pub const DEFAULT_SUBNET: &str = "appgw-subnet";
 
 /// Spec and backend-group attributes the gateway reads, named as AGIC's Ingress annotations
-/// (the controllers pass them through; [`desired`] checks them again).
+/// (the controllers pass them through; [`desired()`] checks them again).
 pub mod attributes {
     /// Spec: `true` puts the listeners on the private frontend.
     pub const USE_PRIVATE_IP: &str = "appgw.ingress.kubernetes.io/use-private-ip";
