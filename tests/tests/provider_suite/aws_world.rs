@@ -66,6 +66,10 @@ impl World for AwsWorld {
         }
     }
 
+    fn provider_id(&self, i: usize) -> String {
+        format!("aws:///us-west-2a/{}", NODES[i])
+    }
+
     fn blocks_in_mock(&self, _node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {
         self.env.mock.with_cloud(|c| {
             let Some(eni) = c.ec2.network_interfaces.get(interface) else {

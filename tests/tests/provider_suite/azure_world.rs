@@ -104,6 +104,10 @@ impl World for AzureWorld {
         }
     }
 
+    fn provider_id(&self, i: usize) -> String {
+        self.node(i).instance_id
+    }
+
     fn blocks_in_mock(&self, _node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {
         let nic = self.resource(interface).unwrap_or_default();
         let configs = nic["properties"]["ipConfigurations"].as_array().cloned();

@@ -81,6 +81,11 @@ impl World for GcpWorld {
         }
     }
 
+    fn provider_id(&self, i: usize) -> String {
+        let (name, zone) = NODES[i];
+        format!("gce://{PROJECT}/{zone}/{name}")
+    }
+
     fn blocks_in_mock(&self, node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {
         let zone = node.zone.as_deref().expect("a GCE node has a zone");
         let path = format!("zones/{zone}/instances/{}", node.instance_id);

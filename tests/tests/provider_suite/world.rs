@@ -27,6 +27,11 @@ pub trait World: Send + Sync {
     /// Node `i` (0 or 1) of the mock's world.
     fn node(&self, i: usize) -> NodeRef;
 
+    /// The `spec.providerID` of node `i`'s Node object (for the controllers' end-to-end
+    /// tests, which include these worlds).
+    #[allow(dead_code)]
+    fn provider_id(&self, i: usize) -> String;
+
     /// The addresses (blocks) the mock holds on an interface of a node, primary excluded.
     fn blocks_in_mock(&self, node: &NodeRef, interface: &str) -> BTreeSet<IpNet>;
 
