@@ -4,20 +4,7 @@
 //! two routes in the cluster's table, leading to their nodes; the Nodes gone, the routes are
 //! gone; a route someone else put in the table stays as it was throughout.
 
-mod service_env;
-
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/aws_world.rs"]
-mod aws_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/azure_world.rs"]
-mod azure_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/gcp_world.rs"]
-mod gcp_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/world.rs"]
-mod world;
+mod clouds;
 
 use std::time::Duration;
 
@@ -25,10 +12,10 @@ use cloudnet_controllers::metrics::ControllerMetrics;
 use cloudnet_controllers::routes::{RouteSettings, run};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
 use cloudnet_testkit::eventually;
+use clouds::world::World;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use world::World;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -111,18 +98,18 @@ async fn nodes_become_routes_to_them_and_go_with_them(w: &dyn World) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_nodes_become_routes_to_them_and_go_with_them() {
-    let w = aws_world::AwsWorld::start().await;
+    let w = clouds::aws_world::AwsWorld::start().await;
     nodes_become_routes_to_them_and_go_with_them(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcp_nodes_become_routes_to_them_and_go_with_them() {
-    let w = gcp_world::GcpWorld::start().await;
+    let w = clouds::gcp_world::GcpWorld::start().await;
     nodes_become_routes_to_them_and_go_with_them(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_nodes_become_routes_to_them_and_go_with_them() {
-    let w = azure_world::AzureWorld::start().await;
+    let w = clouds::azure_world::AzureWorld::start().await;
     nodes_become_routes_to_them_and_go_with_them(&w).await;
 }

@@ -9,18 +9,7 @@
 mod chart_rbac;
 mod service_env;
 
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/aws_world.rs"]
-mod aws_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/azure_world.rs"]
-mod azure_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/gcp_world.rs"]
-mod gcp_world;
-#[allow(dead_code)]
-#[path = "../../tests/tests/provider_suite/world.rs"]
-mod world;
+mod clouds;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -31,12 +20,12 @@ use cloudnet_controllers::service::reconcile::CONDITION;
 use cloudnet_core::{Target, TargetKind};
 use cloudnet_kubesim::Config as ApiConfig;
 use cloudnet_testkit::eventually;
+use clouds::world::{CLUSTER, World};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use service_env::{Running, wait_for_event};
-use world::{CLUSTER, World};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -56,7 +45,7 @@ struct Case {
 /// AWS: cloudnet's class, pod IP targets (the AWS Load Balancer Controller's annotations).
 async fn aws() -> Case {
     Case {
-        world: Box::new(aws_world::AwsWorld::start().await),
+        world: Box::new(clouds::aws_world::AwsWorld::start().await),
         settings: ServiceSettings::new(CLUSTER),
         metadata: json!({"annotations": {
             "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}}),
@@ -73,7 +62,7 @@ async fn aws() -> Case {
 /// (`externalTrafficPolicy: Local`).
 async fn gcp() -> Case {
     Case {
-        world: Box::new(gcp_world::GcpWorld::start().await),
+        world: Box::new(clouds::gcp_world::GcpWorld::start().await),
         settings: ServiceSettings::ingress_gce(CLUSTER),
         metadata: json!({}),
         class: None,
@@ -91,7 +80,7 @@ async fn gcp() -> Case {
 /// is the default dialect's.)
 async fn azure() -> Case {
     Case {
-        world: Box::new(azure_world::AzureWorld::start().await),
+        world: Box::new(clouds::azure_world::AzureWorld::start().await),
         settings: ServiceSettings {
             serve_classless: true,
             default_target_kind: TargetKind::PodIp,

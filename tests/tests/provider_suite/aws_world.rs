@@ -14,7 +14,7 @@ use cloudnet_core::{
 use cloudnet_mockcloud::ec2::RouteTarget as MockTarget;
 use ipnet::IpNet;
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/aws/tests/common/mod.rs"]
 pub mod common;

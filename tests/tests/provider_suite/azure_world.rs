@@ -18,7 +18,7 @@ use cloudnet_mockcloud::Handle;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/azure/tests/common/mod.rs"]
 mod common;

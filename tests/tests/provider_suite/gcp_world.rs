@@ -15,7 +15,7 @@ use cloudnet_mockcloud::Handle;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/gcp/tests/common/mod.rs"]
 mod common;

@@ -92,7 +92,7 @@ pub trait World: Send + Sync {
 /// An internal L4 Service `default/<name>` (the AWS tests' NLB: TCP 80, a health check
 /// every cloud accepts) with `kind` members on `port`.
 pub fn l4_spec(name: &str, kind: TargetKind, port: u16) -> LoadBalancerSpec {
-    let mut spec = crate::aws_world::common::specs::nlb(name);
+    let mut spec = super::aws_world::common::specs::nlb(name);
     spec.owner = Owner::namespaced(CLUSTER, OwnerKind::Service, "default", name);
     spec.groups[0].target_kind = kind;
     spec.groups[0].port = port;
