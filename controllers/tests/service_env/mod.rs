@@ -173,6 +173,16 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(client: kube::Client, lbs: Arc<dyn LoadBalancers>, resync: Duration) -> Running {
+        Running::spawn_with(client, lbs, ServiceSettings::new(CLUSTER), resync)
+    }
+
+    /// The Service controller with these settings (another cloud's dialect, cluster).
+    pub fn spawn_with(
+        client: kube::Client,
+        lbs: Arc<dyn LoadBalancers>,
+        settings: ServiceSettings,
+        resync: Duration,
+    ) -> Running {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(
             LbControllerSettings {
@@ -180,7 +190,7 @@ impl Running {
                 ..LbControllerSettings::new(
                     client,
                     lbs,
-                    ServiceSettings::new(CLUSTER),
+                    settings,
                     ControllerMetrics::default().controller("service"),
                 )
             },

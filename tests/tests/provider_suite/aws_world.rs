@@ -14,7 +14,7 @@ use cloudnet_core::{
 use cloudnet_mockcloud::ec2::RouteTarget as MockTarget;
 use ipnet::IpNet;
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/aws/tests/common/mod.rs"]
 pub mod common;
@@ -64,6 +64,10 @@ impl World for AwsWorld {
             instance_id: NODES[i].into(),
             zone: None,
         }
+    }
+
+    fn provider_id(&self, i: usize) -> String {
+        format!("aws:///us-west-2a/{}", NODES[i])
     }
 
     fn blocks_in_mock(&self, _node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {

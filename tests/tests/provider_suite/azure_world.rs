@@ -18,7 +18,7 @@ use cloudnet_mockcloud::Handle;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/azure/tests/common/mod.rs"]
 mod common;
@@ -102,6 +102,10 @@ impl World for AzureWorld {
             instance_id: format!("azure://{}", self.vms[i]),
             zone: None,
         }
+    }
+
+    fn provider_id(&self, i: usize) -> String {
+        self.node(i).instance_id
     }
 
     fn blocks_in_mock(&self, _node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {

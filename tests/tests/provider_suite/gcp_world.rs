@@ -15,7 +15,7 @@ use cloudnet_mockcloud::Handle;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::world::{CLUSTER, World};
+use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/gcp/tests/common/mod.rs"]
 mod common;
@@ -79,6 +79,11 @@ impl World for GcpWorld {
             instance_id: name.into(),
             zone: Some(zone.into()),
         }
+    }
+
+    fn provider_id(&self, i: usize) -> String {
+        let (name, zone) = NODES[i];
+        format!("gce://{PROJECT}/{zone}/{name}")
     }
 
     fn blocks_in_mock(&self, node: &NodeRef, interface: &str) -> BTreeSet<IpNet> {

@@ -27,6 +27,11 @@ pub trait World: Send + Sync {
     /// Node `i` (0 or 1) of the mock's world.
     fn node(&self, i: usize) -> NodeRef;
 
+    /// The `spec.providerID` of node `i`'s Node object (for the controllers' end-to-end
+    /// tests, which include these worlds).
+    #[allow(dead_code)]
+    fn provider_id(&self, i: usize) -> String;
+
     /// The addresses (blocks) the mock holds on an interface of a node, primary excluded.
     fn blocks_in_mock(&self, node: &NodeRef, interface: &str) -> BTreeSet<IpNet>;
 
@@ -87,7 +92,7 @@ pub trait World: Send + Sync {
 /// An internal L4 Service `default/<name>` (the AWS tests' NLB: TCP 80, a health check
 /// every cloud accepts) with `kind` members on `port`.
 pub fn l4_spec(name: &str, kind: TargetKind, port: u16) -> LoadBalancerSpec {
-    let mut spec = crate::aws_world::common::specs::nlb(name);
+    let mut spec = super::aws_world::common::specs::nlb(name);
     spec.owner = Owner::namespaced(CLUSTER, OwnerKind::Service, "default", name);
     spec.groups[0].target_kind = kind;
     spec.groups[0].port = port;
