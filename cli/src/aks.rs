@@ -11,7 +11,6 @@
 
 use cloudnet_kubesim::sim::node::NodeRegistration;
 use cloudnet_mockcloud::azure::{AzureState, ref_id};
-use serde_json::Value;
 
 /// Pods per node: AKS's default with Azure CNI.
 pub const MAX_PODS: u32 = 30;
@@ -30,31 +29,14 @@ fn last(id: &str) -> String {
     id.rsplit('/').next().unwrap_or_default().to_string()
 }
 
-fn nodes(s: &AzureState) -> impl Iterator<Item = &Value> {
-    s.resources.values().filter(|v| {
-        matches!(
-            v["type"].as_str(),
-            Some(
-                "Microsoft.Compute/virtualMachines"
-                    | "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
-            )
-        )
-    })
-}
-
 /// The first VNet's first subnet and the route table on it (else the first route table).
 pub fn network(s: &AzureState) -> Option<AksNetwork> {
-    let of_type = |t: &'static str| {
-        s.resources
-            .values()
-            .filter(move |v| v["type"].as_str() == Some(t))
-    };
-    let vnet = of_type("Microsoft.Network/virtualNetworks").next()?;
+    let vnet = s.of_type("Microsoft.Network/virtualNetworks").next()?;
     let subnet = vnet["properties"]["subnets"].as_array()?.first()?;
     let route_table = ref_id(&subnet["properties"], "routeTable")
         .map(last)
         .or_else(|| {
-            of_type("Microsoft.Network/routeTables")
+            s.of_type("Microsoft.Network/routeTables")
                 .next()
                 .and_then(|t| t["name"].as_str().map(str::to_string))
         })?;
@@ -69,7 +51,7 @@ pub fn network(s: &AzureState) -> Option<AksNetwork> {
 /// computer name, providerID `azure://<VM resource ID>`, the VM size as instance type, the
 /// fault domain as zone (AKS's label for nodes outside availability zones), max-pods 30.
 pub fn nodes_from_cloud(s: &AzureState) -> Vec<NodeRegistration> {
-    nodes(s)
+    s.nodes()
         .filter_map(|vm| {
             let id = vm["id"].as_str()?;
             let p = &vm["properties"];

@@ -5,11 +5,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloudnet_cli::manifests;
 use cloudnet_cli::sandbox::{Sandbox, SandboxArgs};
 use cloudnet_controllers::cloud_flags::CloudProvider;
+use cloudnet_mockcloud::azure::private_ips;
+use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Event, Service};
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
@@ -26,14 +28,9 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The mock's resources of one ARM type.
 fn resources(sandbox: &Sandbox, type_: &str) -> Vec<Value> {
-    sandbox.cloud.with_cloud(|c| {
-        c.azure
-            .resources
-            .values()
-            .filter(|v| v["type"].as_str() == Some(type_))
-            .cloned()
-            .collect()
-    })
+    sandbox
+        .cloud
+        .with_cloud(|c| c.azure.of_type(type_).cloned().collect())
 }
 
 /// Each VM's name with the private addresses of its NIC's ipConfigurations.
@@ -46,24 +43,9 @@ fn nic_addresses(sandbox: &Sandbox) -> Vec<(String, BTreeSet<String>)> {
                 .and_then(|id| id.rsplit('/').next())
                 .unwrap_or_default()
                 .to_string();
-            let ips = nic["properties"]["ipConfigurations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c["properties"]["privateIPAddress"].as_str())
-                .map(str::to_string)
-                .collect();
-            (vm, ips)
+            (vm, private_ips(nic).into_iter().collect())
         })
         .collect()
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,10 +142,16 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
         .delete("web-public", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the load balancer and its public IP are deleted", || {
-        resources(&sandbox, "Microsoft.Network/loadBalancers").is_empty()
-            && resources(&sandbox, "Microsoft.Network/publicIPAddresses").is_empty()
-    })
+    let sb = &sandbox;
+    eventually(
+        Duration::from_secs(30),
+        "the load balancer and its public IP are deleted",
+        || async move {
+            (resources(sb, "Microsoft.Network/loadBalancers").is_empty()
+                && resources(sb, "Microsoft.Network/publicIPAddresses").is_empty())
+            .then_some(())
+        },
+    )
     .await;
 
     // A bad annotation: a Warning Event naming it, and no load balancer.
@@ -177,24 +165,25 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
     .unwrap();
     services.create(&Default::default(), &bad).await.unwrap();
     let events: Api<Event> = Api::namespaced(sandbox.client().clone(), "default");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let note = loop {
-        let found = events
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|e| {
-                e.involved_object.name.as_deref() == Some("bad")
-                    && e.reason.as_deref() == Some("InvalidConfiguration")
-            });
-        if let Some(e) = found {
-            break e.message.unwrap_or_default();
-        }
-        assert!(Instant::now() < deadline, "no Event for the bad annotation");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let events = &events;
+    let note = eventually(
+        Duration::from_secs(30),
+        "a Warning Event for the bad annotation",
+        || async move {
+            let e = events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.involved_object.name.as_deref() == Some("bad")
+                        && e.reason.as_deref() == Some("InvalidConfiguration")
+                })?;
+            Some(e.message.unwrap_or_default())
+        },
+    )
+    .await;
     assert!(
         note.contains("azure-load-balancer-tcp-idle-timeout")
             && note.contains("must be between 4 and 100"),

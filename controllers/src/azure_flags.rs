@@ -618,24 +618,6 @@ mod tests {
     }
 
     #[test]
-    fn on_azure_services_speak_aks_and_ingresses_wait_for_the_application_gateway() {
-        let args = crate::flags::Args::try_parse_from([
-            "cloudnet-controller",
-            "--cluster-name",
-            "demo",
-            "--provider",
-            "azure",
-            "--leader-election",
-            "false",
-        ])
-        .expect("parses");
-        let s = args.settings().expect("settings");
-        let service = s.service.expect("the Service controller runs");
-        assert!(service.cloud_provider_azure && service.serve_classless);
-        assert!(s.ingress.is_none());
-    }
-
-    #[test]
     fn names_and_guids() {
         assert!(is_guid("8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59"));
         assert!(!is_guid("8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a5"));

@@ -19,11 +19,10 @@ use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::TargetKind;
 use cloudnet_crds::NodeNetwork;
-use cloudnet_mockcloud::azure::AzureWorld;
+use cloudnet_mockcloud::azure::{AzureWorld, private_ips};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -36,14 +35,7 @@ const NIC_READ: &str = "Microsoft.Network/networkInterfaces/read";
 
 /// The mock's resources of one ARM type.
 fn resources(mock: &Handle, type_: &str) -> Vec<Value> {
-    mock.with_cloud(|c| {
-        c.azure
-            .resources
-            .values()
-            .filter(|v| v["type"].as_str() == Some(type_))
-            .cloned()
-            .collect()
-    })
+    mock.with_cloud(|c| c.azure.of_type(type_).cloned().collect())
 }
 
 /// A VM's resource ID and the addresses of its NIC's ipConfigurations, primary first.
@@ -61,14 +53,7 @@ fn vm(mock: &Handle, name: &str) -> (String, Vec<String>) {
                 .is_some_and(|v| v.eq_ignore_ascii_case(&id))
         })
         .expect("the VM's NIC");
-    let ips = nic["properties"]["ipConfigurations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["properties"]["privateIPAddress"].as_str())
-        .map(str::to_string)
-        .collect();
-    (id, ips)
+    (id, private_ips(&nic))
 }
 
 async fn add_node(client: &kube::Client, name: &str, vm_id: &str, ip: &str) {
@@ -205,42 +190,14 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
         .iter()
         .flat_map(|n| vm(&mock, n).1.into_iter().skip(1).take(2))
         .collect();
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default", "annotations": {
-            "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout": "15"}},
-        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
-                "protocol": "TCP"}]}
-    }))
-    .unwrap();
-    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
-    services.create(&PostParams::default(), &svc).await.unwrap();
-    let endpoints: Vec<Value> = pod_ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": "web-1", "namespace": "default",
-            "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .unwrap();
-    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
-        .create(&PostParams::default(), &slice)
-        .await
-        .unwrap();
-
-    let address = eventually(WAIT, "the Service's load balancer address", || {
-        let services = services.clone();
-        async move {
-            let s = services.get("web").await.ok()?;
-            let ingress = s.status?.load_balancer?.ingress?;
-            ingress.first()?.ip.clone()
-        }
-    })
+    let address = common::web_service_with_pods(
+        &admin,
+        json!({"service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout": "15"}),
+        &pod_ips,
+        WAIT,
+    )
     .await;
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
     let pips = resources(&mock, "Microsoft.Network/publicIPAddresses");
     assert_eq!(pips.len(), 1, "{pips:#?}");
     assert_eq!(pips[0]["properties"]["ipAddress"], json!(address));

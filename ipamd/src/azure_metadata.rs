@@ -19,8 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::gce_metadata::{INSTANCE_HEADER, http_get};
-use crate::metadata::MetadataSource;
+use crate::metadata::{INSTANCE_HEADER, MetadataSource, http_get};
 use crate::pool::{MetadataInterface, normalize_mac};
 
 /// Azure's instance metadata service.

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -19,14 +19,11 @@ use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::metadata::{Imds, MetadataSource};
+use crate::metadata::{INSTANCE_HEADER, Imds, MetadataSource, http_get};
 use crate::pool::MetadataInterface;
 
 /// The metadata server as the client libraries find it (`GCE_METADATA_HOST` overrides).
 pub const METADATA_HOST: &str = "metadata.google.internal";
-
-/// Names the instance to a mock metadata server that serves several.
-pub(crate) const INSTANCE_HEADER: &str = "x-mockcloud-instance";
 
 const INTERFACES: &str = "/computeMetadata/v1/instance/network-interfaces/?recursive=true";
 
@@ -71,40 +68,6 @@ impl GceMetadata {
         }
         http_get(&self.http, &self.base, path, &headers, self.timeout).await
     }
-}
-
-/// `GET {base}{path}` with `headers`, the body of a 200 or a [`Error::Metadata`] naming the
-/// path; what both clouds' metadata clients send.
-pub(crate) async fn http_get(
-    http: &HttpClient<HttpConnector, Empty<Bytes>>,
-    base: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<String> {
-    let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
-    let mut req = http::Request::builder().uri(format!("{base}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
-    let fut = async {
-        let resp = http.request(req).await.map_err(|e| failed(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .to_bytes();
-        if status != 200 {
-            return Err(failed(format!("HTTP {status}")));
-        }
-        Ok(String::from_utf8_lossy(&body).into_owned())
-    };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }
 
 /// The interfaces of a recursive `network-interfaces/` listing.

@@ -21,6 +21,9 @@ use ipnet::Ipv4Net;
 use crate::error::{Error, Result};
 use crate::pool::MetadataInterface;
 
+/// Names the instance to a mock GCE metadata server or Azure IMDS that serves several.
+pub(crate) const INSTANCE_HEADER: &str = "x-mockcloud-instance";
+
 /// Where the node learns its interfaces from, apart from the API.
 pub trait MetadataSource: Send + Sync + 'static {
     fn interfaces(
@@ -232,4 +235,38 @@ impl MetadataSource for Static {
             .map(|v| v.clone())
             .map_err(|_| Error::Metadata("poisoned".into()))
     }
+}
+
+/// `GET {base}{path}` with `headers`, the body of a 200 or a [`Error::Metadata`] naming the
+/// path; what the GCE and Azure metadata clients send.
+pub(crate) async fn http_get(
+    http: &HttpClient<HttpConnector, Empty<Bytes>>,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<String> {
+    let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
+    let mut req = http::Request::builder().uri(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
+    let fut = async {
+        let resp = http.request(req).await.map_err(|e| failed(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .to_bytes();
+        if status != 200 {
+            return Err(failed(format!("HTTP {status}")));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }

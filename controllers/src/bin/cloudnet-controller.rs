@@ -192,4 +192,22 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn on_azure_services_speak_aks_and_ingresses_wait_for_the_application_gateway() {
+        let args = Args::try_parse_from([
+            "cloudnet-controller",
+            "--cluster-name",
+            "demo",
+            "--provider",
+            "azure",
+            "--leader-election",
+            "false",
+        ])
+        .expect("parses");
+        let s = args.settings().expect("settings");
+        let service = s.service.expect("the Service controller runs");
+        assert!(service.cloud_provider_azure && service.serve_classless);
+        assert!(s.ingress.is_none());
+    }
 }

@@ -94,10 +94,20 @@ fn new_if() -> Option<NewInterface> {
 }
 
 fn run(knobs: &PoolKnobs, node: &NodeInterfaces, in_use: u32, offers: &[ReleaseOffer]) -> Plan {
+    run_on(&caps(), knobs, node, in_use, offers)
+}
+
+fn run_on(
+    capabilities: &AddressCapabilities,
+    knobs: &PoolKnobs,
+    node: &NodeInterfaces,
+    in_use: u32,
+    offers: &[ReleaseOffer],
+) -> Plan {
     plan(&PlanInput {
         knobs,
         node,
-        capabilities: &caps(),
+        capabilities,
         in_use,
         offers,
         released: &[],
@@ -181,15 +191,7 @@ fn clouds_without_hot_plug_only_fill_existing_interfaces() {
     let n = NodeFixture::m5().with_primary_addresses(5).0;
     let mut c = caps();
     c.hot_plug_interfaces = false;
-    let p = plan(&PlanInput {
-        knobs: &PoolKnobs::default(),
-        node: &n,
-        capabilities: &c,
-        in_use: 5,
-        offers: &[],
-        released: &[],
-        new_interface: new_if(),
-    });
+    let p = run_on(&c, &PoolKnobs::default(), &n, 5, &[]);
     assert_eq!(assigns(&p), vec![("eni-0".into(), 4)]);
     assert_eq!(p.unplaced_blocks, 9);
 }
@@ -208,15 +210,7 @@ fn azure_nodes_get_ip_configurations_in_batches_on_their_one_nic() {
         warm_ip_target: 40,
         ..Default::default()
     };
-    let p = plan(&PlanInput {
-        knobs: &k,
-        node: &n,
-        capabilities: &c,
-        in_use: 0,
-        offers: &[],
-        released: &[],
-        new_interface: new_if(),
-    });
+    let p = run_on(&c, &k, &n, 0, &[]);
     assert_eq!(p.kind, BlockKind::IpConfiguration);
     assert_eq!(
         assigns(&p),

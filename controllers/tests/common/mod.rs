@@ -330,3 +330,53 @@ pub fn cond<'a>(s: &'a NodeNetworkStatus, t: &str) -> Option<(&'a str, &'a str)>
         .find(|c| c.type_ == t)
         .map(|c| (c.status.as_str(), c.reason.as_str()))
 }
+
+/// Creates the LoadBalancer Service `web` in `default` (port 80 to 8080, node port 30080,
+/// `annotations`) with an EndpointSlice of `pod_ips` (ready), as the cluster's EndpointSlice
+/// controller would, and waits for the load balancer address in its status.
+pub async fn web_service_with_pods(
+    admin: &kube::Client,
+    annotations: serde_json::Value,
+    pod_ips: &[String],
+    wait: Duration,
+) -> String {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "annotations": annotations},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
+                "protocol": "TCP"}]}
+    }))
+    .expect("a Service");
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
+    services
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("Service created");
+    let endpoints: Vec<serde_json::Value> = pod_ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .expect("an EndpointSlice");
+    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("EndpointSlice created");
+    cloudnet_testkit::eventually(wait, "the Service's load balancer address", || {
+        let services = services.clone();
+        async move {
+            let s = services.get("web").await.ok()?;
+            let ingress = s.status?.load_balancer?.ingress?;
+            ingress.first()?.ip.clone()
+        }
+    })
+    .await
+}

@@ -62,19 +62,6 @@ pub fn identity_of(seed: &str) -> String {
     )
 }
 
-/// The nodes: VMs and scale-set instances, in id order.
-fn nodes(s: &AzureState) -> impl Iterator<Item = &Value> {
-    s.resources.values().filter(|v| {
-        matches!(
-            v["type"].as_str(),
-            Some(
-                "Microsoft.Compute/virtualMachines"
-                    | "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
-            )
-        )
-    })
-}
-
 fn computer_name(v: &Value) -> &str {
     v["properties"]["osProfile"]["computerName"]
         .as_str()
@@ -253,8 +240,8 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
             .map(str::to_string)
     });
     let node = match &wanted {
-        Some(w) => nodes(s).find(|n| computer_name(n).eq_ignore_ascii_case(w)),
-        None => nodes(s).next(),
+        Some(w) => s.nodes().find(|n| computer_name(n).eq_ignore_ascii_case(w)),
+        None => s.nodes().next(),
     };
     let Some(node) = node else {
         return respond(

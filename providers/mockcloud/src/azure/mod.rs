@@ -383,6 +383,26 @@ impl AzureState {
         Ok(limit - log.len() as u64)
     }
 
+    /// Every resource of one type (`Microsoft.Network/loadBalancers`), in id order.
+    pub fn of_type<'a>(&'a self, type_: &'a str) -> impl Iterator<Item = &'a Value> {
+        self.resources
+            .values()
+            .filter(move |v| v["type"].as_str() == Some(type_))
+    }
+
+    /// The nodes: VMs and scale-set instances, in id order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Value> {
+        self.resources.values().filter(|v| {
+            matches!(
+                v["type"].as_str(),
+                Some(
+                    "Microsoft.Compute/virtualMachines"
+                        | "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
+                )
+            )
+        })
+    }
+
     /// Every NIC (stand-alone and scale-set ones).
     pub fn nics(&self) -> impl Iterator<Item = &Value> {
         self.resources.values().filter(|v| {
@@ -391,6 +411,17 @@ impl AzureState {
                 .is_some_and(|t| t.ends_with("/networkInterfaces"))
         })
     }
+}
+
+/// The private addresses of a NIC's ipConfigurations, in their order.
+pub fn private_ips(nic: &Value) -> Vec<String> {
+    nic["properties"]["ipConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["properties"]["privateIPAddress"].as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The child array `segment` of a resource (`properties.subnets`), case-insensitively.
