@@ -92,12 +92,13 @@ pub fn gcp_settings() -> Settings {
 
 /// The settings on Azure: as [`settings`], with Services in cloud-provider-azure's dialect
 /// (external unless `azure-load-balancer-internal`), pools kept 16 addresses (one NIC PUT,
-/// Azure CNI's batch) ahead of their pods, and no Ingress controller: Ingresses on Azure need
-/// the Application Gateway backend.
+/// Azure CNI's batch) ahead of their pods, and Ingresses in AGIC's dialect (class
+/// `azure-application-gateway`, one Application Gateway per Ingress in the VNet's
+/// `appgw-subnet`).
 pub fn azure_settings() -> Settings {
     let mut s = settings();
     s.service = Some(ServiceSettings::cloud_provider_azure(CLUSTER_NAME));
-    s.ingress = None;
+    s.ingress = Some(IngressSettings::agic(CLUSTER_NAME));
     // Groups the suite does not own are not supported on Azure.
     s.target_group_binding = None;
     let mut ipam = AllocatorConfig::default();

@@ -11,8 +11,8 @@
 //! pool is an availability set ([`crate::aks`]; the scale set of AKS's default cannot take
 //! pod ipConfigurations through the Network API), the controllers on the Azure backend, each
 //! pod address an ipConfiguration of its node's NIC (Azure CNI's secondary-IP mode) that its
-//! ipamd sees in IMDS, Services as Standard Load Balancers. No Ingress controller runs on
-//! Azure (Ingresses need the Application Gateway backend).
+//! ipamd sees in IMDS, Services as Standard Load Balancers, Ingresses of class
+//! `azure-application-gateway` Application Gateways (AGIC's dialect).
 //!
 //! Start order: mock cloud, API, Nodes, CRDs, controllers (they create each node's
 //! `NodeNetwork` and grow its pool), ipamds, then the simulated kubelet that asks them.
@@ -361,11 +361,10 @@ impl Sandbox {
             return Ok(false);
         }
         // So is an Ingress of the sandbox's class.
-        // No Ingress controller runs on Azure: no class is waited for.
         let served_class = match self.provider {
             CloudProvider::Aws => "alb",
             CloudProvider::Gcp => "gce",
-            CloudProvider::Azure => "",
+            CloudProvider::Azure => "azure-application-gateway",
         };
         let ingresses: Api<DynamicObject> = Api::all_with(
             self.client.clone(),

@@ -13,6 +13,7 @@ use cloudnet_controllers::cloud_flags::CloudProvider;
 use cloudnet_mockcloud::azure::private_ips;
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Event, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
 
@@ -129,25 +130,64 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
     );
     let rule = &lbs[0]["properties"]["loadBalancingRules"][0]["properties"];
     assert_eq!(rule["idleTimeoutInMinutes"], 10, "{rule}");
+    // The Service's public IP (with its DNS label) and the gateway's.
     let pips = resources(&sandbox, "Microsoft.Network/publicIPAddresses");
-    assert_eq!(pips.len(), 1, "{pips:?}");
-    assert_eq!(
-        pips[0]["properties"]["dnsSettings"]["domainNameLabel"],
-        "cloudnet-web"
+    assert_eq!(pips.len(), 2, "{pips:?}");
+    assert!(
+        pips.iter()
+            .any(|p| p["properties"]["dnsSettings"]["domainNameLabel"] == "cloudnet-web"),
+        "{pips:?}"
     );
 
-    // Deleting the Service leaves no load balancer and no public IP.
+    // web-ingress: one Application Gateway v2 in appgw-subnet, its pool the pods' addresses,
+    // AGIC's annotations in its HTTP settings and probe.
+    let gateways = resources(&sandbox, "Microsoft.Network/applicationGateways");
+    assert_eq!(gateways.len(), 1, "{gateways:?}");
+    let gw = &gateways[0]["properties"];
+    assert!(
+        gw["gatewayIPConfigurations"][0]["properties"]["subnet"]["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with("/subnets/appgw-subnet")),
+        "{gw}"
+    );
+    let pool: BTreeSet<String> = gw["backendAddressPools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["properties"]["backendAddresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|a| a["ipAddress"].as_str().map(str::to_string))
+        .collect();
+    let pods: BTreeSet<String> = pod_ips.iter().map(|ip| ip.to_string()).collect();
+    assert_eq!(pool, pods, "{gw}");
+    assert_eq!(
+        gw["backendHttpSettingsCollection"][0]["properties"]["requestTimeout"], 30,
+        "{gw}"
+    );
+
+    // Deleting the Service and the Ingress leaves no load balancer, no gateway and no public
+    // IP.
     let services: Api<Service> = Api::namespaced(sandbox.client().clone(), "default");
     services
         .delete("web-public", &DeleteParams::default())
         .await
         .unwrap();
+    let ingresses: Api<Ingress> = Api::namespaced(sandbox.client().clone(), "default");
+    ingresses
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
     let sb = &sandbox;
     eventually(
-        Duration::from_secs(30),
-        "the load balancer and its public IP are deleted",
+        Duration::from_secs(60),
+        "the load balancer, the gateway and their public IPs are deleted",
         || async move {
             (resources(sb, "Microsoft.Network/loadBalancers").is_empty()
+                && resources(sb, "Microsoft.Network/applicationGateways").is_empty()
                 && resources(sb, "Microsoft.Network/publicIPAddresses").is_empty())
             .then_some(())
         },
@@ -247,7 +287,7 @@ fn the_azure_sandbox_through_the_binary_names_the_arm_endpoint_and_its_ca() {
             .contains("-----BEGIN CERTIFICATE-----")
     );
     assert!(
-        stdout.contains("Load balancers (from Service and Ingress status): 1"),
+        stdout.contains("Load balancers (from Service and Ingress status): 2"),
         "{stdout}"
     );
     for name in ["aks-nodepool1-12345678-0", "aks-nodepool1-12345678-1"] {

@@ -269,11 +269,10 @@ impl Args {
         self.cloud.provider == crate::cloud_flags::CloudProvider::Azure
     }
 
-    /// Whether the Ingress controller runs: the flag, and not on Azure, where Ingresses need
-    /// an Application Gateway (AGIC's dialect), which comes with the Application Gateway
-    /// backend.
+    /// Whether the Ingress controller runs: the flag (on Azure in AGIC's dialect, Ingresses
+    /// becoming Application Gateways).
     pub fn runs_ingress(&self) -> bool {
-        self.enable_ingress_controller && !self.on_azure()
+        self.enable_ingress_controller
     }
 
     /// Whether the route controller runs: the flag, else on when pod IPAM is off and the
@@ -298,7 +297,9 @@ impl Args {
 
     /// On GCP, in ingress-gce's dialect ([`IngressSettings::ingress_gce`]): classes `gce` and
     /// `gce-internal` unless `INGRESS_CLASS` names others, backends always pod IPs in NEGs
-    /// (container-native load balancing; instance groups are not built).
+    /// (container-native load balancing; instance groups are not built). On Azure in AGIC's
+    /// ([`IngressSettings::agic`]): class `azure-application-gateway` unless `INGRESS_CLASS`
+    /// names others, pod IPs in the Application Gateway's pools.
     pub fn ingresses(&self) -> anyhow::Result<IngressSettings> {
         let named: Vec<String> = self
             .ingress_class
@@ -307,8 +308,12 @@ impl Args {
             .filter(|c| !c.is_empty())
             .map(str::to_string)
             .collect();
-        if self.on_gcp() {
-            let mut settings = IngressSettings::ingress_gce(&self.cluster_name);
+        if self.on_gcp() || self.on_azure() {
+            let mut settings = if self.on_gcp() {
+                IngressSettings::ingress_gce(&self.cluster_name)
+            } else {
+                IngressSettings::agic(&self.cluster_name)
+            };
             if named != [DEFAULT_INGRESS_CLASS] {
                 settings.class_names = named;
             }

@@ -173,11 +173,18 @@ impl AzureWorld {
             vm_size: default_vm_size(),
             fault_domain: i,
         };
-        AzureWorld {
+        let mut world = AzureWorld {
             scale_sets: Vec::new(),
             virtual_machines: vec![vm(0), vm(1)],
             ..AzureWorld::default()
-        }
+        };
+        // The Application Gateways' dedicated subnet, as AGIC's add-on makes it.
+        world.virtual_networks[0].subnets.push(SubnetSpec {
+            name: "appgw-subnet".into(),
+            address_prefix: "10.225.0.0/24".into(),
+            route_table: None,
+        });
+        world
     }
 
     pub fn resource_groups(&self) -> Vec<String> {
