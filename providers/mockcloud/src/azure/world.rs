@@ -53,6 +53,10 @@ pub struct AzureWorld {
     pub route_tables: Vec<RouteTableSpec>,
     #[serde(default)]
     pub scale_sets: Vec<ScaleSetSpec>,
+    /// Roles and who acts as which, by the token's object id (see [`crate::grants`]);
+    /// every call allowed without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::grants::GrantSpec>,
 }
 
 fn default_tenant() -> String {
@@ -137,6 +141,7 @@ impl Default for AzureWorld {
                 capacity: 2,
                 vm_size: default_vm_size(),
             }],
+            rbac: None,
         }
     }
 }
