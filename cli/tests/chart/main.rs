@@ -13,6 +13,7 @@
 //! the apply. The chart's CRDs are validated as CustomResourceDefinitions and applied first.
 
 mod apply;
+mod clouds;
 mod flags;
 mod rbac;
 mod readme;
@@ -332,8 +333,11 @@ fn bad_values_are_refused_with_a_clear_message() {
     let Some(helm) = helm() else { return };
     let cases: &[(&[&str], &[&str])] = &[
         (
-            &["--set", "provider=gcp"],
-            &["at '/provider'", "value must be 'aws'"],
+            &["--set", "provider=openstack"],
+            &[
+                "at '/provider'",
+                "value must be one of 'aws', 'gcp', 'azure'",
+            ],
         ),
         (
             &[
