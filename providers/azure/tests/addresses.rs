@@ -11,8 +11,7 @@ use cloudnet_core::{
     Addresses, AssignBlocks, BlockKind, BudgetConfig, ErrorKind, InterfaceId, NodeRef, Op, OpClass,
     RateBudget, Service,
 };
-use cloudnet_mockcloud::azure::Call;
-use common::{arm_calls, config, instance_id, start, wide_budget};
+use common::{arm_calls, config, instance_id, standalone_vm, start, wide_budget};
 use serde_json::json;
 
 fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
@@ -25,49 +24,6 @@ fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
 }
 
 const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
-
-/// A standalone VM `vm1` with its NIC `vm1-nic` on the node subnet (an availability-set
-/// node), made through the mock's own ARM handler.
-fn standalone_vm(
-    h: &cloudnet_mockcloud::Handle,
-    cfg: &cloudnet_azure::AzureConfig,
-) -> (String, String) {
-    let rg = &cfg.resource_group;
-    let put = |path: String, body: serde_json::Value, version: &str| {
-        let call = Call {
-            method: "PUT".into(),
-            segments: path.split('/').map(str::to_string).collect(),
-            api_version: Some(version.into()),
-            body: Some(body),
-            ..Call::default()
-        };
-        h.with_cloud(|c| c.azure.handle(&call))
-            .expect("the mock takes it");
-    };
-    put(
-        format!("resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/vm1-nic"),
-        json!({"location": cfg.location, "properties": {"ipConfigurations": [
-            {"name": "ipconfig1", "properties": {"primary": true, "subnet": {"id": cfg.subnet_id()}}}
-        ]}}),
-        "2024-03-01",
-    );
-    let nic = cfg.network_id("networkInterfaces/vm1-nic");
-    put(
-        format!("resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1"),
-        json!({"location": cfg.location, "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-            "networkProfile": {"networkInterfaces": [{"id": nic}]}
-        }}),
-        "2024-07-01",
-    );
-    (
-        format!(
-            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1",
-            cfg.subscription
-        ),
-        nic,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ip_configurations_are_added_and_released_sixteen_a_put() {

@@ -18,15 +18,12 @@ use cloudnet_azure::{
     AzureAddresses, AzureConfig, AzureLoadBalancers, AzureRoutes, CredentialsChoice,
 };
 use cloudnet_core::{
-    Action, Addresses, AssignBlocks, BackendGroup, BlockKind, HealthCheck, IpAddressType, Listener,
-    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, NodeRef, Owner, OwnerKind, Protocol, Route,
-    RouteState, RouteTarget, Routes, Scheme, Subnets, Target, TargetKind, WeightedGroup,
+    Addresses, AssignBlocks, BlockKind, LoadBalancers, Route, RouteState, RouteTarget, Routes,
+    Scheme, Target,
 };
 use cloudnet_mockcloud::Handle;
-use cloudnet_mockcloud::azure::Call;
-use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, matches};
-use common::{config, instance_id, start, wide_budget};
-use serde_json::json;
+use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, unused};
+use common::{config, instance_id, service, standalone_vm, start, vm_node, wide_budget};
 
 /// The object id of the controller's managed identity.
 const CONTROLLER_OID: &str = "5c3f0d3e-0b7a-4e55-9a51-cafe00000001";
@@ -70,94 +67,12 @@ async fn start_with(role: RoleSource) -> (Handle, Arc<AzureConfig>) {
     (h, Arc::new(cfg))
 }
 
-/// A standalone VM `vm1` with its NIC on the node subnet, made by someone else.
-fn standalone_vm(h: &Handle, cfg: &AzureConfig) -> NodeRef {
-    let rg = &cfg.resource_group;
-    let put = |path: String, body: serde_json::Value, version: &str| {
-        let call = Call {
-            method: "PUT".into(),
-            segments: path.split('/').map(str::to_string).collect(),
-            api_version: Some(version.into()),
-            body: Some(body),
-            ..Call::default()
-        };
-        h.with_cloud(|c| c.azure.handle(&call))
-            .expect("the mock takes it");
-    };
-    put(
-        format!("resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/vm1-nic"),
-        json!({"location": cfg.location, "properties": {"ipConfigurations": [
-            {"name": "ipconfig1", "properties": {"primary": true, "subnet": {"id": cfg.subnet_id()}}}
-        ]}}),
-        "2024-03-01",
-    );
-    put(
-        format!("resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1"),
-        json!({"location": cfg.location, "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-            "networkProfile": {"networkInterfaces": [{"id": cfg.network_id("networkInterfaces/vm1-nic")}]}
-        }}),
-        "2024-07-01",
-    );
-    NodeRef {
-        name: "vm1".into(),
-        instance_id: format!(
-            "azure:///subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1",
-            cfg.subscription
-        ),
-        zone: None,
-    }
-}
-
-fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
-    let key = |p: &str| format!("shop/{name}:{p}");
-    let listener = |port, protocol, g: String| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: Action::Forward {
-            groups: vec![WeightedGroup {
-                group: g,
-                weight: 1,
-            }],
-        },
-        rules: vec![],
-    };
-    let group = |k: String, protocol, port| BackendGroup {
-        key: k,
-        protocol,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    };
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
-        scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(80, Protocol::Tcp, key("80")),
-            listener(53, Protocol::Udp, key("53")),
-        ],
-        groups: vec![
-            group(key("80"), Protocol::Tcp, 8080),
-            group(key("53"), Protocol::Udp, 5353),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
-
 async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
     let (client, _) = network_client(cfg, wide_budget()).expect("client");
 
     // Pod addresses: 20 ipConfigurations (16 + 4), 4 released.
-    let node = standalone_vm(h, cfg);
+    let (vm, _) = standalone_vm(h, cfg);
+    let node = vm_node(&vm);
     let addrs = AzureAddresses::new(client.clone(), cfg.clone());
     let d = addrs.describe_node(&node).await.expect("describe");
     let eth0 = d.interfaces[0].id.clone();
@@ -245,22 +160,11 @@ async fn the_repertoire_runs_within_the_role_and_uses_what_it_grants() {
     });
     assert_eq!(refused, BTreeMap::new(), "calls refused by RBAC");
     let granted: BTreeSet<String> = granted().allow.into_iter().collect();
-    let allowed: BTreeSet<&str> = UNUSED_ALLOWED.iter().map(|(a, _)| *a).collect();
-    // ARM names operations as the client spelled the namespace; actions match without case.
-    let was_used = |a: &str| used.iter().any(|u| matches(a, u));
-    let surplus: Vec<&String> = granted
-        .iter()
-        .filter(|a| !was_used(a) && !allowed.contains(a.as_str()))
-        .collect();
+    let (surplus, stale) = unused(&granted, &used, UNUSED_ALLOWED);
     assert!(
         surplus.is_empty(),
         "granted by deploy/iam/azure/controller-role.json but never called: {surplus:?}; used: {used:?}"
     );
-    let stale: Vec<&str> = UNUSED_ALLOWED
-        .iter()
-        .map(|(a, _)| *a)
-        .filter(|a| !granted.contains(*a) || was_used(a))
-        .collect();
     assert!(
         stale.is_empty(),
         "listed as unused but not granted or used after all: {stale:?}"
@@ -277,7 +181,8 @@ async fn a_role_without_subnet_join_is_refused_with_arms_linked_403() {
     })
     .await;
     let (client, _) = network_client(&cfg, wide_budget()).expect("client");
-    let node = standalone_vm(&h, &cfg);
+    let (vm, _) = standalone_vm(&h, &cfg);
+    let node = vm_node(&vm);
     let addrs = AzureAddresses::new(client, cfg.clone());
     let d = addrs.describe_node(&node).await.expect("reads are granted");
     let e = addrs

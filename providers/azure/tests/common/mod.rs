@@ -6,9 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudnet_azure::{AzureConfig, CredentialsChoice, RetryConfig};
-use cloudnet_core::{BudgetConfig, Op, OpClass, Rate, RateBudget, Service};
+use std::collections::BTreeMap;
+
+use cloudnet_core::{
+    Action, BackendGroup, BudgetConfig, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
+    LoadBalancerSpec, NodeRef, Op, OpClass, Owner, OwnerKind, Protocol, Rate, RateBudget, Scheme,
+    Service, Subnets, TargetKind, WeightedGroup,
+};
 use cloudnet_mockcloud::azure::AzureWorld;
+use cloudnet_mockcloud::azure::Call;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use serde_json::json;
 
 pub async fn start(f: impl FnOnce(&mut AzureWorld)) -> Handle {
     let mut az = AzureWorld::default();
@@ -75,4 +83,101 @@ pub fn instance_id(cfg: &AzureConfig, i: usize) -> String {
         "azure:///subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/{i}",
         cfg.subscription, cfg.resource_group
     )
+}
+
+/// A standalone VM `vm1` with its NIC `vm1-nic` on the node subnet (an availability-set
+/// node), made through the mock's own ARM handler.
+pub fn standalone_vm(
+    h: &cloudnet_mockcloud::Handle,
+    cfg: &cloudnet_azure::AzureConfig,
+) -> (String, String) {
+    let rg = &cfg.resource_group;
+    let put = |path: String, body: serde_json::Value, version: &str| {
+        let call = Call {
+            method: "PUT".into(),
+            segments: path.split('/').map(str::to_string).collect(),
+            api_version: Some(version.into()),
+            body: Some(body),
+            ..Call::default()
+        };
+        h.with_cloud(|c| c.azure.handle(&call))
+            .expect("the mock takes it");
+    };
+    put(
+        format!("resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/vm1-nic"),
+        json!({"location": cfg.location, "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"primary": true, "subnet": {"id": cfg.subnet_id()}}}
+        ]}}),
+        "2024-03-01",
+    );
+    let nic = cfg.network_id("networkInterfaces/vm1-nic");
+    put(
+        format!("resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1"),
+        json!({"location": cfg.location, "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+            "networkProfile": {"networkInterfaces": [{"id": nic}]}
+        }}),
+        "2024-07-01",
+    );
+    (
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/vm1",
+            cfg.subscription
+        ),
+        nic,
+    )
+}
+
+/// The node of [`standalone_vm`]'s VM id.
+pub fn vm_node(vm: &str) -> NodeRef {
+    NodeRef {
+        name: "vm1".into(),
+        instance_id: format!("azure://{vm}"),
+        zone: None,
+    }
+}
+
+/// A Service's load balancer: TCP 80 and UDP 53 to pod IPs.
+pub fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
+    let key = |p: &str| format!("shop/{name}:{p}");
+    let listener = |port, protocol, g: String| Listener {
+        port,
+        protocol,
+        certificates: vec![],
+        ssl_policy: None,
+        default_action: Action::Forward {
+            groups: vec![WeightedGroup {
+                group: g,
+                weight: 1,
+            }],
+        },
+        rules: vec![],
+    };
+    let group = |k: String, protocol, port| BackendGroup {
+        key: k,
+        protocol,
+        port,
+        target_kind: TargetKind::PodIp,
+        health_check: HealthCheck::defaults_for(protocol),
+        attributes: BTreeMap::new(),
+    };
+    LoadBalancerSpec {
+        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
+        kind: LoadBalancerKind::Network,
+        scheme,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![
+            listener(80, Protocol::Tcp, key("80")),
+            listener(53, Protocol::Udp, key("53")),
+        ],
+        groups: vec![
+            group(key("80"), Protocol::Tcp, 8080),
+            group(key("53"), Protocol::Udp, 5353),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
 }
