@@ -9,10 +9,7 @@ use std::collections::BTreeMap;
 use clap::CommandFactory;
 use serde_json::Value;
 
-use super::{
-    K8S_VERSION, chart_crds, container, documents, find, helm, repo, role_rules, run, strings,
-    temp_dir, template, write_documents,
-};
+use super::{chart_crds, container, documents, find, helm, repo, role_rules, temp_dir, template};
 
 /// The names the controller reads on Azure (fixed across the controller, ipamd and sandbox).
 const AZURE_ENV: &[&str] = &[
@@ -205,23 +202,7 @@ fn gke_and_aks_renders_pass_kubernetes_validate_strict() {
     for cloud in ["gke", "aks"] {
         let mut objects = render(cloud);
         objects.extend(chart_crds());
-        let file = dir.join(format!("{cloud}.yaml"));
-        write_documents(&file, &objects);
-        let out = run(
-            &validate,
-            &strings(&["--strict", "-k", K8S_VERSION, &file.display().to_string()]),
-        );
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{cloud}: {text}");
-        let passed = text
-            .lines()
-            .filter(|l| l.contains(" passed for resource "))
-            .count();
-        assert_eq!(passed, objects.len(), "{cloud}: {text}");
+        super::validate_strict(&validate, &dir, cloud, &objects);
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
