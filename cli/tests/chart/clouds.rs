@@ -86,14 +86,9 @@ fn gke_values_render_workload_identity_the_gcp_settings_and_node_patch() {
     ] {
         assert_eq!(e.get(k).map(String::as_str), Some(v), "{k} in {e:?}");
     }
-    let args: Vec<&str> = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = super::flags::args_of(c);
     assert!(
-        args.contains(&"--ingress-class=gce,gce-internal"),
+        args.contains(&"--ingress-class=gce,gce-internal".to_string()),
         "{args:?}"
     );
     assert!(
@@ -106,7 +101,7 @@ fn gke_values_render_workload_identity_the_gcp_settings_and_node_patch() {
     // The controller's own parser takes the rendered flags and environment as GCP settings.
     use cloudnet_controllers::flags::Args;
     let mut argv = vec!["cloudnet-controller".to_string()];
-    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(args.iter().cloned());
     argv.extend(super::flags::env_as_flags(c, &Args::command()));
     let parsed = <Args as clap::Parser>::try_parse_from(&argv)
         .unwrap_or_else(|e| panic!("the controller refuses the GKE render: {e}"));

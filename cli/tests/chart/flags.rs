@@ -31,7 +31,7 @@ pub(super) fn env_as_flags(container: &Value, cmd: &clap::Command) -> Vec<String
     flags
 }
 
-fn args_of(container: &Value) -> Vec<String> {
+pub(super) fn args_of(container: &Value) -> Vec<String> {
     container["args"]
         .as_array()
         .unwrap()
