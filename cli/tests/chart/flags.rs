@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::{container, find, helm, renders, repo};
 
-/// What the downward API fills the rendered `env` with, as the flag that variable sets.
-fn env_as_flags(container: &Value, cmd: &clap::Command) -> Vec<String> {
+/// The rendered `env` (literal values, and what the downward API fills in), as the flags those
+/// variables set.
+pub(super) fn env_as_flags(container: &Value, cmd: &clap::Command) -> Vec<String> {
     let mut flags = Vec::new();
     for e in container["env"].as_array().into_iter().flatten() {
         let name = e["name"].as_str().unwrap();
@@ -19,6 +20,7 @@ fn env_as_flags(container: &Value, cmd: &clap::Command) -> Vec<String> {
             .find(|a| a.get_env().is_some_and(|v| v == name))
             .unwrap_or_else(|| panic!("{} reads no {name}", cmd.get_name()));
         let value = match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            None if e["value"].is_string() => e["value"].as_str().unwrap(),
             Some("metadata.namespace") => "kube-system",
             Some("metadata.name") => "cloudnet-controller-5d8f9-abcde",
             Some("spec.nodeName") => "ip-10-0-0-10.us-west-2.compute.internal",
@@ -29,7 +31,7 @@ fn env_as_flags(container: &Value, cmd: &clap::Command) -> Vec<String> {
     flags
 }
 
-fn args_of(container: &Value) -> Vec<String> {
+pub(super) fn args_of(container: &Value) -> Vec<String> {
     container["args"]
         .as_array()
         .unwrap()

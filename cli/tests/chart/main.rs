@@ -13,6 +13,7 @@
 //! the apply. The chart's CRDs are validated as CustomResourceDefinitions and applied first.
 
 mod apply;
+mod clouds;
 mod flags;
 mod rbac;
 mod readme;
@@ -332,8 +333,11 @@ fn bad_values_are_refused_with_a_clear_message() {
     let Some(helm) = helm() else { return };
     let cases: &[(&[&str], &[&str])] = &[
         (
-            &["--set", "provider=gcp"],
-            &["at '/provider'", "value must be 'aws'"],
+            &["--set", "provider=openstack"],
+            &[
+                "at '/provider'",
+                "value must be one of 'aws', 'gcp', 'azure'",
+            ],
         ),
         (
             &[
@@ -394,6 +398,31 @@ fn bad_values_are_refused_with_a_clear_message() {
     assert!(err.contains("cloudnet installs into kube-system"), "{err}");
 }
 
+/// `kubernetes-validate --strict` on `objects` (written to `dir/<name>.yaml`): every one passes.
+pub fn validate_strict(validate: &Path, dir: &Path, name: &str, objects: &[Value]) {
+    let file = dir.join(format!("{name}.yaml"));
+    write_documents(&file, objects);
+    let out = run(
+        validate,
+        &strings(&["--strict", "-k", K8S_VERSION, &file.display().to_string()]),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name}: {text}");
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(
+        passed,
+        objects.len(),
+        "{name}: every object validated: {text}"
+    );
+}
+
 #[test]
 fn every_rendered_object_passes_kubernetes_validate_strict() {
     let Some(helm) = helm() else { return };
@@ -407,27 +436,7 @@ fn every_rendered_object_passes_kubernetes_validate_strict() {
             .partition(|o| o["kind"] == "ServiceMonitor");
         let mut objects = objects;
         objects.extend(chart_crds());
-        let file = dir.join(format!("{name}.yaml"));
-        write_documents(&file, &objects);
-        let out = run(
-            &validate,
-            &strings(&["--strict", "-k", K8S_VERSION, &file.display().to_string()]),
-        );
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{name}: {text}");
-        let passed = text
-            .lines()
-            .filter(|l| l.contains(" passed for resource "))
-            .count();
-        assert_eq!(
-            passed,
-            objects.len(),
-            "{name}: every object validated: {text}"
-        );
+        validate_strict(&validate, &dir, name, &objects);
         for m in &monitors {
             service_monitor_is_well_formed(m, &objects);
         }

@@ -71,7 +71,7 @@ fn the_readme_install_section_matches_the_chart_and_its_notes() {
     }
 
     // The refusal it quotes is helm's.
-    let quoted = "at '/provider': value must be 'aws'";
+    let quoted = "at '/provider': value must be one of 'aws', 'gcp', 'azure'";
     assert!(section.contains(quoted));
     let err = template(
         &helm,
@@ -81,7 +81,7 @@ fn the_readme_install_section_matches_the_chart_and_its_notes() {
             "-f",
             &eks_values(),
             "--set",
-            "provider=gcp",
+            "provider=openstack",
         ],
     )
     .unwrap_err();

@@ -2,61 +2,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cloudnet_azure::AzureLoadBalancers;
 use cloudnet_azure::client::network_client;
-use cloudnet_core::{
-    Action, BackendGroup, ErrorKind, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, LoadBalancers, Owner, OwnerKind, Protocol, Scheme, Subnets, Target,
-    TargetKind, WeightedGroup,
-};
-use common::{config, start, wide_budget};
-
-fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
-    let key = |p: &str| format!("shop/{name}:{p}");
-    let listener = |port, protocol, g: String| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: Action::Forward {
-            groups: vec![WeightedGroup {
-                group: g,
-                weight: 1,
-            }],
-        },
-        rules: vec![],
-    };
-    let group = |k: String, protocol, port| BackendGroup {
-        key: k,
-        protocol,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    };
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
-        scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(80, Protocol::Tcp, key("80")),
-            listener(53, Protocol::Udp, key("53")),
-        ],
-        groups: vec![
-            group(key("80"), Protocol::Tcp, 8080),
-            group(key("53"), Protocol::Udp, 5353),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
-}
+use cloudnet_core::{ErrorKind, LoadBalancerKind, LoadBalancers, Scheme, Target};
+use common::{config, service, start, wide_budget};
 
 /// Load balancers and public IPs named `k8s-...` in the resource group, as ARM lists them.
 async fn leftovers(

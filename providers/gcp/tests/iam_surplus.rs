@@ -9,24 +9,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cloudnet_core::{
     Addresses, AssignBlocks, BlockKind, InterfaceId, LoadBalancers, NodeRef, Route, RouteState,
     RouteTarget, Routes, Scheme, Target,
 };
-use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpLoadBalancers, GcpProvider, RetryConfig};
+use cloudnet_gcp::{CredentialsChoice, GcpLoadBalancers, GcpProvider};
 use cloudnet_mockcloud::faults::{FaultKind, FaultRule, Trigger};
 use cloudnet_mockcloud::gcp::Call;
 use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
-use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource};
+use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, unused};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use serde_json::json;
 
+mod common;
 #[path = "support/lb_specs.rs"]
 mod lb_specs;
 
-const PROJECT: &str = "cloudnet-sandbox";
 const CONTROLLER_SA: &str = "cloudnet-controller@cloudnet-sandbox.iam.gserviceaccount.com";
 const ROLE: &str = "cloudnet-controller";
 
@@ -95,24 +94,14 @@ async fn start(role: RoleSource) -> Handle {
         .expect("mock cloud starts")
 }
 
+/// The provider as the controller's service account: its token from node 1's metadata server.
 async fn provider(h: &Handle) -> GcpProvider {
-    let mut c = GcpConfig::new("prod");
-    c.project = Some(PROJECT.into());
-    c.region = Some("us-central1".into());
-    c.network = Some("cloudnet".into());
-    c.endpoint = Some(h.endpoint_url());
+    let mut c = common::config(h, "prod");
     c.metadata_endpoint = Some(format!(
         "{}/_mockcloud/gce-metadata/us-central1-a/gke-cloudnet-node-1",
         h.endpoint_url()
     ));
     c.credentials = CredentialsChoice::MetadataServer;
-    c.retry = RetryConfig {
-        throttle_retries: 2,
-        transient_retries: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-    };
-    c.polling.initial_interval = Duration::from_millis(10);
     GcpProvider::connect(c).await.expect("provider connects")
 }
 
@@ -294,20 +283,11 @@ async fn the_repertoire_runs_within_the_role_and_uses_what_it_grants() {
     });
     assert_eq!(refused, BTreeMap::new(), "calls refused by IAM");
     let granted = granted();
-    let allowed: BTreeSet<&str> = UNUSED_ALLOWED.iter().map(|(a, _)| *a).collect();
-    let surplus: Vec<&String> = granted
-        .iter()
-        .filter(|a| !used.contains(*a) && !allowed.contains(a.as_str()))
-        .collect();
+    let (surplus, stale) = unused(&granted, &used, UNUSED_ALLOWED);
     assert!(
         surplus.is_empty(),
-        "granted by deploy/iam/gcp/controller-role.yaml but never called: {surplus:?}"
+        "granted by deploy/iam/gcp/controller-role.yaml but never called: {surplus:?}; used: {used:?}"
     );
-    let stale: Vec<&str> = UNUSED_ALLOWED
-        .iter()
-        .map(|(a, _)| *a)
-        .filter(|a| !granted.contains(*a) || used.contains(*a))
-        .collect();
     assert!(
         stale.is_empty(),
         "listed as unused but not granted or used after all: {stale:?}"

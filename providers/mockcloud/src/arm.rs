@@ -9,7 +9,10 @@
 //! (429 `TooManyRequests` with `Retry-After`, 5xx, latency, dropped connections,
 //! `operation_running`), counted against the subscription's hourly read or write budget
 //! (`x-ms-ratelimit-remaining-subscription-reads`/`-writes` on every answer, 429 when spent),
-//! then answered by [`crate::azure::AzureState`]. URLs in answers use the address the client
+//! then answered by [`crate::azure::AzureState`]. With RBAC (`azure.rbac` in the world file)
+//! a call whose action (or a linked `join` action) the caller's role lacks is refused with
+//! ARM's 403 `AuthorizationFailed` / `LinkedAuthorizationFailed` before it does anything
+//! (see [`crate::azure::actions`]) and marked denied in the call log. URLs in answers use the address the client
 //! called.
 
 use std::panic::AssertUnwindSafe;
@@ -175,10 +178,6 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
             return Some(error(&e, &base));
         }
         let now_ms = cloud.now_ms(Instant::now());
-        let remaining = match cloud.azure.spend(write, now_ms) {
-            Ok(r) => r,
-            Err(secs) => return Some(throttled(kind, secs, budget_header, &base)),
-        };
         let call = Call {
             method: method.clone(),
             segments,
@@ -189,6 +188,16 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
             body,
             now_ms,
             running_ms: outcome.running_ms,
+        };
+        if let Err(e) = cloud.azure.authorize(&caller, &call, &action) {
+            cloud
+                .call_log
+                .mark_denied(&caller, &format!("arm:{action}"));
+            return Some(error(&e, &base));
+        }
+        let remaining = match cloud.azure.spend(write, now_ms) {
+            Ok(r) => r,
+            Err(secs) => return Some(throttled(kind, secs, budget_header, &base)),
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| cloud.azure.handle(&call)))
             .unwrap_or_else(|_| Err(AzError::server(500, None)));

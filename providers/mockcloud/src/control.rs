@@ -13,6 +13,8 @@
 //! | `POST instances` | launches an instance (`{"instance_type", "subnet", ...}` as in the world file) |
 //! | `PUT gcp/iam` | Compute Engine's roles and bindings (JSON, as the world file's `gcp.iam`, see [`crate::grants`]); until a reset |
 //! | `DELETE gcp/iam` | every Compute Engine call allowed again |
+//! | `PUT azure/rbac` | Resource Manager's roles and bindings (JSON, as the world file's `azure.rbac`); until a reset |
+//! | `DELETE azure/rbac` | every Resource Manager call allowed again |
 //! | `GET ca.pem` | the CA of the HTTPS (Azure Resource Manager) port, PEM |
 //! | `GET healthz` | `ok` |
 
@@ -20,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::ec2::world::InstanceSpec;
 use crate::faults;
+use crate::grants::{GrantSpec, Granted, Grants};
 use crate::query::Params;
 use crate::wire::{Received, Resp, Shared, respond};
 
@@ -29,6 +32,16 @@ fn json_resp(status: u16, v: &Value) -> Resp {
 
 fn bad(status: u16, msg: impl std::fmt::Display) -> Resp {
     json_resp(status, &json!({ "error": msg.to_string() }))
+}
+
+/// Roles and bindings from a request body (a [`GrantSpec`] as JSON).
+fn grants_from(
+    body: &[u8],
+    at: &str,
+    parse: fn(&str) -> Result<Granted, String>,
+) -> Result<Grants, String> {
+    let spec: GrantSpec = serde_json::from_slice(body).map_err(|e| format!("{at}: {e}"))?;
+    Grants::compile(&spec, at, parse)
 }
 
 pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
@@ -97,27 +110,29 @@ pub(crate) fn handle(shared: &Shared, rx: &Received) -> Resp {
                 Err(e) => bad(400, e),
             }
         }
-        ("PUT", "gcp/iam") => {
-            let spec: crate::grants::GrantSpec = match serde_json::from_slice(&rx.body) {
-                Ok(s) => s,
-                Err(e) => return bad(400, format!("gcp/iam: {e}")),
-            };
-            let compiled = crate::grants::Grants::compile(
-                &spec,
-                "gcp.iam",
-                crate::grants::Granted::from_gcp_role,
-            );
-            match compiled {
+        ("PUT", "gcp/iam") => match grants_from(&rx.body, "gcp.iam", Granted::from_gcp_role) {
+            Ok(g) => {
+                cloud.gcp.iam = Some(g);
+                json_resp(200, &json!({ "set": "gcp/iam" }))
+            }
+            Err(e) => bad(400, e),
+        },
+        ("DELETE", "gcp/iam") => {
+            cloud.gcp.iam = None;
+            json_resp(200, &json!({ "deleted": "gcp/iam" }))
+        }
+        ("PUT", "azure/rbac") => {
+            match grants_from(&rx.body, "azure.rbac", Granted::from_azure_role) {
                 Ok(g) => {
-                    cloud.gcp.iam = Some(g);
-                    json_resp(200, &json!({ "roles": spec.roles.len() }))
+                    cloud.azure.rbac = Some(g);
+                    json_resp(200, &json!({ "set": "azure/rbac" }))
                 }
                 Err(e) => bad(400, e),
             }
         }
-        ("DELETE", "gcp/iam") => {
-            cloud.gcp.iam = None;
-            json_resp(200, &json!({ "deleted": "gcp/iam" }))
+        ("DELETE", "azure/rbac") => {
+            cloud.azure.rbac = None;
+            json_resp(200, &json!({ "deleted": "azure/rbac" }))
         }
         _ => bad(
             404,

@@ -233,6 +233,31 @@ impl Grants {
     }
 }
 
+/// What a surplus check reports of a role against what was used: the granted permissions
+/// never used and not listed as allowed to stay unused, and the listed ones that are not
+/// granted or were used after all (a stale list). A granted pattern counts as used when it
+/// matches a used permission.
+pub fn unused(
+    granted: &BTreeSet<String>,
+    used: &BTreeSet<String>,
+    allowed_unused: &[(&str, &str)],
+) -> (Vec<String>, Vec<String>) {
+    let was_used = |a: &str| used.iter().any(|u| matches(a, u));
+    let listed = |a: &str| allowed_unused.iter().any(|(x, _)| *x == a);
+    let surplus = granted
+        .iter()
+        .filter(|a| !was_used(a) && !listed(a))
+        .cloned()
+        .collect();
+    let stale = allowed_unused
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| !granted.contains(*a) || was_used(a))
+        .map(str::to_string)
+        .collect();
+    (surplus, stale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

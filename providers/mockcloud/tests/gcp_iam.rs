@@ -15,17 +15,11 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
     let auth = [(
         "Authorization",
         "Bearer ya29.mockcloud.ctl@cloudnet-sandbox.iam.gserviceaccount.com",
     )];
-    let (status, _, text) = common::http(h, method, &format!("{P}/{path}"), &auth, &body).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    common::gce(h, method, path, &auth, body).await
 }
 
 #[tokio::test]

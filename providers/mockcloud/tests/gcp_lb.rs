@@ -7,21 +7,13 @@ mod common;
 use cloudnet_mockcloud::World;
 use serde_json::{Value, json};
 
-const P: &str = "/compute/v1/projects/cloudnet-sandbox";
-
 async fn call(
     h: &cloudnet_mockcloud::Handle,
     method: &str,
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let (status, _, text) = common::http(h, method, &format!("{P}/{path}"), &[], &body).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    common::gce(h, method, path, &[], body).await
 }
 
 fn reason(v: &Value) -> &str {

@@ -40,4 +40,84 @@ app.kubernetes.io/component: node
 {{- if and $f.routes (not .Values.clusterCidr) -}}
 {{- fail "features.routes needs clusterCidr (the pod CIDRs the route controller routes)" -}}
 {{- end -}}
+{{- include "cloudnet.validateProvider" . -}}
+{{- end -}}
+
+{{/*
+Values of one cloud refused on another: a setting that would be ignored is an error.
+*/}}
+{{- define "cloudnet.validateProvider" -}}
+{{- $p := .Values.provider -}}
+{{- if ne $p "aws" -}}
+{{- range $name, $set := dict "region" .Values.region "vpcId" .Values.vpcId "controller.serviceAccount.roleArn" .Values.controller.serviceAccount.roleArn "routeTableIds" .Values.routeTableIds -}}
+{{- if $set -}}
+{{- fail (printf "%s is an AWS value; provider is %s (use the %s block)" $name $p $p) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ne $p "gcp" -}}
+{{- range $k, $v := .Values.gcp -}}
+{{- if and $v (not (has $k (list "podRangeName" "nodePodPrefixLength"))) -}}
+{{- fail (printf "gcp.%s is a GCP value; provider is %s" $k $p) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ne $p "azure" -}}
+{{- range $k, $v := .Values.azure -}}
+{{- if and $v (ne $k "credentials") -}}
+{{- fail (printf "azure.%s is an Azure value; provider is %s" $k $p) -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- range $k := list "vnetName" "subnetName" "routeTableName" -}}
+{{- if not (index $.Values.azure $k) -}}
+{{- fail (printf "provider azure needs azure.%s" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The controller's cloud settings as environment variables (CLOUD_PROVIDER, GCP_*, AZURE_*).
+*/}}
+{{- define "cloudnet.cloudEnv" -}}
+- name: CLOUD_PROVIDER
+  value: {{ .Values.provider | quote }}
+{{- if eq .Values.provider "gcp" }}
+{{- $g := .Values.gcp }}
+{{- range $name, $v := dict "GCP_PROJECT" $g.project "GCP_REGION" $g.region "GCP_NETWORK" $g.network }}
+{{- with $v }}
+- name: {{ $name }}
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+- name: GCP_POD_RANGE_NAME
+  value: {{ $g.podRangeName | quote }}
+- name: GCP_NODE_POD_PREFIX_LENGTH
+  value: {{ $g.nodePodPrefixLength | quote }}
+{{- end }}
+{{- if eq .Values.provider "azure" }}
+{{- $a := .Values.azure }}
+{{- range $name, $v := dict "AZURE_SUBSCRIPTION_ID" $a.subscriptionId "AZURE_RESOURCE_GROUP" $a.resourceGroup "AZURE_LOCATION" $a.location "AZURE_VNET_NAME" $a.vnetName "AZURE_SUBNET_NAME" $a.subnetName "AZURE_ROUTE_TABLE_NAME" $a.routeTableName }}
+{{- with $v }}
+- name: {{ $name }}
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+- name: AZURE_CREDENTIALS
+  value: {{ $a.credentials | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The Ingress classes served: on GCP the chart's default (alb) means ingress-gce's gce and
+gce-internal.
+*/}}
+{{- define "cloudnet.ingressClasses" -}}
+{{- $c := .Values.ingress.classNames -}}
+{{- if and (eq .Values.provider "gcp") (eq (join "," $c) "alb") -}}
+gce,gce-internal
+{{- else -}}
+{{- join "," $c -}}
+{{- end -}}
 {{- end -}}

@@ -16,7 +16,7 @@ use cloudnet_core::{
 use serde_json::json;
 
 use cloudnet_azure::{AzureConfig, CredentialsChoice, RetryConfig};
-use cloudnet_core::{BudgetConfig, Op, OpClass, Rate, RateBudget, Service};
+use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, RateBudget, Service};
 use cloudnet_mockcloud::azure::AzureWorld;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
@@ -214,4 +214,58 @@ pub async fn gateway_subnet(
         )
         .await
         .expect("the gateway subnet is made");
+}
+
+/// The node of [`standalone_vm`]'s VM id.
+pub fn vm_node(vm: &str) -> NodeRef {
+    NodeRef {
+        name: "vm1".into(),
+        instance_id: format!("azure://{vm}"),
+        zone: None,
+    }
+}
+
+/// A Service's load balancer: TCP 80 and UDP 53 to pod IPs.
+pub fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
+    let key = |p: &str| format!("shop/{name}:{p}");
+    let listener = |port, protocol, g: String| Listener {
+        port,
+        protocol,
+        certificates: vec![],
+        ssl_policy: None,
+        default_action: Action::Forward {
+            groups: vec![WeightedGroup {
+                group: g,
+                weight: 1,
+            }],
+        },
+        rules: vec![],
+    };
+    let group = |k: String, protocol, port| BackendGroup {
+        key: k,
+        protocol,
+        port,
+        target_kind: TargetKind::PodIp,
+        health_check: HealthCheck::defaults_for(protocol),
+        attributes: BTreeMap::new(),
+    };
+    LoadBalancerSpec {
+        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
+        kind: LoadBalancerKind::Network,
+        scheme,
+        ip_address_type: IpAddressType::Ipv4,
+        listeners: vec![
+            listener(80, Protocol::Tcp, key("80")),
+            listener(53, Protocol::Udp, key("53")),
+        ],
+        groups: vec![
+            group(key("80"), Protocol::Tcp, 8080),
+            group(key("53"), Protocol::Udp, 5353),
+        ],
+        attributes: BTreeMap::new(),
+        subnets: Subnets::Discover,
+        security_groups: vec![],
+        source_ranges: vec![],
+        tags: BTreeMap::new(),
+    }
 }

@@ -20,6 +20,7 @@
 //! `operation_running` fault says, during which other writes to the resource get 409
 //! `AnotherOperationInProgress`.
 
+pub mod actions;
 pub mod appgw;
 pub mod compute;
 pub mod error;
@@ -270,11 +271,25 @@ pub struct AzureState {
     reads: std::collections::VecDeque<u64>,
     #[serde(skip)]
     writes: std::collections::VecDeque<u64>,
+    /// RBAC from the world's `azure.rbac` (or the control endpoint); None allows every call.
+    #[serde(skip)]
+    pub rbac: Option<crate::grants::Grants>,
     next_id: u64,
     public_ips: u32,
 }
 
 impl AzureState {
+    /// Whether `caller` may make `call`, whose own operation is `operation` (always, without
+    /// RBAC): the refusal is ARM's 403 (see [`actions`]).
+    pub fn authorize(&mut self, caller: &str, call: &Call, operation: &str) -> AzResult<()> {
+        let Some(rbac) = self.rbac.as_mut() else {
+            return Ok(());
+        };
+        let needs = actions::needs(&self.subscription, call, operation);
+        rbac.check(caller, &needs)
+            .map_err(|r| actions::refusal_error(caller, &needs, &r))
+    }
+
     pub fn new(world: &AzureWorld) -> crate::error::Result<AzureState> {
         let mut s = AzureState {
             subscription: world.subscription.clone(),
@@ -293,6 +308,18 @@ impl AzureState {
             busy: BTreeMap::new(),
             reads: Default::default(),
             writes: Default::default(),
+            rbac: world
+                .rbac
+                .as_ref()
+                .map(|spec| {
+                    crate::grants::Grants::compile(
+                        spec,
+                        "azure.rbac",
+                        crate::grants::Granted::from_azure_role,
+                    )
+                })
+                .transpose()
+                .map_err(crate::error::Error::InvalidWorld)?,
             next_id: 0,
             public_ips: 0,
         };

@@ -56,6 +56,10 @@ pub struct AzureWorld {
     /// Standalone VMs (AKS availability-set pools), each with its own NIC.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_machines: Vec<VmSpec>,
+    /// Roles and who acts as which, by the token's object id (see [`crate::grants`]);
+    /// every call allowed without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::grants::GrantSpec>,
 }
 
 fn default_tenant() -> String {
@@ -157,6 +161,7 @@ impl Default for AzureWorld {
                 vm_size: default_vm_size(),
             }],
             virtual_machines: Vec::new(),
+            rbac: None,
         }
     }
 }

@@ -247,6 +247,9 @@ impl World {
         }
         let dir = path.parent().map(std::path::Path::to_path_buf);
         if let Some(spec) = world.gcp.as_mut().and_then(|g| g.iam.as_mut()) {
+            spec.base_dir = dir.clone();
+        }
+        if let Some(spec) = world.azure.as_mut().and_then(|a| a.rbac.as_mut()) {
             spec.base_dir = dir;
         }
         Ok(world)

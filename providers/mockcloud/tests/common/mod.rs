@@ -160,3 +160,25 @@ pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> s
     assert!(status < 300, "{method} {path}: {status} {body}");
     serde_json::from_str(&body).expect("json")
 }
+
+/// A Compute Engine call (`path` under the project `cloudnet-sandbox`) with these headers: the
+/// status and the JSON answer (null when not JSON).
+pub async fn gce(
+    h: &Handle,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let path = format!("/compute/v1/projects/cloudnet-sandbox/{path}");
+    let (status, _, text) = http(h, method, &path, headers, &body).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
