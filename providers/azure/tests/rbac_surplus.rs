@@ -1,7 +1,8 @@
 //! The controller's repertoire through the provider under deploy/iam/azure's custom role, as
 //! the mock cloud enforces it: pod addresses (ipConfigurations added and released on a
 //! node's NIC), kubenet routes (created for two nodes, one deleted), a public and an internal
-//! Standard Load Balancer (members synced, a listener removed, deleted with the public IP).
+//! Standard Load Balancer (members synced, a listener removed, deleted with the public IP), an
+//! Ingress's Application Gateway (members synced, deleted with its public IP).
 //! ARM must refuse nothing, and every action the role grants must have been used, except
 //! the few listed below with the reason no scenario here reaches them. A role without a
 //! linked `join` action is refused with ARM's 403 `LinkedAuthorizationFailed`.
@@ -22,6 +23,7 @@ use cloudnet_core::{
     Scheme, Target,
 };
 use cloudnet_mockcloud::Handle;
+use cloudnet_mockcloud::azure::world::SubnetSpec;
 use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, unused};
 use common::{config, instance_id, service, standalone_vm, start, vm_node, wide_budget};
 
@@ -55,6 +57,12 @@ fn controller_token() -> String {
 
 async fn start_with(role: RoleSource) -> (Handle, Arc<AzureConfig>) {
     let h = start(|w| {
+        // The Application Gateways' dedicated subnet, as the user makes it.
+        w.virtual_networks[0].subnets.push(SubnetSpec {
+            name: cloudnet_azure::lb::appgw::DEFAULT_SUBNET.into(),
+            address_prefix: "10.225.0.0/24".into(),
+            route_table: None,
+        });
         w.rbac = Some(GrantSpec {
             roles: BTreeMap::from([(ROLE.to_string(), role)]),
             bindings: BTreeMap::from([(CONTROLLER_OID.to_string(), ROLE.to_string())]),
@@ -135,6 +143,18 @@ async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
         fewer.groups.pop();
         lbs.ensure(&fewer).await.expect("a listener fewer");
     }
+    // An Ingress's Application Gateway: ensured, its pool synced, deleted below with the
+    // rest (and its public IP).
+    let spec = common::ingress("web");
+    let status = lbs.ensure(&spec).await.expect("gateway");
+    let pod = Target {
+        ip: "10.224.0.42".parse().expect("ip"),
+        port: 8080,
+    };
+    lbs.sync_targets(&status.id, &spec.groups[0].key, &[pod])
+        .await
+        .expect("gateway members");
+
     for o in lbs.list_owned().await.expect("owned") {
         LoadBalancers::delete(&lbs, &o.id).await.expect("delete");
     }

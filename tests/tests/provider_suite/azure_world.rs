@@ -12,9 +12,11 @@ use async_trait::async_trait;
 use cloudnet_azure::client::network_client;
 use cloudnet_azure::{AzureAddresses, AzureConfig, AzureLoadBalancers, AzureRoutes};
 use cloudnet_core::{
-    Cloud, LoadBalancerSpec, NodeRef, Route, RouteState, RouteTarget, Target, TargetKind,
+    Cloud, LoadBalancerSpec, NodeRef, Owner, OwnerKind, Route, RouteState, RouteTarget, Target,
+    TargetKind,
 };
 use cloudnet_mockcloud::Handle;
+use cloudnet_mockcloud::azure::world::SubnetSpec;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
@@ -38,7 +40,15 @@ pub struct AzureWorld {
 
 impl AzureWorld {
     pub async fn start() -> AzureWorld {
-        let mock = common::start(|_| {}).await;
+        // With the Application Gateways' dedicated subnet, as AGIC's add-on makes it.
+        let mock = common::start(|w| {
+            w.virtual_networks[0].subnets.push(SubnetSpec {
+                name: cloudnet_azure::lb::appgw::DEFAULT_SUBNET.into(),
+                address_prefix: "10.225.0.0/24".into(),
+                route_table: None,
+            })
+        })
+        .await;
         let mut cfg = common::config(&mock).await;
         cfg.cluster = CLUSTER.into();
         cfg.route_batch_window = Duration::from_millis(50);
@@ -170,9 +180,11 @@ impl World for AzureWorld {
     }
 
     async fn l7(&self) -> Option<(LoadBalancerSpec, Vec<Target>)> {
-        // Application Gateway: not behind `LoadBalancers` on Azure yet (its capabilities say
-        // so, and the body skips before asking).
-        None
+        // An Application Gateway for an Ingress with two hosts.
+        let mut spec = common::ingress("web");
+        spec.owner = Owner::namespaced(CLUSTER, OwnerKind::Ingress, "shop", "web");
+        let (_, _, members) = self.l4_members();
+        Some((spec, members))
     }
 
     async fn squat(&self, spec: &LoadBalancerSpec) -> String {
@@ -192,6 +204,7 @@ impl World for AzureWorld {
     fn our_resources(&self) -> BTreeSet<String> {
         let mut ours: BTreeSet<String> = self.ours_of("loadbalancers").into_keys().collect();
         ours.extend(self.ours_of("publicipaddresses").into_keys());
+        ours.extend(self.ours_of("applicationgateways").into_keys());
         ours
     }
 
@@ -206,6 +219,18 @@ impl World for AzureWorld {
             a.cloned().unwrap_or_default()
         });
         let ips = addresses.filter_map(|a| a["properties"]["ipAddress"].as_str().map(String::from));
+        // An Application Gateway's pools hold `backendAddresses` of `ipAddress`.
+        let gateways = self.ours_of("applicationgateways");
+        let gateway_pools = gateways.values().filter_map(|g| {
+            let pools = g["properties"]["backendAddressPools"].as_array();
+            pools.cloned()
+        });
+        let gateway_ips = gateway_pools.flatten().flat_map(|p| {
+            let a = p["properties"]["backendAddresses"].as_array();
+            a.cloned().unwrap_or_default()
+        });
+        let gateway_ips = gateway_ips.filter_map(|a| a["ipAddress"].as_str().map(String::from));
+        let ips = ips.chain(gateway_ips);
         ips.filter_map(|ip| ip.parse().ok()).collect()
     }
 
