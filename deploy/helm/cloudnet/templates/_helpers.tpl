@@ -117,6 +117,8 @@ gce-internal.
 {{- $c := .Values.ingress.classNames -}}
 {{- if and (eq .Values.provider "gcp") (eq (join "," $c) "alb") -}}
 gce,gce-internal
+{{- else if and (eq .Values.provider "azure") (eq (join "," $c) "alb") -}}
+azure-application-gateway
 {{- else -}}
 {{- join "," $c -}}
 {{- end -}}
