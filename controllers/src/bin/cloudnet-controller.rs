@@ -20,8 +20,8 @@
 //! `--provider azure` (`CLOUD_PROVIDER=azure`) runs them on Azure Resource Manager
 //! ([`cloudnet_azure::AzureCloud`]); subscription, resource group and location come from
 //! `AZURE_*` or IMDS, the VNet, subnet and route table from `AZURE_*` (see
-//! `cloudnet_controllers::azure_flags`). The Ingress controller does not run on Azure
-//! (Ingresses need the Application Gateway backend).
+//! `cloudnet_controllers::azure_flags`). On Azure Ingresses are served in AGIC's dialect
+//! (class `azure-application-gateway`), each becoming an Application Gateway v2.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn on_azure_services_speak_aks_and_ingresses_wait_for_the_application_gateway() {
+    fn on_azure_services_speak_aks_and_ingresses_agic() {
         let args = Args::try_parse_from([
             "cloudnet-controller",
             "--cluster-name",
@@ -208,6 +208,8 @@ mod tests {
         let s = args.settings().expect("settings");
         let service = s.service.expect("the Service controller runs");
         assert!(service.cloud_provider_azure && service.serve_classless);
-        assert!(s.ingress.is_none());
+        let ingress = s.ingress.expect("the Ingress controller runs");
+        assert!(ingress.agic);
+        assert_eq!(ingress.class_names, ["azure-application-gateway"]);
     }
 }
