@@ -1,22 +1,14 @@
 //! The sandbox end to end: in process through its library, and as users run it, through the
 //! `cloudnet` binary and the machine's kubectl.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use cloudnet_cli::manifests;
 use cloudnet_cli::sandbox::{Sandbox, SandboxArgs};
+use support::{examples, temp_dir};
 
-fn examples() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cloudnet-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod support;
 
 /// kubectl from PATH; in CI its absence fails the test, elsewhere it skips with a reason.
 fn kubectl() -> Option<&'static str> {

@@ -3,8 +3,6 @@
 //! and a bad annotation's Event), and as users run it, through the `cloudnet` binary.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use cloudnet_cli::manifests;
@@ -16,16 +14,9 @@ use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
+use support::{examples, run_sandbox_binary, temp_dir};
 
-fn examples() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cloudnet-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod support;
 
 /// The mock's resources of one ARM type.
 fn resources(sandbox: &Sandbox, type_: &str) -> Vec<Value> {
@@ -238,32 +229,7 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
 #[test]
 fn the_azure_sandbox_through_the_binary_names_the_arm_endpoint_and_its_ca() {
     let dir = temp_dir("azure-bin");
-    let kubeconfig = dir.join("kubeconfig");
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args([
-            "sandbox",
-            "--provider",
-            "azure",
-            "-f",
-            examples().join("web.yaml").to_str().unwrap(),
-            "-f",
-            examples().join("aks").to_str().unwrap(),
-            "--exit-after-apply",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--mockcloud-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_sandbox_binary("azure", "aks", &dir);
     assert!(
         stdout.contains("Cloud: azure (mock Azure Resource Manager"),
         "{stdout}"

@@ -2,43 +2,14 @@
 //! GKE-like world, pods addressed from their nodes' alias ranges, the Service's regional
 //! passthrough load balancer and the Ingress's GCLB chain, and the summary naming the cloud.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
 
-fn examples() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
-}
+use support::{run_sandbox_binary, temp_dir};
 
 #[test]
 fn the_gcp_sandbox_addresses_pods_from_alias_ranges_and_makes_both_load_balancers() {
-    let dir = std::env::temp_dir().join(format!("cloudnet-cli-gcp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudnet"))
-        .args([
-            "sandbox",
-            "--provider",
-            "gcp",
-            "-f",
-            examples().join("web.yaml").to_str().unwrap(),
-            "-f",
-            examples().join("gke").to_str().unwrap(),
-            "--exit-after-apply",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--mockcloud-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = temp_dir("gcp");
+    let stdout = run_sandbox_binary("gcp", "gke", &dir);
     // The cloud is named, before and after.
     assert_eq!(stdout.matches("Cloud:").count(), 2, "{stdout}");
     assert!(
