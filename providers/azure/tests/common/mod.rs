@@ -216,10 +216,10 @@ pub async fn gateway_subnet(
         .expect("the gateway subnet is made");
 }
 
-/// The node of [`standalone_vm`]'s VM id.
+/// The node of [`standalone_vm`]'s VM id (named as the VM).
 pub fn vm_node(vm: &str) -> NodeRef {
     NodeRef {
-        name: "vm1".into(),
+        name: vm.rsplit('/').next().unwrap_or(vm).into(),
         instance_id: format!("azure://{vm}"),
         zone: None,
     }
