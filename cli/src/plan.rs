@@ -221,7 +221,7 @@ pub fn desired(
         .filter(|i| cloudnet_controllers::ingress::is_served(i, &classes, &ingress_settings))
     {
         match params::effective(ing, &classes, &params, namespace_labels)
-            .and_then(|e| Ok((GroupId::of(&e)?, e)))
+            .and_then(|e| Ok((GroupId::in_settings(&e, &ingress_settings)?, e)))
         {
             Ok(pair) => effective.push(pair),
             Err(e) => errors.push(format!(

@@ -76,6 +76,11 @@ pub struct AzureArgs {
     /// Azure: the token of `AZURE_CREDENTIALS=static`.
     #[arg(long, env = "AZURE_STATIC_TOKEN", hide_env_values = true)]
     pub azure_static_token: Option<String>,
+    /// Azure: the one Application Gateway every Ingress of AGIC's class is merged into (AGIC's
+    /// `appgw.name`); made and owned by cloudnet, refused if it exists without cloudnet's
+    /// tags. Unset: one gateway per Ingress.
+    #[arg(long, env = "AZURE_APPGW_NAME")]
+    pub azure_appgw_name: Option<String>,
 }
 
 /// The Azure settings as checked; `None`: discovered from IMDS.
@@ -147,6 +152,7 @@ impl AzureArgs {
             ("AZURE_CA_FILE", self.azure_ca_file.is_some()),
             ("AZURE_CREDENTIALS", self.azure_credentials.is_some()),
             ("AZURE_STATIC_TOKEN", self.azure_static_token.is_some()),
+            ("AZURE_APPGW_NAME", self.azure_appgw_name.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))

@@ -299,7 +299,8 @@ impl Args {
     /// `gce-internal` unless `INGRESS_CLASS` names others, backends always pod IPs in NEGs
     /// (container-native load balancing; instance groups are not built). On Azure in AGIC's
     /// ([`IngressSettings::agic`]): class `azure-application-gateway` unless `INGRESS_CLASS`
-    /// names others, pod IPs in the Application Gateway's pools.
+    /// names others, pod IPs in the Application Gateway's pools; with `AZURE_APPGW_NAME`
+    /// every such Ingress is merged into that one gateway ([`IngressSettings::agic_shared`]).
     pub fn ingresses(&self) -> anyhow::Result<IngressSettings> {
         let named: Vec<String> = self
             .ingress_class
@@ -311,6 +312,9 @@ impl Args {
         if self.on_gcp() || self.on_azure() {
             let mut settings = if self.on_gcp() {
                 IngressSettings::ingress_gce(&self.cluster_name)
+            } else if let Some(name) = &self.cloud.azure.azure_appgw_name {
+                IngressSettings::agic_shared(&self.cluster_name, name)
+                    .map_err(|e| anyhow::anyhow!("AZURE_APPGW_NAME: {e}"))?
             } else {
                 IngressSettings::agic(&self.cluster_name)
             };

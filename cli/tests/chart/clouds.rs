@@ -24,6 +24,7 @@ const AZURE_ENV: &[&str] = &[
     "AZURE_CA_FILE",
     "AZURE_CREDENTIALS",
     "AZURE_STATIC_TOKEN",
+    "AZURE_APPGW_NAME",
 ];
 
 fn example(name: &str) -> String {
@@ -161,6 +162,7 @@ fn aks_values_render_workload_identity_and_the_azure_settings() {
             "aks-agentpool-12345678-routetable",
         ),
         ("AZURE_CREDENTIALS", "workload-identity"),
+        ("AZURE_APPGW_NAME", "prod-aks-appgw"),
     ] {
         assert_eq!(e.get(k).map(String::as_str), Some(v), "{k} in {e:?}");
     }
@@ -227,6 +229,17 @@ fn another_clouds_values_are_refused() {
                 "provider=gcp,azure.clientId=0b4c6f2e-8d1a-4e3b-9c5d-7a6f1e2d3c4b",
             ],
             "azure.clientId is an Azure value; provider is gcp",
+        ),
+        (
+            &["--set", "azure.applicationGateway.name=appgw"],
+            "azure.applicationGateway.name is an Azure value; provider is aws",
+        ),
+        (
+            &[
+                "--set",
+                "provider=azure,azure.vnetName=v,azure.subnetName=s,azure.routeTableName=r,azure.applicationGateway.name=-bad",
+            ],
+            "at '/azure/applicationGateway/name'",
         ),
         (
             &[

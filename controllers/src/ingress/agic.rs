@@ -13,14 +13,16 @@
 use std::collections::BTreeMap;
 
 use cloudnet_core::{
-    BackendGroup, CertificateRef, HealthCheck, HealthCheckPort, Protocol, Scheme, TargetKind,
+    Action, BackendGroup, CertificateRef, HealthCheck, HealthCheckPort, PathMatch, Protocol,
+    Scheme, TargetKind,
 };
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::annotations::PREFIX as ALB_PREFIX;
 use super::gce::Front;
-use super::member::{Shared, pod_ip_port};
+use super::group::MemberError;
+use super::member::{Member, Shared, pod_ip_port};
 use crate::annotations::{Annotations, Family};
 use crate::service::model::group_key;
 
@@ -30,6 +32,10 @@ pub const CONTROLLER: &str = "azure/application-gateway";
 pub const CLASS: &str = "azure-application-gateway";
 /// The prefix of AGIC's annotations.
 pub const PREFIX: &str = "appgw.ingress.kubernetes.io/";
+
+/// The spec attribute naming the shared gateway (cloudnet-azure's
+/// `attributes::GATEWAY_NAME`).
+pub const GATEWAY_NAME: &str = "cloudnet.io/application-gateway-name";
 
 /// The backend keys (after [`PREFIX`]), passed to the provider as group attributes.
 const BACKEND_KEYS: &[&str] = &[
@@ -217,6 +223,103 @@ pub(super) fn backend_group(
     }
 }
 
+/// What a host and path is matched as, for telling two rules that claim the same requests.
+fn path_key(p: &PathMatch) -> String {
+    match p {
+        PathMatch::Prefix(s) if s.trim_end_matches('/').is_empty() => "/*".into(),
+        PathMatch::Prefix(s) => format!("prefix {}", s.trim_end_matches('/')),
+        PathMatch::Exact(s) => format!("exact {s}"),
+        PathMatch::Pattern(s) if s == "/*" || s == "*" => "/*".into(),
+        PathMatch::Pattern(s) => format!("pattern {s}"),
+    }
+}
+
+fn shown_path(p: &PathMatch) -> &str {
+    match p {
+        PathMatch::Prefix(s) | PathMatch::Exact(s) | PathMatch::Pattern(s) => s,
+    }
+}
+
+fn shown_action(a: &Action) -> String {
+    match a {
+        Action::Forward { groups } => groups
+            .iter()
+            .map(|g| g.group.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Action::Redirect(_) => "a redirect".into(),
+        Action::FixedResponse(f) => format!("a fixed {} response", f.status_code),
+    }
+}
+
+/// AGIC's rule for Ingresses merged into one gateway: members in order (namespace/name),
+/// the first to route a host and path keeps it; a later member's rule for the same host and
+/// path is left out (a warning on that Ingress when it goes elsewhere, silently when it goes
+/// to the same place, as one path map cannot hold a path twice). Rules of one Ingress are
+/// not compared with each other.
+pub(super) fn claim_paths(members: &mut [Member]) -> Vec<MemberError> {
+    let mut claimed: BTreeMap<(Vec<String>, String), (String, Action)> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for m in members.iter_mut() {
+        let mut kept = Vec::new();
+        for mut r in std::mem::take(&mut m.rules) {
+            let mut hosts = r.hosts.clone();
+            hosts.sort();
+            hosts.dedup();
+            let everything = [PathMatch::Prefix("/".into())];
+            let asked: Vec<PathMatch> = if r.paths.is_empty() {
+                everything.to_vec()
+            } else {
+                r.paths.clone()
+            };
+            let mut paths = Vec::new();
+            for p in asked {
+                let k = (hosts.clone(), path_key(&p));
+                match claimed.get(&k) {
+                    Some((by, _)) if *by == m.key => paths.push(p),
+                    Some((by, action)) => {
+                        if *action != r.action {
+                            let host = if hosts.is_empty() {
+                                "every host".to_string()
+                            } else {
+                                format!("host {}", hosts.join(","))
+                            };
+                            warnings.push(MemberError {
+                                ingress: m.key.clone(),
+                                message: format!(
+                                    "{host} path {}: already routed to {} by {by}, which comes \
+                                     first (AGIC's order: namespace/name); this Ingress's rule \
+                                     to {} is not applied",
+                                    shown_path(&p),
+                                    shown_action(action),
+                                    shown_action(&r.action)
+                                ),
+                            });
+                        }
+                    }
+                    None => {
+                        claimed.insert(k, (m.key.clone(), r.action.clone()));
+                        paths.push(p);
+                    }
+                }
+            }
+            if paths.is_empty() {
+                continue;
+            }
+            if !r.paths.is_empty() {
+                r.paths = paths;
+            }
+            kept.push(r);
+        }
+        m.rules = kept;
+    }
+    warnings
+}
+
 #[cfg(test)]
 #[path = "agic_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "agic_shared_tests.rs"]
+mod shared_tests;

@@ -34,6 +34,10 @@ pub struct IngressSettings {
     /// Read AGIC's annotations ([`super::agic`]) instead of the AWS Load Balancer
     /// Controller's: on Azure, with [`IngressSettings::agic`].
     pub agic: bool,
+    /// With [`Self::agic`]: the one Application Gateway every Ingress of the class is merged
+    /// into (AGIC's `appgw.name`), one IngressGroup named after it. `None`: a gateway per
+    /// Ingress.
+    pub application_gateway: Option<String>,
 }
 
 impl IngressSettings {
@@ -46,6 +50,7 @@ impl IngressSettings {
             default_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
             ingress_gce: false,
             agic: false,
+            application_gateway: None,
         }
     }
 
@@ -76,6 +81,21 @@ impl IngressSettings {
             agic: true,
             ..IngressSettings::new(cluster)
         }
+    }
+
+    /// AGIC's dialect with every Ingress of the class merged into the one gateway `name`
+    /// (an IngressGroup of that name), or why the name cannot be one.
+    pub fn agic_shared(cluster: &str, name: &str) -> Result<IngressSettings, String> {
+        super::group::check_gateway_group_name(name)?;
+        Ok(IngressSettings {
+            application_gateway: Some(name.to_string()),
+            ..IngressSettings::agic(cluster)
+        })
+    }
+
+    /// The shared Application Gateway's name, when Ingresses are merged into one.
+    pub fn shared_gateway(&self) -> Option<&str> {
+        self.application_gateway.as_deref().filter(|_| self.agic)
     }
 
     fn ours(&self, class: &IngressClass) -> bool {

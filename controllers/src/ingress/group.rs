@@ -14,6 +14,7 @@ use cloudnet_core::{Owner, OwnerKind};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::annotations::PREFIX;
+use super::class::IngressSettings;
 
 pub const GROUP_NAME: &str = "group.name";
 pub const GROUP_ORDER: &str = "group.order";
@@ -52,6 +53,15 @@ impl GroupId {
         }
     }
 
+    /// The group of an Ingress under `settings`: with a shared Application Gateway
+    /// ([`IngressSettings::shared_gateway`]) every Ingress is in the group named after it.
+    pub fn in_settings(ing: &Ingress, settings: &IngressSettings) -> Result<GroupId, String> {
+        match settings.shared_gateway() {
+            Some(name) => Ok(GroupId::Explicit(name.to_string())),
+            None => GroupId::of(ing),
+        }
+    }
+
     /// The owner the group's cloud resources are tagged with.
     pub fn owner(&self, cluster: &str) -> Owner {
         match self {
@@ -71,6 +81,27 @@ impl fmt::Display for GroupId {
             GroupId::Explicit(name) => write!(f, "group {name}"),
             GroupId::Implicit { namespace, name } => write!(f, "ingress {namespace}/{name}"),
         }
+    }
+}
+
+/// A shared Application Gateway's name must be one ARM takes (letters, digits, `_`, `.`, `-`)
+/// and fit the group's finalizer (`group.ingress.cloudnet.io/<name>`: a Kubernetes
+/// qualified name, at most 63 characters starting and ending with a letter or digit).
+pub fn check_gateway_group_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "application gateway name {name:?}: must be 1 to 63 letters, digits, '_', '.' and \
+             '-', starting and ending with a letter or digit"
+        ))
     }
 }
 

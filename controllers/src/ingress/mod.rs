@@ -12,7 +12,11 @@
 //!   (`gce`, `gce-internal`), and each backend's NEG, health check and BackendConfig.
 //! - `agic`: the parts AGIC's dialect ([`IngressSettings::agic`]) reads differently: the
 //!   front from `ssl-redirect`, `use-private-ip` and `appgw-ssl-certificate`, and each
-//!   backend's protocol, probe path, path prefix, timeout, draining and affinity.
+//!   backend's protocol, probe path, path prefix, timeout, draining and affinity. With one
+//!   shared gateway ([`IngressSettings::agic_shared`], AGIC's `appgw.name`) every Ingress of
+//!   the class is in the IngressGroup named after it, and a host and path two members route
+//!   differently goes to the first by namespace/name (AGIC's rule); the other's rule is left
+//!   out with a warning ([`BuiltGroup::warnings`], a `ConflictingRule` Event).
 //!
 //! - [`reconcile`]: the controller loop: groups settled in the cloud, finalizers per group,
 //!   `status.loadBalancer`, Events, garbage collection of emptied groups.
@@ -38,4 +42,4 @@ mod tests;
 
 pub use class::{IngressSettings, is_served};
 pub use group::{GroupId, MemberError};
-pub use model::{Services, build_group_spec};
+pub use model::{BuiltGroup, Services, build_group, build_group_spec};

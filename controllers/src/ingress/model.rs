@@ -35,6 +35,25 @@ pub fn build_group_spec(
     services: &Services,
     settings: &IngressSettings,
 ) -> Result<LoadBalancerSpec, Vec<MemberError>> {
+    build_group(group, members, services, settings).map(|b| b.spec)
+}
+
+/// A group's spec and what was left out of it.
+#[derive(Debug, Clone)]
+pub struct BuiltGroup {
+    pub spec: LoadBalancerSpec,
+    /// Rules of members that lost a host and path to an earlier member (AGIC's dialect),
+    /// each with the Ingress it belongs to: built without them, reported as warnings.
+    pub warnings: Vec<MemberError>,
+}
+
+/// [`build_group_spec`] with the warnings of the parts left out.
+pub fn build_group(
+    group: &GroupId,
+    members: &[&Ingress],
+    services: &Services,
+    settings: &IngressSettings,
+) -> Result<BuiltGroup, Vec<MemberError>> {
     let ordered = order_members(members)?;
     if ordered.is_empty() {
         return Err(Vec::new());
@@ -50,7 +69,16 @@ pub fn build_group_spec(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let spec = assemble(group, &built, settings)?;
+    let warnings = if settings.agic {
+        super::agic::claim_paths(&mut built)
+    } else {
+        Vec::new()
+    };
+    let mut spec = assemble(group, &built, settings)?;
+    if let Some(name) = settings.shared_gateway() {
+        spec.attributes
+            .insert(super::agic::GATEWAY_NAME.to_string(), name.to_string());
+    }
     spec.validate().map_err(|e| {
         built
             .iter()
@@ -60,7 +88,7 @@ pub fn build_group_spec(
             })
             .collect::<Vec<_>>()
     })?;
-    Ok(spec)
+    Ok(BuiltGroup { spec, warnings })
 }
 
 /// One value the members must agree on: the agreed value, or an error on each member that

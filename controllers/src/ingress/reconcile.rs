@@ -46,7 +46,7 @@ use tracing::{Instrument, info, warn};
 
 use super::class::{IngressSettings, is_served};
 use super::group::{GroupId, MemberError, key};
-use super::model::{Services, build_group_spec};
+use super::model::{Services, build_group};
 use super::params::{effective as effective_with_params, params_of};
 use crate::cache::wait_ready;
 use crate::events::{RECONCILE, publish};
@@ -351,7 +351,7 @@ fn effective_in(
             .map(|n| n.labels().clone())
             .unwrap_or_default()
     })?;
-    Ok(Some((GroupId::of(&ing)?, ing)))
+    Ok(Some((GroupId::in_settings(&ing, &ctx.settings)?, ing)))
 }
 
 /// The group the Ingress should be in now, if any.
@@ -439,7 +439,7 @@ fn members(ctx: &IngressContext, group: &GroupId, leaving: Option<&Ingress>) -> 
             if matches!(params_of(&i, &view.classes, &view.params), Ok(None)) {
                 let member = i.metadata.deletion_timestamp.is_none()
                     && is_served(&i, &view.classes, &ctx.settings)
-                    && GroupId::of(&i).is_ok_and(|g| &g == group);
+                    && GroupId::in_settings(&i, &ctx.settings).is_ok_and(|g| &g == group);
                 return member.then_some(i);
             }
             match effective_in(&i, &view, ctx) {
@@ -498,8 +498,11 @@ async fn settle(
         services
     };
     let refs: Vec<&Ingress> = members.iter().map(|m| &**m).collect();
-    let spec = match build_group_spec(group, &refs, &services, &ctx.settings) {
-        Ok(spec) => spec,
+    let spec = match build_group(group, &refs, &services, &ctx.settings) {
+        Ok(built) => {
+            report_as(ctx, &members, &built.warnings, "ConflictingRule").await;
+            built.spec
+        }
         Err(errors) => {
             report(ctx, &members, &errors).await;
             return Err(IngressError::Invalid(group.clone()));
@@ -657,20 +660,23 @@ async fn sweep(ctx: &IngressContext) -> Result<(), IngressError> {
 
 /// Every member error as a Warning Event on its own Ingress (one Event per Ingress).
 async fn report(ctx: &IngressContext, members: &[Arc<Ingress>], errors: &[MemberError]) {
+    report_as(ctx, members, errors, "InvalidConfiguration").await;
+}
+
+/// [`report`] with the Events' reason.
+async fn report_as(
+    ctx: &IngressContext,
+    members: &[Arc<Ingress>],
+    errors: &[MemberError],
+    reason: &str,
+) {
     let mut by_ingress: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in errors {
         by_ingress.entry(&e.ingress).or_default().push(&e.message);
     }
     for m in members {
         if let Some(texts) = by_ingress.get(key(m).as_str()) {
-            event(
-                ctx,
-                m,
-                EventType::Warning,
-                "InvalidConfiguration",
-                &texts.join("; "),
-            )
-            .await;
+            event(ctx, m, EventType::Warning, reason, &texts.join("; ")).await;
         }
     }
 }

@@ -66,6 +66,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 tokio::task_local! {
     /// The ETag a write in this scope must match ([`with_if_match`]).
     static IF_MATCH: Option<String>;
+    /// The URL a GET in this scope is sent to instead ([`with_get_url`]).
+    static GET_URL: azure_core::Url;
+}
+
+/// Runs `f` (a GET builder's `send()`) with its request sent to `url` instead: the URL of an
+/// operation ARM answered with (`Location`), which no generated builder reads. Only a URL on
+/// the same scheme, host and port as the request's is taken (the bearer token goes nowhere
+/// else); another is refused by the policy before anything is sent.
+pub async fn with_get_url<F: IntoFuture>(url: azure_core::Url, f: F) -> F::Output {
+    GET_URL.scope(url, f.into_future()).await
 }
 
 /// Runs `f` with `If-Match: <etag>` on its PUT requests: the write lands only on the version
@@ -156,6 +166,20 @@ impl Policy for CallPolicy {
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
         let method = request.method().to_string().to_uppercase();
+        if method == "GET"
+            && let Ok(url) = GET_URL.try_with(Clone::clone)
+        {
+            let here = request.url();
+            if (url.scheme(), url.host_str(), url.port_or_known_default())
+                != (here.scheme(), here.host_str(), here.port_or_known_default())
+            {
+                return Err(azure_core::Error::message(
+                    azure_core::error::ErrorKind::Other,
+                    format!("operation URL {url} is not on the Resource Manager endpoint"),
+                ));
+            }
+            *request.url_mut() = url;
+        }
         let operation = operation_name(&method, request.url().path());
         let op = op_of(&operation);
         if method == "PUT"

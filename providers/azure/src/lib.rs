@@ -51,6 +51,7 @@
 //! | `LoadBalancers::ensure` (Application) | `publicIPAddresses/read`, `applicationGateways/read`; `publicIPAddresses/write` when missing; one `applicationGateways/write` (If-Match) of the whole gateway only when a field the suite sets differs (a second ensure makes no write); on 412 read, decide and write again |
 //! | `LoadBalancers::sync_targets` (gateway pool) | `applicationGateways/read`; one `applicationGateways/write` (If-Match) with the pool's addresses when they differ, none otherwise |
 //! | `LoadBalancers::delete` (gateway) | `applicationGateways/read`, `applicationGateways/delete`, then the suite's public IPs as for a load balancer |
+//! | `LoadBalancers::target_health` (gateway pool) | `applicationGateways/read`; with members, `applicationGateways/backendhealth/action` and `locations/operationResults/read` polls of its `Location` until it answers |
 //!
 //! A long-running PUT adds `locations/operations/read` polls (only while the operation runs)
 //! and the library's final GET of the resource.
@@ -66,12 +67,14 @@
 //! 202 taken as done (ARM removes the resource while the operation runs).
 //!
 //! The controllers pass the Service annotations of [`lb::attributes`] through, checked, in
-//! cloud-provider-azure's dialect (`cloudnet_controllers::azure`). Not built: reading backend
-//! health (`applicationGateways/backendhealth/action`), the gateway's managed identity for Key
-//! Vault certificates (the user grants it), WAF policies, rewrite rules and weighted backends on
-//! the gateway, groups the suite does not own
-//! (`sync_bound_targets`: `NotSupported`), and per-member health (a metric on Azure:
-//! members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
+//! cloud-provider-azure's dialect (`cloudnet_controllers::azure`). The library's poller for
+//! `backendhealth` reads the operation's `Location` as a status URL and cannot finish on ARM's
+//! answers, so the action is sent alone and its `Location` polled here
+//! ([`call::with_get_url`]). Not built: the gateway's managed identity for Key Vault
+//! certificates (the user grants it), WAF policies, rewrite rules and weighted backends on
+//! the gateway, groups the suite does not own (`sync_bound_targets`: `NotSupported`), a
+//! shared gateway the suite did not create (refused), and per-member health of Standard Load
+//! Balancer pools (a metric on Azure: members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
 //! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
 //! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
 //! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale

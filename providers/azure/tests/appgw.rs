@@ -214,7 +214,7 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
     let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
     let spec = common::ingress("web");
     // Someone else's gateway (and public IP) under the name the suite derives.
-    let place = lbs.place(&spec);
+    let place = lbs.place(&spec).unwrap();
     let mut theirs = spec.clone();
     theirs.owner = Owner::namespaced("elsewhere", OwnerKind::Ingress, "shop", "web");
     let mut gw = appgw::desired(&theirs, &place, None).unwrap();

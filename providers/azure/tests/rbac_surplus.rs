@@ -2,7 +2,8 @@
 //! the mock cloud enforces it: pod addresses (ipConfigurations added and released on a
 //! node's NIC), kubenet routes (created for two nodes, one deleted), a public and an internal
 //! Standard Load Balancer (members synced, a listener removed, deleted with the public IP), an
-//! Ingress's Application Gateway (members synced, deleted with its public IP).
+//! Ingress's Application Gateway (members synced, their health read, deleted with its public
+//! IP).
 //! ARM must refuse nothing, and every action the role grants must have been used, except
 //! the few listed below with the reason no scenario here reaches them. A role without a
 //! linked `join` action is refused with ARM's 403 `LinkedAuthorizationFailed`.
@@ -154,6 +155,11 @@ async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
     lbs.sync_targets(&status.id, &spec.groups[0].key, &[pod])
         .await
         .expect("gateway members");
+    let health = lbs
+        .target_health(&status.groups[0].id)
+        .await
+        .expect("gateway members' health (backendhealth)");
+    assert_eq!(health.len(), 1, "{health:?}");
 
     for o in lbs.list_owned().await.expect("owned") {
         LoadBalancers::delete(&lbs, &o.id).await.expect("delete");

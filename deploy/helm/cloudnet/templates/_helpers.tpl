@@ -64,9 +64,12 @@ Values of one cloud refused on another: a setting that would be ignored is an er
 {{- end -}}
 {{- if ne $p "azure" -}}
 {{- range $k, $v := .Values.azure -}}
-{{- if and $v (ne $k "credentials") -}}
+{{- if and $v (not (has $k (list "credentials" "applicationGateway"))) -}}
 {{- fail (printf "azure.%s is an Azure value; provider is %s" $k $p) -}}
 {{- end -}}
+{{- end -}}
+{{- if (.Values.azure.applicationGateway | default dict).name -}}
+{{- fail (printf "azure.applicationGateway.name is an Azure value; provider is %s" $p) -}}
 {{- end -}}
 {{- else -}}
 {{- range $k := list "vnetName" "subnetName" "routeTableName" -}}
@@ -106,6 +109,10 @@ The controller's cloud settings as environment variables (CLOUD_PROVIDER, GCP_*,
 {{- end }}
 - name: AZURE_CREDENTIALS
   value: {{ $a.credentials | quote }}
+{{- with ($a.applicationGateway | default dict).name }}
+- name: AZURE_APPGW_NAME
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

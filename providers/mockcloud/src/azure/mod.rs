@@ -22,6 +22,7 @@
 
 pub mod actions;
 pub mod appgw;
+pub mod appgw_health;
 pub mod compute;
 pub mod error;
 pub mod ipam;
@@ -274,6 +275,9 @@ pub struct AzureState {
     /// RBAC from the world's `azure.rbac` (or the control endpoint); None allows every call.
     #[serde(skip)]
     pub rbac: Option<crate::grants::Grants>,
+    /// Application gateway members' health (`backendhealth`).
+    #[serde(skip)]
+    pub appgw_health: appgw_health::MemberHealth,
     next_id: u64,
     public_ips: u32,
 }
@@ -308,6 +312,7 @@ impl AzureState {
             busy: BTreeMap::new(),
             reads: Default::default(),
             writes: Default::default(),
+            appgw_health: Default::default(),
             rbac: world
                 .rbac
                 .as_ref()
@@ -379,6 +384,13 @@ impl AzureState {
     /// Ends the operations whose time has come: resources become `Succeeded`, or go.
     pub fn advance(&mut self, now_ms: u64) {
         ops::advance(self, now_ms);
+    }
+
+    /// Marks every application gateway member with this address `Unhealthy` in
+    /// `backendhealth` (or lifts it), as [`crate::elbv2`]'s `set_target_unhealthy` does for
+    /// targets.
+    pub fn set_member_unhealthy(&mut self, address: &str, unhealthy: bool) {
+        self.appgw_health.set_unhealthy(address, unhealthy);
     }
 
     /// Answers one call.

@@ -3,7 +3,9 @@
 //! `Location` header (the result URL: 202 while running, then the resource or 204) and
 //! `Retry-After`. An operation succeeds at once unless an `operation_running` fault keeps it
 //! `InProgress`; until then its resource is busy (409 `AnotherOperationInProgress` for other
-//! writes) and shows `provisioningState` `Updating` or `Deleting`.
+//! writes) and shows `provisioningState` `Updating` or `Deleting`. A POST action
+//! (`applicationGateways/{name}/backendhealth`) is one too: 202 with `Location`, whose result
+//! URL answers 202 while it runs and then the action's answer (200); it holds nothing busy.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,6 +16,8 @@ use super::{ARM_BASE, AzError, AzResult, AzureState, Call, Reply, props, resourc
 pub enum OpKind {
     Put,
     Delete,
+    /// A POST action (`backendhealth`): its answer is kept with the operation.
+    Action,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +34,9 @@ pub struct ArmOperation {
     pub start_ms: u64,
     pub done_at_ms: u64,
     pub finished: bool,
+    /// An action's answer, served by its result URL once finished.
+    #[serde(skip)]
+    pub answer: Option<Value>,
 }
 
 /// Starts an operation on `key`; busy until done when it does not end at once.
@@ -56,10 +63,27 @@ pub(super) fn begin(
             start_ms: call.now_ms,
             done_at_ms: call.now_ms + call.running_ms,
             finished: !running,
+            answer: None,
         },
     );
-    if running {
+    if running && kind != OpKind::Action {
         s.busy.insert(key.to_string(), id.clone());
+    }
+    id
+}
+
+/// Starts an action on `key` whose result URL answers `answer` (202 while it runs); the
+/// resource is not held busy.
+pub(super) fn begin_action(
+    s: &mut AzureState,
+    call: &Call,
+    namespace: &str,
+    key: &str,
+    answer: Value,
+) -> String {
+    let id = begin(s, call, namespace, key, key, OpKind::Action);
+    if let Some(op) = s.operations.get_mut(&id) {
+        op.answer = Some(answer);
     }
     id
 }
@@ -86,7 +110,7 @@ pub(super) fn headers(s: &AzureState, id: &str, call: &Call) -> Vec<(String, Str
         ("Azure-AsyncOperation".to_string(), status),
         ("Retry-After".to_string(), s.retry_after_s.to_string()),
     ];
-    if op.kind == OpKind::Delete {
+    if matches!(op.kind, OpKind::Delete | OpKind::Action) {
         h.push(("Location".to_string(), result));
     }
     h
@@ -108,6 +132,9 @@ pub(super) fn advance(s: &mut AzureState, now_ms: u64) {
         let op = op.clone();
         if s.busy.get(&op.key) == Some(&op.id) {
             s.busy.remove(&op.key);
+        }
+        if op.kind == OpKind::Action {
+            continue;
         }
         if op.kind == OpKind::Delete && op.target.eq_ignore_ascii_case(&op.key) {
             resource::remove(s, &op.key);
@@ -171,6 +198,7 @@ pub(super) fn result(s: &AzureState, id: &str, call: &Call) -> AzResult<Reply> {
             body: None,
             headers: Vec::new(),
         }),
+        OpKind::Action => Ok(Reply::ok(op.answer.clone().unwrap_or(Value::Null))),
         OpKind::Put => s
             .lookup(&op.target)
             .map(|v| Reply::ok(resource::render(s, v)))

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ARM_BASE, AzError, AzResult, AzureState, COMPUTE_API_VERSIONS, Call, KINDS, Kind,
-    NETWORK_API_VERSIONS, Reply, appgw, compute, kind_of, lb, network, nic, ops,
+    NETWORK_API_VERSIONS, Reply, appgw, appgw_health, compute, kind_of, lb, network, nic, ops,
 };
 
 /// Top-level keys a PUT keeps from its body (the rest are read-only or unknown).
@@ -99,6 +99,15 @@ fn scoped(
                 "DELETE" => delete(s, call, kind, &id),
                 _ => Err(method_not_allowed(call)),
             }
+        }
+        [name, action]
+            if m == "POST"
+                && kind.type_ == "applicationGateways"
+                && action.eq_ignore_ascii_case("backendhealth") =>
+        {
+            let id = s.id_of(rg, kind, name);
+            let gw = existing(s, kind, &id)?.clone();
+            appgw_health::backend_health(s, call, &id.to_lowercase(), &gw)
         }
         [name, sub, more @ ..] if kind.type_ == "virtualMachineScaleSets" => {
             let id = s.id_of(rg, kind, name);
@@ -378,6 +387,12 @@ fn write_resource(
     };
     super::props(&mut new).insert("provisioningState".into(), json!(state));
     new["etag"] = json!(s.etag());
+    if kind.type_ == "applicationGateways" {
+        if old.is_none() {
+            appgw_health::forget(s, &key);
+        }
+        appgw_health::note_members(s, &key, &new, call.now_ms);
+    }
     s.resources.insert(key.clone(), new);
     after_put(s, kind, id, old.as_ref())?;
     let target = match child {
@@ -655,6 +670,7 @@ pub(super) fn remove(s: &mut AzureState, key: &str) {
     match v["type"].as_str().unwrap_or_default() {
         "Microsoft.Compute/virtualMachines" => compute::after_vm_delete(s, &id),
         "Microsoft.Compute/virtualMachineScaleSets" => compute::after_scale_set_delete(s, &id),
+        "Microsoft.Network/applicationGateways" => appgw_health::forget(s, key),
         _ => {}
     }
 }

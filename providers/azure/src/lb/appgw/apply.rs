@@ -12,6 +12,7 @@ use cloudnet_core::{
 use futures::StreamExt;
 
 use super::desired::private_listeners;
+use super::health::pool_health;
 use super::observe::{members_of, name_of, pool_parts, unavailable};
 use super::{desired, diff};
 use crate::call::with_if_match;
@@ -50,7 +51,7 @@ impl AzureLoadBalancers {
         &self,
         spec: &LoadBalancerSpec,
     ) -> Result<LoadBalancerStatus> {
-        let place = self.place(spec);
+        let place = self.place(spec)?;
         let private = private_listeners(spec)?;
         let pip_name = format!("{}-pip", place.name);
         let mut attempt = 0;
@@ -136,13 +137,19 @@ impl AzureLoadBalancers {
         }
     }
 
+    /// The pool's members (GET) with their health from `backendhealth` (one action, polled).
     pub(crate) async fn gateway_target_health(&self, group_id: &str) -> Result<Vec<TargetHealth>> {
         let (name, pool) = pool_parts(group_id)?;
         let gw = self.existing_gateway(&name).await?;
-        Ok(members_of(&gw, &pool)
+        let members: Vec<(IpAddr, u16)> = members_of(&gw, &pool)
             .into_iter()
-            .map(|ip| unavailable(ip, 0))
-            .collect())
+            .map(|ip| (ip, 0))
+            .collect();
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer = self.backend_health(&name).await?;
+        Ok(pool_health(&answer, &pool, &members))
     }
 
     /// Deletes the gateway (this cluster's only) and the public IPs it used that the suite

@@ -7,6 +7,7 @@
 //! private addresses, part IDs and types) are left out.
 
 use azure_mgmt_network::models::ApplicationGateway;
+use cloudnet_core::ownership::TAG_CLUSTER;
 use cloudnet_core::{Error, Owner, Result};
 use serde_json::Value;
 
@@ -65,17 +66,25 @@ pub fn diff(
     desired: &ApplicationGateway,
     public_ip: PublicIpSeen,
 ) -> Result<ChangeSet> {
-    if let Some(o) = observed
-        && !owner.owns(&tags_of(&o.resource.tags))
-    {
-        return Err(Error::Conflict {
-            code: "ApplicationGatewayNotOwned".into(),
-            message: format!(
-                "application gateway {} exists and is not {}'s",
-                o.resource.name.as_deref().unwrap_or_default(),
-                owner.object_ref()
-            ),
-        });
+    if let Some(o) = observed {
+        let tags = tags_of(&o.resource.tags);
+        if !owner.owns(&tags) {
+            let name = o.resource.name.as_deref().unwrap_or_default();
+            // A gateway without the suite's tags (one AKS's AGIC add-on or a user made) is
+            // never taken over: its listeners, rules and pools are someone else's.
+            let whose = if tags.contains_key(TAG_CLUSTER) {
+                format!("is not {}'s", owner.object_ref())
+            } else {
+                "was not created by cloudnet (it has no cloudnet.io ownership tags); cloudnet \
+                 does not share a gateway it did not create: name another gateway, or remove \
+                 this one"
+                    .to_string()
+            };
+            return Err(Error::Conflict {
+                code: "ApplicationGatewayNotOwned".into(),
+                message: format!("application gateway {name} exists and {whose}"),
+            });
+        }
     }
     Ok(ChangeSet {
         put_public_ip: public_ip.needs_put(true),

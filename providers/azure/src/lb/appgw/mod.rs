@@ -16,16 +16,24 @@
 //! listeners use the private frontend (`internal` scheme or `use-private-ip`). Certificates
 //! are Key Vault secret IDs (`keyVaultSecretId`); the gateway's identity that reads them is
 //! the user's to grant, not built here. Members are pod IPs in the backend pools
-//! (`sync_targets`: one PUT when they differ, none otherwise); ARM keeps no per-member health
-//! (it is `backendHealth`, an action not called), so members report `Unavailable`.
+//! (`sync_targets`: one PUT when they differ, none otherwise). ARM keeps no per-member health
+//! in the resource: `ensure` and `sync_targets` report members `Unavailable`, and
+//! `target_health` asks the `backendhealth` action ([`health`]).
+//!
+//! With [`attributes::GATEWAY_NAME`] (AGIC's `appgw.name`: one gateway every Ingress of the
+//! class is merged into) the gateway takes that name instead of the owner's. A gateway of
+//! that name without the suite's ownership tags (AKS's AGIC add-on made it, or a user) is
+//! refused (`Conflict`, `ApplicationGatewayNotOwned`) before anything is written: the suite
+//! does not share a gateway it did not create (AGIC's "shared" mode is not built).
 
-use cloudnet_core::{LoadBalancerSpec, NameRules, Owner, Subnets, derive_name};
+use cloudnet_core::{Error, LoadBalancerSpec, NameRules, Owner, Result, Subnets, derive_name};
 
 use super::AzureLoadBalancers;
 
 mod apply;
 pub mod desired;
 pub mod diff;
+pub mod health;
 mod observe;
 
 pub use desired::{Place, desired};
@@ -54,6 +62,30 @@ pub mod attributes {
         "appgw.ingress.kubernetes.io/connection-draining-timeout";
     /// Group: `true` turns cookie-based affinity on.
     pub const COOKIE_BASED_AFFINITY: &str = "appgw.ingress.kubernetes.io/cookie-based-affinity";
+    /// Spec: the gateway's name when it is the one shared by every Ingress of the class
+    /// (AGIC's `appgw.name`), instead of the name derived from the owner.
+    pub const GATEWAY_NAME: &str = "cloudnet.io/application-gateway-name";
+}
+
+/// Checks a gateway name against ARM's rules for application gateways: 1 to 80 letters,
+/// digits, `_`, `.` and `-`, starting with a letter or digit and ending with a letter, digit
+/// or `_`.
+pub fn check_gateway_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "application gateway name {name:?}: 1 to 80 letters, digits, '_', '.' and '-', \
+             starting with a letter or digit and ending with a letter, digit or '_'"
+        )))
+    }
 }
 
 /// Whether a load balancer ID names an application gateway (else a load balancer).
@@ -68,13 +100,25 @@ impl AzureLoadBalancers {
         derive_name(NameRules::Azure, owner, &["agw"])
     }
 
+    /// The gateway's name for a spec: the shared gateway's ([`attributes::GATEWAY_NAME`]),
+    /// else [`Self::gateway_name`].
+    pub fn spec_gateway_name(&self, spec: &LoadBalancerSpec) -> Result<String> {
+        match spec.attributes.get(attributes::GATEWAY_NAME) {
+            Some(name) => {
+                check_gateway_name(name)?;
+                Ok(name.clone())
+            }
+            None => Ok(self.gateway_name(&spec.owner)),
+        }
+    }
+
     fn gateway_id(&self, name: &str) -> String {
         self.cfg.network_id(&format!("applicationGateways/{name}"))
     }
 
     /// Where a spec's gateway goes.
-    pub fn place(&self, spec: &LoadBalancerSpec) -> Place {
-        let name = self.gateway_name(&spec.owner);
+    pub fn place(&self, spec: &LoadBalancerSpec) -> Result<Place> {
+        let name = self.spec_gateway_name(spec)?;
         let subnet = match &spec.subnets {
             Subnets::Explicit(list) if !list.is_empty() => list[0].clone(),
             _ => self.gateway_subnet.clone(),
@@ -87,7 +131,7 @@ impl AzureLoadBalancers {
                 self.cfg.vnet
             ))
         };
-        Place {
+        Ok(Place {
             id: self.gateway_id(&name),
             public_ip_id: self
                 .cfg
@@ -95,6 +139,6 @@ impl AzureLoadBalancers {
             name,
             location: self.cfg.location.clone(),
             subnet_id,
-        }
+        })
     }
 }

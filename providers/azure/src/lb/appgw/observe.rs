@@ -10,12 +10,13 @@ use cloudnet_core::{
 
 use crate::lb::{AzureLoadBalancers, found, pool_name};
 
-/// Azure keeps backend health out of the resource (`backendHealth` is an action).
+/// Azure keeps backend health out of the resource (`backendHealth` is an action, read by
+/// `target_health` only).
 pub(super) fn unavailable(ip: IpAddr, port: u16) -> TargetHealth {
     TargetHealth {
         target: Target { ip, port },
         state: HealthState::Unavailable,
-        reason: Some("Azure reports backend health through backendHealth, not read".into()),
+        reason: Some("Azure reports backend health through backendHealth (target_health)".into()),
     }
 }
 

@@ -1,0 +1,389 @@
+//! One Application Gateway shared by every Ingress of AGIC's class (AGIC's `appgw.name`),
+//! against the mock cloud's ARM port: Ingresses' parts come and go in one PUT each, the
+//! gateway and its public IP go with the last, a gateway the suite did not create is never
+//! written, and members' health comes from the `backendhealth` action.
+
+mod common;
+
+use std::sync::Arc;
+
+use azure_mgmt_network::models::ApplicationGateway;
+use cloudnet_azure::AzureLoadBalancers;
+use cloudnet_azure::client::network_client;
+use cloudnet_azure::lb::appgw::{self, attributes as attr};
+use cloudnet_core::{
+    ErrorKind, HealthState, LoadBalancerId, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind,
+    Target,
+};
+use common::{arm_calls, config, start, wide_budget};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
+const HEALTH: &str = "Microsoft.Network/applicationGateways/backendhealth/action";
+const NAME: &str = "appgw-prod";
+
+/// The group every AGIC Ingress is in, as the controller builds its spec.
+fn owner() -> Owner {
+    Owner::cluster_scoped("demo", OwnerKind::IngressGroup, NAME)
+}
+
+/// Ingress `ns`'s part: `common::ingress`'s rules under `<ns>.example.com` hosts and
+/// `<ns>/...` backends.
+fn part(ns: &str) -> LoadBalancerSpec {
+    let mut s = common::ingress("web");
+    for r in &mut s.listeners[0].rules {
+        r.hosts = r
+            .hosts
+            .iter()
+            .map(|h| h.replace("example.com", &format!("{ns}.example.com")))
+            .collect();
+        if let cloudnet_core::Action::Forward { groups } = &mut r.action {
+            for g in groups {
+                g.group = g.group.replacen("shop/", &format!("{ns}/"), 1);
+            }
+        }
+    }
+    for g in &mut s.groups {
+        g.key = g.key.replacen("shop/", &format!("{ns}/"), 1);
+    }
+    s
+}
+
+/// The shared gateway's spec with the parts of `namespaces`, in that order.
+fn merged(namespaces: &[&str]) -> LoadBalancerSpec {
+    let mut spec = part(namespaces[0]);
+    spec.listeners[0].rules.clear();
+    spec.groups.clear();
+    for ns in namespaces {
+        let p = part(ns);
+        spec.listeners[0].rules.extend(p.listeners[0].rules.clone());
+        spec.groups.extend(p.groups);
+    }
+    for (r, priority) in spec.listeners[0].rules.iter_mut().zip(1u32..) {
+        r.priority = priority;
+    }
+    spec.owner = owner();
+    spec.attributes
+        .insert(attr::GATEWAY_NAME.into(), NAME.into());
+    spec
+}
+
+async fn counts(
+    client: &azure_mgmt_network::Client,
+    cfg: &cloudnet_azure::AzureConfig,
+) -> (usize, usize) {
+    let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
+    let mut gws = 0;
+    let mut pages = client
+        .application_gateways_client()
+        .list(rg, sub)
+        .into_stream();
+    while let Some(page) = pages.next().await {
+        gws += page.unwrap().value.len();
+    }
+    let mut pips = 0;
+    let mut pages = client
+        .public_ip_addresses_client()
+        .list(rg, sub)
+        .into_stream();
+    while let Some(page) = pages.next().await {
+        pips += page.unwrap().value.len();
+    }
+    (gws, pips)
+}
+
+async fn gateway(client: &azure_mgmt_network::Client, cfg: &cloudnet_azure::AzureConfig) -> Value {
+    let gw: ApplicationGateway = client
+        .application_gateways_client()
+        .get(&cfg.resource_group, NAME, &cfg.subscription)
+        .await
+        .unwrap();
+    serde_json::to_value(gw).unwrap()
+}
+
+/// The names of a gateway's parts of one kind.
+fn names(gw: &Value, kind: &str) -> Vec<String> {
+    gw["properties"][kind]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn hosts(gw: &Value) -> Vec<Value> {
+    gw["properties"]["httpListeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["properties"]["hostNames"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingresses_share_one_gateway_and_leave_it_one_put_at_a_time() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let (gws_before, pips_before) = counts(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+
+    // The first Ingress: the public IP and the gateway under the shared name.
+    let one = merged(&["shop"]);
+    let before = policy.counts.mutating();
+    let status = lbs.ensure(&one).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating() - before,
+        2,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+    assert!(
+        status
+            .id
+            .0
+            .ends_with(&format!("/applicationGateways/{NAME}")),
+        "{}",
+        status.id.0
+    );
+    assert_eq!(status.ips.len(), 1);
+    let ip = status.ips[0];
+    lbs.sync_targets(
+        &status.id,
+        "shop/api:80",
+        &[Target {
+            ip: "10.224.0.20".parse().unwrap(),
+            port: 8080,
+        }],
+    )
+    .await
+    .unwrap();
+
+    // The second Ingress joins: one PUT, the same frontend address.
+    let two = merged(&["shop", "blog"]);
+    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+    let status = lbs.ensure(&two).await.unwrap();
+    assert_eq!(arm_calls(&h, GW_WRITE) - writes, 1);
+    assert_eq!(
+        policy.counts.mutating() - mutating,
+        1,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+    assert_eq!(
+        status.ips,
+        [ip],
+        "every Ingress shows the gateway's one frontend address"
+    );
+    let gw = gateway(&client, &cfg).await;
+    assert_eq!(
+        hosts(&gw),
+        [
+            json!(["shop.shop.example.com"]),
+            json!(["admin.shop.example.com"]),
+            json!(["shop.blog.example.com"]),
+            json!(["admin.blog.example.com"]),
+            Value::Null
+        ]
+    );
+    assert_eq!(
+        names(&gw, "backendAddressPools").len(),
+        7,
+        "six groups and the empty pool"
+    );
+
+    // Nothing changed: no write.
+    let mutating = policy.counts.mutating();
+    lbs.ensure(&two).await.unwrap();
+    assert_eq!(
+        policy.counts.mutating(),
+        mutating,
+        "{:?}",
+        policy.counts.snapshot()
+    );
+
+    // The first Ingress leaves: one PUT with only its parts gone; the other's members stay.
+    let blog = merged(&["blog"]);
+    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+    let status = lbs.ensure(&blog).await.unwrap();
+    assert_eq!(arm_calls(&h, GW_WRITE) - writes, 1);
+    assert_eq!(policy.counts.mutating() - mutating, 1);
+    let after = gateway(&client, &cfg).await;
+    assert_eq!(
+        hosts(&after),
+        [
+            json!(["shop.blog.example.com"]),
+            json!(["admin.blog.example.com"]),
+            Value::Null
+        ]
+    );
+    let kept: Vec<String> = names(&gw, "backendAddressPools")
+        .into_iter()
+        .filter(|n| names(&after, "backendAddressPools").contains(n))
+        .collect();
+    assert_eq!(
+        kept.len(),
+        4,
+        "blog's three pools and the empty one stay: {kept:?}"
+    );
+    for kind in ["backendHttpSettingsCollection", "probes", "httpListeners"] {
+        for n in names(&after, kind) {
+            assert!(
+                names(&gw, kind).contains(&n),
+                "{kind} {n} is one of the gateway's before"
+            );
+        }
+    }
+    assert_eq!(status.ips, [ip]);
+
+    // The last Ingress leaves: the gateway and its public IP go.
+    lbs.delete(&status.id).await.unwrap();
+    assert_eq!(counts(&client, &cfg).await, (gws_before, pips_before));
+}
+
+#[tokio::test]
+async fn a_gateway_of_that_name_the_suite_did_not_create_is_refused_and_untouched() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let spec = merged(&["shop"]);
+    // AKS's add-on made it: its own tags, no cloudnet.io ones, its own listeners.
+    let place = lbs.place(&spec).unwrap();
+    assert_eq!(place.name, NAME);
+    let mut gw = appgw::desired(&part("theirs"), &place, None).unwrap();
+    gw.resource.tags = Some(json!({"managed-by-k8s-ingress": "1.7.5"}));
+    let pip: azure_mgmt_network::models::PublicIpAddress = serde_json::from_value(json!({
+        "location": cfg.location, "sku": {"name": "Standard"},
+        "properties": {"publicIPAllocationMethod": "Static"},
+    }))
+    .unwrap();
+    client
+        .public_ip_addresses_client()
+        .create_or_update(
+            &cfg.resource_group,
+            format!("{NAME}-pip"),
+            pip,
+            &cfg.subscription,
+        )
+        .await
+        .unwrap();
+    client
+        .application_gateways_client()
+        .create_or_update(&cfg.resource_group, NAME, gw, &cfg.subscription)
+        .await
+        .unwrap();
+    let before = gateway(&client, &cfg).await;
+    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+
+    let e = lbs.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert_eq!(e.code(), "ApplicationGatewayNotOwned");
+    assert!(e.to_string().contains("was not created by cloudnet"), "{e}");
+    let id = LoadBalancerId(place.id.clone());
+    // Their pool of a group cloudnet would name the same: still not written.
+    let pool = "theirs/web:80";
+    let target = Target {
+        ip: "10.224.0.9".parse().unwrap(),
+        port: 80,
+    };
+    assert!(lbs.sync_targets(&id, pool, &[target]).await.is_err());
+    assert!(lbs.delete(&id).await.is_err());
+    assert_eq!(
+        arm_calls(&h, GW_WRITE),
+        writes,
+        "the gateway is not written"
+    );
+    assert_eq!(
+        policy.counts.mutating(),
+        mutating,
+        "nothing written or deleted: {:?}",
+        policy.counts.snapshot()
+    );
+    let mut after = gateway(&client, &cfg).await;
+    let mut before = before;
+    for v in [&mut before, &mut after] {
+        v.as_object_mut().unwrap().remove("etag");
+    }
+    assert_eq!(after, before, "the foreign gateway is as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_health_comes_from_backendhealth() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    common::gateway_subnet(&client, &cfg).await;
+    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let status = lbs.ensure(&merged(&["shop"])).await.unwrap();
+    let web = status
+        .groups
+        .iter()
+        .find(|g| g.key == "shop/web:80")
+        .unwrap()
+        .id
+        .clone();
+    let (a, b) = (
+        "10.224.0.31".parse().unwrap(),
+        "10.224.0.32".parse().unwrap(),
+    );
+    lbs.sync_targets(
+        &status.id,
+        "shop/web:80",
+        &[Target { ip: a, port: 3000 }, Target { ip: b, port: 3000 }],
+    )
+    .await
+    .unwrap();
+
+    let states = |v: Vec<cloudnet_core::TargetHealth>| -> Vec<HealthState> {
+        v.into_iter().map(|t| t.state).collect()
+    };
+    // Just added: the probe has not finished (ARM's Unknown).
+    let mutating = policy.counts.mutating();
+    let health = lbs.target_health(&web).await.unwrap();
+    assert_eq!(states(health), [HealthState::Initial, HealthState::Initial]);
+    assert_eq!(arm_calls(&h, HEALTH), 1, "one backendhealth action");
+    assert_eq!(
+        policy.counts.mutating() - mutating,
+        1,
+        "the action is the only non-read call: {:?}",
+        policy.counts.snapshot()
+    );
+    assert!(arm_calls(&h, "Microsoft.Network/locations/operationResults/read") >= 1);
+
+    // Probed: healthy, but for the one a fault makes unhealthy.
+    h.with_cloud(|c| {
+        c.azure.appgw_health.delay_ms = 0;
+        c.azure.set_member_unhealthy("10.224.0.32", true);
+    });
+    let health = lbs.target_health(&web).await.unwrap();
+    assert_eq!(
+        states(health.clone()),
+        [HealthState::Healthy, HealthState::Unhealthy]
+    );
+    assert!(
+        health[1]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Cannot connect")
+    );
+    h.with_cloud(|c| c.azure.set_member_unhealthy("10.224.0.32", false));
+    let health = lbs.target_health(&web).await.unwrap();
+    assert_eq!(states(health), [HealthState::Healthy, HealthState::Healthy]);
+
+    // A pool without members asks nothing.
+    let calls = arm_calls(&h, HEALTH);
+    let admin = status
+        .groups
+        .iter()
+        .find(|g| g.key == "shop/admin:80")
+        .unwrap()
+        .id
+        .clone();
+    assert!(lbs.target_health(&admin).await.unwrap().is_empty());
+    assert_eq!(arm_calls(&h, HEALTH), calls);
+}
