@@ -443,28 +443,38 @@ mod tests {
     use futures::FutureExt;
     use futures::executor::block_on;
 
-    fn req(c: &str) -> AllocRequest {
+    pub(super) fn req(c: &str) -> AllocRequest {
         AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
+    }
+
+    /// A core with an empty state whose checkpoint is written at `path`.
+    fn core_at(path: &std::path::Path) -> Core {
+        Core::new(
+            State::new(30_000),
+            Writer::new(path).unwrap(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap()
+    }
+
+    /// A pool of one interface, `eni-a`, holding `cidrs`.
+    pub(super) fn pool(cidrs: &[&str]) -> Agreement {
+        Agreement {
+            interfaces: vec![PoolInterface {
+                id: "eni-a".into(),
+                blocks: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
     }
 
     #[test]
     fn an_allocation_that_cannot_be_written_is_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ipam.json");
-        let core = Core::new(
-            State::new(30_000),
-            Writer::new(&path).unwrap(),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
-        let agreement = Agreement {
-            interfaces: vec![PoolInterface {
-                id: "eni-a".into(),
-                blocks: vec!["10.0.0.0/30".parse().unwrap()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let core = core_at(&path);
+        let agreement = pool(&["10.0.0.0/30"]);
         assert!(matches!(
             block_on(core.allocate(&req("early"))),
             Err(Error::NotSynced)
@@ -509,20 +519,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waiting_allocates_are_served_when_the_pool_grows() {
         let dir = tempfile::tempdir().unwrap();
-        let core = Core::new(
-            State::new(30_000),
-            Writer::new(dir.path().join("ipam.json")).unwrap(),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
-        let pool = |cidrs: &[&str]| Agreement {
-            interfaces: vec![PoolInterface {
-                id: "eni-a".into(),
-                blocks: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let core = core_at(&dir.path().join("ipam.json"));
         let wait = Duration::from_secs(5);
         // Not synced yet: waits, served by the first sync.
         let early = tokio::spawn({
@@ -595,20 +592,7 @@ mod tests {
     #[test]
     fn pods_refused_an_address_count_in_use_until_served_or_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let core = Core::new(
-            State::new(30_000),
-            Writer::new(dir.path().join("ipam.json")).unwrap(),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
-        let pool = |cidr: &str| Agreement {
-            interfaces: vec![PoolInterface {
-                id: "eni-a".into(),
-                blocks: vec![cidr.parse().unwrap()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let core = core_at(&dir.path().join("ipam.json"));
         // Before the first sync: waiting, and the sync loop is woken.
         assert!(matches!(
             block_on(core.allocate(&req("early"))),
@@ -617,7 +601,7 @@ mod tests {
         assert!(core.demand_changed().now_or_never().is_some());
         // Two addresses; four pods ask.
         assert_eq!(
-            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+            block_on(core.sync(pool(&["10.0.0.0/31"]), &[], None))
                 .unwrap()
                 .1,
             1
@@ -628,7 +612,7 @@ mod tests {
         assert_eq!(core.counts().1.assigned, 2);
         assert_eq!(core.waiting(), 2);
         assert_eq!(
-            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+            block_on(core.sync(pool(&["10.0.0.0/31"]), &[], None))
                 .unwrap()
                 .1,
             4,
@@ -638,17 +622,17 @@ mod tests {
         let _ = block_on(core.allocate(&req("c")));
         block_on(core.release(&AllocKey::new("d", "eth0"), "")).unwrap();
         assert_eq!(
-            block_on(core.sync(pool("10.0.0.0/31"), &[], None))
+            block_on(core.sync(pool(&["10.0.0.0/31"]), &[], None))
                 .unwrap()
                 .1,
             3
         );
         // The pool grows: the waiting pod is served and counted once.
-        block_on(core.sync(pool("10.0.0.0/30"), &[], None)).unwrap();
+        block_on(core.sync(pool(&["10.0.0.0/30"]), &[], None)).unwrap();
         block_on(core.allocate(&req("c"))).unwrap();
         assert_eq!(core.waiting(), 0);
         assert_eq!(
-            block_on(core.sync(pool("10.0.0.0/30"), &[], None))
+            block_on(core.sync(pool(&["10.0.0.0/30"]), &[], None))
                 .unwrap()
                 .1,
             3
@@ -665,27 +649,11 @@ mod group_commit {
 
     use futures::executor::block_on;
 
+    use super::tests::{pool, req};
     use super::*;
     use crate::checkpoint::{self, BeforeSync, journal_path};
-    use crate::pool::PoolInterface;
-    use crate::state::PodRef;
 
     const N: usize = 16;
-
-    fn req(c: &str) -> AllocRequest {
-        AllocRequest::new(AllocKey::new(c, "eth0"), &PodRef::new("ns", c, ""))
-    }
-
-    fn pool() -> Agreement {
-        Agreement {
-            interfaces: vec![PoolInterface {
-                id: "eni-a".into(),
-                blocks: vec!["10.0.0.0/26".parse().unwrap()],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
-    }
 
     /// What the disk held when the process died between a record's write and its flush.
     struct Crash {
@@ -789,7 +757,7 @@ mod group_commit {
             }
         })));
         let core = Core::new(State::new(30_000), writer, Arc::new(Metrics::default())).unwrap();
-        block_on(core.sync(pool(), &[], None)).unwrap();
+        block_on(core.sync(pool(&["10.0.0.0/26"]), &[], None)).unwrap();
         let one = block_on(core.allocate(&req("one"))).unwrap();
         answered.lock().unwrap().push(one.clone());
 
