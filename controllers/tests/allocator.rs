@@ -10,6 +10,7 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_core::ownership::{TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{Owner, OwnerKind};
+use cloudnet_mockcloud::World;
 use common::*;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
@@ -18,6 +19,45 @@ use serde_json::json;
 
 fn secondaries(enis: &[(String, i64, usize, Vec<String>)]) -> usize {
     enis.iter().map(|e| e.2).sum()
+}
+
+/// An m5.4xlarge besides the default world's nodes: 8 interfaces x 30 addresses.
+const BIG: &str = "i-0c10d0e70000000c4";
+
+/// The default world with the [`BIG`] instance added.
+fn world_with_big() -> World {
+    let mut w = world();
+    let mut big = w.instances[0].clone();
+    big.id = Some(BIG.into());
+    big.instance_type = "m5.4xlarge".into();
+    w.instances.push(big);
+    w
+}
+
+/// Every `AttachNetworkInterface` takes `ms` longer.
+fn slow_attaches(env: &Env, ms: u64) {
+    env.mock.with_cloud(|c| {
+        c.faults.add(
+            serde_json::from_value(json!({"service": "ec2", "action": "AttachNetworkInterface",
+                "kind": "latency", "ms": ms}))
+            .expect("a fault rule"),
+        );
+    });
+}
+
+/// The first Event in `default` with `reason`, waited for.
+async fn event_with_reason(env: &Env, reason: &str) -> Event {
+    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
+    eventually(WAIT, &format!("a {reason} Event"), || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -192,17 +232,7 @@ async fn subnet_exhaustion_is_a_condition_and_a_warning_event_without_a_crash_lo
         "the primary's slots were filled first"
     );
 
-    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    let ev = eventually(WAIT, "a SubnetExhausted Event", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("SubnetExhausted"))
-    })
-    .await;
+    let ev = event_with_reason(&env, "SubnetExhausted").await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
     assert!(
         ev.note
@@ -305,6 +335,11 @@ async fn a_leaked_interface_is_deleted_after_the_grace_period() {
         env.cluster_enis().contains(&ids[1]),
         "within the grace period it stays"
     );
+    // The cloud shows the delete before the sweep has its answer and counts it.
+    eventually(WAIT, "the deletion counted", || async {
+        (env.metrics.orphans_deleted() > 0).then_some(())
+    })
+    .await;
     assert_eq!(env.metrics.orphans_deleted(), 1);
 }
 
@@ -329,17 +364,7 @@ async fn an_offer_for_another_nodes_interface_is_refused() {
         json!({"release": [{"interface": foreign.id, "block": block.cidr.to_string()}]}),
     )
     .await;
-    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    eventually(WAIT, "a ReleaseRefused Event", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ReleaseRefused"))
-    })
-    .await;
+    event_with_reason(&env, "ReleaseRefused").await;
     assert_eq!(secondaries(&env.enis_of(NODE2)), 9, "nothing released");
     assert_eq!(env.calls("ec2:UnassignPrivateIpAddresses"), 0);
     let s1 = env
@@ -354,22 +379,10 @@ async fn an_offer_for_another_nodes_interface_is_refused() {
 
 #[tokio::test]
 async fn the_interfaces_a_node_needs_are_attached_at_once() {
-    // An m5.4xlarge: 8 interfaces x 30 addresses, 29 slots each besides the primary.
-    const BIG: &str = "i-0c10d0e70000000c4";
-    let mut w = world();
-    let mut big = w.instances[0].clone();
-    big.id = Some(BIG.into());
-    big.instance_type = "m5.4xlarge".into();
-    w.instances.push(big);
-    let env = start_in(w, fast_config(), fast_budget()).await;
+    // The m5.4xlarge has 29 slots on each interface besides the primary.
+    let env = start_in(world_with_big(), fast_config(), fast_budget()).await;
     let attach_ms = 1000;
-    env.mock.with_cloud(|c| {
-        c.faults.add(
-            serde_json::from_value(json!({"service": "ec2", "action": "AttachNetworkInterface",
-                "kind": "latency", "ms": attach_ms}))
-            .expect("a fault rule"),
-        );
-    });
+    slow_attaches(&env, attach_ms);
     let name = env.add_node(BIG).await;
     // At rest (WARM_ENI_TARGET=1): the primary interface's 29 slots.
     env.status_until(&name, "the warm pool", |s| {
@@ -414,26 +427,14 @@ async fn the_interfaces_a_node_needs_are_attached_at_once() {
 
 #[tokio::test]
 async fn the_status_shows_each_wave_of_interfaces_as_it_is_attached() {
-    const BIG: &str = "i-0c10d0e70000000c4";
-    let mut w = world();
-    let mut big = w.instances[0].clone();
-    big.id = Some(BIG.into());
-    big.instance_type = "m5.4xlarge".into();
-    w.instances.push(big);
     // Two steps of a node's round at a time: four new interfaces attach in two waves.
     let config = AllocatorConfig {
         node_parallelism: 2,
         ..fast_config()
     };
-    let env = start_in(w, config, fast_budget()).await;
+    let env = start_in(world_with_big(), config, fast_budget()).await;
     let attach_ms = 1500;
-    env.mock.with_cloud(|c| {
-        c.faults.add(
-            serde_json::from_value(json!({"service": "ec2", "action": "AttachNetworkInterface",
-                "kind": "latency", "ms": attach_ms}))
-            .expect("a fault rule"),
-        );
-    });
+    slow_attaches(&env, attach_ms);
     let name = env.add_node(BIG).await;
     env.status_until(&name, "the warm pool", |s| {
         s.summary.addresses == 29 && cond(s, "Ready").is_some_and(|c| c.0 == "True")

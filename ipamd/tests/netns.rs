@@ -238,6 +238,12 @@ fn with_prev(conf: &Value, prev: &Value) -> Value {
     c
 }
 
+/// Our plugin's CHECK of `container` in `ns` against the previous result `prev`.
+async fn cni_check(container: &str, ns: &Netns, conf: &Value, prev: &Value) -> Outcome {
+    let conf = with_prev(conf, prev);
+    plugin(&cni(), "CHECK", container, Some(&ns.path()), &conf).await
+}
+
 /// Host links this plugin made and host /32 routes into `cidr`.
 async fn host_leftovers(cidr: &str) -> (Vec<String>, Vec<String>) {
     let links = netlink::links_with_prefix(netlink::HOST_PREFIX)
@@ -287,26 +293,12 @@ async fn add_check_del_build_and_remove_the_pod_network() {
         "{host_route}"
     );
 
-    let check = plugin(
-        &cni(),
-        "CHECK",
-        &c,
-        Some(&ns.path()),
-        &with_prev(&conf, &add.out),
-    )
-    .await;
+    let check = cni_check(&c, &ns, &conf, &add.out).await;
     assert!(check.ok, "CHECK: {}", check.out);
 
     // CHECK notices what is missing.
     ns.ip(&["route", "del", "default"]);
-    let broken = plugin(
-        &cni(),
-        "CHECK",
-        &c,
-        Some(&ns.path()),
-        &with_prev(&conf, &add.out),
-    )
-    .await;
+    let broken = cni_check(&c, &ns, &conf, &add.out).await;
     assert!(!broken.ok);
     assert_eq!(broken.out["code"], 100, "{}", broken.out);
     assert!(
@@ -463,14 +455,7 @@ async fn chains_with_portmap() {
     let nat = String::from_utf8_lossy(&nat.stdout);
     assert!(nat.contains("10.99.2.0:80"), "DNAT to the pod: {nat}");
 
-    let check = plugin(
-        &cni(),
-        "CHECK",
-        &c,
-        Some(&ns.path()),
-        &with_prev(&conf, &pm.out),
-    )
-    .await;
+    let check = cni_check(&c, &ns, &conf, &pm.out).await;
     assert!(check.ok, "CHECK with portmap's result: {}", check.out);
     let pm_del = plugin(portmap, "DEL", &c, Some(&ns.path()), &pm_conf).await;
     assert!(pm_del.ok, "portmap DEL: {}", pm_del.out);

@@ -145,6 +145,28 @@ pub fn kubernetes_validate() -> Option<PathBuf> {
     tool("kubernetes-validate")
 }
 
+/// python3 with `module` importable (`package` from PyPI, in the venv scripts/setup.sh makes).
+/// Like [`tool`]: panics naming the package when it is missing, unless
+/// `CLOUDNET_SKIP_EXTERNAL=1`: then it prints why and returns None.
+pub fn python_with(module: &str, package: &str) -> Option<PathBuf> {
+    let py = tool("python3")?;
+    let imports = std::process::Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if imports {
+        return Some(py);
+    }
+    if skip_external() {
+        eprintln!("skipping: {package} is not installed in {}", py.display());
+        return None;
+    }
+    panic!(
+        "{package} is not installed for {}: run scripts/setup.sh",
+        py.display()
+    );
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, and returns that; panics naming `what`
 /// once `wait` has passed. Needs a tokio runtime with the time driver.
 pub async fn eventually<T, F, Fut>(wait: Duration, what: &str, mut check: F) -> T

@@ -12,25 +12,7 @@ use serde_json::{Value, json};
 
 /// python3 with azure-mgmt-network (the project venv, scripts/setup.sh).
 fn python_with_azure() -> Option<PathBuf> {
-    let py = cloudnet_testkit::tool("python3")?;
-    let ok = Command::new(&py)
-        .args(["-c", "import azure.mgmt.network"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if cloudnet_testkit::skip_external() {
-            eprintln!(
-                "skipping: azure-mgmt-network is not installed in {}",
-                py.display()
-            );
-            return None;
-        }
-        panic!(
-            "azure-mgmt-network is not installed for {}: run scripts/setup.sh",
-            py.display()
-        );
-    }
-    Some(py)
+    cloudnet_testkit::python_with("azure.mgmt.network", "azure-mgmt-network")
 }
 
 /// Runs `tests/azure/<script> <arm endpoint> <ca.pem> <args...>` and reads the one JSON

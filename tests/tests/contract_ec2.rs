@@ -72,6 +72,14 @@ fn eni_tags(key: &str, value: &str) -> TagSpecification {
         .build()
 }
 
+/// Interfaces tagged by [`eni_tags`] as `cluster`'s.
+fn cluster_filter(cluster: &str) -> Filter {
+    Filter::builder()
+        .name("tag:cloudnet.io/cluster")
+        .values(cluster)
+        .build()
+}
+
 async fn create_eni(ec2: &Client, subnet: &str, secondary: i32, tag_value: &str) -> String {
     // AWS refuses a count of 0 (InvalidParameterValue): leave it out instead.
     ec2.create_network_interface()
@@ -178,12 +186,7 @@ async fn network_interface_lifecycle(cloud: CloudUnderTest) {
 
     let by_tag = ec2
         .describe_network_interfaces()
-        .filters(
-            Filter::builder()
-                .name("tag:cloudnet.io/cluster")
-                .values(&cluster)
-                .build(),
-        )
+        .filters(cluster_filter(&cluster))
         .filters(Filter::builder().name("status").values("available").build())
         .send()
         .await
@@ -734,12 +737,7 @@ async fn pagination(cloud: CloudUnderTest) {
     loop {
         let page = ec2
             .describe_network_interfaces()
-            .filters(
-                Filter::builder()
-                    .name("tag:cloudnet.io/cluster")
-                    .values(&cluster)
-                    .build(),
-            )
+            .filters(cluster_filter(&cluster))
             .max_results(5)
             .set_next_token(token.clone())
             .send()

@@ -4,9 +4,13 @@
 mod common;
 
 use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::error::SdkError;
+use aws_sdk_elasticloadbalancingv2::operation::create_listener::{
+    CreateListenerError, CreateListenerOutput,
+};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
-    ProtocolEnum, RuleCondition, RulePriorityPair, Tag, TargetDescription, TargetTypeEnum,
+    ProtocolEnum, Rule, RuleCondition, RulePriorityPair, Tag, TargetDescription, TargetTypeEnum,
 };
 use cloudnet_tests::{CloudKind, CloudUnderTest, contract};
 use common::{code, unique};
@@ -87,6 +91,39 @@ fn forward(tg: &str) -> Action {
         .r#type(ActionTypeEnum::Forward)
         .target_group_arn(tg)
         .build()
+}
+
+/// `CreateListener` of an HTTP listener on port 80 of `lb` whose default action is `action`.
+async fn http_listener(
+    elb: &Client,
+    lb: &str,
+    action: Action,
+) -> Result<CreateListenerOutput, SdkError<CreateListenerError>> {
+    elb.create_listener()
+        .load_balancer_arn(lb)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(action)
+        .send()
+        .await
+}
+
+/// The ARN of the listener a `CreateListener` answered.
+fn listener_arn(out: CreateListenerOutput) -> String {
+    let listener = out.listeners().first().expect("a listener");
+    listener.listener_arn().expect("a listener ARN").to_string()
+}
+
+/// The rules of `listener`, its default rule included.
+async fn rules_of(elb: &Client, listener: &str) -> Vec<Rule> {
+    let out = elb.describe_rules().listener_arn(listener).send().await;
+    out.expect("DescribeRules").rules().to_vec()
+}
+
+/// The default rule among `rules`.
+fn default_rule(rules: &[Rule]) -> &Rule {
+    let found = rules.iter().find(|r| r.is_default() == Some(true));
+    found.expect("a default rule")
 }
 
 async fn load_balancers(cloud: CloudUnderTest) {
@@ -235,29 +272,11 @@ async fn listeners_and_rules(cloud: CloudUnderTest) {
     let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("lr")).await;
     let tg = ip_target_group(&elb, &n, &unique("lr")).await;
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(forward(&tg))
-        .send()
-        .await
-        .expect("CreateListener")
-        .listeners()[0]
-        .listener_arn
-        .clone()
-        .unwrap();
+    let created = http_listener(&elb, &lb, forward(&tg)).await;
+    let listener = listener_arn(created.expect("CreateListener"));
     // CreateListener is idempotent: the same settings again succeed and answer the same
     // listener; other settings on a taken port are a DuplicateListener.
-    let same = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(forward(&tg))
-        .send()
-        .await;
+    let same = http_listener(&elb, &lb, forward(&tg)).await;
     let same = same.expect("the same listener again succeeds");
     if cloud.kind == CloudKind::MockCloud {
         // moto makes a second listener on the port instead of answering the first.
@@ -271,14 +290,7 @@ async fn listeners_and_rules(cloud: CloudUnderTest) {
                 .build(),
         )
         .build();
-    let dup = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(fixed)
-        .send()
-        .await;
+    let dup = http_listener(&elb, &lb, fixed).await;
     if cloud.kind == CloudKind::MockCloud {
         assert_eq!(code(dup), "DuplicateListener");
     }
@@ -328,25 +340,14 @@ async fn listeners_and_rules(cloud: CloudUnderTest) {
         .send()
         .await
         .expect("SetRulePriorities");
-    let rules = elb
-        .describe_rules()
-        .listener_arn(&listener)
-        .send()
-        .await
-        .unwrap();
+    let rules = rules_of(&elb, &listener).await;
     let mine = rules
-        .rules()
         .iter()
         .find(|r| r.rule_arn() == Some(rule.as_str()))
         .unwrap();
     assert_eq!(mine.priority(), Some("20"));
     assert_eq!(mine.conditions()[0].values(), ["/v2/*"]);
-    let default = rules
-        .rules()
-        .iter()
-        .find(|r| r.is_default() == Some(true))
-        .expect("default rule");
-    assert_eq!(default.priority(), Some("default"));
+    assert_eq!(default_rule(&rules).priority(), Some("default"));
 
     // A target group in use by a listener cannot be deleted (moto deletes it).
     if cloud.kind == CloudKind::MockCloud {
@@ -374,34 +375,11 @@ async fn the_default_rule_cannot_be_deleted(cloud: CloudUnderTest) {
     let n = net(&cloud).await;
     let lb = alb(&elb, &n, &unique("dr")).await;
     let tg = ip_target_group(&elb, &n, &unique("dr")).await;
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(forward(&tg))
-        .send()
-        .await
-        .unwrap()
-        .listeners()[0]
-        .listener_arn
-        .clone()
-        .unwrap();
-    let rules = elb
-        .describe_rules()
-        .listener_arn(&listener)
-        .send()
-        .await
-        .unwrap();
-    let default = rules
-        .rules()
-        .iter()
-        .find(|r| r.is_default() == Some(true))
-        .unwrap()
-        .rule_arn
-        .clone()
-        .unwrap();
-    let r = elb.delete_rule().rule_arn(&default).send().await;
+    let created = http_listener(&elb, &lb, forward(&tg)).await;
+    let listener = listener_arn(created.expect("CreateListener"));
+    let rules = rules_of(&elb, &listener).await;
+    let default = default_rule(&rules).rule_arn().expect("a rule ARN");
+    let r = elb.delete_rule().rule_arn(default).send().await;
     assert_eq!(code(r), "OperationNotPermitted");
 }
 contract!(
@@ -507,14 +485,9 @@ async fn health_moves_from_initial_to_healthy(cloud: CloudUnderTest) {
         "unused",
         "no listener sends to the group yet"
     );
-    elb.create_listener()
-        .load_balancer_arn(&lb)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(forward(&tg))
-        .send()
+    http_listener(&elb, &lb, forward(&tg))
         .await
-        .unwrap();
+        .expect("CreateListener");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match state().await.as_str() {

@@ -49,25 +49,7 @@ fn calls(h: &cloudnet_mockcloud::Handle) -> std::collections::BTreeMap<String, u
 
 /// python3 with google-cloud-compute (the project venv, scripts/setup.sh).
 fn python_with_compute() -> Option<PathBuf> {
-    let py = cloudnet_testkit::tool("python3")?;
-    let ok = Command::new(&py)
-        .args(["-c", "import google.cloud.compute_v1"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if cloudnet_testkit::skip_external() {
-            eprintln!(
-                "skipping: google-cloud-compute is not installed in {}",
-                py.display()
-            );
-            return None;
-        }
-        panic!(
-            "google-cloud-compute is not installed for {}: run scripts/setup.sh",
-            py.display()
-        );
-    }
-    Some(py)
+    cloudnet_testkit::python_with("google.cloud.compute_v1", "google-cloud-compute")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@ pub mod queue;
 pub mod round;
 pub mod status;
 pub mod target;
+#[cfg(test)]
+mod test_node;
 
 pub use allocator::{Allocator, AllocatorConfig};
 pub use target::{PoolKnobs, PoolTarget, pool_target};

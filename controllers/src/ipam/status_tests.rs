@@ -1,40 +1,10 @@
 use super::*;
 use crate::ipam::target::{PoolKnobs, pool_target};
+use crate::ipam::test_node::NodeFixture;
 
+/// An m5.large with `secondaries` addresses on its primary interface.
 fn node(secondaries: u32) -> NodeInterfaces {
-    let mut blocks = vec![AddressBlock {
-        cidr: "10.0.0.10/32".parse().expect("cidr"),
-        kind: BlockKind::SecondaryIp,
-        primary: true,
-    }];
-    blocks.extend((0..secondaries).map(|k| AddressBlock {
-        cidr: format!("10.0.0.{}/32", 100 + k).parse().expect("cidr"),
-        kind: BlockKind::SecondaryIp,
-        primary: false,
-    }));
-    NodeInterfaces {
-        node: NodeRef {
-            name: "n1".into(),
-            instance_id: "i-1".into(),
-            zone: None,
-        },
-        instance_type: "m5.large".into(),
-        limits: AddressLimits {
-            max_interfaces: 3,
-            max_blocks_per_interface: 10,
-            block_kinds: vec![BlockKind::SecondaryIp, BlockKind::Prefix],
-        },
-        interfaces: vec![Interface {
-            id: InterfaceId("eni-0".into()),
-            index: 0,
-            subnet_id: "subnet-a".into(),
-            subnet_cidr: None,
-            mac: None,
-            security_groups: vec![],
-            blocks,
-            owned: false,
-        }],
-    }
+    NodeFixture::m5().with_primary_addresses(secondaries).0
 }
 
 fn at(secs: i64) -> Timestamp {

@@ -4,22 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT, TAG_NODE};
-use cloudnet_core::{
-    Addresses, AssignBlocks, AttachInterface, BlockKind, Error, InterfaceId, Limit,
-};
+use cloudnet_core::{Addresses, AssignBlocks, BlockKind, Error, InterfaceId, Limit};
 use common::*;
-
-fn attach_req(subnet: &str, initial: u32, kind: BlockKind) -> AttachInterface {
-    AttachInterface {
-        subnet_id: subnet.into(),
-        security_groups: vec![],
-        initial_blocks: initial,
-        block_kind: kind,
-        description: "cloudnet pods".into(),
-    }
-}
 
 /// A new interface on NODE1 in PRIVATE_A with `initial` blocks of `kind`.
 async fn attach(env: &Env, initial: u32, kind: BlockKind) -> cloudnet_core::Interface {
@@ -29,19 +17,7 @@ async fn attach(env: &Env, initial: u32, kind: BlockKind) -> cloudnet_core::Inte
 }
 
 async fn cluster_enis(env: &Env) -> Vec<aws_sdk_ec2::types::NetworkInterface> {
-    env.ec2
-        .describe_network_interfaces()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_CLUSTER}"))
-                .values("prod")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .network_interfaces()
-        .to_vec()
+    common::cluster_enis(&env.ec2, "prod").await
 }
 
 #[tokio::test]
@@ -258,17 +234,8 @@ async fn orphans_are_ours_unattached_and_old_and_deleted_after_a_recheck() {
     let create = |spec: Option<TagSpecification>| {
         let ec2 = env.ec2.clone();
         async move {
-            ec2.create_network_interface()
-                .subnet_id(PRIVATE_A)
-                .set_tag_specifications(spec.map(|s| vec![s]))
-                .send()
-                .await
-                .unwrap()
-                .network_interface()
-                .unwrap()
-                .network_interface_id()
-                .unwrap()
-                .to_string()
+            let create = ec2.create_network_interface().subnet_id(PRIVATE_A);
+            create_interface(create.set_tag_specifications(spec.map(|s| vec![s]))).await
         }
     };
     let old = create(Some(tagged(1))).await;
@@ -279,15 +246,9 @@ async fn orphans_are_ours_unattached_and_old_and_deleted_after_a_recheck() {
     let fresh = create(Some(tagged(now))).await;
     let foreign = create(None).await;
 
-    let orphans = env
-        .provider
-        .list_orphans(Duration::from_secs(600))
-        .await
-        .unwrap();
-    let ids: Vec<_> = orphans.iter().map(|o| o.id.0.clone()).collect();
+    let ids = orphan_ids(&env.provider, Duration::from_secs(600)).await;
     assert_eq!(ids, vec![old.clone()], "fresh and foreign are not orphans");
-    let all = env.provider.list_orphans(Duration::ZERO).await.unwrap();
-    assert_eq!(all.len(), 2);
+    assert_eq!(orphan_ids(&env.provider, Duration::ZERO).await.len(), 2);
 
     env.provider
         .delete_orphan(&InterfaceId(old.clone()))

@@ -455,13 +455,7 @@ async fn subnets_by_tags_pick_the_matching_subnets_one_per_zone() {
         1
     );
     let lb = load_balancer(&env, &status.id.0).await;
-    let mut zones: Vec<_> = lb
-        .availability_zones()
-        .iter()
-        .filter_map(|z| z.zone_name())
-        .collect();
-    zones.sort();
-    assert_eq!(zones, ["us-west-2a", "us-west-2b"]);
+    assert_eq!(zone_names(&lb), ["us-west-2a", "us-west-2b"]);
     let subnets: Vec<_> = lb
         .availability_zones()
         .iter()

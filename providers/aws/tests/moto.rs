@@ -24,14 +24,14 @@ use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecificati
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_CREATED_AT, TAG_NODE};
 use cloudnet_core::{
-    Addresses, AssignBlocks, AttachInterface, BlockKind, BudgetConfig, HealthCheck, HealthState,
-    InterfaceId, LoadBalancerKind, LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind,
-    Protocol, Rate, RouteState, RouteTarget, Routes, Target,
+    Addresses, AssignBlocks, BlockKind, BudgetConfig, HealthCheck, HealthState, InterfaceId,
+    LoadBalancerKind, LoadBalancerSpec, LoadBalancers, NodeRef, Op, Owner, OwnerKind, Protocol,
+    Rate, RouteState, RouteTarget, Routes, Target,
 };
 use cloudnet_tests::{CloudKind, contract};
-use common::route;
 use common::specs;
 use common::wire::{Wire, WireCalls};
+use common::{attach_req, create_interface, route, zone_names};
 
 const ZONE_A: &str = "us-west-2a";
 const ZONE_B: &str = "us-west-2b";
@@ -243,19 +243,7 @@ impl Env {
 
     /// ENIs tagged for this case's cluster.
     async fn cluster_enis(&self) -> Vec<aws_sdk_ec2::types::NetworkInterface> {
-        self.ec2
-            .describe_network_interfaces()
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{TAG_CLUSTER}"))
-                    .values(&self.cluster)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .network_interfaces()
-            .to_vec()
+        common::cluster_enis(&self.ec2, &self.cluster).await
     }
 }
 
@@ -267,16 +255,6 @@ impl cloudnet_tests::Fixture for Env {
 
 // ---------------------------------------------------------------------------------------------
 // Addresses
-
-fn attach_req(subnet: &str, initial: u32, kind: BlockKind) -> AttachInterface {
-    AttachInterface {
-        subnet_id: subnet.into(),
-        security_groups: vec![],
-        initial_blocks: initial,
-        block_kind: kind,
-        description: "cloudnet pods".into(),
-    }
-}
 
 contract!(describe_node_reads_a_launched_instance);
 async fn describe_node_reads_a_launched_instance(env: Env) {
@@ -441,17 +419,11 @@ async fn orphans_are_ours_unattached_and_old_then_deleted(env: Env) {
             for (k, v) in &tags {
                 b = b.tags(tag(k, v));
             }
-            ec2.create_network_interface()
-                .subnet_id(subnet)
-                .set_tag_specifications((!tags.is_empty()).then(|| vec![b.build()]))
-                .send()
-                .await
-                .unwrap()
-                .network_interface()
-                .unwrap()
-                .network_interface_id()
-                .unwrap()
-                .to_string()
+            let create = ec2.create_network_interface().subnet_id(subnet);
+            create_interface(
+                create.set_tag_specifications((!tags.is_empty()).then(|| vec![b.build()])),
+            )
+            .await
         }
     };
     let ours = |created: u64| {
@@ -483,9 +455,8 @@ async fn orphans_are_ours_unattached_and_old_then_deleted(env: Env) {
         .list_orphans(Duration::from_secs(600))
         .await
         .unwrap();
-    let ids: Vec<_> = orphans.iter().map(|o| o.id.0.clone()).collect();
     assert_eq!(
-        ids,
+        orphans.iter().map(|o| o.id.0.clone()).collect::<Vec<_>>(),
         vec![old.clone()],
         "fresh, foreign and attached are not orphans"
     );
@@ -941,13 +912,7 @@ async fn nlb_and_alb_stacks_are_built_idempotent_owned_and_deleted(env: Env) {
         .unwrap();
     let lb = &lb.load_balancers()[0];
     assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internal"));
-    let mut zones: Vec<_> = lb
-        .availability_zones()
-        .iter()
-        .filter_map(|z| z.zone_name())
-        .collect();
-    zones.sort();
-    assert_eq!(zones, vec![ZONE_A, ZONE_B]);
+    assert_eq!(zone_names(lb), vec![ZONE_A, ZONE_B]);
     assert!(
         lb.availability_zones()
             .iter()
@@ -1320,19 +1285,8 @@ async fn a_backend_sg_still_in_use_is_left_and_deleted_by_a_later_delete(env: En
     let a = env.provider.ensure(&alb(&env.cluster)).await.unwrap();
     let backend_id = groups_named(&env, &backend_name(&env)).await[0].0.clone();
     // An interface that still uses the group, as a deleted load balancer's linger on AWS.
-    let eni = env
-        .ec2
-        .create_network_interface()
-        .subnet_id(&env.net.private_a)
-        .groups(&backend_id)
-        .send()
-        .await
-        .unwrap()
-        .network_interface()
-        .unwrap()
-        .network_interface_id()
-        .unwrap()
-        .to_string();
+    let create = env.ec2.create_network_interface();
+    let eni = create_interface(create.subnet_id(&env.net.private_a).groups(&backend_id)).await;
     LoadBalancers::delete(&env.provider, &a.id).await.unwrap();
     assert!(lb_arns(&env).await.is_empty());
     assert_eq!(

@@ -11,8 +11,10 @@ use aws_config::SdkConfig;
 use aws_sdk_ec2::types::TagSpecification;
 use aws_sdk_elasticloadbalancingv2::types::{Listener, Rule};
 use cloudnet_aws::{AwsConfig, AwsMetrics, AwsProvider};
+use cloudnet_core::ownership::TAG_CLUSTER;
 use cloudnet_core::{
-    BudgetConfig, NodeRef, Op, OpClass, Rate, Route, RouteState, RouteTarget, Service,
+    AttachInterface, BlockKind, BudgetConfig, NodeRef, Op, OpClass, Rate, Route, RouteState,
+    RouteTarget, Service,
 };
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
@@ -221,6 +223,63 @@ pub async fn foreign_target_group(
     let out = create.send().await.expect("create target group");
     let group = &out.target_groups()[0];
     group.target_group_arn().expect("an ARN").to_string()
+}
+
+/// The request for one pod interface in `subnet` with `initial` blocks of `kind`.
+pub fn attach_req(subnet: &str, initial: u32, kind: BlockKind) -> AttachInterface {
+    AttachInterface {
+        subnet_id: subnet.into(),
+        security_groups: vec![],
+        initial_blocks: initial,
+        block_kind: kind,
+        description: "cloudnet pods".into(),
+    }
+}
+
+/// The interfaces tagged as `cluster`'s.
+pub async fn cluster_enis(
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+) -> Vec<aws_sdk_ec2::types::NetworkInterface> {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{TAG_CLUSTER}"))
+        .values(cluster)
+        .build();
+    let out = ec2
+        .describe_network_interfaces()
+        .filters(filter)
+        .send()
+        .await;
+    out.expect("describe network interfaces")
+        .network_interfaces()
+        .to_vec()
+}
+
+/// Sends a `CreateNetworkInterface` made outside the provider: the new interface's ID.
+pub async fn create_interface(
+    create: aws_sdk_ec2::operation::create_network_interface::builders::CreateNetworkInterfaceFluentBuilder,
+) -> String {
+    let out = create.send().await.expect("create network interface");
+    let eni = out.network_interface().expect("an interface");
+    eni.network_interface_id().expect("an ID").to_string()
+}
+
+/// The IDs of the interfaces `provider` lists as orphans older than `age`.
+pub async fn orphan_ids(provider: &AwsProvider, age: std::time::Duration) -> Vec<String> {
+    use cloudnet_core::Addresses;
+    let orphans = provider.list_orphans(age).await.expect("list orphans");
+    orphans.into_iter().map(|o| o.id.0).collect()
+}
+
+/// The zone names of load balancer `lb`, sorted.
+pub fn zone_names(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Vec<&str> {
+    let mut zones: Vec<_> = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name())
+        .collect();
+    zones.sort();
+    zones
 }
 
 /// Asserts that `err` is the node's interface limit.

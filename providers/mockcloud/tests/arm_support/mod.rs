@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/raw_http.rs"]
+mod raw_http;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -71,16 +74,7 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other(format!("no response: {text:?}")))?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = raw_http::parse_head(head);
     Ok((status, headers, body.to_string()))
 }
 

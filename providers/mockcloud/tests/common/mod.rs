@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw_http;
+
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::Credentials;
@@ -130,16 +132,7 @@ pub async fn http(
     s.read_to_end(&mut out).await.expect("read");
     let text = String::from_utf8_lossy(&out).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = raw_http::parse_head(head);
     (status, headers, body.to_string())
 }
 
