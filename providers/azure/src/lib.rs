@@ -82,6 +82,7 @@ pub mod addresses;
 pub mod call;
 pub mod client;
 pub mod cloud;
+pub mod compute;
 pub mod config;
 pub mod error;
 pub mod lb;
