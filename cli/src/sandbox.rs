@@ -704,7 +704,7 @@ pub fn cloud_line(provider: CloudProvider) -> &'static str {
             "gcp (mock Compute Engine, a GKE-like VPC-native network: pods and services secondary ranges)"
         }
         CloudProvider::Azure => {
-            "azure (mock Azure Resource Manager, an AKS-like VNet; the node pool an availability set)"
+            "azure (mock Azure Resource Manager, an AKS-like VNet and node pool)"
         }
     }
 }
