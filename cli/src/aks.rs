@@ -1,13 +1,9 @@
-//! The AKS-like side of `cloudnet sandbox --provider azure`: the mock's availability-set world
-//! ([`cloudnet_mockcloud::azure::AzureWorld::availability_set`]), its VMs registered as AKS
+//! The AKS-like side of `cloudnet sandbox --provider azure`: the mock's AKS world
+//! ([`cloudnet_mockcloud::azure::AzureWorld::aks`], its pool a scale set as AKS's default),
+//! its instances (or, in a `--world` with an availability-set pool, its VMs) registered as AKS
 //! registers nodes, and the cluster's VNet, node subnet and route table as AKS's `azure.json`
-//! names them.
-//!
-//! The pool is an availability set (AKS `--vm-set-type AvailabilitySet`), not AKS's default
-//! scale set: the Network API takes new ipConfigurations on a standalone VM's NIC, but a
-//! scale-set instance's come only from the scale set's model, which the backend does not
-//! write (`ScaleSetNicNotWritable`). A `--world` whose Azure pool is a scale set registers its
-//! instances too, and the allocator reports that error on their NodeNetworks.
+//! names them. Pod ipConfigurations reach a scale-set instance's NIC through the instance's
+//! model (the Compute API), a standalone VM's through a NIC PUT.
 
 use cloudnet_kubesim::sim::node::NodeRegistration;
 use cloudnet_mockcloud::azure::{AzureState, ref_id};
@@ -91,6 +87,28 @@ mod tests {
     use cloudnet_mockcloud::azure::AzureWorld;
 
     use super::*;
+
+    #[test]
+    fn the_aks_world_registers_its_two_scale_set_instances() {
+        let s = AzureState::new(&AzureWorld::aks()).expect("world builds");
+        let nodes = nodes_from_cloud(&s);
+        let got: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.internal_ip.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("aks-nodepool1-12345678-vmss000000", "10.224.0.4"),
+                ("aks-nodepool1-12345678-vmss000001", "10.224.0.5")
+            ]
+        );
+        assert_eq!(
+            nodes[1].provider_id,
+            "azure:///subscriptions/8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59/resourceGroups/MC_cloudnet_cloudnet_eastus/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/1"
+        );
+        assert_eq!(nodes[0].instance_type, "Standard_DS2_v2");
+    }
 
     #[test]
     fn the_availability_set_world_registers_two_aks_nodes_in_two_fault_domains() {

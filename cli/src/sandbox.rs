@@ -8,10 +8,11 @@
 //! range of its instance and its ipamd reading the GCE metadata server.
 //!
 //! `--provider azure` runs it on the mock's Azure Resource Manager: an AKS-like world whose
-//! pool is an availability set ([`crate::aks`]; the scale set of AKS's default cannot take
-//! pod ipConfigurations through the Network API), the controllers on the Azure backend, each
-//! pod address an ipConfiguration of its node's NIC (Azure CNI's secondary-IP mode) that its
-//! ipamd sees in IMDS, Services as Standard Load Balancers, Ingresses of class
+//! pool is a scale set, AKS's default ([`crate::aks`]; `--world` with the mock's
+//! `worlds/aks-availability-set.yaml` under `azure:` runs an availability-set pool instead),
+//! the controllers on the Azure backend, each pod address an ipConfiguration of its node's NIC
+//! (Azure CNI's secondary-IP mode; on a scale-set instance written through the instance's
+//! model) that its ipamd sees in IMDS, Services as Standard Load Balancers, Ingresses of class
 //! `azure-application-gateway` Application Gateways (AGIC's dialect).
 //!
 //! Start order: mock cloud, API, Nodes, CRDs, controllers (they create each node's
@@ -142,9 +143,9 @@ impl Sandbox {
             Some(path) => cloudnet_mockcloud::World::load(path)?,
             None => cloudnet_mockcloud::World::default(),
         };
-        // AKS with an availability-set pool, unless the world file sets its own Azure part.
+        // AKS with a scale-set pool, unless the world file sets its own Azure part.
         if args.provider == CloudProvider::Azure && world.azure.is_none() {
-            world.azure = Some(cloudnet_mockcloud::azure::AzureWorld::availability_set());
+            world.azure = Some(cloudnet_mockcloud::azure::AzureWorld::aks());
         }
         // IAM as deploy/iam ships it, unless the world file sets its own.
         world.iam.get_or_insert_with(|| {
@@ -703,7 +704,7 @@ pub fn cloud_line(provider: CloudProvider) -> &'static str {
             "gcp (mock Compute Engine, a GKE-like VPC-native network: pods and services secondary ranges)"
         }
         CloudProvider::Azure => {
-            "azure (mock Azure Resource Manager, an AKS-like VNet; the node pool an availability set)"
+            "azure (mock Azure Resource Manager, an AKS-like VNet and node pool)"
         }
     }
 }

@@ -25,17 +25,19 @@ fn resources(sandbox: &Sandbox, type_: &str) -> Vec<Value> {
         .with_cloud(|c| c.azure.of_type(type_).cloned().collect())
 }
 
-/// Each VM's name with the private addresses of its NIC's ipConfigurations.
+/// Each node's name with the private addresses of its NIC's ipConfigurations (the NIC's
+/// `virtualMachine` is the node's providerID).
 fn nic_addresses(sandbox: &Sandbox) -> Vec<(String, BTreeSet<String>)> {
     resources(sandbox, "Microsoft.Network/networkInterfaces")
         .iter()
-        .map(|nic| {
-            let vm = nic["properties"]["virtualMachine"]["id"]
-                .as_str()
-                .and_then(|id| id.rsplit('/').next())
-                .unwrap_or_default()
-                .to_string();
-            (vm, private_ips(nic).into_iter().collect())
+        .filter_map(|nic| {
+            let vm = nic["properties"]["virtualMachine"]["id"].as_str()?;
+            let node = sandbox.nodes.iter().find(|n| {
+                n.provider_id
+                    .trim_start_matches("azure://")
+                    .eq_ignore_ascii_case(vm)
+            })?;
+            Some((node.name.clone(), private_ips(nic).into_iter().collect()))
         })
         .collect()
 }
@@ -48,19 +50,18 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
         ..SandboxArgs::ephemeral(&dir)
     };
     let sandbox = Sandbox::start(&args).await.unwrap();
-    // AKS's availability-set nodes, in fault domains 0 and 1.
-    let zones: Vec<&str> = sandbox.nodes.iter().map(|n| n.zone.as_str()).collect();
-    assert_eq!(zones, ["0", "1"]);
-    for n in &sandbox.nodes {
+    // AKS's default pool: two scale-set instances.
+    assert_eq!(sandbox.nodes.len(), 2);
+    for (i, n) in sandbox.nodes.iter().enumerate() {
         assert!(
             n.provider_id.starts_with("azure:///subscriptions/")
                 && n.provider_id.ends_with(&format!(
-                    "/providers/Microsoft.Compute/virtualMachines/{}",
-                    n.name
+                    "/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/{i}"
                 )),
             "{}",
             n.provider_id
         );
+        assert_eq!(n.name, format!("aks-nodepool1-12345678-vmss{i:06}"));
     }
 
     let mut docs = manifests::load(&[examples().join("web.yaml")]).unwrap();
@@ -73,7 +74,8 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
         sandbox.summary().await.unwrap()
     );
 
-    // Three pods running, each address an ipConfiguration of its own node's NIC.
+    // Three pods running, each address an ipConfiguration of its own node's NIC (written
+    // through the instance's model).
     let summary = sandbox.summary().await.unwrap();
     let running: Vec<_> = summary.pods.iter().filter(|p| p[1] == "Running").collect();
     assert_eq!(running.len(), 3, "{summary}");
@@ -256,10 +258,10 @@ fn the_azure_sandbox_through_the_binary_names_the_arm_endpoint_and_its_ca() {
         stdout.contains("Load balancers (from Service and Ingress status): 2"),
         "{stdout}"
     );
-    for name in ["aks-nodepool1-12345678-0", "aks-nodepool1-12345678-1"] {
+    for i in 0..2 {
         assert!(
             stdout.contains(&format!(
-                "/providers/Microsoft.Compute/virtualMachines/{name}"
+                "/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/{i}"
             )),
             "{stdout}"
         );

@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Only ipConfigurations named `cloudnet-<n>` are the suite's; the primary and any other
-//! ipConfiguration are never released. Scale-set instances' NICs belong to the scale set's
-//! model and are not written through the Network API (ARM refuses it): assigning on one is
-//! `InvalidInput` with code `ScaleSetNicNotWritable`; describing works.
+//! ipConfiguration are never released. A scale-set instance's NIC (AKS's default pools) is
+//! shaped by the instance's model, not by a NIC PUT: the same batches go through a
+//! per-instance model update of the Compute API instead ([`scale_set`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,9 +33,14 @@ use cloudnet_core::{
 use ipnet::IpNet;
 
 use crate::call::with_if_match;
+use crate::compute::ComputeClient;
 use crate::config::AzureConfig;
 use crate::error::from_azure;
 use crate::nodes::{ip_configurations, ip_of, is_primary_ip, nics_of, same_id};
+
+pub mod scale_set;
+
+use scale_set::ScaleSetNic;
 
 /// ipConfigurations one NIC PUT adds or removes at most (Azure CNI's batch).
 pub const BATCH: u32 = 16;
@@ -49,6 +54,8 @@ const PRECONDITION_RETRIES: u32 = 5;
 #[derive(Clone)]
 pub struct AzureAddresses {
     client: Client,
+    /// Scale-set instances' models (the Compute API), on the same policy as `client`.
+    compute: ComputeClient,
     cfg: Arc<AzureConfig>,
     /// Subnet ID -> its prefix (subnets do not move).
     subnets: Arc<Mutex<BTreeMap<String, IpNet>>>,
@@ -63,20 +70,22 @@ fn not_supported(what: &str) -> Error {
     }
 }
 
-/// `(resource group, NIC name)` of a standalone NIC's ID; scale-set NICs are refused.
+/// The NIC an address call names: a standalone NIC or a scale-set instance's.
+enum Nic {
+    Standalone,
+    ScaleSet(ScaleSetNic),
+}
+
+fn nic_kind(id: &str) -> Result<Nic> {
+    if let Some(n) = ScaleSetNic::parse(id) {
+        return Ok(Nic::ScaleSet(n));
+    }
+    nic_parts(id).map(|_| Nic::Standalone)
+}
+
+/// `(resource group, NIC name)` of a standalone NIC's ID.
 fn nic_parts(id: &str) -> Result<(String, String)> {
     let s: Vec<&str> = id.split('/').filter(|p| !p.is_empty()).collect();
-    if id
-        .to_ascii_lowercase()
-        .contains("/virtualmachinescalesets/")
-    {
-        return Err(Error::InvalidInput {
-            code: "ScaleSetNicNotWritable".into(),
-            message: format!(
-                "{id} is a scale-set instance's NIC: its ipConfigurations come from the scale set's model, not a NIC PUT"
-            ),
-        });
-    }
     match s.as_slice() {
         [sub, _, rg_key, rg, prov, ns, ty, name]
             if sub.eq_ignore_ascii_case("subscriptions")
@@ -112,9 +121,12 @@ fn host(ip: IpAddr) -> IpNet {
 }
 
 impl AzureAddresses {
-    pub fn new(client: Client, cfg: Arc<AzureConfig>) -> AzureAddresses {
+    /// `compute` is the Compute calls' client on `client`'s policy
+    /// ([`crate::client::compute_client`]).
+    pub fn new(client: Client, compute: ComputeClient, cfg: Arc<AzureConfig>) -> AzureAddresses {
         AzureAddresses {
             client,
+            compute,
             cfg,
             subnets: Arc::new(Mutex::new(BTreeMap::new())),
         }
@@ -212,14 +224,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Adds `count` new ipConfigurations (`cloudnet-<n>`, the lowest free numbers) on the
-/// primary's subnet; answers their names.
-fn add_configs(
-    configs: &mut Vec<NetworkInterfaceIpConfiguration>,
-    count: u32,
-) -> Result<Vec<String>> {
-    let room =
-        MAX_IP_CONFIGURATIONS.saturating_sub(u32::try_from(configs.len()).unwrap_or(u32::MAX));
+/// Refuses `count` more ipConfigurations on a NIC that has `len`, past Azure's 256.
+fn check_room(len: usize, count: u32) -> Result<()> {
+    let room = MAX_IP_CONFIGURATIONS.saturating_sub(u32::try_from(len).unwrap_or(u32::MAX));
     if count > room {
         return Err(Error::LimitExceeded {
             limit: Limit::AddressesPerInterface,
@@ -227,6 +234,25 @@ fn add_configs(
             message: format!("the NIC has room for {room} more ipConfigurations, {count} asked"),
         });
     }
+    Ok(())
+}
+
+/// The `count` lowest `cloudnet-<n>` names not `taken`.
+fn free_names(taken: impl Fn(&str) -> bool, count: u32) -> Vec<String> {
+    (0u32..)
+        .map(|n| format!("{NAME_PREFIX}{n}"))
+        .filter(|name| !taken(name))
+        .take(count as usize)
+        .collect()
+}
+
+/// Adds `count` new ipConfigurations (`cloudnet-<n>`, the lowest free numbers) on the
+/// primary's subnet; answers their names.
+fn add_configs(
+    configs: &mut Vec<NetworkInterfaceIpConfiguration>,
+    count: u32,
+) -> Result<Vec<String>> {
+    check_room(configs.len(), count)?;
     let subnet = configs
         .iter()
         .find(|c| is_primary_ip(c))
@@ -234,14 +260,8 @@ fn add_configs(
         .and_then(subnet_of)
         .ok_or_else(|| Error::invalid("the NIC's primary ipConfiguration has no subnet"))?
         .to_string();
-    let mut names = Vec::new();
-    let mut n = 0u32;
-    while names.len() < count as usize {
-        let name = format!("{NAME_PREFIX}{n}");
-        n += 1;
-        if configs.iter().any(|c| name_of(c) == name) {
-            continue;
-        }
+    let names = free_names(|n| configs.iter().any(|c| name_of(c) == n), count);
+    for name in &names {
         let props = NetworkInterfaceIpConfigurationPropertiesFormat {
             subnet: Some(Subnet {
                 sub_resource: SubResource {
@@ -259,7 +279,6 @@ fn add_configs(
             properties: Some(props),
             ..Default::default()
         });
-        names.push(name);
     }
     Ok(names)
 }
@@ -348,7 +367,9 @@ impl Addresses for AzureAddresses {
                 request.kind
             )));
         }
-        nic_parts(&request.interface.0)?;
+        if let Nic::ScaleSet(at) = nic_kind(&request.interface.0)? {
+            return self.assign_on_instance(node, &at, request.count).await;
+        }
         let mut out = Vec::new();
         let mut left = request.count;
         while left > 0 {
@@ -392,7 +413,9 @@ impl Addresses for AzureAddresses {
         interface: &InterfaceId,
         blocks: &[IpNet],
     ) -> Result<()> {
-        nic_parts(&interface.0)?;
+        if let Nic::ScaleSet(at) = nic_kind(&interface.0)? {
+            return self.release_on_instance(node, &at, blocks).await;
+        }
         loop {
             let (removed, _) = self
                 .update_nic(node, &interface.0, |configs| {
@@ -477,9 +500,14 @@ mod tests {
     }
 
     #[test]
-    fn scale_set_nics_are_refused_with_their_own_code() {
-        let e = nic_parts("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/p/virtualMachines/0/networkInterfaces/n").unwrap_err();
-        assert_eq!(e.code(), "ScaleSetNicNotWritable");
+    fn nics_are_told_apart_by_their_ids() {
+        assert!(matches!(
+            nic_kind(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/p/virtualMachines/0/networkInterfaces/n"
+            ),
+            Ok(Nic::ScaleSet(_))
+        ));
+        assert!(nic_kind("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/p").is_err());
         assert_eq!(
             nic_parts(
                 "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n"

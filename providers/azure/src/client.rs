@@ -1,4 +1,5 @@
-//! The Network client: `azure_mgmt_network`'s [`Client`] on a reqwest (rustls) transport that
+//! The Network client (`azure_mgmt_network`'s [`Client`]) and the Compute calls' client
+//! ([`ComputeClient`], the same pipeline) on a reqwest (rustls) transport that
 //! trusts the configured CA, with the endpoint override, the credential of
 //! [`CredentialsChoice`], azure_core's own retries off and [`CallPolicy`] in the pipeline.
 
@@ -13,6 +14,7 @@ use azure_mgmt_network::Client;
 use cloudnet_core::RateBudget;
 
 use crate::call::CallPolicy;
+use crate::compute::ComputeClient;
 use crate::config::{AzureConfig, CredentialsChoice};
 use crate::error::{ConfigError, ConfigResult};
 
@@ -67,15 +69,41 @@ pub fn network_client(
     budget: RateBudget,
 ) -> ConfigResult<(Client, CallPolicy)> {
     config.validate()?;
-    let http: Arc<dyn azure_core::HttpClient> = Arc::new(http_client(config.ca_pem.as_deref())?);
     let policy = CallPolicy::new(budget, config.retry);
+    let (endpoint, options) = pipeline_parts(config, &policy)?;
+    let client = Client::new(endpoint, credential(config)?, scopes(), options);
+    Ok((client, policy))
+}
+
+/// The Compute calls' client on the same policy as the Network client it goes with (the
+/// policy of [`network_client`]: one budget, one set of counts).
+pub fn compute_client(config: &AzureConfig, policy: &CallPolicy) -> ConfigResult<ComputeClient> {
+    config.validate()?;
+    let (endpoint, options) = pipeline_parts(config, policy)?;
+    Ok(ComputeClient::new(
+        endpoint,
+        credential(config)?,
+        scopes(),
+        options,
+    ))
+}
+
+/// Tokens for ARM are asked for the management scope, whatever the endpoint.
+fn scopes() -> Vec<String> {
+    vec!["https://management.azure.com/.default".to_string()]
+}
+
+/// The endpoint and the pipeline options: the transport trusting the configured CA,
+/// azure_core's retries off, `policy` in every request's path.
+fn pipeline_parts(
+    config: &AzureConfig,
+    policy: &CallPolicy,
+) -> ConfigResult<(azure_core::Url, ClientOptions)> {
+    let http: Arc<dyn azure_core::HttpClient> = Arc::new(http_client(config.ca_pem.as_deref())?);
     let options = ClientOptions::new(TransportOptions::new(http))
         .retry(RetryOptions::none())
         .per_retry_policies(vec![Arc::new(policy.clone()) as Arc<dyn azure_core::Policy>]);
     let endpoint = azure_core::Url::parse(&config.endpoint)
         .map_err(|e| ConfigError::Invalid(format!("endpoint: {e}")))?;
-    // Tokens for ARM are asked for the management scope, whatever the endpoint.
-    let scopes = vec!["https://management.azure.com/.default".to_string()];
-    let client = Client::new(endpoint, credential(config)?, scopes, options);
-    Ok((client, policy))
+    Ok((endpoint, options))
 }

@@ -17,7 +17,7 @@ use cloudnet_core::{Cloud, RateBudget};
 
 use crate::addresses::AzureAddresses;
 use crate::call::{CallCounts, CallPolicy};
-use crate::client::network_client;
+use crate::client::{compute_client, network_client};
 use crate::config::AzureConfig;
 use crate::error::ConfigResult;
 use crate::lb::AzureLoadBalancers;
@@ -45,9 +45,10 @@ impl AzureCloud {
     /// As [`AzureCloud::connect`], on a budget the caller holds (tests, benches).
     pub fn with_budget(config: AzureConfig, budget: RateBudget) -> ConfigResult<AzureCloud> {
         let (client, policy) = network_client(&config, budget)?;
+        let compute = compute_client(&config, &policy)?;
         let config = Arc::new(config);
         Ok(AzureCloud {
-            addresses: AzureAddresses::new(client.clone(), config.clone()),
+            addresses: AzureAddresses::new(client.clone(), compute, config.clone()),
             routes: AzureRoutes::new(client.clone(), config.clone()),
             load_balancers: AzureLoadBalancers::new(client, config.clone()),
             policy,

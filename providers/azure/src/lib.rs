@@ -29,7 +29,10 @@
 //!   Application Gateway v2 per Ingress (or group), AGIC's annotations of
 //!   [`lb::appgw::attributes`] read from the spec's and groups' attributes.
 //! - [`addresses`]: [`cloudnet_core::Addresses`] with secondary ipConfigurations on the
-//!   node's NIC, 16 per NIC PUT under its ETag; `hot_plug_interfaces = false`.
+//!   node's NIC, 16 per NIC PUT under its ETag; on a scale-set instance's NIC 16 per
+//!   per-instance model update ([`addresses::scale_set`]); `hot_plug_interfaces = false`.
+//! - [`compute`]: the two Compute API calls (read a scale-set instance, update its model),
+//!   serde types for the fields used, on the Network client's pipeline and [`CallPolicy`].
 //! - [`cloud`]: [`AzureCloud::connect`]: the three on one client (one budget, one set of
 //!   counts) as the controllers hold them ([`cloudnet_core::Cloud`]).
 //!
@@ -40,8 +43,8 @@
 //! | `Routes::list` | `routeTables/read` |
 //! | `Routes::create` / `delete` | `networkInterfaces/read` once per VM (its primary address); per batch window `routeTables/read` + `routeTables/write` (If-Match), again on 412 |
 //! | `Addresses::describe_node` | the VM's NICs (scale-set instance: its `networkInterfaces` list; standalone VM: the resource group's NICs filtered by `virtualMachine.id`); `virtualNetworks/subnets/read` once per subnet |
-//! | `Addresses::assign_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` (If-Match; new `cloudnet-<n>` ipConfigurations, `Dynamic`) |
-//! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone) |
+//! | `Addresses::assign_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` (If-Match; new `cloudnet-<n>` ipConfigurations, `Dynamic`). Scale-set instance: per 16 `virtualMachineScaleSets/virtualMachines/read` + `.../virtualMachines/write` (If-Match; the model's NIC gets the ipConfigurations) + `Microsoft.Compute/locations/operations/read` + the NIC's read (`.../virtualMachines/networkInterfaces/read`) for the addresses |
+//! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone). Scale-set instance: the NIC's read, then per 16 the instance's read + write without them (nothing when already gone) |
 //! | `Addresses::attach_interface` / `detach_interface` / `delete_orphan` | none: `InvalidInput` (`NotSupported`) |
 //! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
 //! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
@@ -74,17 +77,17 @@
 //! certificates (the user grants it), WAF policies, rewrite rules and weighted backends on
 //! the gateway, groups the suite does not own (`sync_bound_targets`: `NotSupported`), a
 //! shared gateway the suite did not create (refused), and per-member health of Standard Load
-//! Balancer pools (a metric on Azure: members report `Unavailable`). The Compute API (VM sizes, scale-set models) is not called; the node's NICs
-//! are found through the Network API alone, so `describe_node` leaves `instance_type` empty
-//! and a scale-set instance's NIC (AKS's default pools) cannot take new ipConfigurations
-//! (`InvalidInput`, code `ScaleSetNicNotWritable`: ARM takes them only through the scale
-//! set's model). Standalone VMs (availability-set pools) can: `cloudnet sandbox --provider
-//! azure` runs its node pool as an availability set for that reason.
+//! Balancer pools (a metric on Azure: members report `Unavailable`). The Compute API is called
+//! only for a scale-set instance's model (no VM sizes): the node's NICs are found through the
+//! Network API, so `describe_node` leaves `instance_type` empty. A scale-set NIC that the
+//! instance's model does not name, or another node's NIC, is refused (`InvalidInput`) before
+//! any write.
 
 pub mod addresses;
 pub mod call;
 pub mod client;
 pub mod cloud;
+pub mod compute;
 pub mod config;
 pub mod error;
 pub mod lb;

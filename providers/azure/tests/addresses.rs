@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudnet_azure::AzureAddresses;
-use cloudnet_azure::client::network_client;
+use cloudnet_azure::client::{compute_client, network_client};
 use cloudnet_core::{
     Addresses, AssignBlocks, BlockKind, BudgetConfig, ErrorKind, InterfaceId, NodeRef, Op, OpClass,
     RateBudget, Service,
@@ -31,7 +31,7 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
     let cfg = Arc::new(config(&h).await);
     let (vm, nic) = standalone_vm(&h, &cfg, "vm1");
     let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let addrs = AzureAddresses::new(client, cfg.clone());
+    let addrs = AzureAddresses::new(client, compute_client(&cfg, &policy).unwrap(), cfg.clone());
     assert!(!addrs.capabilities().hot_plug_interfaces);
     let node = NodeRef {
         name: "vm1".into(),
@@ -127,38 +127,13 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
     );
 }
 
-#[tokio::test]
-async fn scale_set_nics_are_described_but_not_written() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let addrs = AzureAddresses::new(client, cfg.clone());
-    let node = NodeRef {
-        name: "aks-nodepool1-12345678-vmss000001".into(),
-        instance_id: instance_id(&cfg, 1),
-        zone: None,
-    };
-    let d = addrs.describe_node(&node).await.unwrap();
-    assert_eq!(d.interfaces.len(), 1);
-    assert_eq!(
-        d.interfaces[0].blocks[0].cidr,
-        "10.224.0.5/32".parse().unwrap()
-    );
-    let e = addrs
-        .assign_blocks(&node, &assign(d.interfaces[0].id.clone(), 1))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), "ScaleSetNicNotWritable");
-    assert_eq!(policy.counts.mutating(), 0);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_request_waits_for_retry_after_through_the_budget() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let budget = RateBudget::new(&BudgetConfig::default());
     let (client, policy) = network_client(&cfg, budget.clone()).unwrap();
-    let addrs = AzureAddresses::new(client, cfg.clone());
+    let addrs = AzureAddresses::new(client, compute_client(&cfg, &policy).unwrap(), cfg.clone());
     let rule = serde_json::from_value(json!({
         "service": "arm", "action": "*/read", "kind": "throttle", "rate_per_sec": 1.0, "burst": 1
     }))

@@ -1,6 +1,6 @@
 //! The controller's repertoire through the provider under deploy/iam/azure's custom role, as
 //! the mock cloud enforces it: pod addresses (ipConfigurations added and released on a
-//! node's NIC), kubenet routes (created for two nodes, one deleted), a public and an internal
+//! standalone VM's NIC and, through the instance's model, on a scale-set instance's), kubenet routes (created for two nodes, one deleted), a public and an internal
 //! Standard Load Balancer (members synced, a listener removed, deleted with the public IP), an
 //! Ingress's Application Gateway (members synced, their health read, deleted with its public
 //! IP).
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use cloudnet_azure::client::network_client;
+use cloudnet_azure::client::{compute_client, network_client};
 use cloudnet_azure::{
     AzureAddresses, AzureConfig, AzureLoadBalancers, AzureRoutes, CredentialsChoice,
 };
@@ -77,12 +77,13 @@ async fn start_with(role: RoleSource) -> (Handle, Arc<AzureConfig>) {
 }
 
 async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
-    let (client, _) = network_client(cfg, wide_budget()).expect("client");
+    let (client, policy) = network_client(cfg, wide_budget()).expect("client");
+    let compute = compute_client(cfg, &policy).expect("client");
 
     // Pod addresses: 20 ipConfigurations (16 + 4), 4 released.
     let (vm, _) = standalone_vm(h, cfg, "vm1");
     let node = vm_node(&vm);
-    let addrs = AzureAddresses::new(client.clone(), cfg.clone());
+    let addrs = AzureAddresses::new(client.clone(), compute.clone(), cfg.clone());
     let d = addrs.describe_node(&node).await.expect("describe");
     let eth0 = d.interfaces[0].id.clone();
     let got = addrs
@@ -102,6 +103,32 @@ async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
         .release_blocks(&node, &eth0, &release)
         .await
         .expect("release");
+
+    // Pod addresses on a scale-set node: 16 through the instance's model, 4 released.
+    let ss_node = cloudnet_core::NodeRef {
+        name: "aks-nodepool1-12345678-vmss000000".into(),
+        instance_id: instance_id(cfg, 0),
+        zone: None,
+    };
+    let d = addrs.describe_node(&ss_node).await.expect("describe");
+    let nic = d.interfaces[0].id.clone();
+    let got = addrs
+        .assign_blocks(
+            &ss_node,
+            &AssignBlocks {
+                interface: nic.clone(),
+                kind: BlockKind::IpConfiguration,
+                count: 16,
+                prefix_len: None,
+            },
+        )
+        .await
+        .expect("assign on the scale-set instance");
+    let release: Vec<_> = got[..4].iter().map(|b| b.cidr).collect();
+    addrs
+        .release_blocks(&ss_node, &nic, &release)
+        .await
+        .expect("release on the scale-set instance");
 
     // Kubenet routes for two scale-set nodes, one deleted.
     let routes = AzureRoutes::new(client.clone(), cfg.clone());
@@ -206,10 +233,11 @@ async fn a_role_without_subnet_join_is_refused_with_arms_linked_403() {
         ..RoleSource::default()
     })
     .await;
-    let (client, _) = network_client(&cfg, wide_budget()).expect("client");
+    let (client, policy) = network_client(&cfg, wide_budget()).expect("client");
+    let compute = compute_client(&cfg, &policy).expect("client");
     let (vm, _) = standalone_vm(&h, &cfg, "vm1");
     let node = vm_node(&vm);
-    let addrs = AzureAddresses::new(client, cfg.clone());
+    let addrs = AzureAddresses::new(client, compute, cfg.clone());
     let d = addrs.describe_node(&node).await.expect("reads are granted");
     let e = addrs
         .assign_blocks(
@@ -229,9 +257,38 @@ async fn a_role_without_subnet_join_is_refused_with_arms_linked_403() {
         text.contains("Microsoft.Network/virtualNetworks/subnets/join/action"),
         "{text}"
     );
+    // The same link on a scale-set instance's model update.
+    let ss_node = cloudnet_core::NodeRef {
+        name: "aks-nodepool1-12345678-vmss000000".into(),
+        instance_id: instance_id(&cfg, 0),
+        zone: None,
+    };
+    let d = addrs
+        .describe_node(&ss_node)
+        .await
+        .expect("reads are granted");
+    let e = addrs
+        .assign_blocks(
+            &ss_node,
+            &AssignBlocks {
+                interface: d.interfaces[0].id.clone(),
+                kind: BlockKind::IpConfiguration,
+                count: 1,
+                prefix_len: None,
+            },
+        )
+        .await
+        .expect_err("refused");
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("LinkedAuthorizationFailed"), "{text}");
     let denied = h.with_cloud(|c| c.call_log.denied_by_caller().clone());
     assert_eq!(
         denied[CONTROLLER_OID]["arm:Microsoft.Network/networkInterfaces/write"], 1,
+        "{denied:?}"
+    );
+    assert_eq!(
+        denied[CONTROLLER_OID]["arm:Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write"],
+        1,
         "{denied:?}"
     );
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cloudnet_azure::client::network_client;
+use cloudnet_azure::client::{compute_client, network_client};
 use cloudnet_azure::{AzureAddresses, AzureConfig, AzureLoadBalancers, AzureRoutes};
 use cloudnet_core::{
     Cloud, LoadBalancerSpec, NodeRef, Owner, OwnerKind, Route, RouteState, RouteTarget, Target,
@@ -55,10 +55,11 @@ impl AzureWorld {
         let cfg = Arc::new(cfg);
         let vms = NODES.map(|n| common::standalone_vm(&mock, &cfg, n).0);
         let made = network_client(&cfg, common::wide_budget());
-        let (client, _) = made.expect("the ARM client");
+        let (client, policy) = made.expect("the ARM client");
+        let compute = compute_client(&cfg, &policy).expect("the Compute client");
         let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
         let cloud = Cloud {
-            addresses: Arc::new(AzureAddresses::new(client.clone(), cfg.clone())),
+            addresses: Arc::new(AzureAddresses::new(client.clone(), compute, cfg.clone())),
             routes: Arc::new(AzureRoutes::new(client, cfg.clone())),
             load_balancers: Arc::new(lbs.clone()),
         };

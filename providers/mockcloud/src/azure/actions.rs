@@ -13,6 +13,8 @@
 //! | `loadBalancers` | `frontendIPConfigurations[].publicIPAddress` / `.subnet` | `publicIPAddresses/join/action` / `virtualNetworks/subnets/join/action` |
 //! | | `backendAddressPools[].loadBalancerBackendAddresses[].virtualNetwork` | `Microsoft.Network/virtualNetworks/joinLoadBalancer/action` |
 //! | `virtualNetworks/subnets` | `routeTable`, `networkSecurityGroup` | `routeTables/join/action`, `networkSecurityGroups/join/action` |
+//! | `virtualMachineScaleSets/virtualMachines` (Compute) | `networkProfileConfiguration.networkInterfaceConfigurations[].ipConfigurations[].subnet` | `Microsoft.Network/virtualNetworks/subnets/join/action` |
+//! | | `...ipConfigurations[].loadBalancerBackendAddressPools[]` / `applicationGatewayBackendAddressPools[]`, `networkSecurityGroup` | the `join` actions above |
 //! | `applicationGateways` | `gatewayIPConfigurations[].subnet`, `frontendIPConfigurations[].publicIPAddress` / `.subnet` | the `join` actions above |
 //!
 //! A refused own action is 403 `AuthorizationFailed`; a refused linked one 403
@@ -34,10 +36,11 @@ pub fn needs(subscription: &str, call: &Call, operation: &str) -> Vec<Need> {
         return out;
     };
     let props = &body["properties"];
-    let kind = operation
-        .strip_prefix("Microsoft.Network/")
-        .and_then(|o| o.strip_suffix("/write"))
-        .unwrap_or_default();
+    let kind = match operation.strip_suffix("/write") {
+        Some("Microsoft.Compute/virtualMachineScaleSets/virtualMachines") => "scaleSetInstance",
+        Some(o) => o.strip_prefix("Microsoft.Network/").unwrap_or_default(),
+        None => "",
+    };
     let mut link = |v: &Value, action: &str| {
         if let Some(id) = v["id"].as_str().filter(|i| !i.is_empty()) {
             let n = Need::new(
@@ -85,6 +88,28 @@ pub fn needs(subscription: &str, call: &Call, operation: &str) -> Vec<Need> {
                         "virtualNetworks/joinLoadBalancer/action",
                     );
                 }
+            }
+        }
+        "scaleSetInstance" => {
+            for c in each(
+                &props["networkProfileConfiguration"],
+                "networkInterfaceConfigurations",
+            ) {
+                let p = &c["properties"];
+                for ip in each(p, "ipConfigurations") {
+                    let p = &ip["properties"];
+                    link(&p["subnet"], "virtualNetworks/subnets/join/action");
+                    for pool in each(p, "loadBalancerBackendAddressPools") {
+                        link(&pool, "loadBalancers/backendAddressPools/join/action");
+                    }
+                    for pool in each(p, "applicationGatewayBackendAddressPools") {
+                        link(&pool, "applicationGateways/backendAddressPools/join/action");
+                    }
+                }
+                link(
+                    &p["networkSecurityGroup"],
+                    "networkSecurityGroups/join/action",
+                );
             }
         }
         "virtualNetworks/subnets" => {

@@ -7,8 +7,12 @@
 
 use serde_json::{Value, json};
 
-use super::resource::{existing, page, render, unknown_path};
-use super::{AzError, AzResult, AzureState, Call, Reply, kind_of, nic, props, ref_id, same_id};
+use super::resource::{
+    check_busy, check_conditions, check_location, existing, page, render, unknown_path,
+};
+use super::{
+    AzError, AzResult, AzureState, Call, Reply, kind_of, nic, ops, props, ref_id, same_id,
+};
 
 /// Instances per scale set.
 pub const MAX_CAPACITY: u64 = 1000;
@@ -197,7 +201,14 @@ pub(super) fn sync_instances(s: &mut AzureState, ss_id: &str) -> AzResult<()> {
         next += 1;
     }
     for i in ids {
-        if let Err(e) = sync_instance(s, &ss, ss_id, i) {
+        let inst_key = format!("{ss_key}/virtualmachines/{i}");
+        let own = s
+            .resources
+            .get(&inst_key)
+            .map(instance_model)
+            .unwrap_or_default();
+        let model = merged_model(&nic_configs(&ss), &own);
+        if let Err(e) = sync_instance(s, &ss, ss_id, i, &model) {
             if let Some(v) = s.resources.get_mut(&ss_key) {
                 props(v).insert("provisioningState".into(), json!("Failed"));
             }
@@ -207,7 +218,14 @@ pub(super) fn sync_instances(s: &mut AzureState, ss_id: &str) -> AzResult<()> {
     Ok(())
 }
 
-fn sync_instance(s: &mut AzureState, ss: &Value, ss_id: &str, i: u64) -> AzResult<()> {
+/// Builds instance `i` and its NICs from `model` (its network interface configurations).
+fn sync_instance(
+    s: &mut AzureState,
+    ss: &Value,
+    ss_id: &str,
+    i: u64,
+    model: &[Value],
+) -> AzResult<()> {
     let ss_name = ss["name"].as_str().unwrap_or_default();
     let inst_id = format!("{ss_id}/virtualMachines/{i}");
     let old_inst = s.resources.get(&inst_id.to_lowercase()).cloned();
@@ -216,7 +234,7 @@ fn sync_instance(s: &mut AzureState, ss: &Value, ss_id: &str, i: u64) -> AzResul
         .unwrap_or(ss_name)
         .to_string();
     let mut nic_list = Vec::new();
-    for c in nic_configs(ss) {
+    for c in model {
         let cname = c["name"].as_str().unwrap_or("nic").to_string();
         let nic_id = format!("{inst_id}/networkInterfaces/{cname}");
         let old = s.resources.get(&nic_id.to_lowercase()).cloned();
@@ -278,6 +296,7 @@ fn sync_instance(s: &mut AzureState, ss: &Value, ss_id: &str, i: u64) -> AzResul
             "provisioningState": "Succeeded",
             "osProfile": {"computerName": format!("{prefix}{i:06}")},
             "networkProfile": {"networkInterfaces": nic_list},
+            "networkProfileConfiguration": {"networkInterfaceConfigurations": model},
         },
     });
     s.resources.insert(inst_id.to_lowercase(), inst);
@@ -299,6 +318,13 @@ pub(super) fn scale_set_paths(
     let kind = kind_of("Microsoft.Compute", "virtualMachineScaleSets")
         .ok_or_else(|| unknown_path(call))?;
     existing(s, kind, ss_id)?;
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if let [i] = more
+        && is(sub, "virtualMachines")
+        && call.method == "PUT"
+    {
+        return put_instance(s, call, ss_id, i);
+    }
     if call.method != "GET" {
         return Err(AzError::new(
             405,
@@ -318,7 +344,6 @@ pub(super) fn scale_set_paths(
             .map(|(_, v)| v)
             .collect()
     };
-    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     match more {
         [] if is(sub, "virtualMachines") => {
             let items = under(format!("{ss_key}/virtualmachines/"), INSTANCE_TYPE);
@@ -379,4 +404,197 @@ fn get_exact(s: &AzureState, id: &str) -> AzResult<Reply> {
     s.lookup(id)
         .map(|v| Reply::ok(render(s, v)))
         .ok_or_else(|| AzError::child_not_found(id))
+}
+
+/// The instance's own network interface configurations (its per-instance model).
+fn instance_model(inst: &Value) -> Vec<Value> {
+    inst["properties"]["networkProfileConfiguration"]["networkInterfaceConfigurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn name_eq(a: &Value, b: &Value) -> bool {
+    match (a["name"].as_str(), b["name"].as_str()) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+fn ip_configs(c: &Value) -> Vec<Value> {
+    c["properties"]["ipConfigurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What an instance runs after the set's model is applied to it (the `Automatic` upgrade):
+/// the set's network interface configurations, each keeping the ipConfigurations the
+/// instance's own model added under other names. The set's model decides the NICs and the
+/// ipConfigurations it names; a per-instance addition survives a set update, as an
+/// instance's per-instance changes do until it is reimaged.
+fn merged_model(set: &[Value], own: &[Value]) -> Vec<Value> {
+    set.iter()
+        .map(|c| {
+            let mut out = c.clone();
+            let mine = own.iter().find(|o| name_eq(o, c));
+            let mut cfgs = ip_configs(c);
+            for extra in mine.map(ip_configs).unwrap_or_default() {
+                if !cfgs.iter().any(|x| name_eq(x, &extra)) {
+                    cfgs.push(extra);
+                }
+            }
+            props(&mut out).insert("ipConfigurations".into(), Value::Array(cfgs));
+            out
+        })
+        .collect()
+}
+
+/// Model ipConfiguration fields an instance's model does not take (addresses are dynamic,
+/// chosen by the platform) or that are read-only.
+const NOT_IN_MODEL: &[&str] = &[
+    "privateIPAddress",
+    "privateIPAllocationMethod",
+    "provisioningState",
+];
+
+/// The network interface configurations of a per-instance PUT's body, checked against the
+/// set's: the same NICs (by name), each with named ipConfigurations in a subnet that exists.
+fn model_from_body(s: &AzureState, id: &str, ss: &Value, body: &Value) -> AzResult<Vec<Value>> {
+    let Some(configs) =
+        body["properties"]["networkProfileConfiguration"]["networkInterfaceConfigurations"]
+            .as_array()
+    else {
+        return Err(AzError::bad(
+            "InvalidParameter",
+            "properties.networkProfileConfiguration.networkInterfaceConfigurations is required.",
+        ));
+    };
+    let set = nic_configs(ss);
+    let same_nics =
+        configs.len() == set.len() && configs.iter().all(|c| set.iter().any(|x| name_eq(x, c)));
+    if !same_nics {
+        return Err(AzError::bad(
+            "OperationNotAllowed",
+            format!(
+                "The network interface configurations of {id} must be the scale set's ({}); adding or removing a network interface of a scale-set instance is not allowed.",
+                set.iter()
+                    .filter_map(|c| c["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for c in configs {
+        let mut c = c.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut cfgs = ip_configs(&c);
+        for ip in &mut cfgs {
+            let Some(name) = ip["name"].as_str().map(str::to_lowercase) else {
+                return Err(AzError::bad(
+                    "InvalidParameter",
+                    "Every ipConfiguration of a network interface configuration needs a name.",
+                ));
+            };
+            if !seen.insert(name.clone()) {
+                return Err(AzError::bad(
+                    "InvalidParameter",
+                    format!("Duplicate ipConfiguration name '{name}' in {id}."),
+                ));
+            }
+            match ref_id(&ip["properties"], "subnet") {
+                Some(subnet) if s.lookup(subnet).is_some() => {}
+                Some(subnet) => return Err(AzError::invalid_reference(subnet, id)),
+                None => {
+                    return Err(AzError::bad(
+                        "InvalidParameter",
+                        format!("ipConfiguration '{name}' of {id} needs a subnet."),
+                    ));
+                }
+            }
+            let p = props(ip);
+            for k in NOT_IN_MODEL {
+                p.remove(*k);
+            }
+            if let Some(o) = ip.as_object_mut() {
+                o.retain(|k, _| k == "name" || k == "properties");
+            }
+        }
+        props(&mut c).insert("ipConfigurations".into(), Value::Array(cfgs));
+        if let Some(o) = c.as_object_mut() {
+            o.retain(|k, _| k == "name" || k == "properties");
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// `PUT .../virtualMachineScaleSets/{ss}/virtualMachines/{i}`: a per-instance model update.
+/// The instance's NICs take its network profile at once, under the NIC rules (addresses
+/// unique in the VNet and inside their subnet, 256 ipConfigurations, exactly one primary);
+/// a refused update changes nothing. ETag with `If-Match` (412), one operation at a time
+/// (409), answered with the operation's polling headers like every ARM write.
+fn put_instance(s: &mut AzureState, call: &Call, ss_id: &str, i: &str) -> AzResult<Reply> {
+    let id = format!("{ss_id}/virtualMachines/{i}");
+    let key = id.to_lowercase();
+    let Some(old) = s.resources.get(&key).cloned() else {
+        let ss_name = ss_id.rsplit('/').next().unwrap_or_default();
+        return Err(AzError::new(
+            404,
+            "NotFound",
+            format!(
+                "The entity was not found: instance {i} of virtual machine scale set {ss_name}."
+            ),
+        ));
+    };
+    check_conditions(call, Some(&old), &id)?;
+    check_busy(s, &key, &id)?;
+    let ss_key = ss_id.to_lowercase();
+    check_busy(s, &ss_key, ss_id)?;
+    let body = call.body.clone().unwrap_or(Value::Null);
+    if !body.is_object() {
+        return Err(AzError::bad(
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: the body must be a JSON object.",
+        ));
+    }
+    check_location(s, body.get("location"))?;
+    let Some(ss) = s.resources.get(&ss_key).cloned() else {
+        return Err(AzError::child_not_found(ss_id));
+    };
+    let model = model_from_body(s, &id, &ss, &body)?;
+    let index: u64 = old["instanceId"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| AzError::child_not_found(&id))?;
+    // All or nothing: the instance and its NICs come back as they were on a refusal.
+    let prefix = format!("{key}/");
+    let before: Vec<(String, Value)> = s
+        .resources
+        .range(key.clone()..)
+        .take_while(|(k, _)| **k == key || k.starts_with(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Err(e) = sync_instance(s, &ss, ss_id, index, &model) {
+        for (k, v) in before {
+            s.resources.insert(k, v);
+        }
+        return Err(e);
+    }
+    let state = if call.running_ms > 0 {
+        "Updating"
+    } else {
+        "Succeeded"
+    };
+    if let Some(v) = s.resources.get_mut(&key) {
+        props(v).insert("provisioningState".into(), json!(state));
+    }
+    let op = ops::begin(s, call, "Microsoft.Compute", &key, &id, ops::OpKind::Put);
+    let shown = s.lookup(&id).map(|v| render(s, v)).unwrap_or(Value::Null);
+    Ok(Reply {
+        status: 200,
+        body: Some(shown),
+        headers: ops::headers(s, &op, call),
+    })
 }

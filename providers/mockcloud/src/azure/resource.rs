@@ -269,7 +269,7 @@ fn get(s: &AzureState, kind: &Kind, id: &str) -> AzResult<Reply> {
 }
 
 /// `If-Match` and `If-None-Match` against the current ETag (`*` matches any).
-fn check_conditions(call: &Call, current: Option<&Value>, id: &str) -> AzResult<()> {
+pub(super) fn check_conditions(call: &Call, current: Option<&Value>, id: &str) -> AzResult<()> {
     let etag = current.and_then(|v| v["etag"].as_str());
     if let Some(want) = call.if_match.as_deref() {
         let ok = match etag {
@@ -286,7 +286,7 @@ fn check_conditions(call: &Call, current: Option<&Value>, id: &str) -> AzResult<
     Ok(())
 }
 
-fn check_busy(s: &AzureState, key: &str, id: &str) -> AzResult<()> {
+pub(super) fn check_busy(s: &AzureState, key: &str, id: &str) -> AzResult<()> {
     match s.busy.get(key) {
         Some(op) => Err(AzError::another_operation(
             id,
@@ -309,7 +309,7 @@ fn body_object(call: &Call) -> AzResult<Map<String, Value>> {
     }
 }
 
-fn check_location(s: &AzureState, loc: Option<&Value>) -> AzResult<String> {
+pub(super) fn check_location(s: &AzureState, loc: Option<&Value>) -> AzResult<String> {
     let Some(loc) = loc.and_then(Value::as_str) else {
         return Err(AzError::bad(
             "LocationRequired",

@@ -126,6 +126,15 @@ pub struct VmSpec {
     pub fault_domain: u32,
 }
 
+/// The Application Gateways' dedicated subnet, as AGIC's add-on makes it.
+fn appgw_subnet() -> SubnetSpec {
+    SubnetSpec {
+        name: "appgw-subnet".into(),
+        address_prefix: "10.225.0.0/24".into(),
+        route_table: None,
+    }
+}
+
 fn default_vm_size() -> String {
     "Standard_DS2_v2".to_string()
 }
@@ -167,6 +176,15 @@ impl Default for AzureWorld {
 }
 
 impl AzureWorld {
+    /// The world of `cloudnet sandbox --provider azure` (`worlds/aks.yaml`): the default
+    /// world (its pool a scale set of two, AKS's default) with the Application Gateways'
+    /// dedicated subnet, as AGIC's add-on makes it.
+    pub fn aks() -> AzureWorld {
+        let mut world = AzureWorld::default();
+        world.virtual_networks[0].subnets.push(appgw_subnet());
+        world
+    }
+
     /// The default world with its pool as an availability set (AKS's
     /// `--vm-set-type AvailabilitySet`): two standalone VMs in fault domains 0 and 1 instead
     /// of the scale set (`worlds/aks-availability-set.yaml`).
@@ -183,12 +201,7 @@ impl AzureWorld {
             virtual_machines: vec![vm(0), vm(1)],
             ..AzureWorld::default()
         };
-        // The Application Gateways' dedicated subnet, as AGIC's add-on makes it.
-        world.virtual_networks[0].subnets.push(SubnetSpec {
-            name: "appgw-subnet".into(),
-            address_prefix: "10.225.0.0/24".into(),
-            route_table: None,
-        });
+        world.virtual_networks[0].subnets.push(appgw_subnet());
         world
     }
 
@@ -343,6 +356,22 @@ mod tests {
         let file = include_str!("../../worlds/azure.yaml");
         let parsed: AzureWorld = serde_yaml::from_str(file).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed, AzureWorld::default());
+    }
+
+    #[test]
+    fn the_aks_world_is_its_file_and_builds_a_scale_set_of_two() {
+        let file = include_str!("../../worlds/aks.yaml");
+        let parsed: AzureWorld = serde_yaml::from_str(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, AzureWorld::aks());
+        let s = AzureState::new(&parsed).unwrap_or_else(|e| panic!("{e}"));
+        let nodes: Vec<&str> = s.nodes().filter_map(|n| n["name"].as_str()).collect();
+        assert_eq!(
+            nodes,
+            [
+                "aks-nodepool1-12345678-vmss_0",
+                "aks-nodepool1-12345678-vmss_1"
+            ]
+        );
     }
 
     #[test]
