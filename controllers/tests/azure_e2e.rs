@@ -26,7 +26,7 @@ use cloudnet_testkit::eventually;
 use clouds::azure_world::common as azure;
 use common::{Controllers, NodeSeen};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "aks-e2e";
@@ -202,15 +202,7 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
     assert_eq!(counts.mutating(), writes, "{:?}", counts.snapshot());
 
     // Deleted: no load balancer, no public IP; the nodes keep their addresses.
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "the Service gone (finalizer removed)", || {
-        let services = services.clone();
-        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    common::delete_web_service(&admin, WAIT).await;
     assert!(resources(mock, "Microsoft.Network/loadBalancers").is_empty());
     assert!(resources(mock, "Microsoft.Network/publicIPAddresses").is_empty());
     for name in NODES {

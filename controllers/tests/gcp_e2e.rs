@@ -24,8 +24,8 @@ use cloudnet_testkit::eventually;
 use clouds::gcp_world::common as gcp;
 use common::{Controllers, NodeSeen};
 use ipnet::Ipv4Net;
-use k8s_openapi::api::core::v1::{Node, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "gke-e2e";
@@ -213,7 +213,6 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
         })
         .collect();
     let address = common::web_service_with_pods(&admin, json!({}), &pod_ips, WAIT).await;
-    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
     let rules = resources(&mock, "forwardingRules");
     assert_eq!(rules.len(), 1, "{rules:#?}");
     let rule = rules.values().next().unwrap();
@@ -243,15 +242,7 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     }
 
     // Deleted: the nodes keep their ranges.
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "the Service gone (finalizer removed)", || {
-        let services = services.clone();
-        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    common::delete_web_service(&admin, WAIT).await;
     assert!(resources(mock, "networkEndpointGroups").is_empty());
     for (name, zone) in NODES {
         assert_eq!(

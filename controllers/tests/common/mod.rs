@@ -381,6 +381,19 @@ pub async fn web_service_with_pods(
     .await
 }
 
+/// Deletes the Service `web` in `default` and waits until it is gone (its finalizer removed
+/// once the controller deleted its load balancer).
+pub async fn delete_web_service(admin: &kube::Client, wait: Duration) {
+    use k8s_openapi::api::core::v1::Service;
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
+    let deleted = services.delete("web", &Default::default()).await;
+    deleted.expect("the Service deleted");
+    cloudnet_testkit::eventually(wait, "the Service gone (finalizer removed)", || async {
+        services.get_opt("web").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
 /// The controllers as `cloudnet-controller --provider <cloud>` runs them (`app::run`) on the
 /// embedded API, acting as the chart's ServiceAccount (RBAC off: the chart renders AWS's
 /// rules, and setting a Node's podCIDR needs `patch` on nodes, which it does not grant yet),

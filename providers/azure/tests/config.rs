@@ -8,22 +8,17 @@ use cloudnet_azure::{AzureConfig, ClusterNetwork, ConfigError, CredentialsChoice
 #[tokio::test]
 async fn for_mock_reads_imds_and_points_at_the_arm_port() {
     let h = common::start(|_| {}).await;
-    let (subscription, group, location) = h.with_cloud(|c| {
+    let (subscription, groups, location) = h.with_cloud(|c| {
         let s = &c.azure;
-        (
-            s.subscription.clone(),
-            s.resource_group.clone(),
-            s.location.clone(),
-        )
+        let groups: Vec<String> = s.resource_groups.values().cloned().collect();
+        (s.subscription.clone(), groups, s.location.clone())
     });
     let network = ClusterNetwork::aks_sandbox();
     let endpoints = common::endpoints(&h, None);
     let made = AzureConfig::for_mock(&endpoints, &network, "demo").await;
     let cfg = made.expect("IMDS answers");
-    assert_eq!(
-        (cfg.subscription.as_str(), cfg.resource_group.as_str()),
-        (subscription.as_str(), group.as_str())
-    );
+    assert_eq!(cfg.subscription, subscription);
+    assert!(groups.contains(&cfg.resource_group), "{groups:?}");
     assert_eq!(cfg.location, location);
     assert_eq!(cfg.route_table, network.route_table);
     assert_eq!(cfg.endpoint, h.arm_endpoint_url());
