@@ -14,12 +14,7 @@ pub const MAX_PODS: u32 = 30;
 pub const CONTROLLER_TOKEN: &str = "cloudnet-sandbox-controller";
 
 /// The cluster's network as AKS's `azure.json` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AksNetwork {
-    pub vnet: String,
-    pub subnet: String,
-    pub route_table: String,
-}
+pub use cloudnet_azure::ClusterNetwork as AksNetwork;
 
 fn last(id: &str) -> String {
     id.rsplit('/').next().unwrap_or_default().to_string()

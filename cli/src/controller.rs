@@ -168,25 +168,19 @@ impl Controllers {
         computer_name: &str,
         network: &crate::aks::AksNetwork,
     ) -> Result<Controllers> {
-        let imds = format!(
-            "{}{}{computer_name}",
-            cloud.endpoint_url(),
-            cloudnet_mockcloud::azimds::PATH_PREFIX
-        );
-        let instance = cloudnet_azure::config::discover(&imds)
+        let mock = cloudnet_azure::MockEndpoints {
+            imds: format!(
+                "{}{}{computer_name}",
+                cloud.endpoint_url(),
+                cloudnet_mockcloud::azimds::PATH_PREFIX
+            ),
+            arm: cloud.arm_endpoint_url(),
+            ca_pem: cloud.ca_pem().to_string(),
+            token: crate::aks::CONTROLLER_TOKEN.into(),
+        };
+        let cfg = cloudnet_azure::AzureConfig::for_mock(&mock, network, CLUSTER_NAME)
             .await
-            .with_context(|| format!("cannot read the mock's IMDS at {imds}"))?;
-        let mut cfg = cloudnet_azure::AzureConfig::new(
-            &instance,
-            &network.vnet,
-            &network.subnet,
-            &network.route_table,
-            CLUSTER_NAME,
-        );
-        cfg.endpoint = cloud.arm_endpoint_url();
-        cfg.ca_pem = Some(cloud.ca_pem().to_string());
-        cfg.credentials =
-            cloudnet_azure::CredentialsChoice::Static(crate::aks::CONTROLLER_TOKEN.into());
+            .with_context(|| format!("cannot read the mock's IMDS at {}", mock.imds))?;
         let connected = cloudnet_azure::AzureCloud::connect(cfg)
             .context("cannot set up the Azure provider against the mock cloud")?;
         Controllers::spawn(

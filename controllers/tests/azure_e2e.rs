@@ -8,13 +8,14 @@
 //! nothing, and deleting it leaves no load balancer and no public IP.
 
 mod chart_rbac;
+mod clouds;
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cloudnet_azure::{AzureCloud, AzureConfig, CredentialsChoice, RetryConfig};
-use cloudnet_controllers::app::{self, Settings};
+use cloudnet_azure::{AzureCloud, AzureConfig, ClusterNetwork};
+use cloudnet_controllers::app::Settings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::TargetKind;
@@ -22,9 +23,10 @@ use cloudnet_crds::NodeNetwork;
 use cloudnet_mockcloud::azure::{AzureWorld, private_ips};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use cloudnet_testkit::eventually;
-use k8s_openapi::api::core::v1::{Node, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use prometheus_client::registry::Registry;
+use clouds::azure_world::common as azure;
+use common::{Controllers, NodeSeen};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "aks-e2e";
@@ -56,45 +58,12 @@ fn vm(mock: &Handle, name: &str) -> (String, Vec<String>) {
     (id, private_ips(&nic))
 }
 
-async fn add_node(client: &kube::Client, name: &str, vm_id: &str, ip: &str) {
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "0"}},
-        "spec": {"providerID": format!("azure://{vm_id}")},
-        "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
-    }))
-    .expect("node");
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &node)
-        .await
-        .expect("node created");
-}
-
 /// What `cloudnet-controller --provider azure` builds on the first node, pointed at the mock.
 async fn connect(mock: &Handle) -> AzureCloud {
-    let imds = format!(
-        "{}{}{}",
-        mock.endpoint_url(),
-        cloudnet_mockcloud::azimds::PATH_PREFIX,
-        NODES[0]
-    );
-    let instance = cloudnet_azure::config::discover(&imds)
-        .await
-        .expect("IMDS answers");
-    let mut cfg = AzureConfig::new(
-        &instance,
-        "aks-vnet-12345678",
-        "aks-subnet",
-        "aks-agentpool-12345678-routetable",
-        CLUSTER,
-    );
-    cfg.endpoint = mock.arm_endpoint_url();
-    cfg.ca_pem = Some(mock.ca_pem().to_string());
-    cfg.credentials = CredentialsChoice::Static("e2e".into());
-    cfg.retry = RetryConfig {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..RetryConfig::default()
-    };
+    let endpoints = azure::endpoints(mock, Some(NODES[0]));
+    let made = AzureConfig::for_mock(&endpoints, &ClusterNetwork::aks_sandbox(), CLUSTER).await;
+    let mut cfg = made.expect("IMDS answers");
+    cfg.retry = azure::quick_retry();
     AzureCloud::connect(cfg).expect("the Azure backend connects")
 }
 
@@ -107,25 +76,6 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
     let mock = MockCloud::start(Config::ephemeral(world))
         .await
         .expect("the mock cloud starts");
-    let api = cloudnet_kubesim::KubeSim::start(
-        cloudnet_kubesim::Config::default().with_identity(chart_rbac::CONTROLLER_IDENTITY),
-    )
-    .await
-    .expect("the API starts");
-    let admin = api
-        .client_for(cloudnet_kubesim::ADMIN)
-        .await
-        .expect("admin client");
-    let controller = api
-        .client_for(chart_rbac::CONTROLLER_IDENTITY)
-        .await
-        .expect("controller client");
-    common::install_crds(&admin).await;
-    for name in NODES {
-        let (id, ips) = vm(&mock, name);
-        add_node(&admin, name, &id, &ips[0]).await;
-    }
-
     let cloud = connect(&mock).await;
     let counts = cloud.counts().clone();
     // As `cloudnet-controller --provider azure` runs it (cloud-provider-azure's dialect), with
@@ -142,16 +92,20 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
         service_resync: Duration::from_secs(1),
         ..Settings::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app::run(
-        controller,
-        cloud.cloud(),
-        settings,
-        Registry::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let nodes: Vec<NodeSeen> = NODES
+        .iter()
+        .map(|&name| {
+            let (id, ips) = vm(&mock, name);
+            NodeSeen {
+                name,
+                provider_id: format!("azure://{id}"),
+                zone: "0",
+                ip: ips[0].clone(),
+            }
+        })
+        .collect();
+    let controllers = Controllers::start(cloud.cloud(), settings, &nodes).await;
+    let admin = controllers.admin.clone();
 
     // Each node's NIC: its primary and 16 ipConfigurations, written in one NIC PUT, and its
     // NodeNetwork Ready listing them.
@@ -248,24 +202,12 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
     assert_eq!(counts.mutating(), writes, "{:?}", counts.snapshot());
 
     // Deleted: no load balancer, no public IP; the nodes keep their addresses.
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "the Service gone (finalizer removed)", || {
-        let services = services.clone();
-        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    common::delete_web_service(&admin, WAIT).await;
     assert!(resources(mock, "Microsoft.Network/loadBalancers").is_empty());
     assert!(resources(mock, "Microsoft.Network/publicIPAddresses").is_empty());
     for name in NODES {
         assert_eq!(vm(mock, name).1.len(), 17, "{name}");
     }
 
-    let _ = stop.send(());
-    running
-        .await
-        .expect("the controllers' task")
-        .expect("the controllers stop cleanly");
+    controllers.stop().await;
 }

@@ -1,40 +1,37 @@
 //! The controllers on GCP end to end: `app::run` (what `cloudnet-controller --provider gcp`
 //! runs) on the GCP backend through the Google Cloud client library against the mock's
-//! Compute Engine, the embedded API (the controller as the chart's ServiceAccount; RBAC off:
-//! the chart renders AWS's rules, and setting a Node's podCIDR needs `patch` on nodes, which
-//! the chart does not grant yet). Nodes get one alias range each
-//! from the `pods` secondary range, written to `spec.podCIDR(s)`; a LoadBalancer Service
-//! becomes a regional passthrough load balancer whose NEGs hold the nodes of its pods; and
-//! deleting the Service leaves nothing of it in the mock's state.
+//! Compute Engine, the embedded API. What is GCP's own: nodes get one alias range each
+//! from the `pods` secondary range, written to `spec.podCIDR(s)`, and node churn reads
+//! nothing; a LoadBalancer Service in GKE's dialect becomes a regional passthrough load
+//! balancer with a `GCE_VM_IP` NEG per zone holding the nodes of its pods, and the nodes keep
+//! their ranges when it goes. (Members following endpoints, bad annotations and leftovers are
+//! `service_clouds_e2e`'s, on every cloud.)
 
 mod chart_rbac;
+mod clouds;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cloudnet_controllers::app::{self, Settings};
+use cloudnet_controllers::app::Settings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_crds::NodeNetwork;
-use cloudnet_gcp::{CredentialsChoice, GcpCloud, GcpConfig};
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use cloudnet_gcp::GcpCloud;
+use cloudnet_mockcloud::Handle;
 use cloudnet_testkit::eventually;
+use clouds::gcp_world::common as gcp;
+use common::{Controllers, NodeSeen};
 use ipnet::Ipv4Net;
-use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use prometheus_client::registry::Registry;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "gke-e2e";
-const PROJECT: &str = "cloudnet-sandbox";
 const WAIT: Duration = Duration::from_secs(60);
 /// The built-in GCP world's nodes (name, zone).
-const NODES: [(&str, &str); 2] = [
-    ("gke-cloudnet-node-1", "us-central1-a"),
-    ("gke-cloudnet-node-2", "us-central1-b"),
-];
+const NODES: [(&str, &str); 2] = [(gcp::NODE_1, gcp::ZONE_1), (gcp::NODE_2, gcp::ZONE_2)];
 
 /// The mock's count of one Compute Engine method.
 fn calls(mock: &Handle, method: &str) -> u64 {
@@ -74,19 +71,6 @@ fn alias_ranges(mock: &Handle, zone: &str, name: &str) -> Vec<String> {
     })
 }
 
-async fn add_node(client: &kube::Client, name: &str, zone: &str, ip: &str) {
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
-        "spec": {"providerID": format!("gce://{PROJECT}/{zone}/{name}")},
-        "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
-    }))
-    .expect("node");
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &node)
-        .await
-        .expect("node created");
-}
-
 fn node_ip(mock: &Handle, zone: &str, name: &str) -> String {
     let path = format!("zones/{zone}/instances/{name}");
     mock.with_cloud(|c| {
@@ -97,58 +81,50 @@ fn node_ip(mock: &Handle, zone: &str, name: &str) -> String {
     })
 }
 
+/// The instances each zone's NEGs hold, by zone.
+fn neg_members(mock: &Handle) -> BTreeMap<String, BTreeSet<String>> {
+    mock.with_cloud(|c| {
+        c.gcp
+            .neg_endpoints
+            .iter()
+            .map(|(neg, eps)| {
+                let zone = neg.split('/').nth(1).unwrap_or_default().to_string();
+                let instances = eps
+                    .iter()
+                    .filter_map(|e| e["instance"].as_str())
+                    .map(|i| i.rsplit('/').next().unwrap_or_default().to_string())
+                    .collect();
+                (zone, instances)
+            })
+            .collect()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_that_goes_away() {
-    let mock = MockCloud::start(Config::ephemeral(World::default()))
-        .await
-        .expect("the mock cloud starts");
-    let api = cloudnet_kubesim::KubeSim::start(
-        cloudnet_kubesim::Config::default().with_identity(chart_rbac::CONTROLLER_IDENTITY),
-    )
-    .await
-    .expect("the API starts");
-    let admin = api
-        .client_for(cloudnet_kubesim::ADMIN)
-        .await
-        .expect("admin client");
-    let controller = api
-        .client_for(chart_rbac::CONTROLLER_IDENTITY)
-        .await
-        .expect("controller client");
-    common::install_crds(&admin).await;
-    for (name, zone) in NODES {
-        add_node(&admin, name, zone, &node_ip(&mock, zone, name)).await;
-    }
-
+    let mock = gcp::start().await;
     // What `cloudnet-controller --provider gcp` builds, pointed at the mock.
-    let mut config = GcpConfig::new(CLUSTER);
-    config.project = Some(PROJECT.into());
-    config.region = Some("us-central1".into());
-    config.network = Some("cloudnet".into());
-    config.endpoint = Some(mock.endpoint_url());
-    config.credentials = CredentialsChoice::Anonymous;
-    config.polling.initial_interval = Duration::from_millis(10);
-    let cloud = GcpCloud::connect(config)
+    let cloud = GcpCloud::connect(gcp::config(&mock, CLUSTER))
         .await
         .expect("the GCP backend connects");
     // As `cloudnet-controller --provider gcp` runs it: ingress-gce's dialect.
-    let service = ServiceSettings::ingress_gce(CLUSTER);
     let settings = Settings {
         ipam: Some(AllocatorConfig::default()),
-        service: Some(service),
+        service: Some(ServiceSettings::ingress_gce(CLUSTER)),
         service_resync: Duration::from_secs(600),
         ..Settings::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app::run(
-        controller,
-        cloud.cloud(),
-        settings,
-        Registry::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let nodes: Vec<NodeSeen> = NODES
+        .iter()
+        .map(|&(name, zone)| NodeSeen {
+            name,
+            provider_id: format!("gce://{}/{zone}/{name}", gcp::PROJECT),
+            zone,
+            ip: node_ip(&mock, zone, name),
+        })
+        .collect();
+    let controllers = Controllers::start(cloud.cloud(), settings, &nodes).await;
+    let admin = controllers.admin.clone();
 
     // Each node: one /24 from the pods range (10.4.0.0/14), on its instance and in its spec.
     let pods_range: Ipv4Net = "10.4.0.0/14".parse().unwrap();
@@ -226,9 +202,9 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     );
     assert_eq!(calls(&mock, "instances.updateNetworkInterface"), writes);
 
-    // A LoadBalancer Service with pod IP targets, two pods on each node (addresses from the
-    // nodes' ranges): a regional forwarding rule, a backend service, and a GCE_VM_IP NEG in
-    // each node's zone holding that node.
+    // A LoadBalancer Service, two pods on each node (addresses from the nodes' ranges): a
+    // regional forwarding rule, a backend service, and a GCE_VM_IP NEG in each node's zone
+    // holding that node.
     let pod_ips: Vec<String> = NODES
         .iter()
         .flat_map(|(n, _)| {
@@ -236,41 +212,7 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
             [5u8, 6].map(|last| format!("{}.{}.{}.{last}", base[0], base[1], base[2]))
         })
         .collect();
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
-                "protocol": "TCP"}]}
-    }))
-    .unwrap();
-    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
-    services.create(&PostParams::default(), &svc).await.unwrap();
-    let endpoints: Vec<Value> = pod_ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": "web-1", "namespace": "default",
-            "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .unwrap();
-    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
-        .create(&PostParams::default(), &slice)
-        .await
-        .unwrap();
-
-    let address = eventually(WAIT, "the Service's load balancer address", || {
-        let services = services.clone();
-        async move {
-            let s = services.get("web").await.ok()?;
-            let ingress = s.status?.load_balancer?.ingress?;
-            ingress.first()?.ip.clone()
-        }
-    })
-    .await;
+    let address = common::web_service_with_pods(&admin, json!({}), &pod_ips, WAIT).await;
     let rules = resources(&mock, "forwardingRules");
     assert_eq!(rules.len(), 1, "{rules:#?}");
     let rule = rules.values().next().unwrap();
@@ -279,26 +221,14 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     assert_eq!(rule["loadBalancingScheme"], "EXTERNAL");
     let backends = resources(&mock, "backendServices");
     assert_eq!(backends.len(), 1, "{backends:#?}");
-    let negs = resources(&mock, "networkEndpointGroups");
-    assert_eq!(negs.len(), 2, "a NEG per zone: {negs:#?}");
+    // The address is published once the forwarding rule exists; the NEGs are made per
+    // zone as the targets are synced after it, as ingress-gce's NEG controller does.
     let mock = &mock;
-    let members = eventually(WAIT, "the NEGs hold the pods' nodes", || async move {
-        let members: BTreeMap<String, BTreeSet<String>> = mock.with_cloud(|c| {
-            c.gcp
-                .neg_endpoints
-                .iter()
-                .map(|(neg, eps)| {
-                    let zone = neg.split('/').nth(1).unwrap_or_default().to_string();
-                    let instances = eps
-                        .iter()
-                        .filter_map(|e| e["instance"].as_str())
-                        .map(|i| i.rsplit('/').next().unwrap_or_default().to_string())
-                        .collect();
-                    (zone, instances)
-                })
-                .collect()
-        });
-        (members.values().map(BTreeSet::len).sum::<usize>() == 2).then_some(members)
+    let members = eventually(WAIT, "a NEG per zone holding its node", || async move {
+        let negs = resources(mock, "networkEndpointGroups");
+        let members = neg_members(mock);
+        let held = members.values().map(BTreeSet::len).sum::<usize>();
+        (negs.len() == 2 && held == 2).then_some(members)
     })
     .await;
     for (name, zone) in NODES {
@@ -311,37 +241,14 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
         );
     }
 
-    // Deleted: nothing of the stack is left in the mock, and the nodes keep their ranges.
-    services
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(WAIT, "the Service gone (finalizer removed)", || {
-        let services = services.clone();
-        async move { services.get_opt("web").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
-    for collection in [
-        "forwardingRules",
-        "backendServices",
-        "healthChecks",
-        "networkEndpointGroups",
-        "addresses",
-    ] {
-        let left = resources(mock, collection);
-        assert!(left.is_empty(), "{collection} left: {left:#?}");
-    }
-    assert!(mock.with_cloud(|c| c.gcp.neg_endpoints.is_empty()));
+    // Deleted: the nodes keep their ranges.
+    common::delete_web_service(&admin, WAIT).await;
+    assert!(resources(mock, "networkEndpointGroups").is_empty());
     for (name, zone) in NODES {
         assert_eq!(
             alias_ranges(mock, zone, name),
             vec![ranges[name].to_string()]
         );
     }
-
-    let _ = stop.send(());
-    running
-        .await
-        .expect("the controllers' task")
-        .expect("the controllers stop cleanly");
+    controllers.stop().await;
 }

@@ -380,3 +380,93 @@ pub async fn web_service_with_pods(
     })
     .await
 }
+
+/// Deletes the Service `web` in `default` and waits until it is gone (its finalizer removed
+/// once the controller deleted its load balancer).
+pub async fn delete_web_service(admin: &kube::Client, wait: Duration) {
+    use k8s_openapi::api::core::v1::Service;
+    let services: Api<Service> = Api::namespaced(admin.clone(), "default");
+    let deleted = services.delete("web", &Default::default()).await;
+    deleted.expect("the Service deleted");
+    cloudnet_testkit::eventually(wait, "the Service gone (finalizer removed)", || async {
+        services.get_opt("web").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
+/// The controllers as `cloudnet-controller --provider <cloud>` runs them (`app::run`) on the
+/// embedded API, acting as the chart's ServiceAccount (RBAC off: the chart renders AWS's
+/// rules, and setting a Node's podCIDR needs `patch` on nodes, which it does not grant yet),
+/// with the CRDs installed.
+pub struct Controllers {
+    /// Keeps the API up.
+    _api: cloudnet_kubesim::Handle,
+    /// The test's own client (system:masters).
+    pub admin: kube::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<cloudnet_controllers::Result<()>>,
+}
+
+/// A Node as the cloud's kubelet registers it.
+pub struct NodeSeen<'a> {
+    pub name: &'a str,
+    pub provider_id: String,
+    pub zone: &'a str,
+    pub ip: String,
+}
+
+impl Controllers {
+    /// Starts the API, registers `nodes`, and runs the controllers on `cloud`.
+    pub async fn start(
+        cloud: cloudnet_core::Cloud,
+        settings: cloudnet_controllers::app::Settings,
+        nodes: &[NodeSeen<'_>],
+    ) -> Controllers {
+        let config = cloudnet_kubesim::Config::default()
+            .with_identity(crate::chart_rbac::CONTROLLER_IDENTITY);
+        let api = cloudnet_kubesim::KubeSim::start(config)
+            .await
+            .expect("the API starts");
+        let admin = api.client_for(cloudnet_kubesim::ADMIN).await;
+        let admin = admin.expect("admin client");
+        let controller = api.client_for(crate::chart_rbac::CONTROLLER_IDENTITY).await;
+        let controller = controller.expect("controller client");
+        install_crds(&admin).await;
+        for n in nodes {
+            let node: Node = serde_json::from_value(json!({
+                "metadata": {"name": n.name,
+                    "labels": {"topology.kubernetes.io/zone": n.zone}},
+                "spec": {"providerID": n.provider_id},
+                "status": {"addresses": [{"type": "InternalIP", "address": n.ip}]}
+            }))
+            .expect("node");
+            let made = Api::<Node>::all(admin.clone())
+                .create(&PostParams::default(), &node)
+                .await;
+            made.expect("node created");
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(cloudnet_controllers::app::run(
+            controller,
+            cloud,
+            settings,
+            prometheus_client::registry::Registry::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Controllers {
+            _api: api,
+            admin,
+            stop,
+            running,
+        }
+    }
+
+    /// Stops the controllers and checks they stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let stopped = self.running.await.expect("the controllers' task");
+        stopped.expect("the controllers stop cleanly");
+    }
+}

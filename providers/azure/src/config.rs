@@ -81,6 +81,29 @@ impl AzureConfig {
         }
     }
 
+    /// The config of a node of a stand-in for Azure (the project's mock cloud): the
+    /// subscription, resource group and location read from its IMDS, its ARM endpoint, the
+    /// CA its TLS certificate chains to, and a static bearer token; everything else as
+    /// [`AzureConfig::new`].
+    pub async fn for_mock(
+        mock: &MockEndpoints,
+        network: &ClusterNetwork,
+        cluster: &str,
+    ) -> ConfigResult<AzureConfig> {
+        let instance = discover(&mock.imds).await?;
+        let mut cfg = AzureConfig::new(
+            &instance,
+            &network.vnet,
+            &network.subnet,
+            &network.route_table,
+            cluster,
+        );
+        cfg.endpoint = mock.arm.clone();
+        cfg.ca_pem = Some(mock.ca_pem.clone());
+        cfg.credentials = CredentialsChoice::Static(mock.token.clone());
+        Ok(cfg)
+    }
+
     /// Refuses what cannot work, before any call.
     pub fn validate(&self) -> ConfigResult<()> {
         for (what, v) in [
@@ -129,6 +152,40 @@ impl AzureConfig {
             "virtualNetworks/{}/subnets/{}",
             self.vnet, self.subnet
         ))
+    }
+}
+
+/// Where a stand-in for Azure answers (the project's mock cloud), for
+/// [`AzureConfig::for_mock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockEndpoints {
+    /// IMDS's root as the node sees it (the mock's main port answers as its first VM, the
+    /// port and `cloudnet_mockcloud::azimds::PATH_PREFIX` and a computer name as that VM).
+    pub imds: String,
+    /// The ARM endpoint.
+    pub arm: String,
+    /// The CA certificate (PEM) the ARM endpoint's certificate chains to.
+    pub ca_pem: String,
+    /// The bearer token sent (the mock takes any).
+    pub token: String,
+}
+
+/// The cluster's network by name, as AKS's `azure.json` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNetwork {
+    pub vnet: String,
+    pub subnet: String,
+    pub route_table: String,
+}
+
+impl ClusterNetwork {
+    /// The names of the mock cloud's AKS-like world (`AzureWorld::default()`).
+    pub fn aks_sandbox() -> ClusterNetwork {
+        ClusterNetwork {
+            vnet: "aks-vnet-12345678".into(),
+            subnet: "aks-subnet".into(),
+            route_table: "aks-agentpool-12345678-routetable".into(),
+        }
     }
 }
 

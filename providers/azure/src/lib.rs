@@ -97,7 +97,7 @@ pub mod routes;
 pub use addresses::AzureAddresses;
 pub use call::{CallCounts, CallPolicy, RetryConfig};
 pub use cloud::AzureCloud;
-pub use config::{AzureConfig, CredentialsChoice, Instance};
+pub use config::{AzureConfig, ClusterNetwork, CredentialsChoice, Instance, MockEndpoints};
 pub use error::{ConfigError, ConfigResult};
 pub use lb::AzureLoadBalancers;
 pub use routes::AzureRoutes;

@@ -175,6 +175,26 @@ impl World for AwsWorld {
         ids.filter_map(|id| id.parse().ok()).collect()
     }
 
+    fn members_by_backend(&self) -> BTreeMap<String, BTreeSet<IpAddr>> {
+        let groups = self.elbv2()["target_groups"].take();
+        let groups = groups.as_object().cloned().unwrap_or_default();
+        let members = |g: &serde_json::Value| -> BTreeSet<IpAddr> {
+            let targets = g["targets"].as_object().cloned().unwrap_or_default();
+            let ids = targets
+                .into_values()
+                .filter_map(|t| t["id"].as_str()?.parse().ok());
+            ids.collect()
+        };
+        let named = groups
+            .values()
+            .filter_map(|g| Some((g["name"].as_str()?, g)));
+        named.map(|(n, g)| (n.to_string(), members(g))).collect()
+    }
+
+    fn pod(&self, i: u8) -> (IpAddr, usize) {
+        (IpAddr::from([192, 168, 96, 10 + i]), usize::from(i % 2))
+    }
+
     fn calls(&self) -> BTreeMap<String, u64> {
         self.env.calls()
     }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/azure/tests/common/mod.rs"]
-mod common;
+pub mod common;
 
 /// Two availability-set nodes (standalone VMs, whose NICs take ipConfigurations; a scale
 /// set's come from its model).
@@ -233,6 +233,40 @@ impl World for AzureWorld {
         let gateway_ips = gateway_ips.filter_map(|a| a["ipAddress"].as_str().map(String::from));
         let ips = ips.chain(gateway_ips);
         ips.filter_map(|ip| ip.parse().ok()).collect()
+    }
+
+    fn members_by_backend(&self) -> BTreeMap<String, BTreeSet<IpAddr>> {
+        // A load balancer's pools hold `loadBalancerBackendAddresses`, an Application
+        // Gateway's `backendAddresses`; a pool is named `<resource>/<pool>`.
+        let mut by_pool = BTreeMap::new();
+        let kinds = [
+            (
+                "loadbalancers",
+                "loadBalancerBackendAddresses",
+                "/properties/ipAddress",
+            ),
+            ("applicationgateways", "backendAddresses", "/ipAddress"),
+        ];
+        for (collection, addresses, ip) in kinds {
+            for (id, resource) in self.ours_of(collection) {
+                let owner = id.rsplit('/').next().unwrap_or_default().to_string();
+                let pools = resource["properties"]["backendAddressPools"]
+                    .as_array()
+                    .cloned();
+                for pool in pools.unwrap_or_default() {
+                    let name = pool["name"].as_str().unwrap_or_default();
+                    let all = pool["properties"][addresses].as_array().cloned();
+                    let ips = all.unwrap_or_default().into_iter();
+                    let ips = ips.filter_map(|a| a.pointer(ip)?.as_str()?.parse().ok());
+                    by_pool.insert(format!("{owner}/{name}"), ips.collect());
+                }
+            }
+        }
+        by_pool
+    }
+
+    fn pod(&self, i: u8) -> (IpAddr, usize) {
+        (IpAddr::from([10, 224, 0, 40 + i]), usize::from(i % 2))
     }
 
     fn calls(&self) -> BTreeMap<String, u64> {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::world::{CLUSTER, World};
 
 #[path = "../../../providers/gcp/tests/common/mod.rs"]
-mod common;
+pub mod common;
 #[path = "../../../providers/gcp/tests/support/lb_specs.rs"]
 mod lb_specs;
 
@@ -210,6 +210,35 @@ impl World for GcpWorld {
             let eps = c.gcp.neg_endpoints.values().flatten();
             eps.filter_map(ip_of).collect()
         })
+    }
+
+    fn members_by_backend(&self) -> BTreeMap<String, BTreeSet<IpAddr>> {
+        // A backend service's members are the endpoints of the NEGs among its backends.
+        let services = self.resources(|k, _| k.contains("/backendServices/k8s-"));
+        let endpoints = self.mock.with_cloud(|c| c.gcp.neg_endpoints.clone());
+        let of_neg = |url: &str| -> Vec<Value> {
+            let found = endpoints
+                .iter()
+                .find(|(neg, _)| url.ends_with(neg.as_str()));
+            found.map(|(_, eps)| eps.clone()).unwrap_or_default()
+        };
+        let ip = |e: &Value| e["ipAddress"].as_str()?.parse::<IpAddr>().ok();
+        let members = |s: &Value| -> BTreeSet<IpAddr> {
+            let backends = s["backends"].as_array().cloned().unwrap_or_default();
+            let groups = backends.iter().filter_map(|b| b["group"].as_str());
+            groups.flat_map(of_neg).filter_map(|e| ip(&e)).collect()
+        };
+        let named = services.iter().map(|(k, s)| {
+            let name = k.rsplit('/').next().unwrap_or_default().to_string();
+            (name, members(s))
+        });
+        named.collect()
+    }
+
+    fn pod(&self, i: u8) -> (IpAddr, usize) {
+        // Node 1's alias range is 10.4.0.0/21, node 2's 10.4.8.0/24.
+        let node = usize::from(i % 2);
+        (IpAddr::from([10, 4, 8 * node as u8, 10 + i]), node)
     }
 
     fn calls(&self) -> BTreeMap<String, u64> {

@@ -65,6 +65,16 @@ pub trait World: Send + Sync {
     /// The members the mock holds over every backend of ours.
     fn members_in_mock(&self) -> BTreeSet<IpAddr>;
 
+    /// The members the mock holds per backend of ours (a target group, a backend service
+    /// over its NEGs, a pool), by the backend's name.
+    #[allow(dead_code)]
+    fn members_by_backend(&self) -> BTreeMap<String, BTreeSet<IpAddr>>;
+
+    /// The address of pod `i` (0 to 9) and the node (0 or 1) it runs on: an address the
+    /// cloud takes as a pod IP member (in the VPC; on GCP, in that node's alias range).
+    #[allow(dead_code)]
+    fn pod(&self, i: u8) -> (IpAddr, usize);
+
     /// The mock's call log: calls per `service:method`.
     fn calls(&self) -> BTreeMap<String, u64>;
 

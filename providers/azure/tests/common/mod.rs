@@ -15,7 +15,7 @@ use cloudnet_core::{
 };
 use serde_json::json;
 
-use cloudnet_azure::{AzureConfig, CredentialsChoice, RetryConfig};
+use cloudnet_azure::{AzureConfig, ClusterNetwork, MockEndpoints, RetryConfig};
 use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, RateBudget, Service};
 use cloudnet_mockcloud::azure::AzureWorld;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
@@ -32,26 +32,39 @@ pub async fn start(f: impl FnOnce(&mut AzureWorld)) -> Handle {
         .expect("mock cloud starts")
 }
 
-/// The config a node of the mock's default world would have (IMDS on the main port).
-pub async fn config(h: &Handle) -> AzureConfig {
-    let instance = cloudnet_azure::config::discover(&h.endpoint_url())
-        .await
-        .expect("IMDS answers");
-    let mut cfg = AzureConfig::new(
-        &instance,
-        "aks-vnet-12345678",
-        "aks-subnet",
-        "aks-agentpool-12345678-routetable",
-        "demo",
-    );
-    cfg.endpoint = h.arm_endpoint_url();
-    cfg.ca_pem = Some(h.ca_pem().to_string());
-    cfg.credentials = CredentialsChoice::Static("test-token".into());
-    cfg.retry = RetryConfig {
+/// Where the mock answers, IMDS as the VM `computer_name` (`None`: its first VM).
+pub fn endpoints(h: &Handle, computer_name: Option<&str>) -> MockEndpoints {
+    let imds = match computer_name {
+        Some(name) => format!(
+            "{}{}{name}",
+            h.endpoint_url(),
+            cloudnet_mockcloud::azimds::PATH_PREFIX
+        ),
+        None => h.endpoint_url(),
+    };
+    MockEndpoints {
+        imds,
+        arm: h.arm_endpoint_url(),
+        ca_pem: h.ca_pem().to_string(),
+        token: "test-token".into(),
+    }
+}
+
+/// Retries backing off from 10 ms to 50 ms: the mock is local.
+pub fn quick_retry() -> RetryConfig {
+    RetryConfig {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         ..RetryConfig::default()
-    };
+    }
+}
+
+/// The config a node of the mock's default world would have (IMDS on the main port).
+pub async fn config(h: &Handle) -> AzureConfig {
+    let network = ClusterNetwork::aks_sandbox();
+    let made = AzureConfig::for_mock(&endpoints(h, None), &network, "demo").await;
+    let mut cfg = made.expect("IMDS answers");
+    cfg.retry = quick_retry();
     cfg
 }
 
