@@ -127,12 +127,8 @@ pub fn read_ingress(map: &BTreeMap<String, String>) -> Result<GceIngress, Vec<An
             format!("{ip:?} is not an address name ([a-z]([-a-z0-9]{{0,61}}[a-z0-9])?)"),
         );
     }
-    if !allow_http && certificates.is_empty() {
-        a.reject(
-            ALLOW_HTTP,
-            format!("with HTTP off the load balancer needs HTTPS: set {PRE_SHARED_CERT}"),
-        );
-    }
+    // `allow-http: false` without any certificate is checked with spec.tls's Secrets
+    // (ingress::gce::front), which this function does not see.
     let mut errors = a.finish();
     if let Some(v) = map.get(REGIONAL_STATIC_IP_NAME) {
         errors.push(AnnotationError {

@@ -69,11 +69,6 @@ fn bad_ingress_annotations_are_each_reported_with_their_key() {
             "must be true or false",
         ),
         (
-            &[(ALLOW_HTTP, "false")],
-            vec![ALLOW_HTTP],
-            "needs HTTPS: set ingress.gcp.kubernetes.io/pre-shared-cert",
-        ),
-        (
             &[(PRE_SHARED_CERT, " , ")],
             vec![PRE_SHARED_CERT],
             "names no certificate",

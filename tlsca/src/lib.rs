@@ -80,6 +80,43 @@ pub fn generate(name: &str, extra_names: &[&str]) -> Result<ServingCert, Error> 
     })
 }
 
+/// Checks a PEM certificate chain and a PEM private key as a TLS server would take them: at
+/// least one certificate, a key of a supported type, and the key the first certificate's.
+/// The error says which part is wrong.
+pub fn check_key_pair(certificate_pem: &str, key_pem: &str) -> Result<(), Error> {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(certificate_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error(format!("the certificate is not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(Error("the certificate holds no CERTIFICATE block".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| Error(format!("the private key is not PEM: {e}")))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| Error(format!("the private key is not usable: {e}")))?;
+    rustls::sign::CertifiedKey::new(chain, signing)
+        .keys_match()
+        .map_err(|e| {
+            Error(format!(
+                "the private key does not match the certificate: {e}"
+            ))
+        })
+}
+
+/// A self-signed certificate for `names` and its private key, both PEM (for tests that need
+/// a TLS Secret's content).
+pub fn self_signed(names: &[&str]) -> Result<(String, String), Error> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let key = rcgen::KeyPair::generate().map_err(tls_error)?;
+    let cert = rcgen::CertificateParams::new(names)
+        .map_err(tls_error)?
+        .self_signed(&key)
+        .map_err(tls_error)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// Makes ring the process's default rustls provider unless one is set already. Clients that
 /// take the process default (kube's rustls connector) cannot pick one in a binary that also
 /// links an SDK enabling aws-lc-rs.
@@ -91,6 +128,20 @@ pub fn install_default_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_pair_is_checked() {
+        let (cert, key) = self_signed(&["a.example"]).unwrap();
+        let (other_cert, other_key) = self_signed(&["b.example"]).unwrap();
+        check_key_pair(&cert, &key).unwrap();
+        check_key_pair(&other_cert, &other_key).unwrap();
+        let err = check_key_pair(&cert, &other_key).unwrap_err().to_string();
+        assert!(err.contains("does not match"), "{err}");
+        let err = check_key_pair("not pem", &key).unwrap_err().to_string();
+        assert!(err.contains("no CERTIFICATE"), "{err}");
+        let err = check_key_pair(&cert, "not pem").unwrap_err().to_string();
+        assert!(err.contains("private key is not PEM"), "{err}");
+    }
 
     #[test]
     fn the_ca_is_pem_and_the_server_speaks_http1() {

@@ -98,6 +98,17 @@ fn gke_values_render_workload_identity_the_gcp_settings_and_node_patch() {
             .any(|a| a.starts_with("--region") || a.starts_with("--vpc-id"))
     );
     assert_eq!(node_verbs(&docs), ["get", "list", "watch", "patch"]);
+    let secrets = |docs: &[Value]| {
+        role_rules(find(docs, "ClusterRole", "cloudnet-controller"))
+            .into_iter()
+            .find(|(g, r, _, _)| g.is_empty() && r == "secrets")
+            .map(|r| r.3)
+    };
+    // spec.tls's Secrets: read under ingress-gce's dialect only.
+    assert_eq!(
+        secrets(&docs),
+        Some(vec!["list".to_string(), "watch".to_string()])
+    );
 
     // The controller's own parser takes the rendered flags and environment as GCP settings.
     use cloudnet_controllers::flags::Args;
@@ -118,6 +129,11 @@ fn gke_values_render_workload_identity_the_gcp_settings_and_node_patch() {
     let aws =
         documents(&template(&helm, &["-n", "kube-system", "--set", "clusterName=demo"]).unwrap());
     assert_eq!(node_verbs(&aws), ["get", "list", "watch"]);
+    assert_eq!(
+        secrets(&aws),
+        None,
+        "no Secrets outside ingress-gce's dialect"
+    );
     assert_eq!(
         env(container(
             find(&aws, "Deployment", "cloudnet-controller"),

@@ -1,22 +1,26 @@
 //! The parts of an Ingress that ingress-gce's dialect reads differently
 //! ([`super::IngressSettings::ingress_gce`]): the load balancer's front (scheme from the
-//! class, listeners from `allow-http` and `pre-shared-cert`, the named static IP) and each
+//! class, listeners from `allow-http`, `pre-shared-cert` and the TLS Secrets of `spec.tls`
+//! (which the GCP backend uploads as self-managed SSL certificates), the named static IP) and each
 //! backend's group (NEG or not from the Service's `cloud.google.com/neg`, ingress-gce's NEG
 //! health check, the port's BackendConfig). Rules, paths and default backends are read as
 //! for every Ingress.
 
 use std::collections::BTreeMap;
 
-use cloudnet_core::{BackendGroup, CertificateRef, Protocol, Scheme, TargetKind};
+use cloudnet_core::{
+    BackendGroup, CertificateMaterial, CertificateRef, Protocol, Scheme, TargetKind,
+};
 use cloudnet_crds::BackendConfig;
-use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::core::v1::{Secret, Service, ServicePort};
 use k8s_openapi::api::networking::v1::Ingress;
+use serde::{Deserialize, Serialize};
 
 use super::annotations::PREFIX;
 use super::class::class_name;
 use super::member::{Services, Shared, pod_ip_port};
 use crate::gce::{
-    self, GLOBAL_STATIC_IP_NAME, PRE_SHARED_CERT, apply_backend_config, class_scheme,
+    self, ALLOW_HTTP, GLOBAL_STATIC_IP_NAME, PRE_SHARED_CERT, apply_backend_config, class_scheme,
     neg_health_check_defaults, read_ingress, read_service,
 };
 use crate::service::model::group_key;
@@ -50,15 +54,38 @@ pub(super) fn front(
             None
         }
     };
-    let has_tls = ing
-        .spec
+    // Pre-shared certificates first (the first is the proxy's default), then the Secrets'.
+    let mut certificates: Vec<CertificateRef> = g
         .as_ref()
-        .and_then(|s| s.tls.as_ref())
-        .is_some_and(|t| !t.is_empty());
-    if has_tls {
+        .map(|g| g.certificates.iter().cloned().map(CertificateRef).collect())
+        .unwrap_or_default();
+    let namespace = ing.metadata.namespace.as_deref().unwrap_or_default();
+    let resolved = resolved_tls_secrets(ing);
+    for name in tls_secret_names(ing) {
+        let source = format!("{namespace}/{name}");
+        match resolved.get(&name) {
+            Some(TlsSecret::Found {
+                certificate,
+                private_key,
+            }) => certificates.push(CertificateRef::material(&CertificateMaterial {
+                source,
+                certificate: certificate.clone(),
+                private_key: private_key.clone(),
+            })),
+            Some(TlsSecret::Unusable { reason }) => {
+                errors.push(format!("spec.tls: Secret {source} {reason}"));
+            }
+            None => errors.push(format!("spec.tls: Secret {source} does not exist")),
+        }
+    }
+    if let Some(g) = g
+        .as_ref()
+        .filter(|g| !g.allow_http && certificates.is_empty())
+    {
         errors.push(format!(
-            "spec.tls: certificates from Secrets are not supported by cloudnet yet; name SSL \
-             certificates already in the project with {PRE_SHARED_CERT}"
+            "annotation {ALLOW_HTTP}: {:?}: with HTTP off the load balancer needs HTTPS: set \
+             {PRE_SHARED_CERT} or spec.tls",
+            g.allow_http.to_string()
         ));
     }
     let Some(g) = g.filter(|_| errors.is_empty()) else {
@@ -71,7 +98,7 @@ pub(super) fn front(
     if g.allow_http {
         listen.push((Protocol::Http, 80));
     }
-    if !g.certificates.is_empty() {
+    if !certificates.is_empty() {
         listen.push((Protocol::Https, 443));
     }
     Ok(Front {
@@ -83,8 +110,95 @@ pub(super) fn front(
             ..Shared::default()
         },
         listen,
-        certificates: g.certificates.into_iter().map(CertificateRef).collect(),
+        certificates,
     })
+}
+
+/// Where the controller leaves the TLS Secrets it read for an Ingress (by name, the
+/// Ingress's namespace) on its copy of the Ingress, for the pure model to read. Only
+/// [`with_tls_secrets`] sets it: a copy the Ingress brings itself is dropped.
+pub const RESOLVED_TLS_SECRETS: &str = "tls.cloudnet.io/resolved";
+
+/// A Secret named in `spec.tls`, as read: its certificate and key, or why it cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum TlsSecret {
+    #[serde(rename_all = "camelCase")]
+    Found {
+        certificate: String,
+        private_key: String,
+    },
+    Unusable {
+        reason: String,
+    },
+}
+
+/// The Secrets an Ingress's `spec.tls` names, in order, once each.
+pub fn tls_secret_names(ing: &Ingress) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+    for n in tls
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.secret_name.clone())
+    {
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+}
+
+/// A Secret as a TLS certificate: `tls.crt` and `tls.key`, both non-empty UTF-8 (PEM), as
+/// ingress-gce reads them (the type is not checked, the keys are).
+pub fn read_tls_secret(secret: &Secret) -> TlsSecret {
+    let data = secret.data.as_ref();
+    let field = |key: &str| -> Result<String, String> {
+        let bytes = data
+            .and_then(|d| d.get(key))
+            .filter(|b| !b.0.is_empty())
+            .ok_or_else(|| format!("has no {key}"))?;
+        String::from_utf8(bytes.0.clone()).map_err(|_| format!("{key} is not PEM text"))
+    };
+    match (field("tls.crt"), field("tls.key")) {
+        (Ok(certificate), Ok(private_key)) => TlsSecret::Found {
+            certificate,
+            private_key,
+        },
+        (Err(a), Err(b)) => TlsSecret::Unusable {
+            reason: format!("{a} and {}", b.trim_start_matches("has ")),
+        },
+        (Err(reason), _) | (_, Err(reason)) => TlsSecret::Unusable { reason },
+    }
+}
+
+/// A copy of the Ingress carrying the Secrets of its `spec.tls` as `lookup` finds them
+/// ([`RESOLVED_TLS_SECRETS`]; a Secret `lookup` does not find is left out, and the model
+/// reports it missing).
+pub fn with_tls_secrets(ing: &Ingress, lookup: impl Fn(&str, &str) -> Option<Secret>) -> Ingress {
+    let mut out = ing.clone();
+    let namespace = ing.metadata.namespace.clone().unwrap_or_default();
+    let found: BTreeMap<String, TlsSecret> = tls_secret_names(ing)
+        .into_iter()
+        .filter_map(|n| lookup(&namespace, &n).map(|s| (n, read_tls_secret(&s))))
+        .collect();
+    let annotations = out.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.remove(RESOLVED_TLS_SECRETS);
+    if !found.is_empty() {
+        let json = serde_json::to_string(&found).unwrap_or_default();
+        annotations.insert(RESOLVED_TLS_SECRETS.into(), json);
+    }
+    out
+}
+
+/// The Secrets [`with_tls_secrets`] left on an Ingress, by name.
+fn resolved_tls_secrets(ing: &Ingress) -> BTreeMap<String, TlsSecret> {
+    ing.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RESOLVED_TLS_SECRETS))
+        .and_then(|raw| serde_json::from_str(raw).ok())
+        .unwrap_or_default()
 }
 
 /// The backend group of a Service port under ingress-gce: pod IPs in NEGs unless the

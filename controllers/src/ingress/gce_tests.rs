@@ -6,12 +6,14 @@ use cloudnet_core::{
     CertificateRef, HealthCheckPort, LoadBalancerSpec, Protocol, Scheme, TargetKind,
 };
 use cloudnet_crds::{BackendConfigSpec, ConnectionDrainingConfig, HealthCheckConfig};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
 
 use super::super::group::{GroupId, MemberError};
 use super::super::{IngressSettings, Services, build_group_spec};
+use super::{RESOLVED_TLS_SECRETS, TlsSecret, read_tls_secret, tls_secret_names, with_tls_secrets};
 use crate::gce::{
     self, ALLOW_HTTP, ATTR_DRAINING_TIMEOUT_SEC, ATTR_TIMEOUT_SEC, BACKEND_CONFIG,
     GLOBAL_STATIC_IP_NAME, NEG, PRE_SHARED_CERT, with_backend_configs,
@@ -184,7 +186,20 @@ fn bad_input_is_reported_on_the_ingress() {
         (
             ingress("gce", json!({}), true),
             service(json!({})),
-            "spec.tls: certificates from Secrets are not supported by cloudnet yet",
+            "spec.tls: Secret shop/web-tls does not exist",
+        ),
+        (
+            with_tls_secrets(&ingress("gce", json!({}), true), |_, _| {
+                Some(secret(&[("tls.crt", "x")]))
+            }),
+            service(json!({})),
+            "spec.tls: Secret shop/web-tls has no tls.key",
+        ),
+        (
+            ingress("gce", json!({ALLOW_HTTP: "false"}), false),
+            service(json!({})),
+            "annotation kubernetes.io/ingress.allow-http: \"false\": with HTTP off the load \
+             balancer needs HTTPS: set ingress.gcp.kubernetes.io/pre-shared-cert or spec.tls",
         ),
         (
             ingress("gce", json!({}), false),
@@ -233,5 +248,83 @@ fn a_resolved_copy_the_service_brings_itself_is_dropped() {
     assert!(
         errors[0].contains("BackendConfig shop/x does not exist"),
         "{errors:?}"
+    );
+}
+
+fn secret(data: &[(&str, &str)]) -> Secret {
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("web-tls".into()),
+            namespace: Some("shop".into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn tls_secrets_become_certificate_material_after_the_pre_shared_ones() {
+    let ing = ingress("gce", json!({PRE_SHARED_CERT: "web-cert"}), true);
+    assert_eq!(tls_secret_names(&ing), ["web-tls"]);
+    let crt = "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n";
+    let asked = std::cell::RefCell::new(Vec::new());
+    let resolved = with_tls_secrets(&ing, |ns, name| {
+        asked.borrow_mut().push(format!("{ns}/{name}"));
+        Some(secret(&[("tls.crt", crt), ("tls.key", key)]))
+    });
+    assert_eq!(asked.into_inner(), ["shop/web-tls"]);
+    let spec = build(&resolved, service(json!({}))).unwrap();
+    let https = spec.listeners.iter().find(|l| l.port == 443).unwrap();
+    assert_eq!(https.protocol, Protocol::Https);
+    assert_eq!(https.certificates.len(), 2);
+    assert_eq!(https.certificates[0], CertificateRef("web-cert".into()));
+    let m = https.certificates[1].as_material().expect("material");
+    assert_eq!(
+        (
+            m.source.as_str(),
+            m.certificate.as_str(),
+            m.private_key.as_str()
+        ),
+        ("shop/web-tls", crt, key)
+    );
+
+    // spec.tls alone makes the HTTPS listener, and HTTP may be turned off.
+    let ing = ingress("gce", json!({ALLOW_HTTP: "false"}), true);
+    let resolved = with_tls_secrets(&ing, |_, _| {
+        Some(secret(&[("tls.crt", crt), ("tls.key", key)]))
+    });
+    let spec = build(&resolved, service(json!({}))).unwrap();
+    assert_eq!(spec.listeners.len(), 1);
+    assert_eq!(spec.listeners[0].port, 443);
+
+    // A copy the Ingress brings itself is replaced by what the lookup found.
+    let mut forged = ingress("gce", json!({}), true);
+    forged.metadata.annotations.get_or_insert_default().insert(
+        RESOLVED_TLS_SECRETS.into(),
+        serde_json::to_string(&BTreeMap::from([(
+            "web-tls",
+            TlsSecret::Found {
+                certificate: crt.into(),
+                private_key: key.into(),
+            },
+        )]))
+        .unwrap(),
+    );
+    let cleaned = with_tls_secrets(&forged, |_, _| None);
+    assert!(build(&cleaned, service(json!({}))).is_err());
+
+    // Both keys missing are named together.
+    assert_eq!(
+        read_tls_secret(&secret(&[])),
+        TlsSecret::Unusable {
+            reason: "has no tls.crt and no tls.key".into()
+        }
     );
 }

@@ -23,6 +23,9 @@
 //! - Load balancers of groups with no member left (deleted while the controller was down,
 //!   finalizer removed by hand) are deleted at start and every resync; only stacks with this
 //!   cluster's ownership tags are ever looked at.
+//! - In ingress-gce's dialect the TLS Secrets of `spec.tls` are cached and watched: a
+//!   Secret's change wakes the Ingresses naming it, and its new content goes into the spec
+//!   (the GCP backend uploads it as a new SSL certificate and retires the old one).
 //! - Only the leader writes (to the cloud and to status); followers requeue.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,7 +36,7 @@ use cloudnet_core::{LoadBalancerStatus, LoadBalancers, OwnerKind, Target};
 use cloudnet_crds::IngressClassParams;
 use futures::FutureExt;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressLoadBalancerIngress};
 use kube::api::Api;
@@ -120,6 +123,8 @@ pub struct IngressContext {
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
+    /// ingress-gce's dialect only: the TLS Secrets `spec.tls` names.
+    secrets: Option<Store<Secret>>,
     applied: AppliedLog<GroupId>,
     /// One settle at a time per group.
     group_locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
@@ -147,6 +152,14 @@ pub async fn run(
     let (services, service_events) = crate::cache::reflect::<Service>(&client);
     let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
     let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    // Secrets are read (and watched, so a rotated certificate is uploaded) only in
+    // ingress-gce's dialect, where spec.tls names them.
+    let (secrets, secret_events) = if settings.ingress_gce {
+        let (store, events) = crate::cache::reflect::<Secret>(&client);
+        (Some(store), events.boxed())
+    } else {
+        (None, futures::stream::empty().boxed())
+    };
 
     let (ingresses, ingress_events) =
         crate::cache::reflect_queued::<Ingress, _>(&client, metrics.clone(), |i| {
@@ -169,6 +182,7 @@ pub async fn run(
         services,
         slices,
         nodes,
+        secrets,
         applied: AppliedLog::new(),
         group_locks: Mutex::new(HashMap::new()),
         metrics,
@@ -223,6 +237,22 @@ pub async fn run(
     let by_class = everyone(ingresses.clone());
     let by_params = everyone(ingresses.clone());
     let by_namespace = in_namespace(ingresses.clone());
+    let naming_secret = {
+        let store = ingresses.clone();
+        let queued = queued.clone();
+        move |s: Secret| {
+            let name = s.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|i| {
+                    i.metadata.namespace == s.metadata.namespace
+                        && super::gce::tls_secret_names(i).contains(&name)
+                })
+                .map(|i| queued(&i))
+                .collect::<Vec<_>>()
+        }
+    };
 
     let gc = tokio::spawn(collect_garbage(ctx.clone()));
     controller
@@ -257,6 +287,7 @@ pub async fn run(
             namespace_events.map(Ok::<_, watcher::Error>),
             move |n: Namespace| by_namespace(n.metadata.name.clone()),
         )
+        .watches_stream(secret_events.map(Ok::<_, watcher::Error>), naming_secret)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -359,6 +390,13 @@ fn wanted_group(ing: &Ingress, ctx: &IngressContext) -> Result<Option<GroupId>, 
     effective(ing, ctx).map(|e| e.map(|(g, _)| g))
 }
 
+/// Whether the Secrets' cache has listed (a Secret not yet listed would read as missing).
+fn secrets_ready(ctx: &IngressContext) -> bool {
+    ctx.secrets
+        .as_ref()
+        .is_none_or(|s| matches!(s.wait_until_ready().now_or_never(), Some(Ok(()))))
+}
+
 /// Whether the caches IngressClassParams need have listed: only when some IngressClass
 /// names parameters (without the CRD installed, its cache never lists).
 fn params_caches_ready(ctx: &IngressContext) -> bool {
@@ -380,7 +418,7 @@ async fn reconcile_inner(
     if ctx.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    if !params_caches_ready(&ctx) {
+    if !params_caches_ready(&ctx) || !secrets_ready(&ctx) {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), super::group::namespace(&ing));
@@ -497,7 +535,21 @@ async fn settle(
     } else {
         services
     };
-    let refs: Vec<&Ingress> = members.iter().map(|m| &**m).collect();
+    // The TLS Secrets of spec.tls, read from the cache onto copies for the model.
+    let with_secrets: Vec<Ingress> = match &ctx.secrets {
+        Some(store) => members
+            .iter()
+            .map(|m| {
+                super::gce::with_tls_secrets(m, |ns, name| {
+                    store
+                        .get(&ObjectRef::new(name).within(ns))
+                        .map(|s| (*s).clone())
+                })
+            })
+            .collect(),
+        None => members.iter().map(|m| (**m).clone()).collect(),
+    };
+    let refs: Vec<&Ingress> = with_secrets.iter().collect();
     let spec = match build_group(group, &refs, &services, &ctx.settings) {
         Ok(built) => {
             report_as(ctx, &members, &built.warnings, "ConflictingRule").await;

@@ -15,7 +15,11 @@
 //! - [`provider`]: the [`Addresses`], [`Routes`] and [`LoadBalancers`] traits and their
 //!   capabilities. What a cloud cannot do is a capability the caller reads first
 //!   ([`AddressCapabilities::hot_plug_interfaces`], [`LoadBalancerCapabilities::check`]),
-//!   never a method that fails with "not implemented".
+//!   never a method that fails with "not implemented". A listener's certificates are the
+//!   cloud's references or certificate material ([`CertificateRef::material`], a TLS
+//!   Secret's content): only GCP uploads material (self-managed `sslCertificates`,
+//!   [`LoadBalancerCapabilities::check_uploading_certificates`]); AWS and Azure refuse it as
+//!   `InvalidInput` naming the listener's certificates.
 //! - [`error`]: the one error type and the three clouds' code tables.
 //! - [`ownership`]: every tag and name the suite puts on a cloud resource.
 //! - [`budget`]: the token buckets every call of a provider goes through.
@@ -40,7 +44,7 @@
 //! | `Routes::create` | `CreateRoute` / `ReplaceRoute` (`InstanceId` or `NetworkInterfaceId`), `ModifyInstanceAttribute` (SourceDestCheck off) | `routes.insert` (`nextHopInstance`), `canIpForward` set at VM creation | `routes.createOrUpdate` (`VirtualAppliance`, next hop the node IP), NIC `enableIPForwarding` |
 //! | `Routes::delete` | `DeleteRoute` (blackholed ones too) | `routes.delete` | `routes.delete` |
 //! | `LoadBalancers::ensure` (L4) | `CreateLoadBalancer` (network), `CreateTargetGroup` (`ip` or `instance`), `CreateListener` (TCP/UDP/TLS), `Modify*Attributes`, `AddTags` | `forwardingRules.insert`, `regionBackendServices.insert`, `healthChecks.insert`, NEGs (`GCE_VM_IP`) or instance groups | `loadBalancers.createOrUpdate` (frontend IP, backend pools, probes, load-balancing rules), `publicIPAddresses.createOrUpdate` |
-//! | `LoadBalancers::ensure` (L7) | `CreateLoadBalancer` (application), `CreateTargetGroup`, `CreateListener` (HTTP/HTTPS, ACM certificates), `CreateRule` / `ModifyRule` / `SetRulePriorities`, `CreateSecurityGroup` + `AuthorizeSecurityGroupIngress` | `globalForwardingRules.insert`, `targetHttp(s)Proxies.insert`, `urlMaps.insert` (host rules, path matchers), `backendServices.insert`, `networkEndpointGroups.insert` (`GCE_VM_IP_PORT`), `healthChecks.insert`, `sslCertificates` | `applicationGateways.createOrUpdate` (listeners, request routing rules, URL path maps, backend pools, HTTP settings, probes, SSL certificates from Key Vault) |
+//! | `LoadBalancers::ensure` (L7) | `CreateLoadBalancer` (application), `CreateTargetGroup`, `CreateListener` (HTTP/HTTPS, ACM certificates), `CreateRule` / `ModifyRule` / `SetRulePriorities`, `CreateSecurityGroup` + `AuthorizeSecurityGroupIngress` | `globalForwardingRules.insert`, `targetHttp(s)Proxies.insert`, `urlMaps.insert` (host rules, path matchers), `backendServices.insert`, `networkEndpointGroups.insert` (`GCE_VM_IP_PORT`), `healthChecks.insert`, `sslCertificates.insert`/`.delete` (a Secret's material, named after its content) | `applicationGateways.createOrUpdate` (listeners, request routing rules, URL path maps, backend pools, HTTP settings, probes, SSL certificates from Key Vault) |
 //! | `LoadBalancers::sync_targets` | `RegisterTargets` / `DeregisterTargets` (batches), `DescribeTargetHealth` | `networkEndpointGroups.attachNetworkEndpoints` / `detachNetworkEndpoints` (batches of 500), `backendServices.getHealth` | `loadBalancers.createOrUpdate` with the IP-based pool, or `applicationGateways.createOrUpdate` with the gateway's pool (one PUT under the ETag when the addresses differ) |
 //! | `LoadBalancers::sync_bound_targets` | `DescribeTargetGroups` (by ARN, type checked), `RegisterTargets` / `DeregisterTargets` of the caller's own members, `DescribeTargetHealth` | the same NEG calls on a NEG named by the user | the same backend pool calls on a pool named by resource ID |
 //! | `LoadBalancers::target_health` | `DescribeTargetHealth` (one group, by ARN) | `backendServices.getHealth` | the pool's addresses (`loadBalancers.get` / `applicationGateways.get`); health not read (a metric and the `backendHealth` action): members report `Unavailable` |

@@ -170,13 +170,36 @@ pub struct LoadBalancerCapabilities {
 impl LoadBalancerCapabilities {
     /// Checks a spec against what the cloud can do, after [`LoadBalancerSpec::validate`]:
     /// anything outside the capabilities is an `InvalidInput` that names the feature.
+    /// Certificate material ([`crate::CertificateRef::material`]) is refused: a cloud that
+    /// uploads certificates itself checks with [`Self::check_uploading_certificates`].
     pub fn check(&self, spec: &LoadBalancerSpec) -> Result<()> {
+        self.check_inner(spec, false)
+    }
+
+    /// [`Self::check`] for a cloud that uploads certificate material itself (GCE's
+    /// self-managed `sslCertificates`).
+    pub fn check_uploading_certificates(&self, spec: &LoadBalancerSpec) -> Result<()> {
+        self.check_inner(spec, true)
+    }
+
+    fn check_inner(&self, spec: &LoadBalancerSpec, uploads: bool) -> Result<()> {
         spec.validate()?;
         let unsupported = |what: String| {
             Err(Error::invalid(format!(
                 "not supported by this cloud: {what}"
             )))
         };
+        if !uploads {
+            for l in &spec.listeners {
+                if let Some(m) = l.certificates.iter().find_map(|c| c.as_material()) {
+                    return unsupported(format!(
+                        "listener {}: certificates: certificate material from Secret {} \
+                         (spec.tls); this cloud takes certificates by its own reference only",
+                        l.port, m.source
+                    ));
+                }
+            }
+        }
         if !self.kinds.contains(&spec.kind) {
             return unsupported(format!("{:?} load balancers", spec.kind));
         }

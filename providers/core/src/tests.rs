@@ -325,3 +325,44 @@ fn node_limits_and_capacity() {
     };
     assert_eq!(v6.size(), 1 << 48);
 }
+
+#[test]
+fn certificate_material_is_refused_unless_the_cloud_uploads_it() {
+    let caps = full_capabilities();
+    let material = CertificateMaterial {
+        source: "shop/web-tls".into(),
+        certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        private_key: "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n".into(),
+    };
+    let mut spec = alb_spec();
+    spec.listeners[1].certificates = vec![CertificateRef::material(&material)];
+
+    let err = caps.check(&spec).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let text = err.to_string();
+    assert!(text.contains("listener 443: certificates"), "{text}");
+    assert!(text.contains("Secret shop/web-tls"), "{text}");
+    caps.check_uploading_certificates(&spec)
+        .expect("a cloud that uploads takes it");
+
+    // The round trip keeps the material; Debug never shows the key.
+    let back = spec.listeners[1].certificates[0].as_material().unwrap();
+    assert_eq!(back, material);
+    let shown = format!("{spec:?}");
+    assert!(!shown.contains("SECRETKEY"), "{shown}");
+    assert!(shown.contains("shop/web-tls"), "{shown}");
+    assert_eq!(material.digest(12).len(), 12);
+
+    // Material without a key is bad input everywhere.
+    let mut keyless = material.clone();
+    keyless.private_key = " ".into();
+    spec.listeners[1].certificates = vec![CertificateRef::material(&keyless)];
+    let err = caps.check_uploading_certificates(&spec).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("needs a certificate and a private key"),
+        "{err}"
+    );
+    spec.listeners[1].certificates = vec![CertificateRef("material:{not json".into())];
+    assert!(caps.check_uploading_certificates(&spec).is_err());
+}

@@ -98,7 +98,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             method: "POST".into(),
             segments: vec!["global".into(), "sslCertificates".into()],
             query: BTreeMap::new(),
-            body: Some(serde_json::json!({"name": "shop-cert", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "privateKey": "k"})),
+            body: Some(
+                cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert").expect("a key pair"),
+            ),
             now_ms: 0,
             user: "bench".into(),
             running_ms: 0,

@@ -1,7 +1,8 @@
 //! The controller's repertoire through the provider under deploy/iam/gcp's custom role, as
 //! the mock cloud enforces it: node alias ranges (assign, release), routes (create, replace,
 //! delete), an external and an internal L4 stack with node targets, an L7 stack (HTTP and
-//! HTTPS, NEGs with pod endpoints attached and detached), all deleted. Compute Engine must
+//! HTTPS with a pre-shared and an uploaded certificate, NEGs with pod endpoints attached and
+//! detached), all deleted. Compute Engine must
 //! refuse nothing, and every permission the role grants must have been used, except the
 //! few listed below with the reason no scenario here reaches them. A role without one of
 //! the permissions is refused with Compute Engine's 403 `forbidden`.
@@ -132,7 +133,10 @@ fn certificate(h: &Handle) {
                 method: "POST".into(),
                 segments: vec!["global".into(), "sslCertificates".into()],
                 query: BTreeMap::new(),
-                body: Some(json!({"name": "shop-cert", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "privateKey": "k"})),
+                body: Some(
+                    cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert")
+                        .expect("a key pair"),
+                ),
                 now_ms: 0,
                 user: "someone-else".into(),
                 running_ms: 0,
@@ -213,7 +217,20 @@ async fn repertoire(h: &Handle) {
             .expect("delete L4");
     }
     certificate(h);
-    let spec = lb_specs::ingress("prod", "web");
+    let mut spec = lb_specs::ingress("prod", "web");
+    // A TLS Secret's certificate beside the pre-shared one: uploaded, and deleted with the
+    // stack.
+    let (certificate, private_key) =
+        cloudnet_mockcloud::gcp::key_pair(&["shop.example.com"]).expect("a key pair");
+    let material = cloudnet_core::CertificateMaterial {
+        source: "shop/web-tls".into(),
+        certificate,
+        private_key,
+    };
+    for l in spec.listeners.iter_mut().filter(|l| l.port == 443) {
+        l.certificates
+            .push(cloudnet_core::CertificateRef::material(&material));
+    }
     let status = lb.ensure(&spec).await.expect("ensure L7");
     // Someone repoints a URL map: read back under its fingerprint and written whole.
     let planned = lb.plan(&spec).await.expect("plan").stack;

@@ -40,7 +40,7 @@ fn cert(h: &Handle) {
     mock_post(
         h,
         &["global", "sslCertificates"],
-        json!({"name": "shop-cert", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "privateKey": "k"}),
+        cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert").expect("a key pair"),
     );
 }
 
@@ -399,4 +399,113 @@ async fn a_groups_timeout_and_connection_draining_reach_its_backend_service() {
     assert_eq!(counts.mutating(), before);
     lb.delete(&status.id).await.expect("delete");
     assert!(ours_in_mock(&h).is_empty(), "{:?}", ours_in_mock(&h));
+}
+
+fn material(pair: &(String, String)) -> cloudnet_core::CertificateRef {
+    cloudnet_core::CertificateRef::material(&cloudnet_core::CertificateMaterial {
+        source: "shop/web-tls".into(),
+        certificate: pair.0.clone(),
+        private_key: pair.1.clone(),
+    })
+}
+
+/// The SSL certificates in the mock whose name starts with `k8s-` (ours).
+fn our_certificates(h: &Handle) -> Vec<String> {
+    ours_in_mock(h)
+        .into_iter()
+        .filter(|k| k.contains("/sslCertificates/"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_secrets_certificate_is_uploaded_rotated_without_a_gap_and_deleted() {
+    let h = start().await;
+    cert(&h);
+    let lb = load_balancers(&h, "prod").await;
+    let counts = lb.provider().call_counts().clone();
+    let v1 = cloudnet_mockcloud::gcp::key_pair(&["shop.example.com"]).unwrap();
+    let mut spec = ingress("prod", "web");
+    let https = spec.listeners.iter().position(|l| l.port == 443).unwrap();
+    spec.listeners[https].certificates.push(material(&v1));
+
+    let status = lb.ensure(&spec).await.expect("ensure uploads it");
+    // The stack's 10 inserts and the certificate.
+    assert_eq!(counts.mutating(), 11, "{:?}", counts.snapshot());
+    assert_eq!(mock_count(&h, "sslCertificates.insert"), 1);
+    let first = our_certificates(&h);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let proxy_certs = |h: &Handle| -> Vec<String> {
+        h.with_cloud(|c| {
+            c.gcp
+                .resources
+                .iter()
+                .filter(|(k, _)| k.contains("/targetHttpsProxies/"))
+                .flat_map(|(_, v)| v["sslCertificates"].as_array().cloned().unwrap_or_default())
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(|s| s.rsplit('/').next().unwrap().to_string())
+                })
+                .collect()
+        })
+    };
+    let own = first[0].rsplit('/').next().unwrap().to_string();
+    assert_eq!(proxy_certs(&h), ["shop-cert".to_string(), own.clone()]);
+    // The mock keeps no key.
+    let stored = h.with_cloud(|c| c.gcp.resources[&first[0]].clone());
+    assert!(stored.get("privateKey").is_none(), "{stored}");
+
+    // Unchanged: not one mutating call.
+    let before = counts.mutating();
+    lb.ensure(&spec).await.expect("second ensure");
+    assert_eq!(counts.mutating(), before, "{:?}", counts.snapshot());
+
+    // New content: the new one created, the proxy switched, the old one deleted (3 calls).
+    let v2 = cloudnet_mockcloud::gcp::key_pair(&["shop.example.com"]).unwrap();
+    spec.listeners[https].certificates[1] = material(&v2);
+    lb.ensure(&spec).await.expect("rotation");
+    assert_eq!(counts.mutating(), before + 3, "{:?}", counts.snapshot());
+    let second = our_certificates(&h);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first);
+    let own2 = second[0].rsplit('/').next().unwrap().to_string();
+    assert_eq!(proxy_certs(&h), ["shop-cert".to_string(), own2]);
+    let log: Vec<String> = h.with_cloud(|c| {
+        c.call_log
+            .page(0)
+            .calls
+            .into_iter()
+            .map(|x| x.call)
+            .filter(|a| a.contains("sslCertificates.") || a.contains("setSslCertificates"))
+            .filter(|a| !a.ends_with(".list"))
+            .collect()
+    });
+    let tail: Vec<&str> = log.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "compute:sslCertificates.insert",
+            "compute:targetHttpsProxies.setSslCertificates",
+            "compute:sslCertificates.delete"
+        ],
+        "{log:?}"
+    );
+
+    // A key that is not the certificate's is the cloud's `invalid`, and nothing changes.
+    let mut bad = v2.clone();
+    bad.1 = v1.1.clone();
+    spec.listeners[https].certificates[1] = material(&bad);
+    let e = lb.ensure(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("does not match"), "{e}");
+    assert_eq!(our_certificates(&h), second);
+
+    // Deleted with the stack; the pre-shared one is not ours and stays.
+    lb.delete(&status.id).await.expect("delete");
+    assert_eq!(ours_in_mock(&h), Vec::<String>::new());
+    assert!(h.with_cloud(|c| {
+        c.gcp
+            .resources
+            .keys()
+            .any(|k| k.ends_with("/sslCertificates/shop-cert"))
+    }));
 }

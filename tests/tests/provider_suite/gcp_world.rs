@@ -152,8 +152,7 @@ impl World for GcpWorld {
     async fn l7(&self) -> Option<(LoadBalancerSpec, Vec<Target>)> {
         self.post(
             &["global", "sslCertificates"],
-            json!({"name": "shop-cert", "privateKey": "k",
-                "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
+            cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert").expect("a key pair"),
         );
         let spec = lb_specs::ingress(CLUSTER, "web");
         // Pods of node 1's alias range.

@@ -73,10 +73,76 @@ pub enum TargetKind {
 }
 
 /// A certificate reference as the cloud names it (ACM ARN, GCE SSL certificate self-link,
-/// Key Vault secret ID).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Key Vault secret ID), or certificate material for the provider to upload itself
+/// ([`CertificateRef::material`]: a Kubernetes TLS Secret named in an Ingress's `spec.tls`).
+///
+/// Material travels in the same string, behind [`MATERIAL_PREFIX`], so a listener keeps one
+/// ordered list of certificates; its `Debug` shows where the material came from, never the
+/// key. Only a cloud that uploads certificates takes it
+/// ([`crate::LoadBalancerCapabilities::check_uploading_certificates`]); everywhere else
+/// [`crate::LoadBalancerCapabilities::check`] refuses it as `InvalidInput` naming the field.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CertificateRef(pub String);
+
+/// What starts a [`CertificateRef`] that carries [`CertificateMaterial`] (JSON after it).
+pub const MATERIAL_PREFIX: &str = "material:";
+
+/// A certificate chain and its private key, PEM, and where they came from (`ns/name` of
+/// the Secret).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateMaterial {
+    pub source: String,
+    pub certificate: String,
+    pub private_key: String,
+}
+
+impl CertificateMaterial {
+    /// The first `len` hex digits of SHA-256 over the certificate and the key: what a name
+    /// derived from the content changes with.
+    pub fn digest(&self, len: usize) -> String {
+        crate::ownership::short_hash(&[&self.certificate, &self.private_key], len)
+    }
+}
+
+impl std::fmt::Debug for CertificateMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateMaterial")
+            .field("source", &self.source)
+            .field("digest", &self.digest(12))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateRef {
+    /// A reference carrying the material itself.
+    pub fn material(m: &CertificateMaterial) -> Self {
+        let json = serde_json::to_string(m).unwrap_or_default();
+        CertificateRef(format!("{MATERIAL_PREFIX}{json}"))
+    }
+
+    /// The material this reference carries; None for a reference by the cloud's name.
+    pub fn as_material(&self) -> Option<CertificateMaterial> {
+        let json = self.0.strip_prefix(MATERIAL_PREFIX)?;
+        serde_json::from_str(json).ok()
+    }
+
+    /// Whether this reference carries material (well-formed or not).
+    pub fn is_material(&self) -> bool {
+        self.0.starts_with(MATERIAL_PREFIX)
+    }
+}
+
+impl std::fmt::Debug for CertificateRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_material() {
+            Some(m) => write!(f, "CertificateRef({m:?})"),
+            None if self.is_material() => write!(f, "CertificateRef(<malformed material>)"),
+            None => write!(f, "CertificateRef({:?})", self.0),
+        }
+    }
+}
 
 /// A path match of an L7 rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -384,6 +450,25 @@ impl LoadBalancerSpec {
                     "listener port {} is used twice",
                     l.port
                 )));
+            }
+            for c in l.certificates.iter().filter(|c| c.is_material()) {
+                match c.as_material() {
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "listener {}: certificates: material that does not parse",
+                            l.port
+                        )));
+                    }
+                    Some(m)
+                        if m.certificate.trim().is_empty() || m.private_key.trim().is_empty() =>
+                    {
+                        return Err(Error::invalid(format!(
+                            "listener {}: certificates: the material of {} needs a certificate and a private key",
+                            l.port, m.source
+                        )));
+                    }
+                    Some(_) => {}
+                }
             }
             if l.protocol.needs_certificate() && l.certificates.is_empty() {
                 return Err(Error::invalid(format!(

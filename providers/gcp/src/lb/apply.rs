@@ -123,6 +123,25 @@ impl GcpLoadBalancers {
         let region = region_of(scope);
         let url = |coll: &str, name: &str| scoped_url(&p, scope, coll, name);
         match change {
+            Change::CreateSslCertificate { certificate } => {
+                let body = gce::SslCertificate::new()
+                    .set_name(&certificate.name)
+                    .set_description(ownership_description(owner, &certificate.source))
+                    .set_type(gce::ssl_certificate::Type::from("SELF_MANAGED"))
+                    .set_certificate(&certificate.material.certificate)
+                    .set_private_key(&certificate.material.private_key);
+                let op = caller
+                    .call(m::SSL_CERTIFICATES_INSERT, || {
+                        c.ssl_certificates
+                            .insert()
+                            .set_project(&p)
+                            .set_body(body.clone())
+                            .send()
+                    })
+                    .await?;
+                self.provider().wait(op).await
+            }
+            Change::DeleteSslCertificate { name } => self.delete_ssl_certificate(name).await,
             Change::CreateHealthCheck { health_check }
             | Change::ModifyHealthCheck { health_check } => {
                 let create = matches!(change, Change::CreateHealthCheck { .. });

@@ -6,7 +6,9 @@ use std::fmt;
 use cloudnet_core::LoadBalancerId;
 use serde::Serialize;
 
-use super::model::{BackendServiceDef, ForwardingRuleDef, HealthCheckDef, ProxyDef, UrlMapDef};
+use super::model::{
+    BackendServiceDef, ForwardingRuleDef, HealthCheckDef, ProxyDef, SslCertificateDef, UrlMapDef,
+};
 
 /// Where a new forwarding rule's address comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,6 +26,9 @@ pub enum IpSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "change")]
 pub enum Change {
+    /// Before any proxy names it.
+    #[serde(rename_all = "camelCase")]
+    CreateSslCertificate { certificate: SslCertificateDef },
     #[serde(rename_all = "camelCase")]
     CreateHealthCheck { health_check: HealthCheckDef },
     #[serde(rename_all = "camelCase")]
@@ -73,6 +78,9 @@ pub enum Change {
     DeleteNeg { name: String, zone: String },
     #[serde(rename_all = "camelCase")]
     DeleteHealthCheck { name: String },
+    /// After no proxy names it any more.
+    #[serde(rename_all = "camelCase")]
+    DeleteSslCertificate { name: String },
 }
 
 impl Change {
@@ -86,6 +94,7 @@ impl Change {
                 | Change::DeleteBackendService { .. }
                 | Change::DeleteNeg { .. }
                 | Change::DeleteHealthCheck { .. }
+                | Change::DeleteSslCertificate { .. }
         )
     }
 }
@@ -102,6 +111,12 @@ fn proxy_kind(https: bool) -> &'static str {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Change::CreateSslCertificate { certificate } => write!(
+                f,
+                "create SSL certificate {} (from {})",
+                certificate.name, certificate.source
+            ),
+            Change::DeleteSslCertificate { name } => write!(f, "delete SSL certificate {name}"),
             Change::CreateHealthCheck { health_check } => {
                 write!(f, "create health check {}", health_check.name)
             }

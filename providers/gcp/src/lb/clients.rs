@@ -3,7 +3,7 @@
 
 use google_cloud_compute_v1::client::{
     BackendServices, ForwardingRules, GlobalAddresses, GlobalForwardingRules, HealthChecks,
-    NetworkEndpointGroups, RegionBackendServices, RegionHealthChecks, Subnetworks,
+    NetworkEndpointGroups, RegionBackendServices, RegionHealthChecks, SslCertificates, Subnetworks,
     TargetHttpProxies, TargetHttpsProxies, UrlMaps,
 };
 use google_cloud_gax::retry_policy::NeverRetry;
@@ -27,6 +27,7 @@ pub struct LbClients {
     pub network_endpoint_groups: NetworkEndpointGroups,
     pub global_addresses: GlobalAddresses,
     pub subnetworks: Subnetworks,
+    pub ssl_certificates: SslCertificates,
 }
 
 impl LbClients {
@@ -78,6 +79,7 @@ impl LbClients {
             ),
             global_addresses: build_client!(GlobalAddresses, "globalAddresses", endpoint, creds),
             subnetworks: build_client!(Subnetworks, "subnetworks", endpoint, creds),
+            ssl_certificates: build_client!(SslCertificates, "sslCertificates", endpoint, creds),
         })
     }
 }
@@ -151,6 +153,9 @@ pub mod lb_methods {
         "networkEndpointGroups.detachNetworkEndpoints",
         OpClass::Targets,
     );
+    pub const SSL_CERTIFICATES_LIST: Method = read("sslCertificates.list");
+    pub const SSL_CERTIFICATES_INSERT: Method = write("sslCertificates.insert");
+    pub const SSL_CERTIFICATES_DELETE: Method = write("sslCertificates.delete");
     pub const GLOBAL_ADDRESSES_GET: Method = read("globalAddresses.get");
     pub const SUBNETWORKS_LIST: Method = Method::describe("subnetworks.list");
     pub const INSTANCES_AGGREGATED_LIST: Method = Method::describe("instances.aggregatedList");

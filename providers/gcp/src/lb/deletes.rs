@@ -70,6 +70,20 @@ impl GcpLoadBalancers {
         self.wait_deleted(out).await
     }
 
+    pub(super) async fn delete_ssl_certificate(&self, name: &str) -> Result<()> {
+        let (p, c, caller) = self.parts();
+        let out = caller
+            .call(m::SSL_CERTIFICATES_DELETE, || {
+                c.ssl_certificates
+                    .delete()
+                    .set_project(p)
+                    .set_ssl_certificate(name)
+                    .send()
+            })
+            .await;
+        self.wait_deleted(out).await
+    }
+
     /// A delete's operation awaited; a resource already gone is done.
     async fn wait_deleted(&self, out: Result<gce::Operation>) -> Result<()> {
         match out {

@@ -46,6 +46,23 @@ fn wanted<'a, T>(
 pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSet> {
     let owner = &desired.owner;
     let mut creates = Vec::new();
+
+    // The stack's own certificates first: a proxy switches to a new one only once it exists.
+    for cert in &desired.ssl_certificates {
+        if wanted(
+            &observed.ssl_certificates,
+            |a| a == &cert.name,
+            "SSL certificate",
+            &cert.name,
+            owner,
+        )?
+        .is_none()
+        {
+            creates.push(Change::CreateSslCertificate {
+                certificate: cert.clone(),
+            });
+        }
+    }
     let mut frs = Vec::new();
     let mut deletes = Vec::new();
 
@@ -270,6 +287,15 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
         {
             deletes.push(Change::DeleteHealthCheck {
                 name: h.actual.name.clone(),
+            });
+        }
+    }
+
+    // Certificates last: the proxies have moved off them by then.
+    for c in &observed.ssl_certificates {
+        if ours(&c.owned) && !desired.ssl_certificates.iter().any(|d| d.name == c.actual) {
+            deletes.push(Change::DeleteSslCertificate {
+                name: c.actual.clone(),
             });
         }
     }

@@ -152,6 +152,9 @@ fn built(stack: &DesiredStack, zones: &[&str]) -> ObservedStack {
     for p in &stack.proxies {
         out.proxies.push(seen(p.clone(), o));
     }
+    for c in &stack.ssl_certificates {
+        out.ssl_certificates.push(seen(c.name.clone(), o));
+    }
     for f in &stack.forwarding_rules {
         out.forwarding_rules.push(seen(
             ActualForwardingRule {
@@ -494,4 +497,75 @@ fn what_gclb_cannot_do_is_refused_by_name() {
             .to_string()
             .contains("subnetwork")
     );
+}
+
+fn material(source: &str, body: &str) -> CertificateRef {
+    CertificateRef::material(&cloudnet_core::CertificateMaterial {
+        source: source.into(),
+        certificate: format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"),
+        private_key: format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+    })
+}
+
+#[test]
+fn a_secrets_certificate_is_made_before_the_proxy_names_it_and_replaced_on_new_content() {
+    let mut spec = l7();
+    spec.listeners[1].certificates = vec![
+        CertificateRef("shop-cert".into()),
+        material("shop/web-tls", "v1"),
+    ];
+    let v1 = plan(&spec, &ctx()).unwrap();
+    assert_eq!(v1.ssl_certificates.len(), 1);
+    let own = v1.ssl_certificates[0].name.clone();
+    assert!(own.starts_with("k8s-shop-web-"), "{own}");
+    assert_eq!(
+        v1.proxies[1].certificates,
+        ["shop-cert".to_string(), own.clone()]
+    );
+    // No key in what a plan prints.
+    let printed = serde_json::to_string(&v1).unwrap();
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+
+    // A new stack: the certificate before its proxy.
+    let set = diff(&v1, &ObservedStack::default()).unwrap();
+    let k = kinds(&set.changes);
+    let cert_at = k.iter().position(|c| c == "createSslCertificate").unwrap();
+    let proxy_at = k.iter().position(|c| c == "createProxy").unwrap();
+    assert!(cert_at < proxy_at, "{k:?}");
+
+    // Built: nothing to do.
+    let had = built(&v1, &["us-central1-a"]);
+    assert!(diff(&v1, &had).unwrap().is_empty());
+
+    // The Secret's new content: create the new one, switch the proxy, delete the old one.
+    spec.listeners[1].certificates = vec![
+        CertificateRef("shop-cert".into()),
+        material("shop/web-tls", "v2"),
+    ];
+    let v2 = plan(&spec, &ctx()).unwrap();
+    assert_ne!(v2.ssl_certificates[0].name, own);
+    let set = diff(&v2, &had).unwrap();
+    assert_eq!(
+        kinds(&set.changes),
+        [
+            "createSslCertificate",
+            "setProxyCertificates",
+            "deleteSslCertificate"
+        ]
+    );
+    assert!(matches!(&set.changes[2], Change::DeleteSslCertificate { name } if name == &own));
+
+    // The Secret gone from spec.tls: the proxy keeps the pre-shared one, ours is deleted.
+    spec.listeners[1].certificates = vec![CertificateRef("shop-cert".into())];
+    let none = plan(&spec, &ctx()).unwrap();
+    assert_eq!(
+        kinds(&diff(&none, &had).unwrap().changes),
+        ["setProxyCertificates", "deleteSslCertificate"]
+    );
+
+    // A certificate under our name that is not ours is left alone.
+    let mut foreign = had.clone();
+    foreign.ssl_certificates[0].owned = None;
+    let err = diff(&v1, &foreign).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
 }

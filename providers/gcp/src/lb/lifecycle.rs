@@ -42,6 +42,13 @@ impl GcpLoadBalancers {
         for x in o.proxies.iter().filter(|x| self.in_stack(&x.owned, &base)) {
             self.delete_proxy(&x.actual.name, x.actual.https).await?;
         }
+        for x in o
+            .ssl_certificates
+            .iter()
+            .filter(|x| self.in_stack(&x.owned, &base))
+        {
+            self.delete_ssl_certificate(&x.actual).await?;
+        }
         for x in o.url_maps.iter().filter(|x| self.in_stack(&x.owned, &base)) {
             self.delete_url_map(&x.actual.name).await?;
         }

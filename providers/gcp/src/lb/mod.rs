@@ -12,11 +12,13 @@
 //! | rules | URL map host rules and path matchers | - |
 //! | backend group | backend service + health check | backend service + health check per protocol |
 //! | targets | zonal `GCE_VM_IP_PORT` NEGs (pod IP:port) | zonal `GCE_VM_IP` NEGs (the nodes) |
-//! | certificates | pre-shared SSL certificates by name | - |
+//! | certificates | pre-shared SSL certificates by name; certificate material (a Secret) as the stack's own self-managed SSL certificate, named after its content | - |
 //!
 //! Ownership is written in each resource's `description` (GCE has no labels on these);
 //! names come from [`cloudnet_core::ownership::derive_name`]. NEGs are made in a zone when a
 //! target first lands there ([`targets`]), and become backends of the group's service then.
+//! A new certificate's content is a new certificate: created, the proxy switched to it, the
+//! old one deleted, in that order (the proxy is never without one).
 //!
 //! Not built: internal L7 (regional `INTERNAL_MANAGED` with a proxy-only subnet), weighted
 //! forwarding (`weightedBackendServices`, needs `EXTERNAL_MANAGED` route rules), redirects
@@ -229,7 +231,7 @@ impl GcpLoadBalancers {
     /// anything (reads only). A `Conflict` means something under our names is not ours.
     pub async fn plan(&self, spec: &LoadBalancerSpec) -> Result<Planned> {
         use cloudnet_core::LoadBalancers;
-        self.capabilities().check(spec)?;
+        self.capabilities().check_uploading_certificates(spec)?;
         let ctx = self.context(spec).await?;
         let stack = plan(spec, &ctx)?;
         let observed = self.observe(&stack.scope, &stack.base).await?;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloudnet_core::ownership::{TAG_CLUSTER, TAG_OWNER, TAG_OWNER_KIND, TAG_RESOURCE};
-use cloudnet_core::{LoadBalancerId, Owner};
+use cloudnet_core::{CertificateMaterial, LoadBalancerId, Owner};
 use serde::Serialize;
 
 use crate::ops::Scope;
@@ -115,6 +115,18 @@ pub struct UrlMapDef {
     pub path_matchers: Vec<PathMatcherDef>,
 }
 
+/// A self-managed SSL certificate the stack uploads (a Secret of an Ingress's `spec.tls`):
+/// named after its content, so new content is a new certificate, never an edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SslCertificateDef {
+    pub name: String,
+    /// Where the material came from (`ns/name` of the Secret).
+    pub source: String,
+    #[serde(skip)]
+    pub material: CertificateMaterial,
+}
+
 /// A target HTTP or HTTPS proxy: one per listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +134,8 @@ pub struct ProxyDef {
     pub name: String,
     pub https: bool,
     pub url_map: String,
-    /// SSL certificate names (pre-shared), the first the default; empty for HTTP.
+    /// SSL certificate names (pre-shared ones and the stack's own), the first the default;
+    /// empty for HTTP.
     pub certificates: Vec<String>,
 }
 
@@ -172,6 +185,8 @@ pub struct DesiredStack {
     pub url_maps: Vec<UrlMapDef>,
     pub proxies: Vec<ProxyDef>,
     pub forwarding_rules: Vec<ForwardingRuleDef>,
+    /// The self-managed certificates the proxies name (L7).
+    pub ssl_certificates: Vec<SslCertificateDef>,
 }
 
 impl DesiredStack {
@@ -195,6 +210,8 @@ pub struct ObservedStack {
     /// HTTP and HTTPS proxies (told apart by [`ProxyDef::https`]).
     pub proxies: Vec<Seen<ProxyDef>>,
     pub forwarding_rules: Vec<Seen<ActualForwardingRule>>,
+    /// SSL certificates by name (global: L7 only).
+    pub ssl_certificates: Vec<Seen<String>>,
 }
 
 /// Who a resource belongs to, read from its description.

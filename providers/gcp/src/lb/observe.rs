@@ -256,6 +256,15 @@ impl GcpLoadBalancers {
                 let proxy = proxy_def(&x.name, true, &x.url_map, &x.ssl_certificates);
                 out.proxies.push(seen(proxy, &x.description));
             }
+            for x in list_items!(
+                caller,
+                m::SSL_CERTIFICATES_LIST,
+                gce::SslCertificateList,
+                c.ssl_certificates.list().set_project(p).set_filter(&filter)
+            ) {
+                out.ssl_certificates
+                    .push(seen(name_of(&x.name), &x.description));
+            }
         }
         for f in scoped_list!(caller, region, p, &filter,
             m::FORWARDING_RULES_LIST => c.forwarding_rules;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use cloudnet_core::ownership::{NameRules, derive_name};
 use cloudnet_core::{
-    Action, BackendGroup, Error, HealthCheckPort, LoadBalancerId, LoadBalancerKind,
+    Action, BackendGroup, CertificateRef, Error, HealthCheckPort, LoadBalancerId, LoadBalancerKind,
     LoadBalancerSpec, PathMatch, Protocol, Result, Rule, Scheme, TargetKind,
 };
 
@@ -126,6 +126,7 @@ fn empty(spec: &LoadBalancerSpec, scope: Scope) -> DesiredStack {
         url_maps: Vec::new(),
         proxies: Vec::new(),
         forwarding_rules: Vec::new(),
+        ssl_certificates: Vec::new(),
     }
 }
 
@@ -231,10 +232,7 @@ fn plan_l7(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
             https,
             url_map: url_map.name.clone(),
             certificates: if https {
-                l.certificates
-                    .iter()
-                    .map(|c| last_segment(&c.0).to_string())
-                    .collect()
+                certificate_names(spec, &l.certificates, &mut stack.ssl_certificates)
             } else {
                 Vec::new()
             },
@@ -255,6 +253,37 @@ fn plan_l7(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> {
         stack.proxies.push(proxy);
     }
     Ok(stack)
+}
+
+/// A listener's certificates as SSL certificate names: a pre-shared one by its name, material
+/// as the stack's own certificate (added to `own` once), named after the owner and a digest of
+/// its content (ingress-gce names its own `k8s2-cr-...-<hash>` the same way).
+fn certificate_names(
+    spec: &LoadBalancerSpec,
+    refs: &[CertificateRef],
+    own: &mut Vec<SslCertificateDef>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for c in refs {
+        let n = match c.as_material() {
+            Some(m) => {
+                let n = name(spec, &["cert", &m.digest(16)]);
+                if !own.iter().any(|d| d.name == n) {
+                    own.push(SslCertificateDef {
+                        name: n.clone(),
+                        source: m.source.clone(),
+                        material: m,
+                    });
+                }
+                n
+            }
+            None => last_segment(&c.0).to_string(),
+        };
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// A neutral path as URL map paths (`/a` exact; `/a` and `/a/*` for a prefix); None for a

@@ -93,9 +93,9 @@ pub fn service(cluster: &str, name: &str, scheme: Scheme) -> LoadBalancerSpec {
 }
 
 /// Reads of one ensure: L7 health checks, backend services, URL maps, HTTP and HTTPS
-/// proxies, forwarding rules, NEGs; L4 health checks, backend services, forwarding rules,
-/// NEGs.
-pub const L7_READS: u64 = 7;
+/// proxies, SSL certificates, forwarding rules, NEGs; L4 health checks, backend services,
+/// forwarding rules, NEGs.
+pub const L7_READS: u64 = 8;
 pub const L4_READS: u64 = 4;
 
 /// The fewest calls that create [`ingress`] (2 listeners, 2 groups): the reads, 10 inserts,

@@ -391,7 +391,8 @@ fn ssl_certificate(obj: &mut Map<String, Value>) -> GcpResult<()> {
     match t.as_str() {
         "SELF_MANAGED" => {
             let cert = str_of(obj, "certificate")
-                .ok_or_else(|| GcpError::required("resource.certificate"))?;
+                .ok_or_else(|| GcpError::required("resource.certificate"))?
+                .to_string();
             if !cert.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(GcpError::invalid_field(
                     "resource.certificate",
@@ -399,8 +400,19 @@ fn ssl_certificate(obj: &mut Map<String, Value>) -> GcpResult<()> {
                     "The certificate is not PEM.",
                 ));
             }
-            if obj.remove("privateKey").is_none() {
-                return Err(GcpError::required("resource.privateKey"));
+            // The key is checked against the certificate, then never stored or shown.
+            let key = match obj.remove("privateKey") {
+                Some(Value::String(k)) => k,
+                _ => return Err(GcpError::required("resource.privateKey")),
+            };
+            if let Err(e) = cloudnet_tlsca::check_key_pair(&cert, &key) {
+                return Err(GcpError::invalid_field(
+                    "resource.privateKey",
+                    "",
+                    &format!(
+                        "The SSL key could not be parsed or does not match the certificate: {e}."
+                    ),
+                ));
             }
         }
         "MANAGED" => {

@@ -40,6 +40,22 @@ pub use names::{api_resource, collection_allowed, kind_of, method_name, valid_na
 pub use ops::Operation;
 pub use world::GcpWorld;
 
+/// A self-signed certificate for `names` and its matching private key, PEM: what a
+/// self-managed `sslCertificates` insert must carry (the mock checks the pair).
+pub fn key_pair(names: &[&str]) -> Result<(String, String), String> {
+    cloudnet_tlsca::self_signed(names).map_err(|e| e.to_string())
+}
+
+/// The body of a self-managed `sslCertificates` insert named `name`, with a fresh pair.
+pub fn self_managed_certificate(name: &str) -> Result<serde_json::Value, String> {
+    let (certificate, private_key) = key_pair(&[&format!("{name}.example.com")])?;
+    Ok(serde_json::json!({
+        "name": name,
+        "certificate": certificate,
+        "privateKey": private_key,
+    }))
+}
+
 use crate::grants::{Granted, Grants};
 use crate::ids::splitmix64;
 
