@@ -97,13 +97,9 @@ impl Expect {
                 };
                 sorted(&s.cloud["ec2"]["security_groups"][group]["ingress"]) == sorted(permissions)
             }
-            Expect::NothingOf {
-                instance,
-                interfaces,
-            } if s.provider == crate::Cloud::Gcp => {
+            Expect::NothingOf { instance, .. } if s.provider == crate::Cloud::Gcp => {
                 // The instance is gone with its interface and alias ranges; no NEG endpoint
                 // and no route may lead to it.
-                let _ = interfaces;
                 let suffix = format!("/instances/{instance}");
                 let gcp = &s.cloud["gcp"];
                 let resources = gcp["resources"].as_object().into_iter().flatten();
