@@ -67,7 +67,9 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (Cloud::Azure, "drift-listener-deleted") => {
             NotBuilt("the Service's load-balancing rule deleted by hand")
         }
-        (Cloud::Azure, "instance-terminated") => NotBuilt("a node's VM deleted"),
+        (Cloud::Azure, "instance-terminated") => {
+            NotBuilt("the second node's VM deleted by hand, then its Node and pods deleted")
+        }
         (Cloud::Azure, "subnet-exhausted") => {
             NotBuilt("the node subnet filled by another user's NIC but one address")
         }
