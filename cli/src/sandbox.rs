@@ -497,42 +497,9 @@ async fn apply_document(client: &kube::Client, doc: &Document) -> Result<()> {
 /// way.
 pub use cloudnet_faults::env::nodes_from_cloud;
 
-/// A Node for every running instance of the GCP world, as GKE registers them: named as the
-/// instance, providerID `gce://<project>/<zone>/<name>`, max-pods 110 (GKE's default with a
-/// /24 pod range).
-pub fn gce_nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
-    cloud.with_cloud(|c| {
-        let project = c.gcp.project.clone();
-        c.gcp
-            .resources
-            .values()
-            .filter(|r| r["kind"] == "compute#instance" && r["status"] == "RUNNING")
-            .map(|i| {
-                let last = |v: &serde_json::Value| {
-                    v.as_str()
-                        .unwrap_or_default()
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let name = i["name"].as_str().unwrap_or_default().to_string();
-                let zone = last(&i["zone"]);
-                NodeRegistration {
-                    provider_id: format!("gce://{project}/{zone}/{name}"),
-                    internal_ip: i["networkInterfaces"][0]["networkIP"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    instance_type: last(&i["machineType"]),
-                    zone,
-                    name,
-                    max_pods: 110,
-                }
-            })
-            .collect()
-    })
-}
+/// A Node for every running instance of the GCP world, as GKE registers them (the fault
+/// suite's environment registers its GCP nodes the same way).
+pub use cloudnet_faults::clouds::gcp::nodes_from_cloud as gce_nodes_from_cloud;
 
 /// The `cloudnet sandbox` command.
 pub async fn run(args: SandboxArgs) -> Result<()> {

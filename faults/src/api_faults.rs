@@ -19,13 +19,6 @@ use crate::run::{Fault, Metrics, Run};
 use crate::stack::{LIMIT, stack_goal, up_stack};
 use crate::workload;
 
-/// The calls that would make a second copy of something the stack has.
-const CREATES: &[&str] = &[
-    "elbv2:CreateLoadBalancer",
-    "elbv2:CreateListener",
-    "elbv2:CreateTargetGroup",
-];
-
 /// How long the API may take to answer again after it serves again.
 const API_BACK: Duration = Duration::from_secs(30);
 
@@ -81,9 +74,11 @@ pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
 /// relist taken for new objects).
 async fn no_second_copies(r: &mut Run, fault: Fault) -> Result<()> {
     let (calls, _) = calls_since(&r.env, fault.seq).await?;
+    let cloud = r.env.options.cloud;
+    let controller = cloud.controller_caller();
     let twice: Vec<&str> = calls
         .iter()
-        .filter(|c| c.caller == crate::env::CONTROLLER_KEY && CREATES.contains(&c.call.as_str()))
+        .filter(|c| c.caller == controller && cloud.stack_creates().contains(&c.call.as_str()))
         .map(|c| c.call.as_str())
         .collect();
     if !twice.is_empty() {
@@ -92,14 +87,15 @@ async fn no_second_copies(r: &mut Run, fault: Fault) -> Result<()> {
     let s = r.sample().await?;
     let (lbs, groups) = (s.load_balancers().len(), s.target_groups().len());
     if lbs != 1 || groups != 1 {
-        bail!("{lbs} load balancer(s) and {groups} target group(s) for one Service");
+        bail!("{lbs} load balancer(s) and {groups} backend group(s) for one Service");
     }
     let registers = calls
         .iter()
-        .filter(|c| c.caller == crate::env::CONTROLLER_KEY && c.call == "elbv2:RegisterTargets")
+        .filter(|c| c.caller == controller && c.call == cloud.target_write())
         .count();
     r.notes.push(format!(
-        "after the fault: no second load balancer, listener or target group; {registers} RegisterTargets call(s) for 2 new pods"
+        "after the fault: no second load balancer, listener or backend group; {registers} {} call(s) for 2 new pods",
+        cloud.target_write()
     ));
     Ok(())
 }

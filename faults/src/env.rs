@@ -3,7 +3,8 @@
 //! store), `cloudnet-controller` and a `cloudnet-ipamd` per node as processes, and the
 //! simulated kubelet asking the ipamds over their sockets.
 //!
-//! The cloud is a parameter ([`Cloud`]); AWS is the only backend that exists.
+//! The cloud is a parameter ([`Cloud`]): the world, the Nodes, the controller's and each
+//! ipamd's settings come from its module under [`crate::clouds`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,17 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cloudnet_kubesim::sim::node::{NodeRegistration, register_node};
-use cloudnet_mockcloud::ec2::InstanceState;
+use cloudnet_kubesim::sim::node::register_node;
+
+pub use crate::clouds::Cloud;
 
 use crate::addresses::IpamdSockets;
 use crate::procs::{Binaries, Proc, free_port};
 
-/// The cluster name on every cloud resource the controller creates.
-pub const CLUSTER: &str = "faults";
-/// The controller's API identity and cloud access key (deploy/iam's controller policy).
+pub use crate::clouds::CLUSTER;
+pub use crate::clouds::aws::CONTROLLER_KEY;
+/// The controller's API identity.
 pub const CONTROLLER_IDENTITY: &str = "system:serviceaccount:kube-system:cloudnet-controller";
-pub const CONTROLLER_KEY: &str = "AKIDCLOUDNETCONTROLLER";
 /// Every ipamd's API identity.
 pub const NODE_IDENTITY: &str = "system:serviceaccount:kube-system:cloudnet-node";
 /// The operator's key: edits "by hand" (drift, foreign resources) are made with it.
@@ -31,21 +32,6 @@ pub const OPERATOR_KEY: &str = "AKIDOPERATOR";
 pub const ADMIN: &str = "cloudnet-faults";
 /// The controller replica's name in its Lease.
 pub const REPLICA: &str = "cloudnet-controller-0";
-
-/// The cloud a run is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cloud {
-    Aws,
-}
-
-impl Cloud {
-    pub fn name(self) -> &'static str {
-        match self {
-            Cloud::Aws => "aws",
-        }
-    }
-}
 
 /// How a run is shaped.
 #[derive(Debug, Clone)]
@@ -84,7 +70,9 @@ impl Options {
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub name: String,
+    /// The instance's ID (AWS) or name (GCP, Azure): the last part of its providerID.
     pub instance: String,
+    pub zone: String,
     pub socket: PathBuf,
     pub checkpoint: PathBuf,
     pub introspection: SocketAddr,
@@ -98,8 +86,11 @@ pub struct Env {
     /// The workloads' client (in system:masters).
     pub client: kube::Client,
     pub nodes: Vec<NodeInfo>,
+    /// AWS: the region and the VPC (empty on the other clouds).
     pub region: String,
     pub vpc: String,
+    /// The controller's settings for the cloud (its endpoint, location and credentials).
+    cloud_env: Vec<(String, String)>,
     controller: Option<Proc>,
     ipamds: BTreeMap<String, Option<Proc>>,
     bins: Binaries,
@@ -136,12 +127,15 @@ impl Env {
             cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config::ephemeral(world))
                 .await
                 .context("cannot start the mock cloud")?;
-        let (region, vpc) = cloud.with_cloud(|c| {
-            (
-                c.ec2.region.clone(),
-                c.ec2.vpcs.keys().next().cloned().unwrap_or_default(),
-            )
-        });
+        let (region, vpc) = match options.cloud {
+            Cloud::Aws => cloud.with_cloud(|c| {
+                (
+                    c.ec2.region.clone(),
+                    c.ec2.vpcs.keys().next().cloned().unwrap_or_default(),
+                )
+            }),
+            Cloud::Gcp | Cloud::Azure => Default::default(),
+        };
 
         let config = cloudnet_kubesim::server::Config::default()
             .with_identity(CONTROLLER_IDENTITY)
@@ -150,7 +144,12 @@ impl Env {
         let api = cloudnet_kubesim::server::KubeSim::start(config)
             .await
             .context("cannot start the Kubernetes API")?;
-        let registrations = nodes_from_cloud(&cloud);
+        let registrations = options.cloud.nodes(&cloud);
+        let host = registrations
+            .first()
+            .context("the world has no running instance for the controller to run on")?;
+        let cloud_env =
+            crate::clouds::controller_env(options.cloud, &cloud, host, &region, &vpc, &dir)?;
         for node in &registrations {
             register_node(api.store(), node)
                 .map_err(|e| anyhow::anyhow!("cannot register node {}: {e}", node.name))?;
@@ -173,6 +172,7 @@ impl Env {
                     .next()
                     .unwrap_or_default()
                     .to_string(),
+                zone: r.zone.clone(),
                 socket: home.join("run").join("ipamd.sock"),
                 checkpoint: home.join("lib").join("ipam.json"),
                 introspection: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
@@ -188,6 +188,7 @@ impl Env {
             nodes,
             region,
             vpc,
+            cloud_env,
             controller: None,
             ipamds: BTreeMap::new(),
             bins,
@@ -221,19 +222,13 @@ impl Env {
 
     /// Starts `cloudnet-controller` as the chart's Deployment runs it.
     pub fn start_controller(&mut self) -> Result<()> {
-        let endpoint = self.cloud.endpoint_url();
         let resync = self.options.resync.as_secs().max(1).to_string();
-        let env: Vec<(String, String)> = [
+        let mut env: Vec<(String, String)> = [
             (
                 "KUBECONFIG",
                 self.dir.join("controller.kubeconfig").display().to_string(),
             ),
             ("CLUSTER_NAME", CLUSTER.to_string()),
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_REGION", self.region.clone()),
-            ("AWS_ACCESS_KEY_ID", CONTROLLER_KEY.to_string()),
-            ("AWS_SECRET_ACCESS_KEY", "faults".to_string()),
-            ("VPC_ID", self.vpc.clone()),
             ("SERVE_CLASSLESS_SERVICES", "true".to_string()),
             ("SERVICE_RESYNC_SECONDS", resync.clone()),
             ("INGRESS_RESYNC_SECONDS", resync.clone()),
@@ -253,6 +248,7 @@ impl Env {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        env.extend(self.cloud_env.iter().cloned());
         let proc = Proc::spawn(
             "cloudnet-controller",
             &self.bins.controller,
@@ -326,7 +322,7 @@ impl Env {
             .node(node)
             .with_context(|| format!("no node {node}"))?
             .clone();
-        let env: Vec<(String, String)> = [
+        let mut env: Vec<(String, String)> = [
             (
                 "KUBECONFIG",
                 self.dir.join("node.kubeconfig").display().to_string(),
@@ -335,14 +331,19 @@ impl Env {
             ("IPAMD_SOCKET", n.socket.display().to_string()),
             ("IPAMD_CHECKPOINT", n.checkpoint.display().to_string()),
             ("IPAMD_INTROSPECTION", n.introspection.to_string()),
-            ("IMDS_ENDPOINT", self.cloud.endpoint_url()),
-            ("IMDS_INSTANCE_ID", n.instance.clone()),
             ("RUST_LOG", "info".to_string()),
             ("NO_COLOR", "1".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        env.extend(crate::clouds::ipamd_env(
+            self.options.cloud,
+            &self.cloud.endpoint_url(),
+            &n.name,
+            &n.zone,
+            &n.instance,
+        ));
         let proc = Proc::spawn(
             &format!("cloudnet-ipamd {node}"),
             &self.bins.ipamd,
@@ -407,33 +408,5 @@ impl Env {
     }
 }
 
-/// A Node for every running instance, named as EKS names them, with the VPC CNI's max-pods
-/// (ENIs x (IPv4 per ENI - 1) + 2). The sandbox registers its AWS nodes with this too.
-pub fn nodes_from_cloud(cloud: &cloudnet_mockcloud::Handle) -> Vec<NodeRegistration> {
-    cloud.with_cloud(|c| {
-        let ec2 = &c.ec2;
-        ec2.instances
-            .values()
-            .filter(|i| matches!(i.state, InstanceState::Running | InstanceState::Pending))
-            .map(|i| {
-                let max_pods = ec2
-                    .instance_types
-                    .get(&i.instance_type)
-                    .map_or(110, |t| t.max_enis * t.ipv4_per_eni.saturating_sub(1) + 2);
-                let ip = i.private_ip.to_string();
-                NodeRegistration {
-                    name: format!(
-                        "ip-{}.{}.compute.internal",
-                        ip.replace('.', "-"),
-                        ec2.region
-                    ),
-                    provider_id: format!("aws:///{}/{}", i.availability_zone, i.id),
-                    internal_ip: ip,
-                    zone: i.availability_zone.clone(),
-                    instance_type: i.instance_type.clone(),
-                    max_pods,
-                }
-            })
-            .collect()
-    })
-}
+/// A Node for every running AWS instance (see [`crate::clouds::aws::nodes_from_cloud`]).
+pub use crate::clouds::aws::nodes_from_cloud;

@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 client for the two plain-HTTP endpoints the checker reads: the mock
-//! cloud's control endpoint (`/_mockcloud/...`) and each ipamd's introspection endpoint. One
+//! A minimal HTTP/1.1 client for the plain-HTTP endpoints the checker reads and the
+//! operator writes to: the mock cloud's control endpoint (`/_mockcloud/...`), each ipamd's
+//! introspection endpoint, and the mock's Compute Engine API (with a bearer token). One
 //! request per connection (`Connection: close`), a bounded wait, the body as JSON.
 
 use std::net::SocketAddr;
@@ -20,7 +21,18 @@ pub async fn request(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value> {
-    tokio::time::timeout(TIMEOUT, exchange(addr, method, path, body))
+    request_as(addr, method, path, body, None).await
+}
+
+/// [`request`] with `Authorization: Bearer <bearer>`.
+pub async fn request_as(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    bearer: Option<&str>,
+) -> Result<serde_json::Value> {
+    tokio::time::timeout(TIMEOUT, exchange(addr, method, path, body, bearer))
         .await
         .with_context(|| format!("{method} http://{addr}{path}: no answer in {TIMEOUT:?}"))?
 }
@@ -30,13 +42,17 @@ async fn exchange(
     method: &str,
     path: &str,
     body: Option<&serde_json::Value>,
+    bearer: Option<&str>,
 ) -> Result<serde_json::Value> {
     let mut conn = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     );
     conn.write_all(head.as_bytes()).await?;

@@ -5,9 +5,9 @@
 //! |---|---|
 //! | `unique_addresses` | no address is held by two pods, over the API's pods, every ipamd's allocations and every checkpoint |
 //! | `address_on_node` | every Running pod's address is on an interface attached to its node's instance, in the cloud |
-//! | `ownership` | nothing without this cluster's ownership tags was created, changed or deleted (the state dump against the first one), and the cloud refused no call (IAM) |
+//! | `ownership` | nothing without this cluster's ownership mark (tags; on GCP the description) was created, changed or deleted (the state dump against the first one), and the cloud refused no call (IAM) |
 //! | `no_stale_targets` | no target stays registered for an address no live pod has for longer than the grace period |
-//! | `no_leftovers` | after teardown: no load balancer, target group or security group of the cluster, no detached interface of the cluster, no address held in any ipamd |
+//! | `no_leftovers` | after teardown: nothing of the cluster's in the cloud (AWS: no load balancer, target group or security group, no detached interface; GCP and Azure: no resource marked as the cluster's), no address held in any ipamd |
 //!
 //! A violation is kept with the first sample it was seen at; a scenario passes when none was
 //! seen.
@@ -18,24 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::observe::{Call, Snapshot, owned};
-
-/// Whether a resource is the cluster's: by its own tags, or for a listener or a rule (the
-/// default rule cannot be tagged) by its load balancer's.
-fn owned_in(cloud: &Value, coll: &str, r: &Value) -> bool {
-    if owned(r) {
-        return true;
-    }
-    let elbv2 = &cloud["elbv2"];
-    let lb_owned = |lb: Option<&str>| lb.is_some_and(|a| owned(&elbv2["load_balancers"][a]));
-    match coll {
-        "listeners" => lb_owned(r["load_balancer_arn"].as_str()),
-        "rules" => r["listener_arn"]
-            .as_str()
-            .is_some_and(|l| lb_owned(elbv2["listeners"][l]["load_balancer_arn"].as_str())),
-        _ => false,
-    }
-}
+use crate::observe::{Call, Snapshot};
 
 pub const NAMES: [&str; 5] = [
     "unique_addresses",
@@ -76,13 +59,13 @@ impl Checker {
     /// Takes the foreign resources of `s` as the reference: those made before the cluster
     /// acted, and those a scenario made by hand on purpose.
     pub fn baseline_foreign(&mut self, s: &Snapshot) {
-        self.foreign = foreign_resources(&s.cloud);
+        self.foreign = s.provider.foreign_resources(&s.cloud);
     }
 
     /// Adds a resource made by hand (someone else's) to the reference, as it is in `s`.
     pub fn adopt_foreign(&mut self, s: &Snapshot, id: &str) {
         let suffix = format!("/{id}");
-        for (k, v) in foreign_resources(&s.cloud) {
+        for (k, v) in s.provider.foreign_resources(&s.cloud) {
             if k.ends_with(&suffix) {
                 self.foreign.insert(k, v);
             }
@@ -177,7 +160,7 @@ impl Checker {
     }
 
     fn ownership(&mut self, s: &Snapshot) {
-        let now = foreign_resources(&s.cloud);
+        let now = s.provider.foreign_resources(&s.cloud);
         let mut bad = Vec::new();
         for (id, before) in &self.foreign {
             match now.get(id) {
@@ -201,7 +184,8 @@ impl Checker {
             .pods
             .iter()
             .filter(|p| !p.deleting)
-            .filter_map(|p| p.ip.map(|i| i.to_string()))
+            .flat_map(|p| [p.ip.map(|i| i.to_string()), s.service_target(p)])
+            .flatten()
             .collect();
         let registered: BTreeSet<String> = s
             .target_groups()
@@ -228,36 +212,7 @@ impl Checker {
 
     /// After teardown: what of the cluster's is still in the cloud or held in an ipamd.
     pub fn leftovers(&mut self, s: &Snapshot) -> Vec<String> {
-        let mut left = Vec::new();
-        let elbv2 = &s.cloud["elbv2"];
-        for coll in ["load_balancers", "target_groups"] {
-            for (id, r) in elbv2[coll].as_object().into_iter().flatten() {
-                if owned(r) {
-                    left.push(format!("{coll} {id}"));
-                }
-            }
-        }
-        for (id, r) in s.cloud["ec2"]["security_groups"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            if owned(r) {
-                left.push(format!("security group {id}"));
-            }
-        }
-        for (id, r) in s.cloud["ec2"]["network_interfaces"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            if owned(r) && r["attachment"].is_null() {
-                left.push(format!(
-                    "detached interface {id} (tags {}, {:?})",
-                    r["tags"], r["description"]
-                ));
-            }
-        }
+        let mut left = s.provider.leftovers(&s.cloud);
         for (node, allocs) in &s.ipamd {
             for (ip, pod) in allocs.iter().flatten() {
                 left.push(format!("{ip} still held for {pod} by ipamd on {node}"));
@@ -273,52 +228,6 @@ impl Checker {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }
-}
-
-/// Every resource of the state dump without the cluster's tags, by `collection/id`,
-/// normalised: what the cluster legitimately changes on them is left out (the secondary
-/// addresses the allocator assigns to a node's primary interface, the counts of addresses
-/// used in a subnet, an instance's list of attached interfaces, clocks).
-fn foreign_resources(cloud: &Value) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for service in ["ec2", "elbv2"] {
-        let Some(colls) = cloud[service].as_object() else {
-            continue;
-        };
-        for (coll, items) in colls {
-            let Some(items) = items.as_object() else {
-                continue;
-            };
-            for (id, r) in items {
-                if !r.is_object() || r.get("tags").is_none() || owned_in(cloud, coll, r) {
-                    continue;
-                }
-                out.insert(format!("{service}/{coll}/{id}"), normalise(coll, r));
-            }
-        }
-    }
-    out
-}
-
-fn normalise(coll: &str, r: &Value) -> Value {
-    let mut r = r.clone();
-    if let Some(o) = r.as_object_mut() {
-        for k in [
-            "used",
-            "available_ip_address_count",
-            "visible_at_ms",
-            "network_interfaces",
-            "allocated",
-        ] {
-            o.remove(k);
-        }
-        if coll == "network_interfaces"
-            && let Some(ips) = o.get_mut("private_ips").and_then(Value::as_array_mut)
-        {
-            ips.retain(|ip| ip["primary"] == true);
-        }
-    }
-    r
 }
 
 #[cfg(test)]
@@ -361,6 +270,7 @@ mod tests {
             .collect();
         Snapshot {
             at,
+            provider: crate::clouds::Cloud::Aws,
             pods,
             node_instance: BTreeMap::from([("n1".to_string(), "i-1".to_string())]),
             services: BTreeMap::new(),

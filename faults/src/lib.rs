@@ -19,11 +19,18 @@
 //! ([`cloudnet_kubesim::server::Handle::expire_watches`]), its watches end
 //! ([`cloudnet_kubesim::server::Handle::close_watches`]).
 //!
-//! `cloudnet faults list` / `cloudnet faults run <name>` run scenarios by name; the test
-//! `cargo test -p cloudnet-faults` runs the short form of every scenario.
+//! The cloud is a parameter: AWS, GCP or Azure ([`clouds`], one module each: the world, the
+//! Nodes, the controller's and ipamds' settings, and how the mock's state dump is read).
+//! A scenario runs on a cloud as that cloud's analogue of its fault, or is listed as not
+//! applicable there with the reason ([`support`]).
+//!
+//! `cloudnet faults list --cloud <c>` / `cloudnet faults run --cloud <c> <name>` run
+//! scenarios by name; the test `cargo test --workspace --test suite` runs the short form of
+//! every scenario on every cloud.
 
 pub mod addresses;
 pub mod api_faults;
+pub mod clouds;
 pub mod env;
 pub mod exhaustion;
 pub mod http;
@@ -35,9 +42,11 @@ pub mod report;
 pub mod run;
 pub mod scenarios;
 pub mod stack;
+pub mod support;
 pub mod workload;
 pub mod world_changes;
 
-pub use env::{Cloud, Options};
+pub use clouds::Cloud;
+pub use env::Options;
 pub use report::Row;
 pub use scenarios::{ALL, Scenario};

@@ -13,7 +13,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use crate::env::{CLUSTER, Env};
+use crate::clouds::Cloud;
+use crate::env::Env;
 use crate::http;
 
 /// A pod as the API shows it.
@@ -41,12 +42,9 @@ pub struct Call {
 }
 
 impl Call {
-    /// Whether the call changes something (not `Describe*`, `Get*`, `List*`).
+    /// Whether the call changes something (not a read, in the cloud's own naming).
     pub fn is_mutating(&self) -> bool {
-        let action = self.call.split(':').nth(1).unwrap_or_default();
-        !["Describe", "Get", "List"]
-            .iter()
-            .any(|p| action.starts_with(p))
+        Cloud::is_mutating(&self.call)
     }
 }
 
@@ -54,10 +52,13 @@ impl Call {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub at: Instant,
+    /// The cloud the state dump is read as.
+    pub provider: Cloud,
     pub pods: Vec<PodView>,
     /// Node name -> instance ID (from `spec.providerID`).
     pub node_instance: BTreeMap<String, String>,
-    /// `namespace/name` of each LoadBalancer Service -> the hostname in its status.
+    /// `namespace/name` of each LoadBalancer Service -> the hostname (or address) in its
+    /// status.
     pub services: BTreeMap<String, Option<String>>,
     /// `namespace/name` of each Ingress -> the hostname in its status.
     pub ingresses: BTreeMap<String, Option<String>>,
@@ -128,6 +129,7 @@ impl Snapshot {
         }
         Ok(Snapshot {
             at,
+            provider: env.options.cloud,
             pods,
             node_instance,
             services,
@@ -150,24 +152,6 @@ impl Snapshot {
             .filter(move |p| !p.deleting && p.labels.get("app").map(String::as_str) == Some(app))
     }
 
-    /// Every address on `instance`'s attached interfaces, in the cloud.
-    pub fn instance_addresses(&self, instance: &str) -> BTreeSet<Ipv4Addr> {
-        let mut out = BTreeSet::new();
-        if let Some(enis) = self.cloud["ec2"]["network_interfaces"].as_object() {
-            for eni in enis.values() {
-                if eni["attachment"]["instance_id"].as_str() != Some(instance) {
-                    continue;
-                }
-                for ip in eni["private_ips"].as_array().into_iter().flatten() {
-                    if let Some(a) = ip["address"].as_str().and_then(|a| a.parse().ok()) {
-                        out.insert(a);
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// Whether a pod has a working address: Running, with an address that is on its node's
     /// interface in the cloud.
     pub fn pod_has_working_address(&self, pod: &PodView) -> bool {
@@ -178,29 +162,20 @@ impl Snapshot {
             && self
                 .node_instance
                 .get(node)
-                .is_some_and(|i| self.instance_addresses(i).contains(&ip))
+                .is_some_and(|i| self.provider.address_on_instance(&self.cloud, i, ip))
     }
 
-    /// Target groups of the cluster: ARN -> (registered target addresses, attached to a
+    /// The target a Service's backend group holds for `pod` (its address, or on GCP its
+    /// node's).
+    pub fn service_target(&self, pod: &PodView) -> Option<String> {
+        let instance = self.node_instance.get(pod.node.as_ref()?)?;
+        self.provider.service_target(&self.cloud, instance, pod.ip?)
+    }
+
+    /// The cluster's backend groups: ID -> (registered target addresses, routed by a
     /// listener or rule).
     pub fn target_groups(&self) -> BTreeMap<String, (BTreeSet<String>, bool)> {
-        let elbv2 = &self.cloud["elbv2"];
-        let routing = format!("{}{}", elbv2["listeners"], elbv2["rules"]);
-        elbv2["target_groups"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, g)| owned(g))
-            .map(|(arn, g)| {
-                let targets = g["targets"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(_, t)| t["id"].as_str().unwrap_or_default().to_string())
-                    .collect();
-                (arn.clone(), (targets, routing.contains(arn.as_str())))
-            })
-            .collect()
+        self.provider.target_groups(&self.cloud)
     }
 
     /// The ARN of the cluster's load balancer under the hostname of the Ingress `key`.
@@ -240,35 +215,14 @@ impl Snapshot {
         out
     }
 
-    /// The cluster's load balancers: ARN -> (DNS name, number of listeners).
+    /// The cluster's load balancers: ID -> (DNS name or address, number of listeners).
     pub fn load_balancers(&self) -> BTreeMap<String, (String, usize)> {
-        let elbv2 = &self.cloud["elbv2"];
-        elbv2["load_balancers"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, lb)| owned(lb))
-            .map(|(arn, lb)| {
-                let listeners = elbv2["listeners"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, l)| l["load_balancer_arn"].as_str() == Some(arn.as_str()))
-                    .count();
-                (
-                    arn.clone(),
-                    (
-                        lb["dns_name"].as_str().unwrap_or_default().to_string(),
-                        listeners,
-                    ),
-                )
-            })
-            .collect()
+        self.provider.load_balancers(&self.cloud)
     }
 }
 
-/// `namespace/name` of a Service or Ingress, and the hostname of the first load balancer
-/// ingress in its status.
+/// `namespace/name` of a Service or Ingress, and the hostname (else the address) of the
+/// first load balancer ingress in its status.
 fn key_and_hostname(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     status: serde_json::Result<Value>,
@@ -279,8 +233,10 @@ fn key_and_hostname(
         meta.name.as_deref().unwrap_or_default()
     );
     let host = status.ok().and_then(|s| {
-        s["loadBalancer"]["ingress"][0]["hostname"]
+        let first = &s["loadBalancer"]["ingress"][0];
+        first["hostname"]
             .as_str()
+            .or_else(|| first["ip"].as_str())
             .map(str::to_string)
     });
     (key, host)
@@ -297,17 +253,8 @@ fn paths_in(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
-/// Whether a resource in the state dump carries this cluster's ownership tag.
-pub fn owned(resource: &Value) -> bool {
-    let tags = &resource["tags"];
-    tags[cloudnet_core::ownership::TAG_CLUSTER].as_str() == Some(CLUSTER)
-        || tags[format!(
-            "{}{CLUSTER}",
-            cloudnet_core::ownership::AWS_CLUSTER_TAG_PREFIX
-        )]
-        .as_str()
-            == Some("owned")
-}
+/// Whether an AWS resource in the state dump carries this cluster's ownership tag.
+pub use crate::clouds::aws::owned;
 
 fn pod_view(p: Pod) -> PodView {
     let key = format!(

@@ -1,5 +1,6 @@
-//! Changes made by hand, as an operator with the AWS CLI would: signed with the operator's
-//! key (not the controller's), through the same API the controller uses.
+//! Changes made by hand, as an operator with the AWS CLI (or gcloud) would: signed with the
+//! operator's key or token (not the controller's), through the same API the controller
+//! uses.
 
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region};
@@ -54,6 +55,38 @@ pub async fn delete_listeners(env: &Env, dns: &str) -> Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Deletes the cluster's forwarding rules at `address` on GCP (`forwardingRules.delete`, as
+/// the operator); answers how many.
+pub async fn delete_forwarding_rules(env: &Env, address: &str) -> Result<usize> {
+    let dump = crate::http::request(env.control(), "GET", "/_mockcloud/state", None).await?;
+    let project = dump["gcp"]["project"]
+        .as_str()
+        .context("no GCP project in the state dump")?;
+    let rules: Vec<String> = dump["gcp"]["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| {
+            r["kind"] == "compute#forwardingRule"
+                && r["IPAddress"].as_str() == Some(address)
+                && crate::clouds::gcp::owned(r)
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    for path in &rules {
+        crate::http::request_as(
+            env.control(),
+            "DELETE",
+            &format!("/compute/v1/projects/{project}/{path}"),
+            None,
+            Some(crate::clouds::gcp::OPERATOR_TOKEN),
+        )
+        .await
+        .with_context(|| format!("cannot delete {path}"))?;
+    }
+    Ok(rules.len())
 }
 
 /// Creates a network load balancer named `name` in `subnets` with no tags at all: someone

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::env::Cloud;
+use crate::clouds::Cloud;
 use crate::invariants::NAMES;
 use crate::run::{Metrics, Run};
 

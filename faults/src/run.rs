@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::env::{CONTROLLER_KEY, Env};
+use crate::env::Env;
 use crate::invariants::Checker;
 use crate::observe::{Snapshot, calls_since};
 
@@ -60,7 +60,8 @@ pub enum Expect {
         permissions: serde_json::Value,
     },
     /// Nothing of the instance is left: no interface attached to it, no interface of the
-    /// cluster detached, no route to it or to an interface it had.
+    /// cluster detached, no route to it or to an interface it had (on GCP: the instance
+    /// gone, no NEG endpoint or route naming it).
     NothingOf {
         instance: String,
         interfaces: Vec<String>,
@@ -95,6 +96,24 @@ impl Expect {
                     all
                 };
                 sorted(&s.cloud["ec2"]["security_groups"][group]["ingress"]) == sorted(permissions)
+            }
+            Expect::NothingOf { instance, .. } if s.provider == crate::Cloud::Gcp => {
+                // The instance is gone with its interface and alias ranges; no NEG endpoint
+                // and no route may lead to it.
+                let suffix = format!("/instances/{instance}");
+                let gcp = &s.cloud["gcp"];
+                let resources = gcp["resources"].as_object().into_iter().flatten();
+                let mut left = resources.filter(|(path, r)| {
+                    path.ends_with(&suffix)
+                        || (r["kind"] == "compute#route"
+                            && r["nextHopInstance"]
+                                .as_str()
+                                .is_some_and(|h| h.ends_with(&suffix)))
+                });
+                left.next().is_none()
+                    && !gcp["neg_endpoints"]
+                        .to_string()
+                        .contains(&format!("{suffix}\""))
             }
             Expect::NothingOf {
                 instance,
@@ -305,9 +324,10 @@ impl Run {
         {
             return false;
         }
+        let targets: BTreeSet<String> = pods.iter().filter_map(|p| s.service_target(p)).collect();
         s.target_groups()
             .values()
-            .any(|(targets, routed)| *routed && *targets == want)
+            .any(|(registered, routed)| *routed && *registered == targets)
     }
 
     /// Correct, every pod Ready and every target healthy.
@@ -320,8 +340,8 @@ impl Run {
         }
         let healthy = self.healthy_targets(s);
         s.app_pods(&goal.app)
-            .filter_map(|p| p.ip.map(|i| i.to_string()))
-            .all(|ip| healthy.contains(&ip))
+            .filter_map(|p| s.service_target(p))
+            .all(|t| healthy.contains(&t))
     }
 
     /// Whether the service is up: a healthy target behind the Service, and as many pods with
@@ -375,7 +395,7 @@ impl Run {
         let (calls, _) = calls_since(&self.env, fault.seq).await?;
         let first_write = calls
             .iter()
-            .find(|c| c.caller == CONTROLLER_KEY && c.is_mutating())
+            .find(|c| c.caller == self.env.options.cloud.controller_caller() && c.is_mutating())
             .map(|c| c.at_ms.saturating_sub(fault.cloud_ms));
         m.reaction_ms = match (m.reaction_ms, first_write) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -460,7 +480,7 @@ impl Run {
             let (calls, _) = calls_since(&self.env, since).await?;
             if calls
                 .iter()
-                .any(|c| c.call == call && c.caller == CONTROLLER_KEY)
+                .any(|c| c.call == call && c.caller == self.env.options.cloud.controller_caller())
             {
                 return Ok(());
             }

@@ -10,6 +10,7 @@ use crate::env::{Env, Options};
 use crate::report::Row;
 use crate::run::{Fault, Goal, Metrics, Run};
 use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
+use crate::support::{Support, support};
 use crate::workload::{self, APP, SERVICE};
 
 /// One scenario of the suite.
@@ -174,11 +175,22 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     ALL.iter().find(|s| s.name == name)
 }
 
+/// The scenarios that do not run on `cloud`, as a Markdown table with why.
+pub fn not_run(cloud: crate::Cloud) -> String {
+    crate::support::not_run_table(cloud, ALL.iter().map(|s| s.name))
+}
+
 /// Runs one scenario in its own world and reports its row (an error in the harness or a
 /// scenario that does not recover is a failed row with the reason).
 pub async fn run(scenario: &Scenario, options: Options) -> Row {
     let started = std::time::Instant::now();
     let mut row = Row::new(scenario.name, scenario.group, scenario.fault, options.cloud);
+    if let Support::NotApplicable(why) | Support::NotBuilt(why) =
+        support(scenario.name, options.cloud)
+    {
+        row.error = Some(format!("not run on {}: {why}", options.cloud));
+        return row;
+    }
     let world = world_for(scenario, &options);
     let env = match Env::start(options, world).await {
         Ok(e) => e,
@@ -217,22 +229,17 @@ fn burst_nodes(options: &Options) -> usize {
     ((20.0 * options.scale * 2.0).round() as usize).clamp(2, 20)
 }
 
-/// The default world (two m5.large), with more m5.large for the pod burst.
+/// The cloud's default world (two nodes), with more nodes for the pod burst.
 fn world_for(scenario: &Scenario, options: &Options) -> cloudnet_mockcloud::World {
-    if scenario.name == "subnet-exhausted" {
+    if scenario.name == "subnet-exhausted" && options.cloud == crate::Cloud::Aws {
         return crate::exhaustion::world();
     }
-    let mut w = cloudnet_mockcloud::World::default();
-    if scenario.name == "pod-burst" {
-        let template = w.instances[0].clone();
-        while w.instances.len() < burst_nodes(options) {
-            let mut i = template.clone();
-            i.id = None;
-            i.private_ip = None;
-            w.instances.push(i);
-        }
-    }
-    w
+    let nodes = if scenario.name == "pod-burst" {
+        burst_nodes(options)
+    } else {
+        0
+    };
+    options.cloud.world(nodes)
 }
 
 async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
@@ -246,9 +253,11 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                 ..stack_goal(3)
             };
             r.settle(&pods, SETTLE).await?;
-            // CreateListener fails until the kill, so the controller dies with its load
-            // balancer made and no listener, whatever the timing.
-            let hold_listener = serde_json::json!({"service": "elbv2", "action": "CreateListener",
+            // The listener's creation fails until the kill, so the controller dies with its
+            // load balancer made (on Azure: its public IP) and no listener, whatever the
+            // timing.
+            let (service, action) = r.env.options.cloud.listener_call();
+            let hold_listener = serde_json::json!({"service": service, "action": action,
                 "kind": "error", "status": 503});
             let ids = crate::http::request(
                 r.env.control(),
@@ -259,7 +268,8 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             .await?;
             let since = r.seq;
             workload::expose(&r.env.client).await?;
-            r.until_call("elbv2:CreateListener", since, SETTLE).await?;
+            r.until_call(&format!("{service}:{action}"), since, SETTLE)
+                .await?;
             let fault = r.fault(&stack_goal(3)).await?;
             r.env.kill_controller().await?;
             for id in ids["ids"].as_array().into_iter().flatten() {
@@ -280,18 +290,33 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             up_stack(r).await?;
             // Twenty pods do not fit on two nodes' primary interfaces: the allocator must
             // create and attach more.
+            let (service, action) = r
+                .env
+                .options
+                .cloud
+                .pool_growth_call()
+                .context("no call grows a node's pool on this cloud")?;
             let since = r.seq;
             workload::scale(&r.env.client, 20).await?;
-            r.until_call("ec2:CreateNetworkInterface", since, SETTLE)
+            r.until_call(&format!("{service}:{action}"), since, SETTLE)
                 .await?;
             let fault = r.fault(&stack_goal(20)).await?;
             r.env.kill_controller().await?;
             let (calls, _) = crate::observe::calls_since(&r.env, since).await?;
-            let attached = calls.iter().any(|c| c.call == "ec2:AttachNetworkInterface");
-            r.notes.push(format!(
-                "killed {} the first AttachNetworkInterface",
-                if attached { "after" } else { "before" }
-            ));
+            if r.env.options.cloud == crate::Cloud::Aws {
+                let attached = calls.iter().any(|c| c.call == "ec2:AttachNetworkInterface");
+                r.notes.push(format!(
+                    "killed {} the first AttachNetworkInterface",
+                    if attached { "after" } else { "before" }
+                ));
+            } else {
+                let writes = calls
+                    .iter()
+                    .filter(|c| c.call == format!("{service}:{action}"))
+                    .count();
+                r.notes
+                    .push(format!("killed after {writes} {service}:{action} call(s)"));
+            }
             r.hold(opts.scaled(Duration::from_secs(10))).await?;
             r.env.start_controller()?;
             r.measure(&stack_goal(20), fault, LIMIT).await
@@ -410,7 +435,9 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             let late: Vec<_> = calls
                 .iter()
                 .filter(|c| {
-                    c.caller == crate::env::CONTROLLER_KEY && c.is_mutating() && c.at_ms > exited_ms
+                    c.caller == r.env.options.cloud.controller_caller()
+                        && c.is_mutating()
+                        && c.at_ms > exited_ms
                 })
                 .collect();
             if !late.is_empty() {
@@ -424,8 +451,12 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
         }
         "eni-eventually-consistent" => {
             up_stack(r).await?;
-            let rule = serde_json::json!({"service": "ec2", "action": "CreateNetworkInterface",
-                "kind": "eventual_consistency", "ms": 2000});
+            let rule = r
+                .env
+                .options
+                .cloud
+                .fault_rule("lagging-pool")
+                .context("no pool growth call to lag on this cloud")?;
             let fault = r.fault(&stack_goal(20)).await?;
             crate::http::request(r.env.control(), "POST", "/_mockcloud/faults", Some(&rule))
                 .await?;
@@ -484,21 +515,17 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
         | "ingress-group-member-moved" => crate::world_changes::body(scenario.name, r).await,
         "throttling-storm" | "5xx-bursts" | "dropped-connections" => {
             up_stack(r).await?;
-            let (rule, full) = match scenario.name {
-                "throttling-storm" => (
-                    serde_json::json!({"kind": "error", "status": 503, "code": "RequestLimitExceeded",
-                        "trigger": {"probability": {"p": 0.5, "seed": 15}}}),
-                    60,
-                ),
-                "5xx-bursts" => (
-                    serde_json::json!({"kind": "error", "status": 500, "trigger": {"every_nth": 2}}),
-                    30,
-                ),
-                _ => (
-                    serde_json::json!({"kind": "drop", "trigger": {"every_nth": 3}}),
-                    30,
-                ),
+            let (fault, full) = match scenario.name {
+                "throttling-storm" => ("throttling", 60),
+                "5xx-bursts" => ("5xx", 30),
+                _ => ("drop", 30),
             };
+            let rule = r
+                .env
+                .options
+                .cloud
+                .fault_rule(fault)
+                .with_context(|| format!("no {fault} rule on this cloud"))?;
             let fault = r.fault(&stack_goal(6)).await?;
             let ids =
                 crate::http::request(r.env.control(), "POST", "/_mockcloud/faults", Some(&rule))
@@ -526,7 +553,12 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                 .flatten()
                 .context("the Service has no hostname")?;
             let fault = r.fault(&stack_goal(3)).await?;
-            let n = crate::operator::delete_listeners(&r.env, &host).await?;
+            let n = match r.env.options.cloud {
+                crate::Cloud::Gcp => {
+                    crate::operator::delete_forwarding_rules(&r.env, &host).await?
+                }
+                _ => crate::operator::delete_listeners(&r.env, &host).await?,
+            };
             r.notes.push(format!("{n} listener(s) deleted by hand"));
             r.measure(&stack_goal(3), fault, LIMIT).await
         }
@@ -700,9 +732,40 @@ async fn controller_writes_since(r: &Run, fault: Fault) -> Result<usize> {
     Ok(calls
         .iter()
         .filter(|c| {
-            c.caller == crate::env::CONTROLLER_KEY
+            c.caller == r.env.options.cloud.controller_caller()
                 && c.is_mutating()
                 && c.call.starts_with("elbv2:")
         })
         .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+    use crate::Cloud;
+    use crate::support::{Support, support};
+
+    #[test]
+    fn every_scenario_runs_on_aws_and_every_one_left_out_elsewhere_says_why() {
+        for s in ALL {
+            assert_eq!(support(s.name, Cloud::Aws), Support::Runs, "{}", s.name);
+            for cloud in [Cloud::Gcp, Cloud::Azure] {
+                if let Support::NotApplicable(why)
+                | Support::NotBuilt(why)
+                | Support::KnownFailure(why) = support(s.name, cloud)
+                {
+                    assert!(why.len() > 20, "{} on {cloud}: {why}", s.name);
+                }
+            }
+        }
+        assert_eq!(support("api-restarted", Cloud::Gcp), Support::Runs);
+        assert_eq!(support("throttling-storm", Cloud::Azure), Support::Runs);
+        let table = super::not_run(Cloud::Gcp);
+        assert!(
+            table.contains("| ingress-group-member-moved | not applicable |"),
+            "{table}"
+        );
+        assert!(!table.contains("api-restarted"), "{table}");
+        assert!(super::not_run(Cloud::Aws).is_empty());
+    }
 }

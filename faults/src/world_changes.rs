@@ -65,6 +65,9 @@ pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
 /// controller (the Node is deleted once its instance is gone) and the pod garbage collector
 /// (the pods bound to it are deleted), before the next sample.
 async fn instance_terminated(r: &mut Run) -> Result<Metrics> {
+    if r.env.options.cloud == crate::Cloud::Gcp {
+        return instance_deleted_on_gcp(r).await;
+    }
     up_stack(r).await?;
     let node = r.env.nodes.get(1).context("a second node")?.clone();
     let s = r.sample().await?;
@@ -113,24 +116,7 @@ async fn instance_terminated(r: &mut Run) -> Result<Metrics> {
     let terminated = Snapshot::take(&r.env).await?;
     r.checker.forget_foreign(&node.instance);
     r.checker.adopt_foreign(&terminated, &node.instance);
-    Api::<Node>::all(r.env.client.clone())
-        .delete(&node.name, &DeleteParams::default())
-        .await
-        .context("cannot delete the Node")?;
-    let pods: Api<Pod> = Api::all(r.env.client.clone());
-    let bound = pods
-        .list(&ListParams::default().fields(&format!("spec.nodeName={}", node.name)))
-        .await?;
-    let mut deleted = 0;
-    for p in bound.items {
-        let (Some(ns), Some(name)) = (p.metadata.namespace, p.metadata.name) else {
-            continue;
-        };
-        Api::<Pod>::namespaced(r.env.client.clone(), &ns)
-            .delete(&name, &DeleteParams::default().grace_period(0))
-            .await?;
-        deleted += 1;
-    }
+    let deleted = delete_node_and_pods(r, &node.name).await?;
     r.notes.push(format!(
         "{} ({}) terminated with {} interface(s) and {on_node} pod(s) of web; Node and {deleted} pod(s) deleted {:.1} s later",
         node.instance,
@@ -139,6 +125,78 @@ async fn instance_terminated(r: &mut Run) -> Result<Metrics> {
         start.elapsed().as_secs_f64()
     ));
     r.measure(&goal, fault, LIMIT).await
+}
+
+/// GCP's counterpart: the second node's VM instance deleted (`instances.delete`, by the
+/// operator: its interface and alias range go with it); the Node and its pods then deleted
+/// as the cloud node lifecycle controller and the pod garbage collector do.
+async fn instance_deleted_on_gcp(r: &mut Run) -> Result<Metrics> {
+    up_stack(r).await?;
+    let node = r.env.nodes.get(1).context("a second node")?.clone();
+    let s = r.sample().await?;
+    let project = s.cloud["gcp"]["project"]
+        .as_str()
+        .context("no GCP project in the state dump")?
+        .to_string();
+    let on_node = s
+        .app_pods(workload::APP)
+        .filter(|p| p.node.as_deref() == Some(node.name.as_str()))
+        .count();
+    let goal = Goal {
+        expect: vec![Expect::NothingOf {
+            instance: node.instance.clone(),
+            interfaces: Vec::new(),
+        }],
+        ..stack_goal(3)
+    };
+    let fault = r.fault(&goal).await?;
+    // The instance is not the cluster's: its owner deletes it.
+    r.checker.forget_foreign(&node.instance);
+    crate::http::request_as(
+        r.env.control(),
+        "DELETE",
+        &format!(
+            "/compute/v1/projects/{project}/zones/{}/instances/{}",
+            node.zone, node.instance
+        ),
+        None,
+        Some(crate::clouds::gcp::OPERATOR_TOKEN),
+    )
+    .await
+    .with_context(|| format!("cannot delete {}", node.instance))?;
+    r.env.remove_node(&node.name).await?;
+    let start = std::time::Instant::now();
+    let deleted = delete_node_and_pods(r, &node.name).await?;
+    r.notes.push(format!(
+        "{} deleted with {on_node} pod(s) of web; Node and {deleted} pod(s) deleted {:.1} s later",
+        node.instance,
+        start.elapsed().as_secs_f64()
+    ));
+    r.measure(&goal, fault, LIMIT).await
+}
+
+/// Deletes the Node `name` and the pods bound to it (grace period 0), as the cloud node
+/// lifecycle controller and the pod garbage collector do; answers how many pods.
+async fn delete_node_and_pods(r: &Run, name: &str) -> Result<usize> {
+    Api::<Node>::all(r.env.client.clone())
+        .delete(name, &DeleteParams::default())
+        .await
+        .context("cannot delete the Node")?;
+    let pods: Api<Pod> = Api::all(r.env.client.clone());
+    let bound = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+        .await?;
+    let mut deleted = 0;
+    for p in bound.items {
+        let (Some(ns), Some(pod)) = (p.metadata.namespace, p.metadata.name) else {
+            continue;
+        };
+        Api::<Pod>::namespaced(r.env.client.clone(), &ns)
+            .delete(&pod, &DeleteParams::default().grace_period(0))
+            .await?;
+        deleted += 1;
+    }
+    Ok(deleted)
 }
 
 /// The path condition of the Ingress's rule changed by hand.

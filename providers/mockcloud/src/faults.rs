@@ -9,7 +9,8 @@
 //! - service: ec2                 # ec2 | elbv2 | compute | arm | * (default *)
 //!   action: AssignPrivateIpAddresses   # an action, or a pattern with * and ? (default *)
 //!   kind: error                  # latency | throttle | error | drop | eventual_consistency | operation_running
-//!   status: 503                  # error: 500 or 503 (code defaults to the service's own)
+//!   status: 503                  # error: 500 or 503 (code defaults to the service's own), or
+//!                                #   429: the service's own throttling answer
 //!   trigger: {every_nth: 3}      # always | once | {every_nth: N} | {probability: {p: 0.2, seed: 7}}
 //! - {kind: latency, ms: 200}
 //! - {service: ec2, kind: throttle, rate_per_sec: 5, burst: 10}
@@ -148,8 +149,14 @@ impl TryFrom<FaultRuleRepr> for FaultRule {
             },
             KindName::Error => {
                 let status = r.status.ok_or_else(|| need("status"))?;
-                if !matches!(status, 500 | 503) {
-                    return Err(format!("status {status} is not 500 or 503"));
+                if !matches!(status, 429 | 500 | 503) {
+                    return Err(format!("status {status} is not 429, 500 or 503"));
+                }
+                if status == 429 && r.code.is_some() {
+                    return Err(
+                        "status 429 answers the service's own throttling error; it takes no code"
+                            .to_string(),
+                    );
                 }
                 FaultKind::Error {
                     status,
@@ -180,7 +187,11 @@ pub enum FaultKind {
     /// service's throttling error (EC2 `RequestLimitExceeded` with HTTP 503, ELBv2
     /// `Throttling` with HTTP 400). The trigger does not apply: the bucket decides.
     Throttle { rate_per_sec: f64, burst: u32 },
-    /// A server error; `code` defaults to the service's own for the status.
+    /// A server error; `code` defaults to the service's own for the status. Status 429 is
+    /// the service's throttling answer as [`throttled`] gives it (EC2 503
+    /// `RequestLimitExceeded`, Compute Engine 429 `rateLimitExceeded`, ARM 429
+    /// `TooManyRequests` with `Retry-After`), fired by the trigger rather than a bucket, so
+    /// a share of all calls can be throttled.
     Error {
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -507,6 +518,9 @@ impl Faults {
             r.fired += 1;
             match &r.rule.kind {
                 FaultKind::Latency { ms } => out.latency += Duration::from_millis(*ms),
+                FaultKind::Error { status: 429, .. } => {
+                    out.error.get_or_insert_with(|| throttled(service));
+                }
                 FaultKind::Error { status, code } => {
                     out.error
                         .get_or_insert_with(|| server_error(service, *status, code.as_deref()));
@@ -532,6 +546,40 @@ mod tests {
             kind,
             trigger,
         }
+    }
+
+    #[test]
+    fn a_429_error_rule_throttles_in_each_services_own_format() {
+        let now = Instant::now();
+        let rule: Vec<FaultRule> = rules_from_json(
+            br#"{"kind": "error", "status": 429, "trigger": {"every_nth": 2}}"#,
+            "test",
+        )
+        .unwrap();
+        let mut f = Faults::new(&rule);
+        assert!(f.evaluate("compute", "instances.get", now).error.is_none());
+        let e = f.evaluate("compute", "instances.get", now).error.unwrap();
+        assert_eq!((e.status, e.code.as_str()), (429, "rateLimitExceeded"));
+        f.evaluate("arm", "Microsoft.Network/networkInterfaces/read", now);
+        let e = f
+            .evaluate("arm", "Microsoft.Network/networkInterfaces/read", now)
+            .error
+            .unwrap();
+        assert_eq!((e.status, e.code.as_str()), (429, "TooManyRequests"));
+        f.evaluate("ec2", "DescribeInstances", now);
+        let e = f.evaluate("ec2", "DescribeInstances", now).error.unwrap();
+        assert_eq!((e.status, e.code.as_str()), (503, "RequestLimitExceeded"));
+        let refused = rules_from_json(
+            br#"{"kind": "error", "status": 429, "code": "Throttling"}"#,
+            "test",
+        );
+        assert!(refused.unwrap_err().to_string().contains("takes no code"));
+        assert!(
+            rules_from_json(br#"{"kind": "error", "status": 404}"#, "test")
+                .unwrap_err()
+                .to_string()
+                .contains("not 429, 500 or 503")
+        );
     }
 
     #[test]
@@ -651,7 +699,7 @@ mod tests {
             ),
             (
                 "- {kind: error, status: 404}\n",
-                "status 404 is not 500 or 503",
+                "status 404 is not 429, 500 or 503",
             ),
             ("- {kind: slow, ms: 1}\n", "unknown variant `slow`"),
             ("- {kind: drop, trigger: sometimes}\n", "unknown trigger"),

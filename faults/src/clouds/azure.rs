@@ -1,0 +1,375 @@
+//! Azure: Resource Manager's resources in the mock cloud's state dump (`azure.resources` by
+//! lowercased ID). Ours is what carries the tag `cloudnet.io/cluster=<cluster>`; a pod's
+//! address is an ipConfiguration `cloudnet-<n>` of its node's NIC (Azure CNI's secondary-IP
+//! mode), which the allocator adds to a NIC that is not ours.
+//!
+//! The AKS-like side of the world lives here too (the sandbox uses it): the nodes of a pool
+//! (scale-set instances or availability-set VMs) registered as AKS registers nodes, and the cluster's VNet, node subnet and
+//! route table as AKS's `azure.json` names them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use cloudnet_kubesim::sim::node::NodeRegistration;
+use cloudnet_mockcloud::azure::{AzureState, ref_id};
+use serde_json::Value;
+
+use super::CLUSTER;
+
+/// The name prefix of the ipConfigurations the allocator adds (the Azure backend's).
+const CONFIG_PREFIX: &str = "cloudnet-";
+/// Pods per node: AKS's default with Azure CNI.
+pub const MAX_PODS: u32 = 30;
+/// The controller's object ID in the bearer token it presents: the mock's call log names
+/// ARM callers by it.
+pub const CONTROLLER_OID: &str = "cloudnet-faults-controller";
+/// The operator's object ID: changes by hand are logged under it.
+pub const OPERATOR_OID: &str = "cloudnet-faults-operator";
+
+/// A bearer token (an unsigned JWT) whose `oid` is `oid`: the mock takes any token and
+/// names the caller by that claim.
+pub fn token_for(oid: &str) -> String {
+    let b64 = |v: &Value| base64url(v.to_string().as_bytes());
+    format!(
+        "{}.{}.unsigned",
+        b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+        b64(&serde_json::json!({"oid": oid}))
+    )
+}
+
+/// Unpadded base64url (RFC 4648 section 5), as JWTs carry their parts.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The AKS-like availability-set world (two Standard_DS2_v2), with more VMs up to `nodes`.
+pub fn world(nodes: usize) -> cloudnet_mockcloud::World {
+    let mut azure = cloudnet_mockcloud::azure::AzureWorld::availability_set();
+    let template = azure.virtual_machines[0].clone();
+    while azure.virtual_machines.len() < nodes {
+        let i = azure.virtual_machines.len() as u32;
+        let mut vm = template.clone();
+        vm.name = format!("aks-nodepool1-12345678-{i}");
+        vm.fault_domain = i % 2;
+        azure.virtual_machines.push(vm);
+    }
+    cloudnet_mockcloud::World {
+        azure: Some(azure),
+        ..cloudnet_mockcloud::World::default()
+    }
+}
+
+/// The cluster's network as AKS's `azure.json` names it.
+pub use cloudnet_azure::ClusterNetwork as AksNetwork;
+
+fn last(id: &str) -> String {
+    id.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// The first VNet's first subnet and the route table on it (else the first route table).
+pub fn network(s: &AzureState) -> Option<AksNetwork> {
+    let vnet = s.of_type("Microsoft.Network/virtualNetworks").next()?;
+    let subnet = vnet["properties"]["subnets"].as_array()?.first()?;
+    let route_table = ref_id(&subnet["properties"], "routeTable")
+        .map(last)
+        .or_else(|| {
+            s.of_type("Microsoft.Network/routeTables")
+                .next()
+                .and_then(|t| t["name"].as_str().map(str::to_string))
+        })?;
+    Some(AksNetwork {
+        vnet: vnet["name"].as_str()?.to_string(),
+        subnet: subnet["name"].as_str()?.to_string(),
+        route_table,
+    })
+}
+
+/// A Node for every VM (and scale-set instance), as AKS registers them: named as the VM's
+/// computer name, providerID `azure://<VM resource ID>`, the VM size as instance type, the
+/// fault domain as zone (AKS's label for nodes outside availability zones), max-pods 30.
+pub fn nodes_from_cloud(s: &AzureState) -> Vec<NodeRegistration> {
+    s.nodes()
+        .filter_map(|vm| {
+            let id = vm["id"].as_str()?;
+            let p = &vm["properties"];
+            let nic = p["networkProfile"]["networkInterfaces"]
+                .as_array()?
+                .first()
+                .and_then(|n| n["id"].as_str())
+                .and_then(|n| s.lookup(n))?;
+            let configs = nic["properties"]["ipConfigurations"].as_array()?;
+            let primary = configs
+                .iter()
+                .find(|c| c["properties"]["primary"] == true)
+                .or_else(|| configs.first())?;
+            Some(NodeRegistration {
+                name: p["osProfile"]["computerName"]
+                    .as_str()
+                    .or_else(|| vm["name"].as_str())?
+                    .to_string(),
+                provider_id: format!("azure://{id}"),
+                internal_ip: primary["properties"]["privateIPAddress"]
+                    .as_str()?
+                    .to_string(),
+                zone: p["platformFaultDomain"].as_u64().unwrap_or(0).to_string(),
+                instance_type: vm["sku"]["name"]
+                    .as_str()
+                    .or_else(|| p["hardwareProfile"]["vmSize"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                max_pods: MAX_PODS,
+            })
+        })
+        .collect()
+}
+
+/// The calls that would make a second copy of something a Service's stack has (its load
+/// balancer is one resource, written again on every change: its public IP is the copy).
+pub const STACK_CREATES: &[&str] = &["arm:Microsoft.Network/publicIPAddresses/write"];
+
+/// Not a `read`.
+pub fn is_mutating(action: &str) -> bool {
+    !action.ends_with("/read")
+}
+
+/// Whether a resource carries this cluster's tag.
+pub fn owned(resource: &Value) -> bool {
+    resource["tags"][cloudnet_core::ownership::TAG_CLUSTER].as_str() == Some(CLUSTER)
+}
+
+fn resources(dump: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    dump["azure"]["resources"].as_object().into_iter().flatten()
+}
+
+fn lookup<'a>(dump: &'a Value, id: &str) -> Option<&'a Value> {
+    dump["azure"]["resources"]
+        .get(id.trim_end_matches('/').to_lowercase())
+        .filter(|v| !v.is_null())
+}
+
+fn of_type<'a>(dump: &'a Value, type_: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    resources(dump).filter(move |(_, r)| r["type"].as_str() == Some(type_))
+}
+
+/// Every private address of the ipConfigurations of the NICs of the VM named `name`.
+pub fn instance_addresses(dump: &Value, name: &str) -> BTreeSet<Ipv4Addr> {
+    of_type(dump, "Microsoft.Compute/virtualMachines")
+        .filter(|(_, vm)| vm["name"].as_str() == Some(name))
+        .flat_map(|(_, vm)| {
+            vm["properties"]["networkProfile"]["networkInterfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|n| lookup(dump, n["id"].as_str()?))
+        .flat_map(|nic| {
+            nic["properties"]["ipConfigurations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|c| c["properties"]["privateIPAddress"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// The cluster's load balancers: ID -> (their first frontend's address, how many rules).
+pub fn load_balancers(dump: &Value) -> BTreeMap<String, (String, usize)> {
+    of_type(dump, "Microsoft.Network/loadBalancers")
+        .filter(|(_, lb)| owned(lb))
+        .map(|(id, lb)| {
+            let p = &lb["properties"];
+            let frontend = &p["frontendIPConfigurations"][0]["properties"];
+            let address = frontend["privateIPAddress"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    let ip = lookup(dump, frontend["publicIPAddress"]["id"].as_str()?)?;
+                    ip["properties"]["ipAddress"].as_str().map(str::to_string)
+                })
+                .unwrap_or_default();
+            let rules = p["loadBalancingRules"].as_array().map_or(0, Vec::len);
+            (id.clone(), (address, rules))
+        })
+        .collect()
+}
+
+/// The backend pools of the cluster's load balancers: pool ID -> (member addresses, used
+/// by a load-balancing rule).
+pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)> {
+    let mut out = BTreeMap::new();
+    for (_, lb) in of_type(dump, "Microsoft.Network/loadBalancers").filter(|(_, lb)| owned(lb)) {
+        let p = &lb["properties"];
+        let used: BTreeSet<String> = p["loadBalancingRules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["properties"]["backendAddressPool"]["id"].as_str())
+            .map(str::to_lowercase)
+            .collect();
+        for pool in p["backendAddressPools"].as_array().into_iter().flatten() {
+            let id = pool["id"].as_str().unwrap_or_default().to_lowercase();
+            let members = pool["properties"]["loadBalancerBackendAddresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["properties"]["ipAddress"].as_str().map(str::to_string))
+                .collect();
+            let routed = used.contains(&id);
+            out.insert(id, (members, routed));
+        }
+    }
+    out
+}
+
+/// Every resource not the cluster's, by ID, without what the cluster legitimately changes
+/// on them: its `cloudnet-<n>` ipConfigurations on a node's NIC, the subnets' lists of
+/// ipConfigurations in them, and ETags.
+pub fn foreign_resources(dump: &Value) -> BTreeMap<String, Value> {
+    resources(dump)
+        .filter(|(_, r)| !owned(r))
+        .map(|(id, r)| (format!("azure{id}"), normalise(r)))
+        .collect()
+}
+
+fn normalise(r: &Value) -> Value {
+    let mut r = r.clone();
+    strip(&mut r);
+    if let Some(configs) = r["properties"]
+        .get_mut("ipConfigurations")
+        .and_then(Value::as_array_mut)
+    {
+        configs.retain(|c| {
+            !c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(CONFIG_PREFIX))
+        });
+    }
+    r
+}
+
+/// Drops ETags and back-references (a subnet's `ipConfigurations`) everywhere in `v`.
+fn strip(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.remove("etag");
+            if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut)
+                && p.contains_key("addressPrefix")
+            {
+                p.remove("ipConfigurations");
+            }
+            o.values_mut().for_each(strip);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// Every resource of the cluster still there.
+pub fn leftovers(dump: &Value) -> Vec<String> {
+    resources(dump)
+        .filter(|(_, r)| owned(r))
+        .map(|(id, _)| format!("azure {id}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudnet_mockcloud::azure::AzureWorld;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_aks_world_registers_its_two_scale_set_instances() {
+        let s = AzureState::new(&AzureWorld::aks()).expect("world builds");
+        let nodes = nodes_from_cloud(&s);
+        let got: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.internal_ip.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("aks-nodepool1-12345678-vmss000000", "10.224.0.4"),
+                ("aks-nodepool1-12345678-vmss000001", "10.224.0.5")
+            ]
+        );
+        assert_eq!(
+            nodes[1].provider_id,
+            "azure:///subscriptions/8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59/resourceGroups/MC_cloudnet_cloudnet_eastus/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/1"
+        );
+        assert_eq!(nodes[0].instance_type, "Standard_DS2_v2");
+    }
+
+    #[test]
+    fn the_availability_set_world_registers_two_aks_nodes_in_two_fault_domains() {
+        let s = AzureState::new(&AzureWorld::availability_set()).expect("world builds");
+        let nodes = nodes_from_cloud(&s);
+        let got: Vec<(&str, &str, &str)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.internal_ip.as_str(), n.zone.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("aks-nodepool1-12345678-0", "10.224.0.4", "0"),
+                ("aks-nodepool1-12345678-1", "10.224.0.5", "1")
+            ]
+        );
+        assert_eq!(
+            nodes[0].provider_id,
+            "azure:///subscriptions/8f5d3c2a-1b4e-4c6d-9a7f-0e1d2c3b4a59/resourceGroups/MC_cloudnet_cloudnet_eastus/providers/Microsoft.Compute/virtualMachines/aks-nodepool1-12345678-0"
+        );
+        assert_eq!(nodes[0].instance_type, "Standard_DS2_v2");
+        assert_eq!(
+            network(&s),
+            Some(AksNetwork {
+                vnet: "aks-vnet-12345678".into(),
+                subnet: "aks-subnet".into(),
+                route_table: "aks-agentpool-12345678-routetable".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_vms_addresses_are_its_nics_ip_configurations_and_ours_on_it_are_not_a_change() {
+        let nic = |configs: Value| {
+            json!({"type": "Microsoft.Network/networkInterfaces", "etag": "W/\"1\"",
+                "properties": {"ipConfigurations": configs}})
+        };
+        let primary = json!({"name": "ipconfig1", "properties": {"privateIPAddress": "10.224.0.4", "primary": true}});
+        let pod = json!({"name": "cloudnet-1", "properties": {"privateIPAddress": "10.224.0.9"}});
+        let vm = json!({"type": "Microsoft.Compute/virtualMachines", "name": "vm0",
+            "properties": {"networkProfile": {"networkInterfaces": [{"id": "/S/NIC0"}]}}});
+        let before =
+            json!({"azure": {"resources": {"/s/nic0": nic(json!([primary])), "/s/vm0": vm}}});
+        let mut after = before.clone();
+        after["azure"]["resources"]["/s/nic0"] = nic(json!([primary, pod]));
+        after["azure"]["resources"]["/s/nic0"]["etag"] = json!("W/\"2\"");
+        assert!(instance_addresses(&after, "vm0").contains(&"10.224.0.9".parse().unwrap()));
+        assert!(!instance_addresses(&before, "vm0").contains(&"10.224.0.9".parse().unwrap()));
+        assert_eq!(foreign_resources(&before), foreign_resources(&after));
+    }
+
+    #[test]
+    fn a_token_names_its_object_id() {
+        let t = token_for(CONTROLLER_OID);
+        assert_eq!(
+            cloudnet_mockcloud::arm::caller_of(Some(&format!("Bearer {t}"))).as_deref(),
+            Some(CONTROLLER_OID)
+        );
+    }
+}
