@@ -30,10 +30,10 @@ use cloudnet_testkit::eventually;
 use clouds::world::{CLUSTER, World};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use service_env::wait_for_event;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// A full ensure at least this often: the second reconcile below is past it, so it reads
@@ -182,7 +182,7 @@ async fn an_ingress_becomes_the_clouds_l7_load_balancer_follows_its_pods_and_lea
 ) {
     let w = c.world.as_ref();
     let name = w.name();
-    let api = chart_rbac::start(ApiConfig::default()).await;
+    let api = chart_rbac::start_for(name, ApiConfig::default()).await;
     let services: Api<Service> = Api::namespaced(api.admin.clone(), "default");
     let slices: Api<EndpointSlice> = Api::namespaced(api.admin.clone(), "default");
     let ingresses: Api<Ingress> = Api::namespaced(api.admin.clone(), "default");
@@ -292,7 +292,22 @@ async fn an_ingress_becomes_the_clouds_l7_load_balancer_follows_its_pods_and_lea
     let patched = ingresses.patch("shop", &params, &patch).await;
     patched.expect("annotate");
     let reason = "InvalidConfiguration";
-    let warned = wait_for_event(&api.admin, "default", reason, Some("shop"), WAIT).await;
+    // The Event about this annotation: the controller may have warned before (a Service not
+    // yet in its cache at start), so the wait is for the note naming the key.
+    let events: Api<Event> = Api::namespaced(api.admin.clone(), "default");
+    let warned = eventually(
+        WAIT,
+        &format!("{name}: the {reason} Event naming {key}"),
+        || async {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items.into_iter().find(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop")
+                    && e.note.as_deref().is_some_and(|n| n.contains(key))
+            })
+        },
+    )
+    .await;
     assert_eq!(warned.type_.as_deref(), Some("Warning"), "{name}");
     let note = warned.note.unwrap_or_default();
     assert!(note.contains(key), "{name}: {note}");

@@ -29,33 +29,58 @@ pub fn helm() -> Option<PathBuf> {
     crate::tool("helm")
 }
 
-/// The chart's RBAC objects as `helm template` renders them with the default values, as
-/// YAML; rendered on first use. `None` when helm is missing and the developer opted out
-/// (`CLOUDNET_SKIP_EXTERNAL=1`); a failing render panics with helm's message.
+/// The chart's RBAC objects as `helm template` renders them with the default values
+/// (`provider: aws`), as YAML; rendered on first use. `None` when helm is missing and the
+/// developer opted out (`CLOUDNET_SKIP_EXTERNAL=1`); a failing render panics with helm's
+/// message.
 pub fn rbac_yaml() -> Option<&'static str> {
-    static RENDERED: OnceLock<Option<String>> = OnceLock::new();
-    RENDERED
-        .get_or_init(|| {
-            let helm = helm()?;
-            let mut cmd = std::process::Command::new(&helm);
-            cmd.args(["template", RELEASE]).arg(chart_dir()).args([
-                "--namespace",
-                NAMESPACE,
-                "--set",
-                "clusterName=cloudnet-test",
-            ]);
-            for template in RBAC_TEMPLATES {
-                cmd.args(["--show-only", template]);
-            }
-            let out = cmd
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", helm.display()));
-            assert!(
-                out.status.success(),
-                "helm template failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(String::from_utf8_lossy(&out.stdout).into_owned())
-        })
-        .as_deref()
+    rbac_yaml_for("aws")
+}
+
+/// [`rbac_yaml`] for `provider` (`aws`, `gcp` or `azure`): the chart grants each cloud's
+/// controller what that cloud's dialect reads (ingress-gce's reads TLS Secrets, for one).
+pub fn rbac_yaml_for(provider: &str) -> Option<&'static str> {
+    static AWS: OnceLock<Option<String>> = OnceLock::new();
+    static GCP: OnceLock<Option<String>> = OnceLock::new();
+    static AZURE: OnceLock<Option<String>> = OnceLock::new();
+    let (cell, values): (_, &[&str]) = match provider {
+        "aws" => (&AWS, &[]),
+        "gcp" => (&GCP, &["provider=gcp"]),
+        "azure" => (
+            &AZURE,
+            &[
+                "provider=azure",
+                "azure.vnetName=vnet",
+                "azure.subnetName=subnet",
+                "azure.routeTableName=routes",
+            ],
+        ),
+        other => panic!("no chart provider {other:?} (aws, gcp or azure)"),
+    };
+    cell.get_or_init(|| {
+        let helm = helm()?;
+        let mut cmd = std::process::Command::new(&helm);
+        cmd.args(["template", RELEASE]).arg(chart_dir()).args([
+            "--namespace",
+            NAMESPACE,
+            "--set",
+            "clusterName=cloudnet-test",
+        ]);
+        for value in values {
+            cmd.args(["--set", value]);
+        }
+        for template in RBAC_TEMPLATES {
+            cmd.args(["--show-only", template]);
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", helm.display()));
+        assert!(
+            out.status.success(),
+            "helm template failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .as_deref()
 }

@@ -22,7 +22,12 @@ pub struct RbacApi {
 /// `CLOUDNET_SKIP_EXTERNAL=1`, RBAC stays off (and the controller still acts as its
 /// ServiceAccount); a missing helm otherwise fails the test naming scripts/setup.sh.
 pub async fn start(config: Config) -> RbacApi {
-    let objects = cloudnet_testkit::chart::rbac_yaml().map(|yaml| {
+    start_for("aws", config).await
+}
+
+/// [`start`] under the RBAC the chart renders for `provider` (`aws`, `gcp`, `azure`).
+pub async fn start_for(provider: &str, config: Config) -> RbacApi {
+    let objects = cloudnet_testkit::chart::rbac_yaml_for(provider).map(|yaml| {
         cloudnet_kubesim::rbac::objects_from_yaml(yaml).expect("the chart renders YAML")
     });
     let mut config = config
