@@ -41,7 +41,7 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
             "Azure's limit is 256 ipConfigurations per NIC and AKS runs at most 30 pods a node (Azure CNI): the pod limit is reached long before the NIC's, and the allocator adds no NICs",
         ),
         (_, "ingress-group-member-moved") => NotApplicable(
-            "IngressGroups are the AWS Load Balancer Controller's; ingress-gce and AGIC make one load balancer per Ingress",
+            "IngressGroups are the AWS Load Balancer Controller's: ingress-gce makes one load balancer per Ingress, and AGIC's dialect one gateway per Ingress or one shared by all (AZURE_APPGW_NAME), with no named groups to move between",
         ),
         (Cloud::Gcp, "drift-rule-edited") => {
             NotBuilt("an Ingress's URL map path rule edited by hand")
