@@ -180,10 +180,12 @@ async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_
         .create(&PostParams::default(), &tls_secret(&v1))
         .await
         .expect("secret");
+    // The stack is made certificate, proxy, forwarding rule: wait for the last.
     let first = eventually(WAIT, "the proxy names our certificate", || async {
         let ours = our_certificates(&mock);
         let proxies = proxy_certificates(&mock);
-        (ours.len() == 1 && proxies == vec![ours.clone()]).then(|| ours[0].clone())
+        let fronted = count(&mock, "forwardingRules") > 0;
+        (ours.len() == 1 && proxies == vec![ours.clone()] && fronted).then(|| ours[0].clone())
     })
     .await;
     assert_eq!(count(&mock, "forwardingRules"), 1, "HTTPS only");
