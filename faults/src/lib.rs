@@ -30,9 +30,11 @@
 
 pub mod addresses;
 pub mod api_faults;
+pub mod bad_annotation;
 pub mod clouds;
 pub mod env;
 pub mod exhaustion;
+pub mod gcp_changes;
 pub mod http;
 pub mod invariants;
 pub mod observe;

@@ -188,8 +188,11 @@ impl Snapshot {
     }
 
     /// The paths the rules of the load balancer `lb`'s listeners match (every string
-    /// starting with `/` in their conditions).
+    /// starting with `/` in their conditions; on GCP the path rules of its URL map).
     pub fn rule_paths(&self, lb: &str) -> BTreeSet<String> {
+        if self.provider == crate::Cloud::Gcp {
+            return crate::clouds::gcp::rule_paths(&self.cloud, lb);
+        }
         let elbv2 = &self.cloud["elbv2"];
         let listeners: BTreeSet<&str> = elbv2["listeners"]
             .as_object()

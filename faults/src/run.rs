@@ -339,8 +339,13 @@ impl Run {
             return true;
         }
         let healthy = self.healthy_targets(s);
+        // An Ingress's backends hold the pods' addresses on every cloud; a Service's on GCP
+        // its nodes'.
         s.app_pods(&goal.app)
-            .filter_map(|p| s.service_target(p))
+            .filter_map(|p| match goal.service {
+                None => p.ip.map(|ip| ip.to_string()),
+                Some(_) => s.service_target(p),
+            })
             .all(|t| healthy.contains(&t))
     }
 

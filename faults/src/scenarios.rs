@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::env::{Env, Options};
 use crate::report::Row;
-use crate::run::{Fault, Goal, Metrics, Run};
+use crate::run::{Goal, Metrics, Run};
 use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
 use crate::support::{Support, support};
 use crate::workload::{self, APP, SERVICE};
@@ -562,6 +562,9 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             r.notes.push(format!("{n} listener(s) deleted by hand"));
             r.measure(&stack_goal(3), fault, LIMIT).await
         }
+        "foreign-load-balancer-under-our-name" if opts.cloud == crate::Cloud::Gcp => {
+            crate::gcp_changes::foreign_forwarding_rule(r).await
+        }
         "foreign-load-balancer-under-our-name" => {
             up_stack(r).await?;
             // Learn the name and subnets the Service's load balancer takes, then free them.
@@ -607,24 +610,7 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
             m.reaction_ms = Some(warned.as_millis() as u64);
             Ok(m)
         }
-        "bad-annotation-on-live-service" => {
-            up_stack(r).await?;
-            let key = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type";
-            let fault = r.fault(&stack_goal(3)).await?;
-            workload::annotate(&r.env.client, key, Some("bogus")).await?;
-            let warned = wait_warning(r, "InvalidConfiguration").await?;
-            let writes_before_fix = controller_writes_since(r, fault).await?;
-            r.hold(opts.scaled(Duration::from_secs(10))).await?;
-            if writes_before_fix > 0 {
-                bail!(
-                    "the controller made {writes_before_fix} load balancer write(s) for a Service with a bad annotation"
-                );
-            }
-            workload::annotate(&r.env.client, key, Some("ip")).await?;
-            let mut m = r.measure(&stack_goal(3), fault, LIMIT).await?;
-            m.reaction_ms = Some(warned.as_millis() as u64);
-            Ok(m)
-        }
+        "bad-annotation-on-live-service" => crate::bad_annotation::body(r).await,
         other => bail!("no scenario {other}"),
     }
 }
@@ -725,18 +711,6 @@ async fn wait_warning(r: &mut Run, reason: &str) -> Result<Duration> {
         r.sample().await?;
         tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
     }
-}
-
-async fn controller_writes_since(r: &Run, fault: Fault) -> Result<usize> {
-    let (calls, _) = crate::observe::calls_since(&r.env, fault.seq).await?;
-    Ok(calls
-        .iter()
-        .filter(|c| {
-            c.caller == r.env.options.cloud.controller_caller()
-                && c.is_mutating()
-                && c.call.starts_with("elbv2:")
-        })
-        .count())
 }
 
 #[cfg(test)]

@@ -46,27 +46,18 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (_, "ingress-group-member-moved") => NotApplicable(
             "IngressGroups are the AWS Load Balancer Controller's: ingress-gce makes one load balancer per Ingress, and AGIC's dialect one gateway per Ingress or one shared by all (AZURE_APPGW_NAME), with no named groups to move between",
         ),
-        (Cloud::Gcp, "drift-rule-edited") => {
-            NotBuilt("an Ingress's URL map path rule edited by hand")
-        }
         (Cloud::Azure, "drift-rule-edited") => {
             NotBuilt("an Application Gateway's path rule edited by hand")
         }
         (Cloud::Gcp, "drift-security-group-rule-revoked") => NotBuilt(
-            "the Ingress's firewall rule for the load balancer's health checks deleted by hand",
+            "the Ingress's firewall rule for the load balancer's health checks deleted by hand; the GCP backend makes no firewall rule yet (ingress-gce's k8s-fw-l7-* letting 130.211.0.0/22 and 35.191.0.0/16 reach the NEG endpoints), so there is none to delete",
         ),
         (Cloud::Azure, "drift-security-group-rule-revoked") => {
             NotBuilt("an NSG rule of the Application Gateway's subnet deleted by hand")
         }
-        (Cloud::Gcp, "foreign-load-balancer-under-our-name") => NotBuilt(
-            "a forwarding rule without our description under the name the Service's would take",
-        ),
         (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
             NotBuilt("an untagged load balancer under the name the Service's would take")
         }
-        (_, "bad-annotation-on-live-service") => NotBuilt(
-            "a bad value in one of the cloud's own Service annotations (the AWS one, the target type, is not read there)",
-        ),
         (Cloud::Azure, "drift-listener-deleted") => {
             NotBuilt("the Service's load-balancing rule deleted by hand")
         }
@@ -113,6 +104,18 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
         }
         (Cloud::Azure, "5xx-bursts") => {
             "every second ARM call a 500 InternalServerError for 30 s while three pods are added"
+        }
+        (Cloud::Gcp, "drift-rule-edited") => {
+            "an Ingress (class gce) URL map's path rule for /shop edited by hand to match /edited (urlMaps.update, as the operator)"
+        }
+        (Cloud::Gcp, "foreign-load-balancer-under-our-name") => {
+            "a forwarding rule (with its own regional backend service) without our description made by the operator under the name the Service's takes; removed by hand 10 s later"
+        }
+        (Cloud::Gcp, "bad-annotation-on-live-service") => {
+            "a live Service's networking.gke.io/load-balancer-type set to `Bogus`, fixed (`External`) 10 s later"
+        }
+        (Cloud::Azure, "bad-annotation-on-live-service") => {
+            "a live Service's service.beta.kubernetes.io/azure-load-balancer-internal set to `maybe`, fixed (`false`) 10 s later"
         }
         (Cloud::Gcp, "dropped-connections") => {
             "every third Compute Engine connection dropped for 30 s while three pods are added"

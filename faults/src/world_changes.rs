@@ -54,6 +54,9 @@ async fn up_ingresses(r: &mut Run, members: &[Member]) -> Result<Goal> {
 pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
     match name {
         "instance-terminated" => instance_terminated(r).await,
+        "drift-rule-edited" if r.env.options.cloud == crate::Cloud::Gcp => {
+            crate::gcp_changes::rule_edited(r).await
+        }
         "drift-rule-edited" => rule_edited(r).await,
         "drift-security-group-rule-revoked" => security_group_rule_revoked(r).await,
         "ingress-group-member-moved" => member_moved(r).await,

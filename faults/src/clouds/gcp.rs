@@ -11,14 +11,18 @@ use serde_json::Value;
 
 use super::CLUSTER;
 
-/// The controller's caller in the call log: it runs with anonymous credentials (the mock's
-/// Compute Engine front takes any, and names none).
-pub const CONTROLLER_CALLER: &str = cloudnet_mockcloud::calllog::ANONYMOUS;
+/// The controller's Google service account, as the chart's Workload Identity binding names
+/// it (`iam.gke.io/gcp-service-account`); its calls are logged under it.
+pub const CONTROLLER_CALLER: &str = "cloudnet-controller@cloudnet-sandbox.iam.gserviceaccount.com";
 /// The operator's bearer token: changes by hand are logged under it.
 pub const OPERATOR_TOKEN: &str = "operator";
+/// The custom role deploy/iam gives the controller's service account.
+pub const CONTROLLER_ROLE: &str = include_str!("../../../deploy/iam/gcp/controller-role.yaml");
 
 /// The built-in GKE-like world (two e2-standard-4 in two zones), with more nodes up to
-/// `nodes`, alternating between the two zones.
+/// `nodes`, alternating between the two zones; IAM enforced: the controller's service
+/// account holds deploy/iam's custom role and nothing else, the operator every Compute
+/// Engine permission, any other caller none.
 pub fn world(nodes: usize) -> cloudnet_mockcloud::World {
     let mut gcp = cloudnet_mockcloud::gcp::GcpWorld::default();
     let template = gcp.instances.clone();
@@ -31,9 +35,49 @@ pub fn world(nodes: usize) -> cloudnet_mockcloud::World {
         i.alias_ranges.clear();
         gcp.instances.push(i);
     }
+    // The metadata server answers the controller with its service account's token, as
+    // GKE's does for a pod whose Kubernetes service account is bound by Workload Identity
+    // (ipamd reads the metadata server only and makes no Compute Engine call).
+    for i in &mut gcp.instances {
+        i.service_account = Some(CONTROLLER_CALLER.to_string());
+    }
+    gcp.iam = Some(iam());
     cloudnet_mockcloud::World {
         gcp: Some(gcp),
         ..cloudnet_mockcloud::World::default()
+    }
+}
+
+/// deploy/iam's role for the controller, every Compute Engine permission for the operator.
+fn iam() -> cloudnet_mockcloud::grants::GrantSpec {
+    use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource};
+    let role = Granted::from_gcp_role(CONTROLLER_ROLE)
+        .unwrap_or_else(|e| panic!("deploy/iam/gcp/controller-role.yaml: {e}"));
+    GrantSpec {
+        roles: BTreeMap::from([
+            (
+                "cloudnet-controller".to_string(),
+                RoleSource {
+                    permissions: role.allow,
+                    ..RoleSource::default()
+                },
+            ),
+            (
+                "operator".to_string(),
+                RoleSource {
+                    permissions: vec!["compute.*".to_string()],
+                    ..RoleSource::default()
+                },
+            ),
+        ]),
+        bindings: BTreeMap::from([
+            (
+                CONTROLLER_CALLER.to_string(),
+                "cloudnet-controller".to_string(),
+            ),
+            (OPERATOR_TOKEN.to_string(), "operator".to_string()),
+        ]),
+        base_dir: None,
     }
 }
 
@@ -186,6 +230,38 @@ pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)>
         .collect()
 }
 
+/// The resource a URL names (by the path under the project it ends with).
+fn resolve<'a>(dump: &'a Value, url: &str) -> Option<(&'a String, &'a Value)> {
+    resources(dump).find(|(path, _)| url.ends_with(&format!("/{path}")) || url == path.as_str())
+}
+
+/// The path of the URL map behind the cluster's forwarding rule at `address` (its target
+/// proxy's URL map).
+pub fn url_map_of(dump: &Value, address: &str) -> Option<String> {
+    owned_of_kind(dump, "compute#forwardingRule")
+        .filter(|(_, rule)| rule["IPAddress"].as_str() == Some(address))
+        .filter_map(|(_, rule)| resolve(dump, rule["target"].as_str()?))
+        .filter_map(|(_, proxy)| resolve(dump, proxy["urlMap"].as_str()?))
+        .map(|(path, _)| path.clone())
+        .next()
+}
+
+/// The paths the URL map behind the forwarding rule at `address` routes (its path matchers'
+/// path rules).
+pub fn rule_paths(dump: &Value, address: &str) -> BTreeSet<String> {
+    let Some(path) = url_map_of(dump, address) else {
+        return BTreeSet::new();
+    };
+    dump["gcp"]["resources"][&path]["pathMatchers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|pm| pm["pathRules"].as_array().into_iter().flatten())
+        .flat_map(|rule| rule["paths"].as_array().into_iter().flatten())
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
 /// Every resource not the cluster's, by path, without what the cluster legitimately
 /// changes on them: the alias ranges (and fingerprints) of a node's interface, which the
 /// allocator sets, and the instance's own fingerprint.
@@ -239,7 +315,14 @@ mod tests {
                 "regions/r/backendServices/k8s-web": {"kind": "compute#backendService",
                     "name": "k8s-web", "description": "cloudnet.io/cluster=faults x=y",
                     "backends": [{"group": "https://x/zones/a/networkEndpointGroups/k8s-web"}]},
-                "global/firewalls/other": {"kind": "compute#firewall", "description": "cloudnet.io/cluster=other"}
+                "global/firewalls/other": {"kind": "compute#firewall", "description": "cloudnet.io/cluster=other"},
+                "global/forwardingRules/l7": {"kind": "compute#forwardingRule",
+                    "IPAddress": "34.2.2.2", "description": "cloudnet.io/cluster=faults",
+                    "target": "https://x/compute/v1/projects/p/global/targetHttpProxies/px"},
+                "global/targetHttpProxies/px": {"kind": "compute#targetHttpProxy",
+                    "urlMap": "https://x/compute/v1/projects/p/global/urlMaps/um"},
+                "global/urlMaps/um": {"kind": "compute#urlMap", "pathMatchers": [
+                    {"name": "anyhost", "pathRules": [{"paths": ["/shop", "/shop/*"]}]}]}
             },
             "neg_endpoints": {"zones/a/networkEndpointGroups/k8s-web": [
                 {"instance": "https://x/zones/a/instances/n1", "ipAddress": "10.0.0.2"}]}
@@ -263,12 +346,38 @@ mod tests {
         assert!(*routed);
         assert_eq!(targets.iter().collect::<Vec<_>>(), ["10.0.0.2"]);
         assert_eq!(load_balancers(&d)["34.1.1.1"].1, 1);
-        assert_eq!(leftovers(&d).len(), 2);
+        assert_eq!(leftovers(&d).len(), 3);
         assert!(foreign_resources(&d).contains_key("gcp/global/firewalls/other"));
         assert_eq!(
             foreign_resources(&d)["gcp/zones/a/instances/n1"]["networkInterfaces"][0]
                 .get("aliasIpRanges"),
             None
         );
+    }
+
+    #[test]
+    fn an_l7_forwarding_rule_leads_to_its_url_maps_paths_and_an_l4_one_to_none() {
+        let d = dump();
+        assert_eq!(
+            url_map_of(&d, "34.2.2.2").as_deref(),
+            Some("global/urlMaps/um")
+        );
+        assert_eq!(
+            rule_paths(&d, "34.2.2.2").into_iter().collect::<Vec<_>>(),
+            ["/shop", "/shop/*"]
+        );
+        assert!(rule_paths(&d, "34.1.1.1").is_empty());
+        assert!(rule_paths(&d, "34.9.9.9").is_empty());
+    }
+
+    #[test]
+    fn the_controller_holds_the_shipped_role_and_the_operator_all_of_compute() {
+        let spec = iam();
+        let controller = &spec.roles["cloudnet-controller"].permissions;
+        assert!(controller.iter().any(|p| p == "compute.urlMaps.update"));
+        assert!(!controller.iter().any(|p| p.contains('*')));
+        assert_eq!(spec.bindings[CONTROLLER_CALLER], "cloudnet-controller");
+        assert_eq!(spec.bindings[OPERATOR_TOKEN], "operator");
+        assert!(!spec.bindings.contains_key("*"));
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | world | the mock's eksctl-style VPC, two m5.large | the built-in GKE-like project, two e2-standard-4 | the AKS-like availability set, two Standard_DS2_v2 |
 //! | Nodes | EKS names, `aws:///zone/i-…` | GKE names, `gce://project/zone/name` | AKS names, `azure:///subscriptions/…/virtualMachines/name` |
-//! | controller | `AWS_*`, `VPC_ID`, its access key | `CLOUD_PROVIDER=gcp`, `GCP_*` (anonymous) | `CLOUD_PROVIDER=azure`, `AZURE_*` (a static token naming it) |
+//! | controller | `AWS_*`, `VPC_ID`, its access key | `CLOUD_PROVIDER=gcp`, `GCP_*` (the metadata server's token for its service account, held to deploy/iam's role) | `CLOUD_PROVIDER=azure`, `AZURE_*` (a static token naming it) |
 //! | ipamd reads | IMDSv2 | the GCE metadata server | Azure IMDS |
 //! | a pod address is on its node | a private IP of an ENI attached to the instance | in an alias range (or the address) of the instance's interface | an ipConfiguration of the VM's NIC |
 //! | load balancer, listener | ELBv2 load balancer, listener | regional forwarding rule (its address), one per protocol | Standard Load Balancer (its frontend's address), LB rule |
@@ -252,7 +252,9 @@ pub fn controller_env(
                     host.zone
                 ),
             ),
-            ("GCP_CREDENTIALS", "anonymous".to_string()),
+            // The metadata server's token for the node's service account: the controller's
+            // (see gcp::world), which the mock's IAM holds to deploy/iam's role.
+            ("GCP_CREDENTIALS", "metadata-server".to_string()),
         ],
         Cloud::Azure => {
             let network = mock
