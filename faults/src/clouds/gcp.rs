@@ -370,6 +370,27 @@ mod tests {
         assert!(rule_paths(&d, "34.9.9.9").is_empty());
     }
 
+    #[tokio::test]
+    async fn the_worlds_compute_engine_refuses_a_caller_without_a_role() {
+        let cloud =
+            cloudnet_mockcloud::MockCloud::start(cloudnet_mockcloud::Config::ephemeral(world(0)))
+                .await
+                .expect("the mock cloud starts");
+        let addr = cloud
+            .endpoint_url()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
+        let path = "/compute/v1/projects/cloudnet-sandbox/zones/us-central1-a/instances";
+        let list = |token| crate::http::request_as(addr, "GET", path, None, token);
+        assert!(list(Some(CONTROLLER_CALLER)).await.is_ok());
+        assert!(list(Some(OPERATOR_TOKEN)).await.is_ok());
+        let refused = list(Some("someone-else")).await.expect_err("refused");
+        assert!(format!("{refused:#}").contains("403"), "{refused:#}");
+        let refused = list(None).await.expect_err("refused");
+        assert!(format!("{refused:#}").contains("403"), "{refused:#}");
+    }
+
     #[test]
     fn the_controller_holds_the_shipped_role_and_the_operator_all_of_compute() {
         let spec = iam();
