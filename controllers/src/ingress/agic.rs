@@ -156,7 +156,7 @@ pub(super) fn front(
             ..Shared::default()
         },
         listen,
-        certificates: certificate.into_iter().map(CertificateRef).collect(),
+        certificates: certificate.into_iter().map(CertificateRef::Named).collect(),
     })
 }
 

@@ -91,7 +91,7 @@ fn an_agic_ingress_becomes_an_application_spec_with_agic_settings() {
     ));
     assert_eq!(
         spec.listeners[1].certificates,
-        [CertificateRef(VAULT.into())]
+        [CertificateRef::Named(VAULT.into())]
     );
     let hosts: Vec<&str> = spec.listeners[1]
         .rules

@@ -57,7 +57,7 @@ pub(super) fn front(
     // Pre-shared certificates first (the first is the proxy's default), then the Secrets'.
     let mut certificates: Vec<CertificateRef> = g
         .as_ref()
-        .map(|g| g.certificates.iter().cloned().map(CertificateRef).collect())
+        .map(|g| g.certificates.iter().map(CertificateRef::named).collect())
         .unwrap_or_default();
     let namespace = ing.metadata.namespace.as_deref().unwrap_or_default();
     let resolved = resolved_tls_secrets(ing);
@@ -67,7 +67,7 @@ pub(super) fn front(
             Some(TlsSecret::Found {
                 certificate,
                 private_key,
-            }) => certificates.push(CertificateRef::material(&CertificateMaterial {
+            }) => certificates.push(CertificateRef::Material(CertificateMaterial {
                 source,
                 certificate: certificate.clone(),
                 private_key: private_key.clone(),

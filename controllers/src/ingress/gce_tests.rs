@@ -78,8 +78,8 @@ fn a_gce_ingress_becomes_an_external_container_native_load_balancer() {
     assert_eq!(
         spec.listeners[0].certificates,
         [
-            CertificateRef("web-cert".into()),
-            CertificateRef("web-cert-2".into())
+            CertificateRef::Named("web-cert".into()),
+            CertificateRef::Named("web-cert-2".into())
         ]
     );
     assert_eq!(
@@ -284,7 +284,10 @@ fn tls_secrets_become_certificate_material_after_the_pre_shared_ones() {
     let https = spec.listeners.iter().find(|l| l.port == 443).unwrap();
     assert_eq!(https.protocol, Protocol::Https);
     assert_eq!(https.certificates.len(), 2);
-    assert_eq!(https.certificates[0], CertificateRef("web-cert".into()));
+    assert_eq!(
+        https.certificates[0],
+        CertificateRef::Named("web-cert".into())
+    );
     let m = https.certificates[1].as_material().expect("material");
     assert_eq!(
         (

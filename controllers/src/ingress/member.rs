@@ -129,7 +129,7 @@ impl Member {
             .list("certificate-arn")
             .unwrap_or_default()
             .into_iter()
-            .map(CertificateRef)
+            .map(CertificateRef::Named)
             .collect();
         let listen = match a.raw("listen-ports") {
             Some(raw) => match parse_listen_ports(raw) {

@@ -245,7 +245,7 @@ pub fn build_spec(
         .list("aws-load-balancer-ssl-cert")
         .unwrap_or_default()
         .into_iter()
-        .map(CertificateRef)
+        .map(CertificateRef::Named)
         .collect();
     let ssl_ports = a.list("aws-load-balancer-ssl-ports");
     if ssl_ports.is_some() && certificates.is_empty() {

@@ -283,7 +283,7 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
     let mut https = spec.listeners[0].clone();
     https.port = 443;
     https.protocol = Protocol::Https;
-    https.certificates = vec![CertificateRef(
+    https.certificates = vec![CertificateRef::Named(
         "https://shop.vault.azure.net/secrets/web".into(),
     )];
     spec.listeners[0].rules.clear();

@@ -16,7 +16,7 @@
 //!   capabilities. What a cloud cannot do is a capability the caller reads first
 //!   ([`AddressCapabilities::hot_plug_interfaces`], [`LoadBalancerCapabilities::check`]),
 //!   never a method that fails with "not implemented". A listener's certificates are the
-//!   cloud's references or certificate material ([`CertificateRef::material`], a TLS
+//!   cloud's references or certificate material ([`CertificateRef::Material`], a TLS
 //!   Secret's content): only GCP uploads material (self-managed `sslCertificates`,
 //!   [`LoadBalancerCapabilities::check_uploading_certificates`]); AWS and Azure refuse it as
 //!   `InvalidInput` naming the listener's certificates.

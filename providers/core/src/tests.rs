@@ -44,8 +44,8 @@ pub(crate) fn alb_spec() -> LoadBalancerSpec {
             Listener {
                 port: 443,
                 protocol: Protocol::Https,
-                certificates: vec![CertificateRef(
-                    "arn:aws:acm:us-west-2:123456789012:certificate/abc".into(),
+                certificates: vec![CertificateRef::named(
+                    "arn:aws:acm:us-west-2:123456789012:certificate/abc",
                 )],
                 ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
                 default_action: Action::FixedResponse(FixedResponse {
@@ -335,7 +335,7 @@ fn certificate_material_is_refused_unless_the_cloud_uploads_it() {
         private_key: "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n".into(),
     };
     let mut spec = alb_spec();
-    spec.listeners[1].certificates = vec![CertificateRef::material(&material)];
+    spec.listeners[1].certificates = vec![CertificateRef::Material(material.clone())];
 
     let err = caps.check(&spec).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -345,24 +345,36 @@ fn certificate_material_is_refused_unless_the_cloud_uploads_it() {
     caps.check_uploading_certificates(&spec)
         .expect("a cloud that uploads takes it");
 
-    // The round trip keeps the material; Debug never shows the key.
-    let back = spec.listeners[1].certificates[0].as_material().unwrap();
-    assert_eq!(back, material);
+    // Neither Debug nor the serialized spec shows the key; read back, the material has
+    // none, and a spec with it is refused rather than uploaded keyless.
+    assert_eq!(
+        spec.listeners[1].certificates[0].as_material(),
+        Some(&material)
+    );
     let shown = format!("{spec:?}");
     assert!(!shown.contains("SECRETKEY"), "{shown}");
     assert!(shown.contains("shop/web-tls"), "{shown}");
     assert_eq!(material.digest(12).len(), 12);
+    let json = serde_json::to_string(&spec).unwrap();
+    assert!(!json.contains("SECRETKEY"), "{json}");
+    assert!(json.contains("shop/web-tls"), "{json}");
+    let read: LoadBalancerSpec = serde_json::from_str(&json).unwrap();
+    let read_back = read.listeners[1].certificates[0].as_material().unwrap();
+    assert_eq!(read_back.certificate, material.certificate);
+    assert!(read_back.private_key.is_empty());
+    assert!(caps.check_uploading_certificates(&read).is_err());
 
     // Material without a key is bad input everywhere.
     let mut keyless = material.clone();
     keyless.private_key = " ".into();
-    spec.listeners[1].certificates = vec![CertificateRef::material(&keyless)];
+    spec.listeners[1].certificates = vec![CertificateRef::Material(keyless)];
     let err = caps.check_uploading_certificates(&spec).unwrap_err();
     assert!(
         err.to_string()
             .contains("needs a certificate and a private key"),
         "{err}"
     );
-    spec.listeners[1].certificates = vec![CertificateRef("material:{not json".into())];
-    assert!(caps.check_uploading_certificates(&spec).is_err());
+    // A name is a name, whatever it starts with; material is only ever typed.
+    spec.listeners[1].certificates = vec![CertificateRef::named("material:{not json")];
+    assert!(caps.check(&spec).is_ok());
 }

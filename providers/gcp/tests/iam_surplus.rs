@@ -229,7 +229,7 @@ async fn repertoire(h: &Handle) {
     };
     for l in spec.listeners.iter_mut().filter(|l| l.port == 443) {
         l.certificates
-            .push(cloudnet_core::CertificateRef::material(&material));
+            .push(cloudnet_core::CertificateRef::Material(material.clone()));
     }
     let status = lb.ensure(&spec).await.expect("ensure L7");
     // Someone repoints a URL map: read back under its fingerprint and written whole.

@@ -402,7 +402,7 @@ async fn a_groups_timeout_and_connection_draining_reach_its_backend_service() {
 }
 
 fn material(pair: &(String, String)) -> cloudnet_core::CertificateRef {
-    cloudnet_core::CertificateRef::material(&cloudnet_core::CertificateMaterial {
+    cloudnet_core::CertificateRef::Material(cloudnet_core::CertificateMaterial {
         source: "shop/web-tls".into(),
         certificate: pair.0.clone(),
         private_key: pair.1.clone(),

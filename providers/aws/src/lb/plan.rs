@@ -264,7 +264,12 @@ fn listener(l: &Listener) -> DesiredListener {
     DesiredListener {
         port: l.port,
         protocol: protocol_name(l.protocol).to_string(),
-        certificates: l.certificates.iter().map(|c| c.0.clone()).collect(),
+        certificates: l
+            .certificates
+            .iter()
+            .filter_map(|c| c.name())
+            .map(str::to_string)
+            .collect(),
         ssl_policy: if l.protocol.needs_certificate() {
             Some(
                 l.ssl_policy

@@ -72,29 +72,34 @@ pub enum TargetKind {
     NodePort,
 }
 
-/// A certificate reference as the cloud names it (ACM ARN, GCE SSL certificate self-link,
-/// Key Vault secret ID), or certificate material for the provider to upload itself
-/// ([`CertificateRef::material`]: a Kubernetes TLS Secret named in an Ingress's `spec.tls`).
+/// A listener's certificate: a reference as the cloud names it (ACM ARN, GCE SSL certificate
+/// name or self-link, Key Vault secret ID), or certificate material for the provider to upload
+/// itself (a Kubernetes TLS Secret named in an Ingress's `spec.tls`).
 ///
-/// Material travels in the same string, behind [`MATERIAL_PREFIX`], so a listener keeps one
-/// ordered list of certificates; its `Debug` shows where the material came from, never the
-/// key. Only a cloud that uploads certificates takes it
+/// Only a cloud that uploads certificates takes [`CertificateRef::Material`]
 /// ([`crate::LoadBalancerCapabilities::check_uploading_certificates`]); everywhere else
 /// [`crate::LoadBalancerCapabilities::check`] refuses it as `InvalidInput` naming the field.
+/// Neither `Debug` nor the serialized form carries the private key.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CertificateRef(pub String);
-
-/// What starts a [`CertificateRef`] that carries [`CertificateMaterial`] (JSON after it).
-pub const MATERIAL_PREFIX: &str = "material:";
+#[serde(untagged)]
+pub enum CertificateRef {
+    /// The cloud's own reference.
+    Named(String),
+    /// A certificate chain and key to upload.
+    Material(CertificateMaterial),
+}
 
 /// A certificate chain and its private key, PEM, and where they came from (`ns/name` of
 /// the Secret).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Serialized, the key is left out (a spec printed or logged never shows it): read back, such
+/// a material has an empty key, which [`crate::LoadBalancerSpec::validate`] refuses.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificateMaterial {
     pub source: String,
     pub certificate: String,
+    #[serde(skip_serializing, default)]
     pub private_key: String,
 }
 
@@ -116,30 +121,33 @@ impl std::fmt::Debug for CertificateMaterial {
 }
 
 impl CertificateRef {
-    /// A reference carrying the material itself.
-    pub fn material(m: &CertificateMaterial) -> Self {
-        let json = serde_json::to_string(m).unwrap_or_default();
-        CertificateRef(format!("{MATERIAL_PREFIX}{json}"))
+    /// A reference by the cloud's name.
+    pub fn named(name: impl Into<String>) -> Self {
+        CertificateRef::Named(name.into())
+    }
+
+    /// The cloud's name of the certificate; None for material.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            CertificateRef::Named(n) => Some(n),
+            CertificateRef::Material(_) => None,
+        }
     }
 
     /// The material this reference carries; None for a reference by the cloud's name.
-    pub fn as_material(&self) -> Option<CertificateMaterial> {
-        let json = self.0.strip_prefix(MATERIAL_PREFIX)?;
-        serde_json::from_str(json).ok()
-    }
-
-    /// Whether this reference carries material (well-formed or not).
-    pub fn is_material(&self) -> bool {
-        self.0.starts_with(MATERIAL_PREFIX)
+    pub fn as_material(&self) -> Option<&CertificateMaterial> {
+        match self {
+            CertificateRef::Named(_) => None,
+            CertificateRef::Material(m) => Some(m),
+        }
     }
 }
 
 impl std::fmt::Debug for CertificateRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.as_material() {
-            Some(m) => write!(f, "CertificateRef({m:?})"),
-            None if self.is_material() => write!(f, "CertificateRef(<malformed material>)"),
-            None => write!(f, "CertificateRef({:?})", self.0),
+        match self {
+            CertificateRef::Named(n) => write!(f, "CertificateRef({n:?})"),
+            CertificateRef::Material(m) => write!(f, "CertificateRef({m:?})"),
         }
     }
 }
@@ -451,23 +459,16 @@ impl LoadBalancerSpec {
                     l.port
                 )));
             }
-            for c in l.certificates.iter().filter(|c| c.is_material()) {
-                match c.as_material() {
-                    None => {
-                        return Err(Error::invalid(format!(
-                            "listener {}: certificates: material that does not parse",
-                            l.port
-                        )));
-                    }
-                    Some(m)
-                        if m.certificate.trim().is_empty() || m.private_key.trim().is_empty() =>
-                    {
-                        return Err(Error::invalid(format!(
-                            "listener {}: certificates: the material of {} needs a certificate and a private key",
-                            l.port, m.source
-                        )));
-                    }
-                    Some(_) => {}
+            for m in l
+                .certificates
+                .iter()
+                .filter_map(CertificateRef::as_material)
+            {
+                if m.certificate.trim().is_empty() || m.private_key.trim().is_empty() {
+                    return Err(Error::invalid(format!(
+                        "listener {}: certificates: the material of {} needs a certificate and a private key",
+                        l.port, m.source
+                    )));
                 }
             }
             if l.protocol.needs_certificate() && l.certificates.is_empty() {

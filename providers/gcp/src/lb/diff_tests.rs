@@ -45,7 +45,7 @@ fn l7() -> LoadBalancerSpec {
             Listener {
                 port: 443,
                 protocol: Protocol::Https,
-                certificates: vec![CertificateRef("shop-cert".into())],
+                certificates: vec![CertificateRef::Named("shop-cert".into())],
                 ssl_policy: None,
                 default_action: Action::forward_to("shop/web:80"),
                 rules: vec![rule(1, "shop.example.com", "/api", "shop/api:8080")],
@@ -500,7 +500,7 @@ fn what_gclb_cannot_do_is_refused_by_name() {
 }
 
 fn material(source: &str, body: &str) -> CertificateRef {
-    CertificateRef::material(&cloudnet_core::CertificateMaterial {
+    CertificateRef::Material(cloudnet_core::CertificateMaterial {
         source: source.into(),
         certificate: format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"),
         private_key: format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
@@ -511,7 +511,7 @@ fn material(source: &str, body: &str) -> CertificateRef {
 fn a_secrets_certificate_is_made_before_the_proxy_names_it_and_replaced_on_new_content() {
     let mut spec = l7();
     spec.listeners[1].certificates = vec![
-        CertificateRef("shop-cert".into()),
+        CertificateRef::Named("shop-cert".into()),
         material("shop/web-tls", "v1"),
     ];
     let v1 = plan(&spec, &ctx()).unwrap();
@@ -539,7 +539,7 @@ fn a_secrets_certificate_is_made_before_the_proxy_names_it_and_replaced_on_new_c
 
     // The Secret's new content: create the new one, switch the proxy, delete the old one.
     spec.listeners[1].certificates = vec![
-        CertificateRef("shop-cert".into()),
+        CertificateRef::Named("shop-cert".into()),
         material("shop/web-tls", "v2"),
     ];
     let v2 = plan(&spec, &ctx()).unwrap();
@@ -556,7 +556,7 @@ fn a_secrets_certificate_is_made_before_the_proxy_names_it_and_replaced_on_new_c
     assert!(matches!(&set.changes[2], Change::DeleteSslCertificate { name } if name == &own));
 
     // The Secret gone from spec.tls: the proxy keeps the pre-shared one, ours is deleted.
-    spec.listeners[1].certificates = vec![CertificateRef("shop-cert".into())];
+    spec.listeners[1].certificates = vec![CertificateRef::Named("shop-cert".into())];
     let none = plan(&spec, &ctx()).unwrap();
     assert_eq!(
         kinds(&diff(&none, &had).unwrap().changes),

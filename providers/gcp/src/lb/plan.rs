@@ -272,12 +272,12 @@ fn certificate_names(
                     own.push(SslCertificateDef {
                         name: n.clone(),
                         source: m.source.clone(),
-                        material: m,
+                        material: m.clone(),
                     });
                 }
                 n
             }
-            None => last_segment(&c.0).to_string(),
+            None => last_segment(c.name().unwrap_or_default()).to_string(),
         };
         if !names.contains(&n) {
             names.push(n);

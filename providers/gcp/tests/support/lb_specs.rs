@@ -43,7 +43,7 @@ pub fn ingress(cluster: &str, name: &str) -> LoadBalancerSpec {
             Listener {
                 port: 443,
                 protocol: Protocol::Https,
-                certificates: vec![CertificateRef("shop-cert".into())],
+                certificates: vec![CertificateRef::Named("shop-cert".into())],
                 ssl_policy: None,
                 default_action: fwd("shop/web:80"),
                 rules: vec![],

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 
 use azure_mgmt_network::models::ApplicationGateway;
 use cloudnet_core::{
-    Action, BackendGroup, Error, HealthCheckPort, Listener, LoadBalancerSpec, PathMatch, Protocol,
-    Redirect, Result, Scheme, ownership::short_hash,
+    Action, BackendGroup, CertificateRef, Error, HealthCheckPort, Listener, LoadBalancerSpec,
+    PathMatch, Protocol, Redirect, Result, Scheme, ownership::short_hash,
 };
 use serde_json::{Value, json};
 
@@ -276,7 +276,7 @@ pub fn desired(
     let mut certs: Vec<&str> = spec
         .listeners
         .iter()
-        .flat_map(|l| l.certificates.iter().map(|c| c.0.as_str()))
+        .flat_map(|l| l.certificates.iter().filter_map(CertificateRef::name))
         .collect();
     certs.sort_unstable();
     certs.dedup();
@@ -311,10 +311,14 @@ pub fn desired(
             lp["hostNames"] = json!(site.hosts);
         }
         if l.protocol == Protocol::Https {
-            let c = l.certificates.first().ok_or_else(|| {
-                Error::invalid(format!("HTTPS listener {} has no certificate", l.port))
-            })?;
-            lp["sslCertificate"] = part("sslCertificates", &cert_name(&c.0));
+            let c = l
+                .certificates
+                .iter()
+                .find_map(CertificateRef::name)
+                .ok_or_else(|| {
+                    Error::invalid(format!("HTTPS listener {} has no certificate", l.port))
+                })?;
+            lp["sslCertificate"] = part("sslCertificates", &cert_name(c));
             lp["requireServerNameIndication"] = json!(!site.hosts.is_empty());
         }
         listeners.push(json!({"name": format!("listener-{suffix}"), "properties": lp}));

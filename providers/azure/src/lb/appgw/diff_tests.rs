@@ -85,7 +85,7 @@ fn spec() -> LoadBalancerSpec {
             Listener {
                 port: 443,
                 protocol: Protocol::Https,
-                certificates: vec![CertificateRef(
+                certificates: vec![CertificateRef::Named(
                     "https://kv.vault.azure.net/secrets/shop".into(),
                 )],
                 ssl_policy: None,
