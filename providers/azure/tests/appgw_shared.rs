@@ -227,13 +227,11 @@ async fn members_health_comes_from_backendhealth() {
     let w = LbWorld::with_gateway_subnet().await;
     let (h, lbs) = (&w.h, &w.lbs);
     let status = lbs.ensure(&merged(&["shop"])).await.unwrap();
-    let web = status
-        .groups
-        .iter()
-        .find(|g| g.key == "shop/web:80")
-        .unwrap()
-        .id
-        .clone();
+    let group = |key: &str| {
+        let g = status.groups.iter().find(|g| g.key == key);
+        g.expect("the group").id.clone()
+    };
+    let web = group("shop/web:80");
     let (a, b) = (
         "10.224.0.31".parse().unwrap(),
         "10.224.0.32".parse().unwrap(),
@@ -280,13 +278,7 @@ async fn members_health_comes_from_backendhealth() {
 
     // A pool without members asks nothing.
     let calls = arm_calls(h, HEALTH);
-    let admin = status
-        .groups
-        .iter()
-        .find(|g| g.key == "shop/admin:80")
-        .unwrap()
-        .id
-        .clone();
+    let admin = group("shop/admin:80");
     assert!(lbs.target_health(&admin).await.unwrap().is_empty());
     assert_eq!(arm_calls(h, HEALTH), calls);
 }

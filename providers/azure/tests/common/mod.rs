@@ -15,8 +15,14 @@ use cloudnet_core::{
 };
 use serde_json::json;
 
-use cloudnet_azure::{AzureConfig, ClusterNetwork, MockEndpoints, RetryConfig};
-use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, RateBudget, Service};
+use cloudnet_azure::client::{compute_client, network_client};
+use cloudnet_azure::{
+    AzureAddresses, AzureConfig, CallPolicy, ClusterNetwork, MockEndpoints, RetryConfig,
+};
+use cloudnet_core::{
+    AddressBlock, Addresses, AssignBlocks, BlockKind, BudgetConfig, Interface, InterfaceId,
+    NodeRef, Op, OpClass, Rate, RateBudget, Service,
+};
 use cloudnet_mockcloud::azure::AzureWorld;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
@@ -100,6 +106,59 @@ pub fn instance_id(cfg: &AzureConfig, i: usize) -> String {
         "azure:///subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/{i}",
         cfg.subscription, cfg.resource_group
     )
+}
+
+/// The node of the default world's scale-set instance `i` (named as AKS names it).
+pub fn scale_set_node(cfg: &AzureConfig, i: usize) -> NodeRef {
+    NodeRef {
+        name: format!("aks-nodepool1-12345678-vmss{i:06}"),
+        instance_id: instance_id(cfg, i),
+        zone: None,
+    }
+}
+
+/// `count` ipConfigurations on `interface`.
+pub fn ip_configurations(interface: InterfaceId, count: u32) -> AssignBlocks {
+    AssignBlocks {
+        interface,
+        kind: BlockKind::IpConfiguration,
+        count,
+        prefix_len: None,
+    }
+}
+
+/// The provider's pod addresses on `cfg`: a network and a compute client under one call
+/// policy, returned for its counts.
+pub fn addresses(cfg: &Arc<AzureConfig>) -> (AzureAddresses, CallPolicy) {
+    let (client, policy) = network_client(cfg, wide_budget()).expect("a network client");
+    let compute = compute_client(cfg, &policy).expect("a compute client");
+    (AzureAddresses::new(client, compute, cfg.clone()), policy)
+}
+
+/// `count` ipConfigurations assigned on `node`'s interface `nic`, every one of them, and how
+/// many ARM `operation` calls (as the mock logs them) that took.
+pub async fn assign_counting(
+    h: &Handle,
+    addrs: &AzureAddresses,
+    node: &NodeRef,
+    nic: &InterfaceId,
+    count: u32,
+    operation: &str,
+) -> (Vec<AddressBlock>, u64) {
+    let before = arm_calls(h, operation);
+    let request = ip_configurations(nic.clone(), count);
+    let got = addrs.assign_blocks(node, &request).await.expect("assigned");
+    assert_eq!(got.len(), count as usize, "{got:?}");
+    (got, arm_calls(h, operation) - before)
+}
+
+/// The first (primary) interface of `node`, as the provider describes it.
+pub async fn first_interface(addrs: &AzureAddresses, node: &NodeRef) -> Interface {
+    let d = addrs
+        .describe_node(node)
+        .await
+        .expect("the node is described");
+    d.interfaces[0].clone()
 }
 
 /// A PUT straight into the mock's ARM state (`resourceGroups/{rg}/providers/...`), as
