@@ -5,13 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cloudnet_core::Addresses;
 use common::{
-    addresses, arm_calls, assign_counting, config, first_interface, instance_id, ip_configurations,
-    scale_set_node, start,
+    addresses_world, arm_calls, assign_counting, first_interface, instance_id, ip_configurations,
+    scale_set_node,
 };
 use serde_json::json;
 
@@ -52,9 +51,7 @@ fn someone_else_adds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_scale_set_nodes_get_sixteen_addresses_in_one_instance_put_each() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (addrs, policy) = addresses(&cfg);
+    let (h, cfg, addrs, policy) = addresses_world().await;
     assert!(!addrs.capabilities().hot_plug_interfaces);
 
     let mut all = BTreeSet::new();
@@ -139,9 +136,7 @@ async fn two_scale_set_nodes_get_sixteen_addresses_in_one_instance_put_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_changed_since_read_is_read_again_and_both_changes_stay() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (addrs, policy) = addresses(&cfg);
+    let (h, cfg, addrs, policy) = addresses_world().await;
     let n = scale_set_node(&cfg, 0);
     let eth0 = first_interface(&addrs, &n).await.id;
     // The provider's instance PUT is held 500 ms on the wire; meanwhile another writer
@@ -176,9 +171,7 @@ async fn an_instance_changed_since_read_is_read_again_and_both_changes_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_set_model_update_keeps_the_instances_own_ip_configurations() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (addrs, _) = addresses(&cfg);
+    let (h, cfg, addrs, _) = addresses_world().await;
     let n = scale_set_node(&cfg, 1);
     let eth0 = first_interface(&addrs, &n).await.id;
     let (got, _) = assign_counting(&h, &addrs, &n, &eth0, 20, VM_WRITE).await;

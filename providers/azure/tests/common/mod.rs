@@ -135,6 +135,15 @@ pub fn addresses(cfg: &Arc<AzureConfig>) -> (AzureAddresses, CallPolicy) {
     (AzureAddresses::new(client, compute, cfg.clone()), policy)
 }
 
+/// The mock's default Azure world, the provider's config on it, and its pod addresses with
+/// their call policy.
+pub async fn addresses_world() -> (Handle, Arc<AzureConfig>, AzureAddresses, CallPolicy) {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (addrs, policy) = addresses(&cfg);
+    (h, cfg, addrs, policy)
+}
+
 /// `count` ipConfigurations assigned on `node`'s interface `nic`, every one of them, and how
 /// many ARM `operation` calls (as the mock logs them) that took.
 pub async fn assign_counting(
