@@ -141,15 +141,16 @@ pub async fn add_faults(h: &Handle, rules: &str) -> serde_json::Value {
     control_json(h, "POST", "/_mockcloud/faults", rules).await
 }
 
+/// A call to the control endpoint with a JSON `body`: the status and the answer's body.
+pub async fn control(h: &Handle, method: &str, path: &str, body: &str) -> (u16, String) {
+    let json = [("Content-Type", "application/json")];
+    let (status, _, body) = http(h, method, path, &json, body).await;
+    (status, body)
+}
+
+/// A call to the control endpoint that succeeds: its JSON answer.
 pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> serde_json::Value {
-    let (status, _, body) = http(
-        h,
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body,
-    )
-    .await;
+    let (status, body) = control(h, method, path, body).await;
     assert!(status < 300, "{method} {path}: {status} {body}");
     serde_json::from_str(&body).expect("json")
 }
