@@ -155,6 +155,29 @@ pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> s
     serde_json::from_str(&body).expect("json")
 }
 
+/// Compute Engine calls as one caller: the headers it sends (its `Authorization`, or none).
+pub struct GceCaller<'a> {
+    pub h: &'a Handle,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl GceCaller<'_> {
+    /// A call of `path` under the project: the status and the JSON answer.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        gce(self.h, method, path, self.headers, body).await
+    }
+
+    /// A GET of `path` under the project, with no body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call("GET", path, serde_json::Value::Null).await
+    }
+}
+
 /// A Compute Engine call (`path` under the project `cloudnet-sandbox`) with these headers: the
 /// status and the JSON answer (null when not JSON).
 pub async fn gce(
