@@ -185,7 +185,7 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
 
 #[tokio::test]
 async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
-    use cloudnet_core::{CertificateRef, Redirect};
+    use cloudnet_core::CertificateRef;
     let w = LbWorld::with_gateway_subnet().await;
     let lbs = &w.lbs;
     let mut spec = common::ingress("tls");
@@ -198,14 +198,7 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
         "https://shop.vault.azure.net/secrets/web".into(),
     )];
     spec.listeners[0].rules.clear();
-    spec.listeners[0].default_action = Action::Redirect(Redirect {
-        protocol: Some(Protocol::Https),
-        host: None,
-        port: Some(443),
-        path: None,
-        query: None,
-        status_code: 301,
-    });
+    spec.listeners[0].default_action = Action::redirect_to_https();
     spec.listeners.push(https);
     let status = lbs.ensure(&spec).await.unwrap();
     // The listeners' address is the private frontend's, from the gateway subnet.

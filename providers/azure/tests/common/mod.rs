@@ -2,16 +2,14 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use azure_mgmt_network::models::Subnet;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
-    Action, BackendGroup, FixedResponse, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
-    WeightedGroup,
+    Action, BackendGroup, FixedResponse, Listener, LoadBalancerKind, LoadBalancerSpec, Owner,
+    OwnerKind, PathMatch, Protocol, Rule, Scheme, TargetKind,
 };
 use serde_json::json;
 
@@ -219,64 +217,42 @@ pub fn standalone_vm(h: &Handle, cfg: &AzureConfig, name: &str) -> (String, Stri
 /// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
 /// admin.example.com (to admin), on port 80; no default backend (404).
 pub fn ingress(name: &str) -> LoadBalancerSpec {
-    let forward = |g: &str| Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    };
     let rule = |priority, host: &str, path: &str, g: &str| Rule {
         priority,
         hosts: vec![host.into()],
         paths: vec![PathMatch::Prefix(path.into())],
         conditions: vec![],
-        action: forward(g),
+        action: Action::forward_to(g),
     };
-    let group = |key: &str, port| BackendGroup {
-        key: key.into(),
-        protocol: Protocol::Http,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(Protocol::Http),
-        attributes: BTreeMap::new(),
-    };
+    let group = |key: &str, port| BackendGroup::new(key, Protocol::Http, port, TargetKind::PodIp);
     let mut api = group("shop/api:80", 8080);
     api.attributes
         .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
     api.attributes
         .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::FixedResponse(FixedResponse {
-                status_code: 404,
-                content_type: Some("text/plain".into()),
-                body: None,
-            }),
-            rules: vec![
-                rule(1, "shop.example.com", "/api", "shop/api:80"),
-                rule(2, "shop.example.com", "/", "shop/web:80"),
-                rule(3, "admin.example.com", "/", "shop/admin:80"),
-            ],
-        }],
-        groups: vec![
+    let not_found = Action::FixedResponse(FixedResponse {
+        status_code: 404,
+        content_type: Some("text/plain".into()),
+        body: None,
+    });
+    let http = Listener {
+        rules: vec![
+            rule(1, "shop.example.com", "/api", "shop/api:80"),
+            rule(2, "shop.example.com", "/", "shop/web:80"),
+            rule(3, "admin.example.com", "/", "shop/admin:80"),
+        ],
+        ..Listener::new(80, Protocol::Http, not_found)
+    };
+    LoadBalancerSpec::new(
+        Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
+        LoadBalancerKind::Application,
+        vec![http],
+        vec![
             api,
             group("shop/web:80", 3000),
             group("shop/admin:80", 9000),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    )
 }
 
 /// The dedicated subnet an Application Gateway needs, as a user makes it.
@@ -311,44 +287,23 @@ pub fn vm_node(vm: &str) -> NodeRef {
 /// A Service's load balancer: TCP 80 and UDP 53 to pod IPs.
 pub fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
     let key = |p: &str| format!("shop/{name}:{p}");
-    let listener = |port, protocol, g: String| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: Action::Forward {
-            groups: vec![WeightedGroup {
-                group: g,
-                weight: 1,
-            }],
-        },
-        rules: vec![],
-    };
-    let group = |k: String, protocol, port| BackendGroup {
-        key: k,
-        protocol,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    };
+    let listener =
+        |port, protocol, p: &str| Listener::new(port, protocol, Action::forward_to(key(p)));
+    let group =
+        |p: &str, protocol, port| BackendGroup::new(key(p), protocol, port, TargetKind::PodIp);
     LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
         scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(80, Protocol::Tcp, key("80")),
-            listener(53, Protocol::Udp, key("53")),
-        ],
-        groups: vec![
-            group(key("80"), Protocol::Tcp, 8080),
-            group(key("53"), Protocol::Udp, 5353),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
+        ..LoadBalancerSpec::new(
+            Owner::namespaced("demo", OwnerKind::Service, "shop", name),
+            LoadBalancerKind::Network,
+            vec![
+                listener(80, Protocol::Tcp, "80"),
+                listener(53, Protocol::Udp, "53"),
+            ],
+            vec![
+                group("80", Protocol::Tcp, 8080),
+                group("53", Protocol::Udp, 5353),
+            ],
+        )
     }
 }
