@@ -2,13 +2,15 @@
 //! azure_mgmt_network: the gateway the mock shows, writes counted.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
     Action, ErrorKind, LoadBalancerKind, LoadBalancers, Owner, OwnerKind, Protocol, Target,
 };
 use common::arm_calls;
-use common::lbs::{GW_WRITE, LbWorld};
+use lb_world::{GW_WRITE, LbWorld};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! written, and members' health comes from the `backendhealth` action.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
@@ -11,7 +13,7 @@ use cloudnet_core::{
     Target,
 };
 use common::arm_calls;
-use common::lbs::{GW_WRITE, LbWorld};
+use lb_world::{GW_WRITE, LbWorld};
 use serde_json::{Value, json};
 const HEALTH: &str = "Microsoft.Network/applicationGateways/backendhealth/action";
 const NAME: &str = "appgw-prod";

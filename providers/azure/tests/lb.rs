@@ -1,14 +1,16 @@
 //! Standard Load Balancers for Services against the mock cloud's ARM port.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
 use std::sync::Arc;
 
 use cloudnet_azure::AzureLoadBalancers;
 use cloudnet_azure::client::network_client;
 use cloudnet_core::{ErrorKind, LoadBalancerKind, LoadBalancers, Scheme, Target};
-use common::lbs::{LbWorld, listed};
 use common::{service, wide_budget};
+use lb_world::{LbWorld, listed};
 
 /// Load balancers and public IPs named `k8s-...` in the resource group, as ARM lists them.
 async fn leftovers(

@@ -24,8 +24,6 @@ use cloudnet_core::{
 use cloudnet_mockcloud::azure::AzureWorld;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
-pub mod lbs;
-
 pub async fn start(f: impl FnOnce(&mut AzureWorld)) -> Handle {
     let mut az = AzureWorld::default();
     f(&mut az);

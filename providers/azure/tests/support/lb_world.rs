@@ -1,5 +1,8 @@
 //! The provider's load balancers on a mock cloud, with the calls of their one network client
-//! counted: what the load balancer and Application Gateway suites start from.
+//! counted: what the load balancer and Application Gateway suites start from (each includes
+//! this file next to `common`).
+
+#![allow(dead_code)]
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use cloudnet_mockcloud::Handle;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
-use super::{config, gateway_subnet, start, wide_budget};
+use crate::common::{config, gateway_subnet, start, wide_budget};
 
 /// The ARM operation of a gateway PUT, as the mock logs it.
 pub const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
