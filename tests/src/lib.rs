@@ -247,3 +247,15 @@ impl Moto {
         ))
     }
 }
+
+/// Runs a command line client (the aws CLI, gcloud): its stdout when it exits 0, else its
+/// stderr (or why it could not start).
+pub fn run_client(command: &mut std::process::Command) -> Result<String, String> {
+    let out = command.output().map_err(|e| e.to_string())?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}

@@ -12,30 +12,20 @@ struct Cli {
 impl Cli {
     /// Runs `aws <args> --output text`; Ok(stdout) or Err(stderr).
     fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.bin)
-            .args([
-                "--endpoint-url",
-                &self.endpoint,
-                "--region",
-                "us-west-2",
-                "--output",
-                "text",
-            ])
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["--endpoint-url", &self.endpoint])
+            .args(["--region", "us-west-2", "--output", "text"])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .output()
-            .map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(stderr)
-        }
+            .env("AWS_MAX_ATTEMPTS", "1");
+        let trim = |s: String| s.trim().to_string();
+        cloudnet_tests::run_client(&mut command)
+            .map(trim)
+            .map_err(trim)
     }
 }
 

@@ -26,6 +26,8 @@ async fn run_script(py: &Path, script: &str, mock: &Handle, args: &[&str]) -> Va
     let endpoint = format!("https://localhost:{}", mock.arm_addr().port());
     let mut command = Command::new(py);
     command.arg(script).arg(&endpoint).arg(&ca).args(args);
+    // The scripts import their shared `arm_script.py`; no bytecode cache beside the sources.
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();

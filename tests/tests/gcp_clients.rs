@@ -43,6 +43,11 @@ async fn http(
     (status, body)
 }
 
+/// A GET of `path` with `headers`; (status, body).
+async fn get(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    http(addr, "GET", path, headers, "").await
+}
+
 fn calls(h: &cloudnet_mockcloud::Handle) -> std::collections::BTreeMap<String, u64> {
     h.with_cloud(|c| c.calls.clone())
 }
@@ -186,19 +191,14 @@ struct Gcloud {
 
 impl Gcloud {
     fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .args(args)
             .args(["--format=json", "--quiet"])
             .env("CLOUDSDK_CONFIG", &self.config)
             .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
-            .env("CLOUDSDK_METRICS_ENVIRONMENT", "cloudnet-tests")
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).to_string())
-        }
+            .env("CLOUDSDK_METRICS_ENVIRONMENT", "cloudnet-tests");
+        cloudnet_tests::run_client(&mut command)
     }
 }
 
@@ -324,31 +324,15 @@ async fn the_metadata_server_serves_each_instance_with_its_alias_ranges() {
     let mock = cloudnet_tests::MockGuard::start().await;
     let addr = mock.handle.addr();
     let g = [("Metadata-Flavor", "Google")];
-    let (s, _) = http(
-        addr,
-        "GET",
-        "/computeMetadata/v1/project/project-id",
-        &[],
-        "",
-    )
-    .await;
+    let (s, _) = get(addr, "/computeMetadata/v1/project/project-id", &[]).await;
     assert_eq!(s, 403, "the Metadata-Flavor header is required");
-    let (s, b) = http(
-        addr,
-        "GET",
-        "/computeMetadata/v1/project/project-id",
-        &g,
-        "",
-    )
-    .await;
+    let (s, b) = get(addr, "/computeMetadata/v1/project/project-id", &g).await;
     assert_eq!((s, b.as_str()), (200, "cloudnet-sandbox"));
     // Give node 2 an alias range through the API, then read it back per instance.
-    let (s, inst) = http(
+    let (s, inst) = get(
         addr,
-        "GET",
         "/compute/v1/projects/cloudnet-sandbox/zones/us-central1-b/instances/gke-cloudnet-node-2",
         &[],
-        "",
     )
     .await;
     assert_eq!(s, 200, "{inst}");
@@ -386,49 +370,32 @@ async fn the_metadata_server_serves_each_instance_with_its_alias_ranges() {
         ("Metadata-Flavor", "Google"),
         ("X-Mockcloud-Instance", "gke-cloudnet-node-2"),
     ];
-    let (s, b) = http(
-        addr,
-        "GET",
-        "/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/",
-        &node2,
-        "",
-    )
-    .await;
-    assert_eq!((s, b.as_str()), (200, "0\n"));
-    let (s, b) = http(
-        addr,
-        "GET",
-        "/computeMetadata/v1/instance/network-interfaces/0/ip-aliases/0",
-        &node2,
-        "",
-    )
-    .await;
-    assert_eq!((s, b.as_str()), (200, "10.4.2.0/24"));
-    let (_, b) = http(addr, "GET", "/_mockcloud/gce-metadata/us-central1-b/gke-cloudnet-node-2/computeMetadata/v1/instance/zone", &g, "").await;
+    let aliases = "/computeMetadata/v1/instance/network-interfaces/0/ip-aliases";
+    for (path, want) in [("/", "0\n"), ("/0", "10.4.2.0/24")] {
+        let (s, b) = get(addr, &format!("{aliases}{path}"), &node2).await;
+        assert_eq!((s, b.as_str()), (200, want), "{path}");
+    }
+    let (_, b) = get(addr, "/_mockcloud/gce-metadata/us-central1-b/gke-cloudnet-node-2/computeMetadata/v1/instance/zone", &g).await;
     assert_eq!(b, "projects/123456789012/zones/us-central1-b");
-    let (_, b) = http(
+    let (_, b) = get(
         addr,
-        "GET",
         "/computeMetadata/v1/instance/network-interfaces/?recursive=true",
         &node2,
-        "",
     )
     .await;
     let nics: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(nics[0]["ipAliases"][0], "10.4.2.0/24", "{nics}");
     assert_eq!(nics[0]["ip"], "10.0.0.3");
     assert_eq!(nics[0]["subnetmask"], "255.255.240.0");
-    let (_, b) = http(addr, "GET", "/computeMetadata/v1/instance/name", &g, "").await;
+    let (_, b) = get(addr, "/computeMetadata/v1/instance/name", &g).await;
     assert_eq!(
         b, "gke-cloudnet-node-1",
         "without a choice, the first instance"
     );
-    let (s, b) = http(
+    let (s, b) = get(
         addr,
-        "GET",
         "/computeMetadata/v1/instance/service-accounts/default/token",
         &g,
-        "",
     )
     .await;
     assert_eq!(s, 200);
@@ -437,6 +404,6 @@ async fn the_metadata_server_serves_each_instance_with_its_alias_ranges() {
         tok["access_token"],
         "ya29.mockcloud.123456789012-compute@developer.gserviceaccount.com"
     );
-    let (s, _) = http(addr, "GET", "/computeMetadata/v1/instance/nope", &g, "").await;
+    let (s, _) = get(addr, "/computeMetadata/v1/instance/nope", &g).await;
     assert_eq!(s, 404);
 }

@@ -8,20 +8,13 @@ use std::time::{Duration, Instant};
 use cloudnet_azure::AzureAddresses;
 use cloudnet_azure::client::{compute_client, network_client};
 use cloudnet_core::{
-    Addresses, AssignBlocks, BlockKind, BudgetConfig, ErrorKind, InterfaceId, NodeRef, Op, OpClass,
-    RateBudget, Service,
+    Addresses, BudgetConfig, ErrorKind, InterfaceId, NodeRef, Op, OpClass, RateBudget, Service,
 };
-use common::{arm_calls, config, instance_id, standalone_vm, start, wide_budget};
+use common::{
+    addresses, arm_calls, assign_counting, config, instance_id, ip_configurations, standalone_vm,
+    start,
+};
 use serde_json::json;
-
-fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
-    AssignBlocks {
-        interface,
-        kind: BlockKind::IpConfiguration,
-        count,
-        prefix_len: None,
-    }
-}
 
 const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
 
@@ -30,8 +23,7 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (vm, nic) = standalone_vm(&h, &cfg, "vm1");
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let addrs = AzureAddresses::new(client, compute_client(&cfg, &policy).unwrap(), cfg.clone());
+    let (addrs, policy) = addresses(&cfg);
     assert!(!addrs.capabilities().hot_plug_interfaces);
     let node = NodeRef {
         name: "vm1".into(),
@@ -47,17 +39,8 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
     assert_eq!(eth0.blocks.len(), 1);
     assert!(eth0.blocks[0].primary);
 
-    let writes = arm_calls(&h, NIC_WRITE);
-    let got = addrs
-        .assign_blocks(&node, &assign(eth0.id.clone(), 40))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 40);
-    assert_eq!(
-        arm_calls(&h, NIC_WRITE) - writes,
-        3,
-        "16 + 16 + 8: three NIC PUTs"
-    );
+    let (got, puts) = assign_counting(&h, &addrs, &node, &eth0.id, 40, NIC_WRITE).await;
+    assert_eq!(puts, 3, "16 + 16 + 8: three NIC PUTs");
     assert_eq!(policy.counts.of(NIC_WRITE), 3);
     let mut ips: Vec<_> = got.iter().map(|b| b.cidr).collect();
     ips.sort();
@@ -105,12 +88,12 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
 
     // Past 256 ipConfigurations: refused before any write.
     let e = addrs
-        .assign_blocks(&node, &assign(eth0.id.clone(), 235))
+        .assign_blocks(&node, &ip_configurations(eth0.id.clone(), 235))
         .await
         .unwrap();
     assert_eq!(e.len(), 235, "21 + 235 fill the NIC's 256");
     let e = addrs
-        .assign_blocks(&node, &assign(eth0.id.clone(), 1))
+        .assign_blocks(&node, &ip_configurations(eth0.id.clone(), 1))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "NetworkInterfaceIpConfigurationCountExceedsLimit");

@@ -2,78 +2,33 @@
 //! azure_mgmt_network: the gateway the mock shows, writes counted.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
-use std::sync::Arc;
-
-use azure_mgmt_network::models::ApplicationGateway;
-use cloudnet_azure::AzureLoadBalancers;
-use cloudnet_azure::client::network_client;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
     Action, ErrorKind, LoadBalancerKind, LoadBalancers, Owner, OwnerKind, Protocol, Target,
 };
-use common::{arm_calls, config, start, wide_budget};
-use futures::StreamExt;
+use common::arm_calls;
+use lb_world::{GW_WRITE, LbWorld};
 use serde_json::json;
-
-const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
-
-async fn gateways_and_pips(
-    client: &azure_mgmt_network::Client,
-    cfg: &cloudnet_azure::AzureConfig,
-) -> (usize, usize) {
-    let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
-    let mut gws = 0;
-    let mut pages = client
-        .application_gateways_client()
-        .list(rg, sub)
-        .into_stream();
-    while let Some(page) = pages.next().await {
-        gws += page.unwrap().value.len();
-    }
-    let mut pips = 0;
-    let mut pages = client
-        .public_ip_addresses_client()
-        .list(rg, sub)
-        .into_stream();
-    while let Some(page) = pages.next().await {
-        pips += page.unwrap().value.len();
-    }
-    (gws, pips)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let (_, pips_before) = gateways_and_pips(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::with_gateway_subnet().await;
+    let (_, pips_before) = w.gateways_and_pips().await;
+    let lbs = &w.lbs;
     let spec = common::ingress("web");
 
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     let status = lbs.ensure(&spec).await.unwrap();
-    assert_eq!(
-        policy.counts.mutating() - before,
-        2,
-        "one public IP and one gateway PUT: {:?}",
-        policy.counts.snapshot()
-    );
-    assert_eq!(arm_calls(&h, GW_WRITE), 1);
+    w.assert_mutating_since(before, 2, "one public IP and one gateway PUT");
+    assert_eq!(arm_calls(&w.h, GW_WRITE), 1);
     assert_eq!(status.ips.len(), 1, "{status:?}");
     assert_eq!(status.groups.len(), 3);
 
     // The gateway as the mock shows it.
-    let gw: ApplicationGateway = client
-        .application_gateways_client()
-        .get(
-            &cfg.resource_group,
-            lbs.gateway_name(&spec.owner),
-            &cfg.subscription,
-        )
-        .await
-        .unwrap();
+    let gw = w.gateway(&lbs.gateway_name(&spec.owner)).await;
     let v = serde_json::to_value(&gw).unwrap();
     let p = &v["properties"];
     let hosts: Vec<_> = p["httpListeners"]
@@ -129,15 +84,10 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
     );
 
     // Second ensure: reads only.
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     let again = lbs.ensure(&spec).await.unwrap();
-    assert_eq!(
-        policy.counts.mutating() - before,
-        0,
-        "{:?}",
-        policy.counts.snapshot()
-    );
-    assert_eq!(arm_calls(&h, GW_WRITE), 1);
+    w.assert_mutating_since(before, 0, "reads only");
+    assert_eq!(arm_calls(&w.h, GW_WRITE), 1);
     assert_eq!(again.id, status.id);
 
     // Pod IPs: one PUT per group that changes, none when they are the same.
@@ -150,7 +100,7 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
             .collect()
     };
     let g = &spec.groups[0].key;
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     let sync = lbs
         .sync_targets(&status.id, g, &targets(&["10.244.0.7", "10.244.1.9"]))
         .await
@@ -171,15 +121,11 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
         .await
         .unwrap();
     assert_eq!((sync.registered, sync.deregistered), (2, 1));
-    assert_eq!(
-        policy.counts.mutating() - before,
-        2,
-        "two PUTs for two changes"
-    );
+    w.assert_mutating_since(before, 2, "two PUTs for two changes");
     // ensure keeps the members sync_targets put.
     let kept = lbs.ensure(&spec).await.unwrap();
     assert_eq!(kept.groups[0].targets.len(), 3);
-    assert_eq!(policy.counts.mutating() - before, 2);
+    w.assert_mutating_since(before, 2, "ensure leaves the members alone");
     assert_eq!(
         lbs.target_health(&kept.groups[0].id).await.unwrap().len(),
         3
@@ -189,9 +135,9 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
     let mut changed = spec.clone();
     changed.listeners[0].rules.remove(0);
     changed.groups.remove(0);
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     lbs.ensure(&changed).await.unwrap();
-    assert_eq!(policy.counts.mutating() - before, 1);
+    w.assert_mutating_since(before, 1, "one PUT");
 
     let owned = lbs.list_owned().await.unwrap();
     assert_eq!(owned.len(), 1);
@@ -199,7 +145,7 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
     lbs.delete(&owned[0].id).await.unwrap();
     lbs.delete(&owned[0].id).await.unwrap();
     assert_eq!(
-        gateways_and_pips(&client, &cfg).await,
+        w.gateways_and_pips().await,
         (0, pips_before),
         "no gateway and no public IP of the suite left"
     );
@@ -207,11 +153,8 @@ async fn an_ingress_becomes_one_gateway_ensured_once_synced_and_deleted_whole() 
 
 #[tokio::test]
 async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::with_gateway_subnet().await;
+    let lbs = &w.lbs;
     let spec = common::ingress("web");
     // Someone else's gateway (and public IP) under the name the suite derives.
     let place = lbs.place(&spec).unwrap();
@@ -219,28 +162,10 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
     theirs.owner = Owner::namespaced("elsewhere", OwnerKind::Ingress, "shop", "web");
     let mut gw = appgw::desired(&theirs, &place, None).unwrap();
     gw.resource.tags = Some(json!({"team": "payments"}));
-    let pip: azure_mgmt_network::models::PublicIpAddress = serde_json::from_value(json!({
-        "location": cfg.location, "sku": {"name": "Standard"},
-        "properties": {"publicIPAllocationMethod": "Static"}, "tags": {"team": "payments"},
-    }))
-    .unwrap();
-    client
-        .public_ip_addresses_client()
-        .create_or_update(
-            &cfg.resource_group,
-            format!("{}-pip", place.name),
-            pip,
-            &cfg.subscription,
-        )
-        .await
-        .unwrap();
-    client
-        .application_gateways_client()
-        .create_or_update(&cfg.resource_group, &place.name, gw, &cfg.subscription)
-        .await
-        .unwrap();
-    let before = arm_calls(&h, GW_WRITE);
-    let mutating = policy.counts.mutating();
+    w.put_foreign_gateway(&place.name, gw, Some(json!({"team": "payments"})))
+        .await;
+    let before = arm_calls(&w.h, GW_WRITE);
+    let mutating = w.mutating();
 
     let e = lbs.ensure(&spec).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
@@ -251,32 +176,20 @@ async fn a_foreign_gateway_under_our_name_is_a_conflict_and_untouched() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(
-        arm_calls(&h, GW_WRITE),
+        arm_calls(&w.h, GW_WRITE),
         before,
         "the gateway is not written"
     );
-    assert_eq!(
-        policy.counts.mutating(),
-        mutating,
-        "nothing written or deleted: {:?}",
-        policy.counts.snapshot()
-    );
-    let still: ApplicationGateway = client
-        .application_gateways_client()
-        .get(&cfg.resource_group, &place.name, &cfg.subscription)
-        .await
-        .unwrap();
+    w.assert_mutating_since(mutating, 0, "nothing written or deleted");
+    let still = w.gateway(&place.name).await;
     assert_eq!(still.resource.tags, Some(json!({"team": "payments"})));
 }
 
 #[tokio::test]
 async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
-    use cloudnet_core::{CertificateRef, Redirect};
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    use cloudnet_core::CertificateRef;
+    let w = LbWorld::with_gateway_subnet().await;
+    let lbs = &w.lbs;
     let mut spec = common::ingress("tls");
     spec.attributes
         .insert(attr::USE_PRIVATE_IP.into(), "true".into());
@@ -287,14 +200,7 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
         "https://shop.vault.azure.net/secrets/web".into(),
     )];
     spec.listeners[0].rules.clear();
-    spec.listeners[0].default_action = Action::Redirect(Redirect {
-        protocol: Some(Protocol::Https),
-        host: None,
-        port: Some(443),
-        path: None,
-        query: None,
-        status_code: 301,
-    });
+    spec.listeners[0].default_action = Action::redirect_to_https();
     spec.listeners.push(https);
     let status = lbs.ensure(&spec).await.unwrap();
     // The listeners' address is the private frontend's, from the gateway subnet.
@@ -303,24 +209,10 @@ async fn tls_with_a_redirect_and_a_private_frontend_are_accepted_by_the_mock() {
         status.ips[0].to_string().starts_with("10.225.0."),
         "{status:?}"
     );
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     lbs.ensure(&spec).await.unwrap();
-    assert_eq!(
-        policy.counts.mutating() - before,
-        0,
-        "{:?}",
-        policy.counts.snapshot()
-    );
-    let gw = client
-        .application_gateways_client()
-        .get(
-            &cfg.resource_group,
-            lbs.gateway_name(&spec.owner),
-            &cfg.subscription,
-        )
-        .await
-        .unwrap();
-    let v = serde_json::to_value(&gw).unwrap();
+    w.assert_mutating_since(before, 0, "reads only");
+    let v = w.gateway_json(&lbs.gateway_name(&spec.owner)).await;
     let redirect = &v["properties"]["redirectConfigurations"][0]["properties"];
     assert_eq!(redirect["redirectType"], "Permanent");
     assert!(
@@ -351,13 +243,11 @@ async fn concurrent_pool_syncs_meet_412_and_keep_each_others_members() {
         ..World::default()
     };
     let h = MockCloud::start(Config::ephemeral(world)).await.unwrap();
-    let cfg = Arc::new(config(&h).await);
-    let (client, _) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    let w = LbWorld::with_gateway_subnet_on(h).await;
+    let (h, lbs) = (&w.h, &w.lbs);
     let spec = common::ingress("web");
     let status = lbs.ensure(&spec).await.unwrap();
-    let writes = arm_calls(&h, GW_WRITE);
+    let writes = arm_calls(h, GW_WRITE);
     let target = |ip: &str| Target {
         ip: ip.parse().unwrap(),
         port: 8080,
@@ -370,7 +260,7 @@ async fn concurrent_pool_syncs_meet_412_and_keep_each_others_members() {
     assert_eq!(a.unwrap().registered, 1);
     assert_eq!(b.unwrap().registered, 1);
     assert_eq!(
-        arm_calls(&h, GW_WRITE) - writes,
+        arm_calls(h, GW_WRITE) - writes,
         3,
         "two PUTs that landed and one refused with 412"
     );

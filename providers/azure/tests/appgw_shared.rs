@@ -4,22 +4,17 @@
 //! written, and members' health comes from the `backendhealth` action.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
-use std::sync::Arc;
-
-use azure_mgmt_network::models::ApplicationGateway;
-use cloudnet_azure::AzureLoadBalancers;
-use cloudnet_azure::client::network_client;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
     ErrorKind, HealthState, LoadBalancerId, LoadBalancerSpec, LoadBalancers, Owner, OwnerKind,
     Target,
 };
-use common::{arm_calls, config, start, wide_budget};
-use futures::StreamExt;
+use common::arm_calls;
+use lb_world::{GW_WRITE, LbWorld};
 use serde_json::{Value, json};
-
-const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
 const HEALTH: &str = "Microsoft.Network/applicationGateways/backendhealth/action";
 const NAME: &str = "appgw-prod";
 
@@ -69,39 +64,6 @@ fn merged(namespaces: &[&str]) -> LoadBalancerSpec {
     spec
 }
 
-async fn counts(
-    client: &azure_mgmt_network::Client,
-    cfg: &cloudnet_azure::AzureConfig,
-) -> (usize, usize) {
-    let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
-    let mut gws = 0;
-    let mut pages = client
-        .application_gateways_client()
-        .list(rg, sub)
-        .into_stream();
-    while let Some(page) = pages.next().await {
-        gws += page.unwrap().value.len();
-    }
-    let mut pips = 0;
-    let mut pages = client
-        .public_ip_addresses_client()
-        .list(rg, sub)
-        .into_stream();
-    while let Some(page) = pages.next().await {
-        pips += page.unwrap().value.len();
-    }
-    (gws, pips)
-}
-
-async fn gateway(client: &azure_mgmt_network::Client, cfg: &cloudnet_azure::AzureConfig) -> Value {
-    let gw: ApplicationGateway = client
-        .application_gateways_client()
-        .get(&cfg.resource_group, NAME, &cfg.subscription)
-        .await
-        .unwrap();
-    serde_json::to_value(gw).unwrap()
-}
-
 /// The names of a gateway's parts of one kind.
 fn names(gw: &Value, kind: &str) -> Vec<String> {
     gw["properties"][kind]
@@ -123,23 +85,15 @@ fn hosts(gw: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingresses_share_one_gateway_and_leave_it_one_put_at_a_time() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let (gws_before, pips_before) = counts(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::with_gateway_subnet().await;
+    let (h, lbs) = (&w.h, &w.lbs);
+    let (gws_before, pips_before) = w.gateways_and_pips().await;
 
     // The first Ingress: the public IP and the gateway under the shared name.
     let one = merged(&["shop"]);
-    let before = policy.counts.mutating();
+    let before = w.mutating();
     let status = lbs.ensure(&one).await.unwrap();
-    assert_eq!(
-        policy.counts.mutating() - before,
-        2,
-        "{:?}",
-        policy.counts.snapshot()
-    );
+    w.assert_mutating_since(before, 2, "the public IP and the gateway");
     assert!(
         status
             .id
@@ -163,21 +117,16 @@ async fn ingresses_share_one_gateway_and_leave_it_one_put_at_a_time() {
 
     // The second Ingress joins: one PUT, the same frontend address.
     let two = merged(&["shop", "blog"]);
-    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+    let (writes, mutating) = (arm_calls(h, GW_WRITE), w.mutating());
     let status = lbs.ensure(&two).await.unwrap();
-    assert_eq!(arm_calls(&h, GW_WRITE) - writes, 1);
-    assert_eq!(
-        policy.counts.mutating() - mutating,
-        1,
-        "{:?}",
-        policy.counts.snapshot()
-    );
+    assert_eq!(arm_calls(h, GW_WRITE) - writes, 1);
+    w.assert_mutating_since(mutating, 1, "one gateway PUT");
     assert_eq!(
         status.ips,
         [ip],
         "every Ingress shows the gateway's one frontend address"
     );
-    let gw = gateway(&client, &cfg).await;
+    let gw = w.gateway_json(NAME).await;
     assert_eq!(
         hosts(&gw),
         [
@@ -195,22 +144,17 @@ async fn ingresses_share_one_gateway_and_leave_it_one_put_at_a_time() {
     );
 
     // Nothing changed: no write.
-    let mutating = policy.counts.mutating();
+    let mutating = w.mutating();
     lbs.ensure(&two).await.unwrap();
-    assert_eq!(
-        policy.counts.mutating(),
-        mutating,
-        "{:?}",
-        policy.counts.snapshot()
-    );
+    w.assert_mutating_since(mutating, 0, "nothing changed");
 
     // The first Ingress leaves: one PUT with only its parts gone; the other's members stay.
     let blog = merged(&["blog"]);
-    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+    let (writes, mutating) = (arm_calls(h, GW_WRITE), w.mutating());
     let status = lbs.ensure(&blog).await.unwrap();
-    assert_eq!(arm_calls(&h, GW_WRITE) - writes, 1);
-    assert_eq!(policy.counts.mutating() - mutating, 1);
-    let after = gateway(&client, &cfg).await;
+    assert_eq!(arm_calls(h, GW_WRITE) - writes, 1);
+    w.assert_mutating_since(mutating, 1, "one gateway PUT");
+    let after = w.gateway_json(NAME).await;
     assert_eq!(
         hosts(&after),
         [
@@ -240,44 +184,22 @@ async fn ingresses_share_one_gateway_and_leave_it_one_put_at_a_time() {
 
     // The last Ingress leaves: the gateway and its public IP go.
     lbs.delete(&status.id).await.unwrap();
-    assert_eq!(counts(&client, &cfg).await, (gws_before, pips_before));
+    assert_eq!(w.gateways_and_pips().await, (gws_before, pips_before));
 }
 
 #[tokio::test]
 async fn a_gateway_of_that_name_the_suite_did_not_create_is_refused_and_untouched() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::with_gateway_subnet().await;
+    let (h, lbs) = (&w.h, &w.lbs);
     let spec = merged(&["shop"]);
     // AKS's add-on made it: its own tags, no cloudnet.io ones, its own listeners.
     let place = lbs.place(&spec).unwrap();
     assert_eq!(place.name, NAME);
     let mut gw = appgw::desired(&part("theirs"), &place, None).unwrap();
     gw.resource.tags = Some(json!({"managed-by-k8s-ingress": "1.7.5"}));
-    let pip: azure_mgmt_network::models::PublicIpAddress = serde_json::from_value(json!({
-        "location": cfg.location, "sku": {"name": "Standard"},
-        "properties": {"publicIPAllocationMethod": "Static"},
-    }))
-    .unwrap();
-    client
-        .public_ip_addresses_client()
-        .create_or_update(
-            &cfg.resource_group,
-            format!("{NAME}-pip"),
-            pip,
-            &cfg.subscription,
-        )
-        .await
-        .unwrap();
-    client
-        .application_gateways_client()
-        .create_or_update(&cfg.resource_group, NAME, gw, &cfg.subscription)
-        .await
-        .unwrap();
-    let before = gateway(&client, &cfg).await;
-    let (writes, mutating) = (arm_calls(&h, GW_WRITE), policy.counts.mutating());
+    w.put_foreign_gateway(NAME, gw, None).await;
+    let before = w.gateway_json(NAME).await;
+    let (writes, mutating) = (arm_calls(h, GW_WRITE), w.mutating());
 
     let e = lbs.ensure(&spec).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
@@ -292,18 +214,9 @@ async fn a_gateway_of_that_name_the_suite_did_not_create_is_refused_and_untouche
     };
     assert!(lbs.sync_targets(&id, pool, &[target]).await.is_err());
     assert!(lbs.delete(&id).await.is_err());
-    assert_eq!(
-        arm_calls(&h, GW_WRITE),
-        writes,
-        "the gateway is not written"
-    );
-    assert_eq!(
-        policy.counts.mutating(),
-        mutating,
-        "nothing written or deleted: {:?}",
-        policy.counts.snapshot()
-    );
-    let mut after = gateway(&client, &cfg).await;
+    assert_eq!(arm_calls(h, GW_WRITE), writes, "the gateway is not written");
+    w.assert_mutating_since(mutating, 0, "nothing written or deleted");
+    let mut after = w.gateway_json(NAME).await;
     let mut before = before;
     for v in [&mut before, &mut after] {
         v.as_object_mut().unwrap().remove("etag");
@@ -313,19 +226,14 @@ async fn a_gateway_of_that_name_the_suite_did_not_create_is_refused_and_untouche
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_health_comes_from_backendhealth() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    common::gateway_subnet(&client, &cfg).await;
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::with_gateway_subnet().await;
+    let (h, lbs) = (&w.h, &w.lbs);
     let status = lbs.ensure(&merged(&["shop"])).await.unwrap();
-    let web = status
-        .groups
-        .iter()
-        .find(|g| g.key == "shop/web:80")
-        .unwrap()
-        .id
-        .clone();
+    let group = |key: &str| {
+        let g = status.groups.iter().find(|g| g.key == key);
+        g.expect("the group").id.clone()
+    };
+    let web = group("shop/web:80");
     let (a, b) = (
         "10.224.0.31".parse().unwrap(),
         "10.224.0.32".parse().unwrap(),
@@ -342,17 +250,12 @@ async fn members_health_comes_from_backendhealth() {
         v.into_iter().map(|t| t.state).collect()
     };
     // Just added: the probe has not finished (ARM's Unknown).
-    let mutating = policy.counts.mutating();
+    let mutating = w.mutating();
     let health = lbs.target_health(&web).await.unwrap();
     assert_eq!(states(health), [HealthState::Initial, HealthState::Initial]);
-    assert_eq!(arm_calls(&h, HEALTH), 1, "one backendhealth action");
-    assert_eq!(
-        policy.counts.mutating() - mutating,
-        1,
-        "the action is the only non-read call: {:?}",
-        policy.counts.snapshot()
-    );
-    assert!(arm_calls(&h, "Microsoft.Network/locations/operationResults/read") >= 1);
+    assert_eq!(arm_calls(h, HEALTH), 1, "one backendhealth action");
+    w.assert_mutating_since(mutating, 1, "the action is the only non-read call");
+    assert!(arm_calls(h, "Microsoft.Network/locations/operationResults/read") >= 1);
 
     // Probed: healthy, but for the one a fault makes unhealthy.
     h.with_cloud(|c| {
@@ -376,14 +279,8 @@ async fn members_health_comes_from_backendhealth() {
     assert_eq!(states(health), [HealthState::Healthy, HealthState::Healthy]);
 
     // A pool without members asks nothing.
-    let calls = arm_calls(&h, HEALTH);
-    let admin = status
-        .groups
-        .iter()
-        .find(|g| g.key == "shop/admin:80")
-        .unwrap()
-        .id
-        .clone();
+    let calls = arm_calls(h, HEALTH);
+    let admin = group("shop/admin:80");
     assert!(lbs.target_health(&admin).await.unwrap().is_empty());
-    assert_eq!(arm_calls(&h, HEALTH), calls);
+    assert_eq!(arm_calls(h, HEALTH), calls);
 }

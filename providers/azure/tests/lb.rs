@@ -1,53 +1,39 @@
 //! Standard Load Balancers for Services against the mock cloud's ARM port.
 
 mod common;
+#[path = "support/lb_world.rs"]
+mod lb_world;
 
 use std::sync::Arc;
 
 use cloudnet_azure::AzureLoadBalancers;
 use cloudnet_azure::client::network_client;
 use cloudnet_core::{ErrorKind, LoadBalancerKind, LoadBalancers, Scheme, Target};
-use common::{config, service, start, wide_budget};
+use common::{service, wide_budget};
+use lb_world::{LbWorld, listed};
 
 /// Load balancers and public IPs named `k8s-...` in the resource group, as ARM lists them.
 async fn leftovers(
     client: &azure_mgmt_network::Client,
     cfg: &cloudnet_azure::AzureConfig,
 ) -> usize {
-    use futures::StreamExt;
     let ours = |name: &Option<String>| name.as_deref().is_some_and(|x| x.starts_with("k8s-"));
     let (rg, sub) = (&cfg.resource_group, &cfg.subscription);
-    let mut n = 0;
-    let mut lbs = client.load_balancers_client().list(rg, sub).into_stream();
-    while let Some(page) = lbs.next().await {
-        n += page
-            .unwrap()
-            .value
-            .iter()
-            .filter(|l| ours(&l.resource.name))
-            .count();
-    }
-    let mut pips = client
-        .public_ip_addresses_client()
-        .list(rg, sub)
-        .into_stream();
-    while let Some(page) = pips.next().await {
-        n += page
-            .unwrap()
-            .value
-            .iter()
-            .filter(|l| ours(&l.resource.name))
-            .count();
-    }
-    n
+    let lbs = client.load_balancers_client().list(rg, sub).into_stream();
+    let pips = client.public_ip_addresses_client().list(rg, sub);
+    let lbs = listed(lbs, |p| {
+        p.value.iter().filter(|l| ours(&l.resource.name)).count()
+    });
+    let pips = listed(pips.into_stream(), |p| {
+        p.value.iter().filter(|i| ours(&i.resource.name)).count()
+    });
+    lbs.await + pips.await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::new().await;
+    let (cfg, client, policy, lbs) = (&w.cfg, &w.client, &w.policy, &w.lbs);
     for scheme in [Scheme::InternetFacing, Scheme::Internal] {
         let spec = service(
             if scheme == Scheme::Internal {
@@ -141,7 +127,7 @@ async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
     let owned = lbs.list_owned().await.unwrap();
     assert_eq!(owned.len(), 2);
     assert_eq!(
-        leftovers(&client, &cfg).await,
+        leftovers(client, cfg).await,
         3,
         "two load balancers and one public IP"
     );
@@ -151,7 +137,7 @@ async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
     }
     assert!(lbs.list_owned().await.unwrap().is_empty());
     assert_eq!(
-        leftovers(&client, &cfg).await,
+        leftovers(client, cfg).await,
         0,
         "no load balancer or public IP left"
     );
@@ -159,10 +145,8 @@ async fn a_service_load_balancer_is_ensured_once_synced_and_deleted_whole() {
 
 #[tokio::test]
 async fn tcp_on_a_gateway_and_foreign_load_balancers_are_refused() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let lbs = AzureLoadBalancers::new(client, cfg.clone());
+    let w = LbWorld::new().await;
+    let (cfg, policy, lbs) = (&w.cfg, &w.policy, &w.lbs);
     // An Application Gateway listens on HTTP(S) only.
     let mut l7 = service("web", Scheme::InternetFacing);
     l7.kind = LoadBalancerKind::Application;
@@ -191,10 +175,8 @@ async fn tcp_on_a_gateway_and_foreign_load_balancers_are_refused() {
 #[tokio::test]
 async fn service_annotations_shape_the_frontend_probes_and_rules() {
     use cloudnet_azure::lb::attributes;
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::new().await;
+    let (cfg, client, policy, lbs) = (&w.cfg, &w.client, &w.policy, &w.lbs);
     let mut spec = service("api", Scheme::Internal);
     for (k, v) in [
         (attributes::PROBE_REQUEST_PATH, "/healthz"),
@@ -248,10 +230,8 @@ async fn a_named_public_ip_is_used_and_a_users_one_is_never_changed_or_deleted()
         Resource, public_ip_address_sku,
     };
     use cloudnet_azure::lb::attributes;
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let lbs = AzureLoadBalancers::new(client.clone(), cfg.clone());
+    let w = LbWorld::new().await;
+    let (cfg, client, policy, lbs) = (&w.cfg, &w.client, &w.policy, &w.lbs);
     // The user's own static IP.
     let user_ip = client
         .public_ip_addresses_client()
@@ -316,7 +296,7 @@ async fn a_named_public_ip_is_used_and_a_users_one_is_never_changed_or_deleted()
     let status = lbs.ensure(&spec).await.unwrap();
     let pip = format!("{}-pip", lbs.name(&spec.owner));
     assert_eq!(
-        dns_label(&client, &cfg, &pip).await.as_deref(),
+        dns_label(client, cfg, &pip).await.as_deref(),
         Some("blog-demo")
     );
     let before = policy.counts.mutating();
@@ -327,7 +307,7 @@ async fn a_named_public_ip_is_used_and_a_users_one_is_never_changed_or_deleted()
     lbs.ensure(&spec).await.unwrap();
     assert_eq!(policy.counts.mutating(), before + 1, "one public IP PUT");
     assert_eq!(
-        dns_label(&client, &cfg, &pip).await.as_deref(),
+        dns_label(client, cfg, &pip).await.as_deref(),
         Some("blog-two")
     );
     lbs.delete(&status.id).await.unwrap();

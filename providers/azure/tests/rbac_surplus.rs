@@ -15,18 +15,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use cloudnet_azure::client::{compute_client, network_client};
-use cloudnet_azure::{
-    AzureAddresses, AzureConfig, AzureLoadBalancers, AzureRoutes, CredentialsChoice,
-};
+use cloudnet_azure::client::network_client;
+use cloudnet_azure::{AzureConfig, AzureLoadBalancers, AzureRoutes, CredentialsChoice};
 use cloudnet_core::{
-    Addresses, AssignBlocks, BlockKind, LoadBalancers, Route, RouteState, RouteTarget, Routes,
-    Scheme, Target,
+    Addresses, LoadBalancers, Route, RouteState, RouteTarget, Routes, Scheme, Target,
 };
 use cloudnet_mockcloud::Handle;
 use cloudnet_mockcloud::azure::world::SubnetSpec;
 use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, unused};
-use common::{config, instance_id, service, standalone_vm, start, vm_node, wide_budget};
+use common::{
+    addresses, config, first_interface, instance_id, ip_configurations, scale_set_node, service,
+    standalone_vm, start, vm_node, wide_budget,
+};
 
 /// The object id of the controller's managed identity.
 const CONTROLLER_OID: &str = "5c3f0d3e-0b7a-4e55-9a51-cafe00000001";
@@ -77,58 +77,23 @@ async fn start_with(role: RoleSource) -> (Handle, Arc<AzureConfig>) {
 }
 
 async fn repertoire(h: &Handle, cfg: &Arc<AzureConfig>) {
-    let (client, policy) = network_client(cfg, wide_budget()).expect("client");
-    let compute = compute_client(cfg, &policy).expect("client");
-
-    // Pod addresses: 20 ipConfigurations (16 + 4), 4 released.
+    let (client, _) = network_client(cfg, wide_budget()).expect("client");
+    let (addrs, _) = addresses(cfg);
     let (vm, _) = standalone_vm(h, cfg, "vm1");
-    let node = vm_node(&vm);
-    let addrs = AzureAddresses::new(client.clone(), compute.clone(), cfg.clone());
-    let d = addrs.describe_node(&node).await.expect("describe");
-    let eth0 = d.interfaces[0].id.clone();
-    let got = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: eth0.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 20,
-                prefix_len: None,
-            },
-        )
-        .await
-        .expect("assign");
-    let release: Vec<_> = got[..4].iter().map(|b| b.cidr).collect();
-    addrs
-        .release_blocks(&node, &eth0, &release)
-        .await
-        .expect("release");
-
-    // Pod addresses on a scale-set node: 16 through the instance's model, 4 released.
-    let ss_node = cloudnet_core::NodeRef {
-        name: "aks-nodepool1-12345678-vmss000000".into(),
-        instance_id: instance_id(cfg, 0),
-        zone: None,
-    };
-    let d = addrs.describe_node(&ss_node).await.expect("describe");
-    let nic = d.interfaces[0].id.clone();
-    let got = addrs
-        .assign_blocks(
-            &ss_node,
-            &AssignBlocks {
-                interface: nic.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 16,
-                prefix_len: None,
-            },
-        )
-        .await
-        .expect("assign on the scale-set instance");
-    let release: Vec<_> = got[..4].iter().map(|b| b.cidr).collect();
-    addrs
-        .release_blocks(&ss_node, &nic, &release)
-        .await
-        .expect("release on the scale-set instance");
+    // Pod addresses: on the standalone VM 20 ipConfigurations (16 + 4) on its NIC, on a
+    // scale-set node 16 through the instance's model; 4 released on each.
+    for (node, count) in [(vm_node(&vm), 20), (scale_set_node(cfg, 0), 16)] {
+        let nic = first_interface(&addrs, &node).await.id;
+        let got = addrs
+            .assign_blocks(&node, &ip_configurations(nic.clone(), count))
+            .await
+            .unwrap_or_else(|e| panic!("assign on {}: {e}", node.name));
+        let release: Vec<_> = got[..4].iter().map(|b| b.cidr).collect();
+        addrs
+            .release_blocks(&node, &nic, &release)
+            .await
+            .unwrap_or_else(|e| panic!("release on {}: {e}", node.name));
+    }
 
     // Kubenet routes for two scale-set nodes, one deleted.
     let routes = AzureRoutes::new(client.clone(), cfg.clone());
@@ -233,54 +198,22 @@ async fn a_role_without_subnet_join_is_refused_with_arms_linked_403() {
         ..RoleSource::default()
     })
     .await;
-    let (client, policy) = network_client(&cfg, wide_budget()).expect("client");
-    let compute = compute_client(&cfg, &policy).expect("client");
+    let (addrs, _) = addresses(&cfg);
     let (vm, _) = standalone_vm(&h, &cfg, "vm1");
-    let node = vm_node(&vm);
-    let addrs = AzureAddresses::new(client, compute, cfg.clone());
-    let d = addrs.describe_node(&node).await.expect("reads are granted");
-    let e = addrs
-        .assign_blocks(
-            &node,
-            &AssignBlocks {
-                interface: d.interfaces[0].id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 1,
-                prefix_len: None,
-            },
-        )
-        .await
-        .expect_err("refused");
-    let text = format!("{e} {e:?}");
-    assert!(text.contains("LinkedAuthorizationFailed"), "{text}");
-    assert!(
-        text.contains("Microsoft.Network/virtualNetworks/subnets/join/action"),
-        "{text}"
-    );
-    // The same link on a scale-set instance's model update.
-    let ss_node = cloudnet_core::NodeRef {
-        name: "aks-nodepool1-12345678-vmss000000".into(),
-        instance_id: instance_id(&cfg, 0),
-        zone: None,
-    };
-    let d = addrs
-        .describe_node(&ss_node)
-        .await
-        .expect("reads are granted");
-    let e = addrs
-        .assign_blocks(
-            &ss_node,
-            &AssignBlocks {
-                interface: d.interfaces[0].id.clone(),
-                kind: BlockKind::IpConfiguration,
-                count: 1,
-                prefix_len: None,
-            },
-        )
-        .await
-        .expect_err("refused");
-    let text = format!("{e} {e:?}");
-    assert!(text.contains("LinkedAuthorizationFailed"), "{text}");
+    // On the standalone VM's NIC, and the same link on a scale-set instance's model update.
+    for node in [vm_node(&vm), scale_set_node(&cfg, 0)] {
+        let nic = first_interface(&addrs, &node).await.id;
+        let e = addrs
+            .assign_blocks(&node, &ip_configurations(nic, 1))
+            .await
+            .expect_err("refused");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("LinkedAuthorizationFailed"), "{text}");
+        assert!(
+            text.contains("Microsoft.Network/virtualNetworks/subnets/join/action"),
+            "{text}"
+        );
+    }
     let denied = h.with_cloud(|c| c.call_log.denied_by_caller().clone());
     assert_eq!(
         denied[CONTROLLER_OID]["arm:Microsoft.Network/networkInterfaces/write"], 1,

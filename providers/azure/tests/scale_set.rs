@@ -5,34 +5,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cloudnet_azure::AzureAddresses;
-use cloudnet_azure::client::{compute_client, network_client};
-use cloudnet_core::{Addresses, AssignBlocks, BlockKind, InterfaceId, NodeRef};
-use common::{arm_calls, config, instance_id, start, wide_budget};
+use cloudnet_core::Addresses;
+use common::{
+    addresses_world, arm_calls, assign_counting, first_interface, instance_id, ip_configurations,
+    scale_set_node,
+};
 use serde_json::json;
 
 const VM_WRITE: &str = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write";
 const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
-
-fn assign(interface: InterfaceId, count: u32) -> AssignBlocks {
-    AssignBlocks {
-        interface,
-        kind: BlockKind::IpConfiguration,
-        count,
-        prefix_len: None,
-    }
-}
-
-fn node(cfg: &cloudnet_azure::AzureConfig, i: usize) -> NodeRef {
-    NodeRef {
-        name: format!("aks-nodepool1-12345678-vmss{i:06}"),
-        instance_id: instance_id(cfg, i),
-        zone: None,
-    }
-}
 
 /// The instance's model as the mock holds it, one ipConfiguration added under `name` (a
 /// write by someone other than the provider, made straight into the mock's state).
@@ -68,34 +51,21 @@ fn someone_else_adds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_scale_set_nodes_get_sixteen_addresses_in_one_instance_put_each() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let compute = compute_client(&cfg, &policy).unwrap();
-    let addrs = AzureAddresses::new(client, compute, cfg.clone());
+    let (h, cfg, addrs, policy) = addresses_world().await;
     assert!(!addrs.capabilities().hot_plug_interfaces);
 
     let mut all = BTreeSet::new();
     let mut nics = Vec::new();
     for i in 0..2 {
-        let n = node(&cfg, i);
+        let n = scale_set_node(&cfg, i);
         let d = addrs.describe_node(&n).await.unwrap();
         assert_eq!(d.interfaces.len(), 1);
         let eth0 = d.interfaces[0].clone();
         assert_eq!(eth0.blocks.len(), 1);
         assert!(eth0.blocks[0].primary);
         all.insert(eth0.blocks[0].cidr);
-        let writes = arm_calls(&h, VM_WRITE);
-        let got = addrs
-            .assign_blocks(&n, &assign(eth0.id.clone(), 16))
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 16);
-        assert_eq!(
-            arm_calls(&h, VM_WRITE) - writes,
-            1,
-            "one instance PUT for 16"
-        );
+        let (got, puts) = assign_counting(&h, &addrs, &n, &eth0.id, 16, VM_WRITE).await;
+        assert_eq!(puts, 1, "one instance PUT for 16");
         assert!(got.iter().all(|b| b.cidr.prefix_len() == 32 && !b.primary));
         all.extend(got.iter().map(|b| b.cidr));
         let after = addrs.describe_node(&n).await.unwrap();
@@ -157,7 +127,7 @@ async fn two_scale_set_nodes_get_sixteen_addresses_in_one_instance_put_each() {
     // Another node's NIC is refused before any write.
     let (_, nic1, _) = &nics[1];
     let e = addrs
-        .assign_blocks(n0, &assign(nic1.clone(), 1))
+        .assign_blocks(n0, &ip_configurations(nic1.clone(), 1))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), cloudnet_core::ErrorKind::InvalidInput);
@@ -166,15 +136,9 @@ async fn two_scale_set_nodes_get_sixteen_addresses_in_one_instance_put_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_changed_since_read_is_read_again_and_both_changes_stay() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let compute = compute_client(&cfg, &policy).unwrap();
-    let addrs = AzureAddresses::new(client, compute, cfg.clone());
-    let n = node(&cfg, 0);
-    let eth0 = addrs.describe_node(&n).await.unwrap().interfaces[0]
-        .id
-        .clone();
+    let (h, cfg, addrs, policy) = addresses_world().await;
+    let n = scale_set_node(&cfg, 0);
+    let eth0 = first_interface(&addrs, &n).await.id;
     // The provider's instance PUT is held 500 ms on the wire; meanwhile another writer
     // changes the instance's model, so the PUT's If-Match no longer matches: 412.
     let rule = serde_json::from_value(json!({
@@ -186,7 +150,7 @@ async fn an_instance_changed_since_read_is_read_again_and_both_changes_stay() {
         let addrs = addrs.clone();
         let n = n.clone();
         let eth0 = eth0.clone();
-        tokio::spawn(async move { addrs.assign_blocks(&n, &assign(eth0, 16)).await })
+        tokio::spawn(async move { addrs.assign_blocks(&n, &ip_configurations(eth0, 16)).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     someone_else_adds(&h, &cfg, 0, "other-1");
@@ -207,17 +171,10 @@ async fn an_instance_changed_since_read_is_read_again_and_both_changes_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_set_model_update_keeps_the_instances_own_ip_configurations() {
-    let h = start(|_| {}).await;
-    let cfg = Arc::new(config(&h).await);
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let compute = compute_client(&cfg, &policy).unwrap();
-    let addrs = AzureAddresses::new(client, compute, cfg.clone());
-    let n = node(&cfg, 1);
-    let eth0 = addrs.describe_node(&n).await.unwrap().interfaces[0]
-        .id
-        .clone();
-    let got = addrs.assign_blocks(&n, &assign(eth0, 20)).await.unwrap();
-    assert_eq!(got.len(), 20);
+    let (h, cfg, addrs, _) = addresses_world().await;
+    let n = scale_set_node(&cfg, 1);
+    let eth0 = first_interface(&addrs, &n).await.id;
+    let (got, _) = assign_counting(&h, &addrs, &n, &eth0, 20, VM_WRITE).await;
     // The set's model written again with one instance more (a scale-out, `Automatic`
     // upgrade): the existing instances keep their per-instance ipConfigurations and addresses.
     let ss = format!(
@@ -246,7 +203,7 @@ async fn a_scale_set_model_update_keeps_the_instances_own_ip_configurations() {
     kept.sort();
     want.sort();
     assert_eq!(kept, want, "the same addresses after the set's update");
-    let third = addrs.describe_node(&node(&cfg, 2)).await.unwrap();
+    let third = addrs.describe_node(&scale_set_node(&cfg, 2)).await.unwrap();
     let p = third.interfaces[0].blocks[0].cidr;
     assert!(
         !want.contains(&p),

@@ -20,78 +20,62 @@ pub(crate) fn group(key: &str, kind: TargetKind) -> BackendGroup {
 
 /// An ALB for an Ingress: HTTP redirects to HTTPS, HTTPS routes two hosts.
 pub(crate) fn alb_spec() -> LoadBalancerSpec {
-    LoadBalancerSpec {
-        owner: Owner::namespaced("prod", OwnerKind::Ingress, "shop", "web"),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            Listener {
-                port: 80,
-                protocol: Protocol::Http,
-                certificates: vec![],
-                ssl_policy: None,
-                default_action: Action::Redirect(Redirect {
-                    protocol: Some(Protocol::Https),
-                    host: None,
-                    port: Some(443),
-                    path: None,
-                    query: None,
-                    status_code: 301,
-                }),
-                rules: vec![],
-            },
-            Listener {
-                port: 443,
-                protocol: Protocol::Https,
-                certificates: vec![CertificateRef::named(
-                    "arn:aws:acm:us-west-2:123456789012:certificate/abc",
-                )],
-                ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
-                default_action: Action::FixedResponse(FixedResponse {
-                    status_code: 404,
-                    content_type: Some("text/plain".into()),
-                    body: Some("not found".into()),
-                }),
-                rules: vec![
-                    Rule {
-                        priority: 1,
-                        hosts: vec!["shop.example.com".into()],
-                        paths: vec![PathMatch::Prefix("/api".into())],
-                        conditions: Vec::new(),
-                        action: Action::Forward {
-                            groups: vec![
-                                WeightedGroup {
-                                    group: "shop/api:80".into(),
-                                    weight: 90,
-                                },
-                                WeightedGroup {
-                                    group: "shop/api-canary:80".into(),
-                                    weight: 10,
-                                },
-                            ],
-                        },
-                    },
-                    Rule {
-                        priority: 2,
-                        hosts: vec!["*.example.com".into()],
-                        paths: vec![PathMatch::Exact("/".into())],
-                        conditions: Vec::new(),
-                        action: Action::forward_to("shop/web:80"),
-                    },
-                ],
-            },
-        ],
+    let not_found = Action::FixedResponse(FixedResponse {
+        status_code: 404,
+        content_type: Some("text/plain".into()),
+        body: Some("not found".into()),
+    });
+    let api = Action::Forward {
         groups: vec![
-            group("shop/api:80", TargetKind::PodIp),
-            group("shop/api-canary:80", TargetKind::PodIp),
-            group("shop/web:80", TargetKind::NodePort),
+            WeightedGroup {
+                group: "shop/api:80".into(),
+                weight: 90,
+            },
+            WeightedGroup {
+                group: "shop/api-canary:80".into(),
+                weight: 10,
+            },
         ],
+    };
+    let https = Listener {
+        certificates: vec![CertificateRef::Named(
+            "arn:aws:acm:us-west-2:123456789012:certificate/abc".into(),
+        )],
+        ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
+        rules: vec![
+            Rule {
+                priority: 1,
+                hosts: vec!["shop.example.com".into()],
+                paths: vec![PathMatch::Prefix("/api".into())],
+                conditions: Vec::new(),
+                action: api,
+            },
+            Rule {
+                priority: 2,
+                hosts: vec!["*.example.com".into()],
+                paths: vec![PathMatch::Exact("/".into())],
+                conditions: Vec::new(),
+                action: Action::forward_to("shop/web:80"),
+            },
+        ],
+        ..Listener::new(443, Protocol::Https, not_found)
+    };
+    let listeners = vec![
+        Listener::new(80, Protocol::Http, Action::redirect_to_https()),
+        https,
+    ];
+    let groups = vec![
+        group("shop/api:80", TargetKind::PodIp),
+        group("shop/api-canary:80", TargetKind::PodIp),
+        group("shop/web:80", TargetKind::NodePort),
+    ];
+    let owner = Owner::namespaced("prod", OwnerKind::Ingress, "shop", "web");
+    LoadBalancerSpec {
         attributes: BTreeMap::from([("idle_timeout.timeout_seconds".into(), "60".into())]),
-        subnets: Subnets::Discover,
         security_groups: vec!["sg-0123".into()],
         source_ranges: vec!["10.0.0.0/8".parse().unwrap()],
         tags: BTreeMap::from([("team".into(), "shop".into())]),
+        ..LoadBalancerSpec::new(owner, LoadBalancerKind::Application, listeners, groups)
     }
 }
 
@@ -367,7 +351,7 @@ fn certificate_material_is_refused_unless_the_cloud_uploads_it() {
     // Material without a key is bad input everywhere.
     let mut keyless = material.clone();
     keyless.private_key = " ".into();
-    spec.listeners[1].certificates = vec![CertificateRef::Material(keyless)];
+    spec.listeners[1].certificates = vec![CertificateRef::Material(keyless.clone())];
     let err = caps.check_uploading_certificates(&spec).unwrap_err();
     assert!(
         err.to_string()

@@ -16,12 +16,9 @@ use cloudnet_core::{
     RouteTarget, Routes, Scheme, Target,
 };
 use cloudnet_gcp::{CredentialsChoice, GcpLoadBalancers, GcpProvider};
+use cloudnet_mockcloud::Handle;
 use cloudnet_mockcloud::faults::{FaultKind, FaultRule, Trigger};
-use cloudnet_mockcloud::gcp::Call;
-use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
 use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource, unused};
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
-use serde_json::json;
 
 mod common;
 #[path = "support/lb_specs.rs"]
@@ -73,26 +70,14 @@ fn role_file() -> PathBuf {
 /// The built-in GKE-like world with room for pods on both nodes; node 1 runs as the
 /// controller's service account (the Workload Identity one), which the role is bound to.
 async fn start(role: RoleSource) -> Handle {
-    let mut gcp = GcpWorld::default();
-    for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
-        gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
-            range: Some("pods".into()),
-            ip_cidr_range: range.to_string(),
-        }];
-    }
+    let mut gcp = common::with_pod_ranges();
     gcp.instances[0].service_account = Some(CONTROLLER_SA.into());
     gcp.iam = Some(GrantSpec {
         roles: BTreeMap::from([(ROLE.to_string(), role)]),
         bindings: BTreeMap::from([(CONTROLLER_SA.to_string(), ROLE.to_string())]),
         base_dir: None,
     });
-    let world = World {
-        gcp: Some(gcp),
-        ..World::default()
-    };
-    MockCloud::start(Config::ephemeral(world))
-        .await
-        .expect("mock cloud starts")
+    common::start_gcp(gcp).await
 }
 
 /// The provider as the controller's service account: its token from node 1's metadata server.
@@ -127,22 +112,8 @@ fn pod_route(dest: &str, instance: &str) -> Route {
 
 /// The certificate the HTTPS listener names, made by someone else (no permission check).
 fn certificate(h: &Handle) {
-    h.with_cloud(|c| {
-        c.gcp
-            .handle(&Call {
-                method: "POST".into(),
-                segments: vec!["global".into(), "sslCertificates".into()],
-                query: BTreeMap::new(),
-                body: Some(
-                    cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert")
-                        .expect("a key pair"),
-                ),
-                now_ms: 0,
-                user: "someone-else".into(),
-                running_ms: 0,
-            })
-            .expect("certificate");
-    });
+    let cert = cloudnet_mockcloud::gcp::self_managed_certificate("shop-cert").expect("a key pair");
+    common::mock_post(h, &["global", "sslCertificates"], cert);
 }
 
 /// Operations that stay RUNNING once per scope, so each kind is polled.
@@ -235,23 +206,7 @@ async fn repertoire(h: &Handle) {
     // Someone repoints a URL map: read back under its fingerprint and written whole.
     let planned = lb.plan(&spec).await.expect("plan").stack;
     let api = planned.service_of("shop/api:80").expect("api").name.clone();
-    h.with_cloud(|c| {
-        c.gcp
-            .handle(&Call {
-                method: "PATCH".into(),
-                segments: vec![
-                    "global".into(),
-                    "urlMaps".into(),
-                    planned.url_maps[0].name.clone(),
-                ],
-                query: BTreeMap::new(),
-                body: Some(json!({"defaultService": format!("global/backendServices/{api}")})),
-                now_ms: 0,
-                user: "someone-else".into(),
-                running_ms: 0,
-            })
-            .expect("drift");
-    });
+    common::repoint_url_map(h, &planned.url_maps[0].name, &api);
     lb.ensure(&spec).await.expect("ensure repairs the drift");
     let pods: Vec<Target> = (0..4u32)
         .map(|i| Target {

@@ -3,13 +3,11 @@
 //! NEG endpoints in three batches, health read back, foreign resources left alone, and
 //! nothing left after delete.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use cloudnet_core::{Action, ErrorKind, HealthState, LoadBalancers, Scheme, Target};
 use cloudnet_gcp::GcpLoadBalancers;
 use cloudnet_mockcloud::Handle;
-use cloudnet_mockcloud::gcp::Call;
 use serde_json::json;
 
 mod common;
@@ -87,19 +85,7 @@ async fn l7_stack_is_created_with_the_fewest_calls_synced_in_batches_and_deleted
     let planned = lb.plan(&spec).await.expect("plan").stack;
     let um = planned.url_maps[0].name.clone();
     let api = planned.service_of("shop/api:80").unwrap().name.clone();
-    h.with_cloud(|c| {
-        c.gcp
-            .handle(&Call {
-                method: "PATCH".into(),
-                segments: vec!["global".into(), "urlMaps".into(), um.clone()],
-                query: BTreeMap::new(),
-                body: Some(json!({"defaultService": format!("global/backendServices/{api}")})),
-                now_ms: 0,
-                user: "someone-else".into(),
-                running_ms: 0,
-            })
-            .expect("drift");
-    });
+    common::repoint_url_map(&h, &um, &api);
     let before = (counts.mutating(), counts.total());
     lb.ensure(&spec).await.expect("ensure repairs the drift");
     assert_eq!(counts.mutating() - before.0, 1, "{:?}", counts.snapshot());

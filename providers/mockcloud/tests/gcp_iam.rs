@@ -9,22 +9,19 @@ use serde_json::{Value, json};
 
 const P: &str = "/compute/v1/projects/cloudnet-sandbox";
 
-async fn call(
-    h: &cloudnet_mockcloud::Handle,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let auth = [(
-        "Authorization",
-        "Bearer ya29.mockcloud.ctl@cloudnet-sandbox.iam.gserviceaccount.com",
-    )];
-    common::gce(h, method, path, &auth, body).await
-}
+/// The controller's service account, as its token names it.
+const AUTH: [(&str, &str); 1] = [(
+    "Authorization",
+    "Bearer ya29.mockcloud.ctl@cloudnet-sandbox.iam.gserviceaccount.com",
+)];
 
 #[tokio::test]
 async fn a_role_allows_what_it_lists_and_refuses_the_rest_with_computes_403() {
     let h = common::start().await;
+    let c = common::GceCaller {
+        h: &h,
+        headers: &AUTH,
+    };
     let spec = json!({
         "roles": {"router": {"permissions": [
             "compute.instances.get", "compute.routes.create", "compute.routes.get"
@@ -33,28 +30,24 @@ async fn a_role_allows_what_it_lists_and_refuses_the_rest_with_computes_403() {
     });
     common::control_json(&h, "PUT", "/_mockcloud/gcp/iam", &spec.to_string()).await;
 
-    let (s, v) = call(
-        &h,
-        "GET",
-        "zones/us-central1-a/instances/gke-cloudnet-node-1",
-        Value::Null,
-    )
-    .await;
+    let (s, v) = c
+        .get("zones/us-central1-a/instances/gke-cloudnet-node-1")
+        .await;
     assert_eq!(s, 200, "{v}");
 
     // The route's own permission is granted, the network's updatePolicy is not.
     let route = json!({"name": "r1", "network": "global/networks/cloudnet", "destRange": "10.100.0.0/24",
         "nextHopInstance": "zones/us-central1-a/instances/gke-cloudnet-node-1"});
-    let (s, v) = call(&h, "POST", "global/routes", route.clone()).await;
+    let (s, v) = c.call("POST", "global/routes", route.clone()).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["errors"][0]["reason"], "forbidden", "{v}");
     assert_eq!(
         v["error"]["message"],
         "Required 'compute.networks.updatePolicy' permission for 'projects/cloudnet-sandbox/global/networks/cloudnet'"
     );
-    let (s, _) = call(&h, "GET", "global/routes/r1", Value::Null).await;
+    let (s, _) = c.get("global/routes/r1").await;
     assert_eq!(s, 404, "the refused insert made nothing");
-    let (s, v) = call(&h, "DELETE", "global/routes/r1", Value::Null).await;
+    let (s, v) = c.call("DELETE", "global/routes/r1", Value::Null).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(
         v["error"]["message"],
@@ -79,7 +72,7 @@ async fn a_role_allows_what_it_lists_and_refuses_the_rest_with_computes_403() {
         "bindings": {"ctl@cloudnet-sandbox.iam.gserviceaccount.com": "router"}
     });
     common::control_json(&h, "PUT", "/_mockcloud/gcp/iam", &spec.to_string()).await;
-    let (s, v) = call(&h, "POST", "global/routes", route).await;
+    let (s, v) = c.call("POST", "global/routes", route).await;
     assert_eq!(s, 200, "{v}");
     let (s, _, _) = common::http(&h, "GET", &format!("{P}/global/routes/r1"), &[], "").await;
     assert_eq!(s, 403, "anonymous is bound to no role");

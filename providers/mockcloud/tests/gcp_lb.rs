@@ -7,15 +7,6 @@ mod common;
 use cloudnet_mockcloud::World;
 use serde_json::{Value, json};
 
-async fn call(
-    h: &cloudnet_mockcloud::Handle,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    common::gce(h, method, path, &[], body).await
-}
-
 fn reason(v: &Value) -> &str {
     v["error"]["errors"][0]["reason"]
         .as_str()
@@ -25,47 +16,49 @@ fn reason(v: &Value) -> &str {
 #[tokio::test]
 async fn the_l7_chain_builds_and_refuses_deleting_what_is_used() {
     let h = common::start().await;
+    let c = common::GceCaller {
+        h: &h,
+        headers: &[],
+    };
     let ok = |(s, v): (u16, Value)| {
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["status"], "DONE", "{v}");
     };
-    ok(call(&h, "POST", "global/healthChecks", json!({"name": "hc", "type": "HTTP", "httpHealthCheck": {"port": 8080, "requestPath": "/healthz"}})).await);
-    ok(call(&h, "POST", "zones/us-central1-a/networkEndpointGroups", json!({"name": "neg-a", "network": "global/networks/cloudnet", "subnetwork": "regions/us-central1/subnetworks/cloudnet-nodes", "defaultPort": 8080})).await);
-    let (s, v) = call(
-        &h,
-        "POST",
-        "global/backendServices",
-        json!({"name": "bs", "healthChecks": ["global/healthChecks/missing"]}),
-    )
-    .await;
+    ok(c.call("POST", "global/healthChecks", json!({"name": "hc", "type": "HTTP", "httpHealthCheck": {"port": 8080, "requestPath": "/healthz"}})).await);
+    ok(c.call("POST", "zones/us-central1-a/networkEndpointGroups", json!({"name": "neg-a", "network": "global/networks/cloudnet", "subnetwork": "regions/us-central1/subnetworks/cloudnet-nodes", "defaultPort": 8080})).await);
+    let (s, v) = c
+        .call(
+            "POST",
+            "global/backendServices",
+            json!({"name": "bs", "healthChecks": ["global/healthChecks/missing"]}),
+        )
+        .await;
     assert_eq!((s, reason(&v)), (404, "notFound"), "{v}");
-    ok(call(
-        &h,
+    ok(c.call(
         "POST",
         "global/backendServices",
         json!({"name": "bs", "healthChecks": ["global/healthChecks/hc"],
         "backends": [{"group": "zones/us-central1-a/networkEndpointGroups/neg-a"}]}),
     )
     .await);
-    ok(call(
-        &h,
+    ok(c.call(
         "POST",
         "global/urlMaps",
         json!({"name": "um", "defaultService": "global/backendServices/bs"}),
     )
     .await);
-    ok(call(
-        &h,
+    ok(c.call(
         "POST",
         "global/targetHttpProxies",
         json!({"name": "tp", "urlMap": "global/urlMaps/um"}),
     )
     .await);
-    ok(call(&h, "POST", "global/addresses", json!({"name": "ip"})).await);
-    ok(call(&h, "POST", "global/forwardingRules", json!({"name": "fr", "target": "global/targetHttpProxies/tp", "IPAddress": "global/addresses/ip", "portRange": "80"})).await);
-    let (_, addr) = call(&h, "GET", "global/addresses/ip", Value::Null).await;
+    ok(c.call("POST", "global/addresses", json!({"name": "ip"}))
+        .await);
+    ok(c.call("POST", "global/forwardingRules", json!({"name": "fr", "target": "global/targetHttpProxies/tp", "IPAddress": "global/addresses/ip", "portRange": "80"})).await);
+    let (_, addr) = c.get("global/addresses/ip").await;
     assert_eq!(addr["status"], "IN_USE");
-    let (_, fr) = call(&h, "GET", "global/forwardingRules/fr", Value::Null).await;
+    let (_, fr) = c.get("global/forwardingRules/fr").await;
     assert_eq!(fr["IPAddress"], addr["address"]);
     assert_eq!(fr["portRange"], "80-80");
     assert!(fr["target"].as_str().unwrap().starts_with(&format!(
@@ -83,7 +76,7 @@ async fn the_l7_chain_builds_and_refuses_deleting_what_is_used() {
         ("global/targetHttpProxies/tp", "forwardingRules/fr"),
         ("global/addresses/ip", "forwardingRules/fr"),
     ] {
-        let (s, v) = call(&h, "DELETE", path, Value::Null).await;
+        let (s, v) = c.call("DELETE", path, Value::Null).await;
         assert_eq!(
             (s, reason(&v)),
             (400, "resourceInUseByAnotherResource"),
@@ -95,22 +88,21 @@ async fn the_l7_chain_builds_and_refuses_deleting_what_is_used() {
         );
     }
     // A stale fingerprint on the backend service is 412; the current one works.
-    let (_, bs) = call(&h, "GET", "global/backendServices/bs", Value::Null).await;
+    let (_, bs) = c.get("global/backendServices/bs").await;
     let fp = bs["fingerprint"].as_str().unwrap().to_string();
-    ok(call(
-        &h,
+    ok(c.call(
         "PATCH",
         "global/backendServices/bs",
         json!({"fingerprint": fp, "timeoutSec": 60}),
     )
     .await);
-    let (s, v) = call(
-        &h,
-        "PATCH",
-        "global/backendServices/bs",
-        json!({"fingerprint": fp, "timeoutSec": 90}),
-    )
-    .await;
+    let (s, v) = c
+        .call(
+            "PATCH",
+            "global/backendServices/bs",
+            json!({"fingerprint": fp, "timeoutSec": 90}),
+        )
+        .await;
     assert_eq!((s, reason(&v)), (412, "conditionNotMet"), "{v}");
     // Torn down from the front, everything goes.
     for path in [
@@ -122,7 +114,7 @@ async fn the_l7_chain_builds_and_refuses_deleting_what_is_used() {
         "zones/us-central1-a/networkEndpointGroups/neg-a",
         "global/addresses/ip",
     ] {
-        ok(call(&h, "DELETE", path, Value::Null).await);
+        ok(c.call("DELETE", path, Value::Null).await);
     }
     let dump = common::control_json(&h, "GET", "/_mockcloud/state", "").await;
     let left: Vec<&String> = dump["gcp"]["resources"]
@@ -147,23 +139,27 @@ async fn quotas_come_from_the_world_and_faults_speak_gcp() {
     gcp.quotas.insert("HEALTH_CHECKS".into(), 1);
     world.gcp = Some(gcp);
     let h = common::start_with(world).await;
-    let (s, _) = call(
-        &h,
-        "POST",
-        "global/healthChecks",
-        json!({"name": "a", "type": "TCP"}),
-    )
-    .await;
+    let c = common::GceCaller {
+        h: &h,
+        headers: &[],
+    };
+    let (s, _) = c
+        .call(
+            "POST",
+            "global/healthChecks",
+            json!({"name": "a", "type": "TCP"}),
+        )
+        .await;
     assert_eq!(s, 200);
-    let (s, v) = call(
-        &h,
-        "POST",
-        "global/healthChecks",
-        json!({"name": "b", "type": "TCP"}),
-    )
-    .await;
+    let (s, v) = c
+        .call(
+            "POST",
+            "global/healthChecks",
+            json!({"name": "b", "type": "TCP"}),
+        )
+        .await;
     assert_eq!((s, reason(&v)), (403, "QUOTA_EXCEEDED"), "{v}");
-    let (_, project) = call(&h, "GET", "", Value::Null).await;
+    let (_, project) = c.get("").await;
     let row = project["quotas"]
         .as_array()
         .unwrap()
@@ -178,41 +174,22 @@ async fn quotas_come_from_the_world_and_faults_speak_gcp() {
 
     common::add_faults(&h, r#"[{"service":"compute","action":"instances.get","kind":"throttle","rate_per_sec":0.001,"burst":1},
         {"service":"compute","action":"zones.get","kind":"error","status":503,"trigger":"once"}]"#).await;
-    let (s, _) = call(
-        &h,
-        "GET",
-        "zones/us-central1-a/instances/gke-cloudnet-node-1",
-        Value::Null,
-    )
-    .await;
+    let (s, _) = c
+        .get("zones/us-central1-a/instances/gke-cloudnet-node-1")
+        .await;
     assert_eq!(s, 200);
-    let (s, v) = call(
-        &h,
-        "GET",
-        "zones/us-central1-a/instances/gke-cloudnet-node-1",
-        Value::Null,
-    )
-    .await;
+    let (s, v) = c
+        .get("zones/us-central1-a/instances/gke-cloudnet-node-1")
+        .await;
     assert_eq!((s, reason(&v)), (429, "rateLimitExceeded"), "{v}");
-    let (s, v) = call(&h, "GET", "zones/us-central1-a", Value::Null).await;
+    let (s, v) = c.get("zones/us-central1-a").await;
     assert_eq!((s, reason(&v)), (503, "unavailable"), "{v}");
-    let (s, v) = call(&h, "GET", "zones/us-central1-a", Value::Null).await;
+    let (s, v) = c.get("zones/us-central1-a").await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = call(
-        &h,
-        "GET",
-        "zones/us-central1-a/instances?filter=name+%3D+%22gke-cloudnet-node-1%22",
-        Value::Null,
-    )
-    .await;
+    let by_name = "zones/us-central1-a/instances?filter=name+%3D+%22gke-cloudnet-node-1%22";
+    let (s, v) = c.get(by_name).await;
     assert_eq!(s, 200);
     assert_eq!(v["items"].as_array().map(Vec::len), Some(1), "{v}");
-    let (s, v) = call(
-        &h,
-        "GET",
-        "zones/us-central1-a/instances?filter=name+%3D",
-        Value::Null,
-    )
-    .await;
+    let (s, v) = c.get("zones/us-central1-a/instances?filter=name+%3D").await;
     assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
 }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::SdkError;
-use cloudnet_mockcloud::{Config, MockCloud, World};
+use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use common::{
-    Assign, add_faults, assign, control_json, ec2, ec2_with, http, interface, new_interface, start,
+    Assign, add_faults, assign, control, control_json, ec2, ec2_with, http, interface,
+    new_interface, start,
 };
 
 const NODE_1: &str = "i-0c10d0e7000000001";
@@ -19,11 +20,32 @@ const EC2_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261125/us-west-2/ec2/
 const ELB_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261125/us-west-2/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=abc";
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
-#[tokio::test]
-async fn latency_delays_the_answer() {
+/// A Query-protocol call: `body` form-encoded and POSTed to `/`, with the `Authorization`
+/// header `auth` (none: unsigned). The status and the answer's body.
+async fn query(h: &Handle, auth: Option<&str>, body: &str) -> (u16, String) {
+    let mut headers = vec![FORM];
+    headers.extend(auth.map(|a| ("Authorization", a)));
+    let (status, _, body) = http(h, "POST", "/", &headers, body).await;
+    (status, body)
+}
+
+/// A GET of `path` with `headers`: the status and the answer's body.
+async fn get(h: &Handle, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = http(h, "GET", path, headers, "").await;
+    (status, body)
+}
+
+/// The default world with the fault rules `rules` (JSON) added, and an EC2 client on it.
+async fn faulted(rules: &str) -> (Handle, aws_sdk_ec2::Client) {
     let h = start().await;
     let c = ec2(&h).await;
-    add_faults(&h, r#"{"action":"DescribeVpcs","kind":"latency","ms":300}"#).await;
+    add_faults(&h, rules).await;
+    (h, c)
+}
+
+#[tokio::test]
+async fn latency_delays_the_answer() {
+    let (h, c) = faulted(r#"{"action":"DescribeVpcs","kind":"latency","ms":300}"#).await;
     let t = Instant::now();
     c.describe_vpcs().send().await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(300));
@@ -43,24 +65,11 @@ async fn throttling_answers_in_each_services_format() {
     c.describe_vpcs().send().await.unwrap();
     c.describe_subnets().send().await.unwrap();
     assert_code!(c.describe_vpcs().send().await, "RequestLimitExceeded");
-    let (status, _, body) = http(
-        &h,
-        "POST",
-        "/",
-        &[FORM, ("Authorization", EC2_AUTH)],
-        "Action=DescribeVpcs&Version=2016-11-15",
-    )
-    .await;
+    let (status, body) = query(&h, Some(EC2_AUTH), "Action=DescribeVpcs&Version=2016-11-15").await;
     assert_eq!(status, 503);
     assert!(body.contains("<Code>RequestLimitExceeded</Code>"), "{body}");
-    let (status, _, body) = http(
-        &h,
-        "POST",
-        "/",
-        &[FORM, ("Authorization", ELB_AUTH)],
-        "Action=DescribeLoadBalancers&Version=2015-12-01",
-    )
-    .await;
+    let elb = "Action=DescribeLoadBalancers&Version=2015-12-01";
+    let (status, body) = query(&h, Some(ELB_AUTH), elb).await;
     assert_eq!(status, 400);
     assert!(
         body.contains("<ErrorResponse") && body.contains("<Code>Throttling</Code>"),
@@ -71,10 +80,7 @@ async fn throttling_answers_in_each_services_format() {
 
 #[tokio::test]
 async fn server_errors_once_and_every_nth() {
-    let h = start().await;
-    let c = ec2(&h).await;
-    add_faults(
-        &h,
+    let (h, c) = faulted(
         r#"[{"action":"DescribeVpcs","kind":"error","status":500,"trigger":"once"},
             {"action":"DescribeSubnets","kind":"error","status":503,"trigger":{"every_nth":2}}]"#,
     )
@@ -100,14 +106,8 @@ async fn server_errors_once_and_every_nth() {
 #[tokio::test]
 async fn a_fault_rule_with_an_unknown_key_is_a_400_naming_it() {
     let h = start().await;
-    let (status, _, body) = http(
-        &h,
-        "POST",
-        "/_mockcloud/faults",
-        &[("Content-Type", "application/json")],
-        "{\"action\": \"DescribeVpcs\", \"kind\": \"drop\",\n \"triger\": \"once\"}",
-    )
-    .await;
+    let rule = "{\"action\": \"DescribeVpcs\", \"kind\": \"drop\",\n \"triger\": \"once\"}";
+    let (status, body) = control(&h, "POST", "/_mockcloud/faults", rule).await;
     assert_eq!(status, 400, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["key"], "triger", "{body}");
@@ -122,13 +122,7 @@ async fn a_fault_rule_with_an_unknown_key_is_a_400_naming_it() {
 
 #[tokio::test]
 async fn dropped_connections_close_without_an_answer() {
-    let h = start().await;
-    let c = ec2(&h).await;
-    add_faults(
-        &h,
-        r#"{"action":"DescribeVpcs","kind":"drop","trigger":"once"}"#,
-    )
-    .await;
+    let (h, c) = faulted(r#"{"action":"DescribeVpcs","kind":"drop","trigger":"once"}"#).await;
     match c.describe_vpcs().send().await {
         Err(SdkError::DispatchFailure(_)) | Err(SdkError::ResponseError(_)) => {}
         other => panic!("expected a transport failure, got {other:?}"),
@@ -161,12 +155,8 @@ async fn probabilistic_faults_replay_from_their_seed() {
 
 #[tokio::test]
 async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
-    let h = start().await;
-    let c = ec2(&h).await;
-    add_faults(&h, r#"[{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":600000,"trigger":"once"},
-            {"action":"AssignPrivateIpAddresses","kind":"eventual_consistency","ms":600000}]"#,
-    )
-    .await;
+    let (h, c) = faulted(r#"[{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":600000,"trigger":"once"},
+            {"action":"AssignPrivateIpAddresses","kind":"eventual_consistency","ms":600000}]"#).await;
     let id = new_interface(&c, PRIVATE_A).await;
     assert_code!(
         c.describe_network_interfaces()
@@ -195,13 +185,9 @@ async fn new_interfaces_and_addresses_can_be_invisible_for_a_while() {
 
 #[tokio::test]
 async fn eventual_consistency_ends() {
-    let h = start().await;
-    let c = ec2(&h).await;
-    add_faults(
-        &h,
-        r#"{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":200}"#,
-    )
-    .await;
+    let (h, c) =
+        faulted(r#"{"action":"CreateNetworkInterface","kind":"eventual_consistency","ms":200}"#)
+            .await;
     let id = new_interface(&c, PRIVATE_A).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -245,17 +231,11 @@ async fn the_metadata_service_wants_a_token_and_knows_each_instance() {
     assert_eq!(status, 401);
     let (status, _, _) = http(&h, "PUT", "/latest/api/token", &[], "").await;
     assert_eq!(status, 400);
-    let (status, _, _) = http(
-        &h,
-        "GET",
-        "/latest/meta-data/instance-id",
-        &[("X-aws-ec2-metadata-token", "forged")],
-        "",
-    )
-    .await;
+    let forged = [("X-aws-ec2-metadata-token", "forged")];
+    let (status, _) = get(&h, "/latest/meta-data/instance-id", &forged).await;
     assert_eq!(status, 401);
     let token = imds_token(&h).await;
-    let get = |path: &'static str, instance: Option<&'static str>| {
+    let as_instance = |path: &'static str, instance: Option<&'static str>| {
         let token = token.clone();
         let h = &h;
         async move {
@@ -266,31 +246,31 @@ async fn the_metadata_service_wants_a_token_and_knows_each_instance() {
             http(h, "GET", path, &headers, "").await
         }
     };
-    assert_eq!(get("/latest/meta-data/instance-id", None).await.2, NODE_1);
     assert_eq!(
-        get("/latest/meta-data/instance-id", Some(NODE_2)).await.2,
+        as_instance("/latest/meta-data/instance-id", None).await.2,
+        NODE_1
+    );
+    assert_eq!(
+        as_instance("/latest/meta-data/instance-id", Some(NODE_2))
+            .await
+            .2,
         NODE_2
     );
     let by_path = format!("/_mockcloud/imds/{NODE_2}/latest/meta-data/placement/availability-zone");
-    let (_, _, az) = http(
-        &h,
-        "GET",
-        &by_path,
-        &[("X-aws-ec2-metadata-token", &token)],
-        "",
-    )
-    .await;
+    let (_, az) = get(&h, &by_path, &[("X-aws-ec2-metadata-token", &token)]).await;
     assert_eq!(az, "us-west-2b");
     assert_eq!(
-        get("/latest/meta-data/placement/region", None).await.2,
+        as_instance("/latest/meta-data/placement/region", None)
+            .await
+            .2,
         "us-west-2"
     );
     assert_eq!(
-        get("/latest/meta-data/instance-type", None).await.2,
+        as_instance("/latest/meta-data/instance-type", None).await.2,
         "m5.large"
     );
-    let mac = get("/latest/meta-data/mac", None).await.2;
-    let local = get("/latest/meta-data/local-ipv4", None).await.2;
+    let mac = as_instance("/latest/meta-data/mac", None).await.2;
+    let local = as_instance("/latest/meta-data/local-ipv4", None).await.2;
 
     // Add a prefix and an address, then read them through the interface's tree.
     let eni = c
@@ -371,23 +351,16 @@ async fn the_control_endpoint_dumps_counts_resets_and_launches() {
     let calls = control_json(&h, "GET", "/_mockcloud/calls", "").await;
     assert_eq!(calls["ec2:CreateNetworkInterface"], 1);
     assert_eq!(calls["ec2:DescribeVpcs"], 1);
-    let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
-    assert_eq!(
+    let interfaces = || async {
+        let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
         state["ec2"]["network_interfaces"]
             .as_object()
             .unwrap()
-            .len(),
-        3
-    );
+            .len()
+    };
+    assert_eq!(interfaces().await, 3);
     control_json(&h, "POST", "/_mockcloud/reset", "").await;
-    let state = control_json(&h, "GET", "/_mockcloud/state", "").await;
-    assert_eq!(
-        state["ec2"]["network_interfaces"]
-            .as_object()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(interfaces().await, 2);
     let calls = control_json(&h, "GET", "/_mockcloud/calls", "").await;
     assert!(calls.as_object().unwrap().is_empty());
     let launched = control_json(
@@ -412,14 +385,8 @@ async fn the_control_endpoint_dumps_counts_resets_and_launches() {
     );
     let (status, _, _) = http(&h, "POST", "/_mockcloud/faults", &[], "{not json").await;
     assert_eq!(status, 400);
-    let (status, _, _) = http(
-        &h,
-        "POST",
-        "/_mockcloud/instances",
-        &[],
-        r#"{"instance_type":"m5.large","subnet":"nope"}"#,
-    )
-    .await;
+    let bad_subnet = r#"{"instance_type":"m5.large","subnet":"nope"}"#;
+    let (status, _) = control(&h, "POST", "/_mockcloud/instances", bad_subnet).await;
     assert_eq!(status, 400);
     let (status, _, _) = http(&h, "GET", "/_mockcloud/nothing", &[], "").await;
     assert_eq!(status, 404);
@@ -457,14 +424,7 @@ async fn the_call_log_names_each_calls_caller_by_its_access_key() {
         r#"{"action":"DescribeSubnets","kind":"error","status":503,"trigger":"once"}"#,
     )
     .await;
-    let (status, _, _) = http(
-        &h,
-        "POST",
-        "/",
-        &[FORM],
-        "Action=DescribeSubnets&Version=2016-11-15",
-    )
-    .await;
+    let (status, _) = query(&h, None, "Action=DescribeSubnets&Version=2016-11-15").await;
     assert_eq!(status, 503);
 
     let by = control_json(&h, "GET", "/_mockcloud/calls?by=caller", "").await;
@@ -520,66 +480,51 @@ async fn bad_requests_get_aws_errors_not_panics() {
     let mut config = Config::ephemeral(World::default());
     config.max_body_bytes = 4096;
     let h = MockCloud::start(config).await.unwrap();
-    let post = |auth: &'static str, body: String| {
-        let h = &h;
-        async move { http(h, "POST", "/", &[FORM, ("Authorization", auth)], &body).await }
-    };
-    let (s, _, b) = post(EC2_AUTH, "Action=Frobnicate&Version=2016-11-15".into()).await;
+    let (s, b) = query(&h, Some(EC2_AUTH), "Action=Frobnicate&Version=2016-11-15").await;
     assert_eq!(s, 400);
     assert!(b.contains("<Code>InvalidAction</Code>"), "{b}");
-    let (s, _, b) = post(EC2_AUTH, "%%%&&&===\u{1}".into()).await;
+    let (s, b) = query(&h, Some(EC2_AUTH), "%%%&&&===\u{1}").await;
     assert_eq!(s, 400);
     assert!(b.contains("<Code>MissingAction</Code>"), "{b}");
-    let (s, _, b) = post(
-        EC2_AUTH,
-        "Action=DescribeNetworkInterfaces&MaxResults=banana".into(),
+    let (s, b) = query(
+        &h,
+        Some(EC2_AUTH),
+        "Action=DescribeNetworkInterfaces&MaxResults=banana",
     )
     .await;
     assert_eq!(s, 400);
     assert!(b.contains("InvalidParameterValue"), "{b}");
-    let (s, _, b) = post(EC2_AUTH, "Action=AssignPrivateIpAddresses&NetworkInterfaceId=eni-1&SecondaryPrivateIpAddressCount=99999999999999999999".into()).await;
+    let (s, b) = query(&h, Some(EC2_AUTH), "Action=AssignPrivateIpAddresses&NetworkInterfaceId=eni-1&SecondaryPrivateIpAddressCount=99999999999999999999").await;
     assert_eq!(s, 400, "{b}");
-    let (s, _, b) = post(
-        EC2_AUTH,
-        format!("Action=DescribeVpcs&Pad={}", "x".repeat(8192)),
+    let (s, b) = query(
+        &h,
+        Some(EC2_AUTH),
+        &format!("Action=DescribeVpcs&Pad={}", "x".repeat(8192)),
     )
     .await;
     assert_eq!(s, 413, "{b}");
     // No signature and no Version: the service is unknown.
-    let (s, _, b) = http(&h, "POST", "/", &[FORM], "Action=DescribeVpcs").await;
+    let (s, b) = query(&h, None, "Action=DescribeVpcs").await;
     assert_eq!(s, 400);
     assert!(b.contains("InvalidAction"), "{b}");
     // Unsigned but versioned, and a GET with a query string, both work.
-    let (s, _, b) = http(
-        &h,
-        "POST",
-        "/",
-        &[FORM],
-        "Action=DescribeVpcs&Version=2016-11-15",
-    )
-    .await;
+    let (s, b) = query(&h, None, "Action=DescribeVpcs&Version=2016-11-15").await;
     assert_eq!(s, 200, "{b}");
-    let (s, _, b) = http(
-        &h,
-        "GET",
-        "/?Action=DescribeVpcs&Version=2016-11-15",
-        &[],
-        "",
-    )
-    .await;
+    let (s, b) = get(&h, "/?Action=DescribeVpcs&Version=2016-11-15", &[]).await;
     assert_eq!(s, 200, "{b}");
     assert!(
         b.contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">")
     );
     // ELBv2 by its signing name, in the awsQuery shapes.
-    let (s, _, b) = post(
-        ELB_AUTH,
-        "Action=DescribeLoadBalancers&Version=2015-12-01".into(),
+    let (s, b) = query(
+        &h,
+        Some(ELB_AUTH),
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
     )
     .await;
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("<DescribeLoadBalancersResult>"), "{b}");
-    let (s, _, b) = post(ELB_AUTH, "Action=Frobnicate&Version=2015-12-01".into()).await;
+    let (s, b) = query(&h, Some(ELB_AUTH), "Action=Frobnicate&Version=2015-12-01").await;
     assert_eq!(s, 400);
     assert!(
         b.contains("<ErrorResponse") && b.contains("InvalidAction"),

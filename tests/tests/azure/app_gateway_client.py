@@ -6,30 +6,13 @@ of what it saw.
 usage: app_gateway_client.py <arm endpoint> <ca.pem> <subscription> <resource group>
 """
 
-import base64
 import json
-import sys
-import time
 
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.mgmt.network import NetworkManagementClient
+from azure.core.exceptions import ResourceNotFoundError
 
-endpoint, ca, sub, rg = sys.argv[1:5]
-LOC = "eastus"
+from arm_script import LOC, connect, nic, refused, static_public_ip, vnet
 
-
-def b64(obj):
-    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-
-class StaticCredential:
-    def get_token(self, *scopes, **kwargs):
-        token = "%s.%s.sig" % (b64({"alg": "none"}), b64({"oid": "python-agic-oid"}))
-        return AccessToken(token, int(time.time()) + 3600)
-
-
-client = NetworkManagementClient(StaticCredential(), sub, base_url=endpoint, connection_verify=ca)
+client, endpoint, sub, rg, _ = connect({"oid": "python-agic-oid"})
 GW = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/applicationGateways/py-agw" % (sub, rg)
 
 
@@ -37,28 +20,11 @@ def part(kind, name):
     return {"id": "%s/%s/%s" % (GW, kind, name)}
 
 
-def err(e):
-    return {"status": e.status_code, "code": e.error.code if e.error else None}
-
-
 out = {}
-vnet = client.virtual_networks.begin_create_or_update(
-    rg,
-    "agw-vnet",
-    {
-        "location": LOC,
-        "address_space": {"address_prefixes": ["10.30.0.0/16"]},
-        "subnets": [
-            {"name": "appgw", "address_prefix": "10.30.0.0/24"},
-            {"name": "shared", "address_prefix": "10.30.1.0/24"},
-        ],
-    },
-).result()
-appgw_subnet = [s.id for s in vnet.subnets if s.name == "appgw"][0]
-shared_subnet = [s.id for s in vnet.subnets if s.name == "shared"][0]
-pip = client.public_ip_addresses.begin_create_or_update(
-    rg, "agw-pip", {"location": LOC, "sku": {"name": "Standard"}, "public_ip_allocation_method": "Static"}
-).result()
+net = vnet(client, rg, "agw-vnet", "10.30.0.0/16", [("appgw", "10.30.0.0/24"), ("shared", "10.30.1.0/24")])
+appgw_subnet = [s.id for s in net.subnets if s.name == "appgw"][0]
+shared_subnet = [s.id for s in net.subnets if s.name == "shared"][0]
+pip = static_public_ip(client, rg, "agw-pip")
 
 
 def gateway(subnet, priority=100, listener_port="p80"):
@@ -127,19 +93,12 @@ for name, body in [
     ("dangling", gateway(appgw_subnet, listener_port="p443")),
     ("no_priority", gateway(appgw_subnet, priority=None)),
 ]:
-    try:
-        client.application_gateways.begin_create_or_update(rg, "py-agw", body).result()
-    except HttpResponseError as e:
-        out[name] = err(e)
+    refused(out, name, lambda: client.application_gateways.begin_create_or_update(rg, "py-agw", body).result())
 
 # A NIC in the shared subnet: no gateway may go there.
-client.network_interfaces.begin_create_or_update(
-    rg, "agw-nic", {"location": LOC, "ip_configurations": [{"name": "p", "subnet": {"id": shared_subnet}}]}
-).result()
-try:
-    client.application_gateways.begin_create_or_update(rg, "py-agw", gateway(shared_subnet)).result()
-except HttpResponseError as e:
-    out["shared_subnet"] = err(e)
+nic(client, rg, "agw-nic", shared_subnet)
+shared = gateway(shared_subnet)
+refused(out, "shared_subnet", lambda: client.application_gateways.begin_create_or_update(rg, "py-agw", shared).result())
 
 gw = client.application_gateways.begin_create_or_update(rg, "py-agw", gateway(appgw_subnet)).result()
 out["state"] = gw.provisioning_state
@@ -149,15 +108,9 @@ out["redirect_target"] = gw.redirect_configurations[0].target_listener.id.rsplit
 out["settings_path"] = [s.path for s in gw.backend_http_settings_collection]
 out["pool_addresses"] = [[a.ip_address for a in (p.backend_addresses or [])] for p in gw.backend_address_pools]
 
-try:
-    client.subnets.begin_delete(rg, "agw-vnet", "appgw").result()
-except HttpResponseError as e:
-    out["subnet_in_use"] = err(e)
+refused(out, "subnet_in_use", lambda: client.subnets.begin_delete(rg, "agw-vnet", "appgw").result())
 
 client.application_gateways.begin_delete(rg, "py-agw").result()
-try:
-    client.application_gateways.get(rg, "py-agw")
-except ResourceNotFoundError as e:
-    out["deleted"] = err(e)
+refused(out, "deleted", lambda: client.application_gateways.get(rg, "py-agw"), ResourceNotFoundError)
 
 print(json.dumps(out))

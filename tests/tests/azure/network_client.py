@@ -6,41 +6,16 @@ poller, and errors as the SDK raises them. Prints one JSON object of what it saw
 usage: network_client.py <arm endpoint> <ca.pem> <subscription> <resource group> <scale set>
 """
 
-import base64
 import json
-import sys
 import time
 
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.core.rest import HttpRequest
-from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import BackendAddressPool
 
-endpoint, ca, sub, rg, scale_set = sys.argv[1:6]
-LOC = "eastus"
+from arm_script import LOC, connect, nic, refused, static_public_ip, vnet
 
-
-def b64(obj):
-    raw = json.dumps(obj).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-class StaticCredential:
-    """A TokenCredential that always answers the same token."""
-
-    def get_token(self, *scopes, **kwargs):
-        token = "%s.%s.sig" % (b64({"alg": "none"}), b64({"oid": "python-sdk-oid", "appid": "python-sdk"}))
-        return AccessToken(token, int(time.time()) + 3600)
-
-
-client = NetworkManagementClient(
-    StaticCredential(), sub, base_url=endpoint, connection_verify=ca
-)
-
-
-def err(e):
-    return {"status": e.status_code, "code": e.error.code if e.error else None, "message": str(e.message)}
+client, endpoint, sub, rg, (scale_set,) = connect({"oid": "python-sdk-oid", "appid": "python-sdk"}, 1)
 
 
 def rid(rest):
@@ -50,26 +25,16 @@ def rid(rest):
 out = {}
 
 # A VNet with a subnet, through the poller.
-vnet = client.virtual_networks.begin_create_or_update(
-    rg,
-    "py-vnet",
-    {
-        "location": LOC,
-        "address_space": {"address_prefixes": ["10.10.0.0/16"]},
-        "subnets": [{"name": "nodes", "address_prefix": "10.10.0.0/24"}],
-    },
-).result()
-out["vnet_state"] = vnet.provisioning_state
-out["vnet_subnets"] = [s.name for s in vnet.subnets]
-subnet_id = vnet.subnets[0].id
+net = vnet(client, rg, "py-vnet", "10.10.0.0/16", [("nodes", "10.10.0.0/24")])
+out["vnet_state"] = net.provisioning_state
+out["vnet_subnets"] = [s.name for s in net.subnets]
+subnet_id = net.subnets[0].id
 
-try:
-    client.subnets.begin_create_or_update(rg, "py-vnet", "overlap", {"address_prefix": "10.10.0.128/25"}).result()
-except HttpResponseError as e:
-    out["overlap"] = err(e)
+overlap = {"address_prefix": "10.10.0.128/25"}
+refused(out, "overlap", lambda: client.subnets.begin_create_or_update(rg, "py-vnet", "overlap", overlap).result())
 
 # A NIC with three ipConfigurations: dynamic primary, a static one, a dynamic secondary.
-nic = client.network_interfaces.begin_create_or_update(
+made = client.network_interfaces.begin_create_or_update(
     rg,
     "py-nic",
     {
@@ -81,21 +46,16 @@ nic = client.network_interfaces.begin_create_or_update(
         ],
     },
 ).result()
-out["nic_ips"] = [c.private_ip_address for c in nic.ip_configurations]
+out["nic_ips"] = [c.private_ip_address for c in made.ip_configurations]
 
-try:
-    client.network_interfaces.begin_create_or_update(
-        rg,
-        "py-nic-2",
-        {"location": LOC, "ip_configurations": [{"name": "p", "subnet": {"id": subnet_id}, "private_ip_allocation_method": "Static", "private_ip_address": "10.10.0.50"}]},
-    ).result()
-except HttpResponseError as e:
-    out["taken"] = err(e)
-
-try:
-    client.subnets.begin_delete(rg, "py-vnet", "nodes").result()
-except HttpResponseError as e:
-    out["subnet_in_use"] = err(e)
+taken = {
+    "location": LOC,
+    "ip_configurations": [
+        {"name": "p", "subnet": {"id": subnet_id}, "private_ip_allocation_method": "Static", "private_ip_address": "10.10.0.50"}
+    ],
+}
+refused(out, "taken", lambda: client.network_interfaces.begin_create_or_update(rg, "py-nic-2", taken).result())
+refused(out, "subnet_in_use", lambda: client.subnets.begin_delete(rg, "py-vnet", "nodes").result())
 
 # A route table and routes (the route table's PUT may be held InProgress by a fault).
 started = time.time()
@@ -110,9 +70,7 @@ for i, node in enumerate(["10.10.0.4", "10.10.0.5"]):
 out["routes"] = sorted((r.name, r.address_prefix, r.next_hop_ip_address) for r in client.routes.list(rg, "py-rt"))
 
 # A public IP and a Standard load balancer.
-pip = client.public_ip_addresses.begin_create_or_update(
-    rg, "py-pip", {"location": LOC, "sku": {"name": "Standard"}, "public_ip_allocation_method": "Static"}
-).result()
+pip = static_public_ip(client, rg, "py-pip")
 out["pip_has_address"] = bool(pip.ip_address)
 lb_id = rid("Microsoft.Network/loadBalancers/py-lb")
 lb = client.load_balancers.begin_create_or_update(
@@ -139,26 +97,20 @@ lb = client.load_balancers.begin_create_or_update(
 ).result()
 out["lb_rules"] = [r.name for r in lb.load_balancing_rules]
 
-try:
-    client.load_balancers.begin_create_or_update(
-        rg,
-        "py-lb-bad",
-        {
-            "location": LOC,
-            "frontend_ip_configurations": [{"name": "fe", "public_ip_address": {"id": pip.id}}],
-            "load_balancing_rules": [
-                {"name": "r", "protocol": "Tcp", "frontend_port": 80, "backend_port": 80,
-                 "frontend_ip_configuration": {"id": rid("Microsoft.Network/loadBalancers/py-lb-bad/frontendIPConfigurations/missing")}}
-            ],
-        },
-    ).result()
-except HttpResponseError as e:
-    out["dangling"] = err(e)
+dangling = {
+    "location": LOC,
+    "frontend_ip_configurations": [{"name": "fe", "public_ip_address": {"id": pip.id}}],
+    "load_balancing_rules": [
+        {"name": "r", "protocol": "Tcp", "frontend_port": 80, "backend_port": 80,
+         "frontend_ip_configuration": {"id": rid("Microsoft.Network/loadBalancers/py-lb-bad/frontendIPConfigurations/missing")}}
+    ],
+}
+refused(out, "dangling", lambda: client.load_balancers.begin_create_or_update(rg, "py-lb-bad", dangling).result())
 
 # The NIC joins the pool: a whole-resource PUT with the ETag it read.
-nic = client.network_interfaces.get(rg, "py-nic")
-nic.ip_configurations[0].load_balancer_backend_address_pools = [BackendAddressPool(id=lb_id + "/backendAddressPools/pool")]
-client.network_interfaces.begin_create_or_update(rg, "py-nic", nic).result()
+read = client.network_interfaces.get(rg, "py-nic")
+read.ip_configurations[0].load_balancer_backend_address_pools = [BackendAddressPool(id=lb_id + "/backendAddressPools/pool")]
+client.network_interfaces.begin_create_or_update(rg, "py-nic", read).result()
 pool = client.load_balancer_backend_address_pools.get(rg, "py-lb", "pool")
 out["pool_members"] = [c.id.rsplit("/", 1)[-1] for c in (pool.backend_ip_configurations or [])]
 
@@ -166,27 +118,18 @@ out["pool_members"] = [c.id.rsplit("/", 1)[-1] for c in (pool.backend_ip_configu
 stale = HttpRequest(
     "PUT",
     endpoint + rid("Microsoft.Network/networkInterfaces/py-nic") + "?api-version=2025-05-01",
-    headers={"If-Match": nic.etag},
+    headers={"If-Match": read.etag},
     json={"location": LOC, "properties": {"ipConfigurations": [{"name": "primary", "properties": {"subnet": {"id": subnet_id}}}]}},
 )
 resp = client._send_request(stale)
 out["stale_if_match"] = {"status": resp.status_code, "code": resp.json()["error"]["code"]}
 
-try:
-    client.load_balancers.begin_delete(rg, "py-lb").result()
-except HttpResponseError as e:
-    out["lb_in_use"] = err(e)
-
-try:
-    client.virtual_networks.get(rg, "nope")
-except ResourceNotFoundError as e:
-    out["not_found"] = err(e)
+refused(out, "lb_in_use", lambda: client.load_balancers.begin_delete(rg, "py-lb").result())
+refused(out, "not_found", lambda: client.virtual_networks.get(rg, "nope"), ResourceNotFoundError)
 
 # Pages: the world shows 2 items a page.
 for i in range(3):
-    client.network_interfaces.begin_create_or_update(
-        rg, "py-extra-%d" % i, {"location": LOC, "ip_configurations": [{"name": "p", "subnet": {"id": subnet_id}}]}
-    ).result()
+    nic(client, rg, "py-extra-%d" % i, subnet_id)
 out["nics_listed"] = sorted(n.name for n in client.network_interfaces.list(rg))
 
 # The AKS-like scale set's NICs.
@@ -195,9 +138,6 @@ out["scale_set_ips"] = sorted(n.ip_configurations[0].private_ip_address for n in
 
 # Deleting through the poller, then 404.
 client.network_interfaces.begin_delete(rg, "py-extra-0").result()
-try:
-    client.network_interfaces.get(rg, "py-extra-0")
-except ResourceNotFoundError as e:
-    out["deleted"] = err(e)
+refused(out, "deleted", lambda: client.network_interfaces.get(rg, "py-extra-0"), ResourceNotFoundError)
 
 print(json.dumps(out))

@@ -2,21 +2,25 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use azure_mgmt_network::models::Subnet;
 use cloudnet_azure::lb::appgw::{self, attributes as attr};
 use cloudnet_core::{
-    Action, BackendGroup, FixedResponse, HealthCheck, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
-    WeightedGroup,
+    Action, BackendGroup, FixedResponse, Listener, LoadBalancerKind, LoadBalancerSpec, Owner,
+    OwnerKind, PathMatch, Protocol, Rule, Scheme, TargetKind,
 };
 use serde_json::json;
 
-use cloudnet_azure::{AzureConfig, ClusterNetwork, MockEndpoints, RetryConfig};
-use cloudnet_core::{BudgetConfig, NodeRef, Op, OpClass, Rate, RateBudget, Service};
+use cloudnet_azure::client::{compute_client, network_client};
+use cloudnet_azure::{
+    AzureAddresses, AzureConfig, CallPolicy, ClusterNetwork, MockEndpoints, RetryConfig,
+};
+use cloudnet_core::{
+    AddressBlock, Addresses, AssignBlocks, BlockKind, BudgetConfig, Interface, InterfaceId,
+    NodeRef, Op, OpClass, Rate, RateBudget, Service,
+};
 use cloudnet_mockcloud::azure::AzureWorld;
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
@@ -100,6 +104,68 @@ pub fn instance_id(cfg: &AzureConfig, i: usize) -> String {
     )
 }
 
+/// The node of the default world's scale-set instance `i` (named as AKS names it).
+pub fn scale_set_node(cfg: &AzureConfig, i: usize) -> NodeRef {
+    NodeRef {
+        name: format!("aks-nodepool1-12345678-vmss{i:06}"),
+        instance_id: instance_id(cfg, i),
+        zone: None,
+    }
+}
+
+/// `count` ipConfigurations on `interface`.
+pub fn ip_configurations(interface: InterfaceId, count: u32) -> AssignBlocks {
+    AssignBlocks {
+        interface,
+        kind: BlockKind::IpConfiguration,
+        count,
+        prefix_len: None,
+    }
+}
+
+/// The provider's pod addresses on `cfg`: a network and a compute client under one call
+/// policy, returned for its counts.
+pub fn addresses(cfg: &Arc<AzureConfig>) -> (AzureAddresses, CallPolicy) {
+    let (client, policy) = network_client(cfg, wide_budget()).expect("a network client");
+    let compute = compute_client(cfg, &policy).expect("a compute client");
+    (AzureAddresses::new(client, compute, cfg.clone()), policy)
+}
+
+/// The mock's default Azure world, the provider's config on it, and its pod addresses with
+/// their call policy.
+pub async fn addresses_world() -> (Handle, Arc<AzureConfig>, AzureAddresses, CallPolicy) {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (addrs, policy) = addresses(&cfg);
+    (h, cfg, addrs, policy)
+}
+
+/// `count` ipConfigurations assigned on `node`'s interface `nic`, every one of them, and how
+/// many ARM `operation` calls (as the mock logs them) that took.
+pub async fn assign_counting(
+    h: &Handle,
+    addrs: &AzureAddresses,
+    node: &NodeRef,
+    nic: &InterfaceId,
+    count: u32,
+    operation: &str,
+) -> (Vec<AddressBlock>, u64) {
+    let before = arm_calls(h, operation);
+    let request = ip_configurations(nic.clone(), count);
+    let got = addrs.assign_blocks(node, &request).await.expect("assigned");
+    assert_eq!(got.len(), count as usize, "{got:?}");
+    (got, arm_calls(h, operation) - before)
+}
+
+/// The first (primary) interface of `node`, as the provider describes it.
+pub async fn first_interface(addrs: &AzureAddresses, node: &NodeRef) -> Interface {
+    let d = addrs
+        .describe_node(node)
+        .await
+        .expect("the node is described");
+    d.interfaces[0].clone()
+}
+
 /// A PUT straight into the mock's ARM state (`resourceGroups/{rg}/providers/...`), as
 /// someone other than the provider would make it.
 pub fn arm_put(h: &Handle, path: &str, body: serde_json::Value, api_version: &str) {
@@ -149,64 +215,42 @@ pub fn standalone_vm(h: &Handle, cfg: &AzureConfig, name: &str) -> (String, Stri
 /// An Ingress with two hosts: shop.example.com (/api to api, the rest to web) and
 /// admin.example.com (to admin), on port 80; no default backend (404).
 pub fn ingress(name: &str) -> LoadBalancerSpec {
-    let forward = |g: &str| Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    };
     let rule = |priority, host: &str, path: &str, g: &str| Rule {
         priority,
         hosts: vec![host.into()],
         paths: vec![PathMatch::Prefix(path.into())],
         conditions: vec![],
-        action: forward(g),
+        action: Action::forward_to(g),
     };
-    let group = |key: &str, port| BackendGroup {
-        key: key.into(),
-        protocol: Protocol::Http,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(Protocol::Http),
-        attributes: BTreeMap::new(),
-    };
+    let group = |key: &str, port| BackendGroup::new(key, Protocol::Http, port, TargetKind::PodIp);
     let mut api = group("shop/api:80", 8080);
     api.attributes
         .insert(attr::BACKEND_PATH_PREFIX.into(), "/v1/".into());
     api.attributes
         .insert(attr::HEALTH_PROBE_PATH.into(), "/healthz".into());
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![Listener {
-            port: 80,
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
-            default_action: Action::FixedResponse(FixedResponse {
-                status_code: 404,
-                content_type: Some("text/plain".into()),
-                body: None,
-            }),
-            rules: vec![
-                rule(1, "shop.example.com", "/api", "shop/api:80"),
-                rule(2, "shop.example.com", "/", "shop/web:80"),
-                rule(3, "admin.example.com", "/", "shop/admin:80"),
-            ],
-        }],
-        groups: vec![
+    let not_found = Action::FixedResponse(FixedResponse {
+        status_code: 404,
+        content_type: Some("text/plain".into()),
+        body: None,
+    });
+    let http = Listener {
+        rules: vec![
+            rule(1, "shop.example.com", "/api", "shop/api:80"),
+            rule(2, "shop.example.com", "/", "shop/web:80"),
+            rule(3, "admin.example.com", "/", "shop/admin:80"),
+        ],
+        ..Listener::new(80, Protocol::Http, not_found)
+    };
+    LoadBalancerSpec::new(
+        Owner::namespaced("demo", OwnerKind::Ingress, "shop", name),
+        LoadBalancerKind::Application,
+        vec![http],
+        vec![
             api,
             group("shop/web:80", 3000),
             group("shop/admin:80", 9000),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    )
 }
 
 /// The dedicated subnet an Application Gateway needs, as a user makes it.
@@ -241,44 +285,23 @@ pub fn vm_node(vm: &str) -> NodeRef {
 /// A Service's load balancer: TCP 80 and UDP 53 to pod IPs.
 pub fn service(name: &str, scheme: Scheme) -> LoadBalancerSpec {
     let key = |p: &str| format!("shop/{name}:{p}");
-    let listener = |port, protocol, g: String| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: Action::Forward {
-            groups: vec![WeightedGroup {
-                group: g,
-                weight: 1,
-            }],
-        },
-        rules: vec![],
-    };
-    let group = |k: String, protocol, port| BackendGroup {
-        key: k,
-        protocol,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(protocol),
-        attributes: BTreeMap::new(),
-    };
+    let listener =
+        |port, protocol, p: &str| Listener::new(port, protocol, Action::forward_to(key(p)));
+    let group =
+        |p: &str, protocol, port| BackendGroup::new(key(p), protocol, port, TargetKind::PodIp);
     LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
         scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(80, Protocol::Tcp, key("80")),
-            listener(53, Protocol::Udp, key("53")),
-        ],
-        groups: vec![
-            group(key("80"), Protocol::Tcp, 8080),
-            group(key("53"), Protocol::Udp, 5353),
-        ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
+        ..LoadBalancerSpec::new(
+            Owner::namespaced("demo", OwnerKind::Service, "shop", name),
+            LoadBalancerKind::Network,
+            vec![
+                listener(80, Protocol::Tcp, "80"),
+                listener(53, Protocol::Udp, "53"),
+            ],
+            vec![
+                group("80", Protocol::Tcp, 8080),
+                group("53", Protocol::Udp, 5353),
+            ],
+        )
     }
 }

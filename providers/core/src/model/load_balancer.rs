@@ -223,6 +223,19 @@ impl Action {
             }],
         }
     }
+
+    /// A permanent redirect (301) to HTTPS on port 443, host, path and query kept: what an
+    /// HTTP listener answers when its Ingress asks for HTTPS only.
+    pub fn redirect_to_https() -> Action {
+        Action::Redirect(Redirect {
+            protocol: Some(Protocol::Https),
+            host: None,
+            port: Some(443),
+            path: None,
+            query: None,
+            status_code: 301,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -285,6 +298,21 @@ pub struct Listener {
     pub default_action: Action,
     #[serde(default)]
     pub rules: Vec<Rule>,
+}
+
+impl Listener {
+    /// A listener without certificates, on the cloud's default TLS policy, and without rules:
+    /// every request takes `default_action`.
+    pub fn new(port: u16, protocol: Protocol, default_action: Action) -> Listener {
+        Listener {
+            port,
+            protocol,
+            certificates: Vec::new(),
+            ssl_policy: None,
+            default_action,
+            rules: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -410,6 +438,30 @@ pub struct LoadBalancerSpec {
 }
 
 impl LoadBalancerSpec {
+    /// An internet-facing IPv4 load balancer of `owner` in the subnets the cloud's role tags
+    /// name, with the cloud's default attributes, no extra security groups, no source ranges
+    /// (everyone) and no user tags.
+    pub fn new(
+        owner: Owner,
+        kind: LoadBalancerKind,
+        listeners: Vec<Listener>,
+        groups: Vec<BackendGroup>,
+    ) -> LoadBalancerSpec {
+        LoadBalancerSpec {
+            owner,
+            kind,
+            scheme: Scheme::InternetFacing,
+            ip_address_type: IpAddressType::Ipv4,
+            listeners,
+            groups,
+            attributes: BTreeMap::new(),
+            subnets: Subnets::Discover,
+            security_groups: Vec::new(),
+            source_ranges: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
     pub fn group(&self, key: &str) -> Option<&BackendGroup> {
         self.groups.iter().find(|g| g.key == key)
     }

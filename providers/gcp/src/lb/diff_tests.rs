@@ -1,11 +1,9 @@
 //! Diff table tests: plan a spec, build what the cloud would hold, and check the changes,
 //! with no cloud.
 
-use std::collections::BTreeMap;
-
 use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, ErrorKind, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
+    Action, BackendGroup, CertificateRef, ErrorKind, Listener, LoadBalancerKind, LoadBalancerSpec,
+    Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, TargetKind,
 };
 
 use super::changes::{Change, IpSource};
@@ -25,74 +23,46 @@ fn l7() -> LoadBalancerSpec {
         conditions: vec![],
         action: Action::forward_to(g),
     };
-    LoadBalancerSpec {
-        owner: Owner::namespaced("prod", OwnerKind::Ingress, "shop", "web"),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            Listener {
-                port: 80,
-                protocol: Protocol::Http,
-                certificates: vec![],
-                ssl_policy: None,
-                default_action: Action::forward_to("shop/web:80"),
-                rules: vec![
-                    rule(1, "shop.example.com", "/api", "shop/api:8080"),
-                    rule(2, "", "/static", "shop/web:80"),
-                ],
-            },
-            Listener {
-                port: 443,
-                protocol: Protocol::Https,
-                certificates: vec![CertificateRef::Named("shop-cert".into())],
-                ssl_policy: None,
-                default_action: Action::forward_to("shop/web:80"),
-                rules: vec![rule(1, "shop.example.com", "/api", "shop/api:8080")],
-            },
+    let http = Listener {
+        rules: vec![
+            rule(1, "shop.example.com", "/api", "shop/api:8080"),
+            rule(2, "", "/static", "shop/web:80"),
         ],
-        groups: vec![
+        ..Listener::new(80, Protocol::Http, Action::forward_to("shop/web:80"))
+    };
+    let https = Listener {
+        certificates: vec![CertificateRef::Named("shop-cert".into())],
+        rules: vec![rule(1, "shop.example.com", "/api", "shop/api:8080")],
+        ..Listener::new(443, Protocol::Https, Action::forward_to("shop/web:80"))
+    };
+    LoadBalancerSpec::new(
+        Owner::namespaced("prod", OwnerKind::Ingress, "shop", "web"),
+        LoadBalancerKind::Application,
+        vec![http, https],
+        vec![
             BackendGroup::new("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
             BackendGroup::new("shop/api:8080", Protocol::Http, 9090, TargetKind::PodIp),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    )
 }
 
 fn l4(scheme: Scheme) -> LoadBalancerSpec {
-    let listener = |port, protocol, g: &str| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: Action::forward_to(g),
-        rules: vec![],
-    };
-    LoadBalancerSpec {
-        owner: Owner::namespaced("prod", OwnerKind::Service, "shop", "dns"),
-        kind: LoadBalancerKind::Network,
-        scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
+    let listener = |port, protocol, g: &str| Listener::new(port, protocol, Action::forward_to(g));
+    let spec = LoadBalancerSpec::new(
+        Owner::namespaced("prod", OwnerKind::Service, "shop", "dns"),
+        LoadBalancerKind::Network,
+        vec![
             listener(53, Protocol::Udp, "shop/dns:53u"),
             listener(53, Protocol::Tcp, "shop/dns:53t"),
             listener(8053, Protocol::Tcp, "shop/dns:8053"),
         ],
-        groups: vec![
+        vec![
             BackendGroup::new("shop/dns:53u", Protocol::Udp, 30053, TargetKind::NodePort),
             BackendGroup::new("shop/dns:53t", Protocol::Tcp, 30054, TargetKind::NodePort),
             BackendGroup::new("shop/dns:8053", Protocol::Tcp, 30055, TargetKind::NodePort),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    );
+    LoadBalancerSpec { scheme, ..spec }
 }
 
 fn ctx() -> PlanContext {

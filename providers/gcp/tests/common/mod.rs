@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpProvider, RetryConfig};
 use cloudnet_mockcloud::faults::{FaultKind, FaultRule, Trigger};
+use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
 use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 
 pub const PROJECT: &str = "cloudnet-sandbox";
@@ -27,8 +28,7 @@ pub async fn start() -> Handle {
 
 /// The built-in GKE-like world, the nodes with pod ranges: node 1 (us-central1-a) a /21
 /// (room for 1,200 pods), node 2 (us-central1-b) a /24.
-pub async fn start_with_pod_ranges() -> Handle {
-    use cloudnet_mockcloud::gcp::world::{AliasRangeSpec, GcpWorld};
+pub fn with_pod_ranges() -> GcpWorld {
     let mut gcp = GcpWorld::default();
     for (i, range) in ["10.4.0.0/21", "10.4.8.0/24"].iter().enumerate() {
         gcp.instances[i].alias_ranges = vec![AliasRangeSpec {
@@ -36,6 +36,11 @@ pub async fn start_with_pod_ranges() -> Handle {
             ip_cidr_range: range.to_string(),
         }];
     }
+    gcp
+}
+
+/// The mock cloud serving `gcp`.
+pub async fn start_gcp(gcp: GcpWorld) -> Handle {
     let world = World {
         gcp: Some(gcp),
         ..World::default()
@@ -45,10 +50,27 @@ pub async fn start_with_pod_ranges() -> Handle {
         .expect("mock cloud starts")
 }
 
-/// A call straight into the mock's Compute Engine state (what someone else made).
+/// [`with_pod_ranges`]'s world.
+pub async fn start_with_pod_ranges() -> Handle {
+    start_gcp(with_pod_ranges()).await
+}
+
+/// A POST straight into the mock's Compute Engine state (what someone else made).
 pub fn mock_post(h: &Handle, segments: &[&str], body: serde_json::Value) {
+    mock_call(h, "POST", segments, body)
+}
+
+/// Someone else points URL map `url_map`'s default at backend service `service` (a drift
+/// the provider repairs).
+pub fn repoint_url_map(h: &Handle, url_map: &str, service: &str) {
+    let body = serde_json::json!({"defaultService": format!("global/backendServices/{service}")});
+    mock_call(h, "PATCH", &["global", "urlMaps", url_map], body);
+}
+
+/// A call straight into the mock's Compute Engine state, as someone else (no permission check).
+pub fn mock_call(h: &Handle, method: &str, segments: &[&str], body: serde_json::Value) {
     let call = cloudnet_mockcloud::gcp::Call {
-        method: "POST".into(),
+        method: method.into(),
         segments: segments.iter().map(|s| s.to_string()).collect(),
         query: BTreeMap::new(),
         body: Some(body),

@@ -4,11 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
 use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, IpAddressType, Listener, LoadBalancerKind,
-    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, Scheme, Subnets, TargetKind,
+    Action, BackendGroup, CertificateRef, Listener, LoadBalancerKind, LoadBalancerSpec, Owner,
+    OwnerKind, PathMatch, Protocol, Rule, Scheme, TargetKind,
 };
 
 pub fn fwd(g: &str) -> Action {
@@ -20,76 +18,47 @@ pub fn group(key: &str, protocol: Protocol, port: u16, kind: TargetKind) -> Back
 }
 
 pub fn ingress(cluster: &str, name: &str) -> LoadBalancerSpec {
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Ingress, "shop", name),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            Listener {
-                port: 80,
-                protocol: Protocol::Http,
-                certificates: vec![],
-                ssl_policy: None,
-                default_action: fwd("shop/web:80"),
-                rules: vec![Rule {
-                    priority: 1,
-                    hosts: vec!["shop.example.com".into()],
-                    paths: vec![PathMatch::Prefix("/api".into())],
-                    conditions: vec![],
-                    action: fwd("shop/api:80"),
-                }],
-            },
-            Listener {
-                port: 443,
-                protocol: Protocol::Https,
-                certificates: vec![CertificateRef::Named("shop-cert".into())],
-                ssl_policy: None,
-                default_action: fwd("shop/web:80"),
-                rules: vec![],
-            },
-        ],
-        groups: vec![
+    let http = Listener {
+        rules: vec![Rule {
+            priority: 1,
+            hosts: vec!["shop.example.com".into()],
+            paths: vec![PathMatch::Prefix("/api".into())],
+            conditions: vec![],
+            action: fwd("shop/api:80"),
+        }],
+        ..Listener::new(80, Protocol::Http, fwd("shop/web:80"))
+    };
+    let https = Listener {
+        certificates: vec![CertificateRef::Named("shop-cert".into())],
+        ..Listener::new(443, Protocol::Https, fwd("shop/web:80"))
+    };
+    LoadBalancerSpec::new(
+        Owner::namespaced(cluster, OwnerKind::Ingress, "shop", name),
+        LoadBalancerKind::Application,
+        vec![http, https],
+        vec![
             group("shop/web:80", Protocol::Http, 8080, TargetKind::PodIp),
             group("shop/api:80", Protocol::Http, 9090, TargetKind::PodIp),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    )
 }
 
 pub fn service(cluster: &str, name: &str, scheme: Scheme) -> LoadBalancerSpec {
-    let listener = |port, protocol, g: &str| Listener {
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
-        default_action: fwd(g),
-        rules: vec![],
-    };
     let key = |p: &str| format!("shop/{name}:{p}");
-    LoadBalancerSpec {
-        owner: Owner::namespaced(cluster, OwnerKind::Service, "shop", name),
-        kind: LoadBalancerKind::Network,
-        scheme,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            listener(53, Protocol::Udp, &key("53u")),
-            listener(53, Protocol::Tcp, &key("53t")),
+    let listener = |port, protocol, p: &str| Listener::new(port, protocol, fwd(&key(p)));
+    let spec = LoadBalancerSpec::new(
+        Owner::namespaced(cluster, OwnerKind::Service, "shop", name),
+        LoadBalancerKind::Network,
+        vec![
+            listener(53, Protocol::Udp, "53u"),
+            listener(53, Protocol::Tcp, "53t"),
         ],
-        groups: vec![
+        vec![
             group(&key("53u"), Protocol::Udp, 30053, TargetKind::NodePort),
             group(&key("53t"), Protocol::Tcp, 30054, TargetKind::NodePort),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    );
+    LoadBalancerSpec { scheme, ..spec }
 }
 
 /// Reads of one ensure: L7 health checks, backend services, URL maps, HTTP and HTTPS

@@ -141,17 +141,41 @@ pub async fn add_faults(h: &Handle, rules: &str) -> serde_json::Value {
     control_json(h, "POST", "/_mockcloud/faults", rules).await
 }
 
+/// A call to the control endpoint with a JSON `body`: the status and the answer's body.
+pub async fn control(h: &Handle, method: &str, path: &str, body: &str) -> (u16, String) {
+    let json = [("Content-Type", "application/json")];
+    let (status, _, body) = http(h, method, path, &json, body).await;
+    (status, body)
+}
+
+/// A call to the control endpoint that succeeds: its JSON answer.
 pub async fn control_json(h: &Handle, method: &str, path: &str, body: &str) -> serde_json::Value {
-    let (status, _, body) = http(
-        h,
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body,
-    )
-    .await;
+    let (status, body) = control(h, method, path, body).await;
     assert!(status < 300, "{method} {path}: {status} {body}");
     serde_json::from_str(&body).expect("json")
+}
+
+/// Compute Engine calls as one caller: the headers it sends (its `Authorization`, or none).
+pub struct GceCaller<'a> {
+    pub h: &'a Handle,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl GceCaller<'_> {
+    /// A call of `path` under the project: the status and the JSON answer.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        gce(self.h, method, path, self.headers, body).await
+    }
+
+    /// A GET of `path` under the project, with no body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call("GET", path, serde_json::Value::Null).await
+    }
 }
 
 /// A Compute Engine call (`path` under the project `cloudnet-sandbox`) with these headers: the

@@ -1,11 +1,8 @@
 //! Table tests of the gateway's desired model and diff: no cloud.
 
-use std::collections::BTreeMap;
-
 use cloudnet_core::{
-    Action, BackendGroup, CertificateRef, ErrorKind, FixedResponse, HealthCheck, IpAddressType,
-    Listener, LoadBalancerKind, LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Redirect,
-    Rule, Scheme, Subnets, TargetKind, WeightedGroup,
+    Action, BackendGroup, CertificateRef, ErrorKind, FixedResponse, Listener, LoadBalancerKind,
+    LoadBalancerSpec, Owner, OwnerKind, PathMatch, Protocol, Rule, TargetKind,
 };
 use serde_json::{Value, json};
 
@@ -19,24 +16,8 @@ type Change = Box<dyn Fn(&mut LoadBalancerSpec)>;
 /// A change to a gateway as read, for a table row.
 type Drift = Box<dyn Fn(&mut Value)>;
 
-fn forward(g: &str) -> Action {
-    Action::Forward {
-        groups: vec![WeightedGroup {
-            group: g.into(),
-            weight: 1,
-        }],
-    }
-}
-
 fn group(key: &str, port: u16) -> BackendGroup {
-    BackendGroup {
-        key: key.into(),
-        protocol: Protocol::Http,
-        port,
-        target_kind: TargetKind::PodIp,
-        health_check: HealthCheck::defaults_for(Protocol::Http),
-        attributes: BTreeMap::new(),
-    }
+    BackendGroup::new(key, Protocol::Http, port, TargetKind::PodIp)
 }
 
 fn rule(priority: u32, host: &str, path: &str, g: &str) -> Rule {
@@ -45,7 +26,7 @@ fn rule(priority: u32, host: &str, path: &str, g: &str) -> Rule {
         hosts: vec![host.into()],
         paths: vec![PathMatch::Prefix(path.into())],
         conditions: vec![],
-        action: forward(g),
+        action: Action::forward_to(g),
     }
 }
 
@@ -61,49 +42,26 @@ fn spec() -> LoadBalancerSpec {
         content_type: Some("text/plain".into()),
         body: None,
     });
-    LoadBalancerSpec {
-        owner: Owner::namespaced("demo", OwnerKind::Ingress, "shop", "web"),
-        kind: LoadBalancerKind::Application,
-        scheme: Scheme::InternetFacing,
-        ip_address_type: IpAddressType::Ipv4,
-        listeners: vec![
-            Listener {
-                port: 80,
-                protocol: Protocol::Http,
-                certificates: vec![],
-                ssl_policy: None,
-                default_action: Action::Redirect(Redirect {
-                    protocol: Some(Protocol::Https),
-                    host: None,
-                    port: Some(443),
-                    path: None,
-                    query: None,
-                    status_code: 301,
-                }),
-                rules: vec![],
-            },
-            Listener {
-                port: 443,
-                protocol: Protocol::Https,
-                certificates: vec![CertificateRef::Named(
-                    "https://kv.vault.azure.net/secrets/shop".into(),
-                )],
-                ssl_policy: None,
-                default_action: not_found,
-                rules,
-            },
+    let https = Listener {
+        certificates: vec![CertificateRef::Named(
+            "https://kv.vault.azure.net/secrets/shop".into(),
+        )],
+        rules,
+        ..Listener::new(443, Protocol::Https, not_found)
+    };
+    LoadBalancerSpec::new(
+        Owner::namespaced("demo", OwnerKind::Ingress, "shop", "web"),
+        LoadBalancerKind::Application,
+        vec![
+            Listener::new(80, Protocol::Http, Action::redirect_to_https()),
+            https,
         ],
-        groups: vec![
+        vec![
             group("shop/api:80", 8080),
             group("shop/web:80", 3000),
             group("shop/admin:80", 9000),
         ],
-        attributes: BTreeMap::new(),
-        subnets: Subnets::Discover,
-        security_groups: vec![],
-        source_ranges: vec![],
-        tags: BTreeMap::new(),
-    }
+    )
 }
 
 fn place() -> Place {
