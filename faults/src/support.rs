@@ -27,12 +27,6 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
     use Support::*;
     match (cloud, scenario) {
         (Cloud::Aws, _) => Runs,
-        (Cloud::Azure, "eni-eventually-consistent") => KnownFailure(
-            "breaks the ownership invariant (something not ours changed, or a call refused) while NIC PUTs are held InProgress; seen in two runs of the short form, cause not yet found",
-        ),
-        (Cloud::Azure, "pod-burst") => KnownFailure(
-            "with four AKS nodes the controller loses its Lease while the stack comes up: the mock's ARM handler computes a NIC PUT's ipConfigurations while holding the mock cloud's lock on a runtime thread, the other thread waits for that lock, and the embedded API in the same process stops answering",
-        ),
         (
             Cloud::Gcp,
             "controller-killed-after-eni-create" | "eni-eventually-consistent" | "eni-attach-limit",

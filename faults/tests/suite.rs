@@ -20,15 +20,6 @@ use cloudnet_faults::{ALL, Cloud, Options, report};
 use futures::StreamExt;
 
 async fn every_scenario_recovers_on(cloud: Cloud) {
-    // Azure's short form is not in the default set: several of its scenarios fail
-    // intermittently (ownership broken in eni-eventually-consistent, the controller-kill
-    // scenarios); `CLOUDNET_FAULTS_CLOUD=azure` runs it.
-    if cloud == Cloud::Azure && std::env::var("CLOUDNET_FAULTS_CLOUD").is_err() {
-        eprintln!(
-            "azure: left out by default (intermittent failures); CLOUDNET_FAULTS_CLOUD=azure runs it"
-        );
-        return;
-    }
     if let Ok(clouds) = std::env::var("CLOUDNET_FAULTS_CLOUD") {
         let chosen: Vec<Cloud> = clouds
             .split(',')

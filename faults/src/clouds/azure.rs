@@ -235,7 +235,8 @@ pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)>
 }
 
 /// Every resource not the cluster's, by ID, without what the cluster legitimately changes
-/// on them: its `cloudnet-<n>` ipConfigurations on a node's NIC, the subnets' lists of
+/// on them: its `cloudnet-<n>` ipConfigurations on a node's NIC (and the NIC's
+/// `provisioningState` while that write's operation runs), the subnets' lists of
 /// ipConfigurations in them, and ETags.
 pub fn foreign_resources(dump: &Value) -> BTreeMap<String, Value> {
     resources(dump)
@@ -260,15 +261,18 @@ fn normalise(r: &Value) -> Value {
     r
 }
 
-/// Drops ETags and back-references (a subnet's `ipConfigurations`) everywhere in `v`.
+/// Drops ETags, `provisioningState`s (a NIC is `Updating` while the cluster's PUT of its
+/// ipConfigurations runs) and back-references (a subnet's `ipConfigurations`) everywhere in
+/// `v`.
 fn strip(v: &mut Value) {
     match v {
         Value::Object(o) => {
             o.remove("etag");
-            if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut)
-                && p.contains_key("addressPrefix")
-            {
-                p.remove("ipConfigurations");
+            if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut) {
+                p.remove("provisioningState");
+                if p.contains_key("addressPrefix") {
+                    p.remove("ipConfigurations");
+                }
             }
             o.values_mut().for_each(strip);
         }
@@ -362,6 +366,14 @@ mod tests {
         assert!(instance_addresses(&after, "vm0").contains(&"10.224.0.9".parse().unwrap()));
         assert!(!instance_addresses(&before, "vm0").contains(&"10.224.0.9".parse().unwrap()));
         assert_eq!(foreign_resources(&before), foreign_resources(&after));
+        // While the PUT's operation runs (ARM answers it InProgress) the NIC is `Updating`:
+        // the cluster's own write, not a change of someone else's.
+        after["azure"]["resources"]["/s/nic0"]["properties"]["provisioningState"] =
+            json!("Updating");
+        assert_eq!(foreign_resources(&before), foreign_resources(&after));
+        // Anything else on the NIC is someone else's change.
+        after["azure"]["resources"]["/s/nic0"]["properties"]["enableIPForwarding"] = json!(true);
+        assert_ne!(foreign_resources(&before), foreign_resources(&after));
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!                                   PUT NIC, If-Match (412: read again) ─> the new addresses
 //! ```
 //!
+//! The batches of one NIC are written one after another (the allocator may ask for several
+//! at once): under one ETag only one of them could land.
+//!
 //! Only ipConfigurations named `cloudnet-<n>` are the suite's; the primary and any other
 //! ipConfiguration are never released. A scale-set instance's NIC (AKS's default pools) is
 //! shaped by the instance's model, not by a NIC PUT: the same batches go through a
@@ -59,6 +62,11 @@ pub struct AzureAddresses {
     cfg: Arc<AzureConfig>,
     /// Subnet ID -> its prefix (subnets do not move).
     subnets: Arc<Mutex<BTreeMap<String, IpNet>>>,
+    /// Lowercased NIC ID -> the lock its read-modify-write PUTs take: a NIC PUT replaces the
+    /// whole NIC under its ETag, so two batches on one NIC at once (the allocator runs a
+    /// node's steps in parallel) would have all but one refused (412) and read and PUT
+    /// again; one after another each lands on its first PUT.
+    nic_writes: Arc<Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 fn not_supported(what: &str) -> Error {
@@ -129,7 +137,16 @@ impl AzureAddresses {
             compute,
             cfg,
             subnets: Arc::new(Mutex::new(BTreeMap::new())),
+            nic_writes: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// The lock of one NIC's writes (see `nic_writes`).
+    fn nic_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.nic_writes)
+            .entry(id.to_lowercase())
+            .or_default()
+            .clone()
     }
 
     async fn subnet_cidr(&self, id: &str) -> Result<Option<IpNet>> {
@@ -176,6 +193,8 @@ impl AzureAddresses {
         id: &str,
         mut change: impl FnMut(&mut Vec<NetworkInterfaceIpConfiguration>) -> Result<Option<T>>,
     ) -> Result<(Option<T>, NetworkInterface)> {
+        let nic_lock = self.nic_lock(id);
+        let _writing = nic_lock.lock().await;
         let mut attempt = 0;
         loop {
             let (rg, name, mut nic) = self.read_nic(id).await?;

@@ -111,6 +111,38 @@ async fn ip_configurations_are_added_and_released_sixteen_a_put() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_asked_for_one_nic_at_once_are_written_one_after_another() {
+    let h = start(|_| {}).await;
+    let cfg = Arc::new(config(&h).await);
+    let (vm, _) = standalone_vm(&h, &cfg, "vm1");
+    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
+    let addrs = AzureAddresses::new(client, compute_client(&cfg, &policy).unwrap(), cfg.clone());
+    let node = NodeRef {
+        name: "vm1".into(),
+        instance_id: format!("azure://{vm}"),
+        zone: None,
+    };
+    let eth0 = addrs.describe_node(&node).await.unwrap().interfaces[0]
+        .id
+        .clone();
+    // Four steps of 16 on one NIC at once, as the allocator runs a node's steps: each NIC
+    // PUT lands on its first try (none refused with 412 and sent again).
+    let writes = arm_calls(&h, NIC_WRITE);
+    let request = assign(eth0, 16);
+    let steps = (0..4).map(|_| addrs.assign_blocks(&node, &request));
+    let got: Vec<_> = futures::future::join_all(steps)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut ips: Vec<_> = got.iter().flatten().map(|b| b.cidr).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 64, "distinct addresses");
+    assert_eq!(arm_calls(&h, NIC_WRITE) - writes, 4, "one PUT a batch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_request_waits_for_retry_after_through_the_budget() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);

@@ -9,7 +9,8 @@
 //! (429 `TooManyRequests` with `Retry-After`, 5xx, latency, dropped connections,
 //! `operation_running`), counted against the subscription's hourly read or write budget
 //! (`x-ms-ratelimit-remaining-subscription-reads`/`-writes` on every answer, 429 when spent),
-//! then answered by [`crate::azure::AzureState`]. With RBAC (`azure.rbac` in the world file)
+//! then answered by [`crate::azure::AzureState`] on a blocking thread (the cloud's lock is
+//! never waited for or held on a runtime worker). With RBAC (`azure.rbac` in the world file)
 //! a call whose action (or a linked `join` action) the caller's role lacks is refused with
 //! ARM's 403 `AuthorizationFailed` / `LinkedAuthorizationFailed` before it does anything
 //! (see [`crate::azure::actions`]) and marked denied in the call log. URLs in answers use the address the client
@@ -107,7 +108,7 @@ fn throttled(kind: &str, retry_after: u64, budget_header: &str, base: &str) -> R
 }
 
 /// The answer, or None when a `drop` fault closes the connection.
-pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
+pub(crate) async fn handle(shared: &Arc<Shared>, rx: Received) -> Option<Resp> {
     let host = rx.header(header::HOST).unwrap_or("management.azure.com");
     let base = format!("https://{host}");
     let Some(rest) = rx.path.strip_prefix("/subscriptions/") else {
@@ -167,41 +168,50 @@ pub(crate) async fn handle(shared: &Shared, rx: Received) -> Option<Resp> {
         return Some(error(&AzError::new(e.status, &e.code, e.message), &base));
     }
     let header = |name: &str| rx.header(name).map(str::to_string);
-    let (result, remaining, request_id) = {
-        let mut cloud = shared.lock();
-        if subscription != cloud.azure.subscription {
-            let e = AzError::new(
-                404,
-                "SubscriptionNotFound",
-                format!("The subscription '{subscription}' could not be found."),
-            );
-            return Some(error(&e, &base));
-        }
-        let now_ms = cloud.now_ms(Instant::now());
-        let call = Call {
-            method: method.clone(),
-            segments,
-            api_version: query.get("api-version").cloned(),
-            if_match: header("if-match"),
-            if_none_match: header("if-none-match"),
-            query,
-            body,
-            now_ms,
-            running_ms: outcome.running_ms,
-        };
-        if let Err(e) = cloud.azure.authorize(&caller, &call, &action) {
-            cloud
-                .call_log
-                .mark_denied(&caller, &format!("arm:{action}"));
-            return Some(error(&e, &base));
-        }
-        let remaining = match cloud.azure.spend(write, now_ms) {
-            Ok(r) => r,
-            Err(secs) => return Some(throttled(kind, secs, budget_header, &base)),
-        };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| cloud.azure.handle(&call)))
-            .unwrap_or_else(|_| Err(AzError::server(500, None)));
-        (result, remaining, cloud.azure.guid())
+    let call = Call {
+        method: method.clone(),
+        segments,
+        api_version: query.get("api-version").cloned(),
+        if_match: header("if-match"),
+        if_none_match: header("if-none-match"),
+        query,
+        body,
+        now_ms: 0,
+        running_ms: outcome.running_ms,
+    };
+    let answer_base = base.clone();
+    let op = action.clone();
+    let answered = shared
+        .with_cloud(move |cloud| {
+            let (base, action) = (answer_base, op);
+            if subscription != cloud.azure.subscription {
+                let e = AzError::new(
+                    404,
+                    "SubscriptionNotFound",
+                    format!("The subscription '{subscription}' could not be found."),
+                );
+                return Err(error(&e, &base));
+            }
+            let mut call = call;
+            call.now_ms = cloud.now_ms(Instant::now());
+            if let Err(e) = cloud.azure.authorize(&caller, &call, &action) {
+                cloud
+                    .call_log
+                    .mark_denied(&caller, &format!("arm:{action}"));
+                return Err(error(&e, &base));
+            }
+            let remaining = match cloud.azure.spend(write, call.now_ms) {
+                Ok(r) => r,
+                Err(secs) => return Err(throttled(kind, secs, budget_header, &base)),
+            };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| cloud.azure.handle(&call)))
+                .unwrap_or_else(|_| Err(AzError::server(500, None)));
+            Ok((result, remaining, cloud.azure.guid()))
+        })
+        .await?;
+    let (result, remaining, request_id) = match answered {
+        Ok(a) => a,
+        Err(r) => return Some(r),
     };
     let mut r = match result {
         Ok(reply) => {

@@ -199,21 +199,36 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Drop
         Err(e) => return Ok(error_response(None, &receive_error(e), "")),
     };
     if is_imds {
-        return Ok(imds::handle(&shared, &rx));
+        return off_runtime(shared, rx, imds::handle).await;
     }
     if path.starts_with(gce::PATH_PREFIX) {
         return gce::handle(&shared, rx).await.ok_or(Dropped);
     }
     if path.starts_with("/computeMetadata/") || path.starts_with(gcemeta::PATH_PREFIX) {
-        return Ok(gcemeta::handle(&shared, &rx));
+        return off_runtime(shared, rx, gcemeta::handle).await;
     }
     if path.starts_with("/metadata/") || path.starts_with(azimds::PATH_PREFIX) {
-        return Ok(azimds::handle(&shared, &rx));
+        return off_runtime(shared, rx, azimds::handle).await;
     }
     if path.starts_with("/_mockcloud/") {
-        return Ok(control::handle(&shared, &rx));
+        return off_runtime(shared, rx, control::handle).await;
     }
     query(&shared, rx).await
+}
+
+/// Answers a request whose handler works under the cloud's lock from start to end (the
+/// metadata services, the control endpoint) on a blocking thread, as
+/// [`Shared::with_cloud`] does for the cloud APIs: a runtime worker never waits for the lock.
+async fn off_runtime(
+    shared: Arc<Shared>,
+    rx: Received,
+    handler: fn(&Shared, &Received) -> Resp,
+) -> Result<Resp, Dropped> {
+    match tokio::task::spawn_blocking(move || handler(&shared, &rx)).await {
+        Ok(r) => Ok(r),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Dropped),
+    }
 }
 
 /// The service a request is for: the SigV4 scope first, then `Version`.

@@ -42,6 +42,22 @@ impl Shared {
         self.cloud.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on the cloud under its lock on a blocking thread, so that a runtime worker
+    /// never waits for the lock nor holds it while a call is worked out: whatever else the
+    /// runtime serves (an embedded API in the same process) goes on meanwhile. None when the
+    /// runtime is shutting down.
+    pub(crate) async fn with_cloud<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Cloud) -> R + Send + 'static,
+    ) -> Option<R> {
+        let shared = self.clone();
+        match tokio::task::spawn_blocking(move || f(&mut shared.lock())).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+
     /// Counts and logs a call and decides its faults: None when a `drop` fault closes the
     /// connection, else the outcome once any injected latency has passed.
     pub(crate) async fn admit(&self, service: &str, action: &str, caller: &str) -> Option<Outcome> {
