@@ -190,6 +190,9 @@ impl Snapshot {
     /// The paths the rules of the load balancer `lb`'s listeners match (every string
     /// starting with `/` in their conditions).
     pub fn rule_paths(&self, lb: &str) -> BTreeSet<String> {
+        if self.provider == Cloud::Azure {
+            return crate::clouds::azure::rule_paths(&self.cloud, lb);
+        }
         let elbv2 = &self.cloud["elbv2"];
         let listeners: BTreeSet<&str> = elbv2["listeners"]
             .as_object()

@@ -49,33 +49,18 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (Cloud::Gcp, "drift-rule-edited") => {
             NotBuilt("an Ingress's URL map path rule edited by hand")
         }
-        (Cloud::Azure, "drift-rule-edited") => {
-            NotBuilt("an Application Gateway's path rule edited by hand")
-        }
         (Cloud::Gcp, "drift-security-group-rule-revoked") => NotBuilt(
             "the Ingress's firewall rule for the load balancer's health checks deleted by hand",
         ),
-        (Cloud::Azure, "drift-security-group-rule-revoked") => {
-            NotBuilt("an NSG rule of the Application Gateway's subnet deleted by hand")
-        }
+        (Cloud::Azure, "drift-security-group-rule-revoked") => NotApplicable(
+            "the Azure backend manages no network security group rule: its Standard Load Balancers and Application Gateways are reached through the NSGs the user (or AKS) keeps on the node and gateway subnets, so there is no rule of ours to revoke (cloud-provider-azure's per-Service allow rules on the cluster NSG are not built)",
+        ),
         (Cloud::Gcp, "foreign-load-balancer-under-our-name") => NotBuilt(
             "a forwarding rule without our description under the name the Service's would take",
         ),
-        (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
-            NotBuilt("an untagged load balancer under the name the Service's would take")
-        }
         (_, "bad-annotation-on-live-service") => NotBuilt(
             "a bad value in one of the cloud's own Service annotations (the AWS one, the target type, is not read there)",
         ),
-        (Cloud::Azure, "drift-listener-deleted") => {
-            NotBuilt("the Service's load-balancing rule deleted by hand")
-        }
-        (Cloud::Azure, "instance-terminated") => {
-            NotBuilt("the second node's VM deleted by hand, then its Node and pods deleted")
-        }
-        (Cloud::Azure, "subnet-exhausted") => {
-            NotBuilt("the node subnet filled by another user's NIC but one address")
-        }
         _ => Runs,
     }
 }
@@ -95,6 +80,21 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
         }
         (Cloud::Azure, "eni-eventually-consistent") => {
             "every NIC PUT's operation held InProgress for 2 s while pods are scaled 3 -> 20"
+        }
+        (Cloud::Azure, "drift-listener-deleted") => {
+            "the Service's load-balancing rules deleted by hand (a PUT of the load balancer without them, as the operator)"
+        }
+        (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
+            "a Standard Load Balancer without tags, made by the operator under the name the Service's takes"
+        }
+        (Cloud::Azure, "drift-rule-edited") => {
+            "an Ingress of AGIC's class (azure-application-gateway): the path rule for /shop of its Application Gateway's URL path map edited by hand to match /edited (a PUT of the gateway, as the operator)"
+        }
+        (Cloud::Azure, "instance-terminated") => {
+            "the node scale set scaled in by one by hand (capacity 2 -> 1: the second node's instance deleted with its NIC); its Node and pods then deleted, as the cloud node lifecycle controller and the pod garbage collector do"
+        }
+        (Cloud::Azure, "subnet-exhausted") => {
+            "the node subnet cut to a /26; another user's NIC takes all its free addresses but one (one ipConfiguration each), then is deleted"
         }
         (Cloud::Gcp, "drift-listener-deleted") => {
             "the Service's forwarding rule deleted by hand (forwardingRules.delete)"
