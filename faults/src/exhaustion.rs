@@ -20,7 +20,7 @@ use crate::workload;
 /// The first node's subnet in this scenario's world.
 pub const SMALL_SUBNET: &str = "192.168.96.0/26";
 /// The allocator's condition on a NodeNetwork (controllers' `ipam::status`).
-const CONDITION: &str = "SubnetExhausted";
+pub(crate) const CONDITION: &str = "SubnetExhausted";
 
 /// The default world with the first node's subnet cut to [`SMALL_SUBNET`].
 pub fn world() -> cloudnet_mockcloud::World {
@@ -161,7 +161,7 @@ fn pool_size(s: &Snapshot, instance: &str) -> usize {
 }
 
 /// Pods on `node` not Running.
-fn waiting_pods(s: &Snapshot, node: &str) -> usize {
+pub(crate) fn waiting_pods(s: &Snapshot, node: &str) -> usize {
     s.pods
         .iter()
         .filter(|p| p.node.as_deref() == Some(node) && !p.running && !p.deleting)
@@ -169,7 +169,7 @@ fn waiting_pods(s: &Snapshot, node: &str) -> usize {
 }
 
 /// The message of the node's `SubnetExhausted` condition when it is True.
-async fn exhausted(nn: &Api<NodeNetwork>, node: &str) -> Result<Option<String>> {
+pub(crate) async fn exhausted(nn: &Api<NodeNetwork>, node: &str) -> Result<Option<String>> {
     let list = nn.list(&ListParams::default()).await?;
     Ok(list
         .items

@@ -39,6 +39,7 @@ pub mod http;
 pub mod invariants;
 pub mod observe;
 pub mod operator;
+pub mod operator_azure;
 pub mod procs;
 pub mod report;
 pub mod run;
@@ -47,6 +48,7 @@ pub mod stack;
 pub mod support;
 pub mod workload;
 pub mod world_changes;
+pub mod world_changes_azure;
 
 pub use clouds::Cloud;
 pub use env::Options;

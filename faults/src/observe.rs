@@ -193,6 +193,9 @@ impl Snapshot {
         if self.provider == crate::Cloud::Gcp {
             return crate::clouds::gcp::rule_paths(&self.cloud, lb);
         }
+        if self.provider == Cloud::Azure {
+            return crate::clouds::azure::rule_paths(&self.cloud, lb);
+        }
         let elbv2 = &self.cloud["elbv2"];
         let listeners: BTreeSet<&str> = elbv2["listeners"]
             .as_object()

@@ -61,7 +61,8 @@ pub enum Expect {
     },
     /// Nothing of the instance is left: no interface attached to it, no interface of the
     /// cluster detached, no route to it or to an interface it had (on GCP: the instance
-    /// gone, no NEG endpoint or route naming it).
+    /// gone, no NEG endpoint or route naming it; on Azure: the instance gone, no route to
+    /// one of its addresses, given as `interfaces`).
     NothingOf {
         instance: String,
         interfaces: Vec<String>,
@@ -114,6 +115,12 @@ impl Expect {
                     && !gcp["neg_endpoints"]
                         .to_string()
                         .contains(&format!("{suffix}\""))
+            }
+            Expect::NothingOf {
+                instance,
+                interfaces,
+            } if s.provider == crate::Cloud::Azure => {
+                crate::clouds::azure::nothing_of(&s.cloud, instance, interfaces)
             }
             Expect::NothingOf {
                 instance,

@@ -234,6 +234,9 @@ fn world_for(scenario: &Scenario, options: &Options) -> cloudnet_mockcloud::Worl
     if scenario.name == "subnet-exhausted" && options.cloud == crate::Cloud::Aws {
         return crate::exhaustion::world();
     }
+    if scenario.name == "subnet-exhausted" && options.cloud == crate::Cloud::Azure {
+        return crate::clouds::azure::world_with_small_subnet();
+    }
     let nodes = if scenario.name == "pod-burst" {
         burst_nodes(options)
     } else {
@@ -245,6 +248,11 @@ fn world_for(scenario: &Scenario, options: &Options) -> cloudnet_mockcloud::Worl
 async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
     let opts = r.env.options.clone();
     let first_node = r.env.nodes.first().context("no node")?.name.clone();
+    if opts.cloud == crate::Cloud::Azure
+        && crate::world_changes_azure::SCENARIOS.contains(&scenario.name)
+    {
+        return crate::world_changes_azure::body(scenario.name, r).await;
+    }
     match scenario.name {
         "controller-killed-after-load-balancer" => {
             workload::deploy(&r.env.client, 3).await?;

@@ -27,6 +27,9 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
     use Support::*;
     match (cloud, scenario) {
         (Cloud::Aws, _) => Runs,
+        (Cloud::Azure, "subnet-exhausted") => KnownFailure(
+            "on the scale-set world the allocator grows each instance's pool towards Azure's 256 ipConfigurations per NIC (256 on a node with one pod of web), so it fills the /26 itself and another user's NIC cannot be made (SubnetIsFull) before the fault",
+        ),
         (
             Cloud::Gcp,
             "controller-killed-after-eni-create" | "eni-eventually-consistent" | "eni-attach-limit",
@@ -40,27 +43,12 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (_, "ingress-group-member-moved") => NotApplicable(
             "IngressGroups are the AWS Load Balancer Controller's: ingress-gce makes one load balancer per Ingress, and AGIC's dialect one gateway per Ingress or one shared by all (AZURE_APPGW_NAME), with no named groups to move between",
         ),
-        (Cloud::Azure, "drift-rule-edited") => {
-            NotBuilt("an Application Gateway's path rule edited by hand")
-        }
         (Cloud::Gcp, "drift-security-group-rule-revoked") => NotBuilt(
             "the Ingress's firewall rule for the load balancer's health checks deleted by hand; the GCP backend makes no firewall rule yet (ingress-gce's k8s-fw-l7-* letting 130.211.0.0/22 and 35.191.0.0/16 reach the NEG endpoints), so there is none to delete",
         ),
-        (Cloud::Azure, "drift-security-group-rule-revoked") => {
-            NotBuilt("an NSG rule of the Application Gateway's subnet deleted by hand")
-        }
-        (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
-            NotBuilt("an untagged load balancer under the name the Service's would take")
-        }
-        (Cloud::Azure, "drift-listener-deleted") => {
-            NotBuilt("the Service's load-balancing rule deleted by hand")
-        }
-        (Cloud::Azure, "instance-terminated") => {
-            NotBuilt("the second node's VM deleted by hand, then its Node and pods deleted")
-        }
-        (Cloud::Azure, "subnet-exhausted") => {
-            NotBuilt("the node subnet filled by another user's NIC but one address")
-        }
+        (Cloud::Azure, "drift-security-group-rule-revoked") => NotApplicable(
+            "the Azure backend manages no network security group rule: its Standard Load Balancers and Application Gateways are reached through the NSGs the user (or AKS) keeps on the node and gateway subnets, so there is no rule of ours to revoke (cloud-provider-azure's per-Service allow rules on the cluster NSG are not built)",
+        ),
         _ => Runs,
     }
 }
@@ -80,6 +68,21 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
         }
         (Cloud::Azure, "eni-eventually-consistent") => {
             "every NIC PUT's operation held InProgress for 2 s while pods are scaled 3 -> 20"
+        }
+        (Cloud::Azure, "drift-listener-deleted") => {
+            "the Service's load-balancing rules deleted by hand (a PUT of the load balancer without them, as the operator)"
+        }
+        (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
+            "a Standard Load Balancer without tags, made by the operator under the name the Service's takes"
+        }
+        (Cloud::Azure, "drift-rule-edited") => {
+            "an Ingress of AGIC's class (azure-application-gateway): the path rule for /shop of its Application Gateway's URL path map edited by hand to match /edited (a PUT of the gateway, as the operator)"
+        }
+        (Cloud::Azure, "instance-terminated") => {
+            "the node scale set scaled in by one by hand (capacity 2 -> 1: the second node's instance deleted with its NIC); its Node and pods then deleted, as the cloud node lifecycle controller and the pod garbage collector do"
+        }
+        (Cloud::Azure, "subnet-exhausted") => {
+            "the node subnet cut to a /26; another user's NIC takes all its free addresses but one (one ipConfiguration each), then is deleted"
         }
         (Cloud::Gcp, "drift-listener-deleted") => {
             "the Service's forwarding rule deleted by hand (forwardingRules.delete)"

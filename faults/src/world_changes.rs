@@ -180,7 +180,7 @@ async fn instance_deleted_on_gcp(r: &mut Run) -> Result<Metrics> {
 
 /// Deletes the Node `name` and the pods bound to it (grace period 0), as the cloud node
 /// lifecycle controller and the pod garbage collector do; answers how many pods.
-async fn delete_node_and_pods(r: &Run, name: &str) -> Result<usize> {
+pub(crate) async fn delete_node_and_pods(r: &Run, name: &str) -> Result<usize> {
     Api::<Node>::all(r.env.client.clone())
         .delete(name, &DeleteParams::default())
         .await

@@ -4,8 +4,9 @@
 //! mode), which the allocator adds to a NIC that is not ours.
 //!
 //! The AKS-like side of the world lives here too (the sandbox uses it): the nodes of a pool
-//! (scale-set instances or availability-set VMs) registered as AKS registers nodes, and the cluster's VNet, node subnet and
-//! route table as AKS's `azure.json` names them.
+//! (scale-set instances or availability-set VMs) registered as AKS registers nodes, and the
+//! cluster's VNet, node subnet and route table as AKS's `azure.json` names them. The suite's
+//! world is AKS's default, a scale set, with RBAC on: the controller under the chart's role.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -55,20 +56,74 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-/// The AKS-like availability-set world (two Standard_DS2_v2), with more VMs up to `nodes`.
+/// The AKS-like world of AKS's default node pool, a VM scale set of two Standard_DS2_v2
+/// (`AzureWorld::aks()`, as `cloudnet sandbox --provider azure` runs it), its capacity raised
+/// to `nodes`; Resource Manager enforces RBAC: the controller acts under the chart's custom
+/// role (deploy/iam/azure/controller-role.json), the operator as an owner.
 pub fn world(nodes: usize) -> cloudnet_mockcloud::World {
-    let mut azure = cloudnet_mockcloud::azure::AzureWorld::availability_set();
-    let template = azure.virtual_machines[0].clone();
-    while azure.virtual_machines.len() < nodes {
-        let i = azure.virtual_machines.len() as u32;
-        let mut vm = template.clone();
-        vm.name = format!("aks-nodepool1-12345678-{i}");
-        vm.fault_domain = i % 2;
-        azure.virtual_machines.push(vm);
+    let mut azure = cloudnet_mockcloud::azure::AzureWorld::aks();
+    if let Some(set) = azure.scale_sets.first_mut() {
+        set.capacity = set.capacity.max(nodes as u64);
     }
+    azure.rbac = Some(rbac());
     cloudnet_mockcloud::World {
         azure: Some(azure),
         ..cloudnet_mockcloud::World::default()
+    }
+}
+
+/// The node subnet of [`world_with_small_subnet`].
+pub const SMALL_SUBNET: &str = "10.224.0.0/26";
+
+/// [`world`] with the node subnet cut to [`SMALL_SUBNET`] (59 usable addresses).
+pub fn world_with_small_subnet() -> cloudnet_mockcloud::World {
+    let mut w = world(0);
+    if let Some(subnet) = w
+        .azure
+        .as_mut()
+        .and_then(|a| a.virtual_networks.first_mut())
+        .and_then(|v| v.subnets.first_mut())
+    {
+        subnet.address_prefix = SMALL_SUBNET.to_string();
+    }
+    w
+}
+
+/// The controller's custom role, as the chart's docs give it to users.
+const CONTROLLER_ROLE: &str = include_str!("../../../deploy/iam/azure/controller-role.json");
+
+/// The controller's object ID bound to its custom role; the operator's to every action.
+fn rbac() -> cloudnet_mockcloud::grants::GrantSpec {
+    use cloudnet_mockcloud::grants::{GrantSpec, Granted, RoleSource};
+    let role = Granted::from_azure_role(CONTROLLER_ROLE)
+        .expect("deploy/iam/azure/controller-role.json is an Azure custom role definition");
+    GrantSpec {
+        roles: BTreeMap::from([
+            (
+                "cloudnet-controller".to_string(),
+                RoleSource {
+                    file: None,
+                    permissions: role.allow,
+                    not_permissions: role.deny,
+                },
+            ),
+            (
+                "owner".to_string(),
+                RoleSource {
+                    file: None,
+                    permissions: vec!["*".to_string()],
+                    not_permissions: Vec::new(),
+                },
+            ),
+        ]),
+        bindings: BTreeMap::from([
+            (
+                CONTROLLER_OID.to_string(),
+                "cloudnet-controller".to_string(),
+            ),
+            (OPERATOR_OID.to_string(), "owner".to_string()),
+        ]),
+        base_dir: None,
     }
 }
 
@@ -164,11 +219,37 @@ fn of_type<'a>(dump: &'a Value, type_: &'a str) -> impl Iterator<Item = (&'a Str
     resources(dump).filter(move |(_, r)| r["type"].as_str() == Some(type_))
 }
 
-/// Every private address of the ipConfigurations of the NICs of the VM named `name`.
-pub fn instance_addresses(dump: &Value, name: &str) -> BTreeSet<Ipv4Addr> {
-    of_type(dump, "Microsoft.Compute/virtualMachines")
-        .filter(|(_, vm)| vm["name"].as_str() == Some(name))
-        .flat_map(|(_, vm)| {
+/// A scale-set instance's type.
+pub const INSTANCE_TYPE: &str = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines";
+
+/// Every resource of `type_` in the dump.
+pub fn resources_of<'a>(dump: &'a Value, type_: &'a str) -> impl Iterator<Item = &'a Value> {
+    of_type(dump, type_).map(|(_, r)| r)
+}
+
+/// The dump's key of the machine a Node's providerID ends in `instance`: a standalone VM
+/// (`.../virtualMachines/<name>`) or a scale-set instance (`.../virtualMachines/<id>`
+/// under its set; the world has one set).
+pub fn instance_key(dump: &Value, instance: &str) -> Option<String> {
+    let suffix = format!("/virtualmachines/{}", instance.to_lowercase());
+    resources(dump)
+        .find(|(k, r)| {
+            k.ends_with(&suffix)
+                && matches!(
+                    r["type"].as_str(),
+                    Some("Microsoft.Compute/virtualMachines" | INSTANCE_TYPE)
+                )
+        })
+        .map(|(k, _)| k.clone())
+}
+
+/// Every private address of the ipConfigurations of the NICs of the machine `instance` (a
+/// VM's name or a scale-set instance's ID, as the Node's providerID ends).
+pub fn instance_addresses(dump: &Value, instance: &str) -> BTreeSet<Ipv4Addr> {
+    instance_key(dump, instance)
+        .and_then(|k| lookup(dump, &k))
+        .into_iter()
+        .flat_map(|vm| {
             vm["properties"]["networkProfile"]["networkInterfaces"]
                 .as_array()
                 .into_iter()
@@ -185,9 +266,63 @@ pub fn instance_addresses(dump: &Value, name: &str) -> BTreeSet<Ipv4Addr> {
         .collect()
 }
 
-/// The cluster's load balancers: ID -> (their first frontend's address, how many rules).
+/// The first VNet's first subnet (the nodes'), as its VNet shows it.
+pub fn node_subnet(dump: &Value) -> Option<Value> {
+    let vnet = resources_of(dump, "Microsoft.Network/virtualNetworks").next()?;
+    vnet["properties"]["subnets"].as_array()?.first().cloned()
+}
+
+/// A subnet's free addresses, as Azure counts them: its size less the five it reserves
+/// and the ipConfigurations in it.
+pub fn free_addresses(subnet: &Value) -> Option<usize> {
+    let cidr: ipnet::Ipv4Net = subnet["properties"]["addressPrefix"]
+        .as_str()?
+        .parse()
+        .ok()?;
+    let size = 1usize << (32 - cidr.prefix_len());
+    let used = subnet["properties"]["ipConfigurations"]
+        .as_array()
+        .map_or(0, Vec::len);
+    Some(size.saturating_sub(5).saturating_sub(used))
+}
+
+/// The ipConfigurations the allocator holds on every NIC (its pools).
+pub fn pool_configs(dump: &Value) -> usize {
+    resources_of(dump, "Microsoft.Network/networkInterfaces")
+        .flat_map(|nic| {
+            nic["properties"]["ipConfigurations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(CONFIG_PREFIX))
+        })
+        .count()
+}
+
+/// Nothing of the deleted machine `instance` is left: no VM or instance under its key, and
+/// no route whose next hop is one of its `addresses`.
+pub fn nothing_of(dump: &Value, instance: &str, addresses: &[String]) -> bool {
+    if instance_key(dump, instance).is_some() {
+        return false;
+    }
+    let routes = resources_of(dump, "Microsoft.Network/routeTables")
+        .flat_map(|t| t["properties"]["routes"].as_array().into_iter().flatten());
+    let children = resources_of(dump, "Microsoft.Network/routeTables/routes");
+    !routes
+        .chain(children)
+        .filter_map(|r| r["properties"]["nextHopIpAddress"].as_str())
+        .any(|hop| addresses.iter().any(|a| a == hop))
+}
+
+/// The cluster's load balancers and Application Gateways: ID -> (their first frontend's
+/// address, how many rules).
 pub fn load_balancers(dump: &Value) -> BTreeMap<String, (String, usize)> {
     of_type(dump, "Microsoft.Network/loadBalancers")
+        .chain(of_type(dump, GATEWAY_TYPE))
         .filter(|(_, lb)| owned(lb))
         .map(|(id, lb)| {
             let p = &lb["properties"];
@@ -200,38 +335,98 @@ pub fn load_balancers(dump: &Value) -> BTreeMap<String, (String, usize)> {
                     ip["properties"]["ipAddress"].as_str().map(str::to_string)
                 })
                 .unwrap_or_default();
-            let rules = p["loadBalancingRules"].as_array().map_or(0, Vec::len);
+            let rules = p["loadBalancingRules"]
+                .as_array()
+                .or_else(|| p["requestRoutingRules"].as_array())
+                .map_or(0, Vec::len);
             (id.clone(), (address, rules))
         })
         .collect()
 }
 
-/// The backend pools of the cluster's load balancers: pool ID -> (member addresses, used
-/// by a load-balancing rule).
+const GATEWAY_TYPE: &str = "Microsoft.Network/applicationGateways";
+
+/// Every `backendAddressPool` ID referenced anywhere under `v`, lowercased.
+fn pool_refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if matches!(
+                    k.as_str(),
+                    "backendAddressPool" | "defaultBackendAddressPool"
+                ) && let Some(id) = x["id"].as_str()
+                {
+                    out.insert(id.to_lowercase());
+                }
+                pool_refs(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| pool_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// The backend pools of the cluster's load balancers and Application Gateways: pool ID ->
+/// (member addresses, used by a rule). A gateway's default pool (the empty one behind its
+/// listeners' 404) is not a group of targets.
 pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     let mut out = BTreeMap::new();
-    for (_, lb) in of_type(dump, "Microsoft.Network/loadBalancers").filter(|(_, lb)| owned(lb)) {
+    for (_, lb) in of_type(dump, "Microsoft.Network/loadBalancers")
+        .chain(of_type(dump, GATEWAY_TYPE))
+        .filter(|(_, lb)| owned(lb))
+    {
         let p = &lb["properties"];
-        let used: BTreeSet<String> = p["loadBalancingRules"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["properties"]["backendAddressPool"]["id"].as_str())
-            .map(str::to_lowercase)
-            .collect();
+        let mut used = BTreeSet::new();
+        pool_refs(&p["loadBalancingRules"], &mut used);
+        pool_refs(&p["requestRoutingRules"], &mut used);
+        pool_refs(&p["urlPathMaps"], &mut used);
         for pool in p["backendAddressPools"].as_array().into_iter().flatten() {
+            if lb["type"] == GATEWAY_TYPE
+                && pool["name"] == cloudnet_azure::lb::appgw::desired::DEFAULT_POOL
+            {
+                continue;
+            }
             let id = pool["id"].as_str().unwrap_or_default().to_lowercase();
             let members = pool["properties"]["loadBalancerBackendAddresses"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|m| m["properties"]["ipAddress"].as_str().map(str::to_string))
+                .filter_map(|m| m["properties"]["ipAddress"].as_str())
+                .chain(
+                    pool["properties"]["backendAddresses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| m["ipAddress"].as_str()),
+                )
+                .map(str::to_string)
                 .collect();
             let routed = used.contains(&id);
             out.insert(id, (members, routed));
         }
     }
     out
+}
+
+/// The paths the path rules of the Application Gateway `id` match.
+pub fn rule_paths(dump: &Value, id: &str) -> BTreeSet<String> {
+    lookup(dump, id)
+        .into_iter()
+        .flat_map(|g| {
+            g["properties"]["urlPathMaps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .flat_map(|m| {
+            m["properties"]["pathRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .flat_map(|r| r["properties"]["paths"].as_array().into_iter().flatten())
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Every resource not the cluster's, by ID, without what the cluster legitimately changes
@@ -248,26 +443,24 @@ pub fn foreign_resources(dump: &Value) -> BTreeMap<String, Value> {
 fn normalise(r: &Value) -> Value {
     let mut r = r.clone();
     strip(&mut r);
-    if let Some(configs) = r["properties"]
-        .get_mut("ipConfigurations")
-        .and_then(Value::as_array_mut)
-    {
-        configs.retain(|c| {
-            !c["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with(CONFIG_PREFIX))
-        });
-    }
     r
 }
 
 /// Drops ETags, `provisioningState`s (a NIC is `Updating` while the cluster's PUT of its
-/// ipConfigurations runs) and back-references (a subnet's `ipConfigurations`) everywhere in
-/// `v`.
+/// ipConfigurations runs), back-references (a subnet's `ipConfigurations`) and the cluster's
+/// `cloudnet-<n>` ipConfigurations (on a NIC, and in a scale-set instance's own model)
+/// everywhere in `v`.
 fn strip(v: &mut Value) {
     match v {
         Value::Object(o) => {
             o.remove("etag");
+            if let Some(configs) = o.get_mut("ipConfigurations").and_then(Value::as_array_mut) {
+                configs.retain(|c| {
+                    !c["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(CONFIG_PREFIX))
+                });
+            }
             if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("provisioningState");
                 if p.contains_key("addressPrefix") {
@@ -356,15 +549,30 @@ mod tests {
         };
         let primary = json!({"name": "ipconfig1", "properties": {"privateIPAddress": "10.224.0.4", "primary": true}});
         let pod = json!({"name": "cloudnet-1", "properties": {"privateIPAddress": "10.224.0.9"}});
-        let vm = json!({"type": "Microsoft.Compute/virtualMachines", "name": "vm0",
-            "properties": {"networkProfile": {"networkInterfaces": [{"id": "/S/NIC0"}]}}});
-        let before =
-            json!({"azure": {"resources": {"/s/nic0": nic(json!([primary])), "/s/vm0": vm}}});
+        let vm = json!({"type": INSTANCE_TYPE, "name": "vmss_1",
+            "properties": {"networkProfile": {"networkInterfaces": [{"id": "/S/VMSS/virtualMachines/1/networkInterfaces/NIC0"}]}}});
+        let nic_key = "/s/vmss/virtualmachines/1/networkinterfaces/nic0";
+        let before = json!({"azure": {"resources": {nic_key: nic(json!([primary])),
+            "/s/vmss/virtualmachines/1": vm}}});
         let mut after = before.clone();
-        after["azure"]["resources"]["/s/nic0"] = nic(json!([primary, pod]));
-        after["azure"]["resources"]["/s/nic0"]["etag"] = json!("W/\"2\"");
-        assert!(instance_addresses(&after, "vm0").contains(&"10.224.0.9".parse().unwrap()));
-        assert!(!instance_addresses(&before, "vm0").contains(&"10.224.0.9".parse().unwrap()));
+        after["azure"]["resources"][nic_key] = nic(json!([primary, pod]));
+        after["azure"]["resources"][nic_key]["etag"] = json!("W/\"2\"");
+        assert!(instance_addresses(&after, "1").contains(&"10.224.0.9".parse().unwrap()));
+        assert!(!instance_addresses(&before, "1").contains(&"10.224.0.9".parse().unwrap()));
+        assert!(instance_addresses(&after, "0").is_empty());
+        let model = |configs: Value| {
+            json!({"type": INSTANCE_TYPE, "properties": {"networkProfileConfiguration": {
+                "networkInterfaceConfigurations": [{"properties": {"ipConfigurations": configs}}]}}})
+        };
+        let with_model = |configs: Value| {
+            let mut d = before.clone();
+            d["azure"]["resources"]["/s/vmss/virtualmachines/1"] = model(configs);
+            d
+        };
+        assert_eq!(
+            foreign_resources(&with_model(json!([primary]))),
+            foreign_resources(&with_model(json!([primary, pod])))
+        );
         assert_eq!(foreign_resources(&before), foreign_resources(&after));
         // While the PUT's operation runs (ARM answers it InProgress) the NIC is `Updating`:
         // the cluster's own write, not a change of someone else's.
@@ -374,6 +582,84 @@ mod tests {
         // Anything else on the NIC is someone else's change.
         after["azure"]["resources"]["/s/nic0"]["properties"]["enableIPForwarding"] = json!(true);
         assert_ne!(foreign_resources(&before), foreign_resources(&after));
+    }
+
+    #[test]
+    fn the_suites_world_is_a_scale_set_with_the_controller_under_the_charts_role() {
+        let w = world(4).azure.expect("an Azure world");
+        assert_eq!(w.scale_sets[0].capacity, 4);
+        assert!(w.virtual_machines.is_empty());
+        let mut grants = cloudnet_mockcloud::grants::Grants::compile(
+            w.rbac.as_ref().expect("RBAC on"),
+            "azure.rbac",
+            cloudnet_mockcloud::grants::Granted::from_azure_role,
+        )
+        .expect("the grants load");
+        let need = |p: &str| vec![cloudnet_mockcloud::grants::Need::new(p, "/subscriptions/s")];
+        assert!(
+            grants
+                .check(
+                    CONTROLLER_OID,
+                    &need("Microsoft.Network/loadBalancers/write")
+                )
+                .is_ok()
+        );
+        assert!(
+            grants
+                .check(
+                    CONTROLLER_OID,
+                    &need("Microsoft.Network/networkInterfaces/delete")
+                )
+                .is_err()
+        );
+        assert!(
+            grants
+                .check(
+                    OPERATOR_OID,
+                    &need("Microsoft.Network/networkInterfaces/delete")
+                )
+                .is_ok()
+        );
+        let small = world_with_small_subnet().azure.expect("an Azure world");
+        assert_eq!(
+            small.virtual_networks[0].subnets[0].address_prefix,
+            SMALL_SUBNET
+        );
+    }
+
+    #[test]
+    fn a_subnet_counts_five_reserved_and_its_ip_configurations_as_used() {
+        let subnet = json!({"properties": {"addressPrefix": "10.224.0.0/26",
+            "ipConfigurations": [{"id": "a"}, {"id": "b"}]}});
+        assert_eq!(free_addresses(&subnet), Some(57));
+    }
+
+    #[test]
+    fn a_gateways_default_pool_is_no_target_group_and_its_path_rules_are_read() {
+        let gw = json!({"type": GATEWAY_TYPE, "tags": {cloudnet_core::ownership::TAG_CLUSTER: CLUSTER},
+            "properties": {
+                "backendAddressPools": [
+                    {"id": "/G/backendAddressPools/pool-a", "name": "pool-a",
+                     "properties": {"backendAddresses": [{"ipAddress": "10.224.0.9"}]}},
+                    {"id": "/G/backendAddressPools/pool-default", "name": "pool-default",
+                     "properties": {"backendAddresses": []}}],
+                "requestRoutingRules": [{"properties": {"urlPathMap": {"id": "/G/urlPathMaps/m"}}}],
+                "urlPathMaps": [{"properties": {
+                    "defaultBackendAddressPool": {"id": "/G/backendAddressPools/pool-default"},
+                    "pathRules": [{"properties": {"paths": ["/shop"],
+                        "backendAddressPool": {"id": "/G/backendAddressPools/pool-a"}}}]}}]}});
+        let dump = json!({"azure": {"resources": {"/g": gw}}});
+        let groups = target_groups(&dump);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(
+            groups["/g/backendaddresspools/pool-a"],
+            (BTreeSet::from(["10.224.0.9".to_string()]), true)
+        );
+        assert_eq!(load_balancers(&dump)["/g"].1, 1);
+        assert_eq!(
+            rule_paths(&dump, "/G"),
+            BTreeSet::from(["/shop".to_string()])
+        );
     }
 
     #[test]

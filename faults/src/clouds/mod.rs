@@ -2,11 +2,11 @@
 //!
 //! | what | [`aws`] | [`gcp`] | [`azure`] |
 //! |---|---|---|---|
-//! | world | the mock's eksctl-style VPC, two m5.large | the built-in GKE-like project, two e2-standard-4 | the AKS-like availability set, two Standard_DS2_v2 |
-//! | Nodes | EKS names, `aws:///zone/i-…` | GKE names, `gce://project/zone/name` | AKS names, `azure:///subscriptions/…/virtualMachines/name` |
-//! | controller | `AWS_*`, `VPC_ID`, its access key | `CLOUD_PROVIDER=gcp`, `GCP_*` (the metadata server's token for its service account, held to deploy/iam's role) | `CLOUD_PROVIDER=azure`, `AZURE_*` (a static token naming it) |
+//! | world | the mock's eksctl-style VPC, two m5.large | the built-in GKE-like project, two e2-standard-4 | AKS's default pool, a scale set of two Standard_DS2_v2; RBAC on |
+//! | Nodes | EKS names, `aws:///zone/i-…` | GKE names, `gce://project/zone/name` | AKS names, `azure:///subscriptions/…/virtualMachineScaleSets/…/virtualMachines/<id>` |
+//! | controller | `AWS_*`, `VPC_ID`, its access key | `CLOUD_PROVIDER=gcp`, `GCP_*` (the metadata server's token for its service account, held to deploy/iam's role) | `CLOUD_PROVIDER=azure`, `AZURE_*` (a static token naming it, bound to the chart's custom role) |
 //! | ipamd reads | IMDSv2 | the GCE metadata server | Azure IMDS |
-//! | a pod address is on its node | a private IP of an ENI attached to the instance | in an alias range (or the address) of the instance's interface | an ipConfiguration of the VM's NIC |
+//! | a pod address is on its node | a private IP of an ENI attached to the instance | in an alias range (or the address) of the instance's interface | an ipConfiguration of the instance's NIC |
 //! | load balancer, listener | ELBv2 load balancer, listener | regional forwarding rule (its address), one per protocol | Standard Load Balancer (its frontend's address), LB rule |
 //! | targets | target group targets (pod IPs) | NEG endpoints (`GCE_VM_IP`: the pods' nodes) | backend pool addresses (pod IPs) |
 //! | ours | tags `cloudnet.io/cluster` / `kubernetes.io/cluster/<c>` | description `cloudnet.io/cluster=<c>` | tag `cloudnet.io/cluster` |
