@@ -19,7 +19,6 @@
 #[path = "../tests/service_env/mod.rs"]
 mod service_env;
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,6 @@ use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_core::BudgetConfig;
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::Handle as Cloud;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
