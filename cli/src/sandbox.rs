@@ -314,27 +314,23 @@ impl Sandbox {
         }
     }
 
+    /// Every object of `kind` (`group/version`) in the cluster.
+    async fn list_all(&self, group: &str, version: &str, kind: &str) -> Result<Vec<DynamicObject>> {
+        let resource =
+            kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        Ok(api.list(&ListParams::default()).await?.items)
+    }
+
     async fn settled(&self) -> Result<bool> {
-        let deployments: Api<DynamicObject> = Api::all_with(
-            self.client.clone(),
-            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
-                "apps",
-                "v1",
-                "Deployment",
-            )),
-        );
-        for d in deployments.list(&ListParams::default()).await? {
+        for d in self.list_all("apps", "v1", "Deployment").await? {
             let want = d.data["spec"]["replicas"].as_i64().unwrap_or(1);
             let ready = d.data["status"]["readyReplicas"].as_i64().unwrap_or(0);
             if ready < want {
                 return Ok(false);
             }
         }
-        let pods: Api<DynamicObject> = Api::all_with(
-            self.client.clone(),
-            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Pod")),
-        );
-        let pods = pods.list(&ListParams::default()).await?.items;
+        let pods = self.list_all("", "v1", "Pod").await?;
         let pending = pods
             .iter()
             .any(|p| p.data["status"]["phase"].as_str().unwrap_or("Pending") == "Pending");
@@ -343,21 +339,16 @@ impl Sandbox {
         }
         // A LoadBalancer Service is settled once the controller wrote where its load
         // balancer is.
-        let services: Api<DynamicObject> = Api::all_with(
-            self.client.clone(),
-            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Service")),
-        );
-        let waiting = services
-            .list(&ListParams::default())
+        let unaddressed = |o: &DynamicObject| {
+            o.data["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        };
+        let waiting = self
+            .list_all("", "v1", "Service")
             .await?
-            .items
             .iter()
-            .any(|svc| {
-                svc.data["spec"]["type"] == "LoadBalancer"
-                    && svc.data["status"]["loadBalancer"]["ingress"]
-                        .as_array()
-                        .is_none_or(Vec::is_empty)
-            });
+            .any(|svc| svc.data["spec"]["type"] == "LoadBalancer" && unaddressed(svc));
         if waiting {
             return Ok(false);
         }
@@ -367,39 +358,22 @@ impl Sandbox {
             CloudProvider::Gcp => "gce",
             CloudProvider::Azure => "azure-application-gateway",
         };
-        let ingresses: Api<DynamicObject> = Api::all_with(
-            self.client.clone(),
-            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
-                "networking.k8s.io",
-                "v1",
-                "Ingress",
-            )),
-        );
-        let waiting = ingresses
-            .list(&ListParams::default())
+        let waiting = self
+            .list_all("networking.k8s.io", "v1", "Ingress")
             .await?
-            .items
             .iter()
             .any(|ing| {
                 !served_class.is_empty()
                     && ing.data["spec"]["ingressClassName"] == served_class
-                    && ing.data["status"]["loadBalancer"]["ingress"]
-                        .as_array()
-                        .is_none_or(Vec::is_empty)
+                    && unaddressed(ing)
             });
         if waiting {
             return Ok(false);
         }
         // Every node's pool is as the allocator wants it.
-        let networks: Api<DynamicObject> = Api::all_with(
-            self.client.clone(),
-            &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
-                "cloudnet.io",
-                "v1alpha1",
-                "NodeNetwork",
-            )),
-        );
-        let networks = networks.list(&ListParams::default()).await?.items;
+        let networks = self
+            .list_all("cloudnet.io", "v1alpha1", "NodeNetwork")
+            .await?;
         let ready = networks.iter().filter(|nn| {
             nn.data["status"]["conditions"]
                 .as_array()

@@ -19,7 +19,6 @@
 #[path = "../tests/service_env/mod.rs"]
 mod service_env;
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,6 @@ use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::{ControllerMetrics, ReconcileResult};
 use cloudnet_core::BudgetConfig;
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
-use cloudnet_mockcloud::Handle as Cloud;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -43,10 +41,6 @@ const SERVICES: usize = 400;
 const ENDPOINTS_PER_SERVICE: usize = 3;
 const NAMESPACE: &str = "default";
 const RESTART_TARGET: Duration = Duration::from_secs(60);
-
-fn svc_name(s: usize) -> String {
-    format!("svc-{s:04}")
-}
 
 fn endpoint_ip(s: usize, e: usize) -> String {
     let i = s * ENDPOINTS_PER_SERVICE + e;
@@ -77,35 +71,6 @@ fn cluster_ip(name: &str) -> Service {
                  "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
     }))
     .expect("service")
-}
-
-fn last_seq(cloud: &Cloud) -> u64 {
-    cloud.with_cloud(|c| c.call_log.page(u64::MAX).last_seq)
-}
-
-/// Calls after `seq` by `caller`, by action, and the time of the last one (the cloud's ms).
-fn calls_of(cloud: &Cloud, seq: u64, caller: &str) -> (BTreeMap<String, u64>, u64) {
-    let page = cloud.with_cloud(|c| c.call_log.page(seq));
-    let mut out = BTreeMap::new();
-    let mut last = 0;
-    for c in page.calls.into_iter().filter(|c| c.caller == caller) {
-        *out.entry(c.call).or_insert(0) += 1;
-        last = last.max(c.at_ms);
-    }
-    (out, last)
-}
-
-fn now_ms(cloud: &Cloud) -> u64 {
-    cloud.with_cloud(|c| c.now_ms(Instant::now()))
-}
-
-fn split(calls: &BTreeMap<String, u64>) -> (u64, u64) {
-    let reads: u64 = calls
-        .iter()
-        .filter(|(k, _)| is_read(k))
-        .map(|(_, n)| n)
-        .sum();
-    (reads, calls.values().sum::<u64>() - reads)
 }
 
 struct Task {
@@ -228,7 +193,7 @@ async fn main() -> ExitCode {
     };
     let took = started.elapsed();
     let (calls, _) = calls_of(&cloud, seq, "AKIDCONVERGE");
-    let (reads, mutating) = split(&calls);
+    let (reads, mutating) = reads_and_writes(&calls);
     println!(
         "  converged in {took:.1?}: {} calls, {reads} reads, {mutating} mutating",
         reads + mutating
@@ -286,7 +251,7 @@ async fn main() -> ExitCode {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let (calls, _) = calls_of(&cloud, seq, "AKIDRESTART");
-    let (reads, mutating) = split(&calls);
+    let (reads, mutating) = reads_and_writes(&calls);
     match in_sync {
         Some(t) => println!("  back in sync in {t:.1?}: {reads} reads, {mutating} mutating"),
         None => println!("  not back in sync within 600 s: {reads} reads, {mutating} mutating"),

@@ -58,10 +58,6 @@ fn endpoints_of(s: usize, services: usize, endpoints: usize) -> Vec<String> {
         .collect()
 }
 
-fn svc_name(s: usize) -> String {
-    format!("svc-{s:04}")
-}
-
 /// Loads nodes and pods straight into the API's store (the controllers only read them).
 fn load_nodes_and_pods(api: &cloudnet_kubesim::Handle, nodes: usize, pods: usize) {
     let store = api.store();
@@ -103,40 +99,10 @@ fn stacks(cloud: &Cloud) -> (usize, usize) {
     cloud.with_cloud(|c| (c.elbv2.load_balancer_count(), c.elbv2.target_group_count()))
 }
 
-fn last_seq(cloud: &Cloud) -> u64 {
-    cloud.with_cloud(|c| c.call_log.page(u64::MAX).last_seq)
-}
-
-/// Calls after `seq` by `caller`, by action, and the time of the last one (ms, the cloud's).
-fn calls_of(cloud: &Cloud, seq: u64, caller: &str) -> (BTreeMap<String, u64>, u64) {
-    let page = cloud.with_cloud(|c| c.call_log.page(seq));
-    let mut out = BTreeMap::new();
-    let mut last = 0;
-    for c in page.calls.into_iter().filter(|c| c.caller == caller) {
-        *out.entry(c.call).or_insert(0) += 1;
-        last = last.max(c.at_ms);
-    }
-    (out, last)
-}
-
-fn split(calls: &BTreeMap<String, u64>) -> (u64, u64) {
-    let reads = calls
-        .iter()
-        .filter(|(k, _)| is_read(k))
-        .map(|(_, n)| n)
-        .sum();
-    let all: u64 = calls.values().sum();
-    (reads, all - reads)
-}
-
 fn print_calls(calls: &BTreeMap<String, u64>) {
     for (k, n) in calls {
         println!("      {k}: {n}");
     }
-}
-
-fn now_ms(cloud: &Cloud) -> u64 {
-    cloud.with_cloud(|c| c.now_ms(Instant::now()))
 }
 
 /// Waits until `caller` made at least `min_health_reads` DescribeTargetHealth calls after
@@ -264,7 +230,7 @@ async fn main() -> ExitCode {
     };
     let took = started.elapsed();
     let (calls, _) = calls_of(&cloud, seq, "AKIDCONVERGE");
-    let (reads, mutating) = split(&calls);
+    let (reads, mutating) = reads_and_writes(&calls);
     println!(
         "  converged in {took:.1?}: {} calls, {reads} reads, {mutating} mutating ({:.1} per Service)",
         reads + mutating,
@@ -335,7 +301,7 @@ async fn main() -> ExitCode {
     )
     .await;
     let (calls, last) = calls_of(&cloud, seq, "AKIDRESTART");
-    let (reads, mutating) = split(&calls);
+    let (reads, mutating) = reads_and_writes(&calls);
     let in_sync = Duration::from_millis(last.saturating_sub(started_ms));
     let hwm = status_kib(pid, "VmHWM:").unwrap_or(0);
     let rss = status_kib(pid, "VmRSS:").unwrap_or(0);
@@ -390,7 +356,7 @@ async fn main() -> ExitCode {
     let periods = 5;
     tokio::time::sleep(resync * periods).await;
     let (calls, _) = calls_of(&cloud, window_seq, "AKIDREST");
-    let (reads, mutating) = split(&calls);
+    let (reads, mutating) = reads_and_writes(&calls);
     println!("  {reads} reads, {mutating} mutating in {periods} periods");
     print_calls(&calls);
     failures.check(mutating == 0, format!("{mutating} mutating calls at rest"));

@@ -399,6 +399,7 @@ pub async fn run(
             ctx.client.clone(),
             ctx.gates.clone(),
             webhook,
+            metrics.watch_errors("webhook"),
             ctx.stopped(),
         );
         controllers.push(Controller {

@@ -1,7 +1,8 @@
 //! Metrics every controller loop shares, registered once with the binary's registry by
-//! [`ControllerMetrics::register`]: reconciles by result, their duration, and the objects
-//! waiting. Labels are the controller's fixed name and a result from a fixed set, never an
-//! object's name. (Cloud calls are counted by the provider's own metrics.)
+//! [`ControllerMetrics::register`]: reconciles by result, their duration, the objects
+//! waiting, and the errors of the controller's watches. Labels are the controller's fixed
+//! name, a result from a fixed set and a watched kind, never an object's name or an error's
+//! text. (Cloud calls are counted by the provider's own metrics.)
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
+
+/// `controller` and the watched `kind` (a kind is the resource's own, so the set is fixed).
+type WatchLabels = Vec<(&'static str, String)>;
 
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -48,6 +52,7 @@ pub struct ControllerMetrics {
     reconciles: Family<Labels, Counter>,
     durations: Family<Labels, Histogram, fn() -> Histogram>,
     queue_depth: Family<Labels, Gauge>,
+    watch_errors: Family<WatchLabels, Counter>,
 }
 
 impl Default for ControllerMetrics {
@@ -56,6 +61,7 @@ impl Default for ControllerMetrics {
             reconciles: Family::default(),
             durations: Family::new_with_constructor(duration_histogram),
             queue_depth: Family::default(),
+            watch_errors: Family::default(),
         }
     }
 }
@@ -79,7 +85,21 @@ impl ControllerMetrics {
             "Objects waiting for a reconcile, per controller",
             m.queue_depth.clone(),
         );
+        r.register(
+            "watch_errors",
+            "Errors of a controller's watches (a forbidden or failed list or watch), by kind",
+            m.watch_errors.clone(),
+        );
         m
+    }
+
+    /// The watch-error counter of a component that watches but does not reconcile (the
+    /// webhook), under its fixed name.
+    pub fn watch_errors(&self, controller: &'static str) -> WatchErrors {
+        WatchErrors {
+            family: self.watch_errors.clone(),
+            controller,
+        }
     }
 
     /// One controller's metrics, under its fixed name.
@@ -118,6 +138,11 @@ impl Reconciles {
 
     fn labels(&self) -> Labels {
         vec![("controller", self.name)]
+    }
+
+    /// The counter of this controller's watch errors.
+    pub fn watch_errors(&self) -> WatchErrors {
+        self.metrics.watch_errors(self.name)
     }
 
     fn publish_depth(&self, depth: usize) {
@@ -180,6 +205,36 @@ impl Reconciles {
     }
 }
 
+/// One controller's watch errors, by the kind watched.
+#[derive(Clone, Debug)]
+pub struct WatchErrors {
+    family: Family<WatchLabels, Counter>,
+    controller: &'static str,
+}
+
+impl WatchErrors {
+    pub fn controller(&self) -> &'static str {
+        self.controller
+    }
+
+    fn labels(&self, kind: &str) -> WatchLabels {
+        vec![
+            ("controller", self.controller.to_string()),
+            ("kind", kind.to_string()),
+        ]
+    }
+
+    /// A watch of `kind` failed.
+    pub fn inc(&self, kind: &str) {
+        self.family.get_or_create(&self.labels(kind)).inc();
+    }
+
+    /// How many times the watches of `kind` failed.
+    pub fn get(&self, kind: &str) -> u64 {
+        self.family.get_or_create(&self.labels(kind)).get()
+    }
+}
+
 /// A reconcile in progress; [`ReconcileTimer::finish`] records its result and duration.
 pub struct ReconcileTimer {
     reconciles: Reconciles,
@@ -207,7 +262,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reconciles_durations_and_queue_depth_per_controller() {
+    fn reconciles_durations_queue_depth_and_watch_errors_per_controller() {
         let mut reg = Registry::default();
         let m = ControllerMetrics::register(&mut reg);
         let svc = m.controller("service");
@@ -220,6 +275,8 @@ mod tests {
         m.controller("routes")
             .start("all")
             .finish(ReconcileResult::Follower);
+        svc.watch_errors().inc("Secret");
+        m.watch_errors("webhook").inc("Namespace");
         let mut out = String::new();
         encode(&mut out, &reg).expect("encodes");
         for line in [
@@ -228,10 +285,14 @@ mod tests {
             r#"cloudnet_controller_reconciles_total{controller="routes",result="follower"} 1"#,
             r#"cloudnet_controller_reconcile_duration_seconds_count{controller="service"} 2"#,
             r#"cloudnet_controller_queue_depth{controller="service"} 0"#,
+            r#"cloudnet_controller_watch_errors_total{controller="service",kind="Secret"} 1"#,
+            r#"cloudnet_controller_watch_errors_total{controller="webhook",kind="Namespace"} 1"#,
         ] {
             assert!(out.contains(line), "{line} missing from\n{out}");
         }
         assert_eq!(m.reconciles("service", ReconcileResult::Success), 1);
+        assert_eq!(svc.watch_errors().get("Secret"), 1);
+        assert_eq!(svc.watch_errors().get("Node"), 0);
     }
 
     #[test]

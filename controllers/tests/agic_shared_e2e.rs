@@ -6,23 +6,21 @@
 //! shares with the first and is told so; removing the first hands that route to the second
 //! and keeps the gateway; removing the last takes the gateway and its public IP.
 
+mod azure_env;
 mod chart_rbac;
 mod common;
+mod service_env;
 
 use std::time::Duration;
 
-use cloudnet_azure::{AzureCloud, AzureConfig, CredentialsChoice, RetryConfig};
-use cloudnet_controllers::app::{self, Settings};
+use azure_env::resources;
+use cloudnet_controllers::app::Settings;
 use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_mockcloud::azure::AzureWorld;
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use prometheus_client::registry::Registry;
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "aks-e2e";
@@ -30,39 +28,7 @@ const GATEWAY: &str = "appgw-e2e";
 const WAIT: Duration = Duration::from_secs(60);
 const GW_WRITE: &str = "Microsoft.Network/applicationGateways/write";
 
-fn resources(mock: &Handle, type_: &str) -> Vec<Value> {
-    mock.with_cloud(|c| c.azure.of_type(type_).cloned().collect())
-}
-
-async fn connect(mock: &Handle) -> AzureCloud {
-    let imds = format!(
-        "{}{}{}",
-        mock.endpoint_url(),
-        cloudnet_mockcloud::azimds::PATH_PREFIX,
-        "aks-nodepool1-12345678-0"
-    );
-    let instance = cloudnet_azure::config::discover(&imds)
-        .await
-        .expect("IMDS answers");
-    let mut cfg = AzureConfig::new(
-        &instance,
-        "aks-vnet-12345678",
-        "aks-subnet",
-        "aks-agentpool-12345678-routetable",
-        CLUSTER,
-    );
-    cfg.endpoint = mock.arm_endpoint_url();
-    cfg.ca_pem = Some(mock.ca_pem().to_string());
-    cfg.credentials = CredentialsChoice::Static("e2e".into());
-    cfg.retry = RetryConfig {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..RetryConfig::default()
-    };
-    AzureCloud::connect(cfg).expect("the Azure backend connects")
-}
-
-/// A ClusterIP Service `name` (80 to 8080) in `default` with an EndpointSlice of `pod_ips`.
+/// A ClusterIP Service `name` (80 to 8080) in `default` with its ready endpoints `pod_ips`.
 async fn service(admin: &kube::Client, name: &str, pod_ips: &[&str]) {
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "default"},
@@ -74,22 +40,7 @@ async fn service(admin: &kube::Client, name: &str, pod_ips: &[&str]) {
         .create(&PostParams::default(), &svc)
         .await
         .expect("Service created");
-    let endpoints: Vec<Value> = pod_ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-1"), "namespace": "default",
-            "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .expect("an EndpointSlice");
-    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("EndpointSlice created");
+    common::ready_endpoints(admin, name, pod_ips).await;
 }
 
 /// An Ingress of AGIC's class with `(host, service)` rules on `/`.
@@ -160,47 +111,20 @@ fn pool_of(gw: &Value, ip: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agic_ingresses_share_one_gateway_until_the_last_goes() {
-    let world = World {
-        azure: Some(AzureWorld::availability_set()),
-        ..World::default()
-    };
-    let mock = MockCloud::start(Config::ephemeral(world))
-        .await
-        .expect("the mock cloud starts");
-    let api = cloudnet_kubesim::KubeSim::start(
-        cloudnet_kubesim::Config::default().with_identity(chart_rbac::CONTROLLER_IDENTITY),
-    )
-    .await
-    .expect("the API starts");
-    let admin = api
-        .client_for(cloudnet_kubesim::ADMIN)
-        .await
-        .expect("admin client");
-    let controller = api
-        .client_for(chart_rbac::CONTROLLER_IDENTITY)
-        .await
-        .expect("controller client");
-    common::install_crds(&admin).await;
+    let mock = azure_env::mock(AzureWorld::availability_set()).await;
+    let cluster = common::Cluster::start(&[]).await;
+    let admin = cluster.admin.clone();
     service(&admin, "web", &["10.224.0.50"]).await;
     service(&admin, "api", &["10.224.0.60"]).await;
 
-    let cloud = connect(&mock).await;
+    let cloud = azure_env::connect(&mock, "aks-nodepool1-12345678-0", CLUSTER).await;
     let counts = cloud.counts().clone();
     let settings = Settings {
         ingress: Some(IngressSettings::agic_shared(CLUSTER, GATEWAY).expect("a gateway name")),
         ingress_resync: Duration::from_secs(600),
         ..Settings::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app::run(
-        controller,
-        cloud.cloud(),
-        settings,
-        Registry::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let controllers = cluster.run(cloud.cloud(), settings);
 
     // `a` routes a.example.com to web; `b` routes b.example.com to api and claims
     // a.example.com for api too, which `a` (first by name) keeps.
@@ -274,18 +198,7 @@ async fn agic_ingresses_share_one_gateway_until_the_last_goes() {
     }
 
     // The loser is told, naming the winner.
-    let events: Api<Event> = Api::namespaced(admin.clone(), "default");
-    let events = &events;
-    let ev = eventually(WAIT, "a ConflictingRule Event on b", || async move {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ConflictingRule"))
-    })
-    .await;
+    let ev = service_env::wait_for_event(&admin, "default", "ConflictingRule", None, WAIT).await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
     assert_eq!(
         ev.regarding.as_ref().and_then(|r| r.name.as_deref()),
@@ -338,9 +251,5 @@ async fn agic_ingresses_share_one_gateway_until_the_last_goes() {
     })
     .await;
 
-    let _ = stop.send(());
-    running
-        .await
-        .expect("the controllers' task")
-        .expect("the controllers stop cleanly");
+    controllers.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod chart_rbac;
 mod common;
+mod service_env;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +14,7 @@ use cloudnet_core::{Owner, OwnerKind};
 use cloudnet_mockcloud::World;
 use common::*;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
 fn secondaries(enis: &[(String, i64, usize, Vec<String>)]) -> usize {
@@ -43,21 +43,6 @@ fn slow_attaches(env: &Env, ms: u64) {
             .expect("a fault rule"),
         );
     });
-}
-
-/// The first Event in `default` with `reason`, waited for.
-async fn event_with_reason(env: &Env, reason: &str) -> Event {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    eventually(WAIT, &format!("a {reason} Event"), || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some(reason))
-    })
-    .await
 }
 
 #[tokio::test]
@@ -232,7 +217,8 @@ async fn subnet_exhaustion_is_a_condition_and_a_warning_event_without_a_crash_lo
         "the primary's slots were filled first"
     );
 
-    let ev = event_with_reason(&env, "SubnetExhausted").await;
+    let ev =
+        service_env::wait_for_event(&env.client, "default", "SubnetExhausted", None, WAIT).await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
     assert!(
         ev.note
@@ -364,7 +350,7 @@ async fn an_offer_for_another_nodes_interface_is_refused() {
         json!({"release": [{"interface": foreign.id, "block": block.cidr.to_string()}]}),
     )
     .await;
-    event_with_reason(&env, "ReleaseRefused").await;
+    service_env::wait_for_event(&env.client, "default", "ReleaseRefused", None, WAIT).await;
     assert_eq!(secondaries(&env.enis_of(NODE2)), 9, "nothing released");
     assert_eq!(env.calls("ec2:UnassignPrivateIpAddresses"), 0);
     let s1 = env

@@ -7,38 +7,31 @@
 //! Standard Load Balancer whose pool holds its pods' addresses, a resync of it writes
 //! nothing, and deleting it leaves no load balancer and no public IP.
 
+mod azure_env;
 mod chart_rbac;
-mod clouds;
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cloudnet_azure::{AzureCloud, AzureConfig, ClusterNetwork};
+use azure_env::resources;
 use cloudnet_controllers::app::Settings;
 use cloudnet_controllers::ipam::AllocatorConfig;
 use cloudnet_controllers::service::ServiceSettings;
 use cloudnet_core::TargetKind;
-use cloudnet_crds::NodeNetwork;
+use cloudnet_mockcloud::Handle;
 use cloudnet_mockcloud::azure::{AzureWorld, private_ips};
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
 use cloudnet_testkit::eventually;
-use clouds::azure_world::common as azure;
 use common::{Controllers, NodeSeen};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CLUSTER: &str = "aks-e2e";
 const WAIT: Duration = Duration::from_secs(60);
 const NODES: [&str; 2] = ["aks-nodepool1-12345678-0", "aks-nodepool1-12345678-1"];
 const NIC_WRITE: &str = "Microsoft.Network/networkInterfaces/write";
 const NIC_READ: &str = "Microsoft.Network/networkInterfaces/read";
-
-/// The mock's resources of one ARM type.
-fn resources(mock: &Handle, type_: &str) -> Vec<Value> {
-    mock.with_cloud(|c| c.azure.of_type(type_).cloned().collect())
-}
 
 /// A VM's resource ID and the addresses of its NIC's ipConfigurations, primary first.
 fn vm(mock: &Handle, name: &str) -> (String, Vec<String>) {
@@ -58,25 +51,10 @@ fn vm(mock: &Handle, name: &str) -> (String, Vec<String>) {
     (id, private_ips(&nic))
 }
 
-/// What `cloudnet-controller --provider azure` builds on the first node, pointed at the mock.
-async fn connect(mock: &Handle) -> AzureCloud {
-    let endpoints = azure::endpoints(mock, Some(NODES[0]));
-    let made = AzureConfig::for_mock(&endpoints, &ClusterNetwork::aks_sandbox(), CLUSTER).await;
-    let mut cfg = made.expect("IMDS answers");
-    cfg.retry = azure::quick_retry();
-    AzureCloud::connect(cfg).expect("the Azure backend connects")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer_that_goes_away() {
-    let world = World {
-        azure: Some(AzureWorld::availability_set()),
-        ..World::default()
-    };
-    let mock = MockCloud::start(Config::ephemeral(world))
-        .await
-        .expect("the mock cloud starts");
-    let cloud = connect(&mock).await;
+    let mock = azure_env::mock(AzureWorld::availability_set()).await;
+    let cloud = azure_env::connect(&mock, NODES[0], CLUSTER).await;
     let counts = cloud.counts().clone();
     // As `cloudnet-controller --provider azure` runs it (cloud-provider-azure's dialect), with
     // pod IP targets (`DEFAULT_TARGET_TYPE=ip`), 16 warm addresses per node and short resyncs
@@ -96,12 +74,7 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
         .iter()
         .map(|&name| {
             let (id, ips) = vm(&mock, name);
-            NodeSeen {
-                name,
-                provider_id: format!("azure://{id}"),
-                zone: "0",
-                ip: ips[0].clone(),
-            }
+            azure_env::node_seen(name, &id, &ips[0])
         })
         .collect();
     let controllers = Controllers::start(cloud.cloud(), settings, &nodes).await;
@@ -109,25 +82,8 @@ async fn nodes_get_ip_configurations_and_a_service_gets_a_standard_load_balancer
 
     // Each node's NIC: its primary and 16 ipConfigurations, written in one NIC PUT, and its
     // NodeNetwork Ready listing them.
-    let networks: Api<NodeNetwork> = Api::all(admin.clone());
     for name in NODES {
-        eventually(WAIT, &format!("{name}'s NodeNetwork Ready"), || {
-            let networks = networks.clone();
-            async move {
-                let s = networks.get(name).await.ok()?.status?;
-                let ready = s
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True");
-                let blocks = s.interfaces.first()?.blocks.clone();
-                let secondaries = blocks
-                    .iter()
-                    .filter(|b| !b.primary && b.kind == "ipConfiguration")
-                    .count();
-                (ready && s.interfaces.len() == 1 && secondaries == 16).then_some(())
-            }
-        })
-        .await;
+        common::network_ready_when(&admin, name, |s| azure_env::ip_configurations(s, 16)).await;
         let (_, ips) = vm(&mock, name);
         assert_eq!(ips.len(), 17, "{name}: {ips:?}");
     }

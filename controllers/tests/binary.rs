@@ -315,17 +315,8 @@ async fn of_two_replicas_only_the_leader_writes_and_the_other_takes_over_a_kille
     let mut r1 = Replica::spawn(&dir, &cloud.endpoint_url(), "controller-1", "AKIDREPLICA1");
 
     let slice = |n: usize| -> EndpointSlice {
-        let endpoints: Vec<_> = (0..n)
-            .map(|i| json!({"addresses": [format!("192.168.100.{}", 10 + i)], "conditions": {"ready": true}}))
-            .collect();
-        serde_json::from_value(json!({
-            "metadata": {"name": "web-1", "namespace": "default",
-                "labels": {"kubernetes.io/service-name": "web"}},
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-            "endpoints": endpoints
-        }))
-        .expect("slice")
+        let ips: Vec<String> = (0..n).map(|i| format!("192.168.100.{}", 10 + i)).collect();
+        service_env::slice("default", "web-1", "web", &ips)
     };
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
     slices

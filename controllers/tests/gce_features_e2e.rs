@@ -5,6 +5,8 @@
 //! its target HTTPS proxy once the Secret exists; a rotated Secret is uploaded anew, the proxy
 //! switched and the old certificate deleted; deleting the Ingress leaves nothing.
 
+mod clouds;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +14,10 @@ use cloudnet_controllers::ingress::IngressSettings;
 use cloudnet_controllers::ingress::reconcile::run;
 use cloudnet_controllers::lb_controller::LbControllerSettings;
 use cloudnet_controllers::metrics::ControllerMetrics;
-use cloudnet_gcp::{CredentialsChoice, GcpConfig, GcpLoadBalancers, GcpProvider};
-use cloudnet_mockcloud::{Config, Handle, MockCloud, World};
+use cloudnet_gcp::GcpLoadBalancers;
+use cloudnet_mockcloud::Handle;
 use cloudnet_testkit::eventually;
+use clouds::gcp_world::common as gcp;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -22,7 +25,6 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "gke-e2e";
-const PROJECT: &str = "cloudnet-sandbox";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Names (last path segment) of our SSL certificates in the mock.
@@ -63,15 +65,6 @@ fn count(mock: &Handle, collection: &str) -> usize {
     mock.with_cloud(|c| c.gcp.resources.keys().filter(|k| k.contains(&part)).count())
 }
 
-fn calls(mock: &Handle, method: &str) -> u64 {
-    mock.with_cloud(|c| {
-        c.calls
-            .get(&format!("compute:{method}"))
-            .copied()
-            .unwrap_or(0)
-    })
-}
-
 fn tls_secret(pair: &(String, String)) -> Secret {
     serde_json::from_value(json!({
         "metadata": {"name": "web-tls", "namespace": "shop"},
@@ -91,9 +84,7 @@ fn base64(s: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_away() {
-    let mock = MockCloud::start(Config::ephemeral(World::default()))
-        .await
-        .expect("the mock cloud starts");
+    let mock = gcp::start().await;
     let api = cloudnet_kubesim::KubeSim::start(cloudnet_kubesim::Config::default())
         .await
         .expect("the API starts");
@@ -102,16 +93,7 @@ async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_
         .await
         .expect("admin client");
 
-    let mut config = GcpConfig::new(CLUSTER);
-    config.project = Some(PROJECT.into());
-    config.region = Some("us-central1".into());
-    config.network = Some("cloudnet".into());
-    config.endpoint = Some(mock.endpoint_url());
-    config.credentials = CredentialsChoice::Anonymous;
-    config.polling.initial_interval = Duration::from_millis(10);
-    let provider = GcpProvider::connect(config)
-        .await
-        .expect("the GCP backend connects");
+    let provider = gcp::provider(&mock, CLUSTER).await;
     let lbs = GcpLoadBalancers::new(provider).await.expect("clients");
 
     let namespace: Namespace =
@@ -171,7 +153,7 @@ async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_
     .await;
     assert!(warning.contains("web-tls"), "{warning}");
     assert_eq!(count(&mock, "forwardingRules"), 0);
-    assert_eq!(calls(&mock, "sslCertificates.insert"), 0);
+    assert_eq!(gcp::mock_calls(&mock, "sslCertificates.insert"), 0);
 
     // The Secret appears: its certificate uploaded and on the HTTPS proxy (the only listener).
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "shop");
@@ -190,7 +172,7 @@ async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_
     .await;
     assert_eq!(count(&mock, "forwardingRules"), 1, "HTTPS only");
     assert_eq!(count(&mock, "targetHttpProxies"), 0);
-    assert_eq!(calls(&mock, "sslCertificates.insert"), 1);
+    assert_eq!(gcp::mock_calls(&mock, "sslCertificates.insert"), 1);
 
     // Rotated: a new certificate, the proxy switched, the old one deleted.
     let v2 = cloudnet_mockcloud::gcp::key_pair(&["shop.example.com"]).unwrap();
@@ -206,8 +188,8 @@ async fn a_tls_secret_becomes_an_ssl_certificate_rotates_without_a_gap_and_goes_
     })
     .await;
     assert_ne!(second, first);
-    assert_eq!(calls(&mock, "sslCertificates.insert"), 2);
-    assert_eq!(calls(&mock, "sslCertificates.delete"), 1);
+    assert_eq!(gcp::mock_calls(&mock, "sslCertificates.insert"), 2);
+    assert_eq!(gcp::mock_calls(&mock, "sslCertificates.delete"), 1);
 
     // The Ingress deleted: nothing of it is left.
     ingresses

@@ -33,16 +33,6 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The built-in GCP world's nodes (name, zone).
 const NODES: [(&str, &str); 2] = [(gcp::NODE_1, gcp::ZONE_1), (gcp::NODE_2, gcp::ZONE_2)];
 
-/// The mock's count of one Compute Engine method.
-fn calls(mock: &Handle, method: &str) -> u64 {
-    mock.with_cloud(|c| {
-        c.calls
-            .get(&format!("compute:{method}"))
-            .copied()
-            .unwrap_or(0)
-    })
-}
-
 /// The mock's resources of a collection (`forwardingRules`), by path.
 fn resources(mock: &Handle, collection: &str) -> BTreeMap<String, Value> {
     let part = format!("/{collection}/");
@@ -153,7 +143,10 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     let distinct: BTreeSet<_> = ranges.values().collect();
     assert_eq!(distinct.len(), 2, "two nodes, two ranges: {ranges:?}");
     // One write per node, and each node's NodeNetwork shows the range, Ready, for its ipamd.
-    assert_eq!(calls(&mock, "instances.updateNetworkInterface"), 2);
+    assert_eq!(
+        gcp::mock_calls(&mock, "instances.updateNetworkInterface"),
+        2
+    );
     let networks: Api<NodeNetwork> = Api::all(admin.clone());
     for (name, _) in NODES {
         let want = ranges[name].to_string();
@@ -179,8 +172,8 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
 
     // Node changes (labels, heartbeats) make no cloud call: the status already says it.
     let (gets, writes) = (
-        calls(&mock, "instances.get"),
-        calls(&mock, "instances.updateNetworkInterface"),
+        gcp::mock_calls(&mock, "instances.get"),
+        gcp::mock_calls(&mock, "instances.updateNetworkInterface"),
     );
     for i in 0..5 {
         for (name, _) in NODES {
@@ -196,11 +189,14 @@ async fn nodes_get_alias_ranges_and_a_service_gets_a_passthrough_load_balancer_t
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        calls(&mock, "instances.get"),
+        gcp::mock_calls(&mock, "instances.get"),
         gets,
         "node churn read the cloud"
     );
-    assert_eq!(calls(&mock, "instances.updateNetworkInterface"), writes);
+    assert_eq!(
+        gcp::mock_calls(&mock, "instances.updateNetworkInterface"),
+        writes
+    );
 
     // A LoadBalancer Service, two pods on each node (addresses from the nodes' ranges): a
     // regional forwarding rule, a backend service, and a GCE_VM_IP NEG in each node's zone

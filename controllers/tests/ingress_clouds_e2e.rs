@@ -30,9 +30,8 @@ use cloudnet_testkit::eventually;
 use clouds::world::{CLUSTER, World};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -136,14 +135,7 @@ fn endpoints(w: &dyn World, pods: &[u8]) -> Vec<Value> {
 
 /// The EndpointSlice of Service `name` with pods `pods`.
 fn slice(w: &dyn World, name: &str, pods: &[u8]) -> EndpointSlice {
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-1"), "namespace": "default",
-            "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints(w, pods)
-    }))
-    .expect("an EndpointSlice")
+    service_env::slice_of("default", &format!("{name}-1"), name, endpoints(w, pods))
 }
 
 /// Ingress `shop`: `/a` to Service `a`, `/b` to `b`, everything else to `a`.
@@ -294,19 +286,12 @@ async fn an_ingress_becomes_the_clouds_l7_load_balancer_follows_its_pods_and_lea
     let reason = "InvalidConfiguration";
     // The Event about this annotation: the controller may have warned before (a Service not
     // yet in its cache at start), so the wait is for the note naming the key.
-    let events: Api<Event> = Api::namespaced(api.admin.clone(), "default");
-    let warned = eventually(
-        WAIT,
-        &format!("{name}: the {reason} Event naming {key}"),
-        || async {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items.into_iter().find(|e| {
-                e.reason.as_deref() == Some(reason)
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop")
-                    && e.note.as_deref().is_some_and(|n| n.contains(key))
-            })
-        },
-    )
+    let what = format!("{name}: the {reason} Event naming {key}");
+    let warned = service_env::event_where(&api.admin, "default", &what, WAIT, |e| {
+        e.reason.as_deref() == Some(reason)
+            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop")
+            && e.note.as_deref().is_some_and(|n| n.contains(key))
+    })
     .await;
     assert_eq!(warned.type_.as_deref(), Some("Warning"), "{name}");
     let note = warned.note.unwrap_or_default();

@@ -102,14 +102,7 @@ fn slice(endpoints: &[(String, String)]) -> EndpointSlice {
         .iter()
         .map(|(ip, node)| json!({"addresses": [ip], "nodeName": node, "conditions": {"ready": true}}))
         .collect();
-    serde_json::from_value(json!({
-        "metadata": {"name": "web-1", "namespace": "default",
-            "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .expect("a slice")
+    service_env::slice_of("default", "web-1", "web", endpoints)
 }
 
 /// `n` pods: (address, node) and the members the cloud should hold for them. Pod IP members

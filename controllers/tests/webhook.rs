@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use cloudnet_controllers::metrics::ControllerMetrics;
 use cloudnet_controllers::readiness::webhook::{WebhookSettings, run};
 use cloudnet_controllers::readiness::{Backing, Gates};
 use cloudnet_kubesim::{ADMIN, Config as ApiConfig, KubeSim};
@@ -121,7 +122,8 @@ async fn the_webhook_injects_gates_over_https_and_fails_open() {
         key_pem: key.serialize_pem(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(run(client, gates, settings, async move {
+    let errors = ControllerMetrics::default().watch_errors("webhook");
+    let server = tokio::spawn(run(client, gates, settings, errors, async move {
         let _ = stop_rx.await;
     }));
     let ca = cert.der().clone();

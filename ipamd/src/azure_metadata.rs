@@ -9,17 +9,11 @@
 //! without separators, and [`crate::pool::agree`] pairs it with the status's NIC of that MAC.
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::metadata::{INSTANCE_HEADER, MetadataSource, http_get};
+use crate::metadata::{Endpoint, INSTANCE_HEADER, MetadataSource};
 use crate::pool::{MetadataInterface, normalize_mac};
 
 /// Azure's instance metadata service.
@@ -30,10 +24,7 @@ pub const NETWORK: &str = "/metadata/instance/network?api-version=2021-02-01";
 /// An Azure IMDS client.
 #[derive(Clone, Debug)]
 pub struct AzureImds {
-    base: String,
-    instance: Option<String>,
-    http: HttpClient<HttpConnector, Empty<Bytes>>,
-    timeout: Duration,
+    endpoint: Endpoint,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,10 +61,7 @@ impl AzureImds {
     /// the VM to a mock IMDS that serves several.
     pub fn new(base: impl Into<String>, instance: Option<String>) -> Self {
         AzureImds {
-            base: base.into().trim_end_matches('/').to_string(),
-            instance,
-            http: HttpClient::builder(TokioExecutor::new()).build_http(),
-            timeout: Duration::from_secs(2),
+            endpoint: Endpoint::new(base, instance, INSTANCE_HEADER),
         }
     }
 }
@@ -119,11 +107,8 @@ pub fn parse_network(body: &str) -> Result<Vec<MetadataInterface>> {
 
 impl MetadataSource for AzureImds {
     async fn interfaces(&self) -> Result<Vec<MetadataInterface>> {
-        let mut headers = vec![("metadata", "true")];
-        if let Some(i) = &self.instance {
-            headers.push((INSTANCE_HEADER, i.as_str()));
-        }
-        parse_network(&http_get(&self.http, &self.base, NETWORK, &headers, self.timeout).await?)
+        let headers = [("metadata", "true")];
+        parse_network(&self.endpoint.get(NETWORK, &headers).await?)
     }
 }
 

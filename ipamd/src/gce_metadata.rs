@@ -8,18 +8,12 @@
 //! allocator's status lists them).
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::metadata::{INSTANCE_HEADER, Imds, MetadataSource, http_get};
+use crate::metadata::{Endpoint, INSTANCE_HEADER, Imds, MetadataSource};
 use crate::pool::MetadataInterface;
 
 /// The metadata server as the client libraries find it (`GCE_METADATA_HOST` overrides).
@@ -30,10 +24,7 @@ const INTERFACES: &str = "/computeMetadata/v1/instance/network-interfaces/?recur
 /// A GCE metadata server client.
 #[derive(Clone, Debug)]
 pub struct GceMetadata {
-    base: String,
-    instance: Option<String>,
-    http: HttpClient<HttpConnector, Empty<Bytes>>,
-    timeout: Duration,
+    endpoint: Endpoint,
 }
 
 /// One interface as the recursive listing has it.
@@ -54,19 +45,13 @@ impl GceMetadata {
     /// metadata server that serves several.
     pub fn new(base: impl Into<String>, instance: Option<String>) -> Self {
         GceMetadata {
-            base: base.into().trim_end_matches('/').to_string(),
-            instance,
-            http: HttpClient::builder(TokioExecutor::new()).build_http(),
-            timeout: Duration::from_secs(2),
+            endpoint: Endpoint::new(base, instance, INSTANCE_HEADER),
         }
     }
 
     async fn get(&self, path: &str) -> Result<String> {
-        let mut headers = vec![("metadata-flavor", "Google")];
-        if let Some(i) = &self.instance {
-            headers.push((INSTANCE_HEADER, i.as_str()));
-        }
-        http_get(&self.http, &self.base, path, &headers, self.timeout).await
+        let headers = [("metadata-flavor", "Google")];
+        self.endpoint.get(path, &headers).await
     }
 }
 

@@ -34,10 +34,7 @@ pub trait MetadataSource: Send + Sync + 'static {
 /// An IMDSv2 client.
 #[derive(Clone, Debug)]
 pub struct Imds {
-    base: String,
-    instance: Option<String>,
-    http: HttpClient<HttpConnector, Empty<Bytes>>,
-    timeout: Duration,
+    endpoint: Endpoint,
     cache: Arc<Mutex<Cache>>,
 }
 
@@ -59,10 +56,7 @@ impl Imds {
     /// metadata service that serves several (its `X-Mockcloud-Instance-Id` header).
     pub fn new(base: impl Into<String>, instance: Option<String>) -> Self {
         Imds {
-            base: base.into().trim_end_matches('/').to_string(),
-            instance,
-            http: HttpClient::builder(TokioExecutor::new()).build_http(),
-            timeout: Duration::from_secs(2),
+            endpoint: Endpoint::new(base, instance, "x-mockcloud-instance-id"),
             cache: Arc::default(),
         }
     }
@@ -152,38 +146,11 @@ impl Imds {
         path: &str,
         token: Option<&str>,
     ) -> Result<(u16, String)> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("x-aws-ec2-metadata-token", t);
-        } else {
-            req = req.header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL);
-        }
-        if let Some(i) = &self.instance {
-            req = req.header("x-mockcloud-instance-id", i);
-        }
-        let req = req
-            .body(Empty::new())
-            .map_err(|e| Error::Metadata(format!("{path}: {e}")))?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| Error::Metadata(format!("{path}: {e}")))?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Error::Metadata(format!("{path}: {e}")))?
-                .to_bytes();
-            Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        let header = match token {
+            Some(t) => ("x-aws-ec2-metadata-token", t),
+            None => ("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL),
         };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| Error::Metadata(format!("{path}: no answer within {:?}", self.timeout)))?
+        self.endpoint.request(method, path, &[header]).await
     }
 
     async fn get(&self, token: &str, path: &str) -> Result<Option<String>> {
@@ -237,36 +204,77 @@ impl MetadataSource for Static {
     }
 }
 
-/// `GET {base}{path}` with `headers`, the body of a 200 or a [`Error::Metadata`] naming the
-/// path; what the GCE and Azure metadata clients send.
-pub(crate) async fn http_get(
-    http: &HttpClient<HttpConnector, Empty<Bytes>>,
-    base: &str,
-    path: &str,
-    headers: &[(&str, &str)],
+/// A metadata service: where it answers, the instance a mock serving several is asked about
+/// (in `instance_header`), and the HTTP client, each request limited to 2 s.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    base: String,
+    instance: Option<String>,
+    instance_header: &'static str,
+    http: HttpClient<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
-) -> Result<String> {
-    let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
-    let mut req = http::Request::builder().uri(format!("{base}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
-    let fut = async {
-        let resp = http.request(req).await.map_err(|e| failed(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .to_bytes();
-        if status != 200 {
-            return Err(failed(format!("HTTP {status}")));
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        base: impl Into<String>,
+        instance: Option<String>,
+        instance_header: &'static str,
+    ) -> Endpoint {
+        Endpoint {
+            base: base.into().trim_end_matches('/').to_string(),
+            instance,
+            instance_header,
+            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            timeout: Duration::from_secs(2),
         }
-        Ok(String::from_utf8_lossy(&body).into_owned())
-    };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+    }
+
+    /// `{method} {base}{path}` with `headers`: the status and the body, or an
+    /// [`Error::Metadata`] naming the path when no answer came.
+    pub(crate) async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, String)> {
+        let failed = |e: String| Error::Metadata(format!("{path}: {e}"));
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(i) = &self.instance {
+            req = req.header(self.instance_header, i);
+        }
+        let req = req.body(Empty::new()).map_err(|e| failed(e.to_string()))?;
+        let fut = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .to_bytes();
+            Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+    }
+
+    /// `GET {base}{path}` with `headers`: the body of a 200, or an [`Error::Metadata`] naming
+    /// the path; what the GCE and Azure metadata clients send.
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<String> {
+        match self.request(http::Method::GET, path, headers).await? {
+            (200, body) => Ok(body),
+            (status, _) => Err(Error::Metadata(format!("{path}: HTTP {status}"))),
+        }
+    }
 }

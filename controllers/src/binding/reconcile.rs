@@ -72,9 +72,11 @@ pub async fn run(
 ) {
     let (bindings, binding_events) =
         crate::cache::reflect_queued::<TargetGroupBinding, _>(&client, metrics.clone(), key_of);
-    let (services, service_events) = crate::cache::reflect::<Service>(&client);
-    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
-    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    let (services, service_events) =
+        crate::cache::reflect::<Service>(&client, metrics.watch_errors());
+    let (slices, slice_events) =
+        crate::cache::reflect::<EndpointSlice>(&client, metrics.watch_errors());
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client, metrics.watch_errors());
     let recorder = crate::events::recorder(&client, "cloudnet-targetgroupbinding-controller");
     let ctx = Arc::new(Context {
         recorder,

@@ -19,7 +19,6 @@ use cloudnet_core::{
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::annotations::PREFIX as ALB_PREFIX;
 use super::gce::Front;
 use super::group::MemberError;
 use super::member::{Member, Shared, pod_ip_port};
@@ -93,16 +92,10 @@ pub(super) fn front(
     annotations: &BTreeMap<String, String>,
 ) -> Result<Front, Vec<String>> {
     let mut a = Annotations::new(&FAMILY, annotations);
-    let mut errors: Vec<String> = annotations
-        .keys()
-        .filter(|k| k.starts_with(ALB_PREFIX))
-        .map(|k| {
-            format!(
-                "annotation {k}: an AWS Load Balancer Controller annotation on an Ingress of \
-                 AGIC's class, which reads appgw.ingress.kubernetes.io/* annotations"
-            )
-        })
-        .collect();
+    let mut errors = super::annotations::foreign(
+        annotations,
+        "AGIC's class, which reads appgw.ingress.kubernetes.io/* annotations",
+    );
     let private = a.boolean("use-private-ip").unwrap_or(false);
     let redirect = a.boolean("ssl-redirect").unwrap_or(false);
     let certificate = a.string("appgw-ssl-certificate");

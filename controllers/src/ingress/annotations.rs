@@ -13,6 +13,20 @@ pub use crate::annotations::{AnnotationError, Annotations, Family};
 /// The prefix the Ingress annotations share.
 pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
 
+/// An error for each of the AWS Load Balancer Controller's annotations on an Ingress of
+/// another dialect's class (`read`: that class, and which annotations it reads).
+pub fn foreign(annotations: &BTreeMap<String, String>, read: &str) -> Vec<String> {
+    annotations
+        .keys()
+        .filter(|k| k.starts_with(PREFIX))
+        .map(|k| {
+            format!(
+                "annotation {k}: an AWS Load Balancer Controller annotation on an Ingress of {read}"
+            )
+        })
+        .collect()
+}
+
 /// The target-group keys (after [`PREFIX`]), which a Service may set to override its
 /// Ingresses', followed by the `$also` keys given.
 macro_rules! target_group_keys {

@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::{Secret, Service, ServicePort};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::{Deserialize, Serialize};
 
-use super::annotations::PREFIX;
 use super::class::class_name;
 use super::member::{Services, Shared, pod_ip_port};
 use crate::gce::{
@@ -37,16 +36,10 @@ pub(super) fn front(
     ing: &Ingress,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Front, Vec<String>> {
-    let mut errors: Vec<String> = annotations
-        .keys()
-        .filter(|k| k.starts_with(PREFIX))
-        .map(|k| {
-            format!(
-                "annotation {k}: an AWS Load Balancer Controller annotation on an Ingress of \
-                 ingress-gce's classes, which read ingress-gce's annotations"
-            )
-        })
-        .collect();
+    let mut errors = super::annotations::foreign(
+        annotations,
+        "ingress-gce's classes, which read ingress-gce's annotations",
+    );
     let g = match read_ingress(annotations) {
         Ok(g) => Some(g),
         Err(e) => {

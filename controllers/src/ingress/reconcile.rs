@@ -146,16 +146,21 @@ pub async fn run(
         metrics,
         gates,
     } = run;
-    let (classes, class_events) = crate::cache::reflect::<IngressClass>(&client);
-    let (class_params, params_events) = crate::cache::reflect::<IngressClassParams>(&client);
-    let (namespaces, namespace_events) = crate::cache::reflect::<Namespace>(&client);
-    let (services, service_events) = crate::cache::reflect::<Service>(&client);
-    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
-    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    let (classes, class_events) =
+        crate::cache::reflect::<IngressClass>(&client, metrics.watch_errors());
+    let (class_params, params_events) =
+        crate::cache::reflect::<IngressClassParams>(&client, metrics.watch_errors());
+    let (namespaces, namespace_events) =
+        crate::cache::reflect::<Namespace>(&client, metrics.watch_errors());
+    let (services, service_events) =
+        crate::cache::reflect::<Service>(&client, metrics.watch_errors());
+    let (slices, slice_events) =
+        crate::cache::reflect::<EndpointSlice>(&client, metrics.watch_errors());
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client, metrics.watch_errors());
     // Secrets are read (and watched, so a rotated certificate is uploaded) only in
     // ingress-gce's dialect, where spec.tls names them.
     let (secrets, secret_events) = if settings.ingress_gce {
-        let (store, events) = crate::cache::reflect::<Secret>(&client);
+        let (store, events) = crate::cache::reflect::<Secret>(&client, metrics.watch_errors());
         (Some(store), events.boxed())
     } else {
         (None, futures::stream::empty().boxed())

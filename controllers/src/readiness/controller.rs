@@ -19,11 +19,11 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use tracing::{Instrument, debug, info, warn};
+use tracing::{Instrument, info, warn};
 
 use super::gates::{GatedPod, Gates, PodKey, gate_opens, member_groups, named_gate_closes};
 use crate::leader::Leadership;
-use crate::metrics::{ReconcileResult, Reconciles};
+use crate::metrics::{ReconcileResult, Reconciles, WatchErrors};
 
 /// How often target health is read for the readiness gates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub async fn run(
     metrics: Reconciles,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let feed = feed(client.clone(), gates.clone());
+    let feed = feed(client.clone(), gates.clone(), metrics.watch_errors());
     let opener = async {
         let mut open_checked = tokio::time::Instant::now();
         loop {
@@ -96,19 +96,17 @@ pub async fn run(
 }
 
 /// The pod watch, into the index.
-async fn feed(client: Client, gates: Gates) {
+async fn feed(client: Client, gates: Gates, errors: WatchErrors) {
     let mut listing: Vec<Pod> = Vec::new();
-    let mut events = watcher(Api::<Pod>::all(client), watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let watch = watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    let mut events = crate::cache::report_errors(watch, "Pod", errors).boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(watcher::Event::Apply(pod)) => gates.apply(&pod),
-            Ok(watcher::Event::Delete(pod)) => gates.delete(&pod),
-            Ok(watcher::Event::Init) => listing.clear(),
-            Ok(watcher::Event::InitApply(pod)) => listing.push(pod),
-            Ok(watcher::Event::InitDone) => gates.reset(&std::mem::take(&mut listing)),
-            Err(error) => debug!(%error, "Pod watch error; retrying"),
+            watcher::Event::Apply(pod) => gates.apply(&pod),
+            watcher::Event::Delete(pod) => gates.delete(&pod),
+            watcher::Event::Init => listing.clear(),
+            watcher::Event::InitApply(pod) => listing.push(pod),
+            watcher::Event::InitDone => gates.reset(&std::mem::take(&mut listing)),
         }
     }
 }

@@ -27,6 +27,7 @@ use tracing::Instrument;
 use super::gates::Gates;
 use super::inject::{NamespaceView, respond, review_namespace};
 use crate::error::{Error, Result};
+use crate::metrics::WatchErrors;
 
 /// Where and with which certificate the webhook serves.
 #[derive(Debug, Clone)]
@@ -120,25 +121,29 @@ async fn mutate(State(caches): State<Caches>, Json(review): Json<Value>) -> Json
 }
 
 /// A cache of every `K`, and the future that keeps it fed (it ends only when the watch does).
-fn cache<K>(client: &Client) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>)
+fn cache<K>(
+    client: &Client,
+    errors: &WatchErrors,
+) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
-    let (store, events) = crate::cache::reflect::<K>(client);
+    let (store, events) = crate::cache::reflect::<K>(client, errors.clone());
     (store, events.for_each(|_| std::future::ready(())))
 }
 
-/// Serves the webhook until `shutdown` resolves.
+/// Serves the webhook until `shutdown` resolves; its watches' errors count in `errors`.
 pub async fn run(
     client: Client,
     gates: Gates,
     settings: WebhookSettings,
+    errors: WatchErrors,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let config = tls_config(&settings.cert_pem, &settings.key_pem)?;
-    let (namespaces, ns_feed) = cache::<Namespace>(&client);
-    let (services, svc_feed) = cache::<Service>(&client);
-    let (bindings, binding_feed) = cache::<TargetGroupBinding>(&client);
+    let (namespaces, ns_feed) = cache::<Namespace>(&client, &errors);
+    let (services, svc_feed) = cache::<Service>(&client, &errors);
+    let (bindings, binding_feed) = cache::<TargetGroupBinding>(&client, &errors);
     let caches = Caches {
         gates,
         namespaces,

@@ -84,9 +84,11 @@ pub async fn run(
         let changed = changed.clone();
         let pending = pending.clone();
         let metrics = metrics.clone();
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        let watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
             .default_backoff()
-            .reflect(writer)
+            .reflect(writer);
+        crate::cache::report_errors(watch, "Node", metrics.watch_errors())
+            .map(Ok::<_, watcher::Error>)
             .touched_objects()
             .for_each(move |_| {
                 let n = pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -96,8 +96,9 @@ pub async fn run(
         crate::cache::reflect_queued::<Service, _>(&client, metrics.clone(), |s| {
             ObjectRef::from_obj(s).to_string()
         });
-    let (slices, slice_events) = crate::cache::reflect::<EndpointSlice>(&client);
-    let (nodes, node_events) = crate::cache::reflect::<Node>(&client);
+    let (slices, slice_events) =
+        crate::cache::reflect::<EndpointSlice>(&client, metrics.watch_errors());
+    let (nodes, node_events) = crate::cache::reflect::<Node>(&client, metrics.watch_errors());
     let recorder = crate::events::recorder(&client, "cloudnet-service-controller");
     let ctx = Arc::new(ServiceContext {
         recorder,

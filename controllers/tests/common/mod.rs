@@ -332,8 +332,8 @@ pub fn cond<'a>(s: &'a NodeNetworkStatus, t: &str) -> Option<(&'a str, &'a str)>
 }
 
 /// Creates the LoadBalancer Service `web` in `default` (port 80 to 8080, node port 30080,
-/// `annotations`) with an EndpointSlice of `pod_ips` (ready), as the cluster's EndpointSlice
-/// controller would, and waits for the load balancer address in its status.
+/// `annotations`) with its [`ready_endpoints`] `pod_ips`, and waits for the load balancer
+/// address in its status.
 pub async fn web_service_with_pods(
     admin: &kube::Client,
     annotations: serde_json::Value,
@@ -341,7 +341,6 @@ pub async fn web_service_with_pods(
     wait: Duration,
 ) -> String {
     use k8s_openapi::api::core::v1::Service;
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "web", "namespace": "default", "annotations": annotations},
         "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
@@ -354,22 +353,7 @@ pub async fn web_service_with_pods(
         .create(&PostParams::default(), &svc)
         .await
         .expect("Service created");
-    let endpoints: Vec<serde_json::Value> = pod_ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
-        .collect();
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": "web-1", "namespace": "default",
-            "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints
-    }))
-    .expect("an EndpointSlice");
-    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("EndpointSlice created");
+    ready_endpoints(admin, "web", pod_ips).await;
     cloudnet_testkit::eventually(wait, "the Service's load balancer address", || {
         let services = services.clone();
         async move {
@@ -379,6 +363,28 @@ pub async fn web_service_with_pods(
         }
     })
     .await
+}
+
+/// Creates the EndpointSlice `{service}-1` in `default` of the Service `service` (port `http`,
+/// 8080), with `pod_ips` ready, as the cluster's EndpointSlice controller would.
+pub async fn ready_endpoints(admin: &kube::Client, service: &str, pod_ips: &[impl AsRef<str>]) {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let endpoints: Vec<serde_json::Value> = pod_ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip.as_ref()], "conditions": {"ready": true}}))
+        .collect();
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": format!("{service}-1"), "namespace": "default",
+            "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": endpoints
+    }))
+    .expect("an EndpointSlice");
+    Api::<EndpointSlice>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("EndpointSlice created");
 }
 
 /// Deletes the Service `web` in `default` and waits until it is gone (its finalizer removed
@@ -394,10 +400,22 @@ pub async fn delete_web_service(admin: &kube::Client, wait: Duration) {
     .await;
 }
 
-/// The controllers as `cloudnet-controller --provider <cloud>` runs them (`app::run`) on the
-/// embedded API, acting as the chart's ServiceAccount (RBAC off: the chart renders AWS's
-/// rules, and setting a Node's podCIDR needs `patch` on nodes, which it does not grant yet),
-/// with the CRDs installed.
+/// The embedded API as the controllers' end-to-end tests set it up: the controller acting as
+/// the chart's ServiceAccount (RBAC off: the chart renders AWS's rules, and setting a Node's
+/// podCIDR needs `patch` on nodes, which it does not grant yet), the CRDs installed and the
+/// `nodes` registered. [`Cluster::run`] starts the controllers on it; a test arranges what
+/// must be there before they start through `admin` first.
+pub struct Cluster {
+    /// Keeps the API up.
+    api: cloudnet_kubesim::Handle,
+    /// The test's own client (system:masters).
+    pub admin: kube::Client,
+    /// The controller's client (the chart's ServiceAccount).
+    controller: kube::Client,
+}
+
+/// The controllers as `cloudnet-controller --provider <cloud>` runs them (`app::run`) on a
+/// [`Cluster`].
 pub struct Controllers {
     /// Keeps the API up.
     _api: cloudnet_kubesim::Handle,
@@ -415,13 +433,9 @@ pub struct NodeSeen<'a> {
     pub ip: String,
 }
 
-impl Controllers {
-    /// Starts the API, registers `nodes`, and runs the controllers on `cloud`.
-    pub async fn start(
-        cloud: cloudnet_core::Cloud,
-        settings: cloudnet_controllers::app::Settings,
-        nodes: &[NodeSeen<'_>],
-    ) -> Controllers {
+impl Cluster {
+    /// Starts the API, installs the CRDs and registers `nodes`.
+    pub async fn start(nodes: &[NodeSeen<'_>]) -> Cluster {
         let config = cloudnet_kubesim::Config::default()
             .with_identity(crate::chart_rbac::CONTROLLER_IDENTITY);
         let api = cloudnet_kubesim::KubeSim::start(config)
@@ -445,9 +459,22 @@ impl Controllers {
                 .await;
             made.expect("node created");
         }
+        Cluster {
+            api,
+            admin,
+            controller,
+        }
+    }
+
+    /// Runs the controllers on `cloud` with `settings`.
+    pub fn run(
+        self,
+        cloud: cloudnet_core::Cloud,
+        settings: cloudnet_controllers::app::Settings,
+    ) -> Controllers {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(cloudnet_controllers::app::run(
-            controller,
+            self.controller,
             cloud,
             settings,
             prometheus_client::registry::Registry::default(),
@@ -456,11 +483,22 @@ impl Controllers {
             },
         ));
         Controllers {
-            _api: api,
-            admin,
+            _api: self.api,
+            admin: self.admin,
             stop,
             running,
         }
+    }
+}
+
+impl Controllers {
+    /// Starts the API, registers `nodes`, and runs the controllers on `cloud`.
+    pub async fn start(
+        cloud: cloudnet_core::Cloud,
+        settings: cloudnet_controllers::app::Settings,
+        nodes: &[NodeSeen<'_>],
+    ) -> Controllers {
+        Cluster::start(nodes).await.run(cloud, settings)
     }
 
     /// Stops the controllers and checks they stopped cleanly.
@@ -469,4 +507,27 @@ impl Controllers {
         let stopped = self.running.await.expect("the controllers' task");
         stopped.expect("the controllers stop cleanly");
     }
+}
+
+/// Waits until the NodeNetwork `name` is Ready and `check` holds for its status.
+pub async fn network_ready_when(
+    admin: &kube::Client,
+    name: &str,
+    check: impl Fn(&NodeNetworkStatus) -> bool,
+) {
+    let networks: Api<NodeNetwork> = Api::all(admin.clone());
+    let (networks, check) = (&networks, &check);
+    eventually(
+        WAIT,
+        &format!("{name}'s NodeNetwork Ready"),
+        || async move {
+            let s = networks.get(name).await.ok()?.status?;
+            let ready = s
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            (ready && check(&s)).then_some(())
+        },
+    )
+    .await;
 }

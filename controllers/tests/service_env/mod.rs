@@ -111,16 +111,30 @@ pub async fn wait_for_event(
     regarding: Option<&str>,
     within: Duration,
 ) -> Event {
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
     let what = format!("the {reason} Event in {namespace}");
-    cloudnet_testkit::eventually(within, &what, || async {
+    event_where(client, namespace, &what, within, |e| {
+        e.reason.as_deref() == Some(reason)
+            && regarding.is_none_or(|name| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+    })
+    .await
+}
+
+/// Waits up to `within` (`what` says for what) for an Event in `namespace` that `wanted`
+/// accepts, and returns it.
+pub async fn event_where(
+    client: &kube::Client,
+    namespace: &str,
+    what: &str,
+    within: Duration,
+    wanted: impl Fn(&Event) -> bool,
+) -> Event {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let wanted = &wanted;
+    cloudnet_testkit::eventually(within, what, || async {
         let list = events.list(&ListParams::default()).await.ok()?;
-        list.items.into_iter().find(|e| {
-            e.reason.as_deref() == Some(reason)
-                && regarding.is_none_or(|name| {
-                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-                })
-        })
+        list.items.into_iter().find(|e| wanted(e))
     })
     .await
 }
@@ -260,11 +274,47 @@ pub fn mutating_since(cloud: &Cloud, before: &BTreeMap<String, u64>) -> BTreeMap
     since(cloud, before, |k| !is_read(k))
 }
 
+/// The sequence number of the cloud's last logged call.
+pub fn last_seq(cloud: &Cloud) -> u64 {
+    cloud.with_cloud(|c| c.call_log.page(u64::MAX).last_seq)
+}
+
+/// Calls after `seq` by `caller`, by action, and the time of the last one (ms, the cloud's).
+pub fn calls_of(cloud: &Cloud, seq: u64, caller: &str) -> (BTreeMap<String, u64>, u64) {
+    let page = cloud.with_cloud(|c| c.call_log.page(seq));
+    let mut out = BTreeMap::new();
+    let mut last = 0;
+    for c in page.calls.into_iter().filter(|c| c.caller == caller) {
+        *out.entry(c.call).or_insert(0) += 1;
+        last = last.max(c.at_ms);
+    }
+    (out, last)
+}
+
+/// The cloud's clock now, in ms.
+pub fn now_ms(cloud: &Cloud) -> u64 {
+    cloud.with_cloud(|c| c.now_ms(std::time::Instant::now()))
+}
+
+/// `calls` as (reads, the rest).
+pub fn reads_and_writes(calls: &BTreeMap<String, u64>) -> (u64, u64) {
+    let reads: u64 = calls
+        .iter()
+        .filter(|(k, _)| is_read(k))
+        .map(|(_, n)| n)
+        .sum();
+    (reads, calls.values().sum::<u64>() - reads)
+}
+
+/// The name of the scale benches' Service `s`.
+pub fn svc_name(s: usize) -> String {
+    format!("svc-{s:04}")
+}
+
 pub fn count(map: &BTreeMap<String, u64>, key: &str) -> u64 {
     map.get(key).copied().unwrap_or(0)
 }
 
-/// An EndpointSlice of Service `service` with ready endpoints at `ips`, port `http` 8080.
 /// One ready endpoint per address.
 fn ready_endpoints(ips: &[String]) -> Vec<serde_json::Value> {
     let ready = |ip| json!({"addresses": [ip], "conditions": {"ready": true}});
@@ -282,8 +332,19 @@ pub async fn set_endpoints(slices: &Api<EndpointSlice>, name: &str, ips: &[Strin
     patched.await.expect("the slice's endpoints");
 }
 
+/// An EndpointSlice `name` of Service `service` with ready endpoints at `ips`, port `http`
+/// 8080.
 pub fn slice(namespace: &str, name: &str, service: &str, ips: &[String]) -> EndpointSlice {
-    let endpoints = ready_endpoints(ips);
+    slice_of(namespace, name, service, ready_endpoints(ips))
+}
+
+/// An EndpointSlice `name` of Service `service` with `endpoints`, port `http` 8080.
+pub fn slice_of(
+    namespace: &str,
+    name: &str,
+    service: &str,
+    endpoints: Vec<serde_json::Value>,
+) -> EndpointSlice {
     serde_json::from_value(json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
