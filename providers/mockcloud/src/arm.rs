@@ -190,7 +190,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, rx: Received) -> Option<Resp> {
                     "SubscriptionNotFound",
                     format!("The subscription '{subscription}' could not be found."),
                 );
-                return Err(error(&e, &base));
+                return Err(Box::new(error(&e, &base)));
             }
             let mut call = call;
             call.now_ms = cloud.now_ms(Instant::now());
@@ -198,11 +198,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, rx: Received) -> Option<Resp> {
                 cloud
                     .call_log
                     .mark_denied(&caller, &format!("arm:{action}"));
-                return Err(error(&e, &base));
+                return Err(Box::new(error(&e, &base)));
             }
             let remaining = match cloud.azure.spend(write, call.now_ms) {
                 Ok(r) => r,
-                Err(secs) => return Err(throttled(kind, secs, budget_header, &base)),
+                Err(secs) => return Err(Box::new(throttled(kind, secs, budget_header, &base))),
             };
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| cloud.azure.handle(&call)))
                 .unwrap_or_else(|_| Err(AzError::server(500, None)));
@@ -211,7 +211,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, rx: Received) -> Option<Resp> {
         .await?;
     let (result, remaining, request_id) = match answered {
         Ok(a) => a,
-        Err(r) => return Some(r),
+        Err(r) => return Some(*r),
     };
     let mut r = match result {
         Ok(reply) => {
