@@ -115,8 +115,7 @@ async fn batches_asked_for_one_nic_at_once_are_written_one_after_another() {
     let h = start(|_| {}).await;
     let cfg = Arc::new(config(&h).await);
     let (vm, _) = standalone_vm(&h, &cfg, "vm1");
-    let (client, policy) = network_client(&cfg, wide_budget()).unwrap();
-    let addrs = AzureAddresses::new(client, compute_client(&cfg, &policy).unwrap(), cfg.clone());
+    let (addrs, _) = addresses(&cfg);
     let node = NodeRef {
         name: "vm1".into(),
         instance_id: format!("azure://{vm}"),
@@ -128,7 +127,7 @@ async fn batches_asked_for_one_nic_at_once_are_written_one_after_another() {
     // Four steps of 16 on one NIC at once, as the allocator runs a node's steps: each NIC
     // PUT lands on its first try (none refused with 412 and sent again).
     let writes = arm_calls(&h, NIC_WRITE);
-    let request = assign(eth0, 16);
+    let request = ip_configurations(eth0, 16);
     let steps = (0..4).map(|_| addrs.assign_blocks(&node, &request));
     let got: Vec<_> = futures::future::join_all(steps)
         .await
