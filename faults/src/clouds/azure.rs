@@ -576,11 +576,10 @@ mod tests {
         assert_eq!(foreign_resources(&before), foreign_resources(&after));
         // While the PUT's operation runs (ARM answers it InProgress) the NIC is `Updating`:
         // the cluster's own write, not a change of someone else's.
-        after["azure"]["resources"]["/s/nic0"]["properties"]["provisioningState"] =
-            json!("Updating");
+        after["azure"]["resources"][nic_key]["properties"]["provisioningState"] = json!("Updating");
         assert_eq!(foreign_resources(&before), foreign_resources(&after));
         // Anything else on the NIC is someone else's change.
-        after["azure"]["resources"]["/s/nic0"]["properties"]["enableIPForwarding"] = json!(true);
+        after["azure"]["resources"][nic_key]["properties"]["enableIPForwarding"] = json!(true);
         assert_ne!(foreign_resources(&before), foreign_resources(&after));
     }
 
