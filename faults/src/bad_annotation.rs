@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::run::{Fault, Metrics, Run};
-use crate::stack::{LIMIT, stack_goal, up_stack};
+use crate::stack::{LIMIT, stack_goal, up_stack, wait_warning};
 use crate::workload;
 
 pub async fn body(r: &mut Run) -> Result<Metrics> {
@@ -26,7 +26,7 @@ pub async fn body(r: &mut Run) -> Result<Metrics> {
     let (key, bad, good) = bad_annotation(cloud);
     let fault = r.fault(&stack_goal(3)).await?;
     workload::annotate(&r.env.client, key, Some(bad)).await?;
-    let warned = wait_warning(r).await?;
+    let warned = wait_warning(r, "InvalidConfiguration").await?;
     r.hold(r.env.options.scaled(Duration::from_secs(10)))
         .await?;
     let writes_before_fix = controller_writes_since(r, fault).await?;
@@ -49,25 +49,6 @@ pub async fn body(r: &mut Run) -> Result<Metrics> {
     }
     m.reaction_ms = Some(warned.as_millis() as u64);
     Ok(m)
-}
-
-/// Samples until the Service has an `InvalidConfiguration` Warning naming `key`.
-async fn wait_warning(r: &mut Run) -> Result<Duration> {
-    let start = std::time::Instant::now();
-    loop {
-        let warnings = workload::service_warnings(&r.env.client).await?;
-        if warnings
-            .iter()
-            .any(|w| w.starts_with("InvalidConfiguration"))
-        {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("no InvalidConfiguration Warning on the Service in 60 s (saw {warnings:?})");
-        }
-        r.sample().await?;
-        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
-    }
 }
 
 /// One of the cloud's own Service annotations, the value that is bad, and the one that

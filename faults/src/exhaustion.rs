@@ -37,7 +37,6 @@ pub fn world() -> cloudnet_mockcloud::World {
 }
 
 pub async fn body(r: &mut Run) -> Result<Metrics> {
-    let opts = r.env.options.clone();
     up_stack(r).await?;
     let node = r.env.nodes.first().context("no node")?.clone();
     let s = r.sample().await?;
@@ -98,32 +97,12 @@ pub async fn body(r: &mut Run) -> Result<Metrics> {
         tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
     }
 
-    // While the subnet stays full: the controller keeps running (every sample checks the
-    // processes) and retries with backoff, not in a loop.
-    let since = r.seq;
-    let hold = opts
-        .scaled(Duration::from_secs(30))
-        .max(Duration::from_secs(3));
-    r.hold(hold).await?;
-    let (calls, _) = calls_since(&r.env, since).await?;
-    let tries = calls
-        .iter()
-        .filter(|c| {
-            c.caller == CONTROLLER_KEY
-                && matches!(
-                    c.call.as_str(),
-                    "ec2:CreateNetworkInterface" | "ec2:AssignPrivateIpAddresses"
-                )
-        })
-        .count();
-    let per_second = tries as f64 / hold.as_secs_f64();
-    r.notes.push(format!(
-        "{tries} address request(s) in {:.0} s while the subnet was full",
-        hold.as_secs_f64()
-    ));
-    if per_second > 2.0 {
-        bail!("the allocator asked for addresses {per_second:.1} times a second in a full subnet");
-    }
+    hold_full_subnet(
+        r,
+        CONTROLLER_KEY,
+        &["ec2:CreateNetworkInterface", "ec2:AssignPrivateIpAddresses"],
+    )
+    .await?;
 
     // Room appears: the other user deletes its interface.
     r.checker.forget_foreign(&other);
@@ -178,4 +157,31 @@ pub(crate) async fn exhausted(nn: &Api<NodeNetwork>, node: &str) -> Result<Optio
         .flat_map(|n| n.status.iter().flat_map(|s| s.conditions.iter()))
         .find(|c| c.type_ == CONDITION && c.status == "True")
         .map(|c| format!("{}: {}", c.reason, c.message)))
+}
+
+/// While the subnet stays full: the controller keeps running (every sample checks the
+/// processes) and retries with backoff, not in a loop: `caller`'s `requests` (the cloud's
+/// address requests) at most twice a second over the hold.
+pub(crate) async fn hold_full_subnet(r: &mut Run, caller: &str, requests: &[&str]) -> Result<()> {
+    let since = r.seq;
+    let hold = r
+        .env
+        .options
+        .scaled(Duration::from_secs(30))
+        .max(Duration::from_secs(3));
+    r.hold(hold).await?;
+    let (calls, _) = calls_since(&r.env, since).await?;
+    let tries = calls
+        .iter()
+        .filter(|c| c.caller == caller && requests.contains(&c.call.as_str()))
+        .count();
+    let per_second = tries as f64 / hold.as_secs_f64();
+    r.notes.push(format!(
+        "{tries} address request(s) in {:.0} s while the subnet was full",
+        hold.as_secs_f64()
+    ));
+    if per_second > 2.0 {
+        bail!("the allocator asked for addresses {per_second:.1} times a second in a full subnet");
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::clouds::gcp::{self, OPERATOR_TOKEN};
 use crate::env::Env;
 use crate::run::{Expect, Goal, Metrics, Run};
-use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
+use crate::stack::{LIMIT, SETTLE, free_service_name, stack_goal, up_stack, wait_warning};
 use crate::workload::{self, APP, NAMESPACE};
 
 const INGRESS: &str = "shop";
@@ -159,13 +159,7 @@ pub async fn foreign_forwarding_rule(r: &mut Run) -> Result<Metrics> {
         .context("the Service has no regional forwarding rule")?;
     let name = rule["name"].as_str().context("a rule name")?.to_string();
     let region = path.split('/').nth(1).context("a region")?.to_string();
-    workload::delete_service(&r.env.client).await?;
-    r.wait_for(
-        "the Service's forwarding rule to be deleted",
-        SETTLE,
-        |_, s| s.load_balancers().is_empty(),
-    )
-    .await?;
+    free_service_name(r).await?;
     // Another team's passthrough load balancer: its backend service and a forwarding rule
     // named as the Service's, neither with our description.
     let endpoint = r.env.cloud.endpoint_url();
@@ -208,7 +202,7 @@ pub async fn foreign_forwarding_rule(r: &mut Run) -> Result<Metrics> {
     }
     let fault = r.fault(&stack_goal(3)).await?;
     workload::expose(&r.env.client).await?;
-    let warned = wait_warning(r).await?;
+    let warned = wait_warning(r, "").await?;
     let warnings = workload::service_warnings(&r.env.client).await?;
     r.notes
         .push(format!("the Service's Warning: {}", warnings.join(" | ")));
@@ -250,20 +244,4 @@ pub async fn foreign_forwarding_rule(r: &mut Run) -> Result<Metrics> {
     let mut m = r.measure(&stack_goal(3), fault, LIMIT).await?;
     m.reaction_ms = Some(warned.as_millis() as u64);
     Ok(m)
-}
-
-/// Samples until the Service has a Warning Event; answers how long it took.
-async fn wait_warning(r: &mut Run) -> Result<Duration> {
-    let start = std::time::Instant::now();
-    loop {
-        let warnings = workload::service_warnings(&r.env.client).await?;
-        if !warnings.is_empty() {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("no Warning on the Service in 60 s");
-        }
-        r.sample().await?;
-        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
-    }
 }

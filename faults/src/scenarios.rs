@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::env::{Env, Options};
 use crate::report::Row;
 use crate::run::{Goal, Metrics, Run};
-use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
+use crate::stack::{LIMIT, SETTLE, free_service_name, stack_goal, up_stack, wait_warning};
 use crate::support::{Support, support};
 use crate::workload::{self, APP, SERVICE};
 
@@ -592,13 +592,7 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                     (lb["name"].as_str().unwrap_or_default().to_string(), subnets)
                 })
                 .context("the Service has no load balancer")?;
-            workload::delete_service(&r.env.client).await?;
-            r.wait_for(
-                "the Service's load balancer to be deleted",
-                SETTLE,
-                |_, s| s.load_balancers().is_empty(),
-            )
-            .await?;
+            free_service_name(r).await?;
             let arn =
                 crate::operator::create_foreign_load_balancer(&r.env, &name, &subnets).await?;
             let s = crate::observe::Snapshot::take(&r.env).await?;
@@ -704,21 +698,6 @@ fn damage_checkpoint(scenario: &str, path: &std::path::Path) -> Result<()> {
         _ => {}
     }
     Ok(())
-}
-
-async fn wait_warning(r: &mut Run, reason: &str) -> Result<Duration> {
-    let start = std::time::Instant::now();
-    loop {
-        let warnings = workload::service_warnings(&r.env.client).await?;
-        if warnings.iter().any(|w| w.starts_with(reason)) {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("no {reason} Warning on the Service in 60 s (saw {warnings:?})");
-        }
-        r.sample().await?;
-        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::run::{Goal, Run};
 use crate::workload::{self, APP, SERVICE};
@@ -31,4 +31,33 @@ pub async fn up_stack(r: &mut Run) -> Result<()> {
     workload::expose(&r.env.client).await?;
     r.settle(&stack_goal(3), SETTLE).await?;
     Ok(())
+}
+
+/// Deletes the Service and waits until its load balancer is gone, so its name is free.
+pub async fn free_service_name(r: &mut Run) -> Result<()> {
+    workload::delete_service(&r.env.client).await?;
+    r.wait_for(
+        "the Service's load balancer to be deleted",
+        SETTLE,
+        |_, s| s.load_balancers().is_empty(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Samples until the Service has a Warning Event whose text starts with `reason` (any
+/// Warning for ""); answers how long it took.
+pub async fn wait_warning(r: &mut Run, reason: &str) -> Result<Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        let warnings = workload::service_warnings(&r.env.client).await?;
+        if warnings.iter().any(|w| w.starts_with(reason)) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("no {reason} Warning on the Service in 60 s (saw {warnings:?})");
+        }
+        r.sample().await?;
+        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
+    }
 }

@@ -12,10 +12,10 @@ use kube::api::Api;
 use serde_json::{Value, json};
 
 use crate::clouds::azure;
-use crate::observe::{Snapshot, calls_since};
+use crate::observe::Snapshot;
 use crate::operator_azure::{Arm, writable};
 use crate::run::{Expect, Metrics, Run};
-use crate::stack::{LIMIT, SETTLE, stack_goal, up_stack};
+use crate::stack::{LIMIT, SETTLE, free_service_name, stack_goal, up_stack, wait_warning};
 use crate::workload;
 
 /// The scenarios this module makes on Azure.
@@ -101,13 +101,7 @@ async fn foreign_load_balancer(r: &mut Run) -> Result<Metrics> {
     let s = r.sample().await?;
     let ours = our_load_balancer(&s)?;
     let id = id_of(&ours)?;
-    workload::delete_service(&r.env.client).await?;
-    r.wait_for(
-        "the Service's load balancer to be deleted",
-        SETTLE,
-        |_, s| s.load_balancers().is_empty(),
-    )
-    .await?;
+    free_service_name(r).await?;
     let arm = Arm::new(&r.env);
     let location = ours["location"].as_str().unwrap_or("eastus");
     let foreign = json!({
@@ -122,7 +116,7 @@ async fn foreign_load_balancer(r: &mut Run) -> Result<Metrics> {
     r.checker.adopt_foreign(&s, &key(&id));
     let fault = r.fault(&stack_goal(3)).await?;
     workload::expose(&r.env.client).await?;
-    let warned = wait_warning(r).await?;
+    let warned = wait_warning(r, "").await?;
     let warnings = workload::service_warnings(&r.env.client).await?;
     r.notes
         .push(format!("the Service's Warning: {}", warnings.join(" | ")));
@@ -134,21 +128,6 @@ async fn foreign_load_balancer(r: &mut Run) -> Result<Metrics> {
     let mut m = r.measure(&stack_goal(3), fault, LIMIT).await?;
     m.reaction_ms = Some(warned.as_millis() as u64);
     Ok(m)
-}
-
-/// Waits for a Warning Event on the Service; answers how long it took.
-async fn wait_warning(r: &mut Run) -> Result<Duration> {
-    let start = Instant::now();
-    loop {
-        if !workload::service_warnings(&r.env.client).await?.is_empty() {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("no Warning on the Service in 60 s");
-        }
-        r.sample().await?;
-        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
-    }
 }
 
 /// The second node's scale-set instance deleted by hand (the set scaled in by one: its
@@ -235,7 +214,6 @@ async fn instance_deleted(r: &mut Run) -> Result<Metrics> {
 /// pods that do not fit must wait with a clear Event, with no call storm; when the other
 /// user deletes its NIC, they get addresses.
 async fn subnet_filled(r: &mut Run) -> Result<Metrics> {
-    let opts = r.env.options.clone();
     up_stack(r).await?;
     let s = r.sample().await?;
     let subnet = azure::node_subnet(&s.cloud).context("the node subnet")?;
@@ -333,33 +311,15 @@ async fn subnet_filled(r: &mut Run) -> Result<Metrics> {
         tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
     }
 
-    // While the subnet stays full: the controller keeps running (every sample checks the
-    // processes) and retries with backoff, not in a loop.
-    let since = r.seq;
-    let hold = opts
-        .scaled(Duration::from_secs(30))
-        .max(Duration::from_secs(3));
-    r.hold(hold).await?;
-    let (calls, _) = calls_since(&r.env, since).await?;
-    let tries = calls
-        .iter()
-        .filter(|c| {
-            c.caller == azure::CONTROLLER_OID
-                && matches!(
-                    c.call.as_str(),
-                    "arm:Microsoft.Network/networkInterfaces/write"
-                        | "arm:Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write"
-                )
-        })
-        .count();
-    let per_second = tries as f64 / hold.as_secs_f64();
-    r.notes.push(format!(
-        "{tries} address request(s) in {:.0} s while the subnet was full",
-        hold.as_secs_f64()
-    ));
-    if per_second > 2.0 {
-        bail!("the allocator asked for addresses {per_second:.1} times a second in a full subnet");
-    }
+    crate::exhaustion::hold_full_subnet(
+        r,
+        azure::CONTROLLER_OID,
+        &[
+            "arm:Microsoft.Network/networkInterfaces/write",
+            "arm:Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write",
+        ],
+    )
+    .await?;
 
     // Room appears: the other user deletes its NIC.
     r.checker.forget_foreign(&key(&nic_id));
