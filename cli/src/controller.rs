@@ -102,7 +102,7 @@ pub fn azure_settings() -> Settings {
     // Groups the suite does not own are not supported on Azure.
     s.target_group_binding = None;
     let mut ipam = AllocatorConfig::default();
-    ipam.knobs.warm_ip_target = cloudnet_azure::addresses::BATCH;
+    ipam.knobs.warm_ip_target = cloudnet_crds::AZURE_WARM_IP_TARGET;
     s.ipam = Some(ipam);
     s
 }

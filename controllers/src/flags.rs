@@ -10,6 +10,7 @@ use clap::Parser;
 use cloudnet_core::TargetKind;
 
 use crate::app::Settings;
+use crate::cloud_flags::CloudProvider;
 use crate::ingress::IngressSettings;
 use crate::ipam::{AllocatorConfig, PoolKnobs};
 use crate::leader::ElectionConfig;
@@ -50,9 +51,10 @@ pub struct Args {
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
 
-    /// Whole interfaces' worth of free addresses to keep per node.
-    #[arg(long, env = "WARM_ENI_TARGET", default_value_t = 1)]
-    pub warm_eni_target: u32,
+    /// Whole interfaces' worth of free addresses to keep per node (default 1; on Azure, when
+    /// no pool knob is given, WARM_IP_TARGET=16 decides instead: Azure CNI's batch).
+    #[arg(long, env = "WARM_ENI_TARGET")]
+    pub warm_eni_target: Option<u32>,
     /// Free addresses to keep per node (0: unset); wins over WARM_ENI_TARGET and
     /// WARM_PREFIX_TARGET.
     #[arg(long, env = "WARM_IP_TARGET", default_value_t = 0)]
@@ -214,6 +216,20 @@ impl Args {
         .collect()
     }
 
+    /// `WARM_IP_TARGET`, or on Azure with no pool knob given Azure CNI's batch
+    /// ([`cloudnet_crds::AZURE_WARM_IP_TARGET`]): an Azure NIC's whole interface is 255
+    /// addresses, which `WARM_ENI_TARGET=1` would take for every node.
+    pub fn warm_ip_target_or_default(&self) -> u32 {
+        let none_given = self.warm_ip_target == 0
+            && self.minimum_ip_target == 0
+            && self.warm_eni_target.is_none();
+        if self.cloud.provider == CloudProvider::Azure && none_given {
+            cloudnet_crds::AZURE_WARM_IP_TARGET
+        } else {
+            self.warm_ip_target
+        }
+    }
+
     pub fn allocator(&self) -> anyhow::Result<AllocatorConfig> {
         if self.ipam_parallelism == 0 {
             anyhow::bail!("IPAM_PARALLELISM must be at least 1");
@@ -226,8 +242,8 @@ impl Args {
         }
         Ok(AllocatorConfig {
             knobs: PoolKnobs {
-                warm_eni_target: self.warm_eni_target,
-                warm_ip_target: self.warm_ip_target,
+                warm_eni_target: self.warm_eni_target.unwrap_or(1),
+                warm_ip_target: self.warm_ip_target_or_default(),
                 minimum_ip_target: self.minimum_ip_target,
                 warm_prefix_target: self.warm_prefix_target,
                 max_eni: self.max_eni,
@@ -262,11 +278,11 @@ impl Args {
     }
 
     fn on_gcp(&self) -> bool {
-        self.cloud.provider == crate::cloud_flags::CloudProvider::Gcp
+        self.cloud.provider == CloudProvider::Gcp
     }
 
     fn on_azure(&self) -> bool {
-        self.cloud.provider == crate::cloud_flags::CloudProvider::Azure
+        self.cloud.provider == CloudProvider::Azure
     }
 
     /// Whether the Ingress controller runs: the flag (on Azure in AGIC's dialect, Ingresses

@@ -29,8 +29,8 @@ pub use ingress_class_params::{
 pub use install::{InstallError, install_crds};
 pub use interface_config::{InterfaceConfig, InterfaceConfigSpec};
 pub use node_network::{
-    BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork, NodeNetworkSpec, NodeNetworkStatus,
-    PoolPolicy, PoolSummary, ReleaseOffer,
+    AZURE_WARM_IP_TARGET, BlockStatus, InterfaceLimits, InterfaceStatus, NodeNetwork,
+    NodeNetworkSpec, NodeNetworkStatus, PoolPolicy, PoolSummary, ReleaseOffer,
 };
 pub use target_group_binding::{
     BindingTargetType, ServiceReference, TargetGroupBinding, TargetGroupBindingSpec,

@@ -59,6 +59,12 @@ pub struct NodeNetworkSpec {
     pub release: Vec<ReleaseOffer>,
 }
 
+/// `WARM_IP_TARGET` on Azure when none of the pool knobs is given: Azure CNI's dynamic
+/// allocation batch (16 ipConfigurations, one NIC write). An Azure NIC has 255 pod slots and
+/// a VM's NICs are fixed, so the VPC CNI's default (`WARM_ENI_TARGET=1`, a whole interface's
+/// worth of free addresses) would take 255 addresses of the subnet for every node.
+pub const AZURE_WARM_IP_TARGET: u32 = 16;
+
 /// The VPC CNI's pool knobs, with its names. The allocator documents the precedence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

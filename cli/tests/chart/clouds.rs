@@ -203,6 +203,74 @@ fn aks_values_render_workload_identity_and_the_azure_settings() {
     assert_eq!(node_verbs(&docs), ["get", "list", "watch"]);
 }
 
+/// A container's arguments that start with `flag=`.
+fn args_of(
+    docs: &[Value],
+    kind: &str,
+    name: &str,
+    container_name: &str,
+    flag: &str,
+) -> Vec<String> {
+    let prefix = format!("{flag}=");
+    container(find(docs, kind, name), "containers", container_name)["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str()?.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn on_aks_pools_keep_azure_cnis_batch_unless_an_ip_target_is_given() {
+    let Some(helm) = helm() else {
+        return;
+    };
+    let warm = |docs: &[Value]| {
+        (
+            args_of(
+                docs,
+                "Deployment",
+                "cloudnet-controller",
+                "controller",
+                "--warm-ip-target",
+            ),
+            args_of(
+                docs,
+                "DaemonSet",
+                "cloudnet-node",
+                "ipamd",
+                "--warm-ip-target",
+            ),
+        )
+    };
+    let aks = |extra: &[&str]| {
+        let mut a = vec!["-n", "kube-system", "-f"];
+        let values = example("aks");
+        a.push(&values);
+        a.extend_from_slice(extra);
+        documents(&template(&helm, &a).expect("renders"))
+    };
+    // A whole Azure NIC (255 addresses per node) is never the default: 16, as Azure CNI.
+    assert_eq!(
+        warm(&aks(&[])),
+        (vec!["16".to_string()], vec!["16".to_string()])
+    );
+    assert_eq!(
+        warm(&aks(&["--set", "pool.warmIpTarget=5"])),
+        (vec!["5".to_string()], vec!["5".to_string()])
+    );
+    // A minimum given: the minimum decides, ipamd offers nothing back by itself.
+    assert_eq!(
+        warm(&aks(&["--set", "pool.minimumIpTarget=30"])),
+        (vec!["0".to_string()], vec![])
+    );
+    // Elsewhere the VPC CNI's defaults (WARM_ENI_TARGET=1).
+    let eks = documents(
+        &template(&helm, &["-n", "kube-system", "--set", "clusterName=demo"]).expect("renders"),
+    );
+    assert_eq!(warm(&eks), (vec!["0".to_string()], vec![]));
+}
+
 #[test]
 fn gke_and_aks_renders_pass_kubernetes_validate_strict() {
     let Some(validate) = cloudnet_testkit::kubernetes_validate() else {

@@ -212,4 +212,32 @@ mod tests {
         assert!(ingress.agic);
         assert_eq!(ingress.class_names, ["azure-application-gateway"]);
     }
+
+    fn pool_knobs(extra: &[&str]) -> cloudnet_controllers::ipam::PoolKnobs {
+        let base = ["cloudnet-controller", "--cluster-name", "demo"];
+        let args = Args::try_parse_from(base.iter().chain(extra)).expect("parses");
+        args.allocator().expect("allocator").knobs
+    }
+
+    #[test]
+    fn azure_pools_default_to_azure_cnis_batch_and_given_knobs_win() {
+        // The VPC CNI's defaults elsewhere.
+        let aws = pool_knobs(&[]);
+        assert_eq!((aws.warm_eni_target, aws.warm_ip_target), (1, 0));
+        assert_eq!(pool_knobs(&["--provider", "gcp"]).warm_ip_target, 0);
+        // On Azure, 16 free addresses, not a whole NIC (255) per node.
+        let azure = pool_knobs(&["--provider", "azure"]);
+        assert_eq!(azure.warm_ip_target, cloudnet_crds::AZURE_WARM_IP_TARGET);
+        assert_eq!(azure.warm_ip_target, 16);
+        // Any pool knob given: the user's, as given.
+        for (flag, value) in [
+            ("--warm-ip-target", "4"),
+            ("--minimum-ip-target", "30"),
+            ("--warm-eni-target", "1"),
+        ] {
+            let k = pool_knobs(&["--provider", "azure", flag, value]);
+            let expected_warm_ip = if flag == "--warm-ip-target" { 4 } else { 0 };
+            assert_eq!(k.warm_ip_target, expected_warm_ip, "{flag}");
+        }
+    }
 }

@@ -171,12 +171,13 @@ impl Cloud {
     }
 
     /// The call that adds room for pods on a node, as a fault rule names it: an interface
-    /// created (AWS), a NIC's ipConfigurations written (Azure); none on GCP.
+    /// created (AWS), a scale-set instance's model written with more ipConfigurations on its
+    /// NIC (Azure: the suite's nodes are AKS's scale set); none on GCP.
     pub fn pool_growth_call(self) -> Option<(&'static str, &'static str)> {
         match self {
             Cloud::Aws => Some(("ec2", "CreateNetworkInterface")),
             Cloud::Gcp => None,
-            Cloud::Azure => Some(("arm", "Microsoft.Network/networkInterfaces/write")),
+            Cloud::Azure => Some(("arm", azure::POOL_GROWTH_ACTION)),
         }
     }
 
@@ -203,7 +204,7 @@ impl Cloud {
             (Cloud::Aws, "lagging-pool") => serde_json::json!({"service": "ec2",
                 "action": "CreateNetworkInterface", "kind": "eventual_consistency", "ms": 2000}),
             (Cloud::Azure, "lagging-pool") => serde_json::json!({"service": "arm",
-                "action": "Microsoft.Network/networkInterfaces/write",
+                "action": azure::POOL_GROWTH_ACTION,
                 "kind": "operation_running", "ms": 2000}),
             _ => return None,
         })
@@ -319,6 +320,12 @@ pub fn ipamd_env(
             ("CLOUD_PROVIDER", "azure".to_string()),
             ("AZURE_IMDS_ENDPOINT", endpoint.to_string()),
             ("IMDS_INSTANCE_ID", name.to_string()),
+            // As the chart passes it on Azure: free addresses above Azure CNI's batch are
+            // offered back.
+            (
+                "WARM_IP_TARGET",
+                cloudnet_crds::AZURE_WARM_IP_TARGET.to_string(),
+            ),
         ],
     };
     env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -358,6 +365,10 @@ mod tests {
             ("compute:forwardingRules.insert", true),
             ("arm:Microsoft.Network/networkInterfaces/read", false),
             ("arm:Microsoft.Network/networkInterfaces/write", true),
+            (
+                "arm:Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write",
+                true,
+            ),
             ("arm:Microsoft.Network/loadBalancers/delete", true),
         ] {
             assert_eq!(Cloud::is_mutating(call), mutating, "{call}");

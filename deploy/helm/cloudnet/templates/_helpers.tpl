@@ -130,3 +130,19 @@ azure-application-gateway
 {{- join "," $c -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+WARM_IP_TARGET as the controller and ipamd get it: pool.warmIpTarget; on Azure with no IP
+target given, Azure CNI's batch of 16 (an Azure NIC's whole interface is 255 addresses, which
+warmEniTarget: 1 would take for every node). 0: unset.
+*/}}
+{{- define "cloudnet.warmIpTarget" -}}
+{{- $p := .Values.pool -}}
+{{- if gt (int $p.warmIpTarget) 0 -}}
+{{ $p.warmIpTarget }}
+{{- else if and (eq .Values.provider "azure") (eq (int $p.minimumIpTarget) 0) -}}
+16
+{{- else -}}
+0
+{{- end -}}
+{{- end -}}
