@@ -280,15 +280,7 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                 .await?;
             let fault = r.fault(&stack_goal(3)).await?;
             r.env.kill_controller().await?;
-            for id in ids["ids"].as_array().into_iter().flatten() {
-                crate::http::request(
-                    r.env.control(),
-                    "DELETE",
-                    &format!("/_mockcloud/faults/{id}"),
-                    None,
-                )
-                .await?;
-            }
+            lift_faults(r, &ids).await?;
             note_listener_state(r).await?;
             r.hold(opts.scaled(Duration::from_secs(10))).await?;
             r.env.start_controller()?;
@@ -466,10 +458,15 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                 .fault_rule("lagging-pool")
                 .context("no pool growth call to lag on this cloud")?;
             let fault = r.fault(&stack_goal(20)).await?;
-            crate::http::request(r.env.control(), "POST", "/_mockcloud/faults", Some(&rule))
-                .await?;
+            let ids =
+                crate::http::request(r.env.control(), "POST", "/_mockcloud/faults", Some(&rule))
+                    .await?;
             workload::scale(&r.env.client, 20).await?;
-            r.measure(&stack_goal(20), fault, LIMIT).await
+            let m = r.measure(&stack_goal(20), fault, LIMIT).await?;
+            let fired = lift_faults(r, &ids).await?;
+            r.notes
+                .push(format!("{fired} pool growth calls lagged 2 s"));
+            Ok(m)
         }
         "eni-attach-limit" => {
             up_stack(r).await?;
@@ -540,15 +537,8 @@ async fn body(scenario: &Scenario, r: &mut Run) -> Result<Metrics> {
                     .await?;
             workload::scale(&r.env.client, 6).await?;
             r.hold(opts.scaled(Duration::from_secs(full))).await?;
-            for id in ids["ids"].as_array().into_iter().flatten() {
-                crate::http::request(
-                    r.env.control(),
-                    "DELETE",
-                    &format!("/_mockcloud/faults/{id}"),
-                    None,
-                )
-                .await?;
-            }
+            let fired = lift_faults(r, &ids).await?;
+            r.notes.push(format!("{fired} calls faulted"));
             r.measure(&stack_goal(6), fault, LIMIT).await
         }
         "drift-listener-deleted" => {
@@ -698,6 +688,40 @@ fn damage_checkpoint(scenario: &str, path: &std::path::Path) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// Removes the mock cloud's fault rules `ids` (the answer of `POST /_mockcloud/faults`) and
+/// answers how many calls they faulted; a fault that never fired is an error, so a scenario
+/// cannot pass without its fault (a rule naming a call the backend does not make).
+async fn lift_faults(r: &Run, ids: &serde_json::Value) -> Result<u64> {
+    let ids: Vec<u64> = ids["ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    let rules = crate::http::request(r.env.control(), "GET", "/_mockcloud/faults", None).await?;
+    let fired: u64 = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rule| rule["id"].as_u64().is_some_and(|id| ids.contains(&id)))
+        .filter_map(|rule| rule["fired"].as_u64())
+        .sum();
+    for id in &ids {
+        crate::http::request(
+            r.env.control(),
+            "DELETE",
+            &format!("/_mockcloud/faults/{id}"),
+            None,
+        )
+        .await?;
+    }
+    anyhow::ensure!(
+        fired > 0,
+        "the fault never fired (rules {ids:?}): the backend made no call it matches"
+    );
+    Ok(fired)
 }
 
 #[cfg(test)]

@@ -27,9 +27,6 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
     use Support::*;
     match (cloud, scenario) {
         (Cloud::Aws, _) => Runs,
-        (Cloud::Azure, "subnet-exhausted") => KnownFailure(
-            "on the scale-set world the allocator grows each instance's pool towards Azure's 256 ipConfigurations per NIC (256 on a node with one pod of web), so it fills the /26 itself and another user's NIC cannot be made (SubnetIsFull) before the fault",
-        ),
         (
             Cloud::Gcp,
             "controller-killed-after-eni-create" | "eni-eventually-consistent" | "eni-attach-limit",
@@ -82,7 +79,7 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
             "the node scale set scaled in by one by hand (capacity 2 -> 1: the second node's instance deleted with its NIC); its Node and pods then deleted, as the cloud node lifecycle controller and the pod garbage collector do"
         }
         (Cloud::Azure, "subnet-exhausted") => {
-            "the node subnet cut to a /26; another user's NIC takes all its free addresses but one (one ipConfiguration each), then is deleted"
+            "the node subnet cut to a /25; another user's NIC takes all its free addresses but one (one ipConfiguration each), then is deleted"
         }
         (Cloud::Gcp, "drift-listener-deleted") => {
             "the Service's forwarding rule deleted by hand (forwardingRules.delete)"

@@ -208,6 +208,28 @@ async fn instance_deleted(r: &mut Run) -> Result<Metrics> {
     r.measure(&goal, fault, LIMIT).await
 }
 
+/// A sample once the nodes' pools (the suite's ipConfigurations) have held the same count
+/// for [`STILL`] samples in a row.
+async fn settled_pools(r: &mut Run) -> Result<Snapshot> {
+    const STILL: usize = 8;
+    let start = Instant::now();
+    let mut last = None;
+    let mut same = 0;
+    loop {
+        let s = r.sample().await?;
+        let held = azure::pool_configs(&s.cloud);
+        same = if last == Some(held) { same + 1 } else { 0 };
+        last = Some(held);
+        if same >= STILL {
+            return Ok(s);
+        }
+        if start.elapsed() > SETTLE {
+            bail!("the nodes' pools did not hold still in {SETTLE:?} (last {held} addresses)");
+        }
+        tokio::time::sleep(crate::run::SAMPLE_PERIOD).await;
+    }
+}
+
 /// The node subnet (cut to [`azure::SMALL_SUBNET`] in this scenario's world) filled by
 /// another user's NIC but one address; more pods than fit are asked for. The allocator must
 /// report `SubnetExhausted` (condition and Warning Event) on a node's NodeNetwork and the
@@ -215,10 +237,13 @@ async fn instance_deleted(r: &mut Run) -> Result<Metrics> {
 /// user deletes its NIC, they get addresses.
 async fn subnet_filled(r: &mut Run) -> Result<Metrics> {
     up_stack(r).await?;
-    let s = r.sample().await?;
+    // The pools may still be filling to their warm target after the pods are up: the free
+    // count is read once they hold still, or the other user's NIC would ask for addresses
+    // the pools take in the meantime.
+    let s = settled_pools(r).await?;
     let subnet = azure::node_subnet(&s.cloud).context("the node subnet")?;
     let subnet_id = id_of(&subnet)?;
-    let free = azure::free_addresses(&subnet).context("the node subnet's size")?;
+    let free = azure::free_addresses(&s.cloud, &subnet).context("the node subnet's size")?;
     let held = azure::pool_configs(&s.cloud);
     if free < 3 {
         bail!("{subnet_id} has {free} free addresses before the fault; the world is too small");

@@ -9,7 +9,7 @@
 //!
 //! Steps of one phase run concurrently (the provider picks distinct device indexes for
 //! attaches to one instance, and its rate budget paces every call); a phase starts only when
-//! the one before succeeded. A new interface is created with its addresses, so it serves pods
+//! the one before succeeded, and within a phase no step starts after one failed. A new interface is created with its addresses, so it serves pods
 //! the moment its attach returns, whatever the other attaches still wait for.
 
 use cloudnet_core::{Addresses, Error, InterfaceId, NodeInterfaces};
@@ -142,7 +142,9 @@ pub async fn apply(
         let mut pending = steps.into_iter();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            while in_flight.len() < parallelism.max(1) {
+            // After a failure no more steps start (those in flight finish): the rest would
+            // most likely meet the same answer (a full subnet, a limit, throttling).
+            while in_flight.len() < parallelism.max(1) && out.failure.is_none() {
                 let Some(step) = pending.next() else { break };
                 in_flight.push(run(cloud, &node_ref, step));
             }
@@ -196,4 +198,92 @@ pub async fn free_node(cloud: &dyn Addresses, node: &cloudnet_core::NodeRef) -> 
         }
     }
     Ok(freed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use cloudnet_core::{
+        AddressBlock, AddressCapabilities, AssignBlocks, AttachInterface, BlockKind, Interface,
+        NodeRef, OrphanInterface, Result,
+    };
+
+    use super::*;
+    use crate::ipam::PoolKnobs;
+    use crate::ipam::plan::{PlanInput, plan};
+    use crate::ipam::test_node::NodeFixture;
+
+    /// A subnet with no address left: every assign is refused, after a moment in flight.
+    #[derive(Default)]
+    struct FullSubnet {
+        assigns: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Addresses for FullSubnet {
+        fn capabilities(&self) -> AddressCapabilities {
+            AddressCapabilities {
+                hot_plug_interfaces: false,
+                block_kinds: vec![BlockKind::SecondaryIp],
+                max_blocks_per_call: 1,
+            }
+        }
+        async fn describe_node(&self, _: &NodeRef) -> Result<NodeInterfaces> {
+            Ok(NodeFixture::m5().0)
+        }
+        async fn attach_interface(&self, _: &NodeRef, _: &AttachInterface) -> Result<Interface> {
+            unreachable!("no interface is attached where they are fixed")
+        }
+        async fn detach_interface(&self, _: &NodeRef, _: &InterfaceId) -> Result<()> {
+            unreachable!("nothing to detach")
+        }
+        async fn assign_blocks(&self, _: &NodeRef, _: &AssignBlocks) -> Result<Vec<AddressBlock>> {
+            self.assigns.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(Error::InsufficientCapacity {
+                code: "InsufficientFreeAddressesInSubnet".into(),
+                message: "no free address".into(),
+            })
+        }
+        async fn release_blocks(&self, _: &NodeRef, _: &InterfaceId, _: &[IpNet]) -> Result<()> {
+            Ok(())
+        }
+        async fn list_orphans(&self, _: Duration) -> Result<Vec<OrphanInterface>> {
+            Ok(vec![])
+        }
+        async fn delete_orphan(&self, _: &InterfaceId) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn no_step_starts_after_one_failed() {
+        let cloud = FullSubnet::default();
+        let node = NodeFixture::m5().0;
+        let knobs = PoolKnobs {
+            warm_ip_target: 6,
+            ..PoolKnobs::default()
+        };
+        let p = plan(&PlanInput {
+            knobs: &knobs,
+            node: &node,
+            capabilities: &cloud.capabilities(),
+            in_use: 0,
+            offers: &[],
+            released: &[],
+            new_interface: None,
+        });
+        assert_eq!(p.steps.len(), 6, "six assigns of one: {:?}", p.steps);
+        let out = apply(&cloud, node, &p, 2, |_| {}).await;
+        assert!(matches!(
+            out.failure,
+            Some((Step::Assign(_), Error::InsufficientCapacity { .. }))
+        ));
+        // The two in flight when the first failed; none of the other four.
+        assert_eq!(cloud.assigns.load(Ordering::SeqCst), 2);
+        assert_eq!(out.added_blocks, 0);
+    }
 }

@@ -73,9 +73,12 @@ pub fn world(nodes: usize) -> cloudnet_mockcloud::World {
 }
 
 /// The node subnet of [`world_with_small_subnet`].
-pub const SMALL_SUBNET: &str = "10.224.0.0/26";
+pub const SMALL_SUBNET: &str = "10.224.0.0/25";
 
-/// [`world`] with the node subnet cut to [`SMALL_SUBNET`] (59 usable addresses).
+/// [`world`] with the node subnet cut to [`SMALL_SUBNET`] (123 usable addresses): room for
+/// the scenario's pods and both nodes' warm pools (16 each) once the other user's NIC is
+/// gone, so the allocator's rounds succeed again (in a /26 the warm pools alone would keep
+/// the subnet exhausted).
 pub fn world_with_small_subnet() -> cloudnet_mockcloud::World {
     let mut w = world(0);
     if let Some(subnet) = w
@@ -219,6 +222,11 @@ fn of_type<'a>(dump: &'a Value, type_: &'a str) -> impl Iterator<Item = (&'a Str
     resources(dump).filter(move |(_, r)| r["type"].as_str() == Some(type_))
 }
 
+/// The call that grows a node's pool on the suite's world (AKS's scale set): the instance's
+/// model written with more ipConfigurations on its NIC.
+pub const POOL_GROWTH_ACTION: &str =
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write";
+
 /// A scale-set instance's type.
 pub const INSTANCE_TYPE: &str = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines";
 
@@ -272,17 +280,33 @@ pub fn node_subnet(dump: &Value) -> Option<Value> {
     vnet["properties"]["subnets"].as_array()?.first().cloned()
 }
 
-/// A subnet's free addresses, as Azure counts them: its size less the five it reserves
-/// and the ipConfigurations in it.
-pub fn free_addresses(subnet: &Value) -> Option<usize> {
+/// A subnet's free addresses, as Azure counts them: its size less the five it reserves and
+/// the configurations in it (NIC ipConfigurations, scale-set instances' included, and
+/// load-balancer and gateway frontends), counted from every resource of the dump (a
+/// subnet's own back-references are rendered only when ARM is read).
+pub fn free_addresses(dump: &Value, subnet: &Value) -> Option<usize> {
     let cidr: ipnet::Ipv4Net = subnet["properties"]["addressPrefix"]
         .as_str()?
         .parse()
         .ok()?;
+    let id = subnet["id"].as_str()?;
     let size = 1usize << (32 - cidr.prefix_len());
-    let used = subnet["properties"]["ipConfigurations"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let used = resources(dump)
+        .flat_map(|(_, r)| {
+            [
+                "ipConfigurations",
+                "frontendIPConfigurations",
+                "gatewayIPConfigurations",
+            ]
+            .into_iter()
+            .flat_map(move |seg| r["properties"][seg].as_array().into_iter().flatten())
+        })
+        .filter(|c| {
+            c["properties"]["subnet"]["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(id))
+        })
+        .count();
     Some(size.saturating_sub(5).saturating_sub(used))
 }
 
@@ -627,10 +651,22 @@ mod tests {
     }
 
     #[test]
-    fn a_subnet_counts_five_reserved_and_its_ip_configurations_as_used() {
-        let subnet = json!({"properties": {"addressPrefix": "10.224.0.0/26",
-            "ipConfigurations": [{"id": "a"}, {"id": "b"}]}});
-        assert_eq!(free_addresses(&subnet), Some(57));
+    fn a_subnet_counts_five_reserved_and_every_configuration_in_it_as_used() {
+        let sid = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes";
+        let subnet = json!({"id": sid, "properties": {"addressPrefix": "10.224.0.0/26"}});
+        let config = |subnet: &str| json!({"properties": {"subnet": {"id": subnet}}});
+        let dump = json!({"azure": {"resources": {
+            // A scale-set instance's NIC: two addresses (the ID's case differs, as ARM's may).
+            "nic-a": {"type": "Microsoft.Network/networkInterfaces", "properties": {
+                "ipConfigurations": [config(sid), config(&sid.to_uppercase())]}},
+            // An internal load balancer's frontend in the subnet.
+            "lb": {"type": "Microsoft.Network/loadBalancers", "properties": {
+                "frontendIPConfigurations": [config(sid)]}},
+            // Another subnet's NIC.
+            "nic-b": {"type": "Microsoft.Network/networkInterfaces", "properties": {
+                "ipConfigurations": [config("/subscriptions/s/other")]}},
+        }}});
+        assert_eq!(free_addresses(&dump, &subnet), Some(64 - 5 - 3));
     }
 
     #[test]

@@ -62,11 +62,44 @@ pub struct AzureAddresses {
     cfg: Arc<AzureConfig>,
     /// Subnet ID -> its prefix (subnets do not move).
     subnets: Arc<Mutex<BTreeMap<String, IpNet>>>,
-    /// Lowercased NIC ID -> the lock its read-modify-write PUTs take: a NIC PUT replaces the
-    /// whole NIC under its ETag, so two batches on one NIC at once (the allocator runs a
-    /// node's steps in parallel) would have all but one refused (412) and read and PUT
-    /// again; one after another each lands on its first PUT.
-    nic_writes: Arc<Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Lowercased NIC (or scale-set instance) ID -> the lock its read-modify-write PUTs
+    /// take: a PUT replaces the whole NIC (instance model) under its ETag, so two batches on
+    /// one NIC at once (the allocator runs a node's steps in parallel) would have all but one
+    /// refused (412) and read and PUT again; one after another each lands on its first PUT.
+    nic_writes: Arc<Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Writes>>>>>,
+}
+
+/// What one NIC's writes remember while they wait for each other: the last batch the
+/// subnet refused for want of addresses. A batch that queued behind it fails with the same
+/// error without a call (the subnet did not grow while it waited; the allocator's next
+/// round tries again), so a full subnet costs one refused PUT per round, not one per batch.
+#[derive(Default)]
+pub(crate) struct Writes {
+    refused: Option<(tokio::time::Instant, Error)>,
+}
+
+/// One NIC's turn to write: the lock held, and when it was asked for.
+pub(crate) struct Turn {
+    guard: tokio::sync::OwnedMutexGuard<Writes>,
+    asked: tokio::time::Instant,
+}
+
+impl Turn {
+    /// The subnet's refusal of a batch that wrote while this one waited.
+    pub(crate) fn refused_meanwhile(&self) -> Option<Error> {
+        self.guard
+            .refused
+            .as_ref()
+            .filter(|(at, _)| *at >= self.asked)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Remembers `e` when it is the subnet running out of addresses.
+    pub(crate) fn note(&mut self, e: &Error) {
+        if matches!(e, Error::InsufficientCapacity { .. }) {
+            self.guard.refused = Some((tokio::time::Instant::now(), e.clone()));
+        }
+    }
 }
 
 fn not_supported(what: &str) -> Error {
@@ -141,12 +174,17 @@ impl AzureAddresses {
         }
     }
 
-    /// The lock of one NIC's writes (see `nic_writes`).
-    fn nic_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.nic_writes)
+    /// Waits for the turn of one NIC's (or instance's) writes (see `nic_writes`).
+    pub(crate) async fn write_turn(&self, id: &str) -> Turn {
+        let asked = tokio::time::Instant::now();
+        let lock = lock(&self.nic_writes)
             .entry(id.to_lowercase())
             .or_default()
-            .clone()
+            .clone();
+        Turn {
+            guard: lock.lock_owned().await,
+            asked,
+        }
     }
 
     async fn subnet_cidr(&self, id: &str) -> Result<Option<IpNet>> {
@@ -193,8 +231,10 @@ impl AzureAddresses {
         id: &str,
         mut change: impl FnMut(&mut Vec<NetworkInterfaceIpConfiguration>) -> Result<Option<T>>,
     ) -> Result<(Option<T>, NetworkInterface)> {
-        let nic_lock = self.nic_lock(id);
-        let _writing = nic_lock.lock().await;
+        let mut turn = self.write_turn(id).await;
+        if let Some(e) = turn.refused_meanwhile() {
+            return Err(e);
+        }
         let mut attempt = 0;
         loop {
             let (rg, name, mut nic) = self.read_nic(id).await?;
@@ -232,6 +272,7 @@ impl AzureAddresses {
                         attempt += 1;
                         continue;
                     }
+                    turn.note(&err);
                     return Err(err);
                 }
             }

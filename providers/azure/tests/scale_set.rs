@@ -210,3 +210,68 @@ async fn a_scale_set_model_update_keeps_the_instances_own_ip_configurations() {
         "the new instance's primary is a free address"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instances_batches_take_turns_and_a_full_subnet_refuses_only_the_first() {
+    // The node subnet cut to a /26: 59 usable addresses.
+    let h = common::start(|az| {
+        az.virtual_networks[0].subnets[0].address_prefix = "10.224.0.0/26".into();
+    })
+    .await;
+    let cfg = std::sync::Arc::new(common::config(&h).await);
+    let (addrs, _) = common::addresses(&cfg);
+    let n0 = scale_set_node(&cfg, 0);
+    let n1 = scale_set_node(&cfg, 1);
+    let nic0 = first_interface(&addrs, &n0).await.id;
+    let nic1 = first_interface(&addrs, &n1).await.id;
+
+    // Two batches of 16 on one instance at once, as the allocator runs a node's steps:
+    // one instance PUT each, none refused with 412 and sent again.
+    let writes = arm_calls(&h, VM_WRITE);
+    let request = ip_configurations(nic0.clone(), 16);
+    let got = futures::future::join_all((0..2).map(|_| addrs.assign_blocks(&n0, &request))).await;
+    let ips: BTreeSet<_> = got
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .map(|b| b.cidr)
+        .collect();
+    assert_eq!(ips.len(), 32, "distinct addresses");
+    assert_eq!(arm_calls(&h, VM_WRITE) - writes, 2, "one PUT a batch");
+
+    // Fill the rest from the other node until a batch of 16 no longer fits.
+    let mut filled = 0;
+    loop {
+        match addrs
+            .assign_blocks(&n1, &ip_configurations(nic1.clone(), 16))
+            .await
+        {
+            Ok(b) => filled += b.len(),
+            Err(e) => {
+                assert_eq!(e.code(), "SubnetIsFull", "{e}");
+                break;
+            }
+        }
+        assert!(filled <= 59, "a /26 holds 59");
+    }
+
+    // Three batches queued on one instance in a full subnet: the first is refused by the
+    // cloud, the two that waited behind it fail with its error without a call.
+    let writes = arm_calls(&h, VM_WRITE);
+    let request = ip_configurations(nic0, 16);
+    let got = futures::future::join_all((0..3).map(|_| addrs.assign_blocks(&n0, &request))).await;
+    for r in &got {
+        let e = r.as_ref().expect_err("a full subnet");
+        assert_eq!(
+            e.kind(),
+            cloudnet_core::ErrorKind::InsufficientCapacity,
+            "{e}"
+        );
+    }
+    assert_eq!(arm_calls(&h, VM_WRITE) - writes, 1, "one refused PUT");
+
+    // A later batch (the allocator's next round) asks the cloud again.
+    let writes = arm_calls(&h, VM_WRITE);
+    let e = addrs.assign_blocks(&n0, &request).await.unwrap_err();
+    assert_eq!(e.code(), "SubnetIsFull");
+    assert_eq!(arm_calls(&h, VM_WRITE) - writes, 1);
+}

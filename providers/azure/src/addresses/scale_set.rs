@@ -10,6 +10,8 @@
 //!                                   GET the instance's NIC (Network API) ─> the new addresses
 //!  release(blocks) ─> GET the NIC (names of the addresses) ─> per 16: GET instance, PUT without them
 //! ```
+//!
+//! The batches of one instance are written one after another, as a standalone NIC's are.
 
 use std::net::IpAddr;
 
@@ -144,6 +146,11 @@ impl AzureAddresses {
                 at.nic, node.name, node.instance_id
             )));
         }
+        // The whole instance model is written: its NICs' batches take one turn.
+        let mut turn = self.write_turn(&at.instance_id()).await;
+        if let Some(e) = turn.refused_meanwhile() {
+            return Err(e);
+        }
         let mut attempt = 0;
         loop {
             let mut vm = self.compute.get_instance(&at.instance).await?;
@@ -167,7 +174,10 @@ impl AzureAddresses {
                 Err(e) if e.code() == "PreconditionFailed" && attempt < PRECONDITION_RETRIES => {
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    turn.note(&e);
+                    return Err(e);
+                }
             }
         }
     }
