@@ -273,13 +273,19 @@ impl Env {
     pub async fn wait_controller_exit(&mut self, timeout: Duration) -> Result<Duration> {
         let start = std::time::Instant::now();
         loop {
-            let exited = self
-                .controller
-                .as_mut()
-                .context("no controller runs")?
-                .exited();
-            if exited.is_some() {
+            let controller = self.controller.as_mut().context("no controller runs")?;
+            if controller.exited().is_some() {
+                let said = controller.own_log();
                 self.controller = None;
+                anyhow::ensure!(
+                    said.contains(crate::procs::LOST_LEASE),
+                    "the controller exited without saying {:?}:\n{}",
+                    crate::procs::LOST_LEASE,
+                    said.lines()
+                        .skip(said.lines().count().saturating_sub(20))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 return Ok(start.elapsed());
             }
             if start.elapsed() > timeout {
@@ -300,6 +306,20 @@ impl Env {
             self.controller = None;
         }
         exited
+    }
+
+    /// Starts the controller again when it exited because it lost its Lease (a leader that
+    /// cannot renew in time stops, so that one replica writes), as its Deployment would;
+    /// answers whether it did. Any other exit is left for [`Env::check_processes`] to report.
+    pub fn restart_if_lease_lost(&mut self) -> Result<bool> {
+        let lost = self.controller.as_mut().is_some_and(|c| {
+            c.exited().is_some() && c.own_log().contains(crate::procs::LOST_LEASE)
+        });
+        if lost {
+            self.controller = None;
+            self.start_controller()?;
+        }
+        Ok(lost)
     }
 
     /// Whether a controller process runs (or should: it has not been found exited).

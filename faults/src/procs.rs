@@ -11,6 +11,10 @@ use anyhow::{Context, Result, bail};
 /// Where the binaries are: `$CLOUDNET_BIN_DIR`, else the directory of the running executable
 /// and its parent (a test executable lives in `target/<profile>/deps`, the binaries in
 /// `target/<profile>`).
+/// What `cloudnet-controller` says when it stops because it lost its Lease (its error's
+/// text, `cloudnet_controllers::Error::LostLeadership`).
+pub const LOST_LEASE: &str = "lost the leader lease";
+
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub controller: PathBuf,
@@ -55,6 +59,8 @@ impl Binaries {
 pub struct Proc {
     pub name: String,
     pub log: PathBuf,
+    /// The log's length when this process started (the log is appended to by each start).
+    log_start: u64,
     child: tokio::process::Child,
 }
 
@@ -73,6 +79,7 @@ impl Proc {
             .append(true)
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
+        let log_start = out.metadata().map(|m| m.len()).unwrap_or(0);
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -88,6 +95,7 @@ impl Proc {
         Ok(Proc {
             name: name.to_string(),
             log: log.to_path_buf(),
+            log_start,
             child,
         })
     }
@@ -128,6 +136,15 @@ impl Proc {
             bail!("{} exited ({status}):\n{}", self.name, self.log_tail(40));
         }
         Ok(())
+    }
+
+    /// What this process (not an earlier one on the same log) wrote.
+    pub fn own_log(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        let start = usize::try_from(self.log_start)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 
     /// The last `lines` lines of the log.

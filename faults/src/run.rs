@@ -177,6 +177,8 @@ pub struct Run {
     /// From a fault on: the goal, the last sample's time, whether it was up, the downtime.
     tracking: Option<(Goal, Instant, bool, u64)>,
     pub notes: Vec<String>,
+    /// Times the controller was started again after it lost its Lease.
+    pub controller_restarts: u32,
 }
 
 impl Run {
@@ -193,12 +195,20 @@ impl Run {
             baselined: false,
             tracking: None,
             notes: Vec::new(),
+            controller_restarts: 0,
         }
     }
 
     /// Reads every source once, checks the invariants, and fails when a process that should
     /// run has exited.
     pub async fn sample(&mut self) -> Result<Snapshot> {
+        if self.env.restart_if_lease_lost()? {
+            self.controller_restarts += 1;
+            self.notes.push(format!(
+                "the controller lost its Lease and exited; started again as its Deployment would ({} time(s))",
+                self.controller_restarts
+            ));
+        }
         self.env.check_processes()?;
         let (calls, last) = calls_since(&self.env, self.seq).await?;
         self.seq = last;
