@@ -1,9 +1,12 @@
 //! The load balancers' firewall rules through the real client library against the mock
 //! cloud: made once with their stack, untouched when nothing changed, made or written back
 //! when an operator deletes, narrows or disables one, deleted with the stack, and a rule
-//! under our name that is not ours refused and never touched.
+//! under our name that is not ours refused and never touched. The mock's health checkers
+//! need the rule: without it the pods are unhealthy.
 
-use cloudnet_core::{ErrorKind, LoadBalancers, Scheme};
+use std::net::{IpAddr, Ipv4Addr};
+
+use cloudnet_core::{ErrorKind, HealthState, LoadBalancers, Scheme, Target};
 use cloudnet_gcp::GcpLoadBalancers;
 use cloudnet_mockcloud::Handle;
 use serde_json::{Value, json};
@@ -199,6 +202,34 @@ async fn an_ingress_rule_under_our_name_that_is_not_ours_is_a_conflict_and_left_
     let before = counts.mutating();
     lb.ensure(&spec).await.unwrap();
     assert_eq!(counts.mutating(), before);
+
+    // Pods behind it are healthy while the rule lets the health checkers in; deleted by
+    // hand, every one is unhealthy until the next ensure makes it again.
+    let pods: Vec<Target> = (2..5u8)
+        .map(|i| Target {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 4, 0, i)),
+            port: 8080,
+        })
+        .collect();
+    let sync = lb
+        .sync_targets(&status.id, "shop/web:80", &pods)
+        .await
+        .expect("sync");
+    let states = |h: &[cloudnet_core::TargetHealth]| -> Vec<HealthState> {
+        h.iter().map(|t| t.state).collect()
+    };
+    assert_eq!(states(&sync.health), [HealthState::Healthy; 3]);
+    let web = status
+        .groups
+        .iter()
+        .find(|g| g.key == "shop/web:80")
+        .expect("the web group");
+    by_hand(&h, "DELETE", &fw.name, Value::Null);
+    let health = lb.target_health(&web.id).await.expect("health");
+    assert_eq!(states(&health), [HealthState::Unhealthy; 3]);
+    lb.ensure(&spec).await.expect("makes the rule again");
+    let health = lb.target_health(&web.id).await.expect("health");
+    assert_eq!(states(&health), [HealthState::Healthy; 3]);
 
     // Someone replaces it with their own rule under the same name: refused, not touched.
     by_hand(&h, "DELETE", &fw.name, Value::Null);
