@@ -114,6 +114,16 @@ impl Cloud {
         }
     }
 
+    /// Registered targets the cloud reports unhealthy, as `(group ID, address)` (on GCP:
+    /// endpoints the health checkers cannot reach through the firewall; the AWS and Azure
+    /// mocks report every registered target healthy).
+    pub fn unhealthy_targets(self, dump: &Value) -> BTreeSet<(String, String)> {
+        match self {
+            Cloud::Gcp => gcp::unhealthy_targets(dump),
+            Cloud::Aws | Cloud::Azure => BTreeSet::new(),
+        }
+    }
+
     /// The target a Service's backend group holds for a pod at `pod` on `instance`: the pod's
     /// address, or on GCP (L4 NEGs of `GCE_VM_IP`) its node's address.
     pub fn service_target(self, dump: &Value, instance: &str, pod: Ipv4Addr) -> Option<String> {
@@ -319,6 +329,12 @@ pub fn ipamd_env(
             ("CLOUD_PROVIDER", "azure".to_string()),
             ("AZURE_IMDS_ENDPOINT", endpoint.to_string()),
             ("IMDS_INSTANCE_ID", name.to_string()),
+            // As the chart passes it on Azure: free addresses above Azure CNI's batch are
+            // offered back.
+            (
+                "WARM_IP_TARGET",
+                cloudnet_crds::AZURE_WARM_IP_TARGET.to_string(),
+            ),
         ],
     };
     env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
