@@ -1,6 +1,7 @@
 //! GCP's world changes by hand, made as an operator with gcloud would (Compute Engine calls
 //! under the operator's token, not the controller's): an Ingress's URL map path rule
-//! edited, and a foreign forwarding rule under the name a Service's would take.
+//! edited, an Ingress's firewall rule deleted, and a foreign forwarding rule under the name
+//! a Service's would take.
 //!
 //! The Ingress runs in ingress-gce's dialect: class `gce`, the Service `web` (ClusterIP,
 //! container-native: the pods in zonal NEGs) as its default backend and behind `/shop`.
@@ -136,6 +137,54 @@ pub async fn rule_edited(r: &mut Run) -> Result<Metrics> {
     r.notes.push(format!(
         "{}: {edited} path rule(s) for /shop edited by hand to match /edited (urlMaps.update)",
         url_map.rsplit('/').next().unwrap_or(&url_map)
+    ));
+    r.measure(&goal, fault, LIMIT).await
+}
+
+/// The Ingress's firewall rule (the one letting Google's front ends and health checkers
+/// reach the pods) deleted by hand (`firewalls.delete`): the controller makes it again,
+/// whole, on its next resync.
+pub async fn firewall_rule_deleted(r: &mut Run) -> Result<Metrics> {
+    let mut goal = up_ingress(r).await?;
+    let s = r.sample().await?;
+    let project = project(&s.cloud)?;
+    let owner = format!("{}={}", cloudnet_core::ownership::TAG_OWNER, key());
+    let (path, rule) = s.cloud["gcp"]["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .find(|(_, r)| {
+            r["kind"] == "compute#firewall"
+                && gcp::owned(r)
+                && r["description"]
+                    .as_str()
+                    .is_some_and(|d| d.split_whitespace().any(|kv| kv == owner))
+        })
+        .map(|(p, r)| (p.clone(), r.clone()))
+        .context("the Ingress has no firewall rule")?;
+    let fields = json!({
+        "sourceRanges": rule["sourceRanges"],
+        "allowed": rule["allowed"],
+        "disabled": false,
+        "direction": "INGRESS",
+    });
+    goal.expect.push(Expect::GcpResource {
+        path: path.clone(),
+        fields,
+    });
+    let fault = r.fault(&goal).await?;
+    operator_call(&r.env, "DELETE", &project, &path, None)
+        .await
+        .with_context(|| format!("cannot delete {path}"))?;
+    let after = r.sample().await?;
+    if !after.cloud["gcp"]["resources"][&path].is_null() {
+        bail!("{path} is still there after its deletion");
+    }
+    r.notes.push(format!(
+        "{}: the rule letting {} reach tcp:{} deleted by hand (firewalls.delete)",
+        path.rsplit('/').next().unwrap_or(&path),
+        rule["sourceRanges"],
+        rule["allowed"][0]["ports"]
     ));
     r.measure(&goal, fault, LIMIT).await
 }

@@ -10,7 +10,8 @@
 //!   targets);
 //! - **recovery**: fault -> the first sample from which, besides, every pod is Ready and
 //!   every target healthy;
-//! - **downtime**: the time, sampled, during which the Service had no healthy target or fewer
+//! - **downtime**: the time, sampled, during which the Service had no healthy target (routed
+//!   for a second and, on GCP, reachable by the health checkers through the firewall) or fewer
 //!   pods than wanted had a working address.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +60,12 @@ pub enum Expect {
         group: String,
         permissions: serde_json::Value,
     },
+    /// The GCP resource at `path` (under the project, as the state dump keys it) exists and
+    /// has each of `fields` as given (lists compared in any order).
+    GcpResource {
+        path: String,
+        fields: serde_json::Value,
+    },
     /// Nothing of the instance is left: no interface attached to it, no interface of the
     /// cluster detached, no route to it or to an interface it had (on GCP: the instance
     /// gone, no NEG endpoint or route naming it; on Azure: the instance gone, no route to
@@ -97,6 +104,9 @@ impl Expect {
                     all
                 };
                 sorted(&s.cloud["ec2"]["security_groups"][group]["ingress"]) == sorted(permissions)
+            }
+            Expect::GcpResource { path, fields } => {
+                crate::clouds::gcp::has_fields(&s.cloud, path, fields)
             }
             Expect::NothingOf { instance, .. } if s.provider == crate::Cloud::Gcp => {
                 // The instance is gone with its interface and alias ranges; no NEG endpoint
@@ -236,11 +246,13 @@ impl Run {
     }
 
     fn track_health(&mut self, s: &Snapshot) {
+        let unhealthy = s.provider.unhealthy_targets(&s.cloud);
         let now: BTreeSet<(String, String)> = s
             .target_groups()
             .into_iter()
             .filter(|(_, (_, routed))| *routed)
             .flat_map(|(arn, (targets, _))| targets.into_iter().map(move |t| (arn.clone(), t)))
+            .filter(|k| !unhealthy.contains(k))
             .collect();
         self.routed_since.retain(|k, _| now.contains(k));
         for k in now {
@@ -248,8 +260,8 @@ impl Run {
         }
     }
 
-    /// Healthy targets of `service`'s target groups: routed for longer than the health
-    /// check delay.
+    /// Healthy targets of `service`'s target groups: routed (and not reported unhealthy by
+    /// the cloud) for longer than the health check delay.
     fn healthy_targets(&self, s: &Snapshot) -> BTreeSet<String> {
         self.routed_since
             .iter()

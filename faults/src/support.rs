@@ -40,9 +40,6 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (_, "ingress-group-member-moved") => NotApplicable(
             "IngressGroups are the AWS Load Balancer Controller's: ingress-gce makes one load balancer per Ingress, and AGIC's dialect one gateway per Ingress or one shared by all (AZURE_APPGW_NAME), with no named groups to move between",
         ),
-        (Cloud::Gcp, "drift-security-group-rule-revoked") => NotBuilt(
-            "the Ingress's firewall rule for the load balancer's health checks deleted by hand; the GCP backend makes no firewall rule yet (ingress-gce's k8s-fw-l7-* letting 130.211.0.0/22 and 35.191.0.0/16 reach the NEG endpoints), so there is none to delete",
-        ),
         (Cloud::Azure, "drift-security-group-rule-revoked") => NotApplicable(
             "the Azure backend manages no network security group rule: its Standard Load Balancers and Application Gateways are reached through the NSGs the user (or AKS) keeps on the node and gateway subnets, so there is no rule of ours to revoke (cloud-provider-azure's per-Service allow rules on the cluster NSG are not built)",
         ),
@@ -98,6 +95,9 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
         }
         (Cloud::Azure, "5xx-bursts") => {
             "every second ARM call a 500 InternalServerError for 30 s while three pods are added"
+        }
+        (Cloud::Gcp, "drift-security-group-rule-revoked") => {
+            "an Ingress (class gce): its firewall rule letting Google's front ends and health checkers (130.211.0.0/22, 35.191.0.0/16) reach the pods deleted by hand (firewalls.delete, as the operator)"
         }
         (Cloud::Gcp, "drift-rule-edited") => {
             "an Ingress (class gce) URL map's path rule for /shop edited by hand to match /edited (urlMaps.update, as the operator)"

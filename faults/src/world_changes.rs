@@ -58,6 +58,9 @@ pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
             crate::gcp_changes::rule_edited(r).await
         }
         "drift-rule-edited" => rule_edited(r).await,
+        "drift-security-group-rule-revoked" if r.env.options.cloud == crate::Cloud::Gcp => {
+            crate::gcp_changes::firewall_rule_deleted(r).await
+        }
         "drift-security-group-rule-revoked" => security_group_rule_revoked(r).await,
         "ingress-group-member-moved" => member_moved(r).await,
         other => bail!("no world scenario {other}"),

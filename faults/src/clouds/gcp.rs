@@ -230,6 +230,45 @@ pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)>
         .collect()
 }
 
+/// The cluster's backend services' endpoints that Compute Engine reports unhealthy:
+/// `(backend service path, address)`, judged as the mock cloud's `getHealth` judges them
+/// (the health checkers need a firewall rule to reach an endpoint).
+pub fn unhealthy_targets(dump: &Value) -> BTreeSet<(String, String)> {
+    use cloudnet_mockcloud::gcp::health::{endpoint_state, path_of_url};
+    let all = &dump["gcp"]["resources"];
+    let lookup = |p: &str| all.get(p);
+    let firewalls: Vec<&Value> = resources(dump)
+        .map(|(_, r)| r)
+        .filter(|r| r["kind"] == "compute#firewall")
+        .collect();
+    let mut out = BTreeSet::new();
+    for (path, bs) in owned_of_kind(dump, "compute#backendService") {
+        for group in bs["backends"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["group"].as_str())
+        {
+            let neg_path = path_of_url(group);
+            let Some(neg) = all.get(neg_path) else {
+                continue;
+            };
+            for e in dump["gcp"]["neg_endpoints"][neg_path]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if endpoint_state(lookup, firewalls.iter().copied(), bs, neg, e) != "HEALTHY"
+                    && let Some(ip) = e["ipAddress"].as_str()
+                {
+                    out.insert((path.clone(), ip.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The resource a URL names (by the path under the project it ends with).
 fn resolve<'a>(dump: &'a Value, url: &str) -> Option<(&'a String, &'a Value)> {
     resources(dump).find(|(path, _)| url.ends_with(&format!("/{path}")) || url == path.as_str())
@@ -287,6 +326,30 @@ pub fn foreign_resources(dump: &Value) -> BTreeMap<String, Value> {
             (format!("gcp/{path}"), r)
         })
         .collect()
+}
+
+/// Whether the resource at `path` exists with each of `fields` (a JSON object) as given;
+/// lists are compared in any order.
+pub fn has_fields(dump: &Value, path: &str, fields: &Value) -> bool {
+    let r = &dump["gcp"]["resources"][path];
+    if r.is_null() {
+        return false;
+    }
+    let sorted = |v: &Value| -> Value {
+        match v.as_array() {
+            Some(a) => {
+                let mut items: Vec<String> = a.iter().map(Value::to_string).collect();
+                items.sort();
+                Value::from(items)
+            }
+            None => v.clone(),
+        }
+    };
+    fields
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, want)| sorted(&r[k]) == sorted(want))
 }
 
 /// Every resource of the cluster still there.

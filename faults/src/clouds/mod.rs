@@ -114,6 +114,16 @@ impl Cloud {
         }
     }
 
+    /// Registered targets the cloud reports unhealthy, as `(group ID, address)` (on GCP:
+    /// endpoints the health checkers cannot reach through the firewall; the AWS and Azure
+    /// mocks report every registered target healthy).
+    pub fn unhealthy_targets(self, dump: &Value) -> BTreeSet<(String, String)> {
+        match self {
+            Cloud::Gcp => gcp::unhealthy_targets(dump),
+            Cloud::Aws | Cloud::Azure => BTreeSet::new(),
+        }
+    }
+
     /// The target a Service's backend group holds for a pod at `pod` on `instance`: the pod's
     /// address, or on GCP (L4 NEGs of `GCE_VM_IP`) its node's address.
     pub fn service_target(self, dump: &Value, instance: &str, pod: Ipv4Addr) -> Option<String> {

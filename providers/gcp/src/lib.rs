@@ -23,7 +23,8 @@
 //! - [`instances`]: reading instances, finding an instance's zone.
 //! - [`fingerprint`]: read-modify-write under fingerprints, again on 412 `conditionNotMet`.
 //! - [`lb`]: [`cloudnet_core::LoadBalancers`] on GCLB ([`GcpLoadBalancers`]): L7 global
-//!   forwarding rules, proxies, URL maps, backend services and NEGs; L4 regional passthrough.
+//!   forwarding rules, proxies, URL maps, backend services and NEGs; L4 regional passthrough;
+//!   the VPC firewall rules that let each stack's traffic and health checks in.
 //!
 //! # How the traits map onto Compute Engine
 //!
@@ -47,6 +48,7 @@
 //! | alias range | picked by Compute Engine from the `pods` secondary range | on the node's interface; ranges from other ranges are never released |
 //! | L7 stack (`LoadBalancers`, [`lb`]) | `k8s-<ns>-<name>-<hash>` per part: global forwarding rule and proxy and URL map per listener, backend service + health check + zonal `GCE_VM_IP_PORT` NEGs per group (one name for all three) | description `cloudnet.io/cluster=<c> cloudnet.io/owner-kind=<k> cloudnet.io/owner=<ns/name> cloudnet.io/resource=<part>` |
 //! | L4 stack ([`lb`]) | per protocol: regional forwarding rule, backend service, health check, zonal `GCE_VM_IP` NEGs | the same description |
+//! | firewall rules ([`lb::firewall`]) | `k8s-<ns>-<name>-<hash>`, global: one per L7 stack (Google's front ends and health checkers to the groups' ports), two per L4 stack (health checkers to the checks' ports; clients to the listeners' ports at the load balancer's address) | the same description; a rule under our name without it is a `Conflict`, never changed |
 //!
 //! Credentials come from the client library's own chain ([`config::CredentialsChoice`]):
 //! Application Default Credentials (a key file, gcloud's ADC, or the metadata server, which

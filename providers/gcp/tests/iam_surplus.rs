@@ -2,7 +2,7 @@
 //! the mock cloud enforces it: node alias ranges (assign, release), routes (create, replace,
 //! delete), an external and an internal L4 stack with node targets, an L7 stack (HTTP and
 //! HTTPS with a pre-shared and an uploaded certificate, NEGs with pod endpoints attached and
-//! detached), all deleted. Compute Engine must
+//! detached, a drifted URL map and firewall rule written back), all deleted. Compute Engine must
 //! refuse nothing, and every permission the role grants must have been used, except the
 //! few listed below with the reason no scenario here reaches them. A role without one of
 //! the permissions is refused with Compute Engine's 403 `forbidden`.
@@ -207,6 +207,13 @@ async fn repertoire(h: &Handle) {
     let planned = lb.plan(&spec).await.expect("plan").stack;
     let api = planned.service_of("shop/api:80").expect("api").name.clone();
     common::repoint_url_map(h, &planned.url_maps[0].name, &api);
+    // ... and narrows the firewall rule: written back whole (`firewalls.update`).
+    common::mock_call(
+        h,
+        "PATCH",
+        &["global", "firewalls", &planned.firewalls[0].name],
+        serde_json::json!({"sourceRanges": ["35.191.0.0/16"]}),
+    );
     lb.ensure(&spec).await.expect("ensure repairs the drift");
     let pods: Vec<Target> = (0..4u32)
         .map(|i| Target {

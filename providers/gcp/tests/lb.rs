@@ -55,10 +55,10 @@ async fn l7_stack_is_created_with_the_fewest_calls_synced_in_batches_and_deleted
     let spec = ingress("prod", "web");
 
     let status = lb.ensure(&spec).await.expect("ensure creates the stack");
-    // 7 reads (one per kind), 10 inserts (2 health checks, 2 backend services, 2 URL maps,
-    // 2 proxies, 2 forwarding rules), the first rule read back for its address; every
-    // operation was done in its answer (no poll).
-    assert_eq!(counts.mutating(), 10, "{:?}", counts.snapshot());
+    // One read per kind, 11 inserts (2 health checks, 2 backend services, 2 URL maps,
+    // 2 proxies, 2 forwarding rules, the firewall rule), the first rule read back for its
+    // address; every operation was done in its answer (no poll).
+    assert_eq!(counts.mutating(), 11, "{:?}", counts.snapshot());
     assert_eq!(counts.total(), L7_CREATE, "{:?}", counts.snapshot());
     assert_eq!(mock_count(&h, "globalOperations.get"), 0);
     assert_eq!(
@@ -199,8 +199,9 @@ async fn l4_stacks_external_and_internal_pass_through_to_the_nodes() {
             "{}",
             status.id.0
         );
-        // Per protocol: health check, backend service, forwarding rule.
-        assert_eq!(counts.mutating() - before.0, 6, "{:?}", counts.snapshot());
+        // Per protocol: health check, backend service, forwarding rule; the health-check
+        // and the traffic firewall rules.
+        assert_eq!(counts.mutating() - before.0, 8, "{:?}", counts.snapshot());
         // The internal one looks up the network's subnetwork once.
         let lookup = u64::from(scheme == Scheme::Internal);
         assert_eq!(
@@ -415,8 +416,8 @@ async fn a_secrets_certificate_is_uploaded_rotated_without_a_gap_and_deleted() {
     spec.listeners[https].certificates.push(material(&v1));
 
     let status = lb.ensure(&spec).await.expect("ensure uploads it");
-    // The stack's 10 inserts and the certificate.
-    assert_eq!(counts.mutating(), 11, "{:?}", counts.snapshot());
+    // The stack's 11 inserts and the certificate.
+    assert_eq!(counts.mutating(), 12, "{:?}", counts.snapshot());
     assert_eq!(mock_count(&h, "sslCertificates.insert"), 1);
     let first = our_certificates(&h);
     assert_eq!(first.len(), 1, "{first:?}");

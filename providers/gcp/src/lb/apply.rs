@@ -368,6 +368,55 @@ impl GcpLoadBalancers {
             Change::DeleteBackendService { name } => self.delete_backend_service(scope, name).await,
             Change::DeleteNeg { name, zone } => self.delete_neg(zone, name).await,
             Change::DeleteHealthCheck { name } => self.delete_health_check(scope, name).await,
+            Change::CreateFirewall { firewall, address }
+            | Change::ModifyFirewall { firewall, address } => {
+                let create = matches!(change, Change::CreateFirewall { .. });
+                let address = match address {
+                    None => None,
+                    Some(IpSource::Literal(a)) => Some(a.clone()),
+                    Some(IpSource::SameAs(rule)) => match applied.addresses.get(rule) {
+                        Some(a) => Some(a.clone()),
+                        None => self.forwarding_rule_ip(scope, rule).await?,
+                    },
+                    Some(IpSource::Cloud) => None,
+                };
+                if firewall.to_stack_address && address.is_none() {
+                    return Err(cloudnet_core::Error::invalid(format!(
+                        "firewall rule {}: the load balancer has no address yet",
+                        firewall.name
+                    )));
+                }
+                let body = super::firewall::firewall_body(
+                    &p,
+                    firewall,
+                    ownership_description(owner, &firewall.purpose),
+                    address.as_deref(),
+                );
+                let op = if create {
+                    caller
+                        .call(m::FIREWALLS_INSERT, || {
+                            c.firewalls
+                                .insert()
+                                .set_project(&p)
+                                .set_body(body.clone())
+                                .send()
+                        })
+                        .await?
+                } else {
+                    caller
+                        .call(m::FIREWALLS_UPDATE, || {
+                            c.firewalls
+                                .update()
+                                .set_project(&p)
+                                .set_firewall(&firewall.name)
+                                .set_body(body.clone())
+                                .send()
+                        })
+                        .await?
+                };
+                self.provider().wait(op).await
+            }
+            Change::DeleteFirewall { name } => self.delete_firewall(name).await,
         }
     }
 

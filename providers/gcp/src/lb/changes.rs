@@ -7,7 +7,8 @@ use cloudnet_core::LoadBalancerId;
 use serde::Serialize;
 
 use super::model::{
-    BackendServiceDef, ForwardingRuleDef, HealthCheckDef, ProxyDef, SslCertificateDef, UrlMapDef,
+    BackendServiceDef, FirewallDef, ForwardingRuleDef, HealthCheckDef, ProxyDef, SslCertificateDef,
+    UrlMapDef,
 };
 
 /// Where a new forwarding rule's address comes from.
@@ -81,6 +82,20 @@ pub enum Change {
     /// After no proxy names it any more.
     #[serde(rename_all = "camelCase")]
     DeleteSslCertificate { name: String },
+    /// After the forwarding rules: `address` is the stack's, for a rule that names it.
+    #[serde(rename_all = "camelCase")]
+    CreateFirewall {
+        firewall: FirewallDef,
+        address: Option<IpSource>,
+    },
+    /// The whole rule written back (`firewalls.update`).
+    #[serde(rename_all = "camelCase")]
+    ModifyFirewall {
+        firewall: FirewallDef,
+        address: Option<IpSource>,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteFirewall { name: String },
 }
 
 impl Change {
@@ -95,6 +110,7 @@ impl Change {
                 | Change::DeleteNeg { .. }
                 | Change::DeleteHealthCheck { .. }
                 | Change::DeleteSslCertificate { .. }
+                | Change::DeleteFirewall { .. }
         )
     }
 }
@@ -165,6 +181,13 @@ impl fmt::Display for Change {
                 write!(f, "delete network endpoint group {name} in {zone}")
             }
             Change::DeleteHealthCheck { name } => write!(f, "delete health check {name}"),
+            Change::CreateFirewall { firewall, .. } => {
+                write!(f, "create firewall rule {}", firewall.name)
+            }
+            Change::ModifyFirewall { firewall, .. } => {
+                write!(f, "modify firewall rule {}", firewall.name)
+            }
+            Change::DeleteFirewall { name } => write!(f, "delete firewall rule {name}"),
         }
     }
 }

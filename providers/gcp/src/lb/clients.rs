@@ -2,9 +2,9 @@
 //! built like [`crate::client::Clients`], and the API methods they call.
 
 use google_cloud_compute_v1::client::{
-    BackendServices, ForwardingRules, GlobalAddresses, GlobalForwardingRules, HealthChecks,
-    NetworkEndpointGroups, RegionBackendServices, RegionHealthChecks, SslCertificates, Subnetworks,
-    TargetHttpProxies, TargetHttpsProxies, UrlMaps,
+    BackendServices, Firewalls, ForwardingRules, GlobalAddresses, GlobalForwardingRules,
+    HealthChecks, NetworkEndpointGroups, RegionBackendServices, RegionHealthChecks,
+    SslCertificates, Subnetworks, TargetHttpProxies, TargetHttpsProxies, UrlMaps,
 };
 use google_cloud_gax::retry_policy::NeverRetry;
 
@@ -28,6 +28,7 @@ pub struct LbClients {
     pub global_addresses: GlobalAddresses,
     pub subnetworks: Subnetworks,
     pub ssl_certificates: SslCertificates,
+    pub firewalls: Firewalls,
 }
 
 impl LbClients {
@@ -80,6 +81,7 @@ impl LbClients {
             global_addresses: build_client!(GlobalAddresses, "globalAddresses", endpoint, creds),
             subnetworks: build_client!(Subnetworks, "subnetworks", endpoint, creds),
             ssl_certificates: build_client!(SslCertificates, "sslCertificates", endpoint, creds),
+            firewalls: build_client!(Firewalls, "firewalls", endpoint, creds),
         })
     }
 }
@@ -156,6 +158,10 @@ pub mod lb_methods {
     pub const SSL_CERTIFICATES_LIST: Method = read("sslCertificates.list");
     pub const SSL_CERTIFICATES_INSERT: Method = write("sslCertificates.insert");
     pub const SSL_CERTIFICATES_DELETE: Method = write("sslCertificates.delete");
+    pub const FIREWALLS_LIST: Method = read("firewalls.list");
+    pub const FIREWALLS_INSERT: Method = write("firewalls.insert");
+    pub const FIREWALLS_UPDATE: Method = write("firewalls.update");
+    pub const FIREWALLS_DELETE: Method = write("firewalls.delete");
     pub const GLOBAL_ADDRESSES_GET: Method = read("globalAddresses.get");
     pub const SUBNETWORKS_LIST: Method = Method::describe("subnetworks.list");
     pub const INSTANCES_AGGREGATED_LIST: Method = Method::describe("instances.aggregatedList");

@@ -84,6 +84,20 @@ impl GcpLoadBalancers {
         self.wait_deleted(out).await
     }
 
+    pub(super) async fn delete_firewall(&self, name: &str) -> Result<()> {
+        let (p, c, caller) = self.parts();
+        let out = caller
+            .call(m::FIREWALLS_DELETE, || {
+                c.firewalls
+                    .delete()
+                    .set_project(p)
+                    .set_firewall(name)
+                    .send()
+            })
+            .await;
+        self.wait_deleted(out).await
+    }
+
     /// A delete's operation awaited; a resource already gone is done.
     async fn wait_deleted(&self, out: Result<gce::Operation>) -> Result<()> {
         match out {

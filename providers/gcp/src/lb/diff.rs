@@ -229,6 +229,18 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
         });
     }
 
+    // The firewall rules, after the forwarding rules: a rule for the stack's address takes
+    // it from the rule that gets it first.
+    let address = shared
+        .map(IpSource::Literal)
+        .or_else(|| first_new.map(IpSource::SameAs));
+    let (firewalls, firewall_deletes) = super::firewall::diff_firewalls(
+        &desired.firewalls,
+        &observed.firewalls,
+        owner,
+        address.as_ref(),
+    )?;
+
     // What this owner has and no longer wants, in reverse dependency order.
     let ours = |owned: &Option<Ownership>| owned.as_ref().is_some_and(|o| &o.owner == owner);
     for f in &observed.forwarding_rules {
@@ -302,7 +314,9 @@ pub fn diff(desired: &DesiredStack, observed: &ObservedStack) -> Result<ChangeSe
 
     let mut changes = creates;
     changes.extend(frs);
+    changes.extend(firewalls);
     changes.extend(deletes);
+    changes.extend(firewall_deletes);
     Ok(ChangeSet {
         id: desired.id.clone(),
         changes,

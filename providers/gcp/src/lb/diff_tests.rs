@@ -68,6 +68,7 @@ fn l4(scheme: Scheme) -> LoadBalancerSpec {
 fn ctx() -> PlanContext {
     PlanContext {
         region: "us-central1".into(),
+        network: "vpc".into(),
         static_ip: None,
         subnetwork: Some("nodes".into()),
     }
@@ -134,6 +135,14 @@ fn built(stack: &DesiredStack, zones: &[&str]) -> ObservedStack {
             o,
         ));
     }
+    for f in &stack.firewalls {
+        let mut actual = f.clone();
+        if actual.to_stack_address {
+            actual.destination_ranges = vec!["34.1.2.3".into()];
+        }
+        actual.to_stack_address = false;
+        out.firewalls.push(seen(actual, o));
+    }
     out
 }
 
@@ -166,6 +175,7 @@ fn l7_creation_is_every_resource_in_dependency_order() {
             "createProxy",
             "createForwardingRule",
             "createForwardingRule",
+            "createFirewall",
         ]
     );
     assert!(
@@ -250,7 +260,13 @@ fn l4_is_one_rule_service_and_check_per_protocol() {
             .all(|f| f.scheme == "EXTERNAL" && f.subnetwork.is_none())
     );
     let set = diff(&stack, &ObservedStack::default()).unwrap();
-    assert_eq!(set.len(), 6);
+    // Per protocol a health check, a backend service and a forwarding rule; the two
+    // firewall rules last, the traffic one on the first new rule's address.
+    assert_eq!(set.len(), 8);
+    assert!(matches!(
+        &set.changes[7],
+        Change::CreateFirewall { address: Some(IpSource::SameAs(n)), .. } if n == &stack.forwarding_rules[0].name
+    ));
 }
 
 #[test]
@@ -320,6 +336,21 @@ fn drift_of_each_field_is_one_change() {
             |o| o.forwarding_rules[0].actual.target = Some(("other".into(), false)),
             "setForwardingRuleTarget",
         ),
+        (
+            "firewall narrowed",
+            |o| o.firewalls[0].actual.source_ranges = vec!["35.191.0.0/16".into()],
+            "modifyFirewall",
+        ),
+        (
+            "firewall disabled",
+            |o| o.firewalls[0].actual.disabled = true,
+            "modifyFirewall",
+        ),
+        (
+            "firewall deleted",
+            |o| o.firewalls.clear(),
+            "createFirewall",
+        ),
     ];
     for (what, edit, want) in cases {
         let mut o = base.clone();
@@ -346,6 +377,18 @@ fn drift_of_each_field_is_one_change() {
     assert_eq!(
         kinds(&diff(&l4, &o).unwrap().changes),
         ["deleteForwardingRule", "createForwardingRule"]
+    );
+    // The L4 traffic rule follows the load balancer's address.
+    let mut o = built(&l4, &["us-central1-a"]);
+    o.firewalls[1].actual.destination_ranges = vec!["34.9.9.9".into()];
+    let set = diff(&l4, &o).unwrap();
+    assert!(
+        matches!(
+            &set.changes[..],
+            [Change::ModifyFirewall { address: Some(IpSource::Literal(ip)), .. }] if ip == "34.1.2.3"
+        ),
+        "{:?}",
+        set.changes
     );
 }
 
@@ -408,10 +451,12 @@ fn a_partial_stack_is_completed_and_what_is_no_longer_wanted_goes_last() {
     spec.groups.truncate(1);
     let smaller = plan(&spec, &ctx()).unwrap();
     let set = diff(&smaller, &built(&stack, &["us-central1-a"])).unwrap();
+    // The firewall rule no longer lets the api group's port in.
     assert_eq!(
         kinds(&set.changes),
         [
             "modifyUrlMap",
+            "modifyFirewall",
             "deleteForwardingRule",
             "deleteProxy",
             "deleteUrlMap",

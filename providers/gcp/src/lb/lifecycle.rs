@@ -69,6 +69,14 @@ impl GcpLoadBalancers {
         {
             self.delete_health_check(&scope, &x.actual.name).await?;
         }
+        // Last: the rules let traffic in until nothing is left to reach.
+        for x in o
+            .firewalls
+            .iter()
+            .filter(|x| self.in_stack(&x.owned, &base))
+        {
+            self.delete_firewall(&x.actual.name).await?;
+        }
         let mut cache = lock(&self.inner.cache);
         cache.groups.retain(|(s, _), _| s != &id.0);
         cache.l4_members.retain(|(s, _), _| s != &id.0);

@@ -13,12 +13,17 @@
 //! | backend group | backend service + health check | backend service + health check per protocol |
 //! | targets | zonal `GCE_VM_IP_PORT` NEGs (pod IP:port) | zonal `GCE_VM_IP` NEGs (the nodes) |
 //! | certificates | pre-shared SSL certificates by name; certificate material (a Secret) as the stack's own self-managed SSL certificate, named after its content | - |
+//! | firewall ([`firewall`]) | one rule: the front ends' and health checkers' ranges to the groups' ports | two rules: the health checkers' ranges to the checks' ports; the clients (`loadBalancerSourceRanges`, else everyone) to the listeners' ports at the load balancer's address |
 //!
 //! Ownership is written in each resource's `description` (GCE has no labels on these);
 //! names come from [`cloudnet_core::ownership::derive_name`]. NEGs are made in a zone when a
 //! target first lands there ([`targets`]), and become backends of the group's service then.
 //! A new certificate's content is a new certificate: created, the proxy switched to it, the
 //! old one deleted, in that order (the proxy is never without one).
+//!
+//! The firewall rules apply to every instance of the network (no target tags: the backend
+//! is not told the node pool's tags); the traffic rule of an L4 stack is narrowed to the
+//! load balancer's own address instead, as cloud-provider-gcp's is.
 //!
 //! Not built: internal L7 (regional `INTERNAL_MANAGED` with a proxy-only subnet), weighted
 //! forwarding (`weightedBackendServices`, needs `EXTERNAL_MANAGED` route rules), redirects
@@ -30,6 +35,7 @@ pub mod changes;
 pub mod clients;
 mod deletes;
 pub mod diff;
+pub mod firewall;
 mod kinds;
 mod lifecycle;
 pub mod model;
@@ -140,6 +146,7 @@ impl GcpLoadBalancers {
         }
         let mut ctx = PlanContext {
             region: self.provider().location().region.clone(),
+            network: self.provider().location().network.clone(),
             ..PlanContext::default()
         };
         if spec.kind == LoadBalancerKind::Application

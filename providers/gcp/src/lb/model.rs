@@ -12,6 +12,7 @@ use cloudnet_core::ownership::{TAG_CLUSTER, TAG_OWNER, TAG_OWNER_KIND, TAG_RESOU
 use cloudnet_core::{CertificateMaterial, LoadBalancerId, Owner};
 use serde::Serialize;
 
+pub use super::firewall::{Allow, FirewallDef};
 use crate::ops::Scope;
 
 /// A health check in Compute Engine's terms.
@@ -187,6 +188,9 @@ pub struct DesiredStack {
     pub forwarding_rules: Vec<ForwardingRuleDef>,
     /// The self-managed certificates the proxies name (L7).
     pub ssl_certificates: Vec<SslCertificateDef>,
+    /// The VPC firewall rules that let the load balancer's traffic and health checks in
+    /// ([`super::firewall`]).
+    pub firewalls: Vec<FirewallDef>,
 }
 
 impl DesiredStack {
@@ -212,6 +216,8 @@ pub struct ObservedStack {
     pub forwarding_rules: Vec<Seen<ActualForwardingRule>>,
     /// SSL certificates by name (global: L7 only).
     pub ssl_certificates: Vec<Seen<String>>,
+    /// Firewall rules (global, for either kind).
+    pub firewalls: Vec<Seen<FirewallDef>>,
 }
 
 /// Who a resource belongs to, read from its description.

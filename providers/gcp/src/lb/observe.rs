@@ -273,6 +273,15 @@ impl GcpLoadBalancers {
             out.forwarding_rules
                 .push(seen(forwarding_rule_actual(&f), &f.description));
         }
+        for f in list_items!(
+            caller,
+            m::FIREWALLS_LIST,
+            gce::FirewallList,
+            c.firewalls.list().set_project(p).set_filter(&filter)
+        ) {
+            out.firewalls
+                .push(seen(super::firewall::firewall_actual(&f), &f.description));
+        }
         out.negs = self.negs_matching(&filter).await?;
         Ok(out)
     }

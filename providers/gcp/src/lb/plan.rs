@@ -7,6 +7,8 @@
 //!  L4 (Network):      forwarding rule (regional, per protocol, with the ports)
 //!                     ─> backend service (regional, per protocol, EXTERNAL / INTERNAL)
 //!                     ─> zonal GCE_VM_IP NEGs (the nodes) + health check
+//!  both:              firewall rules letting the traffic and health checks in
+//!                     ([`super::firewall`])
 //! ```
 //!
 //! Every name comes from [`derive_name`] of the owner and what tells the resource apart
@@ -53,6 +55,8 @@ fn service_attribute(g: &BackendGroup, key: &str, min: i32, max: i32) -> Result<
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanContext {
     pub region: String,
+    /// The cluster's VPC network (the firewall rules' network).
+    pub network: String,
     pub static_ip: Option<String>,
     pub subnetwork: Option<String>,
 }
@@ -112,6 +116,7 @@ pub fn plan(spec: &LoadBalancerSpec, ctx: &PlanContext) -> Result<DesiredStack> 
     };
     stack.id = stack_id(&stack.scope, &base);
     stack.base = base;
+    stack.firewalls = super::firewall::plan_firewalls(spec, &stack, &ctx.network)?;
     Ok(stack)
 }
 
@@ -127,6 +132,7 @@ fn empty(spec: &LoadBalancerSpec, scope: Scope) -> DesiredStack {
         proxies: Vec::new(),
         forwarding_rules: Vec::new(),
         ssl_certificates: Vec::new(),
+        firewalls: Vec::new(),
     }
 }
 

@@ -62,17 +62,18 @@ pub fn service(cluster: &str, name: &str, scheme: Scheme) -> LoadBalancerSpec {
 }
 
 /// Reads of one ensure: L7 health checks, backend services, URL maps, HTTP and HTTPS
-/// proxies, SSL certificates, forwarding rules, NEGs; L4 health checks, backend services,
-/// forwarding rules, NEGs.
-pub const L7_READS: u64 = 8;
-pub const L4_READS: u64 = 4;
+/// proxies, SSL certificates, forwarding rules, firewall rules, NEGs; L4 health checks,
+/// backend services, forwarding rules, firewall rules, NEGs.
+pub const L7_READS: u64 = 9;
+pub const L4_READS: u64 = 5;
 
-/// The fewest calls that create [`ingress`] (2 listeners, 2 groups): the reads, 10 inserts,
-/// and the first rule read back for the address the second shares.
-pub const L7_CREATE: u64 = L7_READS + 10 + 1;
+/// The fewest calls that create [`ingress`] (2 listeners, 2 groups): the reads, 11 inserts
+/// (the firewall rule among them), and the first rule read back for the address the second
+/// shares.
+pub const L7_CREATE: u64 = L7_READS + 11 + 1;
 /// [`service`] (UDP and TCP): the reads, a health check, backend service and rule per
-/// protocol, the first rule read back.
-pub const L4_CREATE: u64 = L4_READS + 6 + 1;
+/// protocol, two firewall rules (health checks, traffic), the first rule read back.
+pub const L4_CREATE: u64 = L4_READS + 8 + 1;
 /// Deleting them (no NEG yet): the reads and one delete per resource.
-pub const L7_DELETE: u64 = L7_READS + 10;
-pub const L4_DELETE: u64 = L4_READS + 6;
+pub const L7_DELETE: u64 = L7_READS + 11;
+pub const L4_DELETE: u64 = L4_READS + 8;

@@ -119,7 +119,9 @@ pub(super) fn group_verb(
     }
 }
 
-/// `backendServices.getHealth`: every endpoint or member of one backend group, healthy.
+/// `backendServices.getHealth`: every endpoint of one NEG, healthy when the firewall lets
+/// the health checkers reach it ([`super::health`]); every member of an instance group,
+/// healthy.
 pub(super) fn get_health(state: &GcpState, call: &Call, path: &str) -> GcpResult<Value> {
     let body = call.body.clone().unwrap_or(json!({}));
     let g = body["group"]
@@ -140,8 +142,15 @@ pub(super) fn get_health(state: &GcpState, call: &Call, path: &str) -> GcpResult
     }
     let gpath = state.path_of(&url).unwrap_or_default();
     let statuses: Vec<Value> = if coll == "networkEndpointGroups" {
+        let neg = state.resources.get(&gpath).cloned().unwrap_or_default();
+        let firewalls = state
+            .resources
+            .values()
+            .filter(|r| r["kind"] == "compute#firewall");
+        let lookup = |p: &str| state.resources.get(p);
         state.neg_endpoints.get(&gpath).into_iter().flatten().map(|e| {
-            let mut s = json!({"instance": e["instance"], "ipAddress": e["ipAddress"], "healthState": "HEALTHY"});
+            let health = super::health::endpoint_state(lookup, firewalls.clone(), &bs, &neg, e);
+            let mut s = json!({"instance": e["instance"], "ipAddress": e["ipAddress"], "healthState": health});
             if let Some(p) = e.get("port") {
                 s["port"] = p.clone();
             }

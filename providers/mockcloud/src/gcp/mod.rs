@@ -19,6 +19,7 @@ pub mod alias;
 pub mod error;
 pub mod filter;
 mod groups;
+pub mod health;
 mod instances;
 mod lb;
 mod list;

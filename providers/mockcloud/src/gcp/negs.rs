@@ -246,6 +246,35 @@ pub(super) fn verb(
         }
         "listNetworkEndpoints" => {
             let show = body["healthStatus"].as_str() == Some("SHOW");
+            // With SHOW: one health per backend service the NEG is a backend of.
+            let url = state.url(path);
+            let services: Vec<&Value> = state
+                .resources
+                .values()
+                .filter(|r| r["kind"] == "compute#backendService")
+                .filter(|r| {
+                    r["backends"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|b| b["group"].as_str() == Some(url.as_str()))
+                })
+                .collect();
+            let neg = state.resources.get(path).cloned().unwrap_or_default();
+            let firewalls = state
+                .resources
+                .values()
+                .filter(|r| r["kind"] == "compute#firewall");
+            let lookup = |p: &str| state.resources.get(p);
+            let healths = |e: &Value| -> Value {
+                services
+                    .iter()
+                    .map(|bs| {
+                        let h = super::health::endpoint_state(lookup, firewalls.clone(), bs, &neg, e);
+                        json!({"backendService": {"backendService": bs["selfLink"]}, "healthState": h})
+                    })
+                    .collect()
+            };
             let items = state
                 .neg_endpoints
                 .get(path)
@@ -256,7 +285,7 @@ pub(super) fn verb(
                 .map(|(i, e)| {
                     let mut item = json!({"networkEndpoint": e});
                     if show {
-                        item["healths"] = json!([{"healthState": "HEALTHY"}]);
+                        item["healths"] = healths(&e);
                     }
                     (format!("{i:08}"), item)
                 })
