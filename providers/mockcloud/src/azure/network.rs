@@ -254,6 +254,10 @@ pub(super) fn prepare_nsg(new: &mut Value) -> AzResult<()> {
     let rules = child_array(new, "securityRules")
         .cloned()
         .unwrap_or_default();
+    // ARM shows an NSG PUT without rules with an empty list.
+    props(new)
+        .entry("securityRules")
+        .or_insert_with(|| json!([]));
     if rules.len() > MAX_SECURITY_RULES {
         return Err(AzError::bad(
             "SecurityRuleCountLimitReached",
