@@ -13,7 +13,7 @@ use cloudnet_testkit::eventually;
 use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{examples, run_sandbox_binary, temp_dir};
 
 mod support;
@@ -123,6 +123,35 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
     );
     let rule = &lbs[0]["properties"]["loadBalancingRules"][0]["properties"];
     assert_eq!(rule["idleTimeoutInMinutes"], 10, "{rule}");
+    // AKS's NSG on the node subnet lets the Internet in to the Service's backend port, under
+    // the load balancer's name (a Standard Load Balancer is closed without it).
+    let nsgs = resources(&sandbox, "Microsoft.Network/networkSecurityGroups");
+    assert_eq!(nsgs.len(), 1, "{nsgs:?}");
+    let allow = &nsgs[0]["properties"]["securityRules"];
+    let lb_name = lbs[0]["name"].as_str().unwrap();
+    assert_eq!(allow.as_array().map(Vec::len), Some(1), "{allow}");
+    assert_eq!(allow[0]["name"], format!("{lb_name}-TCP"), "{allow}");
+    let p = &allow[0]["properties"];
+    assert_eq!(
+        (
+            &p["access"],
+            &p["direction"],
+            &p["sourceAddressPrefix"],
+            &p["priority"]
+        ),
+        (
+            &json!("Allow"),
+            &json!("Inbound"),
+            &json!("Internet"),
+            &json!(500)
+        ),
+        "{p}"
+    );
+    assert_eq!(
+        p["destinationPortRange"],
+        rule["backendPort"].to_string(),
+        "{p}"
+    );
     // The Service's public IP (with its DNS label) and the gateway's.
     let pips = resources(&sandbox, "Microsoft.Network/publicIPAddresses");
     assert_eq!(pips.len(), 2, "{pips:?}");
@@ -162,8 +191,8 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
         "{gw}"
     );
 
-    // Deleting the Service and the Ingress leaves no load balancer, no gateway and no public
-    // IP.
+    // Deleting the Service and the Ingress leaves no load balancer, no gateway, no public
+    // IP and no rule on the NSG.
     let services: Api<Service> = Api::namespaced(sandbox.client().clone(), "default");
     services
         .delete("web-public", &DeleteParams::default())
@@ -186,6 +215,12 @@ async fn the_azure_sandbox_addresses_pods_from_nic_ip_configurations_and_makes_a
         },
     )
     .await;
+    let nsgs = resources(&sandbox, "Microsoft.Network/networkSecurityGroups");
+    assert_eq!(
+        nsgs[0]["properties"]["securityRules"],
+        json!([]),
+        "{nsgs:?}"
+    );
 
     // A bad annotation: a Warning Event naming it, and no load balancer.
     let bad: Service = serde_json::from_value(serde_json::json!({

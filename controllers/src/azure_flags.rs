@@ -61,6 +61,11 @@ pub struct AzureArgs {
     /// Azure: the kubenet route table, in the resource group.
     #[arg(long, env = "AZURE_ROUTE_TABLE_NAME")]
     pub azure_route_table_name: Option<String>,
+    /// Azure: the network security group the Service load balancers' allow rules go on, in
+    /// the resource group (cloud-provider-azure's `securityGroupName`; AKS:
+    /// `aks-agentpool-<id>-nsg`); default: the one on the node subnet.
+    #[arg(long, env = "AZURE_SECURITY_GROUP_NAME")]
+    pub azure_security_group_name: Option<String>,
     /// Azure: the Resource Manager endpoint (HTTPS); default `https://management.azure.com`.
     #[arg(long, env = "AZURE_ARM_ENDPOINT")]
     pub azure_arm_endpoint: Option<String>,
@@ -92,6 +97,8 @@ pub struct AzureSettings {
     pub vnet: String,
     pub subnet: String,
     pub route_table: String,
+    /// `None`: the node subnet's.
+    pub security_group: Option<String>,
     pub arm_endpoint: String,
     pub imds_endpoint: String,
     /// The CA file's PEM, read at start.
@@ -146,6 +153,10 @@ impl AzureArgs {
             (
                 "AZURE_ROUTE_TABLE_NAME",
                 self.azure_route_table_name.is_some(),
+            ),
+            (
+                "AZURE_SECURITY_GROUP_NAME",
+                self.azure_security_group_name.is_some(),
             ),
             ("AZURE_ARM_ENDPOINT", self.azure_arm_endpoint.is_some()),
             ("AZURE_IMDS_ENDPOINT", self.azure_imds_endpoint.is_some()),
@@ -310,6 +321,16 @@ impl AzureArgs {
                 80,
                 "kubenet route table",
             )?,
+            security_group: match self.azure_security_group_name.as_deref().map(str::trim) {
+                None => None,
+                Some("") => bail!(
+                    "AZURE_SECURITY_GROUP_NAME is set but empty; unset it for the node subnet's"
+                ),
+                Some(s) if !is_resource_name(s, 80) => bail!(
+                    "AZURE_SECURITY_GROUP_NAME {s:?} is not a resource name (1-80 letters, digits, '_', '-', '.')"
+                ),
+                Some(s) => Some(s.to_string()),
+            },
             arm_endpoint: url(
                 "AZURE_ARM_ENDPOINT",
                 &self.azure_arm_endpoint,
@@ -367,6 +388,7 @@ impl AzureSettings {
             cluster,
         );
         c.endpoint = self.arm_endpoint.clone();
+        c.security_group = self.security_group.clone();
         c.ca_pem = self.ca_pem.clone();
         c.credentials = self.credentials.clone();
         if let Some(b) = budget {
@@ -451,6 +473,7 @@ mod tests {
         assert_eq!(s.arm_endpoint, DEFAULT_ARM_ENDPOINT);
         assert_eq!(s.imds_endpoint, DEFAULT_IMDS_ENDPOINT);
         assert!(s.needs_imds());
+        assert_eq!(s.security_group, None);
         assert_eq!(
             a.undiscovered(),
             [
@@ -501,6 +524,8 @@ mod tests {
             "t",
             "--azure-arm-endpoint",
             "https://127.0.0.1:4567/",
+            "--azure-security-group-name",
+            "aks-agentpool-1-nsg",
         ]);
         let s = a.settings("demo", |_| None).expect("settings");
         assert!(!s.needs_imds());
@@ -509,6 +534,7 @@ mod tests {
         let c = s.config("demo", None, None).expect("config");
         assert_eq!(c.endpoint, "https://127.0.0.1:4567");
         assert_eq!(c.location, "westeurope");
+        assert_eq!(c.security_group.as_deref(), Some("aks-agentpool-1-nsg"));
     }
 
     #[test]
@@ -538,6 +564,14 @@ mod tests {
             (
                 &["--azure-arm-endpoint", "not a url"],
                 "AZURE_ARM_ENDPOINT \"not a url\"",
+            ),
+            (
+                &["--azure-security-group-name", " "],
+                "AZURE_SECURITY_GROUP_NAME is set but empty",
+            ),
+            (
+                &["--azure-security-group-name", "nsg-"],
+                "AZURE_SECURITY_GROUP_NAME \"nsg-\" is not a resource name",
             ),
             (
                 &["--azure-imds-endpoint", "ftp://x"],

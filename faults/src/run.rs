@@ -66,6 +66,12 @@ pub enum Expect {
         path: String,
         fields: serde_json::Value,
     },
+    /// (Azure) The network security group `group` (its resource ID) holds these rules, by
+    /// name with the same content (priorities aside).
+    SecurityRules {
+        group: String,
+        rules: serde_json::Value,
+    },
     /// Nothing of the instance is left: no interface attached to it, no interface of the
     /// cluster detached, no route to it or to an interface it had (on GCP: the instance
     /// gone, no NEG endpoint or route naming it; on Azure: the instance gone, no route to
@@ -107,6 +113,9 @@ impl Expect {
             }
             Expect::GcpResource { path, fields } => {
                 crate::clouds::gcp::has_fields(&s.cloud, path, fields)
+            }
+            Expect::SecurityRules { group, rules } => {
+                crate::clouds::azure_nsg::rules_hold(&s.cloud, group, rules)
             }
             Expect::NothingOf { instance, .. } if s.provider == crate::Cloud::Gcp => {
                 // The instance is gone with its interface and alias ranges; no NEG endpoint

@@ -40,9 +40,6 @@ pub fn support(scenario: &str, cloud: Cloud) -> Support {
         (_, "ingress-group-member-moved") => NotApplicable(
             "IngressGroups are the AWS Load Balancer Controller's: ingress-gce makes one load balancer per Ingress, and AGIC's dialect one gateway per Ingress or one shared by all (AZURE_APPGW_NAME), with no named groups to move between",
         ),
-        (Cloud::Azure, "drift-security-group-rule-revoked") => NotApplicable(
-            "the Azure backend manages no network security group rule: its Standard Load Balancers and Application Gateways are reached through the NSGs the user (or AKS) keeps on the node and gateway subnets, so there is no rule of ours to revoke (cloud-provider-azure's per-Service allow rules on the cluster NSG are not built)",
-        ),
         _ => Runs,
     }
 }
@@ -68,6 +65,9 @@ pub fn analogue(scenario: &str, cloud: Cloud) -> Option<&'static str> {
         }
         (Cloud::Azure, "foreign-load-balancer-under-our-name") => {
             "a Standard Load Balancer without tags, made by the operator under the name the Service's takes"
+        }
+        (Cloud::Azure, "drift-security-group-rule-revoked") => {
+            "a LoadBalancer Service's TCP allow rule (`<load balancer>-TCP`) deleted by hand from the cluster's network security group on the node subnet (a PUT of the NSG without it, the other rules kept): the load balancer's clients are refused until it is back"
         }
         (Cloud::Azure, "drift-rule-edited") => {
             "an Ingress of AGIC's class (azure-application-gateway): the path rule for /shop of its Application Gateway's URL path map edited by hand to match /edited (a PUT of the gateway, as the operator)"

@@ -2,7 +2,7 @@
 //! ([`crate::operator_azure`]): the Service's load-balancing rule deleted, a load balancer of
 //! someone else's under the Service's name, the second node's scale-set instance deleted
 //! (the set scaled in), the node subnet filled by another user's NIC, an Application
-//! Gateway's path rule edited.
+//! Gateway's path rule edited, the Service's allow rule deleted from the cluster's NSG.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ pub const SCENARIOS: &[&str] = &[
     "instance-terminated",
     "subnet-exhausted",
     "drift-rule-edited",
+    "drift-security-group-rule-revoked",
 ];
 
 pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
@@ -34,6 +35,7 @@ pub async fn body(name: &str, r: &mut Run) -> Result<Metrics> {
         "instance-terminated" => instance_deleted(r).await,
         "subnet-exhausted" => subnet_filled(r).await,
         "drift-rule-edited" => path_rule_edited(r).await,
+        "drift-security-group-rule-revoked" => security_rule_deleted(r).await,
         other => bail!("no Azure world scenario {other}"),
     }
 }
@@ -447,6 +449,56 @@ async fn path_rule_edited(r: &mut Run) -> Result<Metrics> {
     }
     r.notes.push(format!(
         "{edited} path rule(s) for /shop edited by hand to match /edited (a PUT of the gateway)"
+    ));
+    r.measure(&goal, fault, LIMIT).await
+}
+
+/// The Service's TCP allow rule deleted from the cluster's NSG by hand: the NSG (AKS's, not
+/// the cluster's) written back without it, every other rule kept. Its load balancer then
+/// lets no client reach a backend (the health probes still pass) until the rule is back.
+async fn security_rule_deleted(r: &mut Run) -> Result<Metrics> {
+    use crate::clouds::azure_nsg;
+    up_stack(r).await?;
+    let s = r.sample().await?;
+    let lb = our_load_balancer(&s)?;
+    let lb_name = lb["name"]
+        .as_str()
+        .context("a load balancer without a name")?
+        .to_string();
+    let nsg = azure_nsg::node_security_group(&s.cloud).context("no NSG on the node subnet")?;
+    let id = id_of(&nsg)?;
+    let ours = azure_nsg::service_rules(&nsg, &lb_name);
+    let tcp = format!("{lb_name}-TCP");
+    if !ours.iter().any(|x| x["name"] == tcp.as_str()) {
+        bail!("{id} has no rule {tcp} (it has {ours:?})");
+    }
+    let mut goal = stack_goal(3);
+    goal.expect.push(Expect::SecurityRules {
+        group: id.clone(),
+        rules: json!(ours),
+    });
+    let arm = Arm::new(&r.env);
+    let mut edited = writable(&arm.get(&id).await?);
+    let others = edited["properties"]["securityRules"]
+        .as_array()
+        .map_or(0, |a| a.len() - 1);
+    if let Some(list) = edited["properties"]["securityRules"].as_array_mut() {
+        list.retain(|x| x["name"] != tcp.as_str());
+    }
+    let fault = r.fault(&goal).await?;
+    arm.put(&id, &edited)
+        .await
+        .with_context(|| format!("cannot write {id} without {tcp}"))?;
+    let after = r.sample().await?;
+    if goal.expect.iter().all(|e| e.holds(&after)) {
+        bail!("{tcp} is still on {id} after the PUT without it");
+    }
+    r.notes.push(format!(
+        "{tcp} (Inbound Allow, priority {}) deleted by hand from {} (a PUT of the NSG with its {others} other rule(s))",
+        ours.iter()
+            .find(|x| x["name"] == tcp.as_str())
+            .map_or(json!(null), |x| x["properties"]["priority"].clone()),
+        nsg["name"].as_str().unwrap_or_default(),
     ));
     r.measure(&goal, fault, LIMIT).await
 }

@@ -212,7 +212,7 @@ fn resources(dump: &Value) -> impl Iterator<Item = (&String, &Value)> {
     dump["azure"]["resources"].as_object().into_iter().flatten()
 }
 
-fn lookup<'a>(dump: &'a Value, id: &str) -> Option<&'a Value> {
+pub(super) fn lookup<'a>(dump: &'a Value, id: &str) -> Option<&'a Value> {
     dump["azure"]["resources"]
         .get(id.trim_end_matches('/').to_lowercase())
         .filter(|v| !v.is_null())
@@ -425,7 +425,11 @@ pub fn target_groups(dump: &Value) -> BTreeMap<String, (BTreeSet<String>, bool)>
                 )
                 .map(str::to_string)
                 .collect();
-            let routed = used.contains(&id);
+            // A load balancer's pool takes traffic only where the NSG lets its clients in
+            // (a gateway's backends are reached from its subnet, inside the VNet).
+            let routed = used.contains(&id)
+                && (lb["type"] == GATEWAY_TYPE
+                    || super::azure_nsg::pool_reachable(dump, lb, &id, &members));
             out.insert(id, (members, routed));
         }
     }
@@ -454,13 +458,19 @@ pub fn rule_paths(dump: &Value, id: &str) -> BTreeSet<String> {
 }
 
 /// Every resource not the cluster's, by ID, without what the cluster legitimately changes
-/// on them: its `cloudnet-<n>` ipConfigurations on a node's NIC (and the NIC's
+/// on them: its load balancers' allow rules on an NSG, its `cloudnet-<n>` ipConfigurations
+/// on a node's NIC (and the NIC's
 /// `provisioningState` while that write's operation runs), the subnets' lists of
 /// ipConfigurations in them, and ETags.
 pub fn foreign_resources(dump: &Value) -> BTreeMap<String, Value> {
-    resources(dump)
+    let mut foreign: Vec<(&String, Value)> = resources(dump)
         .filter(|(_, r)| !owned(r))
-        .map(|(id, r)| (format!("azure{id}"), normalise(r)))
+        .map(|(id, r)| (id, normalise(r)))
+        .collect();
+    super::azure_nsg::strip_service_rules(dump, &mut foreign);
+    foreign
+        .into_iter()
+        .map(|(id, r)| (format!("azure{id}"), r))
         .collect()
 }
 
@@ -498,11 +508,12 @@ fn strip(v: &mut Value) {
     }
 }
 
-/// Every resource of the cluster still there.
+/// Every resource of the cluster still there, and every Service rule left on an NSG.
 pub fn leftovers(dump: &Value) -> Vec<String> {
     resources(dump)
         .filter(|(_, r)| owned(r))
         .map(|(id, _)| format!("azure {id}"))
+        .chain(super::azure_nsg::leftover_rules(dump))
         .collect()
 }
 

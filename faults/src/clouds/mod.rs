@@ -8,7 +8,7 @@
 //! | ipamd reads | IMDSv2 | the GCE metadata server | Azure IMDS |
 //! | a pod address is on its node | a private IP of an ENI attached to the instance | in an alias range (or the address) of the instance's interface | an ipConfiguration of the instance's NIC |
 //! | load balancer, listener | ELBv2 load balancer, listener | regional forwarding rule (its address), one per protocol | Standard Load Balancer (its frontend's address), LB rule |
-//! | targets | target group targets (pod IPs) | NEG endpoints (`GCE_VM_IP`: the pods' nodes) | backend pool addresses (pod IPs) |
+//! | targets | target group targets (pod IPs) | NEG endpoints (`GCE_VM_IP`: the pods' nodes) | backend pool addresses (pod IPs), taking traffic where the node subnet's NSG lets the clients in ([`azure_nsg`]) |
 //! | ours | tags `cloudnet.io/cluster` / `kubernetes.io/cluster/<c>` | description `cloudnet.io/cluster=<c>` | tag `cloudnet.io/cluster` |
 //!
 //! Each module reads the mock's state dump (`GET /_mockcloud/state`) on its own: the
@@ -16,6 +16,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod azure_nsg;
 pub mod gcp;
 
 use std::collections::{BTreeMap, BTreeSet};

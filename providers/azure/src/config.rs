@@ -42,6 +42,10 @@ pub struct AzureConfig {
     pub subnet: String,
     /// The kubenet route table (by name, in `resource_group`).
     pub route_table: String,
+    /// The network security group the Service load balancers' allow rules go on (by name,
+    /// in `resource_group`; cloud-provider-azure's `securityGroupName`, AKS's
+    /// `aks-agentpool-<id>-nsg`). `None`: the one on the node subnet.
+    pub security_group: Option<String>,
     /// The cluster's name: what the suite's resource names and tags carry.
     pub cluster: String,
     /// The ARM endpoint (`https://management.azure.com` unless overridden).
@@ -71,6 +75,7 @@ impl AzureConfig {
             vnet: vnet.to_string(),
             subnet: subnet.to_string(),
             route_table: route_table.to_string(),
+            security_group: None,
             cluster: cluster.to_string(),
             endpoint: "https://management.azure.com".to_string(),
             ca_pem: None,
@@ -129,6 +134,13 @@ impl AzureConfig {
                 "cluster name {:?}: at most 40 letters, digits and '-'",
                 self.cluster
             )));
+        }
+        if self
+            .security_group
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid("security group is empty".into()));
         }
         azure_core::Url::parse(&self.endpoint)
             .map_err(|e| ConfigError::Invalid(format!("endpoint {:?}: {e}", self.endpoint)))?;

@@ -24,7 +24,8 @@
 //! - [`routes`]: [`cloudnet_core::Routes`] for kubenet, changes coalesced into one route
 //!   table PUT per batch window under the table's ETag.
 //! - [`lb`]: [`cloudnet_core::LoadBalancers`] for Services on a Standard Load Balancer
-//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply), the Service annotations
+//!   (observe -> pure [`lb::diff()`] -> [`lb::ChangeSet`] -> apply) with its allow rules on
+//!   the cluster's NSG ([`lb::security_rules`], [`lb::security_group`]), the Service annotations
 //!   of [`lb::attributes`] read from the spec's attributes; for Ingresses ([`lb::appgw`]) one
 //!   Application Gateway v2 per Ingress (or group), AGIC's annotations of
 //!   [`lb::appgw::attributes`] read from the spec's and groups' attributes.
@@ -47,9 +48,9 @@
 //! | `Addresses::release_blocks` | per 16: `networkInterfaces/read` + `networkInterfaces/write` without them (nothing when already gone). Scale-set instance: the NIC's read, then per 16 the instance's read + write without them (nothing when already gone) |
 //! | `Addresses::attach_interface` / `detach_interface` / `delete_orphan` | none: `InvalidInput` (`NotSupported`) |
 //! | `Addresses::list_orphans` | none: always empty (the suite creates no NICs) |
-//! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs: a second ensure makes no write |
+//! | `LoadBalancers::ensure` | `publicIPAddresses/read` (internet-facing), `loadBalancers/read`; `publicIPAddresses/write` when missing; `loadBalancers/write` (If-Match) only when the projection differs; then the Service's allow rules: `virtualNetworks/subnets/read` once per process (the node subnet's NSG, unless `AZURE_SECURITY_GROUP_NAME` names it), `networkSecurityGroups/read`, `networkSecurityGroups/write` (If-Match, the whole rule list; 412: read again) only when the Service's rules differ: a second ensure makes no write |
 //! | `LoadBalancers::sync_targets` | `loadBalancers/read`; `loadBalancers/write` with the pool's addresses when they differ |
-//! | `LoadBalancers::delete` | `loadBalancers/read`, `loadBalancers/delete`, per public IP its frontends used `publicIPAddresses/read` and `publicIPAddresses/delete` (ours only: a user's named IP stays; gone is done) |
+//! | `LoadBalancers::delete` | `loadBalancers/read`; `networkSecurityGroups/read` and, when the Service has rules there, `networkSecurityGroups/write` without them; `loadBalancers/delete`, per public IP its frontends used `publicIPAddresses/read` and `publicIPAddresses/delete` (ours only: a user's named IP stays; gone is done) |
 //! | `LoadBalancers::list_owned` | `loadBalancers/read` and `applicationGateways/read` (the resource group's lists), by the `cloudnet.io/*` tags |
 //! | `LoadBalancers::ensure` (Application) | `publicIPAddresses/read`, `applicationGateways/read`; `publicIPAddresses/write` when missing; one `applicationGateways/write` (If-Match) of the whole gateway only when a field the suite sets differs (a second ensure makes no write); on 412 read, decide and write again |
 //! | `LoadBalancers::sync_targets` (gateway pool) | `applicationGateways/read`; one `applicationGateways/write` (If-Match) with the pool's addresses when they differ, none otherwise |

@@ -58,11 +58,14 @@ fn controller_token() -> String {
 
 async fn start_with(role: RoleSource) -> (Handle, Arc<AzureConfig>) {
     let h = start(|w| {
+        // AKS's NSG on the node subnet, where the Services' allow rules go.
+        *w = w.clone().with_node_nsg();
         // The Application Gateways' dedicated subnet, as the user makes it.
         w.virtual_networks[0].subnets.push(SubnetSpec {
             name: cloudnet_azure::lb::appgw::DEFAULT_SUBNET.into(),
             address_prefix: "10.225.0.0/24".into(),
             route_table: None,
+            network_security_group: None,
         });
         w.rbac = Some(GrantSpec {
             roles: BTreeMap::from([(ROLE.to_string(), role)]),

@@ -438,6 +438,10 @@ pub mod codes {
             "RouteTableCannotHaveMoreThanMaxRoutes",
             LimitExceeded(Limit::RoutesPerTable),
         ),
+        (
+            "SecurityRuleCountLimitReached",
+            LimitExceeded(Limit::SecurityGroupRules),
+        ),
         ("SubnetIsFull", InsufficientCapacity),
         ("PrivateIPAddressNotAvailable", InsufficientCapacity),
         ("InvalidParameter", InvalidInput),

@@ -46,6 +46,7 @@ impl AzureWorld {
                 name: cloudnet_azure::lb::appgw::DEFAULT_SUBNET.into(),
                 address_prefix: "10.225.0.0/24".into(),
                 route_table: None,
+                network_security_group: None,
             })
         })
         .await;

@@ -101,7 +101,7 @@ The controller's cloud settings as environment variables (CLOUD_PROVIDER, GCP_*,
 {{- end }}
 {{- if eq .Values.provider "azure" }}
 {{- $a := .Values.azure }}
-{{- range $name, $v := dict "AZURE_SUBSCRIPTION_ID" $a.subscriptionId "AZURE_RESOURCE_GROUP" $a.resourceGroup "AZURE_LOCATION" $a.location "AZURE_VNET_NAME" $a.vnetName "AZURE_SUBNET_NAME" $a.subnetName "AZURE_ROUTE_TABLE_NAME" $a.routeTableName }}
+{{- range $name, $v := dict "AZURE_SUBSCRIPTION_ID" $a.subscriptionId "AZURE_RESOURCE_GROUP" $a.resourceGroup "AZURE_LOCATION" $a.location "AZURE_VNET_NAME" $a.vnetName "AZURE_SUBNET_NAME" $a.subnetName "AZURE_ROUTE_TABLE_NAME" $a.routeTableName "AZURE_SECURITY_GROUP_NAME" $a.securityGroupName }}
 {{- with $v }}
 - name: {{ $name }}
   value: {{ . | quote }}

@@ -8,7 +8,13 @@
 //!              ─> desired(spec, observed pools' members)       (pure)
 //!              ─> diff(observed, desired) -> ChangeSet          (pure)
 //!              ─> apply: PUT public IP if missing; PUT load balancer (If-Match) if it differs
+//!              ─> the allow rules on the cluster's NSG (security_group): GET NSG,
+//!                 plan (security_rules, pure), PUT NSG (If-Match) if the Service's differ
 //! ```
+//!
+//! A Standard Load Balancer is closed until an NSG rule lets its clients in: each Service
+//! gets its own allow rules (`<load balancer>-TCP`, `-UDP`) on the NSG of the node subnet or
+//! `AZURE_SECURITY_GROUP_NAME`, removed on delete; [`security_rules`] says which and why.
 //!
 //! Pool members are the hot path's ([`LoadBalancers::sync_targets`]): `ensure` keeps the
 //! members it reads. `Application` specs (Ingresses) become Application Gateways
@@ -42,6 +48,8 @@ use crate::call::with_if_match;
 pub mod appgw;
 pub mod diff;
 mod public_ip;
+pub mod security_group;
+pub mod security_rules;
 use crate::config::AzureConfig;
 use crate::error::{from_azure, gone_is_done};
 use diff::tags_of;
@@ -79,7 +87,14 @@ pub struct AzureLoadBalancers {
     cfg: Arc<AzureConfig>,
     /// The application gateways' dedicated subnet when a spec names none.
     gateway_subnet: String,
+    /// The node subnet's NSG once read (`Some(None)`: it has none).
+    nsg: Arc<tokio::sync::Mutex<Option<Option<security_group::SecurityGroupRef>>>>,
+    /// Lowercased `<resource group>/<NSG>` -> the lock its read-modify-write PUTs take.
+    nsg_writes: NsgLocks,
 }
+
+type NsgLocks =
+    Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// A backend group's pool name (in a load balancer or an application gateway).
 pub(crate) fn pool_name(key: &str) -> String {
@@ -147,7 +162,7 @@ fn pip_name(spec: &LoadBalancerSpec, lb_name: &str) -> String {
 }
 
 /// The group each listener forwards to (an L4 listener forwards to exactly one).
-fn forward_group(action: &Action) -> Result<&str> {
+pub(crate) fn forward_group(action: &Action) -> Result<&str> {
     match action {
         Action::Forward { groups } if groups.len() == 1 => Ok(&groups[0].group),
         _ => Err(Error::invalid(
@@ -162,6 +177,8 @@ impl AzureLoadBalancers {
             client,
             cfg,
             gateway_subnet: appgw::DEFAULT_SUBNET.into(),
+            nsg: Arc::default(),
+            nsg_writes: Arc::default(),
         }
     }
 
@@ -559,6 +576,7 @@ impl LoadBalancers for AzureLoadBalancers {
         }
         // Decide.
         let desired = self.desired(spec, observed.as_ref())?;
+        let rules = security_rules::wanted(spec, &name)?;
         let seen = self.public_ip_seen(pip.as_ref(), want_label.as_deref());
         let changes = diff(observed.as_ref(), &desired, public, seen);
         // Apply.
@@ -571,6 +589,8 @@ impl LoadBalancers for AzureLoadBalancers {
         } else {
             observed.unwrap_or(desired)
         };
+        // The allow rules once the load balancer exists (nothing reaches it before).
+        self.sync_security_rules(&name, &rules).await?;
         let groups: Vec<(String, String)> = spec
             .groups
             .iter()
@@ -678,8 +698,14 @@ impl LoadBalancers for AzureLoadBalancers {
         let name = lb.0.rsplit('/').next().unwrap_or_default().to_string();
         // The public IPs the frontends use, and the default one (a frontend may be gone).
         let mut pips = vec![format!("{name}-pip")];
-        if let Some(current) = self.get_lb(&name).await? {
+        let current = self.get_lb(&name).await?;
+        if let Some(current) = &current {
             self.check_ours(&current.resource.tags, "load balancer", &name)?;
+        }
+        // The allow rules first: the load balancer is deleted once nothing of it is left on
+        // the NSG, so a failed delete is retried with its name still known.
+        self.sync_security_rules(&name, &[]).await?;
+        if let Some(current) = current {
             pips.extend(
                 current
                     .properties

@@ -247,10 +247,23 @@ pub(super) fn prepare_route_table(new: &mut Value) -> AzResult<()> {
     Ok(())
 }
 
+/// Security rules an NSG may hold (Azure's default limit).
+pub const MAX_SECURITY_RULES: usize = 1000;
+
 pub(super) fn prepare_nsg(new: &mut Value) -> AzResult<()> {
     let rules = child_array(new, "securityRules")
         .cloned()
         .unwrap_or_default();
+    // ARM shows an NSG PUT without rules with an empty list.
+    props(new)
+        .entry("securityRules")
+        .or_insert_with(|| json!([]));
+    if rules.len() > MAX_SECURITY_RULES {
+        return Err(AzError::bad(
+            "SecurityRuleCountLimitReached",
+            format!("A security group cannot have more than {MAX_SECURITY_RULES} security rules."),
+        ));
+    }
     let mut taken: Vec<(String, u64)> = Vec::new();
     for r in &rules {
         let rid = r["id"].as_str().unwrap_or_default();

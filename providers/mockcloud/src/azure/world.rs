@@ -17,6 +17,7 @@
 //!       address_prefixes: [10.224.0.0/12]
 //!       subnets: [{name: aks-subnet, address_prefix: 10.224.0.0/16, route_table: aks-routetable}]
 //!   route_tables: [{name: aks-routetable}]
+//!   network_security_groups: [{name: aks-agentpool-nsg}]   # on a subnet: network_security_group
 //!   scale_sets:
 //!     - {name: aks-nodepool1-vmss, vnet: aks-vnet, subnet: aks-subnet, capacity: 2}
 //! ```
@@ -51,6 +52,9 @@ pub struct AzureWorld {
     pub virtual_networks: Vec<VnetSpec>,
     #[serde(default)]
     pub route_tables: Vec<RouteTableSpec>,
+    /// Network security groups (no rules of their own; Azure's default rules apply).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_security_groups: Vec<NsgSpec>,
     #[serde(default)]
     pub scale_sets: Vec<ScaleSetSpec>,
     /// Standalone VMs (AKS availability-set pools), each with its own NIC.
@@ -91,11 +95,20 @@ pub struct SubnetSpec {
     /// A route table of `route_tables`, associated with the subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_table: Option<String>,
+    /// A network security group of `network_security_groups`, associated with the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteTableSpec {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsgSpec {
     pub name: String,
 }
 
@@ -132,6 +145,7 @@ fn appgw_subnet() -> SubnetSpec {
         name: "appgw-subnet".into(),
         address_prefix: "10.225.0.0/24".into(),
         route_table: None,
+        network_security_group: None,
     }
 }
 
@@ -157,11 +171,13 @@ impl Default for AzureWorld {
                     name: "aks-subnet".into(),
                     address_prefix: "10.224.0.0/16".into(),
                     route_table: Some("aks-agentpool-12345678-routetable".into()),
+                    network_security_group: None,
                 }],
             }],
             route_tables: vec![RouteTableSpec {
                 name: "aks-agentpool-12345678-routetable".into(),
             }],
+            network_security_groups: Vec::new(),
             scale_sets: vec![ScaleSetSpec {
                 name: "aks-nodepool1-12345678-vmss".into(),
                 vnet: "aks-vnet-12345678".into(),
@@ -177,12 +193,29 @@ impl Default for AzureWorld {
 
 impl AzureWorld {
     /// The world of `cloudnet sandbox --provider azure` (`worlds/aks.yaml`): the default
-    /// world (its pool a scale set of two, AKS's default) with the Application Gateways'
-    /// dedicated subnet, as AGIC's add-on makes it.
+    /// world (its pool a scale set of two, AKS's default) with AKS's network security group
+    /// on the node subnet, and the Application Gateways' dedicated subnet, as AGIC's add-on
+    /// makes it.
     pub fn aks() -> AzureWorld {
-        let mut world = AzureWorld::default();
+        let mut world = AzureWorld::default().with_node_nsg();
         world.virtual_networks[0].subnets.push(appgw_subnet());
         world
+    }
+
+    /// AKS's NSG (`aks-agentpool-<id>-nsg`, no rules of its own) on the first subnet, as
+    /// AKS associates it with the node subnet of the VNet it makes.
+    pub fn with_node_nsg(mut self) -> AzureWorld {
+        let name = "aks-agentpool-12345678-nsg".to_string();
+        self.network_security_groups
+            .push(NsgSpec { name: name.clone() });
+        if let Some(subnet) = self
+            .virtual_networks
+            .first_mut()
+            .and_then(|v| v.subnets.first_mut())
+        {
+            subnet.network_security_group = Some(name);
+        }
+        self
     }
 
     /// The default world with its pool as an availability set (AKS's
@@ -242,6 +275,14 @@ pub(super) fn build(s: &mut AzureState, w: &AzureWorld) -> Result<()> {
             false,
         )?;
     }
+    for nsg in &w.network_security_groups {
+        put(
+            s,
+            format!("{net}/networkSecurityGroups/{}", nsg.name),
+            json!({"location": w.location, "properties": {"securityRules": []}}),
+            false,
+        )?;
+    }
     for v in &w.virtual_networks {
         let subnets: Vec<_> = v
             .subnets
@@ -250,6 +291,10 @@ pub(super) fn build(s: &mut AzureState, w: &AzureWorld) -> Result<()> {
                 let mut p = json!({"addressPrefix": sn.address_prefix});
                 if let Some(rt) = &sn.route_table {
                     p["routeTable"] = json!({"id": id(&format!("routeTables/{rt}"))});
+                }
+                if let Some(nsg) = &sn.network_security_group {
+                    p["networkSecurityGroup"] =
+                        json!({"id": id(&format!("networkSecurityGroups/{nsg}"))});
                 }
                 json!({"name": sn.name, "properties": p})
             })
