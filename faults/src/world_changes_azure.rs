@@ -345,6 +345,8 @@ async fn subnet_filled(r: &mut Run) -> Result<Metrics> {
             "arm:Microsoft.Network/networkInterfaces/write",
             "arm:Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write",
         ],
+        // Both nodes are in the node subnet.
+        r.env.nodes.len(),
     )
     .await?;
 

@@ -406,7 +406,7 @@ mod tests {
             rule("ssh", 500, "Allow", "*", "22"), mine.clone()]}});
         assert_eq!(
             service_rules(&nsg, "k8s-shop-web-0123456789ab"),
-            [mine.clone()]
+            std::slice::from_ref(&mine)
         );
         let mut moved = mine.clone();
         moved["properties"]["priority"] = json!(777);
