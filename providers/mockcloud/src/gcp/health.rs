@@ -37,10 +37,10 @@ fn last(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
 }
 
-/// The port a health check probes `endpoint` of `neg` on: its fixed port, or with
-/// `USE_SERVING_PORT` the endpoint's port (else the NEG's default port).
-pub fn probe_port(health_check: &Value, neg: &Value, endpoint: &Value) -> Option<u16> {
-    let field = match health_check["type"].as_str()? {
+/// The field of a health check of `type_` that holds its protocol's settings
+/// (`tcpHealthCheck`, ...); None for a type Compute Engine does not have.
+pub fn spec_field(type_: &str) -> Option<&'static str> {
+    Some(match type_ {
         "TCP" => "tcpHealthCheck",
         "HTTP" => "httpHealthCheck",
         "HTTPS" => "httpsHealthCheck",
@@ -48,7 +48,13 @@ pub fn probe_port(health_check: &Value, neg: &Value, endpoint: &Value) -> Option
         "SSL" => "sslHealthCheck",
         "GRPC" => "grpcHealthCheck",
         _ => return None,
-    };
+    })
+}
+
+/// The port a health check probes `endpoint` of `neg` on: its fixed port, or with
+/// `USE_SERVING_PORT` the endpoint's port (else the NEG's default port).
+pub fn probe_port(health_check: &Value, neg: &Value, endpoint: &Value) -> Option<u16> {
+    let field = spec_field(health_check["type"].as_str()?)?;
     let spec = &health_check[field];
     let port = if spec["portSpecification"] == "USE_SERVING_PORT" {
         endpoint["port"]

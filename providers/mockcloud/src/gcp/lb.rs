@@ -56,21 +56,13 @@ fn health_check(obj: &mut Map<String, Value>) -> GcpResult<()> {
     let t = str_of(obj, "type")
         .ok_or_else(|| GcpError::required("resource.type"))?
         .to_string();
-    let field = match t.as_str() {
-        "TCP" => "tcpHealthCheck",
-        "HTTP" => "httpHealthCheck",
-        "HTTPS" => "httpsHealthCheck",
-        "HTTP2" => "http2HealthCheck",
-        "SSL" => "sslHealthCheck",
-        "GRPC" => "grpcHealthCheck",
-        _ => {
-            return Err(GcpError::invalid_field(
-                "resource.type",
-                &t,
-                "Must be TCP, HTTP, HTTPS, HTTP2, SSL or GRPC.",
-            ));
-        }
-    };
+    let field = super::health::spec_field(&t).ok_or_else(|| {
+        GcpError::invalid_field(
+            "resource.type",
+            &t,
+            "Must be TCP, HTTP, HTTPS, HTTP2, SSL or GRPC.",
+        )
+    })?;
     let mut spec = obj
         .get(field)
         .and_then(Value::as_object)
